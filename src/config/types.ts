@@ -1,0 +1,75 @@
+/** The validated configuration. Keys match config.yaml (snake_case). */
+export type PermissionLevel = "relay" | "user" | "admin";
+
+export interface PlatformConfig {
+  enabled: boolean;
+  /** Ghost localpart prefix: `@<prefix><remote id>:<domain>`. Default `_<platform>_`. */
+  ghost_prefix: string;
+  /** Portal alias localpart prefix: `#<prefix><chat id>:<domain>`. Default `_<platform>_`. */
+  alias_prefix: string;
+  /** Connector-specific keys, validated by the connector's own schema section. */
+  [key: string]: unknown;
+}
+
+export interface BridgeConfig {
+  homeserver: {
+    /** Client-server API base URL the bridge talks to. */
+    url: string;
+    /** The server name: the part after the colon in user ids. */
+    domain: string;
+  };
+  appservice: {
+    /** Registration id. */
+    id: string;
+    /** URL the homeserver uses to reach the bridge. */
+    url: string;
+    bind_address: string;
+    port: number;
+    /** Path of the registration file holding as_token/hs_token. */
+    registration: string;
+  };
+  bridge: {
+    bot: { localpart: string; displayname: string; avatar?: string };
+    /** Prefix for commands outside the management room, e.g. "!cb". */
+    command_prefix: string;
+    /** `*`, a server name or a full MXID → level. */
+    permissions: Record<string, PermissionLevel>;
+    /** How portals are joined: "invite" (only invited) or "public" (anyone on the server may join by alias). */
+    portal_join_rule: "invite" | "public";
+  };
+  ai: {
+    enabled: boolean;
+    localpart: string;
+    displayname: string;
+  };
+  database: {
+    /** postgres:// URL; empty → embedded PostgreSQL in `data_dir`. */
+    url?: string;
+    data_dir: string;
+    /** Port for embedded PostgreSQL; 0 picks a free one. */
+    embedded_port: number;
+    max_connections: number;
+  };
+  delivery: {
+    /** First retry delay; doubles up to `max_backoff_ms`. */
+    initial_backoff_ms: number;
+    max_backoff_ms: number;
+    /** Give up (and tell the room) after retrying this long. */
+    give_up_after_seconds: number;
+  };
+  provisioning: {
+    enabled: boolean;
+    /** Shared secret for `Authorization: Bearer`. */
+    shared_secret?: string;
+    prefix: string;
+  };
+  metrics: { enabled: boolean };
+  logging: { level: "error" | "warn" | "info" | "debug"; format: "pretty" | "json" };
+  platforms: Record<string, PlatformConfig>;
+}
+
+/** Tokens of the registration file. */
+export interface RegistrationTokens {
+  as_token: string;
+  hs_token: string;
+}

@@ -1,0 +1,314 @@
+/**
+ * The contract between the core and each platform connector.
+ *
+ * A connector never touches Matrix or the core's tables: it reports what happened on the
+ * platform as {@link RemoteEvent}s through `ConnectorContext.emit`, and when the core asks it
+ * to send something it returns the remote ids of what it sent. The core stores ids, orders,
+ * retries and converts nothing platform-specific.
+ *
+ * Optional features live in small capability interfaces, checked with the `has*` guards.
+ */
+import type { Logger } from "../log/Logger";
+
+export type Platform = string;
+
+/** A chat on the platform, as seen by one login. `id` is unique within the platform. */
+export interface RemoteChatRef {
+  readonly id: string;
+  /** A forum topic or thread inside the chat, when the platform has them. */
+  readonly threadId?: string;
+}
+
+export interface RemoteUserRef {
+  readonly id: string;
+}
+
+/** A stored login: one platform account (a bot token is one login). */
+export interface LoginRef {
+  readonly id: string;
+  readonly platform: Platform;
+  /** The Matrix user this login belongs to. */
+  readonly ownerMxid: string;
+  /** The account's id on the platform, once known. */
+  readonly remoteId?: string;
+  /** Connector-defined credentials (tokens). Never logged. */
+  readonly credentials: Record<string, unknown>;
+}
+
+export enum ConnectionState {
+  Connecting = "CONNECTING",
+  Connected = "CONNECTED",
+  TransientDisconnect = "TRANSIENT_DISCONNECT",
+  BadCredentials = "BAD_CREDENTIALS",
+  LoggedOut = "LOGGED_OUT",
+}
+
+export type ChatKind = "dm" | "group" | "channel";
+
+export interface ChatInfo {
+  name?: string;
+  topic?: string;
+  /** An http(s) URL or platform file handle the connector can fetch via `fetchMedia`. */
+  avatar?: MediaRef;
+  kind: ChatKind;
+  /** Remote members to join as ghosts when the portal is created. */
+  members?: RemoteUserRef[];
+}
+
+export interface UserInfo {
+  displayName: string;
+  avatar?: MediaRef;
+  /** True for the platform's bots and for the bridge's own account on the platform. */
+  isBot?: boolean;
+}
+
+/** A piece of media known to the connector; `key` changes when the content changes. */
+export interface MediaRef {
+  readonly key: string;
+  readonly mimetype?: string;
+  readonly name?: string;
+  readonly size?: number;
+}
+
+export interface Media {
+  data: Buffer;
+  mimetype: string;
+  name: string;
+}
+
+/** The sender of a Matrix message being relayed to the platform. */
+export interface MatrixSender {
+  mxid: string;
+  displayName: string;
+  /** Public http(s) URL of the avatar, if any. */
+  avatarUrl?: string;
+}
+
+export interface OutboundAttachment {
+  kind: "image" | "video" | "audio" | "file" | "sticker";
+  media: Media;
+  width?: number;
+  height?: number;
+  durationMs?: number;
+}
+
+export interface OutboundMessage {
+  sender: MatrixSender;
+  /** Plain text. */
+  text: string;
+  /** Matrix `formatted_body` (org.matrix.custom.html), when present. */
+  html?: string;
+  /** `m.emote` and `m.notice` are kept apart so connectors can render them. */
+  msgtype: "text" | "emote" | "notice";
+  /** Remote id of the message this one replies to, in the same chat. */
+  replyTo?: string;
+  /** Remote thread root id, when the Matrix event is in a thread. */
+  threadRoot?: string;
+  attachment?: OutboundAttachment;
+}
+
+/** What the connector sent: one remote id per part (a long text may be split). */
+export interface SentRef {
+  ids: string[];
+  timestamp?: number;
+}
+
+interface RemoteEventBase {
+  /** The chat this happened in. Together with the platform this keys the portal. */
+  chat: RemoteChatRef;
+  /** Who did it. */
+  sender: RemoteUserRef;
+  /** Milliseconds since the epoch, platform time. */
+  timestamp: number;
+  /** True when the bridge's own platform account did it (an echo of something relayed). */
+  fromSelf?: boolean;
+}
+
+export interface RemoteMessage extends RemoteEventBase {
+  kind: "message";
+  id: string;
+  text: string;
+  /** Already converted to Matrix HTML by the connector's pure converters. */
+  html?: string;
+  msgtype?: "text" | "emote" | "notice";
+  replyTo?: string;
+  threadRoot?: string;
+  attachments?: MediaRef[];
+}
+
+export interface RemoteEdit extends RemoteEventBase {
+  kind: "edit";
+  id: string;
+  text: string;
+  html?: string;
+}
+
+export interface RemoteDelete extends RemoteEventBase {
+  kind: "delete";
+  id: string;
+}
+
+export interface RemoteReaction extends RemoteEventBase {
+  kind: "reaction";
+  /** The message reacted to. */
+  target: string;
+  /** Unicode emoji or a connector-defined key. */
+  key: string;
+}
+
+export interface RemoteReactionRemove extends RemoteEventBase {
+  kind: "reaction-remove";
+  target: string;
+  key: string;
+}
+
+export interface RemoteTyping extends RemoteEventBase {
+  kind: "typing";
+  typing: boolean;
+}
+
+export interface RemoteRead extends RemoteEventBase {
+  kind: "read";
+  /** The last message read. */
+  upTo: string;
+}
+
+export interface RemoteMember extends RemoteEventBase {
+  kind: "member";
+  /** Whose membership changed (the sender is who did it). */
+  target: RemoteUserRef;
+  membership: "join" | "leave" | "kick" | "ban";
+  reason?: string;
+}
+
+export interface RemoteChatInfoChange extends RemoteEventBase {
+  kind: "chat-info";
+  info: Partial<ChatInfo>;
+}
+
+export type RemoteEvent =
+  | RemoteMessage
+  | RemoteEdit
+  | RemoteDelete
+  | RemoteReaction
+  | RemoteReactionRemove
+  | RemoteTyping
+  | RemoteRead
+  | RemoteMember
+  | RemoteChatInfoChange;
+
+export interface Capabilities {
+  edits: boolean;
+  reactions: boolean;
+  deletes: boolean;
+  threads: boolean;
+  typing: boolean;
+  readReceipts: boolean;
+  media: ReadonlyArray<OutboundAttachment["kind"]>;
+  /** Longest text the platform takes in one message; the core splits nothing, connectors do. */
+  maxTextLength: number;
+  /** Largest upload in bytes. */
+  maxMediaBytes: number;
+}
+
+/** Storage a connector may use for its own tables (prefixed with its name). */
+export interface ConnectorStore {
+  query<R extends object = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  kvGet(key: string): Promise<string | undefined>;
+  kvSet(key: string, value: string): Promise<void>;
+}
+
+export interface ConnectorContext {
+  /** The connector's config section (validated by the core's schema). */
+  config: Record<string, unknown>;
+  log: Logger;
+  store: ConnectorStore;
+  /**
+   * Hand an event to the core. Resolves once it is durably queued: a connector that can
+   * acknowledge to the platform (a polling offset, a Socket Mode ack) does so only then.
+   */
+  emit(login: LoginRef, event: RemoteEvent): Promise<void>;
+  /** Reports a login's connection state; shown by `ping` and `status`. */
+  stateChanged(login: LoginRef, state: ConnectionState, message?: string): void;
+}
+
+export interface LoginFlow {
+  id: string;
+  name: string;
+  description: string;
+}
+
+export interface NetworkConnector {
+  /** Lowercase platform name: "telegram". Used in ghost ids, aliases and config. */
+  readonly name: Platform;
+  init(ctx: ConnectorContext): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  capabilities(): Capabilities;
+  loginFlows?(): LoginFlow[];
+  /** Logins the connector brings from its config (a bot token), created at start. */
+  configLogins?(): Array<Omit<LoginRef, "id">>;
+  /** Must not do IO: the client connects in `connect()`. */
+  clientFor(login: LoginRef): NetworkClient;
+  /** Checked by `clawbridge doctor`: can the platform be reached with the configured credentials? */
+  check?(): Promise<{ ok: boolean; message: string }>;
+}
+
+export interface NetworkClient {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  state(): ConnectionState;
+  chatInfo(chat: RemoteChatRef): Promise<ChatInfo>;
+  userInfo(user: RemoteUserRef): Promise<UserInfo>;
+  sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef>;
+  /** Fetches media the connector reported as a {@link MediaRef}. */
+  fetchMedia?(ref: MediaRef): Promise<Media>;
+}
+
+export interface EditHandling {
+  editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void>;
+}
+
+export interface ReactionHandling {
+  /** Returns an id for the reaction if the platform has one (else the core keys it itself). */
+  sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void>;
+  removeReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void>;
+}
+
+export interface RedactionHandling {
+  deleteMessage(chat: RemoteChatRef, remoteId: string): Promise<void>;
+}
+
+export interface TypingHandling {
+  setTyping(chat: RemoteChatRef, typing: boolean): Promise<void>;
+}
+
+export interface ReadReceiptHandling {
+  markRead(chat: RemoteChatRef, upTo: string): Promise<void>;
+}
+
+export interface ModerationHandling {
+  kick(chat: RemoteChatRef, user: RemoteUserRef, reason?: string): Promise<void>;
+  ban(chat: RemoteChatRef, user: RemoteUserRef, reason?: string): Promise<void>;
+  unban(chat: RemoteChatRef, user: RemoteUserRef): Promise<void>;
+}
+
+export interface BackfillHandling {
+  /** Messages after `afterId` (exclusive), oldest first. */
+  fetchMessagesAfter(chat: RemoteChatRef, afterId: string | undefined, limit: number): Promise<RemoteMessage[]>;
+}
+
+function has<T>(client: object, method: string): client is object & T {
+  return typeof (client as Record<string, unknown>)[method] === "function";
+}
+
+export const canEdit = (c: NetworkClient): c is NetworkClient & EditHandling => has(c, "editMessage");
+export const canReact = (c: NetworkClient): c is NetworkClient & ReactionHandling => has(c, "sendReaction");
+export const canRedact = (c: NetworkClient): c is NetworkClient & RedactionHandling =>
+  has(c, "deleteMessage");
+export const canType = (c: NetworkClient): c is NetworkClient & TypingHandling => has(c, "setTyping");
+export const canMarkRead = (c: NetworkClient): c is NetworkClient & ReadReceiptHandling =>
+  has(c, "markRead");
+export const canModerate = (c: NetworkClient): c is NetworkClient & ModerationHandling => has(c, "kick");
+export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHandling =>
+  has(c, "fetchMessagesAfter");

@@ -1,0 +1,95 @@
+import type {
+  Ghost,
+  LoginRow,
+  MessageRow,
+  NewQueueItem,
+  Portal,
+  QueueItem,
+  ReactionRow,
+  UserRow,
+} from "./types";
+
+/**
+ * Everything the core keeps in PostgreSQL, grouped by entity. One implementation (PgStore);
+ * the contract suite in spec/integration runs against embedded and external PostgreSQL.
+ */
+export interface Store {
+  // ---- portals: (platform, chat) → room, many to one ----
+  getPortal(platform: string, chatId: string): Promise<Portal | undefined>;
+  getPortalsByRoom(roomId: string): Promise<Portal[]>;
+  /** Insert or update by (platform, chatId). */
+  upsertPortal(portal: Portal): Promise<void>;
+  /** Returns true when a portal was removed. */
+  deletePortal(platform: string, chatId: string): Promise<boolean>;
+  listPortals(opts?: { platform?: string; limit?: number; offset?: number }): Promise<Portal[]>;
+  countPortals(): Promise<number>;
+
+  // ---- ghosts ----
+  getGhost(mxid: string): Promise<Ghost | undefined>;
+  upsertGhost(ghost: Ghost): Promise<void>;
+  /** Whether the ghost is known to be joined to the room. */
+  isGhostInRoom(mxid: string, roomId: string): Promise<boolean>;
+  setGhostInRoom(mxid: string, roomId: string, joined: boolean): Promise<void>;
+
+  // ---- message map ----
+  /** Insert parts; an existing (platform, chat, remote id, part) or (event, platform, chat) row is left as is. */
+  insertMessages(rows: MessageRow[]): Promise<void>;
+  /** All parts of a remote message, part 0 first. */
+  getMessageByRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]>;
+  /** Every remote copy of a Matrix event (one per linked chat and part). */
+  getMessagesByEvent(eventId: string): Promise<MessageRow[]>;
+  deleteMessagesByEvent(eventId: string): Promise<void>;
+  /** The newest bridged message of a chat (for backfill after a restart). */
+  lastMessage(platform: string, chatId: string): Promise<MessageRow | undefined>;
+
+  // ---- reactions ----
+  insertReaction(row: ReactionRow): Promise<void>;
+  getReaction(
+    platform: string,
+    chatId: string,
+    targetRemoteId: string,
+    sender: string,
+    key: string,
+  ): Promise<ReactionRow | undefined>;
+  getReactionByEvent(eventId: string): Promise<ReactionRow | undefined>;
+  deleteReactionByEvent(eventId: string): Promise<void>;
+
+  // ---- logins ----
+  listLogins(platform?: string): Promise<LoginRow[]>;
+  getLogin(id: string): Promise<LoginRow | undefined>;
+  upsertLogin(login: LoginRow): Promise<void>;
+  deleteLogin(id: string): Promise<void>;
+
+  // ---- Matrix users ----
+  getUser(mxid: string): Promise<UserRow | undefined>;
+  upsertUser(user: UserRow): Promise<void>;
+  /** The user whose management room this is, if any. */
+  getUserByManagementRoom(roomId: string): Promise<UserRow | undefined>;
+
+  // ---- key/value, namespaced ----
+  kvGet(namespace: string, key: string): Promise<string | undefined>;
+  kvSet(namespace: string, key: string, value: string): Promise<void>;
+
+  // ---- appservice transactions + durable queue ----
+  /**
+   * Records a homeserver transaction id and queues its items, atomically. Returns false
+   * (and queues nothing) when the id was already recorded: a retried transaction.
+   */
+  recordTransaction(txnId: string, items: NewQueueItem[]): Promise<boolean>;
+  /** Queues items in the given order; resolves with their ids once committed. */
+  enqueue(items: NewQueueItem[]): Promise<string[]>;
+  /** Every pending item, oldest first. */
+  pendingQueue(): Promise<QueueItem[]>;
+  completeQueueItem(id: string): Promise<void>;
+  /** Records a failed attempt; the item stays pending. */
+  failQueueItem(id: string, error: string): Promise<void>;
+  queueDepth(): Promise<number>;
+
+  // ---- migrations ----
+  /** [applied, latest known] migration numbers. */
+  migrationStatus(): Promise<{ applied: number; latest: number }>;
+
+  /** Raw access for connector-owned tables. */
+  query<R extends object = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  close(): Promise<void>;
+}

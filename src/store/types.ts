@@ -1,0 +1,100 @@
+/**
+ * Rows of the core's tables, as the rest of the core sees them. Column names are snake_case
+ * in SQL and camelCase here; the store maps between them.
+ */
+
+/** A remote chat bridged into a Matrix room. Many portals may share one room. */
+export interface Portal {
+  platform: string;
+  /** Remote chat id; a forum topic or thread bridged as its own room is `<chat>:<thread>`. */
+  chatId: string;
+  roomId: string;
+  /** The login whose client sends into this chat. */
+  loginId: string;
+  kind: "dm" | "group" | "channel";
+  name?: string;
+  topic?: string;
+  /** MediaRef.key of the avatar last set on the room, to skip unchanged re-uploads. */
+  avatarKey?: string;
+  /** True when the room was linked by command rather than created by the bridge. */
+  linked: boolean;
+  createdAt?: Date;
+}
+
+export interface Ghost {
+  mxid: string;
+  platform: string;
+  remoteId: string;
+  displayName?: string;
+  avatarKey?: string;
+  avatarMxc?: string;
+  /** Set once the homeserver has the user registered. */
+  registered: boolean;
+}
+
+/** One bridged message part: remote id ↔ Matrix event id, in one chat. */
+export interface MessageRow {
+  platform: string;
+  chatId: string;
+  remoteId: string;
+  /** 0 for the first part; a remote message with a caption and two photos has three parts. */
+  part: number;
+  roomId: string;
+  eventId: string;
+  /** Matrix sender of the event (a ghost for inbound, the real user for outbound). */
+  senderMxid: string;
+  /** Remote sender id, when known. */
+  remoteSender?: string;
+  threadRoot?: string;
+  timestamp: Date;
+}
+
+export interface ReactionRow {
+  platform: string;
+  chatId: string;
+  /** Remote id of the message reacted to. */
+  targetRemoteId: string;
+  /** Who reacted, on the platform (a remote user id, or the Matrix mxid when relayed). */
+  sender: string;
+  key: string;
+  roomId: string;
+  /** The m.reaction event. */
+  eventId: string;
+  targetEventId: string;
+}
+
+export interface LoginRow {
+  id: string;
+  platform: string;
+  ownerMxid: string;
+  remoteId?: string;
+  credentials: Record<string, unknown>;
+  /** Last reported ConnectionState. */
+  state?: string;
+}
+
+export interface UserRow {
+  mxid: string;
+  managementRoom?: string;
+  /** When the user was told they may not use the bridge (so it is said only once). */
+  refusedAt?: Date;
+}
+
+export type QueueKind = "remote" | "matrix";
+
+/** A durable delivery: one event waiting to be bridged, in order within its queue key. */
+export interface QueueItem {
+  id: string;
+  /** Serialisation key: "remote:<platform>:<chat>" inbound, "matrix:<room>" outbound. */
+  queueKey: string;
+  kind: QueueKind;
+  payload: unknown;
+  attempts: number;
+  createdAt: Date;
+}
+
+export interface NewQueueItem {
+  queueKey: string;
+  kind: QueueKind;
+  payload: unknown;
+}
