@@ -122,6 +122,11 @@ interface RemoteEventBase {
   timestamp: number;
   /** True when the bridge's own platform account did it (an echo of something relayed). */
   fromSelf?: boolean;
+  /**
+   * The sender's profile when the platform sends it with the event (most do): the core
+   * updates the ghost when it changed, without another platform call.
+   */
+  senderInfo?: UserInfo;
 }
 
 export interface RemoteMessage extends RemoteEventBase {
@@ -295,7 +300,11 @@ export interface ModerationHandling {
 
 export interface BackfillHandling {
   /** Messages after `afterId` (exclusive), oldest first. */
-  fetchMessagesAfter(chat: RemoteChatRef, afterId: string | undefined, limit: number): Promise<RemoteMessage[]>;
+  fetchMessagesAfter(
+    chat: RemoteChatRef,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<RemoteMessage[]>;
 }
 
 function has<T>(client: object, method: string): client is object & T {
@@ -307,8 +316,7 @@ export const canReact = (c: NetworkClient): c is NetworkClient & ReactionHandlin
 export const canRedact = (c: NetworkClient): c is NetworkClient & RedactionHandling =>
   has(c, "deleteMessage");
 export const canType = (c: NetworkClient): c is NetworkClient & TypingHandling => has(c, "setTyping");
-export const canMarkRead = (c: NetworkClient): c is NetworkClient & ReadReceiptHandling =>
-  has(c, "markRead");
+export const canMarkRead = (c: NetworkClient): c is NetworkClient & ReadReceiptHandling => has(c, "markRead");
 export const canModerate = (c: NetworkClient): c is NetworkClient & ModerationHandling => has(c, "kick");
 export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHandling =>
   has(c, "fetchMessagesAfter");

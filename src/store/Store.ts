@@ -72,10 +72,11 @@ export interface Store {
 
   // ---- appservice transactions + durable queue ----
   /**
-   * Records a homeserver transaction id and queues its items, atomically. Returns false
-   * (and queues nothing) when the id was already recorded: a retried transaction.
+   * Records a homeserver transaction id and queues its items, atomically. Resolves with the
+   * queued items' ids in order, or undefined (and queues nothing) when the id was already
+   * recorded: a retried transaction.
    */
-  recordTransaction(txnId: string, items: NewQueueItem[]): Promise<boolean>;
+  recordTransaction(txnId: string, items: NewQueueItem[]): Promise<string[] | undefined>;
   /** Queues items in the given order; resolves with their ids once committed. */
   enqueue(items: NewQueueItem[]): Promise<string[]>;
   /** Every pending item, oldest first. */

@@ -6,7 +6,7 @@
 /** A remote chat bridged into a Matrix room. Many portals may share one room. */
 export interface Portal {
   platform: string;
-  /** Remote chat id; a forum topic or thread bridged as its own room is `<chat>:<thread>`. */
+  /** Remote chat id; a forum topic or thread bridged as its own room is `<chat>/<thread>`. */
   chatId: string;
   roomId: string;
   /** The login whose client sends into this chat. */

@@ -1,0 +1,145 @@
+/**
+ * `npm run dev`: a local stack on a fresh machine — Synapse (venv created if needed) on 127.0.0.1:8008 and the
+ * bridge on 127.0.0.1:29330 with embedded PostgreSQL, all state in `.dev/`. Prints how to log in, then runs
+ * until Ctrl-C / SIGTERM and shuts everything down.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { dump } from "js-yaml";
+import { BridgeProcess } from "./lib/bridgeProcess";
+import { ensureSynapseVenv, REPO_ROOT, SynapseServer } from "./lib/synapse";
+
+const DEV_DIR = path.join(REPO_ROOT, ".dev");
+const SYNAPSE_PORT = 8008;
+const BRIDGE_PORT = 29330;
+
+function say(line: string): void {
+  process.stderr.write(`[dev] ${line}\n`);
+}
+
+/** Writes `.dev/config.yaml` on first run; later runs keep the (possibly hand-edited) file. */
+function ensureConfig(configPath: string, registrationPath: string): void {
+  if (existsSync(configPath)) return;
+  const config = {
+    homeserver: { url: `http://127.0.0.1:${SYNAPSE_PORT}`, domain: "localhost" },
+    appservice: {
+      id: "clawbridge",
+      url: `http://127.0.0.1:${BRIDGE_PORT}`,
+      bind_address: "127.0.0.1",
+      port: BRIDGE_PORT,
+      registration: registrationPath,
+    },
+    bridge: { permissions: { localhost: "admin" } },
+    // No url: the bridge starts an embedded PostgreSQL in data_dir.
+    database: { data_dir: path.join(DEV_DIR, "data") },
+    logging: { level: "info", format: "pretty" },
+  };
+  const header = "# Dev stack config written by `npm run dev` (scripts/dev.ts). Edit freely; it is kept.\n";
+  writeFileSync(configPath, header + dump(config), { mode: 0o600 });
+  say(`wrote ${configPath}`);
+}
+
+/** Runs `clawbridge generate-registration` through the CLI when the registration file does not exist yet. */
+async function ensureRegistration(configPath: string, registrationPath: string): Promise<void> {
+  if (existsSync(registrationPath)) return;
+  const args = [
+    "--require",
+    require.resolve("tsx/cjs"),
+    path.join(REPO_ROOT, "src", "cli.ts"),
+    "generate-registration",
+    "-c",
+    configPath,
+    "-f",
+    registrationPath,
+  ];
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "inherit", "inherit"] });
+    child.on("error", () => resolve(-1));
+    child.on("exit", (c) => resolve(c ?? -1));
+  });
+  if (code !== 0 || !existsSync(registrationPath)) {
+    throw new Error(`clawbridge generate-registration failed (exit ${code})`);
+  }
+  say(`wrote ${registrationPath}`);
+}
+
+/** The demo user's password: generated once, kept in `.dev/demo-password`. */
+function demoPassword(): string {
+  const file = path.join(DEV_DIR, "demo-password");
+  if (!existsSync(file)) writeFileSync(file, randomBytes(12).toString("base64url"), { mode: 0o600 });
+  return readFileSync(file, "utf8").trim();
+}
+
+let synapse: SynapseServer | undefined;
+let bridge: BridgeProcess | undefined;
+let shuttingDown = false;
+
+/** Stops the bridge, then Synapse (each waits for its process to exit), then exits with `code`. */
+async function shutdown(code: number): Promise<never> {
+  if (!shuttingDown) {
+    shuttingDown = true;
+    say("shutting down…");
+    await bridge?.stop();
+    await synapse?.stop();
+  }
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const python = await ensureSynapseVenv();
+  mkdirSync(DEV_DIR, { recursive: true });
+  const configPath = path.join(DEV_DIR, "config.yaml");
+  const registrationPath = path.join(DEV_DIR, "registration.yaml");
+  ensureConfig(configPath, registrationPath);
+  await ensureRegistration(configPath, registrationPath);
+
+  process.on("SIGINT", () => void shutdown(0));
+  process.on("SIGTERM", () => void shutdown(0));
+
+  say(`starting Synapse on 127.0.0.1:${SYNAPSE_PORT} (state in .dev/synapse)`);
+  synapse = await SynapseServer.start({
+    dir: path.join(DEV_DIR, "synapse"),
+    port: SYNAPSE_PORT,
+    registrationFiles: [registrationPath],
+    python,
+  });
+
+  const password = demoPassword();
+  try {
+    await synapse.registerUser("demo", { password, displayName: "Demo" });
+    say("registered @demo:localhost");
+  } catch (err) {
+    if (!/M_USER_IN_USE/.test(String(err))) throw err;
+  }
+
+  say(`starting the bridge on 127.0.0.1:${BRIDGE_PORT}`);
+  bridge = await BridgeProcess.start({ configPath, registrationPath, echo: true, healthTimeoutMs: 60_000 });
+  void bridge.waitForExit().then((exit) => {
+    if (shuttingDown) return;
+    say(`the bridge exited (${exit.signal ?? `code ${exit.code}`}); see ${bridge?.logPath}`);
+    void shutdown(1);
+  });
+
+  const banner = [
+    "",
+    "────────────────────────────────────────────────────────────────────",
+    ` clawbridge dev stack is up (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    `   homeserver: ${synapse.url}`,
+    "   user:       @demo:localhost",
+    `   password:   ${password}`,
+    " Log in with any Matrix client (e.g. Element, custom homeserver above),",
+    " invite @clawbridge:localhost to a room or start a DM with it and write `help`.",
+    ` Logs: ${bridge.logPath}, .dev/synapse/homeserver.log. Ctrl-C stops everything.`,
+    "────────────────────────────────────────────────────────────────────",
+    "",
+  ];
+  process.stdout.write(banner.join("\n"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[dev] failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  void shutdown(1);
+});

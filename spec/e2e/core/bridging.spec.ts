@@ -1,0 +1,233 @@
+import assert from "node:assert/strict";
+import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
+import { BOT, type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "./coreRig";
+
+function sentId(core: CoreRig, text: string): string {
+  const m = core.testnet.sent("chat1").find((s) => s.text === text);
+  assert.ok(m, `the platform got "${text}"`);
+  return m.id;
+}
+
+const isText = (body: string) => (e: MatrixEvent) => e.type === "m.room.message" && e.content.body === body;
+
+describe("core bridging through the test connector (real Synapse, embedded PostgreSQL)", function () {
+  this.timeout(60_000);
+  let core: CoreRig;
+  let alice: MatrixTestClient;
+  let room: string;
+  let firstRemoteId: string;
+
+  before(async () => {
+    core = await startCoreRig();
+    alice = await user("alice");
+    core.testnet.addChat({ id: "chat1", name: "Team chat", topic: "About the team", kind: "group" });
+    core.testnet.addUser({ id: "u1", name: "Uma Remote" });
+    core.testnet.addUser({ id: "u2", name: "Ugo Remote" });
+  });
+  after(async () => core?.stop());
+
+  it("creates the portal on the first remote message, with the ghost joined under its name", async () => {
+    firstRemoteId = core.testnet.injectMessage({ chat: "chat1", sender: "u1", text: "hello from testnet" });
+    room = await portalRoomFor(alice, "chat1");
+    const msg = await alice.waitFor((e) => e.room_id === room && isText("hello from testnet")(e));
+    assert.equal(msg.sender, ghostId("u1"));
+    const member = await alice.getState(room, "m.room.member", ghostId("u1"));
+    assert.equal(member.membership, "join");
+    assert.equal(member.displayname, "Uma Remote");
+    assert.equal((await alice.getState(room, "m.room.name")).name, "Team chat");
+    assert.equal((await alice.getState(room, "m.room.topic")).topic, "About the team");
+  });
+
+  it("relays a Matrix reply to the platform with the sender's name, as a reply to the mapped message", async () => {
+    const original = (await alice.waitFor((e) => e.room_id === room && isText("hello from testnet")(e)))
+      .event_id!;
+    await alice.reply(room, original, "hi remote people");
+    const call = await core.testnet.waitFor((c) => c.method === "POST" && c.path === "/chats/chat1/messages");
+    const body = call.body as Record<string, unknown>;
+    assert.equal(body.text, "hi remote people");
+    assert.equal(body.sender_mxid, alice.userId);
+    assert.equal(body.sender_name, "alice");
+    assert.equal(body.reply_to, firstRemoteId);
+  });
+
+  it("maps a remote reply to m.in_reply_to", async () => {
+    core.testnet.injectMessage({
+      chat: "chat1",
+      sender: "u2",
+      text: "answering uma",
+      replyTo: firstRemoteId,
+    });
+    const original = (await alice.waitFor((e) => e.room_id === room && isText("hello from testnet")(e)))
+      .event_id;
+    const reply = await alice.waitFor((e) => e.room_id === room && isText("answering uma")(e));
+    assert.equal(reply.sender, ghostId("u2"));
+    const rel = reply.content["m.relates_to"] as { "m.in_reply_to"?: { event_id: string } };
+    assert.equal(rel["m.in_reply_to"]?.event_id, original);
+  });
+
+  it("maps edits both ways", async () => {
+    core.testnet.injectEdit({ chat: "chat1", sender: "u1", id: firstRemoteId, text: "hello (edited)" });
+    const original = (await alice.waitFor((e) => e.room_id === room && isText("hello from testnet")(e)))
+      .event_id;
+    const edit = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        (e.content["m.new_content"] as { body?: string } | undefined)?.body === "hello (edited)",
+    );
+    assert.deepEqual(edit.content["m.relates_to"], { rel_type: "m.replace", event_id: original });
+
+    const mine = await alice.sendText(room, "typo here");
+    await core.testnet.waitFor((c) => (c.body as { text?: string } | undefined)?.text === "typo here");
+    const remoteId = sentId(core, "typo here");
+    await alice.edit(room, mine, "no typo here");
+    const patch = await core.testnet.waitFor(
+      (c) => c.method === "PATCH" && c.path === `/chats/chat1/messages/${remoteId}`,
+    );
+    assert.equal((patch.body as { text: string }).text, "no typo here");
+  });
+
+  it("maps reactions both ways, including removal", async () => {
+    const target = (await alice.waitFor((e) => e.room_id === room && isText("hello from testnet")(e)))
+      .event_id!;
+    core.testnet.injectReaction({ chat: "chat1", sender: "u2", target: firstRemoteId, key: "👍" });
+    const reaction = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.reaction" && e.sender === ghostId("u2"),
+    );
+    assert.deepEqual(reaction.content["m.relates_to"], {
+      rel_type: "m.annotation",
+      event_id: target,
+      key: "👍",
+    });
+    core.testnet.injectReactionRemove({ chat: "chat1", sender: "u2", target: firstRemoteId, key: "👍" });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === reaction.event_id,
+    );
+
+    const mine = await alice.react(room, target, "🎉");
+    const put = await core.testnet.waitFor(
+      (c) => c.method === "PUT" && c.path === `/chats/chat1/messages/${firstRemoteId}/reactions`,
+    );
+    assert.equal((put.body as { key: string }).key, "🎉");
+    await alice.redact(room, mine);
+    const del = await core.testnet.waitFor(
+      (c) => c.method === "DELETE" && c.path === `/chats/chat1/messages/${firstRemoteId}/reactions`,
+    );
+    assert.equal(del.query?.key, "🎉");
+  });
+
+  it("maps deletions both ways", async () => {
+    const doomed = core.testnet.injectMessage({
+      chat: "chat1",
+      sender: "u1",
+      text: "to be deleted remotely",
+    });
+    const ev = await alice.waitFor((e) => e.room_id === room && isText("to be deleted remotely")(e));
+    core.testnet.injectDelete({ chat: "chat1", sender: "u1", id: doomed });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === ev.event_id,
+    );
+
+    const mine = await alice.sendText(room, "to be deleted from matrix");
+    await core.testnet.waitFor(
+      (c) => (c.body as { text?: string } | undefined)?.text === "to be deleted from matrix",
+    );
+    const remoteId = sentId(core, "to be deleted from matrix");
+    await alice.redact(room, mine);
+    await core.testnet.waitFor(
+      (c) => c.method === "DELETE" && c.path === `/chats/chat1/messages/${remoteId}`,
+    );
+  });
+
+  it("never echoes a ghost's message back to its own platform", async () => {
+    core.testnet.injectMessage({ chat: "chat1", sender: "u1", text: "no echo please" });
+    await alice.waitFor((e) => e.room_id === room && isText("no echo please")(e));
+    await alice.sendText(room, "barrier after no-echo");
+    await core.testnet.waitFor(
+      (c) => (c.body as { text?: string } | undefined)?.text === "barrier after no-echo",
+    );
+    assert.ok(
+      !core.testnet.calls.some((c) => (c.body as { text?: string } | undefined)?.text === "no echo please"),
+    );
+  });
+
+  it("links a Matrix room to a remote chat by command (room admins only) and unlinks it", async () => {
+    core.testnet.addChat({ id: "chat2", name: "Linked chat", kind: "group" });
+    const bob = await user("bob");
+    const linked = await alice.createRoom({ name: "Existing room", invite: [BOT, bob.userId] });
+    await bob.join(linked);
+    await alice.waitFor(
+      (e) =>
+        e.room_id === linked &&
+        e.type === "m.room.member" &&
+        e.state_key === BOT &&
+        e.content.membership === "join",
+    );
+    await bob.sendText(linked, "!cb link testnet chat2");
+    await alice.waitFor(
+      (e) => e.room_id === linked && e.sender === BOT && String(e.content.body).includes("Only room admins"),
+    );
+    await alice.sendText(linked, "!cb link testnet chat2");
+    await alice.waitFor(
+      (e) =>
+        e.room_id === linked && e.sender === BOT && String(e.content.body).startsWith("Linked this room"),
+    );
+    core.testnet.injectMessage({ chat: "chat2", sender: "u1", text: "into the linked room" });
+    const m = await alice.waitFor((e) => e.room_id === linked && isText("into the linked room")(e));
+    assert.equal(m.sender, ghostId("u1"));
+    await alice.sendText(linked, "!cb unlink");
+    await alice.waitFor(
+      (e) => e.room_id === linked && e.sender === BOT && String(e.content.body).startsWith("Unlinked"),
+    );
+    await alice.sendText(linked, "after unlink");
+    await alice.sendText(room, "barrier after unlink");
+    await core.testnet.waitFor(
+      (c) => (c.body as { text?: string } | undefined)?.text === "barrier after unlink",
+    );
+    assert.ok(
+      !core.testnet.calls.some((c) => (c.body as { text?: string } | undefined)?.text === "after unlink"),
+    );
+  });
+
+  it("tells the room when a message finally cannot be delivered", async () => {
+    core.testnet.failNext("POST /chats/chat1/messages", { status: 400, count: 1 });
+    const ev = await alice.sendText(room, "this one will be refused");
+    const notice = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BOT &&
+        (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id: string } } | undefined)?.[
+          "m.in_reply_to"
+        ]?.event_id === ev,
+    );
+    assert.match(String(notice.content.body), /Could not deliver this to testnet: the platform answered 400/);
+    const failures = core.bridge.output().match(/could not deliver|delivery failed for good/gi) ?? [];
+    assert.equal(failures.length, 1, "only the refused message failed");
+  });
+
+  it("serves /health, /metrics and the provisioning API", async () => {
+    const base = `http://127.0.0.1:${core.rig.bridgePort}`;
+    assert.equal((await fetch(`${base}/health`)).status, 200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /clawbridge_events_total\{platform="testnet",direction="in"\} [1-9]/);
+    assert.match(metrics, /clawbridge_events_total\{platform="testnet",direction="out"\} [1-9]/);
+    assert.match(metrics, /clawbridge_delivery_latency_seconds_count\{direction="in"\} [1-9]/);
+    assert.match(metrics, /clawbridge_queue_depth 0/);
+    const url = `${base}/_clawbridge/provisioning/v1/portals`;
+    assert.equal((await fetch(url)).status, 401);
+    assert.equal((await fetch(url, { headers: { Authorization: "Bearer wrong-secret-value" } })).status, 403);
+    const res = await fetch(url, { headers: { Authorization: `Bearer ${core.provisioningSecret}` } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as {
+      total: number;
+      portals: Array<{ chat_id: string; room_id: string }>;
+    };
+    assert.ok(body.portals.some((p) => p.chat_id === "chat1" && p.room_id === room));
+  });
+
+  it("never writes a token or secret to its log", () => {
+    const out = core.bridge.output();
+    assert.ok(out.length > 1000, "the bridge logged something");
+    for (const secret of core.secrets())
+      assert.ok(!out.includes(secret), "a secret appeared in the bridge log");
+  });
+});

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
+import { type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "./coreRig";
+
+/** Bodies of the room's messages that match `prefix`, in timeline order. */
+function bodies(events: MatrixEvent[], prefix: string): string[] {
+  return events
+    .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith(prefix))
+    .map((e) => String(e.content.body));
+}
+
+async function waitForCount(
+  alice: MatrixTestClient,
+  room: string,
+  prefix: string,
+  n: number,
+  timeoutMs: number,
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (bodies(alice.eventsIn(room), prefix).length < n) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `only ${bodies(alice.eventsIn(room), prefix).length} of ${n} "${prefix}" messages arrived`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("durable, ordered delivery under faults (real Synapse, embedded PostgreSQL)", function () {
+  this.timeout(180_000);
+  let core: CoreRig;
+  let alice: MatrixTestClient;
+  let room: string;
+
+  before(async () => {
+    core = await startCoreRig();
+    alice = await user("alice");
+    core.testnet.addChat({ id: "burst", name: "Burst", kind: "group" });
+    core.testnet.addUser({ id: "b1", name: "Burst Sender" });
+    core.testnet.injectMessage({ chat: "burst", sender: "b1", text: "warm-up" });
+    room = await portalRoomFor(alice, "burst");
+    await alice.waitFor((e) => e.room_id === room && e.content.body === "warm-up");
+  });
+  after(async () => core?.stop());
+
+  it("delivers 200 messages exactly once, in order, across a SIGKILL mid-burst and a restart", async () => {
+    const expected = Array.from({ length: 200 }, (_, i) => `kill-burst ${String(i).padStart(3, "0")}`);
+    for (const text of expected) core.testnet.injectMessage({ chat: "burst", sender: "b1", text });
+    await waitForCount(alice, room, "kill-burst", 30, 30_000);
+    core.bridge.kill("SIGKILL");
+    await core.bridge.waitForExit();
+    const before = bodies(alice.eventsIn(room), "kill-burst").length;
+    assert.ok(before < 200, `the kill happened mid-burst (${before} delivered before it)`);
+    await core.restart("SIGKILL");
+    await waitForCount(alice, room, "kill-burst", 200, 90_000);
+    core.testnet.injectMessage({ chat: "burst", sender: "b1", text: "barrier after kill" });
+    await alice.waitFor((e) => e.room_id === room && e.content.body === "barrier after kill");
+    assert.deepEqual(bodies(alice.eventsIn(room), "kill-burst"), expected);
+    assert.ok(
+      alice
+        .eventsIn(room)
+        .filter((e) => e.content.body === "kill-burst 000")
+        .every((e) => e.sender === ghostId("b1")),
+    );
+  });
+
+  it("delivers every message once, in order, when Synapse is down for ~10 s during a burst", async () => {
+    const expected = Array.from({ length: 100 }, (_, i) => `hs-down ${String(i).padStart(3, "0")}`);
+    const injector = (async () => {
+      for (const text of expected) {
+        core.testnet.injectMessage({ chat: "burst", sender: "b1", text });
+        await new Promise((r) => setTimeout(r, 40));
+      }
+    })();
+    await waitForCount(alice, room, "hs-down", 10, 30_000);
+    await core.rig.synapse.stop();
+    await new Promise((r) => setTimeout(r, 10_000));
+    await core.rig.synapse.startAgain();
+    await injector;
+    await waitForCount(alice, room, "hs-down", 100, 90_000);
+    core.testnet.injectMessage({ chat: "burst", sender: "b1", text: "barrier after hs restart" });
+    await alice.waitFor((e) => e.room_id === room && e.content.body === "barrier after hs restart", {
+      timeoutMs: 60_000,
+    });
+    assert.deepEqual(bodies(alice.eventsIn(room), "hs-down"), expected);
+  });
+
+  it("keeps a Matrix message that the platform rate-limits, and delivers it in order", async () => {
+    core.testnet.failNext("POST /chats/burst/messages", { status: 429, retryAfter: 1, count: 2 });
+    await alice.sendText(room, "rate limited first");
+    await alice.sendText(room, "rate limited second");
+    await core.testnet.waitFor(
+      (c) => (c.body as { text?: string } | undefined)?.text === "rate limited second",
+      20_000,
+    );
+    const texts = core.testnet.sent("burst").map((m) => m.text);
+    assert.deepEqual(
+      texts.filter((t) => t.startsWith("rate limited")),
+      ["rate limited first", "rate limited second"],
+    );
+  });
+});

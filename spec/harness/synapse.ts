@@ -1,0 +1,96 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { dump } from "js-yaml";
+import { freePort } from "../../scripts/lib/ports";
+import { SynapseServer } from "../../scripts/lib/synapse";
+
+/** The one Synapse of a mocha run, with the one appservice registration the bridge under test uses. */
+export interface SharedRig {
+  synapse: SynapseServer;
+  /** Registration YAML given to Synapse (id `clawbridge-test`); pass it to the bridge with `-r`. */
+  registrationPath: string;
+  asToken: string;
+  hsToken: string;
+  /** Port the bridge must listen on (127.0.0.1): the registration's `url` points there. */
+  bridgePort: number;
+  /** Scratch directory of this run (Synapse lives in `<dir>/synapse`); suites may put bridge configs here. */
+  dir: string;
+}
+
+/** Appservice id in the shared registration. */
+export const RIG_APPSERVICE_ID = "clawbridge-test";
+/** Server name of the shared Synapse. */
+export const RIG_DOMAIN = "localhost";
+
+let rig: Promise<SharedRig> | undefined;
+let started: SharedRig | undefined;
+
+function exclusive(regexes: string[]): Array<{ exclusive: boolean; regex: string }> {
+  return regexes.map((regex) => ({ exclusive: true, regex }));
+}
+
+async function startRig(): Promise<SharedRig> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "clawbridge-rig-"));
+  const bridgePort = await freePort();
+  const asToken = randomBytes(32).toString("hex");
+  const hsToken = randomBytes(32).toString("hex");
+  const registration = {
+    id: RIG_APPSERVICE_ID,
+    url: `http://127.0.0.1:${bridgePort}`,
+    as_token: asToken,
+    hs_token: hsToken,
+    sender_localpart: "clawbridge",
+    rate_limited: false,
+    receive_ephemeral: true,
+    namespaces: {
+      users: exclusive([
+        "^@clawbridge:localhost$",
+        "^@ai:localhost$",
+        "^@_testnet_.*:localhost$",
+        "^@_othernet_.*:localhost$",
+      ]),
+      aliases: exclusive(["^#_testnet_.*:localhost$", "^#_othernet_.*:localhost$"]),
+      rooms: [],
+    },
+  };
+  const registrationPath = path.join(dir, "registration.yaml");
+  writeFileSync(registrationPath, dump(registration), { mode: 0o600 });
+  const synapse = await SynapseServer.start({
+    dir: path.join(dir, "synapse"),
+    registrationFiles: [registrationPath],
+  });
+  started = { synapse, registrationPath, asToken, hsToken, bridgePort, dir };
+  return started;
+}
+
+/**
+ * Starts (on first call) and returns the Synapse shared by every e2e suite of this mocha run. Synapse reads
+ * registrations only at start, so there is exactly one: the bridge under test (see {@link SharedRig}).
+ * Stopped by the root `afterAll` hook in spec/setup.ts.
+ */
+export function sharedRig(): Promise<SharedRig> {
+  if (!rig) {
+    rig = startRig();
+    // A failed start is not cached: the next suite tries again and reports its own error.
+    rig.catch(() => {
+      rig = undefined;
+    });
+  }
+  return rig;
+}
+
+/**
+ * Stops the shared Synapse if it was started and removes its scratch directory
+ * (kept when `KEEP_TEST_DIRS` is set, for reading logs after a failure).
+ */
+export async function stopSharedRig(): Promise<void> {
+  const current = started;
+  started = undefined;
+  rig = undefined;
+  if (!current) return;
+  await current.synapse.stop();
+  if (process.env.KEEP_TEST_DIRS) process.stderr.write(`[rig] kept ${current.dir}\n`);
+  else rmSync(current.dir, { recursive: true, force: true });
+}

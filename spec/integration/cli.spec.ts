@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { load } from "js-yaml";
+
+const REPO = path.resolve(__dirname, "../..");
+
+function cli(args: string[], env: Record<string, string> = {}): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, ["--require", "tsx/cjs", path.join(REPO, "src/cli.ts"), ...args], {
+    cwd: REPO,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, ...env },
+  });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+describe("clawbridge CLI", function () {
+  this.timeout(60_000);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "clawbridge-cli-"));
+  const config = path.join(dir, "config.yaml");
+  writeFileSync(
+    config,
+    [
+      "homeserver:",
+      "  url: http://127.0.0.1:8008",
+      "  domain: example.org",
+      "platforms:",
+      "  telegram:",
+      "    enabled: true",
+      "    ghost_prefix: _tg_",
+      "",
+    ].join("\n"),
+  );
+
+  it("start with an invalid config exits non-zero and names the key and the fix", () => {
+    const bad = path.join(dir, "bad.yaml");
+    writeFileSync(bad, "homeserver:\n  url: not-a-url\n  domain: example.org\nlogging:\n  levle: debug\n");
+    const r = cli(["start", "-c", bad]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.out, /homeserver\.url: must be an http\(s\) URL/);
+    assert.match(r.out, /logging.*levle.*level/);
+  });
+
+  it("generate-registration writes namespaces and fresh tokens, and never overwrites without --force", () => {
+    const reg = path.join(dir, "registration.yaml");
+    const first = cli(["generate-registration", "-c", config, "-f", reg]);
+    assert.equal(first.status, 0, first.out);
+    const doc = load(readFileSync(reg, "utf8")) as {
+      as_token: string;
+      hs_token: string;
+      sender_localpart: string;
+      rate_limited: boolean;
+      receive_ephemeral: boolean;
+      namespaces: { users: Array<{ regex: string; exclusive: boolean }>; aliases: Array<{ regex: string }> };
+    };
+    assert.equal(doc.sender_localpart, "clawbridge");
+    assert.equal(doc.rate_limited, false);
+    assert.equal(doc.receive_ephemeral, true);
+    assert.ok(doc.as_token.length >= 32 && doc.hs_token.length >= 32 && doc.as_token !== doc.hs_token);
+    const users = doc.namespaces.users.map((u) => u.regex);
+    assert.ok(users.some((r) => new RegExp(r).test("@clawbridge:example.org")));
+    assert.ok(users.some((r) => new RegExp(r).test("@ai:example.org")));
+    assert.ok(users.some((r) => new RegExp(r).test("@_tg_12345:example.org")));
+    assert.ok(doc.namespaces.users.every((u) => u.exclusive));
+    assert.ok(doc.namespaces.aliases.some((a) => new RegExp(a.regex).test("#_telegram_-100123:example.org")));
+    assert.equal(statSync(reg).mode & 0o777, 0o600);
+    assert.ok(!first.out.includes(doc.as_token) && !first.out.includes(doc.hs_token));
+
+    const again = cli(["generate-registration", "-c", config, "-f", reg]);
+    assert.notEqual(again.status, 0);
+    assert.match(again.out, /--force/);
+    assert.equal((load(readFileSync(reg, "utf8")) as { as_token: string }).as_token, doc.as_token);
+
+    const forced = cli(["generate-registration", "-c", config, "-f", reg, "--force"]);
+    assert.equal(forced.status, 0, forced.out);
+    assert.notEqual((load(readFileSync(reg, "utf8")) as { as_token: string }).as_token, doc.as_token);
+  });
+
+  it("start without a registration says how to make one", () => {
+    const r = cli(["start", "-c", config, "-r", path.join(dir, "missing.yaml")]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.out, /generate-registration/);
+  });
+
+  it("prints usage for an unknown command and exits non-zero", () => {
+    const r = cli(["frobnicate"]);
+    assert.equal(r.status, 2);
+    assert.match(r.out, /Usage:/);
+  });
+});

@@ -1,0 +1,317 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import type { Store } from "../../../src/store/Store";
+import type { LoginRow, MessageRow, NewQueueItem } from "../../../src/store/types";
+
+/** What the contract's sections share: the store under test and this test's random id. */
+export interface ContractContext {
+  store: Store;
+  u: string;
+}
+
+const message = (u: string, over: Partial<MessageRow> = {}): MessageRow => ({
+  platform: `tg${u}`,
+  chatId: "chat-1",
+  remoteId: "m1",
+  part: 0,
+  roomId: `!room${u}:example.org`,
+  eventId: `$ev${u}-1`,
+  senderMxid: "@tg_1:example.org",
+  timestamp: new Date("2024-05-01T10:00:00.123Z"),
+  ...over,
+});
+
+/** Message map: parts order, both unique keys, fan-out by event, last message. */
+export function describeMessageMap(ctx: ContractContext): void {
+  describe("message map", () => {
+    it("returns the parts of a remote message in part order", async () => {
+      const { store, u } = ctx;
+      await store.insertMessages([
+        message(u, { part: 2, eventId: `$ev${u}-c` }),
+        message(u, { part: 0, eventId: `$ev${u}-a`, remoteSender: "123", threadRoot: `$root${u}` }),
+        message(u, { part: 1, eventId: `$ev${u}-b` }),
+      ]);
+      const parts = await store.getMessageByRemote(`tg${u}`, "chat-1", "m1");
+      assert.deepEqual(
+        parts.map((p) => [p.part, p.eventId]),
+        [
+          [0, `$ev${u}-a`],
+          [1, `$ev${u}-b`],
+          [2, `$ev${u}-c`],
+        ],
+      );
+      assert.deepEqual(
+        parts[0],
+        message(u, { eventId: `$ev${u}-a`, remoteSender: "123", threadRoot: `$root${u}` }),
+      );
+      assert.deepEqual(await store.getMessageByRemote(`tg${u}`, "chat-1", "nope"), []);
+      await store.insertMessages([]);
+    });
+
+    it("leaves existing rows alone on either unique key", async () => {
+      const { store, u } = ctx;
+      await store.insertMessages([message(u)]);
+      // Same (platform, chat, remote id, part), other event.
+      await store.insertMessages([message(u, { eventId: `$dup${u}` })]);
+      // Same (event, platform, chat, part), other remote id; plus one new row in the same batch.
+      await store.insertMessages([
+        message(u, { remoteId: "m-other" }),
+        message(u, { remoteId: "m2", eventId: `$ev${u}-2` }),
+      ]);
+      assert.deepEqual(
+        (await store.getMessageByRemote(`tg${u}`, "chat-1", "m1")).map((m) => m.eventId),
+        [`$ev${u}-1`],
+      );
+      assert.deepEqual(await store.getMessageByRemote(`tg${u}`, "chat-1", "m-other"), []);
+      assert.equal((await store.getMessageByRemote(`tg${u}`, "chat-1", "m2")).length, 1);
+      assert.deepEqual(await store.getMessagesByEvent(`$dup${u}`), []);
+    });
+
+    it("finds every remote copy of an event, deletes them, and finds the last message", async () => {
+      const { store, u } = ctx;
+      const ev = `$fanout${u}`;
+      await store.insertMessages([
+        message(u, {
+          eventId: ev,
+          chatId: "chat-2",
+          remoteId: "x",
+          timestamp: new Date("2024-05-01T10:00:00Z"),
+        }),
+        message(u, {
+          eventId: ev,
+          chatId: "chat-1",
+          remoteId: "y",
+          timestamp: new Date("2024-05-01T10:00:00Z"),
+        }),
+        message(u, {
+          eventId: ev,
+          platform: `dc${u}`,
+          remoteId: "z",
+          timestamp: new Date("2024-05-01T10:00:00Z"),
+        }),
+        message(u, { eventId: `$older${u}`, remoteId: "w", timestamp: new Date("2024-04-01T10:00:00Z") }),
+      ]);
+      assert.deepEqual(
+        (await store.getMessagesByEvent(ev)).map((m) => `${m.platform}/${m.chatId}/${m.remoteId}`),
+        [`dc${u}/chat-1/z`, `tg${u}/chat-1/y`, `tg${u}/chat-2/x`],
+      );
+      assert.equal((await store.lastMessage(`tg${u}`, "chat-1"))?.remoteId, "y");
+      await store.deleteMessagesByEvent(ev);
+      assert.deepEqual(await store.getMessagesByEvent(ev), []);
+      assert.equal((await store.lastMessage(`tg${u}`, "chat-1"))?.remoteId, "w");
+      assert.equal(await store.lastMessage(`tg${u}`, "chat-2"), undefined);
+    });
+
+    it("takes the newest message and its last part as the last message", async () => {
+      const { store, u } = ctx;
+      await store.insertMessages([
+        message(u, {
+          remoteId: "new",
+          part: 0,
+          eventId: `$n0${u}`,
+          timestamp: new Date("2024-06-01T00:00:00Z"),
+        }),
+        message(u, {
+          remoteId: "new",
+          part: 1,
+          eventId: `$n1${u}`,
+          timestamp: new Date("2024-06-01T00:00:00Z"),
+        }),
+        message(u, { remoteId: "old", eventId: `$o${u}`, timestamp: new Date("2024-05-01T00:00:00Z") }),
+      ]);
+      const last = await store.lastMessage(`tg${u}`, "chat-1");
+      assert.deepEqual([last?.remoteId, last?.part], ["new", 1]);
+    });
+  });
+}
+
+/** Logins (credentials round trip), Matrix users, key/value. */
+export function describeAccounts(ctx: ContractContext): void {
+  describe("logins", () => {
+    it("round-trips credentials and filters by platform", async () => {
+      const { store, u } = ctx;
+      const token = randomBytes(16).toString("hex");
+      const login: LoginRow = {
+        id: `tg-${u}`,
+        platform: `tg${u}`,
+        ownerMxid: "@alice:example.org",
+        remoteId: "777",
+        credentials: { token, nested: { list: [1, "two", null, true], emoji: "🦀", quote: 'a"b\\c' } },
+        state: "connected",
+      };
+      assert.equal(await store.getLogin(login.id), undefined);
+      await store.upsertLogin(login);
+      await store.upsertLogin({
+        id: `dc-${u}`,
+        platform: `dc${u}`,
+        ownerMxid: "@bob:example.org",
+        credentials: {},
+      });
+      await store.upsertLogin({ ...login, id: `tg-${u}-0` });
+      assert.deepEqual(await store.getLogin(login.id), login);
+      assert.deepEqual(
+        (await store.listLogins(`tg${u}`)).map((l) => l.id),
+        [`tg-${u}`, `tg-${u}-0`],
+      );
+      assert.deepEqual(await store.getLogin(`dc-${u}`), {
+        id: `dc-${u}`,
+        platform: `dc${u}`,
+        ownerMxid: "@bob:example.org",
+        credentials: {},
+      });
+      const everyone = (await store.listLogins()).map((l) => l.id);
+      assert.ok(everyone.includes(`dc-${u}`) && everyone.includes(`tg-${u}`));
+
+      await store.upsertLogin({ ...login, credentials: { token: "rotated" }, state: undefined });
+      const rotated = await store.getLogin(login.id);
+      assert.deepEqual(rotated?.credentials, { token: "rotated" });
+      assert.equal("state" in rotated!, false);
+
+      await store.deleteLogin(login.id);
+      assert.equal(await store.getLogin(login.id), undefined);
+    });
+
+    it("stores text that jsonb cannot hold (NUL, lone surrogate) instead of failing", async () => {
+      const { store, u } = ctx;
+      await store.upsertLogin({
+        id: `odd-${u}`,
+        platform: `tg${u}`,
+        ownerMxid: "@alice:example.org",
+        credentials: { a: "x\u0000y", b: "\uD800z" },
+      });
+      assert.deepEqual((await store.getLogin(`odd-${u}`))?.credentials, { a: "x\uFFFDy", b: "\uFFFDz" });
+    });
+  });
+
+  describe("Matrix users", () => {
+    it("round-trips and finds a user by management room", async () => {
+      const { store, u } = ctx;
+      const mxid = `@u${u}:example.org`;
+      assert.equal(await store.getUser(mxid), undefined);
+      await store.upsertUser({ mxid });
+      assert.deepEqual(await store.getUser(mxid), { mxid });
+      const refusedAt = new Date("2024-02-03T04:05:06.789Z");
+      await store.upsertUser({ mxid, managementRoom: `!mgmt${u}:example.org`, refusedAt });
+      assert.deepEqual(await store.getUser(mxid), {
+        mxid,
+        managementRoom: `!mgmt${u}:example.org`,
+        refusedAt,
+      });
+      assert.equal((await store.getUserByManagementRoom(`!mgmt${u}:example.org`))?.mxid, mxid);
+      assert.equal(await store.getUserByManagementRoom(`!none${u}:example.org`), undefined);
+    });
+  });
+
+  describe("key/value", () => {
+    it("upserts per namespace", async () => {
+      const { store, u } = ctx;
+      assert.equal(await store.kvGet(`ns${u}`, "k"), undefined);
+      await store.kvSet(`ns${u}`, "k", "one");
+      await store.kvSet(`other${u}`, "k", "elsewhere");
+      await store.kvSet(`ns${u}`, "k", "two");
+      assert.equal(await store.kvGet(`ns${u}`, "k"), "two");
+      assert.equal(await store.kvGet(`other${u}`, "k"), "elsewhere");
+      await store.kvSet(`ns${u}`, "empty", "");
+      assert.equal(await store.kvGet(`ns${u}`, "empty"), "");
+    });
+  });
+}
+
+/** Idempotent transactions and the durable queue's order, attempts and completion. */
+export function describeQueue(ctx: ContractContext): void {
+  const drainQueue = async () => {
+    for (const item of await ctx.store.pendingQueue()) await ctx.store.completeQueueItem(item.id);
+  };
+  describe("transactions and delivery queue", () => {
+    const items = (n: number, key = `matrix:!q${ctx.u}:example.org`): NewQueueItem[] =>
+      Array.from({ length: n }, (_, i) => ({
+        queueKey: key,
+        kind: "matrix",
+        payload: { seq: i, body: `m${i}` },
+      }));
+
+    it("records a transaction once and queues its items in order", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      const txn = `txn-${u}`;
+      const ids = await store.recordTransaction(txn, items(3));
+      assert.equal(ids?.length, 3);
+      assert.deepEqual(await store.recordTransaction(txn, items(5)), undefined, "a retry queues nothing");
+      const pending = await store.pendingQueue();
+      assert.deepEqual(
+        pending.map((p) => [p.id, (p.payload as { seq: number }).seq]),
+        ids!.map((id, i) => [id, i]),
+      );
+      assert.equal(await store.queueDepth(), 3);
+      assert.ok(pending.every((p) => p.attempts === 0 && p.kind === "matrix" && p.createdAt instanceof Date));
+    });
+
+    it("records a transaction without items, and lets one of two concurrent retries win", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      assert.deepEqual(await store.recordTransaction(`empty-${u}`, []), []);
+      assert.equal(await store.recordTransaction(`empty-${u}`, []), undefined);
+      const results = await Promise.all([
+        store.recordTransaction(`race-${u}`, items(2)),
+        store.recordTransaction(`race-${u}`, items(2)),
+      ]);
+      assert.equal(results.filter((r) => r !== undefined).length, 1);
+      assert.equal(await store.queueDepth(), 2);
+    });
+
+    it("enqueues a batch in order with ascending string ids and payloads intact", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      const batch: NewQueueItem[] = [
+        ...items(40, `remote:tg:${u}`),
+        { queueKey: "k", kind: "remote", payload: "a string" },
+        { queueKey: "k", kind: "remote", payload: 42 },
+        { queueKey: "k", kind: "remote", payload: null },
+        { queueKey: "k", kind: "remote", payload: [1, { deep: ["x"] }] },
+      ];
+      const ids = await store.enqueue(batch);
+      assert.equal(ids.length, batch.length);
+      assert.ok(ids.every((id) => typeof id === "string" && /^\d+$/.test(id)));
+      assert.deepEqual(
+        [...ids].sort((a, b) => Number(BigInt(a) - BigInt(b))),
+        ids,
+      );
+      const pending = await store.pendingQueue();
+      assert.deepEqual(
+        pending.map((p) => p.id),
+        ids,
+      );
+      assert.deepEqual(
+        pending.map((p) => p.payload),
+        batch.map((b) => b.payload),
+      );
+      assert.deepEqual(await store.enqueue([]), []);
+      const later = await store.enqueue(items(1));
+      assert.ok(BigInt(later[0]!) > BigInt(ids[ids.length - 1]!));
+    });
+
+    it("counts failed attempts and removes completed items", async () => {
+      const { store } = ctx;
+      await drainQueue();
+      const [a, b] = await store.enqueue(items(2));
+      await store.failQueueItem(a!, "HTTP 502 from homeserver");
+      await store.failQueueItem(a!, "HTTP 502 again");
+      let pending = await store.pendingQueue();
+      assert.deepEqual(
+        pending.map((p) => [p.id, p.attempts]),
+        [
+          [a, 2],
+          [b, 0],
+        ],
+      );
+      await store.completeQueueItem(a!);
+      pending = await store.pendingQueue();
+      assert.deepEqual(
+        pending.map((p) => p.id),
+        [b],
+      );
+      assert.equal(await store.queueDepth(), 1);
+      await store.completeQueueItem(a!);
+    });
+  });
+}

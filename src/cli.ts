@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+import path from "node:path";
+import { ConfigError, loadConfig } from "./config/Config";
+import { buildRegistration, loadRegistrationTokens, writeRegistration } from "./config/registration";
+import type { BridgeConfig } from "./config/types";
+import { Bridge } from "./core/Bridge";
+import { runDoctor } from "./doctor";
+import { configureLogging, Logger } from "./log/Logger";
+import { openDatabase } from "./store/Database";
+import { Migrator } from "./store/Migrator";
+import { VERSION } from "./version";
+
+const log = new Logger("cli");
+
+const USAGE = `clawbridge ${VERSION} — Matrix bridge for Telegram, Discord, Slack and WhatsApp, with an AI user
+
+Usage:
+  clawbridge generate-registration -c config.yaml -f registration.yaml [--force]
+      Write the appservice registration for the homeserver (fresh tokens).
+  clawbridge start -c config.yaml [-r registration.yaml]
+      Run the bridge.
+  clawbridge doctor -c config.yaml [-r registration.yaml]
+      Check config, database, homeserver, appservice ping and connectors.
+  clawbridge migrate -c config.yaml
+      Apply database migrations.
+  clawbridge version`;
+
+interface Args {
+  command?: string;
+  config: string;
+  registration?: string;
+  file?: string;
+  force: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { config: "config.yaml", force: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === "-c" || a === "--config") args.config = value();
+    else if (a === "-r" || a === "--registration") args.registration = value();
+    else if (a === "-f" || a === "--file") args.file = value();
+    else if (a === "--force") args.force = true;
+    else if (a === "-h" || a === "--help") args.command = "help";
+    else if (a === "-v" || a === "--version") args.command = "version";
+    else if (!a.startsWith("-") && !args.command) args.command = a;
+    else throw new UsageError(`unknown option ${a}`);
+  }
+  return args;
+}
+
+class UsageError extends Error {}
+
+/** The registration file: -r wins, then appservice.registration relative to the config file. */
+function registrationPath(args: Args, config: BridgeConfig): string {
+  if (args.registration) return args.registration;
+  return path.resolve(path.dirname(args.config), config.appservice.registration);
+}
+
+function load(args: Args): BridgeConfig {
+  const config = loadConfig(args.config);
+  configureLogging(config.logging);
+  // Relative data paths are relative to the config file, not to wherever the bridge was started.
+  config.database.data_dir = path.resolve(path.dirname(args.config), config.database.data_dir);
+  return config;
+}
+
+async function start(args: Args): Promise<void> {
+  const config = load(args);
+  const tokens = loadRegistrationTokens(registrationPath(args, config), { configPath: args.config });
+  const bridge = await Bridge.start({ config, tokens });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("stopping", { signal });
+    bridge.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error("stop failed", { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+async function migrate(args: Args): Promise<void> {
+  const config = load(args);
+  const db = await openDatabase({
+    url: config.database.url,
+    dataDir: config.database.data_dir,
+    embeddedPort: config.database.embedded_port,
+    maxConnections: 2,
+  });
+  try {
+    const migrator = new Migrator({ pool: db.pool });
+    const applied = await migrator.migrate();
+    const status = await migrator.status();
+    console.log(
+      applied.length
+        ? `applied migrations ${applied.join(", ")}; database at ${status.applied}`
+        : `database up to date (migration ${status.applied})`,
+    );
+  } finally {
+    await db.close();
+  }
+}
+
+function generateRegistration(args: Args): void {
+  if (!args.file) throw new UsageError("generate-registration needs -f <registration file>");
+  const config = load(args);
+  const reg = buildRegistration(config);
+  writeRegistration(args.file, reg, { force: args.force });
+  console.log(
+    `Wrote ${args.file}. Add its path to app_service_config_files in the homeserver config, restart the homeserver, ` +
+      `then run: clawbridge start -c ${args.config} -r ${args.file}`,
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  switch (args.command) {
+    case "generate-registration":
+      generateRegistration(args);
+      return 0;
+    case "start":
+      await start(args);
+      return -1; // keeps running
+    case "doctor": {
+      const config = load(args);
+      return (await runDoctor(config, registrationPath(args, config), args.config)) ? 0 : 1;
+    }
+    case "migrate":
+      await migrate(args);
+      return 0;
+    case "version":
+      console.log(`clawbridge ${VERSION}`);
+      return 0;
+    case "help":
+    case undefined:
+      console.log(USAGE);
+      return args.command ? 0 : 2;
+    default:
+      throw new UsageError(`unknown command '${args.command}'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    if (err instanceof UsageError) {
+      console.error(`clawbridge: ${err.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    log.error("fatal", { err });
+    process.exit(1);
+  },
+);

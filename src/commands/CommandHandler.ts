@@ -1,0 +1,194 @@
+import type { BridgeConfig, PermissionLevel } from "../config/types";
+import { txnIdFor } from "../core/InboundBridge";
+import type { Permissions } from "../core/Permissions";
+import { Logger } from "../log/Logger";
+import type { Intent, RoomEvent } from "../matrix/MatrixApi";
+import type { Store } from "../store/Store";
+
+const log = new Logger("CommandHandler");
+
+export interface CommandContext {
+  roomId: string;
+  sender: string;
+  level: PermissionLevel;
+  args: string[];
+  /** The rest of the line after the command name, unsplit. */
+  rest: string;
+  isManagementRoom: boolean;
+  event: RoomEvent;
+  reply(text: string, html?: string): Promise<void>;
+}
+
+export interface Command {
+  name: string;
+  usage: string;
+  help: string;
+  /** Lowest bridge permission level that may run it. */
+  level: PermissionLevel;
+  run(ctx: CommandContext): Promise<void>;
+}
+
+const REFUSAL =
+  "Sorry, you are not allowed to use this bridge. Ask the bridge's administrator to add you to bridge.permissions.";
+
+/**
+ * Commands to the bridge bot and the bot's own room membership. In a user's management room
+ * (their DM with the bot) commands need no prefix; elsewhere they start with the prefix.
+ */
+export class CommandHandler {
+  private readonly commands = new Map<string, Command>();
+  private readonly managementRooms = new Map<string, string | null>();
+
+  constructor(
+    private readonly opts: { config: BridgeConfig; store: Store; bot: Intent; permissions: Permissions },
+  ) {}
+
+  register(command: Command): void {
+    this.commands.set(command.name, command);
+  }
+
+  list(): Command[] {
+    return [...this.commands.values()];
+  }
+
+  /** Handles the event if it is for the bot; returns true when it was. */
+  async handle(ev: RoomEvent): Promise<boolean> {
+    const { bot } = this.opts;
+    if (ev.type === "m.room.member" && ev.state_key === bot.userId) {
+      await this.botMembership(ev);
+      return true;
+    }
+    if (ev.type !== "m.room.message") return false;
+    const content = ev.content as { msgtype?: unknown; body?: unknown };
+    if (content.msgtype !== "m.text" || typeof content.body !== "string") return false;
+    if ((ev.content["m.relates_to"] as { rel_type?: string } | undefined)?.rel_type === "m.replace")
+      return false;
+    const prefix = this.opts.config.bridge.command_prefix;
+    const body = content.body.trim();
+    const isManagementRoom = (await this.managementRoomOwner(ev.room_id)) === ev.sender;
+    let line: string;
+    if (body === prefix || body.startsWith(`${prefix} `)) line = body.slice(prefix.length).trim();
+    else if (isManagementRoom) line = body;
+    else return false;
+
+    const level = this.opts.permissions.levelOf(ev.sender);
+    if (!level) {
+      await this.refuseOnce(ev.room_id, ev.sender);
+      return true;
+    }
+    const [name = "help", ...args] = line.split(/\s+/).filter(Boolean);
+    const rest = line.slice(line.indexOf(name) + name.length).trim();
+    let replies = 0;
+    const ctx: CommandContext = {
+      roomId: ev.room_id,
+      sender: ev.sender,
+      level,
+      args,
+      rest,
+      isManagementRoom,
+      event: ev,
+      reply: (text, html) => this.reply(ev.room_id, text, html, txnIdFor("cmd", ev.event_id, replies++)),
+    };
+    const command = this.commands.get(name.toLowerCase());
+    if (!command) {
+      await ctx.reply(
+        `Unknown command \`${name}\`. Write \`${isManagementRoom ? "" : `${prefix} `}help\` for the list.`,
+      );
+      return true;
+    }
+    if (!this.opts.permissions.allows(ev.sender, command.level)) {
+      await ctx.reply(
+        `\`${command.name}\` needs the bridge permission level '${command.level}'; yours is '${level}'.`,
+      );
+      return true;
+    }
+    try {
+      await command.run(ctx);
+    } catch (err) {
+      log.error("command failed", { command: command.name, room: ev.room_id, err });
+      await ctx.reply(`\`${command.name}\` failed: ${(err as Error).message}`);
+    }
+    return true;
+  }
+
+  async reply(roomId: string, text: string, html: string | undefined, txnId: string): Promise<void> {
+    const content: Record<string, unknown> = { msgtype: "m.notice", body: text };
+    if (html) {
+      content.format = "org.matrix.custom.html";
+      content.formatted_body = html;
+    }
+    await this.opts.bot.sendEvent(roomId, "m.room.message", content, txnId);
+  }
+
+  /** The Matrix user whose management room this is, if any (cached). */
+  async managementRoomOwner(roomId: string): Promise<string | undefined> {
+    if (this.managementRooms.has(roomId)) return this.managementRooms.get(roomId) ?? undefined;
+    const user = await this.opts.store.getUserByManagementRoom(roomId);
+    this.managementRooms.set(roomId, user?.mxid ?? null);
+    return user?.mxid;
+  }
+
+  private async refuseOnce(roomId: string, mxid: string): Promise<boolean> {
+    const { store } = this.opts;
+    const user = (await store.getUser(mxid)) ?? { mxid };
+    if (user.refusedAt) return false;
+    await store.upsertUser({ ...user, refusedAt: new Date() });
+    await this.reply(roomId, REFUSAL, undefined, txnIdFor("refuse", roomId, mxid));
+    log.info("refused a user without permission", { mxid });
+    return true;
+  }
+
+  private async botMembership(ev: RoomEvent): Promise<void> {
+    const { bot, store, permissions, config } = this.opts;
+    const membership = ev.content.membership;
+    if (membership === "leave" || membership === "ban") {
+      const owner = await this.managementRoomOwner(ev.room_id);
+      if (owner) {
+        const user = await store.getUser(owner);
+        if (user) await store.upsertUser({ ...user, managementRoom: undefined });
+        this.managementRooms.delete(ev.room_id);
+      }
+      return;
+    }
+    if (membership !== "invite") return;
+    if (!permissions.levelOf(ev.sender)) {
+      const user = await store.getUser(ev.sender);
+      if (user?.refusedAt) {
+        await bot.leave(ev.room_id).catch(() => undefined);
+        return;
+      }
+      await bot.join(ev.room_id);
+      await this.refuseOnce(ev.room_id, ev.sender);
+      await bot.leave(ev.room_id);
+      return;
+    }
+    await bot.join(ev.room_id);
+    const user = (await store.getUser(ev.sender)) ?? { mxid: ev.sender };
+    let isDm = ev.content.is_direct === true;
+    if (!isDm && !user.managementRoom) {
+      // Clients that do not flag DMs: a room of just the two of them becomes the management room.
+      const members = Object.keys(await bot.joinedMembers(ev.room_id));
+      isDm = members.length === 2 && members.includes(ev.sender);
+    }
+    const prefix = config.bridge.command_prefix;
+    if (isDm) {
+      await store.upsertUser({ ...user, managementRoom: ev.room_id });
+      this.managementRooms.set(ev.room_id, ev.sender);
+      if (user.managementRoom && user.managementRoom !== ev.room_id)
+        this.managementRooms.delete(user.managementRoom);
+      await this.reply(
+        ev.room_id,
+        "Hello! This is your management room for the bridge. Write `help` to see what I can do.",
+        undefined,
+        txnIdFor("welcome", ev.event_id),
+      );
+    } else {
+      await this.reply(
+        ev.room_id,
+        `Hello! Write \`${prefix} help\` to see what I can do here.`,
+        undefined,
+        txnIdFor("welcome", ev.event_id),
+      );
+    }
+  }
+}

@@ -1,0 +1,182 @@
+import type { ConnectorRegistry } from "../core/ConnectorRegistry";
+import type { PortalService } from "../core/PortalService";
+import type { MatrixApi } from "../matrix/MatrixApi";
+import { MatrixError } from "../matrix/MatrixApi";
+import type { Store } from "../store/Store";
+import { VERSION } from "../version";
+import type { Command, CommandContext, CommandHandler } from "./CommandHandler";
+
+export interface BuiltinDeps {
+  handler: CommandHandler;
+  api: MatrixApi;
+  store: Store;
+  registry: ConnectorRegistry;
+  portals: PortalService;
+  botUserId: string;
+  queueDepth(): number;
+  startedAt: number;
+}
+
+/** Power level a user needs in a room to link or unlink it. */
+const ROOM_ADMIN_LEVEL = 100;
+
+async function roomLevel(deps: BuiltinDeps, roomId: string, mxid: string): Promise<number> {
+  const pl = await deps.api
+    .intent(deps.botUserId)
+    .getState<{ users?: Record<string, number>; users_default?: number }>(roomId, "m.room.power_levels");
+  return pl?.users?.[mxid] ?? pl?.users_default ?? 0;
+}
+
+async function requireRoomAdmin(deps: BuiltinDeps, ctx: CommandContext): Promise<boolean> {
+  if (ctx.level === "admin") return true;
+  if ((await roomLevel(deps, ctx.roomId, ctx.sender)) >= ROOM_ADMIN_LEVEL) return true;
+  await ctx.reply("Only room admins (power level 100) or bridge admins may do that here.");
+  return false;
+}
+
+function uptime(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.floor(s / 60)}m` : `${Math.floor(s / 3600)}h`;
+}
+
+/** help, ping, version, status, link, unlink. */
+export function builtinCommands(deps: BuiltinDeps): Command[] {
+  return [
+    {
+      name: "help",
+      usage: "help",
+      help: "Show this list.",
+      level: "relay",
+      async run(ctx) {
+        const visible = deps.handler.list().filter((c) => ctx.level === "admin" || c.level !== "admin");
+        const lines = visible.map((c) => `${c.usage} — ${c.help}`);
+        const html = `<ul>${visible.map((c) => `<li><code>${c.usage}</code> — ${c.help}</li>`).join("")}</ul>`;
+        await ctx.reply(`Commands:\n${lines.join("\n")}`, `<p>Commands:</p>${html}`);
+      },
+    },
+    {
+      name: "ping",
+      usage: "ping",
+      help: "Check the bridge, the homeserver and each platform connection.",
+      level: "user",
+      async run(ctx) {
+        const lines = [`bridge: ok (up ${uptime(Date.now() - deps.startedAt)})`];
+        const t0 = performance.now();
+        try {
+          await deps.api.versions();
+          lines.push(`homeserver: ok (${Math.round(performance.now() - t0)} ms)`);
+        } catch (err) {
+          lines.push(`homeserver: unreachable (${err instanceof MatrixError ? err.message : String(err)})`);
+        }
+        const states = deps.registry.loginStates();
+        if (!states.length) lines.push("platforms: none enabled");
+        for (const s of states) {
+          const mine = s.login.ownerMxid === ctx.sender ? " (yours)" : "";
+          lines.push(`${s.login.platform}${mine}: ${s.state}${s.message ? ` — ${s.message}` : ""}`);
+        }
+        await ctx.reply(lines.join("\n"));
+      },
+    },
+    {
+      name: "version",
+      usage: "version",
+      help: "Show the bridge version.",
+      level: "relay",
+      async run(ctx) {
+        await ctx.reply(`clawbridge ${VERSION}`);
+      },
+    },
+    {
+      name: "status",
+      usage: "status",
+      help: "Portals, queued deliveries and logins.",
+      level: "user",
+      async run(ctx) {
+        const portals = await deps.store.countPortals();
+        const here = await deps.portals.forRoom(ctx.roomId);
+        const lines = [
+          `portals: ${portals}`,
+          `queued deliveries: ${deps.queueDepth()}`,
+          `connectors: ${[...deps.registry.connectors.keys()].join(", ") || "none"}`,
+        ];
+        for (const p of here) lines.push(`this room is linked to ${p.platform} chat ${p.chatId}`);
+        for (const s of deps.registry.loginStates())
+          lines.push(`login ${s.login.platform} (${s.login.ownerMxid}): ${s.state}`);
+        await ctx.reply(lines.join("\n"));
+      },
+    },
+    {
+      name: "link",
+      usage: "link <platform> <remote chat id>",
+      help: "Bridge this room to a remote chat (room admins).",
+      level: "user",
+      async run(ctx) {
+        const [platform, chatId] = ctx.args;
+        if (!platform || !chatId) {
+          await ctx.reply("Usage: link <platform> <remote chat id>");
+          return;
+        }
+        if (!(await requireRoomAdmin(deps, ctx))) return;
+        if (!deps.registry.connectors.has(platform)) {
+          const known = [...deps.registry.connectors.keys()].join(", ") || "none";
+          await ctx.reply(`There is no '${platform}' connector enabled (enabled: ${known}).`);
+          return;
+        }
+        const entry = deps.registry.clientForPlatform(platform, ctx.sender);
+        if (!entry) {
+          await ctx.reply(`There is no ${platform} login to bridge with. Log in to ${platform} first.`);
+          return;
+        }
+        const existing = await deps.portals.get(platform, chatId);
+        if (existing) {
+          await ctx.reply(
+            existing.roomId === ctx.roomId
+              ? `This room is already linked to ${platform} chat ${chatId}.`
+              : `${platform} chat ${chatId} is already bridged to ${existing.roomId}; unlink it there first.`,
+          );
+          return;
+        }
+        let info: Awaited<ReturnType<typeof entry.client.chatInfo>>;
+        try {
+          info = await entry.client.chatInfo({ id: chatId });
+        } catch (err) {
+          await ctx.reply(
+            `${platform} does not know chat ${chatId} (or the bridge cannot see it): ${(err as Error).message}`,
+          );
+          return;
+        }
+        await deps.portals.save({
+          platform,
+          chatId,
+          roomId: ctx.roomId,
+          loginId: entry.login.id,
+          kind: info.kind,
+          name: info.name,
+          topic: info.topic,
+          linked: true,
+        });
+        await ctx.reply(
+          `Linked this room to ${platform} chat ${info.name ? `"${info.name}" ` : ""}(${chatId}).`,
+        );
+      },
+    },
+    {
+      name: "unlink",
+      usage: "unlink [platform]",
+      help: "Stop bridging this room (room admins).",
+      level: "user",
+      async run(ctx) {
+        const portals = (await deps.portals.forRoom(ctx.roomId)).filter(
+          (p) => !ctx.args[0] || p.platform === ctx.args[0],
+        );
+        if (!portals.length) {
+          await ctx.reply("This room is not bridged.");
+          return;
+        }
+        if (!(await requireRoomAdmin(deps, ctx))) return;
+        for (const p of portals) await deps.portals.remove(p);
+        await ctx.reply(`Unlinked: ${portals.map((p) => `${p.platform} chat ${p.chatId}`).join(", ")}.`);
+      },
+    },
+  ];
+}

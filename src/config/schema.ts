@@ -1,0 +1,295 @@
+/**
+ * The JSON schema (draft-07, checked by ajv) of `config.yaml`. It is the single place that
+ * documents every key: `config.sample.yaml` is rendered from the descriptions here, and
+ * `ConfigError` texts are built from `x-expected` and `examples`. `types.ts` is the matching
+ * TypeScript shape.
+ *
+ * Extra annotation keywords (registered as an ajv vocabulary):
+ * - `x-expected`: what a valid value looks like, in words ("an http(s) URL"), for error texts;
+ * - `x-required-when`: why a conditionally required key is needed;
+ * - `x-sample-commented`: render the key commented out in the sample;
+ * - `x-sample-comment`: extra commented-out lines shown under a map in the sample;
+ * - `x-sample-hidden`: leave the key out of the sample (documented elsewhere in it).
+ */
+
+/** One node of the schema; only the keywords this project uses. */
+export interface SchemaNode {
+  type?: "object" | "string" | "integer" | "number" | "boolean";
+  description?: string;
+  default?: unknown;
+  examples?: unknown[];
+  enum?: string[];
+  const?: unknown;
+  pattern?: string;
+  minLength?: number;
+  minimum?: number;
+  maximum?: number;
+  properties?: Record<string, SchemaNode>;
+  required?: string[];
+  additionalProperties?: boolean | SchemaNode;
+  propertyNames?: SchemaNode;
+  if?: SchemaNode;
+  then?: SchemaNode;
+  "x-expected"?: string;
+  "x-required-when"?: string;
+  "x-sample-commented"?: boolean;
+  "x-sample-comment"?: string[];
+  "x-sample-hidden"?: boolean;
+}
+
+/** Annotation keywords ajv must accept in strict mode. */
+export const ANNOTATION_KEYWORDS = [
+  "x-expected",
+  "x-required-when",
+  "x-sample-commented",
+  "x-sample-comment",
+  "x-sample-hidden",
+];
+
+/** Platforms with a built-in connector; they always appear under `platforms` (disabled by default). */
+export const KNOWN_PLATFORMS = ["telegram", "discord", "slack", "whatsapp"] as const;
+
+const HTTP_URL = "^https?://[^\\s/?#]+(/[^\\s?#]*)?$";
+const LOCALPART = "^[a-z0-9._=/+-]+$";
+const LOCALPART_TEXT = "a user id localpart: lowercase letters, digits and . _ = / + -";
+const PREFIX = "^[a-z0-9._-]+$";
+const RELATIVE = "Relative paths are resolved against the directory of the config file.";
+
+function str(description: string, extra: Partial<SchemaNode> = {}): SchemaNode {
+  return { type: "string", description, ...extra };
+}
+function int(description: string, dflt: number, minimum: number, maximum?: number): SchemaNode {
+  const node: SchemaNode = { type: "integer", description, default: dflt, minimum };
+  if (maximum !== undefined) node.maximum = maximum;
+  return node;
+}
+function bool(description: string, dflt: boolean): SchemaNode {
+  return { type: "boolean", description, default: dflt };
+}
+function section(
+  description: string,
+  properties: Record<string, SchemaNode>,
+  extra: Partial<SchemaNode> = {},
+): SchemaNode {
+  return { type: "object", description, default: {}, properties, additionalProperties: false, ...extra };
+}
+
+/**
+ * Schema of one `platforms.<name>` entry. Built-in platforms get their prefixes as defaults;
+ * for other names (`name` undefined) the loader fills the prefixes in before validation, and
+ * `module` is required because there is no built-in connector to fall back to.
+ */
+export function platformSchema(name?: string): SchemaNode {
+  const shown = name ?? "<platform>";
+  const prefix = (what: string, sigil: string, example: string): SchemaNode => {
+    const node = str(
+      `${what} localpart prefix: \`${sigil}<prefix><escaped remote id>:<domain>\`. ` +
+        "Must not overlap another platform's prefix. Default `_<platform>_`.",
+      { pattern: PREFIX, "x-expected": "lowercase letters, digits and . _ -", examples: [example] },
+    );
+    node["x-sample-commented"] = true;
+    if (name) node.default = `_${name}_`;
+    return node;
+  };
+  const node: SchemaNode = {
+    type: "object",
+    description: name
+      ? `The ${name} connector. Its own keys (tokens, …) are documented in bridges/${name}/.`
+      : "A platform connector. Keys other than the ones below are passed to the connector.",
+    properties: {
+      enabled: bool(
+        "Connect this platform. Its ghosts and aliases are claimed in the registration only when enabled (regenerate the registration after changing this).",
+        false,
+      ),
+      ghost_prefix: prefix("Ghost user", "@", `_${shown}_`),
+      alias_prefix: prefix("Portal alias", "#", `_${shown}_`),
+      module: str(
+        `Path of a connector module to load instead of the built-in one (third-party platforms and test stand-ins). ${RELATIVE}`,
+        { minLength: 1, "x-expected": "a module path", examples: [`./connectors/${name ?? "example"}.js`] },
+      ),
+    },
+    additionalProperties: true,
+  };
+  if (name) {
+    node.default = { enabled: false };
+    node.properties!.module["x-sample-hidden"] = true; // shown once, in the third-party example
+  } else node.required = ["module"];
+  return node;
+}
+
+/** The whole configuration file. */
+export const CONFIG_SCHEMA: SchemaNode = {
+  type: "object",
+  description: "clawbridge configuration.",
+  additionalProperties: false,
+  properties: {
+    homeserver: section(
+      "The homeserver the bridge is registered with.",
+      {
+        url: str("Client-server API base URL the bridge talks to.", {
+          pattern: HTTP_URL,
+          "x-expected": "an http(s) URL",
+          examples: ["http://127.0.0.1:8008"],
+        }),
+        domain: str("The server name: the part after the colon in user ids.", {
+          pattern: "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$",
+          "x-expected": "a server name (the part after ':' in user ids)",
+          examples: ["localhost"],
+        }),
+      },
+      { required: ["url", "domain"] },
+    ),
+    appservice: section("How the homeserver reaches the bridge.", {
+      id: str("Registration id; must be unique on the homeserver.", {
+        default: "clawbridge",
+        pattern: "^[A-Za-z0-9._-]+$",
+        "x-expected": "letters, digits and . _ -",
+      }),
+      url: str("URL the homeserver uses to reach the bridge (written into the registration).", {
+        default: "http://127.0.0.1:29330",
+        pattern: HTTP_URL,
+        "x-expected": "an http(s) URL",
+      }),
+      bind_address: str("Address the bridge listens on for the homeserver.", {
+        default: "127.0.0.1",
+        minLength: 1,
+        "x-expected": "an IP address or host name",
+      }),
+      port: int("Port the bridge listens on for the homeserver.", 29330, 1, 65535),
+      registration: str(
+        `Path of the registration file holding as_token/hs_token; create it with \`clawbridge generate-registration\`. ${RELATIVE}`,
+        { default: "registration.yaml", minLength: 1, "x-expected": "a file path" },
+      ),
+    }),
+    bridge: section("The bridge bot, commands and permissions.", {
+      bot: section("The bridge bot user, which owns portals and answers commands.", {
+        localpart: str("Localpart of the bot: `@<localpart>:<domain>`.", {
+          default: "clawbridge",
+          pattern: LOCALPART,
+          "x-expected": LOCALPART_TEXT,
+        }),
+        displayname: str("Display name of the bot.", { default: "Clawbridge bridge bot" }),
+        avatar: str("Avatar of the bot, an mxc:// URI. Unset: no avatar.", {
+          pattern: "^mxc://[^/\\s]+/[^/\\s]+$",
+          "x-expected": "an mxc:// URI",
+          examples: ["mxc://localhost/clawbridge-avatar"],
+        }),
+      }),
+      command_prefix: str("Prefix for commands outside the management room.", {
+        default: "!cb",
+        pattern: "^\\S+$",
+        "x-expected": "a word without spaces",
+      }),
+      permissions: {
+        type: "object",
+        description:
+          "Who may use the bridge: `*`, a server name or a full user id → relay | user | admin. " +
+          "The most specific entry wins (user id, then server, then `*`). relay: messages are relayed by the " +
+          "platform's bot; user: may also log in with an own account; admin: may also link rooms and manage the bridge. " +
+          'The default relays everyone and has no admin: add e.g. "@you:localhost": admin.',
+        default: { "*": "relay" },
+        propertyNames: {
+          pattern: "^(\\*|@[^:\\s]+:\\S+|[A-Za-z0-9.-]+(:[0-9]{1,5})?)$",
+          "x-expected": '"*", a server name (example.org) or a user id (@alice:example.org)',
+        },
+        additionalProperties: { type: "string", enum: ["relay", "user", "admin"] },
+        "x-sample-comment": ['"localhost": user', '"@admin:localhost": admin'],
+      },
+      portal_join_rule: {
+        type: "string",
+        description:
+          "How portals are joined: invite (only invited users) or public (anyone on the server may join by alias).",
+        default: "invite",
+        enum: ["invite", "public"],
+      },
+    }),
+    ai: section("The AI puppet, a Matrix user that answers in rooms where it is joined.", {
+      enabled: bool("Register and run the AI puppet.", true),
+      localpart: str("Localpart of the AI puppet: `@<localpart>:<domain>`.", {
+        default: "ai",
+        pattern: LOCALPART,
+        "x-expected": LOCALPART_TEXT,
+      }),
+      displayname: str("Display name of the AI puppet.", { default: "AI" }),
+    }),
+    database: section("PostgreSQL storage.", {
+      url: str(
+        "postgres:// URL of the database. Unset or empty: an embedded PostgreSQL is started in `data_dir`.",
+        {
+          pattern: "^postgres(ql)?://\\S+$",
+          "x-expected": "a postgres:// URL",
+          examples: ["postgres://clawbridge:password@127.0.0.1:5432/clawbridge"],
+        },
+      ),
+      data_dir: str(`Directory for the embedded PostgreSQL and other state. ${RELATIVE}`, {
+        default: "./data",
+        minLength: 1,
+        "x-expected": "a directory path",
+      }),
+      embedded_port: int("Port for the embedded PostgreSQL; 0 picks a free one.", 0, 0, 65535),
+      max_connections: int("Size of the connection pool.", 10, 1, 1000),
+    }),
+    delivery: section("Retrying messages that could not be delivered.", {
+      initial_backoff_ms: int("First retry delay in milliseconds; doubles up to max_backoff_ms.", 250, 1),
+      max_backoff_ms: int("Longest delay between retries, in milliseconds.", 30000, 1),
+      give_up_after_seconds: int("Give up (and tell the room) after retrying this long.", 3600, 1),
+    }),
+    provisioning: section(
+      "HTTP provisioning API for integration managers.",
+      {
+        enabled: bool("Serve the provisioning API.", false),
+        shared_secret: str("Shared secret for `Authorization: Bearer`. Required when enabled.", {
+          minLength: 16,
+          "x-expected": "a random string of at least 16 characters (make one with `openssl rand -hex 32`)",
+          "x-required-when": "provisioning.enabled is true",
+        }),
+        prefix: str("URL path prefix of the provisioning API.", {
+          default: "/_clawbridge/provisioning",
+          pattern: "^(/[A-Za-z0-9._~-]+)+$",
+          "x-expected": "a URL path starting with / and without a trailing /",
+        }),
+      },
+      {
+        if: { type: "object", properties: { enabled: { const: true } }, required: ["enabled"] },
+        // biome-ignore lint/suspicious/noThenProperty: the JSON schema keyword, never awaited
+        then: { type: "object", required: ["shared_secret"] },
+      },
+    ),
+    metrics: section("Prometheus metrics.", {
+      enabled: bool("Serve Prometheus metrics at /metrics on the appservice port.", true),
+    }),
+    logging: section("Log output (always to stderr). Secrets are redacted.", {
+      level: {
+        type: "string",
+        description: "Lowest level that is logged.",
+        default: "info",
+        enum: ["error", "warn", "info", "debug"],
+      },
+      format: {
+        type: "string",
+        description: "pretty (one readable line per entry) or json (one JSON object per line).",
+        default: "pretty",
+        enum: ["pretty", "json"],
+      },
+    }),
+    platforms: {
+      type: "object",
+      description:
+        "Chat networks, keyed by platform name. A name that is not built in is a third-party platform and needs `module`.",
+      default: {},
+      propertyNames: {
+        pattern: "^[a-z][a-z0-9_]*$",
+        "x-expected": "lowercase letters, digits and _",
+      },
+      properties: Object.fromEntries(KNOWN_PLATFORMS.map((p) => [p, platformSchema(p)])),
+      additionalProperties: platformSchema(),
+      "x-sample-comment": [
+        "A third-party connector. `module` is the path of its connector module (relative to this file's",
+        "directory); a built-in platform may set it too, to load a stand-in instead of the built-in one.",
+        "example:",
+        "  enabled: true",
+        "  module: ./connectors/example.js",
+      ],
+    },
+  },
+};

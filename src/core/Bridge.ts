@@ -1,0 +1,296 @@
+import { builtinCommands } from "../commands/builtin";
+import { CommandHandler } from "../commands/CommandHandler";
+import type { BridgeConfig, RegistrationTokens } from "../config/types";
+import { type AppserviceTransaction, HttpServer } from "../http/HttpServer";
+import { Metrics } from "../http/Metrics";
+import { Provisioning } from "../http/Provisioning";
+import { Logger } from "../log/Logger";
+import { type Intent, MatrixApi, type RoomEvent } from "../matrix/MatrixApi";
+import { type Database, openDatabase } from "../store/Database";
+import { Migrator } from "../store/Migrator";
+import { PgStore } from "../store/PgStore";
+import type { QueueItem } from "../store/types";
+import { ConnectorRegistry } from "./ConnectorRegistry";
+import type { LoginRef, NetworkConnector, RemoteEvent } from "./connector";
+import { DeliveryQueue } from "./DeliveryQueue";
+import { userText } from "./errors";
+import { GhostService } from "./GhostService";
+import { InboundBridge, type RemotePayload } from "./InboundBridge";
+import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
+import { Permissions } from "./Permissions";
+import { PortalService } from "./PortalService";
+
+const log = new Logger("Bridge");
+
+export interface BridgeOptions {
+  config: BridgeConfig;
+  tokens: RegistrationTokens;
+  /** Connectors given directly (tests, embedding); the config's enabled platforms are added. */
+  connectors?: NetworkConnector[];
+}
+
+function isValidRemoteEvent(ev: unknown): ev is RemoteEvent {
+  if (typeof ev !== "object" || ev === null) return false;
+  const e = ev as { kind?: unknown; chat?: { id?: unknown }; sender?: { id?: unknown } };
+  return typeof e.kind === "string" && typeof e.chat?.id === "string" && typeof e.sender?.id === "string";
+}
+
+/** The running bridge: storage, the homeserver link, connectors and the delivery queue. */
+export class Bridge {
+  private ready = false;
+  private stopping = false;
+  readonly startedAt = Date.now();
+  private lastPing?: string;
+  readonly metrics = new Metrics();
+  private http?: HttpServer;
+  private db?: Database;
+  store!: PgStore;
+  api!: MatrixApi;
+  bot!: Intent;
+  queue!: DeliveryQueue;
+  registry!: ConnectorRegistry;
+  private inbound!: InboundBridge;
+  private outbound!: OutboundBridge;
+
+  private constructor(private readonly opts: BridgeOptions) {}
+
+  static async start(opts: BridgeOptions): Promise<Bridge> {
+    const bridge = new Bridge(opts);
+    await bridge.boot();
+    return bridge;
+  }
+
+  private async boot(): Promise<void> {
+    const { config, tokens } = this.opts;
+    const t0 = performance.now();
+    this.db = await openDatabase({
+      url: config.database.url,
+      dataDir: config.database.data_dir,
+      embeddedPort: config.database.embedded_port,
+      maxConnections: config.database.max_connections,
+    });
+    await new Migrator({ pool: this.db.pool }).migrate();
+    this.store = new PgStore(this.db.pool);
+    const domain = config.homeserver.domain;
+    this.api = new MatrixApi(config.homeserver.url, tokens.as_token, domain);
+    this.bot = this.api.intent(`@${config.bridge.bot.localpart}:${domain}`);
+    const permissions = new Permissions(config.bridge.permissions);
+    const portals = new PortalService({ config, api: this.api, store: this.store, bot: this.bot });
+    const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
+    this.registry = new ConnectorRegistry({
+      config,
+      store: this.store,
+      extra: this.opts.connectors,
+      onEvent: (login, event) => this.onRemoteEvent(login, event),
+    });
+    const commands = new CommandHandler({ config, store: this.store, bot: this.bot, permissions });
+    for (const c of builtinCommands({
+      handler: commands,
+      api: this.api,
+      store: this.store,
+      registry: this.registry,
+      portals,
+      botUserId: this.bot.userId,
+      queueDepth: () => this.queue.size,
+      startedAt: this.startedAt,
+    })) {
+      commands.register(c);
+    }
+    const deps = {
+      store: this.store,
+      metrics: this.metrics,
+      registry: this.registry,
+      portals,
+      ghosts,
+      bot: this.bot,
+    };
+    this.inbound = new InboundBridge(deps);
+    this.outbound = new OutboundBridge({
+      ...deps,
+      config,
+      api: this.api,
+      permissions,
+      commands: (ev) => commands.handle(ev),
+    });
+    this.queue = new DeliveryQueue({
+      store: this.store,
+      metrics: this.metrics,
+      handlers: { remote: (i) => this.inbound.handle(i), matrix: (i) => this.outbound.handle(i) },
+      onGiveUp: (item, err) => this.reportFailure(item, err),
+      initialBackoffMs: config.delivery.initial_backoff_ms,
+      maxBackoffMs: config.delivery.max_backoff_ms,
+      giveUpAfterMs: config.delivery.give_up_after_seconds * 1000,
+    });
+
+    const provisioning =
+      config.provisioning.enabled && config.provisioning.shared_secret
+        ? new Provisioning(config.provisioning.prefix, config.provisioning.shared_secret, this.store)
+        : undefined;
+    this.http = new HttpServer(tokens.hs_token, {
+      onTransaction: (id, txn) => this.onTransaction(id, txn),
+      onPing: (id) => {
+        this.lastPing = id;
+        log.debug("pinged by the homeserver", { transactionId: id });
+      },
+      onUserQuery: async (userId) => userId === this.bot.userId || userId === this.aiUserId(),
+      health: () => ({ ok: this.ready, detail: { queue: this.queue.size } }),
+      metrics: config.metrics.enabled
+        ? async () => ({
+            contentType: this.metrics.registry.contentType,
+            body: await this.metrics.registry.metrics(),
+          })
+        : undefined,
+      provisioning,
+    });
+    await this.http.listen(config.appservice.port, config.appservice.bind_address);
+
+    await Promise.all([this.setupBotProfile(), this.registry.init()]);
+    await this.registry.start();
+    await this.queue.start();
+    this.ready = true;
+    log.info("bridge ready", {
+      ms: Math.round(performance.now() - t0),
+      listen: `${config.appservice.bind_address}:${config.appservice.port}`,
+      connectors: [...this.registry.connectors.keys()].join(",") || "none",
+    });
+  }
+
+  private aiUserId(): string | undefined {
+    const { ai, homeserver } = this.opts.config;
+    return ai.enabled ? `@${ai.localpart}:${homeserver.domain}` : undefined;
+  }
+
+  /** The bot's (and the AI user's) name and avatar, from config, set only when they differ. */
+  private async setupBotProfile(): Promise<void> {
+    const { bridge, ai } = this.opts.config;
+    const want: Array<{ intent: Intent; name: string; avatar?: string }> = [
+      { intent: this.bot, name: bridge.bot.displayname, avatar: bridge.bot.avatar },
+    ];
+    const aiId = this.aiUserId();
+    if (aiId) want.push({ intent: this.api.intent(aiId), name: ai.displayname });
+    await Promise.all(
+      want.map(async ({ intent, name, avatar }) => {
+        if (intent !== this.bot) await intent.ensureRegistered();
+        const profile = await intent.getProfile(intent.userId);
+        if (profile.displayname !== name) await intent.setDisplayName(name);
+        if (avatar && profile.avatar_url !== avatar) await intent.setAvatarUrl(avatar);
+      }),
+    );
+  }
+
+  private async onRemoteEvent(login: LoginRef, event: RemoteEvent): Promise<void> {
+    if (!isValidRemoteEvent(event)) {
+      log.warn("malformed event from a connector skipped", {
+        platform: login.platform,
+        event: JSON.stringify(event)?.slice(0, 300),
+      });
+      return;
+    }
+    const payload: RemotePayload = { platform: login.platform, loginId: login.id, event };
+    if (event.kind === "typing" || event.kind === "read") {
+      this.inbound
+        .deliver(payload)
+        .catch((err: unknown) => log.debug("typing/read not bridged", { err: String(err) }));
+      return;
+    }
+    await this.queue.push([
+      { queueKey: InboundBridge.queueKey(login.platform, event), kind: "remote", payload },
+    ]);
+  }
+
+  private async onTransaction(txnId: string, txn: AppserviceTransaction): Promise<void> {
+    const events = (txn.events ?? []).filter((e): e is RoomEvent => {
+      if (isRoomEvent(e)) return e.sender !== this.bot.userId;
+      log.warn("malformed event in a transaction skipped", {
+        txnId,
+        event: JSON.stringify(e)?.slice(0, 300),
+      });
+      return false;
+    });
+    const items = events.map((e) => ({
+      queueKey: OutboundBridge.queueKey(e),
+      kind: "matrix" as const,
+      payload: e,
+    }));
+    const ids = await this.store.recordTransaction(txnId, items);
+    if (!ids) {
+      this.metrics.transactions.inc({ result: "duplicate" });
+      log.info("repeated transaction ignored", { txnId });
+      return;
+    }
+    this.metrics.transactions.inc({ result: "new" });
+    const now = new Date();
+    this.queue.accept(items.map((it, i) => ({ ...it, id: ids[i], attempts: 0, createdAt: now })));
+    const ephemeral = txn.ephemeral ?? txn["de.sorunome.msc2409.ephemeral"] ?? [];
+    for (const e of ephemeral) {
+      const ev = e as { type?: unknown; room_id?: unknown; content?: { user_ids?: unknown } };
+      if (ev.type === "m.typing" && typeof ev.room_id === "string" && Array.isArray(ev.content?.user_ids)) {
+        this.outbound
+          .typing(
+            ev.room_id,
+            ev.content.user_ids.filter((u): u is string => typeof u === "string"),
+          )
+          .catch((err: unknown) => log.debug("typing not relayed", { err: String(err) }));
+      }
+    }
+  }
+
+  /** A delivery that failed for good: the people on both sides are told. */
+  private async reportFailure(item: QueueItem, err: unknown): Promise<void> {
+    const reason = userText(err);
+    if (item.kind === "matrix") {
+      const ev = item.payload;
+      if (
+        !isRoomEvent(ev) ||
+        !["m.room.message", "m.sticker", "m.reaction", "m.room.redaction"].includes(ev.type)
+      )
+        return;
+      const portals = await this.store.getPortalsByRoom(ev.room_id);
+      for (const p of portals) this.metrics.failures.inc({ platform: p.platform, direction: "out" });
+      const where = portals.map((p) => p.platform).join(", ") || "the platform";
+      await this.outbound.notice(ev.room_id, `⚠️ Could not deliver this to ${where}: ${reason}.`, ev.event_id);
+      return;
+    }
+    const { platform, loginId, event } = item.payload as RemotePayload;
+    this.metrics.failures.inc({ platform, direction: "in" });
+    const portal = await this.store.getPortal(
+      platform,
+      event.chat.threadId ? `${event.chat.id}/${event.chat.threadId}` : event.chat.id,
+    );
+    if (portal) {
+      await this.outbound
+        .notice(
+          portal.roomId,
+          `⚠️ A ${platform} message from ${event.sender.id} could not be bridged: ${reason}.`,
+        )
+        .catch((e: unknown) => log.warn("could not tell the room about a failure", { err: String(e) }));
+    }
+    const entry = this.registry.client(loginId);
+    if (entry && event.kind === "message") {
+      await entry.client
+        .sendMessage(portal ? chatRefOf(portal) : event.chat, {
+          sender: { mxid: this.bot.userId, displayName: this.opts.config.bridge.bot.displayname },
+          text: `⚠️ Your message could not be delivered to Matrix (${reason}).`,
+          msgtype: "notice",
+          replyTo: event.id,
+        })
+        .catch((e: unknown) => log.warn("could not tell the platform about a failure", { err: String(e) }));
+    }
+  }
+
+  /** The transaction id of the last homeserver ping (MSC2659), for `doctor`. */
+  get lastPingId(): string | undefined {
+    return this.lastPing;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.ready = false;
+    await this.http?.close();
+    await this.queue?.stop();
+    await this.registry?.stop();
+    await this.db?.close();
+    log.info("bridge stopped");
+  }
+}

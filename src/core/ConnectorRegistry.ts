@@ -1,0 +1,174 @@
+import { createHash } from "node:crypto";
+import path from "node:path";
+import type { BridgeConfig } from "../config/types";
+import { Logger } from "../log/Logger";
+import type { Store } from "../store/Store";
+import type { LoginRow } from "../store/types";
+import {
+  ConnectionState,
+  type LoginRef,
+  type NetworkClient,
+  type NetworkConnector,
+  type RemoteEvent,
+} from "./connector";
+
+const log = new Logger("ConnectorRegistry");
+
+/** Built-in connectors by platform name; each platform's issue adds its own here. */
+export const BUILTIN_CONNECTORS: Record<string, () => NetworkConnector> = {};
+
+export interface LoginState {
+  login: LoginRef;
+  state: ConnectionState;
+  message?: string;
+}
+
+type ConnectorModule = { createConnector(name: string): NetworkConnector };
+
+/** Loads a connector: `platforms.<name>.module` (a path) wins over the built-in one. */
+export function loadConnector(name: string, modulePath?: string): NetworkConnector {
+  if (modulePath) {
+    // biome-ignore lint/suspicious/noExplicitAny: a module loaded at run time is checked below
+    const mod = require(path.resolve(modulePath)) as any as Partial<ConnectorModule>;
+    if (typeof mod.createConnector !== "function") {
+      throw new Error(`platforms.${name}.module: ${modulePath} does not export createConnector(name)`);
+    }
+    return mod.createConnector(name);
+  }
+  const make = BUILTIN_CONNECTORS[name];
+  if (!make) {
+    const known = Object.keys(BUILTIN_CONNECTORS).join(", ") || "none yet";
+    throw new Error(
+      `platforms.${name}: no built-in connector for '${name}' (built in: ${known}); set enabled: false or give module: <path>`,
+    );
+  }
+  return make();
+}
+
+function loginId(platform: string, login: Omit<LoginRef, "id">): string {
+  const h = createHash("sha256").update(
+    `${platform}\u0000${login.ownerMxid}\u0000${login.remoteId ?? "config"}`,
+  );
+  return `${platform}-${h.digest("hex").slice(0, 16)}`;
+}
+
+/**
+ * Starts the connectors enabled in config, and one client per stored login. Emitted events
+ * go to `onEvent`, which resolves once they are durably queued.
+ */
+export class ConnectorRegistry {
+  readonly connectors = new Map<string, NetworkConnector>();
+  private readonly clients = new Map<string, { login: LoginRef; client: NetworkClient }>();
+  private readonly states = new Map<string, LoginState>();
+
+  constructor(
+    private readonly opts: {
+      config: BridgeConfig;
+      store: Store;
+      onEvent(login: LoginRef, event: RemoteEvent): Promise<void>;
+      extra?: NetworkConnector[];
+    },
+  ) {}
+
+  /** Creates and initialises the enabled connectors (no platform IO yet). */
+  async init(): Promise<void> {
+    const { config, store } = this.opts;
+    const list: NetworkConnector[] = [...(this.opts.extra ?? [])];
+    for (const [name, section] of Object.entries(config.platforms)) {
+      if (!section.enabled || list.some((c) => c.name === name)) continue;
+      list.push(loadConnector(name, typeof section.module === "string" ? section.module : undefined));
+    }
+    for (const connector of list) {
+      const name = connector.name;
+      const clog = new Logger(`connector:${name}`);
+      await connector.init({
+        config: (config.platforms[name] ?? {}) as Record<string, unknown>,
+        log: clog,
+        store: {
+          query: (sql, params) => store.query(sql, params),
+          kvGet: (key) => store.kvGet(name, key),
+          kvSet: (key, value) => store.kvSet(name, key, value),
+        },
+        emit: (login, event) => this.opts.onEvent(login, event),
+        stateChanged: (login, state, message) => this.setState(login, state, message),
+      });
+      this.connectors.set(name, connector);
+    }
+  }
+
+  /** Starts connectors and connects every login (the config ones are stored first). */
+  async start(): Promise<void> {
+    const { store } = this.opts;
+    for (const [name, connector] of this.connectors) {
+      await connector.start();
+      for (const l of connector.configLogins?.() ?? []) {
+        const id = loginId(name, l);
+        const existing = await store.getLogin(id);
+        await store.upsertLogin({ ...l, id, state: existing?.state });
+      }
+      for (const row of await store.listLogins(name)) await this.connect(row);
+    }
+  }
+
+  async connect(row: LoginRow): Promise<NetworkClient> {
+    const connector = this.connectors.get(row.platform);
+    if (!connector) throw new Error(`no connector for ${row.platform}`);
+    const login: LoginRef = {
+      id: row.id,
+      platform: row.platform,
+      ownerMxid: row.ownerMxid,
+      remoteId: row.remoteId,
+      credentials: row.credentials,
+    };
+    const client = connector.clientFor(login);
+    this.clients.set(login.id, { login, client });
+    this.setState(login, ConnectionState.Connecting);
+    try {
+      await client.connect();
+      if (this.states.get(login.id)?.state === ConnectionState.Connecting)
+        this.setState(login, client.state());
+    } catch (err) {
+      // A platform that is down must not stop the bridge; the client reports its own state.
+      log.error("login could not connect", { platform: row.platform, login: row.id, err: String(err) });
+      this.setState(login, client.state(), String(err));
+    }
+    return client;
+  }
+
+  client(loginId: string): { login: LoginRef; client: NetworkClient } | undefined {
+    return this.clients.get(loginId);
+  }
+
+  /** The first connected-or-not client of a platform, optionally owned by `ownerMxid`. */
+  clientForPlatform(
+    platform: string,
+    ownerMxid?: string,
+  ): { login: LoginRef; client: NetworkClient } | undefined {
+    let fallback: { login: LoginRef; client: NetworkClient } | undefined;
+    for (const entry of this.clients.values()) {
+      if (entry.login.platform !== platform) continue;
+      if (!ownerMxid || entry.login.ownerMxid === ownerMxid) return entry;
+      fallback ??= entry;
+    }
+    return fallback;
+  }
+
+  loginStates(): LoginState[] {
+    return [...this.states.values()];
+  }
+
+  private setState(login: LoginRef, state: ConnectionState, message?: string): void {
+    const prev = this.states.get(login.id);
+    this.states.set(login.id, { login, state, message });
+    if (prev?.state !== state) log.info("login state", { platform: login.platform, login: login.id, state });
+  }
+
+  async stop(): Promise<void> {
+    for (const { client } of this.clients.values()) {
+      await client.disconnect().catch((err: unknown) => log.warn("disconnect failed", { err: String(err) }));
+    }
+    for (const c of this.connectors.values()) {
+      await c.stop().catch((err: unknown) => log.warn("connector stop failed", { err: String(err) }));
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import { ghostUserId, remoteIdFromGhost } from "../config/Config";
+import type { BridgeConfig } from "../config/types";
+import { Logger } from "../log/Logger";
+import { type Intent, type MatrixApi, MatrixError } from "../matrix/MatrixApi";
+import type { Store } from "../store/Store";
+import type { Ghost } from "../store/types";
+import type { NetworkClient, RemoteUserRef, UserInfo } from "./connector";
+import { uploadMedia } from "./media";
+
+const log = new Logger("GhostService");
+
+/**
+ * Remote users as Matrix users of the appservice: registered on first sight, with name and
+ * avatar kept in step with the platform, and joined to the portal rooms they talk in.
+ * Known ghosts and memberships are cached so the hot path does no extra requests.
+ */
+export class GhostService {
+  private readonly ghosts = new Map<string, Ghost>();
+  private readonly joined = new Set<string>();
+
+  constructor(
+    private readonly opts: {
+      config: BridgeConfig;
+      api: MatrixApi;
+      store: Store;
+      bot: Intent;
+    },
+  ) {}
+
+  intentOf(mxid: string): Intent {
+    return this.opts.api.intent(mxid);
+  }
+
+  /** Whether `mxid` is a ghost of `platform` (any platform when omitted). */
+  isGhost(mxid: string, platform?: string): boolean {
+    const parsed = remoteIdFromGhost(this.opts.config, mxid);
+    return parsed !== undefined && (platform === undefined || parsed.platform === platform);
+  }
+
+  /** The remote user id behind a ghost's MXID. */
+  remoteIdOf(mxid: string): string | undefined {
+    return remoteIdFromGhost(this.opts.config, mxid)?.remoteId;
+  }
+
+  mxidFor(platform: string, remoteId: string): string {
+    return ghostUserId(this.opts.config, platform, remoteId);
+  }
+
+  /**
+   * Returns the ghost's intent, registering the user and syncing its profile when new or
+   * when `info` (sent along with the event by the platform) differs from what is stored.
+   */
+  async ensure(
+    platform: string,
+    client: NetworkClient,
+    user: RemoteUserRef,
+    info?: UserInfo,
+  ): Promise<Intent> {
+    const mxid = this.mxidFor(platform, user.id);
+    const intent = this.opts.api.intent(mxid);
+    let ghost = this.ghosts.get(mxid) ?? (await this.opts.store.getGhost(mxid));
+    if (!ghost) ghost = { mxid, platform, remoteId: user.id, registered: false };
+    if (!ghost.registered) {
+      await intent.ensureRegistered();
+      ghost.registered = true;
+      info ??= await client.userInfo(user);
+      await this.syncProfile(intent, ghost, client, info);
+      await this.opts.store.upsertGhost(ghost);
+    } else if (info && (info.displayName !== ghost.displayName || info.avatar?.key !== ghost.avatarKey)) {
+      await this.syncProfile(intent, ghost, client, info);
+      await this.opts.store.upsertGhost(ghost);
+    }
+    this.ghosts.set(mxid, ghost);
+    return intent;
+  }
+
+  /** Re-reads the profile from the platform and updates the ghost if it changed. */
+  async refresh(platform: string, client: NetworkClient, user: RemoteUserRef): Promise<void> {
+    await this.ensure(platform, client, user, await client.userInfo(user));
+  }
+
+  private async syncProfile(
+    intent: Intent,
+    ghost: Ghost,
+    client: NetworkClient,
+    info: UserInfo,
+  ): Promise<void> {
+    if (info.displayName && info.displayName !== ghost.displayName) {
+      await intent.setDisplayName(info.displayName);
+      ghost.displayName = info.displayName;
+    }
+    const avatarKey = info.avatar?.key;
+    if (avatarKey !== ghost.avatarKey) {
+      if (info.avatar) {
+        try {
+          const mxc = await uploadMedia(intent, client, info.avatar);
+          await intent.setAvatarUrl(mxc);
+          ghost.avatarMxc = mxc;
+        } catch (err) {
+          // A missing avatar must not hold up the message; it is tried again on the next change.
+          log.warn("could not set ghost avatar", { mxid: ghost.mxid, err: String(err) });
+          return;
+        }
+      } else if (ghost.avatarMxc) {
+        await intent.setAvatarUrl("");
+        ghost.avatarMxc = undefined;
+      }
+      ghost.avatarKey = avatarKey;
+    }
+  }
+
+  /** Makes sure the ghost is in the room: the bot invites, the ghost joins. */
+  async join(intent: Intent, roomId: string): Promise<void> {
+    const key = `${intent.userId}|${roomId}`;
+    if (this.joined.has(key)) return;
+    if (await this.opts.store.isGhostInRoom(intent.userId, roomId)) {
+      this.joined.add(key);
+      return;
+    }
+    try {
+      await this.opts.bot.invite(roomId, intent.userId);
+    } catch (err) {
+      // Already invited or joined is fine; anything else shows up when the ghost joins.
+      if (!(err instanceof MatrixError && err.status === 403)) throw err;
+    }
+    await intent.join(roomId);
+    await this.opts.store.setGhostInRoom(intent.userId, roomId, true);
+    this.joined.add(key);
+  }
+
+  /** Records that the ghost left (or was removed from) the room. */
+  async forgetMembership(mxid: string, roomId: string): Promise<void> {
+    this.joined.delete(`${mxid}|${roomId}`);
+    await this.opts.store.setGhostInRoom(mxid, roomId, false);
+  }
+}

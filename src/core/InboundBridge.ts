@@ -1,0 +1,294 @@
+import { createHash } from "node:crypto";
+import type { Metrics } from "../http/Metrics";
+import { Logger } from "../log/Logger";
+import type { Intent, RoomEventContent } from "../matrix/MatrixApi";
+import type { Store } from "../store/Store";
+import type { Portal, QueueItem } from "../store/types";
+import type { ConnectorRegistry } from "./ConnectorRegistry";
+import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, RemoteMessage } from "./connector";
+import { BridgeError } from "./errors";
+import type { GhostService } from "./GhostService";
+import { uploadMedia } from "./media";
+import { chatKey, type PortalService } from "./PortalService";
+
+const log = new Logger("InboundBridge");
+
+/** What the durable queue holds for a remote event. */
+export interface RemotePayload {
+  platform: string;
+  loginId: string;
+  event: RemoteEvent;
+}
+
+/** A transaction id that is the same for every retry of one remote event part. */
+export function txnIdFor(...parts: Array<string | number>): string {
+  return `cb${createHash("sha256").update(parts.join("\u0000")).digest("base64url").slice(0, 32)}`;
+}
+
+function mediaMsgtype(ref: MediaRef): string {
+  const m = ref.mimetype ?? "";
+  if (m.startsWith("image/")) return "m.image";
+  if (m.startsWith("video/")) return "m.video";
+  if (m.startsWith("audio/")) return "m.audio";
+  return "m.file";
+}
+
+/**
+ * Platform → Matrix: takes queued remote events one chat at a time and turns them into
+ * Matrix events sent by ghosts, recording every remote id ↔ event id pair.
+ */
+export class InboundBridge {
+  constructor(
+    private readonly opts: {
+      store: Store;
+      metrics: Metrics;
+      registry: ConnectorRegistry;
+      portals: PortalService;
+      ghosts: GhostService;
+      bot: Intent;
+    },
+  ) {}
+
+  /** The queue key: one serial lane per remote chat. */
+  static queueKey(platform: string, event: RemoteEvent): string {
+    return `remote:${platform}:${chatKey(event.chat)}`;
+  }
+
+  async handle(item: QueueItem): Promise<void> {
+    return this.deliver(item.payload as RemotePayload);
+  }
+
+  /** Delivers one remote event; typing and read receipts come here directly, unqueued. */
+  async deliver(payload: RemotePayload): Promise<void> {
+    const { platform, loginId, event } = payload;
+    const entry = this.opts.registry.client(loginId);
+    if (!entry) throw new BridgeError(`the ${platform} login is not connected`, undefined, true);
+    if (event.fromSelf && event.kind === "message") return; // our own relayed message coming back
+    const { login, client } = entry;
+    if (event.kind === "message") {
+      const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
+      await this.message(portal, client, event);
+      this.opts.metrics.events.inc({ platform, direction: "in" });
+      return;
+    }
+    const portal = await this.opts.portals.get(platform, chatKey(event.chat));
+    if (!portal) {
+      log.info("event for a chat with no portal skipped", {
+        platform,
+        chat: event.chat.id,
+        kind: event.kind,
+      });
+      return;
+    }
+    await this.other(portal, login, client, event);
+    this.opts.metrics.events.inc({ platform, direction: "in" });
+  }
+
+  private async ghost(portal: Portal, client: NetworkClient, event: RemoteEvent): Promise<Intent> {
+    const intent = await this.opts.ghosts.ensure(portal.platform, client, event.sender, event.senderInfo);
+    await this.opts.ghosts.join(intent, portal.roomId);
+    return intent;
+  }
+
+  private async eventIdOf(portal: Portal, remoteId: string): Promise<string | undefined> {
+    const rows = await this.opts.store.getMessageByRemote(portal.platform, portal.chatId, remoteId);
+    return rows[0]?.eventId;
+  }
+
+  private async message(portal: Portal, client: NetworkClient, msg: RemoteMessage): Promise<void> {
+    const { store } = this.opts;
+    const done = await store.getMessageByRemote(portal.platform, portal.chatId, msg.id);
+    const intent = await this.ghost(portal, client, msg);
+    const relates: Record<string, unknown> = {};
+    const replyEvent = msg.replyTo ? await this.eventIdOf(portal, msg.replyTo) : undefined;
+    const threadEvent = msg.threadRoot ? await this.eventIdOf(portal, msg.threadRoot) : undefined;
+    if (threadEvent) {
+      relates.rel_type = "m.thread";
+      relates.event_id = threadEvent;
+      relates.is_falling_back = !replyEvent;
+      relates["m.in_reply_to"] = { event_id: replyEvent ?? threadEvent };
+    } else if (replyEvent) {
+      relates["m.in_reply_to"] = { event_id: replyEvent };
+    }
+    const parts: RoomEventContent[] = [];
+    if (msg.text || !msg.attachments?.length) {
+      const content: RoomEventContent = { msgtype: `m.${msg.msgtype ?? "text"}`, body: msg.text };
+      if (msg.html) {
+        content.format = "org.matrix.custom.html";
+        content.formatted_body = msg.html;
+      }
+      parts.push(content);
+    }
+    for (const ref of msg.attachments ?? []) {
+      const url = await uploadMedia(intent, client, ref);
+      parts.push({
+        msgtype: mediaMsgtype(ref),
+        body: ref.name ?? "file",
+        filename: ref.name,
+        url,
+        info: { mimetype: ref.mimetype, size: ref.size },
+      });
+    }
+    for (let part = 0; part < parts.length; part++) {
+      if (done.some((r) => r.part === part)) continue; // delivered before a crash or a retry
+      const content = parts[part];
+      if (Object.keys(relates).length) content["m.relates_to"] = relates;
+      const eventId = await intent.sendEvent(
+        portal.roomId,
+        "m.room.message",
+        content,
+        txnIdFor(portal.platform, portal.chatId, msg.id, part),
+      );
+      await store.insertMessages([
+        {
+          platform: portal.platform,
+          chatId: portal.chatId,
+          remoteId: msg.id,
+          part,
+          roomId: portal.roomId,
+          eventId,
+          senderMxid: intent.userId,
+          remoteSender: msg.sender.id,
+          threadRoot: msg.threadRoot,
+          timestamp: new Date(msg.timestamp),
+        },
+      ]);
+    }
+  }
+
+  private async edit(portal: Portal, client: NetworkClient, edit: RemoteEdit): Promise<void> {
+    const rows = await this.opts.store.getMessageByRemote(portal.platform, portal.chatId, edit.id);
+    if (!rows.length) {
+      log.info("edit of a message that was never bridged skipped", {
+        platform: portal.platform,
+        id: edit.id,
+      });
+      return;
+    }
+    const intent = await this.ghost(portal, client, edit);
+    const newContent: RoomEventContent = { msgtype: "m.text", body: edit.text };
+    if (edit.html) {
+      newContent.format = "org.matrix.custom.html";
+      newContent.formatted_body = edit.html;
+    }
+    const content: RoomEventContent = {
+      msgtype: "m.text",
+      body: `* ${edit.text}`,
+      "m.new_content": newContent,
+      "m.relates_to": { rel_type: "m.replace", event_id: rows[0].eventId },
+    };
+    if (edit.html) {
+      content.format = "org.matrix.custom.html";
+      content.formatted_body = `* ${edit.html}`;
+    }
+    await intent.sendEvent(
+      portal.roomId,
+      "m.room.message",
+      content,
+      txnIdFor(portal.platform, portal.chatId, edit.id, "edit", edit.timestamp, edit.text),
+    );
+  }
+
+  private async other(
+    portal: Portal,
+    login: LoginRef,
+    client: NetworkClient,
+    event: RemoteEvent,
+  ): Promise<void> {
+    const { store, ghosts, portals, bot } = this.opts;
+    switch (event.kind) {
+      case "edit":
+        return this.edit(portal, client, event);
+      case "delete": {
+        const rows = await store.getMessageByRemote(portal.platform, portal.chatId, event.id);
+        for (const row of rows) {
+          const intent = row.senderMxid === bot.userId ? bot : this.opts.ghosts.intentOf(row.senderMxid);
+          await intent.redact(portal.roomId, row.eventId, txnIdFor("redact", row.eventId));
+        }
+        if (rows.length) await store.deleteMessagesByEvent(rows[0].eventId);
+        return;
+      }
+      case "reaction": {
+        const target = await this.eventIdOf(portal, event.target);
+        if (!target) return;
+        if (await store.getReaction(portal.platform, portal.chatId, event.target, event.sender.id, event.key))
+          return;
+        const intent = await this.ghost(portal, client, event);
+        const eventId = await intent.sendEvent(
+          portal.roomId,
+          "m.reaction",
+          { "m.relates_to": { rel_type: "m.annotation", event_id: target, key: event.key } },
+          txnIdFor(
+            portal.platform,
+            portal.chatId,
+            "react",
+            event.target,
+            event.sender.id,
+            event.key,
+            event.timestamp,
+          ),
+        );
+        await store.insertReaction({
+          platform: portal.platform,
+          chatId: portal.chatId,
+          targetRemoteId: event.target,
+          sender: event.sender.id,
+          key: event.key,
+          roomId: portal.roomId,
+          eventId,
+          targetEventId: target,
+        });
+        return;
+      }
+      case "reaction-remove": {
+        const row = await store.getReaction(
+          portal.platform,
+          portal.chatId,
+          event.target,
+          event.sender.id,
+          event.key,
+        );
+        if (!row) return;
+        const intent = ghosts.intentOf(ghosts.mxidFor(portal.platform, event.sender.id));
+        await intent.redact(portal.roomId, row.eventId, txnIdFor("redact", row.eventId));
+        await store.deleteReactionByEvent(row.eventId);
+        return;
+      }
+      case "member": {
+        const mxid = ghosts.mxidFor(portal.platform, event.target.id);
+        if (event.membership === "join") {
+          const intent = await ghosts.ensure(portal.platform, client, event.target);
+          await ghosts.join(intent, portal.roomId);
+        } else if (event.membership === "leave") {
+          await ghosts
+            .intentOf(mxid)
+            .leave(portal.roomId)
+            .catch(() => undefined);
+          await ghosts.forgetMembership(mxid, portal.roomId);
+        } else {
+          const fn = event.membership === "ban" ? bot.ban.bind(bot) : bot.kick.bind(bot);
+          await fn(portal.roomId, mxid, event.reason);
+          await ghosts.forgetMembership(mxid, portal.roomId);
+        }
+        return;
+      }
+      case "chat-info":
+        return portals.applyChatInfo(portal, client, event.info);
+      case "typing": {
+        const intent = await this.ghost(portal, client, event);
+        return intent.setTyping(portal.roomId, event.typing);
+      }
+      case "read": {
+        const eventId = await this.eventIdOf(portal, event.upTo);
+        if (!eventId) return;
+        const intent = await this.ghost(portal, client, event);
+        return intent.sendReceipt(portal.roomId, eventId);
+      }
+      default:
+        log.warn("unknown remote event kind skipped", {
+          platform: login.platform,
+          event: JSON.stringify(event).slice(0, 200),
+        });
+    }
+  }
+}

@@ -1,0 +1,399 @@
+import type { BridgeConfig } from "../config/types";
+import type { Metrics } from "../http/Metrics";
+import { Logger } from "../log/Logger";
+import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
+import type { Store } from "../store/Store";
+import type { Portal, QueueItem } from "../store/types";
+import type { ConnectorRegistry } from "./ConnectorRegistry";
+import {
+  canEdit,
+  canModerate,
+  canReact,
+  canRedact,
+  canType,
+  type MatrixSender,
+  type NetworkClient,
+  type OutboundAttachment,
+  type OutboundMessage,
+  type RemoteChatRef,
+} from "./connector";
+import { BridgeError, userText } from "./errors";
+import type { GhostService } from "./GhostService";
+import { txnIdFor } from "./InboundBridge";
+import type { Permissions } from "./Permissions";
+import type { PortalService } from "./PortalService";
+
+const log = new Logger("OutboundBridge");
+
+type Content = Record<string, unknown>;
+
+const MEDIA_KINDS: Record<string, OutboundAttachment["kind"]> = {
+  "m.image": "image",
+  "m.video": "video",
+  "m.audio": "audio",
+  "m.file": "file",
+};
+
+/** The remote chat of a portal (a thread bridged as its own room is `<chat>/<thread>`). */
+export function chatRefOf(portal: Portal): RemoteChatRef {
+  const slash = portal.chatId.indexOf("/");
+  return slash < 0
+    ? { id: portal.chatId }
+    : { id: portal.chatId.slice(0, slash), threadId: portal.chatId.slice(slash + 1) };
+}
+
+/** Is this a well-formed room event we can work with? Anything else is logged and skipped. */
+export function isRoomEvent(ev: unknown): ev is RoomEvent {
+  if (typeof ev !== "object" || ev === null) return false;
+  const e = ev as Record<string, unknown>;
+  return (
+    typeof e.type === "string" &&
+    typeof e.room_id === "string" &&
+    typeof e.sender === "string" &&
+    typeof e.event_id === "string" &&
+    typeof e.content === "object" &&
+    e.content !== null
+  );
+}
+
+/**
+ * Matrix → platform: events from the homeserver's transactions, one room at a time, relayed
+ * to every remote chat linked to the room except the one they came from.
+ */
+export class OutboundBridge {
+  private readonly profiles = new Map<string, MatrixSender>();
+  private readonly refused = new Set<string>();
+  private readonly typingRooms = new Map<string, boolean>();
+
+  constructor(
+    private readonly opts: {
+      config: BridgeConfig;
+      api: MatrixApi;
+      store: Store;
+      metrics: Metrics;
+      registry: ConnectorRegistry;
+      portals: PortalService;
+      ghosts: GhostService;
+      permissions: Permissions;
+      bot: Intent;
+      /** Commands and bot membership; returns true when it consumed the event. */
+      commands(ev: RoomEvent): Promise<boolean>;
+    },
+  ) {}
+
+  static queueKey(ev: { room_id?: unknown }): string {
+    return `matrix:${typeof ev.room_id === "string" ? ev.room_id : "?"}`;
+  }
+
+  async handle(item: QueueItem): Promise<void> {
+    const ev = item.payload;
+    if (!isRoomEvent(ev)) {
+      log.warn("malformed event from the homeserver skipped", { event: JSON.stringify(ev).slice(0, 300) });
+      return;
+    }
+    const { bot, ghosts } = this.opts;
+    if (ev.sender === bot.userId) return;
+    if (ev.type === "m.room.member") this.profiles.delete(`${ev.room_id}|${ev.state_key}`);
+    if (await this.opts.commands(ev)) return;
+    const portals = await this.opts.portals.forRoom(ev.room_id);
+    if (!portals.length) return;
+    const fromGhost = ghosts.isGhost(ev.sender);
+    if (!fromGhost && !this.mayRelay(ev.sender)) {
+      await this.refuse(ev);
+      return;
+    }
+    for (const portal of portals) {
+      if (ghosts.isGhost(ev.sender, portal.platform)) continue; // never back to where it came from
+      const entry = this.opts.registry.client(portal.loginId);
+      if (!entry)
+        throw new BridgeError(`the ${portal.platform} login of this room is not connected`, undefined, true);
+      await this.relay(portal, entry.client, ev);
+    }
+  }
+
+  private mayRelay(mxid: string): boolean {
+    const { config, permissions } = this.opts;
+    return (
+      mxid === `@${config.ai.localpart}:${config.homeserver.domain}` || permissions.allows(mxid, "relay")
+    );
+  }
+
+  private async refuse(ev: RoomEvent): Promise<void> {
+    if (ev.type !== "m.room.message") return;
+    const key = `${ev.room_id}|${ev.sender}`;
+    if (this.refused.has(key)) return;
+    this.refused.add(key);
+    await this.notice(
+      ev.room_id,
+      `${ev.sender} is not allowed to use this bridge, so their messages stay in Matrix.`,
+      ev.event_id,
+    );
+  }
+
+  /** Tells the room, as the bridge bot, replying to `eventId`. */
+  async notice(roomId: string, text: string, eventId?: string): Promise<void> {
+    const content: Content = { msgtype: "m.notice", body: text };
+    if (eventId) content["m.relates_to"] = { "m.in_reply_to": { event_id: eventId } };
+    await this.opts.bot.sendEvent(
+      roomId,
+      "m.room.message",
+      content,
+      txnIdFor("notice", roomId, eventId ?? Date.now(), text),
+    );
+  }
+
+  private async relay(portal: Portal, client: NetworkClient, ev: RoomEvent): Promise<void> {
+    const chat = chatRefOf(portal);
+    const c = ev.content as Content;
+    const relates = (c["m.relates_to"] ?? {}) as Content;
+    switch (ev.type) {
+      case "m.room.message":
+      case "m.sticker":
+        if (relates.rel_type === "m.replace") return this.edit(portal, client, chat, ev, relates);
+        return this.message(portal, client, chat, ev);
+      case "m.reaction":
+        return this.reaction(portal, client, chat, ev, relates);
+      case "m.room.redaction":
+        return this.redaction(portal, client, chat, ev);
+      case "m.room.member":
+        return this.membership(portal, client, chat, ev);
+      default:
+        return;
+    }
+  }
+
+  private async sender(ev: RoomEvent): Promise<MatrixSender> {
+    const key = `${ev.room_id}|${ev.sender}`;
+    const cached = this.profiles.get(key);
+    if (cached) return cached;
+    const member = await this.opts.bot.getState<{ displayname?: string; avatar_url?: string }>(
+      ev.room_id,
+      "m.room.member",
+      ev.sender,
+    );
+    const mxc = member?.avatar_url;
+    const m = mxc ? /^mxc:\/\/([^/]+)\/(.+)$/.exec(mxc) : null;
+    const base = this.opts.config.homeserver.url.replace(/\/+$/, "");
+    const sender: MatrixSender = {
+      mxid: ev.sender,
+      displayName: member?.displayname || ev.sender.slice(1, ev.sender.indexOf(":")),
+      avatarUrl: m ? `${base}/_matrix/media/v3/download/${m[1]}/${m[2]}` : undefined,
+    };
+    this.profiles.set(key, sender);
+    return sender;
+  }
+
+  private async remoteIdOf(portal: Portal, eventId: string): Promise<string | undefined> {
+    const rows = await this.opts.store.getMessagesByEvent(eventId);
+    return rows.find((r) => r.platform === portal.platform && r.chatId === portal.chatId)?.remoteId;
+  }
+
+  private async build(portal: Portal, ev: RoomEvent, c: Content): Promise<OutboundMessage> {
+    const msgtype =
+      typeof c.msgtype === "string" ? c.msgtype : ev.type === "m.sticker" ? "m.sticker" : "m.text";
+    const relates = (c["m.relates_to"] ?? {}) as Content;
+    const replyId = ((relates["m.in_reply_to"] ?? {}) as Content).event_id;
+    const msg: OutboundMessage = {
+      sender: await this.sender(ev),
+      text: typeof c.body === "string" ? c.body : "",
+      msgtype: msgtype === "m.emote" ? "emote" : msgtype === "m.notice" ? "notice" : "text",
+    };
+    if (c.format === "org.matrix.custom.html" && typeof c.formatted_body === "string")
+      msg.html = c.formatted_body;
+    if (relates.rel_type === "m.thread" && typeof relates.event_id === "string") {
+      msg.threadRoot = await this.remoteIdOf(portal, relates.event_id);
+    }
+    if (typeof replyId === "string" && !(relates.rel_type === "m.thread" && relates.is_falling_back)) {
+      msg.replyTo = await this.remoteIdOf(portal, replyId);
+    }
+    const kind = ev.type === "m.sticker" ? "sticker" : MEDIA_KINDS[msgtype];
+    if (kind && typeof c.url === "string") {
+      const { data, contentType } = await this.opts.api.download(c.url);
+      const info = (c.info ?? {}) as Content;
+      msg.attachment = {
+        kind,
+        media: {
+          data,
+          mimetype: typeof info.mimetype === "string" ? info.mimetype : contentType,
+          name: typeof c.filename === "string" ? c.filename : msg.text || "file",
+        },
+        width: typeof info.w === "number" ? info.w : undefined,
+        height: typeof info.h === "number" ? info.h : undefined,
+        durationMs: typeof info.duration === "number" ? info.duration : undefined,
+      };
+      // The body of a media event is its caption only when a filename is given separately.
+      if (typeof c.filename !== "string" || c.filename === c.body) msg.text = "";
+    }
+    return msg;
+  }
+
+  private async message(
+    portal: Portal,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+    ev: RoomEvent,
+  ): Promise<void> {
+    const { store, metrics } = this.opts;
+    if (await this.remoteIdOf(portal, ev.event_id)) return; // delivered before a restart
+    const msg = await this.build(portal, ev, ev.content as Content);
+    const sent = await client.sendMessage(chat, msg);
+    await store.insertMessages(
+      sent.ids.map((remoteId, part) => ({
+        platform: portal.platform,
+        chatId: portal.chatId,
+        remoteId,
+        part,
+        roomId: portal.roomId,
+        eventId: ev.event_id,
+        senderMxid: ev.sender,
+        threadRoot: msg.threadRoot,
+        timestamp: new Date(sent.timestamp ?? ev.origin_server_ts),
+      })),
+    );
+    metrics.events.inc({ platform: portal.platform, direction: "out" });
+  }
+
+  private async edit(
+    portal: Portal,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+    ev: RoomEvent,
+    relates: Content,
+  ): Promise<void> {
+    if (typeof relates.event_id !== "string") return;
+    const remoteId = await this.remoteIdOf(portal, relates.event_id);
+    if (!remoteId) {
+      log.info("edit of a message that was never bridged skipped", { room: ev.room_id, event: ev.event_id });
+      return;
+    }
+    if (!canEdit(client)) {
+      await this.notice(
+        ev.room_id,
+        `${portal.platform} does not support edits; the edit stays in Matrix.`,
+        ev.event_id,
+      );
+      return;
+    }
+    const newContent = ((ev.content as Content)["m.new_content"] ?? ev.content) as Content;
+    await client.editMessage(chat, remoteId, await this.build(portal, ev, newContent));
+    this.opts.metrics.events.inc({ platform: portal.platform, direction: "out" });
+  }
+
+  private async reaction(
+    portal: Portal,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+    ev: RoomEvent,
+    relates: Content,
+  ): Promise<void> {
+    if (
+      relates.rel_type !== "m.annotation" ||
+      typeof relates.event_id !== "string" ||
+      typeof relates.key !== "string"
+    ) {
+      return;
+    }
+    if (!canReact(client)) return;
+    const target = await this.remoteIdOf(portal, relates.event_id);
+    if (!target) return;
+    const { store } = this.opts;
+    if (await store.getReactionByEvent(ev.event_id)) return;
+    await client.sendReaction(chat, target, relates.key, await this.sender(ev));
+    await store.insertReaction({
+      platform: portal.platform,
+      chatId: portal.chatId,
+      targetRemoteId: target,
+      sender: ev.sender,
+      key: relates.key,
+      roomId: portal.roomId,
+      eventId: ev.event_id,
+      targetEventId: relates.event_id,
+    });
+    this.opts.metrics.events.inc({ platform: portal.platform, direction: "out" });
+  }
+
+  private async redaction(
+    portal: Portal,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+    ev: RoomEvent,
+  ): Promise<void> {
+    const { store } = this.opts;
+    const redacts = ev.redacts ?? (ev.content as Content).redacts;
+    if (typeof redacts !== "string") return;
+    const reaction = await store.getReactionByEvent(redacts);
+    if (reaction) {
+      if (reaction.platform === portal.platform && reaction.chatId === portal.chatId && canReact(client)) {
+        await client.removeReaction(chat, reaction.targetRemoteId, reaction.key, await this.sender(ev));
+        await store.deleteReactionByEvent(redacts);
+      }
+      return;
+    }
+    const rows = (await store.getMessagesByEvent(redacts)).filter(
+      (r) => r.platform === portal.platform && r.chatId === portal.chatId,
+    );
+    if (!rows.length) return;
+    if (!canRedact(client)) {
+      await this.notice(
+        ev.room_id,
+        `${portal.platform} does not let the bridge delete messages.`,
+        ev.event_id,
+      );
+      return;
+    }
+    for (const row of rows) await client.deleteMessage(chat, row.remoteId);
+    this.opts.metrics.events.inc({ platform: portal.platform, direction: "out" });
+  }
+
+  /** A Matrix moderator kicking or banning a ghost does the same on the platform, where allowed. */
+  private async membership(
+    portal: Portal,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+    ev: RoomEvent,
+  ): Promise<void> {
+    const target = ev.state_key;
+    const membership = (ev.content as Content).membership;
+    if (!target || target === ev.sender || !this.opts.ghosts.isGhost(target, portal.platform)) return;
+    if (membership !== "leave" && membership !== "ban") return;
+    await this.opts.ghosts.forgetMembership(target, ev.room_id);
+    const remote = { id: this.opts.ghosts.remoteIdOf(target) ?? "" };
+    const reason =
+      typeof (ev.content as Content).reason === "string"
+        ? ((ev.content as Content).reason as string)
+        : undefined;
+    if (!canModerate(client)) {
+      await this.notice(
+        ev.room_id,
+        `${portal.platform} does not let the bridge remove people; they are only removed in Matrix.`,
+      );
+      return;
+    }
+    try {
+      if (membership === "ban") await client.ban(chat, remote, reason);
+      else await client.kick(chat, remote, reason);
+    } catch (err) {
+      await this.notice(
+        ev.room_id,
+        `Could not ${membership === "ban" ? "ban" : "kick"} them on ${portal.platform}: ${userText(err)}.`,
+      );
+    }
+  }
+
+  /** Typing from Matrix users, relayed where the platform shows it. Best effort, not queued. */
+  async typing(roomId: string, userIds: string[]): Promise<void> {
+    const portals = await this.opts.portals.forRoom(roomId);
+    if (!portals.length) return;
+    const typing = userIds.some((u) => u !== this.opts.bot.userId && !this.opts.ghosts.isGhost(u));
+    if (typing === (this.typingRooms.get(roomId) ?? false)) return;
+    this.typingRooms.set(roomId, typing);
+    for (const portal of portals) {
+      const entry = this.opts.registry.client(portal.loginId);
+      if (entry && canType(entry.client)) {
+        await entry.client.setTyping(chatRefOf(portal), typing).catch((err: unknown) => {
+          log.debug("typing not relayed", { platform: portal.platform, err: String(err) });
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,168 @@
+import { portalAlias } from "../config/Config";
+import type { BridgeConfig } from "../config/types";
+import { Logger } from "../log/Logger";
+import { type Intent, type MatrixApi, MatrixError } from "../matrix/MatrixApi";
+import type { Store } from "../store/Store";
+import type { Portal } from "../store/types";
+import type { ChatInfo, LoginRef, NetworkClient, RemoteChatRef } from "./connector";
+import { uploadMedia } from "./media";
+
+const log = new Logger("PortalService");
+
+/** The portal key of a remote chat: a thread bridged as its own room is `<chat>/<thread>`. */
+export function chatKey(chat: RemoteChatRef): string {
+  return chat.threadId ? `${chat.id}/${chat.threadId}` : chat.id;
+}
+
+/**
+ * The map of remote chats to Matrix rooms (many chats may share one room), with rooms
+ * created on the first remote message and their name, topic and avatar kept in step.
+ */
+export class PortalService {
+  private readonly byKey = new Map<string, Portal>();
+  private readonly byRoom = new Map<string, Portal[]>();
+
+  constructor(private readonly opts: { config: BridgeConfig; api: MatrixApi; store: Store; bot: Intent }) {}
+
+  async get(platform: string, chatId: string): Promise<Portal | undefined> {
+    const k = `${platform}\u0000${chatId}`;
+    const cached = this.byKey.get(k);
+    if (cached) return cached;
+    const portal = await this.opts.store.getPortal(platform, chatId);
+    if (portal) this.byKey.set(k, portal);
+    return portal;
+  }
+
+  /** Portals bridged into a room; usually one, several when chats of many platforms share it. */
+  async forRoom(roomId: string): Promise<Portal[]> {
+    const cached = this.byRoom.get(roomId);
+    if (cached) return cached;
+    const portals = await this.opts.store.getPortalsByRoom(roomId);
+    this.byRoom.set(roomId, portals);
+    return portals;
+  }
+
+  async save(portal: Portal): Promise<void> {
+    await this.opts.store.upsertPortal(portal);
+    this.invalidate(portal.platform, portal.chatId, portal.roomId);
+  }
+
+  async remove(portal: Portal): Promise<void> {
+    await this.opts.store.deletePortal(portal.platform, portal.chatId);
+    this.invalidate(portal.platform, portal.chatId, portal.roomId);
+  }
+
+  private invalidate(platform: string, chatId: string, roomId: string): void {
+    this.byKey.delete(`${platform}\u0000${chatId}`);
+    this.byRoom.delete(roomId);
+  }
+
+  /**
+   * The portal for a chat, creating its room when there is none yet. Runs inside the chat's
+   * serial queue, so two messages of one chat can never create two rooms.
+   */
+  async ensure(
+    platform: string,
+    login: LoginRef,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+  ): Promise<Portal> {
+    const key = chatKey(chat);
+    const existing = await this.get(platform, key);
+    if (existing) return existing;
+    const info = await client.chatInfo(chat);
+    const roomId = await this.createRoom(platform, key, login, client, info);
+    const portal: Portal = {
+      platform,
+      chatId: key,
+      roomId,
+      loginId: login.id,
+      kind: info.kind,
+      name: info.name,
+      topic: info.topic,
+      avatarKey: info.avatar?.key,
+      linked: false,
+    };
+    await this.save(portal);
+    log.info("portal created", { platform, chat: key, roomId });
+    return portal;
+  }
+
+  private async createRoom(
+    platform: string,
+    key: string,
+    login: LoginRef,
+    client: NetworkClient,
+    info: ChatInfo,
+  ): Promise<string> {
+    const { config, bot } = this.opts;
+    const alias = portalAlias(config, platform, key);
+    const aliasLocalpart = alias.slice(1, alias.lastIndexOf(":"));
+    const initialState: Array<{ type: string; state_key: string; content: Record<string, unknown> }> = [];
+    const bridgeInfo = {
+      bridgebot: bot.userId,
+      protocol: { id: platform, displayname: platform[0].toUpperCase() + platform.slice(1) },
+      channel: { id: key, displayname: info.name },
+    };
+    initialState.push({ type: "m.bridge", state_key: `clawbridge/${platform}/${key}`, content: bridgeInfo });
+    initialState.push({
+      type: "uk.half-shot.bridge",
+      state_key: `clawbridge/${platform}/${key}`,
+      content: bridgeInfo,
+    });
+    if (config.bridge.portal_join_rule === "public") {
+      initialState.push({ type: "m.room.join_rules", state_key: "", content: { join_rule: "public" } });
+    }
+    if (info.avatar) {
+      try {
+        const url = await uploadMedia(bot, client, info.avatar);
+        initialState.push({ type: "m.room.avatar", state_key: "", content: { url } });
+      } catch (err) {
+        log.warn("could not bring the chat's avatar over", { platform, chat: key, err: String(err) });
+      }
+    }
+    try {
+      return await bot.createRoom({
+        name: info.kind === "dm" ? undefined : info.name,
+        topic: info.topic,
+        alias: aliasLocalpart,
+        invite: [login.ownerMxid],
+        isDirect: info.kind === "dm",
+        initialState,
+        // The bot creates the room, so it has full power in every room version (room v12 even
+        // forbids listing the creator); the login's owner gets admin to moderate the portal.
+        powerLevels: { users: { [login.ownerMxid]: 100 } },
+      });
+    } catch (err) {
+      // A room made just before a crash keeps its alias: adopt it instead of failing forever.
+      if (err instanceof MatrixError && err.errcode === "M_ROOM_IN_USE") {
+        const res = await this.opts.api.request<{ room_id: string }>(
+          "GET",
+          `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`,
+        );
+        log.info("adopting the existing room of the portal alias", { alias, roomId: res.room_id });
+        return res.room_id;
+      }
+      throw err;
+    }
+  }
+
+  /** Applies a change of the chat's name, topic or avatar to the room. */
+  async applyChatInfo(portal: Portal, client: NetworkClient, info: Partial<ChatInfo>): Promise<void> {
+    const { bot } = this.opts;
+    if (info.name !== undefined && info.name !== portal.name) {
+      await bot.sendState(portal.roomId, "m.room.name", "", { name: info.name });
+      portal.name = info.name;
+    }
+    if (info.topic !== undefined && info.topic !== portal.topic) {
+      await bot.sendState(portal.roomId, "m.room.topic", "", { topic: info.topic });
+      portal.topic = info.topic;
+    }
+    if (info.avatar !== undefined && info.avatar?.key !== portal.avatarKey) {
+      const url = info.avatar ? await uploadMedia(bot, client, info.avatar) : "";
+      await bot.sendState(portal.roomId, "m.room.avatar", "", url ? { url } : {});
+      portal.avatarKey = info.avatar?.key;
+    }
+    await this.save(portal);
+  }
+}

@@ -1,0 +1,201 @@
+import { randomUUID } from "node:crypto";
+import { loadRegistrationTokens } from "./config/registration";
+import type { BridgeConfig, RegistrationTokens } from "./config/types";
+import { loadConnector } from "./core/ConnectorRegistry";
+import { HttpServer } from "./http/HttpServer";
+import { Logger } from "./log/Logger";
+import { MatrixApi, MatrixError } from "./matrix/MatrixApi";
+import { type Database, openDatabase } from "./store/Database";
+import { Migrator } from "./store/Migrator";
+import { PgStore } from "./store/PgStore";
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+function print(c: Check): void {
+  const line = `${c.ok ? "ok  " : "FAIL"}  ${c.name.padEnd(12)} ${c.detail}${c.ok || !c.fix ? "" : ` — fix: ${c.fix}`}`;
+  console.log(line);
+}
+
+/**
+ * `clawbridge doctor`: one line per check, each failure with its fix. Works whether or not
+ * the bridge is running: when its port is free, doctor answers the homeserver's ping itself.
+ */
+export async function runDoctor(
+  config: BridgeConfig,
+  registrationFile: string,
+  configPath: string,
+): Promise<boolean> {
+  const results: Check[] = [];
+  const add = (c: Check) => {
+    results.push(c);
+    print(c);
+  };
+  add({ name: "config", ok: true, detail: `${configPath} is valid` });
+
+  let tokens: RegistrationTokens | undefined;
+  try {
+    tokens = loadRegistrationTokens(registrationFile, { configPath });
+    add({ name: "registration", ok: true, detail: registrationFile });
+  } catch (err) {
+    add({ name: "registration", ok: false, detail: (err as Error).message });
+  }
+
+  let db: Database | undefined;
+  try {
+    db = await openDatabase({
+      url: config.database.url,
+      dataDir: config.database.data_dir,
+      embeddedPort: config.database.embedded_port,
+      maxConnections: 2,
+    });
+    const status = await new Migrator({ pool: db.pool }).status();
+    const current = status.applied === status.latest;
+    add({
+      name: "database",
+      ok: current,
+      detail: `${config.database.url ? "external" : "embedded"} PostgreSQL, migration ${status.applied} of ${status.latest}`,
+      fix: `run clawbridge migrate -c ${configPath}`,
+    });
+  } catch (err) {
+    add({
+      name: "database",
+      ok: false,
+      detail: (err as Error).message,
+      fix: config.database.url
+        ? "check database.url and that the server is running"
+        : `check database.data_dir (${config.database.data_dir})`,
+    });
+  }
+
+  const api = tokens
+    ? new MatrixApi(config.homeserver.url, tokens.as_token, config.homeserver.domain, 10_000)
+    : undefined;
+  let homeserverUp = false;
+  try {
+    const probe = api ?? new MatrixApi(config.homeserver.url, "", config.homeserver.domain, 10_000);
+    const versions = await probe.versions();
+    homeserverUp = true;
+    add({
+      name: "homeserver",
+      ok: true,
+      detail: `${config.homeserver.url} (spec ${versions.at(-1) ?? "?"})`,
+    });
+  } catch (err) {
+    add({
+      name: "homeserver",
+      ok: false,
+      detail: (err as Error).message,
+      fix: "check homeserver.url and that the homeserver runs",
+    });
+  }
+
+  if (api && tokens && homeserverUp) {
+    const bot = `@${config.bridge.bot.localpart}:${config.homeserver.domain}`;
+    try {
+      const me = await api.request<{ user_id: string }>("GET", "/_matrix/client/v3/account/whoami", {
+        userId: bot,
+      });
+      add({
+        name: "as_token",
+        ok: me.user_id === bot,
+        detail: `homeserver accepts the registration as ${me.user_id}`,
+      });
+    } catch (err) {
+      add({
+        name: "as_token",
+        ok: false,
+        detail: (err as Error).message,
+        fix: `add ${registrationFile} to app_service_config_files in the homeserver config and restart the homeserver`,
+      });
+    }
+    add(await pingCheck(config, tokens, api));
+  }
+
+  for (const [name, section] of Object.entries(config.platforms)) {
+    if (!section.enabled) continue;
+    try {
+      const connector = loadConnector(name, typeof section.module === "string" ? section.module : undefined);
+      if (!connector.check) {
+        add({ name, ok: true, detail: "loaded (this connector has no live check)" });
+        continue;
+      }
+      const store = db ? new PgStore(db.pool) : undefined;
+      await connector.init({
+        config: section as Record<string, unknown>,
+        log: new Logger(`connector:${name}`),
+        store: {
+          query: async (sql, params) => (store ? store.query(sql, params) : []),
+          kvGet: async (key) => store?.kvGet(name, key),
+          kvSet: async () => undefined,
+        },
+        emit: async () => undefined,
+        stateChanged: () => undefined,
+      });
+      const r = await connector.check();
+      add({
+        name,
+        ok: r.ok,
+        detail: r.message,
+        fix: r.ok ? undefined : `check platforms.${name} in ${configPath}`,
+      });
+    } catch (err) {
+      add({
+        name,
+        ok: false,
+        detail: (err as Error).message,
+        fix: `check platforms.${name} in ${configPath}`,
+      });
+    }
+  }
+  await db?.close();
+  const failed = results.filter((r) => !r.ok).length;
+  console.log(failed ? `${failed} check(s) failed` : "all checks passed");
+  return failed === 0;
+}
+
+/** MSC2659: the homeserver pings the appservice URL; proves the homeserver can reach the bridge. */
+async function pingCheck(config: BridgeConfig, tokens: RegistrationTokens, api: MatrixApi): Promise<Check> {
+  let server: HttpServer | undefined;
+  let answered = false;
+  const candidate = new HttpServer(tokens.hs_token, {
+    onTransaction: async () => {
+      throw new Error("doctor does not process transactions");
+    },
+    onPing: () => {
+      answered = true;
+    },
+    onUserQuery: async () => false,
+    health: () => ({ ok: false, detail: { doctor: true } }),
+  });
+  try {
+    await candidate.listen(config.appservice.port, config.appservice.bind_address);
+    server = candidate;
+  } catch {
+    // The port is taken: the bridge is running and answers the ping itself.
+  }
+  try {
+    const ms = await api.ping(config.appservice.id, randomUUID());
+    const who = server ? (answered ? "doctor's listener" : "the listener") : "the running bridge";
+    return {
+      name: "ping",
+      ok: true,
+      detail: `homeserver reached ${config.appservice.url} in ${ms} ms (${who})`,
+    };
+  } catch (err) {
+    const code = err instanceof MatrixError ? err.errcode : undefined;
+    const fix =
+      code === "M_CONNECTION_FAILED" || code === "M_CONNECTION_TIMEOUT"
+        ? `the homeserver cannot reach appservice.url (${config.appservice.url}): check it and appservice.bind_address/port`
+        : code === "M_FORBIDDEN"
+          ? "the tokens in the registration differ from what the homeserver loaded: restart the homeserver"
+          : `check appservice.id (${config.appservice.id}) matches the registration's id`;
+    return { name: "ping", ok: false, detail: (err as Error).message, fix };
+  } finally {
+    await server?.close();
+  }
+}

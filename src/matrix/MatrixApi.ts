@@ -1,0 +1,335 @@
+/** An error answer from the homeserver, or a failure to reach it. */
+export class MatrixError extends Error {
+  constructor(
+    message: string,
+    /** HTTP status; 0 when the homeserver could not be reached. */
+    readonly status: number,
+    readonly errcode?: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = "MatrixError";
+  }
+
+  /** Worth trying again later: rate limited, server error or unreachable. */
+  get retryable(): boolean {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
+  }
+}
+
+export interface RoomEventContent {
+  [key: string]: unknown;
+}
+
+export interface CreateRoomOptions {
+  name?: string;
+  topic?: string;
+  alias?: string;
+  invite?: string[];
+  isDirect?: boolean;
+  preset?: "private_chat" | "public_chat" | "trusted_private_chat";
+  initialState?: Array<{ type: string; state_key: string; content: RoomEventContent }>;
+  powerLevels?: RoomEventContent;
+  creationContent?: RoomEventContent;
+}
+
+export interface RoomEvent {
+  event_id: string;
+  type: string;
+  sender: string;
+  room_id: string;
+  state_key?: string;
+  content: RoomEventContent;
+  origin_server_ts: number;
+  unsigned?: Record<string, unknown>;
+  redacts?: string;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+/**
+ * The client-server API as the appservice uses it: one shared keep-alive connection pool, the
+ * as_token, and `user_id` masquerading for ghosts. Kept small on purpose: this is the hot path
+ * of every bridged message, and the core needs exact control over transaction ids and retries.
+ */
+export class MatrixApi {
+  private readonly base: string;
+
+  constructor(
+    homeserverUrl: string,
+    private readonly asToken: string,
+    readonly domain: string,
+    private readonly timeoutMs = 60_000,
+  ) {
+    this.base = homeserverUrl.replace(/\/+$/, "");
+  }
+
+  /** A client acting as `userId` (a ghost, the bot, the AI user). */
+  intent(userId: string): Intent {
+    return new Intent(this, userId);
+  }
+
+  async request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    opts: { body?: unknown; rawBody?: Buffer; contentType?: string; userId?: string; query?: Query } = {},
+  ): Promise<T> {
+    let url = this.base + path;
+    const params = new URLSearchParams();
+    if (opts.userId) params.set("user_id", opts.userId);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    if (qs) url += `?${qs}`;
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.asToken}` };
+    let body: string | Buffer | undefined;
+    if (opts.rawBody) {
+      body = opts.rawBody;
+      headers["Content-Type"] = opts.contentType ?? "application/octet-stream";
+    } else if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers["Content-Type"] = "application/json";
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new MatrixError(`${method} ${path}: homeserver unreachable (${cause})`, 0);
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let errcode: string | undefined;
+      let error = text.slice(0, 300);
+      let retryAfterMs: number | undefined;
+      try {
+        const j = JSON.parse(text) as { errcode?: string; error?: string; retry_after_ms?: number };
+        errcode = j.errcode;
+        error = j.error ?? error;
+        retryAfterMs = j.retry_after_ms;
+      } catch {
+        // not JSON: a proxy or a stopping server; keep the text
+      }
+      const header = res.headers.get("retry-after");
+      if (retryAfterMs === undefined && header && /^\d+$/.test(header)) retryAfterMs = Number(header) * 1000;
+      throw new MatrixError(
+        `${method} ${path}: ${res.status} ${errcode ?? ""} ${error}`.trim(),
+        res.status,
+        errcode,
+        retryAfterMs,
+      );
+    }
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** MSC2659: asks the homeserver to ping this appservice; returns the round-trip time. */
+  async ping(appserviceId: string, transactionId?: string): Promise<number> {
+    const res = await this.request<{ duration_ms: number }>(
+      "POST",
+      `/_matrix/client/v1/appservice/${encodeURIComponent(appserviceId)}/ping`,
+      { body: transactionId ? { transaction_id: transactionId } : {} },
+    );
+    return res.duration_ms;
+  }
+
+  async versions(): Promise<string[]> {
+    const res = await this.request<{ versions: string[] }>("GET", "/_matrix/client/versions");
+    return res.versions;
+  }
+
+  /** Downloads media by mxc URI (authenticated media). */
+  async download(mxc: string): Promise<{ data: Buffer; contentType: string }> {
+    const m = /^mxc:\/\/([^/]+)\/(.+)$/.exec(mxc);
+    if (!m) throw new MatrixError(`not an mxc URI: ${mxc}`, 400);
+    const url = `${this.base}/_matrix/client/v1/media/download/${m[1]}/${m[2]}`;
+    const res = await fetch(url, { headers: { Authorization: `Bearer ${this.asToken}` } });
+    if (!res.ok) throw new MatrixError(`download ${mxc}: ${res.status}`, res.status);
+    return {
+      data: Buffer.from(await res.arrayBuffer()),
+      contentType: res.headers.get("content-type") ?? "application/octet-stream",
+    };
+  }
+}
+
+const enc = encodeURIComponent;
+
+/** Calls made as one Matrix user of the appservice's namespace. */
+export class Intent {
+  constructor(
+    private readonly api: MatrixApi,
+    readonly userId: string,
+  ) {}
+
+  private req<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    opts: { body?: unknown; query?: Query } = {},
+  ): Promise<T> {
+    return this.api.request<T>(method, path, { ...opts, userId: this.userId });
+  }
+
+  /** Registers the user in the appservice namespace; an existing user is fine. */
+  async ensureRegistered(): Promise<void> {
+    const localpart = this.userId.slice(1, this.userId.indexOf(":"));
+    try {
+      await this.api.request("POST", "/_matrix/client/v3/register", {
+        body: { type: "m.login.application_service", username: localpart, inhibit_login: true },
+      });
+    } catch (err) {
+      if (err instanceof MatrixError && err.errcode === "M_USER_IN_USE") return;
+      throw err;
+    }
+  }
+
+  /** Sends an event; `txnId` makes a retry of the same send idempotent on the homeserver. */
+  async sendEvent(roomId: string, type: string, content: RoomEventContent, txnId: string): Promise<string> {
+    const res = await this.req<{ event_id: string }>(
+      "PUT",
+      `/_matrix/client/v3/rooms/${enc(roomId)}/send/${enc(type)}/${enc(txnId)}`,
+      { body: content },
+    );
+    return res.event_id;
+  }
+
+  async sendState(
+    roomId: string,
+    type: string,
+    stateKey: string,
+    content: RoomEventContent,
+  ): Promise<string> {
+    const res = await this.req<{ event_id: string }>(
+      "PUT",
+      `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`,
+      { body: content },
+    );
+    return res.event_id;
+  }
+
+  async getState<T = RoomEventContent>(roomId: string, type: string, stateKey = ""): Promise<T | undefined> {
+    try {
+      return await this.req<T>(
+        "GET",
+        `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`,
+      );
+    } catch (err) {
+      if (err instanceof MatrixError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async redact(roomId: string, eventId: string, txnId: string, reason?: string): Promise<string> {
+    const res = await this.req<{ event_id: string }>(
+      "PUT",
+      `/_matrix/client/v3/rooms/${enc(roomId)}/redact/${enc(eventId)}/${enc(txnId)}`,
+      { body: reason ? { reason } : {} },
+    );
+    return res.event_id;
+  }
+
+  async createRoom(opts: CreateRoomOptions): Promise<string> {
+    const body: Record<string, unknown> = {
+      preset: opts.preset ?? "private_chat",
+      visibility: "private",
+      name: opts.name,
+      topic: opts.topic,
+      room_alias_name: opts.alias,
+      invite: opts.invite ?? [],
+      is_direct: opts.isDirect ?? false,
+      initial_state: opts.initialState ?? [],
+    };
+    if (opts.powerLevels) body.power_level_content_override = opts.powerLevels;
+    if (opts.creationContent) body.creation_content = opts.creationContent;
+    const res = await this.req<{ room_id: string }>("POST", "/_matrix/client/v3/createRoom", { body });
+    return res.room_id;
+  }
+
+  async join(roomIdOrAlias: string): Promise<string> {
+    const res = await this.req<{ room_id: string }>("POST", `/_matrix/client/v3/join/${enc(roomIdOrAlias)}`, {
+      body: {},
+    });
+    return res.room_id;
+  }
+
+  async leave(roomId: string, reason?: string): Promise<void> {
+    await this.req("POST", `/_matrix/client/v3/rooms/${enc(roomId)}/leave`, {
+      body: reason ? { reason } : {},
+    });
+  }
+
+  async invite(roomId: string, userId: string): Promise<void> {
+    await this.req("POST", `/_matrix/client/v3/rooms/${enc(roomId)}/invite`, { body: { user_id: userId } });
+  }
+
+  async kick(roomId: string, userId: string, reason?: string): Promise<void> {
+    await this.req("POST", `/_matrix/client/v3/rooms/${enc(roomId)}/kick`, {
+      body: { user_id: userId, reason },
+    });
+  }
+
+  async ban(roomId: string, userId: string, reason?: string): Promise<void> {
+    await this.req("POST", `/_matrix/client/v3/rooms/${enc(roomId)}/ban`, {
+      body: { user_id: userId, reason },
+    });
+  }
+
+  async setDisplayName(name: string): Promise<void> {
+    await this.req("PUT", `/_matrix/client/v3/profile/${enc(this.userId)}/displayname`, {
+      body: { displayname: name },
+    });
+  }
+
+  async setAvatarUrl(mxc: string): Promise<void> {
+    await this.req("PUT", `/_matrix/client/v3/profile/${enc(this.userId)}/avatar_url`, {
+      body: { avatar_url: mxc },
+    });
+  }
+
+  async getProfile(userId: string): Promise<{ displayname?: string; avatar_url?: string }> {
+    try {
+      return await this.req("GET", `/_matrix/client/v3/profile/${enc(userId)}`);
+    } catch (err) {
+      if (err instanceof MatrixError && err.status === 404) return {};
+      throw err;
+    }
+  }
+
+  async setTyping(roomId: string, typing: boolean, timeoutMs = 30_000): Promise<void> {
+    await this.req("PUT", `/_matrix/client/v3/rooms/${enc(roomId)}/typing/${enc(this.userId)}`, {
+      body: typing ? { typing, timeout: timeoutMs } : { typing },
+    });
+  }
+
+  async sendReceipt(roomId: string, eventId: string): Promise<void> {
+    await this.req("POST", `/_matrix/client/v3/rooms/${enc(roomId)}/receipt/m.read/${enc(eventId)}`, {
+      body: {},
+    });
+  }
+
+  async joinedMembers(
+    roomId: string,
+  ): Promise<Record<string, { display_name?: string; avatar_url?: string }>> {
+    const res = await this.req<{ joined: Record<string, { display_name?: string; avatar_url?: string }> }>(
+      "GET",
+      `/_matrix/client/v3/rooms/${enc(roomId)}/joined_members`,
+    );
+    return res.joined;
+  }
+
+  async getEvent(roomId: string, eventId: string): Promise<RoomEvent> {
+    return this.req<RoomEvent>("GET", `/_matrix/client/v3/rooms/${enc(roomId)}/event/${enc(eventId)}`);
+  }
+
+  async uploadContent(data: Buffer, contentType: string, filename?: string): Promise<string> {
+    const res = await this.api.request<{ content_uri: string }>("POST", "/_matrix/media/v3/upload", {
+      rawBody: data,
+      contentType,
+      userId: this.userId,
+      query: { filename },
+    });
+    return res.content_uri;
+  }
+
+  async setRoomAlias(alias: string, roomId: string): Promise<void> {
+    await this.req("PUT", `/_matrix/client/v3/directory/room/${enc(alias)}`, { body: { room_id: roomId } });
+  }
+}
+
