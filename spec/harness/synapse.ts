@@ -1,10 +1,10 @@
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { dump } from "js-yaml";
 import { freePort } from "../../scripts/lib/ports";
 import { SynapseServer } from "../../scripts/lib/synapse";
+import { configFromObject } from "../../src/config/Config";
+import { buildRegistration, writeRegistration } from "../../src/config/registration";
 
 /** The one Synapse of a mocha run, with the one appservice registration the bridge under test uses. */
 export interface SharedRig {
@@ -27,36 +27,23 @@ export const RIG_DOMAIN = "localhost";
 let rig: Promise<SharedRig> | undefined;
 let started: SharedRig | undefined;
 
-function exclusive(regexes: string[]): Array<{ exclusive: boolean; regex: string }> {
-  return regexes.map((regex) => ({ exclusive: true, regex }));
-}
-
 async function startRig(): Promise<SharedRig> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "clawbridge-rig-"));
   const bridgePort = await freePort();
-  const asToken = randomBytes(32).toString("hex");
-  const hsToken = randomBytes(32).toString("hex");
-  const registration = {
-    id: RIG_APPSERVICE_ID,
-    url: `http://127.0.0.1:${bridgePort}`,
-    as_token: asToken,
-    hs_token: hsToken,
-    sender_localpart: "clawbridge",
-    rate_limited: false,
-    receive_ephemeral: true,
-    namespaces: {
-      users: exclusive([
-        "^@clawbridge:localhost$",
-        "^@ai:localhost$",
-        "^@_testnet_.*:localhost$",
-        "^@_othernet_.*:localhost$",
-      ]),
-      aliases: exclusive(["^#_testnet_.*:localhost$", "^#_othernet_.*:localhost$"]),
-      rooms: [],
+  // The registration is the product's own (`buildRegistration`, as `generate-registration` writes
+  // it), so every e2e run proves that Synapse loads what the bridge generates.
+  const config = configFromObject({
+    homeserver: { url: "http://127.0.0.1:8008", domain: RIG_DOMAIN },
+    appservice: { id: RIG_APPSERVICE_ID, url: `http://127.0.0.1:${bridgePort}`, port: bridgePort },
+    platforms: {
+      testnet: { enabled: true, module: "testnet" },
+      othernet: { enabled: true, module: "othernet" },
     },
-  };
+  });
+  const registration = buildRegistration(config);
+  const { as_token: asToken, hs_token: hsToken } = registration;
   const registrationPath = path.join(dir, "registration.yaml");
-  writeFileSync(registrationPath, dump(registration), { mode: 0o600 });
+  writeRegistration(registrationPath, registration);
   const synapse = await SynapseServer.start({
     dir: path.join(dir, "synapse"),
     registrationFiles: [registrationPath],

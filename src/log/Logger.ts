@@ -7,7 +7,7 @@ const REDACTED = "<redacted>";
 const PATTERNS: RegExp[] = [
   /(access_token=)[^&\s"']+/gi,
   /(Bearer\s+)[A-Za-z0-9._~+/=-]+/g,
-  /("?(?:as_token|hs_token|access_token|password|token|secret|shared_secret)"?\s*[:=]\s*"?)[^",\s}]+/gi,
+  /("?(?:as_token|hs_token|access_token|password|token|secret|shared_secret)"?\s*[:=]\s*"?)[^",\s}&]+/gi,
   /(\/bot)\d+:[A-Za-z0-9_-]+/g,
 ];
 

@@ -332,4 +332,3 @@ export class Intent {
     await this.req("PUT", `/_matrix/client/v3/directory/room/${enc(alias)}`, { body: { room_id: roomId } });
   }
 }
-

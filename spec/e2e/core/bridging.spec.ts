@@ -188,6 +188,62 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     );
   });
 
+  it("keeps the room's name, topic and avatar in step with the chat", async () => {
+    const avatar = core.testnet.addFile(
+      "room-avatar",
+      Buffer.from("fake image bytes for the room"),
+      "image/png",
+    );
+    core.testnet.injectChatInfo({
+      chat: "chat1",
+      sender: "u1",
+      name: "Renamed team",
+      topic: "New topic",
+      avatar_url: avatar,
+    });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.name" && e.content.name === "Renamed team",
+    );
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.topic" && e.content.topic === "New topic",
+    );
+    const av = await alice.waitFor((e) => e.room_id === room && e.type === "m.room.avatar");
+    assert.match(String(av.content.url), /^mxc:\/\/localhost\//);
+  });
+
+  it("updates a ghost's name and avatar when they change on the platform", async () => {
+    const avatar = core.testnet.addFile("uma-avatar", Buffer.from("fake image bytes for uma"), "image/png");
+    core.testnet.addUser({ id: "u1", name: "Uma Renamed", avatar_url: avatar });
+    core.testnet.injectMessage({ chat: "chat1", sender: "u1", text: "after my rename" });
+    await alice.waitFor((e) => e.room_id === room && isText("after my rename")(e));
+    const profile = await alice.profile(ghostId("u1"));
+    assert.equal(profile.displayname, "Uma Renamed");
+    assert.match(String(profile.avatar_url), /^mxc:\/\/localhost\//);
+  });
+
+  it("mirrors membership: remote joins/leaves move ghosts, a Matrix kick of a ghost kicks on the platform", async () => {
+    core.testnet.addUser({ id: "u3", name: "Newcomer" });
+    core.testnet.injectMember({ chat: "chat1", sender: "u3", user: "u3", membership: "join" });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.room.member" &&
+        e.state_key === ghostId("u3") &&
+        e.content.membership === "join",
+    );
+    core.testnet.injectMember({ chat: "chat1", sender: "u3", user: "u3", membership: "leave" });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.room.member" &&
+        e.state_key === ghostId("u3") &&
+        e.content.membership === "leave",
+    );
+    await alice.kick(room, ghostId("u2"), "spam");
+    const kick = await core.testnet.waitFor((c) => c.method === "POST" && c.path === "/chats/chat1/kick");
+    assert.equal((kick.body as { user: string }).user, "u2");
+  });
+
   it("tells the room when a message finally cannot be delivered", async () => {
     core.testnet.failNext("POST /chats/chat1/messages", { status: 400, count: 1 });
     const ev = await alice.sendText(room, "this one will be refused");

@@ -28,6 +28,7 @@ describe("management room and commands (real Synapse)", function () {
   it("joins a DM from a permitted user and makes it their management room", async () => {
     dm = await alice.createDm(BOT);
     await botSays(alice, dm, "management room");
+    assert.equal((await alice.profile(BOT)).displayname, "Clawbridge test bot");
   });
 
   it("answers help without a prefix in the management room", async () => {

@@ -202,10 +202,18 @@ describe("PgStore", function () {
       }
     });
 
-    it("refuses a data dir in use by a live bridge, and takes over after that bridge is killed -9", async () => {
+    it("shares a live bridge's server (doctor, migrate), and takes over after that bridge is killed -9", async () => {
       const dir = await freshDir();
       const child = await startChild(dir, "orphaned", children);
-      await assert.rejects(embedded(dir), /Another clawbridge \(pid \d+\) is running/);
+      const guest = await embedded(dir);
+      const served = postmasterPid(path.join(dir, "postgres"));
+      try {
+        const { rows } = await guest.pool.query("SELECT v FROM crash_probe");
+        assert.deepEqual(rows, [{ v: "orphaned" }]);
+      } finally {
+        await guest.close();
+      }
+      assert.ok(served && isAlive(served), "closing the guest leaves the bridge's server running");
       child.kill("SIGKILL");
       await exited(child);
       // Its PostgreSQL is still running, orphaned.

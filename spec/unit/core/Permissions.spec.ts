@@ -1,0 +1,25 @@
+import assert from "node:assert/strict";
+import { Permissions } from "../../../src/core/Permissions";
+
+describe("Permissions", () => {
+  const p = new Permissions({ "*": "relay", "example.org": "user", "@boss:example.org": "admin" });
+
+  it("prefers the MXID over the server over *", () => {
+    assert.equal(p.levelOf("@boss:example.org"), "admin");
+    assert.equal(p.levelOf("@worker:example.org"), "user");
+    assert.equal(p.levelOf("@guest:elsewhere.net"), "relay");
+  });
+
+  it("orders levels relay < user < admin", () => {
+    assert.ok(p.allows("@boss:example.org", "user"));
+    assert.ok(p.allows("@worker:example.org", "relay"));
+    assert.ok(!p.allows("@worker:example.org", "admin"));
+    assert.ok(!p.allows("@guest:elsewhere.net", "user"));
+  });
+
+  it("gives no level to anyone not listed when there is no *", () => {
+    const strict = new Permissions({ "example.org": "user" });
+    assert.equal(strict.levelOf("@x:other.org"), undefined);
+    assert.ok(!strict.allows("@x:other.org", "relay"));
+  });
+});
