@@ -17,9 +17,10 @@ export function registerSecret(value: string | undefined): void {
 }
 
 export function redact(text: string): string {
+  // Patterns first: a registered secret that happens to be a key word must not hide the key.
   let out = text;
-  for (const s of secrets) if (out.includes(s)) out = out.split(s).join(REDACTED);
   for (const p of PATTERNS) out = out.replace(p, `$1${REDACTED}`);
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join(REDACTED);
   return out;
 }
 
