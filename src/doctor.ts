@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { ghostUserId } from "./config/Config";
 import { loadRegistrationTokens } from "./config/registration";
 import type { BridgeConfig, RegistrationTokens } from "./config/types";
 import { loadConnector } from "./core/ConnectorRegistry";
@@ -135,6 +136,8 @@ export async function runDoctor(
         },
         emit: async () => undefined,
         stateChanged: () => undefined,
+        ghostUserId: (remoteId) => ghostUserId(config, name, remoteId),
+        remoteUserIdOf: () => undefined,
       });
       const r = await connector.check();
       add({

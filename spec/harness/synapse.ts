@@ -38,6 +38,10 @@ async function startRig(): Promise<SharedRig> {
     platforms: {
       testnet: { enabled: true, module: "testnet" },
       othernet: { enabled: true, module: "othernet" },
+      telegram: { enabled: true },
+      discord: { enabled: true },
+      slack: { enabled: true },
+      whatsapp: { enabled: true },
     },
   });
   const registration = buildRegistration(config);

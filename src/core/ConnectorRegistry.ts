@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
+import { ghostUserId, remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig } from "../config/types";
 import { Logger } from "../log/Logger";
 import type { Store } from "../store/Store";
@@ -14,16 +15,22 @@ import {
 
 const log = new Logger("ConnectorRegistry");
 
-/** Built-in connectors by platform name; each platform's issue adds its own here. */
-export const BUILTIN_CONNECTORS: Record<string, () => NetworkConnector> = {};
+type ConnectorModule = { createConnector(name: string): NetworkConnector };
+
+/**
+ * Built-in connectors by platform name, loaded only when enabled (a platform's client library
+ * costs start-up time and memory only when it is used).
+ */
+export const BUILTIN_CONNECTORS: Record<string, () => NetworkConnector> = {
+  telegram: () =>
+    (require("../../bridges/telegram/TelegramConnector") as ConnectorModule).createConnector("telegram"),
+};
 
 export interface LoginState {
   login: LoginRef;
   state: ConnectionState;
   message?: string;
 }
-
-type ConnectorModule = { createConnector(name: string): NetworkConnector };
 
 /** Loads a connector: `platforms.<name>.module` (a path) wins over the built-in one. */
 export function loadConnector(name: string, modulePath?: string): NetworkConnector {
@@ -91,6 +98,11 @@ export class ConnectorRegistry {
         },
         emit: (login, event) => this.opts.onEvent(login, event),
         stateChanged: (login, state, message) => this.setState(login, state, message),
+        ghostUserId: (remoteId) => ghostUserId(config, name, remoteId),
+        remoteUserIdOf: (mxid) => {
+          const parsed = remoteIdFromGhost(config, mxid);
+          return parsed?.platform === name ? parsed.remoteId : undefined;
+        },
       });
       this.connectors.set(name, connector);
     }

@@ -235,6 +235,10 @@ export interface ConnectorContext {
   emit(login: LoginRef, event: RemoteEvent): Promise<void>;
   /** Reports a login's connection state; shown by `ping` and `status`. */
   stateChanged(login: LoginRef, state: ConnectionState, message?: string): void;
+  /** The Matrix user id of this platform's ghost for a remote user (for mention pills). */
+  ghostUserId(remoteUserId: string): string;
+  /** The remote user id behind one of this platform's ghosts, or undefined for anyone else. */
+  remoteUserIdOf(mxid: string): string | undefined;
 }
 
 export interface LoginFlow {

@@ -46,7 +46,13 @@ let counter = 0;
  * The bridge under test as a child process (the real CLI), on the shared Synapse, with
  * embedded PostgreSQL in a fresh data directory and the testnet platform stand-in.
  */
-export async function startCoreRig(opts: { delivery?: Record<string, number> } = {}): Promise<CoreRig> {
+export async function startCoreRig(
+  opts: {
+    delivery?: Record<string, number>;
+    /** Extra platform sections (a real connector against its stand-in), next to testnet. */
+    platforms?: Record<string, Record<string, unknown>>;
+  } = {},
+): Promise<CoreRig> {
   const rig = await sharedRig();
   const testnet = await TestnetServer.start({ token: randomBytes(16).toString("hex") });
   const dir = path.join(rig.dir, `core-${process.pid}-${++counter}`);
@@ -88,6 +94,7 @@ export async function startCoreRig(opts: { delivery?: Record<string, number> } =
         backoff_initial_ms: 50,
         backoff_max_ms: 500,
       },
+      ...opts.platforms,
     },
   };
   const configPath = path.join(dir, "config.yaml");
@@ -114,15 +121,29 @@ export async function startCoreRig(opts: { delivery?: Record<string, number> } =
       if (self.bridge.running) await self.bridge.stop();
       await testnet.close();
     },
-    secrets: () => [rig.asToken, rig.hsToken, testnet.token, provisioningSecret],
+    secrets: () => [
+      rig.asToken,
+      rig.hsToken,
+      testnet.token,
+      provisioningSecret,
+      ...Object.values(opts.platforms ?? {}).flatMap((p) =>
+        Object.entries(p)
+          .filter(([k, v]) => /token|secret/.test(k) && typeof v === "string")
+          .map(([, v]) => v as string),
+      ),
+    ],
   };
   return self;
 }
 
-/** The portal room of a testnet chat, found through the invite alice gets. */
-export async function portalRoomFor(alice: MatrixTestClient, chatId: string): Promise<string> {
+/** The portal room of a remote chat, found through the invite alice gets. */
+export async function portalRoomFor(
+  alice: MatrixTestClient,
+  chatId: string,
+  platform = "testnet",
+): Promise<string> {
   // Invites carry the canonical alias in their stripped state; chat ids in tests are plain.
-  const alias = `#_testnet_${chatId}:${RIG_DOMAIN}`;
+  const alias = `#_${platform}_${chatId}:${RIG_DOMAIN}`;
   const invite = await alice.waitForInvite((i) =>
     i.events.some((e) => e.type === "m.room.canonical_alias" && e.content.alias === alias),
   );

@@ -67,6 +67,8 @@ function harness(server: TestnetServer, kv = new Map<string, string>()): Harness
       stateChanged: (_login, state) => {
         h.states.push(state);
       },
+      ghostUserId: (id) => `@_testnet_${id}:hs.test`,
+      remoteUserIdOf: (mxid) => /^@_testnet_(.+):hs\.test$/.exec(mxid)?.[1],
     },
   };
   return h;
