@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { builtinCommands } from "../commands/builtin";
 import { CommandHandler } from "../commands/CommandHandler";
 import type { BridgeConfig, RegistrationTokens } from "../config/types";
@@ -33,6 +34,18 @@ function isValidRemoteEvent(ev: unknown): ev is RemoteEvent {
   if (typeof ev !== "object" || ev === null) return false;
   const e = ev as { kind?: unknown; chat?: { id?: unknown }; sender?: { id?: unknown } };
   return typeof e.kind === "string" && typeof e.chat?.id === "string" && typeof e.sender?.id === "string";
+}
+
+/**
+ * The idempotency key of a homeserver transaction: its id plus a digest of what it carries.
+ * A retried transaction repeats both; Synapse on SQLite reuses ids after a restart for new
+ * transactions, which must not be taken for repeats.
+ */
+export function transactionKey(txnId: string, txn: AppserviceTransaction): string {
+  const h = createHash("sha256");
+  for (const e of txn.events ?? []) h.update(`${(e as { event_id?: unknown }).event_id}\n`);
+  h.update(JSON.stringify(txn.ephemeral ?? txn["de.sorunome.msc2409.ephemeral"] ?? []));
+  return `${txnId}:${h.digest("base64url").slice(0, 22)}`;
 }
 
 /** The running bridge: storage, the homeserver link, connectors and the delivery queue. */
@@ -104,7 +117,7 @@ export class Bridge {
       ghosts,
       bot: this.bot,
     };
-    this.inbound = new InboundBridge(deps);
+    this.inbound = new InboundBridge({ ...deps, api: this.api });
     this.outbound = new OutboundBridge({
       ...deps,
       config,
@@ -148,11 +161,28 @@ export class Bridge {
     await this.registry.start();
     await this.queue.start();
     this.ready = true;
+    // A homeserver that failed to reach the bridge (while it was down) backs off for up to
+    // minutes; an MSC2659 ping makes it retry its queued transactions now. (Not when the
+    // homeserver restarts: it resumes its own retries then, and a ping would start a second,
+    // concurrent retry loop in Synapse.)
+    void this.pingHomeserver("start");
     log.info("bridge ready", {
       ms: Math.round(performance.now() - t0),
       listen: `${config.appservice.bind_address}:${config.appservice.port}`,
       connectors: [...this.registry.connectors.keys()].join(",") || "none",
     });
+  }
+
+  private async pingHomeserver(reason: string): Promise<void> {
+    try {
+      const ms = await this.api.ping(this.opts.config.appservice.id, `clawbridge-${reason}-${Date.now()}`);
+      log.info("homeserver pinged the bridge", { reason, ms });
+    } catch (err) {
+      log.warn("homeserver ping failed: is appservice.url reachable from the homeserver?", {
+        reason,
+        err: String(err),
+      });
+    }
   }
 
   private aiUserId(): string | undefined {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Metrics } from "../http/Metrics";
 import { Logger } from "../log/Logger";
-import type { Intent, RoomEventContent } from "../matrix/MatrixApi";
+import type { Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Portal, QueueItem } from "../store/types";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
@@ -12,6 +12,9 @@ import { uploadMedia } from "./media";
 import { chatKey, type PortalService } from "./PortalService";
 
 const log = new Logger("InboundBridge");
+
+/** Content key naming the remote message part an event bridges (`<remote id>#<part>`). */
+export const REMOTE_MARKER = "com.clawbridge.remote_id";
 
 /** What the durable queue holds for a remote event. */
 export interface RemotePayload {
@@ -46,6 +49,7 @@ export class InboundBridge {
       portals: PortalService;
       ghosts: GhostService;
       bot: Intent;
+      api: MatrixApi;
     },
   ) {}
 
@@ -55,11 +59,14 @@ export class InboundBridge {
   }
 
   async handle(item: QueueItem): Promise<void> {
-    return this.deliver(item.payload as RemotePayload);
+    return this.deliver(item.payload as RemotePayload, item.attempts > 0);
   }
 
-  /** Delivers one remote event; typing and read receipts come here directly, unqueued. */
-  async deliver(payload: RemotePayload): Promise<void> {
+  /**
+   * Delivers one remote event; typing and read receipts come here directly, unqueued.
+   * `retried`: an earlier attempt failed, possibly after the homeserver stored the event.
+   */
+  async deliver(payload: RemotePayload, retried = false): Promise<void> {
     const { platform, loginId, event } = payload;
     const entry = this.opts.registry.client(loginId);
     if (!entry) throw new BridgeError(`the ${platform} login is not connected`, undefined, true);
@@ -67,7 +74,7 @@ export class InboundBridge {
     const { login, client } = entry;
     if (event.kind === "message") {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
-      await this.message(portal, client, event);
+      await this.message(portal, client, event, retried);
       this.opts.metrics.events.inc({ platform, direction: "in" });
       return;
     }
@@ -95,7 +102,27 @@ export class InboundBridge {
     return rows[0]?.eventId;
   }
 
-  private async message(portal: Portal, client: NetworkClient, msg: RemoteMessage): Promise<void> {
+  /**
+   * After a failed attempt, looks for the part among the ghost's recent events: a homeserver
+   * that stored the event and then died before answering forgets the transaction id on restart,
+   * so resending would duplicate it.
+   */
+  private async alreadySent(roomId: string, sender: string, marker: string): Promise<string | undefined> {
+    const filter = JSON.stringify({ senders: [sender], types: ["m.room.message"] });
+    const res = await this.opts.api.request<{ chunk: RoomEvent[] }>(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages`,
+      { userId: this.opts.bot.userId, query: { dir: "b", limit: 100, filter } },
+    );
+    return res.chunk.find((e) => e.content[REMOTE_MARKER] === marker)?.event_id;
+  }
+
+  private async message(
+    portal: Portal,
+    client: NetworkClient,
+    msg: RemoteMessage,
+    retried: boolean,
+  ): Promise<void> {
     const { store } = this.opts;
     const done = await store.getMessageByRemote(portal.platform, portal.chatId, msg.id);
     const intent = await this.ghost(portal, client, msg);
@@ -133,12 +160,16 @@ export class InboundBridge {
       if (done.some((r) => r.part === part)) continue; // delivered before a crash or a retry
       const content = parts[part];
       if (Object.keys(relates).length) content["m.relates_to"] = relates;
-      const eventId = await intent.sendEvent(
-        portal.roomId,
-        "m.room.message",
-        content,
-        txnIdFor(portal.platform, portal.chatId, msg.id, part),
-      );
+      const marker = `${msg.id}#${part}`;
+      content[REMOTE_MARKER] = marker;
+      const eventId =
+        (retried ? await this.alreadySent(portal.roomId, intent.userId, marker) : undefined) ??
+        (await intent.sendEvent(
+          portal.roomId,
+          "m.room.message",
+          content,
+          txnIdFor(portal.platform, portal.chatId, msg.id, part),
+        ));
       await store.insertMessages([
         {
           platform: portal.platform,

@@ -65,6 +65,20 @@ describe("durable, ordered delivery under faults (real Synapse, embedded Postgre
     );
   });
 
+  it("keeps a Matrix message that the platform rate-limits, and delivers it in order", async () => {
+    core.testnet.failNext("POST /chats/burst/messages", { status: 429, retryAfter: 1, count: 2 });
+    await alice.sendText(room, "rate limited first");
+    await alice.sendText(room, "rate limited second");
+    await core.testnet.waitFor(
+      (c) => (c.body as { text?: string } | undefined)?.text === "rate limited second",
+      20_000,
+    );
+    const texts = core.testnet.sent("burst").map((m) => m.text);
+    assert.deepEqual(
+      texts.filter((t) => t.startsWith("rate limited")),
+      ["rate limited first", "rate limited second"],
+    );
+  });
   it("delivers every message once, in order, when Synapse is down for ~10 s during a burst", async () => {
     const expected = Array.from({ length: 100 }, (_, i) => `hs-down ${String(i).padStart(3, "0")}`);
     const injector = (async () => {
@@ -84,20 +98,5 @@ describe("durable, ordered delivery under faults (real Synapse, embedded Postgre
       timeoutMs: 60_000,
     });
     assert.deepEqual(bodies(alice.eventsIn(room), "hs-down"), expected);
-  });
-
-  it("keeps a Matrix message that the platform rate-limits, and delivers it in order", async () => {
-    core.testnet.failNext("POST /chats/burst/messages", { status: 429, retryAfter: 1, count: 2 });
-    await alice.sendText(room, "rate limited first");
-    await alice.sendText(room, "rate limited second");
-    await core.testnet.waitFor(
-      (c) => (c.body as { text?: string } | undefined)?.text === "rate limited second",
-      20_000,
-    );
-    const texts = core.testnet.sent("burst").map((m) => m.text);
-    assert.deepEqual(
-      texts.filter((t) => t.startsWith("rate limited")),
-      ["rate limited first", "rate limited second"],
-    );
   });
 });

@@ -1,0 +1,99 @@
+/**
+ * The Telegram connector: one bot token from `platforms.telegram` is one login. The bot talks
+ * to the Bot API through grammy (`api_root` may point at a local Bot API server or, in tests,
+ * at the stand-in), polls with its own loop and relays Matrix users with a name prefix.
+ */
+import { Bot } from "grammy";
+import type {
+  Capabilities,
+  ConnectorContext,
+  LoginRef,
+  NetworkClient,
+  NetworkConnector,
+} from "../../src/core/connector";
+import { registerSecret } from "../../src/log/Logger";
+import { readTelegramConfig, type TelegramConfig } from "./config";
+import { describe, mapTelegramError, type TelegramError } from "./errors";
+import { MAX_TEXT, MAX_UPLOAD_BYTES } from "./limits";
+import { TelegramClient } from "./TelegramClient";
+
+const CAPABILITIES: Capabilities = {
+  edits: true,
+  reactions: true,
+  deletes: true,
+  threads: true,
+  typing: true,
+  readReceipts: false,
+  media: ["image", "video", "audio", "file", "sticker"],
+  maxTextLength: MAX_TEXT,
+  maxMediaBytes: MAX_UPLOAD_BYTES,
+};
+
+class TelegramConnector implements NetworkConnector {
+  private ctx?: ConnectorContext;
+  private cfg?: TelegramConfig;
+  private readonly clients = new Set<TelegramClient>();
+
+  constructor(readonly name: string) {}
+
+  async init(ctx: ConnectorContext): Promise<void> {
+    this.cfg = readTelegramConfig(ctx.config, this.name);
+    registerSecret(this.cfg.botToken);
+    this.ctx = ctx;
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.clients].map((c) => c.disconnect()));
+  }
+
+  capabilities(): Capabilities {
+    return { ...CAPABILITIES };
+  }
+
+  /** The configured bot token, owned by `owner`. The remote id is the token's numeric bot id. */
+  configLogins(): Array<Omit<LoginRef, "id">> {
+    const cfg = this.ready().cfg;
+    const remoteId = cfg.botToken.split(":")[0];
+    return [
+      { platform: this.name, ownerMxid: cfg.owner, remoteId, credentials: { bot_token: cfg.botToken } },
+    ];
+  }
+
+  clientFor(login: LoginRef): NetworkClient {
+    const { ctx, cfg } = this.ready();
+    const stored = login.credentials.bot_token;
+    const token = typeof stored === "string" && stored !== "" ? stored : cfg.botToken;
+    registerSecret(token);
+    const client = new TelegramClient(ctx, login, cfg, token);
+    this.clients.add(client);
+    return client;
+  }
+
+  /** `clawbridge doctor`: can the Bot API be reached with the token? */
+  async check(): Promise<{ ok: boolean; message: string }> {
+    const { cfg } = this.ready();
+    try {
+      const me = await new Bot(cfg.botToken, { client: { apiRoot: cfg.apiRoot } }).api.getMe();
+      return { ok: true, message: `logged in as @${me.username ?? me.id}` };
+    } catch (raw) {
+      const err = mapTelegramError(raw) as TelegramError;
+      const message =
+        err.status === 401 || err.status === 404
+          ? "Telegram rejected platforms.telegram.bot_token: get a valid token from @BotFather"
+          : `Telegram unreachable at ${cfg.apiRoot}: ${describe(err)}`;
+      return { ok: false, message };
+    }
+  }
+
+  private ready(): { ctx: ConnectorContext; cfg: TelegramConfig } {
+    if (!this.ctx || !this.cfg) throw new Error(`${this.name}: init() has not run`);
+    return { ctx: this.ctx, cfg: this.cfg };
+  }
+}
+
+/** Entry point used by the connector registry: `createConnector("telegram")`. */
+export function createConnector(name = "telegram"): NetworkConnector {
+  return new TelegramConnector(name);
+}

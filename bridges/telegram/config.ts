@@ -1,0 +1,119 @@
+/**
+ * The `platforms.telegram` config section: read, defaulted and validated. Errors name the key
+ * and say how to fix it.
+ */
+import { DEFAULT_RELAY_TEMPLATE } from "./convert/index";
+
+/** Telegram chat types a portal may be made for. */
+export type TelegramChatType = "private" | "group" | "supergroup" | "channel";
+const CHAT_TYPES: readonly TelegramChatType[] = ["private", "group", "supergroup", "channel"];
+
+/** The validated `platforms.telegram` section. */
+export interface TelegramConfig {
+  /** `bot_token`: from @BotFather, `<digits>:<secret>`. Required. */
+  botToken: string;
+  /** `owner`: the Matrix user who owns the bot login. Required. */
+  owner: string;
+  /** `api_root`: Bot API server (default https://api.telegram.org; a local Bot API server or a test stand-in). */
+  apiRoot: string;
+  /** `relay_template`: how a relayed Matrix message is prefixed. */
+  relayTemplate: string;
+  /** `poll_timeout_seconds`: long-poll timeout of getUpdates (default 30). */
+  pollTimeoutSeconds: number;
+  /** `allow_chat_types`: chat types bridged (default all). */
+  allowChatTypes: ReadonlySet<TelegramChatType>;
+  /** `allow_chats`: when non-empty, only these chat ids are bridged. */
+  allowChats: ReadonlySet<string>;
+  /** `deny_chats`: chat ids never bridged. */
+  denyChats: ReadonlySet<string>;
+  /** `moderation`: mirror Matrix kicks/bans to Telegram (default false). */
+  moderation: boolean;
+  /** `backoff_initial_ms` / `backoff_max_ms`: retry delays of the polling loop. */
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+}
+
+/** Reads `platforms.<platform>` (the section itself is `c`); throws with the key path on a bad value. */
+export function readTelegramConfig(c: Record<string, unknown>, platform = "telegram"): TelegramConfig {
+  const key = (k: string): string => `platforms.${platform}.${k}`;
+  const str = (k: string, required: boolean, dflt = ""): string => {
+    const v = c[k];
+    if (v === undefined || v === null || v === "") {
+      if (required) throw new Error(`${key(k)} is required`);
+      return dflt;
+    }
+    if (typeof v !== "string") throw new Error(`${key(k)} must be a string`);
+    return v;
+  };
+  const num = (k: string, d: number, min: number): number => {
+    const v = c[k];
+    if (v === undefined || v === null) return d;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < min)
+      throw new Error(`${key(k)} must be a number >= ${min}`);
+    return v;
+  };
+  const ids = (k: string): Set<string> => {
+    const v = c[k];
+    if (v === undefined || v === null) return new Set();
+    if (
+      !Array.isArray(v) ||
+      !v.every((x) => typeof x === "number" || (typeof x === "string" && /^-?\d+$/.test(x)))
+    )
+      throw new Error(
+        `${key(k)} must be a list of numeric chat ids (groups are negative, e.g. -1001234567890)`,
+      );
+    return new Set(v.map(String));
+  };
+
+  const botToken = str("bot_token", true);
+  if (!/^\d+:[\w-]+$/.test(botToken))
+    throw new Error(
+      `${key("bot_token")} does not look like a bot token (<digits>:<secret>, from @BotFather)`,
+    );
+  const owner = str("owner", true);
+  if (!/^@[^:]+:.+$/.test(owner))
+    throw new Error(`${key("owner")} must be a Matrix user id like @you:example.org`);
+  const apiRoot = str("api_root", false, "https://api.telegram.org").replace(/\/+$/, "");
+  try {
+    const u = new URL(apiRoot);
+    if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("protocol");
+  } catch {
+    throw new Error(`${key("api_root")} must be an http(s) URL`);
+  }
+  let allowChatTypes = new Set<TelegramChatType>(CHAT_TYPES);
+  if (c.allow_chat_types !== undefined) {
+    const v = c.allow_chat_types;
+    if (
+      !Array.isArray(v) ||
+      !v.every((t): t is TelegramChatType => CHAT_TYPES.includes(t as TelegramChatType))
+    )
+      throw new Error(`${key("allow_chat_types")} must be a list of: ${CHAT_TYPES.join(", ")}`);
+    allowChatTypes = new Set(v);
+  }
+  if (c.moderation !== undefined && typeof c.moderation !== "boolean")
+    throw new Error(`${key("moderation")} must be true or false`);
+  const backoffInitialMs = num("backoff_initial_ms", 1000, 1);
+  const backoffMaxMs = num("backoff_max_ms", 60_000, 1);
+  if (backoffMaxMs < backoffInitialMs)
+    throw new Error(`${key("backoff_max_ms")} must be >= backoff_initial_ms`);
+  return {
+    botToken,
+    owner,
+    apiRoot,
+    relayTemplate: str("relay_template", false, DEFAULT_RELAY_TEMPLATE),
+    pollTimeoutSeconds: num("poll_timeout_seconds", 30, 0),
+    allowChatTypes,
+    allowChats: ids("allow_chats"),
+    denyChats: ids("deny_chats"),
+    moderation: c.moderation === true,
+    backoffInitialMs,
+    backoffMaxMs,
+  };
+}
+
+/** Whether a chat may be bridged under `allow_chat_types`, `allow_chats` and `deny_chats`. */
+export function chatAllowed(cfg: TelegramConfig, chatId: string, type: string): boolean {
+  if (cfg.denyChats.has(chatId)) return false;
+  if (cfg.allowChats.size > 0 && !cfg.allowChats.has(chatId)) return false;
+  return cfg.allowChatTypes.has(type as TelegramChatType);
+}

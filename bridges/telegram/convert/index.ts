@@ -1,0 +1,18 @@
+export { type EntitiesToHtmlOptions, entitiesToHtml } from "./entities";
+export {
+  escapeHtml,
+  type MatrixTextContent,
+  type MatrixToTelegramOptions,
+  matrixToTelegramHtml,
+} from "./html";
+export {
+  type MatrixMediaMsgtype,
+  matrixMsgtypeFor,
+  pickMedia,
+  type TelegramMedia,
+  type TelegramMediaKind,
+  type TelegramSendMethod,
+  telegramMethodFor,
+} from "./media";
+export { chatTitle, type TelegramChatTitleParts, type TelegramNameParts, userDisplayName } from "./names";
+export { DEFAULT_RELAY_EMOTE_TEMPLATE, DEFAULT_RELAY_TEMPLATE, type RelaySender, relayText } from "./relay";

@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { randomBytes, randomInt } from "node:crypto";
+import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
+import { TelegramServer } from "../../standins/telegram/TelegramServer";
+import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
+
+const GROUP = -1001234567;
+const UMA = 501;
+const UGO = 502;
+const tgGhost = (id: number) => `@_telegram_${id}:localhost`;
+const isText = (body: string) => (e: MatrixEvent) => e.type === "m.room.message" && e.content.body === body;
+
+describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)", function () {
+  this.timeout(120_000);
+  let tg: TelegramServer;
+  let core: CoreRig;
+  let alice: MatrixTestClient;
+  let room: string;
+  let first: number;
+
+  before(async () => {
+    tg = await TelegramServer.start({
+      token: `${randomInt(100000, 999999)}:${randomBytes(24).toString("base64url")}`,
+    });
+    tg.addChat({ id: GROUP, type: "supergroup", title: "TG group", description: "A Telegram supergroup" });
+    tg.addUser({ id: UMA, first_name: "Uma", last_name: "Gram" });
+    tg.addUser({ id: UGO, first_name: "Ugo" });
+    core = await startCoreRig({
+      platforms: {
+        telegram: {
+          enabled: true,
+          bot_token: tg.token,
+          owner: "@alice:localhost",
+          api_root: tg.url,
+          poll_timeout_seconds: 1,
+          backoff_initial_ms: 50,
+          backoff_max_ms: 500,
+          moderation: true,
+        },
+      },
+    });
+    alice = await user("alice");
+  });
+  after(async () => {
+    await core?.stop();
+    await tg?.close();
+  });
+
+  it("creates the portal with the chat's title and description; entities arrive as HTML from a named ghost", async () => {
+    first = tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      text: "hello bold world",
+      entities: [{ type: "bold", offset: 6, length: 4 }],
+    });
+    room = await portalRoomFor(alice, String(GROUP), "telegram");
+    const msg = await alice.waitFor((e) => e.room_id === room && isText("hello bold world")(e));
+    assert.equal(msg.sender, tgGhost(UMA));
+    assert.equal(msg.content.formatted_body, "hello <strong>bold</strong> world");
+    assert.equal((await alice.getState(room, "m.room.member", tgGhost(UMA))).displayname, "Uma Gram");
+    assert.equal((await alice.getState(room, "m.room.name")).name, "TG group");
+    assert.equal((await alice.getState(room, "m.room.topic")).topic, "A Telegram supergroup");
+  });
+
+  it("relays a formatted Matrix reply with the sender's name, as a Telegram reply in HTML", async () => {
+    const original = (await alice.waitFor((e) => e.room_id === room && isText("hello bold world")(e)))
+      .event_id!;
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.text",
+      body: "yes *really*",
+      format: "org.matrix.custom.html",
+      formatted_body: "yes <em>really</em>",
+      "m.relates_to": { "m.in_reply_to": { event_id: original } },
+    });
+    const call = await tg.waitFor(
+      (c) => c.method === "sendMessage" && String(c.params.text).includes("really"),
+    );
+    assert.equal(call.params.parse_mode, "HTML");
+    assert.equal(call.params.text, "<b>alice</b>: yes <i>really</i>");
+    const reply = call.params.reply_parameters as { message_id: number } | string;
+    const replyTo = typeof reply === "string" ? (JSON.parse(reply) as { message_id: number }) : reply;
+    assert.equal(Number(replyTo.message_id), first);
+  });
+
+  it("maps edits both ways", async () => {
+    tg.injectEdit({ chat: GROUP, message_id: first, text: "hello edited world" });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        (e.content["m.new_content"] as { body?: string } | undefined)?.body === "hello edited world",
+    );
+    const mine = await alice.sendText(room, "matrix typo");
+    const sent = await tg.waitFor(
+      (c) => c.method === "sendMessage" && String(c.params.text).includes("matrix typo"),
+    );
+    await alice.edit(room, mine, "matrix fixed");
+    const edit = await tg.waitFor((c) => c.method === "editMessageText");
+    assert.equal(Number(edit.params.message_id), (sent.result as { message_id: number }).message_id);
+    assert.match(String(edit.params.text), /matrix fixed/);
+  });
+
+  it("maps reactions both ways", async () => {
+    const target = (await alice.waitFor((e) => e.room_id === room && isText("hello bold world")(e)))
+      .event_id!;
+    tg.injectReaction({ chat: GROUP, user: UGO, message_id: first, old: [], new: ["👍"] });
+    const r = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.reaction" && e.sender === tgGhost(UGO),
+    );
+    assert.deepEqual(r.content["m.relates_to"], { rel_type: "m.annotation", event_id: target, key: "👍" });
+    tg.injectReaction({ chat: GROUP, user: UGO, message_id: first, old: ["👍"], new: [] });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === r.event_id,
+    );
+    await alice.react(room, target, "❤️");
+    const set = await tg.waitFor((c) => c.method === "setMessageReaction");
+    assert.equal(Number(set.params.message_id), first);
+    assert.match(JSON.stringify(set.params.reaction), /❤/);
+  });
+
+  it("deletes on Telegram when a Matrix moderator redacts a ghost's message", async () => {
+    const id = tg.injectMessage({ chat: GROUP, from: UGO, text: "spam spam" });
+    const ev = await alice.waitFor((e) => e.room_id === room && isText("spam spam")(e));
+    await alice.redact(room, ev.event_id!);
+    const del = await tg.waitFor((c) => c.method === "deleteMessage");
+    assert.equal(Number(del.params.message_id), id);
+  });
+
+  it("brings photos over byte for byte in both directions", async () => {
+    const bytes = randomBytes(4096);
+    tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      caption: "a photo",
+      photo: { data: bytes, mimetype: "image/jpeg" },
+    });
+    const img = await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.image");
+    const url = String(img.content.url);
+    const [server, id] = url.slice("mxc://".length).split("/");
+    const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
+      headers: { Authorization: `Bearer ${alice.accessToken}` },
+    });
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes);
+
+    const upload = randomBytes(2048);
+    const up = await fetch(`${core.rig.synapse.url}/_matrix/media/v3/upload?filename=pic.png`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${alice.accessToken}`, "Content-Type": "image/png" },
+      body: upload,
+    });
+    const { content_uri } = (await up.json()) as { content_uri: string };
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.image",
+      body: "pic.png",
+      url: content_uri,
+      info: { mimetype: "image/png", size: upload.length },
+    });
+    await tg.waitFor((c) => c.method === "sendPhoto");
+    const sent = tg.sent(GROUP).find((m) => m.method === "sendPhoto");
+    assert.ok(sent?.upload, "the photo was uploaded to Telegram");
+    assert.deepEqual(sent.upload.data, upload);
+  });
+
+  it("keeps order when Telegram answers 429 retry_after to a burst of 100 Matrix messages", async () => {
+    tg.failNext("sendMessage", { error_code: 429, retry_after: 1, count: 3 });
+    const texts = Array.from({ length: 100 }, (_, i) => `burst ${String(i).padStart(3, "0")}`);
+    for (const t of texts) await alice.sendText(room, t);
+    await tg.waitFor(
+      (c) => c.method === "sendMessage" && String(c.params.text).includes("burst 099") && !c.error,
+      60_000,
+    );
+    const delivered = tg
+      .sent(GROUP)
+      .map((m) => /burst \d{3}/.exec(m.text ?? "")?.[0])
+      .filter((t): t is string => !!t);
+    assert.deepEqual(delivered, texts);
+  });
+
+  it("delivers updates that were not acknowledged before a SIGKILL exactly once after restart", async () => {
+    const texts = Array.from({ length: 40 }, (_, i) => `tg-kill ${String(i).padStart(2, "0")}`);
+    for (const text of texts) tg.injectMessage({ chat: GROUP, from: UMA, text });
+    await alice.waitFor((e) => e.room_id === room && isText("tg-kill 05")(e));
+    await core.restart("SIGKILL");
+    await alice.waitFor((e) => e.room_id === room && isText("tg-kill 39")(e), { timeoutMs: 60_000 });
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "tg barrier" });
+    await alice.waitFor((e) => e.room_id === room && isText("tg barrier")(e));
+    const got = alice
+      .eventsIn(room)
+      .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith("tg-kill"))
+      .map((e) => String(e.content.body));
+    assert.deepEqual(got, texts);
+  });
+
+  it("answers ping with the Telegram login's state and logs no token", async () => {
+    const dm = await alice.createDm("@clawbridge:localhost");
+    await alice.waitFor((e) => e.room_id === dm && e.sender === "@clawbridge:localhost");
+    await alice.sendText(dm, "ping");
+    const pong = await alice.waitFor(
+      (e) => e.room_id === dm && String(e.content.body).includes("homeserver: ok"),
+    );
+    assert.match(String(pong.content.body), /telegram \(yours\): CONNECTED/);
+    assert.ok(!core.bridge.output().includes(tg.token.split(":")[1]));
+  });
+});

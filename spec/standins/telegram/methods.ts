@@ -1,0 +1,283 @@
+/**
+ * Bot API methods of the Telegram stand-in (everything but getUpdates, which the server owns).
+ * Each handler validates like the real API where it matters to a bridge (unknown chat, missing
+ * reply target, bad HTML, unknown reaction, lengths) and answers with Bot API objects.
+ */
+import {
+  type BotWorld,
+  type LoggedMessage,
+  type MediaKind,
+  mediaKinds,
+  type Obj,
+  type SentMessage,
+} from "./BotWorld";
+import { BotApiError, badRequest, type Params, telegramHtmlToPlain } from "./wire";
+
+/** Emoji Telegram accepts in `setMessageReaction` (ReactionTypeEmoji). */
+export const ALLOWED_REACTIONS: ReadonlySet<string> = new Set(
+  "👍 👎 ❤ 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢 🎉 🤩 🤮 💩 🙏 👌 🕊 🤡 🥱 🥴 😍 🐳 ❤‍🔥 🌚 🌭 💯 🤣 ⚡ 🍌 🏆 💔 🤨 😐 🍓 🍾 💋 🖕 😈 😴 😭 🤓 👻 👨‍💻 👀 🎃 🙈 😇 😨 🤝 ✍ 🤗 🫡 🎅 🎄 ☃ 💅 🤪 🗿 🆒 💘 🙉 🦄 😘 💊 🙊 😎 👾 🤷‍♂ 🤷 🤷‍♀ 😡".split(
+    " ",
+  ),
+);
+
+const CHAT_ACTIONS = new Set([
+  "typing",
+  "upload_photo",
+  "record_video",
+  "upload_video",
+  "record_voice",
+  "upload_voice",
+  "upload_document",
+  "choose_sticker",
+  "find_location",
+  "record_video_note",
+  "upload_video_note",
+]);
+
+type Handler = (p: Params) => unknown;
+
+const num = (p: Params, k: string): number | undefined => {
+  const v = p[k];
+  if (v === undefined || v === null || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw badRequest(`field "${k}" must be a number`);
+  return n;
+};
+const need = (p: Params, k: string): number => {
+  const n = num(p, k);
+  if (n === undefined) throw badRequest(`${k} is empty`);
+  return n;
+};
+const text = (p: Params, k: string): string | undefined => (p[k] === undefined ? undefined : String(p[k]));
+
+/** Parses text/caption by parse_mode: the HTML is validated and reduced to plain text. */
+function formatted(value: string, parseMode: unknown): string {
+  if (parseMode === undefined) return value;
+  if (parseMode !== "HTML") throw badRequest(`unsupported parse_mode ${String(parseMode)} in the stand-in`);
+  return telegramHtmlToPlain(value);
+}
+
+/** The Bot API methods, bound to one world. */
+export function botMethods(world: BotWorld): Record<string, Handler> {
+  const bot = world.bot.id;
+
+  /** Reply target and thread from `reply_parameters` / `reply_to_message_id` / `message_thread_id`. */
+  function context(p: Params, chatId: number): Obj {
+    const c = world.chat(chatId);
+    const rp =
+      typeof p.reply_parameters === "object" && p.reply_parameters !== null
+        ? (p.reply_parameters as Obj)
+        : undefined;
+    const replyId = rp ? Number(rp.message_id) : num(p, "reply_to_message_id");
+    const allowMissing = rp
+      ? rp.allow_sending_without_reply === true
+      : p.allow_sending_without_reply === true;
+    const out: Obj = { from: world.userObj(bot) };
+    if (replyId !== undefined) {
+      const target = world.message(c, replyId);
+      if (target) out.reply_to_message = target.message;
+      else if (!allowMissing) throw badRequest("message to be replied not found");
+    }
+    const thread = num(p, "message_thread_id");
+    if (thread !== undefined) {
+      if (!c.spec.is_forum) throw badRequest("message thread not found");
+      out.message_thread_id = thread;
+      out.is_topic_message = true;
+    }
+    return out;
+  }
+
+  function record(
+    method: string,
+    entry: LoggedMessage,
+    p: Params,
+    raw: string | undefined,
+    extra: Partial<SentMessage> = {},
+  ): Obj {
+    entry.sent = {
+      method,
+      chat_id: Number(p.chat_id),
+      message_id: entry.message.message_id as number,
+      text: raw,
+      plain: raw === undefined ? undefined : formatted(raw, p.parse_mode),
+      parse_mode: text(p, "parse_mode"),
+      reply_to_message_id: (entry.message.reply_to_message as Obj | undefined)?.message_id as
+        | number
+        | undefined,
+      message_thread_id: entry.message.message_thread_id as number | undefined,
+      edits: 0,
+      deleted: false,
+      reactions: entry.botReactions,
+      message: entry.message,
+      ...extra,
+    };
+    return entry.message;
+  }
+
+  function sendMedia(kind: MediaKind): Handler {
+    return (p) => {
+      const chatId = need(p, "chat_id");
+      const c = world.chat(chatId);
+      const caption = text(p, "caption");
+      const plain = caption === undefined ? undefined : formatted(caption, p.parse_mode);
+      if (plain !== undefined && plain.length > 1024) throw badRequest("message caption is too long");
+      const raw = p[kind];
+      const input = world.resolveInputFile(
+        kind,
+        typeof raw === "string" && raw.startsWith("attach://") ? p[raw.slice(9)] : raw,
+      );
+      const media = world.mediaField(kind, input.file, input.name);
+      const entry = world.newMessage(c, {
+        ...context(p, chatId),
+        [media.field]: media.value,
+        ...(caption !== undefined ? { caption: plain } : {}),
+      });
+      const upload = input.upload && {
+        name: input.upload.name,
+        data: input.upload.data,
+        file_id: input.file.file_id,
+        mimetype: input.file.mimetype,
+      };
+      return record(`send${kind[0]!.toUpperCase()}${kind.slice(1)}`, entry, p, caption, { upload });
+    };
+  }
+
+  function botMessage(p: Params): LoggedMessage {
+    const c = world.chat(need(p, "chat_id"));
+    const m = world.message(c, need(p, "message_id"));
+    if (!m) throw badRequest("message to edit not found");
+    if ((m.message.from as Obj | undefined)?.id !== bot) throw badRequest("message can't be edited");
+    return m;
+  }
+
+  const methods: Record<string, Handler> = {
+    getMe: () => world.userObj(bot),
+    deleteWebhook: () => true,
+    logOut: () => true,
+    sendMessage: (p) => {
+      const chatId = need(p, "chat_id");
+      const t = text(p, "text") ?? "";
+      const plain = formatted(t, p.parse_mode);
+      if (!plain.trim()) throw badRequest("message text is empty");
+      if (plain.length > 4096) throw badRequest("message is too long");
+      const entry = world.newMessage(world.chat(chatId), { ...context(p, chatId), text: plain });
+      return record("sendMessage", entry, p, t);
+    },
+    editMessageText: (p) => {
+      const m = botMessage(p);
+      if (typeof m.message.text !== "string") throw badRequest("there is no text in the message to edit");
+      const t = text(p, "text") ?? "";
+      const plain = formatted(t, p.parse_mode);
+      if (plain === m.message.text && m.sent?.text === t)
+        throw badRequest(
+          "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+        );
+      Object.assign(m.message, { text: plain, edit_date: Math.floor(Date.now() / 1000) });
+      if (m.sent)
+        Object.assign(m.sent, { text: t, plain, edits: m.sent.edits + 1, parse_mode: text(p, "parse_mode") });
+      return m.message;
+    },
+    editMessageCaption: (p) => {
+      const m = botMessage(p);
+      if (typeof m.message.text === "string") throw badRequest("there is no caption in the message to edit");
+      const t = text(p, "caption") ?? "";
+      const plain = formatted(t, p.parse_mode);
+      Object.assign(m.message, { caption: plain, edit_date: Math.floor(Date.now() / 1000) });
+      if (m.sent) Object.assign(m.sent, { text: t, plain, edits: m.sent.edits + 1 });
+      return m.message;
+    },
+    deleteMessage: (p) => {
+      const c = world.chat(need(p, "chat_id"));
+      const m = world.message(c, need(p, "message_id"));
+      if (!m) throw badRequest("message to delete not found");
+      const from = (m.message.from as Obj | undefined)?.id;
+      if (from !== bot && c.spec.type !== "private" && world.member(c, bot) !== "administrator")
+        throw badRequest("message can't be deleted");
+      m.deleted = true;
+      if (m.sent) m.sent.deleted = true;
+      return true;
+    },
+    setMessageReaction: (p) => {
+      const c = world.chat(need(p, "chat_id"));
+      const m = world.message(c, need(p, "message_id"));
+      if (!m) throw badRequest("message to react not found");
+      const list = Array.isArray(p.reaction) ? (p.reaction as Obj[]) : [];
+      const emoji = list.map((r) => {
+        if (r.type !== "emoji" || typeof r.emoji !== "string" || !ALLOWED_REACTIONS.has(r.emoji))
+          throw badRequest("REACTION_INVALID");
+        return r.emoji;
+      });
+      if (emoji.length > 1) throw badRequest("REACTIONS_TOO_MANY");
+      m.botReactions.splice(0, m.botReactions.length, ...emoji);
+      return true;
+    },
+    sendChatAction: (p) => {
+      world.chat(need(p, "chat_id"));
+      if (!CHAT_ACTIONS.has(String(p.action))) throw badRequest("wrong parameter action in request");
+      return true;
+    },
+    getFile: (p) => {
+      const f = world.file(String(p.file_id ?? "").replace(/_thumb$/, ""));
+      if (!f) throw badRequest("invalid file_id");
+      if (f.size > 20 * 1024 * 1024) throw badRequest("file is too big");
+      return { file_id: p.file_id, file_unique_id: f.file_unique_id, file_size: f.size, file_path: f.path };
+    },
+    getChat: (p) => {
+      const id = need(p, "chat_id");
+      if (world.hasChat(id)) return world.chatFullInfo(world.chat(id));
+      if (world.users.has(id)) {
+        const u = world.userObj(id);
+        return {
+          id,
+          type: "private",
+          first_name: u.first_name,
+          last_name: u.last_name,
+          username: u.username,
+          accent_color_id: 0,
+        };
+      }
+      throw badRequest("chat not found");
+    },
+    getChatMember: (p) => world.memberObj(world.chat(need(p, "chat_id")), need(p, "user_id")),
+    getChatAdministrators: (p) => world.admins(world.chat(need(p, "chat_id"))),
+    getChatMemberCount: (p) =>
+      [...world.chat(need(p, "chat_id")).members.values()].filter((s) => s !== "left" && s !== "kicked")
+        .length,
+    getUserProfilePhotos: (p) => world.profilePhotos(need(p, "user_id"), num(p, "offset"), num(p, "limit")),
+    banChatMember: (p) => {
+      const c = world.chat(need(p, "chat_id"));
+      if (c.spec.type === "private")
+        throw badRequest("method is available for supergroup and channel chats only");
+      if (world.member(c, bot) !== "administrator" && world.member(c, bot) !== "creator")
+        throw badRequest("not enough rights to restrict/unrestrict chat member");
+      const user = need(p, "user_id");
+      if (world.member(c, user) === "creator") throw badRequest("can't remove chat owner");
+      world.setMember(c, user, "kicked");
+      return true;
+    },
+    unbanChatMember: (p) => {
+      const c = world.chat(need(p, "chat_id"));
+      const user = need(p, "user_id");
+      const status = world.member(c, user);
+      // Like the real API: without only_if_banned, "unbanning" a current member removes them.
+      if (status === "kicked" || (p.only_if_banned !== true && status !== "creator"))
+        world.setMember(c, user, "left");
+      return true;
+    },
+  };
+  for (const kind of mediaKinds) methods[`send${kind[0]!.toUpperCase()}${kind.slice(1)}`] = sendMedia(kind);
+  return methods;
+}
+
+/** Turns a thrown value into the Bot API's error answer. */
+export function errorAnswer(err: unknown): { status: number; body: Obj } {
+  if (err instanceof BotApiError) {
+    const body: Obj = { ok: false, error_code: err.errorCode, description: err.description };
+    if (err.parameters) body.parameters = err.parameters;
+    return { status: err.errorCode, body };
+  }
+  return {
+    status: 500,
+    body: { ok: false, error_code: 500, description: `Internal Server Error: ${String(err)}` },
+  };
+}
