@@ -2,8 +2,10 @@
  * File transfer for one bot: downloads (getFile + `/file/bot<token>/<path>`, with the Bot API's
  * 20 MB limit), uploads through the right send method, and avatar keys.
  */
+
 import type { Api, InputFile } from "grammy";
 import type { Media, MediaRef } from "../../src/core/connector";
+import { BridgeError } from "../../src/core/errors";
 import type { TelegramSendMethod } from "./convert/index";
 import { describe, isBadRequest, tg } from "./errors";
 import { MAX_DOWNLOAD_BYTES } from "./limits";
@@ -37,9 +39,10 @@ export class TelegramFiles {
   /** getFile + download. Refuses files over the Bot API's 20 MB download limit with status 413. */
   async download(ref: MediaRef): Promise<Media> {
     const tooBig = (): Error =>
-      Object.assign(new Error(`${ref.name ?? "file"} is larger than the Bot API's 20 MB download limit`), {
-        status: 413,
-      });
+      Object.assign(
+        new BridgeError(`${ref.name ?? "the file"} is larger than the 20 MB a Telegram bot may download`),
+        { status: 413 },
+      );
     if (ref.size !== undefined && ref.size > MAX_DOWNLOAD_BYTES) throw tooBig();
     let fileId = ref.key;
     if (ref.key.startsWith(AVATAR_PREFIX)) {

@@ -164,12 +164,9 @@ export class CommandHandler {
     }
     await bot.join(ev.room_id);
     const user = (await store.getUser(ev.sender)) ?? { mxid: ev.sender };
-    let isDm = ev.content.is_direct === true;
-    if (!isDm && !user.managementRoom) {
-      // Clients that do not flag DMs: a room of just the two of them becomes the management room.
-      const members = Object.keys(await bot.joinedMembers(ev.room_id));
-      isDm = members.length === 2 && members.includes(ev.sender);
-    }
+    // Only a DM (the invite says is_direct) becomes a management room: a room made for
+    // something else, even if just two are in it yet, must not turn every message into a command.
+    const isDm = ev.content.is_direct === true;
     const prefix = config.bridge.command_prefix;
     if (isDm) {
       await store.upsertUser({ ...user, managementRoom: ev.room_id });

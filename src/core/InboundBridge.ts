@@ -6,7 +6,7 @@ import type { Store } from "../store/Store";
 import type { Portal, QueueItem } from "../store/types";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, RemoteMessage } from "./connector";
-import { BridgeError } from "./errors";
+import { BridgeError, retryHint, userText } from "./errors";
 import type { GhostService } from "./GhostService";
 import { uploadMedia } from "./media";
 import { chatKey, type PortalService } from "./PortalService";
@@ -147,7 +147,20 @@ export class InboundBridge {
       parts.push(content);
     }
     for (const ref of msg.attachments ?? []) {
-      const url = await uploadMedia(intent, client, ref);
+      let url: string;
+      try {
+        url = await uploadMedia(intent, client, ref);
+      } catch (err) {
+        // Media that can never come over (too large, gone) must not hold back the message:
+        // the room is told in its place. Passing failures are retried as usual.
+        if (retryHint(err).retry) throw err;
+        log.warn("media not bridged", { platform: portal.platform, id: msg.id, err: String(err) });
+        parts.push({
+          msgtype: "m.notice",
+          body: `⚠️ ${ref.name ?? "A file"} could not be bridged: ${userText(err)}.`,
+        });
+        continue;
+      }
       parts.push({
         msgtype: mediaMsgtype(ref),
         body: ref.name ?? "file",

@@ -160,6 +160,66 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     assert.deepEqual(sent.upload.data, upload);
   });
 
+  it("brings documents and voice notes over, and replaces a file over 20 MB with a notice", async () => {
+    tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      document: { data: randomBytes(1000), name: "report.pdf", mimetype: "application/pdf" },
+    });
+    const doc = await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.file");
+    assert.equal(doc.content.body, "report.pdf");
+    tg.injectMessage({ chat: GROUP, from: UMA, voice: { data: randomBytes(500), mimetype: "audio/ogg" } });
+    await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.audio");
+    tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      caption: "the big one",
+      document: { size: 25 * 1024 * 1024, name: "huge.iso", mimetype: "application/octet-stream" },
+    });
+    await alice.waitFor((e) => e.room_id === room && isText("the big one")(e));
+    const notice = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.notice" && e.sender === tgGhost(UMA),
+    );
+    assert.match(String(notice.content.body), /huge\.iso could not be bridged: .*20 MB/);
+  });
+
+  it("shows Matrix typing on Telegram and mirrors a kick of a ghost as a ban+unban", async () => {
+    await alice.setTyping(room, true);
+    const action = await tg.waitFor((c) => c.method === "sendChatAction");
+    assert.equal(action.params.action, "typing");
+    await alice.setTyping(room, false);
+    await alice.kick(room, tgGhost(UGO), "off-topic");
+    const ban = await tg.waitFor((c) => c.method === "banChatMember");
+    assert.equal(Number(ban.params.user_id), UGO);
+    await tg.waitFor((c) => c.method === "unbanChatMember");
+  });
+
+  it("links an existing Matrix room to a Telegram chat by command", async () => {
+    const OTHER = -1009876543;
+    tg.addChat({ id: OTHER, type: "group", title: "Second TG group" });
+    const linked = await alice.createRoom({ name: "Existing", invite: ["@clawbridge:localhost"] });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === linked &&
+        e.type === "m.room.member" &&
+        e.state_key === "@clawbridge:localhost" &&
+        e.content.membership === "join",
+    );
+    await alice.sendText(linked, `!cb link telegram ${OTHER}`);
+    await alice.waitFor(
+      (e) => e.room_id === linked && String(e.content.body).startsWith("Linked this room to telegram"),
+    );
+    tg.injectMessage({ chat: OTHER, from: UMA, text: "into the linked room" });
+    const m = await alice.waitFor((e) => e.room_id === linked && isText("into the linked room")(e));
+    assert.equal(m.sender, tgGhost(UMA));
+    await alice.sendText(linked, "back to telegram");
+    const call = await tg.waitFor(
+      (c) => c.method === "sendMessage" && String(c.params.text).includes("back to telegram"),
+      20_000,
+    );
+    assert.equal(Number(call.params.chat_id), OTHER);
+  });
+
   it("keeps order when Telegram answers 429 retry_after to a burst of 100 Matrix messages", async () => {
     tg.failNext("sendMessage", { error_code: 429, retry_after: 1, count: 3 });
     const texts = Array.from({ length: 100 }, (_, i) => `burst ${String(i).padStart(3, "0")}`);
