@@ -63,20 +63,24 @@ export class GhostService {
     if (!ghost.registered) {
       await intent.ensureRegistered();
       ghost.registered = true;
-      info ??= await client.userInfo(user);
-      await this.syncProfile(intent, ghost, client, info);
+      // Events carry a name at most; a new ghost gets the whole profile (avatar included) once.
+      const full = await client.userInfo(user);
+      await this.syncProfile(intent, ghost, client, {
+        ...full,
+        displayName: info?.displayName || full.displayName,
+      });
       await this.opts.store.upsertGhost(ghost);
-    } else if (info && (info.displayName !== ghost.displayName || info.avatar?.key !== ghost.avatarKey)) {
-      await this.syncProfile(intent, ghost, client, info);
+    } else if (
+      info &&
+      (info.displayName !== ghost.displayName ||
+        (info.avatar !== undefined && info.avatar.key !== ghost.avatarKey))
+    ) {
+      // An event without an avatar says nothing about it: keep the one the ghost has.
+      await this.syncProfile(intent, ghost, client, info, !info.avatar);
       await this.opts.store.upsertGhost(ghost);
     }
     this.ghosts.set(mxid, ghost);
     return intent;
-  }
-
-  /** Re-reads the profile from the platform and updates the ghost if it changed. */
-  async refresh(platform: string, client: NetworkClient, user: RemoteUserRef): Promise<void> {
-    await this.ensure(platform, client, user, await client.userInfo(user));
   }
 
   private async syncProfile(
@@ -84,11 +88,13 @@ export class GhostService {
     ghost: Ghost,
     client: NetworkClient,
     info: UserInfo,
+    keepAvatar = false,
   ): Promise<void> {
     if (info.displayName && info.displayName !== ghost.displayName) {
       await intent.setDisplayName(info.displayName);
       ghost.displayName = info.displayName;
     }
+    if (keepAvatar) return;
     const avatarKey = info.avatar?.key;
     if (avatarKey !== ghost.avatarKey) {
       if (info.avatar) {

@@ -220,6 +220,34 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     assert.equal(Number(call.params.chat_id), OTHER);
   });
 
+  it("gives ghosts the Telegram profile photo", async () => {
+    const photo = randomBytes(3000);
+    tg.addUser({ id: 503, first_name: "Pia", photos: [photo] });
+    tg.injectMessage({ chat: GROUP, from: 503, text: "I have a face" });
+    await alice.waitFor((e) => e.room_id === room && isText("I have a face")(e));
+    const profile = await alice.profile(tgGhost(503));
+    assert.equal(profile.displayname, "Pia");
+    const [server, id] = String(profile.avatar_url).slice("mxc://".length).split("/");
+    const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
+      headers: { Authorization: `Bearer ${alice.accessToken}` },
+    });
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), photo);
+  });
+
+  it("bridges each forum topic into a room of its own", async () => {
+    const FORUM = -1005550001;
+    tg.addChat({ id: FORUM, type: "supergroup", title: "Forum", is_forum: true });
+    tg.injectMessage({ chat: FORUM, from: UMA, text: "in topic seven", message_thread_id: 7 });
+    const topicRoom = await portalRoomFor(alice, `${FORUM}/7`, "telegram");
+    await alice.waitFor((e) => e.room_id === topicRoom && isText("in topic seven")(e));
+    await alice.sendText(topicRoom, "answer in the topic");
+    const call = await tg.waitFor(
+      (c) => c.method === "sendMessage" && String(c.params.text).includes("answer in the topic"),
+    );
+    assert.equal(Number(call.params.chat_id), FORUM);
+    assert.equal(Number(call.params.message_thread_id), 7);
+  });
+
   it("keeps order when Telegram answers 429 retry_after to a burst of 100 Matrix messages", async () => {
     tg.failNext("sendMessage", { error_code: 429, retry_after: 1, count: 3 });
     const texts = Array.from({ length: 100 }, (_, i) => `burst ${String(i).padStart(3, "0")}`);
