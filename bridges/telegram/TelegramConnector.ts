@@ -12,7 +12,7 @@ import type {
   NetworkConnector,
 } from "../../src/core/connector";
 import { registerSecret } from "../../src/log/Logger";
-import { readTelegramConfig, type TelegramConfig } from "./config";
+import { isBotToken, readTelegramConfig, type TelegramConfig } from "./config";
 import { describe, mapTelegramError, type TelegramError } from "./errors";
 import { MAX_TEXT, MAX_UPLOAD_BYTES } from "./limits";
 import { TelegramClient } from "./TelegramClient";
@@ -54,17 +54,37 @@ class TelegramConnector implements NetworkConnector {
 
   /** The configured bot token, owned by `owner`. The remote id is the token's numeric bot id. */
   configLogins(): Array<Omit<LoginRef, "id">> {
-    const cfg = this.ready().cfg;
-    const remoteId = cfg.botToken.split(":")[0];
-    return [
-      { platform: this.name, ownerMxid: cfg.owner, remoteId, credentials: { bot_token: cfg.botToken } },
-    ];
+    const { botToken, owner } = this.ready().cfg;
+    if (!botToken || !owner) return [];
+    const remoteId = botToken.split(":")[0];
+    return [{ platform: this.name, ownerMxid: owner, remoteId, credentials: { bot_token: botToken } }];
+  }
+
+  /** `login telegram <bot token>`: the token is checked with getMe before it is stored. */
+  async loginWithToken(ownerMxid: string, token: string): Promise<Omit<LoginRef, "id">> {
+    const { cfg } = this.ready();
+    if (!isBotToken(token)) throw new Error("that is not a bot token (<digits>:<secret>, from @BotFather)");
+    registerSecret(token);
+    let me: { id: number; username?: string };
+    try {
+      me = await new Bot(token, { client: { apiRoot: cfg.apiRoot } }).api.getMe();
+    } catch (raw) {
+      const err = mapTelegramError(raw) as TelegramError;
+      throw new Error(err.status === 401 || err.status === 404 ? "the token is not valid" : describe(err));
+    }
+    return {
+      platform: this.name,
+      ownerMxid,
+      remoteId: String(me.id),
+      credentials: { bot_token: token },
+    };
   }
 
   clientFor(login: LoginRef): NetworkClient {
     const { ctx, cfg } = this.ready();
     const stored = login.credentials.bot_token;
     const token = typeof stored === "string" && stored !== "" ? stored : cfg.botToken;
+    if (!token) throw new Error(`${this.name}: login ${login.id} has no bot token`);
     registerSecret(token);
     const client = new TelegramClient(ctx, login, cfg, token);
     this.clients.add(client);
@@ -74,6 +94,8 @@ class TelegramConnector implements NetworkConnector {
   /** `clawbridge doctor`: can the Bot API be reached with the token? */
   async check(): Promise<{ ok: boolean; message: string }> {
     const { cfg } = this.ready();
+    if (!cfg.botToken)
+      return { ok: true, message: "no bot_token configured (bots log in with `login telegram <token>`)" };
     try {
       const me = await new Bot(cfg.botToken, { client: { apiRoot: cfg.apiRoot } }).api.getMe();
       return { ok: true, message: `logged in as @${me.username ?? me.id}` };

@@ -10,10 +10,13 @@ const CHAT_TYPES: readonly TelegramChatType[] = ["private", "group", "supergroup
 
 /** The validated `platforms.telegram` section. */
 export interface TelegramConfig {
-  /** `bot_token`: from @BotFather, `<digits>:<secret>`. Required. */
-  botToken: string;
-  /** `owner`: the Matrix user who owns the bot login. Required. */
-  owner: string;
+  /**
+   * `bot_token`: from @BotFather, `<digits>:<secret>`. Optional: without it, a bridge admin
+   * connects a bot with `login telegram <token>` in the management room.
+   */
+  botToken?: string;
+  /** `owner`: the Matrix user who owns the configured bot login (required with `bot_token`). */
+  owner?: string;
   /** `api_root`: Bot API server (default https://api.telegram.org; a local Bot API server or a test stand-in). */
   apiRoot: string;
   /** `relay_template`: how a relayed Matrix message is prefixed. */
@@ -65,13 +68,13 @@ export function readTelegramConfig(c: Record<string, unknown>, platform = "teleg
     return new Set(v.map(String));
   };
 
-  const botToken = str("bot_token", true);
-  if (!/^\d+:[\w-]+$/.test(botToken))
+  const botToken = str("bot_token", false) || undefined;
+  if (botToken !== undefined && !isBotToken(botToken))
     throw new Error(
       `${key("bot_token")} does not look like a bot token (<digits>:<secret>, from @BotFather)`,
     );
-  const owner = str("owner", true);
-  if (!/^@[^:]+:.+$/.test(owner))
+  const owner = str("owner", botToken !== undefined) || undefined;
+  if (owner !== undefined && !/^@[^:]+:.+$/.test(owner))
     throw new Error(`${key("owner")} must be a Matrix user id like @you:example.org`);
   const apiRoot = str("api_root", false, "https://api.telegram.org").replace(/\/+$/, "");
   try {
@@ -109,6 +112,11 @@ export function readTelegramConfig(c: Record<string, unknown>, platform = "teleg
     backoffInitialMs,
     backoffMaxMs,
   };
+}
+
+/** Whether `token` has the shape of a Bot API token (`<digits>:<secret>`). */
+export function isBotToken(token: string): boolean {
+  return /^\d+:[\w-]+$/.test(token);
 }
 
 /** Whether a chat may be bridged under `allow_chat_types`, `allow_chats` and `deny_chats`. */

@@ -6,6 +6,18 @@ import type { Store } from "../store/Store";
 import { VERSION } from "../version";
 import type { Command, CommandContext, CommandHandler } from "./CommandHandler";
 
+/** Removes a message that carried a secret; says so when the bot may not. */
+async function redactSecret(deps: BuiltinDeps, ctx: CommandContext): Promise<string> {
+  try {
+    await deps.api
+      .intent(deps.botUserId)
+      .redact(ctx.roomId, ctx.event.event_id, `clawbridge-redact-${ctx.event.event_id}`, "contained a token");
+    return "I removed your message with the token.";
+  } catch {
+    return "Please delete your message with the token: I may not remove it here.";
+  }
+}
+
 export interface BuiltinDeps {
   handler: CommandHandler;
   api: MatrixApi;
@@ -158,6 +170,60 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
         await ctx.reply(
           `Linked this room to ${platform} chat ${info.name ? `"${info.name}" ` : ""}(${chatId}).`,
         );
+      },
+    },
+    {
+      name: "login",
+      usage: "login <platform> <token>",
+      help: "Connect a platform account by token, e.g. a Telegram bot (management room, bridge admins).",
+      level: "user",
+      async run(ctx) {
+        const [platform, token] = ctx.args;
+        if (!platform || !token) {
+          await ctx.reply("Usage: login <platform> <token>");
+          return;
+        }
+        const note = await redactSecret(deps, ctx);
+        if (!ctx.isManagementRoom) {
+          await ctx.reply(`Tokens are secrets: send login commands only in your DM with me. ${note}`);
+          return;
+        }
+        const connector = deps.registry.connectors.get(platform);
+        if (!connector?.loginWithToken) {
+          await ctx.reply(`'${platform}' has no token login. ${note}`);
+          return;
+        }
+        if (ctx.level !== "admin") {
+          await ctx.reply(`Only bridge admins may connect a bot token. ${note}`);
+          return;
+        }
+        let login: Awaited<ReturnType<NonNullable<typeof connector.loginWithToken>>>;
+        try {
+          login = await connector.loginWithToken(ctx.sender, token);
+        } catch (err) {
+          await ctx.reply(`${platform} refused the token: ${(err as Error).message}. ${note}`);
+          return;
+        }
+        await deps.registry.addLogin(login);
+        await ctx.reply(`Logged in to ${platform} as ${login.remoteId ?? "the account"}. ${note}`);
+      },
+    },
+    {
+      name: "logout",
+      usage: "logout <platform>",
+      help: "Disconnect your account of a platform.",
+      level: "user",
+      async run(ctx) {
+        const [platform] = ctx.args;
+        const mine = deps.registry
+          .logins()
+          .filter((l) => l.platform === platform && l.ownerMxid === ctx.sender);
+        if (!platform || !mine.length) {
+          await ctx.reply(platform ? `You have no ${platform} login.` : "Usage: logout <platform>");
+          return;
+        }
+        for (const l of mine) await deps.registry.removeLogin(l.id);
+        await ctx.reply(`Logged out of ${platform}. Its portals stay; they resume when you log in again.`);
       },
     },
     {

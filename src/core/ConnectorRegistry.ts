@@ -52,7 +52,8 @@ export function loadConnector(name: string, modulePath?: string): NetworkConnect
   return make();
 }
 
-function loginId(platform: string, login: Omit<LoginRef, "id">): string {
+/** A stable login id: the same account of the same owner always maps to the same row. */
+export function loginId(platform: string, login: Omit<LoginRef, "id">): string {
   const h = createHash("sha256").update(
     `${platform}\u0000${login.ownerMxid}\u0000${login.remoteId ?? "config"}`,
   );
@@ -145,6 +146,29 @@ export class ConnectorRegistry {
       this.setState(login, client.state(), String(err));
     }
     return client;
+  }
+
+  /** Stores a new login (from a login command) and connects it. */
+  async addLogin(login: Omit<LoginRef, "id">): Promise<LoginRef> {
+    const row = { ...login, id: loginId(login.platform, login) };
+    const old = this.clients.get(row.id);
+    if (old) await old.client.disconnect().catch(() => undefined);
+    await this.opts.store.upsertLogin(row);
+    await this.connect(row);
+    return row;
+  }
+
+  /** Disconnects and forgets a login. */
+  async removeLogin(id: string): Promise<void> {
+    const entry = this.clients.get(id);
+    this.clients.delete(id);
+    this.states.delete(id);
+    await entry?.client.disconnect().catch(() => undefined);
+    await this.opts.store.deleteLogin(id);
+  }
+
+  logins(): LoginRef[] {
+    return [...this.clients.values()].map((e) => e.login);
   }
 
   client(loginId: string): { login: LoginRef; client: NetworkClient } | undefined {

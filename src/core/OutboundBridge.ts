@@ -104,9 +104,14 @@ export class OutboundBridge {
     }
     for (const portal of portals) {
       if (ghosts.isGhost(ev.sender, portal.platform)) continue; // never back to where it came from
-      const entry = this.opts.registry.client(portal.loginId);
+      // The portal's login may have been replaced (logout, then login again): use another
+      // login of the platform.
+      const entry =
+        this.opts.registry.client(portal.loginId) ?? this.opts.registry.clientForPlatform(portal.platform);
       if (!entry)
         throw new BridgeError(`the ${portal.platform} login of this room is not connected`, undefined, true);
+      if (entry.login.id !== portal.loginId)
+        await this.opts.portals.save({ ...portal, loginId: entry.login.id });
       await this.relay(portal, entry.client, ev);
     }
   }

@@ -257,6 +257,12 @@ export interface NetworkConnector {
   loginFlows?(): LoginFlow[];
   /** Logins the connector brings from its config (a bot token), created at start. */
   configLogins?(): Array<Omit<LoginRef, "id">>;
+  /**
+   * `login <platform> <token>` in a management room: checks the token with the platform and
+   * returns the login to store (its `remoteId` set). Throws an error whose message is shown
+   * to the user when the token is refused.
+   */
+  loginWithToken?(ownerMxid: string, token: string): Promise<Omit<LoginRef, "id">>;
   /** Must not do IO: the client connects in `connect()`. */
   clientFor(login: LoginRef): NetworkClient;
   /** Checked by `clawbridge doctor`: can the platform be reached with the configured credentials? */

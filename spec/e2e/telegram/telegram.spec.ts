@@ -19,8 +19,11 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
   let first: number;
 
   before(async () => {
+    // As on Telegram, the token starts with the bot's user id.
+    const botId = randomInt(100000, 999999);
     tg = await TelegramServer.start({
-      token: `${randomInt(100000, 999999)}:${randomBytes(24).toString("base64url")}`,
+      token: `${botId}:${randomBytes(24).toString("base64url")}`,
+      botUser: { id: botId, is_bot: true, first_name: "Bridge", username: "clawbridge_e2e_bot" },
     });
     tg.addChat({ id: GROUP, type: "supergroup", title: "TG group", description: "A Telegram supergroup" });
     tg.addUser({ id: UMA, first_name: "Uma", last_name: "Gram" });
@@ -287,5 +290,33 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     );
     assert.match(String(pong.content.body), /telegram \(yours\): CONNECTED/);
     assert.ok(!core.bridge.output().includes(tg.token.split(":")[1]));
+  });
+
+  it("logs a bot out and back in by token from the management room, refusing bad tokens", async () => {
+    const dm = await alice.createDm("@clawbridge:localhost");
+    await alice.waitFor((e) => e.room_id === dm && e.sender === "@clawbridge:localhost");
+    const says = (text: string) =>
+      alice.waitFor(
+        (e) =>
+          e.room_id === dm && e.sender === "@clawbridge:localhost" && String(e.content.body).includes(text),
+      );
+    await alice.sendText(dm, "logout telegram");
+    await says("Logged out of telegram");
+    await alice.sendText(dm, "ping");
+    const pong = await says("homeserver: ok");
+    assert.doesNotMatch(String(pong.content.body), /telegram/);
+
+    const wrong = `${randomInt(100000, 999999)}:${randomBytes(24).toString("base64url")}`;
+    const bad = await alice.sendText(dm, `login telegram ${wrong}`);
+    await says("telegram refused the token: the token is not valid");
+    await alice.waitFor((e) => e.room_id === dm && e.type === "m.room.redaction" && e.redacts === bad);
+
+    await alice.sendText(dm, `login telegram ${tg.token}`);
+    await says(`Logged in to telegram as ${tg.token.split(":")[0]}`);
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "after the new login" });
+    await alice.waitFor((e) => e.room_id === room && isText("after the new login")(e));
+    await alice.sendText(dm, "ping");
+    await says("telegram (yours): CONNECTED");
+    assert.ok(!core.bridge.output().includes(wrong.split(":")[1]), "the refused token is not logged");
   });
 });

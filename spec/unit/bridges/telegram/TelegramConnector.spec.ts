@@ -138,7 +138,11 @@ describe("Telegram connector: lookups, mentions, credentials", () => {
     const bad = async (extra: Record<string, unknown>, re: RegExp): Promise<void> => {
       await assert.rejects(createConnector().init(harness(server, extra).ctx), re);
     };
-    await bad({ bot_token: undefined }, /platforms\.telegram\.bot_token is required/);
+    await bad({ owner: undefined }, /platforms\.telegram\.owner is required/);
+    // Without a bot_token the connector starts with no login: bots log in by command.
+    const tokenless = createConnector();
+    await tokenless.init(harness(server, { bot_token: undefined, owner: undefined }).ctx);
+    assert.deepEqual(tokenless.configLogins!(), []);
     await bad({ bot_token: "nope" }, /bot_token does not look like a bot token/);
     await bad({ owner: "alice" }, /platforms\.telegram\.owner must be a Matrix user id/);
     await bad({ allow_chat_types: ["forum"] }, /allow_chat_types must be a list of/);
