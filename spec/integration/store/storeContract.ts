@@ -14,7 +14,7 @@ export interface StoreFixture {
   store: Store;
   cleanup(): Promise<void>;
   /** Runs the migrations again, resolving with the numbers applied; omitted when not applicable. */
-  migrate?(): Promise<number[]>;
+  migrate(): Promise<number[]>;
 }
 
 /**
@@ -60,8 +60,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         assert.equal(s.applied, s.latest);
       });
 
-      it("re-running them is a no-op", async function () {
-        if (!fx.migrate) return this.skip();
+      it("re-running them is a no-op", async () => {
         const before = await store.migrationStatus();
         assert.deepEqual(await fx.migrate(), []);
         assert.deepEqual(await store.migrationStatus(), before);
