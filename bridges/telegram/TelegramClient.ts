@@ -10,6 +10,7 @@ import { Bot, InputFile } from "grammy";
 import type { ReactionTypeEmoji, Update, User } from "grammy/types";
 import {
   type ChatInfo,
+  type ChatInfoHandling,
   ConnectionState,
   type ConnectorContext,
   type EditHandling,
@@ -64,7 +65,8 @@ export class TelegramClient
     ReactionHandling,
     RedactionHandling,
     TypingHandling,
-    ModerationHandling
+    ModerationHandling,
+    ChatInfoHandling
 {
   private current = ConnectionState.Connecting;
   private abort?: AbortController;
@@ -383,6 +385,15 @@ export class TelegramClient
   ): Promise<void> {
     if (!ALLOWED_REACTIONS.has(key.replace(/\uFE0F/g, ""))) return;
     await tg(() => this.bot.api.setMessageReaction(Number(chat.id), Number(target), []));
+  }
+
+  /** Needs the bot to be an admin with "change group info"; private chats cannot be renamed. */
+  async setChatName(chat: RemoteChatRef, name: string): Promise<void> {
+    await tg(() => this.bot.api.setChatTitle(this.target(chat).chatId, name.slice(0, 128)));
+  }
+
+  async setChatTopic(chat: RemoteChatRef, topic: string): Promise<void> {
+    await tg(() => this.bot.api.setChatDescription(this.target(chat).chatId, topic.slice(0, 255)));
   }
 
   /** Telegram shows "typing" for about 5 s per call and has no "stopped typing". */

@@ -10,6 +10,7 @@ import {
   canModerate,
   canReact,
   canRedact,
+  canSetChatInfo,
   canType,
   type MatrixSender,
   type NetworkClient,
@@ -162,6 +163,9 @@ export class OutboundBridge {
         return this.redaction(portal, client, chat, ev);
       case "m.room.member":
         return this.membership(portal, client, chat, ev);
+      case "m.room.name":
+      case "m.room.topic":
+        return this.chatInfo(portal, client, chat, ev);
       default:
         return;
     }
@@ -348,6 +352,33 @@ export class OutboundBridge {
     }
     for (const row of rows) await client.deleteMessage(chat, row.remoteId);
     this.opts.metrics.events.inc({ platform: portal.platform, direction: "out" });
+  }
+
+  /** A room name or topic set in Matrix renames the chat, where the platform lets the bridge. */
+  private async chatInfo(
+    portal: Portal,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+    ev: RoomEvent,
+  ): Promise<void> {
+    if (ev.state_key !== "") return;
+    const isName = ev.type === "m.room.name";
+    const value = (ev.content as Content)[isName ? "name" : "topic"];
+    if (typeof value !== "string" || value === (isName ? portal.name : portal.topic)) return;
+    if (!canSetChatInfo(client)) return;
+    try {
+      if (isName) await client.setChatName(chat, value);
+      else await client.setChatTopic(chat, value);
+    } catch (err) {
+      const what = isName ? "name" : "topic";
+      await this.notice(
+        ev.room_id,
+        `Could not change the ${what} on ${portal.platform}: ${userText(err)}.`,
+        ev.event_id,
+      );
+      return;
+    }
+    await this.opts.portals.save({ ...portal, ...(isName ? { name: value } : { topic: value }) });
   }
 
   /** A Matrix moderator kicking or banning a ghost does the same on the platform, where allowed. */

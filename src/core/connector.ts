@@ -308,6 +308,12 @@ export interface ModerationHandling {
   unban(chat: RemoteChatRef, user: RemoteUserRef): Promise<void>;
 }
 
+/** Renaming the chat and changing its description from Matrix (room name and topic). */
+export interface ChatInfoHandling {
+  setChatName(chat: RemoteChatRef, name: string): Promise<void>;
+  setChatTopic(chat: RemoteChatRef, topic: string): Promise<void>;
+}
+
 export interface BackfillHandling {
   /** Messages after `afterId` (exclusive), oldest first. */
   fetchMessagesAfter(
@@ -328,5 +334,7 @@ export const canRedact = (c: NetworkClient): c is NetworkClient & RedactionHandl
 export const canType = (c: NetworkClient): c is NetworkClient & TypingHandling => has(c, "setTyping");
 export const canMarkRead = (c: NetworkClient): c is NetworkClient & ReadReceiptHandling => has(c, "markRead");
 export const canModerate = (c: NetworkClient): c is NetworkClient & ModerationHandling => has(c, "kick");
+export const canSetChatInfo = (c: NetworkClient): c is NetworkClient & ChatInfoHandling =>
+  has(c, "setChatName");
 export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHandling =>
   has(c, "fetchMessagesAfter");

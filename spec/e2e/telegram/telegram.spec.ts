@@ -251,6 +251,16 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     assert.equal(Number(call.params.message_thread_id), 7);
   });
 
+  it("renames the Telegram chat and changes its description when the room's name and topic change", async () => {
+    await alice.sendState(room, "m.room.name", "", { name: "Renamed from Matrix" });
+    const title = await tg.waitFor((c) => c.method === "setChatTitle");
+    assert.equal(title.params.title, "Renamed from Matrix");
+    assert.equal(Number(title.params.chat_id), GROUP);
+    await alice.sendState(room, "m.room.topic", "", { topic: "New description" });
+    const desc = await tg.waitFor((c) => c.method === "setChatDescription");
+    assert.equal(desc.params.description, "New description");
+  });
+
   it("keeps order when Telegram answers 429 retry_after to a burst of 100 Matrix messages", async () => {
     tg.failNext("sendMessage", { error_code: 429, retry_after: 1, count: 3 });
     const texts = Array.from({ length: 100 }, (_, i) => `burst ${String(i).padStart(3, "0")}`);

@@ -238,6 +238,17 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
       }
       throw badRequest("chat not found");
     },
+    setChatTitle: (p) => {
+      const c = world.chat(need(p, "chat_id"));
+      if (c.spec.type === "private") throw badRequest("chat is private");
+      c.spec.title = String(p.title ?? "");
+      return true;
+    },
+    setChatDescription: (p) => {
+      const c = world.chat(need(p, "chat_id"));
+      c.spec.description = String(p.description ?? "");
+      return true;
+    },
     getChatMember: (p) => world.memberObj(world.chat(need(p, "chat_id")), need(p, "user_id")),
     getChatAdministrators: (p) => world.admins(world.chat(need(p, "chat_id"))),
     getChatMemberCount: (p) =>
