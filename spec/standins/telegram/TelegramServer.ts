@@ -281,7 +281,7 @@ export class TelegramServer {
   }
 
   /** Resolves with the first call (past or future) matching `predicate`. */
-  waitFor(predicate: (c: RecordedCall) => boolean, timeoutMs = 5000): Promise<RecordedCall> {
+  waitFor(predicate: (c: RecordedCall) => boolean, timeoutMs = 15_000): Promise<RecordedCall> {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         const hit = this.calls.find((c) => (c.result !== undefined || c.error) && predicate(c));

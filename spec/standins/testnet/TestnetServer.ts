@@ -206,7 +206,7 @@ export class TestnetServer {
   }
 
   /** Resolves with the first recorded call (past or future) matching `predicate`. */
-  waitFor(predicate: (c: RecordedCall) => boolean, timeoutMs = 5000): Promise<RecordedCall> {
+  waitFor(predicate: (c: RecordedCall) => boolean, timeoutMs = 15_000): Promise<RecordedCall> {
     const hit = this.calls.find(predicate);
     if (hit) return Promise.resolve(hit);
     return new Promise((resolve, reject) => {
