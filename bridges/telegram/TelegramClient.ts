@@ -396,6 +396,12 @@ export class TelegramClient
     await tg(() => this.bot.api.setChatDescription(this.target(chat).chatId, topic.slice(0, 255)));
   }
 
+  async setChatAvatar(chat: RemoteChatRef, image: Media): Promise<void> {
+    await tg(() =>
+      this.bot.api.setChatPhoto(this.target(chat).chatId, new InputFile(image.data, image.name)),
+    );
+  }
+
   /** Telegram shows "typing" for about 5 s per call and has no "stopped typing". */
   async setTyping(chat: RemoteChatRef, typing: boolean): Promise<void> {
     if (!typing) return;

@@ -165,6 +165,7 @@ export class OutboundBridge {
         return this.membership(portal, client, chat, ev);
       case "m.room.name":
       case "m.room.topic":
+      case "m.room.avatar":
         return this.chatInfo(portal, client, chat, ev);
       default:
         return;
@@ -354,23 +355,30 @@ export class OutboundBridge {
     this.opts.metrics.events.inc({ platform: portal.platform, direction: "out" });
   }
 
-  /** A room name or topic set in Matrix renames the chat, where the platform lets the bridge. */
+  /** A room name, topic or avatar set in Matrix changes the chat, where the platform lets the bridge. */
   private async chatInfo(
     portal: Portal,
     client: NetworkClient,
     chat: RemoteChatRef,
     ev: RoomEvent,
   ): Promise<void> {
-    if (ev.state_key !== "") return;
-    const isName = ev.type === "m.room.name";
-    const value = (ev.content as Content)[isName ? "name" : "topic"];
-    if (typeof value !== "string" || value === (isName ? portal.name : portal.topic)) return;
-    if (!canSetChatInfo(client)) return;
+    if (ev.state_key !== "" || !canSetChatInfo(client)) return;
+    const c = ev.content as Content;
+    const what = ev.type === "m.room.name" ? "name" : ev.type === "m.room.topic" ? "topic" : "picture";
+    let change: Partial<Portal> = {};
     try {
-      if (isName) await client.setChatName(chat, value);
-      else await client.setChatTopic(chat, value);
+      if (what === "name" && typeof c.name === "string" && c.name !== portal.name) {
+        await client.setChatName(chat, c.name);
+        change = { name: c.name };
+      } else if (what === "topic" && typeof c.topic === "string" && c.topic !== portal.topic) {
+        await client.setChatTopic(chat, c.topic);
+        change = { topic: c.topic };
+      } else if (what === "picture" && typeof c.url === "string" && c.url !== portal.avatarKey) {
+        const { data, contentType } = await this.opts.api.download(c.url);
+        await client.setChatAvatar(chat, { data, mimetype: contentType, name: "avatar" });
+        change = { avatarKey: c.url };
+      }
     } catch (err) {
-      const what = isName ? "name" : "topic";
       await this.notice(
         ev.room_id,
         `Could not change the ${what} on ${portal.platform}: ${userText(err)}.`,
@@ -378,7 +386,7 @@ export class OutboundBridge {
       );
       return;
     }
-    await this.opts.portals.save({ ...portal, ...(isName ? { name: value } : { topic: value }) });
+    if (Object.keys(change).length) await this.opts.portals.save({ ...portal, ...change });
   }
 
   /** A Matrix moderator kicking or banning a ghost does the same on the platform, where allowed. */

@@ -312,6 +312,7 @@ export interface ModerationHandling {
 export interface ChatInfoHandling {
   setChatName(chat: RemoteChatRef, name: string): Promise<void>;
   setChatTopic(chat: RemoteChatRef, topic: string): Promise<void>;
+  setChatAvatar(chat: RemoteChatRef, image: Media): Promise<void>;
 }
 
 export interface BackfillHandling {

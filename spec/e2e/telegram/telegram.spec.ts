@@ -251,7 +251,7 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     assert.equal(Number(call.params.message_thread_id), 7);
   });
 
-  it("renames the Telegram chat and changes its description when the room's name and topic change", async () => {
+  it("renames the Telegram chat and changes its description and photo when the room's change", async () => {
     await alice.sendState(room, "m.room.name", "", { name: "Renamed from Matrix" });
     const title = await tg.waitFor((c) => c.method === "setChatTitle");
     assert.equal(title.params.title, "Renamed from Matrix");
@@ -259,6 +259,16 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     await alice.sendState(room, "m.room.topic", "", { topic: "New description" });
     const desc = await tg.waitFor((c) => c.method === "setChatDescription");
     assert.equal(desc.params.description, "New description");
+    const picture = randomBytes(1500);
+    const up = await fetch(`${core.rig.synapse.url}/_matrix/media/v3/upload?filename=room.png`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${alice.accessToken}`, "Content-Type": "image/png" },
+      body: picture,
+    });
+    const { content_uri } = (await up.json()) as { content_uri: string };
+    await alice.sendState(room, "m.room.avatar", "", { url: content_uri });
+    await tg.waitFor((c) => c.method === "setChatPhoto");
+    assert.deepEqual(tg.world.chat(GROUP).spec.photo, picture);
   });
 
   it("keeps order when Telegram answers 429 retry_after to a burst of 100 Matrix messages", async () => {

@@ -244,6 +244,15 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
       c.spec.title = String(p.title ?? "");
       return true;
     },
+    setChatPhoto: (p) => {
+      const c = world.chat(need(p, "chat_id"));
+      const raw = p.photo;
+      const part = typeof raw === "string" && raw.startsWith("attach://") ? p[raw.slice(9)] : raw;
+      const data = (part as { data?: unknown } | undefined)?.data;
+      if (!Buffer.isBuffer(data)) throw badRequest("there is no photo in the request");
+      c.spec.photo = data;
+      return true;
+    },
     setChatDescription: (p) => {
       const c = world.chat(need(p, "chat_id"));
       c.spec.description = String(p.description ?? "");
