@@ -1,10 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { ghostUserId } from "./config/Config";
 import { loadRegistrationTokens } from "./config/registration";
 import type { BridgeConfig, RegistrationTokens } from "./config/types";
-import { loadConnector } from "./core/ConnectorRegistry";
+import { connectorContext, loadConnector } from "./core/ConnectorRegistry";
 import { HttpServer } from "./http/HttpServer";
-import { Logger } from "./log/Logger";
 import { MatrixApi, MatrixError } from "./matrix/MatrixApi";
 import { type Database, openDatabase } from "./store/Database";
 import { Migrator } from "./store/Migrator";
@@ -126,19 +124,19 @@ export async function runDoctor(
         continue;
       }
       const store = db ? new PgStore(db.pool) : undefined;
-      await connector.init({
-        config: section as Record<string, unknown>,
-        log: new Logger(`connector:${name}`),
-        store: {
-          query: async (sql, params) => (store ? store.query(sql, params) : []),
-          kvGet: async (key) => store?.kvGet(name, key),
-          kvSet: async () => undefined,
-        },
-        emit: async () => undefined,
-        stateChanged: () => undefined,
-        ghostUserId: (remoteId) => ghostUserId(config, name, remoteId),
-        remoteUserIdOf: () => undefined,
-      });
+      // Read-only: doctor must not move a connector's stored state (offsets…).
+      await connector.init(
+        connectorContext(
+          config,
+          name,
+          {
+            query: async (sql, params) => (store ? store.query(sql, params) : []),
+            kvGet: async (_ns, key) => store?.kvGet(name, key),
+            kvSet: async () => undefined,
+          },
+          { emit: async () => undefined, stateChanged: () => undefined },
+        ),
+      );
       const r = await connector.check();
       add({
         name,

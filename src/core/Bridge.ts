@@ -19,7 +19,7 @@ import { GhostService } from "./GhostService";
 import { InboundBridge, type RemotePayload } from "./InboundBridge";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { Permissions } from "./Permissions";
-import { PortalService } from "./PortalService";
+import { chatKey, PortalService } from "./PortalService";
 
 const log = new Logger("Bridge");
 
@@ -283,10 +283,7 @@ export class Bridge {
     }
     const { platform, loginId, event } = item.payload as RemotePayload;
     this.metrics.failures.inc({ platform, direction: "in" });
-    const portal = await this.store.getPortal(
-      platform,
-      event.chat.threadId ? `${event.chat.id}/${event.chat.threadId}` : event.chat.id,
-    );
+    const portal = await this.store.getPortal(platform, chatKey(event.chat));
     if (portal) {
       await this.outbound
         .notice(

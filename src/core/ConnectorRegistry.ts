@@ -7,6 +7,7 @@ import type { Store } from "../store/Store";
 import type { LoginRow } from "../store/types";
 import {
   ConnectionState,
+  type ConnectorContext,
   type LoginRef,
   type NetworkClient,
   type NetworkConnector,
@@ -30,6 +31,33 @@ export interface LoginState {
   login: LoginRef;
   state: ConnectionState;
   message?: string;
+}
+
+/**
+ * The context a connector is initialised with: its config section, a logger, its own
+ * key/value namespace, and ghost id helpers for its platform. `hooks` route what it reports.
+ */
+export function connectorContext(
+  config: BridgeConfig,
+  name: string,
+  store: Pick<Store, "query" | "kvGet" | "kvSet">,
+  hooks: Pick<ConnectorContext, "emit" | "stateChanged">,
+): ConnectorContext {
+  return {
+    config: (config.platforms[name] ?? {}) as Record<string, unknown>,
+    log: new Logger(`connector:${name}`),
+    store: {
+      query: (sql, params) => store.query(sql, params),
+      kvGet: (key) => store.kvGet(name, key),
+      kvSet: (key, value) => store.kvSet(name, key, value),
+    },
+    ...hooks,
+    ghostUserId: (remoteId) => ghostUserId(config, name, remoteId),
+    remoteUserIdOf: (mxid) => {
+      const parsed = remoteIdFromGhost(config, mxid);
+      return parsed?.platform === name ? parsed.remoteId : undefined;
+    },
+  };
 }
 
 /** Loads a connector: `platforms.<name>.module` (a path) wins over the built-in one. */
@@ -88,23 +116,12 @@ export class ConnectorRegistry {
     }
     for (const connector of list) {
       const name = connector.name;
-      const clog = new Logger(`connector:${name}`);
-      await connector.init({
-        config: (config.platforms[name] ?? {}) as Record<string, unknown>,
-        log: clog,
-        store: {
-          query: (sql, params) => store.query(sql, params),
-          kvGet: (key) => store.kvGet(name, key),
-          kvSet: (key, value) => store.kvSet(name, key, value),
-        },
-        emit: (login, event) => this.opts.onEvent(login, event),
-        stateChanged: (login, state, message) => this.setState(login, state, message),
-        ghostUserId: (remoteId) => ghostUserId(config, name, remoteId),
-        remoteUserIdOf: (mxid) => {
-          const parsed = remoteIdFromGhost(config, mxid);
-          return parsed?.platform === name ? parsed.remoteId : undefined;
-        },
-      });
+      await connector.init(
+        connectorContext(config, name, store, {
+          emit: (login, event) => this.opts.onEvent(login, event),
+          stateChanged: (login, state, message) => this.setState(login, state, message),
+        }),
+      );
       this.connectors.set(name, connector);
     }
   }
