@@ -3,39 +3,14 @@
  * connector + grammy pointed at the {@link TelegramServer} stand-in.
  */
 
+import { randomBytes, randomInt } from "node:crypto";
 import type { TelegramClient } from "../../../bridges/telegram/TelegramClient";
 import { createConnector } from "../../../bridges/telegram/TelegramConnector";
-import type {
-  ConnectionState,
-  ConnectorContext,
-  LoginRef,
-  OutboundMessage,
-  RemoteEvent,
-} from "../../../src/core/connector";
-import { Logger } from "../../../src/log/Logger";
-import type { TelegramServer } from "./TelegramServer";
+import type { LoginRef, OutboundMessage, RemoteEvent } from "../../../src/core/connector";
+import { type Harness, memoryContext } from "../../harness/connectorContext";
+import { TelegramServer } from "./TelegramServer";
 
-/** Swallows log lines, keeping warnings for assertions. */
-export class QuietLogger extends Logger {
-  readonly warnings: string[] = [];
-  override debug(): void {}
-  override info(): void {}
-  override warn(message: string): void {
-    this.warnings.push(message);
-  }
-  override error(): void {}
-}
-
-/** The in-memory context and what it saw. */
-export interface Harness {
-  ctx: ConnectorContext;
-  events: RemoteEvent[];
-  states: ConnectionState[];
-  kv: Map<string, string>;
-  log: QuietLogger;
-  /** Runs before each emit resolves; may hang or throw. */
-  onEmit?: (ev: RemoteEvent) => Promise<void>;
-}
+export { type Harness, QuietLogger, until } from "../../harness/connectorContext";
 
 /** A context whose config points the connector at `server`. */
 export function harness(
@@ -43,44 +18,16 @@ export function harness(
   extra: Record<string, unknown> = {},
   kv = new Map<string, string>(),
 ): Harness {
-  const log = new QuietLogger("telegram-spec");
-  const h: Harness = {
-    events: [],
-    states: [],
-    kv,
-    log,
-    ctx: {
-      config: {
-        bot_token: server.token,
-        owner: "@owner:hs.test",
-        api_root: server.url,
-        poll_timeout_seconds: 2,
-        backoff_initial_ms: 50,
-        backoff_max_ms: 200,
-        ...extra,
-      },
-      log,
-      store: {
-        query: async () => {
-          throw new Error("no SQL in this test");
-        },
-        kvGet: async (k) => kv.get(k),
-        kvSet: async (k, v) => {
-          kv.set(k, v);
-        },
-      },
-      emit: async (_login, ev) => {
-        await h.onEmit?.(ev);
-        h.events.push(ev);
-      },
-      stateChanged: (_login, state) => {
-        h.states.push(state);
-      },
-      ghostUserId: (id) => `@_telegram_${id}:hs.test`,
-      remoteUserIdOf: (mxid) => /^@_telegram_(\d+):hs\.test$/.exec(mxid)?.[1],
-    },
+  const config = {
+    bot_token: server.token,
+    owner: "@owner:hs.test",
+    api_root: server.url,
+    poll_timeout_seconds: 2,
+    backoff_initial_ms: 50,
+    backoff_max_ms: 200,
+    ...extra,
   };
-  return h;
+  return memoryContext("telegram", config, kv);
 }
 
 /** Builds the connector from the harness config and returns a connected client. */
@@ -92,15 +39,6 @@ export async function connectClient(h: Harness): Promise<TelegramClient> {
   const client = connector.clientFor(ref) as TelegramClient;
   await client.connect();
   return client;
-}
-
-/** Polls `cond` every 10 ms. */
-export async function until(cond: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** The events of one kind. */
@@ -118,3 +56,45 @@ export const outbound = (text: string, extra: Partial<OutboundMessage> = {}): Ou
   msgtype: "text",
   ...extra,
 });
+
+/** Chat and users every connector spec starts with. */
+export const GROUP = -1001234567890;
+export const ALICE = 501;
+export const BOB = 502;
+
+/**
+ * Registers mocha hooks that start a fresh stand-in (bot id matching its token, GROUP, ALICE,
+ * BOB) before each test and stop it and every client started through `start` after.
+ */
+export function useTelegramServer(): {
+  server(): TelegramServer;
+  start(h: Harness): Promise<TelegramClient>;
+} {
+  let server: TelegramServer | undefined;
+  const clients: TelegramClient[] = [];
+  beforeEach(async () => {
+    const botId = randomInt(100_000, 9_999_999);
+    server = await TelegramServer.start({
+      token: `${botId}:${randomBytes(24).toString("base64url")}`,
+      botUser: { id: botId, is_bot: true, first_name: "Bridge", username: "bridge_test_bot" },
+    });
+    server.addUser({ id: ALICE, first_name: "Alice", last_name: "Liddell", username: "alice" });
+    server.addUser({ id: BOB, first_name: "Bob" });
+    server.addChat({ id: GROUP, type: "supergroup", title: "The Group", description: "about things" });
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.disconnect();
+    await server?.close();
+  });
+  return {
+    server: () => {
+      if (!server) throw new Error("the stand-in starts in beforeEach");
+      return server;
+    },
+    async start(h) {
+      const c = await connectClient(h);
+      clients.push(c);
+      return c;
+    },
+  };
+}

@@ -2,76 +2,28 @@ import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import {
   ConnectionState,
-  type ConnectorContext,
   type LoginRef,
   type NetworkClient,
   type OutboundMessage,
-  type RemoteEvent,
   type RemoteMessage,
 } from "../../../src/core/connector";
-import { Logger } from "../../../src/log/Logger";
+import { type Harness, memoryContext, until } from "../../harness/connectorContext";
 import { createConnector, type TestnetClient } from "../../standins/testnet/TestnetConnector";
 import { TestnetServer } from "../../standins/testnet/TestnetServer";
 
-/** Swallows log lines, keeping warnings for assertions. */
-class QuietLogger extends Logger {
-  readonly warnings: string[] = [];
-  override debug(): void {}
-  override info(): void {}
-  override warn(message: string): void {
-    this.warnings.push(message);
-  }
-  override error(): void {}
-}
-
-interface Harness {
-  ctx: ConnectorContext;
-  events: RemoteEvent[];
-  states: ConnectionState[];
-  kv: Map<string, string>;
-  log: QuietLogger;
-  /** Runs before each emit resolves; may hang or throw. */
-  onEmit?: (ev: RemoteEvent) => Promise<void>;
-}
-
 function harness(server: TestnetServer, kv = new Map<string, string>()): Harness {
-  const log = new QuietLogger("testnet-spec");
-  const h: Harness = {
-    events: [],
-    states: [],
-    kv,
-    log,
-    ctx: {
-      config: {
-        base_url: server.url,
-        token: server.token,
-        owner: "@owner:hs.test",
-        poll_timeout_seconds: 2,
-        backoff_initial_ms: 50,
-        backoff_max_ms: 200,
-      },
-      log,
-      store: {
-        query: async () => {
-          throw new Error("no SQL in this test");
-        },
-        kvGet: async (k) => kv.get(k),
-        kvSet: async (k, v) => {
-          kv.set(k, v);
-        },
-      },
-      emit: async (_login, ev) => {
-        await h.onEmit?.(ev);
-        h.events.push(ev);
-      },
-      stateChanged: (_login, state) => {
-        h.states.push(state);
-      },
-      ghostUserId: (id) => `@_testnet_${id}:hs.test`,
-      remoteUserIdOf: (mxid) => /^@_testnet_(.+):hs\.test$/.exec(mxid)?.[1],
+  return memoryContext(
+    "testnet",
+    {
+      base_url: server.url,
+      token: server.token,
+      owner: "@owner:hs.test",
+      poll_timeout_seconds: 2,
+      backoff_initial_ms: 50,
+      backoff_max_ms: 200,
     },
-  };
-  return h;
+    kv,
+  );
 }
 
 async function connectClient(h: Harness, name?: string): Promise<TestnetClient> {
@@ -82,14 +34,6 @@ async function connectClient(h: Harness, name?: string): Promise<TestnetClient> 
   const client = connector.clientFor(ref) as NetworkClient as TestnetClient;
   await client.connect();
   return client;
-}
-
-async function until(cond: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const messages = (h: Harness): RemoteMessage[] =>

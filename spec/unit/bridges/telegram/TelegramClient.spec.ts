@@ -1,52 +1,26 @@
 import { strict as assert } from "node:assert";
-import { randomBytes, randomInt } from "node:crypto";
-import type { TelegramClient } from "../../../../bridges/telegram/TelegramClient";
+import { randomBytes } from "node:crypto";
 import { ConnectionState } from "../../../../src/core/connector";
 import {
-  connectClient,
-  type Harness,
+  ALICE,
+  BOB,
+  GROUP,
   harness,
   ofKind,
   outbound,
   until,
+  useTelegramServer,
 } from "../../../standins/telegram/harness";
-import { TelegramServer } from "../../../standins/telegram/TelegramServer";
-
-const GROUP = -1001234567890;
-const ALICE = 501;
-const BOB = 502;
 
 describe("Telegram connector (grammy against the Bot API stand-in)", () => {
-  let server: TelegramServer;
-  const clients: TelegramClient[] = [];
-
-  beforeEach(async () => {
-    const botId = randomInt(100_000, 9_999_999);
-    server = await TelegramServer.start({
-      token: `${botId}:${randomBytes(24).toString("base64url")}`,
-      botUser: { id: botId, is_bot: true, first_name: "Bridge", username: "bridge_test_bot" },
-    });
-    server.addUser({ id: ALICE, first_name: "Alice", last_name: "Liddell", username: "alice" });
-    server.addUser({ id: BOB, first_name: "Bob" });
-    server.addChat({ id: GROUP, type: "supergroup", title: "The Group", description: "about things" });
-  });
-
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.disconnect();
-    await server.close();
-  });
-
-  async function start(h: Harness): Promise<TelegramClient> {
-    const c = await connectClient(h);
-    clients.push(c);
-    return c;
-  }
+  const tg = useTelegramServer();
+  const start = tg.start;
 
   describe("inbound", () => {
     it("a text with entities arrives as a RemoteMessage with html and sender info", async () => {
-      const h = harness(server);
+      const h = harness(tg.server());
       const client = await start(h);
-      const id = server.injectMessage({
+      const id = tg.server().injectMessage({
         chat: GROUP,
         from: ALICE,
         text: "hello bold world",
@@ -63,23 +37,25 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
       assert.equal(m.fromSelf, undefined);
       assert.equal(typeof m.timestamp, "number");
       assert.equal(client.state(), ConnectionState.Connected);
-      const poll = await server.waitFor((c) => c.method === "getUpdates");
+      const poll = await tg.server().waitFor((c) => c.method === "getUpdates");
       assert.ok((poll.params.allowed_updates as string[]).includes("message_reaction"));
     });
 
     it("maps replies, edits and the reaction diff", async () => {
-      const h = harness(server);
+      const h = harness(tg.server());
       await start(h);
-      const root = server.injectMessage({ chat: GROUP, from: ALICE, text: "root" });
-      const reply = server.injectMessage({ chat: GROUP, from: BOB, text: "re", reply_to_message_id: root });
-      server.injectEdit({
+      const root = tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "root" });
+      const reply = tg
+        .server()
+        .injectMessage({ chat: GROUP, from: BOB, text: "re", reply_to_message_id: root });
+      tg.server().injectEdit({
         chat: GROUP,
         message_id: reply,
         text: "re edited",
         entities: [{ type: "italic", offset: 0, length: 2 }],
       });
-      server.injectReaction({ chat: GROUP, user: ALICE, message_id: root, old: [], new: ["👍"] });
-      server.injectReaction({ chat: GROUP, user: ALICE, message_id: root, old: ["👍"], new: ["🔥"] });
+      tg.server().injectReaction({ chat: GROUP, user: ALICE, message_id: root, old: [], new: ["👍"] });
+      tg.server().injectReaction({ chat: GROUP, user: ALICE, message_id: root, old: ["👍"], new: ["🔥"] });
       await until(() => h.events.length === 6, 5000, "six events");
       assert.deepEqual(
         h.events.map((e) => e.kind),
@@ -97,16 +73,16 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
     });
 
     it("maps joins, leaves, kicks and title changes, once per change", async () => {
-      const h = harness(server);
+      const h = harness(tg.server());
       await start(h);
-      server.injectMember({ chat: GROUP, user: BOB, change: "join" });
-      server.injectMember({ chat: GROUP, user: BOB, change: "join", via: "chat_member" }); // same join again
-      server.injectMember({ chat: GROUP, user: BOB, change: "leave" });
-      server.injectMember({ chat: GROUP, user: ALICE, change: "join", via: "chat_member" });
-      server.injectMember({ chat: GROUP, user: ALICE, change: "kick", by: BOB, via: "chat_member" });
-      server.injectMember({ chat: GROUP, user: ALICE, change: "join", via: "chat_member" });
-      server.injectMember({ chat: GROUP, user: ALICE, change: "ban", by: BOB, via: "chat_member" });
-      server.injectChatTitle({ chat: GROUP, title: "Renamed", from: ALICE });
+      tg.server().injectMember({ chat: GROUP, user: BOB, change: "join" });
+      tg.server().injectMember({ chat: GROUP, user: BOB, change: "join", via: "chat_member" }); // same join again
+      tg.server().injectMember({ chat: GROUP, user: BOB, change: "leave" });
+      tg.server().injectMember({ chat: GROUP, user: ALICE, change: "join", via: "chat_member" });
+      tg.server().injectMember({ chat: GROUP, user: ALICE, change: "kick", by: BOB, via: "chat_member" });
+      tg.server().injectMember({ chat: GROUP, user: ALICE, change: "join", via: "chat_member" });
+      tg.server().injectMember({ chat: GROUP, user: ALICE, change: "ban", by: BOB, via: "chat_member" });
+      tg.server().injectChatTitle({ chat: GROUP, title: "Renamed", from: ALICE });
       await until(() => h.events.some((e) => e.kind === "chat-info"), 5000, "chat-info");
       const members = ofKind(h, "member").map((m) => `${m.target.id}:${m.membership}:${m.sender.id}`);
       assert.deepEqual(members, [
@@ -122,11 +98,11 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
     });
 
     it("a photo arrives as an attachment and fetchMedia returns its bytes; over 20 MB is refused", async () => {
-      const h = harness(server);
+      const h = harness(tg.server());
       const client = await start(h);
       const bytes = randomBytes(3000);
-      server.injectMessage({ chat: GROUP, from: ALICE, caption: "look", photo: bytes });
-      server.injectMessage({
+      tg.server().injectMessage({ chat: GROUP, from: ALICE, caption: "look", photo: bytes });
+      tg.server().injectMessage({
         chat: GROUP,
         from: ALICE,
         document: { size: 25 * 1024 * 1024, name: "big.iso", mimetype: "application/x-iso9660-image" },
@@ -150,11 +126,11 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
 
     it("puts forum topics in threadId and keeps General in the chat", async () => {
       const forum = -1009999;
-      server.addChat({ id: forum, type: "supergroup", title: "Forum", is_forum: true });
-      const h = harness(server);
+      tg.server().addChat({ id: forum, type: "supergroup", title: "Forum", is_forum: true });
+      const h = harness(tg.server());
       await start(h);
-      server.injectMessage({ chat: forum, from: ALICE, text: "general" });
-      server.injectMessage({ chat: forum, from: ALICE, text: "in topic", message_thread_id: 77 });
+      tg.server().injectMessage({ chat: forum, from: ALICE, text: "general" });
+      tg.server().injectMessage({ chat: forum, from: ALICE, text: "in topic", message_thread_id: 77 });
       await until(() => h.events.length === 2);
       const [general, topic] = ofKind(h, "message");
       assert.deepEqual(general!.chat, { id: String(forum) });
@@ -164,11 +140,11 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
 
     it("stores the offset only after emit resolved, and a restart resumes without loss or duplicates", async () => {
       const kv = new Map<string, string>();
-      const h1 = harness(server, {}, kv);
+      const h1 = harness(tg.server(), {}, kv);
       const c1 = await start(h1);
-      const a = server.injectMessage({ chat: GROUP, from: ALICE, text: "a" });
+      const a = tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "a" });
       await until(() => h1.events.length === 1);
-      const key = `offset:${server.botId}`;
+      const key = `offset:${tg.server().botId}`;
       await until(() => kv.get(key) !== undefined);
       const afterA = kv.get(key);
       let stuck = false;
@@ -176,15 +152,15 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
         stuck = true;
         return new Promise<void>(() => {}); // the process "dies" inside emit
       };
-      const b = server.injectMessage({ chat: GROUP, from: ALICE, text: "b" });
+      const b = tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "b" });
       await until(() => stuck, 5000, "stuck in emit");
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(kv.get(key), afterA, "offset must not move while emit is pending");
-      assert.ok(server.confirmedOffset <= server.latestUpdateId);
+      assert.ok(tg.server().confirmedOffset <= tg.server().latestUpdateId);
       await c1.disconnect();
-      const c = server.injectMessage({ chat: GROUP, from: ALICE, text: "c" });
+      const c = tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "c" });
 
-      const h2 = harness(server, {}, kv);
+      const h2 = harness(tg.server(), {}, kv);
       await start(h2);
       await until(() => h2.events.length === 2, 5000, "redelivery");
       assert.deepEqual(
@@ -195,15 +171,15 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
         ofKind(h2, "message").map((m) => m.id),
         [String(b), String(c)],
       );
-      await until(() => kv.get(key) === String(server.latestUpdateId + 1));
+      await until(() => kv.get(key) === String(tg.server().latestUpdateId + 1));
     });
 
     it("skips a malformed update with a warning and keeps going", async () => {
-      const h = harness(server);
+      const h = harness(tg.server());
       await start(h);
-      server.injectUpdate({ message: { message_id: 5, text: "no chat" } });
-      server.injectUpdate({ poll: { id: "x" } }); // a type the bridge does not handle: skipped quietly
-      const ok = server.injectMessage({ chat: GROUP, from: ALICE, text: "fine" });
+      tg.server().injectUpdate({ message: { message_id: 5, text: "no chat" } });
+      tg.server().injectUpdate({ poll: { id: "x" } }); // a type the bridge does not handle: skipped quietly
+      const ok = tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "fine" });
       await until(() => h.events.length === 1);
       assert.equal(ofKind(h, "message")[0]!.id, String(ok));
       assert.equal(h.log.warnings.filter((w) => w.includes("malformed")).length, 1);
@@ -211,12 +187,12 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
 
     it("marks the bot's own messages fromSelf and honours deny_chats", async () => {
       const denied = -100555;
-      server.addChat({ id: denied, type: "group", title: "Denied" });
-      const h = harness(server, { deny_chats: [denied] });
+      tg.server().addChat({ id: denied, type: "group", title: "Denied" });
+      const h = harness(tg.server(), { deny_chats: [denied] });
       const client = await start(h);
       await client.sendMessage({ id: String(GROUP) }, outbound("hi"));
-      server.injectMessage({ chat: denied, from: ALICE, text: "hidden" });
-      server.injectMessage({ chat: GROUP, from: server.botId, text: "echo" });
+      tg.server().injectMessage({ chat: denied, from: ALICE, text: "hidden" });
+      tg.server().injectMessage({ chat: GROUP, from: tg.server().botId, text: "echo" });
       await until(() => h.events.length === 1);
       assert.equal(ofKind(h, "message")[0]!.fromSelf, true);
     });
@@ -224,32 +200,35 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
 
   describe("outbound", () => {
     it("sends relayed HTML with parse_mode, replies and splits long text", async () => {
-      const h = harness(server);
+      const h = harness(tg.server());
       const client = await start(h);
-      const root = server.injectMessage({ chat: GROUP, from: ALICE, text: "root" });
+      const root = tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "root" });
       const sent = await client.sendMessage(
         { id: String(GROUP) },
         outbound("hi *there* <x>", { html: "hi <strong>there</strong> &lt;x&gt;", replyTo: String(root) }),
       );
-      const msg = server.sent(GROUP)[0]!;
+      const msg = tg.server().sent(GROUP)[0]!;
       assert.deepEqual(sent.ids, [String(msg.message_id)]);
       assert.equal(msg.parse_mode, "HTML");
       assert.equal(msg.plain, "Alice: hi there <x>");
       assert.ok(msg.text!.includes("<b>there</b>"), msg.text);
       assert.equal(msg.reply_to_message_id, root);
-      const call = await server.waitFor((c) => c.method === "sendMessage");
+      const call = await tg.server().waitFor((c) => c.method === "sendMessage");
       assert.deepEqual(call.params.reply_parameters, { message_id: root, allow_sending_without_reply: true });
       const long = await client.sendMessage({ id: String(GROUP) }, outbound("x".repeat(9000)));
       assert.equal(long.ids.length, 3);
       const emote = await client.sendMessage({ id: String(GROUP) }, outbound("waves", { msgtype: "emote" }));
       assert.equal(
-        server.sent(GROUP).find((m) => String(m.message_id) === emote.ids[0])!.plain,
+        tg
+          .server()
+          .sent(GROUP)
+          .find((m) => String(m.message_id) === emote.ids[0])!.plain,
         "* Alice waves",
       );
     });
 
     it("uploads a photo with the caption, the bytes unchanged; edits caption and text; deletes", async () => {
-      const h = harness(server);
+      const h = harness(tg.server());
       const client = await start(h);
       const data = randomBytes(5000);
       const photo = await client.sendMessage(
@@ -267,7 +246,7 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
           },
         }),
       );
-      const [p, d] = server.sent(GROUP);
+      const [p, d] = tg.server().sent(GROUP);
       assert.equal(p!.method, "sendPhoto");
       assert.ok(p!.upload!.data.equals(data));
       assert.equal(p!.upload!.name, "cat.png");
@@ -280,7 +259,7 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
       await client.editMessage({ id: String(GROUP) }, text.ids[0]!, outbound("fixed")); // not modified: fine
       await client.editMessage({ id: String(GROUP) }, photo.ids[0]!, outbound("a dog"));
       await client.deleteMessage({ id: String(GROUP) }, doc.ids[0]!);
-      const after = server.sent(GROUP);
+      const after = tg.server().sent(GROUP);
       assert.equal(after[2]!.plain, "Alice: fixed");
       assert.equal(after[0]!.plain, "Alice: a dog");
       assert.equal(after[1]!.deleted, true);
@@ -288,48 +267,48 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
     });
 
     it("reacts with allowed emoji, falls back to a text reply, removes; shows typing", async () => {
-      const h = harness(server);
+      const h = harness(tg.server());
       const client = await start(h);
-      const target = server.injectMessage({ chat: GROUP, from: ALICE, text: "react to me" });
+      const target = tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "react to me" });
       const sender = outbound("").sender;
       await client.sendReaction({ id: String(GROUP) }, String(target), "❤️", sender); // VS16 stripped
-      const entry = server.world.message(server.world.chat(GROUP), target)!;
+      const entry = tg.server().world.message(tg.server().world.chat(GROUP), target)!;
       assert.deepEqual(entry.botReactions, ["❤"]);
       await client.removeReaction({ id: String(GROUP) }, String(target), "❤️", sender);
       assert.deepEqual(entry.botReactions, []);
       await client.sendReaction({ id: String(GROUP) }, String(target), "🦜", sender);
-      const fallback = server.sent(GROUP).at(-1)!;
+      const fallback = tg.server().sent(GROUP).at(-1)!;
       assert.equal(fallback.plain, "Alice reacted with 🦜");
       assert.equal(fallback.reply_to_message_id, target);
       await client.setTyping({ id: String(GROUP) }, true);
       await client.setTyping({ id: String(GROUP) }, false);
-      const actions = server.calls.filter((c) => c.method === "sendChatAction");
+      const actions = tg.server().calls.filter((c) => c.method === "sendChatAction");
       assert.equal(actions.length, 1);
       assert.equal(actions[0]!.params.action, "typing");
     });
 
     it("kicks only with moderation on", async () => {
-      const off = await start(harness(server));
+      const off = await start(harness(tg.server()));
       await assert.rejects(
         off.kick({ id: String(GROUP) }, { id: String(BOB) }),
         /moderation is off in platforms\.telegram/,
       );
-      assert.equal(server.calls.filter((c) => c.method === "banChatMember").length, 0);
-      server.injectMember({ chat: GROUP, user: BOB, change: "join" });
-      const on = await start(harness(server, { moderation: true }));
+      assert.equal(tg.server().calls.filter((c) => c.method === "banChatMember").length, 0);
+      tg.server().injectMember({ chat: GROUP, user: BOB, change: "join" });
+      const on = await start(harness(tg.server(), { moderation: true }));
       await on.kick({ id: String(GROUP) }, { id: String(BOB) });
-      const chat = server.world.chat(GROUP);
-      assert.equal(server.world.member(chat, BOB), "left"); // removed, not banned
-      const unban = await server.waitFor((c) => c.method === "unbanChatMember");
+      const chat = tg.server().world.chat(GROUP);
+      assert.equal(tg.server().world.member(chat, BOB), "left"); // removed, not banned
+      const unban = await tg.server().waitFor((c) => c.method === "unbanChatMember");
       assert.equal(unban.params.only_if_banned, true);
       await on.ban({ id: String(GROUP) }, { id: String(BOB) });
-      assert.equal(server.world.member(chat, BOB), "kicked");
+      assert.equal(tg.server().world.member(chat, BOB), "kicked");
     });
 
     it("maps 429 to status and retryAfterMs, and recovers a poll after it", async () => {
-      const h = harness(server);
+      const h = harness(tg.server());
       const client = await start(h);
-      server.failNext("sendMessage", { error_code: 429, retry_after: 7 });
+      tg.server().failNext("sendMessage", { error_code: 429, retry_after: 7 });
       await assert.rejects(client.sendMessage({ id: String(GROUP) }, outbound("x")), (err: unknown) => {
         const e = err as Error & { status?: number; retryAfterMs?: number };
         assert.equal(e.status, 429);
@@ -337,8 +316,8 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
         assert.match(e.message, /Too Many Requests: retry after 7/);
         return true;
       });
-      server.failNext("getUpdates", { error_code: 502, description: "Bad Gateway", count: 2 });
-      const id = server.injectMessage({ chat: GROUP, from: ALICE, text: "after faults" });
+      tg.server().failNext("getUpdates", { error_code: 502, description: "Bad Gateway", count: 2 });
+      const id = tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "after faults" });
       await until(() => h.events.length === 1, 5000, "event after faults");
       assert.equal(ofKind(h, "message")[0]!.id, String(id));
       assert.ok(h.states.includes(ConnectionState.TransientDisconnect));

@@ -1,0 +1,76 @@
+/**
+ * An in-memory ConnectorContext for connector tests without the bridge: emitted events and
+ * reported states are recorded, the key/value store is a Map, emits can be made to hang or fail.
+ */
+import type { ConnectionState, ConnectorContext, RemoteEvent } from "../../src/core/connector";
+import { Logger } from "../../src/log/Logger";
+
+/** Swallows log lines, keeping warnings for assertions. */
+export class QuietLogger extends Logger {
+  readonly warnings: string[] = [];
+  override debug(): void {}
+  override info(): void {}
+  override warn(message: string): void {
+    this.warnings.push(message);
+  }
+  override error(): void {}
+}
+
+/** The in-memory context and what it saw. */
+export interface Harness {
+  ctx: ConnectorContext;
+  events: RemoteEvent[];
+  states: ConnectionState[];
+  kv: Map<string, string>;
+  log: QuietLogger;
+  /** Runs before each emit resolves; may hang or throw. */
+  onEmit?: (ev: RemoteEvent) => Promise<void>;
+}
+
+/** A context for `platform` with `config`; ghosts are `@_<platform>_<id>:hs.test`. */
+export function memoryContext(
+  platform: string,
+  config: Record<string, unknown>,
+  kv = new Map<string, string>(),
+): Harness {
+  const log = new QuietLogger(`${platform}-spec`);
+  const ghost = new RegExp(`^@_${platform}_(.+):hs\\.test$`);
+  const h: Harness = {
+    events: [],
+    states: [],
+    kv,
+    log,
+    ctx: {
+      config,
+      log,
+      store: {
+        query: async () => {
+          throw new Error("no SQL in this test");
+        },
+        kvGet: async (k) => kv.get(k),
+        kvSet: async (k, v) => {
+          kv.set(k, v);
+        },
+      },
+      emit: async (_login, ev) => {
+        await h.onEmit?.(ev);
+        h.events.push(ev);
+      },
+      stateChanged: (_login, state) => {
+        h.states.push(state);
+      },
+      ghostUserId: (id) => `@_${platform}_${id}:hs.test`,
+      remoteUserIdOf: (mxid) => ghost.exec(mxid)?.[1],
+    },
+  };
+  return h;
+}
+
+/** Polls `cond` every 10 ms. */
+export async function until(cond: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
