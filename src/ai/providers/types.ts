@@ -1,0 +1,92 @@
+/** The contract between the AI puppet and the model providers (OpenAI-compatible, Ollama). */
+
+export type ChatRole = "system" | "user" | "assistant";
+
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+  /** speaker's display name, for user turns */
+  name?: string;
+}
+
+export interface ChatRequest {
+  /** Model name; empty means the provider's `defaultModel`. */
+  model: string;
+  messages: ChatMessage[];
+  maxTokens?: number;
+  temperature?: number;
+  /** Cancels the request; the stream then throws a ProviderError with code "aborted". */
+  signal?: AbortSignal;
+}
+
+export interface ChatUsage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export type ChatChunk =
+  | { type: "delta"; text: string }
+  | {
+      type: "done";
+      usage?: ChatUsage;
+      finishReason?: string;
+      /** Name of the provider that answered (the one that succeeded, behind a failover list). */
+      provider?: string;
+      /** Model that answered. */
+      model?: string;
+    };
+
+export interface ProviderConfig {
+  /** Unique name, used in logs, commands and the usage log. */
+  name: string;
+  kind: "openai" | "ollama";
+  /** OpenAI: the API root including `/v1`; Ollama: the server root (`http://host:11434`). */
+  baseUrl: string;
+  apiKey?: string;
+  /** Default model for this provider. */
+  model: string;
+  /** false: ask for the whole answer at once (for servers that do not stream). */
+  stream: boolean;
+  /** Longest wait for the response, for the first token and between two tokens. */
+  timeoutMs: number;
+  /** Retries of retryable failures (429, 5xx, connection errors, timeouts) before any output. */
+  maxRetries: number;
+}
+
+export interface ChatProvider {
+  readonly name: string;
+  readonly kind: "openai" | "ollama";
+  readonly defaultModel: string;
+  /** Streams the reply (a non-streaming provider yields one delta, then done). Throws ProviderError. */
+  stream(req: ChatRequest): AsyncIterable<ChatChunk>;
+}
+
+/** What went wrong, for callers that pick a notice or decide on failover. */
+export type ProviderErrorCode =
+  | "auth"
+  | "model_not_found"
+  | "rate_limited"
+  | "timeout"
+  | "server"
+  | "network"
+  | "bad_request"
+  | "bad_response"
+  | "aborted"
+  | "all_failed";
+
+/** A provider failure: `message` is short human text (never a key); the library error is the `cause`. */
+export class ProviderError extends Error {
+  readonly code: ProviderErrorCode;
+
+  constructor(
+    message: string,
+    readonly provider: string,
+    readonly status: number | undefined,
+    readonly retryable: boolean,
+    options?: { cause?: unknown; code?: ProviderErrorCode },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ProviderError";
+    this.code = options?.code ?? (retryable ? "server" : "bad_request");
+  }
+}
