@@ -51,6 +51,8 @@ export interface ProviderConfig {
   timeoutMs: number;
   /** Retries of retryable failures (429, 5xx, connection errors, timeouts) before any output. */
   maxRetries: number;
+  /** OpenAI only: the request field for `maxTokens` (newer OpenAI models want "max_completion_tokens"). */
+  maxTokensField?: "max_tokens" | "max_completion_tokens";
 }
 
 export interface ChatProvider {

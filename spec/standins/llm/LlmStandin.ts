@@ -1,0 +1,294 @@
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo } from "node:net";
+import { type BackendReply, type LlmBackend, type StandinChat, scriptedBackend } from "./backend";
+
+/** One HTTP request a model stand-in received, with what became of it. */
+export interface RecordedRequest {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON body (undefined when empty or not JSON). */
+  body: unknown;
+  raw: string;
+  time: number;
+  /** pending → answered | failed (injected or refused) | hung | aborted (client went away). */
+  outcome: "pending" | "answered" | "failed" | "hung" | "aborted";
+  /** HTTP status sent (undefined while pending or hung). */
+  status?: number;
+  /** The chat request handed to the backend (chat endpoints only). */
+  chat?: Omit<StandinChat, "signal">;
+  /** Text chunks written to the client. */
+  sent: string[];
+}
+
+/** An injected failure: `status` with `body` (the wire format's error shape by default). */
+export interface Failure {
+  status: number;
+  body?: unknown;
+  /** Retry-After in seconds (429 default: 1). */
+  retryAfter?: number;
+}
+
+export interface StandinOptions {
+  /** Required `Authorization: Bearer <apiKey>`; a wrong or missing key gets 401. */
+  apiKey?: string;
+  /** Known models; a chat for another model gets 404. Default: any model is served. */
+  models?: string[];
+  backend?: LlmBackend;
+}
+
+/** Writes one chat answer in a wire format (SSE for OpenAI, NDJSON for Ollama). */
+export interface ChatWriter {
+  /** Status 200 and headers, sent before the first token. */
+  start(res: ServerResponse): void;
+  chunk(res: ServerResponse, text: string): void;
+  end(
+    res: ServerResponse,
+    info: { promptTokens: number; completionTokens: number; finishReason: string },
+  ): void;
+  /** The whole answer as one JSON document. */
+  whole(
+    res: ServerResponse,
+    text: string,
+    info: { promptTokens: number; completionTokens: number; finishReason: string },
+  ): void;
+}
+
+/**
+ * The HTTP server, request log and fault injection shared by the model stand-ins. Subclasses
+ * route paths and write their wire format. Faults apply to chat requests only, in this order:
+ * `failNext`, then `hangNext`; `delayFirstToken` holds every answer's first token.
+ */
+export abstract class LlmStandin {
+  readonly requests: RecordedRequest[] = [];
+  backend: LlmBackend;
+  url = "";
+  private server?: Server;
+  private readonly waiters = new Set<() => void>();
+  private readonly failures: Failure[] = [];
+  private hangs = 0;
+  private firstTokenDelayMs = 0;
+  private readonly open = new Set<ServerResponse>();
+
+  protected constructor(protected readonly opts: StandinOptions) {
+    this.backend = opts.backend ?? scriptedBackend();
+  }
+
+  /** The stand-in's name in messages ("openai" / "ollama"). */
+  protected abstract readonly label: string;
+  /** Answers a non-chat path (model list…); returns false for an unknown path. */
+  protected abstract route(req: RecordedRequest, res: ServerResponse): boolean;
+  /** True for the chat endpoint of this wire format. */
+  protected abstract isChat(req: RecordedRequest): boolean;
+  /** Reads the wire request into the common shape, or returns an error text. */
+  protected abstract parseChat(body: unknown): Omit<StandinChat, "signal"> | string;
+  protected abstract errorBody(status: number, message: string, code?: string): unknown;
+  protected abstract writer(chat: Omit<StandinChat, "signal">): ChatWriter;
+
+  protected async listen(): Promise<void> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", resolve);
+    });
+    this.server = server;
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  /** The next `n` chat requests fail with `status` (429 carries Retry-After). */
+  failNext(n: number, status: number, body?: unknown, opts: { retryAfter?: number } = {}): void {
+    for (let i = 0; i < n; i++) this.failures.push({ status, body, retryAfter: opts.retryAfter });
+  }
+
+  /** The next `n` chat requests are read and never answered (the socket stays open). */
+  hangNext(n: number): void {
+    this.hangs += n;
+  }
+
+  /** Every following answer sends its headers at once and its first token after `ms` (0 resets). */
+  delayFirstToken(ms: number): void {
+    this.firstTokenDelayMs = ms;
+  }
+
+  /** Chat requests only (the ones that reached the chat endpoint). */
+  chats(): RecordedRequest[] {
+    return this.requests.filter((r) => this.isChat(r));
+  }
+
+  /** Resolves with the first request (past or future) matching `predicate`, re-checked on every change. */
+  waitFor(predicate: (r: RecordedRequest) => boolean, timeoutMs = 15_000): Promise<RecordedRequest> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const hit = this.requests.find(predicate);
+        if (!hit) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(hit);
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`${this.label} stand-in waitFor: no matching request within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Drops every connection (hung ones too) and stops listening. */
+  async close(): Promise<void> {
+    if (!this.server) return;
+    for (const res of this.open) res.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    this.server = undefined;
+  }
+
+  protected changed(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  protected json(
+    res: ServerResponse,
+    rec: RecordedRequest,
+    status: number,
+    body: unknown,
+    headers = {},
+  ): void {
+    if (res.destroyed) return;
+    res.writeHead(status, { "content-type": "application/json", ...headers });
+    res.end(JSON.stringify(body));
+    rec.status = status;
+    rec.outcome = status < 400 ? "answered" : "failed";
+    this.changed();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString("utf8");
+    let body: unknown;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      body = undefined;
+    }
+    const url = new URL(req.url ?? "/", "http://standin");
+    const rec: RecordedRequest = {
+      method: req.method ?? "GET",
+      path: url.pathname,
+      headers: req.headers,
+      body,
+      raw,
+      time: Date.now(),
+      outcome: "pending",
+      sent: [],
+    };
+    this.requests.push(rec);
+    this.open.add(res);
+    res.on("close", () => {
+      this.open.delete(res);
+      if (rec.outcome === "pending" || rec.outcome === "hung") {
+        rec.outcome = "aborted";
+        this.changed();
+      }
+    });
+    this.changed();
+    try {
+      if (this.opts.apiKey !== undefined && req.headers.authorization !== `Bearer ${this.opts.apiKey}`) {
+        return this.json(res, rec, 401, this.errorBody(401, "Incorrect API key provided", "invalid_api_key"));
+      }
+      if (!this.isChat(rec)) {
+        if (!this.route(rec, res))
+          this.json(res, rec, 404, this.errorBody(404, `no route ${rec.method} ${rec.path}`));
+        return;
+      }
+      await this.chat(rec, res);
+    } catch (err) {
+      if (!res.headersSent) this.json(res, rec, 500, this.errorBody(500, `stand-in failure: ${String(err)}`));
+      else res.destroy();
+    }
+  }
+
+  private async chat(rec: RecordedRequest, res: ServerResponse): Promise<void> {
+    const failure = this.failures.shift();
+    if (failure) {
+      const headers = failure.status === 429 ? { "retry-after": String(failure.retryAfter ?? 1) } : {};
+      const body = failure.body ?? this.errorBody(failure.status, `injected failure ${failure.status}`);
+      return this.json(res, rec, failure.status, body, headers);
+    }
+    if (this.hangs > 0) {
+      this.hangs--;
+      rec.outcome = "hung";
+      this.changed();
+      return;
+    }
+    const parsed = this.parseChat(rec.body);
+    if (typeof parsed === "string") return this.json(res, rec, 400, this.errorBody(400, parsed));
+    rec.chat = parsed;
+    if (this.opts.models && !this.opts.models.includes(parsed.model)) {
+      const text = `model "${parsed.model}" not found`;
+      return this.json(res, rec, 404, this.errorBody(404, text, "model_not_found"));
+    }
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    const reply = await this.backend({ ...parsed, signal: gone.signal });
+    await this.answer(rec, res, parsed, reply, gone.signal);
+  }
+
+  private async answer(
+    rec: RecordedRequest,
+    res: ServerResponse,
+    chat: Omit<StandinChat, "signal">,
+    reply: BackendReply,
+    gone: AbortSignal,
+  ): Promise<void> {
+    const w = this.writer(chat);
+    if (chat.stream) {
+      w.start(res);
+      rec.status = 200;
+    }
+    if (this.firstTokenDelayMs > 0) await pause(this.firstTokenDelayMs, gone);
+    let text = "";
+    for await (const piece of reply.chunks) {
+      if (gone.aborted) return;
+      if (rec.sent.length > 0 && reply.delayMs) await pause(reply.delayMs, gone);
+      if (gone.aborted) return;
+      rec.sent.push(piece);
+      text += piece;
+      if (chat.stream) w.chunk(res, piece);
+      this.changed();
+    }
+    if (gone.aborted) return;
+    const info = {
+      promptTokens: reply.promptTokens ?? 0,
+      completionTokens: reply.completionTokens ?? rec.sent.length,
+      finishReason: reply.finishReason ?? "stop",
+    };
+    if (chat.stream) w.end(res, info);
+    else w.whole(res, text, info);
+    rec.status = 200;
+    rec.outcome = "answered";
+    this.changed();
+  }
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

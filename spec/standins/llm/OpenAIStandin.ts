@@ -1,0 +1,146 @@
+import { randomBytes } from "node:crypto";
+import type { ServerResponse } from "node:http";
+import type { StandinChat } from "./backend";
+import { type ChatWriter, LlmStandin, type RecordedRequest, type StandinOptions } from "./LlmStandin";
+
+const ERROR_TYPES: Record<number, string> = {
+  400: "invalid_request_error",
+  401: "invalid_request_error",
+  404: "invalid_request_error",
+  429: "rate_limit_error",
+};
+
+/**
+ * OpenAI's chat completions wire format on 127.0.0.1: `POST /v1/chat/completions` (SSE
+ * `data: {chunk}` lines, a usage chunk when `stream_options.include_usage`, `data: [DONE]`; or
+ * one JSON completion) and `GET /v1/models`. Point the `openai` client's `baseURL` at `baseUrl`.
+ */
+export class OpenAIStandin extends LlmStandin {
+  protected readonly label = "openai";
+
+  private constructor(opts: StandinOptions) {
+    super(opts);
+  }
+
+  static async start(opts: StandinOptions = {}): Promise<OpenAIStandin> {
+    const s = new OpenAIStandin(opts);
+    await s.listen();
+    return s;
+  }
+
+  /** The `/v1` root, as the openai client's `baseURL`. */
+  get baseUrl(): string {
+    return `${this.url}/v1`;
+  }
+
+  protected isChat(r: RecordedRequest): boolean {
+    return r.method === "POST" && r.path === "/v1/chat/completions";
+  }
+
+  protected route(r: RecordedRequest, res: ServerResponse): boolean {
+    if (r.method === "GET" && r.path === "/v1/models") {
+      const ids = this.opts.models ?? ["standin-model"];
+      const data = ids.map((id) => ({ id, object: "model", created: 1_700_000_000, owned_by: "standin" }));
+      this.json(res, r, 200, { object: "list", data });
+      return true;
+    }
+    return false;
+  }
+
+  protected parseChat(body: unknown): Omit<StandinChat, "signal"> | string {
+    const b = body as Record<string, unknown> | undefined;
+    if (!b || typeof b.model !== "string") return "you must provide a model parameter";
+    if (!Array.isArray(b.messages) || b.messages.length === 0) return "messages must be a non-empty array";
+    const messages: StandinChat["messages"] = [];
+    for (const m of b.messages as Array<Record<string, unknown>>) {
+      if (typeof m?.role !== "string") return "each message needs a role";
+      const content = typeof m.content === "string" ? m.content : "";
+      messages.push(
+        typeof m.name === "string" ? { role: m.role, content, name: m.name } : { role: m.role, content },
+      );
+    }
+    const max = b.max_completion_tokens ?? b.max_tokens;
+    return {
+      model: b.model,
+      messages,
+      stream: b.stream === true,
+      maxTokens: typeof max === "number" ? max : undefined,
+      temperature: typeof b.temperature === "number" ? b.temperature : undefined,
+      includeUsage: (b.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
+    };
+  }
+
+  protected errorBody(status: number, message: string, code?: string): unknown {
+    return {
+      error: { message, type: ERROR_TYPES[status] ?? "server_error", param: null, code: code ?? null },
+    };
+  }
+
+  protected writer(chat: Omit<StandinChat, "signal">): ChatWriter {
+    const id = `chatcmpl-${randomBytes(8).toString("hex")}`;
+    const created = Math.floor(Date.now() / 1000);
+    const includeUsage = chat.includeUsage === true;
+    const base = {
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model: chat.model,
+      system_fingerprint: null,
+    };
+    const send = (res: ServerResponse, obj: unknown): void => {
+      if (!res.destroyed) res.write(`data: ${JSON.stringify(obj)}\n\n`);
+    };
+    let first = true;
+    return {
+      start: (res) => {
+        res.writeHead(200, {
+          "content-type": "text/event-stream",
+          "cache-control": "no-cache",
+          connection: "keep-alive",
+        });
+        res.flushHeaders();
+      },
+      chunk: (res, text) => {
+        const delta = first ? { role: "assistant", content: text } : { content: text };
+        first = false;
+        send(res, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] });
+      },
+      end: (res, info) => {
+        send(res, {
+          ...base,
+          choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: info.finishReason }],
+        });
+        if (includeUsage) send(res, { ...base, choices: [], usage: usageOf(info) });
+        if (!res.destroyed) res.end("data: [DONE]\n\n");
+      },
+      whole: (res, text, info) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({
+            id,
+            object: "chat.completion",
+            created,
+            model: chat.model,
+            choices: [
+              {
+                index: 0,
+                message: { role: "assistant", content: text, refusal: null },
+                logprobs: null,
+                finish_reason: info.finishReason,
+              },
+            ],
+            usage: usageOf(info),
+          }),
+        );
+      },
+    };
+  }
+}
+
+function usageOf(info: { promptTokens: number; completionTokens: number }): Record<string, number> {
+  return {
+    prompt_tokens: info.promptTokens,
+    completion_tokens: info.completionTokens,
+    total_tokens: info.promptTokens + info.completionTokens,
+  };
+}

@@ -1,0 +1,62 @@
+/** What a model stand-in asks its backend: the chat request, the same for both wire formats. */
+export interface StandinChat {
+  model: string;
+  messages: Array<{ role: string; content: string; name?: string }>;
+  stream: boolean;
+  maxTokens?: number;
+  temperature?: number;
+  /** OpenAI: `stream_options.include_usage` was asked for. */
+  includeUsage?: boolean;
+  /** Aborted when the client goes away, so a real model stops generating. */
+  signal: AbortSignal;
+}
+
+/** The backend's answer: text pieces (each one streamed chunk), optionally produced as they come. */
+export interface BackendReply {
+  chunks: string[] | AsyncIterable<string>;
+  /** Pause before each chunk after the first (ms). */
+  delayMs?: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  /** "stop" unless given ("length" when cut at maxTokens). */
+  finishReason?: string;
+}
+
+/** Produces the reply for one request. Swap it with `standin.backend = …`. */
+export type LlmBackend = (req: StandinChat) => BackendReply | Promise<BackendReply>;
+
+export const DEFAULT_REPLY = "Hello from the stand-in model.";
+
+/** Splits text into word chunks that keep their spacing: "a b" → ["a", " b"]. */
+export function wordChunks(text: string): string[] {
+  return text.match(/\s*\S+/g) ?? [];
+}
+
+/** Rough token count for scripted replies: one per word. */
+export function countWords(text: string): number {
+  return wordChunks(text).length;
+}
+
+/** The default backend: a fixed reply, one word per chunk. */
+export function scriptedBackend(reply = DEFAULT_REPLY, delayMs = 0): LlmBackend {
+  return (req) => {
+    const chunks = wordChunks(reply);
+    const limited = req.maxTokens !== undefined && req.maxTokens < chunks.length;
+    const out = limited ? chunks.slice(0, req.maxTokens) : chunks;
+    return {
+      chunks: out,
+      delayMs,
+      promptTokens: req.messages.reduce((n, m) => n + countWords(m.content), 0),
+      completionTokens: out.length,
+      finishReason: limited ? "length" : "stop",
+    };
+  };
+}
+
+/** A backend that answers with what the last user message said (handy to check what reached the model). */
+export function echoBackend(prefix = "echo:"): LlmBackend {
+  return (req) => {
+    const last = [...req.messages].reverse().find((m) => m.role === "user");
+    return scriptedBackend(`${prefix} ${last?.content ?? ""}`.trim())(req);
+  };
+}

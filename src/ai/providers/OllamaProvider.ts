@@ -1,0 +1,156 @@
+import { type ChatResponse, Ollama } from "ollama";
+import { Logger } from "../../log/Logger";
+import { type Watch, watchIdle, withDeadline } from "./deadline";
+import { abortedError, badResponse, httpError, networkError } from "./errors";
+import { retryDelayMs, sleep } from "./retry";
+import type { ChatChunk, ChatProvider, ChatRequest, ProviderConfig } from "./types";
+import { ProviderError } from "./types";
+
+/** What the custom fetch saw of the last HTTP answer (the client keeps no headers on errors). */
+interface Exchange {
+  retryAfter?: string | null;
+}
+
+/**
+ * An Ollama server's `/api/chat` (NDJSON streaming or one JSON answer) through the `ollama`
+ * client. That client has no timeouts, retries or per-request signal, so this class adds them:
+ * a fetch that carries the request's abort signal, a deadline for the first token and between
+ * tokens, and `maxRetries` retries of retryable failures before any output.
+ */
+export class OllamaProvider implements ChatProvider {
+  readonly kind = "ollama" as const;
+  readonly name: string;
+  readonly defaultModel: string;
+  private readonly log: Logger;
+
+  constructor(private readonly cfg: ProviderConfig) {
+    this.name = cfg.name;
+    this.defaultModel = cfg.model;
+    this.log = new Logger("OllamaProvider", { provider: cfg.name });
+  }
+
+  async *stream(req: ChatRequest): AsyncGenerator<ChatChunk> {
+    const model = req.model || this.defaultModel;
+    for (let attempt = 0; ; attempt++) {
+      const exchange: Exchange = {};
+      let yielded = false;
+      try {
+        for await (const chunk of this.attempt(req, model, exchange)) {
+          yielded = true;
+          yield chunk;
+        }
+        return;
+      } catch (err) {
+        if (!(err instanceof ProviderError)) throw badResponse(this.name, String(err), err);
+        if (yielded || !err.retryable || attempt >= this.cfg.maxRetries || req.signal?.aborted) throw err;
+        const wait = retryDelayMs(attempt, exchange.retryAfter);
+        this.log.info("retrying", {
+          model,
+          attempt: attempt + 1,
+          of: this.cfg.maxRetries,
+          waitMs: wait,
+          why: err.message,
+        });
+        await sleep(wait, req.signal).catch((e: unknown) => {
+          throw abortedError(this.name, e);
+        });
+      }
+    }
+  }
+
+  private async *attempt(req: ChatRequest, model: string, exchange: Exchange): AsyncGenerator<ChatChunk> {
+    const watch: Watch = {
+      provider: this.name,
+      timeoutMs: this.cfg.timeoutMs,
+      controller: new AbortController(),
+      signal: req.signal,
+    };
+    const client = new Ollama({
+      host: this.cfg.baseUrl,
+      headers: this.cfg.apiKey ? { Authorization: `Bearer ${this.cfg.apiKey}` } : undefined,
+      fetch: async (input, init) => {
+        const signal = init?.signal
+          ? AbortSignal.any([init.signal, watch.controller.signal])
+          : watch.controller.signal;
+        const res = await fetch(input, { ...init, signal });
+        exchange.retryAfter = res.headers.get("retry-after");
+        return res;
+      },
+    });
+    const options = {
+      ...(req.maxTokens !== undefined ? { num_predict: req.maxTokens } : {}),
+      ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+    };
+    const messages = req.messages.map((m) => ({ role: m.role, content: m.content }));
+    try {
+      if (!this.cfg.stream) {
+        const res = await withDeadline(client.chat({ model, messages, options, stream: false }), watch, true);
+        if (!res?.message) throw badResponse(this.name, "no message in the answer");
+        if (res.message.content) yield { type: "delta", text: res.message.content };
+        yield this.done(res, model);
+        return;
+      }
+      const parts = await withDeadline(client.chat({ model, messages, options, stream: true }), watch, true);
+      for await (const part of watchIdle(parts, watch)) {
+        if (part.message?.content) yield { type: "delta", text: part.message.content };
+        if (part.done) {
+          yield this.done(part, model);
+          return;
+        }
+      }
+      throw badResponse(this.name, "the stream ended without done");
+    } catch (err) {
+      throw this.explain(err, model, watch);
+    }
+  }
+
+  private done(res: ChatResponse, model: string): ChatChunk {
+    const counted = typeof res.prompt_eval_count === "number" || typeof res.eval_count === "number";
+    return {
+      type: "done",
+      usage: counted
+        ? { promptTokens: res.prompt_eval_count ?? 0, completionTokens: res.eval_count ?? 0 }
+        : undefined,
+      finishReason: res.done_reason || undefined,
+      provider: this.name,
+      model: res.model || model,
+    };
+  }
+
+  private explain(err: unknown, model: string, watch: Watch): ProviderError {
+    if (err instanceof ProviderError) return err;
+    if (watch.signal?.aborted) return abortedError(this.name, err);
+    const reason: unknown = watch.controller.signal.reason;
+    if (watch.controller.signal.aborted && reason instanceof ProviderError) return reason;
+    const e = err as { name?: unknown; status_code?: unknown; error?: unknown; message?: unknown };
+    if (e?.name === "ResponseError" && typeof e.status_code === "number") {
+      return httpError(
+        this.name,
+        e.status_code,
+        typeof e.error === "string" ? e.error : undefined,
+        model,
+        err,
+      );
+    }
+    if (err instanceof TypeError && /fetch failed/i.test(err.message)) {
+      return networkError(this.name, this.cfg.baseUrl, err);
+    }
+    if (err instanceof Error && /Did not receive done/i.test(err.message)) {
+      return badResponse(this.name, "the stream ended without done", err);
+    }
+    if (err instanceof Error) {
+      // An {"error": …} line in the stream: the server failed mid-answer.
+      return new ProviderError(
+        `${this.name}: the server failed while answering`,
+        this.name,
+        undefined,
+        false,
+        {
+          cause: err,
+          code: "server",
+        },
+      );
+    }
+    return badResponse(this.name, String(err), err);
+  }
+}

@@ -1,0 +1,155 @@
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import type {
+  ChatCompletionCreateParamsBase,
+  ChatCompletionMessageParam,
+} from "openai/resources/chat/completions";
+import { Logger } from "../../log/Logger";
+import { type Watch, watchIdle, withDeadline } from "./deadline";
+import { abortedError, badResponse, httpError, networkError, timeoutError } from "./errors";
+import {
+  type ChatChunk,
+  type ChatMessage,
+  type ChatProvider,
+  type ChatRequest,
+  type ChatUsage,
+  type ProviderConfig,
+  ProviderError,
+} from "./types";
+
+/** OpenAI's `name` field only takes these characters; compatible servers mostly ignore it. */
+function wireName(name: string | undefined): string | undefined {
+  if (!name) return undefined;
+  const clean = name.replace(/[^A-Za-z0-9_-]+/g, "_").slice(0, 64);
+  return /[A-Za-z0-9]/.test(clean) ? clean : undefined;
+}
+
+function toWire(m: ChatMessage): ChatCompletionMessageParam {
+  if (m.role === "user") {
+    const name = wireName(m.name);
+    return name ? { role: "user", content: m.content, name } : { role: "user", content: m.content };
+  }
+  return { role: m.role, content: m.content };
+}
+
+/**
+ * Any OpenAI-compatible `/v1/chat/completions` (OpenAI, vLLM, LM Studio, llama.cpp, OpenRouter)
+ * through the `openai` client. The client retries 429/5xx/connection failures itself
+ * (`maxRetries`, honouring Retry-After) and bounds the wait for response headers (`timeoutMs`);
+ * this class bounds the wait for the first token and between tokens.
+ */
+export class OpenAIProvider implements ChatProvider {
+  readonly kind = "openai" as const;
+  readonly name: string;
+  readonly defaultModel: string;
+  private readonly client: OpenAI;
+  private readonly log: Logger;
+
+  constructor(private readonly cfg: ProviderConfig) {
+    this.name = cfg.name;
+    this.defaultModel = cfg.model;
+    this.log = new Logger("OpenAIProvider", { provider: cfg.name });
+    this.client = new OpenAI({
+      // Local servers need no key, but the client insists on one.
+      apiKey: cfg.apiKey || "no-key",
+      baseURL: cfg.baseUrl,
+      organization: null,
+      project: null,
+      maxRetries: cfg.maxRetries,
+      timeout: cfg.timeoutMs,
+    });
+  }
+
+  async *stream(req: ChatRequest): AsyncGenerator<ChatChunk> {
+    const model = req.model || this.defaultModel;
+    const watch: Watch = {
+      provider: this.name,
+      timeoutMs: this.cfg.timeoutMs,
+      controller: new AbortController(),
+      signal: req.signal,
+    };
+    const params: ChatCompletionCreateParamsBase = {
+      model,
+      messages: req.messages.map(toWire),
+      ...(req.maxTokens !== undefined ? { [this.cfg.maxTokensField ?? "max_tokens"]: req.maxTokens } : {}),
+      ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+    };
+    const opts = { signal: watch.controller.signal };
+    const started = Date.now();
+    try {
+      if (!this.cfg.stream) {
+        // The client's own timeout and retries cover the whole exchange here.
+        const open = this.client.chat.completions.create({ ...params, stream: false }, opts);
+        const res = await withDeadline(open, { ...watch, timeoutMs: undefined }, true);
+        const choice = res.choices[0];
+        if (!choice) throw badResponse(this.name, "no choices in the answer");
+        const text = choice.message?.content ?? "";
+        if (text) yield { type: "delta", text };
+        yield {
+          type: "done",
+          usage: usageOf(res.usage),
+          finishReason: choice.finish_reason ?? undefined,
+          provider: this.name,
+          model: res.model || model,
+        };
+        return;
+      }
+      const open = this.client.chat.completions.create(
+        { ...params, stream: true, stream_options: { include_usage: true } },
+        opts,
+      );
+      const chunks = await withDeadline(open, { ...watch, timeoutMs: undefined }, true);
+      let usage: ChatUsage | undefined;
+      let finishReason: string | undefined;
+      let answeredModel = model;
+      for await (const chunk of watchIdle(chunks, watch)) {
+        if (chunk.model) answeredModel = chunk.model;
+        if (chunk.usage) usage = usageOf(chunk.usage);
+        const choice = chunk.choices?.[0];
+        if (choice?.finish_reason) finishReason = choice.finish_reason;
+        const text = choice?.delta?.content;
+        if (text) yield { type: "delta", text };
+      }
+      this.log.debug("answer complete", { model: answeredModel, ms: Date.now() - started });
+      yield { type: "done", usage, finishReason, provider: this.name, model: answeredModel };
+    } catch (err) {
+      throw this.explain(err, model, watch);
+    }
+  }
+
+  private explain(err: unknown, model: string, watch: Watch): ProviderError {
+    if (err instanceof ProviderError) return err;
+    if (watch.signal?.aborted) return abortedError(this.name, err);
+    if (err instanceof APIUserAbortError) {
+      const reason: unknown = watch.controller.signal.reason;
+      return reason instanceof ProviderError ? reason : abortedError(this.name, err);
+    }
+    if (err instanceof APIConnectionTimeoutError) return timeoutError(this.name, this.cfg.timeoutMs, true);
+    if (err instanceof APIConnectionError) return networkError(this.name, this.cfg.baseUrl, err.cause ?? err);
+    if (err instanceof APIError && err.status !== undefined) {
+      const body = err.error as { message?: unknown } | undefined;
+      const said = typeof body?.message === "string" ? body.message : undefined;
+      return httpError(this.name, err.status, said, model, err);
+    }
+    if (err instanceof APIError) {
+      // An `error` object inside the SSE stream (the server failed mid-answer).
+      return new ProviderError(
+        `${this.name}: the server failed while answering`,
+        this.name,
+        undefined,
+        false,
+        {
+          cause: err,
+          code: "server",
+        },
+      );
+    }
+    return badResponse(this.name, err instanceof Error ? err.message : String(err), err);
+  }
+}
+
+function usageOf(
+  u: { prompt_tokens?: number; completion_tokens?: number } | null | undefined,
+): ChatUsage | undefined {
+  if (!u) return undefined;
+  return { promptTokens: u.prompt_tokens ?? 0, completionTokens: u.completion_tokens ?? 0 };
+}
