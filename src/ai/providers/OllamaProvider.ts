@@ -48,7 +48,7 @@ export class OllamaProvider implements ChatProvider {
           model,
           attempt: attempt + 1,
           of: this.cfg.maxRetries,
-          waitMs: wait,
+          waitMs: Math.round(wait),
           why: err.message,
         });
         await sleep(wait, req.signal).catch((e: unknown) => {
