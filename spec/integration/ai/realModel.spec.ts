@@ -4,7 +4,7 @@ import { LlamaBackend } from "../../standins/llm/LlamaBackend";
 import type { LlmStandin } from "../../standins/llm/LlmStandin";
 import { OllamaStandin } from "../../standins/llm/OllamaStandin";
 import { OpenAIStandin } from "../../standins/llm/OpenAIStandin";
-import { ask, collect, deltas, done, text } from "./providers/helpers";
+import { ask, collect, deltas, done, failure, text } from "./providers/helpers";
 
 const MAX_TOKENS = 24;
 
@@ -80,4 +80,25 @@ describe("SmolLM2 through the stand-ins, real openai and ollama clients", functi
       );
     });
   }
+
+  it("stops generating when the client cancels, and answers the next request", async () => {
+    const provider = createProvider({
+      name: "smollm2",
+      kind: "openai",
+      baseUrl: openai.baseUrl,
+      model: "smollm2-135m",
+      stream: true,
+      timeoutMs: 120_000,
+      maxRetries: 0,
+    });
+    const ac = new AbortController();
+    const { error } = await failure(provider, ask({ maxTokens: 400, signal: ac.signal }), (c) => {
+      if (c.type === "delta") ac.abort();
+    });
+    assert.equal(error.code, "aborted");
+    const rec = await openai.waitFor((r) => r.outcome === "aborted");
+    assert.ok(rec.sent.length < 400);
+    const next = await collect(provider, ask({ maxTokens: 8 }));
+    assert.ok(text(next).trim().length > 0, "the model answers again after a cancel");
+  });
 });

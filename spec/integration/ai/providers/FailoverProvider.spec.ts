@@ -108,6 +108,14 @@ describe("FailoverProvider over an OpenAI and an Ollama stand-in (real clients)"
     assert.equal(secondary.requests.length, 0);
   });
 
+  it("throws a connection that broke mid-answer, without trying the next", async () => {
+    primary.breakNext(1, 1);
+    const { error, before } = await failure(list(), ask());
+    assert.deepEqual(deltas(before), ["Hello"]);
+    assert.equal(error.code, "network");
+    assert.equal(secondary.requests.length, 0);
+  });
+
   it("when every provider fails, says what each one said", async () => {
     primary.failNext(1, 500);
     secondary.failNext(1, 429, undefined, { retryAfter: 0 });

@@ -211,6 +211,29 @@ for (const wire of WIRES) {
       assert.ok(ms < 5_000, `cancelled after ${ms} ms`);
     });
 
+    it("times out a non-streaming answer that does not come", async () => {
+      standin.delayFirstToken(20_000);
+      const { error, ms } = await failure(provider({ stream: false, timeoutMs: 400 }), ask());
+      assert.equal(error.code, "timeout");
+      assert.ok(ms < 10_000, `gave up after ${ms} ms`);
+    });
+
+    it("a connection that breaks mid-answer is an error after the deltas already given", async () => {
+      standin.breakNext(1, 2);
+      const { error, before } = await failure(provider({ maxRetries: 2 }), ask());
+      assert.deepEqual(deltas(before), ["Hello", " from"]);
+      assert.equal(error.code, "network");
+      assert.match(error.message, /connection broke during the answer/);
+      assert.equal(standin.chats().length, 1, "output had started: no retry");
+      assert.equal(standin.chats()[0]!.outcome, "broken");
+    });
+
+    it("lists the server's models", async () => {
+      await standin.close();
+      standin = await wire.start({ models: ["alpha", "beta"] });
+      assert.deepEqual(await provider().listModels!(), ["alpha", "beta"]);
+    });
+
     it("an unreachable server is a retryable network error naming the address", async () => {
       const url = wire.baseUrl(standin);
       await standin.close();

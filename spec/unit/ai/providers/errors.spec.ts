@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createProvider, type ProviderConfig, providerConfigProblems } from "../../../../src/ai/providers";
 import { httpError, networkError, timeoutError } from "../../../../src/ai/providers/errors";
 import { retryDelayMs } from "../../../../src/ai/providers/retry";
 
@@ -71,5 +72,38 @@ describe("retry delays", () => {
       const ms = retryDelayMs(attempt, attempt === 10 ? "3600" : undefined);
       assert.ok(ms <= hi && ms >= hi * 0.75, `attempt ${attempt}: ${ms}`);
     }
+  });
+});
+
+describe("provider config checks", () => {
+  const good: ProviderConfig = {
+    name: "local",
+    kind: "ollama",
+    baseUrl: "http://127.0.0.1:11434",
+    model: "llama3",
+    stream: true,
+    timeoutMs: 30_000,
+    maxRetries: 2,
+  };
+
+  it("accept a complete entry", () => {
+    assert.deepEqual(providerConfigProblems(good), []);
+    assert.equal(createProvider(good).kind, "ollama");
+  });
+
+  it("name each wrong key and its fix", () => {
+    const bad = { ...good, kind: "claude", baseUrl: "not a url", model: "", timeoutMs: 0, maxRetries: -1 };
+    const problems = providerConfigProblems(bad as unknown as ProviderConfig, "ai.providers[1]");
+    assert.deepEqual(
+      problems.map((p) => p.split(":")[0]),
+      [
+        "ai.providers[1].kind",
+        "ai.providers[1].baseUrl",
+        "ai.providers[1].model",
+        "ai.providers[1].timeoutMs",
+        "ai.providers[1].maxRetries",
+      ],
+    );
+    assert.throws(() => createProvider({ ...good, baseUrl: "ftp://x" }), /provider local\.baseUrl: use http/);
   });
 });
