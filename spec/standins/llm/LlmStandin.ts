@@ -26,6 +26,8 @@ export interface RecordedRequest {
   chat?: Omit<StandinChat, "signal">;
   /** Text chunks written to the client. */
   sent: string[];
+  /** When each chunk was written (ms since epoch), for latency measurements. */
+  sentAt: number[];
 }
 
 /** An injected failure: `status` with `body` (the wire format's error shape by default). */
@@ -201,6 +203,7 @@ export abstract class LlmStandin {
       time: Date.now(),
       outcome: "pending",
       sent: [],
+      sentAt: [],
     };
     this.requests.push(rec);
     this.open.add(res);
@@ -284,6 +287,7 @@ export abstract class LlmStandin {
       rec.sent.push(piece);
       text += piece;
       if (chat.stream) w.chunk(res, piece);
+      rec.sentAt.push(Date.now());
       this.changed();
     }
     if (gone.aborted) return;
