@@ -44,6 +44,8 @@ export interface StandinOptions {
   /** Known models; a chat for another model gets 404. Default: any model is served. */
   models?: string[];
   backend?: LlmBackend;
+  /** Answer every chat as one JSON document, even when asked to stream (a server that does not stream). */
+  neverStreams?: boolean;
 }
 
 /** Writes one chat answer in a wire format (SSE for OpenAI, NDJSON for Ollama). */
@@ -267,6 +269,7 @@ export abstract class LlmStandin {
     breakAfter?: number,
   ): Promise<void> {
     const w = this.writer(chat);
+    if (this.opts.neverStreams) chat = { ...chat, stream: false };
     if (chat.stream) {
       w.start(res);
       rec.status = 200;

@@ -1,5 +1,6 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import type {
+  ChatCompletion,
   ChatCompletionCreateParamsBase,
   ChatCompletionMessageParam,
 } from "openai/resources/chat/completions";
@@ -87,25 +88,27 @@ export class OpenAIProvider implements ChatProvider {
       if (!this.cfg.stream) {
         // The client's own timeout and retries cover the whole exchange here.
         const open = this.client.chat.completions.create({ ...params, stream: false }, opts);
-        const res = await withDeadline(open, { ...watch, timeoutMs: undefined }, true);
-        const choice = res.choices[0];
-        if (!choice) throw badResponse(this.name, "no choices in the answer");
-        const text = choice.message?.content ?? "";
-        if (text) yield { type: "delta", text };
-        yield {
-          type: "done",
-          usage: usageOf(res.usage),
-          finishReason: choice.finish_reason ?? undefined,
-          provider: this.name,
-          model: res.model || model,
-        };
+        yield* this.whole(await withDeadline(open, { ...watch, timeoutMs: undefined }, true), model);
         return;
       }
       const open = this.client.chat.completions.create(
         { ...params, stream: true, stream_options: { include_usage: true } },
         opts,
       );
-      const chunks = await withDeadline(open, { ...watch, timeoutMs: undefined }, true);
+      const { data: chunks, response } = await withDeadline(
+        open.withResponse(),
+        { ...watch, timeoutMs: undefined },
+        true,
+      );
+      const type = response.headers.get("content-type") ?? "";
+      if (!type.includes("text/event-stream") && type.includes("json")) {
+        // A server that ignores `stream: true` answers the whole completion: read it as such
+        // (the stream reads the body lazily, so it is still unread here).
+        this.log.info("the server does not stream; set stream: false for this provider", { model });
+        const whole = (await withDeadline(response.json(), watch, true)) as ChatCompletion;
+        yield* this.whole(whole, model);
+        return;
+      }
       let usage: ChatUsage | undefined;
       let finishReason: string | undefined;
       let answeredModel = model;
@@ -122,6 +125,20 @@ export class OpenAIProvider implements ChatProvider {
     } catch (err) {
       throw this.explain(err, model, watch);
     }
+  }
+
+  private *whole(res: ChatCompletion, model: string): Generator<ChatChunk> {
+    const choice = res.choices?.[0];
+    if (!choice) throw badResponse(this.name, "no choices in the answer");
+    const text = choice.message?.content ?? "";
+    if (text) yield { type: "delta", text };
+    yield {
+      type: "done",
+      usage: usageOf(res.usage),
+      finishReason: choice.finish_reason ?? undefined,
+      provider: this.name,
+      model: res.model || model,
+    };
   }
 
   async listModels(signal?: AbortSignal): Promise<string[]> {

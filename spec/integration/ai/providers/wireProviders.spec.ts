@@ -50,6 +50,15 @@ for (const wire of WIRES) {
       assert.equal((standin.chats()[0]!.body as { stream?: unknown }).stream, false);
     });
 
+    it("falls back to the whole answer when the server ignores stream: true", async () => {
+      await standin.close();
+      standin = await wire.start({ neverStreams: true });
+      const chunks = await collect(provider({ stream: true }), ask());
+      assert.deepEqual(deltas(chunks), ["Hello from the stand-in model."]);
+      assert.deepEqual(done(chunks).usage, { promptTokens: 2, completionTokens: 5 });
+      assert.equal((standin.chats()[0]!.body as { stream?: unknown }).stream, true);
+    });
+
     it("sends the model, messages, token limit and temperature in the wire format", async () => {
       await collect(
         provider(),
@@ -198,6 +207,15 @@ for (const wire of WIRES) {
       assert.equal(error.code, "aborted");
       assert.equal(error.retryable, false);
       assert.deepEqual(deltas(before), ["a"]);
+      const rec = await standin.waitFor((r) => r.outcome === "aborted");
+      assert.ok(rec.sent.length < 16, "the stand-in stopped sending");
+    });
+
+    it("a consumer that stops reading early closes the request", async () => {
+      standin.backend = scriptedBackend("a b c d e f g h i j k l m n o p", 100);
+      for await (const c of provider().stream(ask())) {
+        if (c.type === "delta") break;
+      }
       const rec = await standin.waitFor((r) => r.outcome === "aborted");
       assert.ok(rec.sent.length < 16, "the stand-in stopped sending");
     });
