@@ -190,7 +190,8 @@ for (const wire of WIRES) {
 
     it("retries a hung request (maxRetries) and then answers", async () => {
       standin.hangNext(1);
-      const chunks = await collect(provider({ timeoutMs: 500, maxRetries: 1 }), ask());
+      // Long enough that the retry's answer is never late on a busy machine.
+      const chunks = await collect(provider({ timeoutMs: 1500, maxRetries: 1 }), ask());
       assert.equal(text(chunks), "Hello from the stand-in model.");
       assert.deepEqual(
         standin.chats().map((r) => r.outcome),
