@@ -145,7 +145,7 @@ export class OpenAIProvider implements ChatProvider {
     const watch: Watch = { provider: this.name, controller: new AbortController(), signal };
     try {
       const ids: string[] = [];
-      for await (const m of this.client.models.list({ signal: watch.controller.signal })) ids.push(m.id);
+      for await (const m of this.client.models.list({ signal })) ids.push(m.id);
       return ids;
     } catch (err) {
       throw this.explain(err, "", watch);
