@@ -83,7 +83,7 @@ export function abortedError(provider: string, cause?: unknown): ProviderError {
 export function networkError(provider: string, baseUrl: string, cause: unknown): ProviderError {
   const why = cause instanceof Error ? describeNetworkCause(cause) : "";
   return new ProviderError(
-    `${provider}: cannot reach ${redact(baseUrl)}${why ? ` (${why})` : ""}`,
+    `${provider}: cannot reach ${safeUrl(baseUrl)}${why ? ` (${why})` : ""}`,
     provider,
     undefined,
     true,
@@ -102,6 +102,16 @@ export function badResponse(provider: string, what: string, cause?: unknown): Pr
       code: "bad_response",
     },
   );
+}
+
+/** The URL without user info or query (either may hold a credential). */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return redact(`${u.protocol}//${u.host}${u.pathname}`);
+  } catch {
+    return "the configured baseUrl";
+  }
 }
 
 /** undici's error when the connection drops while a response body is read. */
