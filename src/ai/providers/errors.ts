@@ -134,11 +134,13 @@ export function brokenStream(provider: string, cause: unknown): ProviderError {
 
 function describeNetworkCause(err: Error): string {
   let e: unknown = err;
+  let innermost = err;
   // fetch wraps the socket error: TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } }).
   for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
     const code = (e as Error & { code?: unknown }).code;
     if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return code;
+    innermost = e;
     e = e.cause;
   }
-  return clip(err.message, 80);
+  return clip(innermost.message, 80);
 }

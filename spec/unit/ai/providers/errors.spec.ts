@@ -47,6 +47,14 @@ describe("provider error texts", () => {
     assert.equal(e.cause, cause);
   });
 
+  it("says the innermost reason when there is no socket error code", () => {
+    const cause = new TypeError("fetch failed", { cause: new Error("bad port") });
+    assert.equal(
+      networkError("p", "http://127.0.0.1:9/v1", cause).message,
+      "p: cannot reach http://127.0.0.1:9/v1 (bad port)",
+    );
+  });
+
   it("drops credentials from the address it names", () => {
     const e = networkError("p", "https://user:hunter2secret@llm.example/v1?key=abc123secret", new Error("x"));
     assert.ok(!e.message.includes("hunter2secret") && !e.message.includes("abc123secret"), e.message);
