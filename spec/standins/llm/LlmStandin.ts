@@ -274,7 +274,14 @@ export abstract class LlmStandin {
       w.start(res);
       rec.status = 200;
     }
-    if (this.firstTokenDelayMs > 0) await pause(this.firstTokenDelayMs, gone);
+    if (this.firstTokenDelayMs > 0) {
+      // Headers at once, the answer later: the client's wait for headers is over, its wait for the body is not.
+      if (!chat.stream) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.flushHeaders();
+      }
+      await pause(this.firstTokenDelayMs, gone);
+    }
     let text = "";
     for await (const piece of reply.chunks) {
       if (gone.aborted) return;

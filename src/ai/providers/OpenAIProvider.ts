@@ -86,9 +86,10 @@ export class OpenAIProvider implements ChatProvider {
     const started = Date.now();
     try {
       if (!this.cfg.stream) {
-        // The client's own timeout and retries cover the whole exchange here.
+        // The client's timeout and retries cover the wait for headers; the deadline, reading the body.
         const open = this.client.chat.completions.create({ ...params, stream: false }, opts);
-        yield* this.whole(await withDeadline(open, { ...watch, timeoutMs: undefined }, true), model);
+        const response = await withDeadline(open.asResponse(), { ...watch, timeoutMs: undefined }, true);
+        yield* this.whole((await withDeadline(response.json(), watch, true)) as ChatCompletion, model);
         return;
       }
       const open = this.client.chat.completions.create(

@@ -237,6 +237,14 @@ for (const wire of WIRES) {
       assert.ok(ms < 10_000, `gave up after ${ms} ms`);
     });
 
+    it("times out a non-streaming request that is never answered", async () => {
+      standin.hangNext(1);
+      const { error, ms } = await failure(provider({ stream: false, timeoutMs: 400 }), ask());
+      assert.equal(error.code, "timeout");
+      assert.ok(ms < 10_000, `gave up after ${ms} ms`);
+      await standin.waitFor((r) => r.outcome === "aborted");
+    });
+
     it("a connection that breaks mid-answer is an error after the deltas already given", async () => {
       standin.breakNext(1, 2);
       const { error, before } = await failure(provider({ maxRetries: 2 }), ask());
