@@ -77,6 +77,8 @@ export class StreamingReply {
   private lastSendAt = 0;
   private chain: Promise<void> = Promise.resolve();
   private timer?: NodeJS.Timeout;
+  /** An edit is waiting in the chain: no other is scheduled until it has gone out. */
+  private editQueued = false;
   private closed = false;
   /** Event ids of everything sent, first message first. */
   readonly sent: string[] = [];
@@ -97,7 +99,12 @@ export class StreamingReply {
     this.text += delta;
     if (!this.eventId && this.shown === undefined) {
       this.shown = "";
-      this.enqueue(() => this.sendFirst());
+      // One macrotask later: a provider that does not stream delivers its whole answer (and
+      // the end) at once, which then goes out as one formatted message without edits.
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        if (!this.closed) this.enqueue(() => this.sendFirst());
+      }, 0);
     } else this.schedule();
   }
 
@@ -112,12 +119,20 @@ export class StreamingReply {
   }
 
   private schedule(): void {
-    if (this.timer || this.closed || !this.eventId) return;
+    if (this.timer || this.editQueued || this.closed || !this.eventId) return;
     if (this.edits >= this.opts.maxEdits - 1) return; // the last edit is kept for the final text
     const wait = Math.max(0, this.lastSendAt + this.opts.editIntervalMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.enqueue(() => this.editTo(this.firstPart(), false));
+      this.editQueued = true;
+      this.enqueue(async () => {
+        try {
+          await this.editTo(this.firstPart(), false);
+        } finally {
+          this.editQueued = false;
+        }
+        if (this.firstPart() !== this.shown) this.schedule();
+      });
     }, wait);
   }
 
@@ -157,7 +172,6 @@ export class StreamingReply {
     );
     this.shown = text;
     this.lastSendAt = Date.now();
-    if (!final && this.firstPart() !== text) this.schedule();
   }
 
   /**
