@@ -18,8 +18,8 @@ export interface RecordedRequest {
   body: unknown;
   raw: string;
   time: number;
-  /** pending → answered | failed (injected or refused) | hung | aborted (client went away). */
-  outcome: "pending" | "answered" | "failed" | "hung" | "aborted";
+  /** pending → answered | failed (injected or refused) | hung | broken (breakNext) | aborted (client went away). */
+  outcome: "pending" | "answered" | "failed" | "hung" | "broken" | "aborted";
   /** HTTP status sent (undefined while pending or hung). */
   status?: number;
   /** The chat request handed to the backend (chat endpoints only). */
@@ -64,7 +64,8 @@ export interface ChatWriter {
 /**
  * The HTTP server, request log and fault injection shared by the model stand-ins. Subclasses
  * route paths and write their wire format. Faults apply to chat requests only, in this order:
- * `failNext`, then `hangNext`; `delayFirstToken` holds every answer's first token.
+ * `failNext`, then `hangNext`, then `breakNext` (streamed answers); `delayFirstToken` holds every
+ * answer's first token.
  */
 export abstract class LlmStandin {
   readonly requests: RecordedRequest[] = [];
@@ -74,6 +75,7 @@ export abstract class LlmStandin {
   private readonly waiters = new Set<() => void>();
   private readonly failures: Failure[] = [];
   private hangs = 0;
+  private readonly breaks: number[] = [];
   private firstTokenDelayMs = 0;
   private readonly open = new Set<ServerResponse>();
 
@@ -110,6 +112,11 @@ export abstract class LlmStandin {
   /** The next `n` chat requests are read and never answered (the socket stays open). */
   hangNext(n: number): void {
     this.hangs += n;
+  }
+
+  /** The next `n` streamed answers send `afterChunks` chunks, then drop the connection. */
+  breakNext(n: number, afterChunks = 1): void {
+    for (let i = 0; i < n; i++) this.breaks.push(afterChunks);
   }
 
   /** Every following answer sends its headers at once and its first token after `ms` (0 resets). */
@@ -171,7 +178,12 @@ export abstract class LlmStandin {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    try {
+      for await (const c of req) chunks.push(c as Buffer);
+    } catch {
+      // The client went away while sending its body: nothing to answer or record.
+      return;
+    }
     const raw = Buffer.concat(chunks).toString("utf8");
     let body: unknown;
     try {
@@ -238,8 +250,9 @@ export abstract class LlmStandin {
     }
     const gone = new AbortController();
     res.on("close", () => gone.abort());
+    const breakAfter = parsed.stream ? this.breaks.shift() : undefined;
     const reply = await this.backend({ ...parsed, signal: gone.signal });
-    await this.answer(rec, res, parsed, reply, gone.signal);
+    await this.answer(rec, res, parsed, reply, gone.signal, breakAfter);
   }
 
   private async answer(
@@ -248,6 +261,7 @@ export abstract class LlmStandin {
     chat: Omit<StandinChat, "signal">,
     reply: BackendReply,
     gone: AbortSignal,
+    breakAfter?: number,
   ): Promise<void> {
     const w = this.writer(chat);
     if (chat.stream) {
@@ -258,6 +272,13 @@ export abstract class LlmStandin {
     let text = "";
     for await (const piece of reply.chunks) {
       if (gone.aborted) return;
+      if (breakAfter !== undefined && rec.sent.length >= breakAfter) {
+        rec.outcome = "broken";
+        // end(), not destroy(): the chunks already written must reach the client before the cut.
+        res.socket?.end();
+        this.changed();
+        return;
+      }
       if (rec.sent.length > 0 && reply.delayMs) await pause(reply.delayMs, gone);
       if (gone.aborted) return;
       rec.sent.push(piece);
@@ -281,14 +302,13 @@ export abstract class LlmStandin {
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 }

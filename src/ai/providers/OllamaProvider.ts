@@ -1,7 +1,7 @@
 import { type ChatResponse, Ollama } from "ollama";
 import { Logger } from "../../log/Logger";
 import { type Watch, watchIdle, withDeadline } from "./deadline";
-import { abortedError, badResponse, httpError, networkError } from "./errors";
+import { abortedError, badResponse, brokenStream, httpError, isBrokenStream, networkError } from "./errors";
 import { retryDelayMs, sleep } from "./retry";
 import type { ChatChunk, ChatProvider, ChatRequest, ProviderConfig } from "./types";
 import { ProviderError } from "./types";
@@ -48,7 +48,7 @@ export class OllamaProvider implements ChatProvider {
           model,
           attempt: attempt + 1,
           of: this.cfg.maxRetries,
-          waitMs: wait,
+          waitMs: Math.round(wait),
           why: err.message,
         });
         await sleep(wait, req.signal).catch((e: unknown) => {
@@ -56,6 +56,37 @@ export class OllamaProvider implements ChatProvider {
         });
       }
     }
+  }
+
+  async listModels(signal?: AbortSignal): Promise<string[]> {
+    const watch: Watch = {
+      provider: this.name,
+      timeoutMs: this.cfg.timeoutMs,
+      controller: new AbortController(),
+      signal,
+    };
+    try {
+      const res = await withDeadline(this.client(watch, {}).list(), watch, true);
+      return res.models.map((m) => m.name);
+    } catch (err) {
+      throw this.explain(err, "", watch);
+    }
+  }
+
+  /** A client whose every request carries the watch's abort signal and reports Retry-After. */
+  private client(watch: Watch, exchange: Exchange): Ollama {
+    return new Ollama({
+      host: this.cfg.baseUrl,
+      headers: this.cfg.apiKey ? { Authorization: `Bearer ${this.cfg.apiKey}` } : undefined,
+      fetch: async (input, init) => {
+        const signal = init?.signal
+          ? AbortSignal.any([init.signal, watch.controller.signal])
+          : watch.controller.signal;
+        const res = await fetch(input, { ...init, signal });
+        exchange.retryAfter = res.headers.get("retry-after");
+        return res;
+      },
+    });
   }
 
   private async *attempt(req: ChatRequest, model: string, exchange: Exchange): AsyncGenerator<ChatChunk> {
@@ -135,6 +166,7 @@ export class OllamaProvider implements ChatProvider {
     if (err instanceof TypeError && /fetch failed/i.test(err.message)) {
       return networkError(this.name, this.cfg.baseUrl, err);
     }
+    if (isBrokenStream(err)) return brokenStream(this.name, err);
     if (err instanceof Error && /Did not receive done/i.test(err.message)) {
       return badResponse(this.name, "the stream ended without done", err);
     }

@@ -5,7 +5,15 @@ import type {
 } from "openai/resources/chat/completions";
 import { Logger } from "../../log/Logger";
 import { type Watch, watchIdle, withDeadline } from "./deadline";
-import { abortedError, badResponse, httpError, networkError, timeoutError } from "./errors";
+import {
+  abortedError,
+  badResponse,
+  brokenStream,
+  httpError,
+  isBrokenStream,
+  networkError,
+  timeoutError,
+} from "./errors";
 import {
   type ChatChunk,
   type ChatMessage,
@@ -116,6 +124,17 @@ export class OpenAIProvider implements ChatProvider {
     }
   }
 
+  async listModels(signal?: AbortSignal): Promise<string[]> {
+    const watch: Watch = { provider: this.name, controller: new AbortController(), signal };
+    try {
+      const ids: string[] = [];
+      for await (const m of this.client.models.list({ signal: watch.controller.signal })) ids.push(m.id);
+      return ids;
+    } catch (err) {
+      throw this.explain(err, "", watch);
+    }
+  }
+
   private explain(err: unknown, model: string, watch: Watch): ProviderError {
     if (err instanceof ProviderError) return err;
     if (watch.signal?.aborted) return abortedError(this.name, err);
@@ -143,6 +162,7 @@ export class OpenAIProvider implements ChatProvider {
         },
       );
     }
+    if (isBrokenStream(err)) return brokenStream(this.name, err);
     return badResponse(this.name, err instanceof Error ? err.message : String(err), err);
   }
 }

@@ -104,6 +104,24 @@ export function badResponse(provider: string, what: string, cause?: unknown): Pr
   );
 }
 
+/** undici's error when the connection drops while a response body is read. */
+export function isBrokenStream(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
+    const code = (e as Error & { code?: unknown }).code;
+    if (e.message === "terminated" || code === "UND_ERR_SOCKET" || code === "ECONNRESET") return true;
+    e = e.cause;
+  }
+  return false;
+}
+
+export function brokenStream(provider: string, cause: unknown): ProviderError {
+  return new ProviderError(`${provider}: the connection broke during the answer`, provider, undefined, true, {
+    cause,
+    code: "network",
+  });
+}
+
 function describeNetworkCause(err: Error): string {
   let e: unknown = err;
   // fetch wraps the socket error: TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } }).

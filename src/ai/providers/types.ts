@@ -61,6 +61,8 @@ export interface ChatProvider {
   readonly defaultModel: string;
   /** Streams the reply (a non-streaming provider yields one delta, then done). Throws ProviderError. */
   stream(req: ChatRequest): AsyncIterable<ChatChunk>;
+  /** The server's model names (`GET /v1/models`, `GET /api/tags`), e.g. to check `!ai model <name>`. Throws ProviderError. */
+  listModels?(signal?: AbortSignal): Promise<string[]>;
 }
 
 /** What went wrong, for callers that pick a notice or decide on failover. */
