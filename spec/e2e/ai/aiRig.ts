@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dump, load } from "js-yaml";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import { RIG_DOMAIN } from "../../harness/synapse";
+import type { LlmBackend } from "../../standins/llm/backend";
 import type { RecordedRequest } from "../../standins/llm/LlmStandin";
 import { OllamaStandin } from "../../standins/llm/OllamaStandin";
 import { OpenAIStandin } from "../../standins/llm/OpenAIStandin";
@@ -21,10 +22,14 @@ export interface AiRig {
   stop(): Promise<void>;
 }
 
-export async function startAiRig(ai: Record<string, unknown> = {}): Promise<AiRig> {
+export async function startAiRig(
+  ai: Record<string, unknown> = {},
+  opts: { backend?: LlmBackend; timeoutMs?: number } = {},
+): Promise<AiRig> {
+  const { backend, timeoutMs = 5000 } = opts;
   const apiKey = `sk-${randomBytes(12).toString("hex")}`;
-  const openai = await OpenAIStandin.start({ apiKey });
-  const ollama = await OllamaStandin.start();
+  const openai = await OpenAIStandin.start({ apiKey, backend });
+  const ollama = await OllamaStandin.start({ backend });
   const section = {
     providers: {
       primary: {
@@ -33,14 +38,14 @@ export async function startAiRig(ai: Record<string, unknown> = {}): Promise<AiRi
         api_key: apiKey,
         model: "standin-gpt",
         max_retries: 0,
-        timeout_ms: 5000,
+        timeout_ms: timeoutMs,
       },
       backup: {
         kind: "ollama",
         base_url: ollama.url,
         model: "standin-llama",
         max_retries: 0,
-        timeout_ms: 5000,
+        timeout_ms: timeoutMs,
       },
       plain: {
         kind: "openai",

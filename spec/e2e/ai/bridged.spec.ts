@@ -110,14 +110,20 @@ describe("e2e: the AI puppet in a bridged room, across restarts, and its limits"
     // The room's tokens so far exceed a tiny daily budget: the next one is refused.
     await rig.reconfigure({
       limits: { user_per_minute: 0, room_per_minute: 0, user_daily_tokens: 0, room_daily_tokens: 5 },
+      ignore_users: ["^@mallory:"],
     });
+    const mallory = await user("mallory");
+    await alice.invite(r, mallory.userId);
+    await mallory.join(r);
+    const ignored = await mallory.sendText(r, "AI, answer an ignored user?");
     const a4 = await alice.sendText(r, "over the budget");
     await alice.waitFor(
       (e) => isNoticeFromAi(e, /daily AI budget of 5 tokens/) && JSON.stringify(e.content).includes(a4),
-      {
-        roomId: r,
-        timeoutMs: 30_000,
-      },
+      { roomId: r, timeoutMs: 30_000 },
+    );
+    assert.ok(
+      !alice.eventsIn(r).some((e) => e.sender === AI && JSON.stringify(e.content).includes(ignored)),
+      "users in ai.ignore_users get neither an answer nor a notice",
     );
   });
 
