@@ -8,7 +8,7 @@
  * A benchmark, not a test: numbers depend on the machine's load.
  */
 import { performance } from "node:perf_hooks";
-import { AI, groupWithAi, isAnswer, isEditOf, startAiRig } from "../../spec/e2e/ai/aiRig";
+import { AI, groupWithAi, isAnswer, isEditOf, startAiRig, waitForShown } from "../../spec/e2e/ai/aiRig";
 import { user } from "../../spec/e2e/core/coreRig";
 import { stopSharedRig } from "../../spec/harness/synapse";
 import type { LlmBackend } from "../../spec/standins/llm/backend";
@@ -29,6 +29,7 @@ async function main(): Promise<void> {
       yield "Hello";
       for (let i = 0; i < 5; i++) yield ` w${i}`;
     })(),
+    delayMs: 30,
   });
   const rig = await startAiRig(
     {
@@ -37,8 +38,8 @@ async function main(): Promise<void> {
     },
     { backend: timed },
   );
+  const [alice, bob] = await Promise.all([user("alice"), user("bob")]);
   try {
-    const [alice, bob] = await Promise.all([user("alice"), user("bob")]);
     const room = await groupWithAi(alice, bob, "bench");
     const viaAi: number[] = [];
     const direct: number[] = [];
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
       const id = await alice.sendText(room, `AI bench ${i}`);
       const seen = await alice.waitFor((e) => isAnswer(e, id), { roomId: room, timeoutMs: 60_000 });
       viaAi.push(performance.now() - firstTokenAt);
-      await alice.waitFor((e) => isEditOf(e, seen.event_id!), { roomId: room, timeoutMs: 60_000 });
+      await waitForShown(alice, room, seen, "Hello w0 w1 w2 w3 w4", 60_000);
       const t0 = performance.now();
       const d = await bob.sendText(room, `direct ${i}`);
       await alice.waitFor((e) => e.event_id === d, { roomId: room, timeoutMs: 60_000 });
@@ -80,12 +81,17 @@ async function main(): Promise<void> {
       ].join("\n") + "\n",
     );
   } finally {
+    alice.stop();
+    bob.stop();
     await rig.stop();
     await stopSharedRig();
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${String(err)}\n`);
+    process.exit(1);
+  },
+);
