@@ -26,6 +26,10 @@ export interface AnswerJob {
   signal: AbortSignal;
 }
 
+function short(text: string, max = 160): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 /** Short text for the room about a failed answer; details stay in the log. */
 export function failureText(err: unknown): string {
   if (err instanceof ProviderError) {
@@ -40,8 +44,10 @@ export function failureText(err: unknown): string {
         return `the model is not available there (${err.message}); choose another with the model command`;
       case "aborted":
         return "the answer was cancelled";
+      case "all_failed":
+        return `no model provider answered (${short(err.message.replace(/^no provider answered: /, ""))})`;
       default:
-        return err.message || "the model provider failed";
+        return short(err.message) || "the model provider failed";
     }
   }
   return "something went wrong while generating the answer";
@@ -96,6 +102,7 @@ export class Responder {
       roomId,
       relation,
       threadRelation: thread && { rel_type: "m.thread", event_id: root, is_falling_back: true, ...reply },
+      mentions: job.asReply ? [trigger.sender] : [],
       txnSeed: trigger.event_id,
       editIntervalMs: ai.streaming.edit_interval_ms,
       maxEdits: ai.streaming.max_edits,

@@ -40,8 +40,12 @@ export function splitForEvents(text: string, max = PART_BYTES): string[] {
   return parts;
 }
 
-function messageContent(text: string, withHtml: boolean): Content {
-  const c: Content = { msgtype: "m.text", body: text, "m.mentions": {} };
+function messageContent(text: string, withHtml: boolean, mentions: string[] = []): Content {
+  const c: Content = {
+    msgtype: "m.text",
+    body: text,
+    "m.mentions": mentions.length ? { user_ids: mentions } : {},
+  };
   const html = withHtml ? markdownToHtml(text) : undefined;
   if (html && Buffer.byteLength(html) <= HTML_BYTES) {
     c.format = "org.matrix.custom.html";
@@ -57,6 +61,8 @@ export interface StreamingReplyOptions {
   relation?: Content;
   /** Thread relation of follow-up parts of a long answer. */
   threadRelation?: Content;
+  /** Users the first message mentions (the asker of a reply); edits never notify again. */
+  mentions?: string[];
   /** Seed of the transaction ids, so a repeated answer to the same event is deduplicated. */
   txnSeed: string;
   editIntervalMs: number;
@@ -138,7 +144,7 @@ export class StreamingReply {
 
   private async sendFirst(): Promise<void> {
     const text = this.firstPart();
-    const content = messageContent(text, false);
+    const content = messageContent(text, false, this.opts.mentions);
     if (this.opts.relation) content["m.relates_to"] = this.opts.relation;
     this.eventId = await this.opts.intent.sendEvent(
       this.opts.roomId,
@@ -187,7 +193,7 @@ export class StreamingReply {
     const parts = splitForEvents(this.text.trim() || "…");
     const first = parts[0]!;
     if (!this.eventId) {
-      const content = messageContent(first, true);
+      const content = messageContent(first, true, this.opts.mentions);
       if (this.opts.relation) content["m.relates_to"] = this.opts.relation;
       this.eventId = await this.opts.intent.sendEvent(
         this.opts.roomId,

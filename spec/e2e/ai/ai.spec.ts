@@ -79,6 +79,7 @@ describe("e2e: the AI puppet (real Synapse, model stand-ins)", function () {
     rig.openai.backend = scriptedBackend("Hi there, Bob.");
     await alice.sendText(room, "good morning everyone (no question)");
     const { answer } = await ask(bob, room, "hey AI, say hi");
+    assert.deepEqual(answer.content["m.mentions"], { user_ids: [bob.userId] }, "the asker is notified");
     await waitForShown(alice, room, answer, "Hi there, Bob.");
     const req = await rig.openai.waitFor((r) => lastContent(r) === "Bob Builder: hey AI, say hi");
     const msgs = messagesOf(req);

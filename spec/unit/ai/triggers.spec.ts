@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import { ProviderError } from "../../../src/ai/providers/types";
+import { failureText } from "../../../src/ai/Responder";
 import {
   isAnswerable,
   mentionsAi,
@@ -88,5 +90,34 @@ describe("ai: trigger rules", () => {
     assert.equal(replyTarget(c), "$p");
     assert.equal(threadRoot({ body: "x" }), undefined);
     assert.equal(replyTarget({ "m.relates_to": "nonsense" }), undefined);
+  });
+});
+
+describe("ai: failure notices", () => {
+  it("say what happened in a few words, never the whole error chain", () => {
+    const all = new ProviderError(
+      `no provider answered: a: server error (HTTP 500); b: ${"x".repeat(400)}`,
+      "a>b",
+      500,
+      true,
+      {
+        code: "all_failed",
+      },
+    );
+    const text = failureText(all);
+    assert.match(text, /^no model provider answered \(a: server error \(HTTP 500\); b: x+…\)$/);
+    assert.ok(text.length < 200);
+    assert.match(
+      failureText(new ProviderError("slow", "a", undefined, true, { code: "timeout" })),
+      /did not answer in time/,
+    );
+    assert.match(
+      failureText(new ProviderError("429", "a", 429, true, { code: "rate_limited" })),
+      /rate limiting/,
+    );
+    assert.equal(
+      failureText(new Error("internal detail")),
+      "something went wrong while generating the answer",
+    );
   });
 });
