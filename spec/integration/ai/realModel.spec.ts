@@ -73,10 +73,12 @@ describe("SmolLM2 through the stand-ins, real openai and ollama clients", functi
       assert.equal(rec.outcome, "answered");
       assert.equal(rec.sent.join(""), text(chunks), "what the model generated is what the client got");
       const s = llama.stats;
-      const tps = s.lastTokens && s.lastGenerateMs ? (s.lastTokens / s.lastGenerateMs) * 1000 : 0;
+      // Decode rate: the tokens after the first, over the time after the first (prompt evaluation excluded).
+      const decodeMs = (s.lastGenerateMs ?? 0) - (s.lastFirstTokenMs ?? 0);
+      const tps = s.lastTokens && decodeMs > 0 ? ((s.lastTokens - 1) / decodeMs) * 1000 : 0;
       console.log(
         `      ${kind}: load ${s.loadMs} ms, first token ${s.lastFirstTokenMs} ms, ` +
-          `${s.lastTokens} tokens in ${s.lastGenerateMs} ms (${tps.toFixed(1)} tokens/s), round trip ${ms} ms`,
+          `${s.lastTokens} tokens in ${s.lastGenerateMs} ms (decode ${tps.toFixed(1)} tokens/s), round trip ${ms} ms`,
       );
     });
   }
@@ -100,5 +102,25 @@ describe("SmolLM2 through the stand-ins, real openai and ollama clients", functi
     assert.ok(rec.sent.length < 400);
     const next = await collect(provider, ask({ maxTokens: 8 }));
     assert.ok(text(next).trim().length > 0, "the model answers again after a cancel");
+  });
+
+  it("answers concurrent requests one after the other, both complete", async () => {
+    const cfg = (kind: ProviderConfig["kind"], baseUrl: string): ProviderConfig => ({
+      name: `smollm2-${kind}`,
+      kind,
+      baseUrl,
+      model: "smollm2-135m",
+      stream: true,
+      timeoutMs: 120_000,
+      maxRetries: 0,
+    });
+    const [a, b] = await Promise.all([
+      collect(createProvider(cfg("openai", openai.baseUrl)), ask({ maxTokens: 8 })),
+      collect(createProvider(cfg("ollama", ollama.url)), ask({ maxTokens: 8 })),
+    ]);
+    for (const chunks of [a, b]) {
+      assert.ok(text(chunks).trim().length > 0);
+      assert.ok(done(chunks).usage!.completionTokens <= 8);
+    }
   });
 });

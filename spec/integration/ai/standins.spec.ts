@@ -51,6 +51,10 @@ describe("model stand-ins: driver API and wire details", function () {
       assert.equal(json[2].choices[0].finish_reason, "stop");
       assert.deepEqual(json[3].choices, []);
       assert.deepEqual(json[3].usage, { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
+      const rec = s.chats()[0]!;
+      assert.deepEqual(rec.sent, ["one", " two"]);
+      assert.equal(rec.sentAt.length, 2);
+      assert.ok(rec.sentAt[0]! >= rec.time && rec.sentAt[1]! >= rec.sentAt[0]!);
     });
 
     it("sends no usage chunk unless asked", async () => {

@@ -13,7 +13,11 @@ export interface LlamaBackendOptions {
   /** GGUF file; default: SmolLM2-135M-Instruct from the cache (scripts/fetch-model.sh). */
   modelPath?: string;
   contextSize?: number;
-  /** CPU threads (default 2: the machines have 2 cores). */
+  /**
+   * CPU threads (default 1). Measured on a busy 2-core machine: 1 thread ran 64 tokens in
+   * 0.6-1.0 s every time, 2 threads from 0.8 s to 17 s (llama.cpp's threads wait on each other
+   * while other processes hold a core).
+   */
   threads?: number;
   /** Used when a request has no max tokens (default 64). */
   defaultMaxTokens?: number;
@@ -96,7 +100,7 @@ export class LlamaBackend {
     const model = await llama.loadModel({ modelPath });
     const context = await model.createContext({
       contextSize: opts.contextSize ?? 2048,
-      threads: opts.threads ?? 2,
+      threads: opts.threads ?? 1,
     });
     const chat = new lib.LlamaChat({ contextSequence: context.getSequence() });
     return new LlamaBackend(llama, model, context, chat, opts, Date.now() - t0);

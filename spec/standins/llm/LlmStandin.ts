@@ -26,6 +26,8 @@ export interface RecordedRequest {
   chat?: Omit<StandinChat, "signal">;
   /** Text chunks written to the client. */
   sent: string[];
+  /** When each chunk was written (ms since epoch), for latency measurements. */
+  sentAt: number[];
 }
 
 /** An injected failure: `status` with `body` (the wire format's error shape by default). */
@@ -42,6 +44,8 @@ export interface StandinOptions {
   /** Known models; a chat for another model gets 404. Default: any model is served. */
   models?: string[];
   backend?: LlmBackend;
+  /** Answer every chat as one JSON document, even when asked to stream (a server that does not stream). */
+  neverStreams?: boolean;
 }
 
 /** Writes one chat answer in a wire format (SSE for OpenAI, NDJSON for Ollama). */
@@ -201,6 +205,7 @@ export abstract class LlmStandin {
       time: Date.now(),
       outcome: "pending",
       sent: [],
+      sentAt: [],
     };
     this.requests.push(rec);
     this.open.add(res);
@@ -264,11 +269,19 @@ export abstract class LlmStandin {
     breakAfter?: number,
   ): Promise<void> {
     const w = this.writer(chat);
+    if (this.opts.neverStreams) chat = { ...chat, stream: false };
     if (chat.stream) {
       w.start(res);
       rec.status = 200;
     }
-    if (this.firstTokenDelayMs > 0) await pause(this.firstTokenDelayMs, gone);
+    if (this.firstTokenDelayMs > 0) {
+      // Headers at once, the answer later: the client's wait for headers is over, its wait for the body is not.
+      if (!chat.stream) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.flushHeaders();
+      }
+      await pause(this.firstTokenDelayMs, gone);
+    }
     let text = "";
     for await (const piece of reply.chunks) {
       if (gone.aborted) return;
@@ -284,6 +297,7 @@ export abstract class LlmStandin {
       rec.sent.push(piece);
       text += piece;
       if (chat.stream) w.chunk(res, piece);
+      rec.sentAt.push(Date.now());
       this.changed();
     }
     if (gone.aborted) return;

@@ -112,7 +112,7 @@ export class OllamaStandin extends LlmStandin {
         res.end();
       },
       whole: (res, text, info) => {
-        res.writeHead(200, { "content-type": "application/json" });
+        if (!res.headersSent) res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify(final(text, info)));
       },
     };

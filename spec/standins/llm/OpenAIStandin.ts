@@ -114,7 +114,7 @@ export class OpenAIStandin extends LlmStandin {
         if (!res.destroyed) res.end("data: [DONE]\n\n");
       },
       whole: (res, text, info) => {
-        res.writeHead(200, { "content-type": "application/json" });
+        if (!res.headersSent) res.writeHead(200, { "content-type": "application/json" });
         res.end(
           JSON.stringify({
             id,

@@ -96,18 +96,7 @@ export class OllamaProvider implements ChatProvider {
       controller: new AbortController(),
       signal: req.signal,
     };
-    const client = new Ollama({
-      host: this.cfg.baseUrl,
-      headers: this.cfg.apiKey ? { Authorization: `Bearer ${this.cfg.apiKey}` } : undefined,
-      fetch: async (input, init) => {
-        const signal = init?.signal
-          ? AbortSignal.any([init.signal, watch.controller.signal])
-          : watch.controller.signal;
-        const res = await fetch(input, { ...init, signal });
-        exchange.retryAfter = res.headers.get("retry-after");
-        return res;
-      },
-    });
+    const client = this.client(watch, exchange);
     const options = {
       ...(req.maxTokens !== undefined ? { num_predict: req.maxTokens } : {}),
       ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),

@@ -1,5 +1,6 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import type {
+  ChatCompletion,
   ChatCompletionCreateParamsBase,
   ChatCompletionMessageParam,
 } from "openai/resources/chat/completions";
@@ -85,27 +86,30 @@ export class OpenAIProvider implements ChatProvider {
     const started = Date.now();
     try {
       if (!this.cfg.stream) {
-        // The client's own timeout and retries cover the whole exchange here.
+        // The client's timeout and retries cover the wait for headers; the deadline, reading the body.
         const open = this.client.chat.completions.create({ ...params, stream: false }, opts);
-        const res = await withDeadline(open, { ...watch, timeoutMs: undefined }, true);
-        const choice = res.choices[0];
-        if (!choice) throw badResponse(this.name, "no choices in the answer");
-        const text = choice.message?.content ?? "";
-        if (text) yield { type: "delta", text };
-        yield {
-          type: "done",
-          usage: usageOf(res.usage),
-          finishReason: choice.finish_reason ?? undefined,
-          provider: this.name,
-          model: res.model || model,
-        };
+        const response = await withDeadline(open.asResponse(), { ...watch, timeoutMs: undefined }, true);
+        yield* this.whole((await withDeadline(response.json(), watch, true)) as ChatCompletion, model);
         return;
       }
       const open = this.client.chat.completions.create(
         { ...params, stream: true, stream_options: { include_usage: true } },
         opts,
       );
-      const chunks = await withDeadline(open, { ...watch, timeoutMs: undefined }, true);
+      const { data: chunks, response } = await withDeadline(
+        open.withResponse(),
+        { ...watch, timeoutMs: undefined },
+        true,
+      );
+      const type = response.headers.get("content-type") ?? "";
+      if (!type.includes("text/event-stream") && type.includes("json")) {
+        // A server that ignores `stream: true` answers the whole completion: read it as such
+        // (the stream reads the body lazily, so it is still unread here).
+        this.log.info("the server does not stream; set stream: false for this provider", { model });
+        const whole = (await withDeadline(response.json(), watch, true)) as ChatCompletion;
+        yield* this.whole(whole, model);
+        return;
+      }
       let usage: ChatUsage | undefined;
       let finishReason: string | undefined;
       let answeredModel = model;
@@ -124,11 +128,25 @@ export class OpenAIProvider implements ChatProvider {
     }
   }
 
+  private *whole(res: ChatCompletion, model: string): Generator<ChatChunk> {
+    const choice = res.choices?.[0];
+    if (!choice) throw badResponse(this.name, "no choices in the answer");
+    const text = choice.message?.content ?? "";
+    if (text) yield { type: "delta", text };
+    yield {
+      type: "done",
+      usage: usageOf(res.usage),
+      finishReason: choice.finish_reason ?? undefined,
+      provider: this.name,
+      model: res.model || model,
+    };
+  }
+
   async listModels(signal?: AbortSignal): Promise<string[]> {
     const watch: Watch = { provider: this.name, controller: new AbortController(), signal };
     try {
       const ids: string[] = [];
-      for await (const m of this.client.models.list({ signal: watch.controller.signal })) ids.push(m.id);
+      for await (const m of this.client.models.list({ signal })) ids.push(m.id);
       return ids;
     } catch (err) {
       throw this.explain(err, "", watch);

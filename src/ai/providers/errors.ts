@@ -83,7 +83,7 @@ export function abortedError(provider: string, cause?: unknown): ProviderError {
 export function networkError(provider: string, baseUrl: string, cause: unknown): ProviderError {
   const why = cause instanceof Error ? describeNetworkCause(cause) : "";
   return new ProviderError(
-    `${provider}: cannot reach ${redact(baseUrl)}${why ? ` (${why})` : ""}`,
+    `${provider}: cannot reach ${safeUrl(baseUrl)}${why ? ` (${why})` : ""}`,
     provider,
     undefined,
     true,
@@ -102,6 +102,16 @@ export function badResponse(provider: string, what: string, cause?: unknown): Pr
       code: "bad_response",
     },
   );
+}
+
+/** The URL without user info or query (either may hold a credential). */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return redact(`${u.protocol}//${u.host}${u.pathname}`);
+  } catch {
+    return "the configured baseUrl";
+  }
 }
 
 /** undici's error when the connection drops while a response body is read. */
@@ -124,11 +134,13 @@ export function brokenStream(provider: string, cause: unknown): ProviderError {
 
 function describeNetworkCause(err: Error): string {
   let e: unknown = err;
+  let innermost = err;
   // fetch wraps the socket error: TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } }).
   for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
     const code = (e as Error & { code?: unknown }).code;
     if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return code;
+    innermost = e;
     e = e.cause;
   }
-  return clip(err.message, 80);
+  return clip(innermost.message, 80);
 }

@@ -50,6 +50,15 @@ for (const wire of WIRES) {
       assert.equal((standin.chats()[0]!.body as { stream?: unknown }).stream, false);
     });
 
+    it("falls back to the whole answer when the server ignores stream: true", async () => {
+      await standin.close();
+      standin = await wire.start({ neverStreams: true });
+      const chunks = await collect(provider({ stream: true }), ask());
+      assert.deepEqual(deltas(chunks), ["Hello from the stand-in model."]);
+      assert.deepEqual(done(chunks).usage, { promptTokens: 2, completionTokens: 5 });
+      assert.equal((standin.chats()[0]!.body as { stream?: unknown }).stream, true);
+    });
+
     it("sends the model, messages, token limit and temperature in the wire format", async () => {
       await collect(
         provider(),
@@ -181,7 +190,8 @@ for (const wire of WIRES) {
 
     it("retries a hung request (maxRetries) and then answers", async () => {
       standin.hangNext(1);
-      const chunks = await collect(provider({ timeoutMs: 500, maxRetries: 1 }), ask());
+      // Long enough that the retry's answer is never late on a busy machine.
+      const chunks = await collect(provider({ timeoutMs: 1500, maxRetries: 1 }), ask());
       assert.equal(text(chunks), "Hello from the stand-in model.");
       assert.deepEqual(
         standin.chats().map((r) => r.outcome),
@@ -202,6 +212,15 @@ for (const wire of WIRES) {
       assert.ok(rec.sent.length < 16, "the stand-in stopped sending");
     });
 
+    it("a consumer that stops reading early closes the request", async () => {
+      standin.backend = scriptedBackend("a b c d e f g h i j k l m n o p", 100);
+      for await (const c of provider().stream(ask())) {
+        if (c.type === "delta") break;
+      }
+      const rec = await standin.waitFor((r) => r.outcome === "aborted");
+      assert.ok(rec.sent.length < 16, "the stand-in stopped sending");
+    });
+
     it("an abort while waiting for the first token cancels at once", async () => {
       standin.delayFirstToken(20_000);
       const ac = new AbortController();
@@ -216,6 +235,14 @@ for (const wire of WIRES) {
       const { error, ms } = await failure(provider({ stream: false, timeoutMs: 400 }), ask());
       assert.equal(error.code, "timeout");
       assert.ok(ms < 10_000, `gave up after ${ms} ms`);
+    });
+
+    it("times out a non-streaming request that is never answered", async () => {
+      standin.hangNext(1);
+      const { error, ms } = await failure(provider({ stream: false, timeoutMs: 400 }), ask());
+      assert.equal(error.code, "timeout");
+      assert.ok(ms < 10_000, `gave up after ${ms} ms`);
+      await standin.waitFor((r) => r.outcome === "aborted");
     });
 
     it("a connection that breaks mid-answer is an error after the deltas already given", async () => {

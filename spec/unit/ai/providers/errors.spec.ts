@@ -47,6 +47,20 @@ describe("provider error texts", () => {
     assert.equal(e.cause, cause);
   });
 
+  it("says the innermost reason when there is no socket error code", () => {
+    const cause = new TypeError("fetch failed", { cause: new Error("bad port") });
+    assert.equal(
+      networkError("p", "http://127.0.0.1:9/v1", cause).message,
+      "p: cannot reach http://127.0.0.1:9/v1 (bad port)",
+    );
+  });
+
+  it("drops credentials from the address it names", () => {
+    const e = networkError("p", "https://user:hunter2secret@llm.example/v1?key=abc123secret", new Error("x"));
+    assert.ok(!e.message.includes("hunter2secret") && !e.message.includes("abc123secret"), e.message);
+    assert.match(e.message, /cannot reach https:\/\/llm\.example\/v1/);
+  });
+
   it("says whether the first token or a later one was late", () => {
     assert.equal(timeoutError("p", 30_000, true).message, "p: no answer within 30 s");
     assert.equal(timeoutError("p", 1500, false).message, "p: the answer stalled within 1.5 s");
