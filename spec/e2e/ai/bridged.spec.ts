@@ -20,6 +20,7 @@ describe("e2e: the AI puppet in a bridged room, across restarts, and its limits"
   let rig: AiRig;
   let alice: MatrixTestClient;
   let bob: MatrixTestClient;
+  let portal: string;
 
   before(async function () {
     this.timeout(180_000);
@@ -37,7 +38,7 @@ describe("e2e: the AI puppet in a bridged room, across restarts, and its limits"
     testnet.addUser({ id: "p1", name: "Paula Platform" });
     testnet.addUser({ id: "robo", name: "Robo Helper", is_bot: true });
     testnet.injectMessage({ chat: "aichat", sender: "p1", text: "hello bridge" });
-    const portal = await portalRoomFor(alice, "aichat");
+    portal = await portalRoomFor(alice, "aichat");
     await alice.invite(portal, AI);
     await alice.waitFor(
       (e) => e.type === "m.room.member" && e.state_key === AI && e.content.membership === "join",
@@ -79,6 +80,25 @@ describe("e2e: the AI puppet in a bridged room, across restarts, and its limits"
     }
     assert.ok(sent, "the AI's answer reached the platform");
     assert.equal(sent.text, "Hello Paula, the **AI** here.");
+  });
+
+  it("a slow answer never holds up the room's delivery to the platform; AI commands stay in Matrix", async () => {
+    const { testnet } = rig.core;
+    rig.ollama.backend = scriptedBackend("Late but here.");
+    rig.openai.hangNext(1);
+    const asked = await alice.sendText(portal, "AI, take your time");
+    await rig.openai.waitFor((q) => lastContent(q) === "alice: AI, take your time" && q.outcome === "hung");
+    const t0 = Date.now();
+    await alice.sendText(portal, "meanwhile, a normal message");
+    await testnet.waitFor(
+      (c) => c.method === "POST" && (c.body as { text?: string }).text === "meanwhile, a normal message",
+    );
+    assert.ok(Date.now() - t0 < 4000, "relayed while the model is still silent");
+    await alice.sendText(portal, "!ai mode");
+    await alice.waitFor((e) => isNoticeFromAi(e, /Mode here:/), { roomId: portal });
+    const late = await alice.waitFor((e) => isAnswer(e, asked), { roomId: portal, timeoutMs: 30_000 });
+    await waitForShown(alice, portal, late, "Late but here.");
+    assert.ok(!testnet.sent("aichat").some((m) => m.text.startsWith("!ai")), "commands are not relayed");
   });
 
   it("settings and rooms survive a restart; limits and budgets from config get a polite notice", async () => {
