@@ -2,6 +2,7 @@ import fs from "node:fs";
 import nodePath from "node:path";
 import Ajv, { type ValidateFunction } from "ajv";
 import yaml, { YAMLException } from "js-yaml";
+import { aiConfigProblems } from "../ai/config";
 import { redact, registerSecret } from "../log/Logger";
 import { applyEnvOverrides, isPlainObject, type PlainObject } from "./env";
 import { describeAjvErrors } from "./messages";
@@ -94,6 +95,7 @@ function crossChecks(c: BridgeConfig): string[] {
   if (c.ai.enabled && c.ai.localpart === c.bridge.bot.localpart) {
     problems.push(`ai.localpart: must differ from bridge.bot.localpart ('${c.bridge.bot.localpart}')`);
   }
+  problems.push(...aiConfigProblems(c.ai));
   if (c.delivery.max_backoff_ms < c.delivery.initial_backoff_ms) {
     problems.push(
       `delivery.max_backoff_ms: must be at least delivery.initial_backoff_ms (${c.delivery.initial_backoff_ms})`,

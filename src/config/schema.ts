@@ -14,7 +14,7 @@
 
 /** One node of the schema; only the keywords this project uses. */
 export interface SchemaNode {
-  type?: "object" | "string" | "integer" | "number" | "boolean";
+  type?: "object" | "string" | "integer" | "number" | "boolean" | "array";
   description?: string;
   default?: unknown;
   examples?: unknown[];
@@ -28,6 +28,7 @@ export interface SchemaNode {
   required?: string[];
   additionalProperties?: boolean | SchemaNode;
   propertyNames?: SchemaNode;
+  items?: SchemaNode;
   if?: SchemaNode;
   then?: SchemaNode;
   "x-expected"?: string;
@@ -117,6 +118,135 @@ export function platformSchema(name?: string): SchemaNode {
   return node;
 }
 
+const LEVEL: SchemaNode = { type: "string", enum: ["relay", "user", "admin"] };
+
+function level(description: string, dflt: string): SchemaNode {
+  return { ...LEVEL, description, default: dflt };
+}
+
+function list(description: string, items: SchemaNode): SchemaNode {
+  return { type: "array", description, default: [], items };
+}
+
+/** One `ai.providers.<name>` entry: an OpenAI-compatible or Ollama endpoint. */
+function providerSchema(): SchemaNode {
+  return {
+    type: "object",
+    description: "A model endpoint.",
+    additionalProperties: false,
+    required: ["kind", "base_url", "model"],
+    properties: {
+      kind: {
+        type: "string",
+        description:
+          "openai: any OpenAI-compatible API (OpenAI, vLLM, LM Studio, llama.cpp, OpenRouter); ollama: an Ollama server.",
+        enum: ["openai", "ollama"],
+        "x-expected": "openai or ollama",
+      },
+      base_url: str("Base URL, e.g. https://api.openai.com/v1 or http://127.0.0.1:11434.", {
+        pattern: HTTP_URL,
+        "x-expected": "an http(s) URL",
+      }),
+      api_key: str("API key (openai kind); unset for servers that need none.", {
+        minLength: 1,
+        "x-expected": "the key the provider issued",
+      }),
+      model: str("Model used when a room sets none.", { minLength: 1, "x-expected": "a model name" }),
+      stream: bool("Stream tokens; false asks for the whole answer at once.", true),
+      timeout_ms: int("Give up on a request (and fail over) after this many milliseconds.", 60000, 100),
+      max_retries: int("Retries of 429/5xx answers before failing over.", 2, 0, 10),
+    },
+  };
+}
+
+/** The `ai` section: the AI puppet. */
+function aiSchema(): SchemaNode {
+  const names = { type: "string", pattern: "^[A-Za-z0-9._-]+$", "x-expected": "a provider name" } as const;
+  return section("The AI puppet, a Matrix user that answers in rooms where it is joined.", {
+    enabled: bool("Register and run the AI puppet.", true),
+    localpart: str("Localpart of the AI puppet: `@<localpart>:<domain>`.", {
+      default: "ai",
+      pattern: LOCALPART,
+      "x-expected": LOCALPART_TEXT,
+    }),
+    displayname: str("Display name of the AI puppet.", { default: "AI" }),
+    command_prefix: str("Prefix of the AI's room commands (`!ai help`).", {
+      default: "!ai",
+      pattern: "^\\S+$",
+      "x-expected": "a word without spaces",
+    }),
+    invite_level: level("Bridge permission level (bridge.permissions) needed to invite the AI.", "user"),
+    command_level: level("Bridge permission level needed for the AI's commands.", "user"),
+    default_mode: {
+      type: "string",
+      description:
+        "When the AI answers in rooms with more than two members: mention (when mentioned or replied to), always, off. DMs always answer. Rooms change it with `!ai mode`.",
+      default: "mention",
+      enum: ["mention", "always", "off"],
+    },
+    system_prompt: str("System prompt of rooms that set none (`!ai prompt`).", {
+      default: "You are a helpful assistant taking part in a Matrix chat room. Answer concisely.",
+    }),
+    ignore_users: list(
+      "The AI never answers these users (regular expressions on the user id), e.g. other bridges' bots. It never answers itself, the bridge bot or ghosts of platform bots.",
+      { type: "string", minLength: 1, "x-expected": "a regular expression" },
+    ),
+    context: section("What the model sees.", {
+      max_events: int("Most recent room (or thread) events read as context.", 50, 1, 1000),
+      token_budget: int("Context is trimmed (oldest first) to about this many tokens.", 3000, 50),
+      max_answer_tokens: int("Longest answer, in tokens.", 512, 1),
+    }),
+    streaming: section("How an answer appears: one message, edited in place.", {
+      edit_interval_ms: int("Least time between two edits of the answer.", 1000, 100),
+      max_edits: int("Most edits of one answer; the last one always holds the complete text.", 15, 1, 500),
+    }),
+    providers: {
+      type: "object",
+      description: "Model endpoints, keyed by a name of your choice.",
+      default: {},
+      propertyNames: names,
+      additionalProperties: providerSchema(),
+      "x-sample-comment": [
+        "local:",
+        "  kind: ollama",
+        "  base_url: http://127.0.0.1:11434",
+        "  model: llama3.2",
+        "  stream: true",
+        "  timeout_ms: 60000",
+        "  max_retries: 2",
+        "openai:",
+        "  kind: openai",
+        "  base_url: https://api.openai.com/v1",
+        "  api_key: sk-...",
+        "  model: gpt-4o-mini",
+      ],
+    },
+    default_provider: str("Provider of rooms that choose none. Unset: the first one in providers.", {
+      ...names,
+      examples: ["local"],
+    }),
+    failover: list(
+      "Providers tried in this order when the room's provider fails (errors, timeouts, 429).",
+      names,
+    ),
+    limits: section("Rate limits and daily token budgets (0: unlimited). Hitting one gets a polite notice.", {
+      user_per_minute: int("Answers per user per minute.", 10, 0),
+      room_per_minute: int("Answers per room per minute.", 30, 0),
+      user_daily_tokens: int("Tokens (prompt + answer) per user per UTC day.", 0, 0),
+      room_daily_tokens: int("Tokens per room per UTC day.", 0, 0),
+    }),
+    redact: section("Removed from the context before it leaves for the provider.", {
+      email: bool("Replace e-mail addresses with [email].", false),
+      phone: bool("Replace phone numbers with [phone].", false),
+      patterns: list("Regular expressions whose matches become [redacted].", {
+        type: "string",
+        minLength: 1,
+        "x-expected": "a regular expression",
+      }),
+    }),
+  });
+}
+
 /** The whole configuration file. */
 export const CONFIG_SCHEMA: SchemaNode = {
   type: "object",
@@ -203,15 +333,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
         enum: ["invite", "public"],
       },
     }),
-    ai: section("The AI puppet, a Matrix user that answers in rooms where it is joined.", {
-      enabled: bool("Register and run the AI puppet.", true),
-      localpart: str("Localpart of the AI puppet: `@<localpart>:<domain>`.", {
-        default: "ai",
-        pattern: LOCALPART,
-        "x-expected": LOCALPART_TEXT,
-      }),
-      displayname: str("Display name of the AI puppet.", { default: "AI" }),
-    }),
+    ai: aiSchema(),
     database: section("PostgreSQL storage.", {
       url: str(
         "postgres:// URL of the database. Unset or empty: an embedded PostgreSQL is started in `data_dir`.",

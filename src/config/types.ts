@@ -37,11 +37,7 @@ export interface BridgeConfig {
     /** How portals are joined: "invite" (only invited) or "public" (anyone on the server may join by alias). */
     portal_join_rule: "invite" | "public";
   };
-  ai: {
-    enabled: boolean;
-    localpart: string;
-    displayname: string;
-  };
+  ai: AiConfig;
   database: {
     /** postgres:// URL; empty → embedded PostgreSQL in `data_dir`. */
     url?: string;
@@ -66,6 +62,46 @@ export interface BridgeConfig {
   metrics: { enabled: boolean };
   logging: { level: "error" | "warn" | "info" | "debug"; format: "pretty" | "json" };
   platforms: Record<string, PlatformConfig>;
+}
+
+export type AiMode = "mention" | "always" | "off";
+
+/** One `ai.providers.<name>` entry. */
+export interface AiProviderConfig {
+  kind: "openai" | "ollama";
+  base_url: string;
+  api_key?: string;
+  model: string;
+  stream: boolean;
+  timeout_ms: number;
+  max_retries: number;
+}
+
+/** The AI puppet (`ai` section). */
+export interface AiConfig {
+  enabled: boolean;
+  localpart: string;
+  displayname: string;
+  command_prefix: string;
+  invite_level: PermissionLevel;
+  command_level: PermissionLevel;
+  /** Mode of rooms with more than two members that set none. */
+  default_mode: AiMode;
+  system_prompt: string;
+  /** Regular expressions on user ids the AI never answers. */
+  ignore_users: string[];
+  context: { max_events: number; token_budget: number; max_answer_tokens: number };
+  streaming: { edit_interval_ms: number; max_edits: number };
+  providers: Record<string, AiProviderConfig>;
+  default_provider?: string;
+  failover: string[];
+  limits: {
+    user_per_minute: number;
+    room_per_minute: number;
+    user_daily_tokens: number;
+    room_daily_tokens: number;
+  };
+  redact: { email: boolean; phone: boolean; patterns: string[] };
 }
 
 /** Tokens of the registration file. */

@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { AiService } from "../ai/AiService";
+import { defaultProviderFactory } from "../ai/providerFactory";
 import { builtinCommands } from "../commands/builtin";
 import { CommandHandler } from "../commands/CommandHandler";
 import type { BridgeConfig, RegistrationTokens } from "../config/types";
@@ -64,6 +66,7 @@ export class Bridge {
   registry!: ConnectorRegistry;
   private inbound!: InboundBridge;
   private outbound!: OutboundBridge;
+  private ai?: AiService;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -118,12 +121,23 @@ export class Bridge {
       bot: this.bot,
     };
     this.inbound = new InboundBridge({ ...deps, api: this.api });
+    if (config.ai.enabled) {
+      this.ai = new AiService({
+        ...deps,
+        config,
+        api: this.api,
+        permissions,
+        botUserId: this.bot.userId,
+        providers: defaultProviderFactory,
+      });
+    }
     this.outbound = new OutboundBridge({
       ...deps,
       config,
       api: this.api,
       permissions,
       commands: (ev) => commands.handle(ev),
+      ai: this.ai && ((ev) => this.ai!.offer(ev)),
     });
     this.queue = new DeliveryQueue({
       store: this.store,
@@ -159,6 +173,7 @@ export class Bridge {
 
     await Promise.all([this.setupBotProfile(), this.registry.init()]);
     await this.registry.start();
+    await this.ai?.start();
     await this.queue.start();
     this.ready = true;
     // A homeserver that failed to reach the bridge (while it was down) backs off for up to
@@ -316,6 +331,7 @@ export class Bridge {
     this.ready = false;
     await this.http?.close();
     await this.queue?.stop();
+    await this.ai?.stop();
     await this.registry?.stop();
     await this.db?.close();
     log.info("bridge stopped");

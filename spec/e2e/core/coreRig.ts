@@ -51,6 +51,8 @@ export async function startCoreRig(
     delivery?: Record<string, number>;
     /** Extra platform sections (a real connector against its stand-in), next to testnet. */
     platforms?: Record<string, Record<string, unknown>>;
+    /** The `ai` section (the AI puppet's providers, limits…). */
+    ai?: Record<string, unknown>;
   } = {},
 ): Promise<CoreRig> {
   const rig = await sharedRig();
@@ -82,6 +84,7 @@ export async function startCoreRig(
     database: { data_dir: path.join(dir, "data") },
     delivery: { initial_backoff_ms: 100, max_backoff_ms: 1000, give_up_after_seconds: 120, ...opts.delivery },
     provisioning: { enabled: true, shared_secret: provisioningSecret },
+    ...(opts.ai ? { ai: opts.ai } : {}),
     logging: { level: "info", format: "json" },
     platforms: {
       testnet: {

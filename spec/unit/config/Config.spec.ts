@@ -58,7 +58,12 @@ describe("config: loading", () => {
     assert.equal(c.bridge.command_prefix, "!cb");
     assert.deepEqual(c.bridge.permissions, { "*": "relay" });
     assert.equal(c.bridge.portal_join_rule, "invite");
-    assert.deepEqual(c.ai, { enabled: true, localpart: "ai", displayname: "AI" });
+    assert.deepEqual(
+      { enabled: c.ai.enabled, localpart: c.ai.localpart, displayname: c.ai.displayname },
+      { enabled: true, localpart: "ai", displayname: "AI" },
+    );
+    assert.deepEqual(c.ai.providers, {});
+    assert.equal(c.ai.streaming.max_edits, 15);
     assert.deepEqual(c.database, { data_dir: path.join(dir, "data"), embedded_port: 0, max_connections: 10 });
     assert.deepEqual(c.delivery, {
       initial_backoff_ms: 250,

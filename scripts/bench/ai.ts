@@ -1,0 +1,97 @@
+/**
+ * `npx tsx scripts/bench/ai.ts`: the AI puppet's streaming path on a real Synapse and the real
+ * bridge process, against the OpenAI-wire model stand-in. Prints:
+ * - first token → first visible event: from the stand-in handing out the answer's first token
+ *   to the test client seeing the AI's first message (sync), next to a direct Synapse send
+ *   seen by the same client (the floor the bridge path is compared with);
+ * - edit throughput: edits per second with the smallest interval (100 ms), and the gaps.
+ * A benchmark, not a test: numbers depend on the machine's load.
+ */
+import { performance } from "node:perf_hooks";
+import { AI, groupWithAi, isAnswer, isEditOf, startAiRig, waitForShown } from "../../spec/e2e/ai/aiRig";
+import { user } from "../../spec/e2e/core/coreRig";
+import { stopSharedRig } from "../../spec/harness/synapse";
+import type { LlmBackend } from "../../spec/standins/llm/backend";
+
+const RUNS = Number(process.env.AI_BENCH_RUNS ?? 10);
+
+function stats(xs: number[]): string {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  return `median ${q(0.5).toFixed(1)} ms, p90 ${q(0.9).toFixed(1)} ms, min ${s[0]!.toFixed(1)} ms (n=${s.length})`;
+}
+
+async function main(): Promise<void> {
+  let firstTokenAt = 0;
+  const timed: LlmBackend = () => ({
+    chunks: (async function* () {
+      firstTokenAt = performance.now();
+      yield "Hello";
+      for (let i = 0; i < 5; i++) yield ` w${i}`;
+    })(),
+    delayMs: 30,
+  });
+  const rig = await startAiRig(
+    {
+      streaming: { edit_interval_ms: 100, max_edits: 500 },
+      context: { max_events: 10, token_budget: 500, max_answer_tokens: 4000 },
+    },
+    { backend: timed },
+  );
+  const [alice, bob] = await Promise.all([user("alice"), user("bob")]);
+  try {
+    const room = await groupWithAi(alice, bob, "bench");
+    const viaAi: number[] = [];
+    const direct: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const id = await alice.sendText(room, `AI bench ${i}`);
+      const seen = await alice.waitFor((e) => isAnswer(e, id), { roomId: room, timeoutMs: 60_000 });
+      viaAi.push(performance.now() - firstTokenAt);
+      await waitForShown(alice, room, seen, "Hello w0 w1 w2 w3 w4", 60_000);
+      const t0 = performance.now();
+      const d = await bob.sendText(room, `direct ${i}`);
+      await alice.waitFor((e) => e.event_id === d, { roomId: room, timeoutMs: 60_000 });
+      direct.push(performance.now() - t0);
+    }
+    // Edit throughput: a long answer at 10 ms per token, edited as often as allowed.
+    rig.openai.backend = () => ({ chunks: Array.from({ length: 400 }, (_, i) => ` t${i}`), delayMs: 10 });
+    const id = await alice.sendText(room, "AI long bench");
+    const first = await alice.waitFor((e) => isAnswer(e, id), { roomId: room, timeoutMs: 60_000 });
+    const full = Array.from({ length: 400 }, (_, i) => ` t${i}`)
+      .join("")
+      .trim();
+    await alice.waitFor(
+      (e) => isEditOf(e, first.event_id!) && (e.content["m.new_content"] as { body?: string }).body === full,
+      { roomId: room, timeoutMs: 120_000 },
+    );
+    const edits = alice.eventsIn(room).filter((e) => isEditOf(e, first.event_id!));
+    const times = [first, ...edits].map((e) => e.origin_server_ts!);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    const span = (times[times.length - 1]! - times[0]!) / 1000;
+    const aiMedian = [...viaAi].sort((a, b) => a - b)[Math.floor(viaAi.length / 2)]!;
+    const directMedian = [...direct].sort((a, b) => a - b)[Math.floor(direct.length / 2)]!;
+    process.stdout.write(
+      [
+        `first token → first visible AI event: ${stats(viaAi)}`,
+        `direct Synapse send → visible:        ${stats(direct)}`,
+        `ratio (median, AI path / direct):     ${(aiMedian / directMedian).toFixed(2)}`,
+        `edit throughput: ${edits.length} edits in ${span.toFixed(2)} s = ${(edits.length / span).toFixed(2)} edits/s (interval 100 ms, cap 10/s)`,
+        `edit gaps: ${stats(gaps)} (server timestamps)`,
+        `AI user: ${AI}`,
+      ].join("\n") + "\n",
+    );
+  } finally {
+    alice.stop();
+    bob.stop();
+    await rig.stop();
+    await stopSharedRig();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,327 @@
+import type { BridgeConfig } from "../config/types";
+import type { ConnectorRegistry } from "../core/ConnectorRegistry";
+import type { GhostService } from "../core/GhostService";
+import { txnIdFor } from "../core/InboundBridge";
+import type { Permissions } from "../core/Permissions";
+import type { PortalService } from "../core/PortalService";
+import { Logger } from "../log/Logger";
+import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
+import type { Store } from "../store/Store";
+import { runAiCommand } from "./AiCommands";
+import { type AiRoom, AiStore } from "./AiStore";
+import { HistoryReader } from "./HistoryReader";
+import { Limits } from "./Limits";
+import { type ProviderFactory, ProviderSet } from "./ProviderSet";
+import { Responder } from "./Responder";
+import { makeRedactor } from "./redact";
+import { SenderFilter } from "./SenderFilter";
+import { isAnswerable, replyTarget, shouldAnswer } from "./triggers";
+
+const log = new Logger("AiService");
+
+const NOTICE_EVERY_MS = 60_000;
+const MEMBER_CACHE_MS = 30_000;
+
+export interface AiServiceOptions {
+  config: BridgeConfig;
+  api: MatrixApi;
+  store: Store;
+  permissions: Permissions;
+  botUserId: string;
+  ghosts: GhostService;
+  portals: PortalService;
+  registry: ConnectorRegistry;
+  providers: ProviderFactory;
+}
+
+/**
+ * The AI puppet. The delivery queue offers it every room event ({@link offer}), which returns
+ * at once: membership, commands and trigger rules run in a per-room lane of their own, and
+ * answers in another (one generation per room at a time), so a slow model never holds up
+ * the bridge or other rooms.
+ */
+export class AiService {
+  readonly userId: string;
+  private readonly intent: Intent;
+  private readonly store: AiStore;
+  private readonly providers: ProviderSet;
+  private readonly responder: Responder;
+  private readonly senders: SenderFilter;
+  private readonly limits: Limits;
+  private readonly joined = new Set<string>();
+  private readonly rooms = new Map<string, AiRoom>();
+  private readonly lanes = new Map<string, Promise<void>>();
+  private readonly running = new Map<string, AbortController>();
+  private readonly pending = new Map<string, () => Promise<void>>();
+  private readonly offered = new Set<string>();
+  private readonly members = new Map<string, { count: number; at: number }>();
+  private readonly noticed = new Map<string, number>();
+  private readonly ownEvents = new Set<string>();
+  private stopped = false;
+
+  constructor(private readonly opts: AiServiceOptions) {
+    const { config, api } = opts;
+    const ai = config.ai;
+    this.userId = `@${ai.localpart}:${config.homeserver.domain}`;
+    this.intent = api.intent(this.userId);
+    this.store = new AiStore(opts.store);
+    this.providers = new ProviderSet(ai, opts.providers);
+    this.limits = new Limits(ai.limits, this.store);
+    this.senders = new SenderFilter({
+      aiUserId: this.userId,
+      botUserId: opts.botUserId,
+      ignoreUsers: ai.ignore_users,
+      ghosts: opts.ghosts,
+      portals: opts.portals,
+      registry: opts.registry,
+    });
+    this.responder = new Responder({
+      ai,
+      intent: this.intent,
+      botUserId: opts.botUserId,
+      history: new HistoryReader(api, this.userId),
+      providers: this.providers,
+      store: this.store,
+      redact: makeRedactor(ai.redact),
+    });
+  }
+
+  async start(): Promise<void> {
+    for (const r of await this.store.joinedRooms()) this.joined.add(r);
+    log.info("AI ready", { rooms: this.joined.size, providers: this.providers.names().join(",") || "none" });
+  }
+
+  /** Cancels answers in progress and waits for the lanes to settle. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pending.clear();
+    for (const c of this.running.values()) c.abort();
+    await Promise.allSettled([...this.lanes.values()]);
+  }
+
+  /**
+   * Takes a room event from the delivery queue without waiting for any work. Returns true
+   * when the event was an AI command (not to be relayed to platforms).
+   */
+  offer(ev: RoomEvent): boolean {
+    if (this.stopped || this.offered.has(ev.event_id)) return this.isCommand(ev);
+    this.offered.add(ev.event_id);
+    if (this.offered.size > 5000) this.offered.delete(this.offered.values().next().value!);
+    if (ev.type === "m.room.member") {
+      this.members.delete(ev.room_id);
+      if (ev.state_key === this.userId) this.inLane(`m:${ev.room_id}`, () => this.membership(ev));
+      return false;
+    }
+    if (!this.joined.has(ev.room_id) || ev.type !== "m.room.message") return false;
+    if (ev.sender === this.userId) {
+      this.ownEvents.add(ev.event_id);
+      return false;
+    }
+    const command = this.isCommand(ev);
+    this.inLane(`m:${ev.room_id}`, () => (command ? this.command(ev) : this.consider(ev)));
+    return command;
+  }
+
+  private isCommand(ev: RoomEvent): boolean {
+    const body = (ev.content as { body?: unknown }).body;
+    const prefix = this.opts.config.ai.command_prefix;
+    return (
+      this.joined.has(ev.room_id) &&
+      ev.type === "m.room.message" &&
+      ev.sender !== this.userId &&
+      typeof body === "string" &&
+      (body.trim() === prefix || body.trim().startsWith(`${prefix} `))
+    );
+  }
+
+  private inLane(key: string, work: () => Promise<void>): void {
+    const next = (this.lanes.get(key) ?? Promise.resolve())
+      .then(work)
+      .catch((err: unknown) => log.error("AI work failed", { lane: key, err: String(err) }));
+    this.lanes.set(key, next);
+    void next.then(() => {
+      if (this.lanes.get(key) === next) this.lanes.delete(key);
+    });
+  }
+
+  private async settings(roomId: string): Promise<AiRoom> {
+    let r = this.rooms.get(roomId);
+    if (!r) {
+      r = await this.store.getRoom(roomId);
+      this.rooms.set(roomId, r);
+    }
+    return r;
+  }
+
+  private async save(room: AiRoom): Promise<void> {
+    await this.store.saveRoom(room);
+    this.rooms.set(room.roomId, room);
+  }
+
+  private async notice(roomId: string, text: string, replyTo?: string): Promise<void> {
+    const content: Record<string, unknown> = { msgtype: "m.notice", body: text };
+    if (replyTo) content["m.relates_to"] = { "m.in_reply_to": { event_id: replyTo } };
+    await this.intent
+      .sendEvent(
+        roomId,
+        "m.room.message",
+        content,
+        txnIdFor("ai-notice", roomId, replyTo ?? Date.now(), text),
+      )
+      .catch((err: unknown) => log.warn("notice not sent", { room: roomId, err: String(err) }));
+  }
+
+  private async membership(ev: RoomEvent): Promise<void> {
+    const { config, permissions } = this.opts;
+    const membership = ev.content.membership;
+    const room = await this.settings(ev.room_id);
+    if (membership === "leave" || membership === "ban") {
+      this.joined.delete(ev.room_id);
+      this.pending.delete(ev.room_id);
+      this.running.get(ev.room_id)?.abort();
+      if (room.joined) await this.save({ ...room, joined: false });
+      log.info("AI left a room", { room: ev.room_id, by: ev.sender, membership });
+      return;
+    }
+    if (membership === "join") {
+      this.joined.add(ev.room_id);
+      if (!room.joined) await this.save({ ...room, joined: true });
+      return;
+    }
+    if (membership !== "invite") return;
+    if (!permissions.allows(ev.sender, config.ai.invite_level)) {
+      log.info("AI invite refused", { room: ev.room_id, by: ev.sender });
+      try {
+        await this.intent.join(ev.room_id);
+        await this.notice(
+          ev.room_id,
+          `Sorry, I only join rooms when invited by users with the bridge permission level '${config.ai.invite_level}'. Ask the bridge's administrator.`,
+        );
+      } finally {
+        await this.intent.leave(ev.room_id).catch(() => undefined);
+      }
+      return;
+    }
+    await this.intent.join(ev.room_id);
+    this.joined.add(ev.room_id);
+    await this.save({ ...room, joined: true });
+    const prefix = config.ai.command_prefix;
+    await this.notice(
+      ev.room_id,
+      `Hello! Mention me or reply to me and I answer (in a DM, just write). \`${prefix} help\` lists my commands.`,
+    );
+    log.info("AI joined a room", { room: ev.room_id, by: ev.sender });
+  }
+
+  private async command(ev: RoomEvent): Promise<void> {
+    const { config, permissions } = this.opts;
+    const level = config.ai.command_level;
+    if (!permissions.allows(ev.sender, level)) {
+      await this.notice(
+        ev.room_id,
+        `Sorry, only users with the bridge permission level '${level}' may use ${config.ai.command_prefix} commands.`,
+        ev.event_id,
+      );
+      return;
+    }
+    const body = String(ev.content.body).trim();
+    const line = body.slice(config.ai.command_prefix.length).trim();
+    const reply = await runAiCommand(
+      {
+        ai: config.ai,
+        store: this.store,
+        providers: this.providers,
+        settings: (r) => this.settings(r),
+        save: (r) => this.save(r),
+        leave: async (r) => {
+          await this.notice(r, "Goodbye!", ev.event_id);
+          await this.intent.leave(r);
+        },
+      },
+      ev,
+      line,
+    );
+    if (reply) await this.notice(ev.room_id, reply, ev.event_id);
+  }
+
+  private async memberCount(roomId: string): Promise<number> {
+    const cached = this.members.get(roomId);
+    if (cached && Date.now() - cached.at < MEMBER_CACHE_MS) return cached.count;
+    const count = Object.keys(await this.intent.joinedMembers(roomId)).length;
+    this.members.set(roomId, { count, at: Date.now() });
+    return count;
+  }
+
+  private async repliedSender(ev: RoomEvent): Promise<string | undefined> {
+    const target = replyTarget(ev.content);
+    if (!target) return undefined;
+    if (this.ownEvents.has(target)) return this.userId;
+    try {
+      return (await this.intent.getEvent(ev.room_id, target)).sender;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The trigger rules, limits, then an answer in the room's generation lane. */
+  private async consider(ev: RoomEvent): Promise<void> {
+    if (!isAnswerable(ev)) return;
+    if (await this.senders.ignored(ev.room_id, ev.sender)) return;
+    const { config } = this.opts;
+    const room = await this.settings(ev.room_id);
+    const isDm = (await this.memberCount(ev.room_id)) <= 2;
+    const answer = shouldAnswer({
+      content: ev.content,
+      aiUserId: this.userId,
+      aiName: config.ai.displayname,
+      mode: room.mode ?? config.ai.default_mode,
+      modeSetInRoom: room.mode !== undefined,
+      isDm,
+      replyToSender: await this.repliedSender(ev),
+    });
+    if (!answer || (await this.store.answered(ev.event_id))) return;
+    const hit = await this.limits.check(ev.room_id, ev.sender);
+    if (hit) {
+      const key = `${hit.scope}|${hit.kind}|${hit.scope === "user" ? ev.sender : ev.room_id}`;
+      if (Date.now() - (this.noticed.get(key) ?? 0) >= NOTICE_EVERY_MS) {
+        this.noticed.set(key, Date.now());
+        await this.notice(ev.room_id, hit.text, ev.event_id);
+      }
+      log.info("AI limit reached", { room: ev.room_id, user: ev.sender, scope: hit.scope, kind: hit.kind });
+      return;
+    }
+    this.schedule(ev.room_id, async () => {
+      const controller = new AbortController();
+      this.running.set(ev.room_id, controller);
+      try {
+        await this.responder.answer({
+          trigger: ev,
+          settings: await this.settings(ev.room_id),
+          asReply: !isDm,
+          signal: controller.signal,
+        });
+      } finally {
+        this.running.delete(ev.room_id);
+      }
+    });
+  }
+
+  /**
+   * One generation per room: while one runs, only the newest waiting trigger is kept (its
+   * context holds the earlier messages anyway).
+   */
+  private schedule(roomId: string, job: () => Promise<void>): void {
+    const key = `g:${roomId}`;
+    if (this.lanes.has(key)) {
+      this.pending.set(roomId, job);
+      return;
+    }
+    const run = async (j: () => Promise<void>): Promise<void> => {
+      await j();
+      const next = this.pending.get(roomId);
+      this.pending.delete(roomId);
+      if (next && !this.stopped && this.joined.has(roomId)) await run(next);
+    };
+    this.inLane(key, () => run(job));
+  }
+}

@@ -1,0 +1,207 @@
+import type { AiConfig } from "../config/types";
+import { txnIdFor } from "../core/InboundBridge";
+import { Logger } from "../log/Logger";
+import type { Intent, RoomEvent } from "../matrix/MatrixApi";
+import type { AiRoom, AiStore } from "./AiStore";
+import { assembleContext, estimateTokens } from "./context";
+import type { HistoryReader } from "./HistoryReader";
+import type { ProviderSet } from "./ProviderSet";
+import { type ChatUsage, ProviderError } from "./providers/types";
+import type { Redactor } from "./redact";
+import { StreamingReply } from "./StreamingReply";
+import { threadRoot } from "./triggers";
+
+const log = new Logger("Responder");
+
+/** Typing notifications last this long; they are refreshed well before they run out. */
+const TYPING_TIMEOUT_MS = 30_000;
+const TYPING_REFRESH_MS = 20_000;
+
+/** One answer to generate. */
+export interface AnswerJob {
+  trigger: RoomEvent;
+  settings: AiRoom;
+  /** Reply to the trigger (rooms with more than two members). */
+  asReply: boolean;
+  signal: AbortSignal;
+}
+
+function short(text: string, max = 160): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** Short text for the room about a failed answer; details stay in the log. */
+export function failureText(err: unknown): string {
+  if (err instanceof ProviderError) {
+    switch (err.code) {
+      case "rate_limited":
+        return "the model provider is rate limiting requests; please try again in a moment";
+      case "timeout":
+        return "the model provider did not answer in time";
+      case "auth":
+        return "the model provider refused the credentials (ask the bridge admin to check ai.providers)";
+      case "model_not_found":
+        return `the model is not available there (${err.message}); choose another with the model command`;
+      case "aborted":
+        return "the answer was cancelled";
+      case "all_failed":
+        return `no model provider answered (${short(err.message.replace(/^no provider answered: /, ""))})`;
+      default:
+        return short(err.message) || "the model provider failed";
+    }
+  }
+  return "something went wrong while generating the answer";
+}
+
+/** Generates one answer: context from the room, the provider's stream, the edited message, the usage log. */
+export class Responder {
+  constructor(
+    private readonly opts: {
+      ai: AiConfig;
+      intent: Intent;
+      botUserId: string;
+      history: HistoryReader;
+      providers: ProviderSet;
+      store: AiStore;
+      redact: Redactor;
+    },
+  ) {}
+
+  async answer(job: AnswerJob): Promise<void> {
+    const { ai, intent, providers, store } = this.opts;
+    const { trigger, settings } = job;
+    const roomId = trigger.room_id;
+    const started = performance.now();
+    const chosen = providers.forRoom(settings.provider);
+    if (!chosen) {
+      await this.notice(trigger, "No AI model provider is configured (ai.providers); ask the bridge admin.");
+      return;
+    }
+    let typing = true;
+    const setTyping = (on: boolean) =>
+      intent.setTyping(roomId, on, TYPING_TIMEOUT_MS).catch((err: unknown) => {
+        log.debug("typing not set", { room: roomId, err: String(err) });
+      });
+    void setTyping(true);
+    const refresh = setInterval(() => {
+      if (typing) void setTyping(true);
+    }, TYPING_REFRESH_MS);
+    const stopTyping = async () => {
+      if (!typing) return;
+      typing = false;
+      clearInterval(refresh);
+      await setTyping(false);
+    };
+
+    const root = threadRoot(trigger.content);
+    const thread = root ? { rel_type: "m.thread", event_id: root, is_falling_back: !job.asReply } : undefined;
+    const reply = { "m.in_reply_to": { event_id: trigger.event_id } };
+    const relation = thread ? { ...thread, ...reply } : job.asReply ? reply : undefined;
+    const streaming = new StreamingReply({
+      intent,
+      roomId,
+      relation,
+      threadRelation: thread && { rel_type: "m.thread", event_id: root, is_falling_back: true, ...reply },
+      mentions: job.asReply ? [trigger.sender] : [],
+      txnSeed: trigger.event_id,
+      editIntervalMs: ai.streaming.edit_interval_ms,
+      maxEdits: ai.streaming.max_edits,
+    });
+    let usage: ChatUsage | undefined;
+    let answeredBy = chosen.chain[0];
+    let model = settings.model || chosen.provider.defaultModel;
+    let text = "";
+    let promptTokens = 0;
+    try {
+      const history = await this.opts.history.read(roomId, ai.context.max_events, root);
+      const messages = assembleContext({
+        events: history.events,
+        trigger,
+        aiUserId: intent.userId,
+        skipSenders: new Set([this.opts.botUserId]),
+        names: history.names,
+        systemPrompt: settings.systemPrompt ?? ai.system_prompt,
+        tokenBudget: ai.context.token_budget,
+        forgetEventId: settings.forgetEventId,
+        forgetTs: settings.forgetTs,
+        commandPrefix: ai.command_prefix,
+        redact: this.opts.redact,
+      });
+      promptTokens = messages.reduce((n, m) => n + estimateTokens(m.content), 0);
+      const stream = chosen.provider.stream({
+        model: settings.model ?? "",
+        messages,
+        maxTokens: ai.context.max_answer_tokens,
+        signal: job.signal,
+      });
+      for await (const chunk of stream) {
+        if (chunk.type === "delta") {
+          text += chunk.text;
+          streaming.push(chunk.text);
+          if (streaming.firstEventId) await stopTyping();
+        } else {
+          usage = chunk.usage;
+          answeredBy = chunk.provider ?? answeredBy;
+          model = chunk.model ?? model;
+        }
+      }
+      await streaming.finish();
+      await stopTyping();
+      await store.logUsage({
+        roomId,
+        userId: trigger.sender,
+        triggerEventId: trigger.event_id,
+        provider: answeredBy,
+        model,
+        promptTokens: usage?.promptTokens ?? promptTokens,
+        completionTokens: usage?.completionTokens ?? (text ? estimateTokens(text) : 0),
+        latencyMs: Math.round(performance.now() - started),
+        ok: true,
+      });
+      log.info("answered", { room: roomId, provider: answeredBy, model, edits: streaming.editCount });
+    } catch (err) {
+      await streaming.abandon();
+      await stopTyping();
+      log.warn("answer failed", { room: roomId, provider: chosen.chain.join(">"), err: String(err) });
+      if (text.trim() && streaming.firstEventId) await streaming.finish(" …").catch(() => undefined);
+      if (!job.signal.aborted) await this.notice(trigger, `⚠️ The AI could not answer: ${failureText(err)}.`);
+      await store
+        .logUsage({
+          roomId,
+          userId: trigger.sender,
+          triggerEventId: trigger.event_id,
+          provider: err instanceof ProviderError ? err.provider : answeredBy,
+          model,
+          promptTokens: 0,
+          completionTokens: 0,
+          latencyMs: Math.round(performance.now() - started),
+          ok: false,
+          error: String(err),
+        })
+        .catch((e: unknown) => log.warn("usage not logged", { err: String(e) }));
+    } finally {
+      clearInterval(refresh);
+      if (typing) await stopTyping();
+    }
+  }
+
+  /** A short notice from the AI user, replying to `to`. */
+  async notice(to: RoomEvent, text: string): Promise<void> {
+    const content: Record<string, unknown> = {
+      msgtype: "m.notice",
+      body: text,
+      "m.relates_to": { "m.in_reply_to": { event_id: to.event_id } },
+    };
+    const root = threadRoot(to.content);
+    if (root)
+      content["m.relates_to"] = {
+        rel_type: "m.thread",
+        event_id: root,
+        is_falling_back: false,
+        "m.in_reply_to": { event_id: to.event_id },
+      };
+    await this.opts.intent
+      .sendEvent(to.room_id, "m.room.message", content, txnIdFor("ai-notice", to.event_id, text))
+      .catch((err: unknown) => log.warn("notice not sent", { room: to.room_id, err: String(err) }));
+  }
+}

@@ -1,0 +1,231 @@
+import { txnIdFor } from "../core/InboundBridge";
+import { Logger } from "../log/Logger";
+import type { Intent } from "../matrix/MatrixApi";
+import { markdownToHtml } from "./markdown";
+
+const log = new Logger("StreamingReply");
+
+type Content = Record<string, unknown>;
+
+/**
+ * Text bytes per message. An edit carries the text twice (fallback and `m.new_content`) plus
+ * its HTML; with these caps every event stays well under the 65,536-byte Matrix limit.
+ */
+export const PART_BYTES = 12_000;
+const HTML_BYTES = 24_000;
+
+/** Splits text into parts of at most `max` UTF-8 bytes, at a paragraph, line or word break when one is near. */
+export function splitForEvents(text: string, max = PART_BYTES): string[] {
+  const parts: string[] = [];
+  let rest = text;
+  while (Buffer.byteLength(rest) > max) {
+    let cut = 0;
+    let bytes = 0;
+    for (const ch of rest) {
+      const b = Buffer.byteLength(ch);
+      if (bytes + b > max) break;
+      bytes += b;
+      cut += ch.length;
+    }
+    const window = rest.slice(0, cut);
+    const floor = Math.floor(cut * 0.6);
+    const at = [window.lastIndexOf("\n\n"), window.lastIndexOf("\n"), window.lastIndexOf(" ")].find(
+      (i) => i > floor,
+    );
+    const end = at !== undefined ? at + 1 : cut;
+    parts.push(rest.slice(0, end).trimEnd());
+    rest = rest.slice(end).trimStart();
+  }
+  if (rest || !parts.length) parts.push(rest);
+  return parts;
+}
+
+function messageContent(text: string, withHtml: boolean, mentions: string[] = []): Content {
+  const c: Content = {
+    msgtype: "m.text",
+    body: text,
+    "m.mentions": mentions.length ? { user_ids: mentions } : {},
+  };
+  const html = withHtml ? markdownToHtml(text) : undefined;
+  if (html && Buffer.byteLength(html) <= HTML_BYTES) {
+    c.format = "org.matrix.custom.html";
+    c.formatted_body = html;
+  }
+  return c;
+}
+
+export interface StreamingReplyOptions {
+  intent: Intent;
+  roomId: string;
+  /** Relation of the answer's first message (reply and/or thread). */
+  relation?: Content;
+  /** Thread relation of follow-up parts of a long answer. */
+  threadRelation?: Content;
+  /** Users the first message mentions (the asker of a reply); edits never notify again. */
+  mentions?: string[];
+  /** Seed of the transaction ids, so a repeated answer to the same event is deduplicated. */
+  txnSeed: string;
+  editIntervalMs: number;
+  /** Most edits of the first message, the final one included. */
+  maxEdits: number;
+}
+
+/**
+ * One answer as one Matrix message: sent at the first text, edited (`m.replace`) at most once
+ * per interval and at most `maxEdits` times, the last edit holding the complete formatted text.
+ * Parts past the event size limit follow as their own messages at the end.
+ */
+export class StreamingReply {
+  private text = "";
+  private shown?: string;
+  private eventId?: string;
+  private edits = 0;
+  private lastSendAt = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private timer?: NodeJS.Timeout;
+  /** An edit is waiting in the chain: no other is scheduled until it has gone out. */
+  private editQueued = false;
+  private closed = false;
+  /** Event ids of everything sent, first message first. */
+  readonly sent: string[] = [];
+
+  constructor(private readonly opts: StreamingReplyOptions) {}
+
+  get firstEventId(): string | undefined {
+    return this.eventId;
+  }
+
+  get editCount(): number {
+    return this.edits;
+  }
+
+  /** Adds streamed text; the message follows, throttled. */
+  push(delta: string): void {
+    if (this.closed || !delta) return;
+    this.text += delta;
+    if (!this.eventId && this.shown === undefined) {
+      this.shown = "";
+      // One macrotask later: a provider that does not stream delivers its whole answer (and
+      // the end) at once, which then goes out as one formatted message without edits.
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        if (!this.closed) this.enqueue(() => this.sendFirst());
+      }, 0);
+    } else this.schedule();
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.chain = this.chain.then(step).catch((err: unknown) => {
+      log.warn("answer update failed", { room: this.opts.roomId, err: String(err) });
+    });
+  }
+
+  private firstPart(): string {
+    return splitForEvents(this.text)[0] ?? "";
+  }
+
+  private schedule(): void {
+    if (this.timer || this.editQueued || this.closed || !this.eventId) return;
+    if (this.edits >= this.opts.maxEdits - 1) return; // the last edit is kept for the final text
+    const wait = Math.max(0, this.lastSendAt + this.opts.editIntervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.editQueued = true;
+      this.enqueue(async () => {
+        try {
+          await this.editTo(this.firstPart(), false);
+        } finally {
+          this.editQueued = false;
+        }
+        if (this.firstPart() !== this.shown) this.schedule();
+      });
+    }, wait);
+  }
+
+  private async sendFirst(): Promise<void> {
+    const text = this.firstPart();
+    const content = messageContent(text, false, this.opts.mentions);
+    if (this.opts.relation) content["m.relates_to"] = this.opts.relation;
+    this.eventId = await this.opts.intent.sendEvent(
+      this.opts.roomId,
+      "m.room.message",
+      content,
+      txnIdFor("ai", this.opts.txnSeed, "first"),
+    );
+    this.sent.push(this.eventId);
+    this.shown = text;
+    this.lastSendAt = Date.now();
+    if (this.firstPart() !== text) this.schedule();
+  }
+
+  private async editTo(text: string, final: boolean): Promise<void> {
+    if (!this.eventId || (!final && text === this.shown)) return;
+    if (!final && this.edits >= this.opts.maxEdits - 1) return;
+    const newContent = messageContent(text, final);
+    const content: Content = {
+      msgtype: "m.text",
+      body: `* ${text}`,
+      "m.new_content": newContent,
+      "m.mentions": {},
+      "m.relates_to": { rel_type: "m.replace", event_id: this.eventId },
+    };
+    this.edits += 1;
+    await this.opts.intent.sendEvent(
+      this.opts.roomId,
+      "m.room.message",
+      content,
+      txnIdFor("ai", this.opts.txnSeed, "edit", this.edits),
+    );
+    this.shown = text;
+    this.lastSendAt = Date.now();
+  }
+
+  /**
+   * The complete answer: the first message (sent now if nothing was streamed yet) gets its
+   * final, formatted edit, respecting the interval; further parts are sent after it.
+   */
+  async finish(suffix = ""): Promise<void> {
+    this.text += suffix;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.chain;
+    const parts = splitForEvents(this.text.trim() || "…");
+    const first = parts[0]!;
+    if (!this.eventId) {
+      const content = messageContent(first, true, this.opts.mentions);
+      if (this.opts.relation) content["m.relates_to"] = this.opts.relation;
+      this.eventId = await this.opts.intent.sendEvent(
+        this.opts.roomId,
+        "m.room.message",
+        content,
+        txnIdFor("ai", this.opts.txnSeed, "first"),
+      );
+      this.sent.push(this.eventId);
+    } else if (first !== this.shown || messageContent(first, true).formatted_body) {
+      const wait = this.lastSendAt + this.opts.editIntervalMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await this.editTo(first, true);
+    }
+    for (const [i, part] of parts.slice(1).entries()) {
+      const content = messageContent(part, true);
+      if (this.opts.threadRelation) content["m.relates_to"] = this.opts.threadRelation;
+      this.sent.push(
+        await this.opts.intent.sendEvent(
+          this.opts.roomId,
+          "m.room.message",
+          content,
+          txnIdFor("ai", this.opts.txnSeed, "part", i + 1),
+        ),
+      );
+    }
+  }
+
+  /** Stops updating (the generation failed or was cancelled); waits for a send in flight. */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.chain;
+  }
+}

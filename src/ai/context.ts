@@ -1,0 +1,121 @@
+import type { RoomEvent } from "../matrix/MatrixApi";
+import type { ChatMessage } from "./providers/types";
+import type { Redactor } from "./redact";
+import { isEdit, stripReplyFallback } from "./triggers";
+
+type Content = Record<string, unknown>;
+
+/** Everything context assembly needs; pure, so the exact request can be tested. */
+export interface ContextInput {
+  /** Room (or thread) events, oldest first, as read from the homeserver. */
+  events: RoomEvent[];
+  /** The event being answered; added when the homeserver did not return it yet. */
+  trigger: RoomEvent;
+  aiUserId: string;
+  /** Senders whose messages are not conversation (the bridge bot). */
+  skipSenders: Set<string>;
+  /** Display names by user id (ghosts included); the localpart is used when missing. */
+  names: Map<string, string>;
+  systemPrompt: string;
+  tokenBudget: number;
+  /** Events up to this one (or this time) are forgotten (`!ai forget`). */
+  forgetEventId?: string;
+  forgetTs?: number;
+  /** Messages starting with this are commands, not conversation. */
+  commandPrefix: string;
+  redact: Redactor;
+}
+
+/** A rough token count (about four characters per token plus per-message overhead). */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4) + 4;
+}
+
+function bodyOf(ev: RoomEvent, content: Content): string | undefined {
+  if (typeof content.body !== "string") return undefined;
+  const msgtype = content.msgtype;
+  const body = stripReplyFallback(content.body).trim();
+  if (!body) return undefined;
+  if (msgtype === "m.image" || msgtype === "m.file" || msgtype === "m.video" || msgtype === "m.audio")
+    return `[${String(msgtype).slice(2)}: ${body}]`;
+  if (ev.type === "m.sticker") return `[sticker: ${body}]`;
+  if (msgtype === "m.emote") return `* ${body}`;
+  return body;
+}
+
+function localpart(mxid: string): string {
+  const colon = mxid.indexOf(":");
+  return mxid.slice(1, colon < 0 ? undefined : colon);
+}
+
+/** The newest replacement content per original event (edits by the original sender only). */
+function latestEdits(events: RoomEvent[]): Map<string, { ts: number; content: Content }> {
+  const senders = new Map(events.map((e) => [e.event_id, e.sender]));
+  const edits = new Map<string, { ts: number; content: Content }>();
+  const consider = (edit: RoomEvent) => {
+    const rel = (edit.content as Content)["m.relates_to"] as Content | undefined;
+    const target = rel?.event_id;
+    const newContent = (edit.content as Content)["m.new_content"];
+    if (typeof target !== "string" || typeof newContent !== "object" || newContent === null) return;
+    const owner = senders.get(target);
+    if (owner !== undefined && owner !== edit.sender) return;
+    const prev = edits.get(target);
+    if (!prev || prev.ts <= edit.origin_server_ts)
+      edits.set(target, { ts: edit.origin_server_ts, content: newContent as Content });
+  };
+  for (const e of events) {
+    if (isEdit(e.content as Content)) consider(e);
+    // Bundled with the original by the homeserver (needed when the edit itself is out of range).
+    const bundled = (e.unsigned?.["m.relations"] as Content | undefined)?.["m.replace"] as
+      | RoomEvent
+      | undefined;
+    if (bundled && typeof bundled === "object" && bundled.content)
+      consider({
+        ...bundled,
+        content: { ...bundled.content, "m.relates_to": { rel_type: "m.replace", event_id: e.event_id } },
+      });
+  }
+  return edits;
+}
+
+/**
+ * The chat request's messages: the system prompt, then the conversation oldest first, with
+ * senders' display names, edits applied, redacted messages and commands dropped, patterns
+ * redacted, and trimmed oldest first to the token budget (the trigger always stays).
+ */
+export function assembleContext(input: ContextInput): ChatMessage[] {
+  let events = input.events.filter((e) => e.type === "m.room.message" || e.type === "m.sticker");
+  if (!events.some((e) => e.event_id === input.trigger.event_id)) events.push(input.trigger);
+  const edits = latestEdits(events);
+  if (input.forgetEventId) {
+    const at = events.findIndex((e) => e.event_id === input.forgetEventId);
+    if (at >= 0) events = events.slice(at + 1);
+  }
+  if (input.forgetTs !== undefined) events = events.filter((e) => e.origin_server_ts > input.forgetTs!);
+  const conversation: ChatMessage[] = [];
+  for (const ev of events) {
+    const content = ev.content as Content;
+    if (isEdit(content) || ev.unsigned?.redacted_because || input.skipSenders.has(ev.sender)) continue;
+    const shown = edits.get(ev.event_id)?.content ?? content;
+    if (shown.msgtype === "m.notice") continue; // bots' and the AI's own status notices
+    const body = bodyOf(ev, shown);
+    if (body === undefined || body.startsWith(input.commandPrefix)) continue;
+    if (ev.sender === input.aiUserId) {
+      conversation.push({ role: "assistant", content: input.redact(body) });
+    } else {
+      const name = input.names.get(ev.sender) || localpart(ev.sender);
+      conversation.push({ role: "user", content: input.redact(`${name}: ${body}`) });
+    }
+  }
+  const system: ChatMessage = { role: "system", content: input.systemPrompt };
+  let used = estimateTokens(system.content);
+  const kept: ChatMessage[] = [];
+  for (let i = conversation.length - 1; i >= 0; i--) {
+    const m = conversation[i]!;
+    const cost = estimateTokens(m.content);
+    if (kept.length > 0 && used + cost > input.tokenBudget) break;
+    used += cost;
+    kept.unshift(m);
+  }
+  return [system, ...kept];
+}
