@@ -6,6 +6,9 @@
  * `/file/bot<token>/<path>`. `getUpdates` long-polls like the real API: updates below `offset`
  * are confirmed and dropped, `timeout` holds the request, `allowed_updates` is remembered and
  * filters (by default `chat_member` and `message_reaction` are not delivered, as on Telegram).
+ * After `setWebhook`, updates are POSTed to the webhook instead (JSON, one at a time, with
+ * `X-Telegram-Bot-Api-Secret-Token`), retried until the bot answers 2xx; getUpdates then
+ * answers 409 like the real API until `deleteWebhook`.
  * Tests drive it with `inject*`, read `calls` / `sent()`, and make it fail with `failNext`.
  */
 import { randomBytes } from "node:crypto";
@@ -36,6 +39,21 @@ export interface RecordedCall {
   result?: unknown;
   /** `{error_code, description}` when it failed. */
   error?: { error_code: number; description: string };
+}
+
+/** The webhook the bot set with setWebhook. */
+export interface WebhookSpec {
+  url: string;
+  secret_token?: string;
+  max_connections?: number;
+  allowed_updates?: string[];
+}
+
+/** One POST of an update to the webhook: the HTTP status, or 0 when the connection failed. */
+export interface WebhookDelivery {
+  update_id: number;
+  status: number;
+  time: number;
 }
 
 /** What `failNext` answers: 429 with `retry_after` by default. */
@@ -81,6 +99,14 @@ export class TelegramServer {
   private readonly pollWaiters = new Set<() => void>();
   private readonly callWaiters = new Set<() => void>();
   private readonly failures: Array<{ method: string; spec: FailSpec; left: number }> = [];
+  /** Every webhook POST attempt, in order. */
+  readonly webhookDeliveries: WebhookDelivery[] = [];
+  /** The webhook currently set, if any. */
+  webhook?: WebhookSpec;
+  /** Wait before delivering an update again after the webhook did not answer 2xx. */
+  webhookRetryMs = 200;
+  private pumping = false;
+  private closed = false;
 
   private constructor(
     private readonly server: Server,
@@ -92,6 +118,18 @@ export class TelegramServer {
   ) {
     this.world = new BotWorld(botUser);
     this.methods = botMethods(this.world);
+    this.methods.setWebhook = (p) => this.setWebhook(p);
+    this.methods.deleteWebhook = (p) => {
+      this.webhook = undefined;
+      if (p.drop_pending_updates === true) this.updates = [];
+      return true;
+    };
+    this.methods.getWebhookInfo = () => ({
+      url: this.webhook?.url ?? "",
+      has_custom_certificate: false,
+      pending_update_count: this.updates.length,
+      ...(this.webhook?.max_connections ? { max_connections: this.webhook.max_connections } : {}),
+    });
   }
 
   /** Listens on 127.0.0.1, free port. The token is `<digits>:<random>` unless given. */
@@ -142,6 +180,7 @@ export class TelegramServer {
     const update_id = ++this.lastUpdateId;
     this.updates.push({ update_id, ...partial });
     for (const w of [...this.pollWaiters]) w();
+    void this.pump();
     return update_id;
   }
 
@@ -299,8 +338,92 @@ export class TelegramServer {
     });
   }
 
+  /** Resolves with the first webhook delivery (past or future) matching `predicate`. */
+  async waitForDelivery(
+    predicate: (d: WebhookDelivery) => boolean,
+    timeoutMs = 15_000,
+  ): Promise<WebhookDelivery> {
+    const start = Date.now();
+    for (;;) {
+      const hit = this.webhookDeliveries.find(predicate);
+      if (hit) return hit;
+      if (Date.now() - start > timeoutMs)
+        throw new Error(`telegram waitForDelivery: no matching webhook delivery within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  private setWebhook(p: Params): true {
+    const url = typeof p.url === "string" ? p.url : "";
+    if (url === "") {
+      this.webhook = undefined;
+      return true;
+    }
+    if (!/^https?:\/\//.test(url)) throw new BotApiError(400, "Bad Request: bad webhook: invalid URL");
+    const secret = p.secret_token === undefined ? undefined : String(p.secret_token);
+    if (secret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(secret))
+      throw new BotApiError(400, "Bad Request: bad webhook: secret token contains unallowed characters");
+    const allowed = Array.isArray(p.allowed_updates) ? p.allowed_updates.map(String) : undefined;
+    if (allowed?.length) this.allowed = new Set(allowed);
+    if (p.drop_pending_updates === true) this.updates = [];
+    this.webhook = strip({
+      url,
+      secret_token: secret,
+      max_connections: p.max_connections === undefined ? undefined : Number(p.max_connections),
+      allowed_updates: allowed,
+    });
+    void this.pump();
+    return true;
+  }
+
+  /** Delivers pending updates to the webhook, oldest first, one at a time, until each gets a 2xx. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.closed && this.webhook) {
+        const next = this.updates.find((u) => this.wanted(u));
+        if (!next) {
+          this.updates = []; // what is left was not asked for
+          return;
+        }
+        const hook = this.webhook;
+        let status = 0;
+        try {
+          const res = await fetch(hook.url, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              ...(hook.secret_token ? { "x-telegram-bot-api-secret-token": hook.secret_token } : {}),
+            },
+            body: JSON.stringify(next),
+            signal: AbortSignal.timeout(60_000),
+          });
+          status = res.status;
+          await res.arrayBuffer();
+        } catch {
+          status = 0;
+        }
+        this.webhookDeliveries.push({ update_id: next.update_id as number, status, time: Date.now() });
+        if (status >= 200 && status < 300) {
+          this.updates = this.updates.filter((u) => u !== next);
+          this.confirmed = Math.max(this.confirmed, (next.update_id as number) + 1);
+        } else await new Promise((r) => setTimeout(r, this.webhookRetryMs));
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private wanted(u: Obj): boolean {
+    const type = Object.keys(u).find((k) => k !== "update_id");
+    if (type === undefined) return true;
+    return this.allowed ? this.allowed.has(type) || !isKnownType(type) : !NOT_BY_DEFAULT.has(type);
+  }
+
   /** Ends held polls, drops every connection, stops listening. */
   async close(): Promise<void> {
+    this.closed = true;
     for (const w of [...this.pollWaiters]) w();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -374,6 +497,11 @@ export class TelegramServer {
 
   /** getUpdates: confirm below offset, then answer at once or hold up to `timeout` seconds. */
   private async poll(p: Params, res: ServerResponse): Promise<Obj[] | undefined> {
+    if (this.webhook)
+      throw new BotApiError(
+        409,
+        "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+      );
     const offset = Number(p.offset ?? 0);
     const timeoutMs = Math.min(Number(p.timeout ?? 0), 50) * 1000;
     const limit = Math.min(Math.max(Number(p.limit ?? 100), 1), 100);
@@ -384,11 +512,7 @@ export class TelegramServer {
       this.confirmed = offset;
       this.updates = this.updates.filter((u) => (u.update_id as number) >= offset);
     }
-    const wanted = (u: Obj): boolean => {
-      const type = Object.keys(u).find((k) => k !== "update_id");
-      if (type === undefined) return true;
-      return this.allowed ? this.allowed.has(type) || !isKnownType(type) : !NOT_BY_DEFAULT.has(type);
-    };
+    const wanted = (u: Obj): boolean => this.wanted(u);
     const ready = (): Obj[] =>
       this.updates.filter((u) => (u.update_id as number) >= offset && wanted(u)).slice(0, limit);
     if (ready().length === 0 && timeoutMs > 0) {

@@ -1,0 +1,155 @@
+import { strict as assert } from "node:assert";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { ConnectionState } from "../../../../src/core/connector";
+import { ALICE, GROUP, harness, ofKind, until, useTelegramServer } from "../../../standins/telegram/harness";
+
+/** A port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe("Telegram updates: webhook mode and polling conflicts", () => {
+  const tg = useTelegramServer();
+
+  describe("webhook mode", () => {
+    async function webhookHarness(kv = new Map<string, string>()) {
+      const port = await freePort();
+      const secret = randomBytes(16).toString("hex");
+      const h = harness(
+        tg.server(),
+        {
+          mode: "webhook",
+          webhook_url: `http://127.0.0.1:${port}/tg/hook`,
+          webhook_port: port,
+          webhook_secret: secret,
+        },
+        kv,
+      );
+      return { h, port, secret };
+    }
+
+    it("sets the webhook with the secret and gets updates POSTed, acknowledged after emit", async () => {
+      const { h, port, secret } = await webhookHarness();
+      const client = await tg.start(h);
+      const set = await tg.server().waitFor((c) => c.method === "setWebhook");
+      assert.equal(set.params.url, `http://127.0.0.1:${port}/tg/hook`);
+      assert.equal(set.params.secret_token, secret);
+      assert.equal(Number(set.params.max_connections), 1);
+      await until(() => client.state() === ConnectionState.Connected, 5000, "Connected");
+      assert.ok(!tg.server().calls.some((c) => c.method === "getUpdates"), "no polling in webhook mode");
+      const id = tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "via webhook" });
+      await until(() => h.events.length === 1, 5000, "the webhook update");
+      assert.equal(ofKind(h, "message")[0]!.id, String(id));
+      const d = await tg.server().waitForDelivery((x) => x.status === 200);
+      assert.equal(h.kv.get(`offset:${tg.server().botId}`), String(d.update_id + 1));
+    });
+
+    it("refuses a wrong or missing secret with 401 and processes nothing", async () => {
+      const { h, port } = await webhookHarness();
+      await tg.start(h);
+      await tg.server().waitFor((c) => c.method === "setWebhook");
+      const update = {
+        update_id: 999_999,
+        message: { message_id: 1, date: 1, chat: { id: GROUP, type: "supergroup" }, text: "forged" },
+      };
+      const attempts: Array<Record<string, string>> = [
+        { "content-type": "application/json", "x-telegram-bot-api-secret-token": "wrong" },
+        { "content-type": "application/json" },
+      ];
+      for (const headers of attempts) {
+        const res = await fetch(`http://127.0.0.1:${port}/tg/hook`, {
+          method: "POST",
+          headers,
+          body: JSON.stringify(update),
+        });
+        assert.equal(res.status, 401);
+      }
+      tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "genuine" });
+      await until(() => h.events.length === 1, 5000, "the genuine update");
+      assert.deepEqual(
+        ofKind(h, "message").map((m) => m.text),
+        ["genuine"],
+      );
+      assert.ok(h.log.warnings.some((w) => /wrong secret/.test(w)));
+    });
+
+    it("answers 500 while the core cannot queue, so Telegram delivers the update again", async () => {
+      const { h } = await webhookHarness();
+      let fail = 2;
+      h.onEmit = async () => {
+        if (fail-- > 0) throw new Error("queue down");
+      };
+      await tg.start(h);
+      tg.server().webhookRetryMs = 50;
+      const id = tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "eventually" });
+      await until(() => h.events.length === 1, 10_000, "the redelivered update");
+      assert.equal(ofKind(h, "message")[0]!.id, String(id));
+      const statuses = tg.server().webhookDeliveries.map((d) => d.status);
+      assert.deepEqual(statuses, [500, 500, 200]);
+    });
+
+    it("skips a malformed update (200, logged) and bridges the next", async () => {
+      const { h } = await webhookHarness();
+      await tg.start(h);
+      tg.server().injectUpdate({ message: { message_id: 5, date: 1, text: "no chat" } });
+      tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "after the bad one" });
+      await until(() => h.events.length === 1, 5000, "the good update");
+      assert.ok(h.log.warnings.some((w) => /malformed update skipped/.test(w)));
+      await until(() => tg.server().webhookDeliveries.filter((d) => d.status === 200).length === 2);
+    });
+  });
+
+  describe("polling conflicts and a revoked token", () => {
+    it("reports 409 Conflict with what to do, and carries on once the other poller is gone", async () => {
+      const messages: Array<string | undefined> = [];
+      const h = harness(tg.server());
+      const report = h.ctx.stateChanged;
+      h.ctx.stateChanged = (login, state, message) => {
+        messages.push(message);
+        report(login, state, message);
+      };
+      tg.server().failNext("getUpdates", {
+        error_code: 409,
+        description:
+          "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+        count: 3,
+      });
+      const client = await tg.start(h);
+      await until(() => h.states.includes(ConnectionState.TransientDisconnect), 5000, "TransientDisconnect");
+      assert.ok(
+        messages.some((m) => m && /another process is polling.*409 Conflict.*stop the other/.test(m)),
+      );
+      tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "after the conflict" });
+      await until(() => h.events.length === 1, 10_000, "the message after the conflict");
+      assert.equal(client.state(), ConnectionState.Connected);
+    });
+
+    it("stops with BadCredentials and advice when the token is revoked (401)", async () => {
+      const messages: Array<string | undefined> = [];
+      const h = harness(tg.server());
+      const report = h.ctx.stateChanged;
+      h.ctx.stateChanged = (login, state, message) => {
+        messages.push(message);
+        report(login, state, message);
+      };
+      const client = await tg.start(h);
+      await until(() => client.state() === ConnectionState.Connected, 5000, "Connected");
+      tg.server().failNext("getUpdates", { error_code: 401, description: "Unauthorized", count: 100 });
+      tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "wake the poll" });
+      await until(() => client.state() === ConnectionState.BadCredentials, 10_000, "BadCredentials");
+      assert.match(String(messages.at(-1)), /revoked.*@BotFather.*login telegram/);
+      const polls = tg.server().calls.filter((c) => c.method === "getUpdates").length;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(
+        tg.server().calls.filter((c) => c.method === "getUpdates").length,
+        polls,
+        "polling stopped",
+      );
+    });
+  });
+});
