@@ -317,7 +317,7 @@ export class InboundBridge {
         return;
       }
       case "chat-info":
-        return portals.applyChatInfo(portal, client, event.info);
+        return portals.applyChatInfo(portal, client, event.info, event.avatarRemoved === true);
       case "typing": {
         const intent = await this.ghost(portal, client, event);
         return intent.setTyping(portal.roomId, event.typing);

@@ -189,6 +189,8 @@ export interface RemoteMember extends RemoteEventBase {
 export interface RemoteChatInfoChange extends RemoteEventBase {
   kind: "chat-info";
   info: Partial<ChatInfo>;
+  /** The chat's picture was removed (an absent `info.avatar` only means "unchanged"). */
+  avatarRemoved?: boolean;
 }
 
 export type RemoteEvent =
