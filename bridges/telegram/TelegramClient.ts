@@ -26,6 +26,7 @@ import type {
   TypingHandling,
   UserInfo,
 } from "../../src/core/connector";
+import { BridgeError } from "../../src/core/errors";
 import { chatAllowed, type TelegramConfig } from "./config";
 import {
   chatTitle,
@@ -298,27 +299,49 @@ export class TelegramClient
   /** Removes without a lasting ban: ban, then unban with `only_if_banned`. */
   async kick(chat: RemoteChatRef, user: RemoteUserRef, _reason?: string): Promise<void> {
     this.moderationOn();
-    await tg(() => this.bot.api.banChatMember(Number(chat.id), Number(user.id)));
-    await tg(() => this.bot.api.unbanChatMember(Number(chat.id), Number(user.id), { only_if_banned: true }));
+    await this.moderate(() => this.bot.api.banChatMember(Number(chat.id), Number(user.id)));
+    await this.moderate(() =>
+      this.bot.api.unbanChatMember(Number(chat.id), Number(user.id), { only_if_banned: true }),
+    );
   }
 
   async ban(chat: RemoteChatRef, user: RemoteUserRef, _reason?: string): Promise<void> {
     this.moderationOn();
-    await tg(() => this.bot.api.banChatMember(Number(chat.id), Number(user.id)));
+    await this.moderate(() => this.bot.api.banChatMember(Number(chat.id), Number(user.id)));
   }
 
   async unban(chat: RemoteChatRef, user: RemoteUserRef): Promise<void> {
     this.moderationOn();
-    await tg(() => this.bot.api.unbanChatMember(Number(chat.id), Number(user.id), { only_if_banned: true }));
+    await this.moderate(() =>
+      this.bot.api.unbanChatMember(Number(chat.id), Number(user.id), { only_if_banned: true }),
+    );
   }
 
   private moderationOn(): void {
     if (!this.cfg.moderation)
-      throw Object.assign(
-        new Error("moderation is off in platforms.telegram (set moderation: true to mirror kicks and bans)"),
-        {
-          status: 403,
-        },
+      throw new BridgeError(
+        "moderation is off for this bridge (a bridge admin can set platforms.telegram.moderation: true)",
       );
+  }
+
+  /** A moderation call; Telegram's refusals become a text that says what the bot lacks. */
+  private async moderate(call: () => Promise<unknown>): Promise<void> {
+    try {
+      await tg(call);
+    } catch (err) {
+      if (isBadRequest(err, "not enough rights") || isBadRequest(err, "CHAT_ADMIN_REQUIRED"))
+        throw new BridgeError(
+          "the bot is not an administrator of the Telegram chat with the right to ban users",
+          err,
+        );
+      if (isBadRequest(err, "available for supergroup and channel chats only"))
+        throw new BridgeError(
+          "Telegram only lets bots remove people from groups, not from private chats",
+          err,
+        );
+      if (isBadRequest(err, "can't remove chat owner"))
+        throw new BridgeError("the chat's owner cannot be removed", err);
+      throw err;
+    }
   }
 }

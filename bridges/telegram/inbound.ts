@@ -20,7 +20,7 @@ import type {
   RemoteUserRef,
   UserInfo,
 } from "../../src/core/connector";
-import { chatTitle, entitiesToHtml, pickMedia, userDisplayName } from "./convert/index";
+import { chatTitle, entitiesToHtml, pickMedia, stickerFallbackText, userDisplayName } from "./convert/index";
 
 /** Update types the connector asks getUpdates for. */
 export const ALLOWED_UPDATES = [
@@ -153,9 +153,9 @@ export class InboundMapper {
         },
       ];
     }
-    if (m.delete_chat_photo) return [{ ...base, kind: "chat-info", info: { avatar: undefined } }];
+    if (m.delete_chat_photo) return [{ ...base, kind: "chat-info", info: {}, avatarRemoved: true }];
     const media = pickMedia(m);
-    const text = m.text ?? m.caption ?? "";
+    const text = m.text ?? m.caption ?? stickerFallbackText(m) ?? "";
     if (text === "" && !media) return []; // other service messages (pins, topics, …)
     const out: RemoteEvent = {
       ...base,

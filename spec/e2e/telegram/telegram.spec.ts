@@ -9,6 +9,7 @@ const UMA = 501;
 const UGO = 502;
 const tgGhost = (id: number) => `@_telegram_${id}:localhost`;
 const isText = (body: string) => (e: MatrixEvent) => e.type === "m.room.message" && e.content.body === body;
+const BRIDGE_BOT = "@clawbridge:localhost";
 
 describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)", function () {
   this.timeout(120_000);
@@ -39,6 +40,7 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
           backoff_initial_ms: 50,
           backoff_max_ms: 500,
           moderation: true,
+          profile_photo_check_minutes: 0,
         },
       },
     });
@@ -48,6 +50,34 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     await core?.stop();
     await tg?.close();
   });
+
+  /** The bytes behind an mxc:// URI, as a Matrix client downloads them. */
+  async function download(mxc: unknown): Promise<Buffer> {
+    const [server, id] = String(mxc).slice("mxc://".length).split("/");
+    const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
+      headers: { Authorization: `Bearer ${alice.accessToken}` },
+    });
+    assert.equal(res.status, 200, `download of ${String(mxc)}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  async function upload(data: Buffer, name: string, type: string): Promise<string> {
+    const up = await fetch(
+      `${core.rig.synapse.url}/_matrix/media/v3/upload?filename=${encodeURIComponent(name)}`,
+      {
+        method: "POST",
+        headers: { Authorization: `Bearer ${alice.accessToken}`, "Content-Type": type },
+        body: data,
+      },
+    );
+    return ((await up.json()) as { content_uri: string }).content_uri;
+  }
+
+  /** Calls the stand-in receives from now on. */
+  function from(): (c: { time: number }) => boolean {
+    const n = tg.calls.length;
+    return (c) => tg.calls.indexOf(c as (typeof tg.calls)[number]) >= n;
+  }
 
   it("creates the portal with the chat's title and description; entities arrive as HTML from a named ghost", async () => {
     first = tg.injectMessage({
@@ -269,6 +299,205 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     await alice.sendState(room, "m.room.avatar", "", { url: content_uri });
     await tg.waitFor((c) => c.method === "setChatPhoto");
     assert.deepEqual(tg.world.chat(GROUP).spec.photo, picture);
+  });
+
+  it("re-syncs a ghost's avatar when the Telegram profile photo changed since it last spoke", async () => {
+    const before = (await alice.profile(tgGhost(503))).avatar_url;
+    assert.ok(before, "Pia has an avatar from the test before");
+    const photo = randomBytes(3200);
+    tg.addUser({ id: 503, first_name: "Pia", photos: [photo] }); // a new photo: new file_unique_id
+    tg.injectMessage({ chat: GROUP, from: 503, text: "new face" });
+    await alice.waitFor((e) => e.room_id === room && isText("new face")(e));
+    const after = (await alice.profile(tgGhost(503))).avatar_url;
+    assert.notEqual(after, before);
+    assert.deepEqual(await download(after), photo);
+  });
+
+  it("brings stickers over: static as an image, animated and video ones with a fallback text", async () => {
+    const webp = randomBytes(700);
+    tg.injectMessage({ chat: GROUP, from: UMA, sticker: { data: webp, mimetype: "image/webp" } });
+    const img = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.image" && e.content.body === "sticker.webp",
+    );
+    assert.deepEqual(await download(img.content.url), webp);
+
+    const tgs = randomBytes(900);
+    tg.injectMessage({ chat: GROUP, from: UMA, sticker: { data: tgs, mimetype: "application/x-tgsticker" } });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.content.body === "[animated sticker 👍] attached as a .tgs file (Matrix clients cannot play it)",
+    );
+    const file = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.file" && e.content.body === "sticker.tgs",
+    );
+    assert.deepEqual(await download(file.content.url), tgs);
+
+    const webm = randomBytes(1100);
+    tg.injectMessage({ chat: GROUP, from: UMA, sticker: { data: webm, mimetype: "video/webm" } });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.content.body === "[video sticker 👍] attached as a video",
+    );
+    const vid = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "sticker.webm",
+    );
+    assert.deepEqual(await download(vid.content.url), webm);
+  });
+
+  it("brings videos and animations over byte for byte in both directions, captions prefixed", async () => {
+    const clip = randomBytes(5000);
+    tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      video: { data: clip, mimetype: "video/mp4", name: "clip.mp4" },
+    });
+    const v = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "clip.mp4",
+    );
+    assert.deepEqual(await download(v.content.url), clip);
+    const gif = randomBytes(3000);
+    tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      animation: { data: gif, mimetype: "video/mp4", name: "dance.mp4" },
+    });
+    const a = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "dance.mp4",
+    );
+    assert.deepEqual(await download(a.content.url), gif);
+
+    const movie = randomBytes(6000);
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.video",
+      body: "look at this",
+      filename: "movie.mp4",
+      url: await upload(movie, "movie.mp4", "video/mp4"),
+      info: { mimetype: "video/mp4", size: movie.length },
+    });
+    const sendVideo = await tg.waitFor((c) => c.method === "sendVideo");
+    assert.equal(sendVideo.params.caption, "<b>alice</b>: look at this");
+    assert.deepEqual(tg.sent(GROUP).find((m) => m.method === "sendVideo")?.upload?.data, movie);
+
+    const funny = randomBytes(2500);
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.image",
+      body: "funny.gif",
+      url: await upload(funny, "funny.gif", "image/gif"),
+      info: { mimetype: "image/gif", size: funny.length },
+    });
+    const sendAnimation = await tg.waitFor((c) => c.method === "sendAnimation");
+    assert.equal(sendAnimation.params.caption, "<b>alice</b>:");
+    assert.deepEqual(tg.sent(GROUP).find((m) => m.method === "sendAnimation")?.upload?.data, funny);
+  });
+
+  it("answers a reaction Telegram does not allow with a fallback text reply", async () => {
+    const target = (await alice.waitFor((e) => e.room_id === room && isText("hello bold world")(e)))
+      .event_id!;
+    await alice.react(room, target, "🦜");
+    const call = await tg.waitFor(
+      (c) => c.method === "sendMessage" && String(c.params.text).includes("reacted with 🦜"),
+    );
+    assert.equal(call.params.text, "alice reacted with 🦜");
+    const rp = call.params.reply_parameters as { message_id: number };
+    assert.equal(Number(rp.message_id), first);
+    assert.ok(
+      !tg.calls.some((c) => c.method === "setMessageReaction" && JSON.stringify(c.params).includes("🦜")),
+    );
+  });
+
+  it("moves ghosts when people join, leave or are removed on Telegram", async () => {
+    const member = (id: number, membership: string, sender?: string) => (e: MatrixEvent) =>
+      e.room_id === room &&
+      e.type === "m.room.member" &&
+      e.state_key === tgGhost(id) &&
+      e.content.membership === membership &&
+      (sender === undefined || e.sender === sender);
+    tg.addUser({ id: 504, first_name: "Jo" });
+    tg.injectMember({ chat: GROUP, user: 504, change: "join" });
+    await alice.waitFor(member(504, "join"));
+    tg.injectMember({ chat: GROUP, user: 504, change: "leave" });
+    await alice.waitFor(member(504, "leave", tgGhost(504)));
+    tg.addUser({ id: 505, first_name: "Kim" });
+    tg.injectMember({ chat: GROUP, user: 505, change: "join", via: "chat_member" });
+    await alice.waitFor(member(505, "join"));
+    tg.injectMember({ chat: GROUP, user: 505, change: "kick", by: UMA, via: "chat_member" });
+    await alice.waitFor(member(505, "leave", BRIDGE_BOT));
+  });
+
+  it("mirrors a Matrix ban and unban of a ghost; says so when the bot is no admin", async () => {
+    const now = from();
+    await alice.ban(room, tgGhost(UMA), "spam");
+    const ban = await tg.waitFor((c) => now(c) && c.method === "banChatMember");
+    assert.equal(Number(ban.params.user_id), UMA);
+    assert.equal(tg.world.member(tg.world.chat(GROUP), UMA), "kicked");
+    await alice.request("POST", `/rooms/${encodeURIComponent(room)}/unban`, { user_id: tgGhost(UMA) });
+    const unban = await tg.waitFor((c) => now(c) && c.method === "unbanChatMember");
+    assert.equal(Number(unban.params.user_id), UMA);
+    assert.equal(unban.params.only_if_banned, true);
+    assert.equal(tg.world.member(tg.world.chat(GROUP), UMA), "left");
+    assert.equal(
+      tg.calls.filter((c) => now(c) && c.method === "banChatMember").length,
+      1,
+      "unban is no kick",
+    );
+
+    const WEAK = -1007770001;
+    tg.addChat({ id: WEAK, type: "supergroup", title: "Bot is no admin", members: { [tg.botId]: "member" } });
+    tg.injectMessage({ chat: WEAK, from: UGO, text: "in a chat where the bot is no admin" });
+    const weakRoom = await portalRoomFor(alice, String(WEAK), "telegram");
+    await alice.waitFor((e) => e.room_id === weakRoom && isText("in a chat where the bot is no admin")(e));
+    await alice.kick(weakRoom, tgGhost(UGO));
+    const notice = await alice.waitFor(
+      (e) => e.room_id === weakRoom && e.sender === BRIDGE_BOT && e.content.msgtype === "m.notice",
+    );
+    assert.equal(
+      notice.content.body,
+      "Could not kick them on telegram: the bot is not an administrator of the Telegram chat with the right to ban users.",
+    );
+  });
+
+  it("follows Telegram title and photo changes in the room's name and avatar", async () => {
+    tg.injectChatTitle({ chat: GROUP, title: "Renamed on Telegram", from: UGO });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.name" && e.content.name === "Renamed on Telegram",
+    );
+    const picture = randomBytes(2600);
+    tg.injectChatPhoto({ chat: GROUP, photo: picture, from: UGO });
+    const set = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.avatar" && e.sender === BRIDGE_BOT && !!e.content.url,
+    );
+    assert.deepEqual(await download(set.content.url), picture);
+    tg.injectDeleteChatPhoto({ chat: GROUP, from: UGO });
+    const removed = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.avatar" && e.sender === BRIDGE_BOT && !e.content.url,
+    );
+    assert.deepEqual(removed.content, {});
+  });
+
+  it("logs and skips a malformed update, bridges the next, and moves the offset past it", async () => {
+    const bad = tg.injectUpdate({
+      message: { message_id: 424242, date: 1, text: "a message without a chat" },
+    });
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "after the malformed one" });
+    await alice.waitFor((e) => e.room_id === room && isText("after the malformed one")(e));
+    const start = Date.now();
+    while (tg.confirmedOffset <= bad + 1 && Date.now() - start < 15_000)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.ok(tg.confirmedOffset > bad + 1, `offset ${tg.confirmedOffset} is past the bad update ${bad}`);
+    assert.match(core.bridge.output(), /malformed update skipped/);
+    assert.ok(!alice.eventsIn(room).some((e) => e.content.body === "a message without a chat"));
+  });
+
+  it("relays a plain Matrix user's message with the name prefix", async () => {
+    const bob = await user("bob");
+    await alice.invite(room, bob.userId);
+    await bob.join(room);
+    await bob.sendText(room, "hello from bob");
+    const call = await tg.waitFor(
+      (c) => c.method === "sendMessage" && String(c.params.text).includes("hello from bob"),
+    );
+    assert.equal(call.params.text, "<b>bob</b>: hello from bob");
+    assert.equal(tg.sent(GROUP).at(-1)?.plain, "bob: hello from bob");
   });
 
   it("keeps order when Telegram answers 429 retry_after to a burst of 100 Matrix messages", async () => {

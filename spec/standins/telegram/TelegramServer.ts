@@ -314,6 +314,32 @@ export class TelegramServer {
     return this.injectMessage({ chat: e.chat, from: e.from, extra: { new_chat_title: e.title } });
   }
 
+  /** A user sets a new chat photo (service message `new_chat_photo`); returns the message id. */
+  injectChatPhoto(e: { chat: number; photo: Buffer; from: number }): number {
+    const c = this.world.chat(e.chat);
+    this.world.addChat({ ...c.spec, photo: e.photo, members: Object.fromEntries(c.members) });
+    const big = this.world.chat(e.chat).photo!.big;
+    const sizes = [
+      { file_id: `${big.file_id}_thumb`, file_unique_id: `${big.file_unique_id}s`, width: 160, height: 160 },
+      {
+        file_id: big.file_id,
+        file_unique_id: big.file_unique_id,
+        file_size: big.size,
+        width: 640,
+        height: 640,
+      },
+    ];
+    return this.injectMessage({ chat: e.chat, from: e.from, extra: { new_chat_photo: sizes } });
+  }
+
+  /** A user removes the chat photo (service message `delete_chat_photo`); returns the message id. */
+  injectDeleteChatPhoto(e: { chat: number; from: number }): number {
+    const c = this.world.chat(e.chat);
+    c.photo = undefined;
+    c.spec.photo = undefined;
+    return this.injectMessage({ chat: e.chat, from: e.from, extra: { delete_chat_photo: true } });
+  }
+
   /** Makes the next `count` calls of `method` fail (default 429 "Too Many Requests"). */
   failNext(method: string, spec: FailSpec = {}): void {
     this.failures.push({ method, spec, left: spec.count ?? 1 });
