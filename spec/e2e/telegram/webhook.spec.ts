@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { randomBytes, randomInt } from "node:crypto";
+import { createServer } from "node:net";
+import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
+import { TelegramServer } from "../../standins/telegram/TelegramServer";
+import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
+
+const GROUP = -1002468013;
+const VERA = 601;
+const WIM = 602;
+const BRIDGE_BOT = "@clawbridge:localhost";
+const tgGhost = (id: number) => `@_telegram_${id}:localhost`;
+const isText = (body: string) => (e: MatrixEvent) => e.type === "m.room.message" && e.content.body === body;
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe("Telegram bridge in webhook mode, with its own relay template and moderation off (real Synapse)", function () {
+  this.timeout(120_000);
+  let tg: TelegramServer;
+  let core: CoreRig;
+  let alice: MatrixTestClient;
+  let room: string;
+  let hookUrl: string;
+  let secret: string;
+
+  before(async () => {
+    const botId = randomInt(100000, 999999);
+    tg = await TelegramServer.start({
+      token: `${botId}:${randomBytes(24).toString("base64url")}`,
+      botUser: { id: botId, is_bot: true, first_name: "Bridge", username: "clawbridge_hook_bot" },
+    });
+    tg.webhookRetryMs = 100;
+    tg.addChat({ id: GROUP, type: "supergroup", title: "Webhook group" });
+    tg.addUser({ id: VERA, first_name: "Vera" });
+    tg.addUser({ id: WIM, first_name: "Wim" });
+    const port = await freePort();
+    hookUrl = `http://127.0.0.1:${port}/telegram/webhook`;
+    secret = randomBytes(24).toString("base64url");
+    core = await startCoreRig({
+      platforms: {
+        telegram: {
+          enabled: true,
+          bot_token: tg.token,
+          owner: "@alice:localhost",
+          api_root: tg.url,
+          mode: "webhook",
+          webhook_url: hookUrl,
+          webhook_port: port,
+          webhook_secret: secret,
+          relay_template: "<b>{displayname}</b> ({mxid}): {message}",
+          backoff_initial_ms: 50,
+          backoff_max_ms: 500,
+        },
+      },
+    });
+    alice = await user("alice");
+  });
+  after(async () => {
+    await core?.stop();
+    await tg?.close();
+  });
+
+  it("sets the webhook with its secret and bridges updates Telegram POSTs to it", async () => {
+    const set = await tg.waitFor((c) => c.method === "setWebhook");
+    assert.equal(set.params.url, hookUrl);
+    assert.equal(set.params.secret_token, secret);
+    assert.deepEqual(tg.webhook?.url, hookUrl);
+    tg.injectMessage({ chat: GROUP, from: VERA, text: "hello through the webhook" });
+    room = await portalRoomFor(alice, String(GROUP), "telegram");
+    const m = await alice.waitFor((e) => e.room_id === room && isText("hello through the webhook")(e));
+    assert.equal(m.sender, tgGhost(VERA));
+    const d = await tg.waitForDelivery((x) => x.status === 200);
+    assert.ok(d.update_id > 0);
+    assert.ok(!tg.calls.some((c) => c.method === "getUpdates"), "nothing polls in webhook mode");
+    assert.ok(!core.bridge.output().includes(secret), "the webhook secret is not logged");
+  });
+
+  it("refuses a POST with a wrong secret (401) and bridges nothing of it", async () => {
+    const forged = {
+      update_id: 900_001,
+      message: {
+        message_id: 777,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: GROUP, type: "supergroup", title: "Webhook group" },
+        from: { id: WIM, is_bot: false, first_name: "Wim" },
+        text: "forged update",
+      },
+    };
+    for (const token of ["wrong", undefined]) {
+      const res = await fetch(hookUrl, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(token ? { "x-telegram-bot-api-secret-token": token } : {}),
+        },
+        body: JSON.stringify(forged),
+      });
+      assert.equal(res.status, 401);
+    }
+    tg.injectMessage({ chat: GROUP, from: WIM, text: "genuine update" });
+    await alice.waitFor((e) => e.room_id === room && isText("genuine update")(e));
+    assert.ok(!alice.eventsIn(room).some((e) => e.content.body === "forged update"));
+  });
+
+  it("relays Matrix users with the configured template", async () => {
+    const bob = await user("bob");
+    await alice.invite(room, bob.userId);
+    await bob.join(room);
+    await bob.sendText(room, "templated hello");
+    const call = await tg.waitFor(
+      (c) => c.method === "sendMessage" && String(c.params.text).includes("templated hello"),
+    );
+    assert.equal(call.params.text, "<b>bob</b> (@bob:localhost): templated hello");
+  });
+
+  it("says in the room that a kick stays in Matrix while moderation is off", async () => {
+    await alice.kick(room, tgGhost(WIM));
+    const notice = await alice.waitFor(
+      (e) => e.room_id === room && e.sender === BRIDGE_BOT && e.content.msgtype === "m.notice",
+    );
+    assert.match(String(notice.content.body), /^Could not kick them on telegram: moderation is off/);
+    assert.ok(!tg.calls.some((c) => c.method === "banChatMember"));
+  });
+
+  it("gets every update exactly once when the bridge is SIGKILLed mid-burst (Telegram redelivers)", async () => {
+    const texts = Array.from({ length: 60 }, (_, i) => `hook-kill ${String(i).padStart(2, "0")}`);
+    const seen = tg.webhookDeliveries.length;
+    for (const text of texts) tg.injectMessage({ chat: GROUP, from: VERA, text });
+    // Killed while Telegram is still delivering the burst: the rest must be delivered again.
+    const start = Date.now();
+    while (tg.webhookDeliveries.length < seen + 3 && Date.now() - start < 15_000)
+      await new Promise((r) => setTimeout(r, 1));
+    await core.restart("SIGKILL");
+    await alice.waitFor((e) => e.room_id === room && isText("hook-kill 59")(e), { timeoutMs: 60_000 });
+    tg.injectMessage({ chat: GROUP, from: VERA, text: "hook barrier" });
+    await alice.waitFor((e) => e.room_id === room && isText("hook barrier")(e));
+    const got = alice
+      .eventsIn(room)
+      .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith("hook-kill"))
+      .map((e) => String(e.content.body));
+    assert.deepEqual(got, texts);
+    const burst = tg.webhookDeliveries.slice(seen);
+    const firstFailure = burst.findIndex((d) => d.status !== 200);
+    assert.ok(firstFailure >= 0, "some deliveries failed while the bridge was down and were retried");
+    assert.ok(firstFailure < texts.length, `the kill came mid-burst (after ${firstFailure} deliveries)`);
+  });
+});
