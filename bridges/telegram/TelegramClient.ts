@@ -41,6 +41,7 @@ import { InboundMapper } from "./inbound";
 import { ALLOWED_REACTIONS, MAX_CAPTION, MAX_TEXT, splitPlain } from "./limits";
 import { TelegramFiles } from "./TelegramFiles";
 import { TelegramUpdates } from "./TelegramUpdates";
+import type { TelegramWebhook } from "./TelegramWebhook";
 
 /** A Telegram bot login: polling, mapping and sending. */
 export class TelegramClient
@@ -66,6 +67,7 @@ export class TelegramClient
     login: LoginRef,
     private readonly cfg: TelegramConfig,
     token: string,
+    webhook?: TelegramWebhook,
   ) {
     this.bot = new Bot(token, { client: { apiRoot: cfg.apiRoot } });
     this.files = new TelegramFiles(this.bot.api, cfg.apiRoot, token);
@@ -82,6 +84,7 @@ export class TelegramClient
       mapper,
       files: this.files,
       users: this.users,
+      webhook,
     });
   }
 

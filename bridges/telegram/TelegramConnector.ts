@@ -16,6 +16,7 @@ import { isBotToken, readTelegramConfig, type TelegramConfig } from "./config";
 import { describe, mapTelegramError, type TelegramError } from "./errors";
 import { MAX_TEXT, MAX_UPLOAD_BYTES } from "./limits";
 import { TelegramClient } from "./TelegramClient";
+import { TelegramWebhook } from "./TelegramWebhook";
 
 const CAPABILITIES: Capabilities = {
   edits: true,
@@ -33,6 +34,8 @@ class TelegramConnector implements NetworkConnector {
   private ctx?: ConnectorContext;
   private cfg?: TelegramConfig;
   private readonly clients = new Set<TelegramClient>();
+  /** Webhook mode: one listener for every bot of this connector. */
+  private webhook?: TelegramWebhook;
 
   constructor(readonly name: string) {}
 
@@ -86,7 +89,13 @@ class TelegramConnector implements NetworkConnector {
     const token = typeof stored === "string" && stored !== "" ? stored : cfg.botToken;
     if (!token) throw new Error(`${this.name}: login ${login.id} has no bot token`);
     registerSecret(token);
-    const client = new TelegramClient(ctx, login, cfg, token);
+    if (cfg.mode === "webhook")
+      this.webhook ??= new TelegramWebhook({
+        bindAddress: cfg.webhookBindAddress,
+        port: cfg.webhookPort,
+        log: ctx.log,
+      });
+    const client = new TelegramClient(ctx, login, cfg, token, this.webhook);
     this.clients.add(client);
     return client;
   }

@@ -21,7 +21,7 @@ import type { TelegramConfig } from "./config";
 import { describe, mapTelegramError, type TelegramError } from "./errors";
 import { ALLOWED_UPDATES, type InboundMapper } from "./inbound";
 import type { TelegramFiles } from "./TelegramFiles";
-import { TelegramWebhook } from "./TelegramWebhook";
+import type { TelegramWebhook, WebhookRoute } from "./TelegramWebhook";
 
 type GrammySignal = Parameters<Bot["api"]["getMe"]>[0];
 
@@ -47,6 +47,15 @@ export interface TelegramUpdatesOptions {
   files: TelegramFiles;
   /** Users seen in updates, shared with the client (names for mentions and userInfo). */
   users: Map<string, User>;
+  /** The connector's webhook listener (webhook mode), shared by its bots. */
+  webhook?: TelegramWebhook;
+}
+
+/** The URL Telegram posts a bot's updates to: `webhook_url` with the bot id appended to its path. */
+export function botWebhookUrl(webhookUrl: string, botId: number): URL {
+  const u = new URL(webhookUrl);
+  u.pathname = `${u.pathname.replace(/\/+$/, "")}/${botId}`;
+  return u;
 }
 
 /** Polling loop or webhook, connection state and the stored offset of one bot. */
@@ -144,27 +153,26 @@ export class TelegramUpdates {
     }
   }
 
-  /** Webhook mode: listen, then point Telegram at `webhook_url` (one connection, so order holds). */
+  /** Webhook mode: listen, then point Telegram at this bot's URL (one connection, so order holds). */
   private async webhook(signal: AbortSignal): Promise<void> {
     const apiSignal = signal as unknown as GrammySignal;
-    const { cfg, ctx } = this.o;
-    const url = cfg.webhookUrl!;
-    const hook = new TelegramWebhook({
-      bindAddress: cfg.webhookBindAddress,
-      port: cfg.webhookPort,
-      path: new URL(url).pathname,
-      secret: this.secret,
-      log: ctx.log,
-      accept: (u) => this.accept(u as Update, signal),
-    });
+    const { cfg, ctx, webhook: hook } = this.o;
+    if (!hook) throw new Error("webhook mode without a webhook listener");
     let backoff = cfg.backoffInitialMs;
+    let route: WebhookRoute | undefined;
     try {
       while (!signal.aborted) {
         try {
           await this.prepare(apiSignal);
-          const port = await hook.listen();
+          const url = botWebhookUrl(cfg.webhookUrl!, this.me!.id);
+          route = {
+            path: url.pathname,
+            secret: this.secret,
+            accept: (u) => this.accept(u as Update, signal),
+          };
+          const port = await hook.add(route);
           await this.o.bot.api.setWebhook(
-            url,
+            url.href,
             {
               secret_token: this.secret,
               allowed_updates: [...ALLOWED_UPDATES],
@@ -173,7 +181,10 @@ export class TelegramUpdates {
             },
             apiSignal,
           );
-          ctx.log.info("telegram: webhook set", { url, listen: `${cfg.webhookBindAddress}:${port}` });
+          ctx.log.info("telegram: webhook set", {
+            url: url.href,
+            listen: `${cfg.webhookBindAddress}:${port}`,
+          });
           this.setState(ConnectionState.Connected);
           await sleep(2 ** 31 - 1, signal);
         } catch (raw) {
@@ -183,7 +194,7 @@ export class TelegramUpdates {
       }
     } finally {
       // The webhook stays set: while the bridge is away Telegram keeps the updates and retries.
-      await hook.close();
+      if (route) await hook.remove(route);
     }
   }
 

@@ -1,8 +1,9 @@
 /**
  * Webhook mode: the connector's own HTTP listener for the updates Telegram POSTs after
- * `setWebhook`. Requests without the right `X-Telegram-Bot-Api-Secret-Token` are refused with
- * 401 and nothing of them is read further. An update is answered 200 only once the connector
- * has durably queued it; any failure answers 500, and Telegram delivers the update again.
+ * `setWebhook`, one route per bot (`<webhook_url path>/<bot id>`, so several logins share the
+ * port). Requests without the bot's `X-Telegram-Bot-Api-Secret-Token` are refused with 401 and
+ * nothing of them is read further. An update is answered 200 only once the connector has
+ * durably queued it; any failure answers 500, and Telegram delivers the update again.
  */
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -14,14 +15,19 @@ import { describe } from "./errors";
 const MAX_BODY = 4 * 1024 * 1024;
 const SECRET_HEADER = "x-telegram-bot-api-secret-token";
 
+/** Where the listener binds. */
 export interface TelegramWebhookOptions {
   bindAddress: string;
   port: number;
-  /** The path of `webhook_url`; other paths answer 404. */
+  log: Logger;
+}
+
+/** One bot's route on the listener. */
+export interface WebhookRoute {
+  /** The path of the URL given to setWebhook; other paths answer 404. */
   path: string;
   /** The `secret_token` given to setWebhook. Never logged. */
   secret: string;
-  log: Logger;
   /**
    * Handles one parsed update. Resolves true once it is durably queued (or deliberately
    * skipped), false when Telegram should deliver it again. Called one update at a time.
@@ -29,17 +35,46 @@ export interface TelegramWebhookOptions {
   accept(update: unknown): Promise<boolean>;
 }
 
-/** The listener Telegram delivers updates to. */
+interface ActiveRoute extends WebhookRoute {
+  origin: WebhookRoute;
+  /** Updates of one bot are handled strictly one after another, in arrival order. */
+  chain: Promise<unknown>;
+}
+
+/** The listener Telegram delivers updates to; it listens while at least one route is added. */
 export class TelegramWebhook {
   private server?: Server;
-  /** Updates are handled strictly one after another, in arrival order. */
-  private chain: Promise<unknown> = Promise.resolve();
+  private listening?: Promise<number>;
+  private readonly routes = new Map<string, ActiveRoute>();
 
   constructor(private readonly opts: TelegramWebhookOptions) {}
 
-  /** Starts listening; rejects when the address is taken. Returns the bound port. */
-  async listen(): Promise<number> {
-    if (this.server) return (this.server.address() as AddressInfo).port;
+  /** Adds a bot's route and makes sure the listener runs; rejects when the port is taken. */
+  async add(route: WebhookRoute): Promise<number> {
+    this.routes.set(route.path, { ...route, origin: route, chain: Promise.resolve() });
+    try {
+      this.listening ??= this.listen();
+      return await this.listening;
+    } catch (err) {
+      this.listening = undefined;
+      if (this.routes.get(route.path)?.origin === route) this.routes.delete(route.path);
+      throw err;
+    }
+  }
+
+  /**
+   * Removes a route (unless a newer one took its path) once its update in progress is done;
+   * the last one stops the listener.
+   */
+  async remove(added: WebhookRoute): Promise<void> {
+    const route = this.routes.get(added.path);
+    if (route?.origin !== added) return;
+    this.routes.delete(added.path);
+    await route.chain.catch(() => undefined);
+    if (this.routes.size === 0) await this.close();
+  }
+
+  private async listen(): Promise<number> {
     const server = createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -52,21 +87,20 @@ export class TelegramWebhook {
     return (server.address() as AddressInfo).port;
   }
 
-  /** Stops listening; an update being handled finishes first. */
-  async close(): Promise<void> {
+  private async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    this.listening = undefined;
     if (!server) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    await this.chain.catch(() => undefined);
     server.closeAllConnections();
     await closed;
   }
 
-  private secretMatches(got: string | string[] | undefined): boolean {
+  private static secretMatches(got: string | string[] | undefined, secret: string): boolean {
     if (typeof got !== "string") return false;
     const a = Buffer.from(got);
-    const b = Buffer.from(this.opts.secret);
+    const b = Buffer.from(secret);
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
@@ -77,8 +111,12 @@ export class TelegramWebhook {
       res.end(JSON.stringify({ ok: status === 200 }));
     };
     const path = new URL(req.url ?? "/", "http://webhook").pathname;
-    if (req.method !== "POST" || path !== this.opts.path) return answer(404);
-    if (!this.secretMatches(req.headers[SECRET_HEADER])) {
+    const route = this.routes.get(path);
+    if (req.method !== "POST" || !route) {
+      req.resume();
+      return answer(404);
+    }
+    if (!TelegramWebhook.secretMatches(req.headers[SECRET_HEADER], route.secret)) {
       this.opts.log.warn("telegram webhook: request with a missing or wrong secret token refused", {
         from: req.socket.remoteAddress,
       });
@@ -100,8 +138,8 @@ export class TelegramWebhook {
       this.opts.log.warn("telegram webhook: malformed update skipped (not JSON)", { bytes: body.length });
       return answer(200);
     }
-    const done = this.chain.then(() => this.opts.accept(update));
-    this.chain = done.catch(() => undefined);
+    const done = route.chain.then(() => route.accept(update));
+    route.chain = done.catch(() => undefined);
     try {
       answer((await done) ? 200 : 500);
     } catch (err) {

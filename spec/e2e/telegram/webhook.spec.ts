@@ -40,7 +40,7 @@ describe("Telegram bridge in webhook mode, with its own relay template and moder
     tg.addUser({ id: VERA, first_name: "Vera" });
     tg.addUser({ id: WIM, first_name: "Wim" });
     const port = await freePort();
-    hookUrl = `http://127.0.0.1:${port}/telegram/webhook`;
+    hookUrl = `http://127.0.0.1:${port}/telegram/webhook/${botId}`;
     secret = randomBytes(24).toString("base64url");
     core = await startCoreRig({
       platforms: {
@@ -50,7 +50,7 @@ describe("Telegram bridge in webhook mode, with its own relay template and moder
           owner: "@alice:localhost",
           api_root: tg.url,
           mode: "webhook",
-          webhook_url: hookUrl,
+          webhook_url: `http://127.0.0.1:${port}/telegram/webhook`,
           webhook_port: port,
           webhook_secret: secret,
           relay_template: "<b>{displayname}</b> ({mxid}): {message}",

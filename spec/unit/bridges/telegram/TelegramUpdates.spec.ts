@@ -37,7 +37,7 @@ describe("Telegram updates: webhook mode and polling conflicts", () => {
       const { h, port, secret } = await webhookHarness();
       const client = await tg.start(h);
       const set = await tg.server().waitFor((c) => c.method === "setWebhook");
-      assert.equal(set.params.url, `http://127.0.0.1:${port}/tg/hook`);
+      assert.equal(set.params.url, `http://127.0.0.1:${port}/tg/hook/${tg.server().botId}`);
       assert.equal(set.params.secret_token, secret);
       assert.equal(Number(set.params.max_connections), 1);
       await until(() => client.state() === ConnectionState.Connected, 5000, "Connected");
@@ -62,7 +62,7 @@ describe("Telegram updates: webhook mode and polling conflicts", () => {
         { "content-type": "application/json" },
       ];
       for (const headers of attempts) {
-        const res = await fetch(`http://127.0.0.1:${port}/tg/hook`, {
+        const res = await fetch(`http://127.0.0.1:${port}/tg/hook/${tg.server().botId}`, {
           method: "POST",
           headers,
           body: JSON.stringify(update),
