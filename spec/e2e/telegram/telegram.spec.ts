@@ -541,6 +541,35 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     assert.ok(!core.bridge.output().includes(tg.token.split(":")[1]));
   });
 
+  it("shows a 409 Conflict (another poller on the token) in ping with what to do, and recovers", async () => {
+    const dm = await alice.createDm("@clawbridge:localhost");
+    await alice.waitFor((e) => e.room_id === dm && e.sender === "@clawbridge:localhost");
+    tg.failNext("getUpdates", {
+      error_code: 409,
+      description:
+        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+      count: 100_000,
+    });
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "wakes the poll before the conflict" });
+    await tg.waitFor((c) => c.method === "getUpdates" && c.error?.error_code === 409);
+    await alice.sendText(dm, "ping");
+    const pong = await alice.waitFor(
+      (e) => e.room_id === dm && String(e.content.body).includes("telegram (yours): TRANSIENT_DISCONNECT"),
+    );
+    assert.match(String(pong.content.body), /409 Conflict\): stop the other bot or bridge using it/);
+    assert.match(core.bridge.output(), /another process is polling getUpdates with this bot token/);
+    tg.clearFailures();
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "after the conflict" });
+    await alice.waitFor((e) => e.room_id === room && isText("after the conflict")(e), { timeoutMs: 30_000 });
+    await alice.sendText(dm, "ping");
+    await alice.waitFor(
+      (e) =>
+        e.room_id === dm &&
+        e.event_id !== pong.event_id &&
+        String(e.content.body).includes("telegram (yours): CONNECTED"),
+    );
+  });
+
   it("logs a bot out and back in by token from the management room, refusing bad tokens", async () => {
     const dm = await alice.createDm("@clawbridge:localhost");
     await alice.waitFor((e) => e.room_id === dm && e.sender === "@clawbridge:localhost");

@@ -345,6 +345,11 @@ export class TelegramServer {
     this.failures.push({ method, spec, left: spec.count ?? 1 });
   }
 
+  /** Ends every failure `failNext` still has in store. */
+  clearFailures(): void {
+    this.failures.splice(0);
+  }
+
   /** Resolves with the first call (past or future) matching `predicate`. */
   waitFor(predicate: (c: RecordedCall) => boolean, timeoutMs = 15_000): Promise<RecordedCall> {
     return new Promise((resolve, reject) => {

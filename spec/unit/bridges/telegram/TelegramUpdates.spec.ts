@@ -13,7 +13,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe("Telegram updates: webhook mode and polling conflicts", () => {
+describe("Telegram updates: webhook mode, photos Telegram does not announce, polling conflicts", () => {
   const tg = useTelegramServer();
 
   describe("webhook mode", () => {
@@ -101,6 +101,47 @@ describe("Telegram updates: webhook mode and polling conflicts", () => {
       await until(() => h.events.length === 1, 5000, "the good update");
       assert.ok(h.log.warnings.some((w) => /malformed update skipped/.test(w)));
       await until(() => tg.server().webhookDeliveries.filter((d) => d.status === 200).length === 2);
+    });
+  });
+
+  describe("what Telegram does not announce", () => {
+    it("looks a speaking user's profile photo up again only after profile_photo_check_minutes", async () => {
+      const photoCalls = () => tg.server().calls.filter((c) => c.method === "getUserProfilePhotos").length;
+      const often = harness(tg.server(), { profile_photo_check_minutes: 0 });
+      await tg.start(often);
+      tg.server().addUser({ id: ALICE, first_name: "Alice", photos: [randomBytes(100)] });
+      tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "one" });
+      await until(() => often.events.length === 1);
+      const first = ofKind(often, "message")[0]!.senderInfo?.avatar;
+      assert.match(String(first?.key), /^tgfile:/);
+      tg.server().addUser({ id: ALICE, first_name: "Alice", photos: [randomBytes(100)] });
+      tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "two" });
+      await until(() => often.events.length === 2);
+      const second = ofKind(often, "message")[1]!.senderInfo?.avatar;
+      assert.notEqual(second?.key, first?.key, "a new photo has a new key");
+      assert.equal(photoCalls(), 2);
+    });
+
+    it("checks at most once per interval", async () => {
+      const h = harness(tg.server(), { profile_photo_check_minutes: 60 });
+      await tg.start(h);
+      for (const text of ["a", "b", "c"]) tg.server().injectMessage({ chat: GROUP, from: ALICE, text });
+      await until(() => h.events.length === 3);
+      assert.equal(tg.server().calls.filter((c) => c.method === "getUserProfilePhotos").length, 1);
+    });
+
+    it("maps a new chat photo to a fetchable avatar and a removed one to avatarRemoved", async () => {
+      const h = harness(tg.server());
+      const client = await tg.start(h);
+      const picture = randomBytes(500);
+      tg.server().injectChatPhoto({ chat: GROUP, photo: picture, from: ALICE });
+      tg.server().injectDeleteChatPhoto({ chat: GROUP, from: ALICE });
+      await until(() => h.events.length === 2);
+      const [set, removed] = ofKind(h, "chat-info");
+      assert.ok(set?.info.avatar);
+      assert.deepEqual((await client.fetchMedia(set.info.avatar)).data, picture);
+      assert.equal(removed?.avatarRemoved, true);
+      assert.equal(removed?.info.avatar, undefined);
     });
   });
 
