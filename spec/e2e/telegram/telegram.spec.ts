@@ -422,6 +422,32 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     await alice.waitFor(member(505, "join"));
     tg.injectMember({ chat: GROUP, user: 505, change: "kick", by: UMA, via: "chat_member" });
     await alice.waitFor(member(505, "leave", BRIDGE_BOT));
+    // Someone who never spoke (no ghost in the room) leaving or being kicked changes nothing in
+    // Matrix; a ban still keeps them out.
+    tg.addUser({ id: 506, first_name: "Lou" });
+    tg.world.setMember(tg.world.chat(GROUP), 506, "member");
+    tg.injectMember({ chat: GROUP, user: 506, change: "kick", by: UMA, via: "chat_member" });
+    tg.addUser({ id: 507, first_name: "Max" });
+    tg.world.setMember(tg.world.chat(GROUP), 507, "member");
+    tg.injectMember({ chat: GROUP, user: 507, change: "leave" });
+    tg.addUser({ id: 508, first_name: "Ned" });
+    tg.world.setMember(tg.world.chat(GROUP), 508, "member");
+    tg.injectMember({ chat: GROUP, user: 508, change: "ban", by: UMA, via: "chat_member" });
+    await alice.waitFor(member(508, "ban", BRIDGE_BOT));
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "after the silent removals" });
+    await alice.waitFor((e) => e.room_id === room && isText("after the silent removals")(e));
+    assert.ok(
+      !alice.eventsIn(room).some((e) => e.state_key === tgGhost(506) || e.state_key === tgGhost(507)),
+      "no membership events for ghosts that were never in the room",
+    );
+    const notices = alice
+      .eventsIn(room)
+      .filter((e) => e.sender === BRIDGE_BOT && e.content.msgtype === "m.notice");
+    assert.deepEqual(
+      notices.map((e) => e.content.body),
+      [],
+      "no failure notice",
+    );
   });
 
   it("mirrors a Matrix ban and unban of a ghost; says so when the bot is no admin", async () => {
