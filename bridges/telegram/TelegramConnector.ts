@@ -16,6 +16,7 @@ import { isBotToken, readTelegramConfig, type TelegramConfig } from "./config";
 import { describe, mapTelegramError, type TelegramError } from "./errors";
 import { MAX_TEXT, MAX_UPLOAD_BYTES } from "./limits";
 import { TelegramClient } from "./TelegramClient";
+import { botWebhookUrl } from "./TelegramUpdates";
 import { TelegramWebhook } from "./TelegramWebhook";
 
 const CAPABILITIES: Capabilities = {
@@ -106,8 +107,27 @@ class TelegramConnector implements NetworkConnector {
     if (!cfg.botToken)
       return { ok: true, message: "no bot_token configured (bots log in with `login telegram <token>`)" };
     try {
-      const me = await new Bot(cfg.botToken, { client: { apiRoot: cfg.apiRoot } }).api.getMe();
-      return { ok: true, message: `logged in as @${me.username ?? me.id}` };
+      const api = new Bot(cfg.botToken, { client: { apiRoot: cfg.apiRoot } }).api;
+      const me = await api.getMe();
+      const who = `logged in as @${me.username ?? me.id}`;
+      if (cfg.mode !== "webhook") return { ok: true, message: who };
+      // What Telegram itself last saw when posting to the webhook (set by the running bridge).
+      const info = await api.getWebhookInfo();
+      const expected = botWebhookUrl(cfg.webhookUrl!, me.id).href;
+      if (info.url !== expected)
+        return {
+          ok: true,
+          message: `${who}; webhook not set to ${expected} yet (the bridge sets it at start)`,
+        };
+      if (info.last_error_message)
+        return {
+          ok: false,
+          message: `${who}; Telegram cannot deliver to ${expected}: ${info.last_error_message} (${info.pending_update_count} updates waiting)`,
+        };
+      return {
+        ok: true,
+        message: `${who}; webhook ${expected}, ${info.pending_update_count} updates waiting`,
+      };
     } catch (raw) {
       const err = mapTelegramError(raw) as TelegramError;
       const message =

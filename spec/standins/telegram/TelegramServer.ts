@@ -124,12 +124,22 @@ export class TelegramServer {
       if (p.drop_pending_updates === true) this.updates = [];
       return true;
     };
-    this.methods.getWebhookInfo = () => ({
-      url: this.webhook?.url ?? "",
-      has_custom_certificate: false,
-      pending_update_count: this.updates.length,
-      ...(this.webhook?.max_connections ? { max_connections: this.webhook.max_connections } : {}),
-    });
+    this.methods.getWebhookInfo = () => {
+      const failed = [...this.webhookDeliveries].reverse().find((d) => d.status < 200 || d.status >= 300);
+      return strip({
+        url: this.webhook?.url ?? "",
+        has_custom_certificate: false,
+        pending_update_count: this.updates.length,
+        max_connections: this.webhook?.max_connections,
+        last_error_date: this.webhook && failed ? Math.floor(failed.time / 1000) : undefined,
+        last_error_message:
+          this.webhook && failed
+            ? failed.status === 0
+              ? "Connection refused"
+              : `Wrong response from the webhook: ${failed.status}`
+            : undefined,
+      });
+    };
   }
 
   /** Listens on 127.0.0.1, free port. The token is `<digits>:<random>` unless given. */

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
+import { createConnector } from "../../../../bridges/telegram/TelegramConnector";
 import { ConnectionState } from "../../../../src/core/connector";
 import { ALICE, GROUP, harness, ofKind, until, useTelegramServer } from "../../../standins/telegram/harness";
 
@@ -47,6 +48,27 @@ describe("Telegram updates: webhook mode, photos Telegram does not announce, pol
       assert.equal(ofKind(h, "message")[0]!.id, String(id));
       const d = await tg.server().waitForDelivery((x) => x.status === 200);
       assert.equal(h.kv.get(`offset:${tg.server().botId}`), String(d.update_id + 1));
+    });
+
+    it("doctor's check reports the webhook and what Telegram last failed to deliver", async () => {
+      const { h, port } = await webhookHarness();
+      const connector = createConnector();
+      await connector.init(h.ctx);
+      assert.match((await connector.check!()).message, /webhook not set to .* yet/);
+      const client = await tg.start(h);
+      await until(() => client.state() === ConnectionState.Connected, 5000, "Connected");
+      const ok = await connector.check!();
+      assert.ok(ok.ok);
+      assert.match(
+        ok.message,
+        new RegExp(`webhook http://127\\.0\\.0\\.1:${port}/tg/hook/\\d+, 0 updates waiting`),
+      );
+      await client.disconnect(); // the webhook stays set with nobody listening
+      tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "nobody home" });
+      await tg.server().waitForDelivery((d) => d.status === 0);
+      const bad = await connector.check!();
+      assert.equal(bad.ok, false);
+      assert.match(bad.message, /cannot deliver to .*: Connection refused \(1 updates waiting\)/);
     });
 
     it("refuses a wrong or missing secret with 401 and processes nothing", async () => {
