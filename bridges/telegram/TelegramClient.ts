@@ -176,7 +176,19 @@ export class TelegramClient
     if (a) {
       const method = telegramMethodFor(a.kind, a.media.mimetype);
       const file = new InputFile(a.media.data, a.media.name);
-      const fits = html.length <= MAX_CAPTION && method !== "sendSticker";
+      if (method === "sendSticker") {
+        // Stickers take no caption: the relay line goes first, so Telegram users see who sent it.
+        const line = await tg(() =>
+          this.bot.api.sendMessage(chatId, html.slice(0, MAX_TEXT), {
+            parse_mode: "HTML",
+            ...reply,
+            ...thread,
+          }),
+        );
+        const sent = await tg(() => this.files.upload(method, chatId, file, thread));
+        return { ids: [String(line.message_id), String(sent.message_id)], timestamp: sent.date * 1000 };
+      }
+      const fits = html.length <= MAX_CAPTION;
       const caption = fits ? { caption: html, parse_mode: "HTML" as const } : {};
       const sent = await tg(() =>
         this.files.upload(method, chatId, file, { ...caption, ...reply, ...thread }),

@@ -342,6 +342,23 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
       (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "sticker.webm",
     );
     assert.deepEqual(await download(vid.content.url), webm);
+
+    // Matrix → Telegram: a sticker takes no caption, so the relay line comes first.
+    const mine = randomBytes(800);
+    const now = from();
+    await alice.sendEvent(room, "m.sticker", {
+      body: "a cat sticker",
+      url: await upload(mine, "cat.webp", "image/webp"),
+      info: { mimetype: "image/webp", size: mine.length, w: 512, h: 512 },
+    });
+    const stickerCall = await tg.waitFor((c) => now(c) && c.method === "sendSticker");
+    const lines = tg.calls.filter((c) => now(c) && c.method === "sendMessage");
+    assert.deepEqual(
+      lines.map((c) => c.params.text),
+      ["<b>alice</b>:"],
+    );
+    assert.ok(tg.calls.indexOf(lines[0]!) < tg.calls.indexOf(stickerCall), "the name line comes first");
+    assert.deepEqual(tg.sent(GROUP).find((m) => m.method === "sendSticker")?.upload?.data, mine);
   });
 
   it("brings videos and animations over byte for byte in both directions, captions prefixed", async () => {
