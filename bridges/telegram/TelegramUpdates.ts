@@ -168,7 +168,8 @@ export class TelegramUpdates {
           route = {
             path: url.pathname,
             secret: this.secret,
-            accept: (u) => this.accept(u as Update, signal),
+            // Once stopping, nothing more is taken: Telegram keeps it and delivers it again later.
+            accept: async (u) => !signal.aborted && this.accept(u as Update, signal),
           };
           const port = await hook.add(route);
           await this.o.bot.api.setWebhook(
