@@ -129,7 +129,7 @@ describe("Telegram bridge in webhook mode, with its own relay template and moder
   });
 
   it("gets every update exactly once when the bridge is SIGKILLed mid-burst (Telegram redelivers)", async () => {
-    const texts = Array.from({ length: 60 }, (_, i) => `hook-kill ${String(i).padStart(2, "0")}`);
+    const texts = Array.from({ length: 100 }, (_, i) => `hook-kill ${String(i).padStart(3, "0")}`);
     const seen = tg.webhookDeliveries.length;
     for (const text of texts) tg.injectMessage({ chat: GROUP, from: VERA, text });
     // Killed while Telegram is still delivering the burst: the rest must be delivered again.
@@ -137,7 +137,7 @@ describe("Telegram bridge in webhook mode, with its own relay template and moder
     while (tg.webhookDeliveries.length < seen + 3 && Date.now() - start < 15_000)
       await new Promise((r) => setTimeout(r, 1));
     await core.restart("SIGKILL");
-    await alice.waitFor((e) => e.room_id === room && isText("hook-kill 59")(e), { timeoutMs: 60_000 });
+    await alice.waitFor((e) => e.room_id === room && isText("hook-kill 099")(e), { timeoutMs: 60_000 });
     tg.injectMessage({ chat: GROUP, from: VERA, text: "hook barrier" });
     await alice.waitFor((e) => e.room_id === room && isText("hook barrier")(e));
     const got = alice
