@@ -153,25 +153,32 @@ export class TelegramUpdates {
     }
   }
 
-  /** Webhook mode: listen, then point Telegram at this bot's URL (one connection, so order holds). */
+  /**
+   * Webhook mode: listen, then point Telegram at this bot's URL (one connection, so order
+   * holds). Every `webhook_check_minutes` getWebhookInfo confirms the webhook is still ours:
+   * another program calling setWebhook or deleteWebhook on the token would silently cut the
+   * bridge off, so it is set back, with a warning.
+   */
   private async webhook(signal: AbortSignal): Promise<void> {
     const apiSignal = signal as unknown as GrammySignal;
     const { cfg, ctx, webhook: hook } = this.o;
     if (!hook) throw new Error("webhook mode without a webhook listener");
+    const every = cfg.webhookCheckMinutes * 60_000;
     let backoff = cfg.backoffInitialMs;
     let route: WebhookRoute | undefined;
+    let port: number | undefined;
     try {
       while (!signal.aborted) {
         try {
           await this.prepare(apiSignal);
           const url = botWebhookUrl(cfg.webhookUrl!, this.me!.id);
-          route = {
+          route ??= {
             path: url.pathname,
             secret: this.secret,
             // Once stopping, nothing more is taken: Telegram keeps it and delivers it again later.
             accept: async (u) => !signal.aborted && this.accept(u as Update, signal),
           };
-          const port = await hook.add(route);
+          port ??= await hook.add(route);
           await this.o.bot.api.setWebhook(
             url.href,
             {
@@ -187,7 +194,19 @@ export class TelegramUpdates {
             listen: `${cfg.webhookBindAddress}:${port}`,
           });
           this.setState(ConnectionState.Connected);
-          await sleep(2 ** 31 - 1, signal);
+          backoff = cfg.backoffInitialMs;
+          for (;;) {
+            await sleep(every > 0 ? every : 2 ** 31 - 1, signal);
+            if (signal.aborted) return;
+            if (every <= 0) continue;
+            const info = await this.o.bot.api.getWebhookInfo(apiSignal);
+            if (info.url === url.href) continue;
+            ctx.log.warn(
+              "telegram: another program changed this bot's webhook; setting it back. If that program should own the bot, give the bridge its own token",
+              { found: info.url || "(none)" },
+            );
+            break;
+          }
         } catch (raw) {
           if (signal.aborted || (await this.failed(raw, backoff, signal))) return;
           backoff = Math.min(backoff * 2, cfg.backoffMaxMs);
@@ -195,7 +214,7 @@ export class TelegramUpdates {
       }
     } finally {
       // The webhook stays set: while the bridge is away Telegram keeps the updates and retries.
-      if (route) await hook.remove(route);
+      if (route && port !== undefined) await hook.remove(route);
     }
   }
 

@@ -43,6 +43,8 @@ export interface TelegramConfig {
   /** `webhook_bind_address` / `webhook_port`: where the bridge listens for Telegram's POSTs. */
   webhookBindAddress: string;
   webhookPort: number;
+  /** `webhook_check_minutes`: how often getWebhookInfo confirms the webhook is still the bridge's (0: never). */
+  webhookCheckMinutes: number;
   /** `profile_photo_check_minutes`: re-check a speaking user's profile photo after this long (0: every message). */
   profilePhotoCheckMinutes: number;
 }
@@ -137,6 +139,7 @@ export function readTelegramConfig(c: Record<string, unknown>, platform = "teleg
     webhookSecret,
     webhookBindAddress: str("webhook_bind_address", false, "127.0.0.1"),
     webhookPort,
+    webhookCheckMinutes: num("webhook_check_minutes", 10, 0),
     profilePhotoCheckMinutes: num("profile_photo_check_minutes", 60, 0),
     botToken,
     owner,

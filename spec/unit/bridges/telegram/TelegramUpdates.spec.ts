@@ -71,6 +71,29 @@ describe("Telegram updates: webhook mode, photos Telegram does not announce, pol
       assert.match(bad.message, /cannot deliver to .*: Connection refused \(1 updates waiting\)/);
     });
 
+    it("sets the webhook back when another program removed or replaced it", async () => {
+      const { h } = await webhookHarness();
+      h.ctx.config.webhook_check_minutes = 0.002; // ~120 ms
+      const client = await tg.start(h);
+      await until(() => client.state() === ConnectionState.Connected, 5000, "Connected");
+      const server = tg.server();
+      const mine = server.webhook?.url;
+      const setCalls = () => server.calls.filter((c) => c.method === "setWebhook").length;
+      // Another program on the same token.
+      const other = await fetch(`${server.url}/bot${server.token}/setWebhook`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ url: "http://127.0.0.1:9/elsewhere" }),
+      });
+      assert.equal(other.status, 200);
+      await until(() => setCalls() === 3 && server.webhook?.url === mine, 5000, "the webhook set back");
+      await fetch(`${server.url}/bot${server.token}/deleteWebhook`, { method: "POST" });
+      await until(() => setCalls() === 4 && server.webhook?.url === mine, 5000, "the webhook set back again");
+      server.injectMessage({ chat: GROUP, from: ALICE, text: "still arriving" });
+      await until(() => h.events.length === 1, 5000, "the update after the takeover");
+      assert.ok(h.log.warnings.some((w) => /another program changed this bot's webhook/.test(w)));
+    });
+
     it("refuses a wrong or missing secret with 401 and processes nothing", async () => {
       const { h, port } = await webhookHarness();
       await tg.start(h);
