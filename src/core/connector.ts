@@ -58,6 +58,11 @@ export interface ChatInfo {
 export interface UserInfo {
   displayName: string;
   avatar?: MediaRef;
+  /**
+   * The user has no avatar now: the ghost's is removed. (An event's `senderInfo` without
+   * `avatar` only means the platform did not send one.)
+   */
+  avatarRemoved?: boolean;
   /** True for the platform's bots and for the bridge's own account on the platform. */
   isBot?: boolean;
 }
