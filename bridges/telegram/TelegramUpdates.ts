@@ -324,6 +324,7 @@ export class TelegramUpdates {
           largest.file_id,
           largest.file_size,
         );
+      else if (p.total_count === 0) ev.senderInfo.avatarRemoved = true; // removed, or hidden from bots
     } catch (err) {
       ctxDebug(this.o.ctx, id, err);
     }

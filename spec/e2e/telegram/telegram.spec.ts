@@ -311,6 +311,10 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     const after = (await alice.profile(tgGhost(503))).avatar_url;
     assert.notEqual(after, before);
     assert.deepEqual(await download(after), photo);
+    tg.addUser({ id: 503, first_name: "Pia", photos: [] }); // the photo removed
+    tg.injectMessage({ chat: GROUP, from: 503, text: "no face" });
+    await alice.waitFor((e) => e.room_id === room && isText("no face")(e));
+    assert.ok(!(await alice.profile(tgGhost(503))).avatar_url, "the ghost's avatar is removed too");
   });
 
   it("brings stickers over: static as an image, animated and video ones with a fallback text", async () => {
