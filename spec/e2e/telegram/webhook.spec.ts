@@ -1,16 +1,14 @@
 import assert from "node:assert/strict";
-import { randomBytes, randomInt } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
-import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
-import { TelegramServer } from "../../standins/telegram/TelegramServer";
-import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
+import type { MatrixTestClient } from "../../harness/MatrixTestClient";
+import type { TelegramServer } from "../../standins/telegram/TelegramServer";
+import { type CoreRig, portalRoomFor, user } from "../core/coreRig";
+import { BRIDGE_BOT, isText, startTelegramRig, type TelegramRig, tgGhost } from "./telegramRig";
 
 const GROUP = -1002468013;
 const VERA = 601;
 const WIM = 602;
-const BRIDGE_BOT = "@clawbridge:localhost";
-const tgGhost = (id: number) => `@_telegram_${id}:localhost`;
-const isText = (body: string) => (e: MatrixEvent) => e.type === "m.room.message" && e.content.body === body;
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -22,6 +20,7 @@ async function freePort(): Promise<number> {
 
 describe("Telegram bridge in webhook mode, with its own relay template and moderation off (real Synapse)", function () {
   this.timeout(120_000);
+  let rig: TelegramRig;
   let tg: TelegramServer;
   let core: CoreRig;
   let alice: MatrixTestClient;
@@ -30,40 +29,29 @@ describe("Telegram bridge in webhook mode, with its own relay template and moder
   let secret: string;
 
   before(async () => {
-    const botId = randomInt(100000, 999999);
-    tg = await TelegramServer.start({
-      token: `${botId}:${randomBytes(24).toString("base64url")}`,
-      botUser: { id: botId, is_bot: true, first_name: "Bridge", username: "clawbridge_hook_bot" },
-    });
-    tg.webhookRetryMs = 100;
-    tg.addChat({ id: GROUP, type: "supergroup", title: "Webhook group" });
-    tg.addUser({ id: VERA, first_name: "Vera" });
-    tg.addUser({ id: WIM, first_name: "Wim" });
     const port = await freePort();
-    hookUrl = `http://127.0.0.1:${port}/telegram/webhook/${botId}`;
     secret = randomBytes(24).toString("base64url");
-    core = await startCoreRig({
-      platforms: {
-        telegram: {
-          enabled: true,
-          bot_token: tg.token,
-          owner: "@alice:localhost",
-          api_root: tg.url,
-          mode: "webhook",
-          webhook_url: `http://127.0.0.1:${port}/telegram/webhook`,
-          webhook_port: port,
-          webhook_secret: secret,
-          relay_template: "<b>{displayname}</b> ({mxid}): {message}",
-          backoff_initial_ms: 50,
-          backoff_max_ms: 500,
-        },
+    rig = await startTelegramRig(
+      "clawbridge_hook_bot",
+      {
+        mode: "webhook",
+        webhook_url: `http://127.0.0.1:${port}/telegram/webhook`,
+        webhook_port: port,
+        webhook_secret: secret,
+        relay_template: "<b>{displayname}</b> ({mxid}): {message}",
       },
-    });
-    alice = await user("alice");
+      (t) => {
+        t.webhookRetryMs = 100;
+        t.addChat({ id: GROUP, type: "supergroup", title: "Webhook group" });
+        t.addUser({ id: VERA, first_name: "Vera" });
+        t.addUser({ id: WIM, first_name: "Wim" });
+        hookUrl = `http://127.0.0.1:${port}/telegram/webhook/${t.botId}`;
+      },
+    );
+    ({ tg, core, alice } = rig);
   });
   after(async () => {
-    await core?.stop();
-    await tg?.close();
+    await rig?.stop();
   });
 
   it("sets the webhook with its secret and bridges updates Telegram POSTs to it", async () => {
