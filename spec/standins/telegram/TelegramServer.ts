@@ -25,10 +25,12 @@ import {
   type UserSpec,
 } from "./BotWorld";
 import { botMethods, errorAnswer } from "./methods";
+import { type WebhookDelivery, WebhookPusher, type WebhookSpec } from "./WebhookPusher";
 import { BotApiError, type Params, parseBody } from "./wire";
 
 export type { ChatSpec, MemberStatus, Obj, SentMessage, UserSpec } from "./BotWorld";
 export { ALLOWED_REACTIONS } from "./methods";
+export type { WebhookDelivery, WebhookSpec } from "./WebhookPusher";
 
 /** One Bot API call the stand-in received (auth failures included). */
 export interface RecordedCall {
@@ -39,21 +41,6 @@ export interface RecordedCall {
   result?: unknown;
   /** `{error_code, description}` when it failed. */
   error?: { error_code: number; description: string };
-}
-
-/** The webhook the bot set with setWebhook. */
-export interface WebhookSpec {
-  url: string;
-  secret_token?: string;
-  max_connections?: number;
-  allowed_updates?: string[];
-}
-
-/** One POST of an update to the webhook: the HTTP status, or 0 when the connection failed. */
-export interface WebhookDelivery {
-  update_id: number;
-  status: number;
-  time: number;
 }
 
 /** What `failNext` answers: 429 with `retry_after` by default. */
@@ -99,15 +86,8 @@ export class TelegramServer {
   private readonly pollWaiters = new Set<() => void>();
   private readonly callWaiters = new Set<() => void>();
   private readonly failures: Array<{ method: string; spec: FailSpec; left: number }> = [];
-  /** Every webhook POST attempt, in order. */
-  readonly webhookDeliveries: WebhookDelivery[] = [];
-  /** The webhook currently set, if any. */
-  webhook?: WebhookSpec;
-  /** Wait before delivering an update again after the webhook did not answer 2xx. */
-  webhookRetryMs = 200;
-  private pumping = false;
-  private closed = false;
-
+  /** Webhook delivery, once the bot called setWebhook. */
+  private readonly pusher: WebhookPusher;
   private constructor(
     private readonly server: Server,
     /** `http://127.0.0.1:<port>`: grammy's `apiRoot`. */
@@ -118,28 +98,39 @@ export class TelegramServer {
   ) {
     this.world = new BotWorld(botUser);
     this.methods = botMethods(this.world);
-    this.methods.setWebhook = (p) => this.setWebhook(p);
+    this.pusher = new WebhookPusher({
+      next: () => this.updates.find((u) => this.wanted(u)),
+      delivered: (u) => {
+        this.updates = this.updates.filter((x) => x !== u);
+        this.confirmed = Math.max(this.confirmed, (u.update_id as number) + 1);
+      },
+    });
+    this.methods.setWebhook = (p) => {
+      const hook = this.pusher.set(p);
+      if (hook?.allowed_updates?.length) this.allowed = new Set(hook.allowed_updates);
+      if (p.drop_pending_updates === true) this.updates = [];
+      void this.pusher.pump();
+      return true;
+    };
     this.methods.deleteWebhook = (p) => {
-      this.webhook = undefined;
+      this.pusher.webhook = undefined;
       if (p.drop_pending_updates === true) this.updates = [];
       return true;
     };
-    this.methods.getWebhookInfo = () => {
-      const failed = [...this.webhookDeliveries].reverse().find((d) => d.status < 200 || d.status >= 300);
-      return strip({
-        url: this.webhook?.url ?? "",
-        has_custom_certificate: false,
-        pending_update_count: this.updates.length,
-        max_connections: this.webhook?.max_connections,
-        last_error_date: this.webhook && failed ? Math.floor(failed.time / 1000) : undefined,
-        last_error_message:
-          this.webhook && failed
-            ? failed.status === 0
-              ? "Connection refused"
-              : `Wrong response from the webhook: ${failed.status}`
-            : undefined,
-      });
-    };
+    this.methods.getWebhookInfo = () => this.pusher.info(this.updates.length);
+  }
+
+  /** The webhook currently set, if any. */
+  get webhook(): WebhookSpec | undefined {
+    return this.pusher.webhook;
+  }
+  /** Every webhook POST attempt, in order. */
+  get webhookDeliveries(): readonly WebhookDelivery[] {
+    return this.pusher.deliveries;
+  }
+  /** Wait before delivering an update again after the webhook did not answer 2xx (default 200 ms). */
+  set webhookRetryMs(ms: number) {
+    this.pusher.retryMs = ms;
   }
 
   /** Listens on 127.0.0.1, free port. The token is `<digits>:<random>` unless given. */
@@ -190,7 +181,7 @@ export class TelegramServer {
     const update_id = ++this.lastUpdateId;
     this.updates.push({ update_id, ...partial });
     for (const w of [...this.pollWaiters]) w();
-    void this.pump();
+    void this.pusher.pump();
     return update_id;
   }
 
@@ -380,80 +371,8 @@ export class TelegramServer {
   }
 
   /** Resolves with the first webhook delivery (past or future) matching `predicate`. */
-  async waitForDelivery(
-    predicate: (d: WebhookDelivery) => boolean,
-    timeoutMs = 15_000,
-  ): Promise<WebhookDelivery> {
-    const start = Date.now();
-    for (;;) {
-      const hit = this.webhookDeliveries.find(predicate);
-      if (hit) return hit;
-      if (Date.now() - start > timeoutMs)
-        throw new Error(`telegram waitForDelivery: no matching webhook delivery within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  private setWebhook(p: Params): true {
-    const url = typeof p.url === "string" ? p.url : "";
-    if (url === "") {
-      this.webhook = undefined;
-      return true;
-    }
-    if (!/^https?:\/\//.test(url)) throw new BotApiError(400, "Bad Request: bad webhook: invalid URL");
-    const secret = p.secret_token === undefined ? undefined : String(p.secret_token);
-    if (secret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(secret))
-      throw new BotApiError(400, "Bad Request: bad webhook: secret token contains unallowed characters");
-    const allowed = Array.isArray(p.allowed_updates) ? p.allowed_updates.map(String) : undefined;
-    if (allowed?.length) this.allowed = new Set(allowed);
-    if (p.drop_pending_updates === true) this.updates = [];
-    this.webhook = strip({
-      url,
-      secret_token: secret,
-      max_connections: p.max_connections === undefined ? undefined : Number(p.max_connections),
-      allowed_updates: allowed,
-    });
-    void this.pump();
-    return true;
-  }
-
-  /** Delivers pending updates to the webhook, oldest first, one at a time, until each gets a 2xx. */
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      while (!this.closed && this.webhook) {
-        const next = this.updates.find((u) => this.wanted(u));
-        if (!next) {
-          this.updates = []; // what is left was not asked for
-          return;
-        }
-        const hook = this.webhook;
-        let status = 0;
-        try {
-          const res = await fetch(hook.url, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              ...(hook.secret_token ? { "x-telegram-bot-api-secret-token": hook.secret_token } : {}),
-            },
-            body: JSON.stringify(next),
-            signal: AbortSignal.timeout(60_000),
-          });
-          status = res.status;
-          await res.arrayBuffer();
-        } catch {
-          status = 0;
-        }
-        this.webhookDeliveries.push({ update_id: next.update_id as number, status, time: Date.now() });
-        if (status >= 200 && status < 300) {
-          this.updates = this.updates.filter((u) => u !== next);
-          this.confirmed = Math.max(this.confirmed, (next.update_id as number) + 1);
-        } else await new Promise((r) => setTimeout(r, this.webhookRetryMs));
-      }
-    } finally {
-      this.pumping = false;
-    }
+  waitForDelivery(predicate: (d: WebhookDelivery) => boolean, timeoutMs = 15_000): Promise<WebhookDelivery> {
+    return this.pusher.waitFor(predicate, timeoutMs);
   }
 
   private wanted(u: Obj): boolean {
@@ -464,7 +383,7 @@ export class TelegramServer {
 
   /** Ends held polls, drops every connection, stops listening. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.pusher.close();
     for (const w of [...this.pollWaiters]) w();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -538,7 +457,7 @@ export class TelegramServer {
 
   /** getUpdates: confirm below offset, then answer at once or hold up to `timeout` seconds. */
   private async poll(p: Params, res: ServerResponse): Promise<Obj[] | undefined> {
-    if (this.webhook)
+    if (this.pusher.webhook)
       throw new BotApiError(
         409,
         "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
