@@ -402,7 +402,8 @@ export class OutboundBridge {
     if (membership !== "leave" && membership !== "ban") return;
     const prev = (ev.unsigned?.prev_content as Content | undefined)?.membership;
     const action = membership === "ban" ? "ban" : prev === "ban" ? "unban" : "kick";
-    if (action === "kick" && prev !== undefined && prev !== "join" && prev !== "invite") return;
+    // Only someone who was in the room can be kicked (a withdrawn invite is no kick).
+    if (action === "kick" && prev !== undefined && prev !== "join") return;
     await this.opts.ghosts.forgetMembership(target, ev.room_id);
     const remote = { id: this.opts.ghosts.remoteIdOf(target) ?? "" };
     const reason =
