@@ -388,6 +388,21 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     );
   });
 
+  it("shows a revoked token (401) in ping as BAD_CREDENTIALS with what to do", async () => {
+    const dm = await alice.createDm("@clawbridge:localhost");
+    await alice.waitFor((e) => e.room_id === dm && e.sender === "@clawbridge:localhost");
+    tg.failNext("getUpdates", { error_code: 401, description: "Unauthorized" });
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "the last one before the token is revoked" });
+    await tg.waitFor((c) => c.method === "getUpdates" && c.error?.error_code === 401);
+    await alice.sendText(dm, "ping");
+    const pong = await alice.waitFor(
+      (e) => e.room_id === dm && String(e.content.body).includes("telegram (yours): BAD_CREDENTIALS"),
+    );
+    assert.match(String(pong.content.body), /revoked\. Get the current token from @BotFather/);
+    assert.match(core.bridge.output(), /Telegram rejected the bot token \(401 Unauthorized\)/);
+    // The next test logs the bot in again.
+  });
+
   it("logs a bot out and back in by token from the management room, refusing bad tokens", async () => {
     const dm = await alice.createDm("@clawbridge:localhost");
     await alice.waitFor((e) => e.room_id === dm && e.sender === "@clawbridge:localhost");
