@@ -56,6 +56,7 @@ export class TelegramClient
 {
   private readonly bot: Bot;
   private readonly updates: TelegramUpdates;
+  private readonly mapper: InboundMapper;
   /** Users seen in updates (for userInfo without a call); bounded. */
   private readonly users = new Map<string, User>();
   private readonly files: TelegramFiles;
@@ -71,7 +72,7 @@ export class TelegramClient
   ) {
     this.bot = new Bot(token, { client: { apiRoot: cfg.apiRoot } });
     this.files = new TelegramFiles(this.bot.api, cfg.apiRoot, token);
-    const mapper = new InboundMapper({
+    this.mapper = new InboundMapper({
       botId: () => this.me?.id ?? 0,
       ghostUserId: (id) => ctx.ghostUserId(id),
       allowed: (id, type) => chatAllowed(cfg, id, type),
@@ -81,7 +82,7 @@ export class TelegramClient
       login,
       cfg,
       bot: this.bot,
-      mapper,
+      mapper: this.mapper,
       files: this.files,
       users: this.users,
       webhook,
@@ -163,6 +164,14 @@ export class TelegramClient
 
   /** Relays a Matrix message; text over 4096 characters goes out as several plain parts. */
   async sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
+    const sent = await this.send(chat, msg);
+    // Reactions to it will arrive without the topic: remember where it went.
+    if (chat.threadId !== undefined)
+      for (const id of sent.ids) this.mapper.rememberTopic(chat.id, id, chat.threadId);
+    return sent;
+  }
+
+  private async send(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
     const { chatId, thread } = this.target(chat);
     const reply =
       msg.replyTo !== undefined

@@ -151,15 +151,30 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
   it("bridges each forum topic into a room of its own", async () => {
     const FORUM = -1005550001;
     tg.addChat({ id: FORUM, type: "supergroup", title: "Forum", is_forum: true });
-    tg.injectMessage({ chat: FORUM, from: UMA, text: "in topic seven", message_thread_id: 7 });
+    const theirs = tg.injectMessage({ chat: FORUM, from: UMA, text: "in topic seven", message_thread_id: 7 });
     const topicRoom = await portalRoomFor(alice, `${FORUM}/7`, "telegram");
-    await alice.waitFor((e) => e.room_id === topicRoom && isText("in topic seven")(e));
-    await alice.sendText(topicRoom, "answer in the topic");
+    const theirEvent = await alice.waitFor((e) => e.room_id === topicRoom && isText("in topic seven")(e));
+    const ourEvent = await alice.sendText(topicRoom, "answer in the topic");
     const call = await tg.waitFor(
       (c) => c.method === "sendMessage" && String(c.params.text).includes("answer in the topic"),
     );
     assert.equal(Number(call.params.chat_id), FORUM);
     assert.equal(Number(call.params.message_thread_id), 7);
+    // message_reaction carries no topic: reactions still reach the topic's room.
+    const ours = (call.result as { message_id: number }).message_id;
+    for (const [target, eventId] of [
+      [theirs, theirEvent.event_id],
+      [ours, ourEvent],
+    ] as const) {
+      tg.injectReaction({ chat: FORUM, user: UGO, message_id: target, old: [], new: ["🔥"] });
+      const r = await alice.waitFor(
+        (e) =>
+          e.room_id === topicRoom &&
+          e.type === "m.reaction" &&
+          (e.content["m.relates_to"] as { event_id?: string } | undefined)?.event_id === eventId,
+      );
+      assert.equal(r.sender, tgGhost(UGO));
+    }
   });
 
   it("renames the Telegram chat and changes its description and photo when the room's change", async () => {
