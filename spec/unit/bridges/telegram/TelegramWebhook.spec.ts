@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { createServer } from "node:net";
+import { botWebhookUrl } from "../../../../bridges/telegram/TelegramUpdates";
 import { TelegramWebhook, type WebhookRoute } from "../../../../bridges/telegram/TelegramWebhook";
 import { QuietLogger } from "../../../standins/telegram/harness";
 
@@ -12,6 +13,19 @@ async function freePort(): Promise<number> {
 }
 
 describe("Telegram webhook listener", () => {
+  it("gives each bot <webhook_url>/<bot id>, with or without a trailing slash, query kept", () => {
+    assert.equal(botWebhookUrl("https://bridge.example.org/tg", 42).href, "https://bridge.example.org/tg/42");
+    assert.equal(
+      botWebhookUrl("https://bridge.example.org/tg/", 42).href,
+      "https://bridge.example.org/tg/42",
+    );
+    assert.equal(botWebhookUrl("https://bridge.example.org", 42).href, "https://bridge.example.org/42");
+    assert.equal(
+      botWebhookUrl("https://b.example.org:8443/x?k=1", 7).href,
+      "https://b.example.org:8443/x/7?k=1",
+    );
+  });
+
   it("serves several bots on one port, each with its own secret, in order, and stops with the last", async () => {
     const port = await freePort();
     const hook = new TelegramWebhook({ bindAddress: "127.0.0.1", port, log: new QuietLogger("hook-spec") });
