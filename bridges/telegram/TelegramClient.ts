@@ -1,34 +1,32 @@
 /**
- * One Telegram bot login: its own getUpdates loop (grammy's `Bot` is used only for `bot.api`)
- * and every outbound capability the Bot API offers a bot.
- *
- * Delivery rule: updates are emitted in order, and `offset:<bot id>` is stored only after the
- * update's events were accepted by `await ctx.emit`. Telegram learns of the confirmation with
- * the next poll, so a crash before the store re-delivers, and the core dedupes by remote id.
+ * One Telegram bot login: updates come in through {@link TelegramUpdates} (polling or webhook;
+ * grammy's `Bot` is used only for `bot.api`), and every outbound capability the Bot API offers
+ * a bot goes out from here.
  */
 import { Bot, InputFile } from "grammy";
-import type { ReactionTypeEmoji, Update, User } from "grammy/types";
-import {
-  type ChatInfo,
-  type ChatInfoHandling,
+import type { ReactionTypeEmoji, User } from "grammy/types";
+import type {
+  ChatInfo,
+  ChatInfoHandling,
   ConnectionState,
-  type ConnectorContext,
-  type EditHandling,
-  type LoginRef,
-  type MatrixSender,
-  type Media,
-  type MediaRef,
-  type ModerationHandling,
-  type NetworkClient,
-  type OutboundMessage,
-  type ReactionHandling,
-  type RedactionHandling,
-  type RemoteChatRef,
-  type RemoteUserRef,
-  type SentRef,
-  type TypingHandling,
-  type UserInfo,
+  ConnectorContext,
+  EditHandling,
+  LoginRef,
+  MatrixSender,
+  Media,
+  MediaRef,
+  ModerationHandling,
+  NetworkClient,
+  OutboundMessage,
+  ReactionHandling,
+  RedactionHandling,
+  RemoteChatRef,
+  RemoteUserRef,
+  SentRef,
+  TypingHandling,
+  UserInfo,
 } from "../../src/core/connector";
+import { BridgeError } from "../../src/core/errors";
 import { chatAllowed, type TelegramConfig } from "./config";
 import {
   chatTitle,
@@ -38,24 +36,12 @@ import {
   telegramMethodFor,
   userDisplayName,
 } from "./convert/index";
-import { describe, isBadRequest, mapTelegramError, type TelegramError, tg } from "./errors";
-import { ALLOWED_UPDATES, InboundMapper } from "./inbound";
+import { describe, isBadRequest, tg } from "./errors";
+import { InboundMapper } from "./inbound";
 import { ALLOWED_REACTIONS, MAX_CAPTION, MAX_TEXT, splitPlain } from "./limits";
 import { TelegramFiles } from "./TelegramFiles";
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done);
-  });
-
-type GrammySignal = Parameters<Bot["api"]["getMe"]>[0];
+import { TelegramUpdates } from "./TelegramUpdates";
+import type { TelegramWebhook } from "./TelegramWebhook";
 
 /** A Telegram bot login: polling, mapping and sending. */
 export class TelegramClient
@@ -68,12 +54,8 @@ export class TelegramClient
     ModerationHandling,
     ChatInfoHandling
 {
-  private current = ConnectionState.Connecting;
-  private abort?: AbortController;
-  private loopDone: Promise<void> = Promise.resolve();
-  private emitting = false;
-  private me?: User;
   private readonly bot: Bot;
+  private readonly updates: TelegramUpdates;
   private readonly mapper: InboundMapper;
   /** Users seen in updates (for userInfo without a call); bounded. */
   private readonly users = new Map<string, User>();
@@ -83,9 +65,10 @@ export class TelegramClient
 
   constructor(
     private readonly ctx: ConnectorContext,
-    private readonly login: LoginRef,
+    login: LoginRef,
     private readonly cfg: TelegramConfig,
     token: string,
+    webhook?: TelegramWebhook,
   ) {
     this.bot = new Bot(token, { client: { apiRoot: cfg.apiRoot } });
     this.files = new TelegramFiles(this.bot.api, cfg.apiRoot, token);
@@ -94,126 +77,34 @@ export class TelegramClient
       ghostUserId: (id) => ctx.ghostUserId(id),
       allowed: (id, type) => chatAllowed(cfg, id, type),
     });
-  }
-
-  /** Starts the polling loop in the background (the stored offset is read first). */
-  async connect(): Promise<void> {
-    if (this.abort && !this.abort.signal.aborted) return;
-    const abort = new AbortController();
-    this.abort = abort;
-    await this.loopDone; // an old loop still inside emit must not run beside the new one
-    if (abort.signal.aborted) return;
-    this.setState(ConnectionState.Connecting);
-    this.loopDone = this.loop(abort.signal).catch((err: unknown) => {
-      this.ctx.log.error("telegram poll loop crashed", { err: describe(err) });
-      this.setState(ConnectionState.TransientDisconnect, describe(err));
+    this.updates = new TelegramUpdates({
+      ctx,
+      login,
+      cfg,
+      bot: this.bot,
+      mapper: this.mapper,
+      files: this.files,
+      users: this.users,
+      webhook,
     });
   }
 
-  /** Stops polling now; an emit in progress finishes and stores its offset, nothing follows. */
-  async disconnect(): Promise<void> {
-    this.abort?.abort();
-    if (!this.emitting) await this.loopDone;
+  private get me(): User | undefined {
+    return this.updates.me;
+  }
+
+  /** Starts receiving updates in the background (polling, or the webhook in webhook mode). */
+  connect(): Promise<void> {
+    return this.updates.start();
+  }
+
+  /** Stops receiving; an emit in progress finishes and stores its offset, nothing follows. */
+  disconnect(): Promise<void> {
+    return this.updates.stop();
   }
 
   state(): ConnectionState {
-    return this.current;
-  }
-
-  private setState(s: ConnectionState, message?: string): void {
-    if (s === this.current && s !== ConnectionState.Connecting) return;
-    this.current = s;
-    this.ctx.stateChanged(this.login, s, message);
-  }
-
-  private async loop(signal: AbortSignal): Promise<void> {
-    // grammy types its signal with the abort-controller polyfill; node-fetch takes the native one.
-    const apiSignal = signal as unknown as GrammySignal;
-    let backoff = this.cfg.backoffInitialMs;
-    let offsetKey: string | undefined;
-    let offset = 0;
-    while (!signal.aborted) {
-      try {
-        if (!this.me) {
-          this.me = await this.bot.api.getMe(apiSignal);
-          await this.bot.api.deleteWebhook({ drop_pending_updates: false }, apiSignal);
-          offsetKey = `offset:${this.me.id}`;
-          const stored = await this.ctx.store.kvGet(offsetKey);
-          offset = stored !== undefined && /^\d+$/.test(stored) ? Number(stored) : 0;
-        }
-        const updates = await this.bot.api.getUpdates(
-          { offset, timeout: this.cfg.pollTimeoutSeconds, allowed_updates: [...ALLOWED_UPDATES] },
-          apiSignal,
-        );
-        this.setState(ConnectionState.Connected);
-        backoff = this.cfg.backoffInitialMs;
-        for (const u of updates) {
-          if (signal.aborted) return;
-          const id = (u as Partial<Update>).update_id;
-          if (typeof id === "number" && id < offset) continue;
-          if (!(await this.deliver(u, signal))) break; // emit failed: fetch the same update again
-          if (typeof id === "number") {
-            offset = id + 1;
-            await this.ctx.store.kvSet(offsetKey!, String(offset));
-          }
-        }
-      } catch (raw) {
-        if (signal.aborted) return;
-        const err = mapTelegramError(raw) as TelegramError;
-        if (err.status === 401 || err.status === 404) {
-          const why = "Telegram rejected bot_token (401): check platforms.telegram.bot_token with @BotFather";
-          this.ctx.log.error(why);
-          this.setState(ConnectionState.BadCredentials, why);
-          return;
-        }
-        const message =
-          err.status === 409
-            ? "another process is polling with this bot token (409 Conflict)"
-            : describe(err);
-        this.setState(ConnectionState.TransientDisconnect, message);
-        this.ctx.log.warn("telegram: poll failed, retrying", { err: message, backoffMs: backoff });
-        await sleep(Math.max(backoff, err.retryAfterMs ?? 0), signal);
-        backoff = Math.min(backoff * 2, this.cfg.backoffMaxMs);
-      }
-    }
-  }
-
-  /** Emits an update's events in order; false when the core did not accept them (retry later). */
-  private async deliver(u: Update, signal: AbortSignal): Promise<boolean> {
-    const mapped = this.mapper.map(u);
-    if (!mapped.ok) {
-      this.ctx.log.warn("telegram: malformed update skipped", {
-        updateId: u?.update_id,
-        reason: mapped.reason,
-      });
-      return true;
-    }
-    if ("skipped" in mapped)
-      this.ctx.log.debug("telegram: update skipped", { updateId: u.update_id, why: mapped.skipped });
-    this.remember(u);
-    for (const ev of mapped.events) {
-      this.emitting = true;
-      try {
-        await this.ctx.emit(this.login, ev);
-      } catch (err) {
-        this.ctx.log.warn("telegram: emit failed, the update will be fetched again", {
-          err: describe(err),
-          updateId: u.update_id,
-        });
-        await sleep(this.cfg.backoffInitialMs, signal);
-        return false;
-      } finally {
-        this.emitting = false;
-      }
-    }
-    return true;
-  }
-
-  private remember(u: Update): void {
-    const from = u.message?.from ?? u.edited_message?.from ?? u.message_reaction?.user ?? u.chat_member?.from;
-    if (!from) return;
-    if (this.users.size > 5000) this.users.delete(this.users.keys().next().value!);
-    this.users.set(String(from.id), from);
+    return this.updates.state();
   }
 
   private target(chat: RemoteChatRef): { chatId: number; thread: { message_thread_id?: number } } {
@@ -273,6 +164,14 @@ export class TelegramClient
 
   /** Relays a Matrix message; text over 4096 characters goes out as several plain parts. */
   async sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
+    const sent = await this.send(chat, msg);
+    // Reactions to it will arrive without the topic: remember where it went.
+    if (chat.threadId !== undefined)
+      for (const id of sent.ids) this.mapper.rememberTopic(chat.id, id, chat.threadId);
+    return sent;
+  }
+
+  private async send(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
     const { chatId, thread } = this.target(chat);
     const reply =
       msg.replyTo !== undefined
@@ -286,7 +185,19 @@ export class TelegramClient
     if (a) {
       const method = telegramMethodFor(a.kind, a.media.mimetype);
       const file = new InputFile(a.media.data, a.media.name);
-      const fits = html.length <= MAX_CAPTION && method !== "sendSticker";
+      if (method === "sendSticker") {
+        // Stickers take no caption: the relay line goes first, so Telegram users see who sent it.
+        const line = await tg(() =>
+          this.bot.api.sendMessage(chatId, html.slice(0, MAX_TEXT), {
+            parse_mode: "HTML",
+            ...reply,
+            ...thread,
+          }),
+        );
+        const sent = await tg(() => this.files.upload(method, chatId, file, thread));
+        return { ids: [String(line.message_id), String(sent.message_id)], timestamp: sent.date * 1000 };
+      }
+      const fits = html.length <= MAX_CAPTION;
       const caption = fits ? { caption: html, parse_mode: "HTML" as const } : {};
       const sent = await tg(() =>
         this.files.upload(method, chatId, file, { ...caption, ...reply, ...thread }),
@@ -412,27 +323,49 @@ export class TelegramClient
   /** Removes without a lasting ban: ban, then unban with `only_if_banned`. */
   async kick(chat: RemoteChatRef, user: RemoteUserRef, _reason?: string): Promise<void> {
     this.moderationOn();
-    await tg(() => this.bot.api.banChatMember(Number(chat.id), Number(user.id)));
-    await tg(() => this.bot.api.unbanChatMember(Number(chat.id), Number(user.id), { only_if_banned: true }));
+    await this.moderate(() => this.bot.api.banChatMember(Number(chat.id), Number(user.id)));
+    await this.moderate(() =>
+      this.bot.api.unbanChatMember(Number(chat.id), Number(user.id), { only_if_banned: true }),
+    );
   }
 
   async ban(chat: RemoteChatRef, user: RemoteUserRef, _reason?: string): Promise<void> {
     this.moderationOn();
-    await tg(() => this.bot.api.banChatMember(Number(chat.id), Number(user.id)));
+    await this.moderate(() => this.bot.api.banChatMember(Number(chat.id), Number(user.id)));
   }
 
   async unban(chat: RemoteChatRef, user: RemoteUserRef): Promise<void> {
     this.moderationOn();
-    await tg(() => this.bot.api.unbanChatMember(Number(chat.id), Number(user.id), { only_if_banned: true }));
+    await this.moderate(() =>
+      this.bot.api.unbanChatMember(Number(chat.id), Number(user.id), { only_if_banned: true }),
+    );
   }
 
   private moderationOn(): void {
     if (!this.cfg.moderation)
-      throw Object.assign(
-        new Error("moderation is off in platforms.telegram (set moderation: true to mirror kicks and bans)"),
-        {
-          status: 403,
-        },
+      throw new BridgeError(
+        "moderation is off for this bridge (a bridge admin can set platforms.telegram.moderation: true)",
       );
+  }
+
+  /** A moderation call; Telegram's refusals become a text that says what the bot lacks. */
+  private async moderate(call: () => Promise<unknown>): Promise<void> {
+    try {
+      await tg(call);
+    } catch (err) {
+      if (isBadRequest(err, "not enough rights") || isBadRequest(err, "CHAT_ADMIN_REQUIRED"))
+        throw new BridgeError(
+          "the bot is not an administrator of the Telegram chat with the right to ban users",
+          err,
+        );
+      if (isBadRequest(err, "available for supergroup and channel chats only"))
+        throw new BridgeError(
+          "Telegram only lets bots remove people from groups, not from private chats",
+          err,
+        );
+      if (isBadRequest(err, "can't remove chat owner"))
+        throw new BridgeError("the chat's owner cannot be removed", err);
+      throw err;
+    }
   }
 }

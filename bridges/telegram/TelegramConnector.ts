@@ -16,6 +16,8 @@ import { isBotToken, readTelegramConfig, type TelegramConfig } from "./config";
 import { describe, mapTelegramError, type TelegramError } from "./errors";
 import { MAX_TEXT, MAX_UPLOAD_BYTES } from "./limits";
 import { TelegramClient } from "./TelegramClient";
+import { botWebhookUrl } from "./TelegramUpdates";
+import { TelegramWebhook } from "./TelegramWebhook";
 
 const CAPABILITIES: Capabilities = {
   edits: true,
@@ -33,6 +35,8 @@ class TelegramConnector implements NetworkConnector {
   private ctx?: ConnectorContext;
   private cfg?: TelegramConfig;
   private readonly clients = new Set<TelegramClient>();
+  /** Webhook mode: one listener for every bot of this connector. */
+  private webhook?: TelegramWebhook;
 
   constructor(readonly name: string) {}
 
@@ -86,7 +90,13 @@ class TelegramConnector implements NetworkConnector {
     const token = typeof stored === "string" && stored !== "" ? stored : cfg.botToken;
     if (!token) throw new Error(`${this.name}: login ${login.id} has no bot token`);
     registerSecret(token);
-    const client = new TelegramClient(ctx, login, cfg, token);
+    if (cfg.mode === "webhook")
+      this.webhook ??= new TelegramWebhook({
+        bindAddress: cfg.webhookBindAddress,
+        port: cfg.webhookPort,
+        log: ctx.log,
+      });
+    const client = new TelegramClient(ctx, login, cfg, token, this.webhook);
     this.clients.add(client);
     return client;
   }
@@ -97,8 +107,27 @@ class TelegramConnector implements NetworkConnector {
     if (!cfg.botToken)
       return { ok: true, message: "no bot_token configured (bots log in with `login telegram <token>`)" };
     try {
-      const me = await new Bot(cfg.botToken, { client: { apiRoot: cfg.apiRoot } }).api.getMe();
-      return { ok: true, message: `logged in as @${me.username ?? me.id}` };
+      const api = new Bot(cfg.botToken, { client: { apiRoot: cfg.apiRoot } }).api;
+      const me = await api.getMe();
+      const who = `logged in as @${me.username ?? me.id}`;
+      if (cfg.mode !== "webhook") return { ok: true, message: who };
+      // What Telegram itself last saw when posting to the webhook (set by the running bridge).
+      const info = await api.getWebhookInfo();
+      const expected = botWebhookUrl(cfg.webhookUrl!, me.id).href;
+      if (info.url !== expected)
+        return {
+          ok: true,
+          message: `${who}; webhook not set to ${expected} yet (the bridge sets it at start)`,
+        };
+      if (info.last_error_message)
+        return {
+          ok: false,
+          message: `${who}; Telegram cannot deliver to ${expected}: ${info.last_error_message} (${info.pending_update_count} updates waiting)`,
+        };
+      return {
+        ok: true,
+        message: `${who}; webhook ${expected}, ${info.pending_update_count} updates waiting`,
+      };
     } catch (raw) {
       const err = mapTelegramError(raw) as TelegramError;
       const message =

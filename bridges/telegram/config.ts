@@ -34,6 +34,19 @@ export interface TelegramConfig {
   /** `backoff_initial_ms` / `backoff_max_ms`: retry delays of the polling loop. */
   backoffInitialMs: number;
   backoffMaxMs: number;
+  /** `mode`: `polling` (getUpdates, default) or `webhook` (Telegram POSTs updates to the bridge). */
+  mode: "polling" | "webhook";
+  /** `webhook_url`: the public https URL Telegram posts to (required in webhook mode). */
+  webhookUrl?: string;
+  /** `webhook_secret`: checked against X-Telegram-Bot-Api-Secret-Token (generated when unset). */
+  webhookSecret?: string;
+  /** `webhook_bind_address` / `webhook_port`: where the bridge listens for Telegram's POSTs. */
+  webhookBindAddress: string;
+  webhookPort: number;
+  /** `webhook_check_minutes`: how often getWebhookInfo confirms the webhook is still the bridge's (0: never). */
+  webhookCheckMinutes: number;
+  /** `profile_photo_check_minutes`: re-check a speaking user's profile photo after this long (0: every message). */
+  profilePhotoCheckMinutes: number;
 }
 
 /** Reads `platforms.<platform>` (the section itself is `c`); throws with the key path on a bad value. */
@@ -99,7 +112,35 @@ export function readTelegramConfig(c: Record<string, unknown>, platform = "teleg
   const backoffMaxMs = num("backoff_max_ms", 60_000, 1);
   if (backoffMaxMs < backoffInitialMs)
     throw new Error(`${key("backoff_max_ms")} must be >= backoff_initial_ms`);
+  const mode = str("mode", false, "polling");
+  if (mode !== "polling" && mode !== "webhook") throw new Error(`${key("mode")} must be polling or webhook`);
+  const webhookUrl = str("webhook_url", mode === "webhook") || undefined;
+  if (webhookUrl !== undefined) {
+    try {
+      const u = new URL(webhookUrl);
+      if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("protocol");
+    } catch {
+      throw new Error(
+        `${key("webhook_url")} must be the public http(s) URL Telegram posts updates to, e.g. https://bridge.example.org/telegram`,
+      );
+    }
+  }
+  const webhookSecret = str("webhook_secret", false) || undefined;
+  if (webhookSecret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(webhookSecret))
+    throw new Error(`${key("webhook_secret")} must be 1-256 characters of A-Z, a-z, 0-9, _ and -`);
+  const webhookPort = num("webhook_port", 0, 0);
+  if (mode === "webhook" && (webhookPort < 1 || webhookPort > 65535 || !Number.isInteger(webhookPort)))
+    throw new Error(
+      `${key("webhook_port")} is required in webhook mode: the port the bridge listens on for Telegram`,
+    );
   return {
+    mode,
+    webhookUrl,
+    webhookSecret,
+    webhookBindAddress: str("webhook_bind_address", false, "127.0.0.1"),
+    webhookPort,
+    webhookCheckMinutes: num("webhook_check_minutes", 10, 0),
+    profilePhotoCheckMinutes: num("profile_photo_check_minutes", 60, 0),
     botToken,
     owner,
     apiRoot,

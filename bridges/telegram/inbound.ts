@@ -20,7 +20,7 @@ import type {
   RemoteUserRef,
   UserInfo,
 } from "../../src/core/connector";
-import { chatTitle, entitiesToHtml, pickMedia, userDisplayName } from "./convert/index";
+import { chatTitle, entitiesToHtml, pickMedia, stickerFallbackText, userDisplayName } from "./convert/index";
 
 /** Update types the connector asks getUpdates for. */
 export const ALLOWED_UPDATES = [
@@ -64,8 +64,21 @@ export function reactionKey(r: ReactionType): string | undefined {
 /** Maps updates to events; one instance per client (it keeps the membership dedupe memory). */
 export class InboundMapper {
   private readonly recentMembership = new Map<string, number>();
+  /**
+   * `<chat>:<message>` → forum topic of messages seen or sent here: `message_reaction` updates
+   * carry no topic, and each topic is a room of its own. Bounded and in memory, so after a
+   * restart reactions to older topic messages go to the chat's room, where they find no
+   * message and are skipped.
+   */
+  private readonly topicOf = new Map<string, string>();
 
   constructor(private readonly ctx: InboundContext) {}
+
+  /** Notes that a message (received or sent by the bot) is in a forum topic. */
+  rememberTopic(chatId: string, messageId: string, threadId: string): void {
+    if (this.topicOf.size >= 50_000) this.topicOf.delete(this.topicOf.keys().next().value!);
+    this.topicOf.set(`${chatId}:${messageId}`, threadId);
+  }
 
   /** Maps one update; never throws. */
   map(u: Update): Mapped {
@@ -116,8 +129,10 @@ export class InboundMapper {
   private chatRef(m: Message): RemoteChatRef {
     // Forum topics: one Matrix room per topic. The General topic carries no thread id and maps to
     // the chat itself; reply threads in ordinary groups also set message_thread_id and are ignored.
-    if (m.chat.is_forum && m.is_topic_message && m.message_thread_id !== undefined)
+    if (m.chat.is_forum && m.is_topic_message && m.message_thread_id !== undefined) {
+      this.rememberTopic(String(m.chat.id), String(m.message_id), String(m.message_thread_id));
       return { id: String(m.chat.id), threadId: String(m.message_thread_id) };
+    }
     return { id: String(m.chat.id) };
   }
 
@@ -153,9 +168,9 @@ export class InboundMapper {
         },
       ];
     }
-    if (m.delete_chat_photo) return [{ ...base, kind: "chat-info", info: { avatar: undefined } }];
+    if (m.delete_chat_photo) return [{ ...base, kind: "chat-info", info: {}, avatarRemoved: true }];
     const media = pickMedia(m);
-    const text = m.text ?? m.caption ?? "";
+    const text = m.text ?? m.caption ?? stickerFallbackText(m) ?? "";
     if (text === "" && !media) return []; // other service messages (pins, topics, …)
     const out: RemoteEvent = {
       ...base,
@@ -200,8 +215,9 @@ export class InboundMapper {
       new Set((l ?? []).map(reactionKey).filter((k): k is string => k !== undefined));
     const before = keys(r.old_reaction);
     const after = keys(r.new_reaction);
+    const threadId = this.topicOf.get(`${r.chat.id}:${r.message_id}`);
     const base = {
-      chat: { id: String(r.chat.id) },
+      chat: threadId === undefined ? { id: String(r.chat.id) } : { id: String(r.chat.id), threadId },
       timestamp: r.date * 1000,
       target: String(r.message_id),
       ...who,

@@ -73,10 +73,12 @@ export class GhostService {
     } else if (
       info &&
       (info.displayName !== ghost.displayName ||
-        (info.avatar !== undefined && info.avatar.key !== ghost.avatarKey))
+        (info.avatar !== undefined && info.avatar.key !== ghost.avatarKey) ||
+        (info.avatarRemoved === true && ghost.avatarKey !== undefined))
     ) {
-      // An event without an avatar says nothing about it: keep the one the ghost has.
-      await this.syncProfile(intent, ghost, client, info, !info.avatar);
+      // An event without an avatar says nothing about it (unless it says the avatar was
+      // removed): keep the one the ghost has.
+      await this.syncProfile(intent, ghost, client, info, !info.avatar && info.avatarRemoved !== true);
       await this.opts.store.upsertGhost(ghost);
     }
     this.ghosts.set(mxid, ghost);

@@ -310,6 +310,9 @@ export class InboundBridge {
             .catch(() => undefined);
           await ghosts.forgetMembership(mxid, portal.roomId);
         } else {
+          // Someone removed who never appeared in the room (a platform user who never spoke):
+          // there is nobody to kick in Matrix. A ban still applies, to keep them out.
+          if (event.membership === "kick" && !(await store.isGhostInRoom(mxid, portal.roomId))) return;
           const fn = event.membership === "ban" ? bot.ban.bind(bot) : bot.kick.bind(bot);
           await fn(portal.roomId, mxid, event.reason);
           await ghosts.forgetMembership(mxid, portal.roomId);
@@ -317,7 +320,7 @@ export class InboundBridge {
         return;
       }
       case "chat-info":
-        return portals.applyChatInfo(portal, client, event.info);
+        return portals.applyChatInfo(portal, client, event.info, event.avatarRemoved === true);
       case "typing": {
         const intent = await this.ghost(portal, client, event);
         return intent.setTyping(portal.roomId, event.typing);

@@ -392,7 +392,7 @@ export class OutboundBridge {
     if (Object.keys(change).length) await this.opts.portals.save({ ...portal, ...change });
   }
 
-  /** A Matrix moderator kicking or banning a ghost does the same on the platform, where allowed. */
+  /** A Matrix moderator kicking, banning or unbanning a ghost does the same on the platform, where allowed. */
   private async membership(
     portal: Portal,
     client: NetworkClient,
@@ -403,6 +403,10 @@ export class OutboundBridge {
     const membership = (ev.content as Content).membership;
     if (!target || target === ev.sender || !this.opts.ghosts.isGhost(target, portal.platform)) return;
     if (membership !== "leave" && membership !== "ban") return;
+    const prev = (ev.unsigned?.prev_content as Content | undefined)?.membership;
+    const action = membership === "ban" ? "ban" : prev === "ban" ? "unban" : "kick";
+    // Only someone who was in the room can be kicked (a withdrawn invite is no kick).
+    if (action === "kick" && prev !== undefined && prev !== "join") return;
     await this.opts.ghosts.forgetMembership(target, ev.room_id);
     const remote = { id: this.opts.ghosts.remoteIdOf(target) ?? "" };
     const reason =
@@ -417,13 +421,11 @@ export class OutboundBridge {
       return;
     }
     try {
-      if (membership === "ban") await client.ban(chat, remote, reason);
+      if (action === "ban") await client.ban(chat, remote, reason);
+      else if (action === "unban") await client.unban(chat, remote);
       else await client.kick(chat, remote, reason);
     } catch (err) {
-      await this.notice(
-        ev.room_id,
-        `Could not ${membership === "ban" ? "ban" : "kick"} them on ${portal.platform}: ${userText(err)}.`,
-      );
+      await this.notice(ev.room_id, `Could not ${action} them on ${portal.platform}: ${userText(err)}.`);
     }
   }
 

@@ -147,8 +147,14 @@ export class PortalService {
     }
   }
 
-  /** Applies a change of the chat's name, topic or avatar to the room. */
-  async applyChatInfo(portal: Portal, client: NetworkClient, info: Partial<ChatInfo>): Promise<void> {
+  /** Applies a change of the chat's name, topic or avatar (or its removal) to the room. */
+  async applyChatInfo(
+    portal: Portal,
+    client: NetworkClient,
+    changed: Partial<ChatInfo>,
+    avatarRemoved = false,
+  ): Promise<void> {
+    const info = avatarRemoved ? { ...changed, avatar: undefined } : changed;
     const { bot } = this.opts;
     if (info.name !== undefined && info.name !== portal.name) {
       await bot.sendState(portal.roomId, "m.room.name", "", { name: info.name });
@@ -158,7 +164,7 @@ export class PortalService {
       await bot.sendState(portal.roomId, "m.room.topic", "", { topic: info.topic });
       portal.topic = info.topic;
     }
-    if (info.avatar !== undefined && info.avatar?.key !== portal.avatarKey) {
+    if ((info.avatar !== undefined || avatarRemoved) && info.avatar?.key !== portal.avatarKey) {
       const url = info.avatar ? await uploadMedia(bot, client, info.avatar) : "";
       await bot.sendState(portal.roomId, "m.room.avatar", "", url ? { url } : {});
       portal.avatarKey = info.avatar?.key;

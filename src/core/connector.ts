@@ -58,6 +58,11 @@ export interface ChatInfo {
 export interface UserInfo {
   displayName: string;
   avatar?: MediaRef;
+  /**
+   * The user has no avatar now: the ghost's is removed. (An event's `senderInfo` without
+   * `avatar` only means the platform did not send one.)
+   */
+  avatarRemoved?: boolean;
   /** True for the platform's bots and for the bridge's own account on the platform. */
   isBot?: boolean;
 }
@@ -189,6 +194,8 @@ export interface RemoteMember extends RemoteEventBase {
 export interface RemoteChatInfoChange extends RemoteEventBase {
   kind: "chat-info";
   info: Partial<ChatInfo>;
+  /** The chat's picture was removed (an absent `info.avatar` only means "unchanged"). */
+  avatarRemoved?: boolean;
 }
 
 export type RemoteEvent =

@@ -9,6 +9,7 @@ export {
   type MatrixMediaMsgtype,
   matrixMsgtypeFor,
   pickMedia,
+  stickerFallbackText,
   type TelegramMedia,
   type TelegramMediaKind,
   type TelegramSendMethod,

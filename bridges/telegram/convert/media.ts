@@ -120,6 +120,22 @@ export function pickMedia(message: Message): TelegramMedia | undefined {
   return undefined;
 }
 
+/**
+ * The text sent along with a sticker Matrix clients cannot show as a sticker: animated (Lottie
+ * `.tgs`) stickers arrive as a file and video stickers as a WebM video, so the room also reads
+ * what it is. Static stickers (WebP images) need no text.
+ */
+export function stickerFallbackText(message: Message): string | undefined {
+  const s = message.sticker;
+  if (!s || (!s.is_animated && !s.is_video)) return undefined;
+  const what = s.is_animated ? "animated sticker" : "video sticker";
+  const emoji = s.emoji ? ` ${s.emoji}` : "";
+  const how = s.is_animated
+    ? "attached as a .tgs file (Matrix clients cannot play it)"
+    : "attached as a video";
+  return `[${what}${emoji}] ${how}`;
+}
+
 /** The Matrix msgtype for a media kind; stickers go as images, animations as (looping) videos, voice as audio. */
 export function matrixMsgtypeFor(kind: TelegramMediaKind): MatrixMediaMsgtype {
   switch (kind) {

@@ -1,52 +1,35 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomInt } from "node:crypto";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
-import { TelegramServer } from "../../standins/telegram/TelegramServer";
-import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
+import type { TelegramServer } from "../../standins/telegram/TelegramServer";
+import { type CoreRig, portalRoomFor, user } from "../core/coreRig";
+import { BRIDGE_BOT, isText, startTelegramRig, type TelegramRig, tgGhost } from "./telegramRig";
 
 const GROUP = -1001234567;
 const UMA = 501;
 const UGO = 502;
-const tgGhost = (id: number) => `@_telegram_${id}:localhost`;
-const isText = (body: string) => (e: MatrixEvent) => e.type === "m.room.message" && e.content.body === body;
 
 describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)", function () {
   this.timeout(120_000);
+  let rig: TelegramRig;
   let tg: TelegramServer;
   let core: CoreRig;
   let alice: MatrixTestClient;
   let room: string;
   let first: number;
+  const from = () => rig.from();
+  const download = (mxc: unknown) => rig.download(mxc);
 
   before(async () => {
-    // As on Telegram, the token starts with the bot's user id.
-    const botId = randomInt(100000, 999999);
-    tg = await TelegramServer.start({
-      token: `${botId}:${randomBytes(24).toString("base64url")}`,
-      botUser: { id: botId, is_bot: true, first_name: "Bridge", username: "clawbridge_e2e_bot" },
+    rig = await startTelegramRig("clawbridge_e2e_bot", { poll_timeout_seconds: 1, moderation: true }, (t) => {
+      t.addChat({ id: GROUP, type: "supergroup", title: "TG group", description: "A Telegram supergroup" });
+      t.addUser({ id: UMA, first_name: "Uma", last_name: "Gram" });
+      t.addUser({ id: UGO, first_name: "Ugo" });
     });
-    tg.addChat({ id: GROUP, type: "supergroup", title: "TG group", description: "A Telegram supergroup" });
-    tg.addUser({ id: UMA, first_name: "Uma", last_name: "Gram" });
-    tg.addUser({ id: UGO, first_name: "Ugo" });
-    core = await startCoreRig({
-      platforms: {
-        telegram: {
-          enabled: true,
-          bot_token: tg.token,
-          owner: "@alice:localhost",
-          api_root: tg.url,
-          poll_timeout_seconds: 1,
-          backoff_initial_ms: 50,
-          backoff_max_ms: 500,
-          moderation: true,
-        },
-      },
-    });
-    alice = await user("alice");
+    ({ tg, core, alice } = rig);
   });
   after(async () => {
-    await core?.stop();
-    await tg?.close();
+    await rig?.stop();
   });
 
   it("creates the portal with the chat's title and description; entities arrive as HTML from a named ghost", async () => {
@@ -128,64 +111,6 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     assert.equal(Number(del.params.message_id), id);
   });
 
-  it("brings photos over byte for byte in both directions", async () => {
-    const bytes = randomBytes(4096);
-    tg.injectMessage({
-      chat: GROUP,
-      from: UMA,
-      caption: "a photo",
-      photo: { data: bytes, mimetype: "image/jpeg" },
-    });
-    const img = await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.image");
-    const url = String(img.content.url);
-    const [server, id] = url.slice("mxc://".length).split("/");
-    const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
-      headers: { Authorization: `Bearer ${alice.accessToken}` },
-    });
-    assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes);
-
-    const upload = randomBytes(2048);
-    const up = await fetch(`${core.rig.synapse.url}/_matrix/media/v3/upload?filename=pic.png`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${alice.accessToken}`, "Content-Type": "image/png" },
-      body: upload,
-    });
-    const { content_uri } = (await up.json()) as { content_uri: string };
-    await alice.sendEvent(room, "m.room.message", {
-      msgtype: "m.image",
-      body: "pic.png",
-      url: content_uri,
-      info: { mimetype: "image/png", size: upload.length },
-    });
-    await tg.waitFor((c) => c.method === "sendPhoto");
-    const sent = tg.sent(GROUP).find((m) => m.method === "sendPhoto");
-    assert.ok(sent?.upload, "the photo was uploaded to Telegram");
-    assert.deepEqual(sent.upload.data, upload);
-  });
-
-  it("brings documents and voice notes over, and replaces a file over 20 MB with a notice", async () => {
-    tg.injectMessage({
-      chat: GROUP,
-      from: UMA,
-      document: { data: randomBytes(1000), name: "report.pdf", mimetype: "application/pdf" },
-    });
-    const doc = await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.file");
-    assert.equal(doc.content.body, "report.pdf");
-    tg.injectMessage({ chat: GROUP, from: UMA, voice: { data: randomBytes(500), mimetype: "audio/ogg" } });
-    await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.audio");
-    tg.injectMessage({
-      chat: GROUP,
-      from: UMA,
-      caption: "the big one",
-      document: { size: 25 * 1024 * 1024, name: "huge.iso", mimetype: "application/octet-stream" },
-    });
-    await alice.waitFor((e) => e.room_id === room && isText("the big one")(e));
-    const notice = await alice.waitFor(
-      (e) => e.room_id === room && e.content.msgtype === "m.notice" && e.sender === tgGhost(UMA),
-    );
-    assert.match(String(notice.content.body), /huge\.iso could not be bridged: .*20 MB/);
-  });
-
   it("shows Matrix typing on Telegram and mirrors a kick of a ghost as a ban+unban", async () => {
     await alice.setTyping(room, true);
     const action = await tg.waitFor((c) => c.method === "sendChatAction");
@@ -223,32 +148,33 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     assert.equal(Number(call.params.chat_id), OTHER);
   });
 
-  it("gives ghosts the Telegram profile photo", async () => {
-    const photo = randomBytes(3000);
-    tg.addUser({ id: 503, first_name: "Pia", photos: [photo] });
-    tg.injectMessage({ chat: GROUP, from: 503, text: "I have a face" });
-    await alice.waitFor((e) => e.room_id === room && isText("I have a face")(e));
-    const profile = await alice.profile(tgGhost(503));
-    assert.equal(profile.displayname, "Pia");
-    const [server, id] = String(profile.avatar_url).slice("mxc://".length).split("/");
-    const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
-      headers: { Authorization: `Bearer ${alice.accessToken}` },
-    });
-    assert.deepEqual(Buffer.from(await res.arrayBuffer()), photo);
-  });
-
   it("bridges each forum topic into a room of its own", async () => {
     const FORUM = -1005550001;
     tg.addChat({ id: FORUM, type: "supergroup", title: "Forum", is_forum: true });
-    tg.injectMessage({ chat: FORUM, from: UMA, text: "in topic seven", message_thread_id: 7 });
+    const theirs = tg.injectMessage({ chat: FORUM, from: UMA, text: "in topic seven", message_thread_id: 7 });
     const topicRoom = await portalRoomFor(alice, `${FORUM}/7`, "telegram");
-    await alice.waitFor((e) => e.room_id === topicRoom && isText("in topic seven")(e));
-    await alice.sendText(topicRoom, "answer in the topic");
+    const theirEvent = await alice.waitFor((e) => e.room_id === topicRoom && isText("in topic seven")(e));
+    const ourEvent = await alice.sendText(topicRoom, "answer in the topic");
     const call = await tg.waitFor(
       (c) => c.method === "sendMessage" && String(c.params.text).includes("answer in the topic"),
     );
     assert.equal(Number(call.params.chat_id), FORUM);
     assert.equal(Number(call.params.message_thread_id), 7);
+    // message_reaction carries no topic: reactions still reach the topic's room.
+    const ours = (call.result as { message_id: number }).message_id;
+    for (const [target, eventId] of [
+      [theirs, theirEvent.event_id],
+      [ours, ourEvent],
+    ] as const) {
+      tg.injectReaction({ chat: FORUM, user: UGO, message_id: target, old: [], new: ["🔥"] });
+      const r = await alice.waitFor(
+        (e) =>
+          e.room_id === topicRoom &&
+          e.type === "m.reaction" &&
+          (e.content["m.relates_to"] as { event_id?: string } | undefined)?.event_id === eventId,
+      );
+      assert.equal(r.sender, tgGhost(UGO));
+    }
   });
 
   it("renames the Telegram chat and changes its description and photo when the room's change", async () => {
@@ -269,6 +195,142 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     await alice.sendState(room, "m.room.avatar", "", { url: content_uri });
     await tg.waitFor((c) => c.method === "setChatPhoto");
     assert.deepEqual(tg.world.chat(GROUP).spec.photo, picture);
+  });
+
+  it("answers a reaction Telegram does not allow with a fallback text reply", async () => {
+    const target = (await alice.waitFor((e) => e.room_id === room && isText("hello bold world")(e)))
+      .event_id!;
+    await alice.react(room, target, "🦜");
+    const call = await tg.waitFor(
+      (c) => c.method === "sendMessage" && String(c.params.text).includes("reacted with 🦜"),
+    );
+    assert.equal(call.params.text, "alice reacted with 🦜");
+    const rp = call.params.reply_parameters as { message_id: number };
+    assert.equal(Number(rp.message_id), first);
+    assert.ok(
+      !tg.calls.some((c) => c.method === "setMessageReaction" && JSON.stringify(c.params).includes("🦜")),
+    );
+  });
+
+  it("moves ghosts when people join, leave or are removed on Telegram", async () => {
+    const member = (id: number, membership: string, sender?: string) => (e: MatrixEvent) =>
+      e.room_id === room &&
+      e.type === "m.room.member" &&
+      e.state_key === tgGhost(id) &&
+      e.content.membership === membership &&
+      (sender === undefined || e.sender === sender);
+    tg.addUser({ id: 504, first_name: "Jo" });
+    tg.injectMember({ chat: GROUP, user: 504, change: "join" });
+    await alice.waitFor(member(504, "join"));
+    tg.injectMember({ chat: GROUP, user: 504, change: "leave" });
+    await alice.waitFor(member(504, "leave", tgGhost(504)));
+    tg.addUser({ id: 505, first_name: "Kim" });
+    tg.injectMember({ chat: GROUP, user: 505, change: "join", via: "chat_member" });
+    await alice.waitFor(member(505, "join"));
+    tg.injectMember({ chat: GROUP, user: 505, change: "kick", by: UMA, via: "chat_member" });
+    await alice.waitFor(member(505, "leave", BRIDGE_BOT));
+    // Someone who never spoke (no ghost in the room) leaving or being kicked changes nothing in
+    // Matrix; a ban still keeps them out.
+    tg.addUser({ id: 506, first_name: "Lou" });
+    tg.world.setMember(tg.world.chat(GROUP), 506, "member");
+    tg.injectMember({ chat: GROUP, user: 506, change: "kick", by: UMA, via: "chat_member" });
+    tg.addUser({ id: 507, first_name: "Max" });
+    tg.world.setMember(tg.world.chat(GROUP), 507, "member");
+    tg.injectMember({ chat: GROUP, user: 507, change: "leave" });
+    tg.addUser({ id: 508, first_name: "Ned" });
+    tg.world.setMember(tg.world.chat(GROUP), 508, "member");
+    tg.injectMember({ chat: GROUP, user: 508, change: "ban", by: UMA, via: "chat_member" });
+    await alice.waitFor(member(508, "ban", BRIDGE_BOT));
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "after the silent removals" });
+    await alice.waitFor((e) => e.room_id === room && isText("after the silent removals")(e));
+    assert.ok(
+      !alice.eventsIn(room).some((e) => e.state_key === tgGhost(506) || e.state_key === tgGhost(507)),
+      "no membership events for ghosts that were never in the room",
+    );
+    const notices = alice
+      .eventsIn(room)
+      .filter((e) => e.sender === BRIDGE_BOT && e.content.msgtype === "m.notice");
+    assert.deepEqual(
+      notices.map((e) => e.content.body),
+      [],
+      "no failure notice",
+    );
+  });
+
+  it("mirrors a Matrix ban and unban of a ghost; says so when the bot is no admin", async () => {
+    const now = from();
+    await alice.ban(room, tgGhost(UMA), "spam");
+    const ban = await tg.waitFor((c) => now(c) && c.method === "banChatMember");
+    assert.equal(Number(ban.params.user_id), UMA);
+    assert.equal(tg.world.member(tg.world.chat(GROUP), UMA), "kicked");
+    await alice.request("POST", `/rooms/${encodeURIComponent(room)}/unban`, { user_id: tgGhost(UMA) });
+    const unban = await tg.waitFor((c) => now(c) && c.method === "unbanChatMember");
+    assert.equal(Number(unban.params.user_id), UMA);
+    assert.equal(unban.params.only_if_banned, true);
+    assert.equal(tg.world.member(tg.world.chat(GROUP), UMA), "left");
+    assert.equal(
+      tg.calls.filter((c) => now(c) && c.method === "banChatMember").length,
+      1,
+      "unban is no kick",
+    );
+
+    const WEAK = -1007770001;
+    tg.addChat({ id: WEAK, type: "supergroup", title: "Bot is no admin", members: { [tg.botId]: "member" } });
+    tg.injectMessage({ chat: WEAK, from: UGO, text: "in a chat where the bot is no admin" });
+    const weakRoom = await portalRoomFor(alice, String(WEAK), "telegram");
+    await alice.waitFor((e) => e.room_id === weakRoom && isText("in a chat where the bot is no admin")(e));
+    await alice.kick(weakRoom, tgGhost(UGO));
+    const notice = await alice.waitFor(
+      (e) => e.room_id === weakRoom && e.sender === BRIDGE_BOT && e.content.msgtype === "m.notice",
+    );
+    assert.equal(
+      notice.content.body,
+      "Could not kick them on telegram: the bot is not an administrator of the Telegram chat with the right to ban users.",
+    );
+  });
+
+  it("follows Telegram title and photo changes in the room's name and avatar", async () => {
+    tg.injectChatTitle({ chat: GROUP, title: "Renamed on Telegram", from: UGO });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.name" && e.content.name === "Renamed on Telegram",
+    );
+    const picture = randomBytes(2600);
+    tg.injectChatPhoto({ chat: GROUP, photo: picture, from: UGO });
+    const set = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.avatar" && e.sender === BRIDGE_BOT && !!e.content.url,
+    );
+    assert.deepEqual(await download(set.content.url), picture);
+    tg.injectDeleteChatPhoto({ chat: GROUP, from: UGO });
+    const removed = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.avatar" && e.sender === BRIDGE_BOT && !e.content.url,
+    );
+    assert.deepEqual(removed.content, {});
+  });
+
+  it("logs and skips a malformed update, bridges the next, and moves the offset past it", async () => {
+    const bad = tg.injectUpdate({
+      message: { message_id: 424242, date: 1, text: "a message without a chat" },
+    });
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "after the malformed one" });
+    await alice.waitFor((e) => e.room_id === room && isText("after the malformed one")(e));
+    const start = Date.now();
+    while (tg.confirmedOffset <= bad + 1 && Date.now() - start < 15_000)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.ok(tg.confirmedOffset > bad + 1, `offset ${tg.confirmedOffset} is past the bad update ${bad}`);
+    assert.match(core.bridge.output(), /malformed update skipped/);
+    assert.ok(!alice.eventsIn(room).some((e) => e.content.body === "a message without a chat"));
+  });
+
+  it("relays a plain Matrix user's message with the name prefix", async () => {
+    const bob = await user("bob");
+    await alice.invite(room, bob.userId);
+    await bob.join(room);
+    await bob.sendText(room, "hello from bob");
+    const call = await tg.waitFor(
+      (c) => c.method === "sendMessage" && String(c.params.text).includes("hello from bob"),
+    );
+    assert.equal(call.params.text, "<b>bob</b>: hello from bob");
+    assert.equal(tg.sent(GROUP).at(-1)?.plain, "bob: hello from bob");
   });
 
   it("keeps order when Telegram answers 429 retry_after to a burst of 100 Matrix messages", async () => {
@@ -310,6 +372,50 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     );
     assert.match(String(pong.content.body), /telegram \(yours\): CONNECTED/);
     assert.ok(!core.bridge.output().includes(tg.token.split(":")[1]));
+  });
+
+  it("shows a 409 Conflict (another poller on the token) in ping with what to do, and recovers", async () => {
+    const dm = await alice.createDm("@clawbridge:localhost");
+    await alice.waitFor((e) => e.room_id === dm && e.sender === "@clawbridge:localhost");
+    tg.failNext("getUpdates", {
+      error_code: 409,
+      description:
+        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+      count: 100_000,
+    });
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "wakes the poll before the conflict" });
+    await tg.waitFor((c) => c.method === "getUpdates" && c.error?.error_code === 409);
+    await alice.sendText(dm, "ping");
+    const pong = await alice.waitFor(
+      (e) => e.room_id === dm && String(e.content.body).includes("telegram (yours): TRANSIENT_DISCONNECT"),
+    );
+    assert.match(String(pong.content.body), /409 Conflict\): stop the other bot or bridge using it/);
+    assert.match(core.bridge.output(), /another process is polling getUpdates with this bot token/);
+    tg.clearFailures();
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "after the conflict" });
+    await alice.waitFor((e) => e.room_id === room && isText("after the conflict")(e), { timeoutMs: 30_000 });
+    await alice.sendText(dm, "ping");
+    await alice.waitFor(
+      (e) =>
+        e.room_id === dm &&
+        e.event_id !== pong.event_id &&
+        String(e.content.body).includes("telegram (yours): CONNECTED"),
+    );
+  });
+
+  it("shows a revoked token (401) in ping as BAD_CREDENTIALS with what to do", async () => {
+    const dm = await alice.createDm("@clawbridge:localhost");
+    await alice.waitFor((e) => e.room_id === dm && e.sender === "@clawbridge:localhost");
+    tg.failNext("getUpdates", { error_code: 401, description: "Unauthorized" });
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "the last one before the token is revoked" });
+    await tg.waitFor((c) => c.method === "getUpdates" && c.error?.error_code === 401);
+    await alice.sendText(dm, "ping");
+    const pong = await alice.waitFor(
+      (e) => e.room_id === dm && String(e.content.body).includes("telegram (yours): BAD_CREDENTIALS"),
+    );
+    assert.match(String(pong.content.body), /revoked\. Get the current token from @BotFather/);
+    assert.match(core.bridge.output(), /Telegram rejected the bot token \(401 Unauthorized\)/);
+    // The next test logs the bot in again.
   });
 
   it("logs a bot out and back in by token from the management room, refusing bad tokens", async () => {

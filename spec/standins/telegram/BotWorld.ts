@@ -254,9 +254,18 @@ export class BotWorld {
           ],
         };
       case "sticker":
+        // The file's type says which sticker it is: Lottie .tgs animated, WebM video, else WebP.
         return {
           field: kind,
-          value: { ...base, width: 512, height: 512, type: "regular", is_animated: false, is_video: false },
+          value: {
+            ...base,
+            width: 512,
+            height: 512,
+            emoji: "👍",
+            type: "regular",
+            is_animated: f.mimetype === "application/x-tgsticker",
+            is_video: f.mimetype === "video/webm",
+          },
         };
       case "voice":
         return { field: kind, value: strip({ ...base, duration: 1, mime_type: mime ?? "audio/ogg" }) };

@@ -6,6 +6,9 @@
  * `/file/bot<token>/<path>`. `getUpdates` long-polls like the real API: updates below `offset`
  * are confirmed and dropped, `timeout` holds the request, `allowed_updates` is remembered and
  * filters (by default `chat_member` and `message_reaction` are not delivered, as on Telegram).
+ * After `setWebhook`, updates are POSTed to the webhook instead (JSON, one at a time, with
+ * `X-Telegram-Bot-Api-Secret-Token`), retried until the bot answers 2xx; getUpdates then
+ * answers 409 like the real API until `deleteWebhook`.
  * Tests drive it with `inject*`, read `calls` / `sent()`, and make it fail with `failNext`.
  */
 import { randomBytes } from "node:crypto";
@@ -22,10 +25,12 @@ import {
   type UserSpec,
 } from "./BotWorld";
 import { botMethods, errorAnswer } from "./methods";
+import { type WebhookDelivery, WebhookPusher, type WebhookSpec } from "./WebhookPusher";
 import { BotApiError, type Params, parseBody } from "./wire";
 
 export type { ChatSpec, MemberStatus, Obj, SentMessage, UserSpec } from "./BotWorld";
 export { ALLOWED_REACTIONS } from "./methods";
+export type { WebhookDelivery, WebhookSpec } from "./WebhookPusher";
 
 /** One Bot API call the stand-in received (auth failures included). */
 export interface RecordedCall {
@@ -81,7 +86,8 @@ export class TelegramServer {
   private readonly pollWaiters = new Set<() => void>();
   private readonly callWaiters = new Set<() => void>();
   private readonly failures: Array<{ method: string; spec: FailSpec; left: number }> = [];
-
+  /** Webhook delivery, once the bot called setWebhook. */
+  private readonly pusher: WebhookPusher;
   private constructor(
     private readonly server: Server,
     /** `http://127.0.0.1:<port>`: grammy's `apiRoot`. */
@@ -92,6 +98,39 @@ export class TelegramServer {
   ) {
     this.world = new BotWorld(botUser);
     this.methods = botMethods(this.world);
+    this.pusher = new WebhookPusher({
+      next: () => this.updates.find((u) => this.wanted(u)),
+      delivered: (u) => {
+        this.updates = this.updates.filter((x) => x !== u);
+        this.confirmed = Math.max(this.confirmed, (u.update_id as number) + 1);
+      },
+    });
+    this.methods.setWebhook = (p) => {
+      const hook = this.pusher.set(p);
+      if (hook?.allowed_updates?.length) this.allowed = new Set(hook.allowed_updates);
+      if (p.drop_pending_updates === true) this.updates = [];
+      void this.pusher.pump();
+      return true;
+    };
+    this.methods.deleteWebhook = (p) => {
+      this.pusher.webhook = undefined;
+      if (p.drop_pending_updates === true) this.updates = [];
+      return true;
+    };
+    this.methods.getWebhookInfo = () => this.pusher.info(this.updates.length);
+  }
+
+  /** The webhook currently set, if any. */
+  get webhook(): WebhookSpec | undefined {
+    return this.pusher.webhook;
+  }
+  /** Every webhook POST attempt, in order. */
+  get webhookDeliveries(): readonly WebhookDelivery[] {
+    return this.pusher.deliveries;
+  }
+  /** Wait before delivering an update again after the webhook did not answer 2xx (default 200 ms). */
+  set webhookRetryMs(ms: number) {
+    this.pusher.retryMs = ms;
   }
 
   /** Listens on 127.0.0.1, free port. The token is `<digits>:<random>` unless given. */
@@ -142,6 +181,7 @@ export class TelegramServer {
     const update_id = ++this.lastUpdateId;
     this.updates.push({ update_id, ...partial });
     for (const w of [...this.pollWaiters]) w();
+    void this.pusher.pump();
     return update_id;
   }
 
@@ -275,9 +315,40 @@ export class TelegramServer {
     return this.injectMessage({ chat: e.chat, from: e.from, extra: { new_chat_title: e.title } });
   }
 
+  /** A user sets a new chat photo (service message `new_chat_photo`); returns the message id. */
+  injectChatPhoto(e: { chat: number; photo: Buffer; from: number }): number {
+    const c = this.world.chat(e.chat);
+    this.world.addChat({ ...c.spec, photo: e.photo, members: Object.fromEntries(c.members) });
+    const big = this.world.chat(e.chat).photo!.big;
+    const sizes = [
+      { file_id: `${big.file_id}_thumb`, file_unique_id: `${big.file_unique_id}s`, width: 160, height: 160 },
+      {
+        file_id: big.file_id,
+        file_unique_id: big.file_unique_id,
+        file_size: big.size,
+        width: 640,
+        height: 640,
+      },
+    ];
+    return this.injectMessage({ chat: e.chat, from: e.from, extra: { new_chat_photo: sizes } });
+  }
+
+  /** A user removes the chat photo (service message `delete_chat_photo`); returns the message id. */
+  injectDeleteChatPhoto(e: { chat: number; from: number }): number {
+    const c = this.world.chat(e.chat);
+    c.photo = undefined;
+    c.spec.photo = undefined;
+    return this.injectMessage({ chat: e.chat, from: e.from, extra: { delete_chat_photo: true } });
+  }
+
   /** Makes the next `count` calls of `method` fail (default 429 "Too Many Requests"). */
   failNext(method: string, spec: FailSpec = {}): void {
     this.failures.push({ method, spec, left: spec.count ?? 1 });
+  }
+
+  /** Ends every failure `failNext` still has in store. */
+  clearFailures(): void {
+    this.failures.splice(0);
   }
 
   /** Resolves with the first call (past or future) matching `predicate`. */
@@ -299,8 +370,20 @@ export class TelegramServer {
     });
   }
 
+  /** Resolves with the first webhook delivery (past or future) matching `predicate`. */
+  waitForDelivery(predicate: (d: WebhookDelivery) => boolean, timeoutMs = 15_000): Promise<WebhookDelivery> {
+    return this.pusher.waitFor(predicate, timeoutMs);
+  }
+
+  private wanted(u: Obj): boolean {
+    const type = Object.keys(u).find((k) => k !== "update_id");
+    if (type === undefined) return true;
+    return this.allowed ? this.allowed.has(type) || !isKnownType(type) : !NOT_BY_DEFAULT.has(type);
+  }
+
   /** Ends held polls, drops every connection, stops listening. */
   async close(): Promise<void> {
+    this.pusher.close();
     for (const w of [...this.pollWaiters]) w();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -374,6 +457,11 @@ export class TelegramServer {
 
   /** getUpdates: confirm below offset, then answer at once or hold up to `timeout` seconds. */
   private async poll(p: Params, res: ServerResponse): Promise<Obj[] | undefined> {
+    if (this.pusher.webhook)
+      throw new BotApiError(
+        409,
+        "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+      );
     const offset = Number(p.offset ?? 0);
     const timeoutMs = Math.min(Number(p.timeout ?? 0), 50) * 1000;
     const limit = Math.min(Math.max(Number(p.limit ?? 100), 1), 100);
@@ -384,11 +472,7 @@ export class TelegramServer {
       this.confirmed = offset;
       this.updates = this.updates.filter((u) => (u.update_id as number) >= offset);
     }
-    const wanted = (u: Obj): boolean => {
-      const type = Object.keys(u).find((k) => k !== "update_id");
-      if (type === undefined) return true;
-      return this.allowed ? this.allowed.has(type) || !isKnownType(type) : !NOT_BY_DEFAULT.has(type);
-    };
+    const wanted = (u: Obj): boolean => this.wanted(u);
     const ready = (): Obj[] =>
       this.updates.filter((u) => (u.update_id as number) >= offset && wanted(u)).slice(0, limit);
     if (ready().length === 0 && timeoutMs > 0) {

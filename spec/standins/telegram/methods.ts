@@ -152,7 +152,6 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
 
   const methods: Record<string, Handler> = {
     getMe: () => world.userObj(bot),
-    deleteWebhook: () => true,
     logOut: () => true,
     sendMessage: (p) => {
       const chatId = need(p, "chat_id");

@@ -123,5 +123,20 @@ describe("Telegram connector: lookups, mentions, credentials", () => {
     await bad({ owner: "alice" }, /platforms\.telegram\.owner must be a Matrix user id/);
     await bad({ allow_chat_types: ["forum"] }, /allow_chat_types must be a list of/);
     await bad({ deny_chats: ["abc"] }, /deny_chats must be a list of numeric chat ids/);
+    await bad({ mode: "push" }, /platforms\.telegram\.mode must be polling or webhook/);
+    await bad({ mode: "webhook", webhook_port: 8443 }, /platforms\.telegram\.webhook_url is required/);
+    await bad(
+      { mode: "webhook", webhook_url: "https://bridge.example.org/tg" },
+      /platforms\.telegram\.webhook_port is required in webhook mode/,
+    );
+    await bad(
+      { mode: "webhook", webhook_url: "bridge.example.org", webhook_port: 8443 },
+      /platforms\.telegram\.webhook_url must be the public http\(s\) URL/,
+    );
+    await bad(
+      { webhook_secret: "has spaces" },
+      /platforms\.telegram\.webhook_secret must be 1-256 characters/,
+    );
+    await bad({ profile_photo_check_minutes: -1 }, /profile_photo_check_minutes must be a number >= 0/);
   });
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   matrixMsgtypeFor,
   pickMedia,
+  stickerFallbackText,
   type TelegramMedia,
   telegramMethodFor,
 } from "../../../../../bridges/telegram/convert/media";
@@ -132,6 +133,19 @@ describe("telegram convert: media", () => {
     for (const [fixture, expected] of RECORDED) {
       it(fixture, () => assert.deepEqual(pickMedia(recordedMessage(fixture)), expected));
     }
+  });
+
+  it("gives animated and video stickers a fallback text with their emoji, static ones none", () => {
+    assert.equal(
+      stickerFallbackText(recordedMessage("sticker-animated")),
+      "[animated sticker 😂] attached as a .tgs file (Matrix clients cannot play it)",
+    );
+    assert.match(
+      String(stickerFallbackText(recordedMessage("sticker-video"))),
+      /^\[video sticker.*\] attached as a video$/,
+    );
+    assert.equal(stickerFallbackText(recordedMessage("sticker-static")), undefined);
+    assert.equal(stickerFallbackText(recordedMessage("photo")), undefined);
   });
 
   it("maps kinds to Matrix msgtypes", () => {
