@@ -1,5 +1,6 @@
 import { txnIdFor } from "../core/InboundBridge";
 import { Logger } from "../log/Logger";
+import { LIVE_KEY } from "../matrix/live";
 import type { Intent } from "../matrix/MatrixApi";
 import { markdownToHtml } from "./markdown";
 
@@ -146,6 +147,7 @@ export class StreamingReply {
     const text = this.firstPart();
     const content = messageContent(text, false, this.opts.mentions);
     if (this.opts.relation) content["m.relates_to"] = this.opts.relation;
+    content[LIVE_KEY] = {};
     this.eventId = await this.opts.intent.sendEvent(
       this.opts.roomId,
       "m.room.message",
@@ -169,6 +171,10 @@ export class StreamingReply {
       "m.mentions": {},
       "m.relates_to": { rel_type: "m.replace", event_id: this.eventId },
     };
+    if (!final) {
+      content[LIVE_KEY] = {};
+      newContent[LIVE_KEY] = {};
+    }
     this.edits += 1;
     await this.opts.intent.sendEvent(
       this.opts.roomId,

@@ -1,6 +1,7 @@
 import type { BridgeConfig } from "../config/types";
 import type { Metrics } from "../http/Metrics";
 import { Logger } from "../log/Logger";
+import { isLive } from "../matrix/live";
 import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Portal, QueueItem } from "../store/types";
@@ -158,7 +159,11 @@ export class OutboundBridge {
     switch (ev.type) {
       case "m.room.message":
       case "m.sticker":
-        if (relates.rel_type === "m.replace") return this.edit(portal, client, chat, ev, relates);
+        if (relates.rel_type === "m.replace") {
+          // A streamed answer's intermediate edits stay in Matrix; its final edit goes out.
+          if (isLive(c)) return;
+          return this.edit(portal, client, chat, ev, relates);
+        }
         return this.message(portal, client, chat, ev);
       case "m.reaction":
         return this.reaction(portal, client, chat, ev, relates);

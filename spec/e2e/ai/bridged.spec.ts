@@ -47,7 +47,8 @@ describe("e2e: the AI puppet in a bridged room, across restarts, and its limits"
         timeoutMs: 30_000,
       },
     );
-    rig.openai.backend = scriptedBackend("Hello Paula, the **AI** here.");
+    // Slow enough that the answer streams in Matrix with live edits before the final one.
+    rig.openai.backend = scriptedBackend("Hello Paula, the **AI** here.", 300);
     testnet.injectMessage({ chat: "aichat", sender: "robo", text: "AI, I am a bot talking" });
     testnet.injectMessage({ chat: "aichat", sender: "p1", text: "AI, can you hear me?" });
     const asked = await alice.waitFor(
@@ -80,6 +81,14 @@ describe("e2e: the AI puppet in a bridged room, across restarts, and its limits"
     }
     assert.ok(sent, "the AI's answer reached the platform");
     assert.equal(sent.text, "Hello Paula, the **AI** here.");
+    const edits = alice
+      .eventsIn(portal)
+      .filter(
+        (e) => (e.content["m.relates_to"] as { event_id?: string } | undefined)?.event_id === answer.event_id,
+      );
+    const live = edits.filter((e) => e.content["org.matrix.msc4357.live"] !== undefined);
+    assert.ok(live.length >= 1, `the answer streamed with live edits in Matrix (${edits.length} edits)`);
+    assert.equal(sent.edits.length, 1, "the platform gets the final edit only, not every streamed one");
   });
 
   it("a slow answer never holds up the room's delivery to the platform; AI commands stay in Matrix", async () => {
