@@ -1,0 +1,479 @@
+/**
+ * One Slack workspace login: a bolt App (Socket Mode, or the Events API over HTTP) for what
+ * happens in the workspace, and its WebClient for everything the bridge does there.
+ *
+ * Delivery rule: events are handled one at a time per workspace, in arrival order. A Socket
+ * Mode envelope is acknowledged, and an HTTP event answered 200, only after its RemoteEvents
+ * were accepted by `ctx.emit`; an event whose id was already handled is acknowledged and
+ * dropped (Slack retries deliveries it thinks failed).
+ */
+import { App, LogLevel, webApi } from "@slack/bolt";
+import {
+  type ChatInfo,
+  type ChatInfoHandling,
+  ConnectionState,
+  type ConnectorContext,
+  type EditHandling,
+  type LoginRef,
+  type MatrixSender,
+  type Media,
+  type MediaRef,
+  type NetworkClient,
+  type OutboundMessage,
+  type ReactionHandling,
+  type RedactionHandling,
+  type RemoteChatRef,
+  type RemoteUserRef,
+  type SentRef,
+  type UserInfo,
+} from "../../src/core/connector";
+import { BridgeError } from "../../src/core/errors";
+import type { SlackConfig, WorkspaceConfig } from "./config";
+import { matrixToMrkdwn, nameFromEmoji, relayText } from "./convert/index";
+import { describe, mapSlackError, slack, slackCode } from "./errors";
+import { mapEvent, parseRemoteUserId, remoteUserId, usersOf } from "./inbound";
+import { SlackFiles } from "./SlackFiles";
+import { SocketReceiver } from "./SocketReceiver";
+
+/** Slack's limit is 40,000 characters; it truncates beyond, so longer texts are split. */
+export const MAX_TEXT = 39_000;
+const SEEN_PREFIX = "event:";
+
+/** How clients of one connector find the workspace a channel belongs to. */
+export interface ChannelRouting {
+  owner(channel: string): SlackClient | undefined;
+  remember(channel: string, client: SlackClient): void;
+  others(self: SlackClient): SlackClient[];
+}
+
+type Obj = Record<string, unknown>;
+
+export class SlackClient
+  implements NetworkClient, EditHandling, ReactionHandling, RedactionHandling, ChatInfoHandling
+{
+  private current = ConnectionState.Connecting;
+  private app?: App;
+  private web: webApi.WebClient;
+  private readonly files: SlackFiles;
+  private me?: { team: string; userId: string; botId: string; customize: boolean };
+  private readonly users = new Map<string, UserInfo>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private httpPort?: number;
+
+  constructor(
+    private readonly ctx: ConnectorContext,
+    readonly login: LoginRef,
+    private readonly cfg: SlackConfig,
+    private readonly ws: WorkspaceConfig,
+    private readonly routing: ChannelRouting,
+  ) {
+    this.web = new webApi.WebClient(ws.botToken, this.clientOptions());
+    this.files = new SlackFiles(this.web, ws.botToken, cfg.apiUrl, cfg.maxFileBytes);
+  }
+
+  /** The team id once connected (the login's remote id before). */
+  get team(): string | undefined {
+    return this.me?.team ?? this.login.remoteId;
+  }
+
+  /** The port the HTTP receiver listens on (HTTP mode, once connected). */
+  get listeningPort(): number | undefined {
+    return this.httpPort;
+  }
+
+  private clientOptions(): webApi.WebClientOptions {
+    // The core retries with backoff and keeps order per chat; the client must not queue behind a 429.
+    return { slackApiUrl: this.cfg.apiUrl, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } };
+  }
+
+  private boltLogger() {
+    const log = this.ctx.log;
+    let level = LogLevel.WARN;
+    return {
+      debug: () => {},
+      info: () => {},
+      warn: (...m: unknown[]) => log.warn(`slack: ${m.map(String).join(" ")}`, { team: this.team }),
+      error: (...m: unknown[]) => log.error(`slack: ${m.map(String).join(" ")}`, { team: this.team }),
+      setLevel: (l: LogLevel) => {
+        level = l;
+      },
+      getLevel: () => level,
+      setName: () => {},
+    };
+  }
+
+  async connect(): Promise<void> {
+    if (this.app) return;
+    this.setState(ConnectionState.Connecting);
+    let auth: Obj;
+    try {
+      auth = (await slack(() => this.web.auth.test())) as unknown as Obj;
+    } catch (err) {
+      const bad = (err as { status?: number }).status === 401;
+      this.setState(
+        bad ? ConnectionState.BadCredentials : ConnectionState.TransientDisconnect,
+        describe(err),
+      );
+      throw err;
+    }
+    const scopes = ((auth.response_metadata as Obj | undefined)?.scopes as string[] | undefined) ?? [];
+    this.me = {
+      team: String(auth.team_id),
+      userId: String(auth.user_id),
+      botId: String(auth.bot_id ?? ""),
+      customize: scopes.includes("chat:write.customize"),
+    };
+    const common = {
+      token: this.ws.botToken,
+      botId: this.me.botId,
+      botUserId: this.me.userId,
+      clientOptions: this.clientOptions(),
+      logger: this.boltLogger(),
+      tokenVerificationEnabled: false,
+    };
+    let app: App;
+    if (this.ws.appToken) {
+      const receiver = new SocketReceiver({
+        appToken: this.ws.appToken,
+        slackApiUrl: this.cfg.apiUrl,
+        log: this.ctx.log,
+        onState: (st) => {
+          if (st === "connected") this.setState(ConnectionState.Connected);
+          else if (this.app) this.setState(ConnectionState.TransientDisconnect, `socket ${st}`);
+        },
+      });
+      app = new App({ ...common, receiver });
+    } else {
+      app = new App({ ...common, signingSecret: this.ws.signingSecret!, processBeforeResponse: true });
+    }
+    app.use(async ({ body }) => {
+      await this.enqueue(body as Obj);
+    });
+    app.error(async (err) => {
+      throw err;
+    });
+    this.app = app;
+    const started: unknown = this.ws.appToken
+      ? await app.start()
+      : await app.start({ port: this.ws.httpPort, host: this.ws.httpHost });
+    const addr = (started as { address?: () => unknown } | undefined)?.address?.();
+    if (addr && typeof addr === "object" && "port" in addr)
+      this.httpPort = Number((addr as { port: number }).port);
+    if (!this.ws.appToken) this.setState(ConnectionState.Connected);
+    this.ctx.log.info("slack workspace connected", {
+      team: this.me.team,
+      mode: this.ws.appToken ? "socket" : "http",
+      customize: this.me.customize,
+    });
+  }
+
+  async disconnect(): Promise<void> {
+    const app = this.app;
+    this.app = undefined;
+    await app
+      ?.stop()
+      .catch((err: unknown) => this.ctx.log.debug("slack: stop failed", { err: describe(err) }));
+    await this.chain.catch(() => undefined);
+    this.setState(ConnectionState.LoggedOut);
+  }
+
+  state(): ConnectionState {
+    return this.current;
+  }
+
+  private setState(s: ConnectionState, message?: string): void {
+    if (s === this.current && s !== ConnectionState.Connecting) return;
+    this.current = s;
+    this.ctx.stateChanged(this.login, s, message);
+  }
+
+  // ---- inbound ----
+
+  /** Handles events one at a time; rejects (so Slack retries) when the core did not take it. */
+  private enqueue(body: Obj): Promise<void> {
+    const run = this.chain.then(() => this.handle(body));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async handle(body: Obj): Promise<void> {
+    const me = this.me;
+    if (!me) return;
+    const eventId = typeof body.event_id === "string" ? body.event_id : undefined;
+    if (eventId && (await this.ctx.store.kvGet(SEEN_PREFIX + eventId)) !== undefined) {
+      this.ctx.log.debug("slack: event delivered again, skipped", { team: me.team, eventId });
+      return;
+    }
+    const event = (body.event ?? {}) as Obj;
+    if (event.type === "user_change" && typeof event.user === "object" && event.user) {
+      const u = event.user as Obj;
+      if (typeof u.id === "string") this.users.set(u.id, this.profileOf(u));
+    } else {
+      await Promise.all(usersOf(event).map((u) => this.profile(u).catch(() => undefined)));
+    }
+    const mapped = mapEvent(body, {
+      team: me.team,
+      botUserId: me.userId,
+      botId: me.botId,
+      ghostUserId: (u) => this.ctx.ghostUserId(remoteUserId(me.team, u)),
+      profile: (u) => this.users.get(u),
+    });
+    if (!mapped.ok) {
+      this.ctx.log.warn("slack: malformed event skipped", { team: me.team, eventId, reason: mapped.reason });
+    } else {
+      if ("skipped" in mapped) this.ctx.log.debug("slack: event skipped", { eventId, why: mapped.skipped });
+      for (const ev of mapped.events) {
+        this.routing.remember(ev.chat.id, this);
+        await this.ctx.emit(this.login, ev);
+      }
+    }
+    if (eventId) await this.ctx.store.kvSet(SEEN_PREFIX + eventId, String(Date.now()));
+  }
+
+  private profileOf(u: Obj): UserInfo {
+    const p = (u.profile ?? {}) as Obj;
+    const name =
+      [p.display_name, p.real_name, u.real_name, u.name].find(
+        (x): x is string => typeof x === "string" && x !== "",
+      ) ?? String(u.id);
+    const info: UserInfo = { displayName: name };
+    const image = [p.image_512, p.image_192, p.image_72].find(
+      (x): x is string => typeof x === "string" && x !== "",
+    );
+    if (image)
+      info.avatar = {
+        key: image,
+        mimetype: /\.jpe?g/.test(image) ? "image/jpeg" : "image/png",
+        name: "avatar",
+      };
+    if (u.is_bot === true) info.isBot = true;
+    return info;
+  }
+
+  /** users.info, cached; a user_change event replaces the cached profile. */
+  private async profile(user: string): Promise<UserInfo> {
+    const cached = this.users.get(user);
+    if (cached) return cached;
+    const res = (await slack(() => this.web.users.info({ user }))) as { user?: Obj };
+    if (!res.user) throw new Error(`users.info returned no user for ${user}`);
+    const info = this.profileOf(res.user);
+    if (user === this.me?.userId) info.isBot = true;
+    if (this.users.size > 5000) this.users.delete(this.users.keys().next().value!);
+    this.users.set(user, info);
+    return info;
+  }
+
+  // ---- routing between workspaces ----
+
+  /** The client of the workspace the channel belongs to (a channel id names one workspace). */
+  private route(chat: RemoteChatRef): SlackClient {
+    return this.routing.owner(chat.id) ?? this;
+  }
+
+  async chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {
+    const owner = this.routing.owner(chat.id);
+    if (owner && owner !== this) return owner.chatInfo(chat);
+    try {
+      const info = await this.ownChatInfo(chat.id);
+      this.routing.remember(chat.id, this);
+      return info;
+    } catch (err) {
+      if (slackCode(err) !== "channel_not_found" || owner) throw err;
+      for (const other of this.routing.others(this)) {
+        const info = await other.ownChatInfo(chat.id).catch(() => undefined);
+        if (info) {
+          this.routing.remember(chat.id, other);
+          return info;
+        }
+      }
+      throw err;
+    }
+  }
+
+  private async ownChatInfo(channel: string): Promise<ChatInfo> {
+    const res = (await slack(() => this.web.conversations.info({ channel }))) as { channel?: Obj };
+    const c = res.channel ?? {};
+    const kind = c.is_im ? "dm" : "group";
+    const info: ChatInfo = { kind };
+    if (c.is_im && typeof c.user === "string") {
+      info.name = (await this.profile(c.user).catch(() => undefined))?.displayName;
+      info.members = [{ id: remoteUserId(this.team!, c.user) }];
+      return info;
+    }
+    info.name = typeof c.name === "string" ? c.name : channel;
+    const topic =
+      ((c.topic as Obj | undefined)?.value as string | undefined) ||
+      ((c.purpose as Obj | undefined)?.value as string | undefined);
+    if (topic) info.topic = topic;
+    try {
+      const m = (await slack(() => this.web.conversations.members({ channel, limit: 200 }))) as {
+        members?: string[];
+      };
+      info.members = (m.members ?? [])
+        .filter((u) => u !== this.me?.userId)
+        .map((u) => ({ id: remoteUserId(this.team!, u) }));
+    } catch (err) {
+      this.ctx.log.debug("slack: no member list", { channel, err: describe(err) });
+    }
+    return info;
+  }
+
+  async userInfo(user: RemoteUserRef): Promise<UserInfo> {
+    const parsed = parseRemoteUserId(user.id);
+    if (!parsed) return { displayName: user.id };
+    const owner = [this, ...this.routing.others(this)].find((c) => c.team === parsed.team) ?? this;
+    if (parsed.user.startsWith("B")) return { displayName: parsed.user, isBot: true };
+    return owner.profile(parsed.user);
+  }
+
+  fetchMedia(ref: MediaRef): Promise<Media> {
+    return this.files.download(ref);
+  }
+
+  // ---- outbound ----
+
+  private mrkdwn(msg: OutboundMessage): string {
+    const team = this.team;
+    return matrixToMrkdwn(msg.text, msg.html, {
+      slackUser: (mxid) => {
+        const id = this.ctx.remoteUserIdOf(mxid);
+        const parsed = id ? parseRemoteUserId(id) : undefined;
+        return parsed && parsed.team === team ? parsed.user : undefined;
+      },
+    });
+  }
+
+  /** The text and identity of a relayed message: the sender's own name when the app may. */
+  private identity(msg: OutboundMessage, body: string): { text: string; extra: Obj } {
+    const sender = msg.sender;
+    if (this.me?.customize && msg.msgtype !== "emote") {
+      const extra: Obj = { username: (sender.displayName || sender.mxid).slice(0, 80) };
+      if (sender.avatarUrl) extra.icon_url = sender.avatarUrl;
+      return { text: body, extra };
+    }
+    if (this.me?.customize)
+      return { text: `_${body}_`, extra: { username: sender.displayName || sender.mxid } };
+    return { text: relayText(this.cfg.relayTemplate, sender, body, msg.msgtype), extra: {} };
+  }
+
+  async sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
+    const owner = this.route(chat);
+    if (owner !== this) return owner.sendMessage(chat, msg);
+    const body = msg.text === "" && !msg.html ? "" : this.mrkdwn(msg);
+    const thread = msg.threadRoot ? { thread_ts: msg.threadRoot } : {};
+    const ids: string[] = [];
+    if (msg.attachment) {
+      const comment = body ? this.identity(msg, body).text : undefined;
+      const ts = await this.files.upload(chat.id, msg.attachment.media, {
+        comment:
+          comment ??
+          (this.me?.customize ? undefined : relayText(this.cfg.relayTemplate, msg.sender, "", "text")),
+        threadTs: msg.threadRoot,
+      });
+      return { ids: [ts], timestamp: Math.round(Number(ts) * 1000) };
+    }
+    const { text, extra } = this.identity(msg, body);
+    let timestamp = Date.now();
+    for (let i = 0; i < text.length || i === 0; i += MAX_TEXT) {
+      const part = text.slice(i, i + MAX_TEXT);
+      const res = (await slack(() =>
+        this.web.chat.postMessage({
+          channel: chat.id,
+          text: part,
+          ...thread,
+          ...extra,
+        } as webApi.ChatPostMessageArguments),
+      )) as { ts?: string };
+      if (!res.ts) throw new Error("chat.postMessage returned no ts");
+      ids.push(res.ts);
+      timestamp = Math.round(Number(res.ts) * 1000);
+    }
+    return { ids, timestamp };
+  }
+
+  async editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
+    const owner = this.route(chat);
+    if (owner !== this) return owner.editMessage(chat, remoteId, msg);
+    const { text } = this.me?.customize ? { text: this.mrkdwn(msg) } : this.identity(msg, this.mrkdwn(msg));
+    await slack(() =>
+      this.web.chat.update({ channel: chat.id, ts: remoteId, text: text.slice(0, MAX_TEXT) }),
+    );
+  }
+
+  async deleteMessage(chat: RemoteChatRef, remoteId: string): Promise<void> {
+    const owner = this.route(chat);
+    if (owner !== this) return owner.deleteMessage(chat, remoteId);
+    try {
+      await slack(() => this.web.chat.delete({ channel: chat.id, ts: remoteId }));
+    } catch (err) {
+      if (slackCode(err) === "message_not_found") return; // already gone
+      throw err;
+    }
+  }
+
+  /** reactions.add with the emoji's Slack name; an emoji Slack has no name for is sent as a threaded text. */
+  async sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {
+    const owner = this.route(chat);
+    if (owner !== this) return owner.sendReaction(chat, target, key, sender);
+    const name = reactionName(key);
+    if (!name) {
+      await slack(() =>
+        this.web.chat.postMessage({
+          channel: chat.id,
+          thread_ts: target,
+          text: `${sender.displayName || sender.mxid} reacted with ${key}`,
+        }),
+      );
+      return;
+    }
+    try {
+      await slack(() => this.web.reactions.add({ channel: chat.id, timestamp: target, name }));
+    } catch (err) {
+      if (slackCode(err) !== "already_reacted") throw err;
+    }
+  }
+
+  async removeReaction(
+    chat: RemoteChatRef,
+    target: string,
+    key: string,
+    sender: MatrixSender,
+  ): Promise<void> {
+    const owner = this.route(chat);
+    if (owner !== this) return owner.removeReaction(chat, target, key, sender);
+    const name = reactionName(key);
+    if (!name) return;
+    try {
+      await slack(() => this.web.reactions.remove({ channel: chat.id, timestamp: target, name }));
+    } catch (err) {
+      if (slackCode(err) !== "no_reaction") throw err;
+    }
+  }
+
+  async setChatName(chat: RemoteChatRef, name: string): Promise<void> {
+    const owner = this.route(chat);
+    if (owner !== this) return owner.setChatName(chat, name);
+    await slack(() => this.web.conversations.rename({ channel: chat.id, name: name.slice(0, 80) }));
+  }
+
+  async setChatTopic(chat: RemoteChatRef, topic: string): Promise<void> {
+    const owner = this.route(chat);
+    if (owner !== this) return owner.setChatTopic(chat, topic);
+    await slack(() => this.web.conversations.setTopic({ channel: chat.id, topic: topic.slice(0, 250) }));
+  }
+
+  async setChatAvatar(_chat: RemoteChatRef, _image: Media): Promise<void> {
+    throw new BridgeError("Slack channels have no picture, so the room avatar stays in Matrix");
+  }
+
+  /** For tests and `doctor`: the mapped error of a raw WebClient failure. */
+  static mapError(err: unknown): Error {
+    return mapSlackError(err);
+  }
+}
+
+/** The Slack reaction name for a Matrix reaction key (`👍`, or `:name:` as sent from Slack). */
+export function reactionName(key: string): string | undefined {
+  const colon = /^:([a-z0-9_+'-]+(?:::skin-tone-\d)?):$/.exec(key);
+  return colon ? colon[1] : nameFromEmoji(key);
+}
