@@ -265,29 +265,35 @@ export class SlackClient
 
   // ---- routing between workspaces ----
 
-  /** The client of the workspace the channel belongs to (a channel id names one workspace). */
-  private route(chat: RemoteChatRef): SlackClient {
-    return this.routing.owner(chat.id) ?? this;
-  }
-
-  async chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {
+  /**
+   * Runs `fn` on the client of the workspace the channel belongs to (a channel id names one
+   * workspace): the one it was seen in, else this one, else the first other that knows it.
+   */
+  private async on<T>(chat: RemoteChatRef, fn: (c: SlackClient) => Promise<T>): Promise<T> {
     const owner = this.routing.owner(chat.id);
-    if (owner && owner !== this) return owner.chatInfo(chat);
+    if (owner) return fn(owner);
     try {
-      const info = await this.ownChatInfo(chat.id);
+      const r = await fn(this);
       this.routing.remember(chat.id, this);
-      return info;
+      return r;
     } catch (err) {
-      if (slackCode(err) !== "channel_not_found" || owner) throw err;
+      if (slackCode(err) !== "channel_not_found") throw err;
       for (const other of this.routing.others(this)) {
-        const info = await other.ownChatInfo(chat.id).catch(() => undefined);
-        if (info) {
+        const known = await other.ownChatInfo(chat.id).then(
+          () => true,
+          () => false,
+        );
+        if (known) {
           this.routing.remember(chat.id, other);
-          return info;
+          return fn(other);
         }
       }
       throw err;
     }
+  }
+
+  chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {
+    return this.on(chat, (c) => c.ownChatInfo(chat.id));
   }
 
   private async ownChatInfo(channel: string): Promise<ChatInfo> {
@@ -356,9 +362,12 @@ export class SlackClient
     return { text: relayText(this.cfg.relayTemplate, sender, body, msg.msgtype), extra: {} };
   }
 
-  async sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
-    const owner = this.route(chat);
-    if (owner !== this) return owner.sendMessage(chat, msg);
+  sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
+    return this.on(chat, (c) => c.sendMessageHere(chat, msg));
+  }
+
+  /** sendMessage in this workspace. */
+  async sendMessageHere(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
     const body = msg.text === "" && !msg.html ? "" : this.mrkdwn(msg);
     const thread = msg.threadRoot ? { thread_ts: msg.threadRoot } : {};
     const ids: string[] = [];
@@ -391,18 +400,24 @@ export class SlackClient
     return { ids, timestamp };
   }
 
-  async editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
-    const owner = this.route(chat);
-    if (owner !== this) return owner.editMessage(chat, remoteId, msg);
+  editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
+    return this.on(chat, (c) => c.editMessageHere(chat, remoteId, msg));
+  }
+
+  /** editMessage in this workspace. */
+  async editMessageHere(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
     const { text } = this.me?.customize ? { text: this.mrkdwn(msg) } : this.identity(msg, this.mrkdwn(msg));
     await slack(() =>
       this.web.chat.update({ channel: chat.id, ts: remoteId, text: text.slice(0, MAX_TEXT) }),
     );
   }
 
-  async deleteMessage(chat: RemoteChatRef, remoteId: string): Promise<void> {
-    const owner = this.route(chat);
-    if (owner !== this) return owner.deleteMessage(chat, remoteId);
+  deleteMessage(chat: RemoteChatRef, remoteId: string): Promise<void> {
+    return this.on(chat, (c) => c.deleteMessageHere(chat, remoteId));
+  }
+
+  /** deleteMessage in this workspace. */
+  async deleteMessageHere(chat: RemoteChatRef, remoteId: string): Promise<void> {
     try {
       await slack(() => this.web.chat.delete({ channel: chat.id, ts: remoteId }));
     } catch (err) {
@@ -412,9 +427,17 @@ export class SlackClient
   }
 
   /** reactions.add with the emoji's Slack name; an emoji Slack has no name for is sent as a threaded text. */
-  async sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {
-    const owner = this.route(chat);
-    if (owner !== this) return owner.sendReaction(chat, target, key, sender);
+  sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {
+    return this.on(chat, (c) => c.sendReactionHere(chat, target, key, sender));
+  }
+
+  /** sendReaction in this workspace. */
+  async sendReactionHere(
+    chat: RemoteChatRef,
+    target: string,
+    key: string,
+    sender: MatrixSender,
+  ): Promise<void> {
     const name = reactionName(key);
     if (!name) {
       await slack(() =>
@@ -433,14 +456,17 @@ export class SlackClient
     }
   }
 
-  async removeReaction(
+  removeReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {
+    return this.on(chat, (c) => c.removeReactionHere(chat, target, key, sender));
+  }
+
+  /** removeReaction in this workspace. */
+  async removeReactionHere(
     chat: RemoteChatRef,
     target: string,
     key: string,
     sender: MatrixSender,
   ): Promise<void> {
-    const owner = this.route(chat);
-    if (owner !== this) return owner.removeReaction(chat, target, key, sender);
     const name = reactionName(key);
     if (!name) return;
     try {
@@ -450,15 +476,21 @@ export class SlackClient
     }
   }
 
-  async setChatName(chat: RemoteChatRef, name: string): Promise<void> {
-    const owner = this.route(chat);
-    if (owner !== this) return owner.setChatName(chat, name);
+  setChatName(chat: RemoteChatRef, name: string): Promise<void> {
+    return this.on(chat, (c) => c.setChatNameHere(chat, name));
+  }
+
+  /** setChatName in this workspace. */
+  async setChatNameHere(chat: RemoteChatRef, name: string): Promise<void> {
     await slack(() => this.web.conversations.rename({ channel: chat.id, name: name.slice(0, 80) }));
   }
 
-  async setChatTopic(chat: RemoteChatRef, topic: string): Promise<void> {
-    const owner = this.route(chat);
-    if (owner !== this) return owner.setChatTopic(chat, topic);
+  setChatTopic(chat: RemoteChatRef, topic: string): Promise<void> {
+    return this.on(chat, (c) => c.setChatTopicHere(chat, topic));
+  }
+
+  /** setChatTopic in this workspace. */
+  async setChatTopicHere(chat: RemoteChatRef, topic: string): Promise<void> {
     await slack(() => this.web.conversations.setTopic({ channel: chat.id, topic: topic.slice(0, 250) }));
   }
 

@@ -1,0 +1,483 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { escapeLocalpart } from "../../../src/config/ids";
+import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
+import { workspaceConfig } from "../../standins/slack/harness";
+import { SlackServer, type Workspace } from "../../standins/slack/SlackServer";
+import { type CoreRig, startCoreRig, user } from "../core/coreRig";
+
+const A = "T0AAA";
+const B = "T0BBB";
+const CH = "C0AGEN";
+const CH_B = "C0BGEN";
+const UMA = "U0UMA";
+const UGO = "U0UGO";
+const BEA = "U0BEA";
+const BOT = "@clawbridge:localhost";
+const ghost = (team: string, u: string) => `@_slack_${`${team}_${u}`.toLowerCase()}:localhost`;
+const alias = (channel: string) => `#_slack_${escapeLocalpart(channel)}:localhost`;
+const isText = (body: string) => (e: MatrixEvent) => e.type === "m.room.message" && e.content.body === body;
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", function () {
+  this.timeout(120_000);
+  let slack: SlackServer;
+  let wa: Workspace;
+  let wb: Workspace;
+  let core: CoreRig;
+  let alice: MatrixTestClient;
+  let room: string;
+  let roomB: string;
+  let first: string;
+  let firstEvent: string;
+  let httpUrl: string;
+
+  const portal = async (channel: string): Promise<string> => {
+    const invite = await alice.waitForInvite((i) =>
+      i.events.some((e) => e.type === "m.room.canonical_alias" && e.content.alias === alias(channel)),
+    );
+    await alice.join(invite.roomId);
+    return invite.roomId;
+  };
+  const posted = (team: string, pred: (text: string) => boolean) =>
+    slack.waitFor(
+      (c) => c.method === "chat.postMessage" && c.team === team && pred(String(c.params.text)),
+      30_000,
+    );
+
+  before(async () => {
+    slack = await SlackServer.start();
+    wa = slack.addWorkspace({ team: A, name: "Acme" });
+    wa.addUser({
+      id: UMA,
+      name: "uma",
+      real_name: "Uma Real",
+      display_name: "Uma",
+      avatar: randomBytes(300),
+    });
+    wa.addUser({ id: UGO, name: "ugo", real_name: "Ugo Real" });
+    wa.addChannel({ id: CH, name: "general", topic: "All things Acme", members: [UMA, UGO, wa.botUserId] });
+    wb = slack.addWorkspace({ team: B, name: "Beta", mode: "http" });
+    wb.addUser({ id: BEA, name: "bea", real_name: "Bea Beta" });
+    wb.addChannel({
+      id: CH_B,
+      name: "beta-general",
+      purpose: "Beta's purpose",
+      members: [BEA, wb.botUserId],
+    });
+    wb.addChannel({ id: "C0BLINK", name: "to-link", members: [BEA, wb.botUserId] });
+    const port = await freePort();
+    httpUrl = `http://127.0.0.1:${port}/slack/events`;
+    wb.eventsUrl = httpUrl;
+    core = await startCoreRig({
+      platforms: {
+        slack: {
+          enabled: true,
+          owner: "@alice:localhost",
+          api_url: slack.apiUrl,
+          max_file_bytes: 1024 * 1024,
+          workspaces: [workspaceConfig(wa), workspaceConfig(wb, port)],
+        },
+      },
+    });
+    alice = await user("alice");
+    await slack.until(() => slack.connected(A), 60_000, "workspace A's socket");
+  });
+  after(async () => {
+    await core?.stop();
+    await slack?.close();
+  });
+
+  it("creates the portal on the first message, with a named ghost (avatar too) and mrkdwn as HTML", async () => {
+    first = slack.injectMessage(A, {
+      channel: CH,
+      user: UMA,
+      text: "hello *bold* `code` &lt;tag&gt; :tada:",
+    });
+    room = await portal(CH);
+    const msg = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.message" && e.sender === ghost(A, UMA),
+    );
+    firstEvent = msg.event_id!;
+    assert.equal(msg.content.body, "hello bold code <tag> 🎉");
+    assert.equal(msg.content.formatted_body, "hello <strong>bold</strong> <code>code</code> &lt;tag&gt; 🎉");
+    assert.equal((await alice.getState(room, "m.room.name")).name, "general");
+    assert.equal((await alice.getState(room, "m.room.topic")).topic, "All things Acme");
+    const profile = await alice.profile(ghost(A, UMA));
+    assert.equal(profile.displayname, "Uma");
+    assert.match(String(profile.avatar_url), /^mxc:\/\//);
+  });
+
+  it("relays Matrix messages under the sender's name as mrkdwn, and never echoes the bridge's own post", async () => {
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.text",
+      body: "**yes** & <no>",
+      format: "org.matrix.custom.html",
+      formatted_body: `<strong>yes</strong> &amp; &lt;no&gt; <a href="https://matrix.to/#/${ghost(A, UMA)}">Uma</a>`,
+    });
+    const call = await posted(A, (t) => t.startsWith("*yes*"));
+    assert.equal(call.params.text, `*yes* &amp; &lt;no&gt; <@${UMA}>`);
+    assert.equal(call.params.username, "alice");
+    slack.injectMessage(A, { channel: CH, user: UGO, text: "barrier 1" });
+    await alice.waitFor((e) => e.room_id === room && isText("barrier 1")(e));
+    const echoes = alice
+      .eventsIn(room)
+      .filter((e) => e.sender !== "@alice:localhost" && String(e.content.body).includes("yes"));
+    assert.deepEqual(echoes, []);
+  });
+
+  it("maps edits both ways", async () => {
+    slack.deliver(A, {
+      type: "message",
+      subtype: "message_changed",
+      channel: CH,
+      ts: wa.nextTs(),
+      message: { type: "message", user: UMA, text: "hello _edited_", ts: first },
+      previous_message: { type: "message", user: UMA, text: "hello", ts: first },
+    });
+    const edit = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        (e.content["m.new_content"] as { body?: string } | undefined)?.body === "hello edited",
+    );
+    assert.equal((edit.content["m.relates_to"] as { rel_type: string }).rel_type, "m.replace");
+    const mine = await alice.sendText(room, "matrix typo");
+    const sent = await posted(A, (t) => t === "matrix typo");
+    const ts = wa.messages.find((m) => m.text === "matrix typo")!.ts;
+    assert.ok(sent);
+    await alice.edit(room, mine, "matrix fixed");
+    const upd = await slack.waitFor((c) => c.method === "chat.update" && !c.error, 30_000);
+    assert.equal(upd.params.ts, ts);
+    assert.equal(upd.params.text, "matrix fixed");
+  });
+
+  it("maps reactions both ways, removal included", async () => {
+    const target = firstEvent;
+    slack.deliver(A, {
+      type: "reaction_added",
+      user: UGO,
+      reaction: "+1",
+      item: { type: "message", channel: CH, ts: first },
+    });
+    const r = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.reaction" && e.sender === ghost(A, UGO),
+    );
+    assert.deepEqual(r.content["m.relates_to"], { rel_type: "m.annotation", event_id: target, key: "👍" });
+    slack.deliver(A, {
+      type: "reaction_removed",
+      user: UGO,
+      reaction: "+1",
+      item: { type: "message", channel: CH, ts: first },
+    });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === r.event_id,
+    );
+    const mine = await alice.react(room, target, "🎉");
+    const add = await slack.waitFor((c) => c.method === "reactions.add" && !c.error, 30_000);
+    assert.deepEqual([add.params.name, add.params.timestamp, add.params.channel], ["tada", first, CH]);
+    await alice.redact(room, mine);
+    const rm = await slack.waitFor((c) => c.method === "reactions.remove" && !c.error, 30_000);
+    assert.deepEqual([rm.params.name, rm.params.timestamp], ["tada", first]);
+  });
+
+  it("maps deletes both ways, and explains that the bot may not delete other people's messages", async () => {
+    const ts = slack.injectMessage(A, { channel: CH, user: UGO, text: "to be deleted on slack" });
+    const ev = await alice.waitFor((e) => e.room_id === room && isText("to be deleted on slack")(e));
+    slack.deliver(A, {
+      type: "message",
+      subtype: "message_deleted",
+      channel: CH,
+      ts: wa.nextTs(),
+      deleted_ts: ts,
+      previous_message: { type: "message", user: UGO, text: "to be deleted on slack", ts },
+    });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === ev.event_id,
+    );
+
+    const mine = await alice.sendText(room, "regret this");
+    await posted(A, (t) => t === "regret this");
+    const myTs = wa.messages.find((m) => m.text === "regret this")!.ts;
+    await alice.redact(room, mine);
+    const del = await slack.waitFor((c) => c.method === "chat.delete" && !c.error, 30_000);
+    assert.equal(del.params.ts, myTs);
+
+    // A moderator's redaction of a Slack user's message: Slack refuses the bot, the room is told why.
+    const spam = slack.injectMessage(A, { channel: CH, user: UGO, text: "spam spam" });
+    const spamEv = await alice.waitFor((e) => e.room_id === room && isText("spam spam")(e));
+    await alice.redact(room, spamEv.event_id!);
+    const refused = await slack.waitFor(
+      (c) => c.method === "chat.delete" && c.error === "cant_delete_message",
+      30_000,
+    );
+    assert.equal(refused.params.ts, spam);
+    const notice = await alice.waitFor(
+      (e) => e.room_id === room && e.sender === BOT && /only its own messages/.test(String(e.content.body)),
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(notice.content.msgtype, "m.notice");
+  });
+
+  it("bridges threads both ways as m.thread with a reply fallback", async () => {
+    const root = firstEvent;
+    slack.injectMessage(A, { channel: CH, user: UGO, text: "in the thread", thread_ts: first });
+    const reply = await alice.waitFor((e) => e.room_id === room && isText("in the thread")(e));
+    assert.deepEqual(reply.content["m.relates_to"], {
+      rel_type: "m.thread",
+      event_id: root,
+      is_falling_back: true,
+      "m.in_reply_to": { event_id: root },
+    });
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.text",
+      body: "matrix in thread",
+      "m.relates_to": {
+        rel_type: "m.thread",
+        event_id: root,
+        is_falling_back: true,
+        "m.in_reply_to": { event_id: root },
+      },
+    });
+    const call = await posted(A, (t) => t === "matrix in thread");
+    assert.equal(call.params.thread_ts, first);
+  });
+
+  it("brings files over byte for byte both ways, and a file over max_file_bytes becomes a notice", async () => {
+    const bytes = randomBytes(5000);
+    slack.injectMessage(A, {
+      channel: CH,
+      user: UMA,
+      text: "",
+      files: [{ name: "pic.png", data: bytes, mimetype: "image/png" }],
+    });
+    const img = await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.image");
+    const [server, id] = String(img.content.url).slice("mxc://".length).split("/");
+    const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
+      headers: { Authorization: `Bearer ${alice.accessToken}` },
+    });
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes);
+    assert.ok(slack.calls.some((c) => c.method === "DOWNLOAD" && c.team === A));
+
+    const upload = randomBytes(3000);
+    const up = await fetch(`${core.rig.synapse.url}/_matrix/media/v3/upload?filename=doc.bin`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${alice.accessToken}`, "Content-Type": "application/octet-stream" },
+      body: upload,
+    });
+    const { content_uri } = (await up.json()) as { content_uri: string };
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.file",
+      body: "doc.bin",
+      url: content_uri,
+      info: { mimetype: "application/octet-stream", size: upload.length },
+    });
+    const done = await slack.waitFor((c) => c.method === "files.completeUploadExternal" && !c.error, 30_000);
+    assert.equal(done.params.channel_id, CH);
+    const stored = [...wa.files.values()].find((f) => f.name === "doc.bin");
+    assert.ok(stored?.data.equals(upload), "Slack holds the same bytes");
+
+    slack.injectMessage(A, {
+      channel: CH,
+      user: UMA,
+      text: "the big one",
+      files: [
+        { name: "huge.iso", data: Buffer.alloc(2 * 1024 * 1024), mimetype: "application/octet-stream" },
+      ],
+    });
+    const notice = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.content.msgtype === "m.notice" &&
+        /huge\.iso could not be bridged/.test(String(e.content.body)),
+    );
+    assert.match(String(notice.content.body), /1\.0 MB limit/);
+  });
+
+  it("mirrors member_joined/left_channel as ghost membership, and channel name and topic both ways", async () => {
+    wa.addUser({ id: "U0NEW", name: "newbie", real_name: "New Person" });
+    slack.deliver(A, { type: "member_joined_channel", user: "U0NEW", channel: CH, channel_type: "C" });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.room.member" &&
+        e.state_key === ghost(A, "U0NEW") &&
+        e.content.membership === "join",
+    );
+    slack.deliver(A, { type: "member_left_channel", user: "U0NEW", channel: CH, channel_type: "C" });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.room.member" &&
+        e.state_key === ghost(A, "U0NEW") &&
+        e.content.membership === "leave",
+    );
+    slack.deliver(A, { type: "channel_rename", channel: { id: CH, name: "renamed-on-slack", created: 1 } });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.name" && e.content.name === "renamed-on-slack",
+    );
+    slack.deliver(A, {
+      type: "message",
+      subtype: "channel_topic",
+      channel: CH,
+      user: UMA,
+      topic: "Slack topic",
+      ts: wa.nextTs(),
+    });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.topic" && e.content.topic === "Slack topic",
+    );
+
+    await alice.sendState(room, "m.room.name", "", { name: "From Matrix" });
+    const rename = await slack.waitFor((c) => c.method === "conversations.rename" && !c.error, 30_000);
+    assert.equal(rename.params.name, "From Matrix");
+    assert.equal(wa.channels.get(CH)?.name, "from-matrix");
+    await alice.sendState(room, "m.room.topic", "", { topic: "Matrix topic" });
+    await slack.waitFor(
+      (c) => c.method === "conversations.setTopic" && c.params.topic === "Matrix topic",
+      30_000,
+    );
+  });
+
+  it("bridges a retried Slack event once (same event id)", async () => {
+    slack.injectMessage(A, { channel: CH, user: UGO, text: "retried message" });
+    const msgEvent = slack.deliveries.at(-1)!.eventId;
+    await alice.waitFor((e) => e.room_id === room && isText("retried message")(e));
+    slack.deliver(A, {
+      type: "reaction_added",
+      user: UMA,
+      reaction: "eyes",
+      item: { type: "message", channel: CH, ts: first },
+    });
+    const reactionEvent = slack.deliveries.at(-1)!.eventId;
+    await alice.waitFor((e) => e.room_id === room && e.type === "m.reaction" && e.sender === ghost(A, UMA));
+    slack.retry(msgEvent);
+    slack.retry(reactionEvent);
+    slack.injectMessage(A, { channel: CH, user: UGO, text: "barrier 2" });
+    await alice.waitFor((e) => e.room_id === room && isText("barrier 2")(e));
+    const events = alice.eventsIn(room);
+    assert.equal(events.filter(isText("retried message")).length, 1);
+    assert.equal(events.filter((e) => e.type === "m.reaction" && e.sender === ghost(A, UMA)).length, 1);
+  });
+
+  it("refreshes a ghost's name after user_change", async () => {
+    wa.addUser({ id: UGO, name: "ugo", real_name: "Ugo Real", display_name: "Ugo Renamed" });
+    slack.deliver(A, { type: "user_change", user: wa.userObject(UGO, slack.baseUrl)! });
+    slack.injectMessage(A, { channel: CH, user: UGO, text: "new name" });
+    await alice.waitFor((e) => e.room_id === room && isText("new name")(e));
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.room.member" &&
+        e.state_key === ghost(A, UGO) &&
+        e.content.displayname === "Ugo Renamed",
+    );
+  });
+
+  it("runs a second workspace over the Events API: signed events bridged, forged or stale ones refused with 401", async () => {
+    slack.injectMessage(B, { channel: CH_B, user: BEA, text: "hello from beta" });
+    roomB = await portal(CH_B);
+    const msg = await alice.waitFor((e) => e.room_id === roomB && isText("hello from beta")(e));
+    assert.equal(msg.sender, ghost(B, BEA));
+    assert.equal((await alice.getState(roomB, "m.room.topic")).topic, "Beta's purpose");
+    assert.deepEqual(slack.deliveries.at(-1)!.statuses, [200]);
+
+    const forged = (text: string) =>
+      JSON.stringify({
+        type: "event_callback",
+        team_id: B,
+        event_id: `EvForged${text.length}`,
+        event: { type: "message", channel: CH_B, user: BEA, text, ts: wb.nextTs() },
+      });
+    assert.equal(await slack.postSigned(httpUrl, forged("forged message"), "not-the-secret"), 401);
+    const stale = Math.floor(Date.now() / 1000) - 600;
+    assert.equal(
+      await slack.postSigned(httpUrl, forged("stale message!"), wb.signingSecret, { timestamp: stale }),
+      401,
+    );
+
+    await alice.sendText(roomB, "to beta");
+    const call = await posted(B, (t) => t === "to beta");
+    assert.equal(call.params.channel, CH_B);
+    slack.injectMessage(B, { channel: CH_B, user: BEA, text: "beta barrier" });
+    await alice.waitFor((e) => e.room_id === roomB && isText("beta barrier")(e));
+    const bodies = alice.eventsIn(roomB).map((e) => String(e.content.body));
+    assert.ok(!bodies.includes("forged message") && !bodies.includes("stale message!"));
+  });
+
+  it("links an existing room to a channel of the second workspace by command, and unlinks it", async () => {
+    const linked = await alice.createRoom({ name: "Existing", invite: [BOT] });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === linked &&
+        e.type === "m.room.member" &&
+        e.state_key === BOT &&
+        e.content.membership === "join",
+    );
+    await alice.sendText(linked, "!cb link slack C0BLINK");
+    await alice.waitFor(
+      (e) => e.room_id === linked && String(e.content.body).startsWith("Linked this room to slack"),
+    );
+    slack.injectMessage(B, { channel: "C0BLINK", user: BEA, text: "into the linked room" });
+    const m = await alice.waitFor((e) => e.room_id === linked && isText("into the linked room")(e));
+    assert.equal(m.sender, ghost(B, BEA));
+    await alice.sendText(linked, "back to beta");
+    const call = await posted(B, (t) => t === "back to beta");
+    assert.equal(call.params.channel, "C0BLINK");
+    await alice.sendText(linked, "!cb unlink slack");
+    await alice.waitFor((e) => e.room_id === linked && String(e.content.body).startsWith("Unlinked"));
+  });
+
+  it("keeps order per channel when Slack answers 429 Retry-After to a burst, while another channel goes on", async () => {
+    slack.rateLimit("chat.postMessage", { count: 2, retryAfter: 1, channel: CH });
+    const texts = Array.from({ length: 8 }, (_, i) => `burst ${i}`);
+    for (const t of texts) await alice.sendText(room, t);
+    await alice.sendText(roomB, "beta not blocked");
+    await posted(B, (t) => t === "beta not blocked");
+    await slack.until(
+      () => wa.messages.filter((m) => m.text.startsWith("burst ")).length === texts.length,
+      60_000,
+      "burst",
+    );
+    assert.deepEqual(
+      wa.messages.filter((m) => m.text.startsWith("burst ")).map((m) => m.text),
+      texts,
+    );
+    const limited = slack.calls.filter((c) => c.error === "ratelimited");
+    assert.equal(limited.length, 2);
+    const after = slack.calls.find(
+      (c) => c.method === "chat.postMessage" && !c.error && c.time > limited[1]!.time,
+    );
+    assert.ok(after && after.time - limited[0]!.time >= 1000, "the retry waited for Retry-After");
+  });
+
+  it("reconnects Socket Mode after a forced disconnect and loses nothing sent meanwhile", async () => {
+    const before = slack.connections(A);
+    slack.disconnect(A, "terminate");
+    const texts = Array.from({ length: 5 }, (_, i) => `while away ${i}`);
+    for (const text of texts) slack.injectMessage(A, { channel: CH, user: UMA, text });
+    await alice.waitFor((e) => e.room_id === room && isText("while away 4")(e), { timeoutMs: 60_000 });
+    assert.ok(slack.connections(A) > before, "a new socket was opened");
+    slack.disconnect(A, "refresh");
+    slack.injectMessage(A, { channel: CH, user: UMA, text: "after refresh" });
+    await alice.waitFor((e) => e.room_id === room && isText("after refresh")(e), { timeoutMs: 60_000 });
+    const got = alice
+      .eventsIn(room)
+      .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith("while away"))
+      .map((e) => String(e.content.body));
+    assert.deepEqual(got, texts);
+  });
+
+  it("never logs a token or signing secret", () => {
+    const out = core.bridge.output();
+    for (const secret of [wa.botToken, wa.appToken, wb.botToken, wb.signingSecret])
+      assert.ok(!out.includes(secret));
+  });
+});
