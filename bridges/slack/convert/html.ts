@@ -113,7 +113,7 @@ function render(n: Node | string, ctx: HtmlContext, inPre = false): string {
     case "strike":
       return wrap(kids(), "~");
     case "code":
-      return inPre ? textOf(n) : `\`${textOf(n).replace(/`/g, "'")}\``;
+      return inPre ? textOf(n) : `\`${escapeSlack(textOf(n).replace(/`/g, "'"))}\``;
     case "pre":
       return `\n\`\`\`\n${escapeSlack(textOf(n).replace(/\n$/, ""))}\n\`\`\`\n`;
     case "br":
