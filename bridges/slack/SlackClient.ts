@@ -30,6 +30,7 @@ import {
 import { BridgeError } from "../../src/core/errors";
 import type { SlackConfig, WorkspaceConfig } from "./config";
 import { matrixToMrkdwn, nameFromEmoji, relayText } from "./convert/index";
+import { EventLedger } from "./EventLedger";
 import { describe, mapSlackError, slack, slackCode } from "./errors";
 import { mapEvent, parseRemoteUserId, remoteUserId, usersOf } from "./inbound";
 import { SlackFiles } from "./SlackFiles";
@@ -37,7 +38,6 @@ import { SocketReceiver } from "./SocketReceiver";
 
 /** Slack's limit is 40,000 characters; it truncates beyond, so longer texts are split. */
 export const MAX_TEXT = 39_000;
-const SEEN_PREFIX = "event:";
 
 /** How clients of one connector find the workspace a channel belongs to. */
 export interface ChannelRouting {
@@ -55,6 +55,7 @@ export class SlackClient
   private app?: App;
   private web: webApi.WebClient;
   private readonly files: SlackFiles;
+  private readonly ledger: EventLedger;
   private me?: { team: string; userId: string; botId: string; customize: boolean };
   private readonly users = new Map<string, UserInfo>();
   private chain: Promise<unknown> = Promise.resolve();
@@ -69,6 +70,7 @@ export class SlackClient
   ) {
     this.web = new webApi.WebClient(ws.botToken, this.clientOptions());
     this.files = new SlackFiles(this.web, ws.botToken, cfg.apiUrl, cfg.maxFileBytes);
+    this.ledger = new EventLedger(ctx.store, login.platform, ctx.log);
   }
 
   /** The team id once connected (the login's remote id before). */
@@ -200,7 +202,7 @@ export class SlackClient
     const me = this.me;
     if (!me) return;
     const eventId = typeof body.event_id === "string" ? body.event_id : undefined;
-    if (eventId && (await this.ctx.store.kvGet(SEEN_PREFIX + eventId)) !== undefined) {
+    if (eventId && (await this.ledger.seen(eventId))) {
       this.ctx.log.debug("slack: event delivered again, skipped", { team: me.team, eventId });
       return;
     }
@@ -227,7 +229,7 @@ export class SlackClient
         await this.ctx.emit(this.login, ev);
       }
     }
-    if (eventId) await this.ctx.store.kvSet(SEEN_PREFIX + eventId, String(Date.now()));
+    if (eventId) await this.ledger.mark(eventId);
   }
 
   private profileOf(u: Obj): UserInfo {
