@@ -475,6 +475,51 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
     assert.deepEqual(got, texts);
   });
 
+  it("bridges a DM with the bot and a group DM, each into its own room", async () => {
+    wa.addChannel({ id: "D0UMA", kind: "im", user: UMA, members: [UMA, wa.botUserId] });
+    wa.addChannel({
+      id: "G0MPIM",
+      kind: "mpim",
+      name: "mpdm-uma--ugo--bridge-1",
+      members: [UMA, UGO, wa.botUserId],
+    });
+    slack.injectMessage(A, { channel: "D0UMA", user: UMA, text: "psst, bot" });
+    const dm = await portal("D0UMA");
+    const m = await alice.waitFor((e) => e.room_id === dm && isText("psst, bot")(e));
+    assert.equal(m.sender, ghost(A, UMA));
+    await alice.sendText(dm, "dm answer");
+    assert.equal((await posted(A, (t) => t === "dm answer")).params.channel, "D0UMA");
+    slack.injectMessage(A, { channel: "G0MPIM", user: UGO, text: "group dm" });
+    const group = await portal("G0MPIM");
+    await alice.waitFor((e) => e.room_id === group && isText("group dm")(e));
+  });
+
+  it("explains in the room what Slack does not let a bot do (kick, room picture) and relays unknown reactions as text", async () => {
+    await alice.kick(room, ghost(A, UGO), "off-topic");
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BOT &&
+        /does not let the bridge remove people/.test(String(e.content.body)),
+    );
+    const up = await fetch(`${core.rig.synapse.url}/_matrix/media/v3/upload?filename=a.png`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${alice.accessToken}`, "Content-Type": "image/png" },
+      body: randomBytes(100),
+    });
+    const { content_uri } = (await up.json()) as { content_uri: string };
+    await alice.sendState(room, "m.room.avatar", "", { url: content_uri });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BOT &&
+        /Slack channels have no picture/.test(String(e.content.body)),
+    );
+    await alice.react(room, firstEvent, "🦄");
+    const text = await posted(A, (t) => t.includes("reacted with 🦄"));
+    assert.equal(text.params.thread_ts, first);
+  });
+
   it("never logs a token or signing secret", () => {
     const out = core.bridge.output();
     for (const secret of [wa.botToken, wa.appToken, wb.botToken, wb.signingSecret])
