@@ -374,11 +374,10 @@ export class SlackClient
     const thread = msg.threadRoot ? { thread_ts: msg.threadRoot } : {};
     const ids: string[] = [];
     if (msg.attachment) {
-      const comment = body ? this.identity(msg, body).text : undefined;
+      // Uploads cannot carry another name or icon, so a file always says who sent it.
+      const comment = relayText(this.cfg.relayTemplate, msg.sender, body, msg.msgtype).trim();
       const ts = await this.files.upload(chat.id, msg.attachment.media, {
-        comment:
-          comment ??
-          (this.me?.customize ? undefined : relayText(this.cfg.relayTemplate, msg.sender, "", "text")),
+        comment,
         threadTs: msg.threadRoot,
       });
       return { ids: [ts], timestamp: Math.round(Number(ts) * 1000) };

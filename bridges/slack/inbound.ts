@@ -212,10 +212,11 @@ function mapUnsafe(body: unknown, ctx: InboundContext): Mapped {
         ],
       };
     }
-    case "channel_rename": {
+    case "channel_rename":
+    case "group_rename": {
       const c = e.channel;
       if (!isObj(c) || !s(c.id) || !s(c.name))
-        return { ok: false, reason: "channel_rename without channel.id/name" };
+        return { ok: false, reason: `${type} without channel.id/name` };
       return {
         ok: true,
         events: [

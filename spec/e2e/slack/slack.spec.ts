@@ -281,6 +281,11 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
     });
     const done = await slack.waitFor((c) => c.method === "files.completeUploadExternal" && !c.error, 30_000);
     assert.equal(done.params.channel_id, CH);
+    assert.equal(
+      done.params.initial_comment,
+      "*alice*:",
+      "uploads carry no username, so the comment names the sender",
+    );
     const stored = [...wa.files.values()].find((f) => f.name === "doc.bin");
     assert.ok(stored?.data.equals(upload), "Slack holds the same bytes");
 

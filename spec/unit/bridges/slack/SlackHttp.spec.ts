@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { createConnector } from "../../../../bridges/slack/SlackConnector";
+import { memoryContext } from "../../../harness/connectorContext";
+import { connectClients, harness, ofKind, until, workspaceConfig } from "../../../standins/slack/harness";
+import { SlackServer } from "../../../standins/slack/SlackServer";
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+describe("SlackClient over the Events API (signed HTTP)", function () {
+  this.timeout(60_000);
+  let server: SlackServer;
+  let stop: (() => Promise<void>) | undefined;
+  beforeEach(async () => {
+    server = await SlackServer.start();
+  });
+  afterEach(async () => {
+    await stop?.();
+    stop = undefined;
+    await server.close();
+  });
+
+  it("answers 500 when the core cannot take an event, and bridges Slack's retry (X-Slack-Retry-Num) once", async () => {
+    const w = server.addWorkspace({ team: "T0HTTP", mode: "http" });
+    w.addUser({ id: "U0ANN", name: "ann" });
+    w.addChannel({ id: "C0H", name: "h" });
+    const port = await freePort();
+    w.eventsUrl = `http://127.0.0.1:${port}/slack/events`;
+    const h = harness(server, []);
+    h.ctx.config.workspaces = [workspaceConfig(w, port)];
+    let failures = 1;
+    h.onEmit = async () => {
+      if (failures-- > 0) throw new Error("queue unavailable");
+    };
+    const { connector } = await connectClients(h);
+    stop = () => connector.stop();
+    server.injectMessage("T0HTTP", { channel: "C0H", user: "U0ANN", text: "via http" });
+    const d = server.deliveries.at(-1)!;
+    await server.until(() => d.acked, 15_000, "delivered");
+    assert.deepEqual(d.statuses, [500, 200]);
+    assert.deepEqual(
+      ofKind(h, "message").map((m) => m.text),
+      ["via http"],
+    );
+    // Slack retries once more (its answer got lost, say): answered 200, not bridged again.
+    server.retry(d.eventId);
+    await server.until(() => d.statuses.length === 3, 15_000, "third attempt");
+    assert.equal(d.statuses[2], 200);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(ofKind(h, "message").length, 1);
+  });
+
+  it("refuses a forged signature and a stale timestamp with 401, processing nothing", async () => {
+    const w = server.addWorkspace({ team: "T0HTTP", mode: "http" });
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/slack/events`;
+    const h = harness(server, []);
+    h.ctx.config.workspaces = [workspaceConfig(w, port)];
+    const { connector } = await connectClients(h);
+    stop = () => connector.stop();
+    const body = JSON.stringify({
+      type: "event_callback",
+      team_id: "T0HTTP",
+      event_id: "EvX",
+      event: { type: "message", channel: "C0H", user: "U0ANN", text: "forged", ts: "1.000001" },
+    });
+    assert.equal(await server.postSigned(url, body, "wrong"), 401);
+    assert.equal(
+      await server.postSigned(url, body, w.signingSecret, {
+        timestamp: Math.floor(Date.now() / 1000) - 3600,
+      }),
+      401,
+    );
+    assert.equal(await server.postSigned(url, body, w.signingSecret), 200);
+    await until(() => h.events.length === 1, 15_000, "the genuine one");
+  });
+});
+
+describe("login slack <bot token>:<app token>", () => {
+  it("checks the tokens with auth.test and returns the workspace as the login's remote id", async () => {
+    const server = await SlackServer.start();
+    try {
+      const w = server.addWorkspace({ team: "T0LOG" });
+      const h = memoryContext("slack", { api_url: server.apiUrl });
+      const connector = createConnector();
+      await connector.init(h.ctx);
+      const login = await connector.loginWithToken!("@me:hs.test", `${w.botToken}:${w.appToken}`);
+      assert.equal(login.remoteId, "T0LOG");
+      assert.deepEqual(login.credentials, { bot_token: w.botToken, app_token: w.appToken });
+      await assert.rejects(connector.loginWithToken!("@me:hs.test", w.botToken), /xoxb-…:xapp-…/);
+      await assert.rejects(
+        connector.loginWithToken!("@me:hs.test", `xoxb-1-bad:${w.appToken}`),
+        /invalid_auth/,
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});
