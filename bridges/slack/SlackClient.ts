@@ -31,13 +31,16 @@ import { BridgeError } from "../../src/core/errors";
 import type { SlackConfig, WorkspaceConfig } from "./config";
 import { matrixToMrkdwn, nameFromEmoji, relayText } from "./convert/index";
 import { EventLedger } from "./EventLedger";
-import { describe, mapSlackError, slack, slackCode } from "./errors";
+import { describe, slack, slackCode } from "./errors";
 import { mapEvent, parseRemoteUserId, remoteUserId, usersOf } from "./inbound";
 import { SlackFiles } from "./SlackFiles";
 import { SocketReceiver } from "./SocketReceiver";
 
 /** Slack's limit is 40,000 characters; it truncates beyond, so longer texts are split. */
 export const MAX_TEXT = 39_000;
+
+const RETRY_INITIAL_MS = 1000;
+const RETRY_MAX_MS = 60_000;
 
 /** How clients of one connector find the workspace a channel belongs to. */
 export interface ChannelRouting {
@@ -60,6 +63,8 @@ export class SlackClient
   private readonly users = new Map<string, UserInfo>();
   private chain: Promise<unknown> = Promise.resolve();
   private httpPort?: number;
+  private retryTimer?: NodeJS.Timeout;
+  private backoffMs = RETRY_INITIAL_MS;
 
   constructor(
     private readonly ctx: ConnectorContext,
@@ -104,8 +109,14 @@ export class SlackClient
     };
   }
 
+  /**
+   * Checks the token, then starts receiving events. When Slack cannot be reached it tries
+   * again later by itself (with backoff); a refused token stays refused.
+   */
   async connect(): Promise<void> {
     if (this.app) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.setState(ConnectionState.Connecting);
     let auth: Obj;
     try {
@@ -116,8 +127,10 @@ export class SlackClient
         bad ? ConnectionState.BadCredentials : ConnectionState.TransientDisconnect,
         describe(err),
       );
+      if (!bad) this.retryLater(err);
       throw err;
     }
+    this.backoffMs = RETRY_INITIAL_MS;
     const scopes = ((auth.response_metadata as Obj | undefined)?.scopes as string[] | undefined) ?? [];
     this.me = {
       team: String(auth.team_id),
@@ -169,7 +182,19 @@ export class SlackClient
     });
   }
 
+  private retryLater(err: unknown): void {
+    const wait = Math.max(this.backoffMs, (err as { retryAfterMs?: number }).retryAfterMs ?? 0);
+    this.backoffMs = Math.min(this.backoffMs * 2, RETRY_MAX_MS);
+    this.ctx.log.warn("slack: workspace not reachable, trying again", { team: this.team, waitMs: wait });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connect().catch(() => undefined); // connect() reports its state and schedules the next try
+    }, wait);
+  }
+
   async disconnect(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     const app = this.app;
     this.app = undefined;
     await app
@@ -317,9 +342,20 @@ export class SlackClient
       const m = (await slack(() => this.web.conversations.members({ channel, limit: 200 }))) as {
         members?: string[];
       };
-      info.members = (m.members ?? [])
-        .filter((u) => u !== this.me?.userId)
-        .map((u) => ({ id: remoteUserId(this.team!, u) }));
+      const others = (m.members ?? []).filter((u) => u !== this.me?.userId);
+      info.members = others.map((u) => ({ id: remoteUserId(this.team!, u) }));
+      if (c.is_mpim) {
+        // Group DMs are named "mpdm-a--b--c-1" on Slack; people's names read better.
+        const names = await Promise.all(
+          others.map((u) =>
+            this.profile(u).then(
+              (p) => p.displayName,
+              () => u,
+            ),
+          ),
+        );
+        info.name = names.join(", ");
+      }
     } catch (err) {
       this.ctx.log.debug("slack: no member list", { channel, err: describe(err) });
     }
@@ -497,11 +533,6 @@ export class SlackClient
 
   async setChatAvatar(_chat: RemoteChatRef, _image: Media): Promise<void> {
     throw new BridgeError("Slack channels have no picture, so the room avatar stays in Matrix");
-  }
-
-  /** For tests and `doctor`: the mapped error of a raw WebClient failure. */
-  static mapError(err: unknown): Error {
-    return mapSlackError(err);
   }
 }
 

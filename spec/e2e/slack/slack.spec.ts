@@ -501,6 +501,7 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
     slack.injectMessage(A, { channel: "G0MPIM", user: UGO, text: "group dm" });
     const group = await portal("G0MPIM");
     await alice.waitFor((e) => e.room_id === group && isText("group dm")(e));
+    assert.equal((await alice.getState(group, "m.room.name")).name, "Uma, Ugo Renamed");
   });
 
   it("explains in the room what Slack does not let a bot do (kick, room picture) and relays unknown reactions as text", async () => {
@@ -576,12 +577,15 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
   });
 
   it("bridges every event exactly once when the bridge is killed mid-burst (unacknowledged envelopes come again)", async () => {
-    const texts = Array.from({ length: 30 }, (_, i) => `sl-kill ${String(i).padStart(2, "0")}`);
+    const texts = Array.from({ length: 150 }, (_, i) => `sl-kill ${String(i).padStart(3, "0")}`);
+    const isKill = (d: { payload: Record<string, unknown> }) =>
+      String((d.payload.event as { text?: string }).text).startsWith("sl-kill");
     for (const text of texts) slack.injectMessage(A, { channel: CH, user: UMA, text });
-    await alice.waitFor((e) => e.room_id === room && isText("sl-kill 03")(e));
+    // Kill as soon as the bridge has taken the first envelopes: the rest are still unacknowledged.
+    await slack.until(() => slack.deliveries.some((d) => isKill(d) && d.acked), 30_000, "first acks");
     await core.restart("SIGKILL");
     await slack.until(() => slack.connected(A), 60_000, "socket after restart");
-    await alice.waitFor((e) => e.room_id === room && isText("sl-kill 29")(e), { timeoutMs: 90_000 });
+    await alice.waitFor((e) => e.room_id === room && isText("sl-kill 149")(e), { timeoutMs: 90_000 });
     slack.injectMessage(A, { channel: CH, user: UMA, text: "kill barrier" });
     await alice.waitFor((e) => e.room_id === room && isText("kill barrier")(e), { timeoutMs: 60_000 });
     const got = alice
@@ -589,9 +593,7 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
       .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith("sl-kill"))
       .map((e) => String(e.content.body));
     assert.deepEqual(got, texts);
-    const again = slack.deliveries.filter(
-      (d) => String((d.payload.event as { text?: string }).text).startsWith("sl-kill") && d.attempts > 1,
-    );
+    const again = slack.deliveries.filter((d) => isKill(d) && d.attempts > 1);
     assert.ok(again.length > 0, "the kill landed mid-burst: some envelopes were never acknowledged");
   });
 

@@ -103,3 +103,35 @@ describe("login slack <bot token>:<app token>", () => {
     }
   });
 });
+
+describe("SlackClient when Slack is unreachable at connect", function () {
+  this.timeout(60_000);
+  it("reports a transient disconnect and connects by itself once Slack answers", async () => {
+    const server = await SlackServer.start();
+    const w = server.addWorkspace({ team: "T0RETRY" });
+    const h = memoryContext("slack", {
+      owner: "@me:hs.test",
+      api_url: server.apiUrl,
+      workspaces: [workspaceConfig(w)],
+    });
+    const connector = createConnector();
+    await connector.init(h.ctx);
+    try {
+      server.rateLimit("auth.test", { retryAfter: 1 });
+      const client = connector.clientFor({
+        id: "login-1",
+        platform: "slack",
+        ownerMxid: "@me:hs.test",
+        remoteId: "T0RETRY",
+        credentials: { bot_token: w.botToken, app_token: w.appToken },
+      });
+      await assert.rejects(client.connect(), (err: unknown) => (err as { status?: number }).status === 429);
+      assert.equal(client.state(), "TRANSIENT_DISCONNECT");
+      await server.until(() => server.connected("T0RETRY"), 15_000, "a socket after the retry");
+      await until(() => client.state() === "CONNECTED", 15_000, "connected");
+    } finally {
+      await connector.stop();
+      await server.close();
+    }
+  });
+});
