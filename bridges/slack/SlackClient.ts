@@ -31,7 +31,7 @@ import { BridgeError } from "../../src/core/errors";
 import type { SlackConfig, WorkspaceConfig } from "./config";
 import { matrixToMrkdwn, nameFromEmoji, relayText } from "./convert/index";
 import { EventLedger } from "./EventLedger";
-import { describe, slack, slackCode } from "./errors";
+import { describe, mapSlackError, slack, slackCode } from "./errors";
 import { mapEvent, parseRemoteUserId, remoteUserId, usersOf } from "./inbound";
 import { SlackFiles } from "./SlackFiles";
 import { SocketReceiver } from "./SocketReceiver";
@@ -168,9 +168,24 @@ export class SlackClient
       throw err;
     });
     this.app = app;
-    const started: unknown = this.ws.appToken
-      ? await app.start()
-      : await app.start({ port: this.ws.httpPort, host: this.ws.httpHost });
+    let started: unknown;
+    try {
+      started = this.ws.appToken
+        ? await app.start()
+        : await app.start({ port: this.ws.httpPort, host: this.ws.httpHost });
+    } catch (raw) {
+      // No socket (apps.connections.open refused or unreachable) or no HTTP port.
+      this.app = undefined;
+      await app.stop().catch(() => undefined);
+      const err = mapSlackError(raw);
+      const bad = (err as { status?: number }).status === 401;
+      this.setState(
+        bad ? ConnectionState.BadCredentials : ConnectionState.TransientDisconnect,
+        describe(err),
+      );
+      if (!bad) this.retryLater(err);
+      throw err;
+    }
     const addr = (started as { address?: () => unknown } | undefined)?.address?.();
     if (addr && typeof addr === "object" && "port" in addr)
       this.httpPort = Number((addr as { port: number }).port);

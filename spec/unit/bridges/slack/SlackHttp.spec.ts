@@ -135,3 +135,35 @@ describe("SlackClient when Slack is unreachable at connect", function () {
     }
   });
 });
+
+describe("SlackClient with a refused app-level token", function () {
+  this.timeout(60_000);
+  it("reports bad credentials instead of retrying", async () => {
+    const server = await SlackServer.start();
+    const w = server.addWorkspace({ team: "T0BADAPP" });
+    const h = memoryContext("slack", { api_url: server.apiUrl });
+    const connector = createConnector();
+    await connector.init(h.ctx);
+    try {
+      const client = connector.clientFor({
+        id: "login-1",
+        platform: "slack",
+        ownerMxid: "@me:hs.test",
+        remoteId: "T0BADAPP",
+        credentials: { bot_token: w.botToken, app_token: "xapp-1-wrong" },
+      });
+      await assert.rejects(client.connect());
+      assert.equal(client.state(), "BAD_CREDENTIALS");
+      const opens = server.calls.filter((c) => c.method === "apps.connections.open").length;
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(
+        server.calls.filter((c) => c.method === "apps.connections.open").length,
+        opens,
+        "no retries",
+      );
+    } finally {
+      await connector.stop();
+      await server.close();
+    }
+  });
+});
