@@ -382,7 +382,15 @@ export class SlackClient
     if (!parsed) return { displayName: user.id };
     const owner = [this, ...this.routing.others(this)].find((c) => c.team === parsed.team) ?? this;
     if (parsed.user.startsWith("B")) return { displayName: parsed.user, isBot: true };
-    return owner.profile(parsed.user);
+    try {
+      return await owner.profile(parsed.user);
+    } catch (err) {
+      // A user Slack will not describe (deleted, from another org) still gets a ghost; passing
+      // failures (429, network) are retried by the core.
+      if (!(err instanceof BridgeError)) throw err;
+      this.ctx.log.info("slack: user not described, using the id", { user: parsed.user, err: describe(err) });
+      return { displayName: parsed.user };
+    }
   }
 
   fetchMedia(ref: MediaRef): Promise<Media> {

@@ -271,3 +271,22 @@ describe("SlackClient (bolt ↔ Slack stand-in, Socket Mode)", function () {
     );
   });
 });
+
+describe("SlackClient.userInfo", function () {
+  this.timeout(30_000);
+  const t = useSlackServer();
+  it("describes users from users.info, and one Slack does not know by their id", async () => {
+    const h = harness(t.server(), [t.ws()]);
+    const [client] = await t.start(h);
+    const ugo = await client!.userInfo({ id: `${TEAM}_${UGO}`.toLowerCase() });
+    assert.equal(ugo.displayName, "Ugo Real", "real name when there is no display name");
+    assert.equal(ugo.avatar, undefined);
+    const gone = await client!.userInfo({ id: `${TEAM}_U0GONE`.toLowerCase() });
+    assert.deepEqual(gone, { displayName: "U0GONE" });
+    t.server().rateLimit("users.info");
+    await assert.rejects(
+      client!.userInfo({ id: `${TEAM}_U0LATER`.toLowerCase() }),
+      (err: unknown) => (err as { status?: number }).status === 429,
+    );
+  });
+});
