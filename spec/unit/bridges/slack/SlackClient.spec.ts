@@ -290,3 +290,27 @@ describe("SlackClient.userInfo", function () {
     );
   });
 });
+
+describe("SlackClient outbound text", function () {
+  this.timeout(30_000);
+  const t = useSlackServer();
+  it("splits text over Slack's limit into several messages, and sends /me as an italic line", async () => {
+    const h = harness(t.server(), [t.ws()]);
+    const [client] = await t.start(h);
+    const long = "x".repeat(80_000);
+    const sent = await client!.sendMessage({ id: CHANNEL }, outbound(long));
+    assert.equal(sent.ids.length, 3);
+    assert.equal(
+      t
+        .server()
+        .ok("chat.postMessage")
+        .map((c) => String(c.params.text))
+        .join(""),
+      long,
+    );
+    await client!.sendMessage({ id: CHANNEL }, outbound("waves", { msgtype: "emote" }));
+    const emote = t.server().ok("chat.postMessage").at(-1)!;
+    assert.equal(emote.params.text, "_waves_");
+    assert.equal(emote.params.username, "Alice");
+  });
+});
