@@ -134,7 +134,7 @@ class SlackConnector implements NetworkConnector {
       httpPort: 3000,
       httpHost: "0.0.0.0",
     };
-    registerSecret(botToken);
+    for (const secret of [ws.botToken, ws.appToken, ws.signingSecret]) if (secret) registerSecret(secret);
     for (const old of this.clients) if (old.login.id === login.id) this.clients.delete(old);
     const client = new SlackClient(ctx, login, cfg, ws, this.routing());
     this.clients.add(client);

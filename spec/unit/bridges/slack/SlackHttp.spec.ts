@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { createServer } from "node:net";
 import { createConnector } from "../../../../bridges/slack/SlackConnector";
 import { memoryContext } from "../../../harness/connectorContext";
@@ -161,6 +162,37 @@ describe("SlackClient with a refused app-level token", function () {
         opens,
         "no retries",
       );
+    } finally {
+      await connector.stop();
+      await server.close();
+    }
+  });
+});
+
+describe("Events API URL verification", function () {
+  this.timeout(30_000);
+  it("answers Slack's url_verification challenge on /slack/events", async () => {
+    const server = await SlackServer.start();
+    const w = server.addWorkspace({ team: "T0VER", mode: "http" });
+    const port = await freePort();
+    const h = harness(server, []);
+    h.ctx.config.workspaces = [workspaceConfig(w, port)];
+    const { connector } = await connectClients(h);
+    try {
+      const body = JSON.stringify({ type: "url_verification", token: "x", challenge: "ch4llenge" });
+      const ts = Math.floor(Date.now() / 1000);
+      const sig = `v0=${createHmac("sha256", w.signingSecret).update(`v0:${ts}:${body}`).digest("hex")}`;
+      const res = await fetch(`http://127.0.0.1:${port}/slack/events`, {
+        method: "POST",
+        body,
+        headers: {
+          "content-type": "application/json",
+          "x-slack-request-timestamp": String(ts),
+          "x-slack-signature": sig,
+        },
+      });
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /ch4llenge/);
     } finally {
       await connector.stop();
       await server.close();
