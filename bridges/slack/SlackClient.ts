@@ -525,7 +525,7 @@ export class SlackClient
     chat: RemoteChatRef,
     target: string,
     key: string,
-    sender: MatrixSender,
+    _sender: MatrixSender,
   ): Promise<void> {
     const name = reactionName(key);
     if (!name) return;

@@ -18,8 +18,6 @@ import { isBotToken, readSlackConfig, type SlackConfig, type WorkspaceConfig } f
 import { describe, slack } from "./errors";
 import { type ChannelRouting, MAX_TEXT, SlackClient } from "./SlackClient";
 
-const CHANNEL_PREFIX = "channel:";
-
 class SlackConnector implements NetworkConnector {
   private ctx?: ConnectorContext;
   private cfg?: SlackConfig;

@@ -253,7 +253,7 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
       const channel = str(p, "channel_id", false);
       const files = list.map((f) => {
         const file = ctx.ws.files.get(f.id);
-        if (!file || !file.data.length) throw new ApiError("file_not_found");
+        if (!file?.data.length) throw new ApiError("file_not_found");
         file.title = f.title;
         return file;
       });
