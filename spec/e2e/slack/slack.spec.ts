@@ -532,10 +532,23 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
 
   it("lets a Matrix moderator's redaction delete a relayed message of another Matrix user", async () => {
     const bob = await user("bob");
+    // Bob has an avatar: Slack shows it as the message's icon (icon_url).
+    const up = await fetch(`${core.rig.synapse.url}/_matrix/media/v3/upload?filename=bob.png`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${bob.accessToken}`, "Content-Type": "image/png" },
+      body: randomBytes(64),
+    });
+    const { content_uri } = (await up.json()) as { content_uri: string };
+    await bob.request("PUT", `/profile/${encodeURIComponent(bob.userId)}/avatar_url`, {
+      avatar_url: content_uri,
+    });
     await alice.invite(room, "@bob:localhost");
     await bob.join(room);
     const ev = await bob.sendText(room, "bob says something regrettable");
-    await posted(A, (t) => t === "bob says something regrettable");
+    const call = await posted(A, (t) => t === "bob says something regrettable");
+    assert.equal(call.params.username, "bob");
+    const mxc = content_uri.slice("mxc://".length);
+    assert.equal(call.params.icon_url, `${core.rig.synapse.url}/_matrix/media/v3/download/${mxc}`);
     const ts = wa.messages.find((m) => m.text === "bob says something regrettable")!.ts;
     await alice.redact(room, ev);
     await slack.waitFor((c) => c.method === "chat.delete" && c.params.ts === ts && !c.error, 30_000);
