@@ -61,6 +61,8 @@ export class SlackClient
   private readonly ledger: EventLedger;
   private me?: { team: string; userId: string; botId: string; customize: boolean };
   private readonly users = new Map<string, UserInfo>();
+  /** Thread root of messages seen in threads (ts → root ts), for Matrix replies to them; bounded. */
+  private readonly roots = new Map<string, string>();
   private chain: Promise<unknown> = Promise.resolve();
   private httpPort?: number;
   private retryTimer?: NodeJS.Timeout;
@@ -266,6 +268,7 @@ export class SlackClient
       if ("skipped" in mapped) this.ctx.log.debug("slack: event skipped", { eventId, why: mapped.skipped });
       for (const ev of mapped.events) {
         this.routing.remember(ev.chat.id, this);
+        if (ev.kind === "message" && ev.threadRoot) this.rememberRoot(ev.id, ev.threadRoot);
         await this.ctx.emit(this.login, ev);
       }
     }
@@ -430,15 +433,18 @@ export class SlackClient
   /** sendMessage in this workspace. */
   async sendMessageHere(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
     const body = msg.text === "" && !msg.html ? "" : this.mrkdwn(msg);
-    const thread = msg.threadRoot ? { thread_ts: msg.threadRoot } : {};
+    // Slack has threads, not replies: a Matrix reply goes into the thread of the message it
+    // answers and is also shown in the channel (reply_broadcast), as Slack's "also send to channel".
+    const threadTs =
+      msg.threadRoot ?? (msg.replyTo ? (this.roots.get(msg.replyTo) ?? msg.replyTo) : undefined);
+    const thread = threadTs ? { thread_ts: threadTs } : {};
+    const broadcast = !msg.threadRoot && msg.replyTo ? { reply_broadcast: true } : {};
     const ids: string[] = [];
     if (msg.attachment) {
       // Uploads cannot carry another name or icon, so a file always says who sent it.
       const comment = relayText(this.cfg.relayTemplate, msg.sender, body, msg.msgtype).trim();
-      const ts = await this.files.upload(chat.id, msg.attachment.media, {
-        comment,
-        threadTs: msg.threadRoot,
-      });
+      const ts = await this.files.upload(chat.id, msg.attachment.media, { comment, threadTs });
+      if (threadTs) this.rememberRoot(ts, threadTs);
       return { ids: [ts], timestamp: Math.round(Number(ts) * 1000) };
     }
     const { text, extra } = this.identity(msg, body);
@@ -450,14 +456,21 @@ export class SlackClient
           channel: chat.id,
           text: part,
           ...thread,
+          ...(i === 0 ? broadcast : {}),
           ...extra,
         } as webApi.ChatPostMessageArguments),
       )) as { ts?: string };
       if (!res.ts) throw new Error("chat.postMessage returned no ts");
       ids.push(res.ts);
+      if (threadTs) this.rememberRoot(res.ts, threadTs);
       timestamp = Math.round(Number(res.ts) * 1000);
     }
     return { ids, timestamp };
+  }
+
+  private rememberRoot(ts: string, root: string): void {
+    if (this.roots.size > 5000) this.roots.delete(this.roots.keys().next().value!);
+    this.roots.set(ts, root);
   }
 
   editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {

@@ -180,6 +180,11 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
     });
     const call = await posted(A, (t) => t === "matrix in thread");
     assert.equal(call.params.thread_ts, first);
+    assert.equal(call.params.reply_broadcast, undefined);
+    // A plain Matrix reply: Slack has only threads, so it joins the thread and shows in the channel.
+    await alice.reply(room, root, "a plain reply");
+    const reply2 = await posted(A, (t) => t === "a plain reply");
+    assert.deepEqual([reply2.params.thread_ts, reply2.params.reply_broadcast], [first, "true"]);
   });
 
   it("brings files over byte for byte both ways, and a file over max_file_bytes becomes a notice", async () => {

@@ -122,7 +122,13 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
         icon_url: customize ? str(p, "icon_url", false) || undefined : undefined,
         thread_ts: str(p, "thread_ts", false) || undefined,
       });
-      ctx.echo({ ...wire(m), channel, channel_type: ctx.ws.channelType(channel) });
+      const broadcast = p.reply_broadcast === true || p.reply_broadcast === "true";
+      ctx.echo({
+        ...wire(m),
+        ...(broadcast && m.thread_ts ? { subtype: "thread_broadcast" } : {}),
+        channel,
+        channel_type: ctx.ws.channelType(channel),
+      });
       return { channel, ts: m.ts, message: wire(m) };
     },
   },

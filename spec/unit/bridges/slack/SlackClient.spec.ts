@@ -314,3 +314,30 @@ describe("SlackClient outbound text", function () {
     assert.equal(emote.params.username, "Alice");
   });
 });
+
+describe("SlackClient Matrix replies", function () {
+  this.timeout(30_000);
+  const t = useSlackServer();
+  it("go into the thread of the message they answer (its root when it is a thread reply), also shown in the channel", async () => {
+    const h = harness(t.server(), [t.ws()]);
+    const [client] = await t.start(h);
+    await t.server().until(() => t.server().connected(TEAM), 15_000, "socket");
+    const root = t.server().injectMessage(TEAM, { channel: CHANNEL, user: UMA, text: "root" });
+    const inThread = t
+      .server()
+      .injectMessage(TEAM, { channel: CHANNEL, user: UGO, text: "reply", thread_ts: root });
+    await until(() => h.events.length === 2, 15_000, "both messages");
+    await client!.sendMessage({ id: CHANNEL }, outbound("to the root", { replyTo: root }));
+    await client!.sendMessage({ id: CHANNEL }, outbound("to the reply", { replyTo: inThread }));
+    await client!.sendMessage({ id: CHANNEL }, outbound("in the thread", { threadRoot: root }));
+    const calls = t
+      .server()
+      .ok("chat.postMessage")
+      .map((c) => [c.params.text, c.params.thread_ts, c.params.reply_broadcast]);
+    assert.deepEqual(calls, [
+      ["to the root", root, "true"],
+      ["to the reply", root, "true"],
+      ["in the thread", root, undefined],
+    ]);
+  });
+});
