@@ -25,6 +25,7 @@ type ConnectorModule = { createConnector(name: string): NetworkConnector };
 export const BUILTIN_CONNECTORS: Record<string, () => NetworkConnector> = {
   telegram: () =>
     (require("../../bridges/telegram/TelegramConnector") as ConnectorModule).createConnector("telegram"),
+  slack: () => (require("../../bridges/slack/SlackConnector") as ConnectorModule).createConnector("slack"),
 };
 
 export interface LoginState {

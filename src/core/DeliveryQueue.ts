@@ -37,13 +37,21 @@ export class DeliveryQueue {
   private idleWaiters: Array<() => void> = [];
   private timers = new Set<NodeJS.Timeout>();
   private readonly inflight = new Set<Promise<boolean>>();
+  /**
+   * Items accepted before `start()`: a connector or the homeserver may hand over new work
+   * while the pending items of the last run are still being read, and those are older.
+   */
+  private held: QueueItem[] | undefined = [];
 
   constructor(private readonly opts: DeliveryQueueOptions) {}
 
   /** Resumes whatever was pending when the bridge last stopped. */
   async start(): Promise<number> {
     const pending = await this.opts.store.pendingQueue();
+    const held = this.held ?? [];
+    this.held = undefined;
     this.accept(pending);
+    this.accept(held); // stored too, so mostly among `pending` already; the rest is newer
     if (pending.length) log.info("resuming pending deliveries", { count: pending.length });
     return pending.length;
   }
@@ -58,6 +66,10 @@ export class DeliveryQueue {
 
   /** Schedules items already stored (by Store.recordTransaction). */
   accept(items: QueueItem[]): void {
+    if (this.held) {
+      this.held.push(...items);
+      return;
+    }
     for (const item of items) {
       if (this.scheduled.has(item.id)) continue;
       this.scheduled.add(item.id);

@@ -1,0 +1,189 @@
+import assert from "node:assert/strict";
+import type { MatrixTestClient } from "../../harness/MatrixTestClient";
+import type { SlackServer, Workspace } from "../../standins/slack/SlackServer";
+import type { CoreRig } from "../core/coreRig";
+import { BEA, BOT, ghost, isText, type SlackRig, startSlackRig, UGO, UMA } from "./slackRig";
+
+describe("Slack bridge reliability end to end (two workspaces, retries, 429, reconnects, SIGKILL)", function () {
+  this.timeout(120_000);
+  let r: SlackRig;
+  let slack: SlackServer;
+  let wa: Workspace;
+  let wb: Workspace;
+  let core: CoreRig;
+  let alice: MatrixTestClient;
+  let A: string;
+  let B: string;
+  let CH: string;
+  let CH_B: string;
+  let CH_LINK: string;
+  let httpUrl: string;
+  let room: string;
+  let roomB: string;
+  let first: string;
+  const portal = (channel: string) => r.portal(channel);
+  const posted = (team: string, pred: (text: string) => boolean) => r.posted(team, pred);
+
+  before(async () => {
+    r = await startSlackRig("R");
+    ({ slack, wa, wb, core, alice, A, B, CH, CH_B, CH_LINK, httpUrl } = r);
+    first = slack.injectMessage(A, { channel: CH, user: UMA, text: "first of the reliability run" });
+    room = await portal(CH);
+    await alice.waitFor((e) => e.room_id === room && isText("first of the reliability run")(e));
+  });
+  after(async () => {
+    await r?.stop();
+  });
+
+  it("bridges a retried Slack event once (same event id)", async () => {
+    slack.injectMessage(A, { channel: CH, user: UGO, text: "retried message" });
+    const msgEvent = slack.deliveries.at(-1)!.eventId;
+    await alice.waitFor((e) => e.room_id === room && isText("retried message")(e));
+    slack.deliver(A, {
+      type: "reaction_added",
+      user: UMA,
+      reaction: "eyes",
+      item: { type: "message", channel: CH, ts: first },
+    });
+    const reactionEvent = slack.deliveries.at(-1)!.eventId;
+    await alice.waitFor((e) => e.room_id === room && e.type === "m.reaction" && e.sender === ghost(A, UMA));
+    slack.retry(msgEvent);
+    slack.retry(reactionEvent);
+    slack.injectMessage(A, { channel: CH, user: UGO, text: "barrier 2" });
+    await alice.waitFor((e) => e.room_id === room && isText("barrier 2")(e));
+    const events = alice.eventsIn(room);
+    assert.equal(events.filter(isText("retried message")).length, 1);
+    assert.equal(events.filter((e) => e.type === "m.reaction" && e.sender === ghost(A, UMA)).length, 1);
+  });
+
+  it("runs a second workspace over the Events API: signed events bridged, forged or stale ones refused with 401", async () => {
+    slack.injectMessage(B, { channel: CH_B, user: BEA, text: "hello from beta" });
+    roomB = await portal(CH_B);
+    const msg = await alice.waitFor((e) => e.room_id === roomB && isText("hello from beta")(e));
+    assert.equal(msg.sender, ghost(B, BEA));
+    assert.equal((await alice.getState(roomB, "m.room.topic")).topic, "Beta's purpose");
+    assert.deepEqual(slack.deliveries.at(-1)!.statuses, [200]);
+
+    const forged = (text: string) =>
+      JSON.stringify({
+        type: "event_callback",
+        team_id: B,
+        event_id: `EvForged${text.length}`,
+        event: { type: "message", channel: CH_B, user: BEA, text, ts: wb.nextTs() },
+      });
+    assert.equal(await slack.postSigned(httpUrl, forged("forged message"), "not-the-secret"), 401);
+    const stale = Math.floor(Date.now() / 1000) - 600;
+    assert.equal(
+      await slack.postSigned(httpUrl, forged("stale message!"), wb.signingSecret, { timestamp: stale }),
+      401,
+    );
+
+    await alice.sendText(roomB, "to beta");
+    const call = await posted(B, (t) => t.endsWith("to beta"));
+    assert.equal(call.params.channel, CH_B);
+    assert.equal(call.params.text, "*alice*: to beta");
+    assert.equal(call.params.username, undefined);
+    slack.injectMessage(B, { channel: CH_B, user: BEA, text: "beta barrier" });
+    await alice.waitFor((e) => e.room_id === roomB && isText("beta barrier")(e));
+    const bodies = alice.eventsIn(roomB).map((e) => String(e.content.body));
+    assert.ok(!bodies.includes("forged message") && !bodies.includes("stale message!"));
+  });
+
+  it("links an existing room to a channel of the second workspace by command, and unlinks it", async () => {
+    const linked = await alice.createRoom({ name: "Existing", invite: [BOT] });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === linked &&
+        e.type === "m.room.member" &&
+        e.state_key === BOT &&
+        e.content.membership === "join",
+    );
+    await alice.sendText(linked, `!cb link slack ${CH_LINK}`);
+    await alice.waitFor(
+      (e) => e.room_id === linked && String(e.content.body).startsWith("Linked this room to slack"),
+    );
+    slack.injectMessage(B, { channel: CH_LINK, user: BEA, text: "into the linked room" });
+    const m = await alice.waitFor((e) => e.room_id === linked && isText("into the linked room")(e));
+    assert.equal(m.sender, ghost(B, BEA));
+    await alice.sendText(linked, "back to beta");
+    const call = await posted(B, (t) => t.endsWith("back to beta"));
+    assert.equal(call.params.channel, CH_LINK);
+    await alice.sendText(linked, "!cb unlink slack");
+    await alice.waitFor((e) => e.room_id === linked && String(e.content.body).startsWith("Unlinked"));
+  });
+
+  it("keeps order per channel when Slack answers 429 Retry-After to a burst, while another channel goes on", async () => {
+    slack.rateLimit("chat.postMessage", { count: 2, retryAfter: 1, channel: CH });
+    const texts = Array.from({ length: 8 }, (_, i) => `burst ${i}`);
+    for (const t of texts) await alice.sendText(room, t);
+    await alice.sendText(roomB, "beta not blocked");
+    await posted(B, (t) => t.endsWith("beta not blocked"));
+    await slack.until(
+      () => wa.messages.filter((m) => m.text.startsWith("burst ")).length === texts.length,
+      60_000,
+      "burst",
+    );
+    assert.deepEqual(
+      wa.messages.filter((m) => m.text.startsWith("burst ")).map((m) => m.text),
+      texts,
+    );
+    const limited = slack.calls.filter((c) => c.error === "ratelimited");
+    assert.equal(limited.length, 2);
+    const after = slack.calls.find(
+      (c) => c.method === "chat.postMessage" && !c.error && c.time > limited[1]!.time,
+    );
+    assert.ok(after && after.time - limited[0]!.time >= 1000, "the retry waited for Retry-After");
+  });
+
+  it("reconnects Socket Mode after a forced disconnect and loses nothing sent meanwhile", async () => {
+    const before = slack.connections(A);
+    slack.disconnect(A, "terminate");
+    const texts = Array.from({ length: 5 }, (_, i) => `while away ${i}`);
+    for (const text of texts) slack.injectMessage(A, { channel: CH, user: UMA, text });
+    await alice.waitFor((e) => e.room_id === room && isText("while away 4")(e), { timeoutMs: 60_000 });
+    assert.ok(slack.connections(A) > before, "a new socket was opened");
+    slack.disconnect(A, "refresh");
+    slack.injectMessage(A, { channel: CH, user: UMA, text: "after refresh" });
+    await alice.waitFor((e) => e.room_id === room && isText("after refresh")(e), { timeoutMs: 60_000 });
+    const got = alice
+      .eventsIn(room)
+      .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith("while away"))
+      .map((e) => String(e.content.body));
+    assert.deepEqual(got, texts);
+  });
+
+  it("logs and skips malformed events and goes on", async () => {
+    slack.deliver(A, { type: "message", text: "no channel" });
+    slack.deliver(A, { type: "reaction_added", user: UMA, reaction: "x" });
+    slack.injectMessage(A, { channel: CH, user: UMA, text: "after the bad ones" });
+    await alice.waitFor((e) => e.room_id === room && isText("after the bad ones")(e));
+    assert.match(core.bridge.output(), /malformed event skipped/);
+  });
+
+  it("bridges every event exactly once when the bridge is killed mid-burst (unacknowledged envelopes come again)", async () => {
+    const texts = Array.from({ length: 150 }, (_, i) => `sl-kill ${String(i).padStart(3, "0")}`);
+    const isKill = (d: { payload: Record<string, unknown> }) =>
+      String((d.payload.event as { text?: string }).text).startsWith("sl-kill");
+    for (const text of texts) slack.injectMessage(A, { channel: CH, user: UMA, text });
+    // Kill as soon as the bridge has taken the first envelopes: the rest are still unacknowledged.
+    await slack.until(() => slack.deliveries.some((d) => isKill(d) && d.acked), 30_000, "first acks");
+    await core.restart("SIGKILL");
+    await slack.until(() => slack.connected(A), 60_000, "socket after restart");
+    await alice.waitFor((e) => e.room_id === room && isText("sl-kill 149")(e), { timeoutMs: 90_000 });
+    slack.injectMessage(A, { channel: CH, user: UMA, text: "kill barrier" });
+    await alice.waitFor((e) => e.room_id === room && isText("kill barrier")(e), { timeoutMs: 60_000 });
+    const got = alice
+      .eventsIn(room)
+      .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith("sl-kill"))
+      .map((e) => String(e.content.body));
+    assert.deepEqual(got, texts);
+    const again = slack.deliveries.filter((d) => isKill(d) && d.attempts > 1);
+    assert.ok(again.length > 0, "the kill landed mid-burst: some envelopes were never acknowledged");
+  });
+
+  it("never logs a token or signing secret", () => {
+    const out = core.bridge.output();
+    for (const secret of [wa.botToken, wa.appToken, wb.botToken, wb.signingSecret])
+      assert.ok(!out.includes(secret));
+  });
+});

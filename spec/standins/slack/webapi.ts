@@ -1,0 +1,321 @@
+/**
+ * The Slack Web API methods the stand-in answers, over one {@link Workspace}. Each returns the
+ * fields of a successful answer (`ok: true` is added by the server) or throws {@link ApiError}.
+ * Side effects that Slack reports back as events (the bot's own posts, edits, deletes and
+ * reactions) are handed to `echo`, so the bridge sees its own actions the way it does on Slack.
+ */
+import type { Obj, StoredMessage, Workspace } from "./Workspace";
+
+/** An `{ ok: false, error }` answer. */
+export class ApiError extends Error {
+  constructor(readonly error: string) {
+    super(error);
+  }
+}
+
+export type Params = Record<string, unknown>;
+
+export interface MethodContext {
+  ws: Workspace;
+  /** `http://127.0.0.1:<port>` of the stand-in. */
+  baseUrl: string;
+  /** A Slack event caused by the call, delivered to the app like any other. */
+  echo(event: Obj): void;
+  /** The Socket Mode URL for `apps.connections.open`. */
+  socketUrl(): string;
+}
+
+const str = (p: Params, k: string, required = true): string => {
+  const v = p[k];
+  if (typeof v === "string" && v !== "") return v;
+  if (typeof v === "number") return String(v);
+  if (required)
+    throw new ApiError(k === "channel" || k === "channel_id" ? "channel_not_found" : "invalid_arguments");
+  return "";
+};
+
+const json = <T>(v: unknown): T => (typeof v === "string" ? (JSON.parse(v) as T) : (v as T));
+
+function channelOf(ctx: MethodContext, p: Params, key = "channel"): string {
+  const id = str(p, key);
+  if (!ctx.ws.channels.has(id)) throw new ApiError("channel_not_found");
+  return id;
+}
+
+function messageOf(ctx: MethodContext, channel: string, ts: string): StoredMessage {
+  const m = ctx.ws.message(channel, ts);
+  if (!m || m.deleted) throw new ApiError("message_not_found");
+  return m;
+}
+
+function wire(m: StoredMessage): Obj {
+  const o: Obj = { type: "message", ts: m.ts, text: m.text };
+  if (m.user) o.user = m.user;
+  if (m.bot_id) o.bot_id = m.bot_id;
+  if (m.username) o.username = m.username;
+  if (m.thread_ts) o.thread_ts = m.thread_ts;
+  if (m.files) o.files = m.files;
+  return o;
+}
+
+/** The methods, by name. `auth` is `bot` for the bot token, `app` for the app-level token. */
+export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodContext, p: Params): Obj }> = {
+  "auth.test": {
+    auth: "bot",
+    run: ({ ws }) => ({
+      url: `https://${ws.team.toLowerCase()}.slack.test/`,
+      team: ws.name,
+      user: "bridge",
+      team_id: ws.team,
+      user_id: ws.botUserId,
+      bot_id: ws.botId,
+      is_enterprise_install: false,
+    }),
+  },
+  "apps.connections.open": { auth: "app", run: (ctx) => ({ url: ctx.socketUrl() }) },
+  "conversations.info": {
+    auth: "bot",
+    run: (ctx, p) => ({ channel: ctx.ws.channelObject(channelOf(ctx, p)) }),
+  },
+  "conversations.members": {
+    auth: "bot",
+    run: (ctx, p) => ({
+      members: [...(ctx.ws.channels.get(channelOf(ctx, p))?.members ?? [])],
+      response_metadata: { next_cursor: "" },
+    }),
+  },
+  "conversations.history": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const channel = channelOf(ctx, p);
+      const oldest = Number(str(p, "oldest", false) || "0");
+      const msgs = ctx.ws.messages
+        .filter((m) => m.channel === channel && !m.deleted && Number(m.ts) > oldest)
+        .reverse()
+        .slice(0, Number(str(p, "limit", false) || "100"));
+      return { messages: msgs.map(wire), has_more: false };
+    },
+  },
+  "users.info": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const user = ctx.ws.userObject(str(p, "user"), ctx.baseUrl);
+      if (!user) throw new ApiError("user_not_found");
+      return { user };
+    },
+  },
+  "chat.postMessage": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const channel = channelOf(ctx, p);
+      const text = str(p, "text", false);
+      if (text === "" && !p.blocks) throw new ApiError("no_text");
+      const customize = ctx.ws.scopes.includes("chat:write.customize");
+      const m = ctx.ws.store({
+        channel,
+        ts: ctx.ws.nextTs(),
+        text,
+        user: ctx.ws.botUserId,
+        bot_id: ctx.ws.botId,
+        // Without chat:write.customize, Slack shows the app's own name and icon.
+        username: customize ? str(p, "username", false) || undefined : undefined,
+        icon_url: customize ? str(p, "icon_url", false) || undefined : undefined,
+        thread_ts: str(p, "thread_ts", false) || undefined,
+      });
+      const broadcast = p.reply_broadcast === true || p.reply_broadcast === "true";
+      ctx.echo({
+        ...wire(m),
+        ...(broadcast && m.thread_ts ? { subtype: "thread_broadcast" } : {}),
+        channel,
+        channel_type: ctx.ws.channelType(channel),
+      });
+      return { channel, ts: m.ts, message: wire(m) };
+    },
+  },
+  "chat.update": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const channel = channelOf(ctx, p);
+      const m = messageOf(ctx, channel, str(p, "ts"));
+      if (m.user !== ctx.ws.botUserId) throw new ApiError("cant_update_message");
+      const previous = wire(m);
+      m.text = str(p, "text", false);
+      ctx.echo({
+        type: "message",
+        subtype: "message_changed",
+        hidden: true,
+        channel,
+        channel_type: ctx.ws.channelType(channel),
+        ts: ctx.ws.nextTs(),
+        message: { ...wire(m), edited: { user: ctx.ws.botUserId, ts: ctx.ws.nextTs() } },
+        previous_message: previous,
+      });
+      return { channel, ts: m.ts, text: m.text };
+    },
+  },
+  "chat.delete": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const channel = channelOf(ctx, p);
+      const m = messageOf(ctx, channel, str(p, "ts"));
+      // A bot token deletes only the bot's own messages (other people's need a user token).
+      if (m.user !== ctx.ws.botUserId) throw new ApiError("cant_delete_message");
+      m.deleted = true;
+      ctx.echo({
+        type: "message",
+        subtype: "message_deleted",
+        hidden: true,
+        channel,
+        channel_type: ctx.ws.channelType(channel),
+        ts: ctx.ws.nextTs(),
+        deleted_ts: m.ts,
+        previous_message: wire(m),
+      });
+      return { channel, ts: m.ts };
+    },
+  },
+  "reactions.add": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const channel = channelOf(ctx, p);
+      const m = messageOf(ctx, channel, str(p, "timestamp"));
+      const name = str(p, "name");
+      const who = m.reactions.get(name) ?? new Set<string>();
+      if (who.has(ctx.ws.botUserId)) throw new ApiError("already_reacted");
+      who.add(ctx.ws.botUserId);
+      m.reactions.set(name, who);
+      ctx.echo({
+        type: "reaction_added",
+        user: ctx.ws.botUserId,
+        reaction: name,
+        item: { type: "message", channel, ts: m.ts },
+        item_user: m.user,
+        event_ts: ctx.ws.nextTs(),
+      });
+      return {};
+    },
+  },
+  "reactions.remove": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const channel = channelOf(ctx, p);
+      const m = messageOf(ctx, channel, str(p, "timestamp"));
+      const name = str(p, "name");
+      if (!m.reactions.get(name)?.delete(ctx.ws.botUserId)) throw new ApiError("no_reaction");
+      ctx.echo({
+        type: "reaction_removed",
+        user: ctx.ws.botUserId,
+        reaction: name,
+        item: { type: "message", channel, ts: m.ts },
+        item_user: m.user,
+        event_ts: ctx.ws.nextTs(),
+      });
+      return {};
+    },
+  },
+  "conversations.rename": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const channel = channelOf(ctx, p);
+      const c = ctx.ws.channels.get(channel)!;
+      if (c.kind === "im" || c.kind === "mpim") throw new ApiError("method_not_supported_for_channel_type");
+      if (!ctx.ws.scopes.includes("channels:manage")) throw new ApiError("missing_scope");
+      // Slack channel names are lowercase, without spaces.
+      c.name = str(p, "name").toLowerCase().replace(/\s+/g, "-").slice(0, 80);
+      return { channel: ctx.ws.channelObject(channel) };
+    },
+  },
+  "conversations.setTopic": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const channel = channelOf(ctx, p);
+      const c = ctx.ws.channels.get(channel)!;
+      c.topic = str(p, "topic", false);
+      return { channel: ctx.ws.channelObject(channel) };
+    },
+  },
+  "files.getUploadURLExternal": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const name = str(p, "filename");
+      const length = Number(str(p, "length"));
+      if (!Number.isFinite(length) || length <= 0) throw new ApiError("invalid_arguments");
+      const id = ctx.ws.nextFileId();
+      ctx.ws.files.set(id, {
+        id,
+        name,
+        mimetype: "application/octet-stream",
+        data: Buffer.alloc(0),
+        shares: new Map(),
+      });
+      return { upload_url: `${ctx.baseUrl}/upload/${ctx.ws.team}/${id}`, file_id: id };
+    },
+  },
+  "files.completeUploadExternal": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const list = json<Array<{ id: string; title?: string }>>(p.files);
+      if (!Array.isArray(list) || !list.length) throw new ApiError("invalid_arguments");
+      const channel = str(p, "channel_id", false);
+      const files = list.map((f) => {
+        const file = ctx.ws.files.get(f.id);
+        if (!file?.data.length) throw new ApiError("file_not_found");
+        file.title = f.title;
+        return file;
+      });
+      if (channel) {
+        if (!ctx.ws.channels.has(channel)) throw new ApiError("channel_not_found");
+        const ts = ctx.ws.nextTs();
+        const shared = files.map((f) => fileObject(ctx, f));
+        const m = ctx.ws.store({
+          channel,
+          ts,
+          text: str(p, "initial_comment", false),
+          user: ctx.ws.botUserId,
+          bot_id: ctx.ws.botId,
+          thread_ts: str(p, "thread_ts", false) || undefined,
+          files: shared,
+        });
+        for (const f of files) f.shares.set(channel, ts);
+        ctx.echo({ ...wire(m), subtype: "file_share", channel, channel_type: ctx.ws.channelType(channel) });
+      }
+      // As on Slack, the answer does not wait for the share: `shares` comes from files.info.
+      return { files: files.map((f) => ({ id: f.id, title: f.title ?? f.name })) };
+    },
+  },
+  "files.info": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const f = ctx.ws.files.get(str(p, "file"));
+      if (!f) throw new ApiError("file_not_found");
+      const o = fileObject(ctx, f);
+      const isPrivate = (c: string) => ctx.ws.channels.get(c)?.kind !== "channel";
+      const share = (priv: boolean) =>
+        Object.fromEntries(
+          [...f.shares]
+            .filter(([c]) => isPrivate(c) === priv)
+            .map(([c, ts]) => [c, [{ ts, channel_name: c, team_id: ctx.ws.team }]]),
+        );
+      o.shares = { public: share(false), private: share(true) };
+      return { file: o };
+    },
+  },
+};
+
+/** The `files` entry Slack puts on a message, with `url_private` served by the stand-in. */
+export function fileObject(
+  ctx: { ws: Workspace; baseUrl: string },
+  f: { id: string; name: string; title?: string; mimetype: string; data: Buffer },
+): Obj {
+  const url = `${ctx.baseUrl}/files-pri/${ctx.ws.team}-${f.id}/${encodeURIComponent(f.name)}`;
+  return {
+    id: f.id,
+    name: f.name,
+    title: f.title ?? f.name,
+    mimetype: f.mimetype,
+    filetype: f.name.split(".").pop() ?? "",
+    size: f.data.length,
+    url_private: url,
+    url_private_download: `${url}?download=1`,
+  };
+}
