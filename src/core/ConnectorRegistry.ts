@@ -175,11 +175,16 @@ export class ConnectorRegistry {
     return row;
   }
 
-  /** Disconnects and forgets a login. */
+  /** Disconnects and forgets a login (logging it out on the platform where the client can). */
   async removeLogin(id: string): Promise<void> {
     const entry = this.clients.get(id);
     this.clients.delete(id);
     this.states.delete(id);
+    if (entry?.client.logout) {
+      await entry.client
+        .logout()
+        .catch((err: unknown) => log.warn("platform logout failed", { login: id, err: String(err) }));
+    }
     await entry?.client.disconnect().catch(() => undefined);
     await this.opts.store.deleteLogin(id);
   }

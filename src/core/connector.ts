@@ -241,6 +241,19 @@ export interface ConnectorContext {
   remoteUserIdOf(mxid: string): string | undefined;
 }
 
+/**
+ * Where an interactive login talks to the user: their management room. Used while a login
+ * is being set up (a QR code to scan, a pairing code to type), before any client exists.
+ */
+export interface LoginPrompt {
+  /** Posts a notice. */
+  say(text: string, html?: string): Promise<void>;
+  /** Posts an image (a QR code) with `body` as its text; returns a handle to take it back. */
+  image(media: Media, body: string): Promise<string>;
+  /** Removes an image posted earlier (a QR code that expired). Failures are ignored. */
+  retract(handle: string): Promise<void>;
+}
+
 export interface LoginFlow {
   id: string;
   name: string;
@@ -263,6 +276,13 @@ export interface NetworkConnector {
    * to the user when the token is refused.
    */
   loginWithToken?(ownerMxid: string, token: string): Promise<Omit<LoginRef, "id">>;
+  /**
+   * `login <platform> [args…]` for accounts linked interactively (WhatsApp's QR code or
+   * pairing code): talks to the owner through `prompt` until the platform confirms, then
+   * resolves with the login to store. May take minutes; the command does not wait for it.
+   * Rejects with an error whose message is shown to the user.
+   */
+  loginInteractive?(ownerMxid: string, args: string[], prompt: LoginPrompt): Promise<Omit<LoginRef, "id">>;
   /** Must not do IO: the client connects in `connect()`. */
   clientFor(login: LoginRef): NetworkClient;
   /** Checked by `clawbridge doctor`: can the platform be reached with the configured credentials? */
@@ -278,6 +298,11 @@ export interface NetworkClient {
   sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef>;
   /** Fetches media the connector reported as a {@link MediaRef}. */
   fetchMedia?(ref: MediaRef): Promise<Media>;
+  /**
+   * `logout`: ends the session on the platform too (unlinks a WhatsApp device) and forgets
+   * its credentials. Without it, logging out only disconnects.
+   */
+  logout?(): Promise<void>;
 }
 
 export interface EditHandling {
