@@ -78,18 +78,20 @@ describe("PgStore", function () {
       });
 
       it("lets concurrent processes migrate once, serialised by the advisory lock", async () => {
-        const latest = (await loadMigrations(path.resolve(__dirname, "../../../src/store/migrations")))
-          .length;
+        const numbers = (await loadMigrations(path.resolve(__dirname, "../../../src/store/migrations"))).map(
+          (m) => m.number,
+        );
+        const latest = numbers[numbers.length - 1];
         assert.deepEqual(await new Migrator({ pool: pool() }).status(), { applied: 0, latest });
         const results = await Promise.all([1, 2, 3].map(() => new Migrator({ pool: pool() }).migrate()));
         assert.deepEqual(
           results.flat().sort((a, b) => a - b),
-          Array.from({ length: latest }, (_, i) => i + 1),
+          numbers,
         );
         const { rows } = await pool().query(
           "SELECT number, name, applied_at FROM schema_migrations ORDER BY number",
         );
-        assert.equal(rows.length, latest);
+        assert.equal(rows.length, numbers.length);
         assert.deepEqual(rows[0].name, "initial");
         assert.ok(rows[0].applied_at instanceof Date);
       });
