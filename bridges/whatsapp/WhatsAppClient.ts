@@ -6,7 +6,7 @@
  * login's owner go out only when the owner turned relaying on for that chat, with the
  * sender's name in front; the bridge's own notices never go to WhatsApp.
  */
-import type { WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
+import type { AnyMessageContent, WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
 import {
   type ChatInfo,
   ConnectionState,
@@ -35,7 +35,7 @@ import { baileys, loadBaileys } from "./baileys";
 import type { WhatsAppConfig } from "./config";
 import { mapMessage, mediaOf, unwrap } from "./inbound";
 import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, userIdOf } from "./jids";
-import { outboundContent } from "./outbound";
+import { outboundContent, outboundText } from "./outbound";
 import { type PgAuth, pgAuthState } from "./PgAuthState";
 import { mapSideEvents } from "./sideEvents";
 import { socketOptions } from "./socket";
@@ -345,6 +345,23 @@ export class WhatsAppClient
     return known ? { ...known } : { remoteJid: jid, id, fromMe: this.sent.has(id) };
   }
 
+  /**
+   * Sends with an id chosen here, remembered before baileys emits the echo of the message
+   * (during `sendMessage`), so that the echo is known as the bridge's own.
+   */
+  private async send(
+    sock: WASocket,
+    jid: string,
+    content: AnyMessageContent,
+    quoted?: WAMessage,
+  ): Promise<string> {
+    const id = baileys().generateMessageIDV2(sock.user?.id);
+    this.sent.set(id, true);
+    const res = await sock.sendMessage(jid, content, { messageId: id, ...(quoted ? { quoted } : {}) });
+    if (res) this.messages.set(id, res);
+    return res?.key.id ?? id;
+  }
+
   async sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
     const prefix = await this.prefixFor(chat.id, msg.sender);
     const sock = this.connected();
@@ -355,19 +372,15 @@ export class WhatsAppClient
           message: { conversation: "" },
         })
       : undefined;
-    const res = await sock.sendMessage(jid, outboundContent(msg, prefix), quoted ? { quoted } : undefined);
-    const id = res?.key.id;
-    if (!id) throw new BridgeError("WhatsApp did not confirm the message", undefined, true);
-    this.sent.set(id, true);
-    if (res) this.messages.set(id, res);
+    const id = await this.send(sock, jid, outboundContent(msg, prefix), quoted);
     return { ids: [id], timestamp: Date.now() };
   }
 
   async editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
     const prefix = await this.prefixFor(chat.id, msg.sender);
     const jid = jidOfChat(chat.id);
-    const { text } = outboundContent({ ...msg, attachment: undefined }, prefix) as { text: string };
-    await this.connected().sendMessage(jid, { text, edit: this.keyOf(jid, remoteId) });
+    const text = outboundText(msg, prefix);
+    await this.send(this.connected(), jid, { text, edit: this.keyOf(jid, remoteId) });
   }
 
   async sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {
@@ -387,12 +400,12 @@ export class WhatsAppClient
   ): Promise<void> {
     if (sender.mxid !== this.login.ownerMxid) return;
     const jid = jidOfChat(chat.id);
-    await this.connected().sendMessage(jid, { react: { text: "", key: this.keyOf(jid, target) } });
+    await this.send(this.connected(), jid, { react: { text: "", key: this.keyOf(jid, target) } });
   }
 
   async deleteMessage(chat: RemoteChatRef, remoteId: string): Promise<void> {
     const jid = jidOfChat(chat.id);
-    await this.connected().sendMessage(jid, { delete: this.keyOf(jid, remoteId) });
+    await this.send(this.connected(), jid, { delete: this.keyOf(jid, remoteId) });
   }
 
   async setTyping(chat: RemoteChatRef, typing: boolean): Promise<void> {

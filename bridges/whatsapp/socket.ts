@@ -16,10 +16,10 @@ export function socketOptions(cfg: WhatsAppConfig, auth: PgAuth, log: Logger): U
     browser: [cfg.deviceName, "Chrome", "1.0.0"],
     connectTimeoutMs: cfg.connectTimeoutMs,
     defaultQueryTimeoutMs: cfg.queryTimeoutMs,
-    // The bridge is a background device: it must not mark the user online, nor pull years of history.
+    // The bridge is a background device: it must not mark the user online, nor pull years of
+    // history (the recent sync stays on: baileys learns privacy-id mappings from it).
     markOnlineOnConnect: false,
     syncFullHistory: false,
-    shouldSyncHistoryMessage: () => false,
     generateHighQualityLinkPreview: false,
   };
 }

@@ -1,0 +1,377 @@
+/**
+ * A wire-level WhatsApp Web server for the unmodified baileys client: WebSocket on 127.0.0.1
+ * (port 0), Noise handshake, binary nodes, login of an already linked device, the start-up
+ * queries, Signal-encrypted 1:1 messages both ways (libsignal on the contacts' side), acks,
+ * offline delivery of what arrived while the device was away, and forced disconnects.
+ *
+ * Driver API: `contact()` adds a WhatsApp user, `sendText()` injects a message from one,
+ * `sent` records (decrypted) every message the bridge sent, `nodes` every node it sent,
+ * `waitFor()` waits for a recorded message, `dropConnections()` cuts the sockets, `close()`.
+ */
+import type { BinaryNode, proto } from "@whiskeysockets/baileys";
+import { type WebSocket, WebSocketServer } from "ws";
+import { type Baileys, loadBaileys } from "../../../bridges/whatsapp/baileys";
+import { CertAuthority, frame, NoiseServer } from "./noise";
+import { type KeyBundle, Peer } from "./Peer";
+
+/** A message the bridge sent, as the contact decrypted it. */
+export interface SentMessage {
+  /** The contact's number. */
+  to: string;
+  id: string;
+  /** `pkmsg` (a new Signal session) or `msg`. */
+  type: string;
+  message: proto.IMessage;
+  /** The text of a text message, for convenience. */
+  text?: string;
+}
+
+interface Session {
+  ws: WebSocket;
+  /** `<number>:<device>@s.whatsapp.net` */
+  me: string;
+  number: string;
+  send(node: BinaryNode): void;
+}
+
+const DEFAULT_WAIT_MS = 15_000;
+const nowS = () => String(Math.floor(Date.now() / 1000));
+const userOf = (jid: string) => jid.split("@")[0].split(":")[0];
+const lidOf = (jid: string) => `${userOf(jid)}@lid`;
+const childrenOf = (n: BinaryNode | undefined, tag: string): BinaryNode[] =>
+  Array.isArray(n?.content) ? n.content.filter((c) => c.tag === tag) : [];
+const childOf = (n: BinaryNode | undefined, tag: string) => childrenOf(n, tag)[0];
+const bytes = (n: BinaryNode | undefined): Buffer =>
+  n?.content instanceof Uint8Array ? Buffer.from(n.content) : Buffer.alloc(0);
+
+export class WhatsAppServer {
+  readonly sent: SentMessage[] = [];
+  /** Every node a client sent after the handshake (tag, attributes, first child's tag). */
+  readonly nodes: Array<{ from: string; tag: string; attrs: Record<string, string>; child?: string }> = [];
+  readonly logins: string[] = [];
+  private readonly peers = new Map<string, Peer>();
+  private readonly sessions = new Set<Session>();
+  private readonly bundles = new Map<string, KeyBundle>();
+  /** Per account number: message stanzas not yet acknowledged by the device. */
+  private readonly pending = new Map<string, BinaryNode[]>();
+  private readonly waiters = new Set<() => void>();
+  private counter = 0;
+
+  private constructor(
+    private readonly B: Baileys,
+    private readonly wss: WebSocketServer,
+    private readonly ca: CertAuthority,
+  ) {
+    wss.on("connection", (ws) => this.accept(ws));
+  }
+
+  static async start(): Promise<WhatsAppServer> {
+    const B = await loadBaileys();
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
+    return new WhatsAppServer(B, wss, new CertAuthority(B));
+  }
+
+  get url(): string {
+    const addr = this.wss.address();
+    if (!addr || typeof addr === "string") throw new Error("not listening on TCP");
+    return `ws://127.0.0.1:${addr.port}/ws/chat`;
+  }
+
+  /** The certificate root the client must trust (hex), for `trustRoot.ts`. */
+  get certRootHex(): string {
+    return Buffer.from(this.ca.root.public).toString("hex");
+  }
+
+  /** Adds a WhatsApp user the bridge can talk to. */
+  contact(number: string, pushName: string): Peer {
+    const peer = new Peer(this.B, number, pushName);
+    this.peers.set(number, peer);
+    return peer;
+  }
+
+  /** Devices logged in right now (account numbers). */
+  connected(): string[] {
+    return [...this.sessions].map((s) => s.number);
+  }
+
+  /** Messages waiting for `number`'s device (sent while it was away, or not yet acknowledged). */
+  pendingFor(number: string): number {
+    return this.pending.get(number)?.length ?? 0;
+  }
+
+  /**
+   * A text message from contact `from` to account `to`, Signal-encrypted for the account's
+   * linked device. Delivered now if the device is connected, else when it logs in. Returns its id.
+   */
+  async sendText(from: string, to: string, text: string, opts: { id?: string } = {}): Promise<string> {
+    const peer = this.peers.get(from);
+    if (!peer) throw new Error(`unknown contact ${from}: add it with contact()`);
+    const device = this.deviceOf(to);
+    const id =
+      opts.id ??
+      `3EB0${(++this.counter).toString(16).padStart(4, "0")}${Date.now().toString(16).toUpperCase()}`;
+    const enc = await peer.encrypt(device, { conversation: text }, this.bundles.get(to));
+    const node: BinaryNode = {
+      tag: "message",
+      attrs: { from: peer.jid, id, t: nowS(), type: "text", notify: peer.pushName },
+      content: [{ tag: "enc", attrs: { v: "2", type: enc.type }, content: enc.ciphertext }],
+    };
+    const queue = this.pending.get(to) ?? [];
+    queue.push(node);
+    this.pending.set(to, queue);
+    for (const s of this.sessions) if (s.number === to) s.send(node);
+    return id;
+  }
+
+  private deviceOf(number: string): string {
+    const s = [...this.sessions].find((x) => x.number === number);
+    if (s) return s.me;
+    const seen = this.logins.find((l) => userOf(l) === number);
+    if (!seen) throw new Error(`account ${number} has never logged in here`);
+    return seen;
+  }
+
+  /** WhatsApp unlinks the device of `number` (as "Log out" on the phone does): a 401 failure. */
+  logOut(number: string): void {
+    for (const s of this.sessions)
+      if (s.number === number) s.send({ tag: "failure", attrs: { reason: "401" } });
+  }
+
+  /** Cuts every client socket without a goodbye, as a network failure would. */
+  dropConnections(): void {
+    for (const s of this.sessions) s.ws.terminate();
+    this.sessions.clear();
+  }
+
+  /** Waits for a message the bridge sent that matches. */
+  async waitFor(
+    pred: (m: SentMessage) => boolean,
+    timeoutMs = DEFAULT_WAIT_MS,
+    what = "a message",
+  ): Promise<SentMessage> {
+    return this.until(() => this.sent.find(pred), timeoutMs, what);
+  }
+
+  /** Waits until `cond` returns a value. */
+  async until<T>(
+    cond: () => T | undefined | false,
+    timeoutMs = DEFAULT_WAIT_MS,
+    what = "a condition",
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const v = cond();
+      if (v) return v;
+      if (Date.now() > deadline) throw new Error(`WhatsApp stand-in: timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, 50);
+        const self = this;
+        function done() {
+          clearTimeout(t);
+          self.waiters.delete(done);
+          resolve();
+        }
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.wss.clients) c.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  private accept(ws: WebSocket): void {
+    const noise = new NoiseServer(this.B, this.ca);
+    let stage: "hello" | "finish" | "open" = "hello";
+    let buf = Buffer.alloc(0);
+    let intro = true;
+    let session: Session | undefined;
+    let work: Promise<void> = Promise.resolve();
+    ws.on("message", (data: Buffer) => {
+      buf = Buffer.concat([buf, data]);
+      if (intro) {
+        buf = buf.subarray(this.B.NOISE_WA_HEADER.length);
+        intro = false;
+      }
+      const frames: Buffer[] = [];
+      while (buf.length >= 3) {
+        const n = buf.readUIntBE(0, 3);
+        if (buf.length < n + 3) break;
+        frames.push(buf.subarray(3, n + 3));
+        buf = buf.subarray(n + 3);
+      }
+      for (const f of frames) {
+        work = work
+          .then(async () => {
+            if (stage === "hello") {
+              const hello = this.B.proto.HandshakeMessage.decode(f).clientHello;
+              ws.send(frame(noise.serverHello(hello?.ephemeral ?? new Uint8Array())));
+              stage = "finish";
+            } else if (stage === "finish") {
+              const finish = this.B.proto.HandshakeMessage.decode(f).clientFinish ?? {};
+              const payload = noise.clientFinish(finish);
+              stage = "open";
+              session = this.login(ws, noise, payload);
+            } else if (session) {
+              await this.onNode(session, await noise.open(f));
+            }
+          })
+          .catch(() => ws.terminate());
+      }
+    });
+    ws.on("close", () => {
+      if (session) this.sessions.delete(session);
+      this.notify();
+    });
+  }
+
+  private login(ws: WebSocket, noise: NoiseServer, payload: proto.ClientPayload): Session {
+    const number = String(payload.username);
+    const me = `${number}:${payload.device ?? 0}@s.whatsapp.net`;
+    const session: Session = {
+      ws,
+      me,
+      number,
+      send: (node) => ws.readyState === ws.OPEN && ws.send(noise.seal(node)),
+    };
+    this.logins.push(me);
+    session.send({ tag: "success", attrs: { t: nowS(), lid: `${number}@lid`, props: "1", abprops: "1" } });
+    this.sessions.add(session);
+    // What arrived while the device was away, then the end-of-offline marker.
+    const queued = this.pending.get(number) ?? [];
+    for (const node of queued) session.send({ ...node, attrs: { ...node.attrs, offline: "1" } });
+    session.send({
+      tag: "ib",
+      attrs: {},
+      content: [{ tag: "offline", attrs: { count: String(queued.length) } }],
+    });
+    this.notify();
+    return session;
+  }
+
+  private result(n: BinaryNode, content?: BinaryNode[]): BinaryNode {
+    return {
+      tag: "iq",
+      attrs: { id: n.attrs.id, type: "result", from: n.attrs.to ?? "s.whatsapp.net" },
+      ...(content ? { content } : {}),
+    };
+  }
+
+  private async onNode(s: Session, n: BinaryNode): Promise<void> {
+    const child = Array.isArray(n.content) ? n.content[0] : undefined;
+    this.nodes.push({ from: s.me, tag: n.tag, attrs: { ...n.attrs }, child: child?.tag });
+    if (n.tag === "iq") return s.send(this.answerIq(s, n, child));
+    if (n.tag === "ack" || n.tag === "receipt") {
+      // The device has the message: it is not delivered again.
+      const ids = new Set([n.attrs.id, ...childrenOf(childOf(n, "list"), "item").map((i) => i.attrs.id)]);
+      const queue = this.pending.get(s.number);
+      if (queue)
+        this.pending.set(
+          s.number,
+          queue.filter((m) => !ids.has(m.attrs.id)),
+        );
+      if (n.tag === "receipt")
+        s.send({ tag: "ack", attrs: { class: "receipt", id: n.attrs.id, from: n.attrs.to ?? "" } });
+      this.notify();
+      return;
+    }
+    if (n.tag === "message") await this.onMessage(s, n);
+    this.notify();
+  }
+
+  private answerIq(s: Session, n: BinaryNode, child: BinaryNode | undefined): BinaryNode {
+    const xmlns = n.attrs.xmlns;
+    if (xmlns === "encrypt" && child?.tag === "count") {
+      const bundle = this.bundles.get(s.number);
+      return this.result(n, [{ tag: "count", attrs: { value: String(bundle?.preKeys.length ?? 0) } }]);
+    }
+    if (xmlns === "encrypt" && n.attrs.type === "set" && childOf(n, "registration")) {
+      this.storeBundle(s.number, n);
+      return this.result(n);
+    }
+    if (xmlns === "encrypt" && child?.tag === "digest") return this.result(n, [{ tag: "digest", attrs: {} }]);
+    if (xmlns === "encrypt" && child?.tag === "key") {
+      const users = childrenOf(child, "user")
+        .map((u) => ({ u, peer: this.peers.get(userOf(u.attrs.jid)) }))
+        .filter((x) => x.peer);
+      return this.result(n, [
+        { tag: "list", attrs: {}, content: users.map((x) => x.peer!.keyNode(x.u.attrs.jid)) },
+      ]);
+    }
+    if (xmlns === "usync") {
+      // Every contact has one device (0); the account itself only this linked device.
+      const list = childOf(childOf(n, "usync"), "list");
+      const users = childrenOf(list, "user").map((u): BinaryNode => {
+        const jid = u.attrs.jid;
+        const device = userOf(jid) === s.number ? s.me.split("@")[0].split(":")[1] : "0";
+        return {
+          tag: "user",
+          attrs: { jid },
+          content: [
+            {
+              tag: "devices",
+              attrs: {},
+              content: [
+                { tag: "device-list", attrs: {}, content: [{ tag: "device", attrs: { id: device } }] },
+              ],
+            },
+            { tag: "lid", attrs: { val: lidOf(jid) } },
+          ],
+        };
+      });
+      return this.result(n, [
+        {
+          tag: "usync",
+          attrs: { sid: child?.attrs.sid ?? "", index: "0", last: "true" },
+          content: [{ tag: "list", attrs: {}, content: users }],
+        },
+      ]);
+    }
+    // Everything else of the start-up (passive, props, privacy, blocklist, ping): a plain OK.
+    return this.result(n);
+  }
+
+  private storeBundle(number: string, n: BinaryNode): void {
+    const reg = bytes(childOf(n, "registration"));
+    const skey = childOf(n, "skey");
+    const keyId = (k: BinaryNode | undefined) => bytes(childOf(k, "id")).readUIntBE(0, 3);
+    const old = this.bundles.get(number);
+    this.bundles.set(number, {
+      registrationId: reg.readUInt32BE(0),
+      identity: bytes(childOf(n, "identity")),
+      signedPreKey: {
+        keyId: keyId(skey),
+        publicKey: bytes(childOf(skey, "value")),
+        signature: bytes(childOf(skey, "signature")),
+      },
+      preKeys: [
+        ...(old?.preKeys ?? []),
+        ...childrenOf(childOf(n, "list"), "key").map((k) => ({
+          keyId: keyId(k),
+          publicKey: bytes(childOf(k, "value")),
+        })),
+      ],
+    });
+  }
+
+  private async onMessage(s: Session, n: BinaryNode): Promise<void> {
+    s.send({ tag: "ack", attrs: { class: "message", id: n.attrs.id, from: n.attrs.to, t: nowS() } });
+    const targets = childrenOf(childOf(n, "participants"), "to");
+    const direct = childOf(n, "enc");
+    if (direct) targets.push({ tag: "to", attrs: { jid: n.attrs.to }, content: [direct] });
+    for (const to of targets) {
+      const peer = this.peers.get(userOf(to.attrs.jid));
+      const enc = childOf(to, "enc");
+      if (!peer || !enc) continue;
+      const message = await peer.decrypt(s.me, enc.attrs.type, bytes(enc));
+      const text = message.conversation ?? message.extendedTextMessage?.text ?? undefined;
+      this.sent.push({ to: peer.number, id: n.attrs.id, type: enc.attrs.type, message, text });
+    }
+  }
+}
