@@ -36,15 +36,12 @@ export interface WaRig {
 export const waAlias = (chatId: string) => `#_whatsapp_${escapeLocalpart(chatId)}:${RIG_DOMAIN}`;
 export const waGhost = (number: string) => `@_whatsapp_${escapeLocalpart(number)}:${RIG_DOMAIN}`;
 
-export async function startWaRig(opts: {
-  owner: string;
-  number: string;
-  name: string;
-  setup(wa: WhatsAppServer): void;
-}): Promise<WaRig> {
-  const rig = await sharedRig();
-  const wa = await WhatsAppServer.start();
-  opts.setup(wa);
+/** A database of this suite, migrated, with a device already linked for `owner` stored in it. */
+export async function prepareDatabase(opts: { owner: string; number: string; name: string }): Promise<{
+  url: string;
+  pool: pg.Pool;
+  drop(): Promise<void>;
+}> {
   const server: TestPostgres = await startExternalPostgres();
   const db = await createTestDatabase(server.url);
   const pool = new pg.Pool({ connectionString: db.url, max: 2 });
@@ -67,11 +64,20 @@ export async function startWaRig(opts: {
     credentials: { auth_key: authKey },
   };
   await new PgStore(pool).upsertLogin({ ...login, id: loginId("whatsapp", login) });
+  return {
+    url: db.url,
+    pool,
+    async drop() {
+      await pool.end();
+      await db.drop();
+      await server.stop();
+    },
+  };
+}
 
-  const dir = path.join(rig.dir, `whatsapp-${process.pid}-${Date.now()}`);
-  mkdirSync(dir, { recursive: true });
-  chmodSync(rig.dir, 0o755);
-  const config = {
+/** The bridge config of these suites (permissions: alice admin, bob user). */
+export function bridgeConfig(rig: SharedRig, databaseUrl: string, waUrl: string): Record<string, unknown> {
+  return {
     homeserver: { url: rig.synapse.url, domain: RIG_DOMAIN },
     appservice: {
       id: RIG_APPSERVICE_ID,
@@ -85,13 +91,13 @@ export async function startWaRig(opts: {
       command_prefix: "!cb",
       permissions: { [`@alice:${RIG_DOMAIN}`]: "admin", [`@bob:${RIG_DOMAIN}`]: "user" },
     },
-    database: { url: db.url },
+    database: { url: databaseUrl },
     delivery: { initial_backoff_ms: 100, max_backoff_ms: 1000, give_up_after_seconds: 120 },
     logging: { level: "info", format: "json" },
     platforms: {
       whatsapp: {
         enabled: true,
-        websocket_url: wa.url,
+        websocket_url: waUrl,
         backoff_initial_ms: 100,
         backoff_max_ms: 500,
         connect_timeout_ms: 10_000,
@@ -99,6 +105,23 @@ export async function startWaRig(opts: {
       },
     },
   };
+}
+
+export async function startWaRig(opts: {
+  owner: string;
+  number: string;
+  name: string;
+  setup(wa: WhatsAppServer): void;
+}): Promise<WaRig> {
+  const rig = await sharedRig();
+  const wa = await WhatsAppServer.start();
+  opts.setup(wa);
+  const db = await prepareDatabase(opts);
+  const pool = db.pool;
+  const dir = path.join(rig.dir, `whatsapp-${process.pid}-${Date.now()}`);
+  mkdirSync(dir, { recursive: true });
+  chmodSync(rig.dir, 0o755);
+  const config = bridgeConfig(rig, db.url, wa.url);
   const configPath = path.join(dir, "config.yaml");
   writeFileSync(configPath, dump(config));
   const env = {
@@ -121,9 +144,7 @@ export async function startWaRig(opts: {
     async stop() {
       if (self.bridge.running) await self.bridge.stop();
       await wa.close();
-      await pool.end();
       await db.drop();
-      await server.stop();
     },
   };
   return self;

@@ -55,6 +55,8 @@ export class WhatsAppServer {
   /** Per account number: message stanzas not yet acknowledged by the device. */
   private readonly pending = new Map<string, BinaryNode[]>();
   private readonly waiters = new Set<() => void>();
+  private readonly groups = new Map<string, { subject: string; desc?: string; participants: string[] }>();
+  private readonly pictures = new Map<string, string>();
   private counter = 0;
 
   private constructor(
@@ -88,6 +90,16 @@ export class WhatsAppServer {
     const peer = new Peer(this.B, number, pushName);
     this.peers.set(number, peer);
     return peer;
+  }
+
+  /** A group the accounts are in (`<id>@g.us`), answered to group metadata queries. */
+  group(jid: string, info: { subject: string; desc?: string; participants: string[] }): void {
+    this.groups.set(jid, info);
+  }
+
+  /** The profile picture URL of a user or group JID. */
+  picture(jid: string, url: string): void {
+    this.pictures.set(jid, url);
   }
 
   /** Devices logged in right now (account numbers). */
@@ -332,6 +344,38 @@ export class WhatsAppServer {
           content: [{ tag: "list", attrs: {}, content: users }],
         },
       ]);
+    }
+    if (xmlns === "w:g2" && child?.tag === "query") {
+      const g = this.groups.get(n.attrs.to);
+      if (!g) return this.result(n, [{ tag: "error", attrs: { code: "404", text: "item-not-found" } }]);
+      return this.result(n, [
+        {
+          tag: "group",
+          attrs: {
+            id: n.attrs.to.split("@")[0],
+            subject: g.subject,
+            creation: "1700000000",
+            s_t: "1700000000",
+          },
+          content: [
+            ...g.participants.map((p) => ({ tag: "participant", attrs: { jid: `${p}@s.whatsapp.net` } })),
+            ...(g.desc
+              ? [
+                  {
+                    tag: "description",
+                    attrs: { id: "d1", t: "1700000000" },
+                    content: [{ tag: "body", attrs: {}, content: Buffer.from(g.desc) }],
+                  },
+                ]
+              : []),
+          ],
+        },
+      ]);
+    }
+    if (xmlns === "w:profile:picture") {
+      const url = this.pictures.get(n.attrs.target);
+      if (!url) return this.result(n, [{ tag: "error", attrs: { code: "404", text: "item-not-found" } }]);
+      return this.result(n, [{ tag: "picture", attrs: { url, id: "1", type: "image" } }]);
     }
     // Everything else of the start-up (passive, props, privacy, blocklist, ping): a plain OK.
     return this.result(n);
