@@ -33,7 +33,7 @@ export async function linkDevice(opts: {
   onSocket?: (sock: WASocket) => void;
 }): Promise<Omit<LoginRef, "id">> {
   const { ctx, cfg, prompt } = opts;
-  const phone = parsePhone(opts.args[0]);
+  const phone = parsePhone(opts.args.join(" ") || undefined);
   await loadBaileys();
   const B = baileys();
   const authKey = randomUUID();
@@ -45,7 +45,8 @@ export async function linkDevice(opts: {
 
   const outcome = new Promise<string>((resolve, reject) => {
     const open = () => {
-      const s = B.makeWASocket({ ...socketOptions(cfg, auth, log), qrTimeout: 60_000 });
+      const qrTimeout = cfg.qrRefreshSeconds ? cfg.qrRefreshSeconds * 1000 : undefined;
+      const s = B.makeWASocket({ ...socketOptions(cfg, auth, log), ...(qrTimeout ? { qrTimeout } : {}) });
       sock = s;
       opts.onSocket?.(s);
       s.ev.on("creds.update", () => {
@@ -60,7 +61,8 @@ export async function linkDevice(opts: {
             log.warn("could not post the QR code", { err: String(err) }),
           );
         }
-        if (phone && !asked && (u.qr || u.connection === "connecting")) {
+        // The pairing code can be asked for once WhatsApp offers the device a link (its first QR).
+        if (phone && !asked && u.qr) {
           asked = true;
           s.requestPairingCode(phone)
             .then((code) =>

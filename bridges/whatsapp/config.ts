@@ -20,6 +20,8 @@ export interface WhatsAppConfig {
   queryTimeoutMs: number;
   /** `login_timeout_seconds`: how long a QR or pairing-code login waits for the phone (default 180). */
   loginTimeoutSeconds: number;
+  /** `qr_refresh_seconds`: how long each QR code is shown before the next (default: WhatsApp Web's 60, then 20). */
+  qrRefreshSeconds?: number;
 }
 
 export const DEFAULT_RELAY_TEMPLATE = "*{name}*: ";
@@ -62,5 +64,6 @@ export function readWhatsAppConfig(c: Record<string, unknown>, platform = "whats
     connectTimeoutMs: num("connect_timeout_ms", 20_000, 100),
     queryTimeoutMs: num("query_timeout_ms", 60_000, 100),
     loginTimeoutSeconds: num("login_timeout_seconds", 180, 5),
+    qrRefreshSeconds: c.qr_refresh_seconds === undefined ? undefined : num("qr_refresh_seconds", 60, 1),
   };
 }

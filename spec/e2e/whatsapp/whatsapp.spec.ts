@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
+import jsQR from "jsqr";
+import { PNG } from "pngjs";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import { BOT, user } from "../core/coreRig";
 import { startWaRig, type WaRig, waAlias, waGhost } from "./waRig";
 
 const ME = "15550000001";
 const ALICE_WA = "15551234567";
+const BOB_WA = "15550000002";
 const CHAT = `${ME}_${ALICE_WA}@s.whatsapp.net`;
 const WAIT = { timeoutMs: 30_000 };
 const isText = (room: string, body: string) => (e: MatrixEvent) =>
@@ -128,5 +131,116 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
     core.wa.logOut(ME);
     const body = await ping(/whatsapp \(yours\): LOGGED_OUT/);
     assert.match(body, /login whatsapp/);
+  });
+
+  describe("login by QR code in the management room", () => {
+    let bob: MatrixTestClient;
+    let bobDm: string;
+    const fromBot = (text: string | RegExp) =>
+      bob.waitFor(
+        (e) =>
+          e.room_id === bobDm &&
+          e.sender === BOT &&
+          e.type === "m.room.message" &&
+          (typeof text === "string"
+            ? String(e.content.body).includes(text)
+            : text.test(String(e.content.body))),
+        WAIT,
+      );
+    const qrOf = async (image: MatrixEvent): Promise<string> => {
+      const [server, id] = String(image.content.url).slice("mxc://".length).split("/");
+      const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
+        headers: { authorization: `Bearer ${bob.accessToken}` },
+      });
+      const png = PNG.sync.read(Buffer.from(await res.arrayBuffer()));
+      const code = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+      assert.ok(code, "the image is a readable QR code");
+      return code.data;
+    };
+
+    before(async () => {
+      core.wa.contact("15559990000", "Carla");
+      bob = await user("bob");
+      bobDm = await bob.createDm(BOT);
+      await fromBot("management room");
+    });
+
+    it("posts the QR code as an m.image, replaces it when WhatsApp rotates it, and logs in when the phone scans it", async () => {
+      await bob.sendText(bobDm, "login whatsapp");
+      const isQr = (e: MatrixEvent) =>
+        e.room_id === bobDm && e.sender === BOT && e.content.msgtype === "m.image";
+      const first = await bob.waitFor(isQr, WAIT);
+      assert.equal((first.content.info as { mimetype?: string }).mimetype, "image/png");
+      const firstQr = await qrOf(first);
+      assert.match(firstQr, /^https:\/\/wa\.me\/settings\/linked_devices#/);
+      const second = await bob.waitFor((e) => isQr(e) && e.event_id !== first.event_id, WAIT);
+      await bob.waitFor(
+        (e) => e.room_id === bobDm && e.type === "m.room.redaction" && e.redacts === first.event_id,
+        WAIT,
+      );
+      const qr = await qrOf(second);
+      assert.notEqual(qr, firstQr);
+      core.wa.scan(qr, BOB_WA);
+      await fromBot(`Logged in to whatsapp as ${BOB_WA}`);
+      await bob.waitFor(
+        (e) => e.room_id === bobDm && e.type === "m.room.redaction" && e.redacts === second.event_id,
+        WAIT,
+      );
+
+      await core.wa.until(() => core.wa.connected().includes(BOB_WA), 30_000, "bob's new device to log in");
+      await core.wa.sendText("15559990000", BOB_WA, "hi bob");
+      const invite = await bob.waitForInvite(
+        (i) =>
+          i.events.some(
+            (e) =>
+              e.type === "m.room.canonical_alias" &&
+              e.content.alias === waAlias(`${BOB_WA}_15559990000@s.whatsapp.net`),
+          ),
+        30_000,
+      );
+      const bobRoom = await bob.join(invite.roomId);
+      const msg = await bob.waitFor(isText(bobRoom, "hi bob"), WAIT);
+      assert.equal(msg.sender, waGhost("15559990000"));
+      await bob.sendText(bobRoom, "hi Carla");
+      await core.wa.waitFor((m) => m.to === "15559990000" && m.text === "hi Carla", 30_000, "bob's reply");
+    });
+
+    it("gives a pairing code for a phone number instead of a QR code", async () => {
+      await bob.sendText(bobDm, "login whatsapp +1 555 000 0003");
+      const code = await fromBot("Your pairing code is");
+      assert.match(String(code.content.body), /pairing code is [A-Z0-9]{8}\b/);
+      assert.match(String(code.content.formatted_body), /<code>[A-Z0-9]{8}<\/code>/);
+    });
+
+    it("logout unlinks the device on WhatsApp and forgets its keys", async () => {
+      const login = await core.pool.query<{ key: string }>(
+        "SELECT credentials->>'auth_key' AS key FROM login WHERE platform = 'whatsapp' AND owner_mxid = '@bob:localhost'",
+      );
+      const key = login.rows[0].key;
+      const stored = async (table: string) =>
+        (
+          await core.pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM ${table} WHERE auth_key = $1`,
+            [key],
+          )
+        ).rows[0].n;
+      assert.ok((await stored("whatsapp_auth_keys")) > 0, "the linked device has Signal keys in Postgres");
+      await bob.sendText(bobDm, "logout whatsapp");
+      await fromBot("Logged out of whatsapp");
+      await core.wa.until(
+        () =>
+          core.wa.nodes.find(
+            (n) => n.from.startsWith(`${BOB_WA}:`) && n.tag === "iq" && n.child === "remove-companion-device",
+          ),
+        30_000,
+        "the unlink request",
+      );
+      const { rows } = await core.pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM login WHERE platform = 'whatsapp' AND owner_mxid = '@bob:localhost'",
+      );
+      assert.equal(rows[0].n, 0);
+      assert.equal(await stored("whatsapp_auth_creds"), 0);
+      assert.equal(await stored("whatsapp_auth_keys"), 0);
+    });
   });
 });

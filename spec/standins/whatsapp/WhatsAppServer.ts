@@ -8,7 +8,8 @@
  * `sent` records (decrypted) every message the bridge sent, `nodes` every node it sent,
  * `waitFor()` waits for a recorded message, `dropConnections()` cuts the sockets, `close()`.
  */
-import type { BinaryNode, proto } from "@whiskeysockets/baileys";
+import { createHmac } from "node:crypto";
+import type { BinaryNode, KeyPair, proto } from "@whiskeysockets/baileys";
 import { type WebSocket, WebSocketServer } from "ws";
 import { type Baileys, loadBaileys } from "../../../bridges/whatsapp/baileys";
 import { CertAuthority, frame, NoiseServer } from "./noise";
@@ -24,6 +25,15 @@ export interface SentMessage {
   message: proto.IMessage;
   /** The text of a text message, for convenience. */
   text?: string;
+}
+
+/** A new device waiting for its QR code to be scanned. */
+interface Pairing {
+  ws: WebSocket;
+  send(node: BinaryNode): void;
+  refs: string[];
+  /** The device's identity key, from its registration payload. */
+  identity: Uint8Array;
 }
 
 interface Session {
@@ -57,6 +67,9 @@ export class WhatsAppServer {
   private readonly waiters = new Set<() => void>();
   private readonly groups = new Map<string, { subject: string; desc?: string; participants: string[] }>();
   private readonly pictures = new Map<string, string>();
+  private readonly pairings = new Set<Pairing>();
+  /** The phones' account keys, which sign the devices they link. */
+  private readonly accountKeys = new Map<string, KeyPair>();
   private counter = 0;
 
   private constructor(
@@ -229,9 +242,27 @@ export class WhatsAppServer {
               const finish = this.B.proto.HandshakeMessage.decode(f).clientFinish ?? {};
               const payload = noise.clientFinish(finish);
               stage = "open";
-              session = this.login(ws, noise, payload);
+              if (payload.username) session = this.login(ws, noise, payload);
+              else this.startPairing(ws, noise, payload);
             } else if (session) {
               await this.onNode(session, await noise.open(f));
+            } else {
+              const node = await noise.open(f);
+              this.nodes.push({
+                from: "(new device)",
+                tag: node.tag,
+                attrs: { ...node.attrs },
+                child: Array.isArray(node.content) ? node.content[0]?.tag : undefined,
+              });
+              if (
+                node.tag === "iq" &&
+                Array.isArray(node.content) &&
+                node.content[0]?.tag === "pair-device-sign"
+              ) {
+                this.pairingReplies.get(ws)?.();
+                this.pairingReplies.delete(ws);
+              }
+              this.notify();
             }
           })
           .catch(() => ws.terminate());
@@ -242,6 +273,104 @@ export class WhatsAppServer {
       this.notify();
     });
   }
+
+  /** A fresh device: it gets QR references (baileys shows one QR code per reference, rotating). */
+  private startPairing(ws: WebSocket, noise: NoiseServer, payload: proto.ClientPayload): void {
+    const refs = Array.from({ length: 6 }, (_, i) => `2@stand-in-ref-${++this.counter}-${i}`);
+    const send = (node: BinaryNode) => ws.readyState === ws.OPEN && ws.send(noise.seal(node));
+    const pairing: Pairing = {
+      ws,
+      send,
+      refs,
+      identity: payload.devicePairingData?.eIdent ?? new Uint8Array(),
+    };
+    this.pairings.add(pairing);
+    ws.on("close", () => this.pairings.delete(pairing));
+    send({
+      tag: "iq",
+      attrs: { type: "set", id: `pair-${this.counter}`, from: "s.whatsapp.net", xmlns: "md" },
+      content: [
+        {
+          tag: "pair-device",
+          attrs: {},
+          content: refs.map((r) => ({ tag: "ref", attrs: {}, content: Buffer.from(r) })),
+        },
+      ],
+    });
+    this.notify();
+  }
+
+  /** New devices currently showing QR codes. */
+  pairingsOpen(): number {
+    return this.pairings.size;
+  }
+
+  /**
+   * The phone of account `number` scans `qr` (the text of a QR code the device showed): the
+   * device is linked (pair-success signed with the account key), then told to reconnect.
+   */
+  scan(qr: string, number: string): void {
+    const { proto, Curve } = this.B;
+    const [ref, , identityB64, advB64] = qr
+      .replace(/^https:\/\/wa\.me\/settings\/linked_devices#/, "")
+      .split(",");
+    const pairing = [...this.pairings].find((p) => p.refs.includes(ref));
+    if (!pairing) throw new Error("no device shows this QR code (expired or already used)");
+    if (Buffer.from(identityB64, "base64").compare(Buffer.from(pairing.identity)) !== 0)
+      throw new Error("the QR code does not belong to that device");
+    let account = this.accountKeys.get(number);
+    if (!account) {
+      account = Curve.generateKeyPair();
+      this.accountKeys.set(number, account);
+    }
+    const device = 2 + [...this.logins].filter((l) => l.startsWith(`${number}:`)).length;
+    const deviceDetails = proto.ADVDeviceIdentity.encode({
+      rawId: 1,
+      timestamp: Math.floor(Date.now() / 1000),
+      keyIndex: device,
+    }).finish();
+    const accountSignature = Curve.sign(
+      account.private,
+      Buffer.concat([Buffer.from([6, 0]), deviceDetails, Buffer.from(pairing.identity)]),
+    );
+    const details = proto.ADVSignedDeviceIdentity.encode({
+      details: deviceDetails,
+      accountSignatureKey: account.public,
+      accountSignature,
+    }).finish();
+    const hmac = createHmac("sha256", Buffer.from(advB64, "base64")).update(details).digest();
+    pairing.send({
+      tag: "iq",
+      attrs: { type: "set", id: `pair-success-${++this.counter}`, from: "s.whatsapp.net" },
+      content: [
+        {
+          tag: "pair-success",
+          attrs: {},
+          content: [
+            {
+              tag: "device-identity",
+              attrs: {},
+              content: proto.ADVSignedDeviceIdentityHMAC.encode({ details, hmac }).finish(),
+            },
+            { tag: "platform", attrs: { name: "android" } },
+            {
+              tag: "device",
+              attrs: { jid: `${number}:${device}@s.whatsapp.net`, lid: `${number}:${device}@lid` },
+            },
+          ],
+        },
+      ],
+    });
+    this.pairings.delete(pairing);
+    // After the device signs, WhatsApp ends the stream and the device logs in anew (515).
+    const restart = () => {
+      pairing.send({ tag: "stream:error", attrs: { code: "515" } });
+      setTimeout(() => pairing.ws.terminate(), 100);
+    };
+    this.pairingReplies.set(pairing.ws, restart);
+  }
+
+  private readonly pairingReplies = new Map<WebSocket, () => void>();
 
   private login(ws: WebSocket, noise: NoiseServer, payload: proto.ClientPayload): Session {
     const number = String(payload.username);
