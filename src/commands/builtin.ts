@@ -1,6 +1,7 @@
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
-import type { LoginPrompt, NetworkConnector } from "../core/connector";
+import { canRelay, type LoginPrompt, type NetworkConnector } from "../core/connector";
 import { txnIdFor } from "../core/InboundBridge";
+import { chatRefOf } from "../core/OutboundBridge";
 import type { PortalService } from "../core/PortalService";
 import type { MatrixApi } from "../matrix/MatrixApi";
 import { MatrixError } from "../matrix/MatrixApi";
@@ -279,6 +280,41 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
         }
         for (const l of mine) await deps.registry.removeLogin(l.id);
         await ctx.reply(`Logged out of ${platform}. Its portals stay; they resume when you log in again.`);
+      },
+    },
+    {
+      name: "relay",
+      usage: "relay [on|off]",
+      help: "In a portal of your own account (WhatsApp): relay Matrix users without a login through it, with their name.",
+      level: "user",
+      async run(ctx) {
+        const want = ctx.args[0]?.toLowerCase();
+        if (want !== undefined && want !== "on" && want !== "off") {
+          await ctx.reply("Usage: relay [on|off]");
+          return;
+        }
+        const lines: string[] = [];
+        for (const portal of await deps.portals.forRoom(ctx.roomId)) {
+          const entry = deps.registry.client(portal.loginId);
+          if (!entry || !canRelay(entry.client)) continue;
+          const chat = chatRefOf(portal);
+          if (want !== undefined) {
+            if (entry.login.ownerMxid !== ctx.sender && ctx.level !== "admin") {
+              lines.push(
+                `${portal.platform}: only ${entry.login.ownerMxid}, whose account this chat is, may change relaying.`,
+              );
+              continue;
+            }
+            await entry.client.setRelay(chat, want === "on");
+          }
+          const on = await entry.client.relayEnabled(chat);
+          lines.push(
+            `${portal.platform}: relaying is ${on ? "on: messages of people without a login go out through" : "off: only"} ${entry.login.ownerMxid}${on ? "'s account, with their name" : " writes to this chat"}.`,
+          );
+        }
+        await ctx.reply(
+          lines.length ? lines.join("\n") : "This room has no portal whose platform relays per chat.",
+        );
       },
     },
     {

@@ -340,6 +340,16 @@ export interface ChatInfoHandling {
   setChatAvatar(chat: RemoteChatRef, image: Media): Promise<void>;
 }
 
+/**
+ * Relay mode decided per chat by the login's owner (a personal account, as on WhatsApp):
+ * when on, Matrix users without their own login are relayed through the owner's account
+ * with their name in front; when off, only the owner's own messages go out.
+ */
+export interface RelayHandling {
+  setRelay(chat: RemoteChatRef, on: boolean): Promise<void>;
+  relayEnabled(chat: RemoteChatRef): Promise<boolean>;
+}
+
 export interface BackfillHandling {
   /** Messages after `afterId` (exclusive), oldest first. */
   fetchMessagesAfter(
@@ -362,5 +372,6 @@ export const canMarkRead = (c: NetworkClient): c is NetworkClient & ReadReceiptH
 export const canModerate = (c: NetworkClient): c is NetworkClient & ModerationHandling => has(c, "kick");
 export const canSetChatInfo = (c: NetworkClient): c is NetworkClient & ChatInfoHandling =>
   has(c, "setChatName");
+export const canRelay = (c: NetworkClient): c is NetworkClient & RelayHandling => has(c, "setRelay");
 export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHandling =>
   has(c, "fetchMessagesAfter");
