@@ -21,6 +21,7 @@ import {
   type ReactionHandling,
   type ReadReceiptHandling,
   type RedactionHandling,
+  type RelayHandling,
   type RemoteChatRef,
   type RemoteEvent,
   type RemoteUserRef,
@@ -53,7 +54,8 @@ export class WhatsAppClient
     ReactionHandling,
     RedactionHandling,
     TypingHandling,
-    ReadReceiptHandling
+    ReadReceiptHandling,
+    RelayHandling
 {
   private current = ConnectionState.Connecting;
   private sock?: WASocket;
@@ -336,8 +338,16 @@ export class WhatsAppClient
     if ((await this.ctx.store.kvGet(relayKey(chatId))) === "on")
       return this.cfg.relayTemplate.replace(/\{name\}/g, sender.displayName);
     throw new BridgeError(
-      `only ${this.login.ownerMxid} writes through this WhatsApp account (relaying is off in this chat)`,
+      `only ${this.login.ownerMxid} writes through this WhatsApp account (relaying is off in this chat; they can turn it on with \`relay on\`)`,
     );
+  }
+
+  async setRelay(chat: RemoteChatRef, on: boolean): Promise<void> {
+    await this.ctx.store.kvSet(relayKey(chat.id), on ? "on" : "off");
+  }
+
+  async relayEnabled(chat: RemoteChatRef): Promise<boolean> {
+    return (await this.ctx.store.kvGet(relayKey(chat.id))) === "on";
   }
 
   private keyOf(jid: string, id: string): WAMessageKey {

@@ -127,6 +127,53 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
     assert.equal(core.wa.sent.filter((m) => m.text === "hello *back*").length, 1);
   });
 
+  it("relays other Matrix users only when the owner turns relaying on, with their name", async () => {
+    const bob = await user("bob");
+    await alice.invite(room, bob.userId);
+    await bob.join(room);
+    const refused = await bob.sendText(room, "bob here");
+    const notice = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BOT &&
+        (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
+          "m.in_reply_to"
+        ]?.event_id === refused,
+      WAIT,
+    );
+    assert.match(
+      String(notice.content.body),
+      /only @alice:localhost writes through this WhatsApp account.*relay on/,
+    );
+    await bob.sendText(room, "!cb relay on");
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BOT &&
+        /only @alice:localhost, whose account/.test(String(e.content.body)),
+      WAIT,
+    );
+    await alice.sendText(room, "!cb relay on");
+    await alice.waitFor(
+      (e) => e.room_id === room && e.sender === BOT && /relaying is on/.test(String(e.content.body)),
+      WAIT,
+    );
+    await bob.sendText(room, "bob again");
+    const relayed = await core.wa.waitFor(
+      (m) => m.to === ALICE_WA && String(m.text).endsWith(": bob again"),
+      30_000,
+      "bob's relayed message",
+    );
+    assert.match(String(relayed.text), /^\*bob\*: bob again$/);
+    assert.equal(core.wa.sent.filter((m) => m.text?.includes("bob here")).length, 0);
+    await alice.sendText(room, "!cb relay off");
+    await alice.waitFor(
+      (e) => e.room_id === room && e.sender === BOT && /relaying is off/.test(String(e.content.body)),
+      WAIT,
+    );
+    await bob.leave(room);
+  });
+
   it("says in ping that a session the phone unlinked is logged out, and how to log in again", async () => {
     core.wa.logOut(ME);
     const body = await ping(/whatsapp \(yours\): LOGGED_OUT/);
