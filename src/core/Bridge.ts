@@ -20,6 +20,7 @@ import { InboundBridge, type RemotePayload } from "./InboundBridge";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { Permissions } from "./Permissions";
 import { chatKey, PortalService } from "./PortalService";
+import { StateNotices } from "./StateNotices";
 
 const log = new Logger("Bridge");
 
@@ -64,6 +65,7 @@ export class Bridge {
   registry!: ConnectorRegistry;
   private inbound!: InboundBridge;
   private outbound!: OutboundBridge;
+  private stateNotices?: StateNotices;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -90,11 +92,13 @@ export class Bridge {
     const permissions = new Permissions(config.bridge.permissions);
     const portals = new PortalService({ config, api: this.api, store: this.store, bot: this.bot });
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
+    this.stateNotices = new StateNotices({ store: this.store, bot: this.bot });
     this.registry = new ConnectorRegistry({
       config,
       store: this.store,
       extra: this.opts.connectors,
       onEvent: (login, event) => this.onRemoteEvent(login, event),
+      onStateChange: (login, state, message) => this.stateNotices?.changed(login, state, message),
     });
     const commands = new CommandHandler({ config, store: this.store, bot: this.bot, permissions });
     for (const c of builtinCommands({
@@ -316,6 +320,7 @@ export class Bridge {
     this.ready = false;
     await this.http?.close();
     await this.queue?.stop();
+    this.stateNotices?.stop();
     await this.registry?.stop();
     await this.db?.close();
     log.info("bridge stopped");

@@ -105,6 +105,8 @@ export class ConnectorRegistry {
       store: Store;
       onEvent(login: LoginRef, event: RemoteEvent): Promise<void>;
       extra?: NetworkConnector[];
+      /** Sees every change of a login's state (the owner is told in the management room). */
+      onStateChange?(login: LoginRef, state: ConnectionState, message?: string): void;
     },
   ) {}
 
@@ -220,7 +222,10 @@ export class ConnectorRegistry {
   private setState(login: LoginRef, state: ConnectionState, message?: string): void {
     const prev = this.states.get(login.id);
     this.states.set(login.id, { login, state, message });
-    if (prev?.state !== state) log.info("login state", { platform: login.platform, login: login.id, state });
+    if (prev?.state !== state) {
+      log.info("login state", { platform: login.platform, login: login.id, state });
+      this.opts.onStateChange?.(login, state, message);
+    }
   }
 
   async stop(): Promise<void> {
