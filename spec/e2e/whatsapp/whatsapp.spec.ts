@@ -176,6 +176,11 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
 
   it("says in ping that a session the phone unlinked is logged out, and how to log in again", async () => {
     core.wa.logOut(ME);
+    // The owner is told in the management room without asking…
+    await botSays(
+      /^whatsapp \(15550000001\): LOGGED_OUT — WhatsApp logged this bridge out .*`login whatsapp`/,
+    );
+    // …and ping says so too.
     const body = await ping(/whatsapp \(yours\): LOGGED_OUT/);
     assert.match(body, /login whatsapp/);
   });
