@@ -149,6 +149,20 @@ export class WhatsAppServer {
     return id;
   }
 
+  /** A message stanza from `from` whose ciphertext is garbage (a corrupt or hostile message). */
+  sendGarbage(from: string, to: string): string {
+    const peer = this.peers.get(from);
+    if (!peer) throw new Error(`unknown contact ${from}`);
+    const id = `3EB0BAD${++this.counter}`;
+    const node: BinaryNode = {
+      tag: "message",
+      attrs: { from: peer.jid, id, t: nowS(), type: "text", notify: peer.pushName },
+      content: [{ tag: "enc", attrs: { v: "2", type: "msg" }, content: Buffer.from("not a signal message") }],
+    };
+    for (const s of this.sessions) if (s.number === to) s.send(node);
+    return id;
+  }
+
   private deviceOf(number: string): string {
     const s = [...this.sessions].find((x) => x.number === number);
     if (s) return s.me;

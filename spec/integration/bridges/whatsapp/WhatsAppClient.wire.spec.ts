@@ -111,6 +111,15 @@ describe("WhatsApp client ↔ wire-level stand-in (baileys unmodified, keys in P
     await rig.h.ctx.store.kvSet(`relay:${CHAT}`, "off");
   });
 
+  it("logs and skips a message that cannot be decrypted; the connection and the next message are fine", async () => {
+    const bad = rig.wa.sendGarbage(ALICE, ME);
+    const good = await rig.wa.sendText(ALICE, ME, "after the garbage");
+    await until(() => texts().includes("after the garbage"), WAIT, "the next message");
+    assert.equal(client.state(), ConnectionState.Connected);
+    assert.ok(!rig.h.events.some((e) => e.kind === "message" && e.id === bad));
+    assert.ok(rig.h.events.some((e) => e.kind === "message" && e.id === good));
+  });
+
   it("reconnects after the server drops the socket; a message sent meanwhile arrives once", async () => {
     const states = rig.h.states.length;
     rig.wa.dropConnections();
