@@ -64,7 +64,8 @@ export function isRoomEvent(ev: unknown): ev is RoomEvent {
 export class OutboundBridge {
   private readonly profiles = new Map<string, MatrixSender>();
   private readonly refused = new Set<string>();
-  private readonly typingRooms = new Map<string, boolean>();
+  /** Who is typing in each room (sorted, newline-joined), to send only changes. */
+  private readonly typingRooms = new Map<string, string>();
 
   constructor(
     private readonly opts: {
@@ -428,13 +429,14 @@ export class OutboundBridge {
   async typing(roomId: string, userIds: string[]): Promise<void> {
     const portals = await this.opts.portals.forRoom(roomId);
     if (!portals.length) return;
-    const typing = userIds.some((u) => u !== this.opts.bot.userId && !this.opts.ghosts.isGhost(u));
-    if (typing === (this.typingRooms.get(roomId) ?? false)) return;
-    this.typingRooms.set(roomId, typing);
+    const who = userIds.filter((u) => u !== this.opts.bot.userId && !this.opts.ghosts.isGhost(u)).sort();
+    const key = who.join("\n");
+    if (key === (this.typingRooms.get(roomId) ?? "")) return;
+    this.typingRooms.set(roomId, key);
     for (const portal of portals) {
       const entry = this.opts.registry.client(portal.loginId);
       if (entry && canType(entry.client)) {
-        await entry.client.setTyping(chatRefOf(portal), typing).catch((err: unknown) => {
+        await entry.client.setTyping(chatRefOf(portal), who.length > 0, who).catch((err: unknown) => {
           log.debug("typing not relayed", { platform: portal.platform, err: String(err) });
         });
       }

@@ -320,7 +320,11 @@ export interface RedactionHandling {
 }
 
 export interface TypingHandling {
-  setTyping(chat: RemoteChatRef, typing: boolean): Promise<void>;
+  /**
+   * `who`: the Matrix users typing now (a personal account shows only its owner's typing).
+   * Called when the set changes; `typing` is whether anyone is.
+   */
+  setTyping(chat: RemoteChatRef, typing: boolean, who?: readonly string[]): Promise<void>;
 }
 
 export interface ReadReceiptHandling {
