@@ -418,9 +418,15 @@ export class WhatsAppClient
     await this.send(this.connected(), jid, { delete: this.keyOf(jid, remoteId) });
   }
 
-  async setTyping(chat: RemoteChatRef, typing: boolean): Promise<void> {
-    await this.connected().sendPresenceUpdate(typing ? "composing" : "paused", jidOfChat(chat.id));
+  /** WhatsApp shows the account as typing: only the owner's own typing counts. */
+  async setTyping(chat: RemoteChatRef, _typing: boolean, who?: readonly string[]): Promise<void> {
+    const owner = who ? who.includes(this.login.ownerMxid) : _typing;
+    if (owner === this.ownerTyping.get(chat.id)) return;
+    this.ownerTyping.set(chat.id, owner);
+    await this.connected().sendPresenceUpdate(owner ? "composing" : "paused", jidOfChat(chat.id));
   }
+
+  private readonly ownerTyping = new Map<string, boolean>();
 
   async markRead(chat: RemoteChatRef, upTo: string): Promise<void> {
     const jid = jidOfChat(chat.id);

@@ -230,6 +230,13 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
     const del = await core.seam.waitSent((c) => "delete" in c.content);
     assert.equal((del.content as { delete: { id: string } }).delete.id, typoSent.options?.messageId);
 
+    // Someone else typing in the portal does not make the account look as if it typed.
+    const bob = await user("bob");
+    await alice.invite(room, bob.userId);
+    await bob.join(room);
+    await bob.setTyping(room, true);
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.ok(!core.seam.presence.some((p) => p.type === "composing" && p.jid === GROUP));
     await alice.setTyping(room, true);
     const deadline = Date.now() + 30_000;
     while (
@@ -239,5 +246,7 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
       await new Promise((res) => setTimeout(res, 50));
     assert.ok(core.seam.presence.some((p) => p.type === "composing" && p.jid === GROUP));
     await alice.setTyping(room, false);
+    await bob.setTyping(room, false);
+    await bob.leave(room);
   });
 });
