@@ -266,6 +266,20 @@ export class Bridge {
           )
           .catch((err: unknown) => log.debug("typing not relayed", { err: String(err) }));
       }
+      if (
+        ev.type === "m.receipt" &&
+        typeof ev.room_id === "string" &&
+        typeof ev.content === "object" &&
+        ev.content
+      ) {
+        for (const [eventId, kinds] of Object.entries(ev.content as Record<string, unknown>)) {
+          const read = (kinds as Record<string, unknown> | null)?.["m.read"];
+          if (typeof read !== "object" || read === null) continue;
+          this.outbound
+            .receipt(ev.room_id, eventId, Object.keys(read))
+            .catch((err: unknown) => log.debug("read receipt not relayed", { err: String(err) }));
+        }
+      }
     }
   }
 

@@ -7,6 +7,7 @@ import type { Portal, QueueItem } from "../store/types";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import {
   canEdit,
+  canMarkRead,
   canModerate,
   canReact,
   canRedact,
@@ -440,6 +441,21 @@ export class OutboundBridge {
           log.debug("typing not relayed", { platform: portal.platform, err: String(err) });
         });
       }
+    }
+  }
+
+  /** Read receipts of Matrix users, relayed where the platform shows them. Best effort, not queued. */
+  async receipt(roomId: string, eventId: string, userIds: string[]): Promise<void> {
+    const who = userIds.filter((u) => u !== this.opts.bot.userId && !this.opts.ghosts.isGhost(u));
+    if (!who.length) return;
+    for (const portal of await this.opts.portals.forRoom(roomId)) {
+      const entry = this.opts.registry.client(portal.loginId);
+      if (!entry || !canMarkRead(entry.client)) continue;
+      const remoteId = await this.remoteIdOf(portal, eventId);
+      if (!remoteId) continue;
+      await entry.client.markRead(chatRefOf(portal), remoteId, who).catch((err: unknown) => {
+        log.debug("read receipt not relayed", { platform: portal.platform, err: String(err) });
+      });
     }
   }
 }

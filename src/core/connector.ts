@@ -328,7 +328,8 @@ export interface TypingHandling {
 }
 
 export interface ReadReceiptHandling {
-  markRead(chat: RemoteChatRef, upTo: string): Promise<void>;
+  /** Matrix users (`who`) read up to the remote message `upTo`. */
+  markRead(chat: RemoteChatRef, upTo: string, who?: readonly string[]): Promise<void>;
 }
 
 export interface ModerationHandling {
