@@ -428,7 +428,9 @@ export class WhatsAppClient
 
   private readonly ownerTyping = new Map<string, boolean>();
 
-  async markRead(chat: RemoteChatRef, upTo: string): Promise<void> {
+  /** Blue ticks only for what the owner read. */
+  async markRead(chat: RemoteChatRef, upTo: string, who?: readonly string[]): Promise<void> {
+    if (who && !who.includes(this.login.ownerMxid)) return;
     const jid = jidOfChat(chat.id);
     await this.connected().readMessages([this.keyOf(jid, upTo)]);
   }

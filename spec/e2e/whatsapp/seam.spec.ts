@@ -246,6 +246,24 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
       await new Promise((res) => setTimeout(res, 50));
     assert.ok(core.seam.presence.some((p) => p.type === "composing" && p.jid === GROUP));
     await alice.setTyping(room, false);
+    // Bob reading does not make the account send blue ticks; alice (the owner) reading does.
+    const hello = await eventOf("*hello* group, ~old~ news");
+    const receipt = (who: MatrixTestClient) =>
+      who.request(
+        "POST",
+        `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/receipt/m.read/${encodeURIComponent(hello.event_id!)}`,
+        {},
+      );
+    await receipt(bob);
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.equal(core.seam.reads.length, 0);
+    await receipt(alice);
+    const until = Date.now() + 30_000;
+    while (!core.seam.reads.length && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
+    assert.deepEqual(
+      core.seam.reads.map((k) => [k.remoteJid, k.id]),
+      [[GROUP, "3EB0A1000000000001"]],
+    );
     await bob.setTyping(room, false);
     await bob.leave(room);
   });
