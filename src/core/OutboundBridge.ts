@@ -370,14 +370,14 @@ export class OutboundBridge {
     let change: Partial<Portal> = {};
     try {
       if (what === "name" && typeof c.name === "string" && c.name !== portal.name) {
-        await client.setChatName(chat, c.name);
+        await client.setChatName(chat, c.name, ev.sender);
         change = { name: c.name };
       } else if (what === "topic" && typeof c.topic === "string" && c.topic !== portal.topic) {
-        await client.setChatTopic(chat, c.topic);
+        await client.setChatTopic(chat, c.topic, ev.sender);
         change = { topic: c.topic };
       } else if (what === "picture" && typeof c.url === "string" && c.url !== portal.avatarKey) {
         const { data, contentType } = await this.opts.api.download(c.url);
-        await client.setChatAvatar(chat, { data, mimetype: contentType, name: "avatar" });
+        await client.setChatAvatar(chat, { data, mimetype: contentType, name: "avatar" }, ev.sender);
         change = { avatarKey: c.url };
       }
     } catch (err) {

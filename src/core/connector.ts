@@ -340,9 +340,10 @@ export interface ModerationHandling {
 
 /** Renaming the chat and changing its description from Matrix (room name and topic). */
 export interface ChatInfoHandling {
-  setChatName(chat: RemoteChatRef, name: string): Promise<void>;
-  setChatTopic(chat: RemoteChatRef, topic: string): Promise<void>;
-  setChatAvatar(chat: RemoteChatRef, image: Media): Promise<void>;
+  /** `by`: the Matrix user who made the change (a personal account acts only for its owner). */
+  setChatName(chat: RemoteChatRef, name: string, by?: string): Promise<void>;
+  setChatTopic(chat: RemoteChatRef, topic: string, by?: string): Promise<void>;
+  setChatAvatar(chat: RemoteChatRef, image: Media, by?: string): Promise<void>;
 }
 
 /**
