@@ -9,6 +9,7 @@
 import type { AnyMessageContent, WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
 import {
   type ChatInfo,
+  type ChatInfoHandling,
   ConnectionState,
   type ConnectorContext,
   type EditHandling,
@@ -55,7 +56,8 @@ export class WhatsAppClient
     RedactionHandling,
     TypingHandling,
     ReadReceiptHandling,
-    RelayHandling
+    RelayHandling,
+    ChatInfoHandling
 {
   private current = ConnectionState.Connecting;
   private sock?: WASocket;
@@ -190,7 +192,11 @@ export class WhatsAppClient
       }
     };
     sock.ev.on("contacts.upsert", names);
-    sock.ev.on("contacts.update", names);
+    sock.ev.on("contacts.update", (updates) => {
+      names(updates);
+      for (const c of updates)
+        if (c.id && c.imgUrl === "changed" && isGroupJid(c.id)) this.groupPictureChanged(c.id);
+    });
   }
 
   private closed(error: Error | undefined): void {
@@ -297,6 +303,48 @@ export class WhatsAppClient
     const own = user.id === this.ownNumber;
     const name = this.names.get(user.id) ?? (own ? this.auth?.state.creds.me?.name : undefined);
     return { displayName: name || `+${user.id.replace(/@lid$/, "")}`, avatar };
+  }
+
+  /** WhatsApp says only that a group's picture changed: its new URL is asked for. */
+  private groupPictureChanged(jid: string): void {
+    void this.pictureOf(jid).then((avatar) => {
+      if (avatar)
+        this.emit({
+          kind: "chat-info",
+          chat: { id: jid },
+          sender: { id: this.ownNumber },
+          timestamp: Date.now(),
+          info: { avatar },
+        });
+    });
+  }
+
+  /** Only the owner renames their groups; anyone else's change stays in Matrix. */
+  private mayChange(by: string | undefined): void {
+    if (by !== undefined && by !== this.login.ownerMxid)
+      throw new BridgeError(`only ${this.login.ownerMxid} changes this WhatsApp group (it is their account)`);
+  }
+
+  async setChatName(chat: RemoteChatRef, name: string, by?: string): Promise<void> {
+    this.mayChange(by);
+    await this.connected().groupUpdateSubject(this.groupJid(chat), name);
+  }
+
+  async setChatTopic(chat: RemoteChatRef, topic: string, by?: string): Promise<void> {
+    this.mayChange(by);
+    await this.connected().groupUpdateDescription(this.groupJid(chat), topic);
+  }
+
+  async setChatAvatar(chat: RemoteChatRef, image: Media, by?: string): Promise<void> {
+    this.mayChange(by);
+    await this.connected().updateProfilePicture(this.groupJid(chat), image.data);
+  }
+
+  private groupJid(chat: RemoteChatRef): string {
+    const jid = jidOfChat(chat.id);
+    if (!isGroupJid(jid))
+      throw new BridgeError("a direct chat has no name, description or picture of its own on WhatsApp");
+    return jid;
   }
 
   private async pictureOf(jid: string): Promise<MediaRef | undefined> {

@@ -131,10 +131,27 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
     }
   });
 
-  it("subject and description changes rename the room; participants joining and leaving move ghosts", async () => {
+  it("subject, description and picture changes both ways; participants joining and leaving move ghosts", async () => {
     core.seam.emit("groups.update", fixture<BaileysEventMap["groups.update"]>("groupsUpdate"));
     await ev((e) => e.type === "m.room.name" && e.content.name === "Renamed group");
     await ev((e) => e.type === "m.room.topic" && e.content.topic === "New description");
+    const before = (await alice.getState(room, "m.room.avatar")).url;
+    core.wa.picture(GROUP, core.media.plain(Buffer.concat([JPEG, Buffer.from("new")])));
+    core.seam.emit("contacts.update", [{ id: GROUP, imgUrl: "changed" }]);
+    const avatar = await ev((e) => e.type === "m.room.avatar" && e.content.url !== before);
+    assert.ok(String(avatar.content.url).startsWith("mxc://"));
+
+    // From Matrix: the owner's changes go to WhatsApp (the bridge's own changes above do not).
+    await alice.sendState(room, "m.room.name", "", { name: "Named in Matrix" });
+    await alice.sendState(room, "m.room.topic", "", { topic: "Described in Matrix" });
+    const deadline = Date.now() + 30_000;
+    while (core.seam.groupChanges.length < 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(core.seam.groupChanges, [
+      { call: "groupUpdateSubject", jid: GROUP, value: "Named in Matrix" },
+      { call: "groupUpdateDescription", jid: GROUP, value: "Described in Matrix" },
+    ]);
+
     core.seam.emit(
       "group-participants.update",
       fixture<BaileysEventMap["group-participants.update"]>("participantAdd"),
@@ -208,6 +225,19 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
     assert.ok(Buffer.from(img.image).equals(JPEG));
     assert.equal(img.caption, "look at this");
     assert.equal(img.mimetype, "image/jpeg");
+
+    await alice.sendState(room, "m.room.avatar", "", { url: content_uri });
+    const pic = await (async () => {
+      const until = Date.now() + 30_000;
+      while (Date.now() < until) {
+        const hit = core.seam.groupChanges.find((c) => c.call === "updateProfilePicture");
+        if (hit) return hit;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      assert.fail("the room avatar did not become the group picture");
+    })();
+    assert.equal(pic.jid, GROUP);
+    assert.ok(Buffer.from(pic.value as Buffer).equals(JPEG));
 
     const typo = await alice.sendText(room, "tpyo");
     const typoSent = await core.seam.waitSent((c) => (c.content as { text?: string }).text === "tpyo");

@@ -25,6 +25,7 @@ export interface SentCall {
 export class Seam {
   readonly sent: SentCall[] = [];
   readonly presence: Array<{ type: string; jid?: string }> = [];
+  readonly groupChanges: Array<{ call: string; jid: string; value: unknown }> = [];
   readonly reads: Array<{ remoteJid?: string | null; id?: string | null }> = [];
   sock?: WASocket;
 
@@ -43,6 +44,11 @@ export class Seam {
     s.sendPresenceUpdate = async (type: string, jid?: string) => {
       this.presence.push({ type, jid });
     };
+    for (const name of ["groupUpdateSubject", "groupUpdateDescription", "updateProfilePicture"] as const) {
+      (sock as unknown as Record<string, unknown>)[name] = async (jid: string, value: unknown) => {
+        this.groupChanges.push({ call: name, jid, value });
+      };
+    }
     s.readMessages = async (keys: Array<{ remoteJid?: string | null; id?: string | null }>) => {
       this.reads.push(...keys);
     };
