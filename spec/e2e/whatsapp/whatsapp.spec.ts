@@ -113,6 +113,14 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
     );
   });
 
+  it("ping shows TRANSIENT_DISCONNECT while WhatsApp cannot be reached, and CONNECTED once it can", async () => {
+    core.wa.refuseConnections = true;
+    core.wa.dropConnections();
+    await ping(/whatsapp \(yours\): TRANSIENT_DISCONNECT — .*reconnecting in/);
+    core.wa.refuseConnections = false;
+    await ping(/whatsapp \(yours\): CONNECTED/);
+  });
+
   it("restores the login from PostgreSQL after a restart; messages received while down arrive once", async () => {
     await core.bridge.stop();
     await core.wa.sendText(ALICE_WA, ME, "while the bridge was down");

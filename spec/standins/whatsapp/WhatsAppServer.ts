@@ -225,7 +225,14 @@ export class WhatsAppServer {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
+  /** While true, new connections are cut at once (WhatsApp unreachable). */
+  refuseConnections = false;
+
   private accept(ws: WebSocket): void {
+    if (this.refuseConnections) {
+      ws.terminate();
+      return;
+    }
     const noise = new NoiseServer(this.B, this.ca);
     let stage: "hello" | "finish" | "open" = "hello";
     let buf = Buffer.alloc(0);
