@@ -87,6 +87,15 @@ export class WhatsAppClient
     return this.login.id;
   }
 
+  /** Removes this client's keys from Postgres (its login was replaced by a new link). */
+  async forgetKeys(): Promise<void> {
+    await (await pgAuthState(this.ctx.store, this.authKey)).clear();
+  }
+
+  get authKeyOf(): string {
+    return this.authKey;
+  }
+
   private get authKey(): string {
     const key = this.login.credentials.auth_key;
     if (typeof key !== "string" || !key) throw new Error(`whatsapp login ${this.login.id} has no auth_key`);

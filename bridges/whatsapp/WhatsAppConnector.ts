@@ -88,7 +88,15 @@ export class WhatsAppConnector implements NetworkConnector {
     const client: WhatsAppClient = new WhatsAppClient(ctx, login, cfg, (sock) =>
       this.onSocket?.(sock, client),
     );
-    for (const old of this.clients) if (old.loginId === login.id) this.clients.delete(old);
+    for (const old of this.clients) {
+      if (old.loginId !== login.id) continue;
+      this.clients.delete(old);
+      // The same account linked again (`login whatsapp` once more): the old device's keys go.
+      if (old.authKeyOf !== client.authKeyOf)
+        old
+          .forgetKeys()
+          .catch((err: unknown) => ctx.log.warn("old WhatsApp keys not removed", { err: String(err) }));
+    }
     this.clients.add(client);
     return client;
   }

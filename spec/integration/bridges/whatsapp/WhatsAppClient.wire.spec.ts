@@ -173,4 +173,19 @@ describe("WhatsApp client ↔ wire-level stand-in (baileys unmodified, keys in P
     assert.equal(again.state(), ConnectionState.LoggedOut);
     assert.match(rig.reports[rig.reports.length - 1], /not linked; write `login whatsapp`/);
   });
+
+  it("linking the same account again removes the old device's keys", async () => {
+    await storeLinkedDevice(rig, "old-key", "15550000009", "Re");
+    await storeLinkedDevice(rig, "new-key", "15550000009", "Re");
+    const base = { id: "wa-re", platform: "whatsapp", ownerMxid: OWNER, remoteId: "15550000009" };
+    rig.client({ ...base, credentials: { auth_key: "old-key" } });
+    rig.client({ ...base, credentials: { auth_key: "new-key" } });
+    const count = async (key: string) =>
+      (await rig.pool.query("SELECT count(*)::int AS n FROM whatsapp_auth_creds WHERE auth_key = $1", [key]))
+        .rows[0].n as number;
+    const deadline = Date.now() + WAIT;
+    while ((await count("old-key")) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await count("old-key"), 0);
+    assert.equal(await count("new-key"), 1);
+  });
 });
