@@ -226,6 +226,57 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
     assert.equal(img.caption, "look at this");
     assert.equal(img.mimetype, "image/jpeg");
 
+    // The other media kinds, as Matrix clients send them.
+    const kinds: Array<[Record<string, unknown>, string, (c: Record<string, unknown>) => void]> = [
+      [
+        { msgtype: "m.video", body: "clip.mp4", info: { mimetype: "video/mp4", duration: 3000 } },
+        "video",
+        (c) => assert.equal(c.mimetype, "video/mp4"),
+      ],
+      [
+        {
+          msgtype: "m.audio",
+          body: "voice.ogg",
+          info: { mimetype: "audio/ogg", duration: 2000 },
+          "org.matrix.msc3245.voice": {},
+        },
+        "audio",
+        (c) => assert.equal(c.ptt, true),
+      ],
+      [
+        { msgtype: "m.file", body: "notes", filename: "notes.pdf", info: { mimetype: "application/pdf" } },
+        "document",
+        (c) => {
+          assert.equal(c.fileName, "notes.pdf");
+          assert.equal(c.caption, "notes");
+        },
+      ],
+    ];
+    for (const [content, key, check] of kinds) {
+      const data = randomBytes(500);
+      const upload = await fetch(`${core.rig.synapse.url}/_matrix/media/v3/upload`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${alice.accessToken}`,
+          "content-type": String((content.info as { mimetype: string }).mimetype),
+        },
+        body: data,
+      });
+      const url = ((await upload.json()) as { content_uri: string }).content_uri;
+      await alice.sendEvent(room, "m.room.message", { ...content, url });
+      const sent = await core.seam.waitSent((c) => key in c.content);
+      const c = sent.content as Record<string, unknown>;
+      assert.ok(Buffer.from(c[key] as Buffer).equals(data), `${key}: the bytes go out`);
+      check(c);
+    }
+    await alice.sendEvent(room, "m.sticker", {
+      body: "a sticker",
+      url: content_uri,
+      info: { mimetype: "image/webp" },
+    });
+    const sticker = await core.seam.waitSent((c) => "sticker" in c.content);
+    assert.ok(Buffer.from((sticker.content as { sticker: Buffer }).sticker).equals(JPEG));
+
     await alice.sendState(room, "m.room.avatar", "", { url: content_uri });
     const pic = await (async () => {
       const until = Date.now() + 30_000;
