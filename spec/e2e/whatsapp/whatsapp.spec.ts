@@ -8,6 +8,7 @@ import { startWaRig, type WaRig, waAlias, waGhost } from "./waRig";
 const ME = "15550000001";
 const ALICE_WA = "15551234567";
 const BOB_WA = "15550000002";
+const GROUP = "120363000000000009@g.us";
 const CHAT = `${ME}_${ALICE_WA}@s.whatsapp.net`;
 const WAIT = { timeoutMs: 30_000 };
 const isText = (room: string, body: string) => (e: MatrixEvent) =>
@@ -58,6 +59,12 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
       name: "Alice M",
       setup: (wa) => {
         wa.contact(ALICE_WA, "Wanda");
+        wa.contact("15552220001", "Gus");
+        wa.group(GROUP, {
+          subject: "Family",
+          desc: "Our group",
+          participants: [ME, ALICE_WA, "15552220001"],
+        });
       },
     });
     alice = await user("alice");
@@ -91,6 +98,26 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
       "the relayed message",
     );
     assert.match(got.type, /^(pkmsg|msg)$/);
+  });
+
+  it("bridges a group both ways at wire level (sender keys): named room, a ghost per member", async () => {
+    await core.wa.sendGroupText(GROUP, "15552220001", ME, "group *hello*");
+    const invite = await alice.waitForInvite(
+      (i) => i.events.some((e) => e.type === "m.room.canonical_alias" && e.content.alias === waAlias(GROUP)),
+      30_000,
+    );
+    const group = await alice.join(invite.roomId);
+    const msg = await alice.waitFor(isText(group, "group *hello*"), WAIT);
+    assert.equal(msg.sender, waGhost("15552220001"));
+    assert.equal((await alice.getState(group, "m.room.name")).name, "Family");
+    assert.equal((await alice.getState(group, "m.room.topic")).topic, "Our group");
+    await alice.sendText(group, "hello family");
+    const got = await core.wa.waitFor(
+      (m) => m.to === GROUP && m.text === "hello family",
+      30_000,
+      "the group message",
+    );
+    assert.equal(got.type, "skmsg");
   });
 
   it("shows the connection state in ping", async () => {

@@ -3,7 +3,14 @@
  * own clients use) that decrypts what the bridge sends it and encrypts what it sends the
  * bridge, with sessions set up from the key bundle the bridge uploaded.
  */
-import type { BinaryNode, KeyPair, proto, SignedKeyPair } from "@whiskeysockets/baileys";
+import type {
+  BinaryNode,
+  KeyPair,
+  proto,
+  SignalDataSet,
+  SignalRepositoryWithLIDStore,
+  SignedKeyPair,
+} from "@whiskeysockets/baileys";
 import * as libsignal from "libsignal";
 import type { Baileys } from "../../../bridges/whatsapp/baileys";
 
@@ -25,6 +32,9 @@ export class Peer {
   private readonly registrationId: number;
   private readonly sessions = new Map<string, libsignal.SessionRecord>();
   private readonly storage: libsignal.SignalStorage;
+  private groups?: Promise<SignalRepositoryWithLIDStore>;
+  /** Bridge devices that have this contact's sender key, per group. */
+  readonly senderKeySent = new Set<string>();
 
   constructor(
     private readonly B: Baileys,
@@ -75,6 +85,78 @@ export class Peer {
   private address(jid: string): libsignal.ProtocolAddress {
     const [user, device = "0"] = jid.split("@")[0].split(":");
     return new libsignal.ProtocolAddress(user, Number(device));
+  }
+
+  /**
+   * Sender keys for group messages (skmsg), kept the way baileys keeps them: the stand-in
+   * uses baileys' own Signal repository for this contact's side of the group.
+   */
+  private groupRepo(): Promise<SignalRepositoryWithLIDStore> {
+    this.groups ??= (async () => {
+      const { makeLibSignalRepository } = (await import(
+        "@whiskeysockets/baileys/lib/Signal/libsignal.js"
+      )) as {
+        makeLibSignalRepository: (auth: unknown, logger: unknown) => SignalRepositoryWithLIDStore;
+      };
+      const store = new Map<string, unknown>();
+      const keys = {
+        get: async (type: string, ids: string[]) =>
+          Object.fromEntries(
+            ids.filter((i) => store.has(`${type}.${i}`)).map((i) => [i, store.get(`${type}.${i}`)]),
+          ),
+        set: async (data: SignalDataSet) => {
+          for (const [type, entries] of Object.entries(data))
+            for (const [id, v] of Object.entries(entries ?? {}))
+              v == null ? store.delete(`${type}.${id}`) : store.set(`${type}.${id}`, v);
+        },
+      };
+      const quiet = {
+        level: "silent",
+        child: () => quiet,
+        trace() {},
+        debug() {},
+        info() {},
+        warn() {},
+        error() {},
+      };
+      const tx = this.B.addTransactionCapability(keys as never, quiet, {
+        maxCommitRetries: 1,
+        delayBetweenTriesMs: 1,
+      });
+      const creds = {
+        signedIdentityKey: this.identity,
+        signedPreKey: this.signedPreKey,
+        registrationId: this.registrationId,
+      };
+      return makeLibSignalRepository({ creds, keys: tx }, quiet);
+    })();
+    return this.groups;
+  }
+
+  /** A group message from this contact: the sender-key ciphertext and the key to distribute. */
+  async encryptGroup(
+    group: string,
+    message: proto.IMessage,
+  ): Promise<{ ciphertext: Uint8Array; skdm: Uint8Array }> {
+    const repo = await this.groupRepo();
+    const data = this.B.writeRandomPadMax16(this.B.proto.Message.encode(message).finish());
+    const out = await repo.encryptGroupMessage({ group, meId: this.jid, data });
+    return { ciphertext: out.ciphertext, skdm: out.senderKeyDistributionMessage };
+  }
+
+  /** Takes the sender key a bridge device distributed to this contact. */
+  async takeSenderKey(fromJid: string, item: proto.Message.ISenderKeyDistributionMessage): Promise<void> {
+    await (await this.groupRepo()).processSenderKeyDistributionMessage({ item, authorJid: fromJid });
+  }
+
+  /** Decrypts a group message of the bridge device `fromJid`. */
+  async decryptGroup(group: string, fromJid: string, ciphertext: Uint8Array): Promise<proto.IMessage> {
+    const plain = await (await this.groupRepo()).decryptGroupMessage({
+      group,
+      authorJid: fromJid,
+      msg: ciphertext,
+    });
+    return this.B.proto.Message.decode(this.B.unpadRandomMax16(plain));
   }
 
   /** Decrypts what the bridge device `fromJid` sent this contact. */

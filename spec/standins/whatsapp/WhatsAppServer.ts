@@ -17,7 +17,7 @@ import { type KeyBundle, Peer } from "./Peer";
 
 /** A message the bridge sent, as the contact decrypted it. */
 export interface SentMessage {
-  /** The contact's number. */
+  /** The contact's number, or the group's JID for a group message. */
   to: string;
   id: string;
   /** `pkmsg` (a new Signal session) or `msg`. */
@@ -57,7 +57,13 @@ const bytes = (n: BinaryNode | undefined): Buffer =>
 export class WhatsAppServer {
   readonly sent: SentMessage[] = [];
   /** Every node a client sent after the handshake (tag, attributes, first child's tag). */
-  readonly nodes: Array<{ from: string; tag: string; attrs: Record<string, string>; child?: string }> = [];
+  readonly nodes: Array<{
+    from: string;
+    tag: string;
+    attrs: Record<string, string>;
+    child?: string;
+    children?: string[];
+  }> = [];
   readonly logins: string[] = [];
   private readonly peers = new Map<string, Peer>();
   private readonly sessions = new Set<Session>();
@@ -159,6 +165,41 @@ export class WhatsAppServer {
       attrs: { from: peer.jid, id, t: nowS(), type: "text", notify: peer.pushName },
       content: [{ tag: "enc", attrs: { v: "2", type: "msg" }, content: Buffer.from("not a signal message") }],
     };
+    for (const s of this.sessions) if (s.number === to) s.send(node);
+    return id;
+  }
+
+  /**
+   * A text message from contact `from` in group `group`, to account `to`'s device: encrypted
+   * with the contact's sender key (skmsg), the key itself sent along in a 1:1 Signal message
+   * the first time. Returns its id.
+   */
+  async sendGroupText(group: string, from: string, to: string, text: string): Promise<string> {
+    const peer = this.peers.get(from);
+    if (!peer) throw new Error(`unknown contact ${from}`);
+    const device = this.deviceOf(to);
+    const id = `3EB0G${(++this.counter).toString(16).padStart(4, "0")}${Date.now().toString(16).toUpperCase()}`;
+    const { ciphertext, skdm } = await peer.encryptGroup(group, { conversation: text });
+    const content: BinaryNode[] = [];
+    const memo = `${group}|${device}`;
+    if (!peer.senderKeySent.has(memo)) {
+      const dist = await peer.encrypt(
+        device,
+        { senderKeyDistributionMessage: { groupId: group, axolotlSenderKeyDistributionMessage: skdm } },
+        this.bundles.get(to),
+      );
+      content.push({ tag: "enc", attrs: { v: "2", type: dist.type }, content: dist.ciphertext });
+      peer.senderKeySent.add(memo);
+    }
+    content.push({ tag: "enc", attrs: { v: "2", type: "skmsg" }, content: Buffer.from(ciphertext) });
+    const node: BinaryNode = {
+      tag: "message",
+      attrs: { from: group, participant: peer.jid, id, t: nowS(), type: "text", notify: peer.pushName },
+      content,
+    };
+    const queue = this.pending.get(to) ?? [];
+    queue.push(node);
+    this.pending.set(to, queue);
     for (const s of this.sessions) if (s.number === to) s.send(node);
     return id;
   }
@@ -427,7 +468,8 @@ export class WhatsAppServer {
 
   private async onNode(s: Session, n: BinaryNode): Promise<void> {
     const child = Array.isArray(n.content) ? n.content[0] : undefined;
-    this.nodes.push({ from: s.me, tag: n.tag, attrs: { ...n.attrs }, child: child?.tag });
+    const children = Array.isArray(n.content) ? n.content.map((c) => c.tag) : undefined;
+    this.nodes.push({ from: s.me, tag: n.tag, attrs: { ...n.attrs }, child: child?.tag, children });
     if (n.tag === "iq") return s.send(this.answerIq(s, n, child));
     if (n.tag === "ack" || n.tag === "receipt") {
       // The device has the message: it is not delivered again.
@@ -558,14 +600,34 @@ export class WhatsAppServer {
     s.send({ tag: "ack", attrs: { class: "message", id: n.attrs.id, from: n.attrs.to, t: nowS() } });
     const targets = childrenOf(childOf(n, "participants"), "to");
     const direct = childOf(n, "enc");
-    if (direct) targets.push({ tag: "to", attrs: { jid: n.attrs.to }, content: [direct] });
+    const group = n.attrs.to?.endsWith("@g.us") ? n.attrs.to : undefined;
+    if (direct && !group) targets.push({ tag: "to", attrs: { jid: n.attrs.to }, content: [direct] });
+    const textOf = (m: proto.IMessage) => m.conversation ?? m.extendedTextMessage?.text ?? undefined;
     for (const to of targets) {
       const peer = this.peers.get(userOf(to.attrs.jid));
       const enc = childOf(to, "enc");
       if (!peer || !enc) continue;
       const message = await peer.decrypt(s.me, enc.attrs.type, bytes(enc));
-      const text = message.conversation ?? message.extendedTextMessage?.text ?? undefined;
-      this.sent.push({ to: peer.number, id: n.attrs.id, type: enc.attrs.type, message, text });
+      if (group && message.senderKeyDistributionMessage) {
+        await peer.takeSenderKey(s.me, message.senderKeyDistributionMessage);
+        continue;
+      }
+      this.sent.push({
+        to: peer.number,
+        id: n.attrs.id,
+        type: enc.attrs.type,
+        message,
+        text: textOf(message),
+      });
+    }
+    if (group && direct?.attrs.type === "skmsg") {
+      // Every member reads the group message with the device's sender key; one record for the group.
+      const members = this.groups.get(group)?.participants ?? [];
+      const readers = members.map((m) => this.peers.get(m)).filter((p): p is Peer => p !== undefined);
+      let message: proto.IMessage | undefined;
+      for (const peer of readers) message = await peer.decryptGroup(group, s.me, bytes(direct));
+      if (message)
+        this.sent.push({ to: group, id: n.attrs.id, type: "skmsg", message, text: textOf(message) });
     }
   }
 }

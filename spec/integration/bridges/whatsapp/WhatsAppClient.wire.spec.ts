@@ -9,6 +9,9 @@ const ME = "15550000001";
 const ALICE = "15551234567";
 const OWNER = "@ana:hs.test";
 const CHAT = `${ME}_${ALICE}@s.whatsapp.net`;
+const GUS = "15552220001";
+const HANA = "15552220002";
+const GROUP = "120363000000000001@g.us";
 const WAIT = 20_000;
 
 describe("WhatsApp client ↔ wire-level stand-in (baileys unmodified, keys in PostgreSQL)", function () {
@@ -27,6 +30,9 @@ describe("WhatsApp client ↔ wire-level stand-in (baileys unmodified, keys in P
   before(async () => {
     rig = await startWireRig();
     rig.wa.contact(ALICE, "Alice");
+    rig.wa.contact(GUS, "Gus");
+    rig.wa.contact(HANA, "Hana");
+    rig.wa.group(GROUP, { subject: "Family", participants: [ME, GUS, HANA] });
     await storeLinkedDevice(rig, "ana-key", ME, "Ana");
   });
   after(async () => {
@@ -109,6 +115,40 @@ describe("WhatsApp client ↔ wire-level stand-in (baileys unmodified, keys in P
     const got = await rig.wa.waitFor((m) => m.id === sent.ids[0], WAIT, "relayed message");
     assert.equal(got.text, "*Bob*: hello");
     await rig.h.ctx.store.kvSet(`relay:${CHAT}`, "off");
+  });
+
+  it("group messages both ways with sender keys (skmsg): distributed once, then reused", async () => {
+    const first = await rig.wa.sendGroupText(GROUP, GUS, ME, "hello group");
+    const second = await rig.wa.sendGroupText(GROUP, GUS, ME, "still here");
+    const third = await rig.wa.sendGroupText(GROUP, HANA, ME, "me too");
+    await until(() => texts().includes("me too") && texts().includes("still here"), WAIT, "group messages");
+    const byId = (id: string) =>
+      rig.h.events.find((e): e is RemoteMessage => e.kind === "message" && e.id === id);
+    assert.deepEqual(
+      [byId(first)?.chat.id, byId(first)?.sender.id, byId(first)?.senderInfo?.displayName],
+      [GROUP, GUS, "Gus"],
+    );
+    assert.equal(byId(second)?.text, "still here");
+    assert.equal(byId(third)?.sender.id, HANA);
+
+    const one = await client.sendMessage(
+      { id: GROUP },
+      { sender: { mxid: OWNER, displayName: "Ana" }, text: "hi all", msgtype: "text" },
+    );
+    const got = await rig.wa.waitFor((m) => m.id === one.ids[0], WAIT, "group message from the bridge");
+    assert.deepEqual([got.to, got.type, got.text], [GROUP, "skmsg", "hi all"]);
+    const two = await client.sendMessage(
+      { id: GROUP },
+      { sender: { mxid: OWNER, displayName: "Ana" }, text: "again", msgtype: "text" },
+    );
+    assert.equal(
+      (await rig.wa.waitFor((m) => m.id === two.ids[0], WAIT, "second group message")).text,
+      "again",
+    );
+    const stanza = (id: string) =>
+      rig.wa.nodes.find((n) => n.tag === "message" && n.attrs.id === id)?.children ?? [];
+    assert.ok(stanza(one.ids[0]).includes("participants"), "the first carries the sender key to each member");
+    assert.ok(!stanza(two.ids[0]).includes("participants"), "the second reuses it");
   });
 
   it("logs and skips a message that cannot be decrypted; the connection and the next message are fine", async () => {
