@@ -135,7 +135,12 @@ export class WhatsAppServer {
    * A text message from contact `from` to account `to`, Signal-encrypted for the account's
    * linked device. Delivered now if the device is connected, else when it logs in. Returns its id.
    */
-  async sendText(from: string, to: string, text: string, opts: { id?: string } = {}): Promise<string> {
+  async sendText(
+    from: string,
+    to: string,
+    text: string,
+    opts: { id?: string; asLid?: boolean } = {},
+  ): Promise<string> {
     const peer = this.peers.get(from);
     if (!peer) throw new Error(`unknown contact ${from}: add it with contact()`);
     const device = this.deviceOf(to);
@@ -145,7 +150,18 @@ export class WhatsAppServer {
     const enc = await peer.encrypt(device, { conversation: text }, this.bundles.get(to));
     const node: BinaryNode = {
       tag: "message",
-      attrs: { from: peer.jid, id, t: nowS(), type: "text", notify: peer.pushName },
+      // `asLid`: addressed by the contact's privacy id, the phone number alongside (as WhatsApp does now).
+      attrs: opts.asLid
+        ? {
+            from: lidOf(peer.jid),
+            sender_pn: peer.jid,
+            id,
+            t: nowS(),
+            type: "text",
+            notify: peer.pushName,
+            addressing_mode: "lid",
+          }
+        : { from: peer.jid, id, t: nowS(), type: "text", notify: peer.pushName },
       content: [{ tag: "enc", attrs: { v: "2", type: enc.type }, content: enc.ciphertext }],
     };
     const queue = this.pending.get(to) ?? [];

@@ -117,6 +117,18 @@ describe("WhatsApp client ↔ wire-level stand-in (baileys unmodified, keys in P
     await rig.h.ctx.store.kvSet(`relay:${CHAT}`, "off");
   });
 
+  it("a contact addressed by privacy id (@lid) is the same chat and ghost as by phone number; replies reach them", async () => {
+    const id = await rig.wa.sendText(ALICE, ME, "from my lid", { asLid: true });
+    await until(() => texts().includes("from my lid"), WAIT, "the @lid message");
+    const ev = rig.h.events.find((e): e is RemoteMessage => e.kind === "message" && e.id === id);
+    assert.deepEqual([ev?.chat.id, ev?.sender.id], [CHAT, ALICE]);
+    const sent = await client.sendMessage(
+      { id: CHAT },
+      { sender: { mxid: OWNER, displayName: "Ana" }, text: "to your lid", msgtype: "text" },
+    );
+    assert.equal((await rig.wa.waitFor((m) => m.id === sent.ids[0], WAIT, "the reply")).text, "to your lid");
+  });
+
   it("group messages both ways with sender keys (skmsg): distributed once, then reused", async () => {
     const first = await rig.wa.sendGroupText(GROUP, GUS, ME, "hello group");
     const second = await rig.wa.sendGroupText(GROUP, GUS, ME, "still here");
