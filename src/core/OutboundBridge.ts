@@ -113,9 +113,11 @@ export class OutboundBridge {
         this.opts.registry.client(portal.loginId) ?? this.opts.registry.clientForPlatform(portal.platform);
       if (!entry)
         throw new BridgeError(`the ${portal.platform} login of this room is not connected`, undefined, true);
+      await this.relay(portal, entry.client, ev);
+      // Only a login that could deliver takes the portal over (a personal account refuses
+      // chats of another account, and must not keep them from their owner's next login).
       if (entry.login.id !== portal.loginId)
         await this.opts.portals.save({ ...portal, loginId: entry.login.id });
-      await this.relay(portal, entry.client, ev);
     }
   }
 
