@@ -36,7 +36,7 @@ import { Bounded } from "./Bounded";
 import { baileys, loadBaileys } from "./baileys";
 import type { WhatsAppConfig } from "./config";
 import { mapMessage, mediaOf, unwrap } from "./inbound";
-import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, userIdOf } from "./jids";
+import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, ownerNumberOfChat, userIdOf } from "./jids";
 import { outboundContent, outboundText } from "./outbound";
 import { type PgAuth, pgAuthState } from "./PgAuthState";
 import { mapSideEvents } from "./sideEvents";
@@ -350,7 +350,7 @@ export class WhatsAppClient
   }
 
   private groupJid(chat: RemoteChatRef): string {
-    const jid = jidOfChat(chat.id);
+    const jid = this.jidFor(chat);
     if (!isGroupJid(jid))
       throw new BridgeError("a direct chat has no name, description or picture of its own on WhatsApp");
     return jid;
@@ -387,6 +387,19 @@ export class WhatsAppClient
       mimetype: ref.mimetype ?? "image/jpeg",
       name: ref.name ?? "avatar.jpg",
     };
+  }
+
+  /**
+   * The JID to write to. A direct chat belongs to one account: a portal of someone else's
+   * account (its owner logged out) is never written to from this one.
+   */
+  private jidFor(chat: RemoteChatRef): string {
+    const owner = ownerNumberOfChat(chat.id);
+    if (owner !== undefined && owner !== this.ownNumber)
+      throw new BridgeError(
+        `this chat belongs to another WhatsApp account (+${owner}), which is not logged in`,
+      );
+    return jidOfChat(chat.id);
   }
 
   /** The relay prefix for `sender`, "" for the owner; throws when the sender may not write here. */
@@ -430,9 +443,9 @@ export class WhatsAppClient
   }
 
   async sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
+    const jid = this.jidFor(chat);
     const prefix = await this.prefixFor(chat.id, msg.sender);
     const sock = this.connected();
-    const jid = jidOfChat(chat.id);
     const quoted = msg.replyTo
       ? (this.messages.get(msg.replyTo) ?? {
           key: this.keyOf(jid, msg.replyTo),
@@ -445,14 +458,14 @@ export class WhatsAppClient
 
   async editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
     const prefix = await this.prefixFor(chat.id, msg.sender);
-    const jid = jidOfChat(chat.id);
+    const jid = this.jidFor(chat);
     const text = outboundText(msg, prefix);
     await this.send(this.connected(), jid, { text, edit: this.keyOf(jid, remoteId) });
   }
 
   async sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {
     if (sender.mxid !== this.login.ownerMxid) return; // a reaction carries no name: only the owner's go out
-    const jid = jidOfChat(chat.id);
+    const jid = this.jidFor(chat);
     const res = await this.connected().sendMessage(jid, {
       react: { text: key, key: this.keyOf(jid, target) },
     });
@@ -466,12 +479,12 @@ export class WhatsAppClient
     sender: MatrixSender,
   ): Promise<void> {
     if (sender.mxid !== this.login.ownerMxid) return;
-    const jid = jidOfChat(chat.id);
+    const jid = this.jidFor(chat);
     await this.send(this.connected(), jid, { react: { text: "", key: this.keyOf(jid, target) } });
   }
 
   async deleteMessage(chat: RemoteChatRef, remoteId: string): Promise<void> {
-    const jid = jidOfChat(chat.id);
+    const jid = this.jidFor(chat);
     await this.send(this.connected(), jid, { delete: this.keyOf(jid, remoteId) });
   }
 
@@ -480,7 +493,7 @@ export class WhatsAppClient
     const owner = who ? who.includes(this.login.ownerMxid) : _typing;
     if (owner === this.ownerTyping.get(chat.id)) return;
     this.ownerTyping.set(chat.id, owner);
-    await this.connected().sendPresenceUpdate(owner ? "composing" : "paused", jidOfChat(chat.id));
+    await this.connected().sendPresenceUpdate(owner ? "composing" : "paused", this.jidFor(chat));
   }
 
   private readonly ownerTyping = new Map<string, boolean>();
@@ -488,7 +501,7 @@ export class WhatsAppClient
   /** Blue ticks only for what the owner read. */
   async markRead(chat: RemoteChatRef, upTo: string, who?: readonly string[]): Promise<void> {
     if (who && !who.includes(this.login.ownerMxid)) return;
-    const jid = jidOfChat(chat.id);
+    const jid = this.jidFor(chat);
     await this.connected().readMessages([this.keyOf(jid, upTo)]);
   }
 

@@ -106,6 +106,23 @@ describe("WhatsApp client ↔ wire-level stand-in (baileys unmodified, keys in P
     assert.equal(rig.wa.sent.length, before);
   });
 
+  it("never writes to a direct chat of another account from this one", async () => {
+    const other = rig.client({
+      id: "wa-other",
+      platform: "whatsapp",
+      ownerMxid: "@zed:hs.test",
+      remoteId: "15550000077",
+      credentials: { auth_key: "none" },
+    });
+    await assert.rejects(
+      other.sendMessage(
+        { id: CHAT },
+        { sender: { mxid: OWNER, displayName: "Ana" }, text: "x", msgtype: "text" },
+      ),
+      /belongs to another WhatsApp account \(\+15550000001\)/,
+    );
+  });
+
   it("relays another Matrix user's message with a name prefix once relaying is on in the chat", async () => {
     await rig.h.ctx.store.kvSet(`relay:${CHAT}`, "on");
     const sent = await client.sendMessage(
