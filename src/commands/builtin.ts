@@ -1,4 +1,7 @@
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
+import { canRelay, type LoginPrompt, type NetworkConnector } from "../core/connector";
+import { txnIdFor } from "../core/InboundBridge";
+import { chatRefOf } from "../core/OutboundBridge";
 import type { PortalService } from "../core/PortalService";
 import type { MatrixApi } from "../matrix/MatrixApi";
 import { MatrixError } from "../matrix/MatrixApi";
@@ -16,6 +19,54 @@ async function redactSecret(deps: BuiltinDeps, ctx: CommandContext): Promise<str
   } catch {
     return "Please delete your message with the token: I may not remove it here.";
   }
+}
+
+/**
+ * An interactive login (a QR code to scan): runs in the background so the management room
+ * stays responsive, and posts its prompts, images and the outcome there.
+ */
+async function interactiveLogin(
+  deps: BuiltinDeps,
+  ctx: CommandContext,
+  platform: string,
+  connector: NetworkConnector,
+): Promise<void> {
+  if (!ctx.isManagementRoom) {
+    await ctx.reply(`Log in to ${platform} in your DM with me: the login shows secrets (a QR code).`);
+    return;
+  }
+  const bot = deps.api.intent(deps.botUserId);
+  let n = 0;
+  const txn = (what: string) => txnIdFor("login", ctx.event.event_id, what, n++);
+  const prompt: LoginPrompt = {
+    say: async (text, html) => {
+      const content: Record<string, unknown> = { msgtype: "m.notice", body: text };
+      if (html) Object.assign(content, { format: "org.matrix.custom.html", formatted_body: html });
+      await bot.sendEvent(ctx.roomId, "m.room.message", content, txn("say"));
+    },
+    image: async (media, body) => {
+      const url = await bot.uploadContent(media.data, media.mimetype, media.name);
+      return bot.sendEvent(
+        ctx.roomId,
+        "m.room.message",
+        { msgtype: "m.image", body, url, info: { mimetype: media.mimetype, size: media.data.length } },
+        txn("image"),
+      );
+    },
+    retract: async (handle) => {
+      await bot.redact(ctx.roomId, handle, txn("retract"), "expired").catch(() => undefined);
+    },
+  };
+  const run = async () => {
+    try {
+      const login = await connector.loginInteractive!(ctx.sender, ctx.args.slice(1), prompt);
+      await deps.registry.addLogin(login);
+      await prompt.say(`Logged in to ${platform} as ${login.remoteId ?? "your account"}.`);
+    } catch (err) {
+      await prompt.say(`The ${platform} login did not complete: ${(err as Error).message}`);
+    }
+  };
+  void run().catch(() => undefined);
 }
 
 export interface BuiltinDeps {
@@ -174,11 +225,16 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
     },
     {
       name: "login",
-      usage: "login <platform> <token>",
-      help: "Connect a platform account by token, e.g. a Telegram bot (management room, bridge admins).",
+      usage: "login <platform> [token or phone number]",
+      help: "Connect a platform account: a bot token (Telegram, bridge admins), or your own WhatsApp by QR code or pairing code (management room).",
       level: "user",
       async run(ctx) {
         const [platform, token] = ctx.args;
+        const interactive = platform ? deps.registry.connectors.get(platform) : undefined;
+        if (interactive?.loginInteractive && (!token || !interactive.loginWithToken)) {
+          await interactiveLogin(deps, ctx, platform!, interactive);
+          return;
+        }
         if (!platform || !token) {
           await ctx.reply("Usage: login <platform> <token>");
           return;
@@ -224,6 +280,41 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
         }
         for (const l of mine) await deps.registry.removeLogin(l.id);
         await ctx.reply(`Logged out of ${platform}. Its portals stay; they resume when you log in again.`);
+      },
+    },
+    {
+      name: "relay",
+      usage: "relay [on|off]",
+      help: "In a portal of your own account (WhatsApp): relay Matrix users without a login through it, with their name.",
+      level: "user",
+      async run(ctx) {
+        const want = ctx.args[0]?.toLowerCase();
+        if (want !== undefined && want !== "on" && want !== "off") {
+          await ctx.reply("Usage: relay [on|off]");
+          return;
+        }
+        const lines: string[] = [];
+        for (const portal of await deps.portals.forRoom(ctx.roomId)) {
+          const entry = deps.registry.client(portal.loginId);
+          if (!entry || !canRelay(entry.client)) continue;
+          const chat = chatRefOf(portal);
+          if (want !== undefined) {
+            if (entry.login.ownerMxid !== ctx.sender && ctx.level !== "admin") {
+              lines.push(
+                `${portal.platform}: only ${entry.login.ownerMxid}, whose account this chat is, may change relaying.`,
+              );
+              continue;
+            }
+            await entry.client.setRelay(chat, want === "on");
+          }
+          const on = await entry.client.relayEnabled(chat);
+          lines.push(
+            `${portal.platform}: relaying is ${on ? "on: messages of people without a login go out through" : "off: only"} ${entry.login.ownerMxid}${on ? "'s account, with their name" : " writes to this chat"}.`,
+          );
+        }
+        await ctx.reply(
+          lines.length ? lines.join("\n") : "This room has no portal whose platform relays per chat.",
+        );
       },
     },
     {

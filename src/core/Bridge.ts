@@ -22,6 +22,7 @@ import { InboundBridge, type RemotePayload } from "./InboundBridge";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { Permissions } from "./Permissions";
 import { chatKey, PortalService } from "./PortalService";
+import { StateNotices } from "./StateNotices";
 
 const log = new Logger("Bridge");
 
@@ -67,6 +68,7 @@ export class Bridge {
   private inbound!: InboundBridge;
   private outbound!: OutboundBridge;
   private ai?: AiService;
+  private stateNotices?: StateNotices;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -93,11 +95,13 @@ export class Bridge {
     const permissions = new Permissions(config.bridge.permissions);
     const portals = new PortalService({ config, api: this.api, store: this.store, bot: this.bot });
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
+    this.stateNotices = new StateNotices({ store: this.store, bot: this.bot });
     this.registry = new ConnectorRegistry({
       config,
       store: this.store,
       extra: this.opts.connectors,
       onEvent: (login, event) => this.onRemoteEvent(login, event),
+      onStateChange: (login, state, message) => this.stateNotices?.changed(login, state, message),
     });
     const commands = new CommandHandler({ config, store: this.store, bot: this.bot, permissions });
     for (const c of builtinCommands({
@@ -277,6 +281,20 @@ export class Bridge {
           )
           .catch((err: unknown) => log.debug("typing not relayed", { err: String(err) }));
       }
+      if (
+        ev.type === "m.receipt" &&
+        typeof ev.room_id === "string" &&
+        typeof ev.content === "object" &&
+        ev.content
+      ) {
+        for (const [eventId, kinds] of Object.entries(ev.content as Record<string, unknown>)) {
+          const read = (kinds as Record<string, unknown> | null)?.["m.read"];
+          if (typeof read !== "object" || read === null) continue;
+          this.outbound
+            .receipt(ev.room_id, eventId, Object.keys(read))
+            .catch((err: unknown) => log.debug("read receipt not relayed", { err: String(err) }));
+        }
+      }
     }
   }
 
@@ -332,6 +350,7 @@ export class Bridge {
     await this.http?.close();
     await this.queue?.stop();
     await this.ai?.stop();
+    this.stateNotices?.stop();
     await this.registry?.stop();
     await this.db?.close();
     log.info("bridge stopped");

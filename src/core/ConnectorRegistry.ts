@@ -26,6 +26,8 @@ export const BUILTIN_CONNECTORS: Record<string, () => NetworkConnector> = {
   telegram: () =>
     (require("../../bridges/telegram/TelegramConnector") as ConnectorModule).createConnector("telegram"),
   slack: () => (require("../../bridges/slack/SlackConnector") as ConnectorModule).createConnector("slack"),
+  whatsapp: () =>
+    (require("../../bridges/whatsapp/WhatsAppConnector") as ConnectorModule).createConnector("whatsapp"),
 };
 
 export interface LoginState {
@@ -104,6 +106,8 @@ export class ConnectorRegistry {
       store: Store;
       onEvent(login: LoginRef, event: RemoteEvent): Promise<void>;
       extra?: NetworkConnector[];
+      /** Sees every change of a login's state (the owner is told in the management room). */
+      onStateChange?(login: LoginRef, state: ConnectionState, message?: string): void;
     },
   ) {}
 
@@ -176,11 +180,16 @@ export class ConnectorRegistry {
     return row;
   }
 
-  /** Disconnects and forgets a login. */
+  /** Disconnects and forgets a login (logging it out on the platform where the client can). */
   async removeLogin(id: string): Promise<void> {
     const entry = this.clients.get(id);
     this.clients.delete(id);
     this.states.delete(id);
+    if (entry?.client.logout) {
+      await entry.client
+        .logout()
+        .catch((err: unknown) => log.warn("platform logout failed", { login: id, err: String(err) }));
+    }
     await entry?.client.disconnect().catch(() => undefined);
     await this.opts.store.deleteLogin(id);
   }
@@ -214,7 +223,10 @@ export class ConnectorRegistry {
   private setState(login: LoginRef, state: ConnectionState, message?: string): void {
     const prev = this.states.get(login.id);
     this.states.set(login.id, { login, state, message });
-    if (prev?.state !== state) log.info("login state", { platform: login.platform, login: login.id, state });
+    if (prev?.state !== state) {
+      log.info("login state", { platform: login.platform, login: login.id, state });
+      this.opts.onStateChange?.(login, state, message);
+    }
   }
 
   async stop(): Promise<void> {

@@ -8,6 +8,7 @@ import type { Portal, QueueItem } from "../store/types";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import {
   canEdit,
+  canMarkRead,
   canModerate,
   canReact,
   canRedact,
@@ -65,7 +66,8 @@ export function isRoomEvent(ev: unknown): ev is RoomEvent {
 export class OutboundBridge {
   private readonly profiles = new Map<string, MatrixSender>();
   private readonly refused = new Set<string>();
-  private readonly typingRooms = new Map<string, boolean>();
+  /** Who is typing in each room (sorted, newline-joined), to send only changes. */
+  private readonly typingRooms = new Map<string, string>();
 
   constructor(
     private readonly opts: {
@@ -115,9 +117,11 @@ export class OutboundBridge {
         this.opts.registry.client(portal.loginId) ?? this.opts.registry.clientForPlatform(portal.platform);
       if (!entry)
         throw new BridgeError(`the ${portal.platform} login of this room is not connected`, undefined, true);
+      await this.relay(portal, entry.client, ev);
+      // Only a login that could deliver takes the portal over (a personal account refuses
+      // chats of another account, and must not keep them from their owner's next login).
       if (entry.login.id !== portal.loginId)
         await this.opts.portals.save({ ...portal, loginId: entry.login.id });
-      await this.relay(portal, entry.client, ev);
     }
   }
 
@@ -376,14 +380,14 @@ export class OutboundBridge {
     let change: Partial<Portal> = {};
     try {
       if (what === "name" && typeof c.name === "string" && c.name !== portal.name) {
-        await client.setChatName(chat, c.name);
+        await client.setChatName(chat, c.name, ev.sender);
         change = { name: c.name };
       } else if (what === "topic" && typeof c.topic === "string" && c.topic !== portal.topic) {
-        await client.setChatTopic(chat, c.topic);
+        await client.setChatTopic(chat, c.topic, ev.sender);
         change = { topic: c.topic };
       } else if (what === "picture" && typeof c.url === "string" && c.url !== portal.avatarKey) {
         const { data, contentType } = await this.opts.api.download(c.url);
-        await client.setChatAvatar(chat, { data, mimetype: contentType, name: "avatar" });
+        await client.setChatAvatar(chat, { data, mimetype: contentType, name: "avatar" }, ev.sender);
         change = { avatarKey: c.url };
       }
     } catch (err) {
@@ -438,16 +442,32 @@ export class OutboundBridge {
   async typing(roomId: string, userIds: string[]): Promise<void> {
     const portals = await this.opts.portals.forRoom(roomId);
     if (!portals.length) return;
-    const typing = userIds.some((u) => u !== this.opts.bot.userId && !this.opts.ghosts.isGhost(u));
-    if (typing === (this.typingRooms.get(roomId) ?? false)) return;
-    this.typingRooms.set(roomId, typing);
+    const who = userIds.filter((u) => u !== this.opts.bot.userId && !this.opts.ghosts.isGhost(u)).sort();
+    const key = who.join("\n");
+    if (key === (this.typingRooms.get(roomId) ?? "")) return;
+    this.typingRooms.set(roomId, key);
     for (const portal of portals) {
       const entry = this.opts.registry.client(portal.loginId);
       if (entry && canType(entry.client)) {
-        await entry.client.setTyping(chatRefOf(portal), typing).catch((err: unknown) => {
+        await entry.client.setTyping(chatRefOf(portal), who.length > 0, who).catch((err: unknown) => {
           log.debug("typing not relayed", { platform: portal.platform, err: String(err) });
         });
       }
+    }
+  }
+
+  /** Read receipts of Matrix users, relayed where the platform shows them. Best effort, not queued. */
+  async receipt(roomId: string, eventId: string, userIds: string[]): Promise<void> {
+    const who = userIds.filter((u) => u !== this.opts.bot.userId && !this.opts.ghosts.isGhost(u));
+    if (!who.length) return;
+    for (const portal of await this.opts.portals.forRoom(roomId)) {
+      const entry = this.opts.registry.client(portal.loginId);
+      if (!entry || !canMarkRead(entry.client)) continue;
+      const remoteId = await this.remoteIdOf(portal, eventId);
+      if (!remoteId) continue;
+      await entry.client.markRead(chatRefOf(portal), remoteId, who).catch((err: unknown) => {
+        log.debug("read receipt not relayed", { platform: portal.platform, err: String(err) });
+      });
     }
   }
 }

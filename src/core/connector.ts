@@ -248,6 +248,19 @@ export interface ConnectorContext {
   remoteUserIdOf(mxid: string): string | undefined;
 }
 
+/**
+ * Where an interactive login talks to the user: their management room. Used while a login
+ * is being set up (a QR code to scan, a pairing code to type), before any client exists.
+ */
+export interface LoginPrompt {
+  /** Posts a notice. */
+  say(text: string, html?: string): Promise<void>;
+  /** Posts an image (a QR code) with `body` as its text; returns a handle to take it back. */
+  image(media: Media, body: string): Promise<string>;
+  /** Removes an image posted earlier (a QR code that expired). Failures are ignored. */
+  retract(handle: string): Promise<void>;
+}
+
 export interface LoginFlow {
   id: string;
   name: string;
@@ -270,6 +283,13 @@ export interface NetworkConnector {
    * to the user when the token is refused.
    */
   loginWithToken?(ownerMxid: string, token: string): Promise<Omit<LoginRef, "id">>;
+  /**
+   * `login <platform> [args…]` for accounts linked interactively (WhatsApp's QR code or
+   * pairing code): talks to the owner through `prompt` until the platform confirms, then
+   * resolves with the login to store. May take minutes; the command does not wait for it.
+   * Rejects with an error whose message is shown to the user.
+   */
+  loginInteractive?(ownerMxid: string, args: string[], prompt: LoginPrompt): Promise<Omit<LoginRef, "id">>;
   /** Must not do IO: the client connects in `connect()`. */
   clientFor(login: LoginRef): NetworkClient;
   /** Checked by `clawbridge doctor`: can the platform be reached with the configured credentials? */
@@ -285,6 +305,11 @@ export interface NetworkClient {
   sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef>;
   /** Fetches media the connector reported as a {@link MediaRef}. */
   fetchMedia?(ref: MediaRef): Promise<Media>;
+  /**
+   * `logout`: ends the session on the platform too (unlinks a WhatsApp device) and forgets
+   * its credentials. Without it, logging out only disconnects.
+   */
+  logout?(): Promise<void>;
 }
 
 export interface EditHandling {
@@ -302,11 +327,16 @@ export interface RedactionHandling {
 }
 
 export interface TypingHandling {
-  setTyping(chat: RemoteChatRef, typing: boolean): Promise<void>;
+  /**
+   * `who`: the Matrix users typing now (a personal account shows only its owner's typing).
+   * Called when the set changes; `typing` is whether anyone is.
+   */
+  setTyping(chat: RemoteChatRef, typing: boolean, who?: readonly string[]): Promise<void>;
 }
 
 export interface ReadReceiptHandling {
-  markRead(chat: RemoteChatRef, upTo: string): Promise<void>;
+  /** Matrix users (`who`) read up to the remote message `upTo`. */
+  markRead(chat: RemoteChatRef, upTo: string, who?: readonly string[]): Promise<void>;
 }
 
 export interface ModerationHandling {
@@ -317,9 +347,20 @@ export interface ModerationHandling {
 
 /** Renaming the chat and changing its description from Matrix (room name and topic). */
 export interface ChatInfoHandling {
-  setChatName(chat: RemoteChatRef, name: string): Promise<void>;
-  setChatTopic(chat: RemoteChatRef, topic: string): Promise<void>;
-  setChatAvatar(chat: RemoteChatRef, image: Media): Promise<void>;
+  /** `by`: the Matrix user who made the change (a personal account acts only for its owner). */
+  setChatName(chat: RemoteChatRef, name: string, by?: string): Promise<void>;
+  setChatTopic(chat: RemoteChatRef, topic: string, by?: string): Promise<void>;
+  setChatAvatar(chat: RemoteChatRef, image: Media, by?: string): Promise<void>;
+}
+
+/**
+ * Relay mode decided per chat by the login's owner (a personal account, as on WhatsApp):
+ * when on, Matrix users without their own login are relayed through the owner's account
+ * with their name in front; when off, only the owner's own messages go out.
+ */
+export interface RelayHandling {
+  setRelay(chat: RemoteChatRef, on: boolean): Promise<void>;
+  relayEnabled(chat: RemoteChatRef): Promise<boolean>;
 }
 
 export interface BackfillHandling {
@@ -344,5 +385,6 @@ export const canMarkRead = (c: NetworkClient): c is NetworkClient & ReadReceiptH
 export const canModerate = (c: NetworkClient): c is NetworkClient & ModerationHandling => has(c, "kick");
 export const canSetChatInfo = (c: NetworkClient): c is NetworkClient & ChatInfoHandling =>
   has(c, "setChatName");
+export const canRelay = (c: NetworkClient): c is NetworkClient & RelayHandling => has(c, "setRelay");
 export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHandling =>
   has(c, "fetchMessagesAfter");

@@ -63,9 +63,11 @@ export async function loadMigrations(dir: string): Promise<Migration[]> {
     out.push({ number: Number(m[1]), name: m[2]!, sql: await readFile(path.join(dir, file), "utf8") });
   }
   out.sort((a, b) => a.number - b.number);
+  // Numbers are assigned per feature and may land in any order, so a gap is allowed; a number
+  // used twice is not (which one would be recorded as applied?).
   out.forEach((mig, i) => {
-    if (mig.number !== i + 1) {
-      throw new Error(`Migrations in ${dir} must be numbered 1, 2, 3… without gaps; found ${mig.number}.`);
+    if (i > 0 && mig.number === out[i - 1]!.number) {
+      throw new Error(`Migrations in ${dir} must have unique numbers; ${mig.number} is used twice.`);
     }
   });
   if (out.length === 0) throw new Error(`No migrations found in ${dir}.`);

@@ -28,8 +28,8 @@ describe("e2e: the AI puppet (real Synapse, model stand-ins)", function () {
 
   before(async function () {
     this.timeout(180_000);
-    // Its own user: this suite renames him, and other suites on the shared homeserver expect "bob".
-    [alice, bob] = await Promise.all([user("alice"), user("builder")]);
+    // dave, not bob: this suite renames him, and other suites on the shared homeserver assert bob's name.
+    [alice, bob] = await Promise.all([user("alice"), user("dave")]);
     rig = await startAiRig({ redact: { email: true, phone: false, patterns: ["SECRET-\\d+"] } });
     await bob.setDisplayName("Bob Builder");
     room = await groupWithAi(alice, bob, "ai group");

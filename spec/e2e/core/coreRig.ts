@@ -10,9 +10,13 @@ import { TestnetServer } from "../../standins/testnet/TestnetServer";
 const CONNECTOR = path.resolve(__dirname, "../../standins/testnet/TestnetConnector.ts");
 export const BOT = `@clawbridge:${RIG_DOMAIN}`;
 
-/** Users of the run: alice is a bridge admin and owns the testnet login, bob a user, mallory nobody. */
+/**
+ * Users of the run: alice is a bridge admin and owns the testnet login, bob and dave users, carol
+ * relay-level, mallory nobody. Suites share them: one that renames a user takes dave, whose name
+ * no other suite asserts.
+ */
 const users = new Map<string, Promise<MatrixTestClient>>();
-export function user(name: "alice" | "bob" | "mallory" | "carol"): Promise<MatrixTestClient> {
+export function user(name: "alice" | "bob" | "mallory" | "carol" | "dave"): Promise<MatrixTestClient> {
   let u = users.get(name);
   if (!u) {
     u = sharedRig().then((r) => MatrixTestClient.register(r.synapse, name));
@@ -78,6 +82,7 @@ export async function startCoreRig(
       permissions: {
         [`@alice:${RIG_DOMAIN}`]: "admin",
         [`@bob:${RIG_DOMAIN}`]: "user",
+        [`@dave:${RIG_DOMAIN}`]: "user",
         [`@carol:${RIG_DOMAIN}`]: "relay",
       },
     },

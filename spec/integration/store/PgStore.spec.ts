@@ -78,18 +78,20 @@ describe("PgStore", function () {
       });
 
       it("lets concurrent processes migrate once, serialised by the advisory lock", async () => {
-        const latest = (await loadMigrations(path.resolve(__dirname, "../../../src/store/migrations")))
-          .length;
+        const numbers = (await loadMigrations(path.resolve(__dirname, "../../../src/store/migrations"))).map(
+          (m) => m.number,
+        );
+        const latest = numbers[numbers.length - 1];
         assert.deepEqual(await new Migrator({ pool: pool() }).status(), { applied: 0, latest });
         const results = await Promise.all([1, 2, 3].map(() => new Migrator({ pool: pool() }).migrate()));
         assert.deepEqual(
           results.flat().sort((a, b) => a - b),
-          Array.from({ length: latest }, (_, i) => i + 1),
+          numbers,
         );
         const { rows } = await pool().query(
           "SELECT number, name, applied_at FROM schema_migrations ORDER BY number",
         );
-        assert.equal(rows.length, latest);
+        assert.equal(rows.length, numbers.length);
         assert.deepEqual(rows[0].name, "initial");
         assert.ok(rows[0].applied_at instanceof Date);
       });
@@ -117,7 +119,7 @@ describe("PgStore", function () {
         }
       });
 
-      it("refuses a database migrated by a newer version, and gaps in the files", async () => {
+      it("refuses a database migrated by a newer version, and a number used twice", async () => {
         const p = pool();
         await new Migrator({ pool: p }).migrate();
         await p.query("INSERT INTO schema_migrations (number, name) VALUES (999, 'future')");
@@ -126,8 +128,8 @@ describe("PgStore", function () {
         const dir = await tmpDir("gap");
         try {
           await writeFile(path.join(dir, "001-a.sql"), "SELECT 1;");
-          await writeFile(path.join(dir, "003-c.sql"), "SELECT 1;");
-          await assert.rejects(new Migrator({ pool: p, dir }).migrate(), /without gaps; found 3/);
+          await writeFile(path.join(dir, "001-b.sql"), "SELECT 1;");
+          await assert.rejects(new Migrator({ pool: p, dir }).migrate(), /unique numbers; 1 is used twice/);
         } finally {
           await rm(dir, { recursive: true, force: true });
         }

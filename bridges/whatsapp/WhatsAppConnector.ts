@@ -1,0 +1,118 @@
+/**
+ * The WhatsApp connector: each Matrix user links their own WhatsApp account as a device
+ * (`login whatsapp` shows a QR code, `login whatsapp <phone>` a pairing code); each linked
+ * account is one login with its keys in Postgres, and one {@link WhatsAppClient}.
+ */
+import type { WASocket } from "@whiskeysockets/baileys";
+import type {
+  Capabilities,
+  ConnectorContext,
+  LoginFlow,
+  LoginPrompt,
+  LoginRef,
+  NetworkConnector,
+} from "../../src/core/connector";
+import { loadBaileys } from "./baileys";
+import { readWhatsAppConfig, type WhatsAppConfig } from "./config";
+import { linkDevice } from "./LoginSession";
+import { WhatsAppClient } from "./WhatsAppClient";
+
+/** WhatsApp's limits: 65536 characters of text, 100 MB media (2 GB documents, kept at 100 MB here). */
+const CAPABILITIES: Capabilities = {
+  edits: true,
+  reactions: true,
+  deletes: true,
+  threads: false,
+  typing: true,
+  readReceipts: true,
+  media: ["image", "video", "audio", "file", "sticker"],
+  maxTextLength: 65536,
+  maxMediaBytes: 100 * 1024 * 1024,
+};
+
+export class WhatsAppConnector implements NetworkConnector {
+  private ctx?: ConnectorContext;
+  private cfg?: WhatsAppConfig;
+  readonly clients = new Set<WhatsAppClient>();
+  /** Sees every socket opened (tests at the seam of baileys' events). */
+  onSocket?: (sock: WASocket, client?: WhatsAppClient) => void;
+
+  constructor(readonly name: string) {}
+
+  async init(ctx: ConnectorContext): Promise<void> {
+    this.cfg = readWhatsAppConfig(ctx.config, this.name);
+    this.ctx = ctx;
+    await loadBaileys();
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.clients].map((c) => c.disconnect()));
+  }
+
+  capabilities(): Capabilities {
+    return { ...CAPABILITIES };
+  }
+
+  loginFlows(): LoginFlow[] {
+    return [
+      {
+        id: "qr",
+        name: "QR code",
+        description: "`login whatsapp`: scan the QR code posted in your management room",
+      },
+      {
+        id: "phone",
+        name: "Pairing code",
+        description: "`login whatsapp <phone number>`: type the 8-character code on the phone",
+      },
+    ];
+  }
+
+  loginInteractive(ownerMxid: string, args: string[], prompt: LoginPrompt): Promise<Omit<LoginRef, "id">> {
+    const { ctx, cfg } = this.ready();
+    return linkDevice({
+      ctx,
+      cfg,
+      platform: this.name,
+      ownerMxid,
+      args,
+      prompt,
+      onSocket: (s) => this.onSocket?.(s),
+    });
+  }
+
+  clientFor(login: LoginRef): WhatsAppClient {
+    const { ctx, cfg } = this.ready();
+    const client: WhatsAppClient = new WhatsAppClient(ctx, login, cfg, (sock) =>
+      this.onSocket?.(sock, client),
+    );
+    for (const old of this.clients) {
+      if (old.loginId !== login.id) continue;
+      this.clients.delete(old);
+      // The same account linked again (`login whatsapp` once more): the old device's keys go.
+      if (old.authKeyOf !== client.authKeyOf)
+        old
+          .forgetKeys()
+          .catch((err: unknown) => ctx.log.warn("old WhatsApp keys not removed", { err: String(err) }));
+    }
+    this.clients.add(client);
+    return client;
+  }
+
+  async check(): Promise<{ ok: boolean; message: string }> {
+    const { cfg } = this.ready();
+    return { ok: true, message: `users link their accounts with \`login whatsapp\` (${cfg.websocketUrl})` };
+  }
+
+  private ready(): { ctx: ConnectorContext; cfg: WhatsAppConfig } {
+    if (!this.ctx || !this.cfg) throw new Error(`${this.name}: init() has not run`);
+    return { ctx: this.ctx, cfg: this.cfg };
+  }
+}
+
+/** Entry point used by the connector registry: `createConnector("whatsapp")`. */
+export function createConnector(name = "whatsapp"): NetworkConnector {
+  return new WhatsAppConnector(name);
+}

@@ -1,0 +1,69 @@
+/**
+ * The `platforms.whatsapp` section: read, defaulted and validated. Errors name the key and
+ * say what to write instead.
+ */
+
+/** The validated `platforms.whatsapp` section. */
+export interface WhatsAppConfig {
+  /** `websocket_url`: WhatsApp Web's socket (default wss://web.whatsapp.com/ws/chat). */
+  websocketUrl: string;
+  /** `device_name`: how the linked device is named on the phone (default "clawbridge"). */
+  deviceName: string;
+  /** `relay_template`: prefix of a relayed Matrix message; `{name}` is the sender's display name. */
+  relayTemplate: string;
+  /** `backoff_initial_ms` / `backoff_max_ms`: reconnect delays after a dropped connection. */
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** `connect_timeout_ms`: how long one connection attempt may take (default 20000). */
+  connectTimeoutMs: number;
+  /** `query_timeout_ms`: how long baileys waits for an answer to a query (default 60000). */
+  queryTimeoutMs: number;
+  /** `login_timeout_seconds`: how long a QR or pairing-code login waits for the phone (default 180). */
+  loginTimeoutSeconds: number;
+  /** `qr_refresh_seconds`: how long each QR code is shown before the next (default: WhatsApp Web's 60, then 20). */
+  qrRefreshSeconds?: number;
+}
+
+export const DEFAULT_RELAY_TEMPLATE = "*{name}*: ";
+
+export function readWhatsAppConfig(c: Record<string, unknown>, platform = "whatsapp"): WhatsAppConfig {
+  const key = (k: string): string => `platforms.${platform}.${k}`;
+  const str = (k: string, dflt: string): string => {
+    const v = c[k];
+    if (v === undefined || v === null || v === "") return dflt;
+    if (typeof v !== "string") throw new Error(`${key(k)} must be a string`);
+    return v;
+  };
+  const num = (k: string, d: number, min: number): number => {
+    const v = c[k];
+    if (v === undefined || v === null) return d;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < min)
+      throw new Error(`${key(k)} must be a number >= ${min}`);
+    return v;
+  };
+  const websocketUrl = str("websocket_url", "wss://web.whatsapp.com/ws/chat");
+  try {
+    const u = new URL(websocketUrl);
+    if (u.protocol !== "wss:" && u.protocol !== "ws:") throw new Error("protocol");
+  } catch {
+    throw new Error(`${key("websocket_url")} must be a ws(s):// URL, e.g. wss://web.whatsapp.com/ws/chat`);
+  }
+  const relayTemplate = str("relay_template", DEFAULT_RELAY_TEMPLATE);
+  if (!relayTemplate.includes("{name}"))
+    throw new Error(`${key("relay_template")} must contain {name}, e.g. "*{name}*: "`);
+  const backoffInitialMs = num("backoff_initial_ms", 2000, 1);
+  const backoffMaxMs = num("backoff_max_ms", 300_000, 1);
+  if (backoffMaxMs < backoffInitialMs)
+    throw new Error(`${key("backoff_max_ms")} must be >= backoff_initial_ms`);
+  return {
+    websocketUrl,
+    deviceName: str("device_name", "clawbridge"),
+    relayTemplate,
+    backoffInitialMs,
+    backoffMaxMs,
+    connectTimeoutMs: num("connect_timeout_ms", 20_000, 100),
+    queryTimeoutMs: num("query_timeout_ms", 60_000, 100),
+    loginTimeoutSeconds: num("login_timeout_seconds", 180, 5),
+    qrRefreshSeconds: c.qr_refresh_seconds === undefined ? undefined : num("qr_refresh_seconds", 60, 1),
+  };
+}

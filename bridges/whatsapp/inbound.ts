@@ -1,0 +1,179 @@
+/**
+ * baileys events → RemoteEvents. Pure apart from the loaded baileys module: what the socket
+ * emitted goes in, the events for the core come out; nothing is sent anywhere.
+ */
+import type { proto, WAMessage, WAMessageKey } from "@whiskeysockets/baileys";
+import type { MediaRef, RemoteChatRef, RemoteEvent, RemoteUserRef } from "../../src/core/connector";
+import { baileys } from "./baileys";
+import { whatsappToHtml } from "./convert/format";
+import { chatIdOf, isGroupJid, userIdOf } from "./jids";
+
+/** What the mapper needs to know about the login. */
+export interface MapperContext {
+  /** The account's phone number. */
+  ownNumber: string;
+  /** Ids of messages this bridge sent (their echoes are marked `fromSelf`). */
+  sentByBridge(id: string): boolean;
+}
+
+/** A media message kept for {@link MediaRef} `key` `msg:<id>` until the core fetches it. */
+export type MediaKind =
+  | "imageMessage"
+  | "videoMessage"
+  | "audioMessage"
+  | "documentMessage"
+  | "stickerMessage";
+export const MEDIA_KINDS: readonly MediaKind[] = [
+  "imageMessage",
+  "videoMessage",
+  "audioMessage",
+  "documentMessage",
+  "stickerMessage",
+];
+
+const EXT: Record<MediaKind, string> = {
+  imageMessage: "jpg",
+  videoMessage: "mp4",
+  audioMessage: "ogg",
+  documentMessage: "bin",
+  stickerMessage: "webp",
+};
+
+const toMs = (t: unknown): number => {
+  const n =
+    typeof t === "number"
+      ? t
+      : t && typeof (t as { toNumber?: () => number }).toNumber === "function"
+        ? (t as { toNumber(): number }).toNumber()
+        : Number(t);
+  return Number.isFinite(n) && n > 0 ? n * 1000 : Date.now();
+};
+
+/** The phone-number JID of a key's chat or participant, preferring it over a privacy id. */
+function pn(jid: string | null | undefined, alt: string | null | undefined): string {
+  if (jid?.endsWith("@lid") && alt) return alt;
+  return jid ?? "";
+}
+
+function chatOf(ctx: MapperContext, key: WAMessageKey): RemoteChatRef {
+  return { id: chatIdOf(ctx.ownNumber, pn(key.remoteJid, key.remoteJidAlt)) };
+}
+
+function senderOf(ctx: MapperContext, key: WAMessageKey): RemoteUserRef {
+  if (key.fromMe) return { id: ctx.ownNumber };
+  const remote = pn(key.remoteJid, key.remoteJidAlt);
+  const jid = isGroupJid(remote) ? pn(key.participant, key.participantAlt) : remote;
+  return { id: userIdOf(jid) };
+}
+
+/** The message inside the wrappers WhatsApp puts around it (ephemeral, view once, …). */
+export function unwrap(m: proto.IMessage | null | undefined): proto.IMessage | undefined {
+  return baileys().normalizeMessageContent(m) ?? undefined;
+}
+
+function textOf(m: proto.IMessage): string | undefined {
+  return m.conversation ?? m.extendedTextMessage?.text ?? undefined;
+}
+
+function contextOf(m: proto.IMessage): proto.IContextInfo | undefined {
+  for (const v of Object.values(m)) {
+    const ci = (v as { contextInfo?: proto.IContextInfo } | null)?.contextInfo;
+    if (ci) return ci;
+  }
+  return undefined;
+}
+
+/** The media part of a message, if it has one. */
+export function mediaOf(m: proto.IMessage):
+  | {
+      kind: MediaKind;
+      media: proto.Message.IImageMessage & proto.Message.IDocumentMessage & proto.Message.IAudioMessage;
+    }
+  | undefined {
+  for (const kind of MEDIA_KINDS) {
+    const media = m[kind];
+    if (media) return { kind, media: media as never };
+  }
+  return undefined;
+}
+
+function mediaRef(
+  id: string,
+  kind: MediaKind,
+  media: { mimetype?: string | null; fileName?: string | null; fileLength?: unknown; ptt?: boolean | null },
+): MediaRef {
+  const mimetype = media.mimetype?.split(";")[0] ?? "application/octet-stream";
+  const base = kind === "audioMessage" && media.ptt ? "voice" : kind.replace("Message", "");
+  const size = Number(media.fileLength ?? 0) || undefined;
+  return { key: `msg:${id}`, mimetype, name: media.fileName ?? `${base}.${EXT[kind]}`, size };
+}
+
+/** One received or echoed message → its events (usually one). */
+export function mapMessage(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
+  const key = msg.key;
+  const id = key.id;
+  if (!id || !key.remoteJid || key.remoteJid === "status@broadcast") return [];
+  const content = unwrap(msg.message);
+  if (!content) return [];
+  const chat = chatOf(ctx, key);
+  const sender = senderOf(ctx, key);
+  const base = {
+    chat,
+    sender,
+    timestamp: toMs(msg.messageTimestamp),
+    fromSelf: key.fromMe === true && ctx.sentByBridge(id),
+    senderInfo: !key.fromMe && msg.pushName ? { displayName: msg.pushName } : undefined,
+  };
+  const protocol = content.protocolMessage;
+  if (protocol) {
+    const target = protocol.key?.id;
+    if (!target) return [];
+    const P = baileys().proto.Message.ProtocolMessage.Type;
+    if (protocol.type === P.REVOKE) return [{ ...base, kind: "delete", id: target }];
+    if (protocol.type === P.MESSAGE_EDIT && protocol.editedMessage) {
+      const edited = unwrap(protocol.editedMessage);
+      const text = (edited && (textOf(edited) ?? mediaOf(edited)?.media.caption)) ?? "";
+      return [{ ...base, kind: "edit", id: target, text, html: whatsappToHtml(text) }];
+    }
+    return [];
+  }
+  const reaction = content.reactionMessage;
+  if (reaction) {
+    const target = reaction.key?.id;
+    if (!target) return [];
+    return reaction.text
+      ? [{ ...base, kind: "reaction", target, key: reaction.text }]
+      : [{ ...base, kind: "reaction-remove", target, key: "" }];
+  }
+  const replyTo = contextOf(content)?.stanzaId ?? undefined;
+  const media = mediaOf(content);
+  if (media) {
+    const caption = media.media.caption ?? "";
+    return [
+      {
+        ...base,
+        kind: "message",
+        id,
+        text: caption,
+        html: caption ? whatsappToHtml(caption) : undefined,
+        replyTo,
+        attachments: [mediaRef(id, media.kind, media.media)],
+      },
+    ];
+  }
+  const text = textOf(content);
+  if (text === undefined) {
+    // Locations, contacts, polls…: said plainly rather than dropped.
+    const type = baileys().getContentType(content) ?? "message";
+    return [
+      {
+        ...base,
+        kind: "message",
+        id,
+        text: `[${type.replace(/Message$/, "")} not bridged]`,
+        msgtype: "notice",
+      },
+    ];
+  }
+  return [{ ...base, kind: "message", id, text, html: whatsappToHtml(text), replyTo }];
+}

@@ -1,0 +1,40 @@
+/**
+ * A Matrix message → the content baileys' `sendMessage` takes. Pure: formatting, the relay
+ * prefix and media kinds are decided here.
+ */
+import type { AnyMessageContent } from "@whiskeysockets/baileys";
+import type { OutboundMessage } from "../../src/core/connector";
+import { htmlToWhatsapp } from "./convert/format";
+
+/** The text of a Matrix message in WhatsApp formatting, with `prefix` (a relayed sender) in front. */
+export function outboundText(msg: OutboundMessage, prefix: string): string {
+  let text = msg.html ? htmlToWhatsapp(msg.html) : msg.text;
+  if (msg.msgtype === "emote") text = `_${text}_`;
+  return prefix + text;
+}
+
+export function outboundContent(msg: OutboundMessage, prefix: string): AnyMessageContent {
+  const text = outboundText(msg, prefix);
+  const a = msg.attachment;
+  if (!a) return { text };
+  const caption = text || undefined;
+  const { data, mimetype, name } = a.media;
+  switch (a.kind) {
+    case "image":
+      return { image: data, mimetype, caption };
+    case "video":
+      return { video: data, mimetype, caption };
+    case "audio":
+      // Opus in Ogg is what WhatsApp records: it becomes a voice note.
+      return {
+        audio: data,
+        mimetype,
+        ptt: /ogg|opus/.test(mimetype),
+        seconds: a.durationMs ? Math.round(a.durationMs / 1000) : undefined,
+      };
+    case "sticker":
+      return { sticker: data, mimetype };
+    default:
+      return { document: data, mimetype, fileName: name, caption };
+  }
+}

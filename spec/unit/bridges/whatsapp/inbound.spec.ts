@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import type { BaileysEventMap, WAMessage } from "@whiskeysockets/baileys";
+import { loadBaileys } from "../../../../bridges/whatsapp/baileys";
+import { mapMessage } from "../../../../bridges/whatsapp/inbound";
+import { mapSideEvents } from "../../../../bridges/whatsapp/sideEvents";
+
+const FIXTURES = JSON.parse(
+  readFileSync(path.resolve(__dirname, "../../../fixtures/whatsapp/seam-events.json"), "utf8"),
+) as Record<string, unknown>;
+const fixture = <T>(name: string): T => structuredClone(FIXTURES[name]) as T;
+const GROUP = "120363000000000001@g.us";
+const ctx = { ownNumber: "15550000001", sentByBridge: (id: string) => id === "BRIDGE1" };
+
+describe("WhatsApp events → RemoteEvents", () => {
+  before(async () => {
+    await loadBaileys();
+  });
+
+  it("a group text: chat is the group, sender the participant, push name and HTML", () => {
+    const [ev] = mapMessage(ctx, fixture<WAMessage>("groupText"));
+    assert.equal(ev.kind, "message");
+    assert.deepEqual(ev.chat, { id: GROUP });
+    assert.deepEqual(ev.sender, { id: "15552220001" });
+    assert.equal(ev.senderInfo?.displayName, "Gus");
+    assert.equal(ev.timestamp, 1796190000 * 1000);
+    if (ev.kind !== "message") return;
+    assert.equal(ev.html, "<strong>hello</strong> group, <del>old</del> news");
+  });
+
+  it("a DM is keyed by the account and the contact; a privacy id (@lid) gives way to the phone number", () => {
+    const m = fixture<WAMessage>("groupText");
+    m.key = {
+      remoteJid: "99887766@lid",
+      remoteJidAlt: "15551234567@s.whatsapp.net",
+      fromMe: false,
+      id: "X1",
+    };
+    const [ev] = mapMessage(ctx, m);
+    assert.deepEqual(ev.chat, { id: "15550000001_15551234567@s.whatsapp.net" });
+    assert.deepEqual(ev.sender, { id: "15551234567" });
+  });
+
+  it("replies, edits, reactions, removals and revokes", () => {
+    const [reply] = mapMessage(ctx, fixture<WAMessage>("groupReply"));
+    assert.equal(reply.kind === "message" && reply.replyTo, "3EB0A1000000000001");
+    const [edit] = mapMessage(ctx, fixture<WAMessage>("groupEdit"));
+    assert.equal(edit.kind, "edit");
+    assert.equal(edit.kind === "edit" && edit.id, "3EB0A1000000000001");
+    assert.equal(edit.kind === "edit" && edit.html, "hello group, <em>fresh</em> news");
+    const [react] = mapMessage(ctx, fixture<WAMessage>("groupReaction"));
+    assert.deepEqual(react.kind === "reaction" && [react.target, react.key], ["3EB0A1000000000001", "👍"]);
+    const [unreact] = mapMessage(ctx, fixture<WAMessage>("groupReactionRemove"));
+    assert.equal(unreact.kind, "reaction-remove");
+    const [revoke] = mapMessage(ctx, fixture<WAMessage>("groupRevoke"));
+    assert.deepEqual(revoke.kind === "delete" && revoke.id, "3EB0A1000000000002");
+  });
+
+  it("media: a MediaRef per message, voice notes named so, captions as text", () => {
+    const media = (name: string) => {
+      const m = fixture<WAMessage & { message: Record<string, Record<string, unknown>> }>(name);
+      delete Object.values(m.message)[0].$MEDIA;
+      return mapMessage(ctx, m)[0];
+    };
+    const image = media("groupImage");
+    assert.equal(image.kind === "message" && image.text, "a *photo*");
+    assert.deepEqual(image.kind === "message" && image.attachments, [
+      { key: "msg:3EB0A1000000000010", mimetype: "image/jpeg", name: "image.jpg", size: undefined },
+    ]);
+    const voice = media("groupVoice");
+    assert.equal(voice.kind === "message" && voice.attachments?.[0].mimetype, "audio/ogg");
+    assert.equal(voice.kind === "message" && voice.attachments?.[0].name, "voice.ogg");
+    const doc = media("groupDocument");
+    assert.equal(doc.kind === "message" && doc.attachments?.[0].name, "minutes.pdf");
+  });
+
+  it("messages from the phone are the account's own; the bridge's echoes are marked fromSelf", () => {
+    const [phone] = mapMessage(ctx, fixture<WAMessage>("fromPhone"));
+    assert.deepEqual(phone.sender, { id: "15550000001" });
+    assert.notEqual(phone.fromSelf, true);
+    const echo = fixture<WAMessage>("fromPhone");
+    echo.key.id = "BRIDGE1";
+    assert.equal(mapMessage(ctx, echo)[0].fromSelf, true);
+  });
+
+  it("unsupported content becomes a notice; status broadcasts and empty messages are skipped", () => {
+    const m = fixture<WAMessage>("groupText");
+    m.message = { locationMessage: { degreesLatitude: 1, degreesLongitude: 2 } };
+    const [loc] = mapMessage(ctx, m);
+    assert.equal(loc.kind === "message" && loc.msgtype, "notice");
+    assert.match(loc.kind === "message" ? loc.text : "", /location not bridged/);
+    const status = fixture<WAMessage>("groupText");
+    status.key.remoteJid = "status@broadcast";
+    assert.deepEqual(mapMessage(ctx, status), []);
+    const empty = fixture<WAMessage>("groupText");
+    empty.message = null;
+    assert.deepEqual(mapMessage(ctx, empty), []);
+  });
+
+  it("group, participant, receipt and presence events", () => {
+    const info = mapSideEvents.groups(ctx, fixture<BaileysEventMap["groups.update"]>("groupsUpdate"));
+    assert.deepEqual(
+      info.map((e) => e.kind === "chat-info" && e.info),
+      [{ name: "Renamed group" }, { topic: "New description" }],
+    );
+    const [join] = mapSideEvents.participants(
+      ctx,
+      fixture<BaileysEventMap["group-participants.update"]>("participantAdd"),
+    );
+    assert.deepEqual(join.kind === "member" && [join.target.id, join.membership], ["15552220003", "join"]);
+    const [leave] = mapSideEvents.participants(
+      ctx,
+      fixture<BaileysEventMap["group-participants.update"]>("participantLeave"),
+    );
+    assert.equal(leave.kind === "member" && leave.membership, "leave");
+    const kicked = fixture<BaileysEventMap["group-participants.update"]>("participantLeave");
+    kicked.author = "15552220001@s.whatsapp.net";
+    assert.equal((mapSideEvents.participants(ctx, kicked)[0] as { membership: string }).membership, "kick");
+    const [read] = mapSideEvents.receipts(
+      ctx,
+      fixture<BaileysEventMap["message-receipt.update"]>("readReceipt"),
+    );
+    assert.deepEqual(read.kind === "read" && [read.sender.id, read.upTo], ["15552220002", "$OWN"]);
+    const [typing] = mapSideEvents.presence(ctx, fixture<BaileysEventMap["presence.update"]>("composing"));
+    assert.equal(typing.kind === "typing" && typing.typing, true);
+    const [paused] = mapSideEvents.presence(ctx, fixture<BaileysEventMap["presence.update"]>("paused"));
+    assert.equal(paused.kind === "typing" && paused.typing, false);
+  });
+});
