@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import type { DiscordClient } from "../../../../bridges/discord/DiscordClient";
+import type { DiscordServer } from "../../../standins/discord/DiscordServer";
+import {
+  connectClient,
+  type Harness,
+  harness,
+  ofKind,
+  outbound,
+  startWorld,
+  until,
+  type WorldIds,
+} from "../../../standins/discord/harness";
+
+describe("DiscordClient (discord.js ↔ Discord stand-in)", function () {
+  this.timeout(60_000);
+  let server: DiscordServer;
+  let ids: WorldIds;
+  let h: Harness;
+  let client: DiscordClient;
+
+  beforeEach(async () => {
+    ({ server, ids } = await startWorld());
+    h = harness(server);
+    client = await connectClient(h);
+    await until(() => server.liveSessions() === 1 && client.state() === "CONNECTED", 20_000, "ready");
+  });
+  afterEach(async () => {
+    await client?.disconnect();
+    await server?.close();
+  });
+
+  it("identifies with the token and emits a guild message with the member's nickname", async () => {
+    const identify = server.gatewayOps.find((o) => o.op === 2);
+    assert.equal(identify?.d.token, true);
+    server.postMessage(ids.general, ids.alice, "hello **world**");
+    await until(() => ofKind(h, "message").length === 1, 10_000, "message");
+    const [m] = ofKind(h, "message");
+    assert.deepEqual(m.chat, { id: ids.general });
+    assert.equal(m.sender.id, ids.alice);
+    assert.equal(m.senderInfo?.displayName, "Ally");
+    assert.equal(m.text, "hello world");
+    assert.equal(m.html, "hello <strong>world</strong>");
+  });
+
+  it("sends through one webhook per channel with the Matrix sender's name and avatar, and skips the echo", async () => {
+    const first = await client.sendMessage({ id: ids.general }, outbound("one"));
+    const second = await client.sendMessage({ id: ids.general }, outbound("two"));
+    assert.equal(first.ids.length, 1);
+    assert.equal(server.sent("POST", /\/webhooks$/).length, 1, "webhook created once");
+    const execs = server.sent("POST", /^\/webhooks\/\d+\/[^/]+$/);
+    assert.equal(execs.length, 2);
+    assert.equal(execs[0].body.json.username, "Alice M");
+    assert.equal(execs[0].body.json.avatar_url, outbound("").sender.avatarUrl);
+    assert.equal(execs[1].body.json.content, "two");
+    assert.ok(second.ids[0]);
+    server.postMessage(ids.general, ids.bob, "after");
+    await until(() => ofKind(h, "message").length >= 1, 10_000, "later message");
+    assert.deepEqual(
+      ofKind(h, "message").map((m) => m.text),
+      ["after"],
+      "webhook echoes are not emitted",
+    );
+    assert.ok(h.kv.get(`webhook:${ids.general}`), "webhook stored");
+  });
+
+  it("falls back to a prefixed bot message when webhooks are refused, with one notice", async () => {
+    server.world.noWebhooks.add(ids.random);
+    await client.sendMessage({ id: ids.random }, outbound("hi"));
+    await client.sendMessage({ id: ids.random }, outbound("again"));
+    const posts = server.sent("POST", new RegExp(`^/channels/${ids.random}/messages$`));
+    assert.deepEqual(
+      posts.map((c) => c.body.json.content),
+      ["**Alice M**: hi", "**Alice M**: again"],
+    );
+    const notices = ofKind(h, "message").filter((m) => m.msgtype === "notice");
+    assert.equal(notices.length, 1);
+    assert.match(notices[0].text, /Manage Webhooks/);
+  });
+
+  it("uploads attachments byte for byte and refuses files over the limit", async () => {
+    const data = randomBytes(3000);
+    await client.sendMessage(
+      { id: ids.general },
+      outbound("", {
+        attachment: { kind: "file", media: { data, mimetype: "application/octet-stream", name: "a.bin" } },
+      }),
+    );
+    const exec = server.sent("POST", /^\/webhooks\//).at(-1)!;
+    assert.equal(exec.body.files.length, 1);
+    assert.ok(exec.body.files[0].data.equals(data));
+    assert.equal(exec.body.files[0].name, "a.bin");
+    const big = Buffer.alloc(10 * 1024 * 1024 + 1);
+    await assert.rejects(
+      client.sendMessage(
+        { id: ids.general },
+        outbound("", {
+          attachment: { kind: "file", media: { data: big, mimetype: "application/zip", name: "big.zip" } },
+        }),
+      ),
+      /over Discord's 10 MB upload limit/,
+    );
+  });
+
+  it("splits text over 2000 characters into parts", async () => {
+    const text = `${"word ".repeat(300)}\n\n${"more ".repeat(300)}`;
+    const sent = await client.sendMessage({ id: ids.general }, outbound(text));
+    assert.equal(sent.ids.length, 2);
+    for (const c of server.sent("POST", /^\/webhooks\//))
+      assert.ok(String(c.body.json.content).length <= 2000);
+  });
+
+  it("respects a 429 with retry_after and keeps the order", async () => {
+    server.failNext((c) => c.method === "POST" && c.path.startsWith("/webhooks/"), { retryAfter: 0.5 });
+    await client.sendMessage({ id: ids.general }, outbound("warm"));
+    const t0 = Date.now();
+    server.failNext((c) => c.method === "POST" && c.path.startsWith("/webhooks/"), { retryAfter: 0.5 });
+    for (const t of ["a", "b", "c"]) await client.sendMessage({ id: ids.general }, outbound(t));
+    assert.ok(Date.now() - t0 >= 400, "waited for retry_after");
+    const ok = server.sent("POST", /^\/webhooks\//).map((c) => c.body.json.content);
+    assert.deepEqual(ok, ["warm", "a", "b", "c"]);
+  });
+
+  it("maps edits, deletes, reactions (unicode and custom) and typing from Discord", async () => {
+    const msg = server.postMessage(ids.general, ids.alice, "orig");
+    await until(() => ofKind(h, "message").length === 1, 10_000);
+    server.editMessage(ids.general, String(msg.id), "changed");
+    server.react(ids.general, String(msg.id), ids.bob, "👍");
+    server.react(ids.general, String(msg.id), ids.bob, { id: ids.emoji, name: "blob" });
+    server.react(ids.general, String(msg.id), ids.bob, "👍", true);
+    server.typing(ids.general, ids.bob);
+    server.deleteMessage(ids.general, String(msg.id));
+    await until(() => ofKind(h, "delete").length === 1 && ofKind(h, "typing").length === 1, 10_000);
+    assert.equal(ofKind(h, "edit")[0].text, "changed");
+    assert.deepEqual(
+      ofKind(h, "reaction").map((r) => r.key),
+      ["👍", ":blob:"],
+    );
+    assert.deepEqual(
+      ofKind(h, "reaction-remove").map((r) => [r.key, r.target]),
+      [["👍", msg.id]],
+    );
+    assert.equal(ofKind(h, "delete")[0].id, msg.id);
+  });
+
+  it("sends edits through the webhook, deletes and reactions as the bot", async () => {
+    const sent = await client.sendMessage({ id: ids.general }, outbound("typo"));
+    await client.editMessage({ id: ids.general }, sent.ids[0], outbound("fixed"));
+    assert.equal(server.sent("PATCH", /^\/webhooks\/\d+\/[^/]+\/messages\/\d+$/).length, 1);
+    assert.equal(server.world.findMessage(ids.general, sent.ids[0])?.data.content, "fixed");
+    await client.sendReaction({ id: ids.general }, sent.ids[0], "❤️", outbound("").sender);
+    await client.sendReaction({ id: ids.general }, sent.ids[0], ":blob:", outbound("").sender);
+    assert.deepEqual(
+      [...(server.world.reactions.get(`${ids.general}/${sent.ids[0]}`)?.keys() ?? [])],
+      ["❤️", `blob:${ids.emoji}`],
+    );
+    await client.deleteMessage({ id: ids.general }, sent.ids[0]);
+    assert.equal(server.world.findMessage(ids.general, sent.ids[0]), undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(ofKind(h, "delete").length, 0, "our own delete is not emitted back");
+  });
+
+  it("resumes after a dropped gateway and replays what the session missed", async () => {
+    server.postMessage(ids.general, ids.alice, "before");
+    await until(() => ofKind(h, "message").length === 1, 10_000);
+    server.dropGateway();
+    server.postMessage(ids.general, ids.alice, "while away");
+    await until(() => ofKind(h, "message").length === 2, 20_000, "resumed delivery");
+    assert.ok(
+      server.gatewayOps.some((o) => o.op === 6),
+      "RESUME sent",
+    );
+  });
+
+  it("catches up after a lost session: messages fetched after the last id, once, in order", async () => {
+    server.postMessage(ids.general, ids.alice, "m0");
+    await until(() => ofKind(h, "message").length === 1, 10_000);
+    server.holdGateway(true);
+    server.dropGateway({ resumable: false });
+    for (let i = 1; i <= 20; i++) server.postMessage(ids.general, ids.bob, `m${i}`);
+    server.holdGateway(false);
+    await until(() => ofKind(h, "message").length === 21, 30_000, "catch-up");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(
+      ofKind(h, "message").map((m) => m.text),
+      Array.from({ length: 21 }, (_, i) => `m${i}`),
+    );
+    assert.ok(
+      server.calls.some((c) => c.path === `/channels/${ids.general}/messages` && c.query.get("after")),
+    );
+  });
+
+  it("skips a malformed dispatch and keeps going", async () => {
+    server.sendRaw((s) =>
+      JSON.stringify({ op: 0, t: "MESSAGE_CREATE", s, d: { id: "x", channel_id: ids.general } }),
+    );
+    server.postMessage(ids.general, ids.alice, "still fine");
+    await until(() => ofKind(h, "message").some((m) => m.text === "still fine"), 10_000);
+  });
+});
