@@ -164,6 +164,23 @@ export class DiscordClient
           this.ctx.log.warn(`discord: malformed ${what} skipped`, { err: describe(err) });
         }
       };
+    // A dispatch discord.js cannot digest throws out of its packet handler (and would end the
+    // process): skip it with a warning instead.
+    const ws = d.ws as unknown as { handlePacket(packet: unknown, shard: unknown): boolean };
+    const handle = ws.handlePacket.bind(ws);
+    ws.handlePacket = (packet, shard) => {
+      try {
+        return handle(packet, shard);
+      } catch (err) {
+        const p = packet as { t?: unknown; s?: unknown } | null;
+        this.ctx.log.warn("discord: malformed dispatch skipped", {
+          type: String(p?.t),
+          seq: String(p?.s),
+          err: describe(err),
+        });
+        return true;
+      }
+    };
     d.on(Events.Error, (err) => this.ctx.log.warn("discord client error", { err: describe(err) }));
     d.on(
       Events.ShardReady,

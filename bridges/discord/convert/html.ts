@@ -27,6 +27,14 @@ function attr(attrs: string, name: string): string | undefined {
   return unescapeHtml(m[1] ?? m[2] ?? m[3] ?? "");
 }
 
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 interface Frame {
   tag: string;
   attrs: string;
@@ -49,12 +57,13 @@ export function htmlToDiscord(html: string, r: PillResolver): DiscordText {
   const users = new Set<string>();
   const stack: Frame[] = [{ tag: "", attrs: "", out: "" }];
   let pre = 0;
+  let code = 0;
   let skip = 0;
   const text = (raw: string): void => {
     if (skip) return;
     const t = unescapeHtml(raw);
     const top = stack[stack.length - 1];
-    top.out += pre ? t : escapeMarkdown(t.replace(/\n/g, ""));
+    top.out += pre ? t : code ? t.replace(/\n/g, " ") : escapeMarkdown(t.replace(/\n/g, ""));
   };
   const close = (f: Frame): string => {
     const inner = f.out;
@@ -93,9 +102,9 @@ export function htmlToDiscord(html: string, r: PillResolver): DiscordText {
         return `${inner}\n`;
       case "a": {
         const href = attr(f.attrs, "href") ?? "";
-        const pill = /^https:\/\/matrix\.to\/#\/([@#!][^?/]+)/.exec(href);
-        if (pill) {
-          const target = decodeURIComponent(pill[1]);
+        const pill = /^https:\/\/matrix\.to\/#\/([^?/]+)/.exec(href);
+        const target = pill ? safeDecode(pill[1]) : "";
+        if (/^[@#!]/.test(target)) {
           if (target.startsWith("@")) {
             const id = r.discordUser(target);
             if (id) {
@@ -144,6 +153,11 @@ export function htmlToDiscord(html: string, r: PillResolver): DiscordText {
     if (selfClose) continue;
     if (!closing) {
       if (tag === "pre") pre++;
+      if (tag === "code") code++;
+      if (tag === "code" && pre) {
+        const outer = stack.map((x) => x.tag).lastIndexOf("pre");
+        if (outer > 0) stack[outer].attrs += attrs;
+      }
       stack.push({ tag, attrs, out: "" });
       continue;
     }
@@ -153,6 +167,7 @@ export function htmlToDiscord(html: string, r: PillResolver): DiscordText {
       const f = stack.pop()!;
       const s = close(f);
       if (f.tag === "pre") pre--;
+      if (f.tag === "code") code--;
       stack[stack.length - 1].out += s;
     }
   }

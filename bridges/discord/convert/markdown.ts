@@ -89,19 +89,21 @@ function blocks(text: string, r: MentionResolver): [string, string] {
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
-    const fence = /^```(\w*)\s*(.*)$/.exec(line);
-    if (fence) {
-      const end = lines.findIndex(
-        (l, j) => j >= i && (j === i ? fence[2].endsWith("```") : l.includes("```")),
-      );
+    if (line.startsWith("```")) {
+      const oneLine = line.indexOf("```", 3);
+      if (oneLine >= 0) {
+        html.push(`<pre><code>${escapeHtml(line.slice(3, oneLine))}</code></pre>`);
+        plain.push(line.slice(0, oneLine + 3));
+        const rest = line.slice(oneLine + 3);
+        if (rest) lines.splice(i + 1, 0, rest);
+        continue;
+      }
+      const end = lines.findIndex((l, j) => j > i && l.includes("```"));
       if (end >= 0) {
-        let body: string;
-        if (end === i) body = fence[2].slice(0, -3);
-        else
-          body = [fence[2], ...lines.slice(i + 1, end), lines[end].slice(0, lines[end].indexOf("```"))]
-            .filter((l, k, all) => !(l === "" && (k === 0 || k === all.length - 1)))
-            .join("\n");
-        const lang = end === i ? "" : fence[1];
+        const lang = /^```(\w+)$/.exec(line.trim())?.[1] ?? "";
+        const firstLine = lang || line.length === 3 ? [] : [line.slice(3)];
+        const last = lines[end].slice(0, lines[end].indexOf("```"));
+        const body = [...firstLine, ...lines.slice(i + 1, end), ...(last ? [last] : [])].join("\n");
         const cls = lang ? ` class="language-${escapeHtml(lang)}"` : "";
         html.push(`<pre><code${cls}>${escapeHtml(body)}</code></pre>`);
         plain.push(lines.slice(i, end + 1).join("\n"));

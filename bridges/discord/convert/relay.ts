@@ -4,8 +4,8 @@ import { escapeMarkdown } from "./escape";
 /** Discord's webhook username rules: 1-80 characters, no "discord", no "clyde". */
 export function webhookUsername(displayName: string, mxid: string): string {
   let name = (displayName || mxid)
-    .replace(/discord/gi, "d1scord")
-    .replace(/clyde/gi, "clyd3")
+    .replace(/(d)i(scord)/gi, (_, d: string, rest: string) => `${d}1${rest}`)
+    .replace(/(clyd)e/gi, (_, c: string) => `${c}3`)
     .trim();
   if (name.length < 2) name = mxid;
   return name.slice(0, 80);

@@ -285,6 +285,11 @@ export class DiscordServer {
 
   /** Sends a dispatch to every identified session. */
   dispatch(t: string, d: Obj): void {
+    if (t === "MESSAGE_CREATE" && d.channel_type === undefined) {
+      // As Discord does since 2024: discord.js needs it to build uncached DM channels.
+      const type = this.world.channels.get(String(d.channel_id))?.type;
+      if (type !== undefined) d = { ...d, channel_type: type };
+    }
     for (const conn of this.conns) {
       const session = conn.session;
       if (!session) continue;
