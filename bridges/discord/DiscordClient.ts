@@ -16,6 +16,7 @@ import {
   type Message,
   type PartialMessage,
   Partials,
+  type ThreadChannel,
 } from "discord.js";
 import {
   type ChatInfo,
@@ -228,6 +229,10 @@ export class DiscordClient
       guard("ban", (b) => this.onMember(b.guild.id, b.user.id, "ban")),
     );
     d.on(
+      Events.ThreadCreate,
+      guard("thread", (t: ThreadChannel, created: boolean) => this.onThreadCreate(t, created)),
+    );
+    d.on(
       Events.ChannelUpdate,
       guard("channel", (_o, c) => this.onChannelUpdate(c)),
     );
@@ -437,6 +442,26 @@ export class DiscordClient
     }
   }
 
+  /**
+   * A new thread gets a root event in Matrix for its messages to hang from. A thread started
+   * from a message has that message's id, already bridged, so the core drops the duplicate.
+   */
+  private async onThreadCreate(t: ThreadChannel, created: boolean): Promise<void> {
+    if (!created || !t.parentId || !this.allowed(t as Channel, t.id)) return;
+    const parentId = t.parentId;
+    await this.lane(parentId, () =>
+      this.emit({
+        kind: "message",
+        chat: { id: parentId },
+        sender: { id: t.ownerId ?? this.discord.user?.id ?? "0" },
+        timestamp: t.createdTimestamp ?? Date.now(),
+        id: t.id,
+        text: `🧵 ${t.name}`,
+        msgtype: "notice",
+      }),
+    );
+  }
+
   private async onChannelUpdate(c: Channel): Promise<void> {
     if (c.isDMBased() || c.isThread() || !this.allowed(c, c.id) || !("name" in c)) return;
     const topic = "topic" in c && typeof c.topic === "string" ? c.topic : undefined;
@@ -474,9 +499,10 @@ export class DiscordClient
     }
     const info: ChatInfo = { kind: "group", name: "name" in c && c.name ? c.name : chat.id };
     if ("topic" in c && typeof c.topic === "string" && c.topic) info.topic = c.topic;
-    const icon = "guild" in c ? c.guild.iconURL({ extension: "png", size: 256 }) : null;
-    const avatar = avatarRef(icon);
-    if (avatar) info.avatar = avatar;
+    if ("guild" in c) {
+      const avatar = avatarRef(c.guild.iconURL({ extension: "png", size: 256 }));
+      info.space = { id: c.guild.id, name: c.guild.name, ...(avatar ? { avatar } : {}) };
+    }
     return info;
   }
 

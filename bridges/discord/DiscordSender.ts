@@ -98,10 +98,7 @@ export class DiscordSender {
   async send(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
     const { text, users } = this.content(msg);
     const files = this.files(msg);
-    const thread =
-      msg.threadRoot && this.d.discord.channels.cache.get(msg.threadRoot)?.isThread()
-        ? msg.threadRoot
-        : undefined;
+    const thread = msg.threadRoot ? await this.threadFor(chat, msg.threadRoot) : undefined;
     const target = this.where(chat, thread);
     const channel = await this.channel(target);
     const allowedMentions = { parse: [] as [], users };
@@ -153,6 +150,25 @@ export class DiscordSender {
       timestamp = sent.createdTimestamp;
     }
     return { ids, timestamp };
+  }
+
+  /** The thread of a root message, started on Discord when a Matrix user opens one. */
+  private async threadFor(chat: RemoteChatRef, root: string): Promise<string | undefined> {
+    const known =
+      this.d.discord.channels.cache.get(root) ??
+      (await this.d.discord.channels.fetch(root).catch(() => null));
+    if (known?.isThread()) return known.id;
+    const parent = await this.channel(chat.id);
+    if (!("threads" in parent)) return undefined;
+    try {
+      const starter = await parent.messages.fetch(root);
+      const name = (starter.content || "Thread").split("\n")[0].slice(0, 80);
+      const thread = await parent.threads.create({ startMessage: root, name });
+      return thread.id;
+    } catch (err) {
+      this.d.ctx.log.warn("discord: thread not started, sending to the channel", { root, err: String(err) });
+      return undefined;
+    }
   }
 
   private async sendAsBot(channel: TextBasedChannel, options: MessageCreateOptions): Promise<Message> {

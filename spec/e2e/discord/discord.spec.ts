@@ -93,6 +93,16 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     assert.equal((await alice.getState(room, "m.room.topic")).topic, "all things");
   });
 
+  it("puts the guild's channel rooms into a Matrix space named after the guild", async () => {
+    const link = await alice.waitFor((e) => e.room_id === room && e.type === "m.space.parent");
+    assert.ok(link.state_key, "the portal names its space");
+    const invite = await alice.waitForInvite((i) => i.roomId === link.state_key!);
+    await alice.join(invite.roomId);
+    assert.equal((await alice.getState(link.state_key!, "m.room.name")).name, "The Guild");
+    assert.equal((await alice.getState(link.state_key!, "m.room.create")).type, "m.space");
+    assert.deepEqual((await alice.getState(link.state_key!, "m.space.child", room)).via, ["localhost"]);
+  });
+
   it("relays Matrix messages through one channel webhook with the sender's display name and avatar", async () => {
     await alice.sendText(room, "from matrix one");
     await alice.sendText(room, "from matrix two");
@@ -307,6 +317,48 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     assert.ok(dc.world.history.get(thread)?.some((m) => m.data.content === "matrix in thread"));
   });
 
+  it("starts a Discord thread when a Matrix user opens one, and roots standalone Discord threads", async () => {
+    const rootId = String(dc.postMessage(ids.general, ids.alice, "root for matrix").id);
+    const root = await alice.waitFor((e) => e.room_id === room && isText("root for matrix")(e));
+    await alice.sendText(room, "opening a thread", {
+      "m.relates_to": {
+        rel_type: "m.thread",
+        event_id: root.event_id,
+        is_falling_back: true,
+        "m.in_reply_to": { event_id: root.event_id },
+      },
+    });
+    const started = await dc.waitFor(
+      (c) => c.method === "POST" && c.path === `/channels/${ids.general}/messages/${rootId}/threads`,
+    );
+    assert.equal(started.body.json.name, "root for matrix");
+    const c = await lastExec("opening a thread");
+    assert.equal(c.query.get("thread_id"), rootId);
+
+    const standalone = dc.createThread(ids.general, "standalone talk");
+    const header = await alice.waitFor((e) => e.room_id === room && e.content.body === "🧵 standalone talk");
+    dc.postMessage(standalone, ids.bob, "in the standalone thread");
+    const inside = await alice.waitFor((e) => e.room_id === room && isText("in the standalone thread")(e));
+    assert.equal(relation(inside).rel_type, "m.thread");
+    assert.equal(relation(inside).event_id, header.event_id);
+  });
+
+  it("gives ghosts their per-guild avatar", async () => {
+    const face = randomBytes(1200);
+    dc.setAvatar(ids.bob, face, ids.guild);
+    dc.addUser({ id: "1300000000000000001", username: "dora", global_name: "Dora" });
+    dc.world.guilds
+      .get(ids.guild)
+      ?.members?.push({ user: "1300000000000000001", nick: "Dora the guild one" });
+    const own = randomBytes(1100);
+    dc.setAvatar("1300000000000000001", own, ids.guild);
+    dc.postMessage(ids.general, "1300000000000000001", "I have a face");
+    await alice.waitFor((e) => e.room_id === room && isText("I have a face")(e));
+    const profile = await alice.profile(dcGhost("1300000000000000001"));
+    assert.equal(profile.displayname, "Dora the guild one");
+    assert.deepEqual(await download(core, alice, String(profile.avatar_url)), own);
+  });
+
   it("falls back to prefixed bot messages with one notice when webhooks are refused", async () => {
     dc.world.noWebhooks.add(ids.random);
     dc.postMessage(ids.random, ids.bob, "in random");
@@ -436,6 +488,21 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     await alice.waitFor((e) => e.room_id === room && isText("carl was here")(e));
     await alice.ban(room, dcGhost("1100000000000000001"), "rude");
     await dc.waitFor((c) => c.method === "PUT" && c.path === `/guilds/${ids.guild}/bans/1100000000000000001`);
+
+    // Discord-side: a ban of a ghost that is in the room bans it in Matrix.
+    dc.addUser({ id: "1100000000000000002", username: "eve" });
+    dc.world.guilds.get(ids.guild)?.members?.push({ user: "1100000000000000002" });
+    dc.postMessage(ids.general, "1100000000000000002", "eve was here");
+    await alice.waitFor((e) => e.room_id === room && isText("eve was here")(e));
+    dc.world.bans.add(`${ids.guild}/1100000000000000002`);
+    dc.dispatch("GUILD_BAN_ADD", { guild_id: ids.guild, user: dc.world.userObject("1100000000000000002") });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.room.member" &&
+        e.state_key === dcGhost("1100000000000000002") &&
+        e.content.membership === "ban",
+    );
 
     // Discord-side: alice leaves the guild → her ghost leaves the room.
     const g = dc.world.guilds.get(ids.guild)!;

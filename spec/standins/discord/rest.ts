@@ -181,6 +181,22 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
     ["DELETE", /^\/channels\/(\d+)\/messages\/(\d+)$/, (m) => remove(m[1], m[2])],
     ["POST", /^\/channels\/(\d+)\/typing$/, () => [204]],
     [
+      "POST",
+      /^\/channels\/(\d+)\/messages\/(\d+)\/threads$/,
+      (m, body) => {
+        const parent = world.channels.get(m[1]);
+        if (!parent?.guild_id || !world.findMessage(m[1], m[2])) return unknown("Message", 10008);
+        if (world.channels.has(m[2]))
+          return [400, { message: "A thread has already been created for this message", code: 160004 }];
+        const spec = { id: m[2], name: String(body.json.name ?? "thread"), type: 11, parent_id: m[1] };
+        world.guildOf(m[1])?.channels.push(spec);
+        const thread = world.channelObject(String(parent.guild_id), spec);
+        world.channels.set(m[2], thread);
+        ctx.dispatch("THREAD_CREATE", { ...thread, newly_created: true });
+        return [201, thread];
+      },
+    ],
+    [
       "PUT",
       /^\/channels\/(\d+)\/messages\/(\d+)\/reactions\/([^/]+)\/@me$/,
       (m) => {
