@@ -40,6 +40,7 @@ import {
   type TypingHandling,
   type UserInfo,
 } from "../../src/core/connector";
+import { ChannelLanes, later } from "./ChannelLanes";
 import type { DiscordConfig } from "./config";
 import { discordToMatrix } from "./convert/index";
 import { DiscordSender } from "./DiscordSender";
@@ -55,7 +56,6 @@ import {
 import { Webhooks } from "./Webhooks";
 
 const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-const later = (a: string, b: string): boolean => BigInt(a) > BigInt(b);
 
 export class DiscordClient
   implements
@@ -69,8 +69,7 @@ export class DiscordClient
 {
   private current = ConnectionState.Connecting;
   readonly discord: Client;
-  private readonly lanes = new Map<string, Promise<void>>();
-  private readonly last = new Map<string, string>();
+  private readonly lanes: ChannelLanes;
   private readonly webhooks: Webhooks;
   private readonly sender: DiscordSender;
   private readonly deps: InboundDeps;
@@ -98,6 +97,7 @@ export class DiscordClient
       partials: [Partials.Channel, Partials.Message, Partials.Reaction, Partials.User, Partials.GuildMember],
       rest: { api: cfg.apiRoot, cdn: cfg.cdnRoot },
     });
+    this.lanes = new ChannelLanes(ctx.store, ctx.log);
     this.webhooks = new Webhooks(ctx, this.discord, { name: cfg.webhookName, api: cfg.apiRoot });
     const ghost = ctx.ghostUserId("0");
     const domain = ghost.slice(ghost.indexOf(":") + 1);
@@ -136,7 +136,7 @@ export class DiscordClient
 
   async disconnect(): Promise<void> {
     this.stopped = true;
-    await Promise.all([...this.lanes.values()]);
+    await this.lanes.idle();
     this.webhooks.destroy();
     await this.discord.destroy();
     this.setState(ConnectionState.LoggedOut);
@@ -254,21 +254,6 @@ export class DiscordClient
     return this.cfg.channels.size === 0 || this.cfg.channels.has(base);
   }
 
-  /** Runs `task` after everything queued for the channel. */
-  private lane(channelId: string, task: () => Promise<void>): Promise<void> {
-    const prev = this.lanes.get(channelId) ?? Promise.resolve();
-    const next = prev
-      .then(task)
-      .catch((err: unknown) =>
-        this.ctx.log.warn("discord: inbound event failed", { channel: channelId, err: describe(err) }),
-      );
-    this.lanes.set(channelId, next);
-    void next.then(() => {
-      if (this.lanes.get(channelId) === next) this.lanes.delete(channelId);
-    });
-    return next;
-  }
-
   private async emit(ev: RemoteEvent): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -280,46 +265,33 @@ export class DiscordClient
     }
   }
 
-  private async lastOf(channelId: string): Promise<string | undefined> {
-    return this.last.get(channelId) ?? ((await this.ctx.store.kvGet(`last:${channelId}`)) || undefined);
-  }
-
-  private async markSeen(channelId: string, id: string): Promise<void> {
-    const prev = await this.lastOf(channelId);
-    if (prev && !later(id, prev)) return;
-    this.last.set(channelId, id);
-    await this.ctx.store.kvSet(`last:${channelId}`, id);
-    if (!prev) {
-      const known = await this.knownChannels();
-      if (!known.includes(channelId))
-        await this.ctx.store.kvSet("channels", JSON.stringify([...known, channelId]));
-    }
-  }
-
-  private async knownChannels(): Promise<string[]> {
-    try {
-      const v = JSON.parse((await this.ctx.store.kvGet("channels")) ?? "[]") as unknown;
-      return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
-    } catch {
-      return [];
-    }
-  }
-
   private onMessage(m: Message): Promise<void> {
     if (!this.allowed(m.channel, m.channelId)) return Promise.resolve();
-    return this.lane(m.channelId, () => this.deliverMessage(m));
+    return this.lanes.run(m.channelId, () => this.deliverMessage(m));
   }
 
   /** Emits one message unless it is older than what the channel already delivered, or our own. */
   private async deliverMessage(m: Message): Promise<void> {
-    const prev = await this.lastOf(m.channelId);
+    const prev = await this.lanes.lastOf(m.channelId);
     if (prev && !later(m.id, prev)) return;
     if (!(await this.isEcho(m))) {
       const ev = toRemoteMessage(this.deps, m);
-      if (ev) await this.emit(ev);
+      try {
+        if (ev) await this.emit(ev);
+      } catch (err) {
+        // Not accepted even after retries: a catch-up fetches it again later.
+        this.lanes.fellBehind(m.channelId);
+        this.ctx.log.warn("discord: message not queued, it will be fetched again", {
+          channel: m.channelId,
+          id: m.id,
+          err: describe(err),
+        });
+        setTimeout(() => void this.lanes.run(m.channelId, () => this.catchUp(m.channelId)), 30_000).unref();
+        return;
+      }
       if (ev?.threadRoot) await this.sender.rememberThread(m.id, m.channelId);
     }
-    await this.markSeen(m.channelId, m.id);
+    await this.lanes.markSeen(m.channelId, m.id);
   }
 
   private async isEcho(m: Message | PartialMessage): Promise<boolean> {
@@ -330,17 +302,18 @@ export class DiscordClient
   }
 
   private catchUpAll(): void {
-    void this.knownChannels().then((channels) => {
-      for (const id of channels) void this.lane(id, () => this.catchUp(id));
+    void this.lanes.known().then((channels) => {
+      for (const id of channels) void this.lanes.run(id, () => this.catchUp(id));
     });
   }
 
   /** Fetches what a channel missed (after its last delivered id) and delivers it in order. */
   private async catchUp(channelId: string): Promise<void> {
-    const after = await this.lastOf(channelId);
+    const after = await this.lanes.lastOf(channelId);
     if (!after || this.cfg.catchUpLimit === 0) return;
     const channel = await this.discord.channels.fetch(channelId).catch(() => null);
     if (!channel?.isTextBased() || !this.allowed(channel, channelId)) return;
+    this.lanes.caughtUp(channelId);
     let cursor = after;
     let total = 0;
     while (total < this.cfg.catchUpLimit) {
@@ -358,7 +331,7 @@ export class DiscordClient
   private async onEdit(m: Message | PartialMessage): Promise<void> {
     if (!this.allowed(m.channel, m.channelId) || m.content === null || m.content === undefined) return;
     const content = m.content;
-    await this.lane(m.channelId, async () => {
+    await this.lanes.run(m.channelId, async () => {
       if (await this.isEcho(m)) return;
       if (!m.editedTimestamp) return; // an embed resolved, not an edit
       const { chat } = chatOf(m.channel, m.channelId);
@@ -378,7 +351,7 @@ export class DiscordClient
   private async onDelete(m: Message | PartialMessage): Promise<void> {
     if (!this.allowed(m.channel, m.channelId) || this.sender.deletedByUs(m.id)) return;
     const { chat } = chatOf(m.channel, m.channelId);
-    await this.lane(m.channelId, () =>
+    await this.lanes.run(m.channelId, () =>
       this.emit({
         kind: "delete",
         chat,
@@ -399,7 +372,7 @@ export class DiscordClient
     const { chat } = chatOf(m.channel, m.channelId);
     const user = this.discord.users.cache.get(userId);
     const member = m.guild?.members.cache.get(userId);
-    await this.lane(m.channelId, () =>
+    await this.lanes.run(m.channelId, () =>
       this.emit({
         kind: removed ? "reaction-remove" : "reaction",
         chat,
@@ -429,7 +402,7 @@ export class DiscordClient
     if (!guild || userId === this.discord.user?.id) return;
     for (const c of guild.channels.cache.values()) {
       if (!c.isTextBased() || c.isThread() || !this.allowed(c, c.id)) continue;
-      await this.lane(c.id, () =>
+      await this.lanes.run(c.id, () =>
         this.emit({
           kind: "member",
           chat: { id: c.id },
@@ -449,7 +422,7 @@ export class DiscordClient
   private async onThreadCreate(t: ThreadChannel, created: boolean): Promise<void> {
     if (!created || !t.parentId || !this.allowed(t as Channel, t.id)) return;
     const parentId = t.parentId;
-    await this.lane(parentId, () =>
+    await this.lanes.run(parentId, () =>
       this.emit({
         kind: "message",
         chat: { id: parentId },
@@ -465,7 +438,7 @@ export class DiscordClient
   private async onChannelUpdate(c: Channel): Promise<void> {
     if (c.isDMBased() || c.isThread() || !this.allowed(c, c.id) || !("name" in c)) return;
     const topic = "topic" in c && typeof c.topic === "string" ? c.topic : undefined;
-    await this.lane(c.id, () =>
+    await this.lanes.run(c.id, () =>
       this.emit({
         kind: "chat-info",
         chat: { id: c.id },

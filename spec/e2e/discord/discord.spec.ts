@@ -247,6 +247,31 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     assert.equal(call.body.files[0].name, "notes.bin");
     assert.ok(call.body.files[0].data.equals(out));
 
+    dc.postMessage(ids.general, ids.alice, "", {
+      files: [
+        { name: "voice-message.ogg", data: randomBytes(700), contentType: "audio/ogg" },
+        { name: "clip.mp4", data: randomBytes(900), contentType: "video/mp4" },
+      ],
+      flags: 8192,
+    });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.audio" && e.content.body === "voice-message.ogg",
+    );
+    await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "clip.mp4",
+    );
+    const voice = randomBytes(800);
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.audio",
+      body: "note.ogg",
+      url: await upload(core, alice, voice, "audio/ogg"),
+      info: { mimetype: "audio/ogg", size: voice.length, duration: 2000 },
+    });
+    const audio = await dc.waitFor(
+      (c) => /^\/webhooks\//.test(c.path) && c.body.files[0]?.name === "note.ogg",
+    );
+    assert.ok(audio.body.files[0].data.equals(voice));
+
     const big = randomBytes(300_000);
     const bigEvent = await alice.sendEvent(room, "m.room.message", {
       msgtype: "m.file",
@@ -416,6 +441,21 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
       .eventsIn(room)
       .map((e) => String(e.content.body))
       .filter((b) => b.startsWith("while stopped"));
+    assert.deepEqual(got, texts);
+  });
+
+  it("delivers a burst cut by a SIGKILL of the bridge exactly once, in order, after restart", async () => {
+    const texts = Array.from({ length: 60 }, (_, i) => `dc-kill ${String(i).padStart(2, "0")}`);
+    for (const t of texts) dc.postMessage(ids.general, ids.bob, t);
+    await alice.waitFor((e) => e.room_id === room && isText("dc-kill 03")(e), { timeoutMs: 30_000 });
+    await core.restart("SIGKILL");
+    await alice.waitFor((e) => e.room_id === room && isText("dc-kill 59")(e), { timeoutMs: 90_000 });
+    dc.postMessage(ids.general, ids.bob, "kill barrier");
+    await alice.waitFor((e) => e.room_id === room && isText("kill barrier")(e), { timeoutMs: 30_000 });
+    const got = alice
+      .eventsIn(room)
+      .map((e) => String(e.content.body))
+      .filter((b) => b.startsWith("dc-kill"));
     assert.deepEqual(got, texts);
   });
 

@@ -191,6 +191,27 @@ describe("DiscordClient (discord.js ↔ Discord stand-in)", function () {
     );
   });
 
+  it("fetches a message again after the core refused it, without moving the last id past it", async () => {
+    server.postMessage(ids.general, ids.alice, "ok 1");
+    await until(() => ofKind(h, "message").length === 1, 10_000);
+    let refuse = true;
+    h.onEmit = async (ev) => {
+      if (refuse && ev.kind === "message" && ev.text === "flaky") throw new Error("queue unavailable");
+    };
+    const flaky = server.postMessage(ids.general, ids.alice, "flaky");
+    server.postMessage(ids.general, ids.alice, "ok 2");
+    await until(() => ofKind(h, "message").some((m) => m.text === "ok 2"), 20_000, "the next message");
+    assert.ok(BigInt(h.kv.get(`last:${ids.general}`)!) < BigInt(String(flaky.id)), "last id stays before it");
+    refuse = false;
+    server.dropGateway({ resumable: false });
+    await until(() => ofKind(h, "message").some((m) => m.text === "flaky"), 30_000, "the refetched message");
+    await until(
+      () =>
+        h.kv.get(`last:${ids.general}`) === String(server.world.history.get(ids.general)!.at(-1)!.data.id),
+      10_000,
+    );
+  });
+
   it("skips a malformed dispatch and keeps going", async () => {
     server.sendRaw((s) =>
       JSON.stringify({ op: 0, t: "MESSAGE_CREATE", s, d: { id: "x", channel_id: ids.general } }),
