@@ -158,8 +158,11 @@ export class Bridge {
     await this.http.listen(config.appservice.port, config.appservice.bind_address);
 
     await Promise.all([this.setupBotProfile(), this.registry.init()]);
-    await this.registry.start();
+    // Pending deliveries first: a connector that catches up on start emits at once, and its
+    // new items must queue behind the ones a crash left over (order per chat). Items whose
+    // login is not connected yet are retried until it is.
     await this.queue.start();
+    await this.registry.start();
     this.ready = true;
     // A homeserver that failed to reach the bridge (while it was down) backs off for up to
     // minutes; an MSC2659 ping makes it retry its queued transactions now. (Not when the
