@@ -8,11 +8,13 @@
  * missed is emitted in order, before any live event queued behind it.
  */
 import {
+  AuditLogEvent,
   type Channel,
   Client,
   DiscordAPIError,
   Events,
   GatewayIntentBits,
+  type Guild,
   type Message,
   type PartialMessage,
   Partials,
@@ -397,21 +399,54 @@ export class DiscordClient
     });
   }
 
-  private async onMember(guildId: string, userId: string, membership: "leave" | "ban"): Promise<void> {
+  private async onMember(guildId: string, userId: string, removal: "leave" | "ban"): Promise<void> {
     const guild = this.discord.guilds.cache.get(guildId);
     if (!guild || userId === this.discord.user?.id) return;
+    let membership: "leave" | "ban" | "kick" = removal;
+    let reason: string | undefined;
+    let sender = userId;
+    if (removal === "leave") {
+      const kick = await this.recentKick(guild, userId);
+      if (kick?.by === this.discord.user?.id) return; // mirrored from Matrix: already done there
+      if (kick) {
+        membership = "kick";
+        reason = kick.reason;
+        sender = kick.by;
+      }
+    }
     for (const c of guild.channels.cache.values()) {
       if (!c.isTextBased() || c.isThread() || !this.allowed(c, c.id)) continue;
       await this.lanes.run(c.id, () =>
         this.emit({
           kind: "member",
           chat: { id: c.id },
-          sender: { id: userId },
+          sender: { id: sender },
           timestamp: Date.now(),
           target: { id: userId },
           membership,
+          ...(reason ? { reason } : {}),
         }),
       );
+    }
+  }
+
+  /**
+   * Discord tells bots only that a member is gone; a kick shows in the audit log (View Audit
+   * Log permission). Without the permission every removal counts as leaving.
+   */
+  private async recentKick(
+    guild: Guild,
+    userId: string,
+  ): Promise<{ by: string; reason?: string } | undefined> {
+    try {
+      const log = await guild.fetchAuditLogs({ type: AuditLogEvent.MemberKick, limit: 5 });
+      const entry = log.entries.find(
+        (e) => e.targetId === userId && Date.now() - e.createdTimestamp < 30_000,
+      );
+      return entry?.executorId ? { by: entry.executorId, reason: entry.reason ?? undefined } : undefined;
+    } catch (err) {
+      this.ctx.log.debug("discord: audit log not readable", { guild: guild.id, err: describe(err) });
+      return undefined;
     }
   }
 

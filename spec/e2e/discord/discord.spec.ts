@@ -429,6 +429,21 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     assert.deepEqual(got, texts);
   });
 
+  it("resumes a dropped gateway session and gets the events Discord replays, once", async () => {
+    dc.dropGateway();
+    const texts = Array.from({ length: 5 }, (_, i) => `replayed ${i}`);
+    for (const t of texts) dc.postMessage(ids.general, ids.bob, t);
+    await alice.waitFor((e) => e.room_id === room && isText("replayed 4")(e), { timeoutMs: 60_000 });
+    dc.postMessage(ids.general, ids.bob, "replay barrier");
+    await alice.waitFor((e) => e.room_id === room && isText("replay barrier")(e), { timeoutMs: 30_000 });
+    const got = alice
+      .eventsIn(room)
+      .map((e) => String(e.content.body))
+      .filter((b) => b.startsWith("replayed "));
+    assert.deepEqual(got, texts);
+    assert.ok(dc.gatewayOps.some((o) => o.op === 6));
+  });
+
   it("delivers messages posted while the bridge was stopped after its restart, once", async () => {
     await core.bridge.stop();
     const texts = Array.from({ length: 5 }, (_, i) => `while stopped ${i}`);

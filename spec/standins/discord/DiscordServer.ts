@@ -218,6 +218,24 @@ export class DiscordServer {
     this.dispatch(remove ? "MESSAGE_REACTION_REMOVE" : "MESSAGE_REACTION_ADD", d);
   }
 
+  /** A moderator (`byUserId`) kicks a member: an audit log entry, then GUILD_MEMBER_REMOVE. */
+  kickMember(guildId: string, userId: string, byUserId: string, reason?: string): void {
+    const g = this.world.guilds.get(guildId);
+    if (!g) throw new Error(`discord stand-in: unknown guild ${guildId}`);
+    g.members = (g.members ?? []).filter((m) => m.user !== userId);
+    const entries = this.world.auditLog.get(guildId) ?? [];
+    entries.push({
+      id: sf(),
+      action_type: 20,
+      user_id: byUserId,
+      target_id: userId,
+      reason: reason ?? null,
+      changes: [],
+    });
+    this.world.auditLog.set(guildId, entries);
+    this.dispatch("GUILD_MEMBER_REMOVE", { guild_id: guildId, user: this.world.userObject(userId) });
+  }
+
   typing(channelId: string, userId: string): void {
     const guildId = this.world.channels.get(channelId)?.guild_id as string | undefined;
     const d: Obj = { channel_id: channelId, user_id: userId, timestamp: Math.floor(Date.now() / 1000) };
@@ -283,21 +301,23 @@ export class DiscordServer {
     return this.calls.filter((c) => c.method === method && path.test(c.path) && (c.status ?? 500) < 300);
   }
 
-  /** Sends a dispatch to every identified session. */
+  /**
+   * Sends a dispatch to every session. As on Discord, a session whose connection dropped keeps
+   * collecting dispatches until it is resumed (and replayed) or invalidated.
+   */
   dispatch(t: string, d: Obj): void {
     if (t === "MESSAGE_CREATE" && d.channel_type === undefined) {
       // As Discord does since 2024: discord.js needs it to build uncached DM channels.
       const type = this.world.channels.get(String(d.channel_id))?.type;
       if (type !== undefined) d = { ...d, channel_type: type };
     }
-    for (const conn of this.conns) {
-      const session = conn.session;
-      if (!session) continue;
+    for (const session of this.sessions.values()) {
+      if (!session.resumable) continue;
       const s = ++session.seq;
       const frame = JSON.stringify({ op: 0, t, s, d });
       session.log.push({ s, frame });
       if (session.log.length > 2000) session.log.shift();
-      conn.ws.send(frame);
+      for (const conn of this.conns) if (conn.session === session) conn.ws.send(frame);
     }
   }
 
@@ -316,9 +336,7 @@ export class DiscordServer {
    */
   dropGateway(opts: { resumable?: boolean } = {}): void {
     for (const conn of this.conns) {
-      if (conn.session && opts.resumable === false) {
-        conn.session.resumable = false;
-      }
+      if (conn.session && opts.resumable === false) conn.session.resumable = false;
       conn.ws.terminate();
     }
     this.conns.clear();
@@ -377,6 +395,8 @@ export class DiscordServer {
       conn.ws.close(4004, "Authentication failed.");
       return;
     }
+    // One shard: a new IDENTIFY ends every older session.
+    for (const old of this.sessions.values()) old.resumable = false;
     const session: Session = { id: `sess-${sf()}`, seq: 0, log: [], resumable: true };
     this.sessions.set(session.id, session);
     conn.session = session;

@@ -80,6 +80,8 @@ export class DiscordWorld {
   readonly bans = new Set<string>();
   /** Served under `/cdn/...` and attachment URLs. */
   readonly files = new Map<string, FileBlob>();
+  /** Audit log entries per guild (kicks), newest last. */
+  readonly auditLog = new Map<string, Obj[]>();
   /** Channels where webhook creation answers 403 Missing Permissions. */
   readonly noWebhooks = new Set<string>();
 

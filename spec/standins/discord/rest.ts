@@ -299,12 +299,49 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
     ],
     ["GET", /^\/guilds\/(\d+)\/members\/(\d+)$/, (m) => guildMember(m[1], m[2])],
     [
+      "GET",
+      /^\/guilds\/(\d+)\/audit-logs$/,
+      (m, _b, q) => {
+        const type = q.get("action_type");
+        const entries = (world.auditLog.get(m[1]) ?? [])
+          .filter((e) => !type || String(e.action_type) === type)
+          .slice(-Number(q.get("limit") ?? 50))
+          .reverse();
+        const users = [...new Set(entries.flatMap((e) => [e.user_id, e.target_id]).map(String))]
+          .filter((id) => world.users.has(id))
+          .map((id) => world.userObject(id));
+        return [
+          200,
+          {
+            audit_log_entries: entries,
+            users,
+            webhooks: [],
+            integrations: [],
+            threads: [],
+            application_commands: [],
+            auto_moderation_rules: [],
+            guild_scheduled_events: [],
+          },
+        ];
+      },
+    ],
+    [
       "DELETE",
       /^\/guilds\/(\d+)\/members\/(\d+)$/,
       (m) => {
         const g = world.guilds.get(m[1]);
         if (!g?.members?.some((x) => x.user === m[2])) return unknown("Member", 10007);
         g.members = g.members.filter((x) => x.user !== m[2]);
+        const entries = world.auditLog.get(g.id) ?? [];
+        entries.push({
+          id: sf(),
+          action_type: 20,
+          user_id: world.bot.id,
+          target_id: m[2],
+          reason: null,
+          changes: [],
+        });
+        world.auditLog.set(g.id, entries);
         ctx.dispatch("GUILD_MEMBER_REMOVE", { guild_id: g.id, user: world.userObject(m[2]) });
         return [204];
       },

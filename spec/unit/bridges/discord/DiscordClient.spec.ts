@@ -144,6 +144,35 @@ describe("DiscordClient (discord.js ↔ Discord stand-in)", function () {
     assert.equal(ofKind(h, "delete")[0].id, msg.id);
   });
 
+  it("tells a kick (from the audit log) from a leave and a ban, and skips kicks the bridge made", async () => {
+    server.kickMember(ids.guild, ids.bob, ids.alice, "rude");
+    await until(() => ofKind(h, "member").length >= 2, 10_000, "kick events");
+    const kicks = ofKind(h, "member");
+    assert.deepEqual(new Set(kicks.map((k) => k.chat.id)), new Set([ids.general, ids.random]));
+    assert.ok(
+      kicks.every((k) => k.membership === "kick" && k.reason === "rude" && k.sender.id === ids.alice),
+    );
+    h.events.length = 0;
+    server.world.guilds.get(ids.guild)!.members = [];
+    server.dispatch("GUILD_MEMBER_REMOVE", { guild_id: ids.guild, user: server.world.userObject(ids.alice) });
+    await until(() => ofKind(h, "member").length >= 2, 10_000, "leave events");
+    assert.ok(ofKind(h, "member").every((k) => k.membership === "leave" && k.target.id === ids.alice));
+    h.events.length = 0;
+    server.dispatch("GUILD_BAN_ADD", { guild_id: ids.guild, user: server.world.userObject(ids.bob) });
+    await until(() => ofKind(h, "member").length >= 2, 10_000, "ban events");
+    assert.ok(ofKind(h, "member").every((k) => k.membership === "ban"));
+    h.events.length = 0;
+    server.world.guilds.get(ids.guild)!.members = [{ user: ids.bob }];
+    // A kick by the bot itself (mirrored from Matrix) must not come back as a Matrix kick.
+    await client.discord.guilds.cache.get(ids.guild)!.members.kick(ids.bob);
+    await server.waitFor(
+      (c) => c.method === "DELETE" && c.path === `/guilds/${ids.guild}/members/${ids.bob}`,
+    );
+    await server.waitFor((c) => c.method === "GET" && c.path === `/guilds/${ids.guild}/audit-logs`);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(ofKind(h, "member").length, 0, "the bridge's own kick is not mirrored back");
+  });
+
   it("sends edits through the webhook, deletes and reactions as the bot", async () => {
     const sent = await client.sendMessage({ id: ids.general }, outbound("typo"));
     await client.editMessage({ id: ids.general }, sent.ids[0], outbound("fixed"));
@@ -171,6 +200,15 @@ describe("DiscordClient (discord.js ↔ Discord stand-in)", function () {
       server.gatewayOps.some((o) => o.op === 6),
       "RESUME sent",
     );
+    await new Promise((r) => setTimeout(r, 300));
+    const fetched = server.calls.filter(
+      (c) => c.method === "GET" && c.path === `/channels/${ids.general}/messages`,
+    );
+    assert.ok(
+      fetched.every((c) => (c.response as unknown[]).length === 0),
+      "replayed by RESUME, not fetched",
+    );
+    assert.equal(ofKind(h, "message").length, 2);
   });
 
   it("catches up after a lost session: messages fetched after the last id, once, in order", async () => {
