@@ -340,6 +340,23 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     const c = await lastExec("matrix in thread");
     assert.equal(c.query.get("thread_id"), thread);
     assert.ok(dc.world.history.get(thread)?.some((m) => m.data.content === "matrix in thread"));
+
+    // Edits inside the thread, both ways.
+    const mineInThread = (await alice.waitFor((e) => e.room_id === room && isText("matrix in thread")(e)))
+      .event_id!;
+    await alice.edit(room, mineInThread, "matrix in thread, edited");
+    const patch = await dc.waitFor(
+      (x) => x.method === "PATCH" && x.path.endsWith(`/messages/${(c.response as { id: string }).id}`),
+    );
+    assert.equal(patch.query.get("thread_id"), thread);
+    const theirs = dc.world.history.get(thread)!.find((m) => m.data.content === "inside the thread")!;
+    dc.editMessage(thread, String(theirs.data.id), "inside the thread, edited");
+    const edited = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        (e.content["m.new_content"] as { body?: string })?.body === "inside the thread, edited",
+    );
+    assert.equal(relation(edited).event_id, inThread.event_id);
   });
 
   it("starts a Discord thread when a Matrix user opens one, and roots standalone Discord threads", async () => {
@@ -558,6 +575,22 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
         e.state_key === dcGhost("1100000000000000002") &&
         e.content.membership === "ban",
     );
+
+    // Discord-side: a moderator kicks carl's friend → the ghost is kicked, with the reason.
+    dc.addUser({ id: "1100000000000000003", username: "finn" });
+    dc.world.guilds.get(ids.guild)?.members?.push({ user: "1100000000000000003" });
+    dc.postMessage(ids.general, "1100000000000000003", "finn was here");
+    await alice.waitFor((e) => e.room_id === room && isText("finn was here")(e));
+    dc.kickMember(ids.guild, "1100000000000000003", ids.alice, "spamming");
+    const kicked = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.room.member" &&
+        e.state_key === dcGhost("1100000000000000003") &&
+        e.content.membership === "leave",
+    );
+    assert.equal(kicked.sender, "@clawbridge:localhost");
+    assert.equal(kicked.content.reason, "spamming");
 
     // Discord-side: alice leaves the guild → her ghost leaves the room.
     const g = dc.world.guilds.get(ids.guild)!;

@@ -6,10 +6,11 @@
 
 export type Obj = Record<string, unknown>;
 
-let snowflake = BigInt(Date.now() - 1_420_070_400_000) << 22n;
-/** A fresh snowflake, increasing like Discord's (time-ordered). */
+let snowflake = 0n;
+/** A fresh snowflake, increasing and carrying the current time like Discord's. */
 export function sf(): string {
-  snowflake += 1n;
+  const now = BigInt(Date.now() - 1_420_070_400_000) << 22n;
+  snowflake = now > snowflake ? now : snowflake + 1n;
   return String(snowflake);
 }
 
