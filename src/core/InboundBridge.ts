@@ -310,6 +310,15 @@ export class InboundBridge {
             .catch(() => undefined);
           await ghosts.forgetMembership(mxid, portal.roomId);
         } else {
+          // A platform removal reaches every portal of the group; a kick only applies where
+          // the ghost is (Matrix refuses to kick anyone else), a ban applies everywhere.
+          if (event.membership === "kick") {
+            const member = await bot.getState<{ membership?: string }>(portal.roomId, "m.room.member", mxid);
+            if (member?.membership !== "join" && member?.membership !== "invite") {
+              await ghosts.forgetMembership(mxid, portal.roomId);
+              return;
+            }
+          }
           const fn = event.membership === "ban" ? bot.ban.bind(bot) : bot.kick.bind(bot);
           await fn(portal.roomId, mxid, event.reason);
           await ghosts.forgetMembership(mxid, portal.roomId);
