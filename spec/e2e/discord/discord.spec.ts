@@ -36,6 +36,7 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
   let room: string;
   let first: string;
   let avatarMxc: string;
+  let randomRoom: string;
 
   const webhookExecs = () => dc.sent("POST", /^\/webhooks\/\d+\/[^/]+$/);
   const lastExec = (text: string) =>
@@ -404,7 +405,7 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
   it("falls back to prefixed bot messages with one notice when webhooks are refused", async () => {
     dc.world.noWebhooks.add(ids.random);
     dc.postMessage(ids.random, ids.bob, "in random");
-    const randomRoom = await portalRoomFor(alice, ids.random, "discord");
+    randomRoom = await portalRoomFor(alice, ids.random, "discord");
     await alice.waitFor((e) => e.room_id === randomRoom && isText("in random")(e));
     await alice.sendText(randomRoom, "no hook 1");
     await alice.sendText(randomRoom, "no hook 2");
@@ -591,6 +592,12 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     );
     assert.equal(kicked.sender, "@clawbridge:localhost");
     assert.equal(kicked.content.reason, "spamming");
+    // The kick reaches every channel portal of the guild; where the ghost never was, nothing happens.
+    dc.postMessage(ids.random, ids.alice, "random after the kick");
+    await alice.waitFor((e) => e.room_id === randomRoom && isText("random after the kick")(e));
+    assert.ok(
+      !alice.eventsIn(randomRoom).some((e) => String(e.content.body).includes("could not be bridged")),
+    );
 
     // Discord-side: alice leaves the guild → her ghost leaves the room.
     const g = dc.world.guilds.get(ids.guild)!;
