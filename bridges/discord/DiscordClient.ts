@@ -196,7 +196,14 @@ export class DiscordClient
         this.catchUpAll();
       }),
     );
-    d.on(Events.ShardDisconnect, () => this.setState(ConnectionState.TransientDisconnect, "gateway closed"));
+    d.on(Events.ShardDisconnect, (event: { code: number }) => {
+      if (event.code === 4004) {
+        const why =
+          "Discord rejected platforms.discord.bot_token (4004): reset the token on the Bot page of the developer portal";
+        this.ctx.log.error(why);
+        this.setState(ConnectionState.BadCredentials, why);
+      } else this.setState(ConnectionState.TransientDisconnect, `gateway closed (${event.code})`);
+    });
     d.on(Events.ShardReconnecting, () => this.setState(ConnectionState.TransientDisconnect, "reconnecting"));
     d.on(
       Events.MessageCreate,

@@ -73,6 +73,7 @@ export class DiscordServer {
   private readonly waiters = new Set<() => void>();
   private readonly routes: ReturnType<typeof restRoutes>;
   private holding = false;
+  private revoked = false;
   private port = 0;
 
   private constructor(
@@ -342,6 +343,11 @@ export class DiscordServer {
     this.conns.clear();
   }
 
+  /** The bot token stops working (reset in the developer portal): 401 on REST, 4004 on IDENTIFY. */
+  revokeToken(): void {
+    this.revoked = true;
+  }
+
   /** While held, new gateway connections get no HELLO (a client waits, missing events). */
   holdGateway(hold: boolean): void {
     this.holding = hold;
@@ -391,7 +397,7 @@ export class DiscordServer {
       op: 2,
       d: { ...d, token: d.token === `Bot ${this.token}` || d.token === this.token },
     });
-    if (d.token !== this.token && d.token !== `Bot ${this.token}`) {
+    if (this.revoked || (d.token !== this.token && d.token !== `Bot ${this.token}`)) {
       conn.ws.close(4004, "Authentication failed.");
       return;
     }
@@ -457,7 +463,9 @@ export class DiscordServer {
       path,
       query: url.searchParams,
       body: { json: {}, files: [] },
-      authorized: req.headers.authorization === `Bot ${this.token}` || /^\/webhooks\/\d+\/[^/]+/.test(path),
+      authorized:
+        (!this.revoked && req.headers.authorization === `Bot ${this.token}`) ||
+        /^\/webhooks\/\d+\/[^/]+/.test(path),
       time: Date.now(),
     };
     this.calls.push(call);

@@ -8,6 +8,7 @@ import {
   harness,
   outbound,
   startWorld,
+  until,
   type WorldIds,
 } from "../../../standins/discord/harness";
 
@@ -51,6 +52,43 @@ describe("DiscordConnector (login, doctor, webhook recovery)", function () {
     const h = harness(server, { bot_token: botToken("42424242424242") });
     await assert.rejects(connectClient(h), /rejected platforms\.discord\.bot_token/);
     assert.equal(h.states.at(-1), ConnectionState.BadCredentials);
+  });
+
+  it("reports bad credentials when the token is revoked while connected", async () => {
+    const h = harness(server);
+    const client = await connectClient(h);
+    try {
+      await until(() => client.state() === ConnectionState.Connected, 20_000, "connected");
+      server.revokeToken();
+      server.dropGateway({ resumable: false });
+      await until(() => client.state() === ConnectionState.BadCredentials, 30_000, "bad credentials");
+    } finally {
+      await client.disconnect();
+    }
+  });
+
+  it("reuses the channel's webhook of the same name after its stored token is lost", async () => {
+    const h = harness(server);
+    const first = await connectClient(h);
+    await first.sendMessage({ id: ids.general }, outbound("one"));
+    await first.disconnect();
+    const h2 = harness(server); // a fresh store: no webhook:<channel> key
+    const second = await connectClient(h2);
+    try {
+      await second.sendMessage({ id: ids.general }, outbound("two"));
+      assert.equal(
+        server.sent("POST", /^\/channels\/\d+\/webhooks$/).length,
+        1,
+        "found by name, not created again",
+      );
+      assert.equal(server.sent("GET", /^\/channels\/\d+\/webhooks$/).length, 2);
+      assert.equal(
+        server.world.history.get(ids.general)?.at(-1)?.data.webhook_id,
+        [...server.world.webhooks.keys()][0],
+      );
+    } finally {
+      await second.disconnect();
+    }
   });
 
   it("makes a new webhook when the stored one was deleted on Discord", async () => {
