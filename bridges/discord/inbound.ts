@@ -14,7 +14,13 @@ import {
   type User,
 } from "discord.js";
 import type { MediaRef, RemoteChatRef, RemoteMessage, UserInfo } from "../../src/core/connector";
-import { discordToMatrix, embedToText, type MentionResolver, stickerMedia } from "./convert/index";
+import {
+  discordToMatrix,
+  embedToText,
+  escapeHtml,
+  type MentionResolver,
+  stickerMedia,
+} from "./convert/index";
 
 export interface InboundDeps {
   ghostUserId(id: string): string;
@@ -85,8 +91,7 @@ export function toRemoteMessage(deps: InboundDeps, msg: Message): RemoteMessage 
   if (rich.length) {
     const embedText = rich.map((e) => embedToText(e)).join("\n");
     text = text ? `${text}\n${embedText}` : embedText;
-    if (html)
-      html = `${html}<br>${embedText.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/\n/g, "<br>")}`;
+    if (html) html = `${html}<br>${escapeHtml(embedText).replace(/\n/g, "<br>")}`;
   }
   const attachments: MediaRef[] = [...msg.attachments.values()].map((a) => ({
     key: a.url,

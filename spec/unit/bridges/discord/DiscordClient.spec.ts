@@ -44,6 +44,19 @@ describe("DiscordClient (discord.js ↔ Discord stand-in)", function () {
     assert.equal(m.html, "hello <strong>world</strong>");
   });
 
+  it("appends rich embeds as quoted text to formatted content, escaped, and skips link previews", async () => {
+    server.postMessage(ids.general, ids.alice, "**see** this", {
+      embeds: [
+        { type: "rich", title: "A <b>title</b>", description: "body" },
+        { type: "link", title: "preview", url: "https://e.org" },
+      ],
+    });
+    await until(() => ofKind(h, "message").length === 1, 10_000);
+    const [m] = ofKind(h, "message");
+    assert.equal(m.text, "see this\n> A <b>title</b>\n> body");
+    assert.equal(m.html, "<strong>see</strong> this<br>&gt; A &lt;b&gt;title&lt;/b&gt;<br>&gt; body");
+  });
+
   it("sends through one webhook per channel with the Matrix sender's name and avatar, and skips the echo", async () => {
     const first = await client.sendMessage({ id: ids.general }, outbound("one"));
     const second = await client.sendMessage({ id: ids.general }, outbound("two"));
