@@ -246,7 +246,8 @@ export class InboundBridge {
       case "delete": {
         const rows = await store.getMessageByRemote(portal.platform, portal.chatId, event.id);
         for (const row of rows) {
-          const intent = row.senderMxid === bot.userId ? bot : this.opts.ghosts.intentOf(row.senderMxid);
+          // A relayed Matrix user's message is not the bridge's to redact as that user: the bot does it.
+          const intent = ghosts.isGhost(row.senderMxid) ? ghosts.intentOf(row.senderMxid) : bot;
           await intent.redact(portal.roomId, row.eventId, txnIdFor("redact", row.eventId));
         }
         if (rows.length) await store.deleteMessagesByEvent(rows[0].eventId);
