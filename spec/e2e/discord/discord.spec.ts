@@ -190,6 +190,15 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
       (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === ev.event_id,
     );
 
+    // A Discord moderator deletes a relayed Matrix message: the bot redacts it in Matrix.
+    const relayed = await alice.sendText(room, "moderated on discord");
+    const relayedCall = await lastExec("moderated on discord");
+    dc.deleteMessage(ids.general, (relayedCall.response as { id: string }).id);
+    const redaction = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === relayed,
+    );
+    assert.equal(redaction.sender, "@clawbridge:localhost");
+
     const mine2 = await alice.sendText(room, "matrix regret");
     const sent2 = await lastExec("matrix regret");
     await alice.redact(room, mine2);
