@@ -335,6 +335,18 @@ export class DiscordClient
       cursor = sorted[sorted.length - 1].id;
     }
     if (total) this.ctx.log.info("discord: caught up", { channel: channelId, messages: total });
+    if (total >= this.cfg.catchUpLimit) {
+      const more = await channel.messages.fetch({ after: cursor, limit: 1, cache: false });
+      if (more.size) {
+        // Older missed messages came over; newer ones stay on Discord: the room is told.
+        const { chat } = chatOf(channel, channelId);
+        await this.noticeToMatrix(
+          chat.id,
+          `More than ${this.cfg.catchUpLimit} messages were posted on Discord while the bridge was away; only the first ${this.cfg.catchUpLimit} were brought over (see platforms.discord.catch_up_limit).`,
+          `catch-up-gap-${channelId}-${cursor}`,
+        );
+      }
+    }
   }
 
   private async onEdit(m: Message | PartialMessage): Promise<void> {
@@ -492,14 +504,18 @@ export class DiscordClient
   }
 
   /** A notice from the bot's ghost into a channel's portal (once per cause). */
-  private async noticeToMatrix(channelId: string, text: string): Promise<void> {
+  private async noticeToMatrix(
+    channelId: string,
+    text: string,
+    id = `notice-${channelId}-${text.length}`,
+  ): Promise<void> {
     const botId = this.discord.user?.id ?? "0";
     await this.ctx.emit(this.login, {
       kind: "message",
       chat: { id: channelId },
       sender: { id: botId },
       timestamp: Date.now(),
-      id: `notice-${channelId}-${text.length}`,
+      id,
       text,
       msgtype: "notice",
     });

@@ -242,6 +242,23 @@ describe("DiscordClient (discord.js ↔ Discord stand-in)", function () {
     );
   });
 
+  it("tells the room when more messages were missed than catch_up_limit", async () => {
+    await client.disconnect();
+    h = harness(server, { catch_up_limit: 5 });
+    client = await connectClient(h);
+    await until(() => client.state() === "CONNECTED", 20_000, "ready");
+    server.postMessage(ids.general, ids.alice, "seen");
+    await until(() => ofKind(h, "message").length === 1, 10_000);
+    server.holdGateway(true);
+    server.dropGateway({ resumable: false });
+    for (let i = 1; i <= 8; i++) server.postMessage(ids.general, ids.bob, `gap ${i}`);
+    server.holdGateway(false);
+    await until(() => ofKind(h, "message").some((m) => m.msgtype === "notice"), 30_000, "gap notice");
+    const texts = ofKind(h, "message").map((m) => m.text);
+    assert.deepEqual(texts.slice(0, 6), ["seen", "gap 1", "gap 2", "gap 3", "gap 4", "gap 5"]);
+    assert.match(texts[6], /More than 5 messages were posted on Discord while the bridge was away/);
+  });
+
   it("fetches a message again after the core refused it, without moving the last id past it", async () => {
     server.postMessage(ids.general, ids.alice, "ok 1");
     await until(() => ofKind(h, "message").length === 1, 10_000);
