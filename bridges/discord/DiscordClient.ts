@@ -11,7 +11,6 @@ import {
   AuditLogEvent,
   type Channel,
   Client,
-  DiscordAPIError,
   Events,
   GatewayIntentBits,
   type Guild,
@@ -47,13 +46,15 @@ import type { DiscordConfig } from "./config";
 import { discordToMatrix } from "./convert/index";
 import { DiscordSender } from "./DiscordSender";
 import {
-  avatarRef,
+  chatInfoOf,
   chatOf,
+  fetchDiscordMedia,
   type InboundDeps,
   profileOf,
   reactionKey,
   resolver,
   toRemoteMessage,
+  userInfoOf,
 } from "./inbound";
 import { Webhooks } from "./Webhooks";
 
@@ -521,39 +522,16 @@ export class DiscordClient
     });
   }
 
-  async chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {
-    const c = await this.discord.channels.fetch(chat.id);
-    if (!c) throw Object.assign(new Error(`unknown Discord channel ${chat.id}`), { status: 404 });
-    if (c.isDMBased()) {
-      const other = "recipient" in c ? c.recipient : null;
-      return { kind: "dm", name: other ? (other.globalName ?? other.username) : "Discord DM" };
-    }
-    const info: ChatInfo = { kind: "group", name: "name" in c && c.name ? c.name : chat.id };
-    if ("topic" in c && typeof c.topic === "string" && c.topic) info.topic = c.topic;
-    if ("guild" in c) {
-      const avatar = avatarRef(c.guild.iconURL({ extension: "png", size: 256 }));
-      info.space = { id: c.guild.id, name: c.guild.name, ...(avatar ? { avatar } : {}) };
-    }
-    return info;
+  chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {
+    return chatInfoOf(this.discord, chat);
   }
 
-  async userInfo(user: RemoteUserRef): Promise<UserInfo> {
-    const u = await this.discord.users.fetch(user.id);
-    const member = this.discord.guilds.cache
-      .find((g) => g.members.cache.has(user.id))
-      ?.members.cache.get(user.id);
-    return profileOf(u, member);
+  userInfo(user: RemoteUserRef): Promise<UserInfo> {
+    return userInfoOf(this.discord, user);
   }
 
-  async fetchMedia(ref: MediaRef): Promise<Media> {
-    const res = await fetch(ref.key);
-    if (!res.ok)
-      throw Object.assign(new Error(`Discord media answered ${res.status}`), { status: res.status });
-    return {
-      data: Buffer.from(await res.arrayBuffer()),
-      mimetype: res.headers.get("content-type") ?? ref.mimetype ?? "application/octet-stream",
-      name: ref.name ?? "file",
-    };
+  fetchMedia(ref: MediaRef): Promise<Media> {
+    return fetchDiscordMedia(ref);
   }
 
   sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
@@ -604,5 +582,3 @@ export class DiscordClient
     throw Object.assign(new Error("Discord channels have no picture of their own"), { status: 400 });
   }
 }
-
-export { DiscordAPIError };

@@ -1,19 +1,27 @@
 /**
- * discord.js objects → the core's RemoteEvents. Threads belong to their parent channel's
- * portal (`threadRoot` is the thread id, which is the id of the message it was started from);
- * DMs are their own portal.
+ * discord.js objects → the core's types: RemoteEvents, chat and user info, media. Threads
+ * belong to their parent channel's portal (`threadRoot` is the thread id, which is the id of
+ * the message it was started from); DMs are their own portal.
  */
-import {
-  type Channel,
-  type Guild,
-  type GuildMember,
-  type Message,
-  type PartialMessage,
-  type PartialUser,
-  StickerFormatType,
-  type User,
+import type {
+  Channel,
+  Client,
+  Guild,
+  GuildMember,
+  Message,
+  PartialMessage,
+  PartialUser,
+  User,
 } from "discord.js";
-import type { MediaRef, RemoteChatRef, RemoteMessage, UserInfo } from "../../src/core/connector";
+import type {
+  ChatInfo,
+  Media,
+  MediaRef,
+  RemoteChatRef,
+  RemoteMessage,
+  RemoteUserRef,
+  UserInfo,
+} from "../../src/core/connector";
 import {
   discordToMatrix,
   embedToText,
@@ -131,4 +139,37 @@ export function reactionKey(emoji: { id: string | null; name: string | null }): 
   return emoji.id ? `:${emoji.name ?? emoji.id}:` : (emoji.name ?? "?");
 }
 
-export { StickerFormatType };
+/** A channel as the core sees it: DM or group, name, topic, and its guild as the space. */
+export async function chatInfoOf(discord: Client, chat: RemoteChatRef): Promise<ChatInfo> {
+  const c = await discord.channels.fetch(chat.id);
+  if (!c) throw Object.assign(new Error(`unknown Discord channel ${chat.id}`), { status: 404 });
+  if (c.isDMBased()) {
+    const other = "recipient" in c ? c.recipient : null;
+    return { kind: "dm", name: other ? (other.globalName ?? other.username) : "Discord DM" };
+  }
+  const info: ChatInfo = { kind: "group", name: "name" in c && c.name ? c.name : chat.id };
+  if ("topic" in c && typeof c.topic === "string" && c.topic) info.topic = c.topic;
+  if ("guild" in c) {
+    const avatar = avatarRef(c.guild.iconURL({ extension: "png", size: 256 }));
+    info.space = { id: c.guild.id, name: c.guild.name, ...(avatar ? { avatar } : {}) };
+  }
+  return info;
+}
+
+/** A user's profile, with the nickname and avatar of a guild they are known in. */
+export async function userInfoOf(discord: Client, user: RemoteUserRef): Promise<UserInfo> {
+  const u = await discord.users.fetch(user.id);
+  const member = discord.guilds.cache.find((g) => g.members.cache.has(user.id))?.members.cache.get(user.id);
+  return profileOf(u, member);
+}
+
+/** Downloads an attachment, sticker or avatar from Discord's CDN. */
+export async function fetchDiscordMedia(ref: MediaRef): Promise<Media> {
+  const res = await fetch(ref.key);
+  if (!res.ok) throw Object.assign(new Error(`Discord media answered ${res.status}`), { status: res.status });
+  return {
+    data: Buffer.from(await res.arrayBuffer()),
+    mimetype: res.headers.get("content-type") ?? ref.mimetype ?? "application/octet-stream",
+    name: ref.name ?? "file",
+  };
+}
