@@ -571,6 +571,28 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     await alice.ban(room, dcGhost("1100000000000000001"), "rude");
     await dc.waitFor((c) => c.method === "PUT" && c.path === `/guilds/${ids.guild}/bans/1100000000000000001`);
 
+    // Not permitted on Discord (403): the room is told, nothing breaks.
+    dc.addUser({ id: "1100000000000000004", username: "gus" });
+    dc.world.guilds.get(ids.guild)?.members?.push({ user: "1100000000000000004" });
+    dc.postMessage(ids.general, "1100000000000000004", "gus was here");
+    await alice.waitFor((e) => e.room_id === room && isText("gus was here")(e));
+    dc.failNext(
+      (c) => c.method === "DELETE" && c.path === `/guilds/${ids.guild}/members/1100000000000000004`,
+      {
+        status: 403,
+        message: "Missing Permissions",
+        code: 50013,
+      },
+    );
+    await alice.kick(room, dcGhost("1100000000000000004"));
+    const refused = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.content.msgtype === "m.notice" &&
+        String(e.content.body).startsWith("Could not kick them on discord"),
+    );
+    assert.match(String(refused.content.body), /403/);
+
     // Discord-side: a ban of a ghost that is in the room bans it in Matrix.
     dc.addUser({ id: "1100000000000000002", username: "eve" });
     dc.world.guilds.get(ids.guild)?.members?.push({ user: "1100000000000000002" });
