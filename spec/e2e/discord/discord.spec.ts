@@ -687,4 +687,12 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     const c = await dc.waitFor((x) => x.method === "POST" && x.path === `/channels/${dm}/messages`);
     assert.equal(c.body.json.content, "psst back");
   });
+
+  it("logs neither the bot token nor webhook tokens", async () => {
+    const out = core.bridge.output();
+    assert.ok(out.length > 0);
+    assert.ok(!out.includes(dc.token), "bot token");
+    assert.ok(!out.includes(dc.token.split(".")[2]), "bot token secret part");
+    for (const w of dc.world.webhooks.values()) assert.ok(!out.includes(w.token), "webhook token");
+  });
 });
