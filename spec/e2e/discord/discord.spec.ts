@@ -46,6 +46,22 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
       30_000,
     );
 
+  /** Gives alice the name "Alice Matrix" and the test avatar in one room only. */
+  async function roomProfile(roomId: string): Promise<void> {
+    await alice.sendState(roomId, "m.room.member", alice.userId, {
+      membership: "join",
+      displayname: "Alice Matrix",
+      avatar_url: avatarMxc,
+    });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === roomId &&
+        e.type === "m.room.member" &&
+        e.state_key === alice.userId &&
+        e.content.displayname === "Alice Matrix",
+    );
+  }
+
   before(async () => {
     ({ server: dc, ids } = await startWorld());
     core = await startCoreRig({
@@ -63,11 +79,7 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
       },
     });
     alice = await user("alice");
-    await alice.setDisplayName("Alice Matrix");
     avatarMxc = await upload(core, alice, randomBytes(500), "image/png");
-    await alice.request("PUT", `/profile/${encodeURIComponent(alice.userId)}/avatar_url`, {
-      avatar_url: avatarMxc,
-    });
     // Events dispatched before the bridge's gateway session is up would be lost (there is no
     // last id to catch up from yet): wait for READY and GUILD_CREATE to have gone out.
     await until(() => dc.liveSessions() === 1, 60_000, "the bridge's gateway session");
@@ -105,6 +117,8 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
   });
 
   it("relays Matrix messages through one channel webhook with the sender's display name and avatar", async () => {
+    // The name and avatar alice has in this room (her global profile is shared with other suites).
+    await roomProfile(room);
     await alice.sendText(room, "from matrix one");
     await alice.sendText(room, "from matrix two");
     await lastExec("from matrix two");
@@ -415,6 +429,7 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     dc.world.noWebhooks.add(ids.random);
     dc.postMessage(ids.random, ids.bob, "in random");
     randomRoom = await portalRoomFor(alice, ids.random, "discord");
+    await roomProfile(randomRoom);
     await alice.waitFor((e) => e.room_id === randomRoom && isText("in random")(e));
     await alice.sendText(randomRoom, "no hook 1");
     await alice.sendText(randomRoom, "no hook 2");
