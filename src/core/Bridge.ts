@@ -176,6 +176,8 @@ export class Bridge {
     await this.http.listen(config.appservice.port, config.appservice.bind_address);
 
     await Promise.all([this.setupBotProfile(), this.registry.init()]);
+    // Connectors may emit while they connect (catch-up); the queue holds those items until its
+    // start() has scheduled what a crash left pending, which is older (order per chat).
     await this.registry.start();
     await this.ai?.start();
     await this.queue.start();

@@ -25,6 +25,8 @@ type ConnectorModule = { createConnector(name: string): NetworkConnector };
 export const BUILTIN_CONNECTORS: Record<string, () => NetworkConnector> = {
   telegram: () =>
     (require("../../bridges/telegram/TelegramConnector") as ConnectorModule).createConnector("telegram"),
+  discord: () =>
+    (require("../../bridges/discord/DiscordConnector") as ConnectorModule).createConnector("discord"),
   slack: () => (require("../../bridges/slack/SlackConnector") as ConnectorModule).createConnector("slack"),
   whatsapp: () =>
     (require("../../bridges/whatsapp/WhatsAppConnector") as ConnectorModule).createConnector("whatsapp"),

@@ -246,7 +246,8 @@ export class InboundBridge {
       case "delete": {
         const rows = await store.getMessageByRemote(portal.platform, portal.chatId, event.id);
         for (const row of rows) {
-          const intent = row.senderMxid === bot.userId ? bot : this.opts.ghosts.intentOf(row.senderMxid);
+          // A relayed Matrix user's message is not the bridge's to redact as that user: the bot does it.
+          const intent = ghosts.isGhost(row.senderMxid) ? ghosts.intentOf(row.senderMxid) : bot;
           await intent.redact(portal.roomId, row.eventId, txnIdFor("redact", row.eventId));
         }
         if (rows.length) await store.deleteMessagesByEvent(rows[0].eventId);
@@ -310,8 +311,9 @@ export class InboundBridge {
             .catch(() => undefined);
           await ghosts.forgetMembership(mxid, portal.roomId);
         } else {
-          // Someone removed who never appeared in the room (a platform user who never spoke):
-          // there is nobody to kick in Matrix. A ban still applies, to keep them out.
+          // Someone removed who is not in this room (a platform user who never spoke here, or a
+          // removal that reaches every portal of a group): nobody to kick in Matrix. A ban
+          // still applies everywhere, to keep them out.
           if (event.membership === "kick" && !(await store.isGhostInRoom(mxid, portal.roomId))) return;
           const fn = event.membership === "ban" ? bot.ban.bind(bot) : bot.kick.bind(bot);
           await fn(portal.roomId, mxid, event.reason);

@@ -85,7 +85,44 @@ export class PortalService {
     };
     await this.save(portal);
     log.info("portal created", { platform, chat: key, roomId });
+    if (info.space) {
+      await this.addToSpace(platform, login, client, info.space, roomId).catch((err: unknown) =>
+        log.warn("portal not added to its space", { platform, chat: key, err: String(err) }),
+      );
+    }
     return portal;
+  }
+
+  /** Adds a portal room to the Matrix space of its platform group, creating the space once. */
+  private async addToSpace(
+    platform: string,
+    login: LoginRef,
+    client: NetworkClient,
+    space: NonNullable<ChatInfo["space"]>,
+    roomId: string,
+  ): Promise<void> {
+    const { store, bot, config } = this.opts;
+    const key = `${platform}:${space.id}`;
+    let spaceId = await store.kvGet("core.space", key);
+    if (!spaceId) {
+      const initialState: Array<{ type: string; state_key: string; content: Record<string, unknown> }> = [];
+      if (space.avatar) {
+        const url = await uploadMedia(bot, client, space.avatar).catch(() => undefined);
+        if (url) initialState.push({ type: "m.room.avatar", state_key: "", content: { url } });
+      }
+      spaceId = await bot.createRoom({
+        name: space.name,
+        invite: [login.ownerMxid],
+        creationContent: { type: "m.space" },
+        initialState,
+        powerLevels: { users: { [login.ownerMxid]: 100 } },
+      });
+      await store.kvSet("core.space", key, spaceId);
+      log.info("space created", { platform, group: space.id, roomId: spaceId });
+    }
+    const via = [config.homeserver.domain];
+    await bot.sendState(spaceId, "m.space.child", roomId, { via });
+    await bot.sendState(roomId, "m.space.parent", spaceId, { via, canonical: true });
   }
 
   private async createRoom(

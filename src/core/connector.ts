@@ -53,6 +53,11 @@ export interface ChatInfo {
   kind: ChatKind;
   /** Remote members to join as ghosts when the portal is created. */
   members?: RemoteUserRef[];
+  /**
+   * The group the chat belongs to on the platform (a Discord guild): its portal is added to a
+   * Matrix space made for the group. `id` is unique within the platform.
+   */
+  space?: { id: string; name: string; avatar?: MediaRef };
 }
 
 export interface UserInfo {

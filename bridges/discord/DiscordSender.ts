@@ -1,0 +1,303 @@
+/**
+ * Matrix → Discord: messages through the channel's webhook under the Matrix sender's name and
+ * avatar (the bot with a bold name prefix where webhooks are refused), split at 2000
+ * characters; edits, deletes, reactions, typing, moderation and channel renames.
+ */
+import {
+  type AttachmentPayload,
+  type Client,
+  DiscordAPIError,
+  type GuildTextBasedChannel,
+  type Message,
+  type MessageCreateOptions,
+  type TextBasedChannel,
+  type WebhookClient,
+} from "discord.js";
+import type {
+  ConnectorContext,
+  OutboundMessage,
+  RemoteChatRef,
+  RemoteUserRef,
+  SentRef,
+} from "../../src/core/connector";
+import { BridgeError } from "../../src/core/errors";
+import type { DiscordConfig } from "./config";
+import {
+  emote,
+  htmlToDiscord,
+  prefixed,
+  replyQuote,
+  splitMessage,
+  stripReplyFallback,
+  webhookUsername,
+} from "./convert/index";
+import type { Webhooks } from "./Webhooks";
+
+export interface SenderDeps {
+  ctx: ConnectorContext;
+  cfg: DiscordConfig;
+  discord: Client;
+  webhooks: Webhooks;
+  domain: string;
+  aliasPrefix: string;
+  /** Tells the channel's Matrix room something, as the bot. */
+  notice(channelId: string, text: string): Promise<void>;
+}
+
+const MB = 1024 * 1024;
+
+export class DiscordSender {
+  private readonly deleted = new Set<string>();
+  private readonly told = new Set<string>();
+
+  constructor(private readonly d: SenderDeps) {}
+
+  /** Whether the bridge deleted this message itself (its gateway echo is not bridged back). */
+  deletedByUs(id: string): boolean {
+    return this.deleted.has(id);
+  }
+
+  private async channel(id: string): Promise<TextBasedChannel> {
+    const c = await this.d.discord.channels.fetch(id);
+    if (!c?.isTextBased()) throw new BridgeError(`Discord channel ${id} is not a text channel`);
+    return c;
+  }
+
+  /** Matrix content → Discord markdown and the users it may ping. */
+  private content(msg: OutboundMessage): { text: string; users: string[] } {
+    if (msg.html) {
+      const t = htmlToDiscord(msg.html, {
+        discordUser: (mxid) => this.d.ctx.remoteUserIdOf(mxid),
+        discordChannel: (room) => {
+          const m = new RegExp(`^#${this.d.aliasPrefix}(\\d+):`).exec(room);
+          return m && room.endsWith(`:${this.d.domain}`) ? m[1] : undefined;
+        },
+      });
+      return { text: t.content, users: t.users };
+    }
+    return { text: msg.replyTo ? stripReplyFallback(msg.text) : msg.text, users: [] };
+  }
+
+  private files(msg: OutboundMessage): AttachmentPayload[] {
+    const a = msg.attachment;
+    if (!a) return [];
+    if (a.media.data.length > this.d.cfg.maxUploadBytes) {
+      const limit = Math.round((this.d.cfg.maxUploadBytes / MB) * 10) / 10;
+      throw new BridgeError(
+        `${a.media.name} is ${(a.media.data.length / MB).toFixed(1)} MB, over Discord's ${limit} MB upload limit`,
+      );
+    }
+    return [{ attachment: a.media.data, name: a.media.name }];
+  }
+
+  /** The channel a message lives in: its thread when it is in one. */
+  private where(chat: RemoteChatRef, thread?: string): string {
+    return thread ?? chat.threadId ?? chat.id;
+  }
+
+  async send(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
+    const { text, users } = this.content(msg);
+    const files = this.files(msg);
+    const thread = msg.threadRoot ? await this.threadFor(chat, msg.threadRoot) : undefined;
+    const target = this.where(chat, thread);
+    const channel = await this.channel(target);
+    const allowedMentions = { parse: [] as [], users };
+    const hook = channel.isDMBased() ? undefined : await this.d.webhooks.get(chat.id);
+    const ids: string[] = [];
+    let timestamp = Date.now();
+    if (hook) {
+      let body = msg.msgtype === "emote" ? emote(text) : text;
+      if (msg.replyTo) body = (await this.quote(channel, msg.replyTo)) + body;
+      const parts = body ? splitMessage(body) : [""];
+      for (const [i, part] of parts.entries()) {
+        const sent = await this.viaWebhook(hook, chat.id, {
+          content: part || undefined,
+          username: webhookUsername(msg.sender.displayName, msg.sender.mxid),
+          avatarURL: msg.sender.avatarUrl,
+          files: i === 0 ? files : [],
+          threadId: thread,
+          allowedMentions,
+        });
+        ids.push(sent.id);
+        if (thread) await this.rememberThread(sent.id, thread);
+        timestamp = Date.parse(sent.timestamp) || timestamp;
+      }
+      return { ids, timestamp };
+    }
+    if (!channel.isDMBased() && !this.told.has(chat.id) && this.d.webhooks.isRefused(chat.id)) {
+      this.told.add(chat.id);
+      await this.d
+        .notice(
+          chat.id,
+          "The Discord bot may not manage webhooks in this channel, so Matrix messages appear as the bot with the sender's name in front. Give it Manage Webhooks to relay names and avatars.",
+        )
+        .catch((err: unknown) => this.d.ctx.log.warn("discord: notice failed", { err: String(err) }));
+    }
+    const body =
+      channel.isDMBased() && msg.msgtype !== "emote"
+        ? text
+        : prefixed(msg.sender.displayName || msg.sender.mxid, text, msg.msgtype);
+    const parts = splitMessage(body);
+    for (const [i, part] of parts.entries()) {
+      const options: MessageCreateOptions = { content: part, allowedMentions };
+      if (i === 0) {
+        options.files = files;
+        if (msg.replyTo) options.reply = { messageReference: msg.replyTo, failIfNotExists: false };
+      }
+      const sent = await this.sendAsBot(channel, options);
+      ids.push(sent.id);
+      if (thread) await this.rememberThread(sent.id, thread);
+      timestamp = sent.createdTimestamp;
+    }
+    return { ids, timestamp };
+  }
+
+  /** The thread of a root message, started on Discord when a Matrix user opens one. */
+  private async threadFor(chat: RemoteChatRef, root: string): Promise<string | undefined> {
+    const known =
+      this.d.discord.channels.cache.get(root) ??
+      (await this.d.discord.channels.fetch(root).catch(() => null));
+    if (known?.isThread()) return known.id;
+    const parent = await this.channel(chat.id);
+    if (!("threads" in parent)) return undefined;
+    try {
+      const starter = await parent.messages.fetch(root);
+      const name = (starter.content || "Thread").split("\n")[0].slice(0, 80);
+      const thread = await parent.threads.create({ startMessage: root, name });
+      return thread.id;
+    } catch (err) {
+      this.d.ctx.log.warn("discord: thread not started, sending to the channel", { root, err: String(err) });
+      return undefined;
+    }
+  }
+
+  private async sendAsBot(channel: TextBasedChannel, options: MessageCreateOptions): Promise<Message> {
+    if (!("send" in channel)) throw new BridgeError("the bot cannot post in this Discord channel");
+    return (channel as GuildTextBasedChannel).send(options);
+  }
+
+  private async viaWebhook(
+    hook: WebhookClient,
+    channelId: string,
+    options: Parameters<WebhookClient["send"]>[0] & object,
+  ): Promise<{ id: string; timestamp: string }> {
+    try {
+      return await hook.send(options);
+    } catch (err) {
+      if (err instanceof DiscordAPIError && err.status === 404) {
+        // Deleted on Discord: make a new one next time; this attempt is retried by the core.
+        await this.d.webhooks.forget(channelId);
+        throw Object.assign(new Error("the channel's webhook was deleted"), { status: 503, cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** A quoted line naming who is answered (webhooks cannot reply natively). */
+  private async quote(channel: TextBasedChannel, replyTo: string): Promise<string> {
+    try {
+      const orig = await channel.messages.fetch(replyTo);
+      const guildId = "guildId" in channel ? channel.guildId : "@me";
+      const name = orig.member?.displayName ?? orig.author.globalName ?? orig.author.username;
+      return replyQuote(
+        name,
+        orig.content,
+        `https://discord.com/channels/${guildId}/${channel.id}/${replyTo}`,
+      );
+    } catch {
+      return "";
+    }
+  }
+
+  async edit(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
+    const { text } = this.content(msg);
+    const content = splitMessage(msg.msgtype === "emote" ? emote(text) : text)[0];
+    const channel = await this.locate(chat, remoteId);
+    const hook = channel.isDMBased() ? undefined : await this.d.webhooks.get(chat.id);
+    if (hook) {
+      try {
+        await hook.editMessage(remoteId, { content, threadId: channel.isThread() ? channel.id : undefined });
+        return;
+      } catch (err) {
+        if (!(err instanceof DiscordAPIError) || (err.status !== 404 && err.status !== 403)) throw err;
+      }
+    }
+    const body = channel.isDMBased()
+      ? content
+      : prefixed(msg.sender.displayName || msg.sender.mxid, content, msg.msgtype);
+    await channel.messages.edit(remoteId, { content: splitMessage(body)[0] });
+  }
+
+  /** The channel (or thread) holding a message the bridge knows only by id. */
+  private async locate(chat: RemoteChatRef, remoteId: string): Promise<TextBasedChannel> {
+    const stored = await this.d.ctx.store.kvGet(`in:${remoteId}`);
+    return this.channel(stored || this.where(chat));
+  }
+
+  /** Remembers that a message lives in a thread (edits and deletes must go there). */
+  async rememberThread(messageId: string, threadId: string): Promise<void> {
+    await this.d.ctx.store.kvSet(`in:${messageId}`, threadId);
+  }
+
+  async delete(chat: RemoteChatRef, remoteId: string): Promise<void> {
+    const channel = await this.locate(chat, remoteId);
+    this.deleted.add(remoteId);
+    if (this.deleted.size > 5000) this.deleted.delete(this.deleted.values().next().value!);
+    try {
+      await channel.messages.delete(remoteId);
+    } catch (err) {
+      if (err instanceof DiscordAPIError && err.code === 10008) return; // already gone
+      throw err;
+    }
+  }
+
+  /** Reactions are the bot's own: Discord has no reactions on behalf of a webhook. */
+  async react(chat: RemoteChatRef, target: string, key: string, remove: boolean): Promise<void> {
+    const channel = await this.locate(chat, target);
+    let emoji = key;
+    const custom = /^:(\w+):$/.exec(key);
+    if (custom && "guild" in channel) {
+      const e = channel.guild.emojis.cache.find((x) => x.name === custom[1]);
+      if (!e) return; // a Matrix-only emoji Discord cannot show
+      emoji = `${e.name}:${e.id}`;
+    }
+    const route = `/channels/${channel.id}/messages/${target}/reactions/${encodeURIComponent(emoji)}/@me`;
+    if (remove) await this.d.discord.rest.delete(route as `/${string}`);
+    else await this.d.discord.rest.put(route as `/${string}`);
+  }
+
+  async typing(chat: RemoteChatRef): Promise<void> {
+    const channel = await this.channel(this.where(chat));
+    if ("sendTyping" in channel) await channel.sendTyping();
+  }
+
+  async moderate(
+    chat: RemoteChatRef,
+    user: RemoteUserRef,
+    action: "kick" | "ban" | "unban",
+    reason?: string,
+  ): Promise<void> {
+    if (!this.d.cfg.moderation)
+      throw Object.assign(
+        new Error("moderation is off in platforms.discord (set moderation: true to mirror kicks and bans)"),
+        { status: 403 },
+      );
+    const channel = await this.channel(chat.id);
+    if (!("guild" in channel)) throw Object.assign(new Error("not a guild channel"), { status: 400 });
+    const guild = channel.guild;
+    if (action === "kick") await guild.members.kick(user.id, reason);
+    else if (action === "ban") await guild.bans.create(user.id, reason ? { reason } : {});
+    else await guild.bans.remove(user.id);
+  }
+
+  async editChannel(chat: RemoteChatRef, change: { name?: string; topic?: string }): Promise<void> {
+    const channel = await this.channel(chat.id);
+    if (!("edit" in channel) || channel.isDMBased() || channel.isThread())
+      throw Object.assign(new Error("this Discord channel cannot be renamed"), { status: 400 });
+    const name = change.name?.toLowerCase().replace(/\s+/g, "-").slice(0, 100);
+    await (channel as GuildTextBasedChannel & { edit(o: object): Promise<unknown> }).edit({
+      ...(name ? { name } : {}),
+      ...(change.topic !== undefined ? { topic: change.topic.slice(0, 1024) } : {}),
+    });
+  }
+}

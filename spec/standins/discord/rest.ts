@@ -1,0 +1,370 @@
+/**
+ * The REST routes of the Discord stand-in (`/api/v10/...`), the ones discord.js calls for the
+ * connector: gateway discovery, users, messages (create, edit, delete, fetch, history with
+ * `after`), webhooks (create, list, execute with files, edit, delete), reactions, typing,
+ * members, kicks and bans. Every mutation that Discord announces on the gateway is dispatched.
+ */
+import { type DiscordWorld, type Obj, sf } from "./DiscordWorld";
+
+/** A parsed request body: JSON fields, plus the files of a multipart upload. */
+export interface Body {
+  json: Obj;
+  files: Array<{ field: string; name: string; data: Buffer; contentType: string }>;
+}
+
+export interface RouteContext {
+  world: DiscordWorld;
+  gatewayUrl(): string;
+  dispatch(t: string, d: Obj): void;
+}
+
+export type Answer = [status: number, body?: unknown];
+type Handler = (m: string[], body: Body, query: URLSearchParams) => Answer;
+
+const unknown = (what: string, code: number): Answer => [404, { message: `Unknown ${what}`, code }];
+const missingPermissions: Answer = [403, { message: "Missing Permissions", code: 50013 }];
+
+/** Reads a JSON or multipart/form-data body (payload_json + files[n]). */
+export async function parseBody(raw: Buffer, contentType: string): Promise<Body> {
+  if (raw.length === 0) return { json: {}, files: [] };
+  if (contentType.includes("application/json")) return { json: JSON.parse(raw.toString()) as Obj, files: [] };
+  if (contentType.includes("multipart/form-data")) {
+    const form = await new Response(new Uint8Array(raw), {
+      headers: { "content-type": contentType },
+    }).formData();
+    const body: Body = { json: {}, files: [] };
+    for (const [field, value] of form.entries()) {
+      if (typeof value === "string") {
+        if (field === "payload_json") body.json = JSON.parse(value) as Obj;
+        else body.json[field] = value;
+      } else {
+        body.files.push({
+          field,
+          name: value.name,
+          data: Buffer.from(await value.arrayBuffer()),
+          contentType: value.type || "application/octet-stream",
+        });
+      }
+    }
+    return body;
+  }
+  return { json: {}, files: [] };
+}
+
+/** The route table: method, path pattern below `/api/v10`, handler. */
+export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> {
+  const { world } = ctx;
+  const attachmentsOf = (channelId: string, body: Body): Obj[] =>
+    body.files.map((f) => {
+      const id = sf();
+      const url = world.putFile(`/attachments/${channelId}/${id}/${encodeURIComponent(f.name)}`, {
+        data: f.data,
+        contentType: f.contentType,
+      });
+      return { id, filename: f.name, size: f.data.length, url, proxy_url: url, content_type: f.contentType };
+    });
+  const create = (channelId: string, owner: string, author: Obj, body: Body, extra: Obj = {}): Answer => {
+    if (!world.channels.has(channelId)) return unknown("Channel", 10003);
+    const content = typeof body.json.content === "string" ? body.json.content : "";
+    if (content.length > 2000)
+      return [
+        400,
+        { message: "Invalid Form Body", code: 50035, errors: { content: "BASE_TYPE_MAX_LENGTH" } },
+      ];
+    const fields: Obj = { author, content, attachments: attachmentsOf(channelId, body), ...extra };
+    const ref = body.json.message_reference as Obj | undefined;
+    if (ref?.message_id) {
+      fields.type = 19;
+      fields.message_reference = { message_id: ref.message_id, channel_id: channelId };
+    }
+    if (Array.isArray(body.json.embeds)) fields.embeds = body.json.embeds;
+    const guild = world.guildOf(channelId);
+    const msg = world.addMessage(channelId, owner, fields);
+    const member = guild && owner === world.bot.id ? world.memberObject(guild.id, owner, false) : undefined;
+    ctx.dispatch("MESSAGE_CREATE", member ? { ...msg, member } : msg);
+    return [200, msg];
+  };
+  const edit = (channelId: string, messageId: string, owner: string, body: Body): Answer => {
+    const stored = world.findMessage(channelId, messageId);
+    if (!stored) return unknown("Message", 10008);
+    if (stored.owner !== owner)
+      return [403, { message: "Cannot edit a message authored by another user", code: 50005 }];
+    if (typeof body.json.content === "string") stored.data.content = body.json.content;
+    stored.data.edited_timestamp = new Date().toISOString();
+    ctx.dispatch("MESSAGE_UPDATE", stored.data);
+    return [200, stored.data];
+  };
+  const remove = (channelId: string, messageId: string): Answer => {
+    if (!world.removeMessage(channelId, messageId)) return unknown("Message", 10008);
+    const guildId = world.channels.get(channelId)?.guild_id;
+    ctx.dispatch("MESSAGE_DELETE", {
+      id: messageId,
+      channel_id: channelId,
+      ...(guildId ? { guild_id: guildId } : {}),
+    });
+    return [204];
+  };
+  const webhook = (id: string, token: string) => {
+    const w = world.webhooks.get(id);
+    return w && w.token === token ? w : undefined;
+  };
+  const target = (w: { channel_id: string }, query: URLSearchParams) =>
+    query.get("thread_id") ?? w.channel_id;
+  const reactionKey = (emoji: string) => decodeURIComponent(emoji);
+  const emojiObject = (key: string): Obj => {
+    const custom = /^(.+):(\d+)$/.exec(key);
+    return custom ? { id: custom[2], name: custom[1], animated: false } : { id: null, name: key };
+  };
+  const guildMember = (guildId: string, userId: string): Answer => {
+    const m = world.memberObject(guildId, userId);
+    return m ? [200, m] : unknown("Member", 10007);
+  };
+
+  return [
+    [
+      "GET",
+      /^\/gateway\/bot$/,
+      () => [
+        200,
+        {
+          url: ctx.gatewayUrl(),
+          shards: 1,
+          session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
+        },
+      ],
+    ],
+    ["GET", /^\/users\/@me$/, () => [200, world.userObject(world.bot.id)]],
+    [
+      "GET",
+      /^\/users\/(\d+)$/,
+      (m) => (world.users.has(m[1]) ? [200, world.userObject(m[1])] : unknown("User", 10013)),
+    ],
+    [
+      "GET",
+      /^\/channels\/(\d+)$/,
+      (m) => (world.channels.has(m[1]) ? [200, world.channels.get(m[1])] : unknown("Channel", 10003)),
+    ],
+    [
+      "PATCH",
+      /^\/channels\/(\d+)$/,
+      (m, body) => {
+        const c = world.channels.get(m[1]);
+        if (!c) return unknown("Channel", 10003);
+        for (const k of ["name", "topic"]) if (typeof body.json[k] === "string") c[k] = body.json[k];
+        ctx.dispatch("CHANNEL_UPDATE", c);
+        return [200, c];
+      },
+    ],
+    [
+      "GET",
+      /^\/channels\/(\d+)\/messages$/,
+      (m, _b, q) => {
+        if (!world.channels.has(m[1])) return unknown("Channel", 10003);
+        const limit = Math.min(Number(q.get("limit") ?? 50), 100);
+        return [200, world.messagesAfter(m[1], q.get("after") ?? undefined, limit)];
+      },
+    ],
+    [
+      "GET",
+      /^\/channels\/(\d+)\/messages\/(\d+)$/,
+      (m) => {
+        const s = world.findMessage(m[1], m[2]);
+        return s ? [200, s.data] : unknown("Message", 10008);
+      },
+    ],
+    [
+      "POST",
+      /^\/channels\/(\d+)\/messages$/,
+      (m, body) => create(m[1], world.bot.id, world.userObject(world.bot.id), body),
+    ],
+    ["PATCH", /^\/channels\/(\d+)\/messages\/(\d+)$/, (m, body) => edit(m[1], m[2], world.bot.id, body)],
+    ["DELETE", /^\/channels\/(\d+)\/messages\/(\d+)$/, (m) => remove(m[1], m[2])],
+    ["POST", /^\/channels\/(\d+)\/typing$/, () => [204]],
+    [
+      "POST",
+      /^\/channels\/(\d+)\/messages\/(\d+)\/threads$/,
+      (m, body) => {
+        const parent = world.channels.get(m[1]);
+        if (!parent?.guild_id || !world.findMessage(m[1], m[2])) return unknown("Message", 10008);
+        if (world.channels.has(m[2]))
+          return [400, { message: "A thread has already been created for this message", code: 160004 }];
+        const spec = { id: m[2], name: String(body.json.name ?? "thread"), type: 11, parent_id: m[1] };
+        world.guildOf(m[1])?.channels.push(spec);
+        const thread = world.channelObject(String(parent.guild_id), spec);
+        world.channels.set(m[2], thread);
+        ctx.dispatch("THREAD_CREATE", { ...thread, newly_created: true });
+        return [201, thread];
+      },
+    ],
+    [
+      "PUT",
+      /^\/channels\/(\d+)\/messages\/(\d+)\/reactions\/([^/]+)\/@me$/,
+      (m) => {
+        if (!world.findMessage(m[1], m[2])) return unknown("Message", 10008);
+        const key = reactionKey(m[3]);
+        world.reactionSet(m[1], m[2], key).add(world.bot.id);
+        const guildId = world.channels.get(m[1])?.guild_id;
+        ctx.dispatch("MESSAGE_REACTION_ADD", {
+          user_id: world.bot.id,
+          channel_id: m[1],
+          message_id: m[2],
+          emoji: emojiObject(key),
+          ...(guildId ? { guild_id: guildId } : {}),
+        });
+        return [204];
+      },
+    ],
+    [
+      "DELETE",
+      /^\/channels\/(\d+)\/messages\/(\d+)\/reactions\/([^/]+)\/@me$/,
+      (m) => {
+        world.reactionSet(m[1], m[2], reactionKey(m[3])).delete(world.bot.id);
+        return [204];
+      },
+    ],
+    [
+      "GET",
+      /^\/channels\/(\d+)\/webhooks$/,
+      (m) => {
+        if (world.noWebhooks.has(m[1])) return missingPermissions;
+        return [
+          200,
+          [...world.webhooks.values()]
+            .filter((w) => w.channel_id === m[1])
+            .map((w) => ({ ...w, type: 1, user: world.userObject(world.bot.id) })),
+        ];
+      },
+    ],
+    [
+      "POST",
+      /^\/channels\/(\d+)\/webhooks$/,
+      (m, body) => {
+        if (world.noWebhooks.has(m[1])) return missingPermissions;
+        const guild = world.guildOf(m[1]);
+        if (!guild) return unknown("Channel", 10003);
+        const w = {
+          id: sf(),
+          token: `whtok-${sf()}`,
+          channel_id: m[1],
+          guild_id: guild.id,
+          name: String(body.json.name ?? "webhook"),
+        };
+        world.webhooks.set(w.id, w);
+        return [
+          200,
+          { ...w, type: 1, avatar: null, application_id: null, user: world.userObject(world.bot.id) },
+        ];
+      },
+    ],
+    [
+      "POST",
+      /^\/webhooks\/(\d+)\/([^/]+)$/,
+      (m, body, q) => {
+        const w = webhook(m[1], m[2]);
+        if (!w) return unknown("Webhook", 10015);
+        const author = {
+          id: w.id,
+          username: String(body.json.username ?? w.name),
+          avatar: null,
+          discriminator: "0000",
+          bot: true,
+        };
+        const answer = create(target(w, q), `webhook:${w.id}`, author, body, {
+          webhook_id: w.id,
+          // Discord keeps the given avatar URL; recorded so tests can compare it.
+          ...(typeof body.json.avatar_url === "string" ? { avatar_url_given: body.json.avatar_url } : {}),
+        });
+        return q.get("wait") === "true" || answer[0] !== 200 ? answer : [204];
+      },
+    ],
+    [
+      "PATCH",
+      /^\/webhooks\/(\d+)\/([^/]+)\/messages\/(\d+)$/,
+      (m, body, q) => {
+        const w = webhook(m[1], m[2]);
+        if (!w) return unknown("Webhook", 10015);
+        const stored = world.findMessage(target(w, q), m[3]);
+        if (!stored || stored.owner !== `webhook:${w.id}`) return unknown("Message", 10008);
+        return edit(target(w, q), m[3], `webhook:${w.id}`, body);
+      },
+    ],
+    [
+      "DELETE",
+      /^\/webhooks\/(\d+)\/([^/]+)\/messages\/(\d+)$/,
+      (m, _b, q) => {
+        const w = webhook(m[1], m[2]);
+        if (!w) return unknown("Webhook", 10015);
+        return remove(target(w, q), m[3]);
+      },
+    ],
+    ["GET", /^\/guilds\/(\d+)\/members\/(\d+)$/, (m) => guildMember(m[1], m[2])],
+    [
+      "GET",
+      /^\/guilds\/(\d+)\/audit-logs$/,
+      (m, _b, q) => {
+        const type = q.get("action_type");
+        const entries = (world.auditLog.get(m[1]) ?? [])
+          .filter((e) => !type || String(e.action_type) === type)
+          .slice(-Number(q.get("limit") ?? 50))
+          .reverse();
+        const users = [...new Set(entries.flatMap((e) => [e.user_id, e.target_id]).map(String))]
+          .filter((id) => world.users.has(id))
+          .map((id) => world.userObject(id));
+        return [
+          200,
+          {
+            audit_log_entries: entries,
+            users,
+            webhooks: [],
+            integrations: [],
+            threads: [],
+            application_commands: [],
+            auto_moderation_rules: [],
+            guild_scheduled_events: [],
+          },
+        ];
+      },
+    ],
+    [
+      "DELETE",
+      /^\/guilds\/(\d+)\/members\/(\d+)$/,
+      (m) => {
+        const g = world.guilds.get(m[1]);
+        if (!g?.members?.some((x) => x.user === m[2])) return unknown("Member", 10007);
+        g.members = g.members.filter((x) => x.user !== m[2]);
+        const entries = world.auditLog.get(g.id) ?? [];
+        entries.push({
+          id: sf(),
+          action_type: 20,
+          user_id: world.bot.id,
+          target_id: m[2],
+          reason: null,
+          changes: [],
+        });
+        world.auditLog.set(g.id, entries);
+        ctx.dispatch("GUILD_MEMBER_REMOVE", { guild_id: g.id, user: world.userObject(m[2]) });
+        return [204];
+      },
+    ],
+    [
+      "PUT",
+      /^\/guilds\/(\d+)\/bans\/(\d+)$/,
+      (m) => {
+        const g = world.guilds.get(m[1]);
+        if (!g) return unknown("Guild", 10004);
+        world.bans.add(`${m[1]}/${m[2]}`);
+        ctx.dispatch("GUILD_BAN_ADD", { guild_id: g.id, user: world.userObject(m[2]) });
+        if (g.members?.some((x) => x.user === m[2])) {
+          g.members = g.members.filter((x) => x.user !== m[2]);
+          ctx.dispatch("GUILD_MEMBER_REMOVE", { guild_id: g.id, user: world.userObject(m[2]) });
+        }
+        return [204];
+      },
+    ],
+    [
+      "DELETE",
+      /^\/guilds\/(\d+)\/bans\/(\d+)$/,
+      (m) => (world.bans.delete(`${m[1]}/${m[2]}`) ? [204] : unknown("Ban", 10026)),
+    ],
+  ];
+}
