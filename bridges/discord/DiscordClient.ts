@@ -56,6 +56,7 @@ import {
   toRemoteMessage,
   userInfoOf,
 } from "./inbound";
+import { discordRestAgent } from "./restAgent";
 import { Webhooks } from "./Webhooks";
 
 const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -98,7 +99,7 @@ export class DiscordClient
         GatewayIntentBits.DirectMessageTyping,
       ],
       partials: [Partials.Channel, Partials.Message, Partials.Reaction, Partials.User, Partials.GuildMember],
-      rest: { api: cfg.apiRoot, cdn: cfg.cdnRoot },
+      rest: { api: cfg.apiRoot, cdn: cfg.cdnRoot, agent: discordRestAgent() },
     });
     this.lanes = new ChannelLanes(ctx.store, ctx.log);
     this.webhooks = new Webhooks(ctx, this.discord, { name: cfg.webhookName, api: cfg.apiRoot });

@@ -14,6 +14,7 @@ import type {
 import { registerSecret } from "../../src/log/Logger";
 import { botIdOfToken, type DiscordConfig, isBotToken, readDiscordConfig } from "./config";
 import { DiscordClient } from "./DiscordClient";
+import { discordRestAgent } from "./restAgent";
 
 const CAPABILITIES: Capabilities = {
   edits: true,
@@ -105,7 +106,7 @@ class DiscordConnector implements NetworkConnector {
   }
 
   private async whoAmI(token: string): Promise<{ id: string; username: string }> {
-    const rest = new REST({ api: this.ready().cfg.apiRoot }).setToken(token);
+    const rest = new REST({ api: this.ready().cfg.apiRoot, agent: discordRestAgent() }).setToken(token);
     return (await rest.get("/users/@me")) as { id: string; username: string };
   }
 

@@ -7,6 +7,7 @@
 import { type Client, DiscordAPIError, WebhookClient } from "discord.js";
 import type { ConnectorContext } from "../../src/core/connector";
 import { registerSecret } from "../../src/log/Logger";
+import { discordRestAgent } from "./restAgent";
 
 interface Stored {
   id: string;
@@ -46,7 +47,10 @@ export class Webhooks {
       }
       await this.ctx.store.kvSet(`webhook:${channelId}`, JSON.stringify(stored));
     }
-    const wh = new WebhookClient({ id: stored.id, token: stored.token }, { rest: { api: this.opts.api } });
+    const wh = new WebhookClient(
+      { id: stored.id, token: stored.token },
+      { rest: { api: this.opts.api, agent: discordRestAgent() } },
+    );
     this.clients.set(channelId, wh);
     return wh;
   }

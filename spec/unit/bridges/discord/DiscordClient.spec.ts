@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
 import type { DiscordClient } from "../../../../bridges/discord/DiscordClient";
 import type { DiscordServer } from "../../../standins/discord/DiscordServer";
 import {
@@ -114,6 +115,32 @@ describe("DiscordClient (discord.js ↔ Discord stand-in)", function () {
       ),
       /over Discord's 10 MB upload limit/,
     );
+  });
+
+  it("uploads while another library's newer undici holds the global dispatcher (as in the bridge)", async () => {
+    // openai and @slack/socket-mode bring a newer undici than discord.js; in one process the first
+    // to fetch installs the global dispatcher. discord.js must not depend on which one that is.
+    const symbol = Symbol.for("undici.globalDispatcher.1");
+    const g = globalThis as unknown as Record<symbol, unknown>;
+    const before = g[symbol];
+    const newer = createRequire(require.resolve("openai"))("undici") as {
+      Agent: new () => unknown;
+      setGlobalDispatcher(d: unknown): void;
+    };
+    newer.setGlobalDispatcher(new newer.Agent());
+    try {
+      const data = randomBytes(2048);
+      await client.sendMessage(
+        { id: ids.general },
+        outbound("", {
+          attachment: { kind: "file", media: { data, mimetype: "application/octet-stream", name: "b.bin" } },
+        }),
+      );
+      const exec = server.sent("POST", /^\/webhooks\//).at(-1)!;
+      assert.ok(exec.body.files[0].data.equals(data));
+    } finally {
+      g[symbol] = before;
+    }
   });
 
   it("splits text over 2000 characters into parts", async () => {
