@@ -1,19 +1,24 @@
 /**
  * `npm run dev`: a local stack on a fresh machine — Synapse (venv created if needed) on 127.0.0.1:8008 and the
- * bridge on 127.0.0.1:29330 with embedded PostgreSQL, all state in `.dev/`. Prints how to log in, then runs
- * until Ctrl-C / SIGTERM and shuts everything down.
+ * bridge on 127.0.0.1:29330 with embedded PostgreSQL, all state in `.dev/`, and a tiny local model for the AI
+ * user (SmolLM2-135M behind an OpenAI-compatible server on 127.0.0.1:29331; CLAWBRIDGE_DEV_MODEL=0 leaves it
+ * out). Prints how to log in, then runs until Ctrl-C / SIGTERM and shuts everything down.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { dump } from "js-yaml";
+import { LlamaBackend } from "../spec/standins/llm/LlamaBackend";
+import { OpenAIStandin } from "../spec/standins/llm/OpenAIStandin";
 import { BridgeProcess } from "./lib/bridgeProcess";
 import { ensureSynapseVenv, REPO_ROOT, SynapseServer } from "./lib/synapse";
 
 const DEV_DIR = path.join(REPO_ROOT, ".dev");
 const SYNAPSE_PORT = 8008;
 const BRIDGE_PORT = 29330;
+const MODEL_PORT = 29331;
+const WANT_MODEL = process.env.CLAWBRIDGE_DEV_MODEL !== "0";
 
 function say(line: string): void {
   process.stderr.write(`[dev] ${line}\n`);
@@ -35,6 +40,13 @@ function ensureConfig(configPath: string, registrationPath: string): void {
     // No url: the bridge starts an embedded PostgreSQL in data_dir.
     database: { data_dir: path.join(DEV_DIR, "data") },
     logging: { level: "info", format: "pretty" },
+    // The dev model: tiny and local, enough to try the AI user. Put a real provider here
+    // (see config.sample.yaml, ai.providers) for useful answers.
+    ai: {
+      providers: {
+        local: { kind: "openai", base_url: `http://127.0.0.1:${MODEL_PORT}/v1`, model: "smollm2-135m" },
+      },
+    },
   };
   const header = "# Dev stack config written by `npm run dev` (scripts/dev.ts). Edit freely; it is kept.\n";
   writeFileSync(configPath, header + dump(config), { mode: 0o600 });
@@ -74,6 +86,24 @@ function demoPassword(): string {
 
 let synapse: SynapseServer | undefined;
 let bridge: BridgeProcess | undefined;
+let model: { close(): Promise<void> } | undefined;
+
+/**
+ * SmolLM2-135M (fetched into the cache on first use, with its runtime) behind the project's
+ * OpenAI-compatible model server. A failure leaves the stack up: the AI then answers with a
+ * notice that its provider is unreachable.
+ */
+async function startModel(): Promise<string> {
+  const llama = await LlamaBackend.load({ defaultMaxTokens: 256 });
+  const server = await OpenAIStandin.start({ port: MODEL_PORT, backend: llama.backend });
+  model = {
+    close: async () => {
+      await server.close();
+      await llama.dispose();
+    },
+  };
+  return `SmolLM2-135M on ${server.baseUrl}`;
+}
 let shuttingDown = false;
 
 /** Stops the bridge, then Synapse (each waits for its process to exit), then exits with `code`. */
@@ -83,6 +113,7 @@ async function shutdown(code: number): Promise<never> {
     say("shutting down…");
     await bridge?.stop();
     await synapse?.stop();
+    await model?.close().catch(() => undefined);
   }
   process.exit(code);
 }
@@ -115,6 +146,16 @@ async function main(): Promise<void> {
     if (!/M_USER_IN_USE/.test(String(err))) throw err;
   }
 
+  let modelLine = " AI model: none (CLAWBRIDGE_DEV_MODEL=0)";
+  if (WANT_MODEL) {
+    say("starting the dev model (SmolLM2-135M; fetched into ~/.cache/clawbridge on first run)");
+    try {
+      modelLine = ` AI model: ${await startModel()}`;
+    } catch (err) {
+      modelLine = " AI model: could not start (the AI will answer with an error notice)";
+      say(`the dev model did not start: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   say(`starting the bridge on 127.0.0.1:${BRIDGE_PORT}`);
   bridge = await BridgeProcess.start({ configPath, registrationPath, echo: true, healthTimeoutMs: 60_000 });
   void bridge.waitForExit().then((exit) => {
@@ -132,6 +173,8 @@ async function main(): Promise<void> {
     `   password:   ${password}`,
     " Log in with any Matrix client (e.g. Element, custom homeserver above),",
     " invite @clawbridge:localhost to a room or start a DM with it and write `help`.",
+    " Start a DM with @ai:localhost (or invite it to a room and mention it) to talk to the AI.",
+    modelLine,
     ` Logs: ${bridge.logPath}, .dev/synapse/homeserver.log. Ctrl-C stops everything.`,
     "────────────────────────────────────────────────────────────────────",
     "",

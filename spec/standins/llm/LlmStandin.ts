@@ -46,6 +46,8 @@ export interface StandinOptions {
   backend?: LlmBackend;
   /** Answer every chat as one JSON document, even when asked to stream (a server that does not stream). */
   neverStreams?: boolean;
+  /** Port on 127.0.0.1; 0 or absent picks a free one (tests). The dev stack uses a fixed one. */
+  port?: number;
 }
 
 /** Writes one chat answer in a wire format (SSE for OpenAI, NDJSON for Ollama). */
@@ -102,7 +104,7 @@ export abstract class LlmStandin {
     const server = createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(0, "127.0.0.1", resolve);
+      server.listen(this.opts.port ?? 0, "127.0.0.1", resolve);
     });
     this.server = server;
     this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
