@@ -11,6 +11,8 @@ export const MEDIA_PREFIX = "/_clawbridge/media/v1";
 /** Avatars are small; anything far past this is not what the URL was handed out for. */
 export const MEDIA_MAX_BYTES = 20 * 1024 * 1024;
 const UPSTREAM_TIMEOUT_MS = 30_000;
+/** Downloads in flight at once; more is refused (503), so a hammered URL cannot tie up the homeserver. */
+const MAX_IN_FLIGHT = 16;
 /** Types a browser may render inline; everything else is served as a download. */
 const INLINE = /^(image\/(png|jpeg|gif|webp|avif|bmp)|video\/(mp4|webm|ogg)|audio\/(mpeg|ogg|wav|webm|mp4))$/;
 
@@ -22,6 +24,7 @@ export interface MediaProxyOptions {
   publicUrl: string;
   maxBytes?: number;
   timeoutMs?: number;
+  maxInFlight?: number;
 }
 
 class TooLarge extends Error {}
@@ -40,6 +43,8 @@ export class MediaProxy {
   private readonly publicBase: string;
   private readonly maxBytes: number;
   private readonly timeoutMs: number;
+  private readonly maxInFlight: number;
+  private inFlight = 0;
 
   constructor(private readonly opts: MediaProxyOptions) {
     this.signer = new MediaSigner(opts.asToken);
@@ -47,6 +52,7 @@ export class MediaProxy {
     this.publicBase = opts.publicUrl.replace(/\/+$/, "");
     this.maxBytes = opts.maxBytes ?? MEDIA_MAX_BYTES;
     this.timeoutMs = opts.timeoutMs ?? UPSTREAM_TIMEOUT_MS;
+    this.maxInFlight = opts.maxInFlight ?? MAX_IN_FLIGHT;
   }
 
   readonly prefix = MEDIA_PREFIX;
@@ -79,10 +85,21 @@ export class MediaProxy {
       return fail(res, 404, "M_NOT_FOUND", "Not found");
     }
     if (!this.signer.verify(server, mediaId, sig)) {
-      log.warn("media request with a wrong signature refused", { server, mediaId });
+      // Debug only: this path is public, and anyone can make up requests.
+      log.debug("media request with a wrong signature refused", { server, mediaId });
       return fail(res, 403, "M_FORBIDDEN", "Bad signature");
     }
-    await this.relay(res, server, mediaId, method === "HEAD");
+    if (this.inFlight >= this.maxInFlight) {
+      log.warn("media proxy busy, request refused", { server, mediaId, inFlight: this.inFlight });
+      res.setHeader("Retry-After", "1");
+      return fail(res, 503, "M_LIMIT_EXCEEDED", "Busy, try again");
+    }
+    this.inFlight++;
+    try {
+      await this.relay(res, server, mediaId, method === "HEAD");
+    } finally {
+      this.inFlight--;
+    }
   }
 
   private async relay(res: http.ServerResponse, server: string, mediaId: string, headOnly: boolean) {

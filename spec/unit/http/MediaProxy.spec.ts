@@ -190,4 +190,31 @@ describe("MediaProxy", () => {
     const chunked = await fetch(proxy.urlFor("mxc://example.org/big2")!);
     await assert.rejects(chunked.arrayBuffer());
   });
+
+  it("refuses requests past the in-flight limit with 503 and serves the others", async () => {
+    const held: http.ServerResponse[] = [];
+    hs.answer = (res) => held.push(res);
+    mounted = new MediaProxy({ homeserverUrl: hs.url, asToken, publicUrl: base, maxInFlight: 2 });
+    const first = [
+      fetch(mounted.urlFor("mxc://example.org/slow1")!),
+      fetch(mounted.urlFor("mxc://example.org/slow2")!),
+    ];
+    const deadline = Date.now() + 10_000;
+    while (held.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(held.length, 2, "both downloads reached the homeserver");
+    const third = await fetch(mounted.urlFor("mxc://example.org/slow3")!);
+    await third.arrayBuffer();
+    assert.equal(third.status, 503);
+    assert.equal(third.headers.get("retry-after"), "1");
+    for (const res of held) res.writeHead(200, { "Content-Type": "image/png" }).end(png);
+    for (const r of await Promise.all(first)) {
+      assert.equal(r.status, 200);
+      assert.deepEqual(Buffer.from(await r.arrayBuffer()), png);
+    }
+    // Slots are given back once a download ends.
+    hs.answer = (res) => res.writeHead(200, { "Content-Type": "image/png" }).end(png);
+    const again = await fetch(mounted.urlFor("mxc://example.org/slow3")!);
+    await again.arrayBuffer();
+    assert.equal(again.status, 200);
+  });
 });
