@@ -286,6 +286,18 @@ export const CONFIG_SCHEMA: SchemaNode = {
         "x-expected": "an IP address or host name",
       }),
       port: int("Port the bridge listens on for the homeserver.", 29330, 1, 65535),
+      public_url: str(
+        "Public base URL of this listener, reachable from the internet (usually through a reverse proxy). " +
+          "Discord and Slack fetch the avatars of Matrix users from `<public_url>/_clawbridge/media/v1/…`, " +
+          "which the bridge serves (signed URLs only) from the homeserver's authenticated media. " +
+          "Unset: avatars of Matrix users do not show on Discord and Slack.",
+        {
+          pattern: HTTP_URL,
+          "x-expected": "an http(s) URL that platforms can reach",
+          examples: ["https://bridge.example.org"],
+          "x-sample-commented": true,
+        },
+      ),
       registration: str(
         `Path of the registration file holding as_token/hs_token; create it with \`clawbridge generate-registration\`. ${RELATIVE}`,
         { default: "registration.yaml", minLength: 1, "x-expected": "a file path" },

@@ -25,6 +25,8 @@ export interface BridgeConfig {
     url: string;
     bind_address: string;
     port: number;
+    /** Public base URL of the listener, for media platforms fetch by URL (avatars). */
+    public_url?: string;
     /** Path of the registration file holding as_token/hs_token. */
     registration: string;
   };

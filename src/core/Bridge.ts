@@ -5,6 +5,7 @@ import { builtinCommands } from "../commands/builtin";
 import { CommandHandler } from "../commands/CommandHandler";
 import type { BridgeConfig, RegistrationTokens } from "../config/types";
 import { type AppserviceTransaction, HttpServer } from "../http/HttpServer";
+import { MediaProxy } from "../http/MediaProxy";
 import { Metrics } from "../http/Metrics";
 import { Provisioning } from "../http/Provisioning";
 import { Logger } from "../log/Logger";
@@ -135,8 +136,22 @@ export class Bridge {
         providers: defaultProviderFactory,
       });
     }
+    const media = config.appservice.public_url
+      ? new MediaProxy({
+          homeserverUrl: config.homeserver.url,
+          asToken: tokens.as_token,
+          publicUrl: config.appservice.public_url,
+        })
+      : undefined;
+    if (!media) {
+      log.warn(
+        "appservice.public_url is not set: avatars of Matrix users will not show on Discord and Slack " +
+          "(set it to a public URL of this listener so those platforms can fetch them)",
+      );
+    }
     this.outbound = new OutboundBridge({
       ...deps,
+      mediaUrl: media && ((mxc) => media.urlFor(mxc)),
       config,
       api: this.api,
       permissions,
@@ -172,6 +187,7 @@ export class Bridge {
           })
         : undefined,
       provisioning,
+      media,
     });
     await this.http.listen(config.appservice.port, config.appservice.bind_address);
 

@@ -84,6 +84,12 @@ export class OutboundBridge {
       commands(ev: RoomEvent): Promise<boolean>;
       /** The AI puppet: takes the event without waiting on it; true when it was an AI command. */
       ai?(ev: RoomEvent): boolean;
+      /**
+       * A URL platforms can fetch an mxc:// URI from (the bridge's signed media proxy); unset:
+       * the homeserver's unauthenticated download URL, which homeservers with authenticated
+       * media refuse.
+       */
+      mediaUrl?(mxc: string): string | undefined;
     },
   ) {}
 
@@ -196,10 +202,15 @@ export class OutboundBridge {
     const mxc = member?.avatar_url;
     const m = mxc ? /^mxc:\/\/([^/]+)\/(.+)$/.exec(mxc) : null;
     const base = this.opts.config.homeserver.url.replace(/\/+$/, "");
+    const { mediaUrl } = this.opts;
     const sender: MatrixSender = {
       mxid: ev.sender,
       displayName: member?.displayname || ev.sender.slice(1, ev.sender.indexOf(":")),
-      avatarUrl: m ? `${base}/_matrix/media/v3/download/${m[1]}/${m[2]}` : undefined,
+      avatarUrl: !m
+        ? undefined
+        : mediaUrl
+          ? mediaUrl(mxc!)
+          : `${base}/_matrix/media/v3/download/${m[1]}/${m[2]}`,
     };
     this.profiles.set(key, sender);
     return sender;

@@ -22,6 +22,11 @@ export interface HttpHandlers {
   health(): { ok: boolean; detail: Record<string, unknown> };
   metrics?(): Promise<{ contentType: string; body: string }>;
   provisioning?: { prefix: string; handle(req: ProvisioningRequest): Promise<ProvisioningResponse> };
+  /** Media served to platforms (signed URLs); it writes the response itself, to stream it. */
+  media?: {
+    prefix: string;
+    handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void>;
+  };
 }
 
 export interface ProvisioningRequest {
@@ -70,7 +75,7 @@ export function tokenMatches(given: string, expected: string): boolean {
 
 /**
  * The bridge's one HTTP listener: the appservice API the homeserver pushes to, plus
- * `/health`, `/metrics` and the provisioning API.
+ * `/health`, `/metrics`, the provisioning API and the media proxy.
  *
  * Authentication follows the appservice spec: the hs_token comes as `Authorization: Bearer`
  * (or the legacy `access_token` query parameter); missing → 401 M_UNAUTHORIZED, wrong → 403
@@ -126,6 +131,11 @@ export class HttpServer {
       const m = await this.handlers.metrics();
       res.writeHead(200, { "Content-Type": m.contentType });
       res.end(m.body);
+      return;
+    }
+    const media = this.handlers.media;
+    if (media && path.startsWith(`${media.prefix}/`)) {
+      await media.handle(req, res, path);
       return;
     }
     const prov = this.handlers.provisioning;

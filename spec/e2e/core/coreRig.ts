@@ -57,6 +57,8 @@ export async function startCoreRig(
     platforms?: Record<string, Record<string, unknown>>;
     /** The `ai` section (the AI puppet's providers, limits…). */
     ai?: Record<string, unknown>;
+    /** Extra `appservice` keys (e.g. `public_url`). */
+    appservice?: Record<string, unknown>;
   } = {},
 ): Promise<CoreRig> {
   const rig = await sharedRig();
@@ -75,6 +77,7 @@ export async function startCoreRig(
       bind_address: "127.0.0.1",
       port: rig.bridgePort,
       registration: rig.registrationPath,
+      ...opts.appservice,
     },
     bridge: {
       bot: { localpart: "clawbridge", displayname: "Clawbridge test bot" },
