@@ -237,7 +237,9 @@ export class Bridge {
       });
       return false;
     });
-    const items = events.map((e) => ({
+    const echo = await Promise.all(events.map((e) => this.outbound.isEcho(e)));
+    const relayed = events.filter((_, i) => !echo[i]);
+    const items = relayed.map((e) => ({
       queueKey: OutboundBridge.queueKey(e),
       kind: "matrix" as const,
       payload: e,

@@ -86,6 +86,24 @@ export class OutboundBridge {
     return `matrix:${typeof ev.room_id === "string" ? ev.room_id : "?"}`;
   }
 
+  /**
+   * True when {@link handle} would do nothing with the event: a ghost's own event coming back
+   * in a room bridged only to that ghost's platform, as the homeserver pushes for every bridged
+   * message. Checked before events are queued, so echoes cost no queue row and no delete.
+   * Events the command handler could act on (bot membership, a command prefix) are kept.
+   */
+  async isEcho(ev: RoomEvent): Promise<boolean> {
+    const { ghosts, bot, config } = this.opts;
+    if (!ghosts.isGhost(ev.sender)) return false;
+    if (ev.type === "m.room.member" && ev.state_key === bot.userId) return false;
+    const body = ev.type === "m.room.message" ? ev.content.body : undefined;
+    if (typeof body === "string" && body.trimStart().startsWith(config.bridge.command_prefix)) return false;
+    const portals = await this.opts.portals.forRoom(ev.room_id);
+    if (!portals.length || !portals.every((p) => ghosts.isGhost(ev.sender, p.platform))) return false;
+    if (ev.type === "m.room.member") this.profiles.delete(`${ev.room_id}|${ev.state_key}`);
+    return true;
+  }
+
   async handle(item: QueueItem): Promise<void> {
     const ev = item.payload;
     if (!isRoomEvent(ev)) {
