@@ -160,6 +160,17 @@ export class BenchBridge {
     }
   }
 
+  /** V8 heap in use (MiB), from the bridge's own /metrics. */
+  async heapUsedMiB(): Promise<number | undefined> {
+    try {
+      const text = await (await fetch(`${this.baseUrl}/metrics`)).text();
+      const m = /^clawbridge_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+      return m ? Number(m[1]) / 2 ** 20 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   rss(): number | undefined {
     return rssMiB(this.pid);
   }

@@ -17,6 +17,9 @@ export interface LatencyResult {
   samples: number;
   inbound: { bridge: Summary; direct: Summary; addedPaired: Summary };
   outbound: { bridge: Summary; probe: Summary; addedPaired: Summary };
+  /** CPU of the bridge process and of its PostgreSQL per relayed message (both directions). */
+  cpuMsPerMessage: number;
+  postgresCpuMsPerMessage: number;
 }
 
 /** Notes when the stand-in received a sendMessage carrying each marker (its own arrival time). */
@@ -61,6 +64,7 @@ export async function runLatency(
   const outB: number[] = [];
   const outP: number[] = [];
   progress(`latency: ${opts.warmup} warm-up + ${opts.samples} samples each way`);
+  const cpu0 = rig.bridge.cpu();
   for (let i = 0; i < opts.warmup + opts.samples; i++) {
     const keep = i >= opts.warmup;
     // Direct send (baseline of platform → Matrix), which is also the Matrix → platform sample.
@@ -86,8 +90,12 @@ export async function runLatency(
     await rig.bridge.drained(10_000);
     await new Promise((r) => setTimeout(r, 20));
   }
+  const cpu1 = rig.bridge.cpu();
+  const messages = 2 * (opts.warmup + opts.samples);
   return {
     samples: opts.samples,
+    cpuMsPerMessage: ((cpu1.bridge - cpu0.bridge) * 1000) / messages,
+    postgresCpuMsPerMessage: ((cpu1.children - cpu0.children) * 1000) / messages,
     inbound: {
       bridge: summarize(inB),
       direct: summarize(inD),

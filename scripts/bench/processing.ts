@@ -41,6 +41,8 @@ export interface ProcessingResult {
   readyMs: number;
   rssIdleMiB: number;
   rssAfterMiB: number;
+  heapIdleMiB?: number;
+  heapAfterMiB?: number;
   mixes: MixResult[];
   homeserverCalls: Record<string, number>;
   profile?: ProfileSummary & { file: string };
@@ -133,9 +135,12 @@ export async function runProcessing(o: {
   const mixes: MixResult[] = [];
   let rssIdle = 0;
   let rssAfter = 0;
+  let heapIdle: number | undefined;
+  let heapAfter: number | undefined;
   try {
     await new Promise((r) => setTimeout(r, 3000));
     rssIdle = bridge.rss() ?? 0;
+    heapIdle = await bridge.heapUsedMiB();
     let txn = 0;
     const run = async (
       mix: string,
@@ -188,6 +193,7 @@ export async function runProcessing(o: {
       () => sends() >= o.relayEvents,
     );
     rssAfter = bridge.rss() ?? 0;
+    heapAfter = await bridge.heapUsedMiB();
   } finally {
     await bridge.stop();
     await tg.close();
@@ -201,6 +207,8 @@ export async function runProcessing(o: {
     readyMs: bridge.readyMs,
     rssIdleMiB: rssIdle,
     rssAfterMiB: rssAfter,
+    heapIdleMiB: heapIdle,
+    heapAfterMiB: heapAfter,
     mixes,
     homeserverCalls: Object.fromEntries(hs.calls),
     profile: prof ? { file: prof.file, ...summarizeProfile(prof.profile) } : undefined,

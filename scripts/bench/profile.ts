@@ -28,6 +28,11 @@ export interface ProfileSummary {
   idleMs: number;
   busyMs: number;
   byOrigin: ProfileLine[];
+  /**
+   * Self time charged to the nearest package or project frame on the stack: node internals
+   * and native work (socket writes, parsing) count for the library or file that asked for them.
+   */
+  byCaller: ProfileLine[];
   topSelf: ProfileLine[];
   topInclusive: ProfileLine[];
 }
@@ -93,6 +98,19 @@ export function summarizeProfile(p: CpuProfile, n = 15): ProfileSummary {
   // Inclusive time per function: each sample counted once per distinct function on its stack.
   const parent = new Map<number, number>();
   for (const node of p.nodes) for (const c of node.children ?? []) parent.set(c, node.id);
+  const caller = new Map<string, number>();
+  for (const [id, us] of self) {
+    const leaf = byId.get(id);
+    if (!leaf || originOf(leaf.callFrame.url, leaf.callFrame.functionName) === "(idle)") continue;
+    let name = originOf(leaf.callFrame.url, leaf.callFrame.functionName);
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)?.callFrame;
+      if (!f?.url || f.url.startsWith("node:")) continue;
+      name = originOf(f.url, f.functionName);
+      break;
+    }
+    caller.set(name, (caller.get(name) ?? 0) + us);
+  }
   const inclusive = new Map<string, number>();
   for (const [id, us] of self) {
     const leaf = byId.get(id);
@@ -111,6 +129,7 @@ export function summarizeProfile(p: CpuProfile, n = 15): ProfileSummary {
     idleMs: idle / 1000,
     busyMs: busy / 1000,
     byOrigin: top(origin, busy, n),
+    byCaller: top(caller, busy, n),
     topSelf: top(selfByName, busy, n),
     topInclusive: top(inclusive, busy, n),
   };

@@ -43,6 +43,16 @@ export function table(r: BenchResult): string {
       "added p50 < 5, p99 < 25",
     ]);
   }
+  if (r.latency) {
+    const l = r.latency;
+    rows.push([
+      "bridge CPU ms per relayed message (latency run, both directions)",
+      f1(l.cpuMsPerMessage),
+      "–",
+      `+ ${f1(l.postgresCpuMsPerMessage)} ms PostgreSQL`,
+      "",
+    ]);
+  }
   if (r.throughput) {
     const t = r.throughput;
     rows.push([
@@ -51,6 +61,13 @@ export function table(r: BenchResult): string {
       `${f0(t.direct.best)} (direct sends)`,
       `${f0(t.ratio * 100)} %`,
       "≥ 95 %",
+    ]);
+    rows.push([
+      "bridge CPU ms per message (throughput ramp, platform → Matrix)",
+      f1(t.bridge.cpuMsPerMessage),
+      "–",
+      `+ ${f1(t.bridge.postgresCpuMsPerMessage)} ms PostgreSQL`,
+      "",
     ]);
   }
   if (r.processing) {
@@ -68,7 +85,7 @@ export function table(r: BenchResult): string {
       `RSS MiB, ${p.portals / 1000}k portals + ${p.ghosts / 1000}k ghosts: idle → after all portals active`,
       `${f1(p.rssIdleMiB)} → ${f1(p.rssAfterMiB)}`,
       "–",
-      "",
+      `V8 heap used ${f1(p.heapIdleMiB ?? Number.NaN)} → ${f1(p.heapAfterMiB ?? Number.NaN)} MiB`,
       "< 120",
     ]);
   }
@@ -111,6 +128,8 @@ export function profileText(title: string, p: ProfileSummary): string {
     `${title}: ${(p.busyMs / 1000).toFixed(2)} s busy of ${(p.totalMs / 1000).toFixed(2)} s sampled`,
     "  by origin (self time):",
     ...p.byOrigin.slice(0, 10).map((l) => `    ${pct(l.share).padStart(7)}  ${l.name}`),
+    "  by the package or project file that caused it (native and node work charged to its caller):",
+    ...p.byCaller.slice(0, 10).map((l) => `    ${pct(l.share).padStart(7)}  ${l.name}`),
     "  hottest functions (self):",
     ...p.topSelf.slice(0, 12).map((l) => `    ${pct(l.share).padStart(7)}  ${l.name}`),
     "  project functions (inclusive):",

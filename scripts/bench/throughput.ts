@@ -23,7 +23,13 @@ export interface ThroughputResult {
   rooms: number;
   stepSeconds: number;
   maxP99Ms: number;
-  bridge: { best: number; steps: StepResult[] };
+  bridge: {
+    best: number;
+    steps: StepResult[];
+    /** CPU of the bridge process and of its PostgreSQL per delivered message over the whole ramp. */
+    cpuMsPerMessage: number;
+    postgresCpuMsPerMessage: number;
+  };
   direct: { best: number; steps: StepResult[] };
   ratio: number;
 }
@@ -119,9 +125,12 @@ export async function runThroughput(
   o: ThroughputOptions,
 ): Promise<ThroughputResult> {
   const hs = rig.synapse.url;
+  const cpu0 = rig.bridge.cpu();
   const bridgeSteps = await rampUp(rig, "tb", o, (_seq, room, body) => {
     rig.tg.injectMessage({ chat: chatId(1 + room), from: TG_USER, text: body });
   });
+  const cpu1 = rig.bridge.cpu();
+  const delivered = bridgeSteps.reduce((s, st) => s + st.sent, 0);
   let failures = 0;
   const directSteps = await rampUp(rig, "td", o, (_seq, room, body) => {
     sendText(hs, rig.alice, direct[room]!, body).catch(() => {
@@ -135,7 +144,12 @@ export async function runThroughput(
     rooms: o.rooms,
     stepSeconds: o.stepSeconds,
     maxP99Ms: o.maxP99Ms,
-    bridge: { best: bridge, steps: bridgeSteps },
+    bridge: {
+      best: bridge,
+      steps: bridgeSteps,
+      cpuMsPerMessage: ((cpu1.bridge - cpu0.bridge) * 1000) / delivered,
+      postgresCpuMsPerMessage: ((cpu1.children - cpu0.children) * 1000) / delivered,
+    },
     direct: { best: directBest, steps: directSteps },
     ratio: directBest > 0 ? bridge / directBest : Number.NaN,
   };

@@ -39,12 +39,47 @@ describe("bench CPU profile summary", () => {
         ["(gc)", 1],
       ],
     );
+    assert.deepEqual(
+      s.byCaller.map((l) => [l.name, l.ms]),
+      [
+        ["npm pg", 2],
+        ["src/core/", 1],
+        ["(gc)", 1],
+      ],
+    );
     assert.equal(s.topSelf[0]!.name, "query node_modules/pg/lib/client.js:100");
     assert.equal(s.topSelf[0]!.share, 0.5);
     // handle is on the stack of its own sample and of both pg samples.
     assert.deepEqual(
       s.topInclusive.map((l) => [l.name, l.ms, l.share]),
       [["handle src/core/OutboundBridge.js:10", 3, 0.75]],
+    );
+  });
+});
+
+describe("bench CPU profile summary, native work", () => {
+  it("charges a native leaf (a socket write) to the nearest package frame above node internals", () => {
+    const p: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: frame("(root)"), children: [2] },
+        { id: 2, callFrame: frame("query", "file:///app/node_modules/pg/lib/client.js", 1), children: [3] },
+        { id: 3, callFrame: frame("_writeGeneric", "node:net", 1), children: [4] },
+        { id: 4, callFrame: frame("writev") },
+      ],
+      samples: [4, 4, 2],
+      timeDeltas: [500, 500, 1000],
+    };
+    const s = summarizeProfile(p);
+    assert.deepEqual(
+      s.byOrigin.map((l) => [l.name, l.ms]),
+      [
+        ["(native)", 1],
+        ["npm pg", 1],
+      ],
+    );
+    assert.deepEqual(
+      s.byCaller.map((l) => [l.name, l.ms]),
+      [["npm pg", 2]],
     );
   });
 });
