@@ -244,6 +244,12 @@ export class Bridge {
       kind: "matrix" as const,
       payload: e,
     }));
+    const ephemeral = txn.ephemeral ?? txn["de.sorunome.msc2409.ephemeral"] ?? [];
+    // Nothing to deliver (only echoes): nothing a repeat could duplicate, so no record either.
+    if (!items.length && !ephemeral.length) {
+      this.metrics.transactions.inc({ result: "new" });
+      return;
+    }
     const ids = await this.store.recordTransaction(txnId, items);
     if (!ids) {
       this.metrics.transactions.inc({ result: "duplicate" });
@@ -253,7 +259,6 @@ export class Bridge {
     this.metrics.transactions.inc({ result: "new" });
     const now = new Date();
     this.queue.accept(items.map((it, i) => ({ ...it, id: ids[i], attempts: 0, createdAt: now })));
-    const ephemeral = txn.ephemeral ?? txn["de.sorunome.msc2409.ephemeral"] ?? [];
     for (const e of ephemeral) {
       const ev = e as { type?: unknown; room_id?: unknown; content?: { user_ids?: unknown } };
       if (ev.type === "m.typing" && typeof ev.room_id === "string" && Array.isArray(ev.content?.user_ids)) {
