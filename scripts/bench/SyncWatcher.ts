@@ -36,8 +36,12 @@ interface SyncBody {
 export class SyncWatcher {
   /** `<tag>:<seq>` → performance.now() when first seen, and the sender. */
   readonly seen = new Map<string, { at: number; sender: string; roomId: string }>();
-  /** Syncs that came back `limited` (events may have been skipped): counted as a defect of the run. */
+  /**
+   * Timelines that came back `limited` in a room the watcher had already seen (events may have
+   * been skipped; a limited timeline on joining is normal). Lost markers count as loss anyway.
+   */
   limited = 0;
+  private readonly rooms = new Set<string>();
   private readonly abort = new AbortController();
   private stopped = false;
   private readonly waiters = new Map<string, () => void>();
@@ -80,7 +84,8 @@ export class SyncWatcher {
       const at = performance.now();
       next = body.next_batch;
       for (const [roomId, room] of Object.entries(body.rooms?.join ?? {})) {
-        if (room.timeline?.limited) this.limited++;
+        if (room.timeline?.limited && this.rooms.has(roomId)) this.limited++;
+        this.rooms.add(roomId);
         for (const e of room.timeline?.events ?? []) {
           const body = e.content?.body;
           if (typeof body !== "string") continue;

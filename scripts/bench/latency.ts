@@ -9,6 +9,7 @@
  *   Synapse pushes to in parallel (the homeserver's own appservice push latency).
  */
 import type { TelegramServer } from "../../spec/standins/telegram/TelegramServer";
+import { PgCounter } from "./pgCounter";
 import { chatId, progress, type Rig, sendText, TG_USER } from "./rig";
 import { MARKER } from "./SyncWatcher";
 import { pairedDifferences, type Summary, summarize } from "./stats";
@@ -20,6 +21,8 @@ export interface LatencyResult {
   /** CPU of the bridge process and of its PostgreSQL per relayed message (both directions). */
   cpuMsPerMessage: number;
   postgresCpuMsPerMessage: number;
+  /** PostgreSQL write transactions (commits) per relayed message. */
+  pgWritesPerMessage: number;
 }
 
 /** Notes when the stand-in received a sendMessage carrying each marker (its own arrival time). */
@@ -65,6 +68,8 @@ export async function runLatency(
   const outP: number[] = [];
   progress(`latency: ${opts.warmup} warm-up + ${opts.samples} samples each way`);
   const cpu0 = rig.bridge.cpu();
+  const pgc = await PgCounter.open(rig.dataDir);
+  const x0 = await pgc.read();
   for (let i = 0; i < opts.warmup + opts.samples; i++) {
     const keep = i >= opts.warmup;
     // Direct send (baseline of platform → Matrix), which is also the Matrix → platform sample.
@@ -92,10 +97,13 @@ export async function runLatency(
   }
   const cpu1 = rig.bridge.cpu();
   const messages = 2 * (opts.warmup + opts.samples);
+  const writes = await pgc.since(x0);
+  await pgc.close();
   return {
     samples: opts.samples,
     cpuMsPerMessage: ((cpu1.bridge - cpu0.bridge) * 1000) / messages,
     postgresCpuMsPerMessage: ((cpu1.children - cpu0.children) * 1000) / messages,
+    pgWritesPerMessage: writes / messages,
     inbound: {
       bridge: summarize(inB),
       direct: summarize(inD),

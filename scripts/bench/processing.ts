@@ -19,6 +19,7 @@ import { buildRegistration, writeRegistration } from "../../src/config/registrat
 import { freePort } from "../lib/ports";
 import { BenchBridge, type Entry } from "./BenchBridge";
 import { FakeHomeserver } from "./FakeHomeserver";
+import { PgCounter } from "./pgCounter";
 import { newestProfile, type ProfileSummary, summarizeProfile } from "./profile";
 import { bridgeConfig, DOMAIN, progress, telegramStandIn } from "./rig";
 import { seedDatabase, seededChat, seededGhost, seededRoom } from "./seed";
@@ -32,6 +33,8 @@ export interface MixResult {
   postgresCpuS: number;
   eventsPerCoreSec: number;
   eventsPerCoreSecWithPostgres: number;
+  /** PostgreSQL write transactions (commits) per event. */
+  pgWritesPerEvent: number;
 }
 
 export interface ProcessingResult {
@@ -133,6 +136,7 @@ export async function runProcessing(o: {
     nodeArgs: o.profile ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [],
   });
   const mixes: MixResult[] = [];
+  let pgc!: PgCounter;
   let rssIdle = 0;
   let rssAfter = 0;
   let heapIdle: number | undefined;
@@ -140,6 +144,7 @@ export async function runProcessing(o: {
   try {
     await new Promise((r) => setTimeout(r, 3000));
     rssIdle = bridge.rss() ?? 0;
+    pgc = await PgCounter.open(dataDir);
     heapIdle = await bridge.heapUsedMiB();
     let txn = 0;
     const run = async (
@@ -149,6 +154,7 @@ export async function runProcessing(o: {
       done: () => boolean,
     ): Promise<void> => {
       const cpu0 = bridge.cpu();
+      const x0 = await pgc.read();
       const t0 = performance.now();
       for (let seq = 0; seq < n; seq += TXN_EVENTS) {
         const events = [];
@@ -162,6 +168,7 @@ export async function runProcessing(o: {
       }
       const wallMs = performance.now() - t0;
       const cpu1 = bridge.cpu();
+      const writes = await pgc.since(x0);
       const bridgeCpuS = cpu1.bridge - cpu0.bridge;
       const postgresCpuS = cpu1.children - cpu0.children;
       const result: MixResult = {
@@ -173,6 +180,7 @@ export async function runProcessing(o: {
         postgresCpuS,
         eventsPerCoreSec: bridgeCpuS > 0 ? n / bridgeCpuS : Number.NaN,
         eventsPerCoreSecWithPostgres: n / (bridgeCpuS + postgresCpuS),
+        pgWritesPerEvent: writes / n,
       };
       mixes.push(result);
       progress(
@@ -195,6 +203,7 @@ export async function runProcessing(o: {
     rssAfter = bridge.rss() ?? 0;
     heapAfter = await bridge.heapUsedMiB();
   } finally {
+    await pgc?.close().catch(() => undefined);
     await bridge.stop();
     await tg.close();
     await hs.close();

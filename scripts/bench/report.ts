@@ -49,7 +49,7 @@ export function table(r: BenchResult): string {
       "bridge CPU ms per relayed message (latency run, both directions)",
       f1(l.cpuMsPerMessage),
       "–",
-      `+ ${f1(l.postgresCpuMsPerMessage)} ms PostgreSQL`,
+      `+ ${f1(l.postgresCpuMsPerMessage)} ms PostgreSQL; ${f1(l.pgWritesPerMessage)} commits / message`,
       "",
     ]);
   }
@@ -66,7 +66,7 @@ export function table(r: BenchResult): string {
       "bridge CPU ms per message (throughput ramp, platform → Matrix)",
       f1(t.bridge.cpuMsPerMessage),
       "–",
-      `+ ${f1(t.bridge.postgresCpuMsPerMessage)} ms PostgreSQL`,
+      `+ ${f1(t.bridge.postgresCpuMsPerMessage)} ms PostgreSQL; ${f1(t.bridge.pgWritesPerMessage)} commits / message`,
       "",
     ]);
   }
@@ -77,7 +77,7 @@ export function table(r: BenchResult): string {
         `bridge-side ${m.mix} events / CPU-second (no Synapse)`,
         f0(m.eventsPerCoreSec),
         "–",
-        `${f0(m.eventsPerSec)} events/s wall; ${f0(m.eventsPerCoreSecWithPostgres)} incl. PostgreSQL CPU`,
+        `${f0(m.eventsPerSec)} events/s wall; ${f0(m.eventsPerCoreSecWithPostgres)} incl. PostgreSQL CPU; ${m.pgWritesPerEvent.toFixed(2)} commits / event`,
         "≥ 5,000",
       ]);
     }
@@ -91,7 +91,14 @@ export function table(r: BenchResult): string {
   }
   if (r.memory) {
     const m = r.memory;
-    rows.push(["RSS MiB, idle, few portals (real Synapse)", f1(m.rssIdleFreshMiB), "–", "", ""]);
+    const idle = r.meta.bridgeIdleCpuPercent;
+    rows.push([
+      "RSS MiB, idle, few portals (real Synapse)",
+      f1(m.rssIdleFreshMiB),
+      "–",
+      typeof idle === "number" ? `idle CPU ${f1(idle)} % of a core` : "",
+      "",
+    ]);
     if (m.rssAfterLoadMiB !== undefined)
       rows.push(["RSS MiB after the latency and throughput runs", f1(m.rssAfterLoadMiB), "–", "", ""]);
     for (const entry of ["compiled", "tsx"] as const) {

@@ -122,6 +122,7 @@ export interface Rig {
   nodeArgs: string[];
   /** Portal rooms by benchmark chat index. */
   portals: Map<number, string>;
+  /** Restarts the bridge; restarts are never profiled (the profile is of the first process). */
   restartBridge(entry?: Entry): Promise<BenchBridge>;
   stop(): Promise<void>;
 }
@@ -163,17 +164,17 @@ export async function startRig(o: { dir: string; entry: Entry; nodeArgs: string[
   const watcherUser = await synapse.registerUser("watcher");
   const bridgeUrl = `http://127.0.0.1:${bridgePort}`;
   let logN = 0;
-  const start = (entry: Entry) =>
+  const start = (entry: Entry, nodeArgs: string[] = []) =>
     BenchBridge.start({
       entry,
       configPath,
       registrationPath,
       baseUrl: bridgeUrl,
       logPath: path.join(dir, `bridge-${++logN}.log`),
-      nodeArgs: o.nodeArgs,
+      nodeArgs,
     });
   progress(`starting the bridge (${o.entry})`);
-  const bridge = await start(o.entry);
+  const bridge = await start(o.entry, o.nodeArgs);
   const watcher = new SyncWatcher(synapse.url, watcherUser.accessToken);
   await watcher.start();
   const rig: Rig = {

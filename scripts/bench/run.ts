@@ -125,6 +125,11 @@ async function main(): Promise<void> {
       await rig.bridge.drained(30_000);
       await new Promise((r) => setTimeout(r, 2000));
       const rssIdleFreshMiB = rig.bridge.rss() ?? 0;
+      const idle0 = rig.bridge.cpu();
+      await new Promise((r) => setTimeout(r, 5000));
+      const idle1 = rig.bridge.cpu();
+      result.meta.bridgeIdleCpuPercent = ((idle1.bridge - idle0.bridge) / 5) * 100;
+      result.meta.postgresIdleCpuPercent = ((idle1.children - idle0.children) / 5) * 100;
       if (o.only.has("latency"))
         result.latency = await runLatency(rig, { samples: o.samples, warmup: 10, chat: 0 });
       if (o.only.has("throughput")) {

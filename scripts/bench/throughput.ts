@@ -4,6 +4,7 @@
  * the grace period) or its delivery tail grows past the lag limit. Bridge: Telegram users
  * post in N portal chats. Direct: alice posts in N plain rooms. The watcher's /sync decides.
  */
+import { PgCounter } from "./pgCounter";
 import { chatId, progress, type Rig, sendText, TG_USER } from "./rig";
 import { highestSustained, ramp, type StepResult, summarize, sustained } from "./stats";
 
@@ -29,6 +30,8 @@ export interface ThroughputResult {
     /** CPU of the bridge process and of its PostgreSQL per delivered message over the whole ramp. */
     cpuMsPerMessage: number;
     postgresCpuMsPerMessage: number;
+    /** PostgreSQL write transactions (commits) per message. */
+    pgWritesPerMessage: number;
   };
   direct: { best: number; steps: StepResult[] };
   ratio: number;
@@ -81,42 +84,51 @@ async function settle(rig: Rig, tag: string, total: number, timeoutMs: number): 
   await rig.bridge.drained(Math.max(1000, deadline - Date.now())).catch(() => undefined);
 }
 
-async function rampUp(
-  rig: Rig,
-  prefix: string,
-  o: ThroughputOptions,
-  send: (seq: number, room: number, body: string) => void,
-): Promise<StepResult[]> {
-  const steps: StepResult[] = [];
-  let n = 0;
-  const tryRate = async (rate: number): Promise<boolean> => {
-    const tag = `${prefix}${n++}`;
-    const r = await step(rig, tag, rate, o, send);
-    steps.push(r);
-    const ok = sustained(r, o.maxP99Ms);
-    progress(
-      `throughput ${prefix === "tb" ? "bridge" : "direct"}: ${rate}/s → ${r.delivered}/${r.sent} in time, p99 ${r.latency.p99.toFixed(0)} ms${ok ? "" : " (lags)"}`,
-    );
-    await settle(rig, tag, r.sent, 60_000);
-    await sleep(500);
-    return ok;
-  };
-  let pass = 0;
-  let fail = 0;
+type Send = (seq: number, room: number, body: string) => void;
+
+/** One side of the comparison: its steps so far and where its ramp stands. */
+interface Side {
+  name: "bridge" | "direct";
+  prefix: string;
+  send: Send;
+  steps: StepResult[];
+  pass: number;
+  fail: number;
+  n: number;
+}
+
+async function tryRate(rig: Rig, side: Side, rate: number, o: ThroughputOptions): Promise<boolean> {
+  const tag = `${side.prefix}${side.n++}`;
+  const r = await step(rig, tag, rate, o, side.send);
+  side.steps.push(r);
+  const ok = sustained(r, o.maxP99Ms);
+  progress(
+    `throughput ${side.name}: ${rate}/s → ${r.delivered}/${r.sent} in time, p99 ${r.latency.p99.toFixed(0)} ms${ok ? "" : " (lags)"}`,
+  );
+  await settle(rig, tag, r.sent, 60_000);
+  await sleep(500);
+  if (ok) side.pass = Math.max(side.pass, rate);
+  else side.fail = side.fail ? Math.min(side.fail, rate) : rate;
+  return ok;
+}
+
+/**
+ * Ramps both sides in turn, bridge then direct at each rate, so that both see the same
+ * machine load (other work on a shared machine comes and goes); each side stops at its first
+ * lagging rate, then bisects between its last good and first lagging rate.
+ */
+async function rampBoth(rig: Rig, sides: Side[], o: ThroughputOptions): Promise<void> {
   for (const rate of ramp(o.startRate, o.factor, o.maxRate)) {
-    if (await tryRate(rate)) pass = rate;
-    else {
-      fail = rate;
-      break;
+    const going = sides.filter((s) => s.fail === 0);
+    if (!going.length) break;
+    for (const side of going) await tryRate(rig, side, rate, o);
+  }
+  for (let i = 0; i < o.refine; i++) {
+    for (const side of sides) {
+      if (side.fail === 0 || side.fail - side.pass <= 1) continue;
+      await tryRate(rig, side, Math.round((side.pass + side.fail) / 2), o);
     }
   }
-  // Two bisection steps between the last rate kept up with and the first that lagged.
-  for (let i = 0; i < o.refine && fail > 0 && fail - pass > 1; i++) {
-    const mid = Math.round((pass + fail) / 2);
-    if (await tryRate(mid)) pass = mid;
-    else fail = mid;
-  }
-  return steps;
 }
 
 export async function runThroughput(
@@ -125,32 +137,48 @@ export async function runThroughput(
   o: ThroughputOptions,
 ): Promise<ThroughputResult> {
   const hs = rig.synapse.url;
-  const cpu0 = rig.bridge.cpu();
-  const bridgeSteps = await rampUp(rig, "tb", o, (_seq, room, body) => {
+  let failures = 0;
+  const side = (name: Side["name"], prefix: string, send: Send): Side => ({
+    name,
+    prefix,
+    send,
+    steps: [],
+    pass: 0,
+    fail: 0,
+    n: 0,
+  });
+  const bridgeSide = side("bridge", "tb", (_seq, room, body) => {
     rig.tg.injectMessage({ chat: chatId(1 + room), from: TG_USER, text: body });
   });
-  const cpu1 = rig.bridge.cpu();
-  const delivered = bridgeSteps.reduce((s, st) => s + st.sent, 0);
-  let failures = 0;
-  const directSteps = await rampUp(rig, "td", o, (_seq, room, body) => {
+  const directSide = side("direct", "td", (_seq, room, body) => {
     sendText(hs, rig.alice, direct[room]!, body).catch(() => {
       failures++;
     });
   });
+  // CPU over the whole ramp, both sides: the bridge's share of the direct steps is its idle cost.
+  const cpu0 = rig.bridge.cpu();
+  const pgc = await PgCounter.open(rig.dataDir);
+  const x0 = await pgc.read();
+  await rampBoth(rig, [bridgeSide, directSide], o);
+  const cpu1 = rig.bridge.cpu();
+  const writes = await pgc.since(x0);
+  await pgc.close();
   if (failures) progress(`throughput direct: ${failures} sends failed`);
-  const bridge = highestSustained(bridgeSteps, o.maxP99Ms);
-  const directBest = highestSustained(directSteps, o.maxP99Ms);
+  const delivered = bridgeSide.steps.reduce((s, st) => s + st.sent, 0);
+  const bridge = highestSustained(bridgeSide.steps, o.maxP99Ms);
+  const directBest = highestSustained(directSide.steps, o.maxP99Ms);
   return {
     rooms: o.rooms,
     stepSeconds: o.stepSeconds,
     maxP99Ms: o.maxP99Ms,
     bridge: {
       best: bridge,
-      steps: bridgeSteps,
+      steps: bridgeSide.steps,
       cpuMsPerMessage: ((cpu1.bridge - cpu0.bridge) * 1000) / delivered,
       postgresCpuMsPerMessage: ((cpu1.children - cpu0.children) * 1000) / delivered,
+      pgWritesPerMessage: writes / delivered,
     },
-    direct: { best: directBest, steps: directSteps },
+    direct: { best: directBest, steps: directSide.steps },
     ratio: directBest > 0 ? bridge / directBest : Number.NaN,
   };
 }
