@@ -42,7 +42,7 @@ export class DeliveryQueue {
 
   /** Resumes whatever was pending when the bridge last stopped. */
   async start(): Promise<number> {
-    const pending = await this.opts.store.pendingQueue();
+    const pending = (await this.opts.store.pendingQueue()).map((i) => ({ ...i, resumed: true }));
     this.accept(pending);
     if (pending.length) log.info("resuming pending deliveries", { count: pending.length });
     return pending.length;

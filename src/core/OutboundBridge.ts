@@ -131,7 +131,8 @@ export class OutboundBridge {
         throw new BridgeError(`the ${portal.platform} login of this room is not connected`, undefined, true);
       if (entry.login.id !== portal.loginId)
         await this.opts.portals.save({ ...portal, loginId: entry.login.id });
-      await this.relay(portal, entry.client, ev);
+      // Only a resumed or retried item can have reached the platform already.
+      await this.relay(portal, entry.client, ev, item.resumed === true || item.attempts > 0);
     }
   }
 
@@ -166,7 +167,7 @@ export class OutboundBridge {
     );
   }
 
-  private async relay(portal: Portal, client: NetworkClient, ev: RoomEvent): Promise<void> {
+  private async relay(portal: Portal, client: NetworkClient, ev: RoomEvent, again: boolean): Promise<void> {
     const chat = chatRefOf(portal);
     const c = ev.content as Content;
     const relates = (c["m.relates_to"] ?? {}) as Content;
@@ -174,7 +175,7 @@ export class OutboundBridge {
       case "m.room.message":
       case "m.sticker":
         if (relates.rel_type === "m.replace") return this.edit(portal, client, chat, ev, relates);
-        return this.message(portal, client, chat, ev);
+        return this.message(portal, client, chat, ev, again);
       case "m.reaction":
         return this.reaction(portal, client, chat, ev, relates);
       case "m.room.redaction":
@@ -260,9 +261,11 @@ export class OutboundBridge {
     client: NetworkClient,
     chat: RemoteChatRef,
     ev: RoomEvent,
+    /** A resumed or retried item: look up whether it was delivered already. */
+    again: boolean,
   ): Promise<void> {
     const { store, metrics } = this.opts;
-    if (await this.remoteIdOf(portal, ev.event_id)) return; // delivered before a restart
+    if (again && (await this.remoteIdOf(portal, ev.event_id))) return; // delivered before a restart or failure
     const msg = await this.build(portal, ev, ev.content as Content);
     const sent = await client.sendMessage(chat, msg);
     await store.insertMessages(
