@@ -22,13 +22,18 @@ export interface BenchBridgeOptions {
   healthTimeoutMs?: number;
 }
 
-/** CPU seconds (user + system) of a process, from /proc/<pid>/stat; undefined when it is gone. */
-export function cpuSeconds(pid: number): number | undefined {
+/**
+ * CPU seconds (user + system) of a process, from /proc/<pid>/stat; with `reaped`, plus what its
+ * exited and reaped children used (PostgreSQL's postmaster reaps its short-lived workers).
+ * Undefined when the process is gone.
+ */
+export function cpuSeconds(pid: number, reaped = false): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // Fields after the command name (which may contain spaces) start after the last ")".
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    let ticks = Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    if (reaped) ticks += Number(f[13]) + Number(f[14]); // cutime, cstime
     return ticks / 100; // USER_HZ is 100 on Linux
   } catch {
     return undefined;
@@ -156,7 +161,8 @@ export class BenchBridge {
     const deadline = Date.now() + timeoutMs;
     while ((await this.queueDepth()) > 0) {
       if (Date.now() > deadline) throw new Error(`bridge queue not drained within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 10));
+      // Each poll is a request the bridge serves: not too often, it would show in its CPU.
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 
@@ -178,7 +184,7 @@ export class BenchBridge {
   /** CPU seconds of the bridge process itself and of its children (embedded PostgreSQL). */
   cpu(): { bridge: number; children: number } {
     const bridge = cpuSeconds(this.pid) ?? 0;
-    const children = descendants(this.pid).reduce((s, p) => s + (cpuSeconds(p) ?? 0), 0);
+    const children = descendants(this.pid).reduce((s, p) => s + (cpuSeconds(p, true) ?? 0), 0);
     return { bridge, children };
   }
 
