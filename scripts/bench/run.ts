@@ -108,6 +108,7 @@ async function main(): Promise<void> {
       cpuModel: os.cpus()[0]?.model,
       loadavgStart: os.loadavg(),
       entry: o.entry,
+      profile: o.profile,
       scenarios: [...o.only],
     },
   };
@@ -186,6 +187,10 @@ async function main(): Promise<void> {
       `bridge run ${o.entry}, ${result.meta.totalSeconds} s\n`,
   );
   console.log(table(result));
+  if (o.profile)
+    console.log(
+      "\n(profiling was on: CPU figures include the profiler's own cost; take them from a run without --profile)",
+    );
   if (synapseProfile)
     console.log(`\n${profileText("profile, bridge on Synapse", summarizeProfile(synapseProfile.profile))}`);
   if (result.processing?.profile)
