@@ -9,7 +9,9 @@
  *
  * Mixes: `echo` — ghosts' own messages coming back (what Synapse pushes for every bridged
  * message), spread over all 10k portal rooms; `relay` — Matrix users' messages in 100 portals,
- * each relayed to Telegram through grammy.
+ * each relayed to Telegram through grammy; `inbound` — Telegram users' messages in the same 100
+ * portals (the stand-in hands them to grammy's getUpdates), each sent by its ghost to the fake
+ * homeserver.
  */
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -21,7 +23,7 @@ import { BenchBridge, type Entry } from "./BenchBridge";
 import { FakeHomeserver } from "./FakeHomeserver";
 import { PgCounter } from "./pgCounter";
 import { newestProfile, type ProfileSummary, summarizeProfile } from "./profile";
-import { bridgeConfig, DOMAIN, progress, telegramStandIn } from "./rig";
+import { bridgeConfig, DOMAIN, progress, TG_USER, telegramStandIn } from "./rig";
 import { seedDatabase, seededChat, seededGhost, seededRoom } from "./seed";
 
 export interface MixResult {
@@ -95,6 +97,7 @@ export async function runProcessing(o: {
   echoEvents: number;
   relayEvents: number;
   relayRooms: number;
+  inboundEvents: number;
 }): Promise<ProcessingResult> {
   const dir = path.join(o.dir, "processing");
   mkdirSync(dir, { recursive: true });
@@ -147,20 +150,24 @@ export async function runProcessing(o: {
     pgc = await PgCounter.open(dataDir);
     heapIdle = await bridge.heapUsedMiB();
     let txn = 0;
+    const transactions =
+      (make: (seq: number) => Record<string, unknown>, n: number, mix: string) => async () => {
+        for (let seq = 0; seq < n; seq += TXN_EVENTS) {
+          const events = [];
+          for (let i = seq; i < Math.min(n, seq + TXN_EVENTS); i++) events.push(make(i));
+          await push(bridge.baseUrl, registration.hs_token, `bench-${mix}-${++txn}`, events);
+        }
+      };
     const run = async (
       mix: string,
       n: number,
-      make: (seq: number) => Record<string, unknown>,
+      feed: () => Promise<void>,
       done: () => boolean,
     ): Promise<void> => {
       const cpu0 = bridge.cpu();
       const x0 = await pgc.read();
       const t0 = performance.now();
-      for (let seq = 0; seq < n; seq += TXN_EVENTS) {
-        const events = [];
-        for (let i = seq; i < Math.min(n, seq + TXN_EVENTS); i++) events.push(make(i));
-        await push(bridge.baseUrl, registration.hs_token, `bench-${mix}-${++txn}`, events);
-      }
+      await feed();
       const deadline = Date.now() + 120_000;
       // The stand-in first (costs the bridge nothing), then the bridge's queue, polled sparingly.
       while (!done()) {
@@ -192,15 +199,31 @@ export async function runProcessing(o: {
     await run(
       "echo",
       o.echoEvents,
-      (s) => echoEvent(s, o.portals),
+      transactions((s) => echoEvent(s, o.portals), o.echoEvents, "echo"),
       () => true,
     );
     const sends = () => tg.calls.filter((c) => c.method === "sendMessage" && c.result !== undefined).length;
     await run(
       "relay",
       o.relayEvents,
-      (s) => relayEvent(s, o.relayRooms),
+      transactions((s) => relayEvent(s, o.relayRooms), o.relayEvents, "relay"),
       () => sends() >= o.relayEvents,
+    );
+    // Platform → Matrix: Telegram messages in the same portals, sent by their ghost to the fake homeserver.
+    const ghostSends = () => hs.calls.get("PUT send") ?? 0;
+    const sent0 = ghostSends();
+    await run(
+      "inbound",
+      o.inboundEvents,
+      async () => {
+        for (let i = 0; i < o.inboundEvents; i++)
+          tg.injectMessage({
+            chat: seededChat(i % o.relayRooms),
+            from: TG_USER,
+            text: `bench:pi:${i} inbound`,
+          });
+      },
+      () => ghostSends() - sent0 >= o.inboundEvents,
     );
     rssAfter = bridge.rss() ?? 0;
     heapAfter = await bridge.heapUsedMiB();

@@ -166,6 +166,7 @@ async function main(): Promise<void> {
         echoEvents: 20_000,
         relayEvents: 5_000,
         relayRooms: 100,
+        inboundEvents: 5_000,
       });
     }
   } finally {
