@@ -147,15 +147,19 @@ export class TelegramClient
         );
         this.setState(ConnectionState.Connected);
         backoff = this.cfg.backoffInitialMs;
-        for (const u of updates) {
-          if (signal.aborted) return;
-          const id = (u as Partial<Update>).update_id;
-          if (typeof id === "number" && id < offset) continue;
-          if (!(await this.deliver(u, signal))) break; // emit failed: fetch the same update again
-          if (typeof id === "number") {
-            offset = id + 1;
-            await this.ctx.store.kvSet(offsetKey!, String(offset));
+        const stored = offset;
+        try {
+          for (const u of updates) {
+            if (signal.aborted) return;
+            const id = (u as Partial<Update>).update_id;
+            if (typeof id === "number" && id < offset) continue;
+            if (!(await this.deliver(u, signal))) break; // emit failed: fetch the same update again
+            if (typeof id === "number") offset = id + 1;
           }
+        } finally {
+          // Once per batch, not per update (each is a commit): a crash before it hands the
+          // batch out again, and the core skips what it already delivered by remote id.
+          if (offset !== stored) await this.ctx.store.kvSet(offsetKey!, String(offset));
         }
       } catch (raw) {
         if (signal.aborted) return;
