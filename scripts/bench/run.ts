@@ -39,6 +39,14 @@ interface Options {
   keep: boolean;
 }
 
+class UsageError extends Error {}
+
+function count(option: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} needs a whole number ≥ 1, not ${value}`);
+  return n;
+}
+
 function parse(argv: string[]): Options {
   const o: Options = {
     only: new Set(SCENARIOS),
@@ -53,25 +61,25 @@ function parse(argv: string[]): Options {
     const a = argv[i]!;
     const v = (): string => {
       const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
+      if (x === undefined) throw new UsageError(`${a} needs a value`);
       return x;
     };
     if (a === "--only") {
       const names = v().split(",");
       for (const n of names)
         if (!SCENARIOS.includes(n as Scenario))
-          throw new Error(`--only: unknown ${n} (one of ${SCENARIOS.join(", ")})`);
+          throw new UsageError(`--only: unknown ${n} (one of ${SCENARIOS.join(", ")})`);
       o.only = new Set(names as Scenario[]);
     } else if (a === "--entry") {
       const e = v();
-      if (e !== "compiled" && e !== "tsx") throw new Error("--entry is compiled or tsx");
+      if (e !== "compiled" && e !== "tsx") throw new UsageError("--entry is compiled or tsx");
       o.entry = e;
     } else if (a === "--profile") o.profile = true;
-    else if (a === "--samples") o.samples = Number(v());
-    else if (a === "--rooms") o.rooms = Number(v());
+    else if (a === "--samples") o.samples = count(a, v());
+    else if (a === "--rooms") o.rooms = count(a, v());
     else if (a === "--out") o.out = path.resolve(v());
     else if (a === "--keep") o.keep = true;
-    else throw new Error(`unknown option ${a}`);
+    else throw new UsageError(`unknown option ${a}`);
   }
   return o;
 }
@@ -204,6 +212,10 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      console.error(`bench: ${err.message} (options: see scripts/bench/README.md)`);
+      process.exit(2);
+    }
     console.error(err);
     process.exit(1);
   },
