@@ -4,7 +4,15 @@
  * (`--cpu-prof`), and with its CPU time and RSS readable from /proc while it runs.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync, readdirSync, readFileSync, type WriteStream } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  type WriteStream,
+} from "node:fs";
 import path from "node:path";
 import { REPO_ROOT } from "../lib/synapse";
 
@@ -86,6 +94,8 @@ export class BenchBridge {
     private readonly child: ChildProcess,
     private readonly log: WriteStream,
     readonly baseUrl: string,
+    /** Working directory of the child (where a heap snapshot lands). */
+    private readonly cwd: string,
   ) {
     this.done = new Promise((resolve) =>
       child.once("exit", () => {
@@ -129,7 +139,7 @@ export class BenchBridge {
     });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
-    const bridge = new BenchBridge(child, log, opts.baseUrl);
+    const bridge = new BenchBridge(child, log, opts.baseUrl, path.dirname(opts.configPath));
     const deadline = Date.now() + (opts.healthTimeoutMs ?? 60_000);
     while (true) {
       if (bridge.exited) throw new Error(`bridge exited before it was ready; see ${opts.logPath}`);
@@ -175,6 +185,30 @@ export class BenchBridge {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Asks for a heap snapshot (the child must run with `--heapsnapshot-signal=SIGUSR2`); V8 does
+   * a full garbage collection first. Resolves true once the file is complete, then removes it.
+   */
+  async heapSnapshot(timeoutMs: number): Promise<boolean> {
+    const dir = this.cwd;
+    const before = new Set(readdirSync(dir));
+    this.child.kill("SIGUSR2");
+    const deadline = Date.now() + timeoutMs;
+    let last = -1;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      const file = readdirSync(dir).find((f) => f.endsWith(".heapsnapshot") && !before.has(f));
+      if (!file) continue;
+      const size = statSync(path.join(dir, file)).size;
+      if (size > 0 && size === last) {
+        rmSync(path.join(dir, file), { force: true });
+        return true;
+      }
+      last = size;
+    }
+    return false;
   }
 
   rss(): number | undefined {

@@ -48,6 +48,14 @@ export interface ProcessingResult {
   rssAfterMiB: number;
   heapIdleMiB?: number;
   heapAfterMiB?: number;
+  /** After the inbound mix, whose 5,000 updates were all pending at once. */
+  rssAfterBurstMiB: number;
+  /**
+   * After a full garbage collection (forced by a heap snapshot) at the end: the heap is what the
+   * bridge keeps; the RSS then includes the snapshot's own memory and says little.
+   */
+  rssAfterGcMiB?: number;
+  heapAfterGcMiB?: number;
   mixes: MixResult[];
   homeserverCalls: Record<string, number>;
   profile?: ProfileSummary & { file: string };
@@ -136,7 +144,10 @@ export async function runProcessing(o: {
     registrationPath,
     baseUrl: `http://127.0.0.1:${port}`,
     logPath: path.join(dir, "bridge.log"),
-    nodeArgs: o.profile ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [],
+    nodeArgs: [
+      "--heapsnapshot-signal=SIGUSR2",
+      ...(o.profile ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []),
+    ],
   });
   const mixes: MixResult[] = [];
   let pgc!: PgCounter;
@@ -144,6 +155,9 @@ export async function runProcessing(o: {
   let rssAfter = 0;
   let heapIdle: number | undefined;
   let heapAfter: number | undefined;
+  let rssAfterBurst = 0;
+  let rssAfterGc: number | undefined;
+  let heapAfterGc: number | undefined;
   try {
     await new Promise((r) => setTimeout(r, 3000));
     rssIdle = bridge.rss() ?? 0;
@@ -209,6 +223,8 @@ export async function runProcessing(o: {
       transactions((s) => relayEvent(s, o.relayRooms), o.relayEvents, "relay"),
       () => sends() >= o.relayEvents,
     );
+    rssAfter = bridge.rss() ?? 0;
+    heapAfter = await bridge.heapUsedMiB();
     // Platform → Matrix: Telegram messages in the same portals, sent by their ghost to the fake homeserver.
     const ghostSends = () => hs.calls.get("PUT send") ?? 0;
     const sent0 = ghostSends();
@@ -225,8 +241,14 @@ export async function runProcessing(o: {
       },
       () => ghostSends() - sent0 >= o.inboundEvents,
     );
-    rssAfter = bridge.rss() ?? 0;
-    heapAfter = await bridge.heapUsedMiB();
+    // All 5,000 were handed out at once: the bridge held them in memory together.
+    rssAfterBurst = bridge.rss() ?? 0;
+    // A heap snapshot starts with a full garbage collection: what is left is what the bridge keeps.
+    const snap = await bridge.heapSnapshot(60_000);
+    if (snap) {
+      rssAfterGc = bridge.rss();
+      heapAfterGc = await bridge.heapUsedMiB();
+    }
   } finally {
     await pgc?.close().catch(() => undefined);
     await bridge.stop();
@@ -243,6 +265,9 @@ export async function runProcessing(o: {
     rssAfterMiB: rssAfter,
     heapIdleMiB: heapIdle,
     heapAfterMiB: heapAfter,
+    rssAfterBurstMiB: rssAfterBurst,
+    rssAfterGcMiB: rssAfterGc,
+    heapAfterGcMiB: heapAfterGc,
     mixes,
     homeserverCalls: Object.fromEntries(hs.calls),
     profile: prof ? { file: prof.file, ...summarizeProfile(prof.profile) } : undefined,

@@ -82,10 +82,10 @@ export function table(r: BenchResult): string {
       ]);
     }
     rows.push([
-      `RSS MiB, ${p.portals / 1000}k portals + ${p.ghosts / 1000}k ghosts: idle → after all portals active`,
+      `RSS MiB, ${p.portals / 1000}k portals + ${p.ghosts / 1000}k ghosts: idle → after all portals active (echo, relay)`,
       `${f1(p.rssIdleMiB)} → ${f1(p.rssAfterMiB)}`,
       "–",
-      `V8 heap used ${f1(p.heapIdleMiB ?? Number.NaN)} → ${f1(p.heapAfterMiB ?? Number.NaN)} MiB`,
+      `V8 heap used ${f1(p.heapIdleMiB ?? Number.NaN)} → ${f1(p.heapAfterMiB ?? Number.NaN)} MiB; live after a full GC at the end ${f1(p.heapAfterGcMiB ?? Number.NaN)} MiB; RSS after a burst of ${p.mixes.find((m) => m.mix === "inbound")?.events ?? 0} inbound ${f1(p.rssAfterBurstMiB)}`,
       "< 120",
     ]);
   }
