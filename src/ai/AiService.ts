@@ -99,6 +99,11 @@ export class AiService {
     await Promise.allSettled([...this.lanes.values()]);
   }
 
+  /** Whether the AI is joined to the room (so it needs the room's events, platform users' too). */
+  isIn(roomId: string): boolean {
+    return this.joined.has(roomId);
+  }
+
   /**
    * Takes a room event from the delivery queue without waiting for any work. Returns true
    * when the event was an AI command (not to be relayed to platforms).

@@ -157,6 +157,7 @@ export class Bridge {
       permissions,
       commands: (ev) => commands.handle(ev),
       ai: this.ai && ((ev) => this.ai!.offer(ev)),
+      aiIn: this.ai && ((roomId) => this.ai!.isIn(roomId)),
     });
     this.queue = new DeliveryQueue({
       store: this.store,
@@ -274,11 +275,19 @@ export class Bridge {
       });
       return false;
     });
-    const items = events.map((e) => ({
+    const echo = await Promise.all(events.map((e) => this.outbound.isEcho(e)));
+    const relayed = events.filter((_, i) => !echo[i]);
+    const items = relayed.map((e) => ({
       queueKey: OutboundBridge.queueKey(e),
       kind: "matrix" as const,
       payload: e,
     }));
+    const ephemeral = txn.ephemeral ?? txn["de.sorunome.msc2409.ephemeral"] ?? [];
+    // Nothing to deliver (only echoes): nothing a repeat could duplicate, so no record either.
+    if (!items.length && !ephemeral.length) {
+      this.metrics.transactions.inc({ result: "new" });
+      return;
+    }
     const ids = await this.store.recordTransaction(txnId, items);
     if (!ids) {
       this.metrics.transactions.inc({ result: "duplicate" });
@@ -288,7 +297,6 @@ export class Bridge {
     this.metrics.transactions.inc({ result: "new" });
     const now = new Date();
     this.queue.accept(items.map((it, i) => ({ ...it, id: ids[i], attempts: 0, createdAt: now })));
-    const ephemeral = txn.ephemeral ?? txn["de.sorunome.msc2409.ephemeral"] ?? [];
     for (const e of ephemeral) {
       const ev = e as { type?: unknown; room_id?: unknown; content?: { user_ids?: unknown } };
       if (ev.type === "m.typing" && typeof ev.room_id === "string" && Array.isArray(ev.content?.user_ids)) {

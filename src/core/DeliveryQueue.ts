@@ -47,7 +47,7 @@ export class DeliveryQueue {
 
   /** Resumes whatever was pending when the bridge last stopped. */
   async start(): Promise<number> {
-    const pending = await this.opts.store.pendingQueue();
+    const pending = (await this.opts.store.pendingQueue()).map((i) => ({ ...i, resumed: true }));
     const held = this.held ?? [];
     this.held = undefined;
     this.accept(pending);

@@ -84,6 +84,8 @@ export class OutboundBridge {
       commands(ev: RoomEvent): Promise<boolean>;
       /** The AI puppet: takes the event without waiting on it; true when it was an AI command. */
       ai?(ev: RoomEvent): boolean;
+      /** Whether the AI puppet is in the room (it reads every event there, ghosts' included). */
+      aiIn?(roomId: string): boolean;
       /**
        * A URL platforms can fetch an mxc:// URI from (the bridge's signed media proxy); unset:
        * the homeserver's unauthenticated download URL, which homeservers with authenticated
@@ -95,6 +97,25 @@ export class OutboundBridge {
 
   static queueKey(ev: { room_id?: unknown }): string {
     return `matrix:${typeof ev.room_id === "string" ? ev.room_id : "?"}`;
+  }
+
+  /**
+   * True when {@link handle} would do nothing with the event: a ghost's own event coming back
+   * in a room bridged only to that ghost's platform, as the homeserver pushes for every bridged
+   * message. Checked before events are queued, so echoes cost no queue row and no delete.
+   * Events the command handler could act on (bot membership, a command prefix) are kept.
+   */
+  async isEcho(ev: RoomEvent): Promise<boolean> {
+    const { ghosts, bot, config } = this.opts;
+    if (!ghosts.isGhost(ev.sender)) return false;
+    if (ev.type === "m.room.member" && ev.state_key === bot.userId) return false;
+    if (this.opts.aiIn?.(ev.room_id)) return false; // platform users talk to the AI
+    const body = ev.type === "m.room.message" ? ev.content.body : undefined;
+    if (typeof body === "string" && body.trimStart().startsWith(config.bridge.command_prefix)) return false;
+    const portals = await this.opts.portals.forRoom(ev.room_id);
+    if (!portals.length || !portals.every((p) => ghosts.isGhost(ev.sender, p.platform))) return false;
+    if (ev.type === "m.room.member") this.profiles.delete(`${ev.room_id}|${ev.state_key}`);
+    return true;
   }
 
   async handle(item: QueueItem): Promise<void> {
@@ -123,7 +144,8 @@ export class OutboundBridge {
         this.opts.registry.client(portal.loginId) ?? this.opts.registry.clientForPlatform(portal.platform);
       if (!entry)
         throw new BridgeError(`the ${portal.platform} login of this room is not connected`, undefined, true);
-      await this.relay(portal, entry.client, ev);
+      // Only a resumed or retried item can have reached the platform already.
+      await this.relay(portal, entry.client, ev, item.resumed === true || item.attempts > 0);
       // Only a login that could deliver takes the portal over (a personal account refuses
       // chats of another account, and must not keep them from their owner's next login).
       if (entry.login.id !== portal.loginId)
@@ -162,7 +184,7 @@ export class OutboundBridge {
     );
   }
 
-  private async relay(portal: Portal, client: NetworkClient, ev: RoomEvent): Promise<void> {
+  private async relay(portal: Portal, client: NetworkClient, ev: RoomEvent, again: boolean): Promise<void> {
     const chat = chatRefOf(portal);
     const c = ev.content as Content;
     const relates = (c["m.relates_to"] ?? {}) as Content;
@@ -174,7 +196,7 @@ export class OutboundBridge {
           if (isLive(c)) return;
           return this.edit(portal, client, chat, ev, relates);
         }
-        return this.message(portal, client, chat, ev);
+        return this.message(portal, client, chat, ev, again);
       case "m.reaction":
         return this.reaction(portal, client, chat, ev, relates);
       case "m.room.redaction":
@@ -265,9 +287,11 @@ export class OutboundBridge {
     client: NetworkClient,
     chat: RemoteChatRef,
     ev: RoomEvent,
+    /** A resumed or retried item: look up whether it was delivered already. */
+    again: boolean,
   ): Promise<void> {
     const { store, metrics } = this.opts;
-    if (await this.remoteIdOf(portal, ev.event_id)) return; // delivered before a restart
+    if (again && (await this.remoteIdOf(portal, ev.event_id))) return; // delivered before a restart or failure
     const msg = await this.build(portal, ev, ev.content as Content);
     const sent = await client.sendMessage(chat, msg);
     await store.insertMessages(

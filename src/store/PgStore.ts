@@ -121,7 +121,7 @@ const SQL_ENQUEUE = `INSERT INTO delivery_queue (queue_key, kind, payload)
   RETURNING id`;
 const SQL_PENDING_QUEUE =
   "SELECT id, queue_key, kind, payload, attempts, created_at FROM delivery_queue ORDER BY id";
-const SQL_COMPLETE_QUEUE_ITEM = "DELETE FROM delivery_queue WHERE id = $1";
+const SQL_COMPLETE_QUEUE_ITEMS = "DELETE FROM delivery_queue WHERE id = ANY($1::bigint[])";
 const SQL_FAIL_QUEUE_ITEM =
   "UPDATE delivery_queue SET attempts = attempts + 1, last_error = $2 WHERE id = $1";
 const SQL_QUEUE_DEPTH = "SELECT count(*)::int AS n FROM delivery_queue";
@@ -137,6 +137,9 @@ export interface PgStoreOptions {
  */
 export class PgStore implements Store {
   private readonly migrator: Migrator;
+  /** Delivered queue items waiting for the delete under way to finish (see completeQueueItem). */
+  private nextDelete?: { ids: string[]; done: Promise<void>; settle(err?: unknown): void };
+  private deleting = false;
 
   /** `migrator` answers migrationStatus(); by default one on the same pool and the bundled files. */
   constructor(
@@ -375,8 +378,40 @@ export class PgStore implements Store {
     return (await this.rows<QueueDb>(SQL_PENDING_QUEUE)).map(toQueueItem);
   }
 
-  async completeQueueItem(id: string): Promise<void> {
-    await this.pool.query(SQL_COMPLETE_QUEUE_ITEM, [id]);
+  /**
+   * Deletes run one at a time: items finished while a delete is under way go together in the
+   * next one, so under load many deliveries share one statement (and one commit) instead of
+   * each paying its own; alone, an item is deleted at once. Resolves once its own batch is done.
+   */
+  completeQueueItem(id: string): Promise<void> {
+    if (!this.nextDelete) {
+      let settle!: (err?: unknown) => void;
+      const done = new Promise<void>((resolve, reject) => {
+        settle = (err) => (err === undefined ? resolve() : reject(err));
+      });
+      this.nextDelete = { ids: [], done, settle };
+    }
+    this.nextDelete.ids.push(id);
+    const { done } = this.nextDelete;
+    if (!this.deleting) this.deleteNext();
+    return done;
+  }
+
+  private deleteNext(): void {
+    const batch = this.nextDelete;
+    if (!batch) return;
+    this.nextDelete = undefined;
+    this.deleting = true;
+    this.pool
+      .query(SQL_COMPLETE_QUEUE_ITEMS, [batch.ids])
+      .then(
+        () => batch.settle(),
+        (err: unknown) => batch.settle(err ?? new Error("delete failed")),
+      )
+      .finally(() => {
+        this.deleting = false;
+        this.deleteNext();
+      });
   }
 
   async failQueueItem(id: string, error: string): Promise<void> {

@@ -91,6 +91,8 @@ export interface QueueItem {
   payload: unknown;
   attempts: number;
   createdAt: Date;
+  /** Read back from the database at start: it may have been delivered before the bridge stopped. */
+  resumed?: boolean;
 }
 
 export interface NewQueueItem {

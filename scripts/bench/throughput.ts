@@ -1,0 +1,184 @@
+/**
+ * Throughput: messages spread round-robin over N rooms at a fixed total rate for a few
+ * seconds, then the next step at a higher rate, until a step loses messages (not seen within
+ * the grace period) or its delivery tail grows past the lag limit. Bridge: Telegram users
+ * post in N portal chats. Direct: alice posts in N plain rooms. The watcher's /sync decides.
+ */
+import { PgCounter } from "./pgCounter";
+import { chatId, progress, type Rig, sendText, TG_USER } from "./rig";
+import { highestSustained, ramp, type StepResult, summarize, sustained } from "./stats";
+
+export interface ThroughputOptions {
+  rooms: number;
+  stepSeconds: number;
+  startRate: number;
+  factor: number;
+  maxRate: number;
+  graceMs: number;
+  maxP99Ms: number;
+  /** Bisection steps after the first lagging rate. */
+  refine: number;
+}
+
+export interface ThroughputResult {
+  rooms: number;
+  stepSeconds: number;
+  maxP99Ms: number;
+  bridge: {
+    best: number;
+    steps: StepResult[];
+    /** CPU of the bridge process and of its PostgreSQL per delivered message over the whole ramp. */
+    cpuMsPerMessage: number;
+    postgresCpuMsPerMessage: number;
+    /** PostgreSQL write transactions (commits) per message. */
+    pgWritesPerMessage: number;
+  };
+  direct: { best: number; steps: StepResult[] };
+  ratio: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function step(
+  rig: Rig,
+  tag: string,
+  rate: number,
+  o: ThroughputOptions,
+  send: (seq: number, room: number, body: string) => void,
+): Promise<StepResult> {
+  const total = Math.max(1, Math.round(rate * o.stepSeconds));
+  const sentAt: number[] = [];
+  const t0 = performance.now();
+  let seq = 0;
+  while (seq < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
+    for (; seq < due; seq++) {
+      sentAt[seq] = performance.now();
+      send(seq, seq % o.rooms, `bench:${tag}:${seq} load`);
+    }
+    await sleep(5);
+  }
+  const deadline = performance.now() + o.graceMs;
+  const missing = (): number => {
+    let n = 0;
+    for (let i = 0; i < total; i++) if (!rig.watcher.seen.has(`${tag}:${i}`)) n++;
+    return n;
+  };
+  while (missing() > 0 && performance.now() < deadline) await sleep(20);
+  const latencies: number[] = [];
+  for (let i = 0; i < total; i++) {
+    const s = rig.watcher.seen.get(`${tag}:${i}`);
+    if (s) latencies.push(s.at - sentAt[i]!);
+  }
+  return { rate, sent: total, delivered: latencies.length, latency: summarize(latencies) };
+}
+
+/** Waits (bounded) until everything of the step arrived, so the next phase starts quiet. */
+async function settle(rig: Rig, tag: string, total: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const done = () => {
+    for (let i = 0; i < total; i++) if (!rig.watcher.seen.has(`${tag}:${i}`)) return false;
+    return true;
+  };
+  while (!done() && Date.now() < deadline) await sleep(100);
+  await rig.bridge.drained(Math.max(1000, deadline - Date.now())).catch(() => undefined);
+}
+
+type Send = (seq: number, room: number, body: string) => void;
+
+/** One side of the comparison: its steps so far and where its ramp stands. */
+interface Side {
+  name: "bridge" | "direct";
+  prefix: string;
+  send: Send;
+  steps: StepResult[];
+  pass: number;
+  fail: number;
+  n: number;
+}
+
+async function tryRate(rig: Rig, side: Side, rate: number, o: ThroughputOptions): Promise<boolean> {
+  const tag = `${side.prefix}${side.n++}`;
+  const r = await step(rig, tag, rate, o, side.send);
+  side.steps.push(r);
+  const ok = sustained(r, o.maxP99Ms);
+  progress(
+    `throughput ${side.name}: ${rate}/s → ${r.delivered}/${r.sent} in time, p99 ${r.latency.p99.toFixed(0)} ms${ok ? "" : " (lags)"}`,
+  );
+  await settle(rig, tag, r.sent, 60_000);
+  await sleep(500);
+  if (ok) side.pass = Math.max(side.pass, rate);
+  else side.fail = side.fail ? Math.min(side.fail, rate) : rate;
+  return ok;
+}
+
+/**
+ * Ramps both sides in turn, bridge then direct at each rate, so that both see the same
+ * machine load (other work on a shared machine comes and goes); each side stops at its first
+ * lagging rate, then bisects between its last good and first lagging rate.
+ */
+async function rampBoth(rig: Rig, sides: Side[], o: ThroughputOptions): Promise<void> {
+  for (const rate of ramp(o.startRate, o.factor, o.maxRate)) {
+    const going = sides.filter((s) => s.fail === 0);
+    if (!going.length) break;
+    for (const side of going) await tryRate(rig, side, rate, o);
+  }
+  for (let i = 0; i < o.refine; i++) {
+    for (const side of sides) {
+      if (side.fail === 0 || side.fail - side.pass <= 1) continue;
+      await tryRate(rig, side, Math.round((side.pass + side.fail) / 2), o);
+    }
+  }
+}
+
+export async function runThroughput(
+  rig: Rig,
+  direct: string[],
+  o: ThroughputOptions,
+): Promise<ThroughputResult> {
+  const hs = rig.synapse.url;
+  let failures = 0;
+  const side = (name: Side["name"], prefix: string, send: Send): Side => ({
+    name,
+    prefix,
+    send,
+    steps: [],
+    pass: 0,
+    fail: 0,
+    n: 0,
+  });
+  const bridgeSide = side("bridge", "tb", (_seq, room, body) => {
+    rig.tg.injectMessage({ chat: chatId(1 + room), from: TG_USER, text: body });
+  });
+  const directSide = side("direct", "td", (_seq, room, body) => {
+    sendText(hs, rig.alice, direct[room]!, body).catch(() => {
+      failures++;
+    });
+  });
+  // CPU over the whole ramp, both sides: the bridge's share of the direct steps is its idle cost.
+  const cpu0 = rig.bridge.cpu();
+  const pgc = await PgCounter.open(rig.dataDir);
+  const x0 = await pgc.read();
+  await rampBoth(rig, [bridgeSide, directSide], o);
+  const cpu1 = rig.bridge.cpu();
+  const writes = await pgc.since(x0);
+  await pgc.close();
+  if (failures) progress(`throughput direct: ${failures} sends failed`);
+  const delivered = bridgeSide.steps.reduce((s, st) => s + st.sent, 0);
+  const bridge = highestSustained(bridgeSide.steps, o.maxP99Ms);
+  const directBest = highestSustained(directSide.steps, o.maxP99Ms);
+  return {
+    rooms: o.rooms,
+    stepSeconds: o.stepSeconds,
+    maxP99Ms: o.maxP99Ms,
+    bridge: {
+      best: bridge,
+      steps: bridgeSide.steps,
+      cpuMsPerMessage: ((cpu1.bridge - cpu0.bridge) * 1000) / delivered,
+      postgresCpuMsPerMessage: ((cpu1.children - cpu0.children) * 1000) / delivered,
+      pgWritesPerMessage: writes / delivered,
+    },
+    direct: { best: directBest, steps: directSide.steps },
+    ratio: directBest > 0 ? bridge / directBest : Number.NaN,
+  };
+}

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { openDatabase } from "../../../src/store/Database";
+import { PgStore } from "../../../src/store/PgStore";
+
+describe("PgStore.completeQueueItem batching (embedded PostgreSQL)", function () {
+  this.timeout(120_000);
+  let dir: string;
+  let store: PgStore;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "clawbridge-complete-"));
+    store = await PgStore.open(await openDatabase({ dataDir: dir, embeddedPort: 0, maxConnections: 4 }));
+  });
+  after(async () => {
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The next transaction id; every write transaction (and each reading) takes one. */
+  const xact = async () =>
+    Number((await store.query<{ x: string }>("SELECT pg_current_xact_id()::text AS x"))[0]!.x);
+
+  it("deletes items finished together in fewer statements, and each caller's promise waits for its own row", async () => {
+    const ids = await store.enqueue(
+      Array.from({ length: 40 }, (_, i) => ({
+        queueKey: `k${i % 4}`,
+        kind: "matrix" as const,
+        payload: { i },
+      })),
+    );
+    const before = await xact();
+    await Promise.all(ids.map((id) => store.completeQueueItem(id)));
+    const commits = (await xact()) - before - 1;
+    assert.equal(await store.queueDepth(), 0);
+    // The first id goes alone, the 39 finished while it ran go in one more.
+    assert.ok(commits <= 2, `expected at most 2 delete transactions for 40 items, got ${commits}`);
+  });
+
+  it("deletes a lone item at once", async () => {
+    const [id] = await store.enqueue([{ queueKey: "k", kind: "remote", payload: {} }]);
+    await store.completeQueueItem(id!);
+    assert.equal(await store.queueDepth(), 0);
+  });
+});
