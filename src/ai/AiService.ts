@@ -96,6 +96,7 @@ export class AiService {
 
   async start(): Promise<void> {
     for (const r of await this.store.joinedRooms()) this.joined.add(r);
+    await this.leaveManagementRooms();
     const resumed = await this.resume();
     log.info("AI ready", {
       rooms: this.joined.size,
@@ -249,6 +250,16 @@ export class AiService {
       }
       return;
     }
+    if (await this.isManagementRoom(ev.room_id)) {
+      log.info("AI invite to a management room declined", { room: ev.room_id, by: ev.sender });
+      try {
+        await this.intent.join(ev.room_id);
+        await this.notice(ev.room_id, this.managementRoomText());
+      } finally {
+        await this.intent.leave(ev.room_id).catch(() => undefined);
+      }
+      return;
+    }
     await this.intent.join(ev.room_id);
     this.joined.add(ev.room_id);
     await this.save({ ...room, joined: true });
@@ -258,6 +269,32 @@ export class AiService {
       `Hello! Mention me or reply to me and I answer (in a DM, just write). \`${prefix} help\` lists my commands.`,
     );
     log.info("AI joined a room", { room: ev.room_id, by: ev.sender });
+  }
+
+  /**
+   * A user's DM with the bridge bot, where every message of theirs is a bridge command: the
+   * AI stays out, or it would answer commands and its own commands would never reach it.
+   */
+  private async isManagementRoom(roomId: string): Promise<boolean> {
+    return (await this.opts.store.getUserByManagementRoom(roomId)) !== undefined;
+  }
+
+  private managementRoomText(): string {
+    return `This is your management room with the bridge bot: everything you write here is a bridge command, so I stay out. To talk to me, start a direct chat with me (${this.userId}).`;
+  }
+
+  /** Rooms joined before they became management rooms (or before this check existed) are left. */
+  private async leaveManagementRooms(): Promise<void> {
+    for (const roomId of [...this.joined]) {
+      if (!(await this.isManagementRoom(roomId))) continue;
+      log.info("AI leaves a management room", { room: roomId });
+      this.joined.delete(roomId);
+      await this.save({ ...(await this.settings(roomId)), joined: false });
+      await this.notice(roomId, this.managementRoomText());
+      await this.intent
+        .leave(roomId)
+        .catch((err: unknown) => log.warn("leave failed", { room: roomId, err: String(err) }));
+    }
   }
 
   private async command(ev: RoomEvent): Promise<void> {
