@@ -7,7 +7,7 @@ import type { PortalService } from "../core/PortalService";
 import { Logger } from "../log/Logger";
 import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
-import { runAiCommand } from "./AiCommands";
+import { type AiCommandReply, OPEN_COMMANDS, runAiCommand } from "./AiCommands";
 import { type AiRoom, AiStore } from "./AiStore";
 import { HistoryReader } from "./HistoryReader";
 import { Limits } from "./Limits";
@@ -205,8 +205,13 @@ export class AiService {
     this.rooms.set(room.roomId, room);
   }
 
-  private async notice(roomId: string, text: string, replyTo?: string): Promise<void> {
+  private async notice(roomId: string, reply: AiCommandReply, replyTo?: string): Promise<void> {
+    const text = typeof reply === "string" ? reply : reply.body;
     const content: Record<string, unknown> = { msgtype: "m.notice", body: text };
+    if (typeof reply !== "string") {
+      content.format = "org.matrix.custom.html";
+      content.formatted_body = reply.html;
+    }
     if (replyTo) content["m.relates_to"] = { "m.in_reply_to": { event_id: replyTo } };
     await this.intent
       .sendEvent(
@@ -300,7 +305,11 @@ export class AiService {
   private async command(ev: RoomEvent): Promise<void> {
     const { config, permissions } = this.opts;
     const level = config.ai.command_level;
-    if (!permissions.allows(ev.sender, level)) {
+    const body = String(ev.content.body).trim();
+    const line = body.slice(config.ai.command_prefix.length).trim();
+    const name = (line.split(/\s+/)[0] || "help").toLowerCase();
+    const permitted = permissions.allows(ev.sender, level);
+    if (!permitted && !OPEN_COMMANDS.has(name)) {
       await this.notice(
         ev.room_id,
         `Sorry, only users with the bridge permission level '${level}' may use ${config.ai.command_prefix} commands.`,
@@ -308,8 +317,6 @@ export class AiService {
       );
       return;
     }
-    const body = String(ev.content.body).trim();
-    const line = body.slice(config.ai.command_prefix.length).trim();
     const reply = await runAiCommand(
       {
         ai: config.ai,
@@ -321,6 +328,7 @@ export class AiService {
           await this.notice(r, "Goodbye!", ev.event_id);
           await this.intent.leave(r);
         },
+        permitted,
       },
       ev,
       line,
