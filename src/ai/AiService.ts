@@ -393,8 +393,8 @@ export class AiService {
     this.triggers.add(id);
     this.schedule(ev.room_id, id, async () => {
       try {
+        if (this.stopped) return; // still pending: the next start resumes it
         // Undefined when it is no longer pending: answered, or the AI left the room.
-        if (this.stopped) return;
         const started = await this.store.pending.startAttempt(id);
         if (!started) return;
         const controller = new AbortController();
