@@ -42,7 +42,7 @@ const SQL_INSERT_USAGE_SETTLED = `WITH settled AS (DELETE FROM ai_pending WHERE 
   ${SQL_INSERT_USAGE}`;
 const SQL_ANSWERED = "SELECT 1 FROM ai_usage WHERE trigger_event_id = $1 AND ok LIMIT 1";
 const SQL_TOKENS_SINCE = (col: "room_id" | "user_id") =>
-  `SELECT coalesce(sum(prompt_tokens + completion_tokens), 0)::bigint AS tokens, count(*)::bigint AS answers
+  `SELECT coalesce(sum(prompt_tokens + completion_tokens), 0)::bigint AS tokens, count(*) FILTER (WHERE ok)::bigint AS answers
    FROM ai_usage WHERE ${col} = $1 AND created_at >= $2`;
 const SQL_ROOM_TOKENS_SINCE = SQL_TOKENS_SINCE("room_id");
 const SQL_USER_TOKENS_SINCE = SQL_TOKENS_SINCE("user_id");
@@ -58,7 +58,7 @@ interface RoomDb {
   forget_ts: string | null;
 }
 
-/** Tokens and answers counted in the usage log. */
+/** Tokens (answers and failed attempts) and answers (completed ones) counted in the usage log. */
 export interface UsageTotal {
   tokens: number;
   answers: number;
