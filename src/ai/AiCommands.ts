@@ -1,6 +1,6 @@
 import type { AiConfig, AiMode } from "../config/types";
 import type { RoomEvent } from "../matrix/MatrixApi";
-import { type AiRoom, type AiStore, startOfUtcDay } from "./AiStore";
+import { type AiRoom, type AiStore, startOfUtcDay, type UsageTotal } from "./AiStore";
 import type { ProviderSet } from "./ProviderSet";
 
 /** What a command may do besides replying. */
@@ -13,28 +13,93 @@ export interface AiCommandDeps {
   /** Persists changed settings. */
   save(room: AiRoom): Promise<void>;
   leave(roomId: string): Promise<void>;
+  /** Whether the sender has `ai.command_level` (else only {@link OPEN_COMMANDS} run). */
+  permitted: boolean;
 }
 
 const MODES: AiMode[] = ["mention", "always", "off"];
 
-function help(prefix: string): string {
-  return [
-    `${prefix} mode mention|always|off — when I answer in this room`,
-    `${prefix} model <name> | reset — the model for this room`,
-    `${prefix} provider <name> | reset — the provider for this room`,
-    `${prefix} prompt <text> | reset — the system prompt for this room`,
-    `${prefix} forget — start a fresh conversation from here`,
-    `${prefix} usage — tokens used today by this room and by you`,
-    `${prefix} leave — I leave this room`,
-    `${prefix} help — this list`,
+/** A command's reply: plain text, or text with an HTML rendering (a table). */
+export type AiCommandReply = string | { body: string; html: string };
+
+/** Commands anyone in the room may run; the others need `ai.command_level`. */
+export const OPEN_COMMANDS = new Set(["help", "usage"]);
+
+const COMMANDS: Array<[name: string, usage: string, what: string]> = [
+  ["mode", "mode mention|always|off", "when I answer in this room"],
+  ["model", "model <name> | reset", "the model for this room"],
+  ["provider", "provider <name> | reset", "the provider for this room"],
+  ["prompt", "prompt <text> | reset", "the system prompt for this room"],
+  ["forget", "forget", "start a fresh conversation from here"],
+  ["usage", "usage", "tokens used today and in total by this room and by you"],
+  ["leave", "leave", "I leave this room"],
+  ["help", "help", "this list"],
+];
+
+/** The commands `permitted` (at `ai.command_level`) or not may run, one a line. */
+export function helpText(ai: AiConfig, permitted: boolean): string {
+  const lines = COMMANDS.filter(([name]) => permitted || OPEN_COMMANDS.has(name)).map(
+    ([, usage, what]) => `${ai.command_prefix} ${usage} — ${what}`,
+  );
+  const more = permitted
+    ? ""
+    : `\nThe other commands need the bridge permission level '${ai.command_level}'.`;
+  return `Commands:\n${lines.join("\n")}${more}`;
+}
+
+const num = (n: number) => n.toLocaleString("en-US");
+
+/** `!ai usage` as a small table: tokens and answers today (UTC) and in total, for the room and the user. */
+export function usageTable(
+  ai: AiConfig,
+  rows: { roomToday: UsageTotal; roomTotal: UsageTotal; userToday: UsageTotal; userTotal: UsageTotal },
+): { body: string; html: string } {
+  const limit = (n: number) => (n > 0 ? ` of ${num(n)}` : "");
+  const table = [
+    ["", "today (UTC)", "total"],
+    [
+      "this room: tokens",
+      `${num(rows.roomToday.tokens)}${limit(ai.limits.room_daily_tokens)}`,
+      num(rows.roomTotal.tokens),
+    ],
+    ["this room: answers", num(rows.roomToday.answers), num(rows.roomTotal.answers)],
+    [
+      "you: tokens",
+      `${num(rows.userToday.tokens)}${limit(ai.limits.user_daily_tokens)}`,
+      num(rows.userTotal.tokens),
+    ],
+    ["you: answers", num(rows.userToday.answers), num(rows.userTotal.answers)],
+  ];
+  const widths = [0, 1, 2].map((c) => Math.max(...table.map((r) => r[c]!.length)));
+  const body = [
+    "AI usage",
+    ...table.map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join("  ")
+        .trimEnd(),
+    ),
   ].join("\n");
+  const esc = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const [head, ...rest] = table;
+  const html =
+    "<p>AI usage</p><table><thead><tr>" +
+    head!.map((h) => `<th>${esc(h)}</th>`).join("") +
+    "</tr></thead><tbody>" +
+    rest.map((r) => `<tr><td>${esc(r[0]!)}</td><td>${esc(r[1]!)}</td><td>${esc(r[2]!)}</td></tr>`).join("") +
+    "</tbody></table>";
+  return { body, html };
 }
 
 /**
  * Runs one `!ai …` command; returns the reply text. Settings go to Postgres (ai_room), so they
  * survive a restart.
  */
-export async function runAiCommand(deps: AiCommandDeps, ev: RoomEvent, line: string): Promise<string> {
+export async function runAiCommand(
+  deps: AiCommandDeps,
+  ev: RoomEvent,
+  line: string,
+): Promise<AiCommandReply> {
   const { ai } = deps;
   const prefix = ai.command_prefix;
   const [name = "help", ...args] = line.split(/\s+/).filter(Boolean);
@@ -42,7 +107,7 @@ export async function runAiCommand(deps: AiCommandDeps, ev: RoomEvent, line: str
   const room = await deps.settings(ev.room_id);
   switch (name.toLowerCase()) {
     case "help":
-      return `Commands:\n${help(prefix)}`;
+      return helpText(ai, deps.permitted);
     case "mode": {
       const mode = args[0] as AiMode | undefined;
       if (!mode)
@@ -87,16 +152,15 @@ export async function runAiCommand(deps: AiCommandDeps, ev: RoomEvent, line: str
       await deps.save({ ...room, forgetEventId: ev.event_id, forgetTs: ev.origin_server_ts });
       return "Forgotten: I start fresh from here.";
     case "usage": {
-      const since = startOfUtcDay();
-      const [r, u] = await Promise.all([
-        deps.store.roomUsage(ev.room_id, since),
-        deps.store.userUsage(ev.sender, since),
+      const today = startOfUtcDay();
+      const ever = new Date(0);
+      const [roomToday, roomTotal, userToday, userTotal] = await Promise.all([
+        deps.store.roomUsage(ev.room_id, today),
+        deps.store.roomUsage(ev.room_id, ever),
+        deps.store.userUsage(ev.sender, today),
+        deps.store.userUsage(ev.sender, ever),
       ]);
-      const of = (n: number) => (n > 0 ? ` of ${n}` : "");
-      return (
-        `Today (UTC): this room ${r.tokens}${of(ai.limits.room_daily_tokens)} tokens in ${r.answers} answers; ` +
-        `you ${u.tokens}${of(ai.limits.user_daily_tokens)} tokens in ${u.answers} answers.`
-      );
+      return usageTable(ai, { roomToday, roomTotal, userToday, userTotal });
     }
     case "leave":
       await deps.leave(ev.room_id);

@@ -7,7 +7,7 @@ import type { PortalService } from "../core/PortalService";
 import { Logger } from "../log/Logger";
 import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
-import { runAiCommand } from "./AiCommands";
+import { type AiCommandReply, OPEN_COMMANDS, runAiCommand } from "./AiCommands";
 import { type AiRoom, AiStore } from "./AiStore";
 import { HistoryReader } from "./HistoryReader";
 import { Limits } from "./Limits";
@@ -21,6 +21,10 @@ const log = new Logger("AiService");
 
 const NOTICE_EVERY_MS = 60_000;
 const MEMBER_CACHE_MS = 30_000;
+/** Generations a trigger gets: one that keeps being cut off (a crash loop) is given up. */
+const MAX_ATTEMPTS = 3;
+/** A trigger older than this when the bridge starts again is given up, not answered late. */
+const MAX_PENDING_AGE_MS = 6 * 3600_000;
 
 export interface AiServiceOptions {
   config: BridgeConfig;
@@ -35,10 +39,11 @@ export interface AiServiceOptions {
 }
 
 /**
- * The AI puppet. The delivery queue offers it every room event ({@link offer}), which returns
- * at once: membership, commands and trigger rules run in a per-room lane of their own, and
- * answers in another (one generation per room at a time), so a slow model never holds up
- * the bridge or other rooms.
+ * The AI puppet. The delivery queue offers it every room event ({@link offer}): membership,
+ * commands and trigger rules run in a per-room lane of their own, and answers in another (one
+ * generation per room at a time), so a slow model never holds up the bridge or other rooms.
+ * A trigger the rules accept is recorded in PostgreSQL before the queue lets go of its event
+ * and leaves it with the answer, so answers cut off by a crash are generated at the next start.
  */
 export class AiService {
   readonly userId: string;
@@ -52,7 +57,10 @@ export class AiService {
   private readonly rooms = new Map<string, AiRoom>();
   private readonly lanes = new Map<string, Promise<void>>();
   private readonly running = new Map<string, AbortController>();
-  private readonly pending = new Map<string, () => Promise<void>>();
+  /** Per room, the newest trigger waiting for the room's generation lane. */
+  private readonly pending = new Map<string, { triggerId: string; job: () => Promise<void> }>();
+  /** Triggers scheduled or generating (a replayed event must not be answered twice). */
+  private readonly triggers = new Set<string>();
   private readonly offered = new Set<string>();
   private readonly members = new Map<string, { count: number; at: number }>();
   private readonly noticed = new Map<string, number>();
@@ -88,7 +96,42 @@ export class AiService {
 
   async start(): Promise<void> {
     for (const r of await this.store.joinedRooms()) this.joined.add(r);
-    log.info("AI ready", { rooms: this.joined.size, providers: this.providers.names().join(",") || "none" });
+    await this.leaveManagementRooms();
+    const resumed = await this.resume();
+    log.info("AI ready", {
+      rooms: this.joined.size,
+      providers: this.providers.names().join(",") || "none",
+      resumed,
+    });
+  }
+
+  /** Schedules the answers a crash or stop cut off; gives up (with a notice) on stale ones. */
+  private async resume(): Promise<number> {
+    let count = 0;
+    for (const p of await this.store.pending.all()) {
+      const ev = p.event;
+      if (!this.joined.has(ev.room_id) || (await this.store.answered(ev.event_id))) {
+        await this.store.pending.drop(ev.event_id);
+        continue;
+      }
+      if (p.attempts >= MAX_ATTEMPTS || Date.now() - p.createdAt.getTime() > MAX_PENDING_AGE_MS) {
+        await this.store.pending.drop(ev.event_id);
+        log.warn("pending AI answer given up", {
+          room: ev.room_id,
+          trigger: ev.event_id,
+          attempts: p.attempts,
+        });
+        await this.responder.notice(
+          ev,
+          "⚠️ The AI was interrupted and could not answer this; please ask again.",
+        );
+        continue;
+      }
+      this.answerLater(ev, p.asReply);
+      count += 1;
+    }
+    if (count) log.info("resuming AI answers cut off by the last stop", { count });
+    return count;
   }
 
   /** Cancels answers in progress and waits for the lanes to settle. */
@@ -105,10 +148,11 @@ export class AiService {
   }
 
   /**
-   * Takes a room event from the delivery queue without waiting for any work. Returns true
-   * when the event was an AI command (not to be relayed to platforms).
+   * Takes a room event from the delivery queue. Returns true when the event was an AI command
+   * (not to be relayed to platforms); a message is resolved once the trigger rules have decided
+   * and an accepted trigger is recorded, never after an answer.
    */
-  offer(ev: RoomEvent): boolean {
+  offer(ev: RoomEvent): boolean | Promise<boolean> {
     if (this.stopped || this.offered.has(ev.event_id)) return this.isCommand(ev);
     this.offered.add(ev.event_id);
     if (this.offered.size > 5000) this.offered.delete(this.offered.values().next().value!);
@@ -122,9 +166,11 @@ export class AiService {
       this.ownEvents.add(ev.event_id);
       return false;
     }
-    const command = this.isCommand(ev);
-    this.inLane(`m:${ev.room_id}`, () => (command ? this.command(ev) : this.consider(ev)));
-    return command;
+    if (this.isCommand(ev)) {
+      this.inLane(`m:${ev.room_id}`, () => this.command(ev));
+      return true;
+    }
+    return this.inLane(`m:${ev.room_id}`, () => this.consider(ev)).then(() => false);
   }
 
   private isCommand(ev: RoomEvent): boolean {
@@ -139,7 +185,7 @@ export class AiService {
     );
   }
 
-  private inLane(key: string, work: () => Promise<void>): void {
+  private inLane(key: string, work: () => Promise<void>): Promise<void> {
     const next = (this.lanes.get(key) ?? Promise.resolve())
       .then(work)
       .catch((err: unknown) => log.error("AI work failed", { lane: key, err: String(err) }));
@@ -147,6 +193,7 @@ export class AiService {
     void next.then(() => {
       if (this.lanes.get(key) === next) this.lanes.delete(key);
     });
+    return next;
   }
 
   private async settings(roomId: string): Promise<AiRoom> {
@@ -163,8 +210,13 @@ export class AiService {
     this.rooms.set(room.roomId, room);
   }
 
-  private async notice(roomId: string, text: string, replyTo?: string): Promise<void> {
+  private async notice(roomId: string, reply: AiCommandReply, replyTo?: string): Promise<void> {
+    const text = typeof reply === "string" ? reply : reply.body;
     const content: Record<string, unknown> = { msgtype: "m.notice", body: text };
+    if (typeof reply !== "string") {
+      content.format = "org.matrix.custom.html";
+      content.formatted_body = reply.html;
+    }
     if (replyTo) content["m.relates_to"] = { "m.in_reply_to": { event_id: replyTo } };
     await this.intent
       .sendEvent(
@@ -183,6 +235,7 @@ export class AiService {
     if (membership === "leave" || membership === "ban") {
       this.joined.delete(ev.room_id);
       this.pending.delete(ev.room_id);
+      await this.store.pending.dropRoom(ev.room_id);
       this.running.get(ev.room_id)?.abort();
       if (room.joined) await this.save({ ...room, joined: false });
       log.info("AI left a room", { room: ev.room_id, by: ev.sender, membership });
@@ -207,6 +260,16 @@ export class AiService {
       }
       return;
     }
+    if (await this.isManagementRoom(ev.room_id)) {
+      log.info("AI invite to a management room declined", { room: ev.room_id, by: ev.sender });
+      try {
+        await this.intent.join(ev.room_id);
+        await this.notice(ev.room_id, this.managementRoomText());
+      } finally {
+        await this.intent.leave(ev.room_id).catch(() => undefined);
+      }
+      return;
+    }
     await this.intent.join(ev.room_id);
     this.joined.add(ev.room_id);
     await this.save({ ...room, joined: true });
@@ -218,10 +281,40 @@ export class AiService {
     log.info("AI joined a room", { room: ev.room_id, by: ev.sender });
   }
 
+  /**
+   * A user's DM with the bridge bot, where every message of theirs is a bridge command: the
+   * AI stays out, or it would answer commands and its own commands would never reach it.
+   */
+  private async isManagementRoom(roomId: string): Promise<boolean> {
+    return (await this.opts.store.getUserByManagementRoom(roomId)) !== undefined;
+  }
+
+  private managementRoomText(): string {
+    return `This is your management room with the bridge bot: everything you write here is a bridge command, so I stay out. To talk to me, start a direct chat with me (${this.userId}).`;
+  }
+
+  /** Rooms joined before they became management rooms (or before this check existed) are left. */
+  private async leaveManagementRooms(): Promise<void> {
+    for (const roomId of [...this.joined]) {
+      if (!(await this.isManagementRoom(roomId))) continue;
+      log.info("AI leaves a management room", { room: roomId });
+      this.joined.delete(roomId);
+      await this.save({ ...(await this.settings(roomId)), joined: false });
+      await this.notice(roomId, this.managementRoomText());
+      await this.intent
+        .leave(roomId)
+        .catch((err: unknown) => log.warn("leave failed", { room: roomId, err: String(err) }));
+    }
+  }
+
   private async command(ev: RoomEvent): Promise<void> {
     const { config, permissions } = this.opts;
     const level = config.ai.command_level;
-    if (!permissions.allows(ev.sender, level)) {
+    const body = String(ev.content.body).trim();
+    const line = body.slice(config.ai.command_prefix.length).trim();
+    const name = (line.split(/\s+/)[0] || "help").toLowerCase();
+    const permitted = permissions.allows(ev.sender, level);
+    if (!permitted && !OPEN_COMMANDS.has(name)) {
       await this.notice(
         ev.room_id,
         `Sorry, only users with the bridge permission level '${level}' may use ${config.ai.command_prefix} commands.`,
@@ -229,8 +322,6 @@ export class AiService {
       );
       return;
     }
-    const body = String(ev.content.body).trim();
-    const line = body.slice(config.ai.command_prefix.length).trim();
     const reply = await runAiCommand(
       {
         ai: config.ai,
@@ -242,6 +333,7 @@ export class AiService {
           await this.notice(r, "Goodbye!", ev.event_id);
           await this.intent.leave(r);
         },
+        permitted,
       },
       ev,
       line,
@@ -295,18 +387,38 @@ export class AiService {
       log.info("AI limit reached", { room: ev.room_id, user: ev.sender, scope: hit.scope, kind: hit.kind });
       return;
     }
-    this.schedule(ev.room_id, async () => {
-      const controller = new AbortController();
-      this.running.set(ev.room_id, controller);
+    await this.store.pending.add(ev, !isDm);
+    this.answerLater(ev, !isDm);
+  }
+
+  /** Queues the answer to a recorded trigger in the room's generation lane. */
+  private answerLater(ev: RoomEvent, asReply: boolean): void {
+    const id = ev.event_id;
+    if (this.triggers.has(id)) return;
+    this.triggers.add(id);
+    this.schedule(ev.room_id, id, async () => {
       try {
-        await this.responder.answer({
-          trigger: ev,
-          settings: await this.settings(ev.room_id),
-          asReply: !isDm,
-          signal: controller.signal,
-        });
+        if (this.stopped) return; // still pending: the next start resumes it
+        // Undefined when it is no longer pending: answered, or the AI left the room.
+        const started = await this.store.pending.startAttempt(id);
+        if (!started) return;
+        const controller = new AbortController();
+        this.running.set(ev.room_id, controller);
+        try {
+          await this.responder.answer({
+            trigger: ev,
+            settings: await this.settings(ev.room_id),
+            asReply,
+            signal: controller.signal,
+            attempt: started.attempt,
+            firstEventId: started.firstEventId,
+            onFirst: (first) => this.store.pending.setFirstEvent(id, first),
+          });
+        } finally {
+          this.running.delete(ev.room_id);
+        }
       } finally {
-        this.running.delete(ev.room_id);
+        this.triggers.delete(id);
       }
     });
   }
@@ -315,18 +427,28 @@ export class AiService {
    * One generation per room: while one runs, only the newest waiting trigger is kept (its
    * context holds the earlier messages anyway).
    */
-  private schedule(roomId: string, job: () => Promise<void>): void {
+  private schedule(roomId: string, triggerId: string, job: () => Promise<void>): void {
     const key = `g:${roomId}`;
     if (this.lanes.has(key)) {
-      this.pending.set(roomId, job);
+      const replaced = this.pending.get(roomId);
+      this.pending.set(roomId, { triggerId, job });
+      if (replaced) this.supersede(replaced.triggerId);
       return;
     }
     const run = async (j: () => Promise<void>): Promise<void> => {
       await j();
       const next = this.pending.get(roomId);
       this.pending.delete(roomId);
-      if (next && !this.stopped && this.joined.has(roomId)) await run(next);
+      if (next && !this.stopped && this.joined.has(roomId)) await run(next.job);
     };
     this.inLane(key, () => run(job));
+  }
+
+  /** A waiting trigger replaced by a newer one, whose answer has it in its context. */
+  private supersede(triggerId: string): void {
+    this.triggers.delete(triggerId);
+    this.store.pending
+      .drop(triggerId)
+      .catch((err: unknown) => log.warn("superseded trigger not dropped", { err: String(err) }));
   }
 }

@@ -1,5 +1,6 @@
 import type { AiMode } from "../config/types";
 import type { Store } from "../store/Store";
+import { PendingStore } from "./PendingStore";
 
 /** Per-room AI settings; undefined fields fall back to the config. */
 export interface AiRoom {
@@ -36,9 +37,12 @@ const SQL_UPSERT_ROOM = `INSERT INTO ai_room (${ROOM_COLS}, updated_at)
     system_prompt = $6, forget_event_id = $7, forget_ts = $8, updated_at = now()`;
 const SQL_INSERT_USAGE = `INSERT INTO ai_usage (room_id, user_id, trigger_event_id, provider, model,
   prompt_tokens, completion_tokens, latency_ms, ok, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
+/** The usage row and the end of the pending trigger (migration 007) in one statement. */
+const SQL_INSERT_USAGE_SETTLED = `WITH settled AS (DELETE FROM ai_pending WHERE trigger_event_id = $3)
+  ${SQL_INSERT_USAGE}`;
 const SQL_ANSWERED = "SELECT 1 FROM ai_usage WHERE trigger_event_id = $1 AND ok LIMIT 1";
 const SQL_TOKENS_SINCE = (col: "room_id" | "user_id") =>
-  `SELECT coalesce(sum(prompt_tokens + completion_tokens), 0)::bigint AS tokens, count(*)::bigint AS answers
+  `SELECT coalesce(sum(prompt_tokens + completion_tokens), 0)::bigint AS tokens, count(*) FILTER (WHERE ok)::bigint AS answers
    FROM ai_usage WHERE ${col} = $1 AND created_at >= $2`;
 const SQL_ROOM_TOKENS_SINCE = SQL_TOKENS_SINCE("room_id");
 const SQL_USER_TOKENS_SINCE = SQL_TOKENS_SINCE("user_id");
@@ -54,15 +58,20 @@ interface RoomDb {
   forget_ts: string | null;
 }
 
-/** Tokens and answers counted in the usage log. */
+/** Tokens (answers and failed attempts) and answers (completed ones) counted in the usage log. */
 export interface UsageTotal {
   tokens: number;
   answers: number;
 }
 
-/** The AI's tables (migration 002-ai.sql), through the core store's raw query access. */
+/** The AI's tables (migration 002-ai.sql; pending triggers are PendingStore's), through the core store's raw query access. */
 export class AiStore {
-  constructor(private readonly store: Store) {}
+  /** Triggers accepted and not answered yet. */
+  readonly pending: PendingStore;
+
+  constructor(private readonly store: Store) {
+    this.pending = new PendingStore(store);
+  }
 
   async getRoom(roomId: string): Promise<AiRoom> {
     const [r] = await this.store.query<RoomDb>(SQL_GET_ROOM, [roomId]);
@@ -96,8 +105,12 @@ export class AiStore {
     return (await this.store.query<{ room_id: string }>(SQL_JOINED_ROOMS)).map((r) => r.room_id);
   }
 
-  async logUsage(u: AiUsageRow): Promise<void> {
-    await this.store.query(SQL_INSERT_USAGE, [
+  /**
+   * Logs an answer or failed attempt. `settle`: the trigger is done with (answered, or given up
+   * with a notice) and leaves the pending triggers in the same statement.
+   */
+  async logUsage(u: AiUsageRow, opts: { settle?: boolean } = {}): Promise<void> {
+    await this.store.query(opts.settle ? SQL_INSERT_USAGE_SETTLED : SQL_INSERT_USAGE, [
       u.roomId,
       u.userId,
       u.triggerEventId,

@@ -24,6 +24,12 @@ export interface AnswerJob {
   /** Reply to the trigger (rooms with more than two members). */
   asReply: boolean;
   signal: AbortSignal;
+  /** Generation number (0 the first time; more when resumed after a crash). */
+  attempt?: number;
+  /** The first message an earlier generation sent, edited by this one. */
+  firstEventId?: string;
+  /** Told the first message's id once sent. */
+  onFirst?(eventId: string): Promise<void>;
 }
 
 function short(text: string, max = 160): string {
@@ -75,6 +81,7 @@ export class Responder {
     const chosen = providers.forRoom(settings.provider);
     if (!chosen) {
       await this.notice(trigger, "No AI model provider is configured (ai.providers); ask the bridge admin.");
+      await store.pending.drop(trigger.event_id).catch(() => undefined);
       return;
     }
     let typing = true;
@@ -104,6 +111,9 @@ export class Responder {
       threadRelation: thread && { rel_type: "m.thread", event_id: root, is_falling_back: true, ...reply },
       mentions: job.asReply ? [trigger.sender] : [],
       txnSeed: trigger.event_id,
+      attempt: job.attempt,
+      existingEventId: job.firstEventId,
+      onFirst: job.onFirst,
       editIntervalMs: ai.streaming.edit_interval_ms,
       maxEdits: ai.streaming.max_edits,
     });
@@ -126,6 +136,7 @@ export class Responder {
         forgetTs: settings.forgetTs,
         commandPrefix: ai.command_prefix,
         redact: this.opts.redact,
+        skipEventIds: job.firstEventId ? new Set([job.firstEventId]) : undefined,
       });
       promptTokens = messages.reduce((n, m) => n + estimateTokens(m.content), 0);
       const stream = chosen.provider.stream({
@@ -147,17 +158,20 @@ export class Responder {
       }
       await streaming.finish();
       await stopTyping();
-      await store.logUsage({
-        roomId,
-        userId: trigger.sender,
-        triggerEventId: trigger.event_id,
-        provider: answeredBy,
-        model,
-        promptTokens: usage?.promptTokens ?? promptTokens,
-        completionTokens: usage?.completionTokens ?? (text ? estimateTokens(text) : 0),
-        latencyMs: Math.round(performance.now() - started),
-        ok: true,
-      });
+      await store.logUsage(
+        {
+          roomId,
+          userId: trigger.sender,
+          triggerEventId: trigger.event_id,
+          provider: answeredBy,
+          model,
+          promptTokens: usage?.promptTokens ?? promptTokens,
+          completionTokens: usage?.completionTokens ?? (text ? estimateTokens(text) : 0),
+          latencyMs: Math.round(performance.now() - started),
+          ok: true,
+        },
+        { settle: true },
+      );
       log.info("answered", { room: roomId, provider: answeredBy, model, edits: streaming.editCount });
     } catch (err) {
       await streaming.abandon();
@@ -166,18 +180,22 @@ export class Responder {
       if (text.trim() && streaming.firstEventId) await streaming.finish(" …").catch(() => undefined);
       if (!job.signal.aborted) await this.notice(trigger, `⚠️ The AI could not answer: ${failureText(err)}.`);
       await store
-        .logUsage({
-          roomId,
-          userId: trigger.sender,
-          triggerEventId: trigger.event_id,
-          provider: err instanceof ProviderError ? err.provider : answeredBy,
-          model,
-          promptTokens: 0,
-          completionTokens: 0,
-          latencyMs: Math.round(performance.now() - started),
-          ok: false,
-          error: String(err),
-        })
+        .logUsage(
+          {
+            roomId,
+            userId: trigger.sender,
+            triggerEventId: trigger.event_id,
+            provider: err instanceof ProviderError ? err.provider : answeredBy,
+            model,
+            promptTokens: 0,
+            completionTokens: 0,
+            latencyMs: Math.round(performance.now() - started),
+            ok: false,
+            error: String(err),
+          },
+          // Cancelled by a stop: still pending, resumed at the next start.
+          { settle: !job.signal.aborted },
+        )
         .catch((e: unknown) => log.warn("usage not logged", { err: String(e) }));
     } finally {
       clearInterval(refresh);

@@ -66,6 +66,17 @@ export interface StreamingReplyOptions {
   mentions?: string[];
   /** Seed of the transaction ids, so a repeated answer to the same event is deduplicated. */
   txnSeed: string;
+  /**
+   * Generation number of this answer (0 the first time). A generation resumed after a crash
+   * edits with transaction ids of its own: the homeserver would take the earlier generation's
+   * ids for repeats and drop the new text. The first message keeps its id in every generation,
+   * so a first message sent just before the crash is not sent twice.
+   */
+  attempt?: number;
+  /** The first message an earlier generation sent: this one edits it instead of sending another. */
+  existingEventId?: string;
+  /** Told the first message's id once it is sent (to be recorded for a resumed generation). */
+  onFirst?(eventId: string): Promise<void>;
   editIntervalMs: number;
   /** Most edits of the first message, the final one included. */
   maxEdits: number;
@@ -90,7 +101,35 @@ export class StreamingReply {
   /** Event ids of everything sent, first message first. */
   readonly sent: string[] = [];
 
-  constructor(private readonly opts: StreamingReplyOptions) {}
+  constructor(private readonly opts: StreamingReplyOptions) {
+    this.eventId = opts.existingEventId;
+    if (this.eventId) this.sent.push(this.eventId);
+  }
+
+  /** Whether an earlier generation may have shown other text in the first message. */
+  private get resumed(): boolean {
+    return (this.opts.attempt ?? 0) > 0;
+  }
+
+  private txn(...parts: Array<string | number>): string {
+    const a = this.opts.attempt ?? 0;
+    return a > 0
+      ? txnIdFor("ai", this.opts.txnSeed, `attempt${a}`, ...parts)
+      : txnIdFor("ai", this.opts.txnSeed, ...parts);
+  }
+
+  private async sendFirstEvent(content: Content): Promise<void> {
+    this.eventId = await this.opts.intent.sendEvent(
+      this.opts.roomId,
+      "m.room.message",
+      content,
+      txnIdFor("ai", this.opts.txnSeed, "first"),
+    );
+    this.sent.push(this.eventId);
+    await this.opts.onFirst?.(this.eventId).catch((err: unknown) => {
+      log.warn("first message not recorded", { room: this.opts.roomId, err: String(err) });
+    });
+  }
 
   get firstEventId(): string | undefined {
     return this.eventId;
@@ -148,16 +187,11 @@ export class StreamingReply {
     const content = messageContent(text, false, this.opts.mentions);
     if (this.opts.relation) content["m.relates_to"] = this.opts.relation;
     content[LIVE_KEY] = {};
-    this.eventId = await this.opts.intent.sendEvent(
-      this.opts.roomId,
-      "m.room.message",
-      content,
-      txnIdFor("ai", this.opts.txnSeed, "first"),
-    );
-    this.sent.push(this.eventId);
-    this.shown = text;
+    await this.sendFirstEvent(content);
+    // A resumed generation may have got back the earlier one's message: its text is unknown.
+    this.shown = this.resumed ? undefined : text;
     this.lastSendAt = Date.now();
-    if (this.firstPart() !== text) this.schedule();
+    if (this.firstPart() !== this.shown) this.schedule();
   }
 
   private async editTo(text: string, final: boolean): Promise<void> {
@@ -180,7 +214,7 @@ export class StreamingReply {
       this.opts.roomId,
       "m.room.message",
       content,
-      txnIdFor("ai", this.opts.txnSeed, "edit", this.edits),
+      this.txn("edit", this.edits),
     );
     this.shown = text;
     this.lastSendAt = Date.now();
@@ -201,14 +235,10 @@ export class StreamingReply {
     if (!this.eventId) {
       const content = messageContent(first, true, this.opts.mentions);
       if (this.opts.relation) content["m.relates_to"] = this.opts.relation;
-      this.eventId = await this.opts.intent.sendEvent(
-        this.opts.roomId,
-        "m.room.message",
-        content,
-        txnIdFor("ai", this.opts.txnSeed, "first"),
-      );
-      this.sent.push(this.eventId);
-    } else if (first !== this.shown || messageContent(first, true).formatted_body) {
+      await this.sendFirstEvent(content);
+      // The homeserver may have answered with an earlier generation's message for this id.
+      if (this.resumed) await this.editTo(first, true);
+    } else if (first !== this.shown || this.resumed || messageContent(first, true).formatted_body) {
       const wait = this.lastSendAt + this.opts.editIntervalMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       await this.editTo(first, true);
@@ -221,6 +251,8 @@ export class StreamingReply {
           this.opts.roomId,
           "m.room.message",
           content,
+          // Stable in every generation: parts only go out at the very end, and a repeat of one
+          // must not appear twice.
           txnIdFor("ai", this.opts.txnSeed, "part", i + 1),
         ),
       );

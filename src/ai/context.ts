@@ -24,6 +24,8 @@ export interface ContextInput {
   /** Messages starting with this are commands, not conversation. */
   commandPrefix: string;
   redact: Redactor;
+  /** Events left out: the unfinished answer a resumed generation replaces. */
+  skipEventIds?: Set<string>;
 }
 
 /** A rough token count (about four characters per token plus per-message overhead). */
@@ -96,6 +98,7 @@ export function assembleContext(input: ContextInput): ChatMessage[] {
   for (const ev of events) {
     const content = ev.content as Content;
     if (isEdit(content) || ev.unsigned?.redacted_because || input.skipSenders.has(ev.sender)) continue;
+    if (input.skipEventIds?.has(ev.event_id)) continue;
     const shown = edits.get(ev.event_id)?.content ?? content;
     if (shown.msgtype === "m.notice") continue; // bots' and the AI's own status notices
     const body = bodyOf(ev, shown);

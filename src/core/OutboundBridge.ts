@@ -82,8 +82,11 @@ export class OutboundBridge {
       bot: Intent;
       /** Commands and bot membership; returns true when it consumed the event. */
       commands(ev: RoomEvent): Promise<boolean>;
-      /** The AI puppet: takes the event without waiting on it; true when it was an AI command. */
-      ai?(ev: RoomEvent): boolean;
+      /**
+       * The AI puppet: takes the event without waiting for an answer; true when it was an AI
+       * command. A promise settles once the event is durably taken (a trigger recorded).
+       */
+      ai?(ev: RoomEvent): boolean | Promise<boolean>;
       /** Whether the AI puppet is in the room (it reads every event there, ghosts' included). */
       aiIn?(roomId: string): boolean;
       /**
@@ -128,7 +131,7 @@ export class OutboundBridge {
     if (ev.sender === bot.userId) return;
     if (ev.type === "m.room.member") this.profiles.delete(`${ev.room_id}|${ev.state_key}`);
     if (await this.opts.commands(ev)) return;
-    if (this.opts.ai?.(ev)) return;
+    if (await this.opts.ai?.(ev)) return;
     const portals = await this.opts.portals.forRoom(ev.room_id);
     if (!portals.length) return;
     const fromGhost = ghosts.isGhost(ev.sender);

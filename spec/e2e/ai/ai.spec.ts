@@ -220,6 +220,13 @@ describe("e2e: the AI puppet (real Synapse, model stand-ins)", function () {
       );
     };
     await cmd(mallory, "!ai mode always", /only users with the bridge permission level 'user'/);
+    // Help and usage are open to everyone; help lists only what the asker may run.
+    await cmd(
+      mallory,
+      "!ai help",
+      /^Commands:\n!ai usage — .*\n!ai help — this list\nThe other commands need/,
+    );
+    await cmd(mallory, "!ai usage", /^AI usage\n/);
     await cmd(alice, "!ai help", /!ai mode mention\|always\|off/);
     await cmd(alice, "!ai mode always", /Mode set to always/);
     rig.openai.backend = echoBackend("echo:");
@@ -239,7 +246,17 @@ describe("e2e: the AI puppet (real Synapse, model stand-ins)", function () {
       "!ai provider nonsense",
       /There is no provider 'nonsense'\. Available: primary, backup, plain/,
     );
-    await cmd(alice, "!ai usage", /this room \d+ tokens in [1-9]\d* answers; you \d+ tokens/);
+    await cmd(
+      alice,
+      "!ai usage",
+      /\nthis room: tokens +[1-9][\d,]* +[1-9][\d,]*\nthis room: answers +[1-9]\d* +[1-9]\d*\n/,
+    );
+    const table = alice
+      .eventsIn(r)
+      .filter((e) => isNoticeFromAi(e, /^AI usage/))
+      .pop()!;
+    assert.equal(table.content.format, "org.matrix.custom.html");
+    assert.match(String(table.content.formatted_body), /<table>.*<th>today \(UTC\)<\/th><th>total<\/th>/);
     await cmd(alice, "!ai mode off", /Mode set to off/);
     await alice.sendText(r, "AI are you there?");
     await cmd(alice, "!ai mode", /Mode here: off/);

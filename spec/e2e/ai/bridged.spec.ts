@@ -10,6 +10,7 @@ import {
   isNoticeFromAi,
   lastContent,
   messagesOf,
+  shownText,
   sleep,
   startAiRig,
   waitForShown,
@@ -89,6 +90,48 @@ describe("e2e: the AI puppet in a bridged room, across restarts, and its limits"
     const live = edits.filter((e) => e.content["org.matrix.msc4357.live"] !== undefined);
     assert.ok(live.length >= 1, `the answer streamed with live edits in Matrix (${edits.length} edits)`);
     assert.equal(sent.edits.length, 1, "the platform gets the final edit only, not every streamed one");
+  });
+
+  it("a platform user's reply to the AI's relayed answer is a reply to the AI in Matrix, and is answered", async () => {
+    const { testnet } = rig.core;
+    const relayed = testnet.sent("aichat").find((m) => m.sender_mxid === AI && m.text.includes("Paula"));
+    assert.ok(relayed, "the earlier answer is on the platform");
+    const answer = alice
+      .eventsIn(portal)
+      .find((e) => isAnswer(e) && shownText(alice, portal, e).startsWith("Hello Paula"));
+    assert.ok(answer);
+    rig.openai.backend = scriptedBackend("Yes, replies count.");
+    // No mention of the AI: only the reply makes it a trigger.
+    testnet.injectMessage({
+      chat: "aichat",
+      sender: "p1",
+      text: "does this reply reach you?",
+      replyTo: relayed.id,
+    });
+    const reply = await alice.waitFor(
+      (e) => e.sender === ghostId("p1") && String(e.content.body).includes("does this reply reach you?"),
+      { roomId: portal, timeoutMs: 30_000 },
+    );
+    const inReplyTo = (
+      reply.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined
+    )?.["m.in_reply_to"]?.event_id;
+    assert.equal(inReplyTo, answer.event_id, "the platform reply points at the AI's Matrix event");
+    const second = await alice.waitFor((e) => isAnswer(e, reply.event_id), {
+      roomId: portal,
+      timeoutMs: 30_000,
+    });
+    await waitForShown(alice, portal, second, "Yes, replies count.");
+    const req = await rig.openai.waitFor((q) => lastContent(q).endsWith("does this reply reach you?"));
+    assert.equal(
+      lastContent(req),
+      "Paula Platform: does this reply reach you?",
+      "the reply quote is stripped",
+    );
+    const deadline = Date.now() + 30_000;
+    while (!testnet.sent("aichat").some((m) => m.sender_mxid === AI && m.text === "Yes, replies count.")) {
+      assert.ok(Date.now() < deadline, "the second answer reached the platform");
+      await sleep(200);
+    }
   });
 
   it("a slow answer never holds up the room's delivery to the platform; AI commands stay in Matrix", async () => {

@@ -11,7 +11,7 @@ import { PgStore } from "../../../src/store/PgStore";
 /** The set fields only (unset settings read back as undefined). */
 const set = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
-describe("AI tables (migration 002) on embedded PostgreSQL", function () {
+describe("AI tables (migrations 002 and 007) on embedded PostgreSQL", function () {
   this.timeout(120_000);
   let dir: string;
   let store: PgStore;
@@ -77,8 +77,8 @@ describe("AI tables (migration 002) on embedded PostgreSQL", function () {
       completionTokens: 3,
       ok: true,
     });
-    assert.deepEqual(await ai.roomUsage("!u:x", startOfUtcDay()), { tokens: 25, answers: 3 });
-    assert.deepEqual(await ai.userUsage("@a:x", startOfUtcDay()), { tokens: 15, answers: 2 });
+    assert.deepEqual(await ai.roomUsage("!u:x", startOfUtcDay()), { tokens: 25, answers: 2 });
+    assert.deepEqual(await ai.userUsage("@a:x", startOfUtcDay()), { tokens: 15, answers: 1 });
     assert.deepEqual(await ai.userUsage("@a:x", new Date(Date.now() + 60_000)), { tokens: 0, answers: 0 });
     assert.equal(await ai.answered("$1"), true);
     assert.equal(await ai.answered("$2"), false, "a failed attempt may be retried");
@@ -107,5 +107,46 @@ describe("AI tables (migration 002) on embedded PostgreSQL", function () {
     assert.deepEqual([hit?.scope, hit?.kind], ["user", "budget"]);
     assert.match(hit!.text, /daily AI budget of 15 tokens/);
     assert.equal(await budget.check("!u:x", "@b:x"), undefined);
+  });
+
+  it("pending triggers: recorded once, attempts counted, first message kept, settled with the usage row", async () => {
+    const ev = (id: string, room = "!p:x") => ({
+      event_id: id,
+      room_id: room,
+      sender: "@a:x",
+      type: "m.room.message",
+      origin_server_ts: 1,
+      content: { msgtype: "m.text", body: `ask ${id}` },
+    });
+    await ai.pending.add(ev("$p1"), true);
+    await ai.pending.add(ev("$p1"), false); // a replayed event: the first record stays
+    await ai.pending.add(ev("$p2"), false);
+    await ai.pending.add(ev("$p3", "!q:x"), false);
+    const all = await ai.pending.all();
+    assert.deepEqual(
+      all.map((p) => [p.event.event_id, p.asReply, p.attempts, p.firstEventId]),
+      [
+        ["$p1", true, 0, undefined],
+        ["$p2", false, 0, undefined],
+        ["$p3", false, 0, undefined],
+      ],
+    );
+    assert.deepEqual(all[0]!.event, ev("$p1"));
+    assert.deepEqual(await ai.pending.startAttempt("$p1"), { attempt: 0, firstEventId: undefined });
+    await ai.pending.setFirstEvent("$p1", "$answer");
+    assert.deepEqual(await ai.pending.startAttempt("$p1"), { attempt: 1, firstEventId: "$answer" });
+    const usage = { roomId: "!p:x", userId: "@a:x", promptTokens: 1, completionTokens: 1, latencyMs: 1 };
+    await ai.logUsage({ ...usage, triggerEventId: "$p1", ok: false }, { settle: false });
+    assert.equal((await ai.pending.all()).length, 3, "a cancelled attempt stays pending");
+    await ai.logUsage({ ...usage, triggerEventId: "$p1", ok: true }, { settle: true });
+    assert.equal(await ai.answered("$p1"), true);
+    assert.equal(await ai.pending.startAttempt("$p1"), undefined, "answered: no longer pending");
+    await ai.pending.dropRoom("!p:x");
+    assert.deepEqual(
+      (await ai.pending.all()).map((p) => p.event.event_id),
+      ["$p3"],
+    );
+    await ai.pending.drop("$p3");
+    assert.deepEqual(await ai.pending.all(), []);
   });
 });

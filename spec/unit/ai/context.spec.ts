@@ -154,4 +154,19 @@ describe("ai: context assembly", () => {
       ["Be brief.", "Alice: earlier", "Alice: AI mail me at [email] or [phone]"],
     );
   });
+
+  it("leaves out the unfinished answer that a resumed generation replaces, with its edits", () => {
+    const trigger = msg("@alice:localhost", "AI explain");
+    const half = msg(AI, "It is", {}, "$half");
+    const edit = msg(AI, "* It is because", {
+      "m.new_content": { msgtype: "m.text", body: "It is because" },
+      "m.relates_to": { rel_type: "m.replace", event_id: "$half" },
+    });
+    const later = msg("@alice:localhost", "take your time");
+    const events = [msg(AI, "Earlier answer"), trigger, half, edit, later];
+    assert.deepEqual(
+      assembleContext(base(events, { trigger, skipEventIds: new Set(["$half"]) })).map((m) => m.content),
+      ["Be brief.", "Earlier answer", "Alice: AI explain", "Alice: take your time"],
+    );
+  });
 });
