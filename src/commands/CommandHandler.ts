@@ -72,6 +72,8 @@ export class CommandHandler {
     else return false;
 
     const level = this.opts.permissions.levelOf(ev.sender);
+    // A platform user's "!cb …" is an ordinary message: relayed, neither run nor refused.
+    if (!level && this.opts.permissions.isGhost(ev.sender)) return false;
     if (!level) {
       await this.refuseOnce(ev.room_id, ev.sender);
       return true;

@@ -3,6 +3,7 @@ import { AiService } from "../ai/AiService";
 import { defaultProviderFactory } from "../ai/providerFactory";
 import { builtinCommands } from "../commands/builtin";
 import { CommandHandler } from "../commands/CommandHandler";
+import { remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig, RegistrationTokens } from "../config/types";
 import { type AppserviceTransaction, HttpServer } from "../http/HttpServer";
 import { MediaProxy } from "../http/MediaProxy";
@@ -93,7 +94,10 @@ export class Bridge {
     const domain = config.homeserver.domain;
     this.api = new MatrixApi(config.homeserver.url, tokens.as_token, domain);
     this.bot = this.api.intent(`@${config.bridge.bot.localpart}:${domain}`);
-    const permissions = new Permissions(config.bridge.permissions);
+    const permissions = new Permissions(
+      config.bridge.permissions,
+      (mxid) => remoteIdFromGhost(config, mxid) !== undefined,
+    );
     const portals = new PortalService({ config, api: this.api, store: this.store, bot: this.bot });
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
     this.stateNotices = new StateNotices({ store: this.store, bot: this.bot });

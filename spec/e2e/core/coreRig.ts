@@ -59,6 +59,8 @@ export async function startCoreRig(
     ai?: Record<string, unknown>;
     /** Extra `appservice` keys (e.g. `public_url`). */
     appservice?: Record<string, unknown>;
+    /** Extra `bridge.permissions` entries. */
+    permissions?: Record<string, string>;
   } = {},
 ): Promise<CoreRig> {
   const rig = await sharedRig();
@@ -87,6 +89,7 @@ export async function startCoreRig(
         [`@bob:${RIG_DOMAIN}`]: "user",
         [`@dave:${RIG_DOMAIN}`]: "user",
         [`@carol:${RIG_DOMAIN}`]: "relay",
+        ...opts.permissions,
       },
     },
     database: { data_dir: path.join(dir, "data") },

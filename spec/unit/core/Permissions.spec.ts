@@ -22,4 +22,17 @@ describe("Permissions", () => {
     assert.equal(strict.levelOf("@x:other.org"), undefined);
     assert.ok(!strict.allows("@x:other.org", "relay"));
   });
+
+  it("gives ghosts a level only from their full MXID, never from the server name or *", () => {
+    const isGhost = (mxid: string) => mxid.startsWith("@_telegram_");
+    const q = new Permissions(
+      { "*": "relay", "example.org": "admin", "@_telegram_7:example.org": "user" },
+      isGhost,
+    );
+    assert.equal(q.levelOf("@_telegram_1:example.org"), undefined);
+    assert.ok(!q.allows("@_telegram_1:example.org", "relay"));
+    assert.equal(q.levelOf("@_telegram_7:example.org"), "user");
+    assert.equal(q.levelOf("@alice:example.org"), "admin");
+    assert.ok(q.isGhost("@_telegram_1:example.org"));
+  });
 });
