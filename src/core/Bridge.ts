@@ -93,8 +93,8 @@ export class Bridge {
     this.api = new MatrixApi(config.homeserver.url, tokens.as_token, domain);
     this.bot = this.api.intent(`@${config.bridge.bot.localpart}:${domain}`);
     const permissions = new Permissions(config.bridge.permissions);
-    const portals = new PortalService({ config, api: this.api, store: this.store, bot: this.bot });
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
+    const portals = new PortalService({ config, api: this.api, store: this.store, bot: this.bot, ghosts });
     this.stateNotices = new StateNotices({ store: this.store, bot: this.bot });
     this.registry = new ConnectorRegistry({
       config,
