@@ -251,7 +251,19 @@ export class SlackClient
     const event = (body.event ?? {}) as Obj;
     if (event.type === "user_change" && typeof event.user === "object" && event.user) {
       const u = event.user as Obj;
-      if (typeof u.id === "string") this.users.set(u.id, this.profileOf(u));
+      if (typeof u.id === "string") {
+        const info = this.profileOf(u);
+        if (u.id === me.userId) info.isBot = true;
+        this.users.set(u.id, info);
+        // The ghost follows now, not only with the user's next message.
+        const timestamp = typeof body.event_time === "number" ? body.event_time * 1000 : Date.now();
+        await this.ctx.emit(this.login, {
+          kind: "profile",
+          sender: { id: remoteUserId(me.team, u.id) },
+          timestamp,
+          info,
+        });
+      }
     } else {
       await Promise.all(usersOf(event).map((u) => this.profile(u).catch(() => undefined)));
     }
@@ -267,7 +279,7 @@ export class SlackClient
     } else {
       if ("skipped" in mapped) this.ctx.log.debug("slack: event skipped", { eventId, why: mapped.skipped });
       for (const ev of mapped.events) {
-        this.routing.remember(ev.chat.id, this);
+        if (ev.chat) this.routing.remember(ev.chat.id, this);
         if (ev.kind === "message" && ev.threadRoot) this.rememberRoot(ev.id, ev.threadRoot);
         await this.ctx.emit(this.login, ev);
       }

@@ -35,8 +35,16 @@ export interface BridgeOptions {
 
 function isValidRemoteEvent(ev: unknown): ev is RemoteEvent {
   if (typeof ev !== "object" || ev === null) return false;
-  const e = ev as { kind?: unknown; chat?: { id?: unknown }; sender?: { id?: unknown } };
-  return typeof e.kind === "string" && typeof e.chat?.id === "string" && typeof e.sender?.id === "string";
+  const e = ev as {
+    kind?: unknown;
+    chat?: { id?: unknown };
+    sender?: { id?: unknown };
+    info?: { displayName?: unknown };
+  };
+  if (typeof e.kind !== "string" || typeof e.sender?.id !== "string") return false;
+  // A profile change belongs to no chat; it must say what the profile is now.
+  if (e.kind === "profile") return typeof e.info?.displayName === "string";
+  return typeof e.chat?.id === "string";
 }
 
 /**
@@ -318,6 +326,7 @@ export class Bridge {
     }
     const { platform, loginId, event } = item.payload as RemotePayload;
     this.metrics.failures.inc({ platform, direction: "in" });
+    if (!event.chat) return; // a profile change: no room and no chat to tell
     const portal = await this.store.getPortal(platform, chatKey(event.chat));
     if (portal) {
       await this.outbound

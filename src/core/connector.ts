@@ -203,7 +203,25 @@ export interface RemoteChatInfoChange extends RemoteEventBase {
   avatarRemoved?: boolean;
 }
 
+/**
+ * A user's profile changed on the platform (a Slack `user_change`, a WhatsApp contact update).
+ * It belongs to no chat: the core updates the user's ghost at once, in every room, when the
+ * bridge already knows that user (an unknown user gets the profile when first seen).
+ */
+export interface RemoteProfileChange {
+  kind: "profile";
+  /** Whose profile changed. */
+  sender: RemoteUserRef;
+  timestamp: number;
+  /** The whole profile now; as with `senderInfo`, an absent avatar means "unchanged". */
+  info: UserInfo;
+  chat?: undefined;
+  fromSelf?: boolean;
+  senderInfo?: undefined;
+}
+
 export type RemoteEvent =
+  | RemoteProfileChange
   | RemoteMessage
   | RemoteEdit
   | RemoteDelete

@@ -241,6 +241,27 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     assert.match(String(profile.avatar_url), /^mxc:\/\/localhost\//);
   });
 
+  it("applies a profile change at once, with no chat and no further message; unknown users and malformed ones are skipped", async () => {
+    const avatar = core.testnet.addFile("ugo-avatar", Buffer.from("ugo's new picture"), "image/png");
+    // A malformed profile change (no name) first: it is skipped and holds nothing up.
+    core.testnet.injectRaw({ type: "profile", sender: "u2", date: Date.now() });
+    core.testnet.injectProfile({ user: "nobody-yet", name: "Never Seen" });
+    core.testnet.injectProfile({ user: "u2", name: "Ugo Profiled", avatar_url: avatar });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.room.member" &&
+        e.state_key === ghostId("u2") &&
+        e.content.displayname === "Ugo Profiled",
+    );
+    const profile = await alice.profile(ghostId("u2"));
+    assert.equal(profile.displayname, "Ugo Profiled");
+    assert.match(String(profile.avatar_url), /^mxc:\/\/localhost\//);
+    assert.match(core.bridge.output(), /malformed event from a connector skipped|malformed update skipped/);
+    // The unknown user got no ghost: the homeserver has no profile for it.
+    await assert.rejects(alice.profile(ghostId("nobody-yet")));
+  });
+
   it("mirrors membership: remote joins/leaves move ghosts, a Matrix kick of a ghost kicks on the platform", async () => {
     core.testnet.addUser({ id: "u3", name: "Newcomer" });
     core.testnet.injectMember({ chat: "chat1", sender: "u3", user: "u3", membership: "join" });

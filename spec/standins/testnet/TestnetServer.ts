@@ -190,6 +190,22 @@ export class TestnetServer {
     for (const k of ["name", "topic", "avatar_url"] as const) if (e[k] !== undefined) chat[k] = e[k];
     return this.pushUpdate({ type: "chat_info", ...e, date: Date.now() });
   }
+  /** A user changes their own profile (stored, and announced with no chat). */
+  injectProfile(e: { user: string; name: string; avatar_url?: string }): number {
+    const u = this.store.users.get(e.user) ?? { id: e.user, name: e.name };
+    this.store.users.set(e.user, {
+      ...u,
+      name: e.name,
+      ...(e.avatar_url ? { avatar_url: e.avatar_url } : {}),
+    });
+    return this.pushUpdate({
+      type: "profile",
+      sender: e.user,
+      name: e.name,
+      avatar_url: e.avatar_url,
+      date: Date.now(),
+    });
+  }
   /** Queues an arbitrary, possibly malformed, update event. */
   injectRaw(event: unknown): number {
     return this.queue(event);
