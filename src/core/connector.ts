@@ -213,7 +213,10 @@ export interface RemoteProfileChange {
   /** Whose profile changed. */
   sender: RemoteUserRef;
   timestamp: number;
-  /** The whole profile now; as with `senderInfo`, an absent avatar means "unchanged". */
+  /**
+   * The profile now. As with `senderInfo`, an absent avatar means "unchanged"; so does an
+   * empty `displayName` (a platform that reported only a new picture).
+   */
   info: UserInfo;
   chat?: undefined;
   fromSelf?: boolean;
