@@ -9,6 +9,7 @@
  */
 import { App, LogLevel, webApi } from "@slack/bolt";
 import {
+  type BackfillHandling,
   type ChatInfo,
   type ChatInfoHandling,
   ConnectionState,
@@ -23,6 +24,7 @@ import {
   type ReactionHandling,
   type RedactionHandling,
   type RemoteChatRef,
+  type RemoteMessage,
   type RemoteUserRef,
   type SentRef,
   type UserInfo,
@@ -32,7 +34,7 @@ import type { SlackConfig, WorkspaceConfig } from "./config";
 import { matrixToMrkdwn, nameFromEmoji, relayText } from "./convert/index";
 import { EventLedger } from "./EventLedger";
 import { describe, mapSlackError, slack, slackCode } from "./errors";
-import { mapEvent, parseRemoteUserId, remoteUserId, usersOf } from "./inbound";
+import { type InboundContext, mapEvent, parseRemoteUserId, remoteUserId, usersOf } from "./inbound";
 import { SlackFiles } from "./SlackFiles";
 import { SocketReceiver } from "./SocketReceiver";
 
@@ -41,6 +43,9 @@ export const MAX_TEXT = 39_000;
 
 const RETRY_INITIAL_MS = 1000;
 const RETRY_MAX_MS = 60_000;
+
+/** Most conversations.history pages (200 messages each) read for one catch-up call. */
+const HISTORY_PAGES = 10;
 
 /** How clients of one connector find the workspace a channel belongs to. */
 export interface ChannelRouting {
@@ -52,7 +57,13 @@ export interface ChannelRouting {
 type Obj = Record<string, unknown>;
 
 export class SlackClient
-  implements NetworkClient, EditHandling, ReactionHandling, RedactionHandling, ChatInfoHandling
+  implements
+    NetworkClient,
+    EditHandling,
+    ReactionHandling,
+    RedactionHandling,
+    ChatInfoHandling,
+    BackfillHandling
 {
   private current = ConnectionState.Connecting;
   private app?: App;
@@ -267,13 +278,7 @@ export class SlackClient
     } else {
       await Promise.all(usersOf(event).map((u) => this.profile(u).catch(() => undefined)));
     }
-    const mapped = mapEvent(body, {
-      team: me.team,
-      botUserId: me.userId,
-      botId: me.botId,
-      ghostUserId: (u) => this.ctx.ghostUserId(remoteUserId(me.team, u)),
-      profile: (u) => this.users.get(u),
-    });
+    const mapped = mapEvent(body, this.inboundContext(me));
     if (!mapped.ok) {
       this.ctx.log.warn("slack: malformed event skipped", { team: me.team, eventId, reason: mapped.reason });
     } else {
@@ -285,6 +290,71 @@ export class SlackClient
       }
     }
     if (eventId) await this.ledger.mark(eventId);
+  }
+
+  private inboundContext(me: NonNullable<SlackClient["me"]>): InboundContext {
+    return {
+      team: me.team,
+      botUserId: me.userId,
+      botId: me.botId,
+      ghostUserId: (u) => this.ctx.ghostUserId(remoteUserId(me.team, u)),
+      profile: (u) => this.users.get(u),
+    };
+  }
+
+  /**
+   * Channel messages after `afterId` (a ts), oldest first, for the core's catch-up.
+   * conversations.history answers newest first and pages backwards, so pages are read to the
+   * end (at most {@link HISTORY_PAGES}) and the oldest `limit` kept. Thread replies are not in
+   * a channel's history: those missed stay missed.
+   */
+  fetchMessagesAfter(
+    chat: RemoteChatRef,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<RemoteMessage[]> {
+    return this.on(chat, (c) => c.ownHistory(chat.id, afterId, limit));
+  }
+
+  private async ownHistory(
+    channel: string,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<RemoteMessage[]> {
+    const me = this.me;
+    if (!me) throw new BridgeError("Slack is not connected", undefined, true);
+    const raw: Obj[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < HISTORY_PAGES; page++) {
+      const res = (await slack(() =>
+        this.web.conversations.history({ channel, oldest: afterId, limit: 200, cursor }),
+      )) as { messages?: Obj[]; has_more?: boolean; response_metadata?: { next_cursor?: string } };
+      raw.push(...(res.messages ?? []));
+      cursor = res.response_metadata?.next_cursor || undefined;
+      if (!res.has_more || !cursor) break;
+    }
+    const after = afterId === undefined ? Number.NEGATIVE_INFINITY : Number(afterId);
+    const ordered = raw
+      .filter((m) => typeof m.ts === "string" && Number(m.ts) > after)
+      .sort((a, b) => Number(a.ts) - Number(b.ts))
+      .slice(0, limit);
+    const users = new Set(ordered.flatMap((m) => usersOf(m)));
+    await Promise.all([...users].map((u) => this.profile(u).catch(() => undefined)));
+    const ctx = this.inboundContext(me);
+    const out: RemoteMessage[] = [];
+    for (const m of ordered) {
+      const mapped = mapEvent({ type: "event_callback", event: { ...m, type: "message", channel } }, ctx);
+      if (!mapped.ok) {
+        this.ctx.log.warn("slack: malformed history message skipped", { channel, reason: mapped.reason });
+        continue;
+      }
+      for (const ev of mapped.events) {
+        if (ev.kind !== "message") continue;
+        if (ev.threadRoot) this.rememberRoot(ev.id, ev.threadRoot);
+        out.push(ev);
+      }
+    }
+    return out;
   }
 
   private profileOf(u: Obj): UserInfo {

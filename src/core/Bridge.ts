@@ -13,8 +13,9 @@ import { type Database, openDatabase } from "../store/Database";
 import { Migrator } from "../store/Migrator";
 import { PgStore } from "../store/PgStore";
 import type { QueueItem } from "../store/types";
+import { CatchUp } from "./CatchUp";
 import { ConnectorRegistry } from "./ConnectorRegistry";
-import type { LoginRef, NetworkConnector, RemoteEvent } from "./connector";
+import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent } from "./connector";
 import { DeliveryQueue } from "./DeliveryQueue";
 import { userText } from "./errors";
 import { GhostService } from "./GhostService";
@@ -77,6 +78,7 @@ export class Bridge {
   private outbound!: OutboundBridge;
   private ai?: AiService;
   private stateNotices?: StateNotices;
+  private catchUp?: CatchUp;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -109,7 +111,15 @@ export class Bridge {
       store: this.store,
       extra: this.opts.connectors,
       onEvent: (login, event) => this.onRemoteEvent(login, event),
-      onStateChange: (login, state, message) => this.stateNotices?.changed(login, state, message),
+      onStateChange: (login, state, message) => {
+        this.stateNotices?.changed(login, state, message);
+        if (state === ConnectionState.Connected) this.catchUp?.connected(login);
+      },
+    });
+    this.catchUp = new CatchUp({
+      store: this.store,
+      registry: this.registry,
+      enqueue: (login, events) => this.enqueueRemote(login, events),
     });
     const commands = new CommandHandler({ config, store: this.store, bot: this.bot, permissions });
     for (const c of builtinCommands({
@@ -245,16 +255,35 @@ export class Bridge {
       });
       return;
     }
-    const payload: RemotePayload = { platform: login.platform, loginId: login.id, event };
     if (event.kind === "typing" || event.kind === "read") {
+      const payload: RemotePayload = { platform: login.platform, loginId: login.id, event };
       this.inbound
         .deliver(payload)
         .catch((err: unknown) => log.debug("typing/read not bridged", { err: String(err) }));
       return;
     }
-    await this.queue.push([
-      { queueKey: InboundBridge.queueKey(login.platform, event), kind: "remote", payload },
-    ]);
+    // Messages missed while the login was away go first, so the room keeps the platform's order.
+    await this.catchUp?.before(login, event);
+    await this.enqueueRemote(login, [event]);
+  }
+
+  /** Queues remote events of one login durably, in order; malformed ones are logged and skipped. */
+  private async enqueueRemote(login: LoginRef, events: RemoteEvent[]): Promise<void> {
+    const items = events
+      .filter((event) => {
+        if (isValidRemoteEvent(event)) return true;
+        log.warn("malformed event from a connector skipped", {
+          platform: login.platform,
+          event: JSON.stringify(event)?.slice(0, 300),
+        });
+        return false;
+      })
+      .map((event) => ({
+        queueKey: InboundBridge.queueKey(login.platform, event),
+        kind: "remote" as const,
+        payload: { platform: login.platform, loginId: login.id, event } satisfies RemotePayload,
+      }));
+    await this.queue.push(items);
   }
 
   private async onTransaction(txnId: string, txn: AppserviceTransaction): Promise<void> {
@@ -359,6 +388,7 @@ export class Bridge {
     this.stopping = true;
     this.ready = false;
     await this.http?.close();
+    await this.catchUp?.stop();
     await this.queue?.stop();
     await this.ai?.stop();
     this.stateNotices?.stop();
