@@ -58,7 +58,7 @@ export class InboundBridge {
    * no chat) one per remote user, so a user's profile changes apply in order.
    */
   static queueKey(platform: string, event: RemoteEvent): string {
-    if (!event.chat) return `remote:${platform}:profile:${event.sender.id}`;
+    if (!event.chat) return `profile:${platform}:${event.sender.id}`;
     return `remote:${platform}:${chatKey(event.chat)}`;
   }
 
