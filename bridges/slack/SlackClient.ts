@@ -34,6 +34,7 @@ import type { SlackConfig, WorkspaceConfig } from "./config";
 import { matrixToMrkdwn, nameFromEmoji, relayText } from "./convert/index";
 import { EventLedger } from "./EventLedger";
 import { describe, mapSlackError, slack, slackCode } from "./errors";
+import { historyAfter } from "./history";
 import { type InboundContext, mapEvent, parseRemoteUserId, remoteUserId, usersOf } from "./inbound";
 import { SlackFiles } from "./SlackFiles";
 import { SocketReceiver } from "./SocketReceiver";
@@ -43,9 +44,6 @@ export const MAX_TEXT = 39_000;
 
 const RETRY_INITIAL_MS = 1000;
 const RETRY_MAX_MS = 60_000;
-
-/** Most conversations.history pages (200 messages each) read for one catch-up call. */
-const HISTORY_PAGES = 10;
 
 /** How clients of one connector find the workspace a channel belongs to. */
 export interface ChannelRouting {
@@ -303,10 +301,8 @@ export class SlackClient
   }
 
   /**
-   * Channel messages after `afterId` (a ts), oldest first, for the core's catch-up.
-   * conversations.history answers newest first and pages backwards, so pages are read to the
-   * end (at most {@link HISTORY_PAGES}) and the oldest `limit` kept. Thread replies are not in
-   * a channel's history: those missed stay missed.
+   * Channel messages after `afterId` (a ts), oldest first, for the core's catch-up. Thread
+   * replies are not in a channel's history: those missed stay missed.
    */
   fetchMessagesAfter(
     chat: RemoteChatRef,
@@ -323,21 +319,7 @@ export class SlackClient
   ): Promise<RemoteMessage[]> {
     const me = this.me;
     if (!me) throw new BridgeError("Slack is not connected", undefined, true);
-    const raw: Obj[] = [];
-    let cursor: string | undefined;
-    for (let page = 0; page < HISTORY_PAGES; page++) {
-      const res = (await slack(() =>
-        this.web.conversations.history({ channel, oldest: afterId, limit: 200, cursor }),
-      )) as { messages?: Obj[]; has_more?: boolean; response_metadata?: { next_cursor?: string } };
-      raw.push(...(res.messages ?? []));
-      cursor = res.response_metadata?.next_cursor || undefined;
-      if (!res.has_more || !cursor) break;
-    }
-    const after = afterId === undefined ? Number.NEGATIVE_INFINITY : Number(afterId);
-    const ordered = raw
-      .filter((m) => typeof m.ts === "string" && Number(m.ts) > after)
-      .sort((a, b) => Number(a.ts) - Number(b.ts))
-      .slice(0, limit);
+    const ordered = await historyAfter(this.web, channel, afterId, limit);
     const users = new Set(ordered.flatMap((m) => usersOf(m)));
     await Promise.all([...users].map((u) => this.profile(u).catch(() => undefined)));
     const ctx = this.inboundContext(me);
