@@ -50,6 +50,8 @@ export class CatchUp {
   /** Per login and chat: open once the chat's missed messages are queued. */
   private readonly gates = new Map<string, Gate>();
   private readonly running = new Set<Promise<void>>();
+  /** Logins that connected again while their catch-up ran: one more run follows. */
+  private readonly again = new Set<string>();
   private stopped = false;
 
   constructor(
@@ -64,7 +66,11 @@ export class CatchUp {
   /** A login is connected: catches its portals up, unless that is already under way. */
   connected(login: LoginRef): void {
     const entry = this.opts.registry.client(login.id);
-    if (this.stopped || !entry || !canBackfill(entry.client) || this.listing.has(login.id)) return;
+    if (this.stopped || !entry || !canBackfill(entry.client)) return;
+    if (this.listing.has(login.id)) {
+      this.again.add(login.id); // chats already done may have missed more meanwhile
+      return;
+    }
     const client = entry.client;
     let listed!: () => void;
     this.listing.set(
@@ -81,6 +87,7 @@ export class CatchUp {
         listed();
         this.listing.delete(login.id);
         this.running.delete(run);
+        if (this.again.delete(login.id)) this.connected(login);
       });
     this.running.add(run);
   }

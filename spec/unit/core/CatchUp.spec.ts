@@ -130,6 +130,17 @@ describe("CatchUp", () => {
     assert.deepEqual(idsOf(queued, "b"), ["2", "3", "4"]);
   });
 
+  it("runs once more when the login connects again during a catch-up", async () => {
+    const p = platform({ a: 3 });
+    const { catchUp, queued } = setup({ portals: [portal("a")], last: { a: 1 }, client: p.client });
+    catchUp.connected(login);
+    catchUp.connected(login);
+    catchUp.connected(login);
+    await catchUp.settled();
+    assert.equal(p.calls.length, 2, "the running one, and one more after it");
+    assert.deepEqual(idsOf(queued, "a"), ["2", "3", "2", "3"], "the lane skips what is bridged");
+  });
+
   it("stops fetching once stopped", async () => {
     const p = platform({ a: 5, b: 5 });
     const { catchUp, queued } = setup({
