@@ -9,6 +9,7 @@
  */
 import { App, LogLevel, webApi } from "@slack/bolt";
 import {
+  type BackfillHandling,
   type ChatInfo,
   type ChatInfoHandling,
   ConnectionState,
@@ -23,6 +24,7 @@ import {
   type ReactionHandling,
   type RedactionHandling,
   type RemoteChatRef,
+  type RemoteMessage,
   type RemoteUserRef,
   type SentRef,
   type UserInfo,
@@ -32,7 +34,8 @@ import type { SlackConfig, WorkspaceConfig } from "./config";
 import { matrixToMrkdwn, nameFromEmoji, relayText } from "./convert/index";
 import { EventLedger } from "./EventLedger";
 import { describe, mapSlackError, slack, slackCode } from "./errors";
-import { mapEvent, parseRemoteUserId, remoteUserId, usersOf } from "./inbound";
+import { historyAfter } from "./history";
+import { type InboundContext, mapEvent, parseRemoteUserId, remoteUserId, usersOf } from "./inbound";
 import { SlackFiles } from "./SlackFiles";
 import { SocketReceiver } from "./SocketReceiver";
 
@@ -52,7 +55,13 @@ export interface ChannelRouting {
 type Obj = Record<string, unknown>;
 
 export class SlackClient
-  implements NetworkClient, EditHandling, ReactionHandling, RedactionHandling, ChatInfoHandling
+  implements
+    NetworkClient,
+    EditHandling,
+    ReactionHandling,
+    RedactionHandling,
+    ChatInfoHandling,
+    BackfillHandling
 {
   private current = ConnectionState.Connecting;
   private app?: App;
@@ -251,28 +260,83 @@ export class SlackClient
     const event = (body.event ?? {}) as Obj;
     if (event.type === "user_change" && typeof event.user === "object" && event.user) {
       const u = event.user as Obj;
-      if (typeof u.id === "string") this.users.set(u.id, this.profileOf(u));
+      if (typeof u.id === "string") {
+        const info = this.profileOf(u);
+        if (u.id === me.userId) info.isBot = true;
+        this.users.set(u.id, info);
+        // The ghost follows now, not only with the user's next message.
+        const timestamp = typeof body.event_time === "number" ? body.event_time * 1000 : Date.now();
+        await this.ctx.emit(this.login, {
+          kind: "profile",
+          sender: { id: remoteUserId(me.team, u.id) },
+          timestamp,
+          info,
+        });
+      }
     } else {
       await Promise.all(usersOf(event).map((u) => this.profile(u).catch(() => undefined)));
     }
-    const mapped = mapEvent(body, {
-      team: me.team,
-      botUserId: me.userId,
-      botId: me.botId,
-      ghostUserId: (u) => this.ctx.ghostUserId(remoteUserId(me.team, u)),
-      profile: (u) => this.users.get(u),
-    });
+    const mapped = mapEvent(body, this.inboundContext(me));
     if (!mapped.ok) {
       this.ctx.log.warn("slack: malformed event skipped", { team: me.team, eventId, reason: mapped.reason });
     } else {
       if ("skipped" in mapped) this.ctx.log.debug("slack: event skipped", { eventId, why: mapped.skipped });
       for (const ev of mapped.events) {
-        this.routing.remember(ev.chat.id, this);
+        if (ev.chat) this.routing.remember(ev.chat.id, this);
         if (ev.kind === "message" && ev.threadRoot) this.rememberRoot(ev.id, ev.threadRoot);
         await this.ctx.emit(this.login, ev);
       }
     }
     if (eventId) await this.ledger.mark(eventId);
+  }
+
+  private inboundContext(me: NonNullable<SlackClient["me"]>): InboundContext {
+    return {
+      team: me.team,
+      botUserId: me.userId,
+      botId: me.botId,
+      ghostUserId: (u) => this.ctx.ghostUserId(remoteUserId(me.team, u)),
+      profile: (u) => this.users.get(u),
+    };
+  }
+
+  /**
+   * Channel messages after `afterId` (a ts), oldest first, for the core's catch-up. Thread
+   * replies are not in a channel's history: those missed stay missed.
+   */
+  fetchMessagesAfter(
+    chat: RemoteChatRef,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<RemoteMessage[]> {
+    return this.on(chat, (c) => c.ownHistory(chat.id, afterId, limit));
+  }
+
+  private async ownHistory(
+    channel: string,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<RemoteMessage[]> {
+    const me = this.me;
+    if (!me) throw new BridgeError("Slack is not connected", undefined, true);
+    const ordered = await historyAfter(this.web, channel, afterId, limit);
+    const users = new Set(ordered.flatMap((m) => usersOf(m)));
+    await Promise.all([...users].map((u) => this.profile(u).catch(() => undefined)));
+    const ctx = this.inboundContext(me);
+    const out: RemoteMessage[] = [];
+    for (const m of ordered) {
+      const mapped = mapEvent({ type: "event_callback", event: { ...m, type: "message", channel } }, ctx);
+      if (!mapped.ok) {
+        this.ctx.log.warn("slack: malformed history message skipped", { channel, reason: mapped.reason });
+        continue;
+      }
+      for (const ev of mapped.events) {
+        if (ev.kind !== "message") continue;
+        if (ev.threadRoot) this.rememberRoot(ev.id, ev.threadRoot);
+        out.push(ev);
+      }
+    }
+    return out;
   }
 
   private profileOf(u: Obj): UserInfo {

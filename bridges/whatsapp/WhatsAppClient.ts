@@ -202,9 +202,38 @@ export class WhatsAppClient
     };
     sock.ev.on("contacts.upsert", names);
     sock.ev.on("contacts.update", (updates) => {
+      for (const c of updates) {
+        if (c.id && isGroupJid(c.id)) {
+          if (c.imgUrl === "changed") this.groupPictureChanged(c.id);
+        } else this.contactChanged(c);
+      }
       names(updates);
-      for (const c of updates)
-        if (c.id && c.imgUrl === "changed" && isGroupJid(c.id)) this.groupPictureChanged(c.id);
+    });
+  }
+
+  /**
+   * A contact's new name or picture goes to their ghost at once (a profile change). Only what
+   * changed is sent: an empty name leaves the ghost's as it is.
+   */
+  private contactChanged(c: {
+    id?: string;
+    name?: string;
+    notify?: string;
+    phoneNumber?: string;
+    imgUrl?: string | null;
+  }): void {
+    const jid = c.phoneNumber ?? c.id;
+    if (!jid) return;
+    const id = userIdOf(jid);
+    const name = c.name ?? c.notify;
+    const renamed = name !== undefined && name !== "" && name !== this.names.get(id);
+    const picture = c.imgUrl === "changed" || c.imgUrl === "removed";
+    if (!renamed && !picture) return;
+    void (c.imgUrl === "changed" ? this.pictureOf(jid) : Promise.resolve(undefined)).then((avatar) => {
+      const info: UserInfo = { displayName: renamed ? name : "" };
+      if (avatar) info.avatar = avatar;
+      if (c.imgUrl === "removed") info.avatarRemoved = true;
+      this.emit({ kind: "profile", sender: { id }, timestamp: Date.now(), info });
     });
   }
 

@@ -15,8 +15,9 @@ import { type Database, openDatabase } from "../store/Database";
 import { Migrator } from "../store/Migrator";
 import { PgStore } from "../store/PgStore";
 import type { QueueItem } from "../store/types";
+import { CatchUp } from "./CatchUp";
 import { ConnectorRegistry } from "./ConnectorRegistry";
-import type { LoginRef, NetworkConnector, RemoteEvent } from "./connector";
+import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent } from "./connector";
 import { DeliveryQueue } from "./DeliveryQueue";
 import { userText } from "./errors";
 import { GhostService } from "./GhostService";
@@ -37,8 +38,16 @@ export interface BridgeOptions {
 
 function isValidRemoteEvent(ev: unknown): ev is RemoteEvent {
   if (typeof ev !== "object" || ev === null) return false;
-  const e = ev as { kind?: unknown; chat?: { id?: unknown }; sender?: { id?: unknown } };
-  return typeof e.kind === "string" && typeof e.chat?.id === "string" && typeof e.sender?.id === "string";
+  const e = ev as {
+    kind?: unknown;
+    chat?: { id?: unknown };
+    sender?: { id?: unknown };
+    info?: { displayName?: unknown };
+  };
+  if (typeof e.kind !== "string" || typeof e.sender?.id !== "string") return false;
+  // A profile change belongs to no chat; it must say what the profile is now.
+  if (e.kind === "profile") return typeof e.info?.displayName === "string";
+  return typeof e.chat?.id === "string";
 }
 
 /**
@@ -71,6 +80,7 @@ export class Bridge {
   private outbound!: OutboundBridge;
   private ai?: AiService;
   private stateNotices?: StateNotices;
+  private catchUp?: CatchUp;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -98,15 +108,23 @@ export class Bridge {
       config.bridge.permissions,
       (mxid) => remoteIdFromGhost(config, mxid) !== undefined,
     );
-    const portals = new PortalService({ config, api: this.api, store: this.store, bot: this.bot });
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
+    const portals = new PortalService({ config, api: this.api, store: this.store, bot: this.bot, ghosts });
     this.stateNotices = new StateNotices({ store: this.store, bot: this.bot });
     this.registry = new ConnectorRegistry({
       config,
       store: this.store,
       extra: this.opts.connectors,
       onEvent: (login, event) => this.onRemoteEvent(login, event),
-      onStateChange: (login, state, message) => this.stateNotices?.changed(login, state, message),
+      onStateChange: (login, state, message) => {
+        this.stateNotices?.changed(login, state, message);
+        if (state === ConnectionState.Connected) this.catchUp?.connected(login);
+      },
+    });
+    this.catchUp = new CatchUp({
+      store: this.store,
+      registry: this.registry,
+      enqueue: (login, events) => this.enqueueRemote(login, events),
     });
     const commands = new CommandHandler({ config, store: this.store, bot: this.bot, permissions });
     for (const c of builtinCommands({
@@ -258,16 +276,35 @@ export class Bridge {
       });
       return;
     }
-    const payload: RemotePayload = { platform: login.platform, loginId: login.id, event };
     if (event.kind === "typing" || event.kind === "read") {
+      const payload: RemotePayload = { platform: login.platform, loginId: login.id, event };
       this.inbound
         .deliver(payload)
         .catch((err: unknown) => log.debug("typing/read not bridged", { err: String(err) }));
       return;
     }
-    await this.queue.push([
-      { queueKey: InboundBridge.queueKey(login.platform, event), kind: "remote", payload },
-    ]);
+    // Messages missed while the login was away go first, so the room keeps the platform's order.
+    await this.catchUp?.before(login, event);
+    await this.enqueueRemote(login, [event]);
+  }
+
+  /** Queues remote events of one login durably, in order; malformed ones are logged and skipped. */
+  private async enqueueRemote(login: LoginRef, events: RemoteEvent[]): Promise<void> {
+    const items = events
+      .filter((event) => {
+        if (isValidRemoteEvent(event)) return true;
+        log.warn("malformed event from a connector skipped", {
+          platform: login.platform,
+          event: JSON.stringify(event)?.slice(0, 300),
+        });
+        return false;
+      })
+      .map((event) => ({
+        queueKey: InboundBridge.queueKey(login.platform, event),
+        kind: "remote" as const,
+        payload: { platform: login.platform, loginId: login.id, event } satisfies RemotePayload,
+      }));
+    await this.queue.push(items);
   }
 
   private async onTransaction(txnId: string, txn: AppserviceTransaction): Promise<void> {
@@ -346,6 +383,7 @@ export class Bridge {
     }
     const { platform, loginId, event } = item.payload as RemotePayload;
     this.metrics.failures.inc({ platform, direction: "in" });
+    if (!event.chat) return; // a profile change: no room and no chat to tell
     const portal = await this.store.getPortal(platform, chatKey(event.chat));
     if (portal) {
       await this.outbound
@@ -378,6 +416,7 @@ export class Bridge {
     this.stopping = true;
     this.ready = false;
     await this.http?.close();
+    await this.catchUp?.stop();
     await this.queue?.stop();
     await this.ai?.stop();
     this.stateNotices?.stop();

@@ -85,6 +85,23 @@ export class GhostService {
     return intent;
   }
 
+  /**
+   * Applies a profile the platform reported on its own (no event in a chat) to the user's
+   * ghost. False when the bridge has no ghost for that user yet: it is not made for this.
+   */
+  async updateKnown(
+    platform: string,
+    client: NetworkClient,
+    user: RemoteUserRef,
+    info: UserInfo,
+  ): Promise<boolean> {
+    const mxid = this.mxidFor(platform, user.id);
+    const ghost = this.ghosts.get(mxid) ?? (await this.opts.store.getGhost(mxid));
+    if (!ghost?.registered) return false;
+    await this.ensure(platform, client, user, info);
+    return true;
+  }
+
   private async syncProfile(
     intent: Intent,
     ghost: Ghost,

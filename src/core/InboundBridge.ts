@@ -53,8 +53,12 @@ export class InboundBridge {
     },
   ) {}
 
-  /** The queue key: one serial lane per remote chat. */
+  /**
+   * The queue key: one serial lane per remote chat, and for profile changes (which belong to
+   * no chat) one per remote user, so a user's profile changes apply in order.
+   */
   static queueKey(platform: string, event: RemoteEvent): string {
+    if (!event.chat) return `profile:${platform}:${event.sender.id}`;
     return `remote:${platform}:${chatKey(event.chat)}`;
   }
 
@@ -72,6 +76,13 @@ export class InboundBridge {
     if (!entry) throw new BridgeError(`the ${platform} login is not connected`, undefined, true);
     if (event.fromSelf && event.kind === "message") return; // our own relayed message coming back
     const { login, client } = entry;
+    if (event.kind === "profile") {
+      const known = await this.opts.ghosts.updateKnown(platform, client, event.sender, event.info);
+      if (!known)
+        log.debug("profile change of a user without a ghost skipped", { platform, user: event.sender.id });
+      this.opts.metrics.events.inc({ platform, direction: "in" });
+      return;
+    }
     if (event.kind === "message") {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
       await this.message(portal, client, event, retried);

@@ -5,9 +5,17 @@ import { type Intent, type MatrixApi, MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
 import type { ChatInfo, LoginRef, NetworkClient, RemoteChatRef } from "./connector";
+import type { GhostService } from "./GhostService";
 import { uploadMedia } from "./media";
 
 const log = new Logger("PortalService");
+
+/**
+ * Most members of `ChatInfo.members` joined as ghosts when a portal is created. Creation runs in
+ * the chat's serial lane, so its first message waits for these joins (a few requests each):
+ * 100 keep that wait to seconds even for a large channel; the others join when they speak.
+ */
+export const MAX_INITIAL_MEMBERS = 100;
 
 /** The portal key of a remote chat: a thread bridged as its own room is `<chat>/<thread>`. */
 export function chatKey(chat: RemoteChatRef): string {
@@ -22,7 +30,16 @@ export class PortalService {
   private readonly byKey = new Map<string, Portal>();
   private readonly byRoom = new Map<string, Portal[]>();
 
-  constructor(private readonly opts: { config: BridgeConfig; api: MatrixApi; store: Store; bot: Intent }) {}
+  constructor(
+    private readonly opts: {
+      config: BridgeConfig;
+      api: MatrixApi;
+      store: Store;
+      bot: Intent;
+      /** Joins the chat's members to a new portal; without it, ghosts join when they speak. */
+      ghosts?: GhostService;
+    },
+  ) {}
 
   async get(platform: string, chatId: string): Promise<Portal | undefined> {
     const k = `${platform}\u0000${chatId}`;
@@ -90,7 +107,40 @@ export class PortalService {
         log.warn("portal not added to its space", { platform, chat: key, err: String(err) }),
       );
     }
+    await this.joinMembers(portal, client, info.members ?? []);
     return portal;
+  }
+
+  /**
+   * Joins the chat's members (the first {@link MAX_INITIAL_MEMBERS}) as ghosts. One member that
+   * cannot be joined is logged and skipped: it must not fail the message that made the portal.
+   */
+  private async joinMembers(
+    portal: Portal,
+    client: NetworkClient,
+    members: ChatInfo["members"] & object,
+  ): Promise<void> {
+    const { ghosts } = this.opts;
+    if (!ghosts || members.length === 0) return;
+    const ctx = { platform: portal.platform, chat: portal.chatId };
+    if (members.length > MAX_INITIAL_MEMBERS) {
+      log.info("chat has more members than join at creation; the others join when they speak", {
+        ...ctx,
+        members: members.length,
+        joined: MAX_INITIAL_MEMBERS,
+      });
+    }
+    let joined = 0;
+    for (const member of members.slice(0, MAX_INITIAL_MEMBERS)) {
+      try {
+        const intent = await ghosts.ensure(portal.platform, client, member);
+        await ghosts.join(intent, portal.roomId);
+        joined++;
+      } catch (err) {
+        log.warn("member not joined to the new portal", { ...ctx, member: member.id, err: String(err) });
+      }
+    }
+    log.info("members joined to the new portal", { ...ctx, joined });
   }
 
   /** Adds a portal room to the Matrix space of its platform group, creating the space once. */

@@ -203,7 +203,28 @@ export interface RemoteChatInfoChange extends RemoteEventBase {
   avatarRemoved?: boolean;
 }
 
+/**
+ * A user's profile changed on the platform (a Slack `user_change`, a WhatsApp contact update).
+ * It belongs to no chat: the core updates the user's ghost at once, in every room, when the
+ * bridge already knows that user (an unknown user gets the profile when first seen).
+ */
+export interface RemoteProfileChange {
+  kind: "profile";
+  /** Whose profile changed. */
+  sender: RemoteUserRef;
+  timestamp: number;
+  /**
+   * The profile now. As with `senderInfo`, an absent avatar means "unchanged"; so does an
+   * empty `displayName` (a platform that reported only a new picture).
+   */
+  info: UserInfo;
+  chat?: undefined;
+  fromSelf?: boolean;
+  senderInfo?: undefined;
+}
+
 export type RemoteEvent =
+  | RemoteProfileChange
   | RemoteMessage
   | RemoteEdit
   | RemoteDelete

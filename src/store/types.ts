@@ -85,7 +85,10 @@ export type QueueKind = "remote" | "matrix";
 /** A durable delivery: one event waiting to be bridged, in order within its queue key. */
 export interface QueueItem {
   id: string;
-  /** Serialisation key: "remote:<platform>:<chat>" inbound, "matrix:<room>" outbound. */
+  /**
+   * Serialisation key: "remote:<platform>:<chat>" inbound, "profile:<platform>:<user>" for a
+   * user's profile changes, "matrix:<room>" outbound.
+   */
   queueKey: string;
   kind: QueueKind;
   payload: unknown;

@@ -38,6 +38,26 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     assert.equal((await alice.getState(room, "m.room.topic")).topic, "About the team");
   });
 
+  it("joins the chat's members as ghosts when it creates a portal, skipping one it cannot look up", async () => {
+    core.testnet.addUser({ id: "m1", name: "Mia Member" });
+    core.testnet.addUser({ id: "m2", name: "Max Member" });
+    // "m404" is unknown to the platform: its profile lookup fails, and only it is left out.
+    core.testnet.addChat({ id: "crowd", name: "Crowded", kind: "group", members: ["m1", "m404", "m2"] });
+    core.testnet.injectMessage({ chat: "crowd", sender: "u1", text: "hello crowd" });
+    const crowd = await portalRoomFor(alice, "crowd");
+    await alice.waitFor((e) => e.room_id === crowd && isText("hello crowd")(e));
+    const members = await alice.members(crowd);
+    const joined = (id: string) => members.find((m) => m.userId === ghostId(id) && m.membership === "join");
+    assert.equal(joined("m1")?.displayName, "Mia Member");
+    assert.equal(joined("m2")?.displayName, "Max Member");
+    assert.ok(joined("u1"), "the sender is in the room");
+    assert.equal(
+      members.some((m) => m.userId === ghostId("m404")),
+      false,
+    );
+    assert.match(core.bridge.output(), /member not joined to the new portal/);
+  });
+
   it("relays a Matrix reply to the platform with the sender's name, as a reply to the mapped message", async () => {
     const original = (await alice.waitFor((e) => e.room_id === room && isText("hello from testnet")(e)))
       .event_id!;
@@ -219,6 +239,27 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     const profile = await alice.profile(ghostId("u1"));
     assert.equal(profile.displayname, "Uma Renamed");
     assert.match(String(profile.avatar_url), /^mxc:\/\/localhost\//);
+  });
+
+  it("applies a profile change at once, with no chat and no further message; unknown users and malformed ones are skipped", async () => {
+    const avatar = core.testnet.addFile("ugo-avatar", Buffer.from("ugo's new picture"), "image/png");
+    // A malformed profile change (no name) first: it is skipped and holds nothing up.
+    core.testnet.injectRaw({ type: "profile", sender: "u2", date: Date.now() });
+    core.testnet.injectProfile({ user: "nobody-yet", name: "Never Seen" });
+    core.testnet.injectProfile({ user: "u2", name: "Ugo Profiled", avatar_url: avatar });
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.room.member" &&
+        e.state_key === ghostId("u2") &&
+        e.content.displayname === "Ugo Profiled",
+    );
+    const profile = await alice.profile(ghostId("u2"));
+    assert.equal(profile.displayname, "Ugo Profiled");
+    assert.match(String(profile.avatar_url), /^mxc:\/\/localhost\//);
+    assert.match(core.bridge.output(), /malformed event from a connector skipped|malformed update skipped/);
+    // The unknown user got no ghost: the homeserver has no profile for it.
+    await assert.rejects(alice.profile(ghostId("nobody-yet")));
   });
 
   it("mirrors membership: remote joins/leaves move ghosts, a Matrix kick of a ghost kicks on the platform", async () => {

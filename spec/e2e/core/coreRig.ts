@@ -37,8 +37,11 @@ export interface CoreRig {
   config: Record<string, unknown>;
   bridge: BridgeProcess;
   provisioningSecret: string;
-  /** Kills (or stops) the bridge and starts it again on the same data. */
-  restart(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Kills (or stops) the bridge and starts it again on the same data; `whileStopped` runs in
+   * between (things that happen on the platform while the bridge is down).
+   */
+  restart(signal?: NodeJS.Signals, whileStopped?: () => void | Promise<void>): Promise<void>;
   stop(): Promise<void>;
   /** Every secret of this rig, for "never logged" checks. */
   secrets(): string[];
@@ -122,13 +125,14 @@ export async function startCoreRig(
     config,
     provisioningSecret,
     bridge: await start(),
-    async restart(signal: NodeJS.Signals = "SIGTERM") {
+    async restart(signal: NodeJS.Signals = "SIGTERM", whileStopped?: () => void | Promise<void>) {
       if (signal === "SIGKILL") {
         self.bridge.kill("SIGKILL");
         await self.bridge.waitForExit();
       } else {
         await self.bridge.stop();
       }
+      await whileStopped?.();
       self.bridge = await start();
     },
     async stop() {

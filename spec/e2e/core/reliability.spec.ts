@@ -79,6 +79,27 @@ describe("durable, ordered delivery under faults (real Synapse, embedded Postgre
       ["rate limited first", "rate limited second"],
     );
   });
+  it("catches up after a reconnect and across a restart: messages the platform never sent as updates arrive once, in order", async () => {
+    // The poll fails twice (a disconnect); meanwhile a message lands that no update carries.
+    core.testnet.failNext("/updates", { status: 500, count: 2 });
+    core.testnet.injectMessage({ chat: "burst", sender: "b1", text: "missed 0", missed: true });
+    await waitForCount(alice, room, "missed 0", 1, 60_000);
+    await core.restart("SIGTERM", () => {
+      for (let i = 1; i <= 6; i++)
+        core.testnet.injectMessage({ chat: "burst", sender: "b1", text: `missed ${i}`, missed: i % 2 === 1 });
+    });
+    await waitForCount(alice, room, "missed ", 7, 90_000);
+    core.testnet.injectMessage({ chat: "burst", sender: "b1", text: "barrier after catch-up" });
+    await alice.waitFor((e) => e.room_id === room && e.content.body === "barrier after catch-up", {
+      timeoutMs: 60_000,
+    });
+    assert.deepEqual(
+      bodies(alice.eventsIn(room), "missed "),
+      Array.from({ length: 7 }, (_, i) => `missed ${i}`),
+    );
+    assert.match(core.bridge.output(), /missed messages queued/);
+  });
+
   it("delivers every message once, in order, when Synapse is down for ~10 s during a burst", async () => {
     const expected = Array.from({ length: 100 }, (_, i) => `hs-down ${String(i).padStart(3, "0")}`);
     const injector = (async () => {

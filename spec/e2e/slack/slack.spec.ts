@@ -288,11 +288,10 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
     );
   });
 
-  it("refreshes a ghost's name after user_change", async () => {
+  it("refreshes a ghost's name on user_change, before the user writes again", async () => {
     wa.addUser({ id: UGO, name: "ugo", real_name: "Ugo Real", display_name: "Ugo Renamed" });
     slack.deliver(A, { type: "user_change", user: wa.userObject(UGO, slack.baseUrl)! });
-    slack.injectMessage(A, { channel: CH, user: UGO, text: "new name" });
-    await alice.waitFor((e) => e.room_id === room && isText("new name")(e));
+    // No further message from ugo: the profile change alone renames the ghost in the room.
     await alice.waitFor(
       (e) =>
         e.room_id === room &&
@@ -300,6 +299,10 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
         e.state_key === ghost(A, UGO) &&
         e.content.displayname === "Ugo Renamed",
     );
+    assert.equal((await alice.profile(ghost(A, UGO))).displayname, "Ugo Renamed");
+    slack.injectMessage(A, { channel: CH, user: UGO, text: "new name" });
+    const m = await alice.waitFor((e) => e.room_id === room && isText("new name")(e));
+    assert.equal(m.sender, ghost(A, UGO));
   });
 
   it("bridges a DM with the bot and a group DM, each into its own room", async () => {

@@ -152,6 +152,41 @@ describe("Slack bridge reliability end to end (two workspaces, retries, 429, rec
     assert.deepEqual(got, texts);
   });
 
+  it("catches up on messages posted while the bridge was stopped, each once and in order, with or without their events", async () => {
+    const texts = Array.from({ length: 6 }, (_, i) => `while stopped ${i}`);
+    const t0 = Date.now();
+    await core.restart("SIGTERM", () => {
+      // Even ones: Slack still holds their events and sends them on reconnect. Odd ones: it gave
+      // up, and only conversations.history has them.
+      texts.forEach((text, i) => {
+        if (i % 2 === 0) slack.injectMessage(A, { channel: CH, user: UMA, text });
+        else slack.missedMessage(A, { channel: CH, user: UGO, text });
+      });
+    });
+    await slack.until(() => slack.connected(A), 60_000, "socket after restart");
+    const history = await slack.waitFor(
+      (c) =>
+        c.time >= t0 &&
+        c.method === "conversations.history" &&
+        (c.params as { channel?: string }).channel === CH,
+      60_000,
+    );
+    assert.ok(
+      (history.params as { oldest?: string }).oldest,
+      "asked for what came after the last bridged message",
+    );
+    slack.injectMessage(A, { channel: CH, user: UMA, text: "after catch-up" });
+    await alice.waitFor((e) => e.room_id === room && isText("after catch-up")(e), { timeoutMs: 60_000 });
+    const got = alice
+      .eventsIn(room)
+      .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith("while stopped"))
+      .map((e) => `${e.content.body} ${e.sender}`);
+    assert.deepEqual(
+      got,
+      texts.map((t, i) => `${t} ${ghost(A, i % 2 === 0 ? UMA : UGO)}`),
+    );
+  });
+
   it("logs and skips malformed events and goes on", async () => {
     slack.deliver(A, { type: "message", text: "no channel" });
     slack.deliver(A, { type: "reaction_added", user: UMA, reaction: "x" });

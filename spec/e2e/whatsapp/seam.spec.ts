@@ -168,6 +168,29 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
     );
   });
 
+  it("a contact's new name and new picture reach their ghost at once, with no message from them", async () => {
+    const hana = `${HANA}@s.whatsapp.net`;
+    core.seam.emit("contacts.update", [{ id: hana, notify: "Hana Renamed" }]);
+    await ev(
+      (e) =>
+        e.type === "m.room.member" &&
+        e.state_key === waGhost(HANA) &&
+        e.content.displayname === "Hana Renamed",
+    );
+    const before = (await alice.profile(waGhost(HANA))).avatar_url;
+    core.wa.picture(hana, core.media.plain(Buffer.concat([JPEG, Buffer.from("hana")])));
+    core.seam.emit("contacts.update", [{ id: hana, imgUrl: "changed" }]);
+    const changed = await ev(
+      (e) =>
+        e.type === "m.room.member" &&
+        e.state_key === waGhost(HANA) &&
+        typeof e.content.avatar_url === "string" &&
+        e.content.avatar_url !== before,
+    );
+    // A picture-only change keeps the name.
+    assert.equal(changed.content.displayname, "Hana Renamed");
+  });
+
   it("typing and read receipts from WhatsApp show in Matrix", async () => {
     core.seam.emit("presence.update", fixture<BaileysEventMap["presence.update"]>("composing"));
     await alice.waitForEphemeral(

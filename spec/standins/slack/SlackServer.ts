@@ -169,6 +169,17 @@ export class SlackServer {
     return ts;
   }
 
+  /**
+   * A message kept in the channel's history whose event the app never gets (Slack gave up
+   * redelivering it while the app was away); only `conversations.history` shows it. Returns its ts.
+   */
+  missedMessage(team: string, m: { channel: string; user: string; text: string }): string {
+    const w = this.ws(team);
+    const ts = w.nextTs();
+    w.store({ channel: m.channel, ts, text: m.text, user: m.user });
+    return ts;
+  }
+
   /** Any event (`reaction_added`, `member_joined_channel`, a malformed one…); returns its event id. */
   deliver(team: string, event: Obj, opts: { eventId?: string } = {}): string {
     const w = this.ws(team);

@@ -105,7 +105,8 @@ export class TestnetServer {
 
   /**
    * A platform user posts a message: queued as an update and kept for backfill. Unknown chats
-   * and users are created with default fields. Returns the message id.
+   * and users are created with default fields. Returns the message id. `missed`: kept for
+   * backfill only, as a message whose update the platform lost (only a catch-up finds it).
    */
   injectMessage(m: {
     chat: string;
@@ -118,6 +119,7 @@ export class TestnetServer {
     /** Keys given to {@link addFile}. */
     files?: string[];
     date?: number;
+    missed?: boolean;
   }): string {
     this.store.ensure(m.chat, m.sender);
     const attachments = m.files?.map((key) => {
@@ -139,7 +141,7 @@ export class TestnetServer {
       date: m.date ?? Date.now(),
     };
     this.store.keep(wire);
-    this.pushUpdate(wire);
+    if (!m.missed) this.pushUpdate(wire);
     return wire.id;
   }
   /** A platform user edits a message. This and the other `inject*` return the update id. */
@@ -189,6 +191,22 @@ export class TestnetServer {
     const chat = this.store.ensure(e.chat, e.sender);
     for (const k of ["name", "topic", "avatar_url"] as const) if (e[k] !== undefined) chat[k] = e[k];
     return this.pushUpdate({ type: "chat_info", ...e, date: Date.now() });
+  }
+  /** A user changes their own profile (stored, and announced with no chat). */
+  injectProfile(e: { user: string; name: string; avatar_url?: string }): number {
+    const u = this.store.users.get(e.user) ?? { id: e.user, name: e.name };
+    this.store.users.set(e.user, {
+      ...u,
+      name: e.name,
+      ...(e.avatar_url ? { avatar_url: e.avatar_url } : {}),
+    });
+    return this.pushUpdate({
+      type: "profile",
+      sender: e.user,
+      name: e.name,
+      avatar_url: e.avatar_url,
+      date: Date.now(),
+    });
   }
   /** Queues an arbitrary, possibly malformed, update event. */
   injectRaw(event: unknown): number {

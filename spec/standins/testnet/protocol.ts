@@ -56,7 +56,8 @@ export type WireEvent =
       membership: "join" | "leave" | "kick" | "ban";
       reason?: string;
     })
-  | (WireBase & { type: "chat_info"; name?: string; topic?: string; avatar_url?: string });
+  | (WireBase & { type: "chat_info"; name?: string; topic?: string; avatar_url?: string })
+  | { type: "profile"; sender: string; date: number; name: string; avatar_url?: string };
 
 /** `GET /chats/:id`. */
 export interface WireChat {
@@ -120,6 +121,16 @@ function senderInfo(p: unknown, isSelf: boolean): { senderInfo?: UserInfo } {
  */
 export function parseWireEvent(raw: unknown, selfId?: string): RemoteEvent | undefined {
   if (!isObj(raw)) return undefined;
+  if (raw.type === "profile") {
+    // A user's own profile change: it belongs to no chat.
+    const user = str(raw, "sender");
+    const name = str(raw, "name");
+    const avatar = optStr(raw, "avatar_url");
+    if (!user || !name || !avatar.ok || typeof raw.date !== "number") return undefined;
+    const info: UserInfo = { displayName: name };
+    if (avatar.v) info.avatar = { key: avatar.v };
+    return { kind: "profile", sender: { id: user }, timestamp: raw.date, info };
+  }
   const chat = str(raw, "chat");
   const sender = str(raw, "sender");
   if (!chat || !sender || typeof raw.date !== "number") return undefined;

@@ -341,3 +341,44 @@ describe("SlackClient Matrix replies", function () {
     ]);
   });
 });
+
+describe("SlackClient catch-up and profile changes", function () {
+  this.timeout(30_000);
+  const t = useSlackServer();
+
+  it("fetchMessagesAfter gives the messages after a ts, oldest first, up to the limit", async () => {
+    const h = harness(t.server(), [t.ws()]);
+    const [client] = await t.start(h);
+    const s = t.server();
+    const ts = ["zero", "one", "two", "three"].map((text) =>
+      s.missedMessage(TEAM, { channel: CHANNEL, user: UMA, text }),
+    );
+    const got = await client!.fetchMessagesAfter({ id: CHANNEL }, ts[0], 2);
+    assert.deepEqual(
+      got.map((m) => [m.id, m.text, m.sender.id, m.senderInfo?.displayName]),
+      [
+        [ts[1], "one", `${TEAM}_${UMA}`.toLowerCase(), "Uma"],
+        [ts[2], "two", `${TEAM}_${UMA}`.toLowerCase(), "Uma"],
+      ],
+    );
+    const history = s.ok("conversations.history").at(-1)!;
+    assert.equal(history.params.oldest, ts[0]);
+    assert.deepEqual(
+      (await client!.fetchMessagesAfter({ id: CHANNEL }, ts[3], 10)).map((m) => m.id),
+      [],
+    );
+  });
+
+  it("emits a chatless profile event on user_change", async () => {
+    const h = harness(t.server(), [t.ws()]);
+    await t.start(h);
+    await t.server().until(() => t.server().connected(TEAM), 15_000, "socket");
+    t.ws().addUser({ id: UGO, name: "ugo", real_name: "Ugo Real", display_name: "Ugo New" });
+    t.server().deliver(TEAM, { type: "user_change", user: t.ws().userObject(UGO, t.server().baseUrl)! });
+    await until(() => ofKind(h, "profile").length === 1, 15_000, "profile event");
+    const [p] = ofKind(h, "profile");
+    assert.equal(p!.chat, undefined);
+    assert.equal(p!.sender.id, `${TEAM}_${UGO}`.toLowerCase());
+    assert.equal(p!.info.displayName, "Ugo New");
+  });
+});
