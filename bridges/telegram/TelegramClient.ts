@@ -43,6 +43,8 @@ import { TelegramFiles } from "./TelegramFiles";
 import { TelegramUpdates } from "./TelegramUpdates";
 import type { TelegramWebhook } from "./TelegramWebhook";
 
+const MEDIA_MESSAGES_KEPT = 10_000;
+
 /** A Telegram bot login: polling, mapping and sending. */
 export class TelegramClient
   implements
@@ -204,6 +206,9 @@ export class TelegramClient
       );
       ids.push(String(sent.message_id));
       this.mediaMessages.add(`${chatId}:${sent.message_id}`);
+      // Only a shortcut (an edit of an older one finds out from Telegram's answer): kept bounded.
+      if (this.mediaMessages.size > MEDIA_MESSAGES_KEPT)
+        this.mediaMessages.delete(this.mediaMessages.values().next().value!);
       if (fits || bodyText === "") return { ids, timestamp: sent.date * 1000 };
     }
     const parts =
