@@ -14,6 +14,7 @@ import { type Intent, MatrixApi, type RoomEvent } from "../matrix/MatrixApi";
 import { type Database, openDatabase } from "../store/Database";
 import { Migrator } from "../store/Migrator";
 import { PgStore } from "../store/PgStore";
+import { TxnPruner } from "../store/TxnPruner";
 import type { QueueItem } from "../store/types";
 import { CatchUp } from "./CatchUp";
 import { ConnectorRegistry } from "./ConnectorRegistry";
@@ -66,6 +67,7 @@ export function transactionKey(txnId: string, txn: AppserviceTransaction): strin
 export class Bridge {
   private ready = false;
   private stopping = false;
+  private txnPruner?: TxnPruner;
   readonly startedAt = Date.now();
   private lastPing?: string;
   readonly metrics = new Metrics();
@@ -220,6 +222,8 @@ export class Bridge {
     await this.registry.start();
     await this.ai?.start();
     await this.queue.start();
+    this.txnPruner = new TxnPruner(this.store);
+    this.txnPruner.start();
     this.ready = true;
     // A homeserver that failed to reach the bridge (while it was down) backs off for up to
     // minutes; an MSC2659 ping makes it retry its queued transactions now. (Not when the
@@ -421,6 +425,7 @@ export class Bridge {
     await this.ai?.stop();
     this.stateNotices?.stop();
     await this.registry?.stop();
+    await this.txnPruner?.stop();
     await this.db?.close();
     log.info("bridge stopped");
   }

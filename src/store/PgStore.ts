@@ -114,6 +114,10 @@ const SQL_RECORD_TXN = `WITH txn AS (
   )
   SELECT EXISTS (SELECT 1 FROM txn) AS recorded,
     coalesce((SELECT array_agg(id::text ORDER BY id) FROM queued), '{}') AS ids`;
+// Anchored to the newest recorded transaction, not the clock: after a long outage the ids the
+// homeserver may still retry (the last ones before it) are kept until new traffic arrives.
+const SQL_PRUNE_TXNS = `DELETE FROM appservice_txn
+  WHERE received_at < (SELECT max(received_at) FROM appservice_txn) - $1::bigint * interval '1 millisecond'`;
 const SQL_ENQUEUE = `INSERT INTO delivery_queue (queue_key, kind, payload)
   SELECT i.queue_key, i.kind, i.payload
   FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS i(queue_key, kind, payload, ord)
@@ -362,6 +366,11 @@ export class PgStore implements Store {
       ...queueColumns(items),
     ]);
     return r!.recorded ? r!.ids : undefined;
+  }
+
+  async pruneTransactions(retentionMs: number): Promise<number> {
+    const res = await this.pool.query(SQL_PRUNE_TXNS, [Math.max(0, Math.floor(retentionMs))]);
+    return res.rowCount ?? 0;
   }
 
   async enqueue(items: NewQueueItem[]): Promise<string[]> {

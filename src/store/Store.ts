@@ -77,6 +77,11 @@ export interface Store {
    * recorded: a retried transaction.
    */
   recordTransaction(txnId: string, items: NewQueueItem[]): Promise<string[] | undefined>;
+  /**
+   * Forgets transaction ids recorded more than `retentionMs` before the newest one, so the
+   * table stays bounded; resolves with the number of rows removed.
+   */
+  pruneTransactions(retentionMs: number): Promise<number>;
   /** Queues items in the given order; resolves with their ids once committed. */
   enqueue(items: NewQueueItem[]): Promise<string[]>;
   /** Every pending item, oldest first. */

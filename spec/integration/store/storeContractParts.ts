@@ -246,6 +246,55 @@ export function describeQueue(ctx: ContractContext): void {
       assert.ok(pending.every((p) => p.attempts === 0 && p.kind === "matrix" && p.createdAt instanceof Date));
     });
 
+    const DAY = 24 * 3600_000;
+    const age = (ids: string[], days: number) =>
+      ctx.store.query(
+        "UPDATE appservice_txn SET received_at = now() - $2::int * interval '1 day' WHERE txn_id = ANY($1)",
+        [ids, days],
+      );
+    const stored = async (ids: string[]) =>
+      (
+        await ctx.store.query<{ txn_id: string }>(
+          "SELECT txn_id FROM appservice_txn WHERE txn_id = ANY($1)",
+          [ids],
+        )
+      )
+        .map((r) => r.txn_id)
+        .sort();
+
+    it("prunes transaction ids older than the retention and keeps recent ones idempotent", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      const [old1, old2, week, fresh] = ["old1", "old2", "six-days", "fresh"].map((n) => `prune-${n}-${u}`);
+      for (const id of [old1, old2, week, fresh]) assert.ok(await store.recordTransaction(id!, items(1)));
+      await age([old1!, old2!], 8);
+      await age([week!], 6);
+      const removed = await store.pruneTransactions(7 * DAY);
+      assert.ok(removed >= 2, `removed ${removed}`);
+      assert.deepEqual(await stored([old1!, old2!, week!, fresh!]), [fresh!, week!].sort());
+      assert.equal(
+        await store.recordTransaction(fresh!, items(2)),
+        undefined,
+        "a recent retry still queues nothing",
+      );
+      assert.equal(await store.recordTransaction(week!, items(2)), undefined, "within the retention too");
+      assert.equal(await store.queueDepth(), 4, "only the first recording queued");
+      assert.equal(await store.pruneTransactions(7 * DAY), 0, "a second pass finds nothing");
+    });
+
+    it("counts the retention back from the newest transaction, so an outage forgets nothing recent", async () => {
+      const { store, u } = ctx;
+      const [before, last] = [`outage-before-${u}`, `outage-last-${u}`];
+      assert.ok(await store.recordTransaction(before, []));
+      assert.ok(await store.recordTransaction(last, []));
+      await age([before], 1);
+      // As if nothing had arrived for a month: every recorded id ages alike.
+      await store.query("UPDATE appservice_txn SET received_at = received_at - interval '30 days'");
+      await store.pruneTransactions(7 * DAY);
+      assert.deepEqual(await stored([before, last]), [before, last].sort());
+      assert.equal(await store.recordTransaction(before, []), undefined, "still a retry after the outage");
+    });
+
     it("records a transaction without items, and lets one of two concurrent retries win", async () => {
       const { store, u } = ctx;
       await drainQueue();
