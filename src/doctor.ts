@@ -3,7 +3,8 @@ import { loadRegistrationTokens } from "./config/registration";
 import type { BridgeConfig, RegistrationTokens } from "./config/types";
 import { connectorContext, loadConnector } from "./core/ConnectorRegistry";
 import { HttpServer } from "./http/HttpServer";
-import { MatrixApi, MatrixError } from "./matrix/MatrixApi";
+import { MEDIA_PREFIX, MediaProxy } from "./http/MediaProxy";
+import { type Intent, MatrixApi, MatrixError } from "./matrix/MatrixApi";
 import { type Database, openDatabase } from "./store/Database";
 import { Migrator } from "./store/Migrator";
 import { PgStore } from "./store/PgStore";
@@ -13,10 +14,13 @@ interface Check {
   ok: boolean;
   detail: string;
   fix?: string;
+  /** Passes, but something works less well than it could: printed as `warn`, with the fix. */
+  warn?: boolean;
 }
 
 function print(c: Check): void {
-  const line = `${c.ok ? "ok  " : "FAIL"}  ${c.name.padEnd(12)} ${c.detail}${c.ok || !c.fix ? "" : ` — fix: ${c.fix}`}`;
+  const mark = !c.ok ? "FAIL" : c.warn ? "warn" : "ok  ";
+  const line = `${mark}  ${c.name.padEnd(12)} ${c.detail}${(c.ok && !c.warn) || !c.fix ? "" : ` — fix: ${c.fix}`}`;
   console.log(line);
 }
 
@@ -112,7 +116,26 @@ export async function runDoctor(
         fix: `add ${registrationFile} to app_service_config_files in the homeserver config and restart the homeserver`,
       });
     }
-    add(await pingCheck(config, tokens, api));
+    const media = config.appservice.public_url
+      ? new MediaProxy({
+          homeserverUrl: config.homeserver.url,
+          asToken: tokens.as_token,
+          publicUrl: config.appservice.public_url,
+        })
+      : undefined;
+    const listener = await doctorListener(config, tokens, media);
+    try {
+      add(await pingCheck(config, api, listener));
+      add(media ? await publicUrlCheck(config, api.intent(bot), media) : publicUrlUnset());
+    } finally {
+      await listener.server?.close();
+    }
+  } else {
+    add(
+      config.appservice.public_url
+        ? { name: "public_url", ok: false, detail: "not checked: needs the registration and the homeserver" }
+        : publicUrlUnset(),
+    );
   }
 
   for (const [name, section] of Object.entries(config.platforms)) {
@@ -159,29 +182,51 @@ export async function runDoctor(
   return failed === 0;
 }
 
-/** MSC2659: the homeserver pings the appservice URL; proves the homeserver can reach the bridge. */
-async function pingCheck(config: BridgeConfig, tokens: RegistrationTokens, api: MatrixApi): Promise<Check> {
-  let server: HttpServer | undefined;
-  let answered = false;
+interface DoctorListener {
+  /** Doctor's own listener; undefined when the port is taken (the bridge is running). */
+  server?: HttpServer;
+  answered: boolean;
+}
+
+/**
+ * Listens on the bridge's port when it is free, answering pings and (with public_url) the
+ * media proxy like the bridge would, so the checks below prove the routes to this port.
+ */
+async function doctorListener(
+  config: BridgeConfig,
+  tokens: RegistrationTokens,
+  media: MediaProxy | undefined,
+): Promise<DoctorListener> {
+  const listener: DoctorListener = { answered: false };
   const candidate = new HttpServer(tokens.hs_token, {
     onTransaction: async () => {
       throw new Error("doctor does not process transactions");
     },
     onPing: () => {
-      answered = true;
+      listener.answered = true;
     },
     onUserQuery: async () => false,
     health: () => ({ ok: false, detail: { doctor: true } }),
+    media,
   });
   try {
     await candidate.listen(config.appservice.port, config.appservice.bind_address);
-    server = candidate;
+    listener.server = candidate;
   } catch {
     // The port is taken: the bridge is running and answers the ping itself.
   }
+  return listener;
+}
+
+/** MSC2659: the homeserver pings the appservice URL; proves the homeserver can reach the bridge. */
+async function pingCheck(config: BridgeConfig, api: MatrixApi, listener: DoctorListener): Promise<Check> {
   try {
     const ms = await api.ping(config.appservice.id, randomUUID());
-    const who = server ? (answered ? "doctor's listener" : "the listener") : "the running bridge";
+    const who = listener.server
+      ? listener.answered
+        ? "doctor's listener"
+        : "the listener"
+      : "the running bridge";
     return {
       name: "ping",
       ok: true,
@@ -196,7 +241,71 @@ async function pingCheck(config: BridgeConfig, tokens: RegistrationTokens, api: 
           ? "the tokens in the registration differ from what the homeserver loaded: restart the homeserver"
           : `check appservice.id (${config.appservice.id}) matches the registration's id`;
     return { name: "ping", ok: false, detail: (err as Error).message, fix };
-  } finally {
-    await server?.close();
+  }
+}
+
+function publicUrlUnset(): Check {
+  return {
+    name: "public_url",
+    ok: true,
+    warn: true,
+    detail: "appservice.public_url is not set: avatars of Matrix users will not show on Discord and Slack",
+    fix: `set it to a URL at which those platforms reach ${MEDIA_PREFIX}/ on this bridge's listener`,
+  };
+}
+
+// A 1×1 transparent PNG: the smallest image a platform would fetch.
+const TEST_PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+/**
+ * Fetches a signed URL of a tiny uploaded image through `appservice.public_url`, as Discord
+ * and Slack do for avatars; ok only if the bytes come back.
+ */
+async function publicUrlCheck(config: BridgeConfig, bot: Intent, media: MediaProxy): Promise<Check> {
+  const publicUrl = config.appservice.public_url!;
+  const fix =
+    `make ${publicUrl.replace(/\/+$/, "")}${MEDIA_PREFIX}/ reach this bridge's listener ` +
+    `(appservice.port ${config.appservice.port}), e.g. with a reverse proxy rule`;
+  let url: string | undefined;
+  try {
+    url = media.urlFor(await bot.uploadContent(TEST_PNG, "image/png", "clawbridge-doctor.png"));
+  } catch (err) {
+    return {
+      name: "public_url",
+      ok: false,
+      detail: `could not upload a test image to the homeserver: ${(err as Error).message}`,
+      fix: "check the homeserver's media repository (max_upload_size, media_store_path)",
+    };
+  }
+  if (!url)
+    return {
+      name: "public_url",
+      ok: false,
+      detail: "the homeserver answered the upload without an mxc:// URI",
+    };
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(15_000) });
+    const body = Buffer.from(await res.arrayBuffer());
+    if (res.status === 200 && body.equals(TEST_PNG)) {
+      return { name: "public_url", ok: true, detail: `${publicUrl} serves the bridge's media proxy` };
+    }
+    const text = body.toString("utf8", 0, 200).replace(/\s+/g, " ");
+    return {
+      name: "public_url",
+      ok: false,
+      detail: `a signed test image at ${publicUrl} answered HTTP ${res.status}${res.status === 200 ? " with other bytes" : `: ${text}`}`,
+      fix: res.status === 403 ? `${fix}; that URL reaches a bridge with another registration` : fix,
+    };
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message;
+    return {
+      name: "public_url",
+      ok: false,
+      detail: `fetching a signed test image at ${publicUrl} failed: ${(err as Error).message}${cause ? ` (${cause})` : ""}`,
+      fix,
+    };
   }
 }

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
+import { dump, load } from "js-yaml";
 import type { MatrixTestClient } from "../../harness/MatrixTestClient";
 import { RIG_APPSERVICE_ID } from "../../harness/synapse";
 import { type CoreRig, portalRoomFor, startCoreRig, user } from "./coreRig";
@@ -21,6 +24,24 @@ function cli(args: string[]): Promise<{ status: number | null; out: string }> {
       },
     );
   });
+}
+
+/** A copy of the rig's config (beside it, so relative paths hold) with `appservice.public_url`. */
+function configWithPublicUrl(configPath: string, publicUrl: string, name: string): string {
+  const config = load(readFileSync(configPath, "utf8")) as { appservice?: Record<string, unknown> };
+  config.appservice = { ...config.appservice, public_url: publicUrl };
+  const out = path.join(path.dirname(configPath), `${name}.yaml`);
+  writeFileSync(out, dump(config));
+  return out;
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
 }
 
 describe("the appservice API against the real Synapse", function () {
@@ -84,7 +105,27 @@ describe("the appservice API against the real Synapse", function () {
     assert.match(r.out, /^ok +ping +homeserver reached .* \(the running bridge\)$/m);
     assert.match(r.out, /^ok +database/m);
     assert.match(r.out, /^ok +testnet/m);
+    assert.match(
+      r.out,
+      /^warn +public_url +appservice\.public_url is not set: avatars of Matrix users will not show on Discord and Slack — fix: set it/m,
+    );
     assert.match(r.out, /all checks passed/);
+  });
+
+  it("doctor fails public_url when it leads to a listener without the media proxy", async () => {
+    // The running bridge has no public_url, so it serves no media there.
+    const cfg = configWithPublicUrl(
+      core.configPath,
+      `http://127.0.0.1:${core.rig.bridgePort}`,
+      "doctor-nomedia",
+    );
+    const r = await cli(["doctor", "-c", cfg, "-r", core.rig.registrationPath]);
+    assert.equal(r.status, 1, r.out);
+    assert.match(
+      r.out,
+      /^FAIL +public_url +a signed test image at http:\/\/127\.0\.0\.1:\d+ answered HTTP 404.* — fix: make /m,
+    );
+    assert.match(r.out, /1 check\(s\) failed/);
   });
 
   it("refuses a missing token with 401 and a wrong one with 403, processing nothing", async () => {
@@ -147,8 +188,34 @@ describe("the appservice API against the real Synapse", function () {
     const r = await cli(["doctor", "-c", core.configPath, "-r", core.rig.registrationPath]);
     assert.equal(r.status, 0, r.out);
     assert.match(r.out, /^ok +ping .*doctor's listener/m);
+    assert.match(r.out, /^warn +public_url /m);
     const m = await cli(["migrate", "-c", core.configPath]);
     assert.equal(m.status, 0, m.out);
     assert.match(m.out, /up to date/);
+  });
+
+  it("doctor fetches a test image through public_url (doctor's listener), and names the fix when it cannot", async () => {
+    assert.equal(core.bridge.running, false, "the previous test stopped the bridge");
+    const good = configWithPublicUrl(
+      core.configPath,
+      `http://127.0.0.1:${core.rig.bridgePort}/`,
+      "doctor-media",
+    );
+    const ok = await cli(["doctor", "-c", good, "-r", core.rig.registrationPath]);
+    assert.equal(ok.status, 0, ok.out);
+    assert.match(ok.out, /^ok +public_url +http:\/\/127\.0\.0\.1:\d+\/ serves the bridge's media proxy$/m);
+
+    const port = await closedPort();
+    const bad = configWithPublicUrl(core.configPath, `http://127.0.0.1:${port}`, "doctor-unreachable");
+    const r = await cli(["doctor", "-c", bad, "-r", core.rig.registrationPath]);
+    assert.equal(r.status, 1, r.out);
+    assert.match(
+      r.out,
+      new RegExp(
+        `^FAIL +public_url +fetching a signed test image at http://127\\.0\\.0\\.1:${port} failed: .*` +
+          `— fix: make http://127\\.0\\.0\\.1:${port}/_clawbridge/media/v1/ reach this bridge's listener \\(appservice\\.port ${core.rig.bridgePort}\\)`,
+        "m",
+      ),
+    );
   });
 });
