@@ -4,9 +4,9 @@ import type { Store } from "./Store";
 const log = new Logger("TxnPruner");
 
 /**
- * How long an accepted transaction id is remembered. A homeserver retries only the one
- * transaction it has not had acknowledged, with a backoff that Synapse caps at minutes, so a
- * retry arrives within minutes of the bridge answering again; a week is a wide margin. The
+ * How long an accepted transaction id is remembered. A homeserver retries only its oldest
+ * unacknowledged transaction, with a backoff that Synapse caps at 2^9 s (about 8.5 minutes),
+ * so a retry arrives within minutes of the bridge answering again; a week is a wide margin. The
  * age counts from the newest recorded transaction (see Store.pruneTransactions), so an outage
  * of any length does not forget the ids just before it.
  */
