@@ -65,6 +65,9 @@ describe("PgStore", function () {
       let pools: pg.Pool[];
       const pool = () => {
         const p = new pg.Pool({ connectionString: fresh.url, max: 2 });
+        // Dropping the test database ends idle connections with an error; without a listener
+        // the pool would throw it into whichever test runs next.
+        p.on("error", () => undefined);
         pools.push(p);
         return p;
       };
