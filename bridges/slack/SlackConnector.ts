@@ -14,9 +14,11 @@ import type {
   NetworkConnector,
 } from "../../src/core/connector";
 import { registerSecret } from "../../src/log/Logger";
+import type { ChannelRouting } from "./ChatRouter";
 import { isBotToken, readSlackConfig, type SlackConfig, type WorkspaceConfig } from "./config";
 import { describe, slack } from "./errors";
-import { type ChannelRouting, MAX_TEXT, SlackClient } from "./SlackClient";
+import { SlackClient } from "./SlackClient";
+import { MAX_TEXT } from "./SlackSender";
 
 class SlackConnector implements NetworkConnector {
   private ctx?: ConnectorContext;

@@ -106,3 +106,9 @@ export function replaceShortcodes(text: string): string {
     (whole, name: string) => emojiFromName(name) ?? whole,
   );
 }
+
+/** The Slack reaction name for a Matrix reaction key (`👍`, or `:name:` as sent from Slack). */
+export function reactionName(key: string): string | undefined {
+  const colon = /^:([a-z0-9_+'-]+(?:::skin-tone-\d)?):$/.exec(key);
+  return colon ? colon[1] : nameFromEmoji(key);
+}

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { emojiFromName, nameFromEmoji, replaceShortcodes } from "../../../../../bridges/slack/convert/index";
-import { reactionName } from "../../../../../bridges/slack/SlackClient";
+import {
+  emojiFromName,
+  nameFromEmoji,
+  reactionName,
+  replaceShortcodes,
+} from "../../../../../bridges/slack/convert/index";
 
 describe("Slack emoji names ↔ unicode", () => {
   it("maps names and aliases to unicode, ignoring skin tones", () => {
