@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Logger } from "../log/Logger";
 import type { Database } from "./Database";
+import { GroupWrite } from "./GroupWrite";
 import { Migrator } from "./Migrator";
 import {
   type GhostDb,
@@ -54,7 +55,8 @@ const SQL_UPSERT_GHOST = `INSERT INTO ghost (${GHOST_COLS}) VALUES ($1, $2, $3, 
     display_name = excluded.display_name, avatar_key = excluded.avatar_key, avatar_mxc = excluded.avatar_mxc,
     registered = excluded.registered`;
 const SQL_GHOST_IN_ROOM = "SELECT 1 FROM ghost_room WHERE mxid = $1 AND room_id = $2";
-const SQL_GHOST_JOIN = "INSERT INTO ghost_room (mxid, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+const SQL_GHOST_JOIN = `INSERT INTO ghost_room (mxid, room_id)
+  SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`;
 const SQL_GHOST_LEAVE = "DELETE FROM ghost_room WHERE mxid = $1 AND room_id = $2";
 
 const MESSAGE_COLS =
@@ -130,6 +132,21 @@ const SQL_FAIL_QUEUE_ITEM =
   "UPDATE delivery_queue SET attempts = attempts + 1, last_error = $2 WHERE id = $1";
 const SQL_QUEUE_DEPTH = "SELECT count(*)::int AS n FROM delivery_queue";
 
+function messageColumns(rows: MessageRow[]): unknown[] {
+  return [
+    rows.map((r) => r.platform),
+    rows.map((r) => r.chatId),
+    rows.map((r) => r.remoteId),
+    rows.map((r) => r.part),
+    rows.map((r) => r.roomId),
+    rows.map((r) => r.eventId),
+    rows.map((r) => r.senderMxid),
+    rows.map((r) => r.remoteSender ?? null),
+    rows.map((r) => r.threadRoot ?? null),
+    rows.map((r) => r.timestamp),
+  ];
+}
+
 export interface PgStoreOptions {
   /** Called by close() instead of ending the pool, e.g. to stop the embedded server too. */
   onClose?: () => Promise<void>;
@@ -144,6 +161,13 @@ export class PgStore implements Store {
   /** Delivered queue items waiting for the delete under way to finish (see completeQueueItem). */
   private nextDelete?: { ids: string[]; done: Promise<void>; settle(err?: unknown): void };
   private deleting = false;
+  /** Message map rows and ghost joins from concurrent deliveries share one statement each. */
+  private readonly messageWrites = new GroupWrite<MessageRow>((rows) =>
+    this.pool.query(SQL_INSERT_MESSAGES, messageColumns(rows)),
+  );
+  private readonly joinWrites = new GroupWrite<[string, string]>((pairs) =>
+    this.pool.query(SQL_GHOST_JOIN, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
+  );
 
   /** `migrator` answers migrationStatus(); by default one on the same pool and the bundled files. */
   constructor(
@@ -232,25 +256,15 @@ export class PgStore implements Store {
   }
 
   async setGhostInRoom(mxid: string, roomId: string, joined: boolean): Promise<void> {
-    await this.pool.query(joined ? SQL_GHOST_JOIN : SQL_GHOST_LEAVE, [mxid, roomId]);
+    if (joined) await this.joinWrites.add([mxid, roomId]);
+    else await this.pool.query(SQL_GHOST_LEAVE, [mxid, roomId]);
   }
 
   // ---- message map ----
 
   async insertMessages(rows: MessageRow[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.pool.query(SQL_INSERT_MESSAGES, [
-      rows.map((r) => r.platform),
-      rows.map((r) => r.chatId),
-      rows.map((r) => r.remoteId),
-      rows.map((r) => r.part),
-      rows.map((r) => r.roomId),
-      rows.map((r) => r.eventId),
-      rows.map((r) => r.senderMxid),
-      rows.map((r) => r.remoteSender ?? null),
-      rows.map((r) => r.threadRoot ?? null),
-      rows.map((r) => r.timestamp),
-    ]);
+    await this.messageWrites.add(...rows);
   }
 
   async getMessageByRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]> {

@@ -44,4 +44,37 @@ describe("PgStore.completeQueueItem batching (embedded PostgreSQL)", function ()
     await store.completeQueueItem(id!);
     assert.equal(await store.queueDepth(), 0);
   });
+
+  it("writes message map rows and ghost joins of concurrent deliveries in fewer statements, each readable once its promise resolves", async () => {
+    const before = await xact();
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        await store.insertMessages([
+          {
+            platform: "p",
+            chatId: `c${i % 4}`,
+            remoteId: `r${i}`,
+            part: 0,
+            roomId: `!room${i % 4}:x`,
+            eventId: `$e${i}`,
+            senderMxid: `@g${i}:x`,
+            timestamp: new Date(),
+          },
+        ]);
+        assert.equal((await store.getMessageByRemote("p", `c${i % 4}`, `r${i}`))[0]?.eventId, `$e${i}`);
+      }),
+    );
+    const mid = await xact();
+    // The first row goes alone, the 39 added while it ran go in one more (reads take no id).
+    assert.ok(
+      mid - before - 1 <= 2,
+      `expected at most 2 insert transactions for 40 rows, got ${mid - before - 1}`,
+    );
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => store.setGhostInRoom(`@g${i}:x`, "!room:x", true)),
+    );
+    const joins = (await xact()) - mid - 1;
+    assert.ok(joins <= 2, `expected at most 2 join transactions for 40 ghosts, got ${joins}`);
+    for (let i = 0; i < 40; i++) assert.ok(await store.isGhostInRoom(`@g${i}:x`, "!room:x"));
+  });
 });
