@@ -1,3 +1,4 @@
+import { SectionReader } from "../../src/config/SectionReader";
 /**
  * The `platforms.discord` config section: read, defaulted and validated. Errors name the key
  * and say how to fix it.
@@ -35,29 +36,8 @@ const SNOWFLAKE = /^\d{1,20}$/;
 
 /** Reads `platforms.<platform>` (the section itself is `c`); throws with the key path on a bad value. */
 export function readDiscordConfig(c: Record<string, unknown>, platform = "discord"): DiscordConfig {
-  const key = (k: string): string => `platforms.${platform}.${k}`;
-  const str = (k: string, required: boolean, dflt = ""): string => {
-    const v = c[k];
-    if (v === undefined || v === null || v === "") {
-      if (required) throw new Error(`${key(k)} is required`);
-      return dflt;
-    }
-    if (typeof v !== "string") throw new Error(`${key(k)} must be a string`);
-    return v;
-  };
-  const num = (k: string, d: number, min: number): number => {
-    const v = c[k];
-    if (v === undefined || v === null) return d;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min)
-      throw new Error(`${key(k)} must be a whole number >= ${min}`);
-    return v;
-  };
-  const bool = (k: string, d: boolean): boolean => {
-    const v = c[k];
-    if (v === undefined || v === null) return d;
-    if (typeof v !== "boolean") throw new Error(`${key(k)} must be true or false`);
-    return v;
-  };
+  const r = new SectionReader(c, `platforms.${platform}`);
+  const key = (k: string): string => r.key(k);
   const ids = (k: string, what: string): Set<string> => {
     const v = c[k];
     if (v === undefined || v === null) return new Set();
@@ -67,38 +47,28 @@ export function readDiscordConfig(c: Record<string, unknown>, platform = "discor
       );
     return new Set(v as string[]);
   };
-  const url = (k: string, dflt: string): string => {
-    const v = str(k, false, dflt).replace(/\/+$/, "");
-    try {
-      const u = new URL(v);
-      if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("protocol");
-    } catch {
-      throw new Error(`${key(k)} must be an http(s) URL`);
-    }
-    return v;
-  };
 
-  const botToken = str("bot_token", false) || undefined;
+  const botToken = r.str("bot_token", false) || undefined;
   if (botToken !== undefined && !isBotToken(botToken))
     throw new Error(
       `${key("bot_token")} does not look like a bot token (the Bot page of the developer portal)`,
     );
-  const owner = str("owner", botToken !== undefined) || undefined;
+  const owner = r.str("owner", botToken !== undefined) || undefined;
   if (owner !== undefined && !/^@[^:]+:.+$/.test(owner))
     throw new Error(`${key("owner")} must be a Matrix user id like @you:example.org`);
   return {
     botToken,
     owner,
-    apiRoot: url("api_root", "https://discord.com/api"),
-    cdnRoot: url("cdn_root", "https://cdn.discordapp.com"),
+    apiRoot: r.httpUrl("api_root", "https://discord.com/api"),
+    cdnRoot: r.httpUrl("cdn_root", "https://cdn.discordapp.com"),
     guilds: ids("guilds", "guild"),
     channels: ids("channels", "channel"),
     denyChannels: ids("deny_channels", "channel"),
-    dms: bool("dms", true),
-    moderation: bool("moderation", false),
-    webhookName: str("webhook_name", false, "clawbridge"),
-    maxUploadBytes: num("max_upload_bytes", 10 * 1024 * 1024, 1),
-    catchUpLimit: num("catch_up_limit", 100, 0),
+    dms: r.bool("dms", true),
+    moderation: r.bool("moderation", false),
+    webhookName: r.str("webhook_name", false, "clawbridge"),
+    maxUploadBytes: r.int("max_upload_bytes", 10 * 1024 * 1024, 1),
+    catchUpLimit: r.int("catch_up_limit", 100, 0),
   };
 }
 

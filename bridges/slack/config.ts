@@ -1,3 +1,4 @@
+import { SectionReader } from "../../src/config/SectionReader";
 /**
  * The `platforms.slack` section: read, defaulted and validated. Errors name the key and say
  * how to fix it. One entry of `workspaces` is one Slack app installation (one login).
@@ -36,19 +37,9 @@ export const isBotToken = (t: string): boolean => /^xoxb-[\w-]+$/.test(t);
 /** Reads `platforms.<platform>` (the section itself is `c`); throws with the key path on a bad value. */
 export function readSlackConfig(c: Record<string, unknown>, platform = "slack"): SlackConfig {
   const key = (k: string): string => `platforms.${platform}.${k}`;
-  const str = (o: Record<string, unknown>, k: string, path: string): string | undefined => {
-    const v = o[k];
-    if (v === undefined || v === null || v === "") return undefined;
-    if (typeof v !== "string") throw new Error(`${path} must be a string`);
-    return v;
-  };
-  const num = (o: Record<string, unknown>, k: string, path: string, d: number, min: number): number => {
-    const v = o[k];
-    if (v === undefined || v === null) return d;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min)
-      throw new Error(`${path} must be an integer >= ${min}`);
-    return v;
-  };
+  const section = new SectionReader(c, `platforms.${platform}`);
+  /** An optional string: absent or empty is undefined. */
+  const opt = (r: SectionReader, k: string): string | undefined => r.str(k) || undefined;
 
   // One workspace may be given at the top level, several under `workspaces`.
   let raw: unknown[] = [];
@@ -62,17 +53,17 @@ export function readSlackConfig(c: Record<string, unknown>, platform = "slack"):
     const top = c.bot_token !== undefined;
     const at = top && i === 0 ? `platforms.${platform}` : `${key("workspaces")}[${top ? i - 1 : i}]`;
     if (typeof w !== "object" || w === null) throw new Error(`${at} must be a map with bot_token`);
-    const o = w as Record<string, unknown>;
-    const botToken = str(o, "bot_token", `${at}.bot_token`);
+    const o = new SectionReader(w as Record<string, unknown>, at);
+    const botToken = opt(o, "bot_token");
     if (!botToken) throw new Error(`${at}.bot_token is required (the app's Bot User OAuth Token, xoxb-…)`);
     if (!isBotToken(botToken))
       throw new Error(`${at}.bot_token does not look like a bot token (xoxb-…, under OAuth & Permissions)`);
-    const appToken = str(o, "app_token", `${at}.app_token`);
+    const appToken = opt(o, "app_token");
     if (appToken && !/^xapp-[\w-]+$/.test(appToken))
       throw new Error(
         `${at}.app_token does not look like an app-level token (xapp-…, under Basic Information)`,
       );
-    const signingSecret = str(o, "signing_secret", `${at}.signing_secret`);
+    const signingSecret = opt(o, "signing_secret");
     if (!appToken && !signingSecret)
       throw new Error(
         `${at}: give app_token (Socket Mode, recommended) or signing_secret (Events API over HTTP)`,
@@ -81,20 +72,20 @@ export function readSlackConfig(c: Record<string, unknown>, platform = "slack"):
       botToken,
       appToken,
       signingSecret: appToken ? undefined : signingSecret,
-      httpPort: num(o, "http_port", `${at}.http_port`, 3000, 0),
-      httpHost: str(o, "http_host", `${at}.http_host`) ?? "0.0.0.0",
+      httpPort: o.int("http_port", 3000, 0),
+      httpHost: opt(o, "http_host") ?? "0.0.0.0",
     };
   });
   const tokens = new Set(workspaces.map((w) => w.botToken));
   if (tokens.size !== workspaces.length)
     throw new Error(`${key("workspaces")}: the same bot_token is listed twice`);
 
-  const owner = str(c, "owner", key("owner"));
+  const owner = opt(section, "owner");
   if (workspaces.length && !owner)
     throw new Error(`${key("owner")} is required with bot_token or workspaces`);
   if (owner !== undefined && !/^@[^:]+:.+$/.test(owner))
     throw new Error(`${key("owner")} must be a Matrix user id like @you:example.org`);
-  let apiUrl = str(c, "api_url", key("api_url")) ?? "https://slack.com/api/";
+  let apiUrl = opt(section, "api_url") ?? "https://slack.com/api/";
   try {
     const u = new URL(apiUrl);
     if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("protocol");
@@ -106,7 +97,7 @@ export function readSlackConfig(c: Record<string, unknown>, platform = "slack"):
     owner,
     workspaces,
     apiUrl,
-    relayTemplate: str(c, "relay_template", key("relay_template")) ?? DEFAULT_RELAY_TEMPLATE,
-    maxFileBytes: num(c, "max_file_bytes", key("max_file_bytes"), 100 * 1024 * 1024, 1),
+    relayTemplate: opt(section, "relay_template") ?? DEFAULT_RELAY_TEMPLATE,
+    maxFileBytes: section.int("max_file_bytes", 100 * 1024 * 1024, 1),
   };
 }

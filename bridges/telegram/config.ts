@@ -2,6 +2,8 @@
  * The `platforms.telegram` config section: read, defaulted and validated. Errors name the key
  * and say how to fix it.
  */
+
+import { SectionReader } from "../../src/config/SectionReader";
 import { DEFAULT_RELAY_TEMPLATE } from "./convert/index";
 
 /** Telegram chat types a portal may be made for. */
@@ -51,23 +53,8 @@ export interface TelegramConfig {
 
 /** Reads `platforms.<platform>` (the section itself is `c`); throws with the key path on a bad value. */
 export function readTelegramConfig(c: Record<string, unknown>, platform = "telegram"): TelegramConfig {
-  const key = (k: string): string => `platforms.${platform}.${k}`;
-  const str = (k: string, required: boolean, dflt = ""): string => {
-    const v = c[k];
-    if (v === undefined || v === null || v === "") {
-      if (required) throw new Error(`${key(k)} is required`);
-      return dflt;
-    }
-    if (typeof v !== "string") throw new Error(`${key(k)} must be a string`);
-    return v;
-  };
-  const num = (k: string, d: number, min: number): number => {
-    const v = c[k];
-    if (v === undefined || v === null) return d;
-    if (typeof v !== "number" || !Number.isFinite(v) || v < min)
-      throw new Error(`${key(k)} must be a number >= ${min}`);
-    return v;
-  };
+  const r = new SectionReader(c, `platforms.${platform}`);
+  const key = (k: string): string => r.key(k);
   const ids = (k: string): Set<string> => {
     const v = c[k];
     if (v === undefined || v === null) return new Set();
@@ -81,21 +68,15 @@ export function readTelegramConfig(c: Record<string, unknown>, platform = "teleg
     return new Set(v.map(String));
   };
 
-  const botToken = str("bot_token", false) || undefined;
+  const botToken = r.str("bot_token", false) || undefined;
   if (botToken !== undefined && !isBotToken(botToken))
     throw new Error(
       `${key("bot_token")} does not look like a bot token (<digits>:<secret>, from @BotFather)`,
     );
-  const owner = str("owner", botToken !== undefined) || undefined;
+  const owner = r.str("owner", botToken !== undefined) || undefined;
   if (owner !== undefined && !/^@[^:]+:.+$/.test(owner))
     throw new Error(`${key("owner")} must be a Matrix user id like @you:example.org`);
-  const apiRoot = str("api_root", false, "https://api.telegram.org").replace(/\/+$/, "");
-  try {
-    const u = new URL(apiRoot);
-    if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("protocol");
-  } catch {
-    throw new Error(`${key("api_root")} must be an http(s) URL`);
-  }
+  const apiRoot = r.httpUrl("api_root", "https://api.telegram.org");
   let allowChatTypes = new Set<TelegramChatType>(CHAT_TYPES);
   if (c.allow_chat_types !== undefined) {
     const v = c.allow_chat_types;
@@ -108,13 +89,13 @@ export function readTelegramConfig(c: Record<string, unknown>, platform = "teleg
   }
   if (c.moderation !== undefined && typeof c.moderation !== "boolean")
     throw new Error(`${key("moderation")} must be true or false`);
-  const backoffInitialMs = num("backoff_initial_ms", 1000, 1);
-  const backoffMaxMs = num("backoff_max_ms", 60_000, 1);
+  const backoffInitialMs = r.num("backoff_initial_ms", 1000, 1);
+  const backoffMaxMs = r.num("backoff_max_ms", 60_000, 1);
   if (backoffMaxMs < backoffInitialMs)
     throw new Error(`${key("backoff_max_ms")} must be >= backoff_initial_ms`);
-  const mode = str("mode", false, "polling");
+  const mode = r.str("mode", false, "polling");
   if (mode !== "polling" && mode !== "webhook") throw new Error(`${key("mode")} must be polling or webhook`);
-  const webhookUrl = str("webhook_url", mode === "webhook") || undefined;
+  const webhookUrl = r.str("webhook_url", mode === "webhook") || undefined;
   if (webhookUrl !== undefined) {
     try {
       const u = new URL(webhookUrl);
@@ -125,10 +106,10 @@ export function readTelegramConfig(c: Record<string, unknown>, platform = "teleg
       );
     }
   }
-  const webhookSecret = str("webhook_secret", false) || undefined;
+  const webhookSecret = r.str("webhook_secret", false) || undefined;
   if (webhookSecret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(webhookSecret))
     throw new Error(`${key("webhook_secret")} must be 1-256 characters of A-Z, a-z, 0-9, _ and -`);
-  const webhookPort = num("webhook_port", 0, 0);
+  const webhookPort = r.num("webhook_port", 0, 0);
   if (mode === "webhook" && (webhookPort < 1 || webhookPort > 65535 || !Number.isInteger(webhookPort)))
     throw new Error(
       `${key("webhook_port")} is required in webhook mode: the port the bridge listens on for Telegram`,
@@ -137,15 +118,15 @@ export function readTelegramConfig(c: Record<string, unknown>, platform = "teleg
     mode,
     webhookUrl,
     webhookSecret,
-    webhookBindAddress: str("webhook_bind_address", false, "127.0.0.1"),
+    webhookBindAddress: r.str("webhook_bind_address", false, "127.0.0.1"),
     webhookPort,
-    webhookCheckMinutes: num("webhook_check_minutes", 10, 0),
-    profilePhotoCheckMinutes: num("profile_photo_check_minutes", 60, 0),
+    webhookCheckMinutes: r.num("webhook_check_minutes", 10, 0),
+    profilePhotoCheckMinutes: r.num("profile_photo_check_minutes", 60, 0),
     botToken,
     owner,
     apiRoot,
-    relayTemplate: str("relay_template", false, DEFAULT_RELAY_TEMPLATE),
-    pollTimeoutSeconds: num("poll_timeout_seconds", 30, 0),
+    relayTemplate: r.str("relay_template", false, DEFAULT_RELAY_TEMPLATE),
+    pollTimeoutSeconds: r.num("poll_timeout_seconds", 30, 0),
     allowChatTypes,
     allowChats: ids("allow_chats"),
     denyChats: ids("deny_chats"),

@@ -1,3 +1,4 @@
+import { SectionReader } from "../../src/config/SectionReader";
 /**
  * The `platforms.whatsapp` section: read, defaulted and validated. Errors name the key and
  * say what to write instead.
@@ -27,43 +28,31 @@ export interface WhatsAppConfig {
 export const DEFAULT_RELAY_TEMPLATE = "*{name}*: ";
 
 export function readWhatsAppConfig(c: Record<string, unknown>, platform = "whatsapp"): WhatsAppConfig {
-  const key = (k: string): string => `platforms.${platform}.${k}`;
-  const str = (k: string, dflt: string): string => {
-    const v = c[k];
-    if (v === undefined || v === null || v === "") return dflt;
-    if (typeof v !== "string") throw new Error(`${key(k)} must be a string`);
-    return v;
-  };
-  const num = (k: string, d: number, min: number): number => {
-    const v = c[k];
-    if (v === undefined || v === null) return d;
-    if (typeof v !== "number" || !Number.isFinite(v) || v < min)
-      throw new Error(`${key(k)} must be a number >= ${min}`);
-    return v;
-  };
-  const websocketUrl = str("websocket_url", "wss://web.whatsapp.com/ws/chat");
+  const r = new SectionReader(c, `platforms.${platform}`);
+  const key = (k: string): string => r.key(k);
+  const websocketUrl = r.str("websocket_url", false, "wss://web.whatsapp.com/ws/chat");
   try {
     const u = new URL(websocketUrl);
     if (u.protocol !== "wss:" && u.protocol !== "ws:") throw new Error("protocol");
   } catch {
     throw new Error(`${key("websocket_url")} must be a ws(s):// URL, e.g. wss://web.whatsapp.com/ws/chat`);
   }
-  const relayTemplate = str("relay_template", DEFAULT_RELAY_TEMPLATE);
+  const relayTemplate = r.str("relay_template", false, DEFAULT_RELAY_TEMPLATE);
   if (!relayTemplate.includes("{name}"))
     throw new Error(`${key("relay_template")} must contain {name}, e.g. "*{name}*: "`);
-  const backoffInitialMs = num("backoff_initial_ms", 2000, 1);
-  const backoffMaxMs = num("backoff_max_ms", 300_000, 1);
+  const backoffInitialMs = r.num("backoff_initial_ms", 2000, 1);
+  const backoffMaxMs = r.num("backoff_max_ms", 300_000, 1);
   if (backoffMaxMs < backoffInitialMs)
     throw new Error(`${key("backoff_max_ms")} must be >= backoff_initial_ms`);
   return {
     websocketUrl,
-    deviceName: str("device_name", "clawbridge"),
+    deviceName: r.str("device_name", false, "clawbridge"),
     relayTemplate,
     backoffInitialMs,
     backoffMaxMs,
-    connectTimeoutMs: num("connect_timeout_ms", 20_000, 100),
-    queryTimeoutMs: num("query_timeout_ms", 60_000, 100),
-    loginTimeoutSeconds: num("login_timeout_seconds", 180, 5),
-    qrRefreshSeconds: c.qr_refresh_seconds === undefined ? undefined : num("qr_refresh_seconds", 60, 1),
+    connectTimeoutMs: r.num("connect_timeout_ms", 20_000, 100),
+    queryTimeoutMs: r.num("query_timeout_ms", 60_000, 100),
+    loginTimeoutSeconds: r.num("login_timeout_seconds", 180, 5),
+    qrRefreshSeconds: c.qr_refresh_seconds === undefined ? undefined : r.num("qr_refresh_seconds", 60, 1),
   };
 }

@@ -49,7 +49,7 @@ describe("platforms.slack config", () => {
     );
     refuses({ api_url: "ftp://x" }, /platforms\.slack\.api_url must be an http\(s\) URL/);
     refuses({ workspaces: "x" }, /platforms\.slack\.workspaces must be a list/);
-    refuses({ max_file_bytes: 0 }, /platforms\.slack\.max_file_bytes must be an integer >= 1/);
+    refuses({ max_file_bytes: 0 }, /platforms\.slack\.max_file_bytes must be a whole number >= 1/);
     refuses(
       {
         owner: "@me:hs",
