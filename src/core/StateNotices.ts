@@ -16,27 +16,35 @@ export const TRANSIENT_GRACE_MS = 30_000;
 export class StateNotices {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly told = new Set<string>();
+  /** The latest reason a login gave for being down. */
+  private readonly reasons = new Map<string, string | undefined>();
   private counter = 0;
 
   constructor(private readonly opts: { store: Store; bot: Intent; graceMs?: number }) {}
 
   changed(login: LoginRef, state: ConnectionState, message?: string): void {
-    clearTimeout(this.timers.get(login.id));
-    this.timers.delete(login.id);
     const what = `${login.platform}${login.remoteId ? ` (${login.remoteId})` : ""}`;
-    if (state === ConnectionState.LoggedOut || state === ConnectionState.BadCredentials) {
-      this.told.add(login.id);
-      void this.tell(login, `${what}: ${state}${message ? ` — ${message}` : ""}`);
-    } else if (state === ConnectionState.TransientDisconnect) {
+    if (state === ConnectionState.TransientDisconnect || state === ConnectionState.Connecting) {
+      // A reconnect loop reports again and again while the login is down: the grace time runs
+      // from the first report, and the notice gives the latest reason.
+      if (state === ConnectionState.TransientDisconnect) this.reasons.set(login.id, message);
+      if (state === ConnectionState.Connecting || this.timers.has(login.id)) return;
       const t = setTimeout(() => {
+        this.timers.delete(login.id);
         this.told.add(login.id);
-        void this.tell(
-          login,
-          `${what}: the connection is down (${message ?? "disconnected"}); still trying.`,
-        );
+        const reason = this.reasons.get(login.id) ?? "disconnected";
+        void this.tell(login, `${what}: the connection is down (${reason}); still trying.`);
       }, this.opts.graceMs ?? TRANSIENT_GRACE_MS);
       t.unref();
       this.timers.set(login.id, t);
+      return;
+    }
+    clearTimeout(this.timers.get(login.id));
+    this.timers.delete(login.id);
+    this.reasons.delete(login.id);
+    if (state === ConnectionState.LoggedOut || state === ConnectionState.BadCredentials) {
+      this.told.add(login.id);
+      void this.tell(login, `${what}: ${state}${message ? ` — ${message}` : ""}`);
     } else if (state === ConnectionState.Connected && this.told.delete(login.id)) {
       void this.tell(login, `${what}: connected again.`);
     }

@@ -55,4 +55,19 @@ describe("StateNotices", () => {
     );
     n.stop();
   });
+
+  it("counts the grace time from the first report of a reconnect loop, giving the latest reason", async () => {
+    const n = new StateNotices({ store, bot, graceMs: 60 });
+    n.changed(login, ConnectionState.TransientDisconnect, "socket closed");
+    for (let i = 0; i < 4; i++) {
+      await sleep(20);
+      n.changed(login, ConnectionState.Connecting);
+      n.changed(login, ConnectionState.TransientDisconnect, `retry ${i} failed`);
+    }
+    // 80 ms of reports every 20 ms: restarting the grace time on each would say nothing yet.
+    await sleep(10);
+    assert.equal(said.length, 1);
+    assert.match(String(said[0]?.body), /connection is down \(retry \d failed\); still trying/);
+    n.stop();
+  });
 });
