@@ -19,6 +19,7 @@ import {
   Partials,
   type ThreadChannel,
 } from "discord.js";
+import { ConnectionStateCell } from "../../src/core/ConnectionStateCell";
 import {
   type ChatInfo,
   type ChatInfoHandling,
@@ -71,7 +72,7 @@ export class DiscordClient
     ModerationHandling,
     ChatInfoHandling
 {
-  private current = ConnectionState.Connecting;
+  private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   readonly discord: Client;
   private readonly lanes: ChannelLanes;
   private readonly webhooks: Webhooks;
@@ -125,7 +126,7 @@ export class DiscordClient
 
   async connect(): Promise<void> {
     this.stopped = false;
-    this.setState(ConnectionState.Connecting);
+    this.conn.set(ConnectionState.Connecting);
     try {
       await this.discord.login(this.token);
     } catch (err) {
@@ -133,7 +134,7 @@ export class DiscordClient
       const why = bad
         ? "Discord rejected platforms.discord.bot_token: reset the token on the Bot page of the developer portal"
         : describe(err);
-      this.setState(bad ? ConnectionState.BadCredentials : ConnectionState.TransientDisconnect, why);
+      this.conn.set(bad ? ConnectionState.BadCredentials : ConnectionState.TransientDisconnect, why);
       throw new Error(why);
     }
   }
@@ -143,17 +144,11 @@ export class DiscordClient
     await this.lanes.idle();
     this.webhooks.destroy();
     await this.discord.destroy();
-    this.setState(ConnectionState.LoggedOut);
+    this.conn.set(ConnectionState.LoggedOut);
   }
 
   state(): ConnectionState {
-    return this.current;
-  }
-
-  private setState(s: ConnectionState, message?: string): void {
-    if (s === this.current && s !== ConnectionState.Connecting) return;
-    this.current = s;
-    this.ctx.stateChanged(this.login, s, message);
+    return this.conn.get();
   }
 
   private wire(): void {
@@ -194,7 +189,7 @@ export class DiscordClient
     d.on(
       Events.ShardResume,
       guard("resume", () => {
-        this.setState(ConnectionState.Connected);
+        this.conn.set(ConnectionState.Connected);
         this.catchUpAll();
       }),
     );
@@ -203,10 +198,10 @@ export class DiscordClient
         const why =
           "Discord rejected platforms.discord.bot_token (4004): reset the token on the Bot page of the developer portal";
         this.ctx.log.error(why);
-        this.setState(ConnectionState.BadCredentials, why);
-      } else this.setState(ConnectionState.TransientDisconnect, `gateway closed (${event.code})`);
+        this.conn.set(ConnectionState.BadCredentials, why);
+      } else this.conn.set(ConnectionState.TransientDisconnect, `gateway closed (${event.code})`);
     });
-    d.on(Events.ShardReconnecting, () => this.setState(ConnectionState.TransientDisconnect, "reconnecting"));
+    d.on(Events.ShardReconnecting, () => this.conn.set(ConnectionState.TransientDisconnect, "reconnecting"));
     d.on(
       Events.MessageCreate,
       guard("message", (m: Message) => this.onMessage(m)),
@@ -250,7 +245,7 @@ export class DiscordClient
   }
 
   private onReady(): void {
-    this.setState(ConnectionState.Connected);
+    this.conn.set(ConnectionState.Connected);
     this.ctx.log.info("discord: gateway ready", { guilds: this.discord.guilds.cache.size });
     this.catchUpAll();
   }

@@ -12,6 +12,7 @@
  * and channels), SlackFiles, and ChatRouter (which workspace a chat belongs to).
  */
 import { App, LogLevel, webApi } from "@slack/bolt";
+import { ConnectionStateCell } from "../../src/core/ConnectionStateCell";
 import {
   type BackfillHandling,
   type ChatInfo,
@@ -59,7 +60,7 @@ export class SlackClient
     ChatInfoHandling,
     BackfillHandling
 {
-  private current = ConnectionState.Connecting;
+  private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private app?: App;
   private readonly web: webApi.WebClient;
   private readonly files: SlackFiles;
@@ -149,13 +150,13 @@ export class SlackClient
     if (this.app) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    this.setState(ConnectionState.Connecting);
+    this.conn.set(ConnectionState.Connecting);
     let auth: Obj;
     try {
       auth = (await slack(() => this.web.auth.test())) as unknown as Obj;
     } catch (err) {
       const bad = (err as { status?: number }).status === 401;
-      this.setState(
+      this.conn.set(
         bad ? ConnectionState.BadCredentials : ConnectionState.TransientDisconnect,
         describe(err),
       );
@@ -186,8 +187,8 @@ export class SlackClient
         slackApiUrl: this.cfg.apiUrl,
         log: this.ctx.log,
         onState: (st) => {
-          if (st === "connected") this.setState(ConnectionState.Connected);
-          else if (this.app) this.setState(ConnectionState.TransientDisconnect, `socket ${st}`);
+          if (st === "connected") this.conn.set(ConnectionState.Connected);
+          else if (this.app) this.conn.set(ConnectionState.TransientDisconnect, `socket ${st}`);
         },
       });
       app = new App({ ...common, receiver });
@@ -212,7 +213,7 @@ export class SlackClient
       await app.stop().catch(() => undefined);
       const err = mapSlackError(raw);
       const bad = (err as { status?: number }).status === 401;
-      this.setState(
+      this.conn.set(
         bad ? ConnectionState.BadCredentials : ConnectionState.TransientDisconnect,
         describe(err),
       );
@@ -222,7 +223,7 @@ export class SlackClient
     const addr = (started as { address?: () => unknown } | undefined)?.address?.();
     if (addr && typeof addr === "object" && "port" in addr)
       this.httpPort = Number((addr as { port: number }).port);
-    if (!this.ws.appToken) this.setState(ConnectionState.Connected);
+    if (!this.ws.appToken) this.conn.set(ConnectionState.Connected);
     this.ctx.log.info("slack workspace connected", {
       team: me.team,
       mode: this.ws.appToken ? "socket" : "http",
@@ -249,17 +250,11 @@ export class SlackClient
       ?.stop()
       .catch((err: unknown) => this.ctx.log.debug("slack: stop failed", { err: describe(err) }));
     await this.inbound.drain();
-    this.setState(ConnectionState.LoggedOut);
+    this.conn.set(ConnectionState.LoggedOut);
   }
 
   state(): ConnectionState {
-    return this.current;
-  }
-
-  private setState(s: ConnectionState, message?: string): void {
-    if (s === this.current && s !== ConnectionState.Connecting) return;
-    this.current = s;
-    this.ctx.stateChanged(this.login, s, message);
+    return this.conn.get();
   }
 
   // ---- what the core asks of the workspace, run on the workspace the chat belongs to ----

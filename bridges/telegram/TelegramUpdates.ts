@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import type { Bot } from "grammy";
 import type { Update, User } from "grammy/types";
+import { ConnectionStateCell } from "../../src/core/ConnectionStateCell";
 import {
   ConnectionState,
   type ConnectorContext,
@@ -60,8 +61,7 @@ export function botWebhookUrl(webhookUrl: string, botId: number): URL {
 
 /** Polling loop or webhook, connection state and the stored offset of one bot. */
 export class TelegramUpdates {
-  private current = ConnectionState.Connecting;
-  private lastMessage?: string;
+  private readonly conn = new ConnectionStateCell((s, m) => this.o.ctx.stateChanged(this.o.login, s, m));
   private abort?: AbortController;
   private loopDone: Promise<void> = Promise.resolve();
   private emitting = false;
@@ -79,7 +79,7 @@ export class TelegramUpdates {
   }
 
   state(): ConnectionState {
-    return this.current;
+    return this.conn.get();
   }
 
   /** Starts receiving in the background (the stored offset is read first). */
@@ -89,11 +89,11 @@ export class TelegramUpdates {
     this.abort = abort;
     await this.loopDone; // an old loop still inside emit must not run beside the new one
     if (abort.signal.aborted) return;
-    this.setState(ConnectionState.Connecting);
+    this.conn.set(ConnectionState.Connecting);
     const run = this.o.cfg.mode === "webhook" ? this.webhook(abort.signal) : this.poll(abort.signal);
     this.loopDone = run.catch((err: unknown) => {
       this.o.ctx.log.error("telegram receive loop crashed", { err: describe(err) });
-      this.setState(ConnectionState.TransientDisconnect, describe(err));
+      this.conn.set(ConnectionState.TransientDisconnect, describe(err));
     });
   }
 
@@ -101,13 +101,6 @@ export class TelegramUpdates {
   async stop(): Promise<void> {
     this.abort?.abort();
     if (!this.emitting) await this.loopDone;
-  }
-
-  private setState(s: ConnectionState, message?: string): void {
-    if (s === this.current && message === this.lastMessage && s !== ConnectionState.Connecting) return;
-    this.current = s;
-    this.lastMessage = message;
-    this.o.ctx.stateChanged(this.o.login, s, message);
   }
 
   /** getMe and the stored offset, once per process. */
@@ -140,7 +133,7 @@ export class TelegramUpdates {
           },
           apiSignal,
         );
-        this.setState(ConnectionState.Connected);
+        this.conn.set(ConnectionState.Connected);
         backoff = this.o.cfg.backoffInitialMs;
         for (const u of updates) {
           if (signal.aborted) return;
@@ -193,7 +186,7 @@ export class TelegramUpdates {
             url: url.href,
             listen: `${cfg.webhookBindAddress}:${port}`,
           });
-          this.setState(ConnectionState.Connected);
+          this.conn.set(ConnectionState.Connected);
           backoff = cfg.backoffInitialMs;
           for (;;) {
             await sleep(every > 0 ? every : 2 ** 31 - 1, signal);
@@ -230,7 +223,7 @@ export class TelegramUpdates {
         "Telegram rejected the bot token (401 Unauthorized): it is wrong or was revoked. Get the current token " +
         "from @BotFather (/token) and set platforms.telegram.bot_token, or run `login telegram <token>`";
       log.error(why);
-      this.setState(ConnectionState.BadCredentials, why);
+      this.conn.set(ConnectionState.BadCredentials, why);
       return true;
     }
     let message = describe(err);
@@ -244,9 +237,9 @@ export class TelegramUpdates {
       message = `platforms.telegram.webhook_port ${this.o.cfg.webhookPort} is in use: free it or choose another port`;
     }
     // The first time a problem shows, say what to do; the retries after it only repeat it quietly.
-    if (message !== this.lastMessage) log.error(`telegram: ${message}; retrying`, { backoffMs: backoff });
+    if (message !== this.conn.reason) log.error(`telegram: ${message}; retrying`, { backoffMs: backoff });
     else log.debug("telegram: still failing, retrying", { err: message, backoffMs: backoff });
-    this.setState(ConnectionState.TransientDisconnect, message);
+    this.conn.set(ConnectionState.TransientDisconnect, message);
     await sleep(Math.max(backoff, err.retryAfterMs ?? 0), signal);
     return false;
   }

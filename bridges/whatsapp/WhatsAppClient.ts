@@ -7,6 +7,7 @@
  * sender's name in front; the bridge's own notices never go to WhatsApp.
  */
 import type { AnyMessageContent, WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
+import { ConnectionStateCell } from "../../src/core/ConnectionStateCell";
 import {
   type ChatInfo,
   type ChatInfoHandling,
@@ -59,7 +60,7 @@ export class WhatsAppClient
     RelayHandling,
     ChatInfoHandling
 {
-  private current = ConnectionState.Connecting;
+  private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private sock?: WASocket;
   private auth?: PgAuth;
   private stopped = false;
@@ -118,7 +119,7 @@ export class WhatsAppClient
     await loadBaileys();
     this.auth = await pgAuthState(this.ctx.store, this.authKey);
     if (!this.auth.existing || !this.auth.state.creds.me) {
-      this.setState(ConnectionState.LoggedOut, `this WhatsApp login is not linked; ${RELOGIN_HINT}`);
+      this.conn.set(ConnectionState.LoggedOut, `this WhatsApp login is not linked; ${RELOGIN_HINT}`);
       return;
     }
     this.open();
@@ -138,25 +139,20 @@ export class WhatsAppClient
     this.stopped = true;
     clearTimeout(this.timer);
     try {
-      if (this.sock && this.current === ConnectionState.Connected) await this.sock.logout();
+      if (this.sock && this.conn.get() === ConnectionState.Connected) await this.sock.logout();
     } finally {
       await this.auth?.clear();
     }
   }
 
   state(): ConnectionState {
-    return this.current;
-  }
-
-  private setState(state: ConnectionState, message?: string): void {
-    this.current = state;
-    this.ctx.stateChanged(this.login, state, message);
+    return this.conn.get();
   }
 
   private open(): void {
     const auth = this.auth;
     if (!auth || this.stopped) return;
-    this.setState(ConnectionState.Connecting);
+    this.conn.set(ConnectionState.Connecting);
     const B = baileys();
     const sock = B.makeWASocket({
       ...socketOptions(this.cfg, auth, this.log),
@@ -176,7 +172,7 @@ export class WhatsAppClient
       if (this.sock !== sock) return;
       if (u.connection === "open") {
         this.attempt = 0;
-        this.setState(ConnectionState.Connected);
+        this.conn.set(ConnectionState.Connected);
         this.log.info("connected to WhatsApp", { number: this.ownNumber });
       } else if (u.connection === "close") this.closed(u.lastDisconnect?.error);
     });
@@ -247,7 +243,7 @@ export class WhatsAppClient
       this.auth
         ?.clear()
         .catch((err: unknown) => this.log.error("could not forget the keys", { err: String(err) }));
-      this.setState(
+      this.conn.set(
         ConnectionState.LoggedOut,
         `WhatsApp logged this bridge out (the device was unlinked on the phone); ${RELOGIN_HINT}`,
       );
@@ -263,7 +259,7 @@ export class WhatsAppClient
       code === B.DisconnectReason.connectionReplaced
         ? "another client took over this session"
         : (error?.message ?? "connection closed");
-    this.setState(
+    this.conn.set(
       ConnectionState.TransientDisconnect,
       `${why}; reconnecting in ${Math.round(delay / 1000)} s`,
     );
@@ -314,8 +310,8 @@ export class WhatsAppClient
 
   private connected(): WASocket {
     const sock = this.sock;
-    if (!sock || this.current !== ConnectionState.Connected)
-      throw new BridgeError(`WhatsApp is not connected (${this.current.toLowerCase()})`, undefined, true);
+    if (!sock || this.conn.get() !== ConnectionState.Connected)
+      throw new BridgeError(`WhatsApp is not connected (${this.conn.get().toLowerCase()})`, undefined, true);
     return sock;
   }
 

@@ -12,6 +12,8 @@
  * `status` is the HTTP status, `retryAfterMs` comes from `Retry-After` or `retry_after` (seconds).
  * Network failures are rethrown as they are (no `status`).
  */
+
+import { ConnectionStateCell } from "../../../src/core/ConnectionStateCell";
 import {
   type BackfillHandling,
   type Capabilities,
@@ -92,7 +94,7 @@ export class TestnetClient
     BackfillHandling,
     ReadReceiptHandling
 {
-  private current = ConnectionState.Connecting;
+  private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private abort?: AbortController;
   private loopDone: Promise<void> = Promise.resolve();
   private emitting = false;
@@ -120,7 +122,7 @@ export class TestnetClient
     }
     if (abort.signal.aborted) return; // disconnected meanwhile
     const offset = stored !== undefined && /^\d+$/.test(stored) ? Number(stored) : 0;
-    this.setState(ConnectionState.Connecting);
+    this.conn.set(ConnectionState.Connecting);
     this.loopDone = this.loop(offset, abort.signal).catch((err: unknown) => {
       this.ctx.log.error("testnet poll loop crashed", { err });
     });
@@ -136,13 +138,7 @@ export class TestnetClient
   }
 
   state(): ConnectionState {
-    return this.current;
-  }
-
-  private setState(s: ConnectionState, message?: string): void {
-    if (s === this.current && s !== ConnectionState.Connecting) return;
-    this.current = s;
-    this.ctx.stateChanged(this.login, s, message);
+    return this.conn.get();
   }
 
   private async loop(start: number, signal: AbortSignal): Promise<void> {
@@ -155,7 +151,7 @@ export class TestnetClient
         if (this.selfId === undefined) {
           const me = await this.api.json("GET", "/me", undefined, signal);
           this.selfId = str(me, "id");
-          this.setState(ConnectionState.Connected);
+          this.conn.set(ConnectionState.Connected);
         }
         const pollSignal = AbortSignal.any([signal, AbortSignal.timeout((timeout + 10) * 1000)]);
         const body = await this.api.json(
@@ -164,7 +160,7 @@ export class TestnetClient
           undefined,
           pollSignal,
         );
-        this.setState(ConnectionState.Connected);
+        this.conn.set(ConnectionState.Connected);
         backoff = this.cfg.backoffInitialMs;
         const updates = Array.isArray(body.updates) ? body.updates : [];
         for (const u of updates) {
@@ -200,11 +196,11 @@ export class TestnetClient
         if (signal.aborted) return;
         const status = isObj(err) && typeof err.status === "number" ? err.status : undefined;
         if (status === 401) {
-          this.setState(ConnectionState.BadCredentials, "token rejected");
+          this.conn.set(ConnectionState.BadCredentials, "token rejected");
           return;
         }
         const message = err instanceof Error ? err.message : String(err);
-        this.setState(ConnectionState.TransientDisconnect, message);
+        this.conn.set(ConnectionState.TransientDisconnect, message);
         this.ctx.log.warn("testnet: poll failed, retrying", { err: message, backoffMs: backoff });
         const retryAfter = isObj(err) && typeof err.retryAfterMs === "number" ? err.retryAfterMs : 0;
         await sleep(Math.max(backoff, retryAfter), signal);
