@@ -2,7 +2,14 @@
  * An in-memory ConnectorContext for connector tests without the bridge: emitted events and
  * reported states are recorded, the key/value store is a Map, emits can be made to hang or fail.
  */
-import type { ConnectionState, ConnectorContext, RemoteEvent } from "../../src/core/connector";
+import type {
+  ConnectionState,
+  ConnectorContext,
+  LoginRef,
+  NetworkClient,
+  NetworkConnector,
+  RemoteEvent,
+} from "../../src/core/connector";
 import { Logger } from "../../src/log/Logger";
 
 /** Swallows log lines, keeping warnings for assertions. */
@@ -73,4 +80,25 @@ export async function until(cond: () => boolean, timeoutMs = 5000, what = "condi
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** The events of one kind the context saw. */
+export function ofKind<K extends RemoteEvent["kind"]>(
+  h: Harness,
+  kind: K,
+): Array<Extract<RemoteEvent, { kind: K }>> {
+  return h.events.filter((e): e is Extract<RemoteEvent, { kind: K }> => e.kind === kind);
+}
+
+/** Initialises `connector` with the harness context and connects the client of its configured login. */
+export async function connectConfigLogin<C extends NetworkClient>(
+  connector: NetworkConnector,
+  h: Harness,
+): Promise<C> {
+  await connector.init(h.ctx);
+  const [login] = connector.configLogins!();
+  const ref: LoginRef = { id: "login-1", ...login! };
+  const client = connector.clientFor(ref) as C;
+  await client.connect();
+  return client;
 }

@@ -5,11 +5,11 @@
 import { randomBytes } from "node:crypto";
 import type { DiscordClient } from "../../../bridges/discord/DiscordClient";
 import { createConnector } from "../../../bridges/discord/DiscordConnector";
-import type { LoginRef, OutboundMessage, RemoteEvent } from "../../../src/core/connector";
-import { type Harness, memoryContext } from "../../harness/connectorContext";
+import type { OutboundMessage } from "../../../src/core/connector";
+import { connectConfigLogin, type Harness, memoryContext } from "../../harness/connectorContext";
 import { DiscordServer, sf } from "./DiscordServer";
 
-export { type Harness, QuietLogger, until } from "../../harness/connectorContext";
+export { type Harness, ofKind, QuietLogger, until } from "../../harness/connectorContext";
 
 /** A bot token of Discord's shape whose first part encodes `botId`. */
 export function botToken(botId: string): string {
@@ -78,22 +78,8 @@ export function harness(
 }
 
 /** Builds the connector from the harness config and returns a connected client. */
-export async function connectClient(h: Harness): Promise<DiscordClient> {
-  const connector = createConnector();
-  await connector.init(h.ctx);
-  const [login] = connector.configLogins!();
-  const ref: LoginRef = { id: "login-1", ...login! };
-  const client = connector.clientFor(ref) as DiscordClient;
-  await client.connect();
-  return client;
-}
-
-export function ofKind<K extends RemoteEvent["kind"]>(
-  h: Harness,
-  kind: K,
-): Array<Extract<RemoteEvent, { kind: K }>> {
-  return h.events.filter((e): e is Extract<RemoteEvent, { kind: K }> => e.kind === kind);
-}
+export const connectClient = (h: Harness): Promise<DiscordClient> =>
+  connectConfigLogin<DiscordClient>(createConnector(), h);
 
 export const outbound = (text: string, extra: Partial<OutboundMessage> = {}): OutboundMessage => ({
   sender: {

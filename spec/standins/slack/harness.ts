@@ -4,11 +4,11 @@
  */
 import type { SlackClient } from "../../../bridges/slack/SlackClient";
 import { createConnector } from "../../../bridges/slack/SlackConnector";
-import type { LoginRef, NetworkConnector, OutboundMessage, RemoteEvent } from "../../../src/core/connector";
+import type { LoginRef, NetworkConnector, OutboundMessage } from "../../../src/core/connector";
 import { type Harness, memoryContext } from "../../harness/connectorContext";
 import { SlackServer, type Workspace } from "./SlackServer";
 
-export { type Harness, QuietLogger, until } from "../../harness/connectorContext";
+export { type Harness, ofKind, QuietLogger, until } from "../../harness/connectorContext";
 
 /** The config section of one workspace of the stand-in. */
 export function workspaceConfig(w: Workspace, httpPort?: number): Record<string, unknown> {
@@ -51,13 +51,6 @@ export async function connectClients(
     clients.push(client);
   }
   return { connector, clients };
-}
-
-export function ofKind<K extends RemoteEvent["kind"]>(
-  h: Harness,
-  kind: K,
-): Array<Extract<RemoteEvent, { kind: K }>> {
-  return h.events.filter((e): e is Extract<RemoteEvent, { kind: K }> => e.kind === kind);
 }
 
 export const outbound = (text: string, extra: Partial<OutboundMessage> = {}): OutboundMessage => ({

@@ -6,11 +6,11 @@
 import { randomBytes, randomInt } from "node:crypto";
 import type { TelegramClient } from "../../../bridges/telegram/TelegramClient";
 import { createConnector } from "../../../bridges/telegram/TelegramConnector";
-import type { LoginRef, OutboundMessage, RemoteEvent } from "../../../src/core/connector";
-import { type Harness, memoryContext } from "../../harness/connectorContext";
+import type { OutboundMessage } from "../../../src/core/connector";
+import { connectConfigLogin, type Harness, memoryContext } from "../../harness/connectorContext";
 import { TelegramServer } from "./TelegramServer";
 
-export { type Harness, QuietLogger, until } from "../../harness/connectorContext";
+export { type Harness, ofKind, QuietLogger, until } from "../../harness/connectorContext";
 
 /** A context whose config points the connector at `server`. */
 export function harness(
@@ -31,23 +31,8 @@ export function harness(
 }
 
 /** Builds the connector from the harness config and returns a connected client. */
-export async function connectClient(h: Harness): Promise<TelegramClient> {
-  const connector = createConnector();
-  await connector.init(h.ctx);
-  const [login] = connector.configLogins!();
-  const ref: LoginRef = { id: "login-1", ...login! };
-  const client = connector.clientFor(ref) as TelegramClient;
-  await client.connect();
-  return client;
-}
-
-/** The events of one kind. */
-export function ofKind<K extends RemoteEvent["kind"]>(
-  h: Harness,
-  kind: K,
-): Array<Extract<RemoteEvent, { kind: K }>> {
-  return h.events.filter((e): e is Extract<RemoteEvent, { kind: K }> => e.kind === kind);
-}
+export const connectClient = (h: Harness): Promise<TelegramClient> =>
+  connectConfigLogin<TelegramClient>(createConnector(), h);
 
 /** A plain outbound text from Alice. */
 export const outbound = (text: string, extra: Partial<OutboundMessage> = {}): OutboundMessage => ({
