@@ -14,7 +14,7 @@ import { Provisioning } from "../../../src/http/Provisioning";
 import { openDatabase } from "../../../src/store/Database";
 import { PgStore } from "../../../src/store/PgStore";
 import { fuzzParams } from "../../harness/fuzz";
-import { assertMatrixError, request } from "../../unit/http/wire";
+import { type Answer, assertMatrixError, request } from "../../unit/http/wire";
 
 const PREFIX = "/_clawbridge/provisioning";
 
@@ -90,6 +90,13 @@ describe("Provisioning API over PostgreSQL", function () {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  type PortalJson = { platform: string; chat_id: string; room_id: string };
+  /** The answer's portal list, which a 200 must carry. */
+  const portalsOf = (r: Answer): PortalJson[] => {
+    const portals = r.json?.portals;
+    assert.ok(Array.isArray(portals), r.text.slice(0, 200));
+    return portals as PortalJson[];
+  };
   const list = async (q: string) => {
     const r = await request(port, "GET", `${PREFIX}/v1/portals${q}`, { headers: auth });
     return r;
@@ -100,15 +107,13 @@ describe("Provisioning API over PostgreSQL", function () {
     assert.equal(all.status, 200, all.text);
     assert.equal(all.json?.total, 10);
     const page = await list("?limit=3&offset=4");
-    const ids = (page.json?.portals as Array<{ platform: string; chat_id: string }>).map(
-      (p) => `${p.platform}/${p.chat_id}`,
-    );
+    const ids = portalsOf(page).map((p) => `${p.platform}/${p.chat_id}`);
     assert.deepEqual(ids, ["discord/chat4", "telegram/chat0", "telegram/chat1"]);
     const tg = await list("?platform=telegram&limit=1000&offset=1000000000");
     assert.equal(tg.status, 200);
     assert.deepEqual(tg.json?.portals, []);
     const one = await list("?platform=telegram&limit=1");
-    assert.equal((one.json?.portals as Array<{ room_id: string }>)[0]?.room_id, "!telegram0:hs");
+    assert.equal(portalsOf(one)[0]?.room_id, "!telegram0:hs");
   });
 
   it("fuzzed query strings: never 5xx; 200 within the limit, else a JSON errcode", async () => {
@@ -119,7 +124,7 @@ describe("Provisioning API over PostgreSQL", function () {
         assertMatrixError(r);
         if (r.status === 200) {
           const limit = new URLSearchParams(q).get("limit");
-          const n = (r.json?.portals as unknown[]).length;
+          const n = portalsOf(r).length;
           assert.ok(n <= (limit === null ? 100 : Number(limit)), `${n} portals for ${q}`);
         } else {
           assert.equal(r.status, 400, `${r.status} for ${q}`);
