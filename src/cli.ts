@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import "./requireSupportedNode";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { ConfigError, loadConfig } from "./config/Config";
 import { buildRegistration, loadRegistrationTokens, writeRegistration } from "./config/registration";
 import type { BridgeConfig } from "./config/types";
 import { Bridge } from "./core/Bridge";
+import { BridgeError } from "./core/errors";
 import { runDoctor } from "./doctor";
-import { configureLogging, Logger } from "./log/Logger";
+import { configureLogging, Logger, redact } from "./log/Logger";
 import { openDatabase } from "./store/Database";
 import { Migrator } from "./store/Migrator";
 import { VERSION } from "./version";
@@ -120,6 +122,12 @@ async function migrate(args: Args): Promise<void> {
 function generateRegistration(args: Args): void {
   if (!args.file) throw new UsageError("generate-registration needs -f <registration file>");
   const config = load(args);
+  if (existsSync(args.file) && !args.force) {
+    throw new BridgeError(
+      `${args.file} already exists: to replace it, run the same command with --force ` +
+        ", then give the homeserver the new file and restart the homeserver",
+    );
+  }
   const reg = buildRegistration(config);
   writeRegistration(args.file, reg, { force: args.force });
   console.log(
@@ -169,7 +177,11 @@ main(process.argv.slice(2)).then(
       console.error(`clawbridge: ${err.message}\n\n${USAGE}`);
       process.exit(2);
     }
-    log.error("fatal", { err });
+    // Expected failures (homeserver down, a file in the way…) say what to do in one line; the
+    // stack is for debugging only.
+    const text = err instanceof BridgeError ? err.userMessage : ((err as Error)?.message ?? String(err));
+    console.error(`clawbridge: ${redact(text.split("\n")[0])}`);
+    log.debug("failure details", { err });
     process.exit(1);
   },
 );

@@ -21,6 +21,9 @@ function cli(
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
+/** A stack frame in output: an expected failure must not print one. */
+const STACK = /^\s+at .+:\d+:\d+\)?$/m;
+
 describe("clawbridge CLI", function () {
   this.timeout(60_000);
   const dir = mkdtempSync(path.join(os.tmpdir(), "clawbridge-cli-"));
@@ -74,8 +77,10 @@ describe("clawbridge CLI", function () {
     assert.ok(!first.out.includes(doc.as_token) && !first.out.includes(doc.hs_token));
 
     const again = cli(["generate-registration", "-c", config, "-f", reg]);
-    assert.notEqual(again.status, 0);
-    assert.match(again.out, /--force/);
+    assert.equal(again.status, 1);
+    assert.match(again.out, /already exists.*--force/);
+    assert.doesNotMatch(again.out, STACK);
+    assert.equal(again.out.trim().split("\n").length, 1, again.out);
     assert.equal((load(readFileSync(reg, "utf8")) as { as_token: string }).as_token, doc.as_token);
 
     const forced = cli(["generate-registration", "-c", config, "-f", reg, "--force"]);
