@@ -9,6 +9,7 @@ import { Bridge } from "./core/Bridge";
 import { BridgeError } from "./core/errors";
 import { runDoctor } from "./doctor";
 import { configureLogging, Logger, redact } from "./log/Logger";
+import { DEFAULT_HOMESERVER_WAIT_SECONDS, waitForHomeserver } from "./matrix/waitForHomeserver";
 import { openDatabase } from "./store/Database";
 import { Migrator } from "./store/Migrator";
 import { VERSION } from "./version";
@@ -20,8 +21,8 @@ const USAGE = `clawbridge ${VERSION} — Matrix bridge for Telegram, Discord, Sl
 Usage:
   clawbridge generate-registration -c config.yaml -f registration.yaml [--force]
       Write the appservice registration for the homeserver (fresh tokens).
-  clawbridge start -c config.yaml [-r registration.yaml]
-      Run the bridge.
+  clawbridge start -c config.yaml [-r registration.yaml] [--wait-homeserver <seconds>]
+      Run the bridge. Waits up to ${DEFAULT_HOMESERVER_WAIT_SECONDS} s (or <seconds>) for the homeserver to answer.
   clawbridge doctor -c config.yaml [-r registration.yaml]
       Check config, database, homeserver, appservice ping and connectors.
   clawbridge migrate -c config.yaml
@@ -34,12 +35,14 @@ interface Args {
   registration?: string;
   file?: string;
   force: boolean;
+  waitHomeserverSeconds: number;
 }
 
 function parseArgs(argv: string[]): Args {
   const args: Args = {
     config: "config.yaml",
     force: false,
+    waitHomeserverSeconds: DEFAULT_HOMESERVER_WAIT_SECONDS,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -52,7 +55,12 @@ function parseArgs(argv: string[]): Args {
     else if (a === "-r" || a === "--registration") args.registration = value();
     else if (a === "-f" || a === "--file") args.file = value();
     else if (a === "--force") args.force = true;
-    else if (a === "-h" || a === "--help") args.command = "help";
+    else if (a === "--wait-homeserver") {
+      const seconds = Number(value());
+      if (!Number.isFinite(seconds) || seconds < 0)
+        throw new UsageError("--wait-homeserver needs a number of seconds (0 or more)");
+      args.waitHomeserverSeconds = seconds;
+    } else if (a === "-h" || a === "--help") args.command = "help";
     else if (a === "-v" || a === "--version") args.command = "version";
     else if (!a.startsWith("-") && !args.command) args.command = a;
     else throw new UsageError(`unknown option ${a}`);
@@ -79,6 +87,7 @@ function load(args: Args): BridgeConfig {
 async function start(args: Args): Promise<void> {
   const config = load(args);
   const tokens = loadRegistrationTokens(registrationPath(args, config), { configPath: args.config });
+  await waitForHomeserver(config.homeserver.url, args.waitHomeserverSeconds * 1000);
   const bridge = await Bridge.start({ config, tokens });
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -94,6 +94,22 @@ describe("clawbridge CLI", function () {
     assert.match(r.out, /generate-registration/);
   });
 
+  it("start waits for a homeserver that is down, then exits with one line saying what to do", () => {
+    const reg = path.join(dir, "registration-down.yaml");
+    assert.equal(cli(["generate-registration", "-c", config, "-f", reg]).status, 0);
+    // Port 1 on loopback: nothing listens there, so every attempt is refused.
+    const down = path.join(dir, "down.yaml");
+    writeFileSync(down, "homeserver:\n  url: http://127.0.0.1:1\n  domain: example.org\n");
+    const r = cli(["start", "-c", down, "-r", reg, "--wait-homeserver", "1"]);
+    assert.equal(r.status, 1, r.out);
+    assert.match(r.out, /waiting for the homeserver at http:\/\/127\.0\.0\.1:1/);
+    assert.match(
+      r.out,
+      /^clawbridge: the homeserver at http:\/\/127\.0\.0\.1:1 is unreachable after waiting 1 s: start it/m,
+    );
+    assert.doesNotMatch(r.out, STACK);
+  });
+
   it("refuses to run on a Node.js older than 22.19, naming the version found and how to get Node 22", () => {
     // This machine's system Node (20) when present; otherwise the current Node made to report 20.
     const system = "/usr/bin/node";
