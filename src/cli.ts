@@ -19,8 +19,9 @@ const log = new Logger("cli");
 const USAGE = `clawbridge ${VERSION} — Matrix bridge for Telegram, Discord, Slack and WhatsApp, with an AI user
 
 Usage:
-  clawbridge generate-registration -c config.yaml -f registration.yaml [--force]
-      Write the appservice registration for the homeserver (fresh tokens).
+  clawbridge generate-registration -c config.yaml -f registration.yaml [--force [--keep-tokens]]
+      Write the appservice registration for the homeserver (fresh tokens; with --keep-tokens
+      those of the existing file, e.g. after enabling a platform).
   clawbridge start -c config.yaml [-r registration.yaml] [--wait-homeserver <seconds>]
       Run the bridge. Waits up to ${DEFAULT_HOMESERVER_WAIT_SECONDS} s (or <seconds>) for the homeserver to answer.
   clawbridge doctor -c config.yaml [-r registration.yaml]
@@ -35,6 +36,7 @@ interface Args {
   registration?: string;
   file?: string;
   force: boolean;
+  keepTokens: boolean;
   waitHomeserverSeconds: number;
 }
 
@@ -42,6 +44,7 @@ function parseArgs(argv: string[]): Args {
   const args: Args = {
     config: "config.yaml",
     force: false,
+    keepTokens: false,
     waitHomeserverSeconds: DEFAULT_HOMESERVER_WAIT_SECONDS,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -55,6 +58,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === "-r" || a === "--registration") args.registration = value();
     else if (a === "-f" || a === "--file") args.file = value();
     else if (a === "--force") args.force = true;
+    else if (a === "--keep-tokens") args.keepTokens = true;
     else if (a === "--wait-homeserver") {
       const seconds = Number(value());
       if (!Number.isFinite(seconds) || seconds < 0)
@@ -130,14 +134,16 @@ async function migrate(args: Args): Promise<void> {
 
 function generateRegistration(args: Args): void {
   if (!args.file) throw new UsageError("generate-registration needs -f <registration file>");
+  if (args.keepTokens && !args.force) throw new UsageError("--keep-tokens goes with --force");
   const config = load(args);
   if (existsSync(args.file) && !args.force) {
     throw new BridgeError(
       `${args.file} already exists: to replace it, run the same command with --force ` +
-        ", then give the homeserver the new file and restart the homeserver",
+        "(add --keep-tokens to keep its tokens), give the homeserver the new file and restart the homeserver",
     );
   }
-  const reg = buildRegistration(config);
+  const tokens = args.keepTokens ? loadRegistrationTokens(args.file, { configPath: args.config }) : {};
+  const reg = buildRegistration(config, tokens);
   writeRegistration(args.file, reg, { force: args.force });
   console.log(
     `Wrote ${args.file}. Add its path to app_service_config_files in the homeserver config, restart the homeserver, ` +

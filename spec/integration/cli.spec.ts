@@ -110,6 +110,50 @@ describe("clawbridge CLI", function () {
     assert.doesNotMatch(r.out, STACK);
   });
 
+  it("doctor fails when the registration lacks an enabled platform's namespaces, and --keep-tokens fixes it", () => {
+    const base = [
+      "homeserver:",
+      "  url: http://127.0.0.1:1",
+      "  domain: example.org",
+      "database:",
+      "  url: postgres://nobody@127.0.0.1:1/none",
+    ];
+    const before = path.join(dir, "doctor-before.yaml");
+    writeFileSync(before, [...base, ""].join("\n"));
+    const withPlatform = path.join(dir, "doctor-after.yaml");
+    writeFileSync(
+      withPlatform,
+      [
+        ...base,
+        "platforms:",
+        "  testnet:",
+        "    enabled: true",
+        `    module: ${path.join(REPO, "spec/standins/testnet/TestnetConnector.ts")}`,
+        "    base_url: http://127.0.0.1:1",
+        "    token: t0ken-for-doctor",
+        "    owner: '@alice:example.org'",
+        "",
+      ].join("\n"),
+    );
+    const reg = path.join(dir, "registration-doctor.yaml");
+    assert.equal(cli(["generate-registration", "-c", before, "-f", reg]).status, 0);
+    const tokens = load(readFileSync(reg, "utf8")) as { as_token: string; hs_token: string };
+
+    const stale = cli(["doctor", "-c", withPlatform, "-r", reg]);
+    assert.equal(stale.status, 1, stale.out);
+    const line = stale.out.split("\n").find((l) => l.startsWith("FAIL  namespaces")) ?? "";
+    assert.match(line, /no exclusive users namespace covers @_testnet_1:example\.org \(testnet ghosts\)/);
+    assert.match(line, /no exclusive aliases namespace covers #_testnet_1:example\.org/);
+    assert.match(line, /generate-registration .* --force --keep-tokens, then restart the homeserver/);
+
+    const regen = cli(["generate-registration", "-c", withPlatform, "-f", reg, "--force", "--keep-tokens"]);
+    assert.equal(regen.status, 0, regen.out);
+    const after = load(readFileSync(reg, "utf8")) as { as_token: string; hs_token: string };
+    assert.deepEqual([after.as_token, after.hs_token], [tokens.as_token, tokens.hs_token]);
+    const fixed = cli(["doctor", "-c", withPlatform, "-r", reg]);
+    assert.match(fixed.out, /^ok {4}namespaces /m, fixed.out);
+  });
+
   it("refuses to run on a Node.js older than 22.19, naming the version found and how to get Node 22", () => {
     // This machine's system Node (20) when present; otherwise the current Node made to report 20.
     const system = "/usr/bin/node";
