@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { load } from "js-yaml";
@@ -27,6 +27,8 @@ const STACK = /^\s+at .+:\d+:\d+\)?$/m;
 describe("clawbridge CLI", function () {
   this.timeout(60_000);
   const dir = mkdtempSync(path.join(os.tmpdir(), "clawbridge-cli-"));
+  // The directory holds registrations with live-looking tokens: never left behind.
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const config = path.join(dir, "config.yaml");
   writeFileSync(
     config,
