@@ -1,7 +1,6 @@
 import { retryDelayMs, sleep } from "../ai/providers/retry";
 import { BridgeError } from "../core/errors";
 import { Logger } from "../log/Logger";
-import { MatrixApi, MatrixError } from "./MatrixApi";
 
 const log = new Logger("homeserver");
 
@@ -16,23 +15,18 @@ export const DEFAULT_HOMESERVER_WAIT_SECONDS = 60;
  * answers something that is not a homeserver.
  */
 export async function waitForHomeserver(url: string, timeoutMs: number): Promise<void> {
-  const api = new MatrixApi(url, "", "", 10_000);
   const deadline = Date.now() + timeoutMs;
   let said = false;
   for (let attempt = 0; ; attempt++) {
-    let last: MatrixError;
-    try {
-      await api.versions();
+    const last = await probe(url);
+    if (last.status === 200) {
       if (said) log.info("the homeserver answers", { url });
       return;
-    } catch (err) {
-      if (!(err instanceof MatrixError)) throw err;
-      last = err;
     }
-    if (!last.retryable) {
+    if (!(last.status === 0 || last.status === 429 || last.status >= 500)) {
       throw new BridgeError(
         `${url} answered ${last.status} for /_matrix/client/versions: it is not a Matrix homeserver's client API; check homeserver.url`,
-        last,
+        new Error(last.reason),
       );
     }
     const left = deadline - Date.now();
@@ -40,15 +34,31 @@ export async function waitForHomeserver(url: string, timeoutMs: number): Promise
       const why = last.status === 0 ? "is unreachable" : `answers ${last.status}`;
       throw new BridgeError(
         `the homeserver at ${url} ${why} after waiting ${Math.round(timeoutMs / 1000)} s: start it (or fix homeserver.url), then start the bridge again (--wait-homeserver <seconds> waits longer)`,
-        last,
+        new Error(last.reason),
       );
     }
     if (!said) {
       said = true;
       log.info(`waiting for the homeserver at ${url}… (up to ${Math.round(timeoutMs / 1000)} s)`, {
-        reason: last.message,
+        reason: last.reason,
       });
     }
     await sleep(Math.min(retryDelayMs(attempt), left));
+  }
+}
+
+/**
+ * One unauthenticated `GET /_matrix/client/versions` (a token, even an empty one, makes Synapse
+ * answer 401): the HTTP status, 0 when nothing answered.
+ */
+async function probe(url: string): Promise<{ status: number; reason: string }> {
+  const endpoint = `${url.replace(/\/+$/, "")}/_matrix/client/versions`;
+  try {
+    const res = await fetch(endpoint, { signal: AbortSignal.timeout(10_000) });
+    await res.arrayBuffer();
+    return { status: res.status, reason: `HTTP ${res.status}` };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    return { status: 0, reason: `unreachable (${cause})` };
   }
 }

@@ -11,6 +11,12 @@ async function serve(
 ): Promise<{ url: string; calls: () => number; close(): Promise<void> }> {
   let calls = 0;
   const server = http.createServer((req, res) => {
+    // As Synapse: any token on this endpoint, even an empty one, must be valid.
+    if (req.headers.authorization !== undefined) {
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(JSON.stringify({ errcode: "M_UNKNOWN_TOKEN" }));
+      return;
+    }
     const status = statuses[Math.min(calls++, statuses.length - 1)];
     res.writeHead(status, { "content-type": "application/json" });
     res.end(
