@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { load } from "js-yaml";
+import { guardGroup } from "./orphanGuard";
 import { REPO_ROOT } from "./synapse";
 
 const HEALTH_TIMEOUT_MS = 30_000;
@@ -51,7 +52,6 @@ export class BridgeProcess {
   private buffer = "";
   private exitInfo: BridgeExit | undefined;
   private readonly exited: Promise<BridgeExit>;
-  private readonly killOnExit = () => this.child.kill("SIGKILL");
 
   private constructor(
     private readonly child: ChildProcess,
@@ -69,11 +69,11 @@ export class BridgeProcess {
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onData);
-    process.on("exit", this.killOnExit);
+    const release = guardGroup(child);
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         this.exitInfo = { code, signal };
-        process.off("exit", this.killOnExit);
+        release();
         resolve(this.exitInfo);
       });
     });
@@ -103,6 +103,8 @@ export class BridgeProcess {
       cwd: opts.cwd ?? REPO_ROOT,
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group (with its embedded PostgreSQL): see orphanGuard.
+      detached: true,
     });
     const bridge = new BridgeProcess(child, logPath, url, opts.echo ?? false);
     child.once("error", (err) => {
