@@ -10,7 +10,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { dump } from "js-yaml";
 import { LlamaBackend } from "../spec/standins/llm/LlamaBackend";
@@ -18,9 +18,11 @@ import { OpenAIStandin } from "../spec/standins/llm/OpenAIStandin";
 import { loadConfig } from "../src/config/Config";
 import type { BridgeConfig } from "../src/config/types";
 import { BridgeProcess } from "./lib/bridgeProcess";
+import { portBusy, whoListens } from "./lib/ports";
 import { ensureSynapseVenv, REPO_ROOT, SynapseServer } from "./lib/synapse";
 
 const DEV_DIR = path.resolve(process.env.CLAWBRIDGE_DEV_DIR || path.join(REPO_ROOT, ".dev"));
+const PID_FILE = path.join(DEV_DIR, "dev.pid");
 const WANT_MODEL = process.env.CLAWBRIDGE_DEV_MODEL !== "0";
 
 function envPort(name: string, fallback: number): number {
@@ -107,6 +109,42 @@ function devPorts(config: BridgeConfig): Array<{ port: number; what: string }> {
   return ports;
 }
 
+/** The pid of a dev stack running on this state dir, if its pid file names a live process. */
+function runningDevStack(): number | undefined {
+  try {
+    const pid = Number(readFileSync(PID_FILE, "utf8").trim());
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Fails before anything starts when a port is taken, saying by what and how to stop it: a
+ * second `npm run dev` must not report the first one's bridge as its own.
+ */
+async function checkPorts(config: BridgeConfig): Promise<void> {
+  const busy: string[] = [];
+  for (const { port, what } of devPorts(config)) {
+    if (!(await portBusy(port))) continue;
+    const who = whoListens(port);
+    busy.push(
+      `port ${port} (for ${what}) is in use${who ? ` by pid ${who.pid}: ${who.command.slice(0, 160)}` : ""}`,
+    );
+  }
+  if (!busy.length) return;
+  for (const line of busy) say(line);
+  const dev = runningDevStack();
+  say(
+    dev
+      ? `the dev stack of ${DEV_DIR} is already running (pid ${dev}): use it, or stop it with Ctrl-C in its terminal or \`kill ${dev}\``
+      : "stop that process, or give this stack other ports: CLAWBRIDGE_DEV_DIR=<new dir> with CLAWBRIDGE_DEV_SYNAPSE_PORT, CLAWBRIDGE_DEV_BRIDGE_PORT, CLAWBRIDGE_DEV_MODEL_PORT",
+  );
+  process.exit(1);
+}
+
 /** The demo user's password: generated once, kept in `<dev dir>/demo-password`. */
 function demoPassword(): string {
   const file = path.join(DEV_DIR, "demo-password");
@@ -144,8 +182,17 @@ async function shutdown(code: number): Promise<never> {
     await bridge?.stop();
     await synapse?.stop();
     await model?.close().catch(() => undefined);
+    if (readPidFile() === process.pid) rmSync(PID_FILE, { force: true });
   }
   process.exit(code);
+}
+
+function readPidFile(): number | undefined {
+  try {
+    return Number(readFileSync(PID_FILE, "utf8").trim());
+  } catch {
+    return undefined;
+  }
 }
 
 async function main(): Promise<void> {
@@ -157,6 +204,8 @@ async function main(): Promise<void> {
   const registrationPath = path.join(DEV_DIR, "registration.yaml");
   ensureConfig(configPath, registrationPath);
   const config = loadConfig(configPath);
+  await checkPorts(config);
+  writeFileSync(PID_FILE, `${process.pid}\n`);
   const python = await ensureSynapseVenv();
   await ensureRegistration(configPath, registrationPath);
 

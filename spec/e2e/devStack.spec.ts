@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -158,8 +158,23 @@ describe("npm run dev (the dev stack, real Synapse)", function () {
     );
   });
 
-  it("when the dev process is killed (SIGKILL), its watchdog stops the orphaned stack", async () => {
+  it("a second npm run dev says what holds the ports and how to stop it, prints no banner and exits non-zero", async () => {
     const { npm } = await startDev();
+    const devPid = devProcess(npm);
+    const second = spawnSync("npm", ["run", "dev"], { cwd: REPO, env, encoding: "utf8", timeout: 60_000 });
+    const out = `${second.stdout}${second.stderr}`;
+    assert.notEqual(second.status, 0, out);
+    assert.match(out, new RegExp(`port ${synapsePort} \\(for Synapse\\) is in use by pid \\d+: .*synapse`));
+    assert.match(out, new RegExp(`already running \\(pid ${devPid}\\).*kill ${devPid}`));
+    assert.doesNotMatch(out, /dev stack is up|password/);
+
+    // The first stack is untouched by the second attempt.
+    const health = await fetch(`http://127.0.0.1:${synapsePort}/health`);
+    assert.equal(health.status, 200);
+  });
+
+  it("when the dev process is killed (SIGKILL), its watchdog stops the orphaned stack", async () => {
+    const npm = started.at(-1)!;
     const tree = descendants(npm.pid!);
     process.kill(devProcess(npm), "SIGKILL");
     // SIGTERM at once, SIGKILL after 10 s for what is still there.
