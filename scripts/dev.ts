@@ -16,6 +16,7 @@ import { dump } from "js-yaml";
 import { LlamaBackend } from "../spec/standins/llm/LlamaBackend";
 import { OpenAIStandin } from "../spec/standins/llm/OpenAIStandin";
 import { loadConfig } from "../src/config/Config";
+import { registrationFileProblems } from "../src/config/registrationCheck";
 import type { BridgeConfig } from "../src/config/types";
 import { BridgeProcess } from "./lib/bridgeProcess";
 import { portBusy, whoListens } from "./lib/ports";
@@ -72,9 +73,26 @@ function ensureConfig(configPath: string, registrationPath: string): void {
   say(`wrote ${configPath}`);
 }
 
-/** Runs `clawbridge generate-registration` through the CLI when the registration file does not exist yet. */
-async function ensureRegistration(configPath: string, registrationPath: string): Promise<void> {
-  if (existsSync(registrationPath)) return;
+/**
+ * Runs `clawbridge generate-registration` through the CLI when the registration file does not
+ * exist yet, and again (keeping its tokens) when it no longer covers the config — a platform
+ * enabled or a prefix changed in config.yaml — so that Synapse, which reads it only at start,
+ * is started with what the bridge will use.
+ */
+async function ensureRegistration(
+  config: BridgeConfig,
+  configPath: string,
+  registrationPath: string,
+): Promise<void> {
+  let extra: string[] = [];
+  if (existsSync(registrationPath)) {
+    const problems = registrationFileProblems(config, registrationPath);
+    if (!problems.length) return;
+    say(
+      `${registrationPath} does not match ${configPath} (${problems.join("; ")}): regenerating it, tokens kept`,
+    );
+    extra = ["--force", "--keep-tokens"];
+  }
   const args = [
     "--require",
     require.resolve("tsx/cjs"),
@@ -84,6 +102,7 @@ async function ensureRegistration(configPath: string, registrationPath: string):
     configPath,
     "-f",
     registrationPath,
+    ...extra,
   ];
   const code = await new Promise<number>((resolve) => {
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "inherit", "inherit"] });
@@ -207,7 +226,7 @@ async function main(): Promise<void> {
   await checkPorts(config);
   writeFileSync(PID_FILE, `${process.pid}\n`);
   const python = await ensureSynapseVenv();
-  await ensureRegistration(configPath, registrationPath);
+  await ensureRegistration(config, configPath, registrationPath);
 
   const synapsePort = devPorts(config)[0].port;
   say(`starting Synapse on 127.0.0.1:${synapsePort} (state in ${path.join(DEV_DIR, "synapse")})`);

@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { dump, load } from "js-yaml";
 import { freePort } from "../../scripts/lib/ports";
+import { TestnetServer } from "../standins/testnet/TestnetServer";
 
 const REPO = path.resolve(__dirname, "../..");
+const CONNECTOR = path.join(REPO, "spec/standins/testnet/TestnetConnector.ts");
 
 /** Parent pid of every process, from /proc. */
 function parents(): Map<number, number> {
@@ -71,6 +74,7 @@ describe("npm run dev (the dev stack, real Synapse)", function () {
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let synapsePort: number;
+  let testnet: TestnetServer | undefined;
   const started: ChildProcess[] = [];
   const seen = new Set<number>();
 
@@ -138,6 +142,7 @@ describe("npm run dev (the dev stack, real Synapse)", function () {
         // gone
       }
     }
+    await testnet?.close();
     if (process.env.KEEP_TEST_DIRS) process.stderr.write(`[devStack] kept ${dir}\n`);
     else rmSync(dir, { recursive: true, force: true });
   });
@@ -184,5 +189,44 @@ describe("npm run dev (the dev stack, real Synapse)", function () {
       [],
       "orphans still running 15 s after the dev process died",
     );
+  });
+
+  it("enabling a platform in config.yaml regenerates the registration (tokens kept) before Synapse starts", async () => {
+    testnet = await TestnetServer.start();
+    const configPath = path.join(dir, "config.yaml");
+    const regPath = path.join(dir, "registration.yaml");
+    const before = load(readFileSync(regPath, "utf8")) as { as_token: string; hs_token: string };
+    const config = load(readFileSync(configPath, "utf8")) as Record<string, unknown>;
+    config.platforms = {
+      testnet: {
+        enabled: true,
+        module: CONNECTOR,
+        base_url: testnet.url,
+        token: testnet.token,
+        owner: "@demo:localhost",
+      },
+    };
+    writeFileSync(configPath, dump(config));
+
+    const { npm, output } = await startDev();
+    assert.match(output(), /does not match .*_testnet_.*regenerating it, tokens kept/);
+    const after = load(readFileSync(regPath, "utf8")) as {
+      as_token: string;
+      hs_token: string;
+      namespaces: { users: Array<{ regex: string }> };
+    };
+    assert.deepEqual([after.as_token, after.hs_token], [before.as_token, before.hs_token]);
+    assert.ok(after.namespaces.users.some((u) => new RegExp(u.regex).test("@_testnet_1:localhost")));
+    // Synapse was started with it: it lets the bridge register a testnet ghost (was 400 M_EXCLUSIVE).
+    const res = await fetch(`http://127.0.0.1:${synapsePort}/_matrix/client/v3/register`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${after.as_token}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "m.login.application_service", username: "_testnet_probe" }),
+    });
+    assert.equal(res.status, 200, await res.text());
+
+    const tree = descendants(npm.pid!);
+    process.kill(npm.pid!, "SIGINT");
+    assert.deepEqual(await allGone([npm.pid!, ...tree.keys()], 10_000), [], "still running after SIGINT");
   });
 });
