@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { load } from "js-yaml";
+import { registerLog } from "./logRegistry";
 import { guardGroup } from "./orphanGuard";
 import { REPO_ROOT } from "./synapse";
 
@@ -107,6 +108,7 @@ export class BridgeProcess {
       detached: true,
     });
     const bridge = new BridgeProcess(child, logPath, url, opts.echo ?? false);
+    registerLog(`bridge (pid ${child.pid})`, logPath);
     child.once("error", (err) => {
       bridge.buffer += `\n[spawn error] ${err.message}\n`;
     });

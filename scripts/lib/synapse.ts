@@ -4,6 +4,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import os from "node:os";
 import path from "node:path";
 import { dump } from "js-yaml";
+import { registerLog } from "./logRegistry";
 import { guardGroup } from "./orphanGuard";
 import { freePort } from "./ports";
 
@@ -285,6 +286,8 @@ export class SynapseServer {
     );
     this.child = child;
     const release = guardGroup(child);
+    registerLog(`Synapse (pid ${child.pid}) stdout/stderr`, stdioFile);
+    registerLog(`Synapse (pid ${child.pid})`, this.logFile);
     const onData = (chunk: Buffer) => {
       const text = chunk.toString("utf8");
       this.stdio = tail(this.stdio + text, 200);
