@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { load } from "js-yaml";
 import { registerLog } from "./logRegistry";
-import { guardGroup } from "./orphanGuard";
+import { guardGroup, signalGroup } from "./orphanGuard";
 import { REPO_ROOT } from "./synapse";
 
 const HEALTH_TIMEOUT_MS = 30_000;
@@ -157,11 +157,12 @@ export class BridgeProcess {
     if (this.running) this.child.kill(signal);
   }
 
-  /** SIGTERM and wait for the exit (SIGKILL after 10 s). */
+  /** SIGTERM and wait for the exit (SIGKILL to its process group after 10 s). */
   async stop(): Promise<BridgeExit> {
     if (!this.running) return this.exited;
     this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), STOP_GRACE_MS);
+    // A bridge that does not stop in time is killed with its group (its PostgreSQL).
+    const timer = setTimeout(() => signalGroup(this.child, "SIGKILL"), STOP_GRACE_MS);
     const exit = await this.exited;
     clearTimeout(timer);
     return exit;

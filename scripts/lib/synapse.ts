@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { dump } from "js-yaml";
 import { registerLog } from "./logRegistry";
-import { guardGroup } from "./orphanGuard";
+import { guardGroup, signalGroup } from "./orphanGuard";
 import { freePort } from "./ports";
 
 /** Root of the clawbridge checkout (this file lives in scripts/lib). */
@@ -337,7 +337,7 @@ export class SynapseServer {
     if (!child) return;
     const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+    const timer = setTimeout(() => signalGroup(child, "SIGKILL"), STOP_GRACE_MS);
     await gone;
     clearTimeout(timer);
   }
