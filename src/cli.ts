@@ -8,6 +8,7 @@ import type { BridgeConfig } from "./config/types";
 import { Bridge } from "./core/Bridge";
 import { BridgeError } from "./core/errors";
 import { runDoctor } from "./doctor";
+import { failureText } from "./failureText";
 import { configureLogging, Logger, redact } from "./log/Logger";
 import { DEFAULT_HOMESERVER_WAIT_SECONDS, waitForHomeserver } from "./matrix/waitForHomeserver";
 import { openDatabase } from "./store/Database";
@@ -194,8 +195,7 @@ main(process.argv.slice(2)).then(
     }
     // Expected failures (homeserver down, a file in the way…) say what to do in one line; the
     // stack is for debugging only.
-    const text = err instanceof BridgeError ? err.userMessage : ((err as Error)?.message ?? String(err));
-    console.error(`clawbridge: ${redact(text.split("\n")[0])}`);
+    console.error(`clawbridge: ${redact(failureText(err))}`);
     log.debug("failure details", { err });
     process.exit(1);
   },
