@@ -180,8 +180,16 @@ export async function dropQuarantined(pool: pg.Pool, id: string): Promise<boolea
   return ((await pool.query(SQL_DROP_QUARANTINED, [id])).rowCount ?? 0) > 0;
 }
 
-/** Moves a quarantined item back into the queue; undefined when there is none to retry. */
-export async function requeueQuarantined(pool: pg.Pool, id: string): Promise<QueueItem | undefined> {
+const SQL_QUARANTINED_EXISTS = "SELECT 1 FROM quarantine WHERE id = $1";
+
+/**
+ * Moves a quarantined item back into the queue; "not-retryable" when it was never stored whole
+ * (or jsonb still refuses it), undefined when there is no such item.
+ */
+export async function requeueQuarantined(
+  pool: pg.Pool,
+  id: string,
+): Promise<QueueItem | "not-retryable" | undefined> {
   let res: pg.QueryResult<{
     id: string;
     queue_key: string;
@@ -193,10 +201,11 @@ export async function requeueQuarantined(pool: pg.Pool, id: string): Promise<Que
   try {
     res = await pool.query(SQL_REQUEUE_QUARANTINED, [id]);
   } catch (err) {
-    if (isDataError(err)) return undefined; // jsonb still refuses it: it stays quarantined
+    if (isDataError(err)) return "not-retryable"; // jsonb still refuses it: it stays quarantined
     throw err;
   }
   const r = res.rows[0];
+  if (!r) return (await pool.query(SQL_QUARANTINED_EXISTS, [id])).rowCount ? "not-retryable" : undefined;
   return (
     r && {
       id: r.id,
