@@ -1,0 +1,13 @@
+export { decodeEntities, escapeHtml, safeUrl, urlScheme } from "./escape";
+export { type LayoutRules, layoutBlocks, prefixLines, trimNewlines, wrapMarker } from "./layout";
+export { type MatrixLinkTarget, matrixToUrl, parseMatrixLink, safeDecodeUri } from "./mentions";
+export {
+  type Block,
+  type Doc,
+  type Inline,
+  inlineText,
+  type MarkKind,
+  type Paragraph,
+  plainText,
+} from "./model";
+export { MAX_BLOCK_DEPTH, parseMatrixHtml } from "./parseHtml";
