@@ -4,7 +4,7 @@
  * block quotes (`>` and `>>>`), headers, masked links, user/channel/role mentions, custom emoji
  * and backslash escapes. Pure: everything about users, channels and roles comes from `names`.
  */
-import { escapeHtml } from "./escape";
+import { escapeHtml, matrixToUrl } from "../../../src/format";
 
 /** What the converter needs to know about the guild. */
 export interface MentionResolver {
@@ -24,7 +24,7 @@ export interface MatrixText {
 const INLINE =
   /(`+)([\s\S]*?[^`])\1(?!`)|\|\|([\s\S]+?)\|\||\*\*([\s\S]+?)\*\*(?!\*)|__([\s\S]+?)__(?!_)|\*(?=\S)([\s\S]*?\S)\*|(?<![\w])_(?=\S)([\s\S]*?\S)_(?!\w)|~~([\s\S]+?)~~|\[([^\]\n]+)\]\((https?:\/\/[^)\s]+)\)|<@!?(\d+)>|<#(\d+)>|<@&(\d+)>|<(a?):(\w+):(\d+)>|\\([\\*_~`|>#[\]()-])/g;
 
-const matrixTo = (id: string): string => `https://matrix.to/#/${encodeURIComponent(id)}`;
+const matrixTo = (id: string): string => matrixToUrl(id, "encoded");
 
 /** Inline spans of one line group → [html, plain]. */
 function inline(s: string, r: MentionResolver): [string, string] {

@@ -4,6 +4,7 @@
  * `<#C…|name>`, `<!here>`, `<url|text>`. Formatting: `*bold*`, `_italic_`, `~strike~`,
  * `` `code` ``, ```` ```pre``` ```` and `>` quotes.
  */
+import { escapeHtml, matrixToUrl } from "../../../src/format";
 import { replaceShortcodes } from "./emoji";
 
 /** What the converter needs to know to render mentions. */
@@ -19,9 +20,6 @@ export interface Converted {
   /** Undefined when the message has no formatting (the plain body says it all). */
   html?: string;
 }
-
-const escapeHtml = (s: string): string =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 /** Slack's own escaping of user text. */
 export const decodeSlack = (s: string): string =>
@@ -43,7 +41,7 @@ function token(inner: string, ctx: MrkdwnContext, out: Out): void {
     const u = ctx.user(target.slice(1));
     const name = u.name || label || target.slice(1);
     out.text += name;
-    out.html += `<a href="https://matrix.to/#/${escapeHtml(u.mxid)}">${escapeHtml(name)}</a>`;
+    out.html += `<a href="${escapeHtml(matrixToUrl(u.mxid))}">${escapeHtml(name)}</a>`;
     return;
   }
   if (target.startsWith("#")) {

@@ -1,5 +1,5 @@
 import type { MessageEntity } from "grammy/types";
-import { escapeHtml, safeUrl } from "./escape";
+import { escapeHtml, matrixToUrl, safeUrl } from "../../../src/format";
 import { userDisplayName } from "./names";
 
 /** What `entitiesToHtml` needs from its caller. */
@@ -63,7 +63,7 @@ function toSpan(
     case "text_mention": {
       const mxid = opts.userPill(entity.user.id, userDisplayName(entity.user));
       if (mxid === undefined) return undefined;
-      return span(`<a href="https://matrix.to/#/${escapeHtml(mxid)}">`, "</a>");
+      return span(`<a href="${escapeHtml(matrixToUrl(mxid))}">`, "</a>");
     }
     default:
       // mention, hashtag, cashtag, bot_command, email, phone_number, custom_emoji, date_time: the text says it all.
