@@ -54,7 +54,11 @@ function prune(nodes: Inline[]): Inline[] {
     } else if (n.kind === "break" || n.kind === "code") out.push(n);
     else {
       n.children = prune(n.children);
-      if (n.children.length > 0 || n.kind === "mention") out.push(n);
+      const prev = out.at(-1);
+      // <b>a</b><b>b</b> is one bold run: marker-based markup cannot show two touching ones.
+      if (prev && prev.kind === n.kind && n.kind !== "mention" && n.kind !== "link" && "children" in prev)
+        prev.children = prune([...prev.children, ...n.children]);
+      else if (n.children.length > 0 || n.kind === "mention") out.push(n);
     }
   }
   return out;
