@@ -11,3 +11,4 @@ export {
   plainText,
 } from "./model";
 export { MAX_BLOCK_DEPTH, parseMatrixHtml } from "./parseHtml";
+export { renderMatrixHtml } from "./renderHtml";

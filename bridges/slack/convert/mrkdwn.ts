@@ -4,7 +4,7 @@
  * `<#C…|name>`, `<!here>`, `<url|text>`. Formatting: `*bold*`, `_italic_`, `~strike~`,
  * `` `code` ``, ```` ```pre``` ```` and `>` quotes.
  */
-import { escapeHtml, matrixToUrl } from "../../../src/format";
+import { escapeHtml, matrixToUrl, safeUrl } from "../../../src/format";
 import { replaceShortcodes } from "./emoji";
 
 /** What the converter needs to know to render mentions. */
@@ -60,7 +60,10 @@ function token(inner: string, ctx: MrkdwnContext, out: Out): void {
   const url = decodeSlack(target);
   const shown = label ?? url.replace(/^mailto:/, "");
   out.text += label && label !== url ? `${label} (${url})` : shown;
-  out.html += `<a href="${escapeHtml(url)}">${escapeHtml(shown)}</a>`;
+  // Only schemes a Matrix client may follow become links (never javascript: or data:).
+  const safe = safeUrl(url);
+  out.html +=
+    safe === undefined ? escapeHtml(shown) : `<a href="${escapeHtml(safe)}">${escapeHtml(shown)}</a>`;
 }
 
 const PUNCT = /[\s.,;:!?()[\]{}"'/-]/;

@@ -1,7 +1,6 @@
 /**
- * WhatsApp text formatting ↔ Matrix HTML. WhatsApp marks `*bold*`, `_italic_`, `~strike~`,
- * ```` ```monospace``` ```` and `` `inline code` ``; a marker counts only at word edges
- * (`2*3*4` stays as it is), as the WhatsApp apps render it.
+ * WhatsApp text formatting ↔ Matrix HTML, both ways through the document model (src/format):
+ * WhatsApp's markers are read by `parseWhatsapp` (markers.ts), Matrix HTML by `parseMatrixHtml`.
  */
 
 import {
@@ -11,40 +10,15 @@ import {
   layoutBlocks,
   parseMatrixHtml,
   prefixLines,
+  renderMatrixHtml,
   trimNewlines,
   wrapMarker,
 } from "../../../src/format";
-
-const INLINE: Array<[string, string]> = [
-  ["*", "strong"],
-  ["_", "em"],
-  ["~", "del"],
-];
-
-function inline(text: string): string {
-  let out = escapeHtml(text);
-  out = out.replace(/(^|[^\w`])`([^`\n]+)`(?=$|[^\w`])/g, "$1<code>$2</code>");
-  for (const [mark, tag] of INLINE) {
-    const m = `\\${mark}`;
-    const re = new RegExp(`(^|[^\\w${m}])${m}(?=\\S)([^${m}\\n]*?\\S)${m}(?=$|[^\\w${m}])`, "g");
-    out = out.replace(re, `$1<${tag}>$2</${tag}>`);
-  }
-  return out.replace(/\n/g, "<br>");
-}
+import { parseWhatsapp } from "./markers";
 
 /** WhatsApp text → Matrix HTML, or undefined when the text has no formatting. */
 export function whatsappToHtml(text: string): string | undefined {
-  const blocks: string[] = [];
-  // Monospace blocks first, set aside so that markers inside them stay literal.
-  const rest = text.replace(/```([\s\S]+?)```/g, (_all, code: string) => {
-    blocks.push(
-      code.includes("\n")
-        ? `<pre><code>${escapeHtml(code.replace(/^\n|\n$/g, ""))}</code></pre>`
-        : `<code>${escapeHtml(code)}</code>`,
-    );
-    return `\uE000${blocks.length - 1}\uE000`;
-  });
-  const html = inline(rest).replace(/\uE000(\d+)\uE000/g, (_all, i: string) => blocks[Number(i)]);
+  const html = renderMatrixHtml(parseWhatsapp(text));
   return html === escapeHtml(text).replace(/\n/g, "<br>") ? undefined : html;
 }
 

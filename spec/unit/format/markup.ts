@@ -4,9 +4,10 @@
  * nesting, malformed and unclosed tags, malformed links and `%` escapes in pill hrefs, NUL and
  * lone surrogates, huge input), and "the words a reader sees".
  */
+import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Parser } from "htmlparser2";
-import { parseMatrixLink } from "../../../src/format";
+import { parseMatrixLink, safeUrl } from "../../../src/format";
 
 /** Words: runs of letters and digits. Markers, escapes and whitespace never make or break one. */
 export function words(text: string): string[] {
@@ -59,6 +60,30 @@ export function htmlText(html: string): string {
     },
   }).end(html);
   return out;
+}
+
+/** The tags a converter may write into a Matrix `formatted_body`. */
+export const MATRIX_TAGS = new Set(
+  "strong em u del span a code pre blockquote br p h1 h2 h3 h4 h5 h6 ul ol li hr".split(" "),
+);
+
+/** Tags all in `allowed`, each closed explicitly and in order (`br`, `hr` void); link targets safe. */
+export function assertWellFormed(out: string, allowed: Set<string>, why: string): void {
+  const open: string[] = [];
+  const isVoid = (name: string) => name === "br" || name === "hr";
+  new Parser({
+    onopentag: (name, attrs) => {
+      assert.ok(allowed.has(name), `<${name}> ${why}`);
+      if (name === "a") assert.ok(safeUrl(attrs.href ?? "") !== undefined, `href ${attrs.href} ${why}`);
+      if (!isVoid(name)) open.push(name);
+    },
+    onclosetag: (name, implied) => {
+      if (isVoid(name)) return;
+      assert.equal(implied, false, `implied </${name}> in ${JSON.stringify(out.slice(0, 300))} ${why}`);
+      assert.equal(open.pop(), name, why);
+    },
+  }).end(out);
+  assert.deepEqual(open, [], why);
 }
 
 const WORD = fc.stringMatching(/^[A-Za-z0-9]{1,8}$/);

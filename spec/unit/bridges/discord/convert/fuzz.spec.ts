@@ -7,7 +7,16 @@ import {
   splitMessage,
 } from "../../../../../bridges/discord/convert/index";
 import { fuzzParams } from "../../../../harness/fuzz";
-import { htmlText, htmlWords, markup, matrixHtml, missingWord, words } from "../../../format/markup";
+import {
+  assertWellFormed,
+  htmlText,
+  htmlWords,
+  MATRIX_TAGS,
+  markup,
+  matrixHtml,
+  missingWord,
+  words,
+} from "../../../format/markup";
 
 const names: MentionResolver = {
   user: (id) => ({ name: "Ann", mxid: `@_discord_${id}:hs.test` }),
@@ -75,7 +84,7 @@ describe("Discord convert: properties (random input)", () => {
     );
   });
 
-  it("markdown → Matrix: never throws, every word kept in body and HTML", () => {
+  it("markdown → Matrix: never throws, well-formed HTML, every word kept in body and HTML", () => {
     fc.assert(
       fc.property(DISCORD, (src) => {
         const why = JSON.stringify(src.slice(0, 300));
@@ -84,6 +93,7 @@ describe("Discord convert: properties (random input)", () => {
         const missing = missingWord(expected, out.body);
         assert.equal(missing, undefined, `"${missing}" lost in body: ${why}`);
         if (out.html !== undefined) {
+          assertWellFormed(out.html, MATRIX_TAGS, why);
           const lost = missingWord(expected, htmlText(out.html));
           assert.equal(lost, undefined, `"${lost}" lost in HTML: ${why}`);
         }

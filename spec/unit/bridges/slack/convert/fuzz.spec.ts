@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { decodeSlack, matrixToMrkdwn, mrkdwnToMatrix } from "../../../../../bridges/slack/convert/index";
 import { fuzzParams } from "../../../../harness/fuzz";
-import { htmlText, htmlWords, markup, matrixHtml, missingWord, words } from "../../../format/markup";
+import {
+  assertWellFormed,
+  htmlText,
+  htmlWords,
+  MATRIX_TAGS,
+  markup,
+  matrixHtml,
+  missingWord,
+  words,
+} from "../../../format/markup";
 
 const toMatrix = {
   user: (id: string) => ({ mxid: `@_slack_t0aaa_${id.toLowerCase()}:hs.test`, name: "Uma" }),
@@ -62,7 +71,7 @@ describe("Slack convert: properties (random input)", () => {
     );
   });
 
-  it("mrkdwn → Matrix: never throws, every word kept in text and HTML", () => {
+  it("mrkdwn → Matrix: never throws, well-formed HTML, every word kept in text and HTML", () => {
     fc.assert(
       fc.property(MRKDWN, (src) => {
         const why = JSON.stringify(src.slice(0, 300));
@@ -71,6 +80,7 @@ describe("Slack convert: properties (random input)", () => {
         const missing = missingWord(expected, out.text);
         assert.equal(missing, undefined, `"${missing}" lost in text: ${why}`);
         if (out.html !== undefined) {
+          assertWellFormed(out.html, MATRIX_TAGS, why);
           const lost = missingWord(expected, htmlText(out.html));
           assert.equal(lost, undefined, `"${lost}" lost in HTML: ${why}`);
         }

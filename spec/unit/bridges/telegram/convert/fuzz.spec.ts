@@ -1,36 +1,23 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { MessageEntity } from "grammy/types";
-import { Parser } from "htmlparser2";
 import { entitiesToHtml } from "../../../../../bridges/telegram/convert/entities";
 import { matrixToTelegramHtml } from "../../../../../bridges/telegram/convert/html";
 import { MAX_TEXT, splitPlain } from "../../../../../bridges/telegram/limits";
-import { safeUrl } from "../../../../../src/format";
 import { fuzzParams } from "../../../../harness/fuzz";
-import { htmlText, htmlWords, markup, matrixHtml, missingWord, words } from "../../../format/markup";
+import {
+  assertWellFormed,
+  htmlText,
+  htmlWords,
+  MATRIX_TAGS,
+  markup,
+  matrixHtml,
+  missingWord,
+  words,
+} from "../../../format/markup";
 import { pillToTelegramUser, userPill } from "./fixtures";
 
 const TELEGRAM_TAGS = new Set(["b", "i", "u", "s", "tg-spoiler", "a", "code", "pre", "blockquote"]);
-const MATRIX_TAGS = new Set(["strong", "em", "u", "del", "span", "a", "code", "pre", "blockquote", "br"]);
-
-/** Tags all in `allowed`, each closed explicitly and in order; link targets safe. */
-function assertWellFormed(out: string, allowed: Set<string>, why: string): void {
-  const open: string[] = [];
-  new Parser({
-    onopentag: (name, attrs) => {
-      assert.ok(allowed.has(name), `<${name}> ${why}`);
-      if (name === "a") assert.ok(safeUrl(attrs.href ?? "") !== undefined, `href ${attrs.href} ${why}`);
-      if (name !== "br") open.push(name);
-    },
-    onclosetag: (name, implied) => {
-      if (name === "br") return;
-      assert.equal(implied, false, `implied </${name}> ${why}`);
-      assert.equal(open.pop(), name, why);
-    },
-  }).end(out);
-  assert.deepEqual(open, [], why);
-}
-
 const ENTITY_TYPES: MessageEntity["type"][] = [
   "bold",
   "italic",

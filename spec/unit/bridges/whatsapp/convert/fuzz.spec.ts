@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { htmlToWhatsapp, whatsappToHtml } from "../../../../../bridges/whatsapp/convert/format";
 import { fuzzParams } from "../../../../harness/fuzz";
-import { htmlText, htmlWords, markup, matrixHtml, missingWord, words } from "../../../format/markup";
+import {
+  assertWellFormed,
+  htmlText,
+  htmlWords,
+  MATRIX_TAGS,
+  markup,
+  matrixHtml,
+  missingWord,
+  words,
+} from "../../../format/markup";
 
 const WA = markup(["*", "_", "~", "`", "```", "```\n", "<b>", "&amp;", "> ", "2*3*4", "snake_case"]);
 
@@ -22,11 +31,12 @@ describe("WhatsApp convert: properties (random input)", () => {
     );
   });
 
-  it("WhatsApp text → Matrix HTML: never throws, every word kept", () => {
+  it("WhatsApp text → Matrix HTML: never throws, well formed, every word kept", () => {
     fc.assert(
       fc.property(WA, (text) => {
         const html = whatsappToHtml(text);
         if (html === undefined) return;
+        assertWellFormed(html, MATRIX_TAGS, JSON.stringify(text.slice(0, 300)));
         const missing = missingWord(words(text), htmlText(html));
         assert.equal(missing, undefined, `"${missing}" lost: ${JSON.stringify(text.slice(0, 300))}`);
       }),
