@@ -7,6 +7,7 @@ export {
   type Inline,
   inlineText,
   type MarkKind,
+  mentionedIds,
   type Paragraph,
   plainText,
 } from "./model";

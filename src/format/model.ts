@@ -96,3 +96,23 @@ function blockText(b: Block): string {
 function blocksText(blocks: readonly Block[]): string {
   return blocks.map(blockText).join("\n");
 }
+
+/** The ids of every pill in a document (users and rooms), in order. */
+export function mentionedIds(doc: Doc): string[] {
+  const ids: string[] = [];
+  const inl = (nodes: readonly Inline[]): void => {
+    for (const n of nodes) {
+      if (n.kind === "mention") ids.push(n.id);
+      if ("children" in n) inl(n.children);
+    }
+  };
+  const blk = (blocks: readonly Block[]): void => {
+    for (const b of blocks) {
+      if (b.kind === "paragraph" || b.kind === "heading") inl(b.children);
+      else if (b.kind === "quote") blk(b.children);
+      else if (b.kind === "list") for (const item of b.items) blk(item);
+    }
+  };
+  blk(doc.blocks);
+  return ids;
+}
