@@ -40,11 +40,19 @@ const entity = (length: number): fc.Arbitrary<MessageEntity> =>
   fc
     .record({
       type: fc.constantFrom(...ENTITY_TYPES),
-      offset: fc.integer({ min: -3, max: length + 3 }),
+      offset: fc.oneof(fc.integer({ min: -3, max: length + 3 }), fc.constantFrom(Number.NaN, 1.5, 2 ** 53)),
       length: fc.integer({ min: -1, max: length + 3 }),
-      url: fc.constantFrom("https://e.org/x?a=1&b=2", "javascript:x", "tg://user?id=1", "", '"><b>'),
-      language: fc.constantFrom("ts", "", '"><script>', "c++"),
-      id: fc.constantFrom(42, 7),
+      url: fc.constantFrom(
+        "https://e.org/x?a=1&b=2",
+        "javascript:x",
+        "tg://user?id=1",
+        "",
+        '"><b>',
+        undefined,
+        5,
+      ),
+      language: fc.constantFrom("ts", "", '"><script>', "c++", undefined, 7),
+      id: fc.constantFrom(42, 7, undefined),
     })
     .map(
       (e) =>
@@ -54,8 +62,8 @@ const entity = (length: number): fc.Arbitrary<MessageEntity> =>
           length: e.length,
           url: e.url,
           language: e.language,
-          user: { id: e.id, is_bot: false, first_name: "Zoë" },
-        }) as MessageEntity,
+          user: e.id === undefined ? undefined : { id: e.id, is_bot: false, first_name: "Zoë" },
+        }) as unknown as MessageEntity,
     );
 
 const TG_TEXT = markup(["<b>", "&amp;", "\n", "https://example.org", "@durov", "/start", "😀", '"']);
