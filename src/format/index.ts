@@ -1,5 +1,5 @@
 export { decodeEntities, escapeHtml, safeUrl, urlScheme } from "./escape";
-export { type LayoutRules, layoutBlocks, prefixLines, trimNewlines, wrapMarker } from "./layout";
+export { type LayoutRules, layoutBlocks, type QuoteMarkup, trimNewlines, wrapMarker } from "./layout";
 export { type MatrixLinkTarget, matrixToUrl, parseMatrixLink, safeDecodeUri } from "./mentions";
 export {
   type Block,

@@ -5,72 +5,99 @@
  */
 import type { Block, Inline } from "./model";
 
+/** How a network marks a quote: around it (`<blockquote>`), or at the start of each line (`> `). */
+export interface QuoteMarkup {
+  open: string;
+  close: string;
+  prefix: string;
+}
+
 /** How one network writes each kind of block. */
 export interface LayoutRules {
   /** Inline content; a break must come out as "\n". */
   inlines(nodes: Inline[]): string;
   heading(inner: string, level: number): string;
   codeBlock(text: string, language: string | undefined): string;
-  /** A quote around its already laid-out content; `depth` is 0 for an outermost quote. */
-  quote(inner: string, depth: number): string;
+  /**
+   * Whether a code block's lines after its first are its content (Telegram's `<pre>`), never indented
+   * in a list item; with fences (```` ``` ````) the indentation is markup and applies.
+   */
+  verbatimCode?: boolean;
+  /** How a quote is marked; `depth` is 0 for an outermost quote. */
+  quote(depth: number): QuoteMarkup;
   rule: string;
   /** The marker starting a list item: "• ", "- ", "3. ". */
   bullet(ordered: boolean, n: number): string;
   /** What each further line of a list item starts with (nested lists, continued items). */
   indent: string;
   /** What goes between two blocks at the same level: a line break or an empty line. */
-  separator(prev: Block, next: Block): string;
+  separator(prev: Block, next: Block): "\n" | "\n\n";
 }
 
+interface Line {
+  text: string;
+  /** Content of a code block: no indentation goes in front of it. */
+  verbatim?: boolean;
+}
+
+const toLines = (text: string): Line[] => (text === "" ? [] : text.split("\n").map((t) => ({ text: t })));
+
 /** Blocks laid out as text, no leading or trailing line breaks added. */
-export function layoutBlocks(blocks: readonly Block[], rules: LayoutRules, quoteDepth = 0): string {
-  let out = "";
+export function layoutBlocks(blocks: readonly Block[], rules: LayoutRules): string {
+  return linesOf(blocks, rules, 0, false)
+    .map((l) => l.text)
+    .join("\n");
+}
+
+/** Inside a list item (`compact`), blocks follow each other line by line: an item stays one entry. */
+function linesOf(blocks: readonly Block[], rules: LayoutRules, quoteDepth: number, compact: boolean): Line[] {
+  const out: Line[] = [];
   let prev: Block | undefined;
   for (const b of blocks) {
-    const text = layoutBlock(b, rules, quoteDepth);
-    if (text === "") continue;
-    if (prev) out += rules.separator(prev, b);
-    out += text;
+    const lines = blockLines(b, rules, quoteDepth);
+    if (lines.length === 0) continue;
+    if (prev && !compact && rules.separator(prev, b) === "\n\n") out.push({ text: "" });
+    out.push(...lines);
     prev = b;
   }
   return out;
 }
 
-function layoutBlock(b: Block, rules: LayoutRules, quoteDepth: number): string {
+function blockLines(b: Block, rules: LayoutRules, quoteDepth: number): Line[] {
   switch (b.kind) {
     case "paragraph":
-      return rules.inlines(b.children);
+      return toLines(rules.inlines(b.children));
     case "heading": {
       const inner = rules.inlines(b.children);
-      return inner.trim() === "" ? "" : rules.heading(inner, b.level);
+      return inner.trim() === "" ? [] : toLines(rules.heading(inner, b.level));
     }
-    case "codeblock":
-      return rules.codeBlock(b.text, b.language);
+    case "codeblock": {
+      const lines = toLines(rules.codeBlock(b.text, b.language));
+      if (rules.verbatimCode) for (const l of lines.slice(1)) l.verbatim = true;
+      return lines;
+    }
     case "quote": {
-      const inner = layoutBlocks(b.children, rules, quoteDepth + 1);
-      return inner === "" ? "" : rules.quote(inner, quoteDepth);
+      const lines = linesOf(b.children, rules, quoteDepth + 1, false);
+      if (lines.length === 0) return [];
+      const q = rules.quote(quoteDepth);
+      for (const l of lines) l.text = q.prefix + l.text;
+      lines[0]!.text = q.open + lines[0]!.text;
+      lines.at(-1)!.text += q.close;
+      return lines;
     }
     case "rule":
-      return rules.rule;
+      return [{ text: rules.rule }];
     case "list":
-      return b.items
-        .map((item, i) => {
-          // Inside an item, blocks follow each other line by line: an item stays one compact entry.
-          const body = layoutBlocks(item, { ...rules, separator: () => "\n" }, quoteDepth);
-          const [first = "", ...rest] = body.split("\n");
-          const more = rest.map((line) => (line === "" ? line : rules.indent + line));
-          return [rules.bullet(b.ordered, b.start + i) + first, ...more].join("\n");
-        })
-        .join("\n");
+      return b.items.flatMap((item, i) => {
+        const [first, ...rest] = linesOf(item, rules, quoteDepth, true);
+        const bullet = rules.bullet(b.ordered, b.start + i);
+        const head = { text: bullet + (first?.text ?? ""), verbatim: first?.verbatim };
+        return [
+          head,
+          ...rest.map((l) => (l.verbatim || l.text === "" ? l : { text: rules.indent + l.text })),
+        ];
+      });
   }
-}
-
-/** Prefixes every line: "> " for a quote in markdown-like markup. */
-export function prefixLines(text: string, prefix: string): string {
-  return text
-    .split("\n")
-    .map((line) => prefix + line)
-    .join("\n");
 }
 
 /**

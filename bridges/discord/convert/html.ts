@@ -9,7 +9,6 @@ import {
   type LayoutRules,
   layoutBlocks,
   parseMatrixHtml,
-  prefixLines,
   urlScheme,
   wrapMarker,
 } from "../../../src/format";
@@ -64,7 +63,7 @@ function inlines(nodes: Inline[], r: PillResolver, users: Set<string>): string {
 }
 
 /** An empty line between blocks, a line break next to loose text. */
-function separator(prev: Block, next: Block): string {
+function separator(prev: Block, next: Block): "\n" | "\n\n" {
   return (prev.kind === "paragraph" && prev.tight) || (next.kind === "paragraph" && next.tight)
     ? "\n"
     : "\n\n";
@@ -77,7 +76,7 @@ export function htmlToDiscord(html: string, r: PillResolver): DiscordText {
     inlines: (nodes) => inlines(nodes, r, users),
     heading: (inner, level) => (level <= 3 ? `${"#".repeat(level)} ${inner}` : `**${inner}**`),
     codeBlock: (text, language) => `\`\`\`${/^\w+/.exec(language ?? "")?.[0] ?? ""}\n${text}\n\`\`\``,
-    quote: (inner) => prefixLines(inner, "> "),
+    quote: () => ({ open: "", close: "", prefix: "> " }),
     rule: "───",
     bullet: (ordered, n) => (ordered ? `${n}. ` : "- "),
     indent: "  ",

@@ -9,7 +9,6 @@ import {
   type LayoutRules,
   layoutBlocks,
   parseMatrixHtml,
-  prefixLines,
   trimNewlines,
   urlScheme,
   wrapMarker,
@@ -69,7 +68,7 @@ function inlines(nodes: Inline[], ctx: HtmlContext): string {
 }
 
 /** Code blocks stand apart with an empty line; everything else goes line by line. */
-function separator(prev: Block, next: Block): string {
+function separator(prev: Block, next: Block): "\n" | "\n\n" {
   return prev.kind === "codeblock" || next.kind === "codeblock" ? "\n\n" : "\n";
 }
 
@@ -80,7 +79,7 @@ export function matrixToMrkdwn(body: string, html: string | undefined, ctx: Html
     inlines: (nodes) => inlines(nodes, ctx),
     heading: (inner) => wrapMarker(inner, "*"),
     codeBlock: (text) => `\`\`\`\n${escapeSlack(text)}\n\`\`\``,
-    quote: (inner) => prefixLines(inner, "&gt; "),
+    quote: () => ({ open: "", close: "", prefix: "&gt; " }),
     rule: "———",
     bullet: (ordered, n) => (ordered ? `${n}. ` : "• "),
     indent: "    ",

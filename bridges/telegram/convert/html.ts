@@ -67,8 +67,10 @@ function inlines(nodes: Inline[], opts: MatrixToTelegramOptions): string {
   return out;
 }
 
+const NO_QUOTE = { open: "", close: "", prefix: "" };
+
 /** Paragraphs and lists end with an empty line; other blocks, loose lines and table rows with a line break. */
-function separator(prev: Block): string {
+function separator(prev: Block): "\n" | "\n\n" {
   return (prev.kind === "paragraph" && !prev.tight) || prev.kind === "list" ? "\n\n" : "\n";
 }
 
@@ -80,8 +82,9 @@ function rules(opts: MatrixToTelegramOptions): LayoutRules {
       language
         ? `<pre><code class="language-${language}">${escapeHtml(text)}</code></pre>`
         : `<pre>${escapeHtml(text)}</pre>`,
+    verbatimCode: true,
     // Telegram has no nested quotes: an inner quote's lines join the outer one.
-    quote: (inner, depth) => (depth === 0 ? `<blockquote>${inner}</blockquote>` : inner),
+    quote: (depth) => (depth === 0 ? { open: "<blockquote>", close: "</blockquote>", prefix: "" } : NO_QUOTE),
     rule: "———",
     bullet: (ordered, n) => (ordered ? `${n}. ` : "• "),
     indent: "  ",

@@ -121,6 +121,11 @@ const CASES: [string, string, string][] = [
     'Bob <a href="https://matrix.to/#/%">%</a>',
   ],
   [
+    "a code block in a list item keeps its lines as written",
+    "<ul><li>a<pre><code>x\n  y\n</code></pre></li></ul>",
+    "• a\n  <pre>x\n  y</pre>",
+  ],
+  [
     "ordered list nested in a quote",
     "<blockquote><ol><li>a<ol><li>b</li></ol></li></ol></blockquote>",
     "<blockquote>1. a\n  1. b</blockquote>",
