@@ -28,13 +28,17 @@ export interface RecordedCall {
 /** Which requests `failNext` hits: `"POST /chats/:id/messages"`, `"/updates"`, a RegExp on `"METHOD /path"`, or a predicate. */
 export type CallMatcher = string | RegExp | ((call: RecordedCall) => boolean);
 
-/** How `failNext` answers: `status` (429, 500…) with optional `Retry-After` seconds, or `drop` the socket. */
+/**
+ * How `failNext` answers: `status` (429, 500…) with optional `Retry-After` seconds, `drop` the
+ * socket, or `hang`: never answer (the request stays open until close()).
+ */
 export interface FailSpec {
   status?: number;
   retryAfter?: number;
   /** How many matching requests fail (default 1). */
   count?: number;
   drop?: boolean;
+  hang?: boolean;
 }
 
 /** The stand-in server plus its driver API. Start with {@link TestnetServer.start}. */
@@ -306,6 +310,10 @@ export class TestnetServer {
       if (fail.spec.drop) {
         call.status = 0;
         req.socket.destroy();
+        return;
+      }
+      if (fail.spec.hang) {
+        call.status = 0;
         return;
       }
       const headers: Record<string, string> = {};
