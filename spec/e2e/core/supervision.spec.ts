@@ -205,6 +205,49 @@ describe("supervised dependencies: embedded PostgreSQL killed, homeserver down (
     );
   });
 
+  it("does not send a Matrix message twice when the platform took it and the database died before its id was stored", async () => {
+    // The platform answers 1 s late; meanwhile the postmaster dies and stays down (its port taken).
+    core.testnet.failNext("POST /chats/supervise/messages", { delayMs: 1000 });
+    await alice.sendText(room, "taken while pg died");
+    await core.testnet.waitFor(
+      (c) => (c.body as { text?: string } | undefined)?.text === "taken while pg died",
+    );
+    const pid = postmasterPid(core);
+    const port = postmasterPort(core);
+    const squatter = net.createServer((socket) => socket.destroy());
+    process.kill(pid, "SIGKILL");
+    await until("the postmaster to be gone", () => !alive(pid), 10_000);
+    await new Promise<void>((resolve, reject) => {
+      squatter.once("error", reject);
+      squatter.listen(port, "127.0.0.1", resolve);
+    });
+    try {
+      await until(
+        "the platform to answer",
+        () => core.testnet.sent("supervise").some((m) => m.text.endsWith("taken while pg died")),
+        10_000,
+      );
+      await new Promise((r) => setTimeout(r, 300)); // the bridge's insert fails meanwhile
+    } finally {
+      await new Promise<void>((r) => squatter.close(() => r()));
+    }
+    await alice.sendText(room, "after the window");
+    await until(
+      "the message after the window",
+      () => core.testnet.sent("supervise").some((m) => m.text.endsWith("after the window")),
+      60_000,
+    );
+    const texts = core.testnet.sent("supervise").map((m) => m.text);
+    assert.equal(texts.filter((t) => t.endsWith("taken while pg died")).length, 1, texts.join("\n"));
+    // The window was hit: the delivery failed after the send and was retried.
+    const retried = core.bridge
+      .output()
+      .split("\n")
+      .filter((l) => l.includes(`"key":"matrix:${room}"`) && /will retry|will be retried/.test(l));
+    assert.ok(retried.length > 0, "the delivery of the taken message was retried");
+    assert.ok(core.bridge.running);
+  });
+
   it("exits within 10 s of SIGTERM while the postmaster is dead and cannot come back", async () => {
     const pid = postmasterPid(core);
     const port = postmasterPort(core);

@@ -30,7 +30,8 @@ export type CallMatcher = string | RegExp | ((call: RecordedCall) => boolean);
 
 /**
  * How `failNext` answers: `status` (429, 500…) with optional `Retry-After` seconds, `drop` the
- * socket, or `hang`: never answer (the request stays open until close()).
+ * socket, `hang`: never answer (the request stays open until close()), or `delayMs`: handle it
+ * normally, only that much later.
  */
 export interface FailSpec {
   status?: number;
@@ -39,6 +40,7 @@ export interface FailSpec {
   count?: number;
   drop?: boolean;
   hang?: boolean;
+  delayMs?: number;
 }
 
 /** The stand-in server plus its driver API. Start with {@link TestnetServer.start}. */
@@ -316,10 +318,14 @@ export class TestnetServer {
         call.status = 0;
         return;
       }
-      const headers: Record<string, string> = {};
-      if (fail.spec.retryAfter !== undefined) headers["retry-after"] = String(fail.spec.retryAfter);
-      const status = fail.spec.status ?? 500;
-      return send(status, { error: `injected ${status}`, retry_after: fail.spec.retryAfter }, headers);
+      if (fail.spec.delayMs !== undefined) {
+        await new Promise((r) => setTimeout(r, fail.spec.delayMs));
+      } else {
+        const headers: Record<string, string> = {};
+        if (fail.spec.retryAfter !== undefined) headers["retry-after"] = String(fail.spec.retryAfter);
+        const status = fail.spec.status ?? 500;
+        return send(status, { error: `injected ${status}`, retry_after: fail.spec.retryAfter }, headers);
+      }
     }
     try {
       const seg = call.path.split("/").filter(Boolean).map(decodeURIComponent);
