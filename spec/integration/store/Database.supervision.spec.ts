@@ -189,3 +189,107 @@ describe("embedded PostgreSQL under supervision (real PostgreSQL, kill -9 of the
     );
   });
 });
+
+describe("external PostgreSQL (database.url) under supervision: reported and waited for, never restarted", function () {
+  this.timeout(120_000);
+  let dir: string;
+  let server: Database;
+  let db: Database;
+  let store: PgStore;
+  const states: string[] = [];
+  const exits: number[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "clawbridge-external-"));
+    // The "external" server: an embedded cluster of its own, which the database under test only connects to.
+    server = await openDatabase({ dataDir: dir, embeddedPort: 0, maxConnections: 1 });
+    await server.pool.end();
+    db = await openDatabase({
+      url: server.url,
+      dataDir: path.join(dir, "unused"),
+      embeddedPort: 0,
+      maxConnections: 4,
+      supervise: {
+        reporter: {
+          up: () => states.at(-1) !== "up" && states.push("up"),
+          down: (reason) => states.at(-1)?.startsWith("down") || states.push(`down: ${reason}`),
+        },
+        exit: (code) => exits.push(code),
+        intervalMs: 500,
+        downIntervalMs: 200,
+      },
+    });
+    store = await PgStore.open(db);
+  });
+  after(async () => {
+    await store?.close();
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reports the outage, keeps deliveries waiting, and resumes when the server is back on its own", async () => {
+    const port = server.embeddedPort!;
+    const delivered: string[] = [];
+    let attemptsDuring = 0;
+    let killed!: () => void;
+    const whenKilled = new Promise<void>((r) => {
+      killed = r;
+    });
+    const queue = new DeliveryQueue({
+      store,
+      metrics: new Metrics(),
+      handlers: {
+        remote: async (item) => {
+          const text = String((item.payload as { text: string }).text);
+          if (text === "during" && attemptsDuring++ === 0) await whenKilled;
+          await store.kvGet("test", "x"); // needs the database
+          delivered.push(text);
+        },
+        matrix: async () => assert.fail("no matrix items"),
+      },
+      onGiveUp: async (item, err) => assert.fail(`gave up on ${JSON.stringify(item.payload)}: ${err}`),
+      initialBackoffMs: 50,
+      maxBackoffMs: 30_000,
+      maxAttempts: 3,
+      giveUpAfterMs: 60_000,
+    });
+    await queue.start();
+    await queue.push([{ queueKey: "remote:test:ext", kind: "remote", payload: { text: "before" } }]);
+    await until("the first delivery", () => delivered.length === 1, 10_000);
+    // Under way when the server dies.
+    await queue.push([{ queueKey: "remote:test:ext", kind: "remote", payload: { text: "during" } }]);
+
+    const pid = killPostmaster(dir);
+    await until("the server to be gone", () => !isAlive(pid), 10_000);
+    killed();
+    await until("the outage to be reported", () => states.some((s) => s.startsWith("down")), 10_000);
+    // While it is down, new work cannot even be queued (a connector is told, and retries).
+    await assert.rejects(
+      queue.push([{ queueKey: "remote:test:ext", kind: "remote", payload: { text: "refused" } }]),
+      (err) => isDatabaseUnavailable(err),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(delivered, ["before"], "nothing delivered while the database is down");
+    assert.equal(postmasterAlive(dir), false, "nobody restarted the external server");
+
+    // Its operator brings it back, on the same port.
+    server = await openDatabase({ dataDir: dir, embeddedPort: port, maxConnections: 1 });
+    await server.pool.end();
+    await until("the database to be reported up", () => states.at(-1) === "up", 20_000);
+    await queue.push([{ queueKey: "remote:test:ext", kind: "remote", payload: { text: "after" } }]);
+    await until("the delivery after the outage", () => delivered.includes("after"), 20_000);
+    await queue.stop(1000);
+    assert.deepEqual(delivered, ["before", "during", "after"]);
+    assert.ok(attemptsDuring > 1, "the delivery under way failed on the outage and was retried");
+    assert.deepEqual(exits, []);
+    assert.match(states.find((s) => s.startsWith("down")) ?? "", /ECONNREFUSED|terminat|Connection/);
+  });
+});
+
+function postmasterAlive(dataDir: string): boolean {
+  try {
+    return isAlive(postmasterPid(dataDir));
+  } catch {
+    return false; // no lock file
+  }
+}
