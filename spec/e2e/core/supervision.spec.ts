@@ -281,6 +281,36 @@ describe("supervised dependencies: embedded PostgreSQL killed, homeserver down (
     });
   });
 
+  it("exits 1, saying why, when the postmaster cannot be restarted, and a start afterwards delivers what came meanwhile", async () => {
+    const pid = postmasterPid(core);
+    const port = postmasterPort(core);
+    const squatter = net.createServer((socket) => socket.destroy());
+    process.kill(pid, "SIGKILL");
+    await until("the postmaster to be gone", () => !alive(pid), 10_000);
+    await new Promise<void>((resolve, reject) => {
+      squatter.once("error", reject);
+      squatter.listen(port, "127.0.0.1", resolve);
+    });
+    let exit: Awaited<ReturnType<CoreRig["bridge"]["waitForExit"]>> | undefined;
+    try {
+      core.testnet.injectMessage({ chat: "supervise", sender: "s1", text: "while pg cannot restart" });
+      exit = await Promise.race([
+        core.bridge.waitForExit(),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 60_000)),
+      ]);
+    } finally {
+      await new Promise<void>((r) => squatter.close(() => r()));
+    }
+    assert.ok(exit, "the bridge exited by itself");
+    assert.equal(exit.code, 1, `exit ${exit.code ?? exit.signal}`);
+    assert.match(core.bridge.output(), /embedded PostgreSQL could not be restarted; exiting/);
+    assert.match(core.bridge.output(), /is taken/);
+    await core.restart();
+    await alice.waitFor((e) => e.room_id === room && e.content.body === "while pg cannot restart", {
+      timeoutMs: 60_000,
+    });
+  });
+
   it("exits within 10 s of SIGTERM while a delivery to the platform hangs, and delivers it once after a start", async () => {
     core.testnet.failNext("POST /chats/supervise/messages", { hang: true });
     await alice.sendText(room, "hangs on the platform");
