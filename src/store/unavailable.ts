@@ -1,8 +1,9 @@
 /**
- * SQLSTATEs of a server that is going away or not yet back: class 08 (connection exception),
- * 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now (starting, recovering).
+ * SQLSTATEs of a server that is going away, not yet back or out of resources: class 08
+ * (connection exception), class 53 (too many connections, out of memory or disk), 57P01 admin
+ * shutdown, 57P02 crash shutdown, 57P03 cannot connect now (starting, recovering).
  */
-const SERVER_CODES = /^(08...|57P0[123])$/;
+const SERVER_CODES = /^(08...|53...|57P0[123])$/;
 
 /** What pg itself says when the socket of a client closed under it or never opened. */
 const PG_MESSAGES = [
