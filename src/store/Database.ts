@@ -1,6 +1,11 @@
 import pg from "pg";
 import { Logger, registerSecret } from "../log/Logger";
-import { type DatabaseStateReporter, DatabaseSupervisor, type RestartPolicy } from "./DatabaseSupervisor";
+import {
+  type DatabaseStateReporter,
+  DatabaseSupervisor,
+  type RestartPolicy,
+  type SupervisedServer,
+} from "./DatabaseSupervisor";
 import { type EmbeddedCluster, startEmbeddedCluster } from "./embeddedCluster";
 import { registerDatabaseEndpoint } from "./unavailable";
 
@@ -113,7 +118,7 @@ async function openEmbedded(opts: DatabaseOptions, log: Logger): Promise<Databas
     port: cluster.port,
     initdb: cluster.created,
   });
-  const server = {
+  const server: SupervisedServer = {
     alive: () => cluster.exitReason() === undefined,
     exitReason: () => cluster.exitReason(),
     // The same port (one picked at the first start included), so the pool's URL stays valid.
@@ -152,7 +157,7 @@ function supervise(
   opts: DatabaseOptions,
   url: string,
   pool: pg.Pool,
-  server: ConstructorParameters<typeof DatabaseSupervisor>[0]["server"],
+  server: SupervisedServer | undefined,
   log: Logger,
 ): DatabaseSupervisor | undefined {
   if (!opts.supervise) return undefined;
