@@ -453,13 +453,9 @@ export class Bridge {
    * says 502, or restarting): it is, when it does not answer a plain request either.
    */
   private async homeserverDown(err: unknown): Promise<boolean> {
-    if (!(err instanceof MatrixError) || err.status < 500) return false;
-    try {
-      await this.api.versions();
-      return false;
-    } catch (probe) {
-      return !(probe instanceof MatrixError) || probe.status === 0 || probe.status >= 500;
-    }
+    if (!(err instanceof MatrixError) || err.status < 500 || !this.homeserverProbe) return false;
+    await this.homeserverProbe.checkNow();
+    return this.health.status("homeserver")?.state === "down";
   }
 
   /** A delivery that failed for good: the people on both sides are told. */
