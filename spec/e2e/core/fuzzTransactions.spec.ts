@@ -200,6 +200,21 @@ describe("fuzzed appservice transactions against the running bridge (fast-check)
         maxLength: 5,
       }),
       ephemeral: sometimes(fc.array(value, { maxLength: 3 })),
+      /** The stable key or MSC2409's unstable one. */
+      ephemeralKey: fc.constantFrom("ephemeral", "de.sorunome.msc2409.ephemeral"),
+      /** MSC2409/MSC3202 fields the crypto layer reads, with anything in them. */
+      crypto: sometimes(
+        fc.record(
+          {
+            "de.sorunome.msc2409.to_device": value,
+            "org.matrix.msc3202.device_one_time_keys_count": value,
+            "org.matrix.msc3202.device_unused_fallback_key_types": value,
+            "org.matrix.msc3202.device_lists": value,
+          },
+          { requiredKeys: [] },
+        ),
+        4,
+      ),
       unknown: fc.dictionary(nastyString, value, { maxKeys: 2 }),
       notArray: value.filter((v) => !Array.isArray(v)),
       /** A well-formed message from a permitted user in the portal, at this position (if any). */
@@ -243,10 +258,10 @@ describe("fuzzed appservice transactions against the running bridge (fast-check)
           };
           events.splice(t.message % (events.length + 1), 0, ok);
         }
-        const txn: Record<string, unknown> = { ...t.unknown };
+        const txn: Record<string, unknown> = { ...t.unknown, ...t.crypto };
         if (t.shape !== "no-events") txn.events = t.shape === "events-not-array" ? t.notArray : events;
-        if (t.shape === "ephemeral-not-array") txn.ephemeral = t.notArray;
-        else if (t.ephemeral) txn.ephemeral = t.ephemeral;
+        if (t.shape === "ephemeral-not-array") txn[t.ephemeralKey] = t.notArray;
+        else if (t.ephemeral) txn[t.ephemeralKey] = t.ephemeral;
         const raw = toJson(txn);
         const status = await pushRaw(core, txnId, raw);
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
