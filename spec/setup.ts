@@ -3,9 +3,20 @@
  * - Loopback guard: any TCP connect from the test process to a host other than 127.0.0.1 / ::1 / localhost throws,
  *   so a forgotten base URL fails loudly instead of reaching the internet. Unix sockets (Postgres) pass.
  * - Root hook: stops the shared Synapse (spec/harness/synapse.ts) after all suites, if one was started.
+ * - Quiet report: the test process's own log lines and library chatter go to a file; when a test
+ *   fails, what the child processes (Synapse, bridges) and that file received while it ran is
+ *   printed after it (spec/harness/testLogs.ts).
  */
 import net from "node:net";
 import { stopSharedRig } from "./harness/synapse";
+import {
+  captureTestProcessLogs,
+  finishTestLogs,
+  markTestStart,
+  printLogsOfFailedTest,
+} from "./harness/testLogs";
+
+captureTestProcessLogs();
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1", "[::1]"]);
 
@@ -41,12 +52,19 @@ if (!proto[guardMark]) {
 
 async function afterAllSuites(): Promise<void> {
   await stopSharedRig();
+  finishTestLogs();
 }
 
 /** Root hooks for mocha's `--require` style loading. */
 export const mochaHooks = { afterAll: afterAllSuites };
 
 // Loaded with `--file` (as .mocharc.json does), mocha ignores `mochaHooks`; a top-level `after` is a root hook.
+if (typeof beforeEach === "function" && typeof afterEach === "function") {
+  beforeEach(() => markTestStart());
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") printLogsOfFailedTest(this.currentTest.fullTitle());
+  });
+}
 if (typeof after === "function") {
   after(async function () {
     this.timeout(30_000);

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
+import "./requireSupportedNode";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { ConfigError, loadConfig } from "./config/Config";
 import { buildRegistration, loadRegistrationTokens, writeRegistration } from "./config/registration";
 import type { BridgeConfig } from "./config/types";
 import { Bridge } from "./core/Bridge";
+import { BridgeError } from "./core/errors";
 import { runDoctor } from "./doctor";
-import { configureLogging, Logger } from "./log/Logger";
+import { failureText } from "./failureText";
+import { configureLogging, Logger, redact } from "./log/Logger";
+import { DEFAULT_HOMESERVER_WAIT_SECONDS, waitForHomeserver } from "./matrix/waitForHomeserver";
 import { openDatabase } from "./store/Database";
 import { Migrator } from "./store/Migrator";
 import { VERSION } from "./version";
@@ -15,10 +20,11 @@ const log = new Logger("cli");
 const USAGE = `clawbridge ${VERSION} — Matrix bridge for Telegram, Discord, Slack and WhatsApp, with an AI user
 
 Usage:
-  clawbridge generate-registration -c config.yaml -f registration.yaml [--force]
-      Write the appservice registration for the homeserver (fresh tokens).
-  clawbridge start -c config.yaml [-r registration.yaml]
-      Run the bridge.
+  clawbridge generate-registration -c config.yaml -f registration.yaml [--force [--keep-tokens]]
+      Write the appservice registration for the homeserver (fresh tokens; with --keep-tokens
+      those of the existing file, e.g. after enabling a platform).
+  clawbridge start -c config.yaml [-r registration.yaml] [--wait-homeserver <seconds>]
+      Run the bridge. Waits up to ${DEFAULT_HOMESERVER_WAIT_SECONDS} s (or <seconds>) for the homeserver to answer.
   clawbridge doctor -c config.yaml [-r registration.yaml]
       Check config, database, homeserver, appservice ping and connectors.
   clawbridge migrate -c config.yaml
@@ -31,10 +37,17 @@ interface Args {
   registration?: string;
   file?: string;
   force: boolean;
+  keepTokens: boolean;
+  waitHomeserverSeconds: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { config: "config.yaml", force: false };
+  const args: Args = {
+    config: "config.yaml",
+    force: false,
+    keepTokens: false,
+    waitHomeserverSeconds: DEFAULT_HOMESERVER_WAIT_SECONDS,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -46,7 +59,13 @@ function parseArgs(argv: string[]): Args {
     else if (a === "-r" || a === "--registration") args.registration = value();
     else if (a === "-f" || a === "--file") args.file = value();
     else if (a === "--force") args.force = true;
-    else if (a === "-h" || a === "--help") args.command = "help";
+    else if (a === "--keep-tokens") args.keepTokens = true;
+    else if (a === "--wait-homeserver") {
+      const seconds = Number(value());
+      if (!Number.isFinite(seconds) || seconds < 0)
+        throw new UsageError("--wait-homeserver needs a number of seconds (0 or more)");
+      args.waitHomeserverSeconds = seconds;
+    } else if (a === "-h" || a === "--help") args.command = "help";
     else if (a === "-v" || a === "--version") args.command = "version";
     else if (!a.startsWith("-") && !args.command) args.command = a;
     else throw new UsageError(`unknown option ${a}`);
@@ -73,6 +92,7 @@ function load(args: Args): BridgeConfig {
 async function start(args: Args): Promise<void> {
   const config = load(args);
   const tokens = loadRegistrationTokens(registrationPath(args, config), { configPath: args.config });
+  await waitForHomeserver(config.homeserver.url, args.waitHomeserverSeconds * 1000);
   const bridge = await Bridge.start({ config, tokens });
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -115,8 +135,16 @@ async function migrate(args: Args): Promise<void> {
 
 function generateRegistration(args: Args): void {
   if (!args.file) throw new UsageError("generate-registration needs -f <registration file>");
+  if (args.keepTokens && !args.force) throw new UsageError("--keep-tokens goes with --force");
   const config = load(args);
-  const reg = buildRegistration(config);
+  if (existsSync(args.file) && !args.force) {
+    throw new BridgeError(
+      `${args.file} already exists: to replace it, run the same command with --force ` +
+        "(add --keep-tokens to keep its tokens), give the homeserver the new file and restart the homeserver",
+    );
+  }
+  const tokens = args.keepTokens ? loadRegistrationTokens(args.file, { configPath: args.config }) : {};
+  const reg = buildRegistration(config, tokens);
   writeRegistration(args.file, reg, { force: args.force });
   console.log(
     `Wrote ${args.file}. Add its path to app_service_config_files in the homeserver config, restart the homeserver, ` +
@@ -165,7 +193,10 @@ main(process.argv.slice(2)).then(
       console.error(`clawbridge: ${err.message}\n\n${USAGE}`);
       process.exit(2);
     }
-    log.error("fatal", { err });
+    // Expected failures (homeserver down, a file in the way…) say what to do in one line; the
+    // stack is for debugging only.
+    console.error(`clawbridge: ${redact(failureText(err))}`);
+    log.debug("failure details", { err });
     process.exit(1);
   },
 );

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { loadRegistrationTokens } from "./config/registration";
+import { registrationFileProblems, registrationNeeds } from "./config/registrationCheck";
 import type { BridgeConfig, RegistrationTokens } from "./config/types";
 import { connectorContext, loadConnector } from "./core/ConnectorRegistry";
 import { HttpServer } from "./http/HttpServer";
@@ -46,6 +48,20 @@ export async function runDoctor(
     add({ name: "registration", ok: true, detail: registrationFile });
   } catch (err) {
     add({ name: "registration", ok: false, detail: (err as Error).message });
+  }
+  const regenerate =
+    `regenerate it keeping its tokens: clawbridge generate-registration -c ${configPath} -f ${registrationFile} ` +
+    "--force --keep-tokens, then restart the homeserver (it reads registrations only at start)";
+  if (existsSync(registrationFile)) {
+    const problems = registrationFileProblems(config, registrationFile);
+    add({
+      name: "namespaces",
+      ok: problems.length === 0,
+      detail: problems.length
+        ? `${registrationFile} does not match the config: ${problems.join("; ")}`
+        : "the registration covers the bot, the AI user and every enabled platform",
+      fix: regenerate,
+    });
   }
 
   let db: Database | undefined;
@@ -116,6 +132,7 @@ export async function runDoctor(
         fix: `add ${registrationFile} to app_service_config_files in the homeserver config and restart the homeserver`,
       });
     }
+    add(await loadedNamespacesCheck(config, api, registrationFile));
     const media = config.appservice.public_url
       ? new MediaProxy({
           homeserverUrl: config.homeserver.url,
@@ -180,6 +197,37 @@ export async function runDoctor(
   const failed = results.filter((r) => !r.ok).length;
   console.log(failed ? `${failed} check(s) failed` : "all checks passed");
   return failed === 0;
+}
+
+/**
+ * Asks the homeserver, as each user the config needs (ghosts of every enabled platform, the AI
+ * user), who it is: Synapse answers "cannot masquerade as this user" for an id outside the
+ * namespaces it loaded, which happens when the file was regenerated but the homeserver not
+ * restarted. ("has not registered this user" is fine: the bridge registers ghosts on demand.)
+ */
+async function loadedNamespacesCheck(
+  config: BridgeConfig,
+  api: MatrixApi,
+  registrationFile: string,
+): Promise<Check> {
+  const refused: string[] = [];
+  for (const need of registrationNeeds(config)) {
+    if (need.kind !== "users") continue;
+    try {
+      await api.request("GET", "/_matrix/client/v3/account/whoami", { userId: need.id });
+    } catch (err) {
+      if (err instanceof MatrixError && /masquerade/i.test(err.message))
+        refused.push(`${need.id} (${need.what})`);
+    }
+  }
+  return {
+    name: "hs-accepts",
+    ok: refused.length === 0,
+    detail: refused.length
+      ? `the homeserver refuses the bridge as ${refused.join(", ")}: it runs with an older registration`
+      : "the homeserver lets the bridge act as the bot, the AI user and every enabled platform's ghosts",
+    fix: `make sure ${registrationFile} is in the homeserver's app_service_config_files (see the namespaces check) and restart the homeserver`,
+  };
 }
 
 interface DoctorListener {

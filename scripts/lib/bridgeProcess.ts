@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { load } from "js-yaml";
+import { registerLog } from "./logRegistry";
+import { guardGroup, signalGroup } from "./orphanGuard";
 import { REPO_ROOT } from "./synapse";
 
 const HEALTH_TIMEOUT_MS = 30_000;
@@ -51,7 +53,6 @@ export class BridgeProcess {
   private buffer = "";
   private exitInfo: BridgeExit | undefined;
   private readonly exited: Promise<BridgeExit>;
-  private readonly killOnExit = () => this.child.kill("SIGKILL");
 
   private constructor(
     private readonly child: ChildProcess,
@@ -69,11 +70,11 @@ export class BridgeProcess {
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onData);
-    process.on("exit", this.killOnExit);
+    const release = guardGroup(child);
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         this.exitInfo = { code, signal };
-        process.off("exit", this.killOnExit);
+        release();
         resolve(this.exitInfo);
       });
     });
@@ -103,8 +104,11 @@ export class BridgeProcess {
       cwd: opts.cwd ?? REPO_ROOT,
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group (with its embedded PostgreSQL): see orphanGuard.
+      detached: true,
     });
     const bridge = new BridgeProcess(child, logPath, url, opts.echo ?? false);
+    registerLog(`bridge (pid ${child.pid})`, logPath);
     child.once("error", (err) => {
       bridge.buffer += `\n[spawn error] ${err.message}\n`;
     });
@@ -153,11 +157,12 @@ export class BridgeProcess {
     if (this.running) this.child.kill(signal);
   }
 
-  /** SIGTERM and wait for the exit (SIGKILL after 10 s). */
+  /** SIGTERM and wait for the exit (SIGKILL to its process group after 10 s). */
   async stop(): Promise<BridgeExit> {
     if (!this.running) return this.exited;
     this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), STOP_GRACE_MS);
+    // A bridge that does not stop in time is killed with its group (its PostgreSQL).
+    const timer = setTimeout(() => signalGroup(this.child, "SIGKILL"), STOP_GRACE_MS);
     const exit = await this.exited;
     clearTimeout(timer);
     return exit;

@@ -4,6 +4,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import os from "node:os";
 import path from "node:path";
 import { dump } from "js-yaml";
+import { registerLog } from "./logRegistry";
+import { guardGroup, signalGroup } from "./orphanGuard";
 import { freePort } from "./ports";
 
 /** Root of the clawbridge checkout (this file lives in scripts/lib). */
@@ -164,7 +166,6 @@ export class SynapseServer {
 
   private child: ChildProcess | undefined;
   private stdio = "";
-  private readonly killOnExit = () => this.child?.kill("SIGKILL");
 
   private constructor(
     readonly dir: string,
@@ -280,10 +281,13 @@ export class SynapseServer {
     const child = spawn(
       this.python,
       ["-m", "synapse.app.homeserver", "-c", "homeserver.yaml", "-c", "overrides.yaml"],
-      { cwd: this.dir, stdio: ["ignore", "pipe", "pipe"] },
+      // Its own process group: see orphanGuard.
+      { cwd: this.dir, stdio: ["ignore", "pipe", "pipe"], detached: true },
     );
     this.child = child;
-    process.on("exit", this.killOnExit);
+    const release = guardGroup(child);
+    registerLog(`Synapse (pid ${child.pid}) stdout/stderr`, stdioFile);
+    registerLog(`Synapse (pid ${child.pid})`, this.logFile);
     const onData = (chunk: Buffer) => {
       const text = chunk.toString("utf8");
       this.stdio = tail(this.stdio + text, 200);
@@ -295,7 +299,7 @@ export class SynapseServer {
     child.once("exit", (code, signal) => {
       exited = `exited with ${signal ?? code}`;
       if (this.child === child) this.child = undefined;
-      process.off("exit", this.killOnExit);
+      release();
     });
     const deadline = started + HEALTH_TIMEOUT_MS;
     while (true) {
@@ -333,7 +337,7 @@ export class SynapseServer {
     if (!child) return;
     const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+    const timer = setTimeout(() => signalGroup(child, "SIGKILL"), STOP_GRACE_MS);
     await gone;
     clearTimeout(timer);
   }

@@ -28,6 +28,22 @@ export interface Command {
   run(ctx: CommandContext): Promise<void>;
 }
 
+/** Longest part of an unknown command word that is quoted back. */
+const QUOTE_MAX = 24;
+
+/**
+ * The unknown command word as it may be quoted back: letters, digits and a few harmless
+ * marks only (no markup, no control characters), at most {@link QUOTE_MAX} of them.
+ */
+export function quoteCommandWord(word: string): string {
+  const chars = [...word];
+  const kept = chars
+    .slice(0, QUOTE_MAX)
+    .filter((c) => /[\p{L}\p{N}._-]/u.test(c))
+    .join("");
+  return `${kept || "?"}${chars.length > QUOTE_MAX ? "…" : ""}`;
+}
+
 const REFUSAL =
   "Sorry, you are not allowed to use this bridge. Ask the bridge's administrator to add you to bridge.permissions.";
 
@@ -94,7 +110,7 @@ export class CommandHandler {
     const command = this.commands.get(name.toLowerCase());
     if (!command) {
       await ctx.reply(
-        `Unknown command \`${name}\`. Write \`${isManagementRoom ? "" : `${prefix} `}help\` for the list.`,
+        `Unknown command \`${quoteCommandWord(name)}\`. Write \`${isManagementRoom ? "" : `${prefix} `}help\` for the list.`,
       );
       return true;
     }

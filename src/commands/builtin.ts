@@ -157,9 +157,11 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
       async run(ctx) {
         const portals = await deps.store.countPortals();
         const here = await deps.portals.forRoom(ctx.roomId);
+        // This command is itself a queued delivery until it has been answered: not counted.
+        const queued = Math.max(0, deps.queueDepth() - 1);
         const lines = [
           `portals: ${portals}`,
-          `queued deliveries: ${deps.queueDepth()}`,
+          `queued deliveries: ${queued}`,
           `connectors: ${[...deps.registry.connectors.keys()].join(", ") || "none"}`,
         ];
         for (const p of here) lines.push(`this room is linked to ${p.platform} chat ${p.chatId}`);

@@ -366,7 +366,16 @@ export const CONFIG_SCHEMA: SchemaNode = {
     delivery: section("Retrying messages that could not be delivered.", {
       initial_backoff_ms: int("First retry delay in milliseconds; doubles up to max_backoff_ms.", 250, 1),
       max_backoff_ms: int("Longest delay between retries, in milliseconds.", 30000, 1),
-      give_up_after_seconds: int("Give up (and tell the room) after retrying this long.", 3600, 1),
+      max_attempts: int(
+        "Attempts at a message the other side keeps refusing (an error answer, not an outage); then it is given up, the room and sender are told, and it waits in the quarantine (`quarantine` command).",
+        5,
+        1,
+      ),
+      give_up_after_seconds: int(
+        "While the other side is unreachable or overloaded a chat's messages wait in order; give up on one (and tell the room) after this long.",
+        3600,
+        1,
+      ),
     }),
     provisioning: section(
       "HTTP provisioning API for integration managers.",

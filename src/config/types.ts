@@ -52,7 +52,9 @@ export interface BridgeConfig {
     /** First retry delay; doubles up to `max_backoff_ms`. */
     initial_backoff_ms: number;
     max_backoff_ms: number;
-    /** Give up (and tell the room) after retrying this long. */
+    /** Attempts at a message the other side keeps refusing, before it is quarantined. */
+    max_attempts: number;
+    /** How long an outage may hold a message before it is given up. */
     give_up_after_seconds: number;
   };
   provisioning: {

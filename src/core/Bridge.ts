@@ -3,6 +3,7 @@ import { AiService } from "../ai/AiService";
 import { defaultProviderFactory } from "../ai/providerFactory";
 import { builtinCommands } from "../commands/builtin";
 import { CommandHandler } from "../commands/CommandHandler";
+import { quarantineCommand } from "../commands/quarantine";
 import { remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig, RegistrationTokens } from "../config/types";
 import { type AppserviceTransaction, HttpServer } from "../http/HttpServer";
@@ -10,7 +11,7 @@ import { MediaProxy } from "../http/MediaProxy";
 import { Metrics } from "../http/Metrics";
 import { Provisioning } from "../http/Provisioning";
 import { Logger } from "../log/Logger";
-import { type Intent, MatrixApi, type RoomEvent } from "../matrix/MatrixApi";
+import { type Intent, MatrixApi, MatrixError, type RoomEvent } from "../matrix/MatrixApi";
 import { type Database, openDatabase } from "../store/Database";
 import { Migrator } from "../store/Migrator";
 import { PgStore } from "../store/PgStore";
@@ -19,13 +20,14 @@ import type { QueueItem } from "../store/types";
 import { CatchUp } from "./CatchUp";
 import { ConnectorRegistry } from "./ConnectorRegistry";
 import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent } from "./connector";
-import { DeliveryQueue } from "./DeliveryQueue";
+import { DeliveryQueue, storedItems } from "./DeliveryQueue";
 import { userText } from "./errors";
 import { GhostService } from "./GhostService";
 import { InboundBridge, type RemotePayload } from "./InboundBridge";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { Permissions } from "./Permissions";
 import { chatKey, PortalService } from "./PortalService";
+import { Quarantine } from "./Quarantine";
 import { StateNotices } from "./StateNotices";
 
 const log = new Logger("Bridge");
@@ -54,13 +56,44 @@ function isValidRemoteEvent(ev: unknown): ev is RemoteEvent {
 /**
  * The idempotency key of a homeserver transaction: its id plus a digest of what it carries.
  * A retried transaction repeats both; Synapse on SQLite reuses ids after a restart for new
- * transactions, which must not be taken for repeats.
+ * transactions, which must not be taken for repeats. Never throws, whatever the body holds.
  */
 export function transactionKey(txnId: string, txn: AppserviceTransaction): string {
   const h = createHash("sha256");
-  for (const e of txn.events ?? []) h.update(`${(e as { event_id?: unknown }).event_id}\n`);
-  h.update(JSON.stringify(txn.ephemeral ?? txn["de.sorunome.msc2409.ephemeral"] ?? []));
+  const events = Array.isArray(txn.events) ? txn.events : [];
+  for (const e of events) {
+    const id = (e as { event_id?: unknown } | null)?.event_id;
+    h.update(`${typeof id === "string" ? id : "-"}\n`);
+  }
+  // Everything else (ephemeral events, to-device messages…) by its JSON; content too deep to
+  // serialize counts by its shape only.
+  for (const [k, v] of Object.entries(txn)) {
+    if (k === "events") continue;
+    let json: string;
+    try {
+      json = JSON.stringify(v) ?? "";
+    } catch {
+      json = `unserializable ${Array.isArray(v) ? v.length : typeof v}`;
+    }
+    h.update(`${k}=${json}\n`);
+  }
   return `${txnId}:${h.digest("base64url").slice(0, 22)}`;
+}
+
+/** The ephemeral events of a transaction, under the stable or the MSC2409 key; never throws. */
+function ephemeralOf(txn: AppserviceTransaction): Array<Record<string, unknown>> {
+  const list = txn.ephemeral ?? txn["de.sorunome.msc2409.ephemeral"];
+  if (!Array.isArray(list)) return [];
+  return list.filter((e): e is Record<string, unknown> => typeof e === "object" && e !== null);
+}
+
+/** A short, safe rendering of an event for a log line. */
+function preview(ev: unknown): string | undefined {
+  try {
+    return JSON.stringify(ev)?.slice(0, 300);
+  } catch {
+    return `<${typeof ev} too deep to show>`;
+  }
 }
 
 /** The running bridge: storage, the homeserver link, connectors and the delivery queue. */
@@ -83,6 +116,7 @@ export class Bridge {
   private ai?: AiService;
   private stateNotices?: StateNotices;
   private catchUp?: CatchUp;
+  quarantine!: Quarantine;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -141,6 +175,8 @@ export class Bridge {
     })) {
       commands.register(c);
     }
+    this.quarantine = new Quarantine({ store: this.store, accept: (items) => this.queue.accept(items) });
+    commands.register(quarantineCommand(this.quarantine));
     const deps = {
       store: this.store,
       metrics: this.metrics,
@@ -188,8 +224,10 @@ export class Bridge {
       metrics: this.metrics,
       handlers: { remote: (i) => this.inbound.handle(i), matrix: (i) => this.outbound.handle(i) },
       onGiveUp: (item, err) => this.reportFailure(item, err),
+      isOutage: (_item, err) => this.homeserverDown(err),
       initialBackoffMs: config.delivery.initial_backoff_ms,
       maxBackoffMs: config.delivery.max_backoff_ms,
+      maxAttempts: config.delivery.max_attempts,
       giveUpAfterMs: config.delivery.give_up_after_seconds * 1000,
     });
 
@@ -276,7 +314,7 @@ export class Bridge {
     if (!isValidRemoteEvent(event)) {
       log.warn("malformed event from a connector skipped", {
         platform: login.platform,
-        event: JSON.stringify(event)?.slice(0, 300),
+        event: preview(event),
       });
       return;
     }
@@ -299,7 +337,7 @@ export class Bridge {
         if (isValidRemoteEvent(event)) return true;
         log.warn("malformed event from a connector skipped", {
           platform: login.platform,
-          event: JSON.stringify(event)?.slice(0, 300),
+          event: preview(event),
         });
         return false;
       })
@@ -311,61 +349,89 @@ export class Bridge {
     await this.queue.push(items);
   }
 
+  /**
+   * A homeserver transaction is taken whole and each event on its own: a malformed event is
+   * skipped, one the database cannot hold is quarantined, and neither fails the transaction
+   * (which the homeserver would then retry forever, holding back every room). Only a database
+   * that cannot be reached fails it.
+   */
   private async onTransaction(txnId: string, txn: AppserviceTransaction): Promise<void> {
-    const events = (txn.events ?? []).filter((e): e is RoomEvent => {
+    const events = (Array.isArray(txn.events) ? txn.events : []).filter((e): e is RoomEvent => {
       if (isRoomEvent(e)) return e.sender !== this.bot.userId;
-      log.warn("malformed event in a transaction skipped", {
-        txnId,
-        event: JSON.stringify(e)?.slice(0, 300),
-      });
+      log.warn("malformed event in a transaction skipped", { txnId, event: preview(e) });
       return false;
     });
-    const echo = await Promise.all(events.map((e) => this.outbound.isEcho(e)));
+    const echo = await Promise.all(
+      events.map((e) =>
+        this.outbound.isEcho(e).catch((err: unknown) => {
+          log.debug("echo check failed; the event is queued", { eventId: e.event_id, err: String(err) });
+          return false;
+        }),
+      ),
+    );
     const relayed = events.filter((_, i) => !echo[i]);
     const items = relayed.map((e) => ({
       queueKey: OutboundBridge.queueKey(e),
       kind: "matrix" as const,
       payload: e,
     }));
-    const ephemeral = txn.ephemeral ?? txn["de.sorunome.msc2409.ephemeral"] ?? [];
+    const ephemeral = ephemeralOf(txn);
     // Nothing to deliver (only echoes): nothing a repeat could duplicate, so no record either.
     if (!items.length && !ephemeral.length) {
       this.metrics.transactions.inc({ result: "new" });
       return;
     }
-    const ids = await this.store.recordTransaction(txnId, items);
+    const ids = await this.store.recordTransaction(transactionKey(txnId, txn), items);
     if (!ids) {
       this.metrics.transactions.inc({ result: "duplicate" });
       log.info("repeated transaction ignored", { txnId });
       return;
     }
     this.metrics.transactions.inc({ result: "new" });
-    const now = new Date();
-    this.queue.accept(items.map((it, i) => ({ ...it, id: ids[i], attempts: 0, createdAt: now })));
-    for (const e of ephemeral) {
-      const ev = e as { type?: unknown; room_id?: unknown; content?: { user_ids?: unknown } };
-      if (ev.type === "m.typing" && typeof ev.room_id === "string" && Array.isArray(ev.content?.user_ids)) {
+    ids.forEach((id, i) => {
+      if (id !== undefined) return;
+      this.metrics.quarantined.inc({ direction: "out" });
+      log.warn("event quarantined: the database could not store it", { txnId, eventId: relayed[i].event_id });
+    });
+    this.queue.accept(storedItems(items, ids));
+    for (const ev of ephemeral) this.onEphemeral(ev);
+  }
+
+  /** Typing and read receipts from Matrix, relayed as they come (nothing is stored). */
+  private onEphemeral(ev: Record<string, unknown>): void {
+    const content = ev.content as Record<string, unknown> | null | undefined;
+    if (typeof ev.room_id !== "string" || typeof content !== "object" || content === null) return;
+    const roomId = ev.room_id;
+    if (ev.type === "m.typing" && Array.isArray(content.user_ids)) {
+      this.outbound
+        .typing(
+          roomId,
+          content.user_ids.filter((u): u is string => typeof u === "string"),
+        )
+        .catch((err: unknown) => log.debug("typing not relayed", { err: String(err) }));
+    }
+    if (ev.type === "m.receipt") {
+      for (const [eventId, kinds] of Object.entries(content)) {
+        const read = (kinds as Record<string, unknown> | null)?.["m.read"];
+        if (typeof read !== "object" || read === null) continue;
         this.outbound
-          .typing(
-            ev.room_id,
-            ev.content.user_ids.filter((u): u is string => typeof u === "string"),
-          )
-          .catch((err: unknown) => log.debug("typing not relayed", { err: String(err) }));
+          .receipt(roomId, eventId, Object.keys(read))
+          .catch((err: unknown) => log.debug("read receipt not relayed", { err: String(err) }));
       }
-      if (
-        ev.type === "m.receipt" &&
-        typeof ev.room_id === "string" &&
-        typeof ev.content === "object" &&
-        ev.content
-      ) {
-        for (const [eventId, kinds] of Object.entries(ev.content as Record<string, unknown>)) {
-          const read = (kinds as Record<string, unknown> | null)?.["m.read"];
-          if (typeof read !== "object" || read === null) continue;
-          this.outbound
-            .receipt(ev.room_id, eventId, Object.keys(read))
-            .catch((err: unknown) => log.debug("read receipt not relayed", { err: String(err) }));
-        }
-      }
+    }
+  }
+
+  /**
+   * A homeserver that answers 5xx to one event may be down altogether (behind a proxy that
+   * says 502, or restarting): it is, when it does not answer a plain request either.
+   */
+  private async homeserverDown(err: unknown): Promise<boolean> {
+    if (!(err instanceof MatrixError) || err.status < 500) return false;
+    try {
+      await this.api.versions();
+      return false;
+    } catch (probe) {
+      return !(probe instanceof MatrixError) || probe.status === 0 || probe.status >= 500;
     }
   }
 

@@ -2,7 +2,7 @@ import type { Metrics } from "../http/Metrics";
 import { Logger } from "../log/Logger";
 import type { Store } from "../store/Store";
 import type { NewQueueItem, QueueItem, QueueKind } from "../store/types";
-import { retryHint } from "./errors";
+import { classifyFailure } from "./errors";
 
 const log = new Logger("DeliveryQueue");
 
@@ -10,11 +10,33 @@ export interface DeliveryQueueOptions {
   store: Store;
   metrics: Metrics;
   handlers: Record<QueueKind, (item: QueueItem) => Promise<void>>;
-  /** Called once when an item fails for good; the item is then dropped from the queue. */
+  /**
+   * Called once when an item fails for good, before it moves from the queue to the quarantine
+   * (where an admin can list and retry it).
+   */
   onGiveUp(item: QueueItem, err: unknown): Promise<void>;
+  /**
+   * Asked before giving up on a refusal that may be the other side's own trouble (a 5xx): true
+   * when that side is in fact unreachable, so the item waits like in any outage.
+   */
+  isOutage?(item: QueueItem, err: unknown): Promise<boolean>;
   initialBackoffMs: number;
   maxBackoffMs: number;
+  /** Attempts at an item the other side keeps refusing (4xx, 5xx, our own errors). */
+  maxAttempts: number;
+  /** How long an outage (unreachable, 429, 502–504) may hold an item before it is given up. */
   giveUpAfterMs: number;
+}
+
+/** Queue items built from what the store accepted; ids left undefined were quarantined. */
+export function storedItems(items: NewQueueItem[], ids: Array<string | undefined>): QueueItem[] {
+  const now = new Date();
+  const out: QueueItem[] = [];
+  items.forEach((it, i) => {
+    const id = ids[i];
+    if (id !== undefined) out.push({ ...it, id, attempts: 0, createdAt: now });
+  });
+  return out;
 }
 
 interface Lane {
@@ -59,9 +81,7 @@ export class DeliveryQueue {
   /** Stores and then schedules items; resolves once they are durable. */
   async push(items: NewQueueItem[]): Promise<void> {
     if (!items.length) return;
-    const ids = await this.opts.store.enqueue(items);
-    const now = new Date();
-    this.accept(items.map((it, i) => ({ ...it, id: ids[i], attempts: 0, createdAt: now })));
+    this.accept(storedItems(items, await this.opts.store.enqueue(items)));
   }
 
   /** Schedules items already stored (by Store.recordTransaction). */
@@ -144,9 +164,16 @@ export class DeliveryQueue {
       return true;
     } catch (err) {
       item.attempts++;
-      const hint = retryHint(err);
+      const failure = classifyFailure(err);
       const age = Date.now() - item.createdAt.getTime();
-      if (!hint.retry || age > this.opts.giveUpAfterMs) {
+      let giveUp =
+        failure.kind === "permanent" ||
+        (failure.kind === "refused" && item.attempts >= this.opts.maxAttempts) ||
+        age > this.opts.giveUpAfterMs;
+      if (giveUp && failure.kind === "refused" && age <= this.opts.giveUpAfterMs && this.opts.isOutage) {
+        giveUp = !(await this.opts.isOutage(item, err).catch(() => false));
+      }
+      if (giveUp) {
         log.warn("delivery failed for good", {
           key: item.queueKey,
           id: item.id,
@@ -159,13 +186,16 @@ export class DeliveryQueue {
           log.error("could not report a failed delivery", { id: item.id, err: reportErr });
         }
         await store
-          .completeQueueItem(item.id)
-          .catch((e: unknown) => log.error("could not drop item", { err: e }));
+          .quarantineQueueItem(item, describeFailure(err))
+          .catch((e: unknown) =>
+            log.error("could not quarantine a failed delivery", { id: item.id, err: e }),
+          );
+        metrics.quarantined.inc({ direction: item.kind === "remote" ? "in" : "out" });
         return true;
       }
       metrics.retries.inc({ direction: item.kind === "remote" ? "in" : "out" });
       const backoff = Math.min(this.opts.initialBackoffMs * 2 ** (item.attempts - 1), this.opts.maxBackoffMs);
-      const delay = Math.max(backoff, hint.afterMs ?? 0);
+      const delay = Math.max(backoff, failure.afterMs ?? 0);
       log.info("delivery failed, will retry", {
         key: item.queueKey,
         attempts: item.attempts,
@@ -182,4 +212,13 @@ export class DeliveryQueue {
       return false;
     }
   }
+}
+
+/** The reason kept with a quarantined item: the error's name, status and message. */
+function describeFailure(err: unknown): string {
+  if (err instanceof Error) {
+    const status = (err as { status?: unknown }).status;
+    return `${err.name}${typeof status === "number" ? ` ${status}` : ""}: ${err.message}`;
+  }
+  return String(err);
 }

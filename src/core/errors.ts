@@ -27,7 +27,50 @@ export class BridgeError extends Error {
   }
 }
 
-/** How long to wait before trying again, or undefined when trying again cannot help. */
+/**
+ * What a failure says about trying again:
+ * - `outage`: the other side is unreachable or overloaded (no connection, 429, 502–504, the
+ *   database gone). Nothing is wrong with the item; its lane waits and retries.
+ * - `refused`: the other side answered and said no (another 4xx or 5xx, or an error of ours).
+ *   Worth a few more attempts (a race, a hiccup), then the item is given up.
+ * - `permanent`: trying again cannot help (a refusal the code already explained to the user).
+ */
+export type FailureClass = "outage" | "refused" | "permanent";
+
+const OUTAGE_STATUS = new Set([0, 429, 502, 503, 504]);
+/** PostgreSQL SQLSTATE classes of a lost or unusable connection (08, 53, 57P). */
+const PG_OUTAGE = /^(08|53|57P)/;
+const PG_GONE =
+  /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end/;
+
+/** How a failure should be retried; `afterMs` when the other side said how long to wait. */
+export function classifyFailure(err: unknown): { kind: FailureClass; afterMs?: number } {
+  if (err instanceof MatrixError) {
+    return { kind: OUTAGE_STATUS.has(err.status) ? "outage" : "refused", afterMs: err.retryAfterMs };
+  }
+  if (err instanceof BridgeError) return { kind: err.retryable ? "refused" : "permanent" };
+  if (typeof err === "object" && err !== null) {
+    const e = err as {
+      status?: unknown;
+      retryAfterMs?: unknown;
+      code?: unknown;
+      message?: unknown;
+      cause?: { code?: unknown };
+    };
+    const afterMs = typeof e.retryAfterMs === "number" ? e.retryAfterMs : undefined;
+    if (typeof e.status === "number")
+      return { kind: OUTAGE_STATUS.has(e.status) ? "outage" : "refused", afterMs };
+    const code = typeof e.code === "string" ? e.code : typeof e.cause?.code === "string" ? e.cause.code : "";
+    if (NETWORK_CODES.has(code) || PG_OUTAGE.test(code)) return { kind: "outage" };
+    if (typeof e.message === "string" && PG_GONE.test(e.message)) return { kind: "outage" };
+  }
+  return { kind: "refused" };
+}
+
+/**
+ * How long to wait before trying again, or undefined when trying again cannot help. For a
+ * single operation (catch-up, one send); the delivery queue uses {@link classifyFailure}.
+ */
 export function retryHint(err: unknown): { retry: boolean; afterMs?: number } {
   if (err instanceof MatrixError) return { retry: err.retryable, afterMs: err.retryAfterMs };
   if (err instanceof BridgeError) return { retry: err.retryable };

@@ -16,6 +16,12 @@ export class Metrics {
     labelNames: ["platform", "direction"] as const,
     registers: [this.registry],
   });
+  readonly quarantined = new Counter({
+    name: "clawbridge_quarantined_total",
+    help: "Events kept in the quarantine: refused by the database, or given up after retries (in: from a platform, out: from Matrix)",
+    labelNames: ["direction"] as const,
+    registers: [this.registry],
+  });
   readonly retries = new Counter({
     name: "clawbridge_delivery_retries_total",
     help: "Delivery attempts that failed and were retried",

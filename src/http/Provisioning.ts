@@ -1,40 +1,81 @@
 import { Logger } from "../log/Logger";
 import type { Store } from "../store/Store";
-import { type ProvisioningRequest, type ProvisioningResponse, tokenMatches } from "./HttpServer";
+import {
+  InvalidParam,
+  type ProvisioningHandler,
+  type ProvisioningRequest,
+  type ProvisioningResponse,
+  tokenMatches,
+} from "./HttpServer";
 
 const log = new Logger("Provisioning");
+
+/** Portals per page: default and most. */
+const LIMIT = { min: 1, max: 1000, fallback: 100 };
+/** A page may start this far in at most. */
+const OFFSET = { min: 0, max: 1_000_000_000, fallback: 0 };
+/** Connector names (`telegram`, `discord`, …). */
+const PLATFORM = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** The one value of a query parameter, or undefined when absent; given twice it is refused. */
+function single(q: URLSearchParams, name: string, rule: string): string | undefined {
+  const all = q.getAll(name);
+  if (all.length > 1) throw new InvalidParam(name, `${rule} (given ${all.length} times)`);
+  return all[0];
+}
+
+/** A whole-number query parameter within `range`, written in plain decimal digits. */
+export function intParam(
+  q: URLSearchParams,
+  name: string,
+  range: { min: number; max: number; fallback: number },
+): number {
+  const rule = `must be a whole number from ${range.min} to ${range.max} (default ${range.fallback})`;
+  const raw = single(q, name, rule);
+  if (raw === undefined) return range.fallback;
+  const n = /^[0-9]{1,12}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= range.min && n <= range.max)) throw new InvalidParam(name, rule);
+  return n;
+}
 
 /**
  * The provisioning API for integration managers and admin tools, authenticated with the
  * shared secret from config (`Authorization: Bearer <secret>`).
  */
-export class Provisioning {
+export class Provisioning implements ProvisioningHandler {
   constructor(
     readonly prefix: string,
     private readonly secret: string,
-    private readonly store: Store,
+    private readonly store: Pick<Store, "listPortals" | "countPortals">,
   ) {}
 
-  async handle(req: ProvisioningRequest): Promise<ProvisioningResponse> {
-    const auth = req.authorization;
-    if (!auth?.startsWith("Bearer ")) {
+  authenticate(authorization: string | undefined, path: string): ProvisioningResponse | undefined {
+    if (!authorization?.startsWith("Bearer ")) {
       return {
         status: 401,
         body: { errcode: "M_UNAUTHORIZED", error: "Missing Authorization: Bearer <shared secret>" },
       };
     }
-    if (!tokenMatches(auth.slice(7), this.secret)) {
-      log.warn("provisioning request with a wrong secret refused", { path: req.path });
+    if (!tokenMatches(authorization.slice(7), this.secret)) {
+      log.warn("provisioning request with a wrong secret refused", { path });
       return { status: 403, body: { errcode: "M_FORBIDDEN", error: "Wrong shared secret" } };
     }
+    return undefined;
+  }
+
+  async handle(req: ProvisioningRequest): Promise<ProvisioningResponse> {
+    const refusal = this.authenticate(req.authorization, req.path);
+    if (refusal) return refusal;
     if (req.method === "GET" && req.path === "/v1/portals") return this.listPortals(req.query);
     return { status: 404, body: { errcode: "M_UNRECOGNIZED", error: `No route ${req.method} ${req.path}` } };
   }
 
   private async listPortals(q: URLSearchParams): Promise<ProvisioningResponse> {
-    const limit = Math.min(Number(q.get("limit") ?? 100) || 100, 1000);
-    const offset = Math.max(Number(q.get("offset") ?? 0) || 0, 0);
-    const platform = q.get("platform") ?? undefined;
+    const limit = intParam(q, "limit", LIMIT);
+    const offset = intParam(q, "offset", OFFSET);
+    const platformRule = "must be a connector name (lower-case letters, digits, _ or -; at most 32)";
+    const platform = single(q, "platform", platformRule);
+    if (platform !== undefined && !PLATFORM.test(platform)) throw new InvalidParam("platform", platformRule);
     const [portals, total] = await Promise.all([
       this.store.listPortals({ platform, limit, offset }),
       this.store.countPortals(),

@@ -8,6 +8,7 @@ import {
   type LoginDb,
   type MessageDb,
   type PortalDb,
+  prepareItems,
   type QueueDb,
   queueColumns,
   type ReactionDb,
@@ -21,6 +22,7 @@ import {
   toUser,
   type UserDb,
 } from "./pgRows";
+import * as quarantine from "./QuarantineSql";
 import type { Store } from "./Store";
 import type {
   Ghost,
@@ -28,6 +30,7 @@ import type {
   MessageRow,
   NewQueueItem,
   Portal,
+  QuarantineRow,
   QueueItem,
   ReactionRow,
   UserRow,
@@ -131,6 +134,11 @@ const SQL_COMPLETE_QUEUE_ITEMS = "DELETE FROM delivery_queue WHERE id = ANY($1::
 const SQL_FAIL_QUEUE_ITEM =
   "UPDATE delivery_queue SET attempts = attempts + 1, last_error = $2 WHERE id = $1";
 const SQL_QUEUE_DEPTH = "SELECT count(*)::int AS n FROM delivery_queue";
+
+/** A bigserial id as text: what the quarantine and queue ids are. */
+function isRowId(id: string): boolean {
+  return /^[1-9][0-9]{0,17}$/.test(id);
+}
 
 function messageColumns(rows: MessageRow[]): unknown[] {
   return [
@@ -374,12 +382,27 @@ export class PgStore implements Store {
 
   // ---- appservice transactions + durable queue ----
 
-  async recordTransaction(txnId: string, items: NewQueueItem[]): Promise<string[] | undefined> {
-    const r = await this.first<{ recorded: boolean; ids: string[] }>(SQL_RECORD_TXN, [
-      txnId,
-      ...queueColumns(items),
-    ]);
-    return r!.recorded ? r!.ids : undefined;
+  async recordTransaction(
+    txnKey: string,
+    items: NewQueueItem[],
+  ): Promise<Array<string | undefined> | undefined> {
+    const prepared = prepareItems(items);
+    if (prepared.every((p) => p.error === undefined)) {
+      try {
+        const r = await this.first<{ recorded: boolean; ids: string[] }>(SQL_RECORD_TXN, [
+          txnKey,
+          ...queueColumns(prepared),
+        ]);
+        if (!r!.recorded) return undefined;
+        this.adoptPayloads(items, prepared);
+        return r!.ids;
+      } catch (err) {
+        if (!quarantine.isDataError(err)) throw err;
+      }
+    }
+    const ids = await quarantine.enqueueEachApart(this.pool, prepared, txnKey);
+    if (ids) this.adoptPayloads(items, prepared);
+    return ids;
   }
 
   async pruneTransactions(retentionMs: number): Promise<number> {
@@ -387,14 +410,52 @@ export class PgStore implements Store {
     return res.rowCount ?? 0;
   }
 
-  async enqueue(items: NewQueueItem[]): Promise<string[]> {
+  async enqueue(items: NewQueueItem[]): Promise<Array<string | undefined>> {
     if (items.length === 0) return [];
-    const rows = await this.rows<{ id: string }>(SQL_ENQUEUE, queueColumns(items));
-    // ids follow insertion order; sorting guards against RETURNING listing them otherwise.
-    return rows
-      .map((r) => BigInt(r.id))
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(String);
+    const prepared = prepareItems(items);
+    if (prepared.every((p) => p.error === undefined)) {
+      try {
+        const rows = await this.rows<{ id: string }>(SQL_ENQUEUE, queueColumns(prepared));
+        this.adoptPayloads(items, prepared);
+        // ids follow insertion order; sorting guards against RETURNING listing them otherwise.
+        return rows
+          .map((r) => BigInt(r.id))
+          .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(String);
+      } catch (err) {
+        if (!quarantine.isDataError(err)) throw err;
+      }
+    }
+    const ids = (await quarantine.enqueueEachApart(this.pool, prepared))!;
+    this.adoptPayloads(items, prepared);
+    return ids;
+  }
+
+  /** The caller delivers what was stored: payloads with characters jsonb refused replaced. */
+  private adoptPayloads(items: NewQueueItem[], prepared: ReturnType<typeof prepareItems>): void {
+    for (let i = 0; i < items.length; i++) items[i].payload = prepared[i].item.payload;
+  }
+
+  // ---- quarantine ----
+
+  async quarantineQueueItem(item: QueueItem, reason: string): Promise<void> {
+    await quarantine.quarantineQueued(this.pool, item, reason);
+  }
+
+  listQuarantine(opts: { limit?: number; offset?: number } = {}): Promise<QuarantineRow[]> {
+    return quarantine.listQuarantine(this.pool, opts);
+  }
+
+  countQuarantine(): Promise<number> {
+    return quarantine.countQuarantine(this.pool);
+  }
+
+  async requeueQuarantined(id: string): Promise<QueueItem | undefined> {
+    return isRowId(id) ? quarantine.requeueQuarantined(this.pool, id) : undefined;
+  }
+
+  async dropQuarantined(id: string): Promise<boolean> {
+    return isRowId(id) && quarantine.dropQuarantined(this.pool, id);
   }
 
   async pendingQueue(): Promise<QueueItem[]> {

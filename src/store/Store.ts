@@ -4,6 +4,7 @@ import type {
   MessageRow,
   NewQueueItem,
   Portal,
+  QuarantineRow,
   QueueItem,
   ReactionRow,
   UserRow,
@@ -72,24 +73,38 @@ export interface Store {
 
   // ---- appservice transactions + durable queue ----
   /**
-   * Records a homeserver transaction id and queues its items, atomically. Resolves with the
-   * queued items' ids in order, or undefined (and queues nothing) when the id was already
-   * recorded: a retried transaction.
+   * Records a homeserver transaction's key (its id and a digest of its content) and queues its
+   * items, atomically. Resolves with each item's queue id in order — undefined for an item the
+   * database could not take, which is quarantined instead — or undefined as a whole (queueing
+   * nothing) when the key was already recorded: a retried transaction. Payloads are replaced
+   * by what was stored (characters PostgreSQL cannot hold become U+FFFD).
    */
-  recordTransaction(txnId: string, items: NewQueueItem[]): Promise<string[] | undefined>;
+  recordTransaction(txnKey: string, items: NewQueueItem[]): Promise<Array<string | undefined> | undefined>;
   /**
    * Forgets transaction ids recorded more than `retentionMs` before the newest one, so the
    * table stays bounded; resolves with the number of rows removed.
    */
   pruneTransactions(retentionMs: number): Promise<number>;
-  /** Queues items in the given order; resolves with their ids once committed. */
-  enqueue(items: NewQueueItem[]): Promise<string[]>;
+  /**
+   * Queues items in the given order; resolves with their ids once committed (undefined for an
+   * item the database could not take: it is quarantined). Payloads are replaced as above.
+   */
+  enqueue(items: NewQueueItem[]): Promise<Array<string | undefined>>;
   /** Every pending item, oldest first. */
   pendingQueue(): Promise<QueueItem[]>;
   completeQueueItem(id: string): Promise<void>;
   /** Records a failed attempt; the item stays pending. */
   failQueueItem(id: string, error: string): Promise<void>;
   queueDepth(): Promise<number>;
+
+  // ---- quarantine: events that could not be taken or delivered ----
+  /** Moves a queued item to the quarantine with the reason, in one step. */
+  quarantineQueueItem(item: QueueItem, reason: string): Promise<void>;
+  listQuarantine(opts?: { limit?: number; offset?: number }): Promise<QuarantineRow[]>;
+  countQuarantine(): Promise<number>;
+  /** Puts a quarantined item back at the end of its queue; undefined when there is none to retry. */
+  requeueQuarantined(id: string): Promise<QueueItem | undefined>;
+  dropQuarantined(id: string): Promise<boolean>;
 
   // ---- migrations ----
   /** [applied, latest known] migration numbers. */

@@ -154,21 +154,47 @@ export const toQueueItem = (r: QueueDb): QueueItem => ({
   createdAt: r.created_at,
 });
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/**
+ * In JSON.stringify's output (well-formed since ES2019) a NUL is written `\u0000` and a lone
+ * surrogate `\udXXX`; a paired one stays literal. Both may stand in keys as well as values; the
+ * leading group keeps escaped backslashes (`\\u0000` is the text "\u0000", not a NUL).
+ */
+const UNSTORABLE_ESCAPE = /(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/gi;
 
 /**
- * JSON for a jsonb column. jsonb rejects \u0000 and unpaired surrogates, which remote texts can
- * carry; rather than lose a whole transaction, those characters become U+FFFD.
+ * JSON for a jsonb column. jsonb rejects \u0000 and unpaired surrogates, which homeserver and
+ * remote events can carry in any key or value; rather than lose the event, those characters
+ * become U+FFFD. Throws (RangeError) only for a value too deeply nested to serialize.
  */
 export function toJson(value: unknown): string {
   const json = JSON.stringify(value ?? null);
-  if (!/\\u0000|\\ud[89a-f]/i.test(json)) return json;
-  return JSON.stringify(value, (_key, v: unknown) =>
-    typeof v === "string" ? v.replaceAll("\u0000", "\uFFFD").replace(LONE_SURROGATE, "\uFFFD") : v,
-  );
+  return json.replace(UNSTORABLE_ESCAPE, "$1\\ufffd");
+}
+
+/** A queue item ready to store: its JSON, and the payload as it will be read back. */
+export interface PreparedItem {
+  item: NewQueueItem;
+  json?: string;
+  /** Why it cannot be stored at all (not serializable). */
+  error?: string;
+}
+
+/** Serializes each item on its own, so one that cannot be serialized does not stop the others. */
+export function prepareItems(items: NewQueueItem[]): PreparedItem[] {
+  return items.map((item) => {
+    let raw: string;
+    try {
+      raw = JSON.stringify(item.payload ?? null);
+    } catch (err) {
+      return { item, error: `cannot be serialized (${err instanceof Error ? err.message : String(err)})` };
+    }
+    const json = raw.replace(UNSTORABLE_ESCAPE, "$1\\ufffd");
+    // What is delivered must be what is stored: a retry after a restart reads the stored form.
+    return json === raw ? { item, json } : { item: { ...item, payload: JSON.parse(json) }, json };
+  });
 }
 
 /** Column arrays for the unnest() queue inserts. */
-export function queueColumns(items: NewQueueItem[]): [string[], string[], string[]] {
-  return [items.map((i) => i.queueKey), items.map((i) => i.kind), items.map((i) => toJson(i.payload))];
+export function queueColumns(items: PreparedItem[]): [string[], string[], string[]] {
+  return [items.map((i) => i.item.queueKey), items.map((i) => i.item.kind), items.map((i) => i.json!)];
 }

@@ -103,3 +103,18 @@ export interface NewQueueItem {
   kind: QueueKind;
   payload: unknown;
 }
+
+/** An event the bridge could not take or deliver, kept for an admin to read, retry or drop. */
+export interface QuarantineRow {
+  id: string;
+  kind: QueueKind;
+  queueKey: string;
+  /** The Matrix event id, or `<platform>:<chat>:<remote id>` of a remote event, when known. */
+  eventId?: string;
+  roomId?: string;
+  reason: string;
+  attempts: number;
+  createdAt: Date;
+  /** The stored payload's size in characters; 0 when it could not be stored (so cannot be retried). */
+  payloadSize: number;
+}

@@ -285,9 +285,29 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     assert.equal((kick.body as { user: string }).user, "u2");
   });
 
-  it("tells the room when a message finally cannot be delivered", async () => {
+  it("retries a refusal a few times, then tells the room, quarantines the message and moves on", async () => {
+    // A single refusal is retried (a hiccup); five in a row (delivery.max_attempts) give it up.
     core.testnet.failNext("POST /chats/chat1/messages", { status: 400, count: 1 });
+    await alice.sendText(room, "refused once, then taken");
+    const answers = (text: string) =>
+      core.testnet.calls
+        .filter(
+          (c) =>
+            c.path === "/chats/chat1/messages" && (c.body as { text?: string } | undefined)?.text === text,
+        )
+        .map((c) => c.status);
+    const answered = async (text: string) => {
+      const deadline = Date.now() + 15_000;
+      while (!answers(text).includes(200)) {
+        assert.ok(Date.now() < deadline, `"${text}" is delivered`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await answered("refused once, then taken");
+    assert.deepEqual(answers("refused once, then taken"), [400, 200]);
+    core.testnet.failNext("POST /chats/chat1/messages", { status: 400, count: 5 });
     const ev = await alice.sendText(room, "this one will be refused");
+    await alice.sendText(room, "the one after it");
     const notice = await alice.waitFor(
       (e) =>
         e.room_id === room &&
@@ -297,8 +317,34 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
         ]?.event_id === ev,
     );
     assert.match(String(notice.content.body), /Could not deliver this to testnet: the platform answered 400/);
+    await answered("the one after it");
+    assert.deepEqual(
+      answers("this one will be refused"),
+      [400, 400, 400, 400, 400],
+      "five attempts, then given up",
+    );
+    assert.deepEqual(answers("the one after it"), [200]);
     const failures = core.bridge.output().match(/could not deliver|delivery failed for good/gi) ?? [];
     assert.equal(failures.length, 1, "only the refused message failed");
+    // The admin finds it in the quarantine, with the reason, and can queue it again.
+    await alice.sendText(room, "!cb quarantine");
+    const list = await alice.waitFor(
+      (e) => e.room_id === room && e.sender === BOT && /in the quarantine/.test(String(e.content.body)),
+    );
+    const line = String(list.content.body)
+      .split("\n")
+      .find((l) => l.includes(ev));
+    assert.ok(line, `the refused event is listed: ${list.content.body}`);
+    assert.match(line, /5 attempt\(s\).*400/);
+    const id = /^#(\d+)/.exec(line)![1];
+    await alice.sendText(room, `!cb quarantine retry ${id}`);
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room && e.sender === BOT && String(e.content.body).startsWith(`#${id} is queued again`),
+    );
+    await core.testnet.waitFor(
+      (c) => (c.body as { text?: string } | undefined)?.text === "this one will be refused",
+    );
   });
 
   it("serves /health, /metrics and the provisioning API", async () => {

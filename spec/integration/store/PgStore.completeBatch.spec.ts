@@ -32,7 +32,7 @@ describe("PgStore.completeQueueItem batching (embedded PostgreSQL)", function ()
       })),
     );
     const before = await xact();
-    await Promise.all(ids.map((id) => store.completeQueueItem(id)));
+    await Promise.all(ids.map((id) => store.completeQueueItem(id!)));
     const commits = (await xact()) - before - 1;
     assert.equal(await store.queueDepth(), 0);
     // The first id goes alone, the 39 finished while it ran go in one more.

@@ -318,7 +318,7 @@ export function describeQueue(ctx: ContractContext): void {
         { queueKey: "k", kind: "remote", payload: null },
         { queueKey: "k", kind: "remote", payload: [1, { deep: ["x"] }] },
       ];
-      const ids = await store.enqueue(batch);
+      const ids = (await store.enqueue(batch)) as string[];
       assert.equal(ids.length, batch.length);
       assert.ok(ids.every((id) => typeof id === "string" && /^\d+$/.test(id)));
       assert.deepEqual(

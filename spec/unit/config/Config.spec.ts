@@ -68,6 +68,7 @@ describe("config: loading", () => {
     assert.deepEqual(c.delivery, {
       initial_backoff_ms: 250,
       max_backoff_ms: 30000,
+      max_attempts: 5,
       give_up_after_seconds: 3600,
     });
     assert.deepEqual(c.provisioning, { enabled: false, prefix: "/_clawbridge/provisioning" });

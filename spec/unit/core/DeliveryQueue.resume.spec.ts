@@ -36,6 +36,7 @@ describe("DeliveryQueue: resumed items", () => {
       onGiveUp: async () => undefined,
       initialBackoffMs: 10,
       maxBackoffMs: 10,
+      maxAttempts: 3,
       giveUpAfterMs: 1000,
     });
     assert.equal(await queue.start(), 2);

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { DeliveryQueue } from "../../../src/core/DeliveryQueue";
+import { DeliveryQueue, type DeliveryQueueOptions } from "../../../src/core/DeliveryQueue";
+import { BridgeError } from "../../../src/core/errors";
 import { Metrics } from "../../../src/http/Metrics";
+import { MatrixError } from "../../../src/matrix/MatrixApi";
 import type { Store } from "../../../src/store/Store";
 import type { NewQueueItem, QueueItem } from "../../../src/store/types";
 
@@ -48,6 +50,7 @@ describe("DeliveryQueue", () => {
       onGiveUp: async () => {},
       initialBackoffMs: 10,
       maxBackoffMs: 10,
+      maxAttempts: 3,
       giveUpAfterMs: 10_000,
     });
     const started = queue.start();
@@ -57,5 +60,139 @@ describe("DeliveryQueue", () => {
     await started;
     await queue.idle();
     assert.deepEqual(seen, ["old 1", "old 2", "new"]);
+  });
+});
+
+describe("DeliveryQueue: bounded failure per item", () => {
+  /** An in-memory queue store that records what was quarantined. */
+  function store() {
+    let next = 0;
+    const quarantined: Array<{ id: string; reason: string }> = [];
+    const s = {
+      enqueue: async (items: NewQueueItem[]) => items.map(() => String(++next)),
+      pendingQueue: async () => [],
+      completeQueueItem: async () => {},
+      failQueueItem: async () => {},
+      quarantineQueueItem: async (item: QueueItem, reason: string) => {
+        quarantined.push({ id: item.id, reason });
+      },
+    };
+    return { store: s as unknown as Store, quarantined };
+  }
+
+  function queue(
+    st: Store,
+    handler: (item: QueueItem) => Promise<void>,
+    extra: Partial<DeliveryQueueOptions> = {},
+  ) {
+    const gaveUp: unknown[] = [];
+    const q = new DeliveryQueue({
+      store: st,
+      metrics: new Metrics(false),
+      handlers: { remote: handler, matrix: handler },
+      onGiveUp: async (item) => {
+        gaveUp.push(item.payload);
+      },
+      initialBackoffMs: 1,
+      maxBackoffMs: 5,
+      maxAttempts: 3,
+      giveUpAfterMs: 60_000,
+      ...extra,
+    });
+    return { q, gaveUp };
+  }
+
+  it("gives up an item the other side keeps refusing after max attempts, quarantines it, and the lane moves on", async () => {
+    const { store: st, quarantined } = store();
+    const tries = new Map<unknown, number>();
+    const delivered: unknown[] = [];
+    const { q, gaveUp } = queue(st, async (item) => {
+      tries.set(item.payload, (tries.get(item.payload) ?? 0) + 1);
+      if (item.payload === "bad") throw new MatrixError("refused", 500, "M_UNKNOWN");
+      delivered.push(item.payload);
+    });
+    await q.start();
+    await q.push(
+      ["bad", "next 1", "next 2"].map((payload) => ({ queueKey: "k", kind: "remote" as const, payload })),
+    );
+    await q.idle();
+    assert.equal(tries.get("bad"), 3);
+    assert.deepEqual(gaveUp, ["bad"]);
+    assert.deepEqual(delivered, ["next 1", "next 2"]);
+    assert.equal(quarantined.length, 1);
+    assert.match(quarantined[0].reason, /MatrixError 500: refused/);
+  });
+
+  it("holds the lane through an outage instead of giving up, however many attempts", async () => {
+    const { store: st, quarantined } = store();
+    let down = 8;
+    const delivered: unknown[] = [];
+    const { q, gaveUp } = queue(st, async (item) => {
+      if (down-- > 0) throw new MatrixError("unreachable", 0);
+      delivered.push(item.payload);
+    });
+    await q.start();
+    await q.push(["a", "b"].map((payload) => ({ queueKey: "k", kind: "remote" as const, payload })));
+    await q.idle();
+    assert.deepEqual(delivered, ["a", "b"]);
+    assert.deepEqual(gaveUp, []);
+    assert.deepEqual(quarantined, []);
+  });
+
+  it("keeps waiting on a 5xx while the homeserver is down altogether (isOutage)", async () => {
+    const { store: st } = store();
+    let failures = 6;
+    const asked: unknown[] = [];
+    const delivered: unknown[] = [];
+    const { q, gaveUp } = queue(
+      st,
+      async (item) => {
+        if (failures-- > 0) throw new MatrixError("bad gateway", 500);
+        delivered.push(item.payload);
+      },
+      {
+        isOutage: async (_item, err) => {
+          asked.push(err);
+          return true;
+        },
+      },
+    );
+    await q.start();
+    await q.push([{ queueKey: "k", kind: "matrix", payload: "x" }]);
+    await q.idle();
+    assert.deepEqual(delivered, ["x"]);
+    assert.deepEqual(gaveUp, []);
+    assert.ok(asked.length >= 1, "the queue asked whether it was an outage before giving up");
+  });
+
+  it("gives up at once on a permanent failure", async () => {
+    const { store: st, quarantined } = store();
+    let tries = 0;
+    const { q, gaveUp } = queue(st, async () => {
+      tries++;
+      throw new BridgeError("the file is too large for the platform");
+    });
+    await q.start();
+    await q.push([{ queueKey: "k", kind: "matrix", payload: "big" }]);
+    await q.idle();
+    assert.equal(tries, 1);
+    assert.deepEqual(gaveUp, ["big"]);
+    assert.equal(quarantined.length, 1);
+  });
+
+  it("skips items the store quarantined instead of queueing (undefined ids)", async () => {
+    const st = {
+      enqueue: async () => ["1", undefined, "3"],
+      pendingQueue: async () => [],
+      completeQueueItem: async () => {},
+    } as unknown as Store;
+    const delivered: unknown[] = [];
+    const { q } = queue(st, async (item) => {
+      delivered.push(item.payload);
+    });
+    await q.start();
+    await q.push(["a", "b", "c"].map((payload) => ({ queueKey: "k", kind: "remote" as const, payload })));
+    await q.idle();
+    assert.deepEqual(delivered, ["a", "c"]);
   });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BridgeError, retryHint, userText } from "../../../src/core/errors";
+import { BridgeError, classifyFailure, retryHint, userText } from "../../../src/core/errors";
 import { MatrixError } from "../../../src/matrix/MatrixApi";
 
 describe("delivery error classification", () => {
@@ -31,5 +31,34 @@ describe("delivery error classification", () => {
       "the homeserver refused it (M_FORBIDDEN)",
     );
     assert.equal(userText(new TypeError("secret internals")), "an internal error (see the bridge log)");
+  });
+});
+
+describe("failure classes for the delivery queue", () => {
+  it("holds on outages: unreachable, rate limited, gateway errors, a lost database", () => {
+    for (const status of [0, 429, 502, 503, 504]) {
+      assert.equal(classifyFailure(new MatrixError("x", status)).kind, "outage", `status ${status}`);
+    }
+    assert.deepEqual(classifyFailure(new MatrixError("x", 429, "M_LIMIT_EXCEEDED", 700)), {
+      kind: "outage",
+      afterMs: 700,
+    });
+    assert.equal(classifyFailure(Object.assign(new Error("x"), { code: "ECONNREFUSED" })).kind, "outage");
+    assert.equal(classifyFailure(Object.assign(new Error("terminating"), { code: "57P01" })).kind, "outage");
+    assert.equal(classifyFailure(Object.assign(new Error("x"), { code: "08006" })).kind, "outage");
+    assert.equal(classifyFailure(new Error("Connection terminated unexpectedly")).kind, "outage");
+  });
+
+  it("counts refusals: other 4xx and 5xx answers, database data errors and our own bugs", () => {
+    assert.equal(classifyFailure(new MatrixError("x", 500, "M_UNKNOWN")).kind, "refused");
+    assert.equal(classifyFailure(new MatrixError("x", 400, "M_BAD_JSON")).kind, "refused");
+    assert.equal(classifyFailure(Object.assign(new Error("x"), { status: 403 })).kind, "refused");
+    assert.equal(classifyFailure(Object.assign(new Error("bad"), { code: "22021" })).kind, "refused");
+    assert.equal(classifyFailure(new TypeError("bug")).kind, "refused");
+    assert.equal(classifyFailure(new BridgeError("try later", undefined, true)).kind, "refused");
+  });
+
+  it("gives up at once on what the code already explained to the user", () => {
+    assert.equal(classifyFailure(new BridgeError("file too large")).kind, "permanent");
   });
 });

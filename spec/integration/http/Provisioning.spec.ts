@@ -1,0 +1,137 @@
+/**
+ * The provisioning API on the bridge's real listener over a real PgStore (embedded
+ * PostgreSQL): paging and filtering answer what the table holds, and no query string,
+ * however hostile, gets a 5xx or an answer without a JSON errcode.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import fc from "fast-check";
+import { HttpServer } from "../../../src/http/HttpServer";
+import { Provisioning } from "../../../src/http/Provisioning";
+import { openDatabase } from "../../../src/store/Database";
+import { PgStore } from "../../../src/store/PgStore";
+import { fuzzParams } from "../../harness/fuzz";
+import { type Answer, assertMatrixError, request } from "../../unit/http/wire";
+
+const PREFIX = "/_clawbridge/provisioning";
+
+/** Query pieces: the known parameters with any value, unknown keys, raw and broken escapes. */
+const queryValue = fc.oneof(
+  fc.integer({ min: -2000, max: 2000 }).map(String),
+  fc.constantFrom(
+    "1e20",
+    "1e2",
+    "-0",
+    "0x10",
+    "1.5",
+    "",
+    "%205",
+    "+5",
+    "NaN",
+    "Infinity",
+    "99999999999999999999",
+    "1000000000",
+  ),
+  fc
+    .string({ unit: "binary", maxLength: 40 })
+    .map((s) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, "?"))),
+  fc.string({ maxLength: 20 }).map((s) => s.replace(/[^\x21-\x7e]|[&#]/g, "")),
+  fc.constantFrom("%", "%zz", "%00", "%E0%A4", "%ED%A0%80", "telegram", "Telegram", "a".repeat(5000)),
+);
+const queryPair = fc
+  .tuple(
+    fc.constantFrom("limit", "offset", "platform", "limit", "offset", "other", "%", "li%6Dit"),
+    queryValue,
+  )
+  .map(([k, v]) => `${k}=${v}`);
+const query = fc
+  .array(queryPair, { maxLength: 5 })
+  .map((pairs) => (pairs.length ? `?${pairs.join("&")}` : ""));
+
+describe("Provisioning API over PostgreSQL", function () {
+  this.timeout(120_000);
+  const secret = randomBytes(24).toString("hex");
+  const auth = { Authorization: `Bearer ${secret}` };
+  let dir: string;
+  let store: PgStore;
+  let server: HttpServer;
+  let port: number;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "clawbridge-prov-"));
+    store = await PgStore.open(await openDatabase({ dataDir: dir, embeddedPort: 0, maxConnections: 4 }));
+    for (let i = 0; i < 5; i++) {
+      for (const platform of ["discord", "telegram"]) {
+        await store.upsertPortal({
+          platform,
+          chatId: `chat${i}`,
+          roomId: `!${platform}${i}:hs`,
+          loginId: "bot",
+          kind: "group",
+          linked: false,
+        });
+      }
+    }
+    server = new HttpServer(randomBytes(24).toString("hex"), {
+      onTransaction: async () => undefined,
+      onPing: () => undefined,
+      onUserQuery: async () => false,
+      health: () => ({ ok: true, detail: {} }),
+      provisioning: new Provisioning(PREFIX, secret, store),
+    });
+    port = await server.listen(0, "127.0.0.1");
+  });
+  after(async () => {
+    await server?.close();
+    await store?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  type PortalJson = { platform: string; chat_id: string; room_id: string };
+  /** The answer's portal list, which a 200 must carry. */
+  const portalsOf = (r: Answer): PortalJson[] => {
+    const portals = r.json?.portals;
+    assert.ok(Array.isArray(portals), r.text.slice(0, 200));
+    return portals as PortalJson[];
+  };
+  const list = async (q: string) => {
+    const r = await request(port, "GET", `${PREFIX}/v1/portals${q}`, { headers: auth });
+    return r;
+  };
+
+  it("pages with limit and offset and filters by platform", async () => {
+    const all = await list("");
+    assert.equal(all.status, 200, all.text);
+    assert.equal(all.json?.total, 10);
+    const page = await list("?limit=3&offset=4");
+    const ids = portalsOf(page).map((p) => `${p.platform}/${p.chat_id}`);
+    assert.deepEqual(ids, ["discord/chat4", "telegram/chat0", "telegram/chat1"]);
+    const tg = await list("?platform=telegram&limit=1000&offset=1000000000");
+    assert.equal(tg.status, 200);
+    assert.deepEqual(tg.json?.portals, []);
+    const one = await list("?platform=telegram&limit=1");
+    assert.equal(portalsOf(one)[0]?.room_id, "!telegram0:hs");
+  });
+
+  it("fuzzed query strings: never 5xx; 200 within the limit, else a JSON errcode", async () => {
+    await fc.assert(
+      fc.asyncProperty(query, async (q) => {
+        const r = await list(q);
+        assert.ok(r.status < 500, `${r.status} for ${q.slice(0, 120)}: ${r.text.slice(0, 200)}`);
+        assertMatrixError(r);
+        if (r.status === 200) {
+          const limit = new URLSearchParams(q).get("limit");
+          const n = portalsOf(r).length;
+          assert.ok(n <= (limit === null ? 100 : Number(limit)), `${n} portals for ${q}`);
+        } else {
+          assert.equal(r.status, 400, `${r.status} for ${q}`);
+          assert.equal(r.json?.errcode, "M_INVALID_PARAM");
+        }
+      }),
+      fuzzParams(200),
+    );
+  });
+});
