@@ -133,9 +133,13 @@ describe("a SQLite Synapse restarted mid-conversation (it reuses appservice tran
     let timeline = await history(alice, room);
     while (relayedOut().length < N || bodies(timeline, "to-matrix ").length < N) {
       if (Date.now() > deadline) {
+        const gotOut = new Set(relayedOut().map((m) => m.text));
+        const gotIn = new Set(bodies(timeline, "to-matrix "));
         throw new Error(
-          `after the restart: ${relayedOut().length} of ${N} Matrix messages reached testnet, ` +
-            `${bodies(timeline, "to-matrix ").length} of ${N} testnet messages reached Matrix`,
+          `after the restarts: ${gotOut.size} of ${N} Matrix messages reached testnet ` +
+            `(missing: ${out.filter((b) => !gotOut.has(b)).join(", ") || "none"}), ` +
+            `${gotIn.size} of ${N} testnet messages reached Matrix ` +
+            `(missing: ${inb.filter((b) => !gotIn.has(b)).join(", ") || "none"})`,
         );
       }
       await sleep(500);
