@@ -30,6 +30,7 @@ import { Permissions } from "./Permissions";
 import { chatKey, PortalService } from "./PortalService";
 import { Quarantine } from "./Quarantine";
 import { StateNotices } from "./StateNotices";
+import { TransactionGap, TxnSequence } from "./TxnSequence";
 
 const log = new Logger("Bridge");
 
@@ -118,6 +119,7 @@ export class Bridge {
   private stateNotices?: StateNotices;
   private catchUp?: CatchUp;
   quarantine!: Quarantine;
+  private readonly txnSequence = new TxnSequence();
   /** Database and homeserver as the bridge sees them, for `/health`. */
   private readonly health = new Health();
   private homeserverProbe?: Probe;
@@ -383,6 +385,13 @@ export class Bridge {
    * that cannot be reached fails it.
    */
   private async onTransaction(txnId: string, txn: AppserviceTransaction): Promise<void> {
+    const after = this.txnSequence.lastSeen;
+    if (this.txnSequence.skipsAhead(txnId)) {
+      log.warn("homeserver transactions were skipped: asking for them first", { after, txnId });
+      // Synapse starts its recovery (2 s) on the refusal; a ping makes it retry at once.
+      setTimeout(() => void this.pingHomeserver("transaction-gap"), 250).unref();
+      throw new TransactionGap(after, txnId);
+    }
     const events = (Array.isArray(txn.events) ? txn.events : []).filter((e): e is RoomEvent => {
       if (isRoomEvent(e)) return e.sender !== this.bot.userId;
       log.warn("malformed event in a transaction skipped", { txnId, event: preview(e) });
