@@ -6,7 +6,7 @@ import type { Store } from "../store/Store";
 import type { Ghost } from "../store/types";
 import { AskAgain } from "./AskAgain";
 import type { NetworkClient, RemoteUserRef, UserInfo } from "./connector";
-import { classifyFailure } from "./errors";
+import { platformSaidNo } from "./errors";
 import { uploadMedia } from "./media";
 
 const log = new Logger("GhostService");
@@ -59,6 +59,8 @@ export class GhostService {
     client: NetworkClient,
     user: RemoteUserRef,
     info?: UserInfo,
+    /** A user the bridge only wants if the platform describes them (a chat's member list). */
+    opts: { profileRequired?: boolean } = {},
   ): Promise<Intent> {
     const mxid = this.mxidFor(platform, user.id);
     const intent = this.opts.api.intent(mxid);
@@ -68,7 +70,9 @@ export class GhostService {
       await intent.ensureRegistered();
       ghost.registered = true;
       // Events carry a name at most; a new ghost gets the whole profile (avatar included) once.
-      const full = await this.lookUp(platform, client, user, mxid);
+      const full = opts.profileRequired
+        ? await client.userInfo(user)
+        : await this.lookUp(platform, client, user, mxid);
       await this.syncProfile(intent, ghost, client, {
         ...full,
         displayName: info?.displayName || full.displayName,
@@ -94,7 +98,8 @@ export class GhostService {
   /**
    * A new ghost's profile. When the platform refuses the lookup (a 4xx) the message still goes
    * through, from a ghost named after the user's id (or the name the event carried), and the
-   * profile is asked for again later; only an outage fails (and so retries) the message.
+   * profile is asked for again later; any other failure (unreachable, not connected yet) fails
+   * the message, which is retried.
    */
   private async lookUp(
     platform: string,
@@ -105,7 +110,7 @@ export class GhostService {
     try {
       return await client.userInfo(user);
     } catch (err) {
-      if (classifyFailure(err).kind === "outage") throw err;
+      if (!platformSaidNo(err)) throw err;
       log.warn("user lookup refused: bridging with the user id as the name, profile later", {
         platform,
         user: user.id,

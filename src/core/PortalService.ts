@@ -6,7 +6,7 @@ import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
 import { AskAgain } from "./AskAgain";
 import type { ChatInfo, LoginRef, NetworkClient, RemoteChatRef } from "./connector";
-import { classifyFailure } from "./errors";
+import { platformSaidNo } from "./errors";
 import type { GhostService } from "./GhostService";
 import { uploadMedia } from "./media";
 
@@ -122,14 +122,14 @@ export class PortalService {
   /**
    * The chat's details for a new portal. When the platform refuses the lookup (a 4xx: no
    * access to the chat's info, a chat it will not describe) the message is still bridged, into
-   * a room named after the chat's id, and the details are asked for again later; only an
-   * outage fails (and so retries) the message.
+   * a room named after the chat's id, and the details are asked for again later; any other
+   * failure (unreachable, not connected yet) fails the message, which is retried.
    */
   private async lookUp(platform: string, client: NetworkClient, chat: RemoteChatRef): Promise<ChatInfo> {
     try {
       return await client.chatInfo(chat);
     } catch (err) {
-      if (classifyFailure(err).kind === "outage") throw err;
+      if (!platformSaidNo(err)) throw err;
       const key = chatKey(chat);
       log.warn("chat lookup refused: bridging with the chat id as its name, details later", {
         platform,
@@ -182,7 +182,9 @@ export class PortalService {
     let joined = 0;
     for (const member of members.slice(0, MAX_INITIAL_MEMBERS)) {
       try {
-        const intent = await ghosts.ensure(portal.platform, client, member);
+        const intent = await ghosts.ensure(portal.platform, client, member, undefined, {
+          profileRequired: true,
+        });
         await ghosts.join(intent, portal.roomId);
         joined++;
       } catch (err) {

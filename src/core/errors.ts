@@ -69,6 +69,15 @@ function lostConnection(err: unknown): boolean {
 }
 
 /**
+ * The platform answered and said no to this request (a 4xx other than 429): it knows the
+ * request and will not do it, as opposed to being unreachable, busy or not ready.
+ */
+export function platformSaidNo(err: unknown): boolean {
+  const status = (err as { status?: unknown } | null)?.status;
+  return typeof status === "number" && status >= 400 && status < 500 && status !== 429;
+}
+
+/**
  * How long to wait before trying again, or undefined when trying again cannot help. For a
  * single operation (catch-up, one send); the delivery queue uses {@link classifyFailure}.
  */

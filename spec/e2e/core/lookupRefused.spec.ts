@@ -42,8 +42,12 @@ describe("lookups refused at portal creation (real Synapse, embedded PostgreSQL)
     core.testnet.injectMessage({ chat: "secretive", sender: "shy", text: "second" });
     await alice.waitFor((e) => e.room_id === room && e.content.body === "second");
     assert.equal(await roomName(room), "Secretive Group");
-    const member = await alice.getState(room, "m.room.member", ghostId("shy"));
-    assert.match(String(member.avatar_url), /^mxc:\/\//, "the profile lookup answered: the avatar is set");
+    // Synapse copies a new profile into the room's member event on its own time: wait for it.
+    const avatar = async () => (await alice.getState(room, "m.room.member", ghostId("shy"))).avatar_url;
+    const deadline = Date.now() + 15_000;
+    while ((await avatar()) === undefined && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
+    assert.match(String(await avatar()), /^mxc:\/\//, "the profile lookup answered: the avatar is set");
   });
 
   it("holds the message while the platform is unreachable for the lookup (an outage), then bridges it", async () => {
