@@ -43,11 +43,11 @@ describe("lookups refused at portal creation (real Synapse, embedded PostgreSQL)
     await alice.waitFor((e) => e.room_id === room && e.content.body === "second");
     assert.equal(await roomName(room), "Secretive Group");
     // Synapse copies a new profile into the room's member event on its own time: wait for it.
-    const avatar = async () => (await alice.getState(room, "m.room.member", ghostId("shy"))).avatar_url;
+    const avatarNow = async () => (await alice.getState(room, "m.room.member", ghostId("shy"))).avatar_url;
     const deadline = Date.now() + 15_000;
-    while ((await avatar()) === undefined && Date.now() < deadline)
+    while ((await avatarNow()) === undefined && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 200));
-    assert.match(String(await avatar()), /^mxc:\/\//, "the profile lookup answered: the avatar is set");
+    assert.match(String(await avatarNow()), /^mxc:\/\//, "the profile lookup answered: the avatar is set");
   });
 
   it("holds the message while the platform is unreachable for the lookup (an outage), then bridges it", async () => {
