@@ -296,6 +296,7 @@ export class OutboundBridge {
     const { store, metrics } = this.opts;
     if (again && (await this.remoteIdOf(portal, ev.event_id))) return; // delivered before a restart or failure
     const msg = await this.build(portal, ev, ev.content as Content);
+    Object.assign(msg, { eventId: ev.event_id, eventTs: ev.origin_server_ts, again });
     const sent = await client.sendMessage(chat, msg);
     await store.insertMessages(
       sent.ids.map((remoteId, part) => ({
