@@ -3,6 +3,7 @@
  * avatar (the bot with a bold name prefix where webhooks are refused), split at 2000
  * characters; edits, deletes, reactions, typing, moderation and channel renames.
  */
+import { createHash } from "node:crypto";
 import {
   type AttachmentPayload,
   type Client,
@@ -45,6 +46,15 @@ export interface SenderDeps {
 }
 
 const MB = 1024 * 1024;
+
+/**
+ * The nonce of one part of a relayed Matrix event: the same on every attempt, so Discord
+ * (with `enforce_nonce`) returns the message a crashed attempt already created instead of
+ * posting it again. Discord takes at most 25 characters: a base64url SHA-256 prefix (150 bits).
+ */
+export function discordNonce(eventId: string, part: number): string {
+  return createHash("sha256").update(`${eventId}\u0000${part}`).digest("base64url").slice(0, 25);
+}
 
 export class DiscordSender {
   private readonly deleted = new Set<string>();
@@ -109,7 +119,16 @@ export class DiscordSender {
       let body = msg.msgtype === "emote" ? emote(text) : text;
       if (msg.replyTo) body = (await this.quote(channel, msg.replyTo)) + body;
       const parts = body ? splitMessage(body) : [""];
+      // Webhooks take no nonce: a message that may have been posted before a crash is looked
+      // up among the webhook's recent messages in the channel instead.
+      const earlier = msg.again ? await this.postedEarlier(channel, hook.id, parts, msg) : [];
       for (const [i, part] of parts.entries()) {
+        const found = earlier[i];
+        if (found) {
+          ids.push(found.id);
+          timestamp = found.createdTimestamp;
+          continue;
+        }
         const sent = await this.viaWebhook(hook, chat.id, {
           content: part || undefined,
           username: webhookUsername(msg.sender.displayName, msg.sender.mxid),
@@ -140,6 +159,7 @@ export class DiscordSender {
     const parts = splitMessage(body);
     for (const [i, part] of parts.entries()) {
       const options: MessageCreateOptions = { content: part, allowedMentions };
+      if (msg.eventId) Object.assign(options, { nonce: discordNonce(msg.eventId, i), enforceNonce: true });
       if (i === 0) {
         options.files = files;
         if (msg.replyTo) options.reply = { messageReference: msg.replyTo, failIfNotExists: false };
@@ -150,6 +170,47 @@ export class DiscordSender {
       timestamp = sent.createdTimestamp;
     }
     return { ids, timestamp };
+  }
+
+  /**
+   * For each part, the message the webhook already posted for it before a crash, if any: the
+   * newest page of the channel, the webhook's messages with the part's text under the
+   * sender's name, no older than the event and not already mapped to another event.
+   */
+  private async postedEarlier(
+    channel: TextBasedChannel,
+    hookId: string,
+    parts: string[],
+    msg: OutboundMessage,
+  ): Promise<Array<Message | undefined>> {
+    const page = await channel.messages.fetch({ limit: 50, cache: false });
+    const since = (msg.eventTs ?? 0) - 60_000; // the two clocks may differ a little
+    const candidates = [...page.values()]
+      .filter((m) => m.webhookId === hookId && m.createdTimestamp >= since)
+      .sort((a, b) => a.createdTimestamp - b.createdTimestamp || (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    if (!candidates.length) return [];
+    const mapped = new Set(
+      (
+        await this.d.ctx.store.query<{ remote_id: string }>(
+          "SELECT remote_id FROM message WHERE platform = 'discord' AND remote_id = ANY($1)",
+          [candidates.map((m) => m.id)],
+        )
+      ).map((r) => r.remote_id),
+    );
+    const name = webhookUsername(msg.sender.displayName, msg.sender.mxid);
+    const found: Array<Message | undefined> = [];
+    let from = 0;
+    for (const part of parts) {
+      const i = candidates.findIndex(
+        (m, j) => j >= from && !mapped.has(m.id) && m.content === part && m.author.username === name,
+      );
+      if (i < 0) break; // parts go out in order: the first missing one and all after it are sent
+      found.push(candidates[i]);
+      from = i + 1;
+    }
+    if (found.length)
+      this.d.ctx.log.info("discord: message found already posted, not sent again", { parts: found.length });
+    return found;
   }
 
   /** The thread of a root message, started on Discord when a Matrix user opens one. */
