@@ -46,6 +46,8 @@ export interface SenderDeps {
 }
 
 const MB = 1024 * 1024;
+/** How long Discord remembers a nonce ("the past few minutes"): a later repeat is looked up. */
+const NONCE_WINDOW_MS = 2 * 60_000;
 
 /**
  * The nonce of one part of a relayed Matrix event: the same on every attempt, so Discord
@@ -121,7 +123,15 @@ export class DiscordSender {
       const parts = body ? splitMessage(body) : [""];
       // Webhooks take no nonce: a message that may have been posted before a crash is looked
       // up among the webhook's recent messages in the channel instead.
-      const earlier = msg.again ? await this.postedEarlier(channel, hook.id, parts, msg) : [];
+      const name = webhookUsername(msg.sender.displayName, msg.sender.mxid);
+      const earlier = msg.again
+        ? await this.postedEarlier(
+            channel,
+            parts,
+            msg,
+            (m) => m.webhookId === hook.id && m.author.username === name,
+          )
+        : [];
       for (const [i, part] of parts.entries()) {
         const found = earlier[i];
         if (found) {
@@ -157,7 +167,20 @@ export class DiscordSender {
         ? text
         : prefixed(msg.sender.displayName || msg.sender.mxid, text, msg.msgtype);
     const parts = splitMessage(body);
+    // The nonce covers a repeat within Discord's few minutes; a later one (a long outage before
+    // the restart) is looked up like a webhook's.
+    const me = this.d.discord.user?.id;
+    const earlier =
+      msg.again && msg.eventTs !== undefined && Date.now() - msg.eventTs > NONCE_WINDOW_MS
+        ? await this.postedEarlier(channel, parts, msg, (m) => m.author.id === me && !m.webhookId)
+        : [];
     for (const [i, part] of parts.entries()) {
+      const found = earlier[i];
+      if (found) {
+        ids.push(found.id);
+        timestamp = found.createdTimestamp;
+        continue;
+      }
       const options: MessageCreateOptions = { content: part, allowedMentions };
       if (msg.eventId) Object.assign(options, { nonce: discordNonce(msg.eventId, i), enforceNonce: true });
       if (i === 0) {
@@ -173,20 +196,20 @@ export class DiscordSender {
   }
 
   /**
-   * For each part, the message the webhook already posted for it before a crash, if any: the
-   * newest page of the channel, the webhook's messages with the part's text under the
-   * sender's name, no older than the event and not already mapped to another event.
+   * For each part, the message already posted for it before a crash, if any: among the newest
+   * page of the channel, the bridge's `own` messages (the webhook's under the sender's name,
+   * or the bot's) with the part's text, no older than the event and not mapped to another event.
    */
   private async postedEarlier(
     channel: TextBasedChannel,
-    hookId: string,
     parts: string[],
     msg: OutboundMessage,
+    own: (m: Message) => boolean,
   ): Promise<Array<Message | undefined>> {
     const page = await channel.messages.fetch({ limit: 50, cache: false });
     const since = (msg.eventTs ?? 0) - 60_000; // the two clocks may differ a little
     const candidates = [...page.values()]
-      .filter((m) => m.webhookId === hookId && m.createdTimestamp >= since)
+      .filter((m) => own(m) && m.createdTimestamp >= since)
       .sort((a, b) => a.createdTimestamp - b.createdTimestamp || (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
     if (!candidates.length) return [];
     const mapped = new Set(
@@ -197,13 +220,10 @@ export class DiscordSender {
         )
       ).map((r) => r.remote_id),
     );
-    const name = webhookUsername(msg.sender.displayName, msg.sender.mxid);
     const found: Array<Message | undefined> = [];
     let from = 0;
     for (const part of parts) {
-      const i = candidates.findIndex(
-        (m, j) => j >= from && !mapped.has(m.id) && m.content === part && m.author.username === name,
-      );
+      const i = candidates.findIndex((m, j) => j >= from && !mapped.has(m.id) && m.content === part);
       if (i < 0) break; // parts go out in order: the first missing one and all after it are sent
       found.push(candidates[i]);
       from = i + 1;

@@ -100,6 +100,17 @@ describe("Discord sends exactly once (nonce with enforce_nonce; webhook messages
     assert.equal(history(ids.random).length, 2, "Discord kept one message per part");
   });
 
+  it("a bot message repeated after Discord's nonce window is looked up instead of posted", async () => {
+    server.world.noWebhooks.add(ids.random);
+    const msg = outbound("slow restart", { eventId: "$slow:hs.test", eventTs: Date.now() - 3 * 60_000 });
+    const first = await client.sendMessage({ id: ids.random }, msg);
+    const posts = () => server.sent("POST", new RegExp(`^/channels/${ids.random}/messages$`)).length;
+    const before = posts();
+    const again = await client.sendMessage({ id: ids.random }, { ...msg, again: true });
+    assert.deepEqual(again.ids, first.ids);
+    assert.equal(posts(), before, "found in the channel, not posted (nor answered from the nonce)");
+  });
+
   it("a webhook message already posted before a crash is found and not posted again; only the missing parts go out", async () => {
     const t0 = Date.now();
     const msg = outbound("posted before the crash", { eventId: "$w1:hs.test", eventTs: t0 });
