@@ -3,6 +3,7 @@ import jsQR from "jsqr";
 import { PNG } from "pngjs";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import { BOT, user } from "../core/coreRig";
+import { outboundBurstAcrossKill } from "../core/outboundKill";
 import { startWaRig, type WaRig, waAlias, waGhost } from "./waRig";
 
 const ME = "15550000001";
@@ -160,6 +161,25 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
     assert.equal(bodies.filter((b) => b === "while the bridge was down").length, 1);
     assert.equal(bodies.filter((b) => b === "hello from _whatsapp_").length, 1);
     assert.equal(core.wa.sent.filter((m) => m.text === "hello *back*").length, 1);
+  });
+
+  it("sends 30 Matrix messages exactly once, in order, when the bridge is SIGKILLed right after the server took one (same message id again: the server dedupes)", async () => {
+    const dupes = core.wa.duplicates.length;
+    const { expected, got, atKill } = await outboundBurstAcrossKill({
+      alice,
+      room,
+      prefix: "wa-out",
+      restart: (signal) => core.restart(signal),
+      arrived: (text, timeoutMs) =>
+        core.wa.waitFor((m) => m.to === ALICE_WA && String(m.text).includes(text), timeoutMs, text),
+      held: (prefix) =>
+        core.wa.sent
+          .filter((m) => m.to === ALICE_WA && String(m.text).startsWith(prefix))
+          .map((m) => String(m.text)),
+    });
+    assert.ok(atKill >= 5 && atKill < 30, `killed mid-burst (${atKill} sent)`);
+    assert.deepEqual(got, expected);
+    assert.ok(core.wa.duplicates.length > dupes, "a stanza was sent again after the restart, with its id");
   });
 
   it("relays other Matrix users only when the owner turns relaying on, with their name", async () => {

@@ -651,44 +651,51 @@ export class WhatsAppServer {
       this.dropped.push(n.attrs.id);
       return;
     }
-    s.send({ tag: "ack", attrs: { class: "message", id: n.attrs.id, from: n.attrs.to, t: nowS() } });
+    // The server acknowledges once it holds the stanza for the recipients (after the record
+    // below, so a test reacting to the record acts before the sender can see the ack).
+    const ack = () =>
+      s.send({ tag: "ack", attrs: { class: "message", id: n.attrs.id, from: n.attrs.to, t: nowS() } });
     // The same id again (a sender that missed the ack): the recipient already has it.
     const key = `${n.attrs.to}/${n.attrs.id}`;
     if (this.delivered.has(key)) {
       this.duplicates.push(n.attrs.id);
-      return;
+      return ack();
     }
     this.delivered.add(key);
-    const targets = childrenOf(childOf(n, "participants"), "to");
-    const direct = childOf(n, "enc");
-    const group = n.attrs.to?.endsWith("@g.us") ? n.attrs.to : undefined;
-    if (direct && !group) targets.push({ tag: "to", attrs: { jid: n.attrs.to }, content: [direct] });
-    const textOf = (m: proto.IMessage) => m.conversation ?? m.extendedTextMessage?.text ?? undefined;
-    for (const to of targets) {
-      const peer = this.peers.get(userOf(to.attrs.jid));
-      const enc = childOf(to, "enc");
-      if (!peer || !enc) continue;
-      const message = await peer.decrypt(s.me, enc.attrs.type, bytes(enc));
-      if (group && message.senderKeyDistributionMessage) {
-        await peer.takeSenderKey(s.me, message.senderKeyDistributionMessage);
-        continue;
+    try {
+      const targets = childrenOf(childOf(n, "participants"), "to");
+      const direct = childOf(n, "enc");
+      const group = n.attrs.to?.endsWith("@g.us") ? n.attrs.to : undefined;
+      if (direct && !group) targets.push({ tag: "to", attrs: { jid: n.attrs.to }, content: [direct] });
+      const textOf = (m: proto.IMessage) => m.conversation ?? m.extendedTextMessage?.text ?? undefined;
+      for (const to of targets) {
+        const peer = this.peers.get(userOf(to.attrs.jid));
+        const enc = childOf(to, "enc");
+        if (!peer || !enc) continue;
+        const message = await peer.decrypt(s.me, enc.attrs.type, bytes(enc));
+        if (group && message.senderKeyDistributionMessage) {
+          await peer.takeSenderKey(s.me, message.senderKeyDistributionMessage);
+          continue;
+        }
+        this.sent.push({
+          to: peer.number,
+          id: n.attrs.id,
+          type: enc.attrs.type,
+          message,
+          text: textOf(message),
+        });
       }
-      this.sent.push({
-        to: peer.number,
-        id: n.attrs.id,
-        type: enc.attrs.type,
-        message,
-        text: textOf(message),
-      });
-    }
-    if (group && direct?.attrs.type === "skmsg") {
-      // Every member reads the group message with the device's sender key; one record for the group.
-      const members = this.groups.get(group)?.participants ?? [];
-      const readers = members.map((m) => this.peers.get(m)).filter((p): p is Peer => p !== undefined);
-      let message: proto.IMessage | undefined;
-      for (const peer of readers) message = await peer.decryptGroup(group, s.me, bytes(direct));
-      if (message)
-        this.sent.push({ to: group, id: n.attrs.id, type: "skmsg", message, text: textOf(message) });
+      if (group && direct?.attrs.type === "skmsg") {
+        // Every member reads the group message with the device's sender key; one record for the group.
+        const members = this.groups.get(group)?.participants ?? [];
+        const readers = members.map((m) => this.peers.get(m)).filter((p): p is Peer => p !== undefined);
+        let message: proto.IMessage | undefined;
+        for (const peer of readers) message = await peer.decryptGroup(group, s.me, bytes(direct));
+        if (message)
+          this.sent.push({ to: group, id: n.attrs.id, type: "skmsg", message, text: textOf(message) });
+      }
+    } finally {
+      ack();
     }
   }
 }
