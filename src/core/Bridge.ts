@@ -233,7 +233,12 @@ export class Bridge {
 
     const provisioning =
       config.provisioning.enabled && config.provisioning.shared_secret
-        ? new Provisioning(config.provisioning.prefix, config.provisioning.shared_secret, this.store)
+        ? new Provisioning(
+            config.provisioning.prefix,
+            config.provisioning.shared_secret,
+            this.store,
+            this.quarantine,
+          )
         : undefined;
     this.http = new HttpServer(tokens.hs_token, {
       onTransaction: (id, txn) => this.onTransaction(id, txn),

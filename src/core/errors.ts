@@ -38,8 +38,8 @@ export class BridgeError extends Error {
 export type FailureClass = "outage" | "refused" | "permanent";
 
 const OUTAGE_STATUS = new Set([0, 429, 502, 503, 504]);
-/** PostgreSQL SQLSTATE classes of a lost or unusable connection (08, 53, 57P). */
-const PG_OUTAGE = /^(08|53|57P)/;
+/** PostgreSQL SQLSTATEs of a lost or unusable connection: class 08, too many connections, shutdown. */
+const PG_OUTAGE = /^(08|53300|57P0[123])/;
 const PG_GONE =
   /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end/;
 
@@ -50,21 +50,25 @@ export function classifyFailure(err: unknown): { kind: FailureClass; afterMs?: n
   }
   if (err instanceof BridgeError) return { kind: err.retryable ? "refused" : "permanent" };
   if (typeof err === "object" && err !== null) {
-    const e = err as {
-      status?: unknown;
-      retryAfterMs?: unknown;
-      code?: unknown;
-      message?: unknown;
-      cause?: { code?: unknown };
-    };
+    const e = err as { status?: unknown; retryAfterMs?: unknown };
     const afterMs = typeof e.retryAfterMs === "number" ? e.retryAfterMs : undefined;
     if (typeof e.status === "number")
       return { kind: OUTAGE_STATUS.has(e.status) ? "outage" : "refused", afterMs };
-    const code = typeof e.code === "string" ? e.code : typeof e.cause?.code === "string" ? e.cause.code : "";
-    if (NETWORK_CODES.has(code) || PG_OUTAGE.test(code)) return { kind: "outage" };
-    if (typeof e.message === "string" && PG_GONE.test(e.message)) return { kind: "outage" };
+    if (lostConnection(err)) return { kind: "outage" };
   }
   return { kind: "refused" };
+}
+
+/** A network or database connection failure, here or in the error's causes (a few levels). */
+function lostConnection(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && typeof e === "object" && e !== null; depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code === "string" && (NETWORK_CODES.has(code) || PG_OUTAGE.test(code))) return true;
+    if (typeof message === "string" && PG_GONE.test(message)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /**
