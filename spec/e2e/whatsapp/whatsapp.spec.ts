@@ -182,6 +182,32 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
     assert.ok(core.wa.duplicates.length > dupes, "a stanza was sent again after the restart, with its id");
   });
 
+  it("a message the server never acknowledges is sent again with its id, then given up with a notice in the room; the chat goes on", async () => {
+    const lost = core.wa.dropped.length;
+    core.wa.dropNextMessages(1000);
+    const ev = await alice.sendText(room, "never acknowledged");
+    const notice = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BOT &&
+        (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
+          "m.in_reply_to"
+        ]?.event_id === ev,
+      { timeoutMs: 90_000 },
+    );
+    core.wa.dropNextMessages(0);
+    assert.match(
+      String(notice.content.body),
+      /Could not deliver this to whatsapp: WhatsApp did not confirm the message within 1 s \(2 tries\)/,
+    );
+    const tries = core.wa.dropped.slice(lost);
+    assert.ok(tries.length >= 4, `sent again (${tries.length} stanzas lost)`);
+    assert.equal(new Set(tries).size, 1, "every try carried the same message id");
+    await alice.sendText(room, "after the lost one");
+    await core.wa.waitFor((m) => m.text === "after the lost one", 30_000, "the next message");
+    assert.equal(core.wa.sent.filter((m) => m.text === "never acknowledged").length, 0);
+  });
+
   it("relays other Matrix users only when the owner turns relaying on, with their name", async () => {
     const bob = await user("bob");
     await alice.invite(room, bob.userId);
