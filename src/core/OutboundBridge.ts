@@ -306,6 +306,7 @@ export class OutboundBridge {
     let done = this.unrecorded.get(key);
     if (!done) {
       const msg = await this.build(portal, ev, ev.content as Content);
+      Object.assign(msg, { eventId: ev.event_id, eventTs: ev.origin_server_ts, again });
       done = { sent: await client.sendMessage(chat, msg), threadRoot: msg.threadRoot };
     }
     const { sent, threadRoot } = done;
