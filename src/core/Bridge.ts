@@ -30,7 +30,6 @@ import { Permissions } from "./Permissions";
 import { chatKey, PortalService } from "./PortalService";
 import { Quarantine } from "./Quarantine";
 import { StateNotices } from "./StateNotices";
-import { TransactionGap, TxnSequence } from "./TxnSequence";
 
 const log = new Logger("Bridge");
 
@@ -98,6 +97,15 @@ function preview(ev: unknown): string | undefined {
   }
 }
 
+/** Answered 503: the homeserver is to send the transactions it kept back first. */
+class ResendOlderFirst extends Error {
+  readonly status = 503;
+  constructor() {
+    super("the homeserver was unreachable: transactions it kept back are asked for first");
+    this.name = "ResendOlderFirst";
+  }
+}
+
 /** The running bridge: storage, the homeserver link, connectors and the delivery queue. */
 export class Bridge {
   private ready = false;
@@ -119,7 +127,8 @@ export class Bridge {
   private stateNotices?: StateNotices;
   private catchUp?: CatchUp;
   quarantine!: Quarantine;
-  private readonly txnSequence = new TxnSequence();
+  /** The homeserver was seen unreachable since the last transaction (see onTransaction). */
+  private homeserverLost = false;
   /** Database and homeserver as the bridge sees them, for `/health`. */
   private readonly health = new Health();
   private homeserverProbe?: Probe;
@@ -136,6 +145,7 @@ export class Bridge {
     const { config, tokens } = this.opts;
     const t0 = performance.now();
     this.health.onChange((name, status) => {
+      if (name === "homeserver" && status.state === "down") this.homeserverLost = true;
       // Transactions refused while the database was down wait out the homeserver's backoff
       // (up to minutes): a ping makes it retry them now.
       if (name === "database" && status.state === "up" && this.ready)
@@ -152,6 +162,9 @@ export class Bridge {
     this.store = new PgStore(this.db.pool);
     const domain = config.homeserver.domain;
     this.api = new MatrixApi(config.homeserver.url, tokens.as_token, domain);
+    this.api.onUnreachable = () => {
+      this.homeserverLost = true;
+    };
     this.bot = this.api.intent(`@${config.bridge.bot.localpart}:${domain}`);
     const permissions = new Permissions(
       config.bridge.permissions,
@@ -385,12 +398,17 @@ export class Bridge {
    * that cannot be reached fails it.
    */
   private async onTransaction(txnId: string, txn: AppserviceTransaction): Promise<void> {
-    const after = this.txnSequence.lastSeen;
-    if (this.txnSequence.skipsAhead(txnId)) {
-      log.warn("homeserver transactions were skipped: asking for them first", { after, txnId });
-      // Synapse starts its recovery (2 s) on the refusal; a ping makes it retry at once.
-      setTimeout(() => void this.pingHomeserver("transaction-gap"), 250).unref();
-      throw new TransactionGap(after, txnId);
+    if (this.homeserverLost) {
+      // The homeserver was unreachable (stopped, restarting): a transaction it made but did not
+      // send before it went down stays in its database until a send to the bridge fails. One
+      // refusal makes Synapse mark the bridge down and send its oldest unsent transaction
+      // first, this one after it, in order; a ping makes it start at once.
+      this.homeserverLost = false;
+      log.info("first transaction after the homeserver was unreachable: asking for any it kept first", {
+        txnId,
+      });
+      setTimeout(() => void this.pingHomeserver("homeserver-back"), 250).unref();
+      throw new ResendOlderFirst();
     }
     const events = (Array.isArray(txn.events) ? txn.events : []).filter((e): e is RoomEvent => {
       if (isRoomEvent(e)) return e.sender !== this.bot.userId;

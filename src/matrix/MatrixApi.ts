@@ -64,6 +64,9 @@ export class MatrixApi {
     this.base = homeserverUrl.replace(/\/+$/, "");
   }
 
+  /** Told whenever a request cannot reach the homeserver at all. */
+  onUnreachable?: () => void;
+
   /** A client acting as `userId` (a ghost, the bot, the AI user). */
   intent(userId: string): Intent {
     return new Intent(this, userId);
@@ -94,6 +97,7 @@ export class MatrixApi {
       res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      this.onUnreachable?.();
       throw new MatrixError(`${method} ${path}: homeserver unreachable (${cause})`, 0);
     }
     const text = await res.text();
