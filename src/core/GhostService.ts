@@ -5,6 +5,7 @@ import { type Intent, type MatrixApi, MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Ghost } from "../store/types";
 import type { NetworkClient, RemoteUserRef, UserInfo } from "./connector";
+import { ghostDisplayName, nameKey } from "./ghostName";
 import { uploadMedia } from "./media";
 
 const log = new Logger("GhostService");
@@ -47,6 +48,40 @@ export class GhostService {
   }
 
   /**
+   * The name a ghost shows: the platform name through `bridge.displayname_template`, cleaned,
+   * and never one that reads like the bridge bot or the AI puppet (names or ids).
+   */
+  displayNameFor(
+    platform: string,
+    remoteId: string,
+    raw: string | undefined,
+    reserved: string[] = [],
+  ): string {
+    const { config } = this.opts;
+    const domain = config.homeserver.domain;
+    return ghostDisplayName({
+      template: config.bridge.displayname_template,
+      displayName: raw,
+      platform,
+      remoteId,
+      reserved: [
+        config.bridge.bot.displayname,
+        config.ai.displayname,
+        `@${config.bridge.bot.localpart}:${domain}`,
+        `@${config.ai.localpart}:${domain}`,
+        ...reserved,
+      ],
+    });
+  }
+
+  /** `info` with the display name the ghost shows (an empty name means "unchanged" and stays). */
+  private named(platform: string, user: RemoteUserRef, info: UserInfo): UserInfo {
+    return info.displayName
+      ? { ...info, displayName: this.displayNameFor(platform, user.id, info.displayName) }
+      : info;
+  }
+
+  /**
    * Returns the ghost's intent, registering the user and syncing its profile when new or
    * when `info` (sent along with the event by the platform) differs from what is stored.
    */
@@ -65,20 +100,31 @@ export class GhostService {
       ghost.registered = true;
       // Events carry a name at most; a new ghost gets the whole profile (avatar included) once.
       const full = await client.userInfo(user);
-      await this.syncProfile(intent, ghost, client, {
-        ...full,
-        displayName: info?.displayName || full.displayName,
-      });
+      await this.syncProfile(
+        intent,
+        ghost,
+        client,
+        this.named(platform, user, {
+          ...full,
+          displayName: info?.displayName || full.displayName || user.id,
+        }),
+      );
       await this.opts.store.upsertGhost(ghost);
     } else if (
       info &&
-      (info.displayName !== ghost.displayName ||
+      (this.named(platform, user, info).displayName !== ghost.displayName ||
         (info.avatar !== undefined && info.avatar.key !== ghost.avatarKey) ||
         (info.avatarRemoved === true && ghost.avatarKey !== undefined))
     ) {
       // An event without an avatar says nothing about it (unless it says the avatar was
       // removed): keep the one the ghost has.
-      await this.syncProfile(intent, ghost, client, info, !info.avatar && info.avatarRemoved !== true);
+      await this.syncProfile(
+        intent,
+        ghost,
+        client,
+        this.named(platform, user, info),
+        !info.avatar && info.avatarRemoved !== true,
+      );
       await this.opts.store.upsertGhost(ghost);
     }
     this.ghosts.set(mxid, ghost);
@@ -151,6 +197,41 @@ export class GhostService {
     await intent.join(roomId);
     await this.opts.store.setGhostInRoom(intent.userId, roomId, true);
     this.joined.add(key);
+    await this.disambiguate(intent, roomId).catch((err: unknown) =>
+      log.warn("could not check the ghost's name in the room", {
+        mxid: intent.userId,
+        room: roomId,
+        err: String(err),
+      }),
+    );
+  }
+
+  /**
+   * A ghost whose name reads like another member of the room (a Matrix user called the same)
+   * gets its id added to its name in that room.
+   */
+  private async disambiguate(intent: Intent, roomId: string): Promise<void> {
+    const ghost = this.ghosts.get(intent.userId);
+    if (!ghost?.displayName) return;
+    const members = await this.opts.bot.joinedMembers(roomId);
+    const others: string[] = [];
+    for (const [mxid, m] of Object.entries(members)) {
+      if (mxid === intent.userId) continue;
+      others.push(mxid);
+      if (m.display_name) others.push(m.display_name);
+    }
+    const key = nameKey(ghost.displayName);
+    if (!others.some((o) => nameKey(o) === key)) return;
+    const name = ghostDisplayName({
+      template: "{displayname}",
+      displayName: ghost.displayName,
+      platform: ghost.platform,
+      remoteId: ghost.remoteId,
+      reserved: others,
+    });
+    const content: Record<string, unknown> = { membership: "join", displayname: name };
+    if (ghost.avatarMxc) content.avatar_url = ghost.avatarMxc;
+    await intent.sendState(roomId, "m.room.member", intent.userId, content);
   }
 
   /** Records that the ghost left (or was removed from) the room. */
