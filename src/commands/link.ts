@@ -1,5 +1,6 @@
 import { askApproval } from "../core/approval";
 import { type ChatInfo, canAskApproval, type LoginRef, type NetworkClient } from "../core/connector";
+import { cleanName } from "../core/ghostName";
 import { Logger } from "../log/Logger";
 import type { BuiltinDeps } from "./builtin";
 import type { Command, CommandContext } from "./CommandHandler";
@@ -105,8 +106,9 @@ function linkWithConsent(
       );
       return;
     }
+    const by = cleanName(outcome.by);
     if (!outcome.approved) {
-      await ctx.reply(`${outcome.by}, an admin of ${label}, declined: this room was not linked.`);
+      await ctx.reply(`${by}, an admin of ${label}, declined: this room was not linked.`);
       return;
     }
     const existing = await deps.portals.get(platform, chatId);
@@ -115,7 +117,7 @@ function linkWithConsent(
       return;
     }
     await save(deps, ctx, entry, chatId, info);
-    await ctx.reply(`${outcome.by}, an admin of ${label}, approved: linked this room to it.`);
+    await ctx.reply(`${by}, an admin of ${label}, approved: linked this room to it.`);
   };
   void run().catch((err: unknown) => log.error("link approval failed", { err: String(err) }));
 }

@@ -221,7 +221,8 @@ export class Intent {
     try {
       return await this.req<RoomEvent>(
         "GET",
-        `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}?format=event`,
+        `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`,
+        { query: { format: "event" } },
       );
     } catch (err) {
       if (err instanceof MatrixError && err.status === 404) return undefined;
