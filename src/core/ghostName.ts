@@ -52,6 +52,9 @@ export function nameKey(name: string): string {
   return cleanName(name).normalize("NFKC").toLowerCase().replace(/\s+/gu, " ");
 }
 
+/** How platforms are named in ghost names, where capitalising the first letter is not enough. */
+const PLATFORM_NAMES: Record<string, string> = { whatsapp: "WhatsApp" };
+
 export interface GhostNameInput {
   template: string;
   /** The name on the platform, as sent. */
@@ -74,7 +77,9 @@ function render(template: string, values: Record<string, string>): string {
  * the id is added.
  */
 export function ghostDisplayName(input: GhostNameInput): string {
-  const platform = input.platform ? input.platform[0]!.toUpperCase() + input.platform.slice(1) : "";
+  const platform =
+    PLATFORM_NAMES[input.platform] ??
+    (input.platform ? input.platform[0]!.toUpperCase() + input.platform.slice(1) : "");
   const id = capCodePoints(cleanName(input.remoteId), NAME_MAX) || "?";
   const name = cleanName(input.displayName ?? "") || id;
   const finish = (s: string) => capCodePoints(strip(s), DISPLAYNAME_MAX);
