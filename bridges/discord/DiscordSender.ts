@@ -3,6 +3,7 @@
  * avatar (the bot with a bold name prefix where webhooks are refused), split at 2000
  * characters; edits, deletes, reactions, typing, moderation and channel renames.
  */
+import { createHash } from "node:crypto";
 import {
   type AttachmentPayload,
   type Client,
@@ -45,6 +46,17 @@ export interface SenderDeps {
 }
 
 const MB = 1024 * 1024;
+/** How long Discord remembers a nonce ("the past few minutes"): a later repeat is looked up. */
+const NONCE_WINDOW_MS = 2 * 60_000;
+
+/**
+ * The nonce of one part of a relayed Matrix event: the same on every attempt, so Discord
+ * (with `enforce_nonce`) returns the message a crashed attempt already created instead of
+ * posting it again. Discord takes at most 25 characters: a base64url SHA-256 prefix (150 bits).
+ */
+export function discordNonce(eventId: string, part: number): string {
+  return createHash("sha256").update(`${eventId}\u0000${part}`).digest("base64url").slice(0, 25);
+}
 
 export class DiscordSender {
   private readonly deleted = new Set<string>();
@@ -109,7 +121,24 @@ export class DiscordSender {
       let body = msg.msgtype === "emote" ? emote(text) : text;
       if (msg.replyTo) body = (await this.quote(channel, msg.replyTo)) + body;
       const parts = body ? splitMessage(body) : [""];
+      // Webhooks take no nonce: a message that may have been posted before a crash is looked
+      // up among the webhook's recent messages in the channel instead.
+      const name = webhookUsername(msg.sender.displayName, msg.sender.mxid);
+      const earlier = msg.again
+        ? await this.postedEarlier(
+            channel,
+            parts,
+            msg,
+            (m) => m.webhookId === hook.id && m.author.username === name,
+          )
+        : [];
       for (const [i, part] of parts.entries()) {
+        const found = earlier[i];
+        if (found) {
+          ids.push(found.id);
+          timestamp = found.createdTimestamp;
+          continue;
+        }
         const sent = await this.viaWebhook(hook, chat.id, {
           content: part || undefined,
           username: webhookUsername(msg.sender.displayName, msg.sender.mxid),
@@ -138,8 +167,22 @@ export class DiscordSender {
         ? text
         : prefixed(msg.sender.displayName || msg.sender.mxid, text, msg.msgtype);
     const parts = splitMessage(body);
+    // The nonce covers a repeat within Discord's few minutes; a later one (a long outage before
+    // the restart) is looked up like a webhook's.
+    const me = this.d.discord.user?.id;
+    const earlier =
+      msg.again && msg.eventTs !== undefined && Date.now() - msg.eventTs > NONCE_WINDOW_MS
+        ? await this.postedEarlier(channel, parts, msg, (m) => m.author.id === me && !m.webhookId)
+        : [];
     for (const [i, part] of parts.entries()) {
+      const found = earlier[i];
+      if (found) {
+        ids.push(found.id);
+        timestamp = found.createdTimestamp;
+        continue;
+      }
       const options: MessageCreateOptions = { content: part, allowedMentions };
+      if (msg.eventId) Object.assign(options, { nonce: discordNonce(msg.eventId, i), enforceNonce: true });
       if (i === 0) {
         options.files = files;
         if (msg.replyTo) options.reply = { messageReference: msg.replyTo, failIfNotExists: false };
@@ -150,6 +193,44 @@ export class DiscordSender {
       timestamp = sent.createdTimestamp;
     }
     return { ids, timestamp };
+  }
+
+  /**
+   * For each part, the message already posted for it before a crash, if any: among the newest
+   * page of the channel, the bridge's `own` messages (the webhook's under the sender's name,
+   * or the bot's) with the part's text, no older than the event and not mapped to another event.
+   */
+  private async postedEarlier(
+    channel: TextBasedChannel,
+    parts: string[],
+    msg: OutboundMessage,
+    own: (m: Message) => boolean,
+  ): Promise<Array<Message | undefined>> {
+    const page = await channel.messages.fetch({ limit: 50, cache: false });
+    const since = (msg.eventTs ?? 0) - 60_000; // the two clocks may differ a little
+    const candidates = [...page.values()]
+      .filter((m) => own(m) && m.createdTimestamp >= since)
+      .sort((a, b) => a.createdTimestamp - b.createdTimestamp || (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    if (!candidates.length) return [];
+    const mapped = new Set(
+      (
+        await this.d.ctx.store.query<{ remote_id: string }>(
+          "SELECT remote_id FROM message WHERE platform = 'discord' AND remote_id = ANY($1)",
+          [candidates.map((m) => m.id)],
+        )
+      ).map((r) => r.remote_id),
+    );
+    const found: Array<Message | undefined> = [];
+    let from = 0;
+    for (const part of parts) {
+      const i = candidates.findIndex((m, j) => j >= from && !mapped.has(m.id) && m.content === part);
+      if (i < 0) break; // parts go out in order: the first missing one and all after it are sent
+      found.push(candidates[i]);
+      from = i + 1;
+    }
+    if (found.length)
+      this.d.ctx.log.info("discord: message found already posted, not sent again", { parts: found.length });
+    return found;
   }
 
   /** The thread of a root message, started on Discord when a Matrix user opens one. */

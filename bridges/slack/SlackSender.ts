@@ -18,6 +18,9 @@ export const MAX_TEXT = 39_000;
 
 type Obj = Record<string, unknown>;
 
+/** `metadata.event_type` of the bridge's messages: the Matrix event and part they relay. */
+export const RELAY_EVENT_TYPE = "clawbridge_relay";
+
 export interface SlackSenderOptions {
   web: webApi.WebClient;
   files: SlackFiles;
@@ -76,8 +79,23 @@ export class SlackSender {
     }
     const { text, extra } = this.identity(msg, body);
     let timestamp = Date.now();
-    for (let i = 0; i < text.length || i === 0; i += MAX_TEXT) {
+    // Slack has no idempotency key: each message carries its event and part in its metadata,
+    // and a repeat (after a crash or a failure) first looks for what was posted already.
+    const earlier =
+      msg.again && msg.eventId
+        ? await this.postedEarlier(chat.id, msg.eventId, msg.eventTs, threadTs)
+        : new Map<number, string>();
+    for (let i = 0, n = 0; i < text.length || i === 0; i += MAX_TEXT, n++) {
       const part = text.slice(i, i + MAX_TEXT);
+      const found = earlier.get(n);
+      if (found) {
+        ids.push(found);
+        timestamp = Math.round(Number(found) * 1000);
+        continue;
+      }
+      const metadata = msg.eventId
+        ? { metadata: { event_type: RELAY_EVENT_TYPE, event_payload: { event_id: msg.eventId, part: n } } }
+        : {};
       const res = (await slack(() =>
         web.chat.postMessage({
           channel: chat.id,
@@ -85,6 +103,7 @@ export class SlackSender {
           ...thread,
           ...(i === 0 ? broadcast : {}),
           ...extra,
+          ...metadata,
         } as webApi.ChatPostMessageArguments),
       )) as { ts?: string };
       if (!res.ts) throw new Error("chat.postMessage returned no ts");
@@ -93,6 +112,33 @@ export class SlackSender {
       timestamp = Math.round(Number(res.ts) * 1000);
     }
     return { ids, timestamp };
+  }
+
+  /**
+   * The parts of `eventId` the bridge posted before (part → ts): the channel's messages (or the
+   * thread's replies) since shortly before the event, with the bridge's metadata.
+   */
+  private async postedEarlier(
+    channel: string,
+    eventId: string,
+    eventTs: number | undefined,
+    threadTs: string | undefined,
+  ): Promise<Map<number, string>> {
+    const oldest = (((eventTs ?? Date.now()) - 60_000) / 1000).toFixed(6);
+    const page = { channel, oldest, limit: 200, include_all_metadata: true };
+    const res = (await slack(() =>
+      threadTs
+        ? this.o.web.conversations.replies({ ...page, ts: threadTs })
+        : this.o.web.conversations.history(page),
+    )) as { messages?: Obj[] };
+    const found = new Map<number, string>();
+    for (const m of res.messages ?? []) {
+      const meta = m.metadata as { event_type?: string; event_payload?: Obj } | undefined;
+      if (meta?.event_type !== RELAY_EVENT_TYPE || meta.event_payload?.event_id !== eventId) continue;
+      const part = meta.event_payload.part;
+      if (typeof part === "number" && typeof m.ts === "string" && !found.has(part)) found.set(part, m.ts);
+    }
+    return found;
   }
 
   async edit(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {

@@ -11,7 +11,7 @@ import { baileys, loadBaileys } from "./baileys";
 import type { WhatsAppConfig } from "./config";
 import { userIdOf } from "./jids";
 import { pgAuthState } from "./PgAuthState";
-import { socketOptions } from "./socket";
+import { RefusedUpgrade, socketOptions, watchUpgrade } from "./socket";
 
 /** A phone number for the pairing code: digits only, with the country code. */
 export function parsePhone(arg: string | undefined): string | undefined {
@@ -48,6 +48,7 @@ export async function linkDevice(opts: {
       const qrTimeout = cfg.qrRefreshSeconds ? cfg.qrRefreshSeconds * 1000 : undefined;
       const s = B.makeWASocket({ ...socketOptions(cfg, auth, log), ...(qrTimeout ? { qrTimeout } : {}) });
       sock = s;
+      watchUpgrade(s, cfg, `platforms.${opts.platform}.websocket_url`);
       opts.onSocket?.(s);
       s.ev.on("creds.update", () => {
         auth
@@ -80,8 +81,16 @@ export async function linkDevice(opts: {
         } else if (u.connection === "close") {
           const code = (u.lastDisconnect?.error as { output?: { statusCode?: number } } | undefined)?.output
             ?.statusCode;
+          const error = u.lastDisconnect?.error;
+          // Refused before any QR: nothing the phone can do; the message names the config key.
+          if (error instanceof RefusedUpgrade)
+            reject(
+              new Error(
+                `${error.message} The login stopped; write \`login whatsapp\` again once that is fixed.`,
+              ),
+            );
           // After the phone confirms, WhatsApp closes the socket and expects a new one.
-          if (code === B.DisconnectReason.restartRequired) open();
+          else if (code === B.DisconnectReason.restartRequired) open();
           else if (code === B.DisconnectReason.timedOut && !auth.state.creds.me)
             reject(
               new Error("the QR code expired before it was scanned; write `login whatsapp` to get a new one"),

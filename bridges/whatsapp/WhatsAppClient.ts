@@ -33,6 +33,7 @@ import {
 } from "../../src/core/connector";
 import { BridgeError } from "../../src/core/errors";
 import type { Logger } from "../../src/log/Logger";
+import { messageIdFor, ServerAcks } from "./acks";
 import { Bounded } from "./Bounded";
 import { baileys, loadBaileys } from "./baileys";
 import type { WhatsAppConfig } from "./config";
@@ -41,7 +42,7 @@ import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, ownerNumberOfChat, userIdOf
 import { outboundContent, outboundText } from "./outbound";
 import { type PgAuth, pgAuthState } from "./PgAuthState";
 import { mapSideEvents } from "./sideEvents";
-import { socketOptions } from "./socket";
+import { RefusedUpgrade, socketOptions, watchUpgrade } from "./socket";
 
 /** How a login tells its owner what happened (logged out, relaying refused). */
 export const RELOGIN_HINT = "write `login whatsapp` in your management room to link it again";
@@ -73,6 +74,7 @@ export class WhatsAppClient
   private readonly messages = new Bounded<string, WAMessage>(2000);
   private readonly names = new Map<string, string>();
   private readonly log: Logger;
+  private readonly acks: ServerAcks;
 
   constructor(
     private readonly ctx: ConnectorContext,
@@ -82,6 +84,7 @@ export class WhatsAppClient
     private readonly onSocket?: (sock: WASocket) => void,
   ) {
     this.log = ctx.log.child({ login: login.id });
+    this.acks = new ServerAcks(this.log, { timeoutMs: cfg.ackTimeoutMs, attempts: cfg.sendAttempts });
   }
 
   get loginId(): string {
@@ -160,6 +163,8 @@ export class WhatsAppClient
         key.id ? (this.messages.get(key.id)?.message ?? undefined) : undefined,
     });
     this.sock = sock;
+    watchUpgrade(sock, this.cfg, `platforms.${this.login.platform}.websocket_url`);
+    this.acks.watch(sock);
     this.onSocket?.(sock);
     sock.ev.on("creds.update", () => {
       auth
@@ -238,6 +243,14 @@ export class WhatsAppClient
     const code = (error as { output?: { statusCode?: number } } | undefined)?.output?.statusCode;
     this.sock = undefined;
     if (this.stopped) return;
+    if (error instanceof RefusedUpgrade) {
+      // Not the phone and not the keys: the address or its access. Tried again rarely, since
+      // only a config change (and a restart) or restored access can help.
+      this.log.warn("WhatsApp refused the websocket upgrade", { status: error.status });
+      this.conn.set(ConnectionState.BadCredentials, error.message);
+      this.timer = setTimeout(() => this.open(), this.cfg.backoffMaxMs);
+      return;
+    }
     if (code === B.DisconnectReason.loggedOut) {
       this.log.warn("WhatsApp logged this device out");
       this.auth
@@ -459,12 +472,28 @@ export class WhatsAppClient
     jid: string,
     content: AnyMessageContent,
     quoted?: WAMessage,
+    /** The Matrix event relayed: its id is derived from it, the same after a restart. */
+    eventId?: string,
   ): Promise<string> {
-    const id = baileys().generateMessageIDV2(sock.user?.id);
+    const id = eventId ? messageIdFor(eventId) : baileys().generateMessageIDV2(sock.user?.id);
     this.sent.set(id, true);
-    const res = await sock.sendMessage(jid, content, { messageId: id, ...(quoted ? { quoted } : {}) });
-    if (res) this.messages.set(id, res);
-    return res?.key.id ?? id;
+    const what =
+      "edit" in content
+        ? "edit"
+        : "delete" in content
+          ? "deletion"
+          : "react" in content
+            ? "reaction"
+            : "message";
+    let first = true;
+    await this.acks.deliver(id, what, async () => {
+      // A retry goes out on the socket of the moment (the first may have dropped).
+      const current = first ? sock : this.connected();
+      first = false;
+      const res = await current.sendMessage(jid, content, { messageId: id, ...(quoted ? { quoted } : {}) });
+      if (res) this.messages.set(id, res);
+    });
+    return id;
   }
 
   async sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
@@ -477,7 +506,7 @@ export class WhatsAppClient
           message: { conversation: "" },
         })
       : undefined;
-    const id = await this.send(sock, jid, outboundContent(msg, prefix), quoted);
+    const id = await this.send(sock, jid, outboundContent(msg, prefix), quoted, msg.eventId);
     return { ids: [id], timestamp: Date.now() };
   }
 
@@ -485,16 +514,13 @@ export class WhatsAppClient
     const prefix = await this.prefixFor(chat.id, msg.sender);
     const jid = this.jidFor(chat);
     const text = outboundText(msg, prefix);
-    await this.send(this.connected(), jid, { text, edit: this.keyOf(jid, remoteId) });
+    await this.send(this.connected(), jid, { text, edit: this.keyOf(jid, remoteId), linkPreview: null });
   }
 
   async sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {
     if (sender.mxid !== this.login.ownerMxid) return; // a reaction carries no name: only the owner's go out
     const jid = this.jidFor(chat);
-    const res = await this.connected().sendMessage(jid, {
-      react: { text: key, key: this.keyOf(jid, target) },
-    });
-    if (res?.key.id) this.sent.set(res.key.id, true);
+    await this.send(this.connected(), jid, { react: { text: key, key: this.keyOf(jid, target) } });
   }
 
   async removeReaction(

@@ -4,6 +4,7 @@
  * account is one login with its keys in Postgres, and one {@link WhatsAppClient}.
  */
 import type { WASocket } from "@whiskeysockets/baileys";
+import WebSocket from "ws";
 import type {
   Capabilities,
   ConnectorContext,
@@ -12,9 +13,11 @@ import type {
   LoginRef,
   NetworkConnector,
 } from "../../src/core/connector";
+import { registerSecret } from "../../src/log/Logger";
 import { loadBaileys } from "./baileys";
 import { readWhatsAppConfig, type WhatsAppConfig } from "./config";
 import { linkDevice } from "./LoginSession";
+import { refusedText, shownUrl, urlSecrets } from "./socket";
 import { WhatsAppClient } from "./WhatsAppClient";
 
 /** WhatsApp's limits: 65536 characters of text, 100 MB media (2 GB documents, kept at 100 MB here). */
@@ -41,6 +44,7 @@ export class WhatsAppConnector implements NetworkConnector {
 
   async init(ctx: ConnectorContext): Promise<void> {
     this.cfg = readWhatsAppConfig(ctx.config, this.name);
+    for (const secret of urlSecrets(this.cfg.websocketUrl)) registerSecret(secret);
     this.ctx = ctx;
     await loadBaileys();
   }
@@ -101,9 +105,42 @@ export class WhatsAppConnector implements NetworkConnector {
     return client;
   }
 
+  /**
+   * Opens the websocket (the upgrade only, within `connect_timeout_ms` capped at 10 s) and
+   * closes it: a refused upgrade (a wrong address, a revoked token) shows here, not at the
+   * first `login whatsapp`. The URL is shown without its secrets.
+   */
   async check(): Promise<{ ok: boolean; message: string }> {
     const { cfg } = this.ready();
-    return { ok: true, message: `users link their accounts with \`login whatsapp\` (${cfg.websocketUrl})` };
+    const url = shownUrl(cfg.websocketUrl);
+    const key = `platforms.${this.name}.websocket_url`;
+    const timeoutMs = Math.min(cfg.connectTimeoutMs, 10_000);
+    const outcome = await new Promise<{ ok: boolean; message: string }>((resolve) => {
+      const ws = new WebSocket(cfg.websocketUrl, {
+        origin: "https://web.whatsapp.com",
+        handshakeTimeout: timeoutMs,
+      });
+      const done = (r: { ok: boolean; message: string }) => {
+        ws.removeAllListeners();
+        ws.on("error", () => undefined);
+        ws.terminate();
+        resolve(r);
+      };
+      ws.once("open", () =>
+        done({
+          ok: true,
+          message: `the websocket at ${url} opens; users link their accounts with \`login whatsapp\``,
+        }),
+      );
+      ws.once("unexpected-response", (_req, res) => {
+        res.resume();
+        done({ ok: false, message: refusedText(res.statusCode ?? 0, cfg.websocketUrl, key) });
+      });
+      ws.once("error", (err) =>
+        done({ ok: false, message: `could not open the websocket at ${url}: ${err.message}. Check ${key}.` }),
+      );
+    });
+    return outcome;
   }
 
   private ready(): { ctx: ConnectorContext; cfg: WhatsAppConfig } {

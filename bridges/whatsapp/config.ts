@@ -17,6 +17,10 @@ export interface WhatsAppConfig {
   backoffMaxMs: number;
   /** `connect_timeout_ms`: how long one connection attempt may take (default 20000). */
   connectTimeoutMs: number;
+  /** `ack_timeout_ms`: how long a send waits for the server's ack before sending again (default 15000). */
+  ackTimeoutMs: number;
+  /** `send_attempts`: how often a message is sent (same id) without an ack before it fails (default 3). */
+  sendAttempts: number;
   /** `query_timeout_ms`: how long baileys waits for an answer to a query (default 60000). */
   queryTimeoutMs: number;
   /** `login_timeout_seconds`: how long a QR or pairing-code login waits for the phone (default 180). */
@@ -51,6 +55,8 @@ export function readWhatsAppConfig(c: Record<string, unknown>, platform = "whats
     backoffInitialMs,
     backoffMaxMs,
     connectTimeoutMs: r.num("connect_timeout_ms", 20_000, 100),
+    ackTimeoutMs: r.num("ack_timeout_ms", 15_000, 100),
+    sendAttempts: r.num("send_attempts", 3, 1),
     queryTimeoutMs: r.num("query_timeout_ms", 60_000, 100),
     loginTimeoutSeconds: r.num("login_timeout_seconds", 180, 5),
     qrRefreshSeconds: c.qr_refresh_seconds === undefined ? undefined : r.num("qr_refresh_seconds", 60, 1),

@@ -16,7 +16,9 @@ export function outboundText(msg: OutboundMessage, prefix: string): string {
 export function outboundContent(msg: OutboundMessage, prefix: string): AnyMessageContent {
   const text = outboundText(msg, prefix);
   const a = msg.attachment;
-  if (!a) return { text };
+  // `linkPreview: null`: baileys would otherwise fetch every URL in the text to build a preview
+  // (the bridge reaching out to links from Matrix), and log a warning for each one it cannot.
+  if (!a) return { text, linkPreview: null };
   const caption = text || undefined;
   const { data, mimetype, name } = a.media;
   switch (a.kind) {

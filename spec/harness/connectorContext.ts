@@ -21,6 +21,10 @@ export class QuietLogger extends Logger {
     this.warnings.push(message);
   }
   override error(): void {}
+  /** A child logs into the same lists (a client's warnings are the connector's). */
+  override child(): Logger {
+    return this;
+  }
 }
 
 /** The in-memory context and what it saw. */

@@ -4,7 +4,9 @@ import { Logger } from "../log/Logger";
 import { type Intent, type MatrixApi, MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Ghost } from "../store/types";
+import { AskAgain } from "./AskAgain";
 import type { NetworkClient, RemoteUserRef, UserInfo } from "./connector";
+import { platformSaidNo } from "./errors";
 import { ghostDisplayName, nameKey } from "./ghostName";
 import { uploadMedia } from "./media";
 
@@ -18,6 +20,8 @@ const log = new Logger("GhostService");
 export class GhostService {
   private readonly ghosts = new Map<string, Ghost>();
   private readonly joined = new Set<string>();
+  /** Ghosts registered without their profile (lookup refused): when to ask again. */
+  private readonly profilePending = new AskAgain<string>();
 
   constructor(
     private readonly opts: {
@@ -90,6 +94,8 @@ export class GhostService {
     client: NetworkClient,
     user: RemoteUserRef,
     info?: UserInfo,
+    /** A user the bridge only wants if the platform describes them (a chat's member list). */
+    opts: { profileRequired?: boolean } = {},
   ): Promise<Intent> {
     const mxid = this.mxidFor(platform, user.id);
     const intent = this.opts.api.intent(mxid);
@@ -99,17 +105,16 @@ export class GhostService {
       await intent.ensureRegistered();
       ghost.registered = true;
       // Events carry a name at most; a new ghost gets the whole profile (avatar included) once.
-      const full = await client.userInfo(user);
-      await this.syncProfile(
-        intent,
-        ghost,
-        client,
-        this.named(platform, user, {
-          ...full,
-          displayName: info?.displayName || full.displayName || user.id,
-        }),
-      );
+      const full = opts.profileRequired
+        ? await client.userInfo(user)
+        : await this.lookUp(platform, client, user, mxid);
+      await this.syncProfile(intent, ghost, client, {
+        ...full,
+        displayName: info?.displayName || full.displayName || user.id,
+      });
       await this.opts.store.upsertGhost(ghost);
+    } else if (this.profilePending.due(mxid)) {
+      await this.fillInProfile(platform, client, user, intent, ghost, info);
     } else if (
       info &&
       (this.named(platform, user, info).displayName !== ghost.displayName ||
@@ -118,17 +123,59 @@ export class GhostService {
     ) {
       // An event without an avatar says nothing about it (unless it says the avatar was
       // removed): keep the one the ghost has.
-      await this.syncProfile(
-        intent,
-        ghost,
-        client,
-        this.named(platform, user, info),
-        !info.avatar && info.avatarRemoved !== true,
-      );
+      await this.syncProfile(intent, ghost, client, info, !info.avatar && info.avatarRemoved !== true);
       await this.opts.store.upsertGhost(ghost);
     }
     this.ghosts.set(mxid, ghost);
     return intent;
+  }
+
+  /**
+   * A new ghost's profile. When the platform refuses the lookup (a 4xx) the message still goes
+   * through, from a ghost named after the user's id (or the name the event carried), and the
+   * profile is asked for again later; any other failure (unreachable, not connected yet) fails
+   * the message, which is retried.
+   */
+  private async lookUp(
+    platform: string,
+    client: NetworkClient,
+    user: RemoteUserRef,
+    mxid: string,
+  ): Promise<UserInfo> {
+    try {
+      return await client.userInfo(user);
+    } catch (err) {
+      if (!platformSaidNo(err)) throw err;
+      log.warn("user lookup refused: bridging with the user id as the name, profile later", {
+        platform,
+        user: user.id,
+        err: String(err),
+      });
+      this.profilePending.refused(mxid);
+      return { displayName: user.id };
+    }
+  }
+
+  private async fillInProfile(
+    platform: string,
+    client: NetworkClient,
+    user: RemoteUserRef,
+    intent: Intent,
+    ghost: Ghost,
+    info: UserInfo | undefined,
+  ): Promise<void> {
+    try {
+      const full = await client.userInfo(user);
+      this.profilePending.answered(ghost.mxid);
+      await this.syncProfile(intent, ghost, client, {
+        ...full,
+        displayName: info?.displayName || full.displayName,
+      });
+      await this.opts.store.upsertGhost(ghost);
+    } catch (err) {
+      this.profilePending.refused(ghost.mxid);
+      log.debug("user profile still unavailable", { platform, user: user.id, err: String(err) });
+    }
   }
 
   /**
@@ -155,9 +202,13 @@ export class GhostService {
     info: UserInfo,
     keepAvatar = false,
   ): Promise<void> {
-    if (info.displayName && info.displayName !== ghost.displayName) {
-      await intent.setDisplayName(info.displayName);
-      ghost.displayName = info.displayName;
+    // The platform's name, as the ghost shows it (templated and cleaned).
+    const name = info.displayName
+      ? this.displayNameFor(ghost.platform, ghost.remoteId, info.displayName)
+      : undefined;
+    if (name && name !== ghost.displayName) {
+      await intent.setDisplayName(name);
+      ghost.displayName = name;
     }
     if (keepAvatar) return;
     const avatarKey = info.avatar?.key;

@@ -33,10 +33,8 @@ export class Quarantine {
 
   async retry(id: string): Promise<RetryResult> {
     const item = await this.opts.store.requeueQuarantined(id);
-    if (!item) {
-      const known = (await this.opts.store.listQuarantine({ limit: 1000 })).some((r) => r.id === id);
-      return known ? "not-retryable" : "not-found";
-    }
+    if (item === undefined) return "not-found";
+    if (item === "not-retryable") return item;
     log.info("quarantined item queued again", { id, newId: item.id, key: item.queueKey });
     this.opts.accept([item]);
     return "queued";

@@ -78,6 +78,11 @@ export interface MediaRef {
   readonly mimetype?: string;
   readonly name?: string;
   readonly size?: number;
+  /** Pixels, for images and videos, when the platform says. */
+  readonly width?: number;
+  readonly height?: number;
+  /** Milliseconds, for audio and video, when the platform says. */
+  readonly durationMs?: number;
 }
 
 export interface Media {
@@ -115,6 +120,19 @@ export interface OutboundMessage {
   /** Remote thread root id, when the Matrix event is in a thread. */
   threadRoot?: string;
   attachment?: OutboundAttachment;
+  /**
+   * The Matrix event this message relays: the key a connector derives a platform idempotency
+   * key from (a Discord nonce, a WhatsApp message id), so a send repeated after a crash is
+   * recognised by the platform instead of posted twice. Absent for edits.
+   */
+  eventId?: string;
+  /** The event's origin_server_ts: nothing sent for it can be older. */
+  eventTs?: number;
+  /**
+   * This event may have reached the platform before (a resumed or retried item whose outcome
+   * was not stored): a connector without a platform-side key looks before sending again.
+   */
+  again?: boolean;
 }
 
 /** What the connector sent: one remote id per part (a long text may be split). */

@@ -1,4 +1,5 @@
 import { MatrixError } from "../matrix/MatrixApi";
+import { isDatabaseUnavailable } from "../store/unavailable";
 
 const NETWORK_CODES = new Set([
   "ECONNREFUSED",
@@ -38,10 +39,6 @@ export class BridgeError extends Error {
 export type FailureClass = "outage" | "refused" | "permanent";
 
 const OUTAGE_STATUS = new Set([0, 429, 502, 503, 504]);
-/** PostgreSQL SQLSTATE classes of a lost or unusable connection (08, 53, 57P). */
-const PG_OUTAGE = /^(08|53|57P)/;
-const PG_GONE =
-  /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end/;
 
 /** How a failure should be retried; `afterMs` when the other side said how long to wait. */
 export function classifyFailure(err: unknown): { kind: FailureClass; afterMs?: number } {
@@ -50,21 +47,34 @@ export function classifyFailure(err: unknown): { kind: FailureClass; afterMs?: n
   }
   if (err instanceof BridgeError) return { kind: err.retryable ? "refused" : "permanent" };
   if (typeof err === "object" && err !== null) {
-    const e = err as {
-      status?: unknown;
-      retryAfterMs?: unknown;
-      code?: unknown;
-      message?: unknown;
-      cause?: { code?: unknown };
-    };
+    const e = err as { status?: unknown; retryAfterMs?: unknown };
     const afterMs = typeof e.retryAfterMs === "number" ? e.retryAfterMs : undefined;
     if (typeof e.status === "number")
       return { kind: OUTAGE_STATUS.has(e.status) ? "outage" : "refused", afterMs };
-    const code = typeof e.code === "string" ? e.code : typeof e.cause?.code === "string" ? e.cause.code : "";
-    if (NETWORK_CODES.has(code) || PG_OUTAGE.test(code)) return { kind: "outage" };
-    if (typeof e.message === "string" && PG_GONE.test(e.message)) return { kind: "outage" };
+    if (lostConnection(err)) return { kind: "outage" };
   }
   return { kind: "refused" };
+}
+
+/** A network failure, here or in the error's causes (a few levels), or the database gone. */
+function lostConnection(err: unknown): boolean {
+  if (isDatabaseUnavailable(err)) return true;
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && typeof e === "object" && e !== null; depth++) {
+    const { code } = e as { code?: unknown };
+    if (typeof code === "string" && NETWORK_CODES.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * The platform answered and said no to this request (a 4xx other than 429): it knows the
+ * request and will not do it, as opposed to being unreachable, busy or not ready.
+ */
+export function platformSaidNo(err: unknown): boolean {
+  const status = (err as { status?: unknown } | null)?.status;
+  return typeof status === "number" && status >= 400 && status < 500 && status !== 429;
 }
 
 /**

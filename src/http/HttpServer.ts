@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { Duplex } from "node:stream";
-import { retryHint } from "../core/errors";
+import { classifyFailure } from "../core/errors";
 import { Logger } from "../log/Logger";
 
 const log = new Logger("HttpServer");
@@ -81,25 +81,12 @@ export class InvalidParam extends Error {
   }
 }
 
-const PG_OUTAGE = /^(08|57P0[123]|53300)/;
-const OUTAGE_TEXT =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/;
-
 /**
  * Whether an error says that something the bridge depends on (database, homeserver) is
  * unreachable or refusing work right now, rather than that the request or the code is wrong.
  */
 export function isDependencyOutage(err: unknown): boolean {
-  let e: unknown = err;
-  for (let i = 0; i < 5 && typeof e === "object" && e !== null; i++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && PG_OUTAGE.test(code)) return true;
-    if (retryHint(e).retry) return true;
-    const message = (e as { message?: unknown }).message;
-    if (typeof message === "string" && OUTAGE_TEXT.test(message)) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
+  return classifyFailure(err).kind === "outage";
 }
 
 /** Whether the request announces a body (which the server may then not read). */

@@ -1,3 +1,4 @@
+import type { Quarantine } from "../core/Quarantine";
 import { Logger } from "../log/Logger";
 import type { Store } from "../store/Store";
 import {
@@ -16,6 +17,13 @@ const LIMIT = { min: 1, max: 1000, fallback: 100 };
 const OFFSET = { min: 0, max: 1_000_000_000, fallback: 0 };
 /** Connector names (`telegram`, `discord`, …). */
 const PLATFORM = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** `/v1/quarantine/{id}` and `/v1/quarantine/{id}/retry`; ids are bigserials. */
+const QUARANTINE_ITEM = /^\/v1\/quarantine\/([1-9][0-9]{0,17})(\/retry)?$/;
+
+function notQuarantined(id: string): ProvisioningResponse {
+  return { status: 404, body: { errcode: "M_NOT_FOUND", error: `There is no #${id} in the quarantine` } };
+}
 
 /** The one value of a query parameter, or undefined when absent; given twice it is refused. */
 function single(q: URLSearchParams, name: string, rule: string): string | undefined {
@@ -47,6 +55,8 @@ export class Provisioning implements ProvisioningHandler {
     readonly prefix: string,
     private readonly secret: string,
     private readonly store: Pick<Store, "listPortals" | "countPortals">,
+    /** What the bridge could not take or deliver (absent: those routes answer 404). */
+    private readonly quarantine?: Pick<Quarantine, "list" | "retry" | "drop">,
   ) {}
 
   authenticate(authorization: string | undefined, path: string): ProvisioningResponse | undefined {
@@ -67,7 +77,58 @@ export class Provisioning implements ProvisioningHandler {
     const refusal = this.authenticate(req.authorization, req.path);
     if (refusal) return refusal;
     if (req.method === "GET" && req.path === "/v1/portals") return this.listPortals(req.query);
+    if (this.quarantine) {
+      if (req.method === "GET" && req.path === "/v1/quarantine")
+        return this.listQuarantine(this.quarantine, req.query);
+      const item = QUARANTINE_ITEM.exec(req.path);
+      if (item && req.method === "POST" && item[2] === "/retry") return this.retry(this.quarantine, item[1]);
+      if (item && req.method === "DELETE" && !item[2]) return this.drop(this.quarantine, item[1]);
+    }
     return { status: 404, body: { errcode: "M_UNRECOGNIZED", error: `No route ${req.method} ${req.path}` } };
+  }
+
+  private async listQuarantine(
+    quarantine: Pick<Quarantine, "list">,
+    q: URLSearchParams,
+  ): Promise<ProvisioningResponse> {
+    const { total, items } = await quarantine.list({
+      limit: intParam(q, "limit", LIMIT),
+      offset: intParam(q, "offset", OFFSET),
+    });
+    return {
+      status: 200,
+      body: {
+        total,
+        items: items.map((r) => ({
+          id: r.id,
+          kind: r.kind,
+          queue_key: r.queueKey,
+          event_id: r.eventId ?? null,
+          room_id: r.roomId ?? null,
+          reason: r.reason,
+          attempts: r.attempts,
+          created_at: r.createdAt.toISOString(),
+          retryable: r.payloadSize > 0,
+        })),
+      },
+    };
+  }
+
+  private async retry(quarantine: Pick<Quarantine, "retry">, id: string): Promise<ProvisioningResponse> {
+    const result = await quarantine.retry(id);
+    if (result === "queued") return { status: 200, body: { id, queued: true } };
+    if (result === "not-found") return notQuarantined(id);
+    return {
+      status: 409,
+      body: {
+        errcode: "M_NOT_RETRYABLE",
+        error: `#${id} was never stored whole, so it cannot be queued again`,
+      },
+    };
+  }
+
+  private async drop(quarantine: Pick<Quarantine, "drop">, id: string): Promise<ProvisioningResponse> {
+    return (await quarantine.drop(id)) ? { status: 200, body: { id, dropped: true } } : notQuarantined(id);
   }
 
   private async listPortals(q: URLSearchParams): Promise<ProvisioningResponse> {

@@ -450,7 +450,7 @@ export class PgStore implements Store {
     return quarantine.countQuarantine(this.pool);
   }
 
-  async requeueQuarantined(id: string): Promise<QueueItem | undefined> {
+  async requeueQuarantined(id: string): Promise<QueueItem | "not-retryable" | undefined> {
     return isRowId(id) ? quarantine.requeueQuarantined(this.pool, id) : undefined;
   }
 

@@ -6,7 +6,7 @@
  * others (nor the homeserver transaction that carried them).
  */
 import type pg from "pg";
-import type { PreparedItem } from "./pgRows";
+import { type PreparedItem, type QueueDb, toQueueItem } from "./pgRows";
 import type { NewQueueItem, QuarantineRow, QueueItem, QueueKind } from "./types";
 
 /** Longest payload kept in the quarantine: a larger one is cut (and cannot be retried). */
@@ -27,6 +27,7 @@ const SQL_QUARANTINE_QUEUED = `WITH moved AS (DELETE FROM delivery_queue WHERE i
 const QUARANTINE_COLS = "id, kind, queue_key, event_id, room_id, reason, attempts, created_at";
 const SQL_LIST_QUARANTINE = `SELECT ${QUARANTINE_COLS}, coalesce(length(payload), 0) AS payload_size
   FROM quarantine ORDER BY id LIMIT $1 OFFSET $2`;
+const SQL_QUARANTINED_EXISTS = "SELECT 1 FROM quarantine WHERE id = $1";
 const SQL_COUNT_QUARANTINE = "SELECT count(*)::int AS n FROM quarantine";
 const SQL_DROP_QUARANTINED = "DELETE FROM quarantine WHERE id = $1";
 // Back to the end of its lane, in one statement; a payload that jsonb refuses stays quarantined.
@@ -180,31 +181,22 @@ export async function dropQuarantined(pool: pg.Pool, id: string): Promise<boolea
   return ((await pool.query(SQL_DROP_QUARANTINED, [id])).rowCount ?? 0) > 0;
 }
 
-/** Moves a quarantined item back into the queue; undefined when there is none to retry. */
-export async function requeueQuarantined(pool: pg.Pool, id: string): Promise<QueueItem | undefined> {
-  let res: pg.QueryResult<{
-    id: string;
-    queue_key: string;
-    kind: QueueKind;
-    payload: unknown;
-    attempts: number;
-    created_at: Date;
-  }>;
+/**
+ * Moves a quarantined item back into the queue; "not-retryable" when it was never stored whole
+ * (or jsonb still refuses it), undefined when there is no such item.
+ */
+export async function requeueQuarantined(
+  pool: pg.Pool,
+  id: string,
+): Promise<QueueItem | "not-retryable" | undefined> {
+  let res: pg.QueryResult<QueueDb>;
   try {
     res = await pool.query(SQL_REQUEUE_QUARANTINED, [id]);
   } catch (err) {
-    if (isDataError(err)) return undefined; // jsonb still refuses it: it stays quarantined
+    if (isDataError(err)) return "not-retryable"; // jsonb still refuses it: it stays quarantined
     throw err;
   }
   const r = res.rows[0];
-  return (
-    r && {
-      id: r.id,
-      queueKey: r.queue_key,
-      kind: r.kind,
-      payload: r.payload,
-      attempts: r.attempts,
-      createdAt: r.created_at,
-    }
-  );
+  if (!r) return (await pool.query(SQL_QUARANTINED_EXISTS, [id])).rowCount ? "not-retryable" : undefined;
+  return toQueueItem(r);
 }

@@ -102,8 +102,11 @@ export interface Store {
   quarantineQueueItem(item: QueueItem, reason: string): Promise<void>;
   listQuarantine(opts?: { limit?: number; offset?: number }): Promise<QuarantineRow[]>;
   countQuarantine(): Promise<number>;
-  /** Puts a quarantined item back at the end of its queue; undefined when there is none to retry. */
-  requeueQuarantined(id: string): Promise<QueueItem | undefined>;
+  /**
+   * Puts a quarantined item back at the end of its queue; "not-retryable" when it was never
+   * stored whole, undefined when there is no such item.
+   */
+  requeueQuarantined(id: string): Promise<QueueItem | "not-retryable" | undefined>;
   dropQuarantined(id: string): Promise<boolean>;
 
   // ---- migrations ----

@@ -66,6 +66,8 @@ export async function startCoreRig(
     permissions?: Record<string, string>;
     /** Extra `bridge` keys (e.g. `link_approval_timeout_seconds`). */
     bridge?: Record<string, unknown>;
+    /** Where the bridge reaches the homeserver (a proxy in front of the shared Synapse); default Synapse itself. */
+    homeserverUrl?: string;
   } = {},
 ): Promise<CoreRig> {
   const rig = await sharedRig();
@@ -77,7 +79,7 @@ export async function startCoreRig(
   chmodSync(dir, 0o755);
   const provisioningSecret = randomBytes(24).toString("hex");
   const config = {
-    homeserver: { url: rig.synapse.url, domain: RIG_DOMAIN },
+    homeserver: { url: opts.homeserverUrl ?? rig.synapse.url, domain: RIG_DOMAIN },
     appservice: {
       id: RIG_APPSERVICE_ID,
       url: `http://127.0.0.1:${rig.bridgePort}`,

@@ -5,6 +5,7 @@ import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClie
 import type { DiscordServer } from "../../standins/discord/DiscordServer";
 import { startWorld, until, type WorldIds } from "../../standins/discord/harness";
 import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
+import { outboundBurstAcrossKill } from "../core/outboundKill";
 
 const dcGhost = (id: string) => `@_discord_${id}:localhost`;
 const isText = (body: string) => (e: MatrixEvent) => e.type === "m.room.message" && e.content.body === body;
@@ -39,6 +40,15 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
   let randomRoom: string;
 
   const webhookExecs = () => dc.sent("POST", /^\/webhooks\/\d+\/[^/]+$/);
+  const lastExecOk = (text: string, timeoutMs: number) =>
+    dc.waitFor(
+      (c) =>
+        c.method === "POST" &&
+        /^\/webhooks\//.test(c.path) &&
+        c.status === 200 &&
+        String(c.body.json.content).includes(text),
+      timeoutMs,
+    );
   const lastExec = (text: string) =>
     dc.waitFor(
       (c) =>
@@ -514,6 +524,25 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
       .map((e) => String(e.content.body))
       .filter((b) => b.startsWith("dc-kill"));
     assert.deepEqual(got, texts);
+  });
+
+  it("posts 30 Matrix messages exactly once, in order, when the bridge is SIGKILLed right after Discord took one", async () => {
+    const { expected, got, atKill } = await outboundBurstAcrossKill({
+      alice,
+      room,
+      prefix: "dc-out",
+      restart: (signal) => core.restart(signal),
+      arrived: (text, timeoutMs) => lastExecOk(text, timeoutMs),
+      held: (prefix) =>
+        dc.world
+          .messagesAfter(ids.general, undefined, 100_000)
+          .reverse()
+          .map((m) => String(m.content))
+          .filter((t) => t.startsWith(prefix)),
+    });
+    assert.ok(atKill >= 5 && atKill < 30, `killed mid-burst (${atKill} posted)`);
+    assert.deepEqual(got, expected);
+    assert.match(core.bridge.output(), /message found already posted, not sent again/);
   });
 
   it("keeps order when Discord answers 429 retry_after during a burst", async () => {

@@ -346,8 +346,9 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
         e.sender === BOT &&
         /Slack channels have no picture/.test(String(e.content.body)),
     );
-    await alice.react(room, firstEvent, "🦄");
-    const text = await posted(A, (t) => t.includes("reacted with 🦄"));
+    // A reaction key that is no emoji (Matrix allows any text) has no Slack name.
+    await alice.react(room, firstEvent, "+1 nice");
+    const text = await posted(A, (t) => t.includes("reacted with +1 nice"));
     assert.equal(text.params.thread_ts, first);
   });
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { SlackServer, Workspace } from "../../standins/slack/SlackServer";
 import type { CoreRig } from "../core/coreRig";
+import { outboundBurstAcrossKill } from "../core/outboundKill";
 import { BEA, BOT, ghost, isText, type SlackRig, startSlackRig, UGO, UMA } from "./slackRig";
 
 describe("Slack bridge reliability end to end (two workspaces, retries, 429, reconnects, SIGKILL)", function () {
@@ -214,6 +215,32 @@ describe("Slack bridge reliability end to end (two workspaces, retries, 429, rec
     assert.deepEqual(got, texts);
     const again = slack.deliveries.filter((d) => isKill(d) && d.attempts > 1);
     assert.ok(again.length > 0, "the kill landed mid-burst: some envelopes were never acknowledged");
+  });
+
+  it("posts 30 Matrix messages exactly once, in order, when the bridge is SIGKILLed right after Slack took one", async () => {
+    const burst = /sl-out (\d\d|barrier)/;
+    const { expected, got, atKill } = await outboundBurstAcrossKill({
+      alice,
+      room,
+      prefix: "sl-out",
+      restart: (signal) => core.restart(signal),
+      arrived: (text, timeoutMs) =>
+        slack.answered(
+          (c) => c.method === "chat.postMessage" && c.team === A && String(c.params.text).includes(text),
+          timeoutMs,
+        ),
+      held: () =>
+        wa.messages
+          .filter((m) => m.channel === CH && !m.deleted)
+          .map((m) => burst.exec(m.text)?.[0])
+          .filter((t): t is string => !!t),
+    });
+    assert.ok(atKill >= 5 && atKill < 30, `killed mid-burst (${atKill} posted)`);
+    assert.deepEqual(got, expected);
+    const looked = slack.calls.filter(
+      (c) => c.method === "conversations.history" && c.params.include_all_metadata !== undefined,
+    );
+    assert.ok(looked.length >= 1, "the repeated send looked for what was posted before the kill");
   });
 
   it("never logs a token or signing secret", () => {

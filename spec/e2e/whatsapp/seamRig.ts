@@ -35,6 +35,10 @@ export class Seam {
     s.sendMessage = async (jid: string, content: AnyMessageContent, options?: SentCall["options"]) => {
       this.sent.push({ jid, content, options });
       const id = options?.messageId ?? `SEAM${this.sent.length}`;
+      // The server's ack of the stanza, as baileys' socket emits it (the connector waits for it).
+      setImmediate(() =>
+        sock.ws.emit("CB:ack,class:message", { tag: "ack", attrs: { class: "message", id, from: jid } }),
+      );
       return {
         key: { remoteJid: jid, fromMe: true, id },
         message: {},

@@ -102,6 +102,8 @@ export function bridgeConfig(rig: SharedRig, databaseUrl: string, waUrl: string)
         backoff_max_ms: 500,
         connect_timeout_ms: 10_000,
         query_timeout_ms: 10_000,
+        ack_timeout_ms: 1000,
+        send_attempts: 2,
         qr_refresh_seconds: 3,
       },
     },

@@ -3,6 +3,7 @@ import jsQR from "jsqr";
 import { PNG } from "pngjs";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import { BOT, user } from "../core/coreRig";
+import { outboundBurstAcrossKill } from "../core/outboundKill";
 import { startWaRig, type WaRig, waAlias, waGhost } from "./waRig";
 
 const ME = "15550000001";
@@ -195,6 +196,51 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
     assert.equal(bodies.filter((b) => b === "while the bridge was down").length, 1);
     assert.equal(bodies.filter((b) => b === "hello from _whatsapp_").length, 1);
     assert.equal(core.wa.sent.filter((m) => m.text === "hello *back*").length, 1);
+  });
+
+  it("sends 30 Matrix messages exactly once, in order, when the bridge is SIGKILLed right after the server took one (same message id again: the server dedupes)", async () => {
+    const dupes = core.wa.duplicates.length;
+    const { expected, got, atKill } = await outboundBurstAcrossKill({
+      alice,
+      room,
+      prefix: "wa-out",
+      restart: (signal) => core.restart(signal),
+      arrived: (text, timeoutMs) =>
+        core.wa.waitFor((m) => m.to === ALICE_WA && String(m.text).includes(text), timeoutMs, text),
+      held: (prefix) =>
+        core.wa.sent
+          .filter((m) => m.to === ALICE_WA && String(m.text).startsWith(prefix))
+          .map((m) => String(m.text)),
+    });
+    assert.ok(atKill >= 5 && atKill < 30, `killed mid-burst (${atKill} sent)`);
+    assert.deepEqual(got, expected);
+    assert.ok(core.wa.duplicates.length > dupes, "a stanza was sent again after the restart, with its id");
+  });
+
+  it("a message the server never acknowledges is sent again with its id, then given up with a notice in the room; the chat goes on", async () => {
+    const lost = core.wa.dropped.length;
+    core.wa.dropNextMessages(1000);
+    const ev = await alice.sendText(room, "never acknowledged");
+    const notice = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BOT &&
+        (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
+          "m.in_reply_to"
+        ]?.event_id === ev,
+      { timeoutMs: 90_000 },
+    );
+    core.wa.dropNextMessages(0);
+    assert.match(
+      String(notice.content.body),
+      /Could not deliver this to whatsapp: WhatsApp did not confirm the message within 1 s \(2 tries\)/,
+    );
+    const tries = core.wa.dropped.slice(lost);
+    assert.ok(tries.length >= 4, `sent again (${tries.length} stanzas lost)`);
+    assert.equal(new Set(tries).size, 1, "every try carried the same message id");
+    await alice.sendText(room, "after the lost one");
+    await core.wa.waitFor((m) => m.text === "after the lost one", 30_000, "the next message");
+    assert.equal(core.wa.sent.filter((m) => m.text === "never acknowledged").length, 0);
   });
 
   it("relays other Matrix users only when the owner turns relaying on, with their name", async () => {

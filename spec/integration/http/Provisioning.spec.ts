@@ -9,10 +9,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
+import { Quarantine } from "../../../src/core/Quarantine";
 import { HttpServer } from "../../../src/http/HttpServer";
 import { Provisioning } from "../../../src/http/Provisioning";
 import { openDatabase } from "../../../src/store/Database";
 import { PgStore } from "../../../src/store/PgStore";
+import type { QueueItem } from "../../../src/store/types";
 import { fuzzParams } from "../../harness/fuzz";
 import { type Answer, assertMatrixError, request } from "../../unit/http/wire";
 
@@ -59,6 +61,7 @@ describe("Provisioning API over PostgreSQL", function () {
   let store: PgStore;
   let server: HttpServer;
   let port: number;
+  const requeued: QueueItem[] = [];
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "clawbridge-prov-"));
@@ -80,7 +83,12 @@ describe("Provisioning API over PostgreSQL", function () {
       onPing: () => undefined,
       onUserQuery: async () => false,
       health: () => ({ ok: true, detail: {} }),
-      provisioning: new Provisioning(PREFIX, secret, store),
+      provisioning: new Provisioning(
+        PREFIX,
+        secret,
+        store,
+        new Quarantine({ store, accept: (items) => requeued.push(...items) }),
+      ),
     });
     port = await server.listen(0, "127.0.0.1");
   });
@@ -133,5 +141,74 @@ describe("Provisioning API over PostgreSQL", function () {
       }),
       fuzzParams(200),
     );
+  });
+
+  it("lists, retries and drops quarantined events; ids are checked", async () => {
+    const refusedWith = (a: Answer, status: number, errcode: string) => {
+      assert.equal(a.status, status, a.text);
+      assert.equal(a.json?.errcode, errcode, a.text);
+    };
+    let deep: unknown = "x";
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    const ev = (n: number, extra: Record<string, unknown> = {}) => ({
+      queueKey: "matrix:!q:hs",
+      kind: "matrix" as const,
+      payload: { event_id: `$q${n}`, room_id: "!q:hs", content: { body: `q${n}`, ...extra } },
+    });
+    await store.recordTransaction(`prov-${Date.now()}`, [ev(1, { deep })]);
+    const [queued] = (await store.enqueue([ev(2)])) as string[];
+    const [item] = (await store.pendingQueue()).filter((p) => p.id === queued);
+    await store.quarantineQueueItem({ ...item, attempts: 5 }, "MatrixError 500: refused");
+
+    const listed = await request(port, "GET", `${PREFIX}/v1/quarantine?limit=10`, { headers: auth });
+    assert.equal(listed.status, 200, listed.text);
+    const items = listed.json?.items as Array<Record<string, unknown>>;
+    assert.equal(listed.json?.total, 2);
+    const [unstorable, refused] = items;
+    assert.equal(unstorable.event_id, "$q1");
+    assert.equal(unstorable.retryable, false);
+    assert.match(String(unstorable.reason), /cannot be serialized/);
+    assert.deepEqual(
+      {
+        event_id: refused.event_id,
+        room_id: refused.room_id,
+        attempts: refused.attempts,
+        retryable: refused.retryable,
+      },
+      { event_id: "$q2", room_id: "!q:hs", attempts: 5, retryable: true },
+    );
+
+    const notRetryable = await request(port, "POST", `${PREFIX}/v1/quarantine/${unstorable.id}/retry`, {
+      headers: auth,
+    });
+    refusedWith(notRetryable, 409, "M_NOT_RETRYABLE");
+    const retried = await request(port, "POST", `${PREFIX}/v1/quarantine/${refused.id}/retry`, {
+      headers: auth,
+    });
+    assert.equal(retried.status, 200, retried.text);
+    assert.deepEqual(
+      requeued.map((q) => (q.payload as { event_id: string }).event_id),
+      ["$q2"],
+    );
+    refusedWith(
+      await request(port, "POST", `${PREFIX}/v1/quarantine/${refused.id}/retry`, { headers: auth }),
+      404,
+      "M_NOT_FOUND",
+    );
+    const dropped = await request(port, "DELETE", `${PREFIX}/v1/quarantine/${unstorable.id}`, {
+      headers: auth,
+    });
+    assert.equal(dropped.status, 200, dropped.text);
+    assert.equal(await store.countQuarantine(), 0);
+    for (const bad of ["0", "-1", "abc", "1e3", "99999999999999999999", "%00"]) {
+      const r = await request(port, "POST", `${PREFIX}/v1/quarantine/${bad}/retry`, { headers: auth });
+      assert.equal(r.status, 404, `${bad}: ${r.text}`);
+    }
+    refusedWith(
+      await request(port, "GET", `${PREFIX}/v1/quarantine?limit=0`, { headers: auth }),
+      400,
+      "M_INVALID_PARAM",
+    );
+    refusedWith(await request(port, "GET", `${PREFIX}/v1/quarantine`), 401, "M_UNAUTHORIZED");
   });
 });

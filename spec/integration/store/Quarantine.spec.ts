@@ -84,7 +84,7 @@ describe("PgStore: per-item isolation and the quarantine (embedded PostgreSQL)",
     assert.equal(q.roomId, "!r:example.org");
     assert.match(q.reason, /cannot be serialized/);
     assert.equal(q.payloadSize, 0);
-    assert.equal(await store.requeueQuarantined(q.id), undefined, "nothing stored, nothing to retry");
+    assert.equal(await store.requeueQuarantined(q.id), "not-retryable", "nothing stored, nothing to retry");
     assert.equal(await store.dropQuarantined(q.id), true);
     assert.equal(await store.countQuarantine(), 0);
   });
@@ -101,7 +101,11 @@ describe("PgStore: per-item isolation and the quarantine (embedded PostgreSQL)",
     const [q] = await store.listQuarantine();
     assert.match(q.reason, /the database refused it: invalid input syntax for type json/);
     assert.equal(q.payloadSize, '{"not json'.length);
-    assert.equal(await store.requeueQuarantined(q.id), undefined, "a payload jsonb refuses is not put back");
+    assert.equal(
+      await store.requeueQuarantined(q.id),
+      "not-retryable",
+      "a payload jsonb refuses is not put back",
+    );
     assert.equal(await store.countQuarantine(), 1, "and stays quarantined");
   });
 
@@ -119,10 +123,11 @@ describe("PgStore: per-item isolation and the quarantine (embedded PostgreSQL)",
     assert.equal(q.attempts, 1);
     assert.equal(q.eventId, "$e1");
     const back = await store.requeueQuarantined(q.id);
-    assert.ok(back);
+    assert.ok(back && back !== "not-retryable");
     assert.equal((back.payload as { event_id: string }).event_id, "$e1");
     assert.ok(BigInt(back.id) > BigInt(b), "behind what was queued meanwhile");
     assert.equal(await store.countQuarantine(), 0);
+    assert.equal(await store.requeueQuarantined(q.id), undefined, "gone once requeued");
     assert.equal(await store.requeueQuarantined("not-a-number"), undefined);
     assert.equal(await store.dropQuarantined("-1"), false);
   });

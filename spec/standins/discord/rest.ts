@@ -64,8 +64,25 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
       });
       return { id, filename: f.name, size: f.data.length, url, proxy_url: url, content_type: f.contentType };
     });
+  /**
+   * `nonce` with `enforce_nonce: true`: the same author's message with that nonce in the last few
+   * minutes is answered again and nothing new is created, as Discord does. Without
+   * `enforce_nonce` the nonce is only echoed back. (Webhook execution has no nonce.)
+   */
+  const nonces = new Map<string, { id: string; at: number }>();
+  const NONCE_TTL_MS = 5 * 60_000;
   const create = (channelId: string, owner: string, author: Obj, body: Body, extra: Obj = {}): Answer => {
     if (!world.channels.has(channelId)) return unknown("Channel", 10003);
+    const nonce = body.json.nonce;
+    if (nonce !== undefined && (typeof nonce === "string" ? nonce.length > 25 : !Number.isInteger(nonce)))
+      return [400, { message: "Invalid Form Body", code: 50035, errors: { nonce: "NONCE_TYPE_INVALID" } }];
+    const nonceKey =
+      body.json.enforce_nonce === true && nonce !== undefined ? `${channelId}/${owner}/${nonce}` : "";
+    const earlier = nonceKey ? nonces.get(nonceKey) : undefined;
+    if (earlier && Date.now() - earlier.at < NONCE_TTL_MS) {
+      const stored = world.findMessage(channelId, earlier.id);
+      if (stored) return [200, stored.data];
+    }
     const content = typeof body.json.content === "string" ? body.json.content : "";
     if (content.length > 2000)
       return [
@@ -83,7 +100,9 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
     }
     if (Array.isArray(body.json.embeds)) fields.embeds = body.json.embeds;
     const guild = world.guildOf(channelId);
+    if (nonce !== undefined) fields.nonce = nonce;
     const msg = world.addMessage(channelId, owner, fields);
+    if (nonceKey) nonces.set(nonceKey, { id: String(msg.id), at: Date.now() });
     const member = guild && owner === world.bot.id ? world.memberObject(guild.id, owner, false) : undefined;
     ctx.dispatch("MESSAGE_CREATE", member ? { ...msg, member } : msg);
     return [200, msg];
@@ -289,6 +308,9 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
           discriminator: "0000",
           bot: true,
         };
+        // Execute Webhook has no nonce: Discord ignores one, so the stand-in does too.
+        delete body.json.nonce;
+        delete body.json.enforce_nonce;
         const answer = create(target(w, q), `webhook:${w.id}`, author, body, {
           webhook_id: w.id,
           // Discord keeps the given avatar URL; recorded so tests can compare it.

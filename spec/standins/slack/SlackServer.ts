@@ -397,6 +397,7 @@ export class SlackServer {
         params,
       );
       answer(200, { ok: true, ...result }, { "x-oauth-scopes": w.scopes.join(",") });
+      for (const hook of [...this.answeredHooks]) hook(call);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       call.error = err.error;
@@ -460,6 +461,28 @@ export class SlackServer {
       if (Date.now() - start > timeoutMs) throw new Error("waitFor: no matching Slack call");
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /** Called synchronously right after a call was answered with ok (before the client reads it). */
+  readonly answeredHooks = new Set<(c: RecordedCall) => void>();
+
+  /** Resolves the moment a call matching `pred` has been answered ok (or at once, if one was). */
+  answered(pred: (c: RecordedCall) => boolean, timeoutMs = DEFAULT_WAIT): Promise<RecordedCall> {
+    const done = this.calls.find((c) => !c.error && pred(c));
+    if (done) return Promise.resolve(done);
+    return new Promise((resolve, reject) => {
+      const hook = (c: RecordedCall) => {
+        if (!pred(c)) return;
+        this.answeredHooks.delete(hook);
+        clearTimeout(timer);
+        resolve(c);
+      };
+      const timer = setTimeout(() => {
+        this.answeredHooks.delete(hook);
+        reject(new Error("answered: no matching Slack call"));
+      }, timeoutMs);
+      this.answeredHooks.add(hook);
+    });
   }
 
   /** Waits until `cond` holds. */

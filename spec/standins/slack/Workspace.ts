@@ -37,6 +37,8 @@ export interface StoredMessage {
   icon_url?: string;
   thread_ts?: string;
   files?: Obj[];
+  /** `metadata` given to chat.postMessage (`event_type`, `event_payload`). */
+  metadata?: Obj;
   deleted?: boolean;
   reactions: Map<string, Set<string>>;
 }

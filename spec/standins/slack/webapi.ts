@@ -36,6 +36,26 @@ const str = (p: Params, k: string, required = true): string => {
 
 const json = <T>(v: unknown): T => (typeof v === "string" ? (JSON.parse(v) as T) : (v as T));
 
+/** `include_all_metadata`: the reader wants message metadata. */
+const meta = (p: Params): boolean => p.include_all_metadata === true || p.include_all_metadata === "true";
+
+/** chat.postMessage's `metadata` (a JSON string in a form body): kept when well formed. */
+function metadataOf(p: Params): Obj | undefined {
+  let m = p.metadata;
+  if (m === undefined || m === "") return undefined;
+  if (typeof m === "string") {
+    try {
+      m = JSON.parse(m);
+    } catch {
+      throw new ApiError("invalid_metadata_format");
+    }
+  }
+  const o = m as Obj;
+  if (typeof o?.event_type !== "string" || typeof o.event_payload !== "object" || o.event_payload === null)
+    throw new ApiError("invalid_metadata_schema");
+  return { event_type: o.event_type, event_payload: o.event_payload };
+}
+
 function channelOf(ctx: MethodContext, p: Params, key = "channel"): string {
   const id = str(p, key);
   if (!ctx.ws.channels.has(id)) throw new ApiError("channel_not_found");
@@ -48,8 +68,10 @@ function messageOf(ctx: MethodContext, channel: string, ts: string): StoredMessa
   return m;
 }
 
-function wire(m: StoredMessage): Obj {
+function wire(m: StoredMessage, withMetadata = false): Obj {
   const o: Obj = { type: "message", ts: m.ts, text: m.text };
+  // Slack returns message metadata only to readers that ask (include_all_metadata).
+  if (withMetadata && m.metadata) o.metadata = m.metadata;
   if (m.user) o.user = m.user;
   if (m.bot_id) o.bot_id = m.bot_id;
   if (m.username) o.username = m.username;
@@ -93,7 +115,25 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
         .filter((m) => m.channel === channel && !m.deleted && Number(m.ts) > oldest)
         .reverse()
         .slice(0, Number(str(p, "limit", false) || "100"));
-      return { messages: msgs.map(wire), has_more: false };
+      return { messages: msgs.map((m) => wire(m, meta(p))), has_more: false };
+    },
+  },
+  "conversations.replies": {
+    auth: "bot",
+    run: (ctx, p) => {
+      const channel = channelOf(ctx, p);
+      const root = str(p, "ts");
+      const oldest = Number(str(p, "oldest", false) || "0");
+      const msgs = ctx.ws.messages
+        .filter(
+          (m) =>
+            m.channel === channel &&
+            !m.deleted &&
+            (m.ts === root || m.thread_ts === root) &&
+            (m.ts === root || Number(m.ts) > oldest),
+        )
+        .slice(0, Number(str(p, "limit", false) || "100"));
+      return { messages: msgs.map((m) => wire(m, meta(p))), has_more: false };
     },
   },
   "users.info": {
@@ -121,6 +161,7 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
         username: customize ? str(p, "username", false) || undefined : undefined,
         icon_url: customize ? str(p, "icon_url", false) || undefined : undefined,
         thread_ts: str(p, "thread_ts", false) || undefined,
+        metadata: metadataOf(p),
       });
       const broadcast = p.reply_broadcast === true || p.reply_broadcast === "true";
       ctx.echo({

@@ -7,6 +7,10 @@
  * Driver API: `contact()` adds a WhatsApp user, `sendText()` injects a message from one,
  * `sent` records (decrypted) every message the bridge sent, `nodes` every node it sent,
  * `waitFor()` waits for a recorded message, `dropConnections()` cuts the sockets, `close()`.
+ * Strict like the real server: every message stanza is acknowledged (`<ack class="message">`)
+ * and a stanza whose id the recipient already has is acknowledged but not delivered twice;
+ * `dropNextMessages(n)` loses stanzas without an ack (a socket that died mid-send), and
+ * `refuseUpgrade = 401` answers the websocket upgrade with that HTTP status.
  */
 import { createHmac } from "node:crypto";
 import type { BinaryNode, KeyPair, proto } from "@whiskeysockets/baileys";
@@ -77,6 +81,15 @@ export class WhatsAppServer {
   /** The phones' account keys, which sign the devices they link. */
   private readonly accountKeys = new Map<string, KeyPair>();
   private counter = 0;
+  /** Message stanzas still to be lost without an ack (`dropNextMessages`). */
+  private toDrop = 0;
+  /** Stanzas lost so far, by id. */
+  readonly dropped: string[] = [];
+  /** Ids of message stanzas that arrived again after being delivered (and were not delivered twice). */
+  readonly duplicates: string[] = [];
+  private readonly delivered = new Set<string>();
+  /** Upgrade requests answered with an HTTP status instead of 101. */
+  readonly refusals: number[] = [];
 
   private constructor(
     private readonly B: Baileys,
@@ -88,9 +101,29 @@ export class WhatsAppServer {
 
   static async start(): Promise<WhatsAppServer> {
     const B = await loadBaileys();
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    let self: WhatsAppServer | undefined;
+    const wss = new WebSocketServer({
+      host: "127.0.0.1",
+      port: 0,
+      // A gateway that refuses the account answers the upgrade itself, with a plain HTTP status.
+      verifyClient: (_info, cb) => {
+        const status = self?.refuseUpgrade;
+        if (!status) return cb(true);
+        self?.refusals.push(status);
+        cb(false, status, status === 401 ? "Unauthorized" : "Forbidden");
+      },
+    });
     await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
-    return new WhatsAppServer(B, wss, new CertAuthority(B));
+    self = new WhatsAppServer(B, wss, new CertAuthority(B));
+    return self;
+  }
+
+  /** While set, every websocket upgrade is answered with this HTTP status (401: a revoked token). */
+  refuseUpgrade: number | undefined = undefined;
+
+  /** The next `n` message stanzas from a device are lost: neither delivered nor acknowledged (0: none). */
+  dropNextMessages(n = 1): void {
+    this.toDrop = n;
   }
 
   get url(): string {
@@ -613,37 +646,56 @@ export class WhatsAppServer {
   }
 
   private async onMessage(s: Session, n: BinaryNode): Promise<void> {
-    s.send({ tag: "ack", attrs: { class: "message", id: n.attrs.id, from: n.attrs.to, t: nowS() } });
-    const targets = childrenOf(childOf(n, "participants"), "to");
-    const direct = childOf(n, "enc");
-    const group = n.attrs.to?.endsWith("@g.us") ? n.attrs.to : undefined;
-    if (direct && !group) targets.push({ tag: "to", attrs: { jid: n.attrs.to }, content: [direct] });
-    const textOf = (m: proto.IMessage) => m.conversation ?? m.extendedTextMessage?.text ?? undefined;
-    for (const to of targets) {
-      const peer = this.peers.get(userOf(to.attrs.jid));
-      const enc = childOf(to, "enc");
-      if (!peer || !enc) continue;
-      const message = await peer.decrypt(s.me, enc.attrs.type, bytes(enc));
-      if (group && message.senderKeyDistributionMessage) {
-        await peer.takeSenderKey(s.me, message.senderKeyDistributionMessage);
-        continue;
-      }
-      this.sent.push({
-        to: peer.number,
-        id: n.attrs.id,
-        type: enc.attrs.type,
-        message,
-        text: textOf(message),
-      });
+    if (this.toDrop > 0) {
+      this.toDrop--;
+      this.dropped.push(n.attrs.id);
+      return;
     }
-    if (group && direct?.attrs.type === "skmsg") {
-      // Every member reads the group message with the device's sender key; one record for the group.
-      const members = this.groups.get(group)?.participants ?? [];
-      const readers = members.map((m) => this.peers.get(m)).filter((p): p is Peer => p !== undefined);
-      let message: proto.IMessage | undefined;
-      for (const peer of readers) message = await peer.decryptGroup(group, s.me, bytes(direct));
-      if (message)
-        this.sent.push({ to: group, id: n.attrs.id, type: "skmsg", message, text: textOf(message) });
+    // The server acknowledges once it holds the stanza for the recipients (after the record
+    // below, so a test reacting to the record acts before the sender can see the ack).
+    const ack = () =>
+      s.send({ tag: "ack", attrs: { class: "message", id: n.attrs.id, from: n.attrs.to, t: nowS() } });
+    // The same id again (a sender that missed the ack): the recipient already has it.
+    const key = `${n.attrs.to}/${n.attrs.id}`;
+    if (this.delivered.has(key)) {
+      this.duplicates.push(n.attrs.id);
+      return ack();
+    }
+    this.delivered.add(key);
+    try {
+      const targets = childrenOf(childOf(n, "participants"), "to");
+      const direct = childOf(n, "enc");
+      const group = n.attrs.to?.endsWith("@g.us") ? n.attrs.to : undefined;
+      if (direct && !group) targets.push({ tag: "to", attrs: { jid: n.attrs.to }, content: [direct] });
+      const textOf = (m: proto.IMessage) => m.conversation ?? m.extendedTextMessage?.text ?? undefined;
+      for (const to of targets) {
+        const peer = this.peers.get(userOf(to.attrs.jid));
+        const enc = childOf(to, "enc");
+        if (!peer || !enc) continue;
+        const message = await peer.decrypt(s.me, enc.attrs.type, bytes(enc));
+        if (group && message.senderKeyDistributionMessage) {
+          await peer.takeSenderKey(s.me, message.senderKeyDistributionMessage);
+          continue;
+        }
+        this.sent.push({
+          to: peer.number,
+          id: n.attrs.id,
+          type: enc.attrs.type,
+          message,
+          text: textOf(message),
+        });
+      }
+      if (group && direct?.attrs.type === "skmsg") {
+        // Every member reads the group message with the device's sender key; one record for the group.
+        const members = this.groups.get(group)?.participants ?? [];
+        const readers = members.map((m) => this.peers.get(m)).filter((p): p is Peer => p !== undefined);
+        let message: proto.IMessage | undefined;
+        for (const peer of readers) message = await peer.decryptGroup(group, s.me, bytes(direct));
+        if (message)
+          this.sent.push({ to: group, id: n.attrs.id, type: "skmsg", message, text: textOf(message) });
+      }
+    } finally {
+      ack();
     }
   }
 }

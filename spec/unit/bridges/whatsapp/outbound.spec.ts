@@ -15,9 +15,18 @@ const media = (mimetype: string) => ({ data: Buffer.from("x"), mimetype, name: "
 
 describe("WhatsApp outbound content, ids and config", () => {
   it("text in WhatsApp formatting, relay prefix, emotes", () => {
-    assert.deepEqual(outboundContent(msg({ text: "hi", html: "<b>hi</b>" }), ""), { text: "*hi*" });
-    assert.deepEqual(outboundContent(msg({ text: "hi" }), "*Bob*: "), { text: "*Bob*: hi" });
-    assert.deepEqual(outboundContent(msg({ text: "waves", msgtype: "emote" }), ""), { text: "_waves_" });
+    assert.deepEqual(outboundContent(msg({ text: "hi", html: "<b>hi</b>" }), ""), {
+      text: "*hi*",
+      linkPreview: null,
+    });
+    assert.deepEqual(outboundContent(msg({ text: "hi" }), "*Bob*: "), {
+      text: "*Bob*: hi",
+      linkPreview: null,
+    });
+    assert.deepEqual(outboundContent(msg({ text: "waves", msgtype: "emote" }), ""), {
+      text: "_waves_",
+      linkPreview: null,
+    });
   });
 
   it("media kinds: Opus audio as a voice note, files as documents with their name", () => {
