@@ -184,7 +184,10 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     );
     await bob.sendText(linked, "!cb link testnet chat2");
     await alice.waitFor(
-      (e) => e.room_id === linked && e.sender === BOT && String(e.content.body).includes("Only admins of this room"),
+      (e) =>
+        e.room_id === linked &&
+        e.sender === BOT &&
+        String(e.content.body).includes("Only admins of this room"),
     );
     await alice.sendText(linked, "!cb link testnet chat2");
     await alice.waitFor(

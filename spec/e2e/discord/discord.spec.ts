@@ -111,7 +111,10 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
       msg.content.formatted_body,
       "hello <strong>bold</strong> and <span data-mx-spoiler>secret</span>",
     );
-    assert.equal((await alice.getState(room, "m.room.member", dcGhost(ids.alice))).displayname, "Ally (Discord)");
+    assert.equal(
+      (await alice.getState(room, "m.room.member", dcGhost(ids.alice))).displayname,
+      "Ally (Discord)",
+    );
     assert.equal((await alice.getState(room, "m.room.name")).name, "general");
     assert.equal((await alice.getState(room, "m.room.topic")).topic, "all things");
   });
