@@ -21,6 +21,9 @@ import {
 } from "discord.js";
 import { ConnectionStateCell } from "../../src/core/ConnectionStateCell";
 import {
+  type ApprovalDecision,
+  type ApprovalHandling,
+  type ApprovalRequest,
   type ChatInfo,
   type ChatInfoHandling,
   ConnectionState,
@@ -45,6 +48,7 @@ import {
 import { ChannelLanes, later } from "./ChannelLanes";
 import type { DiscordConfig } from "./config";
 import { discordToMatrix } from "./convert/index";
+import { DiscordApprovals } from "./DiscordApprovals";
 import { DiscordSender } from "./DiscordSender";
 import {
   chatInfoOf,
@@ -70,7 +74,8 @@ export class DiscordClient
     RedactionHandling,
     TypingHandling,
     ModerationHandling,
-    ChatInfoHandling
+    ChatInfoHandling,
+    ApprovalHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   readonly discord: Client;
@@ -78,6 +83,7 @@ export class DiscordClient
   private readonly webhooks: Webhooks;
   private readonly sender: DiscordSender;
   private readonly deps: InboundDeps;
+  private readonly approvals: DiscordApprovals;
   private stopped = false;
 
   constructor(
@@ -121,7 +127,13 @@ export class DiscordClient
       aliasPrefix,
       notice: (channelId, text) => this.noticeToMatrix(channelId, text),
     });
+    this.approvals = new DiscordApprovals(this.discord, ctx);
     this.wire();
+  }
+
+  /** Asks the channel's moderators with Approve / Deny buttons (see {@link DiscordApprovals}). */
+  requestApproval(chat: RemoteChatRef, request: ApprovalRequest): Promise<ApprovalDecision> {
+    return this.approvals.request(chat, request);
   }
 
   async connect(): Promise<void> {
@@ -237,6 +249,12 @@ export class DiscordClient
     d.on(
       Events.ThreadCreate,
       guard("thread", (t: ThreadChannel, created: boolean) => this.onThreadCreate(t, created)),
+    );
+    d.on(
+      Events.InteractionCreate,
+      guard("interaction", async (i) => {
+        if (i.isButton()) await this.approvals.onButton(i);
+      }),
     );
     d.on(
       Events.ChannelUpdate,

@@ -6,6 +6,9 @@
 import { Bot, InputFile } from "grammy";
 import type { ReactionTypeEmoji, User } from "grammy/types";
 import type {
+  ApprovalDecision,
+  ApprovalHandling,
+  ApprovalRequest,
   ChatInfo,
   ChatInfoHandling,
   ConnectionState,
@@ -39,6 +42,7 @@ import {
 import { describe, isBadRequest, tg } from "./errors";
 import { InboundMapper } from "./inbound";
 import { ALLOWED_REACTIONS, MAX_CAPTION, MAX_TEXT, splitPlain } from "./limits";
+import { TelegramApprovals } from "./TelegramApprovals";
 import { TelegramFiles } from "./TelegramFiles";
 import { TelegramUpdates } from "./TelegramUpdates";
 import type { TelegramWebhook } from "./TelegramWebhook";
@@ -54,7 +58,8 @@ export class TelegramClient
     RedactionHandling,
     TypingHandling,
     ModerationHandling,
-    ChatInfoHandling
+    ChatInfoHandling,
+    ApprovalHandling
 {
   private readonly bot: Bot;
   private readonly updates: TelegramUpdates;
@@ -64,6 +69,7 @@ export class TelegramClient
   private readonly files: TelegramFiles;
   /** Messages this client sent as media (edits go to editMessageCaption). */
   private readonly mediaMessages = new Set<string>();
+  private readonly approvals: TelegramApprovals;
 
   constructor(
     private readonly ctx: ConnectorContext,
@@ -88,7 +94,14 @@ export class TelegramClient
       files: this.files,
       users: this.users,
       webhook,
+      onCallbackQuery: (q) => this.approvals.onCallbackQuery(q),
     });
+    this.approvals = new TelegramApprovals(this.bot, ctx);
+  }
+
+  /** Asks the chat's admins with Approve / Deny buttons (see {@link TelegramApprovals}). */
+  requestApproval(chat: RemoteChatRef, request: ApprovalRequest): Promise<ApprovalDecision> {
+    return this.approvals.request(chat, request);
   }
 
   private get me(): User | undefined {

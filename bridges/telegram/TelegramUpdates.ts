@@ -50,6 +50,8 @@ export interface TelegramUpdatesOptions {
   users: Map<string, User>;
   /** The connector's webhook listener (webhook mode), shared by its bots. */
   webhook?: TelegramWebhook;
+  /** A pressed inline button (approval requests); not a chat event. */
+  onCallbackQuery?(q: NonNullable<Update["callback_query"]>): Promise<unknown>;
 }
 
 /** The URL Telegram posts a bot's updates to: `webhook_url` with the bot id appended to its path. */
@@ -259,6 +261,14 @@ export class TelegramUpdates {
   /** Emits an update's events in order; false when the core did not accept them (retry later). */
   private async deliver(u: Update, signal: AbortSignal): Promise<boolean> {
     const { ctx, login, mapper } = this.o;
+    if (u?.callback_query) {
+      await this.o
+        .onCallbackQuery?.(u.callback_query)
+        .catch((err: unknown) =>
+          ctx.log.warn("telegram: callback query not handled", { updateId: u.update_id, err: describe(err) }),
+        );
+      return true;
+    }
     const mapped = mapper.map(u);
     if (!mapped.ok) {
       ctx.log.warn("telegram: malformed update skipped", { updateId: u?.update_id, reason: mapped.reason });

@@ -31,6 +31,7 @@ export const ALLOWED_UPDATES = [
   "message_reaction",
   "chat_member",
   "my_chat_member",
+  "callback_query",
 ] as const;
 
 /** What the mapper needs to know about the connector's situation. */

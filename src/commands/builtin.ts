@@ -8,6 +8,7 @@ import { MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import { VERSION } from "../version";
 import type { Command, CommandContext, CommandHandler } from "./CommandHandler";
+import { linkCommands } from "./link";
 
 /** Removes a message that carried a secret; says so when the bot may not. */
 async function redactSecret(deps: BuiltinDeps, ctx: CommandContext): Promise<string> {
@@ -78,23 +79,13 @@ export interface BuiltinDeps {
   botUserId: string;
   queueDepth(): number;
   startedAt: number;
+  /** How long a remote chat's admins have to approve a link through the shared bot. */
+  linkApprovalTimeoutMs?: number;
 }
 
-/** Power level a user needs in a room to link or unlink it. */
-const ROOM_ADMIN_LEVEL = 100;
-
-async function roomLevel(deps: BuiltinDeps, roomId: string, mxid: string): Promise<number> {
-  const pl = await deps.api
-    .intent(deps.botUserId)
-    .getState<{ users?: Record<string, number>; users_default?: number }>(roomId, "m.room.power_levels");
-  return pl?.users?.[mxid] ?? pl?.users_default ?? 0;
-}
-
-async function requireRoomAdmin(deps: BuiltinDeps, ctx: CommandContext): Promise<boolean> {
-  if (ctx.level === "admin") return true;
-  if ((await roomLevel(deps, ctx.roomId, ctx.sender)) >= ROOM_ADMIN_LEVEL) return true;
-  await ctx.reply("Only room admins (power level 100) or bridge admins may do that here.");
-  return false;
+/** The logins `ctx`'s sender may see: their own; bridge admins see all. */
+function visibleStates(deps: BuiltinDeps, ctx: CommandContext) {
+  return deps.registry.loginStates().filter((s) => ctx.level === "admin" || s.login.ownerMxid === ctx.sender);
 }
 
 function uptime(ms: number): string {
@@ -102,7 +93,7 @@ function uptime(ms: number): string {
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.floor(s / 60)}m` : `${Math.floor(s / 3600)}h`;
 }
 
-/** help, ping, version, status, link, unlink. */
+/** help, ping, version, status, login, logout, relay, link, unlink. */
 export function builtinCommands(deps: BuiltinDeps): Command[] {
   return [
     {
@@ -131,8 +122,13 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
         } catch (err) {
           lines.push(`homeserver: unreachable (${err instanceof MatrixError ? err.message : String(err)})`);
         }
-        const states = deps.registry.loginStates();
-        if (!states.length) lines.push("platforms: none enabled");
+        const states = visibleStates(deps, ctx);
+        if (!states.length)
+          lines.push(
+            deps.registry.connectors.size
+              ? `platforms: ${[...deps.registry.connectors.keys()].join(", ")} (no login of yours)`
+              : "platforms: none enabled",
+          );
         for (const s of states) {
           const mine = s.login.ownerMxid === ctx.sender ? " (yours)" : "";
           lines.push(`${s.login.platform}${mine}: ${s.state}${s.message ? ` — ${s.message}` : ""}`);
@@ -165,64 +161,9 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
           `connectors: ${[...deps.registry.connectors.keys()].join(", ") || "none"}`,
         ];
         for (const p of here) lines.push(`this room is linked to ${p.platform} chat ${p.chatId}`);
-        for (const s of deps.registry.loginStates())
+        for (const s of visibleStates(deps, ctx))
           lines.push(`login ${s.login.platform} (${s.login.ownerMxid}): ${s.state}`);
         await ctx.reply(lines.join("\n"));
-      },
-    },
-    {
-      name: "link",
-      usage: "link <platform> <remote chat id>",
-      help: "Bridge this room to a remote chat (room admins).",
-      level: "user",
-      async run(ctx) {
-        const [platform, chatId] = ctx.args;
-        if (!platform || !chatId) {
-          await ctx.reply("Usage: link <platform> <remote chat id>");
-          return;
-        }
-        if (!(await requireRoomAdmin(deps, ctx))) return;
-        if (!deps.registry.connectors.has(platform)) {
-          const known = [...deps.registry.connectors.keys()].join(", ") || "none";
-          await ctx.reply(`There is no '${platform}' connector enabled (enabled: ${known}).`);
-          return;
-        }
-        const entry = deps.registry.clientForPlatform(platform, ctx.sender);
-        if (!entry) {
-          await ctx.reply(`There is no ${platform} login to bridge with. Log in to ${platform} first.`);
-          return;
-        }
-        const existing = await deps.portals.get(platform, chatId);
-        if (existing) {
-          await ctx.reply(
-            existing.roomId === ctx.roomId
-              ? `This room is already linked to ${platform} chat ${chatId}.`
-              : `${platform} chat ${chatId} is already bridged to ${existing.roomId}; unlink it there first.`,
-          );
-          return;
-        }
-        let info: Awaited<ReturnType<typeof entry.client.chatInfo>>;
-        try {
-          info = await entry.client.chatInfo({ id: chatId });
-        } catch (err) {
-          await ctx.reply(
-            `${platform} does not know chat ${chatId} (or the bridge cannot see it): ${(err as Error).message}`,
-          );
-          return;
-        }
-        await deps.portals.save({
-          platform,
-          chatId,
-          roomId: ctx.roomId,
-          loginId: entry.login.id,
-          kind: info.kind,
-          name: info.name,
-          topic: info.topic,
-          linked: true,
-        });
-        await ctx.reply(
-          `Linked this room to ${platform} chat ${info.name ? `"${info.name}" ` : ""}(${chatId}).`,
-        );
       },
     },
     {
@@ -319,23 +260,6 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
         );
       },
     },
-    {
-      name: "unlink",
-      usage: "unlink [platform]",
-      help: "Stop bridging this room (room admins).",
-      level: "user",
-      async run(ctx) {
-        const portals = (await deps.portals.forRoom(ctx.roomId)).filter(
-          (p) => !ctx.args[0] || p.platform === ctx.args[0],
-        );
-        if (!portals.length) {
-          await ctx.reply("This room is not bridged.");
-          return;
-        }
-        if (!(await requireRoomAdmin(deps, ctx))) return;
-        for (const p of portals) await deps.portals.remove(p);
-        await ctx.reply(`Unlinked: ${portals.map((p) => `${p.platform} chat ${p.chatId}`).join(", ")}.`);
-      },
-    },
+    ...linkCommands(deps),
   ];
 }

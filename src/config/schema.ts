@@ -337,6 +337,19 @@ export const CONFIG_SCHEMA: SchemaNode = {
         additionalProperties: { type: "string", enum: ["relay", "user", "admin"] },
         "x-sample-comment": ['"localhost": user', '"@admin:localhost": admin'],
       },
+      displayname_template: str(
+        "Display name of platform users' ghosts: {displayname} (their name on the platform, cleaned of control, bidi-override and zero-width characters), {platform} (Telegram, Discord, …) and {id} (their platform id). A name that would pass for the bot, the AI or a member of the room gets the id added.",
+        {
+          default: "{displayname} ({platform})",
+          pattern: "\\{displayname\\}",
+          "x-expected": "a template containing {displayname}",
+        },
+      ),
+      link_approval_timeout_seconds: int(
+        "How long an admin of a remote chat has to approve linking it through the shared bot (asked in that chat; bridge admins skip it).",
+        600,
+        5,
+      ),
       portal_join_rule: {
         type: "string",
         description:

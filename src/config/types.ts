@@ -38,6 +38,10 @@ export interface BridgeConfig {
     permissions: Record<string, PermissionLevel>;
     /** How portals are joined: "invite" (only invited) or "public" (anyone on the server may join by alias). */
     portal_join_rule: "invite" | "public";
+    /** Ghost display names: `{displayname}`, `{platform}`, `{id}`. */
+    displayname_template: string;
+    /** Seconds a remote chat's admins have to approve a link through the shared bot. */
+    link_approval_timeout_seconds: number;
   };
   ai: AiConfig;
   database: {

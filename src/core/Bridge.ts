@@ -4,7 +4,6 @@ import { defaultProviderFactory } from "../ai/providerFactory";
 import { builtinCommands } from "../commands/builtin";
 import { CommandHandler } from "../commands/CommandHandler";
 import { quarantineCommand } from "../commands/quarantine";
-import { remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig, RegistrationTokens } from "../config/types";
 import { type AppserviceTransaction, HttpServer } from "../http/HttpServer";
 import { MediaProxy } from "../http/MediaProxy";
@@ -26,7 +25,7 @@ import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
 import { InboundBridge, type RemotePayload } from "./InboundBridge";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
-import { Permissions } from "./Permissions";
+import { bridgeUserMatcher, Permissions } from "./Permissions";
 import { chatKey, PortalService } from "./PortalService";
 import { Quarantine } from "./Quarantine";
 import { StateNotices } from "./StateNotices";
@@ -166,10 +165,7 @@ export class Bridge {
       this.homeserverLost = true;
     };
     this.bot = this.api.intent(`@${config.bridge.bot.localpart}:${domain}`);
-    const permissions = new Permissions(
-      config.bridge.permissions,
-      (mxid) => remoteIdFromGhost(config, mxid) !== undefined,
-    );
+    const permissions = new Permissions(config.bridge.permissions, bridgeUserMatcher(config));
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
     const portals = new PortalService({ config, api: this.api, store: this.store, bot: this.bot, ghosts });
     this.stateNotices = new StateNotices({ store: this.store, bot: this.bot });
@@ -198,6 +194,7 @@ export class Bridge {
       botUserId: this.bot.userId,
       queueDepth: () => this.queue.size,
       startedAt: this.startedAt,
+      linkApprovalTimeoutMs: config.bridge.link_approval_timeout_seconds * 1000,
     })) {
       commands.register(c);
     }

@@ -101,6 +101,8 @@ export class ConnectorRegistry {
   readonly connectors = new Map<string, NetworkConnector>();
   private readonly clients = new Map<string, { login: LoginRef; client: NetworkClient }>();
   private readonly states = new Map<string, LoginState>();
+  /** Logins from config (bot tokens an admin configured): shared by design, see {@link isShared}. */
+  private readonly shared = new Set<string>();
 
   constructor(
     private readonly opts: {
@@ -140,6 +142,7 @@ export class ConnectorRegistry {
       await connector.start();
       for (const l of connector.configLogins?.() ?? []) {
         const id = loginId(name, l);
+        this.shared.add(id);
         const existing = await store.getLogin(id);
         await store.upsertLogin({ ...l, id, state: existing?.state });
       }
@@ -204,18 +207,31 @@ export class ConnectorRegistry {
     return this.clients.get(loginId);
   }
 
-  /** The first connected-or-not client of a platform, optionally owned by `ownerMxid`. */
+  /**
+   * Whether a login may act for Matrix users other than its owner: a bot token an admin put in
+   * the config is the bridge's shared bot. Every other login (a personal WhatsApp account, a bot
+   * token someone logged in with) is its owner's alone.
+   */
+  isShared(loginId: string): boolean {
+    return this.shared.has(loginId);
+  }
+
+  /**
+   * A login of `platform` that may act for `mxid`: their own first, else (with `mxid` omitted
+   * or `orShared`) the platform's shared bot. Never another user's own login.
+   */
   clientForPlatform(
     platform: string,
-    ownerMxid?: string,
+    mxid?: string,
+    orShared = mxid === undefined,
   ): { login: LoginRef; client: NetworkClient } | undefined {
-    let fallback: { login: LoginRef; client: NetworkClient } | undefined;
+    let shared: { login: LoginRef; client: NetworkClient } | undefined;
     for (const entry of this.clients.values()) {
       if (entry.login.platform !== platform) continue;
-      if (!ownerMxid || entry.login.ownerMxid === ownerMxid) return entry;
-      fallback ??= entry;
+      if (mxid !== undefined && entry.login.ownerMxid === mxid) return entry;
+      if (orShared && this.shared.has(entry.login.id)) shared ??= entry;
     }
-    return fallback;
+    return shared;
   }
 
   loginStates(): LoginState[] {

@@ -7,6 +7,7 @@ import type { Ghost } from "../store/types";
 import { AskAgain } from "./AskAgain";
 import type { NetworkClient, RemoteUserRef, UserInfo } from "./connector";
 import { platformSaidNo } from "./errors";
+import { ghostDisplayName, nameKey } from "./ghostName";
 import { uploadMedia } from "./media";
 
 const log = new Logger("GhostService");
@@ -51,6 +52,40 @@ export class GhostService {
   }
 
   /**
+   * The name a ghost shows: the platform name through `bridge.displayname_template`, cleaned,
+   * and never one that reads like the bridge bot or the AI puppet (names or ids).
+   */
+  displayNameFor(
+    platform: string,
+    remoteId: string,
+    raw: string | undefined,
+    reserved: string[] = [],
+  ): string {
+    const { config } = this.opts;
+    const domain = config.homeserver.domain;
+    return ghostDisplayName({
+      template: config.bridge.displayname_template,
+      displayName: raw,
+      platform,
+      remoteId,
+      reserved: [
+        config.bridge.bot.displayname,
+        config.ai.displayname,
+        `@${config.bridge.bot.localpart}:${domain}`,
+        `@${config.ai.localpart}:${domain}`,
+        ...reserved,
+      ],
+    });
+  }
+
+  /** `info` with the display name the ghost shows (an empty name means "unchanged" and stays). */
+  private named(platform: string, user: RemoteUserRef, info: UserInfo): UserInfo {
+    return info.displayName
+      ? { ...info, displayName: this.displayNameFor(platform, user.id, info.displayName) }
+      : info;
+  }
+
+  /**
    * Returns the ghost's intent, registering the user and syncing its profile when new or
    * when `info` (sent along with the event by the platform) differs from what is stored.
    */
@@ -75,14 +110,14 @@ export class GhostService {
         : await this.lookUp(platform, client, user, mxid);
       await this.syncProfile(intent, ghost, client, {
         ...full,
-        displayName: info?.displayName || full.displayName,
+        displayName: info?.displayName || full.displayName || user.id,
       });
       await this.opts.store.upsertGhost(ghost);
     } else if (this.profilePending.due(mxid)) {
       await this.fillInProfile(platform, client, user, intent, ghost, info);
     } else if (
       info &&
-      (info.displayName !== ghost.displayName ||
+      (this.named(platform, user, info).displayName !== ghost.displayName ||
         (info.avatar !== undefined && info.avatar.key !== ghost.avatarKey) ||
         (info.avatarRemoved === true && ghost.avatarKey !== undefined))
     ) {
@@ -167,9 +202,13 @@ export class GhostService {
     info: UserInfo,
     keepAvatar = false,
   ): Promise<void> {
-    if (info.displayName && info.displayName !== ghost.displayName) {
-      await intent.setDisplayName(info.displayName);
-      ghost.displayName = info.displayName;
+    // The platform's name, as the ghost shows it (templated and cleaned).
+    const name = info.displayName
+      ? this.displayNameFor(ghost.platform, ghost.remoteId, info.displayName)
+      : undefined;
+    if (name && name !== ghost.displayName) {
+      await intent.setDisplayName(name);
+      ghost.displayName = name;
     }
     if (keepAvatar) return;
     const avatarKey = info.avatar?.key;
@@ -209,6 +248,41 @@ export class GhostService {
     await intent.join(roomId);
     await this.opts.store.setGhostInRoom(intent.userId, roomId, true);
     this.joined.add(key);
+    await this.disambiguate(intent, roomId).catch((err: unknown) =>
+      log.warn("could not check the ghost's name in the room", {
+        mxid: intent.userId,
+        room: roomId,
+        err: String(err),
+      }),
+    );
+  }
+
+  /**
+   * A ghost whose name reads like another member of the room (a Matrix user called the same)
+   * gets its id added to its name in that room.
+   */
+  private async disambiguate(intent: Intent, roomId: string): Promise<void> {
+    const ghost = this.ghosts.get(intent.userId);
+    if (!ghost?.displayName) return;
+    const members = await this.opts.bot.joinedMembers(roomId);
+    const others: string[] = [];
+    for (const [mxid, m] of Object.entries(members)) {
+      if (mxid === intent.userId) continue;
+      others.push(mxid);
+      if (m.display_name) others.push(m.display_name);
+    }
+    const key = nameKey(ghost.displayName);
+    if (!others.some((o) => nameKey(o) === key)) return;
+    const name = ghostDisplayName({
+      template: "{displayname}",
+      displayName: ghost.displayName,
+      platform: ghost.platform,
+      remoteId: ghost.remoteId,
+      reserved: others,
+    });
+    const content: Record<string, unknown> = { membership: "join", displayname: name };
+    if (ghost.avatarMxc) content.avatar_url = ghost.avatarMxc;
+    await intent.sendState(roomId, "m.room.member", intent.userId, content);
   }
 
   /** Records that the ghost left (or was removed from) the room. */

@@ -1,4 +1,4 @@
-import type { PermissionLevel } from "../config/types";
+import type { BridgeConfig, PermissionLevel } from "../config/types";
 
 const RANK: Record<PermissionLevel, number> = { relay: 1, user: 2, admin: 3 };
 
@@ -6,9 +6,10 @@ const RANK: Record<PermissionLevel, number> = { relay: 1, user: 2, admin: 3 };
  * Who may use the bridge, from `bridge.permissions`: a full MXID beats a server name, which
  * beats `*`. Users with no entry have no level and get one polite refusal.
  *
- * Ghosts live on the bridge's own server, so a server-name entry would cover every platform
- * user: they get a level only from an entry with their full MXID (platform users must not run
- * bridge or AI commands, or invite the AI, because the homeserver's own users may).
+ * The bridge's own users (its bot, the AI puppet, every ghost: `bridgeUser`) never have a
+ * level, whatever the table says: a server-name entry would cover them all, and what they send
+ * (a platform user's text, a model's answer) must never run as a command, invite the AI or
+ * pass for a Matrix user's choice.
  */
 export class Permissions {
   constructor(
@@ -16,15 +17,15 @@ export class Permissions {
     private readonly ghost: (mxid: string) => boolean = () => false,
   ) {}
 
-  /** Whether `mxid` is one of the bridge's ghosts (a platform user). */
+  /** Whether `mxid` is one of the bridge's own users (bot, AI puppet, a platform user's ghost). */
   isGhost(mxid: string): boolean {
     return this.ghost(mxid);
   }
 
   levelOf(mxid: string): PermissionLevel | undefined {
+    if (this.ghost(mxid)) return undefined;
     const exact = this.table[mxid];
     if (exact) return exact;
-    if (this.ghost(mxid)) return undefined;
     const domain = mxid.slice(mxid.indexOf(":") + 1);
     return this.table[domain] ?? this.table["*"];
   }
@@ -34,4 +35,16 @@ export class Permissions {
     const level = this.levelOf(mxid);
     return level !== undefined && RANK[level] >= RANK[needed];
   }
+}
+
+/**
+ * Whether `mxid` is one of the bridge's own users: the bot, the AI puppet or a ghost of any
+ * configured platform (enabled or not), i.e. an id in the registration's user namespaces.
+ */
+export function bridgeUserMatcher(config: BridgeConfig): (mxid: string) => boolean {
+  const domain = `:${config.homeserver.domain}`;
+  const exact = new Set([`@${config.bridge.bot.localpart}${domain}`, `@${config.ai.localpart}${domain}`]);
+  const prefixes = Object.values(config.platforms).map((p) => `@${p.ghost_prefix}`);
+  return (mxid) =>
+    exact.has(mxid) || (mxid.endsWith(domain) && prefixes.some((prefix) => mxid.startsWith(prefix)));
 }

@@ -407,6 +407,32 @@ export interface RelayHandling {
   relayEnabled(chat: RemoteChatRef): Promise<boolean>;
 }
 
+/** A question put to the admins of a remote chat (may this chat be linked to a Matrix room?). */
+export interface ApprovalRequest {
+  /** Unique per request, short (it travels in button data: 16 characters at most). */
+  readonly id: string;
+  /** The question, plain text, shown in the chat above the approve and deny controls. */
+  readonly text: string;
+  /** Aborted when nobody decided in time: the controls are withdrawn and the promise rejects. */
+  readonly signal: AbortSignal;
+}
+
+export interface ApprovalDecision {
+  approved: boolean;
+  /** Who decided, as the platform names them (for the answer in Matrix). */
+  by: string;
+}
+
+/**
+ * Consent from a remote chat, for actions through a shared bot that the chat must agree to.
+ * The connector posts the question with approve and deny controls (buttons where the platform
+ * has them) and resolves with the first decision of an admin or moderator of that chat; anyone
+ * else who answers is told they may not decide, and the request stays open.
+ */
+export interface ApprovalHandling {
+  requestApproval(chat: RemoteChatRef, request: ApprovalRequest): Promise<ApprovalDecision>;
+}
+
 export interface BackfillHandling {
   /** Messages after `afterId` (exclusive), oldest first. */
   fetchMessagesAfter(
@@ -432,3 +458,5 @@ export const canSetChatInfo = (c: NetworkClient): c is NetworkClient & ChatInfoH
 export const canRelay = (c: NetworkClient): c is NetworkClient & RelayHandling => has(c, "setRelay");
 export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHandling =>
   has(c, "fetchMessagesAfter");
+export const canAskApproval = (c: NetworkClient): c is NetworkClient & ApprovalHandling =>
+  has(c, "requestApproval");

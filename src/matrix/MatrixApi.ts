@@ -220,6 +220,20 @@ export class Intent {
     }
   }
 
+  /** A state event with its sender (`format=event`), or undefined when the room has none. */
+  async getStateEvent(roomId: string, type: string, stateKey = ""): Promise<RoomEvent | undefined> {
+    try {
+      return await this.req<RoomEvent>(
+        "GET",
+        `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`,
+        { query: { format: "event" } },
+      );
+    } catch (err) {
+      if (err instanceof MatrixError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
   async redact(roomId: string, eventId: string, txnId: string, reason?: string): Promise<string> {
     const res = await this.req<{ event_id: string }>(
       "PUT",

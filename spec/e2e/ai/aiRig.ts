@@ -24,7 +24,7 @@ export interface AiRig {
 
 export async function startAiRig(
   ai: Record<string, unknown> = {},
-  opts: { backend?: LlmBackend; timeoutMs?: number } = {},
+  opts: { backend?: LlmBackend; timeoutMs?: number; permissions?: Record<string, string> } = {},
 ): Promise<AiRig> {
   const { backend, timeoutMs = 5000 } = opts;
   const apiKey = `sk-${randomBytes(12).toString("hex")}`;
@@ -61,7 +61,7 @@ export async function startAiRig(
     limits: { user_per_minute: 0, room_per_minute: 0, user_daily_tokens: 0, room_daily_tokens: 0 },
     ...ai,
   };
-  const core = await startCoreRig({ ai: section });
+  const core = await startCoreRig({ ai: section, permissions: opts.permissions });
   return {
     core,
     openai,

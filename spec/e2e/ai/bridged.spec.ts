@@ -64,13 +64,15 @@ describe("e2e: the AI puppet in a bridged room, across restarts, and its limits"
       timeoutMs: 30_000,
     });
     await waitForShown(alice, portal, answer, "Hello Paula, the **AI** here.");
-    const req = await rig.openai.waitFor((q) => lastContent(q) === "Paula Platform: AI, can you hear me?");
+    const req = await rig.openai.waitFor(
+      (q) => lastContent(q) === "Paula Platform (Testnet): AI, can you hear me?",
+    );
     assert.ok(
-      messagesOf(req).some((m) => m.content === "Robo Helper: AI, I am a bot talking"),
+      messagesOf(req).some((m) => m.content === "Robo Helper (Testnet): AI, I am a bot talking"),
       "bot messages are context",
     );
     assert.ok(
-      !rig.openai.chats().some((q) => lastContent(q).startsWith("Robo Helper:")),
+      !rig.openai.chats().some((q) => lastContent(q).startsWith("Robo Helper (Testnet):")),
       "but never answered",
     );
     const deadline = Date.now() + 30_000;
@@ -124,7 +126,7 @@ describe("e2e: the AI puppet in a bridged room, across restarts, and its limits"
     const req = await rig.openai.waitFor((q) => lastContent(q).endsWith("does this reply reach you?"));
     assert.equal(
       lastContent(req),
-      "Paula Platform: does this reply reach you?",
+      "Paula Platform (Testnet): does this reply reach you?",
       "the reply quote is stripped",
     );
     const deadline = Date.now() + 30_000;

@@ -33,7 +33,7 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     assert.equal(msg.sender, ghostId("u1"));
     const member = await alice.getState(room, "m.room.member", ghostId("u1"));
     assert.equal(member.membership, "join");
-    assert.equal(member.displayname, "Uma Remote");
+    assert.equal(member.displayname, "Uma Remote (Testnet)");
     assert.equal((await alice.getState(room, "m.room.name")).name, "Team chat");
     assert.equal((await alice.getState(room, "m.room.topic")).topic, "About the team");
   });
@@ -48,8 +48,8 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     await alice.waitFor((e) => e.room_id === crowd && isText("hello crowd")(e));
     const members = await alice.members(crowd);
     const joined = (id: string) => members.find((m) => m.userId === ghostId(id) && m.membership === "join");
-    assert.equal(joined("m1")?.displayName, "Mia Member");
-    assert.equal(joined("m2")?.displayName, "Max Member");
+    assert.equal(joined("m1")?.displayName, "Mia Member (Testnet)");
+    assert.equal(joined("m2")?.displayName, "Max Member (Testnet)");
     assert.ok(joined("u1"), "the sender is in the room");
     assert.equal(
       members.some((m) => m.userId === ghostId("m404")),
@@ -184,7 +184,10 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     );
     await bob.sendText(linked, "!cb link testnet chat2");
     await alice.waitFor(
-      (e) => e.room_id === linked && e.sender === BOT && String(e.content.body).includes("Only room admins"),
+      (e) =>
+        e.room_id === linked &&
+        e.sender === BOT &&
+        String(e.content.body).includes("Only admins of this room"),
     );
     await alice.sendText(linked, "!cb link testnet chat2");
     await alice.waitFor(
@@ -237,7 +240,7 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     core.testnet.injectMessage({ chat: "chat1", sender: "u1", text: "after my rename" });
     await alice.waitFor((e) => e.room_id === room && isText("after my rename")(e));
     const profile = await alice.profile(ghostId("u1"));
-    assert.equal(profile.displayname, "Uma Renamed");
+    assert.equal(profile.displayname, "Uma Renamed (Testnet)");
     assert.match(String(profile.avatar_url), /^mxc:\/\/localhost\//);
   });
 
@@ -252,10 +255,10 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
         e.room_id === room &&
         e.type === "m.room.member" &&
         e.state_key === ghostId("u2") &&
-        e.content.displayname === "Ugo Profiled",
+        e.content.displayname === "Ugo Profiled (Testnet)",
     );
     const profile = await alice.profile(ghostId("u2"));
-    assert.equal(profile.displayname, "Ugo Profiled");
+    assert.equal(profile.displayname, "Ugo Profiled (Testnet)");
     assert.match(String(profile.avatar_url), /^mxc:\/\/localhost\//);
     assert.match(core.bridge.output(), /malformed event from a connector skipped|malformed update skipped/);
     // The unknown user got no ghost: the homeserver has no profile for it.

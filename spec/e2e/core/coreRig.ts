@@ -64,6 +64,8 @@ export async function startCoreRig(
     appservice?: Record<string, unknown>;
     /** Extra `bridge.permissions` entries. */
     permissions?: Record<string, string>;
+    /** Extra `bridge` keys (e.g. `link_approval_timeout_seconds`). */
+    bridge?: Record<string, unknown>;
     /** Where the bridge reaches the homeserver (a proxy in front of the shared Synapse); default Synapse itself. */
     homeserverUrl?: string;
   } = {},
@@ -96,6 +98,7 @@ export async function startCoreRig(
         [`@carol:${RIG_DOMAIN}`]: "relay",
         ...opts.permissions,
       },
+      ...opts.bridge,
     },
     database: { data_dir: path.join(dir, "data") },
     delivery: { initial_backoff_ms: 100, max_backoff_ms: 1000, give_up_after_seconds: 120, ...opts.delivery },

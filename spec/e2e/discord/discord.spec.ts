@@ -111,7 +111,10 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
       msg.content.formatted_body,
       "hello <strong>bold</strong> and <span data-mx-spoiler>secret</span>",
     );
-    assert.equal((await alice.getState(room, "m.room.member", dcGhost(ids.alice))).displayname, "Ally");
+    assert.equal(
+      (await alice.getState(room, "m.room.member", dcGhost(ids.alice))).displayname,
+      "Ally (Discord)",
+    );
     assert.equal((await alice.getState(room, "m.room.name")).name, "general");
     assert.equal((await alice.getState(room, "m.room.topic")).topic, "all things");
   });
@@ -431,7 +434,7 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     dc.postMessage(ids.general, "1300000000000000001", "I have a face");
     await alice.waitFor((e) => e.room_id === room && isText("I have a face")(e));
     const profile = await alice.profile(dcGhost("1300000000000000001"));
-    assert.equal(profile.displayname, "Dora the guild one");
+    assert.equal(profile.displayname, "Dora the guild one (Discord)");
     assert.deepEqual(await download(core, alice, String(profile.avatar_url)), own);
   });
 

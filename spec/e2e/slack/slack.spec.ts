@@ -44,7 +44,7 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
     assert.equal((await alice.getState(room, "m.room.name")).name, "general");
     assert.equal((await alice.getState(room, "m.room.topic")).topic, "All things Acme");
     const profile = await alice.profile(ghost(A, UMA));
-    assert.equal(profile.displayname, "Uma");
+    assert.equal(profile.displayname, "Uma (Slack)");
     assert.match(String(profile.avatar_url), /^mxc:\/\//);
   });
 
@@ -297,9 +297,9 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
         e.room_id === room &&
         e.type === "m.room.member" &&
         e.state_key === ghost(A, UGO) &&
-        e.content.displayname === "Ugo Renamed",
+        e.content.displayname === "Ugo Renamed (Slack)",
     );
-    assert.equal((await alice.profile(ghost(A, UGO))).displayname, "Ugo Renamed");
+    assert.equal((await alice.profile(ghost(A, UGO))).displayname, "Ugo Renamed (Slack)");
     slack.injectMessage(A, { channel: CH, user: UGO, text: "new name" });
     const m = await alice.waitFor((e) => e.room_id === room && isText("new name")(e));
     assert.equal(m.sender, ghost(A, UGO));

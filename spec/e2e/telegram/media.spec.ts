@@ -107,7 +107,7 @@ describe("Telegram media and profiles end to end (grammy ↔ Bot API stand-in, r
     tg.injectMessage({ chat: GROUP, from: PIA, text: "I have a face" });
     await alice.waitFor((e) => e.room_id === room && isText("I have a face")(e));
     const profile = await alice.profile(tgGhost(PIA));
-    assert.equal(profile.displayname, "Pia");
+    assert.equal(profile.displayname, "Pia (Telegram)");
     const [server, id] = String(profile.avatar_url).slice("mxc://".length).split("/");
     const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
       headers: { Authorization: `Bearer ${alice.accessToken}` },

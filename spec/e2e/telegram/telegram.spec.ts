@@ -44,7 +44,10 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     const msg = await alice.waitFor((e) => e.room_id === room && isText("hello bold world")(e));
     assert.equal(msg.sender, tgGhost(UMA));
     assert.equal(msg.content.formatted_body, "hello <strong>bold</strong> world");
-    assert.equal((await alice.getState(room, "m.room.member", tgGhost(UMA))).displayname, "Uma Gram");
+    assert.equal(
+      (await alice.getState(room, "m.room.member", tgGhost(UMA))).displayname,
+      "Uma Gram (Telegram)",
+    );
     assert.equal((await alice.getState(room, "m.room.name")).name, "TG group");
     assert.equal((await alice.getState(room, "m.room.topic")).topic, "A Telegram supergroup");
   });

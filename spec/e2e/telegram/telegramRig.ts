@@ -36,6 +36,7 @@ export async function startTelegramRig(
   username: string,
   config: Record<string, unknown>,
   setup: (tg: TelegramServer) => void | Promise<void> = () => undefined,
+  bridge: Record<string, unknown> = {},
 ): Promise<TelegramRig> {
   const botId = randomInt(100000, 999999);
   const tg = await TelegramServer.start({
@@ -44,6 +45,7 @@ export async function startTelegramRig(
   });
   await setup(tg);
   const core = await startCoreRig({
+    bridge,
     platforms: {
       telegram: {
         enabled: true,

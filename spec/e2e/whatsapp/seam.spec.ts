@@ -67,7 +67,7 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
     assert.equal((await alice.getState(room, "m.room.topic")).topic, "Our group");
     assert.ok(String((await alice.getState(room, "m.room.avatar")).url).startsWith("mxc://"));
     const gus = await alice.getState(room, "m.room.member", waGhost(GUS));
-    assert.equal(gus.displayname, "Gus");
+    assert.equal(gus.displayname, "Gus (WhatsApp)");
     assert.ok(String(gus.avatar_url).startsWith("mxc://"), "the ghost has the profile picture");
   });
 
@@ -175,7 +175,7 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
       (e) =>
         e.type === "m.room.member" &&
         e.state_key === waGhost(HANA) &&
-        e.content.displayname === "Hana Renamed",
+        e.content.displayname === "Hana Renamed (WhatsApp)",
     );
     const before = (await alice.profile(waGhost(HANA))).avatar_url;
     core.wa.picture(hana, core.media.plain(Buffer.concat([JPEG, Buffer.from("hana")])));
@@ -188,7 +188,7 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
         e.content.avatar_url !== before,
     );
     // A picture-only change keeps the name.
-    assert.equal(changed.content.displayname, "Hana Renamed");
+    assert.equal(changed.content.displayname, "Hana Renamed (WhatsApp)");
   });
 
   it("typing and read receipts from WhatsApp show in Matrix", async () => {

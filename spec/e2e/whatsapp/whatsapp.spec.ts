@@ -85,7 +85,10 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
     const msg = await alice.waitFor(isText(room, "hello from _whatsapp_"), WAIT);
     assert.equal(msg.sender, waGhost(ALICE_WA));
     assert.equal(msg.content.formatted_body, "hello from <em>whatsapp</em>");
-    assert.equal((await alice.getState(room, "m.room.member", waGhost(ALICE_WA))).displayname, "Wanda");
+    assert.equal(
+      (await alice.getState(room, "m.room.member", waGhost(ALICE_WA))).displayname,
+      "Wanda (WhatsApp)",
+    );
   });
 
   it("sends the owner's Matrix message to the contact, Signal-encrypted, formatting converted", async () => {
@@ -119,6 +122,38 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
       "the group message",
     );
     assert.equal(got.type, "skmsg");
+  });
+
+  it("never lends alice's account: bob (no WhatsApp login) can neither link its chats nor see it", async () => {
+    const bob = await user("bob");
+    const own = await bob.createRoom({ name: "Bob wants the family", invite: [BOT] });
+    await bob.waitFor(
+      (e) => e.type === "m.room.member" && e.state_key === BOT && e.content.membership === "join",
+      { roomId: own, ...WAIT },
+    );
+    const answer = async (command: string, re: RegExp) => {
+      const id = await bob.sendText(own, command);
+      const sent = await bob.waitFor((e) => e.event_id === id, { roomId: own });
+      return String(
+        (
+          await bob.waitFor(
+            (e) =>
+              e.sender === BOT &&
+              (e.origin_server_ts ?? 0) >= (sent.origin_server_ts ?? 0) &&
+              re.test(String(e.content.body)),
+            { roomId: own, ...WAIT },
+          )
+        ).content.body,
+      );
+    };
+    // bob creates the room (version 12): he may link it, but not through alice's account.
+    const refused = await answer(`!cb link whatsapp ${GROUP}`, /whatsapp/);
+    assert.match(refused, /You have no whatsapp login, and the bridge has no shared whatsapp bot/);
+    assert.doesNotMatch(refused, /!|already bridged/);
+    const pong = await answer("!cb ping", /^bridge: ok/);
+    assert.doesNotMatch(pong, /CONNECTED|alice/);
+    const status = await answer("!cb status", /^portals:/);
+    assert.doesNotMatch(status, /alice|login whatsapp|linked to/);
   });
 
   it("shows the connection state in ping", async () => {

@@ -13,6 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
 import { DiscordWorld, type GuildSpec, type Obj, sf, type UserSpec } from "./DiscordWorld";
+import { buttonPress } from "./interactions";
 import { type Answer, type Body, parseBody, restRoutes } from "./rest";
 
 export {
@@ -148,6 +149,27 @@ export class DiscordServer {
       this.world.putFile(`/cdn/avatars/${userId}/${hash}`, { data, contentType: "image/png" });
     }
     return hash;
+  }
+
+  /**
+   * A user presses a button of a message (only one the message shows): INTERACTION_CREATE
+   * with the member's permissions. Returns the interaction id.
+   */
+  pressButton(press: { channelId: string; messageId: string; userId: string; customId: string }): string {
+    const { state, payload } = buttonPress(this.world, press);
+    this.world.interactions.set(state.id, state);
+    this.dispatch("INTERACTION_CREATE", payload);
+    return state.id;
+  }
+
+  /** The bot's callback to an interaction, once it answered. */
+  interactionResponse(id: string): Obj | undefined {
+    return this.world.interactions.get(id)?.response;
+  }
+
+  /** A message as Discord shows it now (content, components). */
+  message(channelId: string, messageId: string): Obj | undefined {
+    return this.world.findMessage(channelId, messageId)?.data;
   }
 
   /** A user posts in a channel (stored in history, dispatched as MESSAGE_CREATE). Returns the message. */
@@ -465,7 +487,8 @@ export class DiscordServer {
       body: { json: {}, files: [] },
       authorized:
         (!this.revoked && req.headers.authorization === `Bot ${this.token}`) ||
-        /^\/webhooks\/\d+\/[^/]+/.test(path),
+        /^\/webhooks\/\d+\/[^/]+/.test(path) ||
+        /^\/interactions\/\d+\/[^/]+\/callback$/.test(path),
       time: Date.now(),
     };
     this.calls.push(call);

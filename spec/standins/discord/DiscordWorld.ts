@@ -14,6 +14,8 @@ export function sf(): string {
   return String(snowflake);
 }
 
+import type { InteractionState } from "./interactions";
+
 export interface UserSpec {
   id: string;
   username: string;
@@ -42,7 +44,8 @@ export interface GuildSpec {
   id: string;
   name: string;
   channels: ChannelSpec[];
-  roles?: Array<{ id: string; name: string }>;
+  /** Roles; `permissions` (a bit set as a decimal string) adds to @everyone's. */
+  roles?: Array<{ id: string; name: string; permissions?: string }>;
   members?: MemberSpec[];
   emojis?: Array<{ id: string; name: string; animated?: boolean }>;
 }
@@ -85,6 +88,8 @@ export class DiscordWorld {
   readonly auditLog = new Map<string, Obj[]>();
   /** Channels where webhook creation answers 403 Missing Permissions. */
   readonly noWebhooks = new Set<string>();
+  /** Button presses sent to the bot, by interaction id. */
+  readonly interactions = new Map<string, InteractionState>();
 
   constructor(
     readonly bot: UserSpec,

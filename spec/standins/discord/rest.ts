@@ -5,6 +5,7 @@
  * members, kicks and bans. Every mutation that Discord announces on the gateway is dispatched.
  */
 import { type DiscordWorld, type Obj, sf } from "./DiscordWorld";
+import { checkComponents, interactionCallback } from "./interactions";
 
 /** A parsed request body: JSON fields, plus the files of a multipart upload. */
 export interface Body {
@@ -88,7 +89,10 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
         400,
         { message: "Invalid Form Body", code: 50035, errors: { content: "BASE_TYPE_MAX_LENGTH" } },
       ];
+    const checked = checkComponents(body.json.components);
+    if ("error" in checked) return checked.error;
     const fields: Obj = { author, content, attachments: attachmentsOf(channelId, body), ...extra };
+    if (checked.components) fields.components = checked.components;
     const ref = body.json.message_reference as Obj | undefined;
     if (ref?.message_id) {
       fields.type = 19;
@@ -108,7 +112,10 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
     if (!stored) return unknown("Message", 10008);
     if (stored.owner !== owner)
       return [403, { message: "Cannot edit a message authored by another user", code: 50005 }];
+    const checked = checkComponents(body.json.components);
+    if ("error" in checked) return checked.error;
     if (typeof body.json.content === "string") stored.data.content = body.json.content;
+    if (body.json.components !== undefined) stored.data.components = checked.components ?? [];
     stored.data.edited_timestamp = new Date().toISOString();
     ctx.dispatch("MESSAGE_UPDATE", stored.data);
     return [200, stored.data];
@@ -199,6 +206,19 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
     ["PATCH", /^\/channels\/(\d+)\/messages\/(\d+)$/, (m, body) => edit(m[1], m[2], world.bot.id, body)],
     ["DELETE", /^\/channels\/(\d+)\/messages\/(\d+)$/, (m) => remove(m[1], m[2])],
     ["POST", /^\/channels\/(\d+)\/typing$/, () => [204]],
+    [
+      "POST",
+      /^\/interactions\/(\d+)\/([^/]+)\/callback$/,
+      (m, body, q) =>
+        interactionCallback(
+          world,
+          world.interactions.get(m[1]!),
+          m[2]!,
+          body.json,
+          q.get("with_response") === "true",
+          ctx.dispatch,
+        ),
+    ],
     [
       "POST",
       /^\/channels\/(\d+)\/messages\/(\d+)\/threads$/,

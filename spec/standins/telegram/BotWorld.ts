@@ -68,6 +68,12 @@ export interface SentMessage {
   message: Obj;
 }
 
+/** A callback query and the bot's answer to it (answerCallbackQuery may be called once). */
+export interface CallbackQueryState {
+  query: Obj;
+  answer?: { text?: string; show_alert?: boolean };
+}
+
 /** One entry in a chat's message log. */
 export interface LoggedMessage {
   message: Obj;
@@ -96,6 +102,8 @@ export class BotWorld {
   private readonly chats = new Map<number, ChatState>();
   private readonly files = new Map<string, StoredFile>();
   private nextFile = 1;
+  /** Callback queries sent to the bot (a user pressed an inline button), by query id. */
+  readonly callbackQueries = new Map<string, CallbackQueryState>();
 
   constructor(readonly bot: Obj & { id: number }) {}
 

@@ -81,6 +81,7 @@ export class TelegramServer {
   private readonly methods: ReturnType<typeof botMethods>;
   private updates: Obj[] = [];
   private lastUpdateId = 0;
+  private lastCallbackQuery = 0;
   private confirmed = 0;
   private allowed?: Set<string>;
   private readonly pollWaiters = new Set<() => void>();
@@ -220,6 +221,42 @@ export class TelegramServer {
     const entry = this.world.newMessage(c, fields);
     this.injectUpdate({ [c.spec.type === "channel" ? "channel_post" : "message"]: entry.message });
     return entry.message.message_id as number;
+  }
+
+  /**
+   * A user presses an inline button of a bot message: only `data` of a button that message
+   * shows now can be sent, as on Telegram. Returns the callback query id.
+   */
+  injectCallbackQuery(q: { chat: number; message_id: number; from: number; data: string }): string {
+    const c = this.world.chat(q.chat);
+    const m = this.world.message(c, q.message_id);
+    if (!m || (m.message.from as Obj | undefined)?.id !== this.world.bot.id)
+      throw new Error(`no bot message ${q.message_id} in chat ${q.chat}`);
+    const rows = ((m.message.reply_markup as Obj | undefined)?.inline_keyboard ?? []) as Obj[][];
+    if (!rows.flat().some((b) => b.callback_data === q.data))
+      throw new Error(`message ${q.message_id} shows no button with callback_data ${q.data}`);
+    this.world.ensureUser(q.from);
+    const id = `${this.world.bot.id}${++this.lastCallbackQuery}`;
+    const query: Obj = {
+      id,
+      from: this.world.userObj(q.from),
+      message: m.message,
+      chat_instance: `instance${q.chat}`,
+      data: q.data,
+    };
+    this.world.callbackQueries.set(id, { query });
+    this.injectUpdate({ callback_query: query });
+    return id;
+  }
+
+  /** The bot's answer to a callback query, once it answered. */
+  callbackAnswer(id: string): { text?: string; show_alert?: boolean } | undefined {
+    return this.world.callbackQueries.get(id)?.answer;
+  }
+
+  /** The bot message in a chat as Telegram shows it now (text, inline keyboard). */
+  messageIn(chat: number, messageId: number): Obj | undefined {
+    return this.world.message(this.world.chat(chat), messageId)?.message;
   }
 
   /** A user edits their message; returns the update id. */

@@ -142,6 +142,47 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
     };
   }
 
+  /**
+   * `reply_markup` as the real API checks it for an inline keyboard: rows of buttons, each with
+   * a text and exactly one action; `callback_data` 1-64 bytes. JSON text (multipart) or object.
+   */
+  function inlineKeyboard(p: Params): Obj | undefined {
+    let raw = p.reply_markup;
+    if (raw === undefined) return undefined;
+    if (typeof raw === "string") {
+      try {
+        raw = JSON.parse(raw);
+      } catch {
+        throw badRequest("can't parse reply keyboard markup JSON object");
+      }
+    }
+    const rows = (raw as Obj | null)?.inline_keyboard;
+    if (!Array.isArray(rows))
+      throw badRequest('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array');
+    for (const row of rows) {
+      if (!Array.isArray(row))
+        throw badRequest('field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays');
+      for (const b of row as Obj[]) {
+        if (typeof b?.text !== "string" || !b.text)
+          throw badRequest(
+            "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
+          );
+        const actions = ["callback_data", "url", "switch_inline_query", "login_url", "pay"].filter(
+          (k) => b[k] !== undefined,
+        );
+        if (actions.length !== 1)
+          throw badRequest(
+            "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
+          );
+        if (b.callback_data !== undefined) {
+          const n = Buffer.byteLength(String(b.callback_data));
+          if (typeof b.callback_data !== "string" || n < 1 || n > 64) throw badRequest("BUTTON_DATA_INVALID");
+        }
+      }
+    }
+    return { inline_keyboard: rows };
+  }
+
   function botMessage(p: Params): LoggedMessage {
     const c = world.chat(need(p, "chat_id"));
     const m = world.message(c, need(p, "message_id"));
@@ -159,7 +200,12 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
       const plain = formatted(t, p.parse_mode);
       if (!plain.trim()) throw badRequest("message text is empty");
       if (plain.length > 4096) throw badRequest("message is too long");
-      const entry = world.newMessage(world.chat(chatId), { ...context(p, chatId), text: plain });
+      const markup = inlineKeyboard(p);
+      const entry = world.newMessage(world.chat(chatId), {
+        ...context(p, chatId),
+        text: plain,
+        ...(markup ? { reply_markup: markup } : {}),
+      });
       return record("sendMessage", entry, p, t);
     },
     editMessageText: (p) => {
@@ -167,10 +213,18 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
       if (typeof m.message.text !== "string") throw badRequest("there is no text in the message to edit");
       const t = text(p, "text") ?? "";
       const plain = formatted(t, p.parse_mode);
-      if (plain === m.message.text && m.sent?.text === t)
+      const markup = inlineKeyboard(p);
+      if (
+        plain === m.message.text &&
+        m.sent?.text === t &&
+        JSON.stringify(markup) === JSON.stringify(m.message.reply_markup)
+      )
         throw badRequest(
           "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
         );
+      // As on Telegram, an edit without reply_markup removes the inline keyboard.
+      if (markup) m.message.reply_markup = markup;
+      else delete m.message.reply_markup;
       Object.assign(m.message, { text: plain, edit_date: Math.floor(Date.now() / 1000) });
       if (m.sent)
         Object.assign(m.sent, { text: t, plain, edits: m.sent.edits + 1, parse_mode: text(p, "parse_mode") });
@@ -255,6 +309,26 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
     setChatDescription: (p) => {
       const c = world.chat(need(p, "chat_id"));
       c.spec.description = String(p.description ?? "");
+      return true;
+    },
+    editMessageReplyMarkup: (p) => {
+      const m = botMessage(p);
+      const markup = inlineKeyboard(p);
+      if (JSON.stringify(markup) === JSON.stringify(m.message.reply_markup))
+        throw badRequest(
+          "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+        );
+      if (markup) m.message.reply_markup = markup;
+      else delete m.message.reply_markup;
+      return m.message;
+    },
+    answerCallbackQuery: (p) => {
+      const q = world.callbackQueries.get(String(p.callback_query_id ?? ""));
+      if (!q || q.answer)
+        throw badRequest("query is too old and response timeout expired or query ID is invalid");
+      const answerText = text(p, "text");
+      if (answerText !== undefined && answerText.length > 200) throw badRequest("MESSAGE_TOO_LONG");
+      q.answer = { text: answerText, show_alert: p.show_alert === true || p.show_alert === "true" };
       return true;
     },
     getChatMember: (p) => world.memberObj(world.chat(need(p, "chat_id")), need(p, "user_id")),

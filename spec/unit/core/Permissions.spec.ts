@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { Permissions } from "../../../src/core/Permissions";
+import { configFromObject } from "../../../src/config/Config";
+import { bridgeUserMatcher, Permissions } from "../../../src/core/Permissions";
+
+const configFor = () =>
+  configFromObject({
+    homeserver: { url: "http://127.0.0.1:8008", domain: "example.org" },
+    platforms: { telegram: { enabled: true } },
+  });
 
 describe("Permissions", () => {
   const p = new Permissions({ "*": "relay", "example.org": "user", "@boss:example.org": "admin" });
@@ -23,16 +30,32 @@ describe("Permissions", () => {
     assert.ok(!strict.allows("@x:other.org", "relay"));
   });
 
-  it("gives ghosts a level only from their full MXID, never from the server name or *", () => {
-    const isGhost = (mxid: string) => mxid.startsWith("@_telegram_");
+  it("gives the bridge's own users no level, not even from their full MXID", () => {
+    const own = bridgeUserMatcher(configFor());
     const q = new Permissions(
-      { "*": "relay", "example.org": "admin", "@_telegram_7:example.org": "user" },
-      isGhost,
+      {
+        "*": "relay",
+        "example.org": "admin",
+        "@_telegram_7:example.org": "user",
+        "@ai:example.org": "admin",
+        "@clawbridge:example.org": "admin",
+      },
+      own,
     );
-    assert.equal(q.levelOf("@_telegram_1:example.org"), undefined);
-    assert.ok(!q.allows("@_telegram_1:example.org", "relay"));
-    assert.equal(q.levelOf("@_telegram_7:example.org"), "user");
+    for (const mxid of [
+      "@_telegram_1:example.org",
+      "@_telegram_7:example.org",
+      "@ai:example.org",
+      "@clawbridge:example.org",
+    ]) {
+      assert.equal(q.levelOf(mxid), undefined, mxid);
+      assert.ok(!q.allows(mxid, "relay"), mxid);
+      assert.ok(q.isGhost(mxid), mxid);
+    }
     assert.equal(q.levelOf("@alice:example.org"), "admin");
-    assert.ok(q.isGhost("@_telegram_1:example.org"));
+    // The same localparts on another server are other people.
+    assert.ok(!own("@ai:other.org"));
+    assert.ok(!own("@_telegram_1:other.org"));
+    assert.equal(q.levelOf("@ai:other.org"), "relay");
   });
 });
