@@ -22,8 +22,11 @@ function validate(): ValidateFunction<BridgeConfig> {
   return validator;
 }
 
-/** Keys whose string values are secrets, at any depth (connector sections included). */
-const SECRET_KEY = /token|secret|password|passwd|api_?key|private_?key|credential|webhook/i;
+/**
+ * Keys whose string values are secrets, at any depth (connector sections included). A webhook
+ * URL is one; the other `webhook_*` settings (bind address, name) are not.
+ */
+const SECRET_KEY = /token|secret|password|passwd|api_?key|private_?key|credential|webhook(_?url)?$/i;
 
 function registerSecrets(value: unknown, key = ""): void {
   if (typeof value === "string") {

@@ -4,6 +4,7 @@ import yaml from "js-yaml";
 import { BUILTIN_PLATFORMS } from "../../../bridges/builtin";
 import { ConfigError, configFromObject } from "../../../src/config/Config";
 import type { SchemaNode } from "../../../src/config/schemaNodes";
+import { redact } from "../../../src/log/Logger";
 import { fuzzParams } from "../../harness/fuzz";
 
 const HS = { url: "http://127.0.0.1:8008", domain: "localhost" };
@@ -141,6 +142,22 @@ describe("config: connector sections", () => {
     assert.equal(lines.length, 1);
     assert.match(lines[0], /^platforms\.discord\.bot_token: must be a bot token/);
     assert.ok(!lines[0].includes(token));
+  });
+
+  it("registers the connectors' secrets for redaction, and none of their defaults", () => {
+    const token = "123456:Zr9secretTokenForRedaction";
+    const c = configFromObject({
+      homeserver: HS,
+      platforms: {
+        ...Object.fromEntries(BUILTIN_PLATFORMS.map((p) => [p.name, { enabled: true }])),
+        telegram: { enabled: true, bot_token: token, owner: "@a:b" },
+      },
+    });
+    assert.equal(c.platforms.telegram.webhook_bind_address, "127.0.0.1");
+    assert.equal(c.platforms.discord.webhook_name, "clawbridge");
+    assert.equal(redact(`a ${token} b`), "a <redacted> b");
+    // Defaults such as webhook_bind_address and webhook_name are not secrets.
+    assert.equal(redact("listening on 127.0.0.1 as clawbridge"), "listening on 127.0.0.1 as clawbridge");
   });
 
   it("leaves a third-party platform's own keys to its module", () => {
