@@ -5,7 +5,6 @@
  */
 import type { WASocket } from "@whiskeysockets/baileys";
 import type {
-  Capabilities,
   ConnectorContext,
   LoginFlow,
   LoginPrompt,
@@ -18,17 +17,6 @@ import { linkDevice } from "./LoginSession";
 import { WhatsAppClient } from "./WhatsAppClient";
 
 /** WhatsApp's limits: 65536 characters of text, 100 MB media (2 GB documents, kept at 100 MB here). */
-const CAPABILITIES: Capabilities = {
-  edits: true,
-  reactions: true,
-  deletes: true,
-  threads: false,
-  typing: true,
-  readReceipts: true,
-  media: ["image", "video", "audio", "file", "sticker"],
-  maxTextLength: 65536,
-  maxMediaBytes: 100 * 1024 * 1024,
-};
 
 export class WhatsAppConnector implements NetworkConnector {
   private ctx?: ConnectorContext;
@@ -49,10 +37,6 @@ export class WhatsAppConnector implements NetworkConnector {
 
   async stop(): Promise<void> {
     await Promise.all([...this.clients].map((c) => c.disconnect()));
-  }
-
-  capabilities(): Capabilities {
-    return { ...CAPABILITIES };
   }
 
   loginFlows(): LoginFlow[] {
