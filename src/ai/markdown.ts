@@ -1,8 +1,5 @@
 import { Marked } from "marked";
-
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-}
+import { escapeHtml } from "../format";
 
 // Raw HTML in a model's answer is shown as text, not interpreted: the answer is untrusted.
 const marked = new Marked({

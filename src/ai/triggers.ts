@@ -1,4 +1,5 @@
 import type { AiMode } from "../config/types";
+import { mentionedIds, parseMatrixHtml } from "../format";
 import type { RoomEvent } from "../matrix/MatrixApi";
 
 type Content = Record<string, unknown>;
@@ -57,15 +58,8 @@ export function mentionsAi(content: Content, aiUserId: string, aiName: string): 
   const mentions = content["m.mentions"] as { user_ids?: unknown } | undefined;
   if (Array.isArray(mentions?.user_ids) && mentions.user_ids.includes(aiUserId)) return true;
   const html = typeof content.formatted_body === "string" ? content.formatted_body : "";
-  if (html) {
-    let decoded = html;
-    try {
-      decoded = decodeURIComponent(html);
-    } catch {
-      // a stray % in the text: look at it undecoded
-    }
-    if (decoded.includes(`matrix.to/#/${aiUserId}`)) return true;
-  }
+  // Pills outside the reply fallback, read by the one Matrix-HTML parser (percent-encoded or not).
+  if (html && mentionedIds(parseMatrixHtml(html)).includes(aiUserId)) return true;
   const body = typeof content.body === "string" ? stripReplyFallback(content.body) : "";
   const localpart = aiUserId.slice(1, aiUserId.indexOf(":"));
   const words = [aiName, aiUserId, `@${localpart}`].filter(Boolean).map(escapeRegex);

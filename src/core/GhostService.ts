@@ -4,7 +4,9 @@ import { Logger } from "../log/Logger";
 import { type Intent, type MatrixApi, MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Ghost } from "../store/types";
+import { AskAgain } from "./AskAgain";
 import type { NetworkClient, RemoteUserRef, UserInfo } from "./connector";
+import { classifyFailure } from "./errors";
 import { uploadMedia } from "./media";
 
 const log = new Logger("GhostService");
@@ -17,6 +19,8 @@ const log = new Logger("GhostService");
 export class GhostService {
   private readonly ghosts = new Map<string, Ghost>();
   private readonly joined = new Set<string>();
+  /** Ghosts registered without their profile (lookup refused): when to ask again. */
+  private readonly profilePending = new AskAgain<string>();
 
   constructor(
     private readonly opts: {
@@ -64,12 +68,14 @@ export class GhostService {
       await intent.ensureRegistered();
       ghost.registered = true;
       // Events carry a name at most; a new ghost gets the whole profile (avatar included) once.
-      const full = await client.userInfo(user);
+      const full = await this.lookUp(platform, client, user, mxid);
       await this.syncProfile(intent, ghost, client, {
         ...full,
         displayName: info?.displayName || full.displayName,
       });
       await this.opts.store.upsertGhost(ghost);
+    } else if (this.profilePending.due(mxid)) {
+      await this.fillInProfile(platform, client, user, intent, ghost, info);
     } else if (
       info &&
       (info.displayName !== ghost.displayName ||
@@ -83,6 +89,53 @@ export class GhostService {
     }
     this.ghosts.set(mxid, ghost);
     return intent;
+  }
+
+  /**
+   * A new ghost's profile. When the platform refuses the lookup (a 4xx) the message still goes
+   * through, from a ghost named after the user's id (or the name the event carried), and the
+   * profile is asked for again later; only an outage fails (and so retries) the message.
+   */
+  private async lookUp(
+    platform: string,
+    client: NetworkClient,
+    user: RemoteUserRef,
+    mxid: string,
+  ): Promise<UserInfo> {
+    try {
+      return await client.userInfo(user);
+    } catch (err) {
+      if (classifyFailure(err).kind === "outage") throw err;
+      log.warn("user lookup refused: bridging with the user id as the name, profile later", {
+        platform,
+        user: user.id,
+        err: String(err),
+      });
+      this.profilePending.refused(mxid);
+      return { displayName: user.id };
+    }
+  }
+
+  private async fillInProfile(
+    platform: string,
+    client: NetworkClient,
+    user: RemoteUserRef,
+    intent: Intent,
+    ghost: Ghost,
+    info: UserInfo | undefined,
+  ): Promise<void> {
+    try {
+      const full = await client.userInfo(user);
+      this.profilePending.answered(ghost.mxid);
+      await this.syncProfile(intent, ghost, client, {
+        ...full,
+        displayName: info?.displayName || full.displayName,
+      });
+      await this.opts.store.upsertGhost(ghost);
+    } catch (err) {
+      this.profilePending.refused(ghost.mxid);
+      log.debug("user profile still unavailable", { platform, user: user.id, err: String(err) });
+    }
   }
 
   /**

@@ -4,7 +4,9 @@ import { Logger } from "../log/Logger";
 import { type Intent, type MatrixApi, MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
+import { AskAgain } from "./AskAgain";
 import type { ChatInfo, LoginRef, NetworkClient, RemoteChatRef } from "./connector";
+import { classifyFailure } from "./errors";
 import type { GhostService } from "./GhostService";
 import { uploadMedia } from "./media";
 
@@ -29,6 +31,8 @@ export function chatKey(chat: RemoteChatRef): string {
 export class PortalService {
   private readonly byKey = new Map<string, Portal>();
   private readonly byRoom = new Map<string, Portal[]>();
+  /** Portals created without their chat's details (lookup refused): when to ask again. */
+  private readonly detailsPending = new AskAgain<string>();
 
   constructor(
     private readonly opts: {
@@ -86,8 +90,12 @@ export class PortalService {
   ): Promise<Portal> {
     const key = chatKey(chat);
     const existing = await this.get(platform, key);
-    if (existing) return existing;
-    const info = await client.chatInfo(chat);
+    if (existing) {
+      if (this.detailsPending.due(`${platform}\u0000${key}`))
+        await this.fillInDetails(existing, client, chat);
+      return existing;
+    }
+    const info = await this.lookUp(platform, client, chat);
     const roomId = await this.createRoom(platform, key, login, client, info);
     const portal: Portal = {
       platform,
@@ -109,6 +117,47 @@ export class PortalService {
     }
     await this.joinMembers(portal, client, info.members ?? []);
     return portal;
+  }
+
+  /**
+   * The chat's details for a new portal. When the platform refuses the lookup (a 4xx: no
+   * access to the chat's info, a chat it will not describe) the message is still bridged, into
+   * a room named after the chat's id, and the details are asked for again later; only an
+   * outage fails (and so retries) the message.
+   */
+  private async lookUp(platform: string, client: NetworkClient, chat: RemoteChatRef): Promise<ChatInfo> {
+    try {
+      return await client.chatInfo(chat);
+    } catch (err) {
+      if (classifyFailure(err).kind === "outage") throw err;
+      const key = chatKey(chat);
+      log.warn("chat lookup refused: bridging with the chat id as its name, details later", {
+        platform,
+        chat: key,
+        err: String(err),
+      });
+      this.detailsPending.refused(`${platform}\u0000${key}`);
+      return { kind: "group", name: chat.id };
+    }
+  }
+
+  /** Asks again for the details of a portal created without them; applies them once given. */
+  private async fillInDetails(portal: Portal, client: NetworkClient, chat: RemoteChatRef): Promise<void> {
+    const k = `${portal.platform}\u0000${portal.chatId}`;
+    try {
+      const info = await client.chatInfo(chat);
+      this.detailsPending.answered(k);
+      await this.applyChatInfo(portal, client, info);
+      await this.joinMembers(portal, client, info.members ?? []);
+      log.info("portal details filled in", { platform: portal.platform, chat: portal.chatId });
+    } catch (err) {
+      this.detailsPending.refused(k);
+      log.debug("chat details still unavailable", {
+        platform: portal.platform,
+        chat: portal.chatId,
+        err: String(err),
+      });
+    }
   }
 
   /**

@@ -4,7 +4,7 @@
  * block quotes (`>` and `>>>`), headers, masked links, user/channel/role mentions, custom emoji
  * and backslash escapes. Pure: everything about users, channels and roles comes from `names`.
  */
-import { escapeHtml } from "./escape";
+import { escapeHtml, matrixToUrl } from "../../../src/format";
 
 /** What the converter needs to know about the guild. */
 export interface MentionResolver {
@@ -24,10 +24,14 @@ export interface MatrixText {
 const INLINE =
   /(`+)([\s\S]*?[^`])\1(?!`)|\|\|([\s\S]+?)\|\||\*\*([\s\S]+?)\*\*(?!\*)|__([\s\S]+?)__(?!_)|\*(?=\S)([\s\S]*?\S)\*|(?<![\w])_(?=\S)([\s\S]*?\S)_(?!\w)|~~([\s\S]+?)~~|\[([^\]\n]+)\]\((https?:\/\/[^)\s]+)\)|<@!?(\d+)>|<#(\d+)>|<@&(\d+)>|<(a?):(\w+):(\d+)>|\\([\\*_~`|>#[\]()-])/g;
 
-const matrixTo = (id: string): string => `https://matrix.to/#/${encodeURIComponent(id)}`;
+const matrixTo = (id: string): string => matrixToUrl(id, "encoded");
+
+/** Spans nested deeper than this keep their text without the markup (no recursion without end). */
+const MAX_NESTING = 16;
 
 /** Inline spans of one line group → [html, plain]. */
-function inline(s: string, r: MentionResolver): [string, string] {
+function inline(s: string, r: MentionResolver, depth = 0): [string, string] {
+  if (depth > MAX_NESTING) return [escapeHtml(s), s];
   let html = "";
   let plain = "";
   let last = 0;
@@ -37,7 +41,7 @@ function inline(s: string, r: MentionResolver): [string, string] {
     plain += s.slice(last, m.index);
     last = m.index + m[0].length;
     const wrap = (tag: string, inner: string, attrs = ""): void => {
-      const [h, p] = inline(inner, r);
+      const [h, p] = inline(inner, r, depth + 1);
       html += `<${tag}${attrs}>${h}</${tag}>`;
       plain += p;
     };
@@ -52,7 +56,7 @@ function inline(s: string, r: MentionResolver): [string, string] {
     else if (m[7] !== undefined) wrap("em", m[7]);
     else if (m[8] !== undefined) wrap("del", m[8]);
     else if (m[9] !== undefined) {
-      const [h, p] = inline(m[9], r);
+      const [h, p] = inline(m[9], r, depth + 1);
       html += `<a href="${escapeHtml(m[10])}">${h}</a>`;
       plain += `${p} (${m[10]})`;
     } else if (m[11] !== undefined) {
@@ -83,7 +87,7 @@ function inline(s: string, r: MentionResolver): [string, string] {
 }
 
 /** Block structure: code blocks, quotes, headers; the rest line by line. */
-function blocks(text: string, r: MentionResolver): [string, string] {
+function blocks(text: string, r: MentionResolver, depth = 0): [string, string] {
   const html: string[] = [];
   const plain: string[] = [];
   const lines = text.split("\n");
@@ -102,18 +106,22 @@ function blocks(text: string, r: MentionResolver): [string, string] {
       if (end >= 0) {
         const lang = /^```(\w+)$/.exec(line.trim())?.[1] ?? "";
         const firstLine = lang || line.length === 3 ? [] : [line.slice(3)];
-        const last = lines[end].slice(0, lines[end].indexOf("```"));
+        const fence = lines[end].indexOf("```");
+        const last = lines[end].slice(0, fence);
         const body = [...firstLine, ...lines.slice(i + 1, end), ...(last ? [last] : [])].join("\n");
         const cls = lang ? ` class="language-${escapeHtml(lang)}"` : "";
         html.push(`<pre><code${cls}>${escapeHtml(body)}</code></pre>`);
-        plain.push(lines.slice(i, end + 1).join("\n"));
+        plain.push([...lines.slice(i, end), lines[end].slice(0, fence + 3)].join("\n"));
+        // Text after the closing fence is a line of its own, not part of the code.
+        const after = lines[end].slice(fence + 3);
+        if (after) lines.splice(end + 1, 0, after);
         i = end;
         continue;
       }
     }
     if (line.startsWith(">>> ")) {
       const rest = [line.slice(4), ...lines.slice(i + 1)].join("\n");
-      const [h, p] = blocks(rest, r);
+      const [h, p] = depth > MAX_NESTING ? inline(rest, r) : blocks(rest, r, depth + 1);
       html.push(`<blockquote>${h}</blockquote>`);
       plain.push(
         p
@@ -128,7 +136,8 @@ function blocks(text: string, r: MentionResolver): [string, string] {
       while (i < lines.length && (lines[i].startsWith("> ") || lines[i] === ">"))
         quoted.push(lines[i++].slice(2));
       i--;
-      const [h, p] = blocks(quoted.join("\n"), r);
+      const [h, p] =
+        depth > MAX_NESTING ? inline(quoted.join("\n"), r) : blocks(quoted.join("\n"), r, depth + 1);
       html.push(`<blockquote>${h}</blockquote>`);
       plain.push(
         p

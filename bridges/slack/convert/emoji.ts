@@ -1,102 +1,73 @@
 /**
- * Slack emoji names ↔ Unicode. Slack names follow the GitHub/gemoji set; this table holds the
- * ones people use most (reactions especially). A name that is not here stays `:name:` in Matrix,
- * and a reaction key that is not here is sent to Slack as text.
+ * Slack emoji names ↔ Unicode, from the emoji-datasource data set (the names Slack itself uses,
+ * skin tones included: `+1::skin-tone-4` ↔ 👍🏽). Custom workspace emoji have no Unicode form: a
+ * name that is not in the set stays `:name:` in Matrix, and such a reaction key goes to Slack
+ * as text. The tables are built on first use.
  */
-const TABLE: ReadonlyArray<[string, string, ...string[]]> = [
-  ["👍", "+1", "thumbsup"],
-  ["👎", "-1", "thumbsdown"],
-  ["❤️", "heart"],
-  ["😄", "smile"],
-  ["😃", "smiley"],
-  ["😀", "grinning"],
-  ["😁", "grin"],
-  ["😂", "joy"],
-  ["🤣", "rolling_on_the_floor_laughing", "rofl"],
-  ["😊", "blush"],
-  ["🙂", "slightly_smiling_face"],
-  ["😉", "wink"],
-  ["😍", "heart_eyes"],
-  ["😘", "kissing_heart"],
-  ["😎", "sunglasses"],
-  ["🤔", "thinking_face", "thinking"],
-  ["😐", "neutral_face"],
-  ["😢", "cry"],
-  ["😭", "sob"],
-  ["😡", "rage"],
-  ["😱", "scream"],
-  ["😅", "sweat_smile"],
-  ["🙃", "upside_down_face"],
-  ["😮", "open_mouth"],
-  ["🙄", "face_with_rolling_eyes", "roll_eyes"],
-  ["🤯", "exploding_head"],
-  ["🥳", "partying_face"],
-  ["🙏", "pray"],
-  ["👏", "clap"],
-  ["🙌", "raised_hands"],
-  ["👋", "wave"],
-  ["👌", "ok_hand"],
-  ["✌️", "v"],
-  ["💪", "muscle"],
-  ["👀", "eyes"],
-  ["🎉", "tada"],
-  ["🔥", "fire"],
-  ["✨", "sparkles"],
-  ["⭐", "star"],
-  ["💯", "100"],
-  ["✅", "white_check_mark"],
-  ["✔️", "heavy_check_mark"],
-  ["❌", "x"],
-  ["⚠️", "warning"],
-  ["❓", "question"],
-  ["❗", "exclamation", "heavy_exclamation_mark"],
-  ["🚀", "rocket"],
-  ["💡", "bulb"],
-  ["📌", "pushpin"],
-  ["📎", "paperclip"],
-  ["🐛", "bug"],
-  ["☕", "coffee"],
-  ["🍕", "pizza"],
-  ["🍺", "beer"],
-  ["🦜", "parrot"],
-  ["🐶", "dog"],
-  ["🐱", "cat"],
-  ["💔", "broken_heart"],
-  ["💙", "blue_heart"],
-  ["💚", "green_heart"],
-  ["💛", "yellow_heart"],
-  ["💜", "purple_heart"],
-  ["🧡", "orange_heart"],
-  ["🤝", "handshake"],
-  ["🤷", "shrug"],
-  ["🤦", "facepalm", "face_palm"],
-  ["😴", "sleeping"],
-  ["🤖", "robot_face"],
-  ["👻", "ghost"],
-  ["💩", "hankey", "poop"],
-  ["☀️", "sunny"],
-  ["🌈", "rainbow"],
-  ["⏰", "alarm_clock"],
-  ["📅", "date"],
-  ["🔗", "link"],
-  ["🔒", "lock"],
-];
 
-const BY_NAME = new Map<string, string>();
-const BY_EMOJI = new Map<string, string>();
-for (const [emoji, ...names] of TABLE) {
-  for (const n of names) BY_NAME.set(n, emoji);
-  BY_EMOJI.set(emoji.replace(/\uFE0F/g, ""), names[0]!);
+/** The fields of an emoji-datasource entry this module reads. */
+interface EmojiData {
+  unified: string;
+  non_qualified: string | null;
+  short_name: string;
+  short_names: string[];
+  skin_variations?: Record<string, { unified: string; non_qualified: string | null }>;
 }
 
-/** Unicode for a Slack emoji name (`thumbsup`, `+1::skin-tone-2` keeps only the base). */
+/** Slack's skin-tone suffixes and the Fitzpatrick modifiers they stand for. */
+const SKIN_TONES: Record<string, string> = {
+  "1F3FB": "2",
+  "1F3FC": "3",
+  "1F3FD": "4",
+  "1F3FE": "5",
+  "1F3FF": "6",
+};
+
+interface Tables {
+  byName: Map<string, string>;
+  byEmoji: Map<string, string>;
+}
+let tables: Tables | undefined;
+
+const fromUnified = (unified: string): string =>
+  String.fromCodePoint(...unified.split("-").map((h) => Number.parseInt(h, 16)));
+/** The key an emoji is looked up by: variation selectors do not matter. */
+const bare = (emoji: string): string => emoji.replace(/\uFE0F/g, "");
+
+function load(): Tables {
+  if (tables) return tables;
+  const data = require("emoji-datasource/emoji.json") as EmojiData[];
+  const byName = new Map<string, string>();
+  const byEmoji = new Map<string, string>();
+  for (const e of data) {
+    const emoji = fromUnified(e.unified);
+    for (const name of e.short_names) if (!byName.has(name)) byName.set(name, emoji);
+    for (const form of [e.unified, e.non_qualified]) {
+      if (form && !byEmoji.has(bare(fromUnified(form)))) byEmoji.set(bare(fromUnified(form)), e.short_name);
+    }
+    for (const [modifier, variation] of Object.entries(e.skin_variations ?? {})) {
+      const tone = SKIN_TONES[modifier];
+      if (!tone) continue; // two-tone variants (🤝 with two hands) have no single Slack suffix
+      const name = `${e.short_name}::skin-tone-${tone}`;
+      const toned = fromUnified(variation.unified);
+      byName.set(name, toned);
+      for (const alias of e.short_names) byName.set(`${alias}::skin-tone-${tone}`, toned);
+      byEmoji.set(bare(toned), name);
+      if (variation.non_qualified) byEmoji.set(bare(fromUnified(variation.non_qualified)), name);
+    }
+  }
+  tables = { byName, byEmoji };
+  return tables;
+}
+
+/** Unicode for a Slack emoji name (`thumbsup`, `+1::skin-tone-2`). */
 export function emojiFromName(name: string): string | undefined {
-  return BY_NAME.get(name.replace(/::skin-tone-\d$/, ""));
+  return load().byName.get(name);
 }
 
 /** The Slack name for a Unicode emoji (variation selectors ignored). */
 export function nameFromEmoji(emoji: string): string | undefined {
-  return BY_EMOJI.get(emoji.replace(/\uFE0F/g, ""));
+  return load().byEmoji.get(bare(emoji));
 }
 
 /** Replaces `:name:` shortcodes that have a Unicode form; others stay as written. */

@@ -4,6 +4,7 @@
  * `<#C…|name>`, `<!here>`, `<url|text>`. Formatting: `*bold*`, `_italic_`, `~strike~`,
  * `` `code` ``, ```` ```pre``` ```` and `>` quotes.
  */
+import { escapeHtml, matrixToUrl, safeUrl } from "../../../src/format";
 import { replaceShortcodes } from "./emoji";
 
 /** What the converter needs to know to render mentions. */
@@ -19,9 +20,6 @@ export interface Converted {
   /** Undefined when the message has no formatting (the plain body says it all). */
   html?: string;
 }
-
-const escapeHtml = (s: string): string =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 /** Slack's own escaping of user text. */
 export const decodeSlack = (s: string): string =>
@@ -43,7 +41,7 @@ function token(inner: string, ctx: MrkdwnContext, out: Out): void {
     const u = ctx.user(target.slice(1));
     const name = u.name || label || target.slice(1);
     out.text += name;
-    out.html += `<a href="https://matrix.to/#/${escapeHtml(u.mxid)}">${escapeHtml(name)}</a>`;
+    out.html += `<a href="${escapeHtml(matrixToUrl(u.mxid))}">${escapeHtml(name)}</a>`;
     return;
   }
   if (target.startsWith("#")) {
@@ -62,30 +60,58 @@ function token(inner: string, ctx: MrkdwnContext, out: Out): void {
   const url = decodeSlack(target);
   const shown = label ?? url.replace(/^mailto:/, "");
   out.text += label && label !== url ? `${label} (${url})` : shown;
-  out.html += `<a href="${escapeHtml(url)}">${escapeHtml(shown)}</a>`;
+  // Only schemes a Matrix client may follow become links (never javascript: or data:).
+  const safe = safeUrl(url);
+  out.html +=
+    safe === undefined ? escapeHtml(shown) : `<a href="${escapeHtml(safe)}">${escapeHtml(shown)}</a>`;
 }
 
 const PUNCT = /[\s.,;:!?()[\]{}"'/-]/;
 
-/** Whether a `*`/`_`/`~` at `i` opens a span that closes on the same line. */
-function spanEnd(s: string, i: number, mark: string): number {
+/** Whether `s[j]` can close a span of `mark`: the marker after a non-space, before punctuation or the end. */
+function closes(s: string, j: number, mark: string): boolean {
+  if (s[j] !== mark || /\s/.test(s[j - 1]!)) return false;
+  const after = j + 1 >= s.length ? " " : s[j + 1]!;
+  return PUNCT.test(after) || /[*_~]/.test(after);
+}
+
+/**
+ * Finds where a `*`/`_`/`~` at `i` closes on the same line, or -1. Where a closer can be depends
+ * only on its own position, so each scan is remembered per marker: a line of openers without a
+ * closer is scanned once, not once per opener.
+ */
+function spanEnd(
+  s: string,
+  i: number,
+  mark: string,
+  seen: Map<string, { from: number; to: number; at: number }>,
+): number {
   const before = i === 0 ? " " : s[i - 1]!;
   if (!PUNCT.test(before) && !/[*_~]/.test(before)) return -1;
   if (i + 1 >= s.length || /\s/.test(s[i + 1]!)) return -1;
-  for (let j = i + 2; j < s.length; j++) {
-    if (s[j] === "\n") return -1;
-    if (s[j] === mark && !/\s/.test(s[j - 1]!)) {
-      const after = j + 1 >= s.length ? " " : s[j + 1]!;
-      if (PUNCT.test(after) || /[*_~]/.test(after)) return j;
+  const from = i + 2;
+  const known = seen.get(mark);
+  // A previous scan covered [known.from, known.to) and found its first closer at `at` (or none).
+  if (known && from >= known.from && (known.at < 0 ? from <= known.to : from <= known.at)) return known.at;
+  let j = from;
+  for (; j < s.length && s[j] !== "\n"; j++) {
+    if (closes(s, j, mark)) {
+      seen.set(mark, { from, to: j, at: j });
+      return j;
     }
   }
+  seen.set(mark, { from, to: j, at: -1 });
   return -1;
 }
 
 const TAGS: Record<string, string> = { "*": "strong", _: "em", "~": "del" };
 
 /** Inline formatting of one stretch of (still Slack-escaped) text. */
-function inline(s: string, ctx: MrkdwnContext, out: Out): void {
+/** Spans nested deeper than this keep their markers as text (no recursion without end). */
+const MAX_NESTING = 16;
+
+function inline(s: string, ctx: MrkdwnContext, out: Out, depth = 0): void {
+  const seen = new Map<string, { from: number; to: number; at: number }>();
   let plain = "";
   const flush = (): void => {
     const t = replaceShortcodes(decodeSlack(plain));
@@ -116,13 +142,13 @@ function inline(s: string, ctx: MrkdwnContext, out: Out): void {
         continue;
       }
     }
-    if (ch in TAGS) {
-      const end = spanEnd(s, i, ch);
+    if (ch in TAGS && depth < MAX_NESTING) {
+      const end = spanEnd(s, i, ch, seen);
       if (end > 0) {
         flush();
         const tag = TAGS[ch]!;
         out.html += `<${tag}>`;
-        inline(s.slice(i + 1, end), ctx, out);
+        inline(s.slice(i + 1, end), ctx, out, depth + 1);
         out.html += `</${tag}>`;
         out.formatted = true;
         i = end;

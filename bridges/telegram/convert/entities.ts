@@ -1,5 +1,5 @@
 import type { MessageEntity } from "grammy/types";
-import { escapeHtml, safeUrl } from "./escape";
+import { escapeHtml, matrixToUrl, safeUrl } from "../../../src/format";
 import { userDisplayName } from "./names";
 
 /** What `entitiesToHtml` needs from its caller. */
@@ -39,6 +39,8 @@ function toSpan(
   order: number,
   opts: EntitiesToHtmlOptions,
 ): Span | undefined {
+  // A payload is input like any other: fields the Bot API promises may still be missing or mistyped.
+  if (!Number.isInteger(entity.offset) || !Number.isInteger(entity.length)) return undefined;
   const start = Math.max(0, entity.offset);
   const end = Math.min(text.length, entity.offset + entity.length);
   if (end <= start) return undefined;
@@ -48,12 +50,15 @@ function toSpan(
   switch (entity.type) {
     case "pre": {
       // Only characters a class name can hold; Telegram lets senders type anything here.
-      const lang = entity.language?.replace(/[^A-Za-z0-9_+#.-]/g, "");
+      const lang = (typeof entity.language === "string" ? entity.language : "").replace(
+        /[^A-Za-z0-9_+#.-]/g,
+        "",
+      );
       const code = lang ? `<code class="language-${lang}">` : "<code>";
       return span(`<pre>${code}`, "</code></pre>", true);
     }
     case "text_link": {
-      const href = safeUrl(entity.url);
+      const href = typeof entity.url === "string" ? safeUrl(entity.url) : undefined;
       return href === undefined ? undefined : span(`<a href="${escapeHtml(href)}">`, "</a>");
     }
     case "url": {
@@ -61,9 +66,10 @@ function toSpan(
       return href === undefined ? undefined : span(`<a href="${escapeHtml(href)}">`, "</a>");
     }
     case "text_mention": {
+      if (typeof entity.user?.id !== "number") return undefined;
       const mxid = opts.userPill(entity.user.id, userDisplayName(entity.user));
       if (mxid === undefined) return undefined;
-      return span(`<a href="https://matrix.to/#/${escapeHtml(mxid)}">`, "</a>");
+      return span(`<a href="${escapeHtml(matrixToUrl(mxid))}">`, "</a>");
     }
     default:
       // mention, hashtag, cashtag, bot_command, email, phone_number, custom_emoji, date_time: the text says it all.

@@ -1,4 +1,4 @@
-import { escapeHtml } from "./escape";
+import { escapeHtml } from "../../../src/format";
 
 /** Default relay line: the sender's name in bold, then the message (already Telegram HTML). */
 export const DEFAULT_RELAY_TEMPLATE = "<b>{displayname}</b>: {message}";

@@ -47,6 +47,15 @@ describe("ai: trigger rules", () => {
     const body = "> <@ai:localhost> I am AI\n\nthanks";
     assert.equal(stripReplyFallback(body), "thanks");
     assert.equal(mentionsAi({ body }, AI, "AI"), false);
+    const formatted_body =
+      '<mx-reply><blockquote><a href="https://matrix.to/#/@ai:localhost">Robot</a> I am AI</blockquote></mx-reply>thanks';
+    assert.equal(mentionsAi({ body: "thanks", formatted_body }, AI, "Robot2"), false);
+  });
+
+  it("a malformed % escape in a pill is no mention and no error", () => {
+    const formatted_body =
+      '<a href="https://matrix.to/#/@ai%:localhost">x</a> 100% <a href="https://matrix.to/#/%">y</a>';
+    assert.equal(mentionsAi({ body: "x 100% y", formatted_body }, AI, "Robot2"), false);
   });
 
   it("mention mode answers mentions and replies to the AI only", () => {

@@ -1,34 +1,75 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   emojiFromName,
   nameFromEmoji,
   reactionName,
   replaceShortcodes,
 } from "../../../../../bridges/slack/convert/index";
+import { fuzzParams } from "../../../../harness/fuzz";
 
-describe("Slack emoji names ↔ unicode", () => {
-  it("maps names and aliases to unicode, ignoring skin tones", () => {
+describe("Slack emoji names ↔ unicode (emoji-datasource)", () => {
+  it("maps names and aliases to unicode, skin tones included", () => {
     assert.equal(emojiFromName("+1"), "👍");
     assert.equal(emojiFromName("thumbsup"), "👍");
-    assert.equal(emojiFromName("wave::skin-tone-4"), "👋");
+    assert.equal(emojiFromName("+1::skin-tone-4"), "👍🏽");
+    assert.equal(emojiFromName("thumbsup::skin-tone-6"), "👍🏿");
+    assert.equal(emojiFromName("wave::skin-tone-2"), "👋🏻");
+    assert.equal(emojiFromName("skull"), "💀");
+    assert.equal(emojiFromName("saluting_face"), "🫡");
     assert.equal(emojiFromName("no_such_emoji"), undefined);
+    assert.equal(emojiFromName("skull::skin-tone-3"), undefined, "no skin tones for a skull");
   });
 
-  it("maps unicode back to the first name, with or without the variation selector", () => {
+  it("maps unicode back to Slack's name, with or without the variation selector, skin tones included", () => {
     assert.equal(nameFromEmoji("👍"), "+1");
+    assert.equal(nameFromEmoji("👍🏽"), "+1::skin-tone-4");
     assert.equal(nameFromEmoji("❤️"), "heart");
     assert.equal(nameFromEmoji("❤"), "heart");
-    assert.equal(nameFromEmoji("🦄"), undefined);
+    assert.equal(nameFromEmoji("🦄"), "unicorn_face");
+    assert.equal(nameFromEmoji("🫡"), "saluting_face");
+    assert.equal(nameFromEmoji("not an emoji"), undefined);
   });
 
   it("replaces known shortcodes in text and leaves the rest", () => {
-    assert.equal(replaceShortcodes("a :fire: b :nope: c :eyes:"), "a 🔥 b :nope: c 👀");
+    assert.equal(
+      replaceShortcodes("a :fire: b :nope: c :eyes: :+1::skin-tone-5:"),
+      "a 🔥 b :nope: c 👀 👍🏾",
+    );
     assert.equal(replaceShortcodes("time 10:30:00"), "time 10:30:00");
   });
 
   it("turns a Matrix reaction key into a Slack reaction name (custom Slack emoji keep their name)", () => {
     assert.equal(reactionName("🎉"), "tada");
+    assert.equal(reactionName("👍🏽"), "+1::skin-tone-4");
+    assert.equal(reactionName("💀"), "skull");
     assert.equal(reactionName(":party_parrot:"), "party_parrot");
-    assert.equal(reactionName("🦄"), undefined);
+    assert.equal(reactionName("not an emoji"), undefined);
+  });
+
+  it("every name maps to an emoji that maps back to a name of the same emoji", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom("+1", "heart", "skull", "wave::skin-tone-3", "flag-fr", "smile", "rocket"),
+        (name) => {
+          const emoji = emojiFromName(name);
+          assert.ok(emoji);
+          assert.equal(emojiFromName(nameFromEmoji(emoji)!), emoji);
+        },
+      ),
+      fuzzParams(50),
+    );
+  });
+
+  it("never throws on arbitrary names and text", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 200 }), (s) => {
+        emojiFromName(s);
+        nameFromEmoji(s);
+        reactionName(s);
+        assert.equal(typeof replaceShortcodes(s), "string");
+      }),
+      fuzzParams(300),
+    );
   });
 });

@@ -1,12 +1,29 @@
-/** Link schemes allowed through in either direction; anything else (javascript:, data:, relative) loses its link. */
-const SAFE_SCHEMES = new Set(["http", "https", "ftp", "mailto", "magnet", "tg"]);
+/**
+ * Escaping, character references and link schemes, shared by every connector's converters
+ * (the one place each of these lives).
+ */
+import { decodeHTML } from "entities";
 
-/** Escape `& < > "` so text can sit in HTML content or a double-quoted attribute (both Matrix and Telegram). */
+/**
+ * Escape `& < > "` so text can sit in HTML content or a double-quoted attribute (Matrix `formatted_body`,
+ * Telegram's HTML parse mode). `'` stays: nothing here writes single-quoted attributes.
+ */
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"]/g, (c) =>
     c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : "&quot;",
   );
 }
+
+/**
+ * Decode HTML character references as a browser does (named, decimal, hex; a number out of range, a
+ * surrogate or NUL becomes U+FFFD). Never throws, whatever the number.
+ */
+export function decodeEntities(s: string): string {
+  return s.includes("&") ? decodeHTML(s) : s;
+}
+
+/** Link schemes allowed through in either direction; anything else (javascript:, data:, relative) loses its link. */
+const SAFE_SCHEMES = new Set(["http", "https", "ftp", "mailto", "magnet", "tg"]);
 
 /**
  * The URL if its scheme is on the allowlist, else undefined. With `assumeHttps`, a scheme-less URL (Telegram's
@@ -24,4 +41,9 @@ export function safeUrl(raw: string, assumeHttps = false): string | undefined {
     return assumeHttps && !squashed.startsWith("/") ? `https://${raw.trim()}` : undefined;
   }
   return SAFE_SCHEMES.has(scheme) ? raw.trim() : undefined;
+}
+
+/** The scheme of a URL `safeUrl` let through, lower case ("https", "mailto", …). */
+export function urlScheme(url: string): string {
+  return /^\s*([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase() ?? "";
 }
