@@ -15,7 +15,7 @@
  * come from its `bridges/<x>/config.ts` through the platform list in `bridges/builtin.ts`.
  */
 
-import { BUILTIN_PLATFORMS } from "../../bridges/builtin";
+import { BUILTIN_PLATFORMS, builtinPlatform } from "../../bridges/builtin";
 import {
   bool,
   connectorSectionNode,
@@ -78,7 +78,7 @@ export function platformSchema(name?: string): SchemaNode {
   if (!name) return { ...node, required: ["module"] };
   node.default = { enabled: false };
   node.properties!.module["x-sample-hidden"] = true; // shown once, in the third-party example
-  const builtin = BUILTIN_PLATFORMS.find((p) => p.name === name);
+  const builtin = builtinPlatform(name);
   if (!builtin) return node;
   // A built-in connector's own keys are checked as strictly as the core's (a stand-in loaded
   // through `module` in its place gets the same validated section).

@@ -160,6 +160,28 @@ describe("config: connector sections", () => {
     assert.equal(redact("listening on 127.0.0.1 as clawbridge"), "listening on 127.0.0.1 as clawbridge");
   });
 
+  it("types environment overrides of connector keys by the connector's schema", () => {
+    const c = configFromObject(
+      { homeserver: HS },
+      {
+        CLAWBRIDGE_PLATFORMS__DISCORD__WEBHOOK_NAME: "1234",
+        CLAWBRIDGE_PLATFORMS__DISCORD__CATCH_UP_LIMIT: "5",
+        CLAWBRIDGE_PLATFORMS__TELEGRAM__MODERATION: "true",
+      },
+    );
+    assert.equal(c.platforms.discord.webhook_name, "1234");
+    assert.equal(c.platforms.discord.catch_up_limit, 5);
+    assert.equal(c.platforms.telegram.moderation, true);
+    assert.deepEqual(
+      problems(() =>
+        configFromObject({ homeserver: HS }, { CLAWBRIDGE_PLATFORMS__SLACK__MAX_FILE_BYTES: "lots" }),
+      ),
+      [
+        "platforms.slack.max_file_bytes: must be a whole number (e.g. 104857600) (set by CLAWBRIDGE_PLATFORMS__SLACK__MAX_FILE_BYTES)",
+      ],
+    );
+  });
+
   it("leaves a third-party platform's own keys to its module", () => {
     const c = load("matrixish", { module: "./x.js", bot_tokn: "anything" });
     assert.equal(c.platforms.matrixish.bot_tokn, "anything");
