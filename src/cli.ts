@@ -93,12 +93,24 @@ async function start(args: Args): Promise<void> {
   const config = load(args);
   const tokens = loadRegistrationTokens(registrationPath(args, config), { configPath: args.config });
   await waitForHomeserver(config.homeserver.url, args.waitHomeserverSeconds * 1000);
-  const bridge = await Bridge.start({ config, tokens });
+  /** A stop that has not finished by then is cut short (service managers send SIGKILL at ~10 s). */
+  const SHUTDOWN_DEADLINE_MS = 9_000;
+  let bridge: Bridge | undefined;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info("stopping", { signal });
+    // Whatever hangs (a dead database, a homeserver or connector that does not answer), the
+    // process is gone within SHUTDOWN_DEADLINE_MS: exit code 0 for a clean stop, 1 if forced.
+    setTimeout(() => {
+      log.error("did not stop in time; exiting anyway (undelivered messages stay queued)", {
+        ms: SHUTDOWN_DEADLINE_MS,
+      });
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    // Stopped while starting: the exit hook stops the embedded PostgreSQL; what was accepted is stored.
+    if (!bridge) process.exit(0);
     bridge.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -109,6 +121,7 @@ async function start(args: Args): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
+  bridge = await Bridge.start({ config, tokens });
 }
 
 async function migrate(args: Args): Promise<void> {

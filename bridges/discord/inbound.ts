@@ -106,6 +106,9 @@ export function toRemoteMessage(deps: InboundDeps, msg: Message): RemoteMessage 
     mimetype: a.contentType ?? "application/octet-stream",
     name: a.name,
     size: a.size,
+    ...(a.width && a.height ? { width: a.width, height: a.height } : {}),
+    // Discord gives a duration (in seconds) for voice messages only.
+    ...(typeof a.duration === "number" ? { durationMs: a.duration * 1000 } : {}),
   }));
   for (const s of msg.stickers.values()) {
     const media = stickerMedia(s.format, s.id, deps.cdn);

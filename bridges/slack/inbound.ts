@@ -239,9 +239,15 @@ function mapUnsafe(body: unknown, ctx: InboundContext): Mapped {
 export function fileRef(f: Obj): MediaRef | undefined {
   const url = s(f.url_private_download) ?? s(f.url_private);
   if (!url) return undefined;
-  const ref: { key: string; name?: string; mimetype?: string; size?: number } = { key: url };
+  const ref: { -readonly [K in keyof MediaRef]: MediaRef[K] } = { key: url };
   if (s(f.name)) ref.name = f.name as string;
   if (s(f.mimetype)) ref.mimetype = f.mimetype as string;
   if (typeof f.size === "number") ref.size = f.size;
+  // Images carry original_w/original_h; audio and video a duration_ms.
+  if (typeof f.original_w === "number" && typeof f.original_h === "number") {
+    ref.width = f.original_w;
+    ref.height = f.original_h;
+  }
+  if (typeof f.duration_ms === "number") ref.durationMs = f.duration_ms;
   return ref;
 }

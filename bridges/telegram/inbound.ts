@@ -189,6 +189,9 @@ export class InboundMapper {
         mimetype: media.mimetype,
         name: media.name,
         size: media.size,
+        width: media.width,
+        height: media.height,
+        durationMs: media.durationMs,
       };
       out.attachments = [strip(ref)];
     }

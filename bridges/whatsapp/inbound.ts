@@ -100,12 +100,28 @@ export function mediaOf(m: proto.IMessage):
 function mediaRef(
   id: string,
   kind: MediaKind,
-  media: { mimetype?: string | null; fileName?: string | null; fileLength?: unknown; ptt?: boolean | null },
+  media: {
+    mimetype?: string | null;
+    fileName?: string | null;
+    fileLength?: unknown;
+    ptt?: boolean | null;
+    width?: number | null;
+    height?: number | null;
+    seconds?: number | null;
+  },
 ): MediaRef {
   const mimetype = media.mimetype?.split(";")[0] ?? "application/octet-stream";
   const base = kind === "audioMessage" && media.ptt ? "voice" : kind.replace("Message", "");
   const size = Number(media.fileLength ?? 0) || undefined;
-  return { key: `msg:${id}`, mimetype, name: media.fileName ?? `${base}.${EXT[kind]}`, size };
+  const ref: { -readonly [K in keyof MediaRef]: MediaRef[K] } = {
+    key: `msg:${id}`,
+    mimetype,
+    name: media.fileName ?? `${base}.${EXT[kind]}`,
+    size,
+  };
+  if (media.width && media.height) Object.assign(ref, { width: media.width, height: media.height });
+  if (typeof media.seconds === "number" && media.seconds > 0) ref.durationMs = media.seconds * 1000;
+  return ref;
 }
 
 /** One received or echoed message → its events (usually one). */

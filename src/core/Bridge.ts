@@ -23,12 +23,14 @@ import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent
 import { DeliveryQueue, storedItems } from "./DeliveryQueue";
 import { userText } from "./errors";
 import { GhostService } from "./GhostService";
+import { Health, homeserverCheck, Probe } from "./Health";
 import { InboundBridge, type RemotePayload } from "./InboundBridge";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { Permissions } from "./Permissions";
 import { chatKey, PortalService } from "./PortalService";
 import { Quarantine } from "./Quarantine";
 import { StateNotices } from "./StateNotices";
+import { TransactionGap, TxnSequence } from "./TxnSequence";
 
 const log = new Logger("Bridge");
 
@@ -117,6 +119,10 @@ export class Bridge {
   private stateNotices?: StateNotices;
   private catchUp?: CatchUp;
   quarantine!: Quarantine;
+  private readonly txnSequence = new TxnSequence();
+  /** Database and homeserver as the bridge sees them, for `/health`. */
+  private readonly health = new Health();
+  private homeserverProbe?: Probe;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -129,11 +135,18 @@ export class Bridge {
   private async boot(): Promise<void> {
     const { config, tokens } = this.opts;
     const t0 = performance.now();
+    this.health.onChange((name, status) => {
+      // Transactions refused while the database was down wait out the homeserver's backoff
+      // (up to minutes): a ping makes it retry them now.
+      if (name === "database" && status.state === "up" && this.ready)
+        void this.pingHomeserver("database-back");
+    });
     this.db = await openDatabase({
       url: config.database.url,
       dataDir: config.database.data_dir,
       embeddedPort: config.database.embedded_port,
       maxConnections: config.database.max_connections,
+      supervise: { reporter: this.health.dependency("database") },
     });
     await new Migrator({ pool: this.db.pool }).migrate();
     this.store = new PgStore(this.db.pool);
@@ -247,7 +260,10 @@ export class Bridge {
         log.debug("pinged by the homeserver", { transactionId: id });
       },
       onUserQuery: async (userId) => userId === this.bot.userId || userId === this.aiUserId(),
-      health: () => ({ ok: this.ready, detail: { queue: this.queue.size } }),
+      health: () =>
+        this.health.report(this.stopping ? "stopping" : this.ready ? "ready" : "starting", {
+          queue: this.queue.size,
+        }),
       metrics: config.metrics.enabled
         ? async () => ({
             contentType: this.metrics.registry.contentType,
@@ -258,6 +274,14 @@ export class Bridge {
       media,
     });
     await this.http.listen(config.appservice.port, config.appservice.bind_address);
+    this.homeserverProbe = new Probe({
+      reporter: this.health.dependency("homeserver"),
+      check: homeserverCheck(config.homeserver.url),
+      intervalMs: 5_000,
+      downIntervalMs: 2_000,
+      timeoutMs: 3_000,
+    });
+    this.homeserverProbe.start();
 
     await Promise.all([this.setupBotProfile(), this.registry.init()]);
     // Connectors may emit while they connect (catch-up); the queue holds those items until its
@@ -361,6 +385,13 @@ export class Bridge {
    * that cannot be reached fails it.
    */
   private async onTransaction(txnId: string, txn: AppserviceTransaction): Promise<void> {
+    const after = this.txnSequence.lastSeen;
+    if (this.txnSequence.skipsAhead(txnId)) {
+      log.warn("homeserver transactions were skipped: asking for them first", { after, txnId });
+      // Synapse starts its recovery (2 s) on the refusal; a ping makes it retry at once.
+      setTimeout(() => void this.pingHomeserver("transaction-gap"), 250).unref();
+      throw new TransactionGap(after, txnId);
+    }
     const events = (Array.isArray(txn.events) ? txn.events : []).filter((e): e is RoomEvent => {
       if (isRoomEvent(e)) return e.sender !== this.bot.userId;
       log.warn("malformed event in a transaction skipped", { txnId, event: preview(e) });
@@ -431,13 +462,9 @@ export class Bridge {
    * says 502, or restarting): it is, when it does not answer a plain request either.
    */
   private async homeserverDown(err: unknown): Promise<boolean> {
-    if (!(err instanceof MatrixError) || err.status < 500) return false;
-    try {
-      await this.api.versions();
-      return false;
-    } catch (probe) {
-      return !(probe instanceof MatrixError) || probe.status === 0 || probe.status >= 500;
-    }
+    if (!(err instanceof MatrixError) || err.status < 500 || !this.homeserverProbe) return false;
+    await this.homeserverProbe.checkNow();
+    return this.health.status("homeserver")?.state === "down";
   }
 
   /** A delivery that failed for good: the people on both sides are told. */
@@ -486,18 +513,48 @@ export class Bridge {
     return this.lastPing;
   }
 
+  /**
+   * Stops everything in order, each step bounded (a dead database, a homeserver that does not
+   * answer, a hanging connector or delivery cannot hold it up) and the whole within
+   * STOP_BUDGET_MS. What is not delivered stays queued in the database for the next start.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.ready = false;
-    await this.http?.close();
-    await this.catchUp?.stop();
-    await this.queue?.stop();
-    await this.ai?.stop();
+    const deadline = Date.now() + STOP_BUDGET_MS;
+    const step = async (name: string, ms: number, fn: () => unknown): Promise<void> => {
+      const budget = Math.min(ms, deadline - Date.now());
+      if (budget <= 0) {
+        log.warn("no time left to stop this part", { step: name });
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<"late">((resolve) => {
+        timer = setTimeout(() => resolve("late"), budget);
+      });
+      try {
+        const outcome = await Promise.race([Promise.resolve().then(fn), late]);
+        if (outcome === "late")
+          log.warn("stopping this part took too long; moving on", { step: name, ms: budget });
+      } catch (err) {
+        log.warn("stopping this part failed", { step: name, err });
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    this.homeserverProbe?.stop();
+    await step("http listener", 1_000, () => this.http?.close());
+    await step("catch-up", 1_000, () => this.catchUp?.stop());
+    await step("delivery queue", 2_500, () => this.queue?.stop(2_000));
+    await step("ai", 1_000, () => this.ai?.stop());
     this.stateNotices?.stop();
-    await this.registry?.stop();
-    await this.txnPruner?.stop();
-    await this.db?.close();
+    await step("connectors", 2_000, () => this.registry?.stop());
+    await step("transaction pruner", 500, () => this.txnPruner?.stop());
+    await step("database", 2_000, () => this.db?.close());
     log.info("bridge stopped");
   }
 }
+
+/** How long Bridge.stop() may take in all; the CLI exits regardless a little later. */
+const STOP_BUDGET_MS = 8_000;

@@ -2,9 +2,12 @@ import type { Metrics } from "../http/Metrics";
 import { Logger } from "../log/Logger";
 import type { Store } from "../store/Store";
 import type { NewQueueItem, QueueItem, QueueKind } from "../store/types";
+import { isDatabaseUnavailable } from "../store/unavailable";
 import { classifyFailure } from "./errors";
 
 const log = new Logger("DeliveryQueue");
+/** Longest wait between attempts while the database is unreachable, so work resumes soon after. */
+const OUTAGE_RETRY_MAX_MS = 2_000;
 
 export interface DeliveryQueueOptions {
   store: Store;
@@ -58,7 +61,10 @@ export class DeliveryQueue {
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
   private timers = new Set<NodeJS.Timeout>();
+  private readonly wakers = new Set<() => void>();
   private readonly inflight = new Set<Promise<boolean>>();
+  /** Items finished whose removal from the database has not gone through yet (it is retried). */
+  private readonly completing = new Set<Promise<void>>();
   /**
    * Items accepted before `start()`: a connector or the homeserver may hand over new work
    * while the pending items of the last run are still being read, and those are older.
@@ -123,12 +129,65 @@ export class DeliveryQueue {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const wake of this.wakers) wake();
+    this.wakers.clear();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
     });
     await Promise.race([Promise.allSettled([...this.inflight]), grace]);
+    // Completions still failing stop retrying now: those items are delivered again at the next
+    // start (the handlers recognise what was delivered already).
+    await Promise.race([Promise.allSettled([...this.completing]), grace]);
     clearTimeout(timer);
+  }
+
+  /**
+   * Removes a finished item from the database, retrying (with backoff, until stop()) while the
+   * database is unreachable: a row left behind would be delivered again at the next start.
+   */
+  private complete(item: QueueItem): void {
+    const { store } = this.opts;
+    const done = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await store.completeQueueItem(item.id);
+          if (attempt > 1) log.info("marked delivered after retrying", { id: item.id, attempts: attempt });
+          return;
+        } catch (err) {
+          if (this.stopped) {
+            log.warn("could not mark delivered before stopping; it is checked again at the next start", {
+              id: item.id,
+              err: String(err),
+            });
+            return;
+          }
+          if (attempt === 1)
+            log.warn("could not mark delivered, retrying", { id: item.id, err: String(err) });
+          await this.sleep(Math.min(this.opts.initialBackoffMs * 2 ** (attempt - 1), OUTAGE_RETRY_MAX_MS));
+        }
+      }
+    })();
+    this.completing.add(done);
+    void done.finally(() => this.completing.delete(done));
+  }
+
+  /** A pause that stop() cuts short. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.wakers.delete(wake);
+        resolve();
+      }, ms);
+      const wake = () => {
+        clearTimeout(timer);
+        this.timers.delete(timer);
+        resolve();
+      };
+      this.timers.add(timer);
+      this.wakers.add(wake);
+    });
   }
 
   private async run(key: string, lane: Lane): Promise<void> {
@@ -158,18 +217,20 @@ export class DeliveryQueue {
         { direction: item.kind === "remote" ? "in" : "out" },
         (Date.now() - item.createdAt.getTime()) / 1000,
       );
-      store
-        .completeQueueItem(item.id)
-        .catch((err: unknown) => log.error("could not mark delivered", { id: item.id, err }));
+      this.complete(item);
       return true;
     } catch (err) {
       item.attempts++;
       const failure = classifyFailure(err);
       const age = Date.now() - item.createdAt.getTime();
+      // The database being unreachable says nothing about the item, and giving up could not
+      // even be recorded: it waits for the database, however long.
+      const dbOutage = isDatabaseUnavailable(err);
       let giveUp =
-        failure.kind === "permanent" ||
-        (failure.kind === "refused" && item.attempts >= this.opts.maxAttempts) ||
-        age > this.opts.giveUpAfterMs;
+        !dbOutage &&
+        (failure.kind === "permanent" ||
+          (failure.kind === "refused" && item.attempts >= this.opts.maxAttempts) ||
+          age > this.opts.giveUpAfterMs);
       if (giveUp && failure.kind === "refused" && age <= this.opts.giveUpAfterMs && this.opts.isOutage) {
         giveUp = !(await this.opts.isOutage(item, err).catch(() => false));
       }
@@ -194,9 +255,12 @@ export class DeliveryQueue {
         return true;
       }
       metrics.retries.inc({ direction: item.kind === "remote" ? "in" : "out" });
-      const backoff = Math.min(this.opts.initialBackoffMs * 2 ** (item.attempts - 1), this.opts.maxBackoffMs);
+      const maxBackoff = dbOutage
+        ? Math.min(OUTAGE_RETRY_MAX_MS, this.opts.maxBackoffMs)
+        : this.opts.maxBackoffMs;
+      const backoff = Math.min(this.opts.initialBackoffMs * 2 ** (item.attempts - 1), maxBackoff);
       const delay = Math.max(backoff, failure.afterMs ?? 0);
-      log.info("delivery failed, will retry", {
+      log.info(dbOutage ? "database unreachable, delivery will be retried" : "delivery failed, will retry", {
         key: item.queueKey,
         attempts: item.attempts,
         delayMs: delay,

@@ -177,7 +177,7 @@ export class InboundBridge {
         body: ref.name ?? "file",
         filename: ref.name,
         url,
-        info: { mimetype: ref.mimetype, size: ref.size },
+        info: mediaInfo(ref),
       });
     }
     for (let part = 0; part < parts.length; part++) {
@@ -351,4 +351,17 @@ export class InboundBridge {
         });
     }
   }
+}
+
+/** The `info` of a media event: what the platform said of the file (Matrix's w, h, duration). */
+export function mediaInfo(ref: MediaRef): Record<string, unknown> {
+  const info: Record<string, unknown> = { mimetype: ref.mimetype, size: ref.size };
+  const whole = (n: number | undefined) =>
+    typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.round(n) : undefined;
+  const w = whole(ref.width);
+  const h = whole(ref.height);
+  const duration = whole(ref.durationMs);
+  if (w !== undefined && h !== undefined) Object.assign(info, { w, h });
+  if (duration !== undefined) info.duration = duration;
+  return info;
 }

@@ -19,6 +19,7 @@ import {
   type OutboundAttachment,
   type OutboundMessage,
   type RemoteChatRef,
+  type SentRef,
 } from "./connector";
 import { BridgeError, userText } from "./errors";
 import type { GhostService } from "./GhostService";
@@ -66,6 +67,11 @@ export function isRoomEvent(ev: unknown): ev is RoomEvent {
 export class OutboundBridge {
   private readonly profiles = new Map<string, MatrixSender>();
   private readonly refused = new Set<string>();
+  /**
+   * Messages the platform took whose ids could not be stored (the database failed after the
+   * send): the retry stores these ids instead of sending the message a second time.
+   */
+  private readonly unrecorded = new Map<string, { sent: SentRef; threadRoot?: string }>();
   /** Who is typing in each room (sorted, newline-joined), to send only changes. */
   private readonly typingRooms = new Map<string, string>();
 
@@ -310,21 +316,34 @@ export class OutboundBridge {
   ): Promise<void> {
     const { store, metrics } = this.opts;
     if (again && (await this.remoteIdOf(portal, ev.event_id))) return; // delivered before a restart or failure
-    const msg = await this.build(portal, ev, ev.content as Content);
-    const sent = await client.sendMessage(chat, msg);
-    await store.insertMessages(
-      sent.ids.map((remoteId, part) => ({
-        platform: portal.platform,
-        chatId: portal.chatId,
-        remoteId,
-        part,
-        roomId: portal.roomId,
-        eventId: ev.event_id,
-        senderMxid: ev.sender,
-        threadRoot: msg.threadRoot,
-        timestamp: new Date(sent.timestamp ?? ev.origin_server_ts),
-      })),
-    );
+    // Sent before, but its ids could not be stored (the database was down): store them, do not send again.
+    const key = `${portal.platform}\n${portal.chatId}\n${ev.event_id}`;
+    let done = this.unrecorded.get(key);
+    if (!done) {
+      const msg = await this.build(portal, ev, ev.content as Content);
+      done = { sent: await client.sendMessage(chat, msg), threadRoot: msg.threadRoot };
+    }
+    const { sent, threadRoot } = done;
+    try {
+      await store.insertMessages(
+        sent.ids.map((remoteId, part) => ({
+          platform: portal.platform,
+          chatId: portal.chatId,
+          remoteId,
+          part,
+          roomId: portal.roomId,
+          eventId: ev.event_id,
+          senderMxid: ev.sender,
+          threadRoot,
+          timestamp: new Date(sent.timestamp ?? ev.origin_server_ts),
+        })),
+      );
+    } catch (err) {
+      if (this.unrecorded.size >= 10_000) this.unrecorded.delete(this.unrecorded.keys().next().value!);
+      this.unrecorded.set(key, done);
+      throw err;
+    }
+    this.unrecorded.delete(key);
     metrics.events.inc({ platform: portal.platform, direction: "out" });
   }
 

@@ -84,6 +84,11 @@ export interface MediaRef {
   readonly mimetype?: string;
   readonly name?: string;
   readonly size?: number;
+  /** Pixels, for images and videos, when the platform says. */
+  readonly width?: number;
+  readonly height?: number;
+  /** Milliseconds, for audio and video, when the platform says. */
+  readonly durationMs?: number;
 }
 
 export interface Media {

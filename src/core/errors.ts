@@ -1,4 +1,5 @@
 import { MatrixError } from "../matrix/MatrixApi";
+import { isDatabaseUnavailable } from "../store/unavailable";
 
 const NETWORK_CODES = new Set([
   "ECONNREFUSED",
@@ -38,10 +39,6 @@ export class BridgeError extends Error {
 export type FailureClass = "outage" | "refused" | "permanent";
 
 const OUTAGE_STATUS = new Set([0, 429, 502, 503, 504]);
-/** PostgreSQL SQLSTATEs of a lost or unusable connection: class 08, too many connections, shutdown. */
-const PG_OUTAGE = /^(08|53300|57P0[123])/;
-const PG_GONE =
-  /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end/;
 
 /** How a failure should be retried; `afterMs` when the other side said how long to wait. */
 export function classifyFailure(err: unknown): { kind: FailureClass; afterMs?: number } {
@@ -59,13 +56,13 @@ export function classifyFailure(err: unknown): { kind: FailureClass; afterMs?: n
   return { kind: "refused" };
 }
 
-/** A network or database connection failure, here or in the error's causes (a few levels). */
+/** A network failure, here or in the error's causes (a few levels), or the database gone. */
 function lostConnection(err: unknown): boolean {
+  if (isDatabaseUnavailable(err)) return true;
   let e: unknown = err;
   for (let depth = 0; depth < 5 && typeof e === "object" && e !== null; depth++) {
-    const { code, message } = e as { code?: unknown; message?: unknown };
-    if (typeof code === "string" && (NETWORK_CODES.has(code) || PG_OUTAGE.test(code))) return true;
-    if (typeof message === "string" && PG_GONE.test(message)) return true;
+    const { code } = e as { code?: unknown };
+    if (typeof code === "string" && NETWORK_CODES.has(code)) return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;

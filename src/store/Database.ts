@@ -1,6 +1,13 @@
 import pg from "pg";
 import { Logger, registerSecret } from "../log/Logger";
-import { startEmbeddedCluster } from "./embeddedCluster";
+import {
+  type DatabaseStateReporter,
+  DatabaseSupervisor,
+  type RestartPolicy,
+  type SupervisedServer,
+} from "./DatabaseSupervisor";
+import { type EmbeddedCluster, startEmbeddedCluster } from "./embeddedCluster";
+import { registerDatabaseEndpoint } from "./unavailable";
 
 export interface DatabaseOptions {
   /** postgres:// URL of an existing server; when empty, PostgreSQL is embedded in `dataDir`. */
@@ -11,6 +18,19 @@ export interface DatabaseOptions {
   embeddedPort: number;
   maxConnections: number;
   log?: Logger;
+  /**
+   * Watch the database for a long-running process (the bridge): its state goes to `reporter`,
+   * and an embedded server that dies is restarted on the same port and data directory (the
+   * pool's URL stays valid); when it cannot be, the process exits through `exit` (default
+   * process.exit) with a non-zero code.
+   */
+  supervise?: {
+    reporter?: DatabaseStateReporter;
+    exit?(code: number): void;
+    policy?: RestartPolicy;
+    intervalMs?: number;
+    downIntervalMs?: number;
+  };
 }
 
 /** An open connection pool, and the embedded server behind it when there is one. */
@@ -21,7 +41,9 @@ export interface Database {
   /** The URL with the password masked, for logs and messages. */
   readonly displayUrl: string;
   readonly embedded: boolean;
-  /** Ends the pool and stops the embedded server. Safe to call twice. */
+  /** Port of the embedded server (the same across its restarts); undefined for an external database. */
+  readonly embeddedPort?: number;
+  /** Ends the pool and stops the embedded server (and its supervision). Safe to call twice. */
   close(): Promise<void>;
 }
 
@@ -32,7 +54,7 @@ export interface Database {
  */
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   const log = opts.log ?? new Logger("Database");
-  return opts.url ? openExternal(opts.url, opts.maxConnections, log) : openEmbedded(opts, log);
+  return opts.url ? openExternal(opts.url, opts, log) : openEmbedded(opts, log);
 }
 
 /** Masks the password of a postgres:// URL. */
@@ -46,7 +68,7 @@ export function redactUrl(url: string): string {
   }
 }
 
-async function openExternal(url: string, maxConnections: number, log: Logger): Promise<Database> {
+async function openExternal(url: string, opts: DatabaseOptions, log: Logger): Promise<Database> {
   let password = "";
   try {
     password = decodeURIComponent(new URL(url).password);
@@ -55,7 +77,7 @@ async function openExternal(url: string, maxConnections: number, log: Logger): P
   }
   registerSecret(password);
   const displayUrl = redactUrl(url);
-  const pool = makePool(url, maxConnections, log);
+  const pool = makePool(url, opts.maxConnections, log);
   try {
     await pool.query("SELECT 1");
   } catch (err) {
@@ -68,34 +90,93 @@ async function openExternal(url: string, maxConnections: number, log: Logger): P
     );
   }
   log.info("connected to PostgreSQL", { url: displayUrl });
-  return { pool, url, displayUrl, embedded: false, close: once(() => endPool(pool)) };
+  const unregister = registerDatabaseEndpoint(url);
+  const supervisor = supervise(opts, url, pool, undefined, log);
+  return {
+    pool,
+    url,
+    displayUrl,
+    embedded: false,
+    close: once(async () => {
+      supervisor?.stop();
+      unregister();
+      await endPool(pool);
+    }),
+  };
 }
 
 async function openEmbedded(opts: DatabaseOptions, log: Logger): Promise<Database> {
   const started = Date.now();
-  const cluster = await startEmbeddedCluster({
-    dataDir: opts.dataDir,
-    port: opts.embeddedPort,
-    maxConnections: opts.maxConnections,
-    log,
-  });
+  const start = (port: number) =>
+    startEmbeddedCluster({ dataDir: opts.dataDir, port, maxConnections: opts.maxConnections, log });
+  let cluster = await start(opts.embeddedPort);
+  let closed = false;
   const pool = makePool(cluster.url, opts.maxConnections, log);
+  const unregister = registerDatabaseEndpoint(cluster.url);
   log.info("embedded PostgreSQL ready", {
     ms: Date.now() - started,
     port: cluster.port,
     initdb: cluster.created,
   });
+  const server: SupervisedServer = {
+    alive: () => cluster.exitReason() === undefined,
+    exitReason: () => cluster.exitReason(),
+    // The same port (one picked at the first start included), so the pool's URL stays valid.
+    restart: async () => {
+      const next = await start(cluster.port);
+      if (closed) {
+        await next.stop();
+        throw new Error("the database was closed meanwhile");
+      }
+      cluster = next;
+      watch(next);
+    },
+  };
+  const supervisor = supervise(opts, cluster.url, pool, server, log);
+  const watch = (c: EmbeddedCluster) => c.onExit(() => void supervisor?.checkNow());
+  watch(cluster);
   return {
     pool,
     url: cluster.url,
     displayUrl: redactUrl(cluster.url),
     embedded: true,
+    embeddedPort: cluster.port,
     close: once(async () => {
+      closed = true;
+      supervisor?.stop();
+      unregister();
       await endPool(pool);
       await cluster.stop();
       log.info("embedded PostgreSQL stopped");
     }),
   };
+}
+
+/** Starts watching when asked to; a failed idle connection makes it look at once. */
+function supervise(
+  opts: DatabaseOptions,
+  url: string,
+  pool: pg.Pool,
+  server: SupervisedServer | undefined,
+  log: Logger,
+): DatabaseSupervisor | undefined {
+  if (!opts.supervise) return undefined;
+  const supervisor = new DatabaseSupervisor({ ...opts.supervise, probe: () => probe(url), server, log });
+  pool.on("error", () => void supervisor.checkNow());
+  supervisor.start();
+  return supervisor;
+}
+
+/** A fresh connection and `SELECT 1`: the pool's busy clients say nothing about reachability. */
+async function probe(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000, query_timeout: 3000 });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 function makePool(url: string, max: number, log: Logger): pg.Pool {

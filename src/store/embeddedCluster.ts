@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
@@ -16,6 +16,10 @@ export interface EmbeddedCluster {
   port: number;
   /** True when this start ran initdb. */
   created: boolean;
+  /** How the server process ended ("killed by SIGKILL"), or undefined while it runs. */
+  exitReason(): string | undefined;
+  /** Calls `listener` once when the server process exits (at once if it has). */
+  onExit(listener: (reason: string) => void): void;
   stop(): Promise<void>;
 }
 
@@ -68,7 +72,15 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
     // Another process (the running bridge) owns the server: use it, never stop it.
     const url = `postgres://${creds.user}:${encodeURIComponent(creds.password)}@127.0.0.1:${runningPort}/${DB_NAME}`;
     log.info("using the embedded PostgreSQL of the running bridge", { port: runningPort });
-    return { url, port: runningPort, created: false, stop: async () => undefined };
+    return {
+      url,
+      port: runningPort,
+      created: false,
+      // Not ours to watch or restart: that bridge does.
+      exitReason: () => undefined,
+      onExit: () => undefined,
+      stop: async () => undefined,
+    };
   }
 
   const EP = await loadEmbeddedPostgres();
@@ -133,11 +145,15 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
   const running = server;
   runningServers.add(running);
   await fs.writeFile(ownerFile, `${process.pid}\n`);
+  const exit = watchExit(running, log);
+  exit.onExit(() => runningServers.delete(running));
   const stop = async () => {
     // If PostgreSQL died meanwhile, the package's stop() would wait for an exit already past.
-    await withTimeout(running.stop(), STOP_TIMEOUT_MS).catch((err) =>
-      log.warn("embedded PostgreSQL did not stop cleanly", { error: errorText(err) }),
-    );
+    if (exit.reason() === undefined) {
+      await withTimeout(running.stop(), STOP_TIMEOUT_MS).catch((err) =>
+        log.warn("embedded PostgreSQL did not stop cleanly", { error: errorText(err) }),
+      );
+    }
     runningServers.delete(running);
     await fs.rm(ownerFile, { force: true });
   };
@@ -149,7 +165,35 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
     await stop();
     throw err;
   }
-  return { url, port, created: isNew, stop };
+  return { url, port, created: isNew, exitReason: exit.reason, onExit: exit.onExit, stop };
+}
+
+/**
+ * The postmaster's exit, from the package's child process (kept in its private `process` field;
+ * the package offers no event). Without it, a death is still found by the failed connections.
+ */
+function watchExit(
+  server: EmbeddedPostgres,
+  log: Logger,
+): { reason(): string | undefined; onExit(listener: (reason: string) => void): void } {
+  let reason: string | undefined;
+  const listeners: Array<(reason: string) => void> = [];
+  const child = (server as unknown as { process?: ChildProcess }).process;
+  if (child && typeof child.once === "function" && child.exitCode === null) {
+    child.once("exit", (code, signal) => {
+      reason = signal ? `killed by ${signal}` : `exit code ${code}`;
+      for (const l of listeners.splice(0)) l(reason);
+    });
+  } else {
+    log.warn("cannot watch the embedded PostgreSQL process; its death is found by failed connections");
+  }
+  return {
+    reason: () => reason,
+    onExit: (listener) => {
+      if (reason !== undefined) listener(reason);
+      else listeners.push(listener);
+    },
+  };
 }
 
 let loading: Promise<EmbeddedPostgresClass> | undefined;

@@ -64,6 +64,8 @@ export async function startCoreRig(
     appservice?: Record<string, unknown>;
     /** Extra `bridge.permissions` entries. */
     permissions?: Record<string, string>;
+    /** Where the bridge reaches the homeserver (a proxy in front of the shared Synapse); default Synapse itself. */
+    homeserverUrl?: string;
   } = {},
 ): Promise<CoreRig> {
   const rig = await sharedRig();
@@ -75,7 +77,7 @@ export async function startCoreRig(
   chmodSync(dir, 0o755);
   const provisioningSecret = randomBytes(24).toString("hex");
   const config = {
-    homeserver: { url: rig.synapse.url, domain: RIG_DOMAIN },
+    homeserver: { url: opts.homeserverUrl ?? rig.synapse.url, domain: RIG_DOMAIN },
     appservice: {
       id: RIG_APPSERVICE_ID,
       url: `http://127.0.0.1:${rig.bridgePort}`,

@@ -47,6 +47,11 @@ describe("Telegram media and profiles end to end (grammy ↔ Bot API stand-in, r
       photo: { data: bytes, mimetype: "image/jpeg" },
     });
     const img = await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.image");
+    // The stand-in's largest photo size is 800×600: Matrix clients get it to lay the image out.
+    assert.deepEqual(
+      { w: (img.content.info as { w?: number }).w, h: (img.content.info as { h?: number }).h },
+      { w: 800, h: 600 },
+    );
     const url = String(img.content.url);
     const [server, id] = url.slice("mxc://".length).split("/");
     const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
@@ -195,6 +200,8 @@ describe("Telegram media and profiles end to end (grammy ↔ Bot API stand-in, r
       (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "dance.mp4",
     );
     assert.deepEqual(await download(a.content.url), gif);
+    const info = a.content.info as { w?: number; h?: number; duration?: number };
+    assert.deepEqual({ w: info.w, h: info.h, duration: info.duration }, { w: 640, h: 480, duration: 1000 });
 
     const movie = randomBytes(6000);
     await alice.sendEvent(room, "m.room.message", {

@@ -28,13 +28,19 @@ export interface RecordedCall {
 /** Which requests `failNext` hits: `"POST /chats/:id/messages"`, `"/updates"`, a RegExp on `"METHOD /path"`, or a predicate. */
 export type CallMatcher = string | RegExp | ((call: RecordedCall) => boolean);
 
-/** How `failNext` answers: `status` (429, 500…) with optional `Retry-After` seconds, or `drop` the socket. */
+/**
+ * How `failNext` answers: `status` (429, 500…) with optional `Retry-After` seconds, `drop` the
+ * socket, `hang`: never answer (the request stays open until close()), or `delayMs`: handle it
+ * normally, only that much later.
+ */
 export interface FailSpec {
   status?: number;
   retryAfter?: number;
   /** How many matching requests fail (default 1). */
   count?: number;
   drop?: boolean;
+  hang?: boolean;
+  delayMs?: number;
 }
 
 /** The stand-in server plus its driver API. Start with {@link TestnetServer.start}. */
@@ -308,10 +314,18 @@ export class TestnetServer {
         req.socket.destroy();
         return;
       }
-      const headers: Record<string, string> = {};
-      if (fail.spec.retryAfter !== undefined) headers["retry-after"] = String(fail.spec.retryAfter);
-      const status = fail.spec.status ?? 500;
-      return send(status, { error: `injected ${status}`, retry_after: fail.spec.retryAfter }, headers);
+      if (fail.spec.hang) {
+        call.status = 0;
+        return;
+      }
+      if (fail.spec.delayMs !== undefined) {
+        await new Promise((r) => setTimeout(r, fail.spec.delayMs));
+      } else {
+        const headers: Record<string, string> = {};
+        if (fail.spec.retryAfter !== undefined) headers["retry-after"] = String(fail.spec.retryAfter);
+        const status = fail.spec.status ?? 500;
+        return send(status, { error: `injected ${status}`, retry_after: fail.spec.retryAfter }, headers);
+      }
     }
     try {
       const seg = call.path.split("/").filter(Boolean).map(decodeURIComponent);

@@ -44,8 +44,14 @@ describe("failure classes for the delivery queue", () => {
       afterMs: 700,
     });
     assert.equal(classifyFailure(Object.assign(new Error("x"), { code: "ECONNREFUSED" })).kind, "outage");
-    assert.equal(classifyFailure(Object.assign(new Error("terminating"), { code: "57P01" })).kind, "outage");
-    assert.equal(classifyFailure(Object.assign(new Error("x"), { code: "08006" })).kind, "outage");
+    assert.equal(
+      classifyFailure(Object.assign(new Error("terminating"), { code: "57P01", severity: "FATAL" })).kind,
+      "outage",
+    );
+    assert.equal(
+      classifyFailure(Object.assign(new Error("x"), { code: "08006", severity: "FATAL" })).kind,
+      "outage",
+    );
     assert.equal(classifyFailure(new Error("Connection terminated unexpectedly")).kind, "outage");
   });
 
@@ -53,7 +59,10 @@ describe("failure classes for the delivery queue", () => {
     assert.equal(classifyFailure(new MatrixError("x", 500, "M_UNKNOWN")).kind, "refused");
     assert.equal(classifyFailure(new MatrixError("x", 400, "M_BAD_JSON")).kind, "refused");
     assert.equal(classifyFailure(Object.assign(new Error("x"), { status: 403 })).kind, "refused");
-    assert.equal(classifyFailure(Object.assign(new Error("bad"), { code: "22021" })).kind, "refused");
+    assert.equal(
+      classifyFailure(Object.assign(new Error("bad"), { code: "22021", severity: "ERROR" })).kind,
+      "refused",
+    );
     assert.equal(classifyFailure(new TypeError("bug")).kind, "refused");
     assert.equal(classifyFailure(new BridgeError("try later", undefined, true)).kind, "refused");
   });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { mapEvent, parseRemoteUserId, remoteUserId } from "../../../../bridges/slack/inbound";
+import { fileRef, mapEvent, parseRemoteUserId, remoteUserId } from "../../../../bridges/slack/inbound";
 
 interface Case {
   name: string;
@@ -39,5 +39,36 @@ describe("Slack events → RemoteEvents (fixture table)", () => {
     assert.equal(remoteUserId("T0AAA", "U0UMA"), "t0aaa_u0uma");
     assert.deepEqual(parseRemoteUserId("t0aaa_u0uma"), { team: "T0AAA", user: "U0UMA" });
     assert.equal(parseRemoteUserId("u0uma"), undefined);
+  });
+});
+
+describe("Slack files as media refs", () => {
+  it("carries image size and audio/video duration when Slack gives them", () => {
+    assert.deepEqual(
+      fileRef({
+        url_private_download: "https://files.example/x.png",
+        name: "x.png",
+        mimetype: "image/png",
+        size: 12,
+        original_w: 800,
+        original_h: 600,
+      }),
+      {
+        key: "https://files.example/x.png",
+        name: "x.png",
+        mimetype: "image/png",
+        size: 12,
+        width: 800,
+        height: 600,
+      },
+    );
+    assert.deepEqual(
+      fileRef({ url_private: "https://files.example/a.m4a", duration_ms: 4200, original_w: "9" }),
+      {
+        key: "https://files.example/a.m4a",
+        durationMs: 4200,
+      },
+    );
+    assert.equal(fileRef({ name: "no url" }), undefined);
   });
 });

@@ -66,7 +66,14 @@ describe("WhatsApp events → RemoteEvents", () => {
     const image = media("groupImage");
     assert.equal(image.kind === "message" && image.text, "a *photo*");
     assert.deepEqual(image.kind === "message" && image.attachments, [
-      { key: "msg:3EB0A1000000000010", mimetype: "image/jpeg", name: "image.jpg", size: undefined },
+      {
+        key: "msg:3EB0A1000000000010",
+        mimetype: "image/jpeg",
+        name: "image.jpg",
+        size: undefined,
+        width: 2,
+        height: 2,
+      },
     ]);
     const voice = media("groupVoice");
     assert.equal(voice.kind === "message" && voice.attachments?.[0].mimetype, "audio/ogg");
