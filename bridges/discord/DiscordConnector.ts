@@ -4,29 +4,11 @@
  * relayed through one webhook per channel.
  */
 import { REST } from "discord.js";
-import type {
-  Capabilities,
-  ConnectorContext,
-  LoginRef,
-  NetworkClient,
-  NetworkConnector,
-} from "../../src/core/connector";
+import type { ConnectorContext, LoginRef, NetworkClient, NetworkConnector } from "../../src/core/connector";
 import { registerSecret } from "../../src/log/Logger";
 import { botIdOfToken, type DiscordConfig, isBotToken, readDiscordConfig } from "./config";
 import { DiscordClient } from "./DiscordClient";
 import { discordRestAgent } from "./restAgent";
-
-const CAPABILITIES: Capabilities = {
-  edits: true,
-  reactions: true,
-  deletes: true,
-  threads: true,
-  typing: true,
-  readReceipts: false,
-  media: ["image", "video", "audio", "file", "sticker"],
-  maxTextLength: 2000,
-  maxMediaBytes: 10 * 1024 * 1024,
-};
 
 class DiscordConnector implements NetworkConnector {
   private ctx?: ConnectorContext;
@@ -45,10 +27,6 @@ class DiscordConnector implements NetworkConnector {
 
   async stop(): Promise<void> {
     await Promise.all([...this.clients].map((c) => c.disconnect()));
-  }
-
-  capabilities(): Capabilities {
-    return { ...CAPABILITIES, maxMediaBytes: this.cfg?.maxUploadBytes ?? CAPABILITIES.maxMediaBytes };
   }
 
   configLogins(): Array<Omit<LoginRef, "id">> {

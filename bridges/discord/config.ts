@@ -1,4 +1,14 @@
-import { SectionReader } from "../../src/config/SectionReader";
+import {
+  bool,
+  type ConnectorConfigSchema,
+  HTTP_URL,
+  int,
+  list,
+  MXID,
+  type SchemaNode,
+  str,
+} from "../../src/config/schemaNodes";
+import { checkSection } from "../../src/config/sectionCheck";
 /**
  * The `platforms.discord` config section: read, defaulted and validated. Errors name the key
  * and say how to fix it.
@@ -34,41 +44,96 @@ export interface DiscordConfig {
 
 const SNOWFLAKE = /^\d{1,20}$/;
 
-/** Reads `platforms.<platform>` (the section itself is `c`); throws with the key path on a bad value. */
-export function readDiscordConfig(c: Record<string, unknown>, platform = "discord"): DiscordConfig {
-  const r = new SectionReader(c, `platforms.${platform}`);
-  const key = (k: string): string => r.key(k);
-  const ids = (k: string, what: string): Set<string> => {
-    const v = c[k];
-    if (v === undefined || v === null) return new Set();
-    if (!Array.isArray(v) || !v.every((x) => typeof x === "string" && SNOWFLAKE.test(x)))
-      throw new Error(
-        `${key(k)} must be a list of ${what} ids as quoted strings (Developer Mode → right-click → Copy ID), e.g. ["123456789012345678"]`,
-      );
-    return new Set(v as string[]);
-  };
+const ids = (what: string): SchemaNode => ({
+  type: "string",
+  pattern: "^\\d{1,20}$",
+  "x-expected": `a ${what} id as a quoted string (Developer Mode → right-click → Copy ID)`,
+  examples: ["123456789012345678"],
+});
 
-  const botToken = r.str("bot_token", false) || undefined;
-  if (botToken !== undefined && !isBotToken(botToken))
-    throw new Error(
-      `${key("bot_token")} does not look like a bot token (the Bot page of the developer portal)`,
-    );
-  const owner = r.str("owner", botToken !== undefined) || undefined;
-  if (owner !== undefined && !/^@[^:]+:.+$/.test(owner))
-    throw new Error(`${key("owner")} must be a Matrix user id like @you:example.org`);
+/** The keys of `platforms.discord`: validated, defaulted and sampled by the core's config loader. */
+export const DISCORD_CONFIG_SCHEMA: ConnectorConfigSchema = {
+  description: "A Discord bot relays the guilds it is in, posting as Matrix users through webhooks.",
+  properties: {
+    bot_token: str(
+      "Bot token from the developer portal (Bot → Reset Token). Unset: a bridge admin connects one with `login discord <token>`.",
+      {
+        pattern: "^[\\w-]{10,}\\.[\\w-]{4,}\\.[\\w-]{10,}$",
+        "x-expected": "a bot token (three dot-separated parts, from the Bot page of the developer portal)",
+        examples: ["MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.example-token-from-the-portal"],
+      },
+    ),
+    owner: str("Matrix user who owns the bot login of bot_token (required with it).", {
+      pattern: MXID,
+      "x-expected": "a Matrix user id",
+      "x-required-when": "bot_token is set",
+      examples: ["@you:example.org"],
+    }),
+    api_root: str("REST API base without the version (a test stand-in).", {
+      default: "https://discord.com/api",
+      pattern: HTTP_URL,
+      "x-expected": "an http(s) URL",
+    }),
+    cdn_root: str("Media CDN base.", {
+      default: "https://cdn.discordapp.com",
+      pattern: HTTP_URL,
+      "x-expected": "an http(s) URL",
+    }),
+    guilds: list("Guild ids to bridge; empty bridges every guild the bot is in.", ids("guild")),
+    channels: list("When not empty, only these channel ids are bridged (plus linked ones).", ids("channel")),
+    deny_channels: list("Channel ids never bridged.", ids("channel")),
+    dms: bool("Bridge direct messages to the bot.", true),
+    moderation: bool("Mirror Matrix kicks and bans of ghosts to the guild.", false),
+    webhook_name: str("Name of the webhook the bridge creates in each channel.", {
+      default: "clawbridge",
+      minLength: 1,
+      "x-expected": "a webhook name",
+    }),
+    max_upload_bytes: int(
+      "Largest attachment sent to Discord (10 MiB is the limit without boosts).",
+      10 * 1024 * 1024,
+      1,
+    ),
+    catch_up_limit: int("Most messages fetched per channel after a reconnect or restart.", 100, 0),
+  },
+  requires: [{ when: "bot_token", need: ["owner"] }],
+};
+
+/** The section as the schema leaves it: checked, defaults filled in. */
+interface DiscordSection {
+  bot_token?: string;
+  owner?: string;
+  api_root: string;
+  cdn_root: string;
+  guilds: string[];
+  channels: string[];
+  deny_channels: string[];
+  dms: boolean;
+  moderation: boolean;
+  webhook_name: string;
+  max_upload_bytes: number;
+  catch_up_limit: number;
+}
+
+/**
+ * Reads `platforms.<platform>` (the section itself is `raw`), checked against
+ * {@link DISCORD_CONFIG_SCHEMA}. Throws `ConfigError` naming the key path and the fix.
+ */
+export function readDiscordConfig(raw: unknown, platform = "discord"): DiscordConfig {
+  const c = checkSection(DISCORD_CONFIG_SCHEMA, raw, platform) as unknown as DiscordSection;
   return {
-    botToken,
-    owner,
-    apiRoot: r.httpUrl("api_root", "https://discord.com/api"),
-    cdnRoot: r.httpUrl("cdn_root", "https://cdn.discordapp.com"),
-    guilds: ids("guilds", "guild"),
-    channels: ids("channels", "channel"),
-    denyChannels: ids("deny_channels", "channel"),
-    dms: r.bool("dms", true),
-    moderation: r.bool("moderation", false),
-    webhookName: r.str("webhook_name", false, "clawbridge"),
-    maxUploadBytes: r.int("max_upload_bytes", 10 * 1024 * 1024, 1),
-    catchUpLimit: r.int("catch_up_limit", 100, 0),
+    botToken: c.bot_token,
+    owner: c.owner,
+    apiRoot: c.api_root.replace(/\/+$/, ""),
+    cdnRoot: c.cdn_root.replace(/\/+$/, ""),
+    guilds: new Set(c.guilds),
+    channels: new Set(c.channels),
+    denyChannels: new Set(c.deny_channels),
+    dms: c.dms,
+    moderation: c.moderation,
+    webhookName: c.webhook_name,
+    maxUploadBytes: c.max_upload_bytes,
+    catchUpLimit: c.catch_up_limit,
   };
 }
 

@@ -6,19 +6,12 @@
  */
 import { createHash } from "node:crypto";
 import { webApi } from "@slack/bolt";
-import type {
-  Capabilities,
-  ConnectorContext,
-  LoginRef,
-  NetworkClient,
-  NetworkConnector,
-} from "../../src/core/connector";
+import type { ConnectorContext, LoginRef, NetworkClient, NetworkConnector } from "../../src/core/connector";
 import { registerSecret } from "../../src/log/Logger";
 import type { ChannelRouting } from "./ChatRouter";
 import { isBotToken, readSlackConfig, type SlackConfig, type WorkspaceConfig } from "./config";
 import { describe, slack } from "./errors";
 import { SlackClient } from "./SlackClient";
-import { MAX_TEXT } from "./SlackSender";
 
 class SlackConnector implements NetworkConnector {
   private ctx?: ConnectorContext;
@@ -70,21 +63,6 @@ class SlackConnector implements NetworkConnector {
 
   async stop(): Promise<void> {
     await Promise.all([...this.clients].map((c) => c.disconnect()));
-  }
-
-  capabilities(): Capabilities {
-    const max = this.cfg?.maxFileBytes ?? 100 * 1024 * 1024;
-    return {
-      edits: true,
-      reactions: true,
-      deletes: true,
-      threads: true,
-      typing: false,
-      readReceipts: false,
-      media: ["image", "video", "audio", "file", "sticker"],
-      maxTextLength: MAX_TEXT,
-      maxMediaBytes: max,
-    };
   }
 
   configLogins(): Array<Omit<LoginRef, "id">> {

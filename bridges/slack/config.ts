@@ -1,4 +1,13 @@
-import { SectionReader } from "../../src/config/SectionReader";
+import { ConfigError } from "../../src/config/ConfigError";
+import {
+  type ConnectorConfigSchema,
+  HTTP_URL,
+  int,
+  MXID,
+  type SchemaNode,
+  str,
+} from "../../src/config/schemaNodes";
+import { checkSection } from "../../src/config/sectionCheck";
 /**
  * The `platforms.slack` section: read, defaulted and validated. Errors name the key and say
  * how to fix it. One entry of `workspaces` is one Slack app installation (one login).
@@ -31,73 +40,133 @@ export interface SlackConfig {
 
 export const DEFAULT_RELAY_TEMPLATE = "*{displayname}*: {message}";
 
+/** The keys of one workspace: at the top of the section (one workspace) or in `workspaces`. */
+function workspaceKeys(exampleToken: string): Record<string, SchemaNode> {
+  return {
+    bot_token: str("The app's Bot User OAuth Token (OAuth & Permissions).", {
+      pattern: "^xoxb-[\\w-]+$",
+      "x-expected": "a bot token (xoxb-…, under OAuth & Permissions)",
+      examples: [exampleToken],
+    }),
+    app_token: str("App-level token with connections:write, for Socket Mode (recommended).", {
+      pattern: "^xapp-[\\w-]+$",
+      "x-expected": "an app-level token (xapp-…, under Basic Information)",
+      examples: ["xapp-1-A000-0000-example"],
+    }),
+    signing_secret: str("Signing secret, for the Events API over HTTP instead of Socket Mode.", {
+      minLength: 1,
+      "x-expected": "the app's signing secret (Basic Information)",
+      examples: ["0123456789abcdef0123456789abcdef"],
+    }),
+    http_port: int("Port of the Events API receiver (HTTP mode).", 3000, 0, 65535),
+    http_host: str("Address of the Events API receiver (HTTP mode).", {
+      default: "0.0.0.0",
+      minLength: 1,
+      "x-expected": "an IP address or host name",
+    }),
+  };
+}
+
+/** The keys of `platforms.slack`: validated, defaulted and sampled by the core's config loader. */
+export const SLACK_CONFIG_SCHEMA: ConnectorConfigSchema = {
+  description:
+    "Slack apps: one workspace's keys (bot_token, app_token or signing_secret, …) at the top, or several under workspaces.",
+  properties: {
+    ...workspaceKeys("xoxb-0000-0000-example"),
+    workspaces: {
+      type: "array",
+      description:
+        "Several workspaces, each a map of bot_token, app_token or signing_secret, http_port, http_host.",
+      default: [],
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["bot_token"],
+        properties: workspaceKeys("xoxb-1111-1111-second"),
+      },
+    },
+    owner: str("Matrix user who owns the configured workspace logins (required with them).", {
+      pattern: MXID,
+      "x-expected": "a Matrix user id",
+      "x-required-when": "bot_token is set",
+      examples: ["@you:example.org"],
+    }),
+    api_url: str("Web API base (a test stand-in).", {
+      default: "https://slack.com/api/",
+      pattern: HTTP_URL,
+      "x-expected": "an http(s) URL",
+    }),
+    relay_template: str(
+      "Prefix of a relayed Matrix message when the app lacks chat:write.customize ({displayname}, {message}).",
+      { default: DEFAULT_RELAY_TEMPLATE },
+    ),
+    max_file_bytes: int("Largest file bridged either way.", 100 * 1024 * 1024, 1),
+  },
+  requires: [{ when: "bot_token", need: ["owner"] }],
+};
+
 /** Whether `t` has the shape of a Slack bot token. */
 export const isBotToken = (t: string): boolean => /^xoxb-[\w-]+$/.test(t);
 
-/** Reads `platforms.<platform>` (the section itself is `c`); throws with the key path on a bad value. */
-export function readSlackConfig(c: Record<string, unknown>, platform = "slack"): SlackConfig {
-  const key = (k: string): string => `platforms.${platform}.${k}`;
-  const section = new SectionReader(c, `platforms.${platform}`);
-  /** An optional string: absent or empty is undefined. */
-  const opt = (r: SectionReader, k: string): string | undefined => r.str(k) || undefined;
+interface WorkspaceSection {
+  bot_token?: string;
+  app_token?: string;
+  signing_secret?: string;
+  http_port: number;
+  http_host: string;
+}
 
+/** The section as the schema leaves it: checked, defaults filled in. */
+interface SlackSection extends WorkspaceSection {
+  workspaces: WorkspaceSection[];
+  owner?: string;
+  api_url: string;
+  relay_template: string;
+  max_file_bytes: number;
+}
+
+/**
+ * Reads `platforms.<platform>` (the section itself is `raw`): checked against
+ * {@link SLACK_CONFIG_SCHEMA}, then the rules between keys. Throws `ConfigError` naming the key
+ * path and the fix.
+ */
+export function readSlackConfig(raw: unknown, platform = "slack"): SlackConfig {
+  const c = checkSection(SLACK_CONFIG_SCHEMA, raw, platform) as unknown as SlackSection;
+  const key = (k: string): string => `platforms.${platform}.${k}`;
+  const problems: string[] = [];
   // One workspace may be given at the top level, several under `workspaces`.
-  let raw: unknown[] = [];
-  if (c.workspaces !== undefined && c.workspaces !== null) {
-    if (!Array.isArray(c.workspaces))
-      throw new Error(`${key("workspaces")} must be a list of { bot_token, app_token | signing_secret }`);
-    raw = c.workspaces;
-  }
-  if (c.bot_token !== undefined) raw = [c, ...raw];
-  const workspaces = raw.map((w, i): WorkspaceConfig => {
-    const top = c.bot_token !== undefined;
-    const at = top && i === 0 ? `platforms.${platform}` : `${key("workspaces")}[${top ? i - 1 : i}]`;
-    if (typeof w !== "object" || w === null) throw new Error(`${at} must be a map with bot_token`);
-    const o = new SectionReader(w as Record<string, unknown>, at);
-    const botToken = opt(o, "bot_token");
-    if (!botToken) throw new Error(`${at}.bot_token is required (the app's Bot User OAuth Token, xoxb-…)`);
-    if (!isBotToken(botToken))
-      throw new Error(`${at}.bot_token does not look like a bot token (xoxb-…, under OAuth & Permissions)`);
-    const appToken = opt(o, "app_token");
-    if (appToken && !/^xapp-[\w-]+$/.test(appToken))
-      throw new Error(
-        `${at}.app_token does not look like an app-level token (xapp-…, under Basic Information)`,
-      );
-    const signingSecret = opt(o, "signing_secret");
-    if (!appToken && !signingSecret)
-      throw new Error(
+  const raws: Array<[string, WorkspaceSection]> = c.workspaces.map((w, i) => [
+    `${key("workspaces")}[${i}]`,
+    w,
+  ]);
+  if (c.bot_token !== undefined) raws.unshift([`platforms.${platform}`, c]);
+  const workspaces: WorkspaceConfig[] = [];
+  for (const [at, w] of raws) {
+    if (!w.bot_token) continue; // the schema requires it in a list entry; absent at the top: no workspace
+    if (!w.app_token && !w.signing_secret)
+      problems.push(
         `${at}: give app_token (Socket Mode, recommended) or signing_secret (Events API over HTTP)`,
       );
-    return {
-      botToken,
-      appToken,
-      signingSecret: appToken ? undefined : signingSecret,
-      httpPort: o.int("http_port", 3000, 0),
-      httpHost: opt(o, "http_host") ?? "0.0.0.0",
-    };
-  });
-  const tokens = new Set(workspaces.map((w) => w.botToken));
-  if (tokens.size !== workspaces.length)
-    throw new Error(`${key("workspaces")}: the same bot_token is listed twice`);
-
-  const owner = opt(section, "owner");
-  if (workspaces.length && !owner)
-    throw new Error(`${key("owner")} is required with bot_token or workspaces`);
-  if (owner !== undefined && !/^@[^:]+:.+$/.test(owner))
-    throw new Error(`${key("owner")} must be a Matrix user id like @you:example.org`);
-  let apiUrl = opt(section, "api_url") ?? "https://slack.com/api/";
-  try {
-    const u = new URL(apiUrl);
-    if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("protocol");
-  } catch {
-    throw new Error(`${key("api_url")} must be an http(s) URL like https://slack.com/api/`);
+    workspaces.push({
+      botToken: w.bot_token,
+      appToken: w.app_token,
+      signingSecret: w.app_token ? undefined : w.signing_secret,
+      httpPort: w.http_port,
+      httpHost: w.http_host,
+    });
   }
-  if (!apiUrl.endsWith("/")) apiUrl += "/";
+  if (new Set(workspaces.map((w) => w.botToken)).size !== workspaces.length)
+    problems.push(`${key("workspaces")}: the same bot_token is listed twice; list each workspace once`);
+  if (workspaces.length && !c.owner)
+    problems.push(
+      `${key("owner")}: is missing (needed with bot_token or workspaces): add it, e.g. owner: "@you:example.org"`,
+    );
+  if (problems.length) throw new ConfigError(problems, `platforms.${platform}`);
   return {
-    owner,
+    owner: c.owner,
     workspaces,
-    apiUrl,
-    relayTemplate: opt(section, "relay_template") ?? DEFAULT_RELAY_TEMPLATE,
-    maxFileBytes: section.int("max_file_bytes", 100 * 1024 * 1024, 1),
+    apiUrl: c.api_url.endsWith("/") ? c.api_url : `${c.api_url}/`,
+    relayTemplate: c.relay_template,
+    maxFileBytes: c.max_file_bytes,
   };
 }

@@ -4,32 +4,13 @@
  * at the stand-in), polls with its own loop and relays Matrix users with a name prefix.
  */
 import { Bot } from "grammy";
-import type {
-  Capabilities,
-  ConnectorContext,
-  LoginRef,
-  NetworkClient,
-  NetworkConnector,
-} from "../../src/core/connector";
+import type { ConnectorContext, LoginRef, NetworkClient, NetworkConnector } from "../../src/core/connector";
 import { registerSecret } from "../../src/log/Logger";
 import { isBotToken, readTelegramConfig, type TelegramConfig } from "./config";
 import { describe, mapTelegramError, type TelegramError } from "./errors";
-import { MAX_TEXT, MAX_UPLOAD_BYTES } from "./limits";
 import { TelegramClient } from "./TelegramClient";
 import { botWebhookUrl } from "./TelegramUpdates";
 import { TelegramWebhook } from "./TelegramWebhook";
-
-const CAPABILITIES: Capabilities = {
-  edits: true,
-  reactions: true,
-  deletes: true,
-  threads: true,
-  typing: true,
-  readReceipts: false,
-  media: ["image", "video", "audio", "file", "sticker"],
-  maxTextLength: MAX_TEXT,
-  maxMediaBytes: MAX_UPLOAD_BYTES,
-};
 
 class TelegramConnector implements NetworkConnector {
   private ctx?: ConnectorContext;
@@ -50,10 +31,6 @@ class TelegramConnector implements NetworkConnector {
 
   async stop(): Promise<void> {
     await Promise.all([...this.clients].map((c) => c.disconnect()));
-  }
-
-  capabilities(): Capabilities {
-    return { ...CAPABILITIES };
   }
 
   /** The configured bot token, owned by `owner`. The remote id is the token's numeric bot id. */

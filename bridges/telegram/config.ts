@@ -1,14 +1,25 @@
 /**
- * The `platforms.telegram` config section: read, defaulted and validated. Errors name the key
- * and say how to fix it.
+ * The `platforms.telegram` config section: its schema (checked, defaulted and put into
+ * config.sample.yaml by the core) and the typed config the connector uses.
  */
 
-import { SectionReader } from "../../src/config/SectionReader";
+import { ConfigError } from "../../src/config/ConfigError";
+import {
+  bool,
+  type ConnectorConfigSchema,
+  HTTP_URL,
+  list,
+  MXID,
+  num,
+  type SchemaNode,
+  str,
+} from "../../src/config/schemaNodes";
+import { checkSection } from "../../src/config/sectionCheck";
 import { DEFAULT_RELAY_TEMPLATE } from "./convert/index";
 
 /** Telegram chat types a portal may be made for. */
 export type TelegramChatType = "private" | "group" | "supergroup" | "channel";
-const CHAT_TYPES: readonly TelegramChatType[] = ["private", "group", "supergroup", "channel"];
+const CHAT_TYPES_LIST: readonly TelegramChatType[] = ["private", "group", "supergroup", "channel"];
 
 /** The validated `platforms.telegram` section. */
 export interface TelegramConfig {
@@ -51,88 +62,151 @@ export interface TelegramConfig {
   profilePhotoCheckMinutes: number;
 }
 
-/** Reads `platforms.<platform>` (the section itself is `c`); throws with the key path on a bad value. */
-export function readTelegramConfig(c: Record<string, unknown>, platform = "telegram"): TelegramConfig {
-  const r = new SectionReader(c, `platforms.${platform}`);
-  const key = (k: string): string => r.key(k);
-  const ids = (k: string): Set<string> => {
-    const v = c[k];
-    if (v === undefined || v === null) return new Set();
-    if (
-      !Array.isArray(v) ||
-      !v.every((x) => typeof x === "number" || (typeof x === "string" && /^-?\d+$/.test(x)))
-    )
-      throw new Error(
-        `${key(k)} must be a list of numeric chat ids (groups are negative, e.g. -1001234567890)`,
-      );
-    return new Set(v.map(String));
-  };
+const CHAT_ID: SchemaNode = {
+  type: ["integer", "string"],
+  pattern: "^-?\\d+$",
+  "x-expected": "a numeric chat id (groups are negative)",
+  examples: [-1001234567890],
+};
 
-  const botToken = r.str("bot_token", false) || undefined;
-  if (botToken !== undefined && !isBotToken(botToken))
-    throw new Error(
-      `${key("bot_token")} does not look like a bot token (<digits>:<secret>, from @BotFather)`,
-    );
-  const owner = r.str("owner", botToken !== undefined) || undefined;
-  if (owner !== undefined && !/^@[^:]+:.+$/.test(owner))
-    throw new Error(`${key("owner")} must be a Matrix user id like @you:example.org`);
-  const apiRoot = r.httpUrl("api_root", "https://api.telegram.org");
-  let allowChatTypes = new Set<TelegramChatType>(CHAT_TYPES);
-  if (c.allow_chat_types !== undefined) {
-    const v = c.allow_chat_types;
-    if (
-      !Array.isArray(v) ||
-      !v.every((t): t is TelegramChatType => CHAT_TYPES.includes(t as TelegramChatType))
-    )
-      throw new Error(`${key("allow_chat_types")} must be a list of: ${CHAT_TYPES.join(", ")}`);
-    allowChatTypes = new Set(v);
-  }
-  if (c.moderation !== undefined && typeof c.moderation !== "boolean")
-    throw new Error(`${key("moderation")} must be true or false`);
-  const backoffInitialMs = r.num("backoff_initial_ms", 1000, 1);
-  const backoffMaxMs = r.num("backoff_max_ms", 60_000, 1);
-  if (backoffMaxMs < backoffInitialMs)
-    throw new Error(`${key("backoff_max_ms")} must be >= backoff_initial_ms`);
-  const mode = r.str("mode", false, "polling");
-  if (mode !== "polling" && mode !== "webhook") throw new Error(`${key("mode")} must be polling or webhook`);
-  const webhookUrl = r.str("webhook_url", mode === "webhook") || undefined;
-  if (webhookUrl !== undefined) {
-    try {
-      const u = new URL(webhookUrl);
-      if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error("protocol");
-    } catch {
-      throw new Error(
-        `${key("webhook_url")} must be the public http(s) URL Telegram posts updates to, e.g. https://bridge.example.org/telegram`,
-      );
-    }
-  }
-  const webhookSecret = r.str("webhook_secret", false) || undefined;
-  if (webhookSecret !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(webhookSecret))
-    throw new Error(`${key("webhook_secret")} must be 1-256 characters of A-Z, a-z, 0-9, _ and -`);
-  const webhookPort = r.num("webhook_port", 0, 0);
-  if (mode === "webhook" && (webhookPort < 1 || webhookPort > 65535 || !Number.isInteger(webhookPort)))
-    throw new Error(
-      `${key("webhook_port")} is required in webhook mode: the port the bridge listens on for Telegram`,
-    );
+/** The keys of `platforms.telegram`: validated, defaulted and sampled by the core's config loader. */
+export const TELEGRAM_CONFIG_SCHEMA: ConnectorConfigSchema = {
+  description: "A Telegram bot (from @BotFather) relays the chats it is in.",
+  properties: {
+    bot_token: str(
+      "Bot API token from @BotFather. Unset: a bridge admin connects a bot with `login telegram <token>` in the management room.",
+      {
+        pattern: "^\\d+:[\\w-]+$",
+        "x-expected": "a bot token from @BotFather (<digits>:<secret>)",
+        examples: ["123456789:AAHexample-token-from-botfather"],
+      },
+    ),
+    owner: str("Matrix user who owns the bot login of bot_token (required with it).", {
+      pattern: MXID,
+      "x-expected": "a Matrix user id",
+      "x-required-when": "bot_token is set",
+      examples: ["@you:example.org"],
+    }),
+    api_root: str("Bot API server: a local Bot API server or a test stand-in.", {
+      default: "https://api.telegram.org",
+      pattern: HTTP_URL,
+      "x-expected": "an http(s) URL",
+    }),
+    relay_template: str("How a relayed Matrix message is prefixed ({displayname}, {message}).", {
+      default: DEFAULT_RELAY_TEMPLATE,
+    }),
+    poll_timeout_seconds: num("Long-poll timeout of getUpdates, in seconds.", 30, 0),
+    allow_chat_types: {
+      ...list("Chat types bridged.", { type: "string", enum: [...CHAT_TYPES_LIST] }),
+      default: [...CHAT_TYPES_LIST],
+    },
+    allow_chats: list("When not empty, only these chat ids are bridged.", CHAT_ID),
+    deny_chats: list("Chat ids never bridged.", CHAT_ID),
+    moderation: bool("Mirror Matrix kicks and bans of ghosts to Telegram.", false),
+    backoff_initial_ms: num("First retry delay of the polling loop, in milliseconds.", 1000, 1),
+    backoff_max_ms: num("Longest retry delay of the polling loop, in milliseconds.", 60_000, 1),
+    mode: {
+      type: "string",
+      description: "polling (getUpdates) or webhook (Telegram POSTs updates to the bridge).",
+      default: "polling",
+      enum: ["polling", "webhook"],
+    },
+    webhook_url: str("The public http(s) URL Telegram posts updates to (webhook mode).", {
+      pattern: HTTP_URL,
+      "x-expected": "the public http(s) URL Telegram posts updates to",
+      "x-required-when": "mode is webhook",
+      examples: ["https://bridge.example.org/telegram"],
+    }),
+    webhook_secret: str("Checked against X-Telegram-Bot-Api-Secret-Token. Unset: generated.", {
+      pattern: "^[A-Za-z0-9_-]{1,256}$",
+      "x-expected": "1-256 characters of A-Z, a-z, 0-9, _ and -",
+      examples: ["a-long-random-string"],
+    }),
+    webhook_bind_address: str("Address the bridge listens on for Telegram's POSTs (webhook mode).", {
+      default: "127.0.0.1",
+      minLength: 1,
+      "x-expected": "an IP address or host name",
+    }),
+    webhook_port: {
+      type: "integer",
+      description: "Port the bridge listens on for Telegram's POSTs (webhook mode).",
+      minimum: 0,
+      maximum: 65535,
+      "x-required-when": "mode is webhook",
+      examples: [8443],
+    },
+    webhook_check_minutes: num(
+      "How often getWebhookInfo confirms the webhook is still the bridge's (0: never).",
+      10,
+      0,
+    ),
+    profile_photo_check_minutes: num(
+      "Re-check a speaking user's profile photo after this long (0: every message).",
+      60,
+      0,
+    ),
+  },
+  requires: [
+    { when: "bot_token", need: ["owner"] },
+    { when: "mode", whenValue: "webhook", need: ["webhook_url", "webhook_port"] },
+  ],
+};
+
+/** The section as the schema leaves it: checked, defaults filled in. */
+interface TelegramSection {
+  bot_token?: string;
+  owner?: string;
+  api_root: string;
+  relay_template: string;
+  poll_timeout_seconds: number;
+  allow_chat_types: TelegramChatType[];
+  allow_chats: Array<string | number>;
+  deny_chats: Array<string | number>;
+  moderation: boolean;
+  backoff_initial_ms: number;
+  backoff_max_ms: number;
+  mode: "polling" | "webhook";
+  webhook_url?: string;
+  webhook_secret?: string;
+  webhook_bind_address: string;
+  webhook_port?: number;
+  webhook_check_minutes: number;
+  profile_photo_check_minutes: number;
+}
+
+/**
+ * Reads `platforms.<platform>` (the section itself is `raw`): checked against
+ * {@link TELEGRAM_CONFIG_SCHEMA}, then the rules between keys. Throws `ConfigError` naming the
+ * key path and the fix.
+ */
+export function readTelegramConfig(raw: unknown, platform = "telegram"): TelegramConfig {
+  const c = checkSection(TELEGRAM_CONFIG_SCHEMA, raw, platform) as unknown as TelegramSection;
+  const key = (k: string): string => `platforms.${platform}.${k}`;
+  const problems: string[] = [];
+  if (c.backoff_max_ms < c.backoff_initial_ms)
+    problems.push(`${key("backoff_max_ms")}: must be at least backoff_initial_ms (${c.backoff_initial_ms})`);
+  if (c.mode === "webhook" && c.webhook_port === 0)
+    problems.push(`${key("webhook_port")}: must be the port the bridge listens on for Telegram (1-65535)`);
+  if (problems.length) throw new ConfigError(problems, `platforms.${platform}`);
   return {
-    mode,
-    webhookUrl,
-    webhookSecret,
-    webhookBindAddress: r.str("webhook_bind_address", false, "127.0.0.1"),
-    webhookPort,
-    webhookCheckMinutes: r.num("webhook_check_minutes", 10, 0),
-    profilePhotoCheckMinutes: r.num("profile_photo_check_minutes", 60, 0),
-    botToken,
-    owner,
-    apiRoot,
-    relayTemplate: r.str("relay_template", false, DEFAULT_RELAY_TEMPLATE),
-    pollTimeoutSeconds: r.num("poll_timeout_seconds", 30, 0),
-    allowChatTypes,
-    allowChats: ids("allow_chats"),
-    denyChats: ids("deny_chats"),
-    moderation: c.moderation === true,
-    backoffInitialMs,
-    backoffMaxMs,
+    mode: c.mode,
+    webhookUrl: c.webhook_url,
+    webhookSecret: c.webhook_secret,
+    webhookBindAddress: c.webhook_bind_address,
+    webhookPort: c.webhook_port ?? 0,
+    webhookCheckMinutes: c.webhook_check_minutes,
+    profilePhotoCheckMinutes: c.profile_photo_check_minutes,
+    botToken: c.bot_token,
+    owner: c.owner,
+    apiRoot: c.api_root.replace(/\/+$/, ""),
+    relayTemplate: c.relay_template,
+    pollTimeoutSeconds: c.poll_timeout_seconds,
+    allowChatTypes: new Set(c.allow_chat_types),
+    allowChats: new Set(c.allow_chats.map(String)),
+    denyChats: new Set(c.deny_chats.map(String)),
+    moderation: c.moderation,
+    backoffInitialMs: c.backoff_initial_ms,
+    backoffMaxMs: c.backoff_max_ms,
   };
 }
 

@@ -6,7 +6,6 @@
 import type { WASocket } from "@whiskeysockets/baileys";
 import WebSocket from "ws";
 import type {
-  Capabilities,
   ConnectorContext,
   LoginFlow,
   LoginPrompt,
@@ -21,17 +20,6 @@ import { refusedText, shownUrl, urlSecrets } from "./socket";
 import { WhatsAppClient } from "./WhatsAppClient";
 
 /** WhatsApp's limits: 65536 characters of text, 100 MB media (2 GB documents, kept at 100 MB here). */
-const CAPABILITIES: Capabilities = {
-  edits: true,
-  reactions: true,
-  deletes: true,
-  threads: false,
-  typing: true,
-  readReceipts: true,
-  media: ["image", "video", "audio", "file", "sticker"],
-  maxTextLength: 65536,
-  maxMediaBytes: 100 * 1024 * 1024,
-};
 
 export class WhatsAppConnector implements NetworkConnector {
   private ctx?: ConnectorContext;
@@ -53,10 +41,6 @@ export class WhatsAppConnector implements NetworkConnector {
 
   async stop(): Promise<void> {
     await Promise.all([...this.clients].map((c) => c.disconnect()));
-  }
-
-  capabilities(): Capabilities {
-    return { ...CAPABILITIES };
   }
 
   loginFlows(): LoginFlow[] {

@@ -1,4 +1,6 @@
-import { SectionReader } from "../../src/config/SectionReader";
+import { ConfigError } from "../../src/config/ConfigError";
+import { type ConnectorConfigSchema, num, str } from "../../src/config/schemaNodes";
+import { checkSection } from "../../src/config/sectionCheck";
 /**
  * The `platforms.whatsapp` section: read, defaulted and validated. Errors name the key and
  * say what to write instead.
@@ -31,34 +33,84 @@ export interface WhatsAppConfig {
 
 export const DEFAULT_RELAY_TEMPLATE = "*{name}*: ";
 
-export function readWhatsAppConfig(c: Record<string, unknown>, platform = "whatsapp"): WhatsAppConfig {
-  const r = new SectionReader(c, `platforms.${platform}`);
-  const key = (k: string): string => r.key(k);
-  const websocketUrl = r.str("websocket_url", false, "wss://web.whatsapp.com/ws/chat");
-  try {
-    const u = new URL(websocketUrl);
-    if (u.protocol !== "wss:" && u.protocol !== "ws:") throw new Error("protocol");
-  } catch {
-    throw new Error(`${key("websocket_url")} must be a ws(s):// URL, e.g. wss://web.whatsapp.com/ws/chat`);
-  }
-  const relayTemplate = r.str("relay_template", false, DEFAULT_RELAY_TEMPLATE);
-  if (!relayTemplate.includes("{name}"))
-    throw new Error(`${key("relay_template")} must contain {name}, e.g. "*{name}*: "`);
-  const backoffInitialMs = r.num("backoff_initial_ms", 2000, 1);
-  const backoffMaxMs = r.num("backoff_max_ms", 300_000, 1);
-  if (backoffMaxMs < backoffInitialMs)
-    throw new Error(`${key("backoff_max_ms")} must be >= backoff_initial_ms`);
+/** The keys of `platforms.whatsapp`: validated, defaulted and sampled by the core's config loader. */
+export const WHATSAPP_CONFIG_SCHEMA: ConnectorConfigSchema = {
+  description: "Personal WhatsApp accounts, linked as a device with `login whatsapp` (QR or pairing code).",
+  properties: {
+    websocket_url: str("WhatsApp Web's socket (a test stand-in).", {
+      default: "wss://web.whatsapp.com/ws/chat",
+      pattern: "^wss?://\\S+$",
+      "x-expected": "a ws(s):// URL",
+    }),
+    device_name: str("How the linked device is named on the phone.", {
+      default: "clawbridge",
+      minLength: 1,
+      "x-expected": "a device name",
+    }),
+    relay_template: str("Prefix of a relayed Matrix message; {name} is the sender's display name.", {
+      default: DEFAULT_RELAY_TEMPLATE,
+      pattern: "\\{name\\}",
+      "x-expected": "a template containing {name}",
+      examples: [DEFAULT_RELAY_TEMPLATE],
+    }),
+    backoff_initial_ms: num("First reconnect delay after a dropped connection, in milliseconds.", 2000, 1),
+    backoff_max_ms: num("Longest reconnect delay, in milliseconds.", 300_000, 1),
+    connect_timeout_ms: num("How long one connection attempt may take, in milliseconds.", 20_000, 100),
+    ack_timeout_ms: num(
+      "How long a send waits for WhatsApp's acknowledgement before it is sent again, in milliseconds.",
+      15_000,
+      100,
+    ),
+    send_attempts: num("Sends of one message (same id) before it is reported as not delivered.", 3, 1),
+    query_timeout_ms: num("How long to wait for WhatsApp's answer to a query, in milliseconds.", 60_000, 100),
+    login_timeout_seconds: num("How long a QR or pairing-code login waits for the phone.", 180, 5),
+    qr_refresh_seconds: {
+      type: "number",
+      description: "How long each QR code is shown before the next. Unset: WhatsApp Web's 60, then 20.",
+      minimum: 1,
+      examples: [60],
+    },
+  },
+};
+
+/** The section as the schema leaves it: checked, defaults filled in. */
+interface WhatsAppSection {
+  websocket_url: string;
+  device_name: string;
+  relay_template: string;
+  backoff_initial_ms: number;
+  backoff_max_ms: number;
+  connect_timeout_ms: number;
+  ack_timeout_ms: number;
+  send_attempts: number;
+  query_timeout_ms: number;
+  login_timeout_seconds: number;
+  qr_refresh_seconds?: number;
+}
+
+/**
+ * Reads `platforms.<platform>` (the section itself is `raw`): checked against
+ * {@link WHATSAPP_CONFIG_SCHEMA}, then the rules between keys. Throws `ConfigError` naming the
+ * key path and the fix.
+ */
+export function readWhatsAppConfig(raw: unknown, platform = "whatsapp"): WhatsAppConfig {
+  const c = checkSection(WHATSAPP_CONFIG_SCHEMA, raw, platform) as unknown as WhatsAppSection;
+  if (c.backoff_max_ms < c.backoff_initial_ms)
+    throw new ConfigError(
+      [`platforms.${platform}.backoff_max_ms: must be at least backoff_initial_ms (${c.backoff_initial_ms})`],
+      `platforms.${platform}`,
+    );
   return {
-    websocketUrl,
-    deviceName: r.str("device_name", false, "clawbridge"),
-    relayTemplate,
-    backoffInitialMs,
-    backoffMaxMs,
-    connectTimeoutMs: r.num("connect_timeout_ms", 20_000, 100),
-    ackTimeoutMs: r.num("ack_timeout_ms", 15_000, 100),
-    sendAttempts: r.num("send_attempts", 3, 1),
-    queryTimeoutMs: r.num("query_timeout_ms", 60_000, 100),
-    loginTimeoutSeconds: r.num("login_timeout_seconds", 180, 5),
-    qrRefreshSeconds: c.qr_refresh_seconds === undefined ? undefined : r.num("qr_refresh_seconds", 60, 1),
+    websocketUrl: c.websocket_url,
+    deviceName: c.device_name,
+    relayTemplate: c.relay_template,
+    backoffInitialMs: c.backoff_initial_ms,
+    backoffMaxMs: c.backoff_max_ms,
+    connectTimeoutMs: c.connect_timeout_ms,
+    ackTimeoutMs: c.ack_timeout_ms,
+    sendAttempts: c.send_attempts,
+    queryTimeoutMs: c.query_timeout_ms,
+    loginTimeoutSeconds: c.login_timeout_seconds,
+    qrRefreshSeconds: c.qr_refresh_seconds,
   };
 }

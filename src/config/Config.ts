@@ -1,51 +1,32 @@
 import fs from "node:fs";
 import nodePath from "node:path";
-import Ajv, { type ValidateFunction } from "ajv";
+import type { ValidateFunction } from "ajv";
 import yaml, { YAMLException } from "js-yaml";
+import { builtinPlatform } from "../../bridges/builtin";
 import { aiConfigProblems } from "../ai/config";
 import { redact, registerSecret } from "../log/Logger";
+import { ConfigError } from "./ConfigError";
 import { applyEnvOverrides, isPlainObject, type PlainObject } from "./env";
 import { describeAjvErrors } from "./messages";
-import { ANNOTATION_KEYWORDS, CONFIG_SCHEMA, KNOWN_PLATFORMS } from "./schema";
+import { CONFIG_SCHEMA, KNOWN_PLATFORMS } from "./schema";
+import { newAjv } from "./sectionCheck";
 import type { BridgeConfig } from "./types";
 
+export { ConfigError } from "./ConfigError";
 export { chatIdFromAlias, escapeLocalpart, ghostUserId, portalAlias, remoteIdFromGhost } from "./ids";
-
-/**
- * An invalid or unreadable configuration. `message` has a header line naming the source, then
- * every problem on its own line as `key.path: what to write instead`; `problems` has the same
- * lines without the header.
- */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  constructor(
-    readonly problems: string[],
-    readonly source = "configuration",
-  ) {
-    const n = problems.length;
-    super(`Invalid ${source} (${n} problem${n === 1 ? "" : "s"}):\n${problems.join("\n")}`);
-  }
-}
 
 let validator: ValidateFunction<BridgeConfig> | undefined;
 
 function validate(): ValidateFunction<BridgeConfig> {
-  if (!validator) {
-    const ajv = new Ajv({
-      allErrors: true,
-      useDefaults: true,
-      verbose: true,
-      strict: true,
-      strictRequired: false,
-    });
-    ajv.addVocabulary(ANNOTATION_KEYWORDS);
-    validator = ajv.compile<BridgeConfig>(CONFIG_SCHEMA);
-  }
+  validator ??= newAjv().compile<BridgeConfig>(CONFIG_SCHEMA);
   return validator;
 }
 
-/** Keys whose string values are secrets, at any depth (connector sections included). */
-const SECRET_KEY = /token|secret|password|passwd|api_?key|private_?key|credential|webhook/i;
+/**
+ * Keys whose string values are secrets, at any depth (connector sections included). A webhook
+ * URL is one; the other `webhook_*` settings (bind address, name) are not.
+ */
+const SECRET_KEY = /token|secret|password|passwd|api_?key|private_?key|credential|webhook(_?url)?$/i;
 
 function registerSecrets(value: unknown, key = ""): void {
   if (typeof value === "string") {
@@ -112,6 +93,16 @@ function crossChecks(c: BridgeConfig): string[] {
           );
         }
       }
+    }
+  }
+  for (const [name, p] of Object.entries(c.platforms)) {
+    const builtin = builtinPlatform(name);
+    if (!builtin || p.module !== undefined) continue;
+    try {
+      builtin.read(p, name);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
     }
   }
   const ownLocalparts = [c.bridge.bot.localpart, ...(c.ai.enabled ? [c.ai.localpart] : [])];

@@ -1,23 +1,25 @@
 import type { ErrorObject } from "ajv";
 import yaml from "js-yaml";
-import { KNOWN_PLATFORMS, type SchemaNode } from "./schema";
+import type { SchemaNode } from "./schemaNodes";
 
-/** The schema node for a key path, following `properties` then `additionalProperties`. */
+/** The schema node for a key path, following `properties` then `additionalProperties` (`items` in lists). */
 export function schemaAt(root: SchemaNode, segments: readonly string[]): SchemaNode | undefined {
   let node: SchemaNode | undefined = root;
   for (const seg of segments) {
     if (!node) return undefined;
-    const next: SchemaNode | boolean | undefined = node.properties?.[seg] ?? node.additionalProperties;
+    const next: SchemaNode | boolean | undefined =
+      node.type === "array" ? node.items : (node.properties?.[seg] ?? node.additionalProperties);
     node = typeof next === "object" ? next : undefined;
   }
   return node;
 }
 
-/** `homeserver.url`, `bridge.permissions["@a:b"]`: the key path as a reader would write it. */
+/** `homeserver.url`, `bridge.permissions["@a:b"]`, `ai.failover[0]`: the key path as a reader would write it. */
 export function formatPath(segments: readonly string[]): string {
   let out = "";
   for (const seg of segments) {
-    if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out ? `.${seg}` : seg;
+    if (/^\d+$/.test(seg) && out) out += `[${seg}]`;
+    else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out ? `.${seg}` : seg;
     else out += `[${JSON.stringify(seg)}]`;
   }
   return out || "(top level)";
@@ -92,8 +94,12 @@ function typeText(node: SchemaNode | undefined, expected: string, value: unknown
       return "must be true or false";
     case "object":
       return "must be a section (indented keys below it), not a single value";
+    case "array": {
+      const item = example(node?.items);
+      return `must be a list${item === undefined ? "" : ` (e.g. [${yamlText(item)}])`}`;
+    }
     default:
-      return `must be of type ${expected}`;
+      return `must be ${node?.["x-expected"] ?? `of type ${expected}`}`;
   }
 }
 
@@ -135,7 +141,7 @@ export function describeAjvErrors(
       case "required": {
         const key = String(params.missingProperty);
         if (at.length === 2 && at[0] === "platforms" && key === "module") {
-          const hint = closest(at[1], KNOWN_PLATFORMS);
+          const hint = closest(at[1], Object.keys(schemaAt(root, ["platforms"])?.properties ?? {}));
           text =
             `unknown platform '${at[1]}'${hint ? ` (did you mean '${hint}'?)` : ""}; ` +
             "a third-party platform needs module: <path of its connector module>";

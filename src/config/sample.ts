@@ -7,8 +7,8 @@ const WIDTH = 100;
 
 const HEADER = [
   "clawbridge configuration: copy this file to config.yaml and edit it.",
-  "Generated from src/config/schema.ts by `npx tsx scripts/gen-config-sample.ts`: change the schema,",
-  "not this file.",
+  "Generated from src/config/schema.ts and each connector's bridges/<platform>/config.ts by",
+  "`npx tsx scripts/gen-config-sample.ts`: change the schema, not this file.",
   "Commented-out keys are optional. Any key can also be set from the environment as",
   "CLAWBRIDGE_<SECTION>__<KEY> (__ between nested keys, values read as YAML scalars), e.g.",
   "CLAWBRIDGE_DATABASE__URL or CLAWBRIDGE_PLATFORMS__TELEGRAM__BOT_TOKEN.",

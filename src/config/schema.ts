@@ -10,70 +10,34 @@
  * - `x-sample-commented`: render the key commented out in the sample;
  * - `x-sample-comment`: extra commented-out lines shown under a map in the sample;
  * - `x-sample-hidden`: leave the key out of the sample (documented elsewhere in it).
+ *
+ * The node type and its constructors are in `schemaNodes.ts`; each built-in connector's own keys
+ * come from its `bridges/<x>/config.ts` through the platform list in `bridges/builtin.ts`.
  */
 
-/** One node of the schema; only the keywords this project uses. */
-export interface SchemaNode {
-  type?: "object" | "string" | "integer" | "number" | "boolean" | "array";
-  description?: string;
-  default?: unknown;
-  examples?: unknown[];
-  enum?: string[];
-  const?: unknown;
-  pattern?: string;
-  minLength?: number;
-  minimum?: number;
-  maximum?: number;
-  properties?: Record<string, SchemaNode>;
-  required?: string[];
-  additionalProperties?: boolean | SchemaNode;
-  propertyNames?: SchemaNode;
-  items?: SchemaNode;
-  if?: SchemaNode;
-  then?: SchemaNode;
-  "x-expected"?: string;
-  "x-required-when"?: string;
-  "x-sample-commented"?: boolean;
-  "x-sample-comment"?: string[];
-  "x-sample-hidden"?: boolean;
-}
+import { BUILTIN_PLATFORMS, builtinPlatform } from "../../bridges/builtin";
+import {
+  bool,
+  connectorSectionNode,
+  HTTP_URL,
+  int,
+  list,
+  type SchemaNode,
+  section,
+  str,
+} from "./schemaNodes";
 
-/** Annotation keywords ajv must accept in strict mode. */
-export const ANNOTATION_KEYWORDS = [
-  "x-expected",
-  "x-required-when",
-  "x-sample-commented",
-  "x-sample-comment",
-  "x-sample-hidden",
-];
+export type { SchemaNode } from "./schemaNodes";
+
+export { ANNOTATION_KEYWORDS } from "./sectionCheck";
 
 /** Platforms with a built-in connector; they always appear under `platforms` (disabled by default). */
-export const KNOWN_PLATFORMS = ["telegram", "discord", "slack", "whatsapp"] as const;
+export const KNOWN_PLATFORMS: readonly string[] = BUILTIN_PLATFORMS.map((p) => p.name);
 
-const HTTP_URL = "^https?://[^\\s/?#]+(/[^\\s?#]*)?$";
 const LOCALPART = "^[a-z0-9._=/+-]+$";
 const LOCALPART_TEXT = "a user id localpart: lowercase letters, digits and . _ = / + -";
 const PREFIX = "^[a-z0-9._-]+$";
 const RELATIVE = "Relative paths are resolved against the directory of the config file.";
-
-function str(description: string, extra: Partial<SchemaNode> = {}): SchemaNode {
-  return { type: "string", description, ...extra };
-}
-function int(description: string, dflt: number, minimum: number, maximum?: number): SchemaNode {
-  const node: SchemaNode = { type: "integer", description, default: dflt, minimum };
-  if (maximum !== undefined) node.maximum = maximum;
-  return node;
-}
-function bool(description: string, dflt: boolean): SchemaNode {
-  return { type: "boolean", description, default: dflt };
-}
-function section(
-  description: string,
-  properties: Record<string, SchemaNode>,
-  extra: Partial<SchemaNode> = {},
-): SchemaNode {
-  return { type: "object", description, default: {}, properties, additionalProperties: false, ...extra };
-}
 
 /**
  * Schema of one `platforms.<name>` entry. Built-in platforms get their prefixes as defaults;
@@ -111,21 +75,21 @@ export function platformSchema(name?: string): SchemaNode {
     },
     additionalProperties: true,
   };
-  if (name) {
-    node.default = { enabled: false };
-    node.properties!.module["x-sample-hidden"] = true; // shown once, in the third-party example
-  } else node.required = ["module"];
-  return node;
+  if (!name) return { ...node, required: ["module"] };
+  node.default = { enabled: false };
+  node.properties!.module["x-sample-hidden"] = true; // shown once, in the third-party example
+  const builtin = builtinPlatform(name);
+  if (!builtin) return node;
+  // A built-in connector's own keys are checked as strictly as the core's (a stand-in loaded
+  // through `module` in its place gets the same validated section).
+  const description = `The ${name} connector (bridges/${name}/). ${builtin.config.description}`;
+  return connectorSectionNode(builtin.config, node.properties!, { ...node, description });
 }
 
 const LEVEL: SchemaNode = { type: "string", enum: ["relay", "user", "admin"] };
 
 function level(description: string, dflt: string): SchemaNode {
   return { ...LEVEL, description, default: dflt };
-}
-
-function list(description: string, items: SchemaNode): SchemaNode {
-  return { type: "array", description, default: [], items };
 }
 
 /** One `ai.providers.<name>` entry: an OpenAI-compatible or Ollama endpoint. */
@@ -441,7 +405,8 @@ export const CONFIG_SCHEMA: SchemaNode = {
       additionalProperties: platformSchema(),
       "x-sample-comment": [
         "A third-party connector. `module` is the path of its connector module (relative to this file's",
-        "directory); a built-in platform may set it too, to load a stand-in instead of the built-in one.",
+        "directory); its other keys are passed to it unchecked. A built-in platform may set `module` too,",
+        "to load a stand-in instead of the built-in connector (its keys are still checked as above).",
         "example:",
         "  enabled: true",
         "  module: ./connectors/example.js",

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
+import { BUILTIN_PLATFORMS, builtinPlatform } from "../../bridges/builtin";
 import { ghostUserId, remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig } from "../config/types";
 import { Logger } from "../log/Logger";
@@ -17,20 +18,6 @@ import {
 const log = new Logger("ConnectorRegistry");
 
 type ConnectorModule = { createConnector(name: string): NetworkConnector };
-
-/**
- * Built-in connectors by platform name, loaded only when enabled (a platform's client library
- * costs start-up time and memory only when it is used).
- */
-export const BUILTIN_CONNECTORS: Record<string, () => NetworkConnector> = {
-  telegram: () =>
-    (require("../../bridges/telegram/TelegramConnector") as ConnectorModule).createConnector("telegram"),
-  discord: () =>
-    (require("../../bridges/discord/DiscordConnector") as ConnectorModule).createConnector("discord"),
-  slack: () => (require("../../bridges/slack/SlackConnector") as ConnectorModule).createConnector("slack"),
-  whatsapp: () =>
-    (require("../../bridges/whatsapp/WhatsAppConnector") as ConnectorModule).createConnector("whatsapp"),
-};
 
 export interface LoginState {
   login: LoginRef;
@@ -65,7 +52,11 @@ export function connectorContext(
   };
 }
 
-/** Loads a connector: `platforms.<name>.module` (a path) wins over the built-in one. */
+/**
+ * Loads a connector: `platforms.<name>.module` (a path) wins over the built-in one
+ * (bridges/builtin.ts, loaded only when enabled: a platform's client library costs start-up
+ * time and memory only when it is used).
+ */
 export function loadConnector(name: string, modulePath?: string): NetworkConnector {
   if (modulePath) {
     // biome-ignore lint/suspicious/noExplicitAny: a module loaded at run time is checked below
@@ -75,14 +66,14 @@ export function loadConnector(name: string, modulePath?: string): NetworkConnect
     }
     return mod.createConnector(name);
   }
-  const make = BUILTIN_CONNECTORS[name];
-  if (!make) {
-    const known = Object.keys(BUILTIN_CONNECTORS).join(", ") || "none yet";
+  const builtin = builtinPlatform(name);
+  if (!builtin) {
+    const known = BUILTIN_PLATFORMS.map((p) => p.name).join(", ");
     throw new Error(
       `platforms.${name}: no built-in connector for '${name}' (built in: ${known}); set enabled: false or give module: <path>`,
     );
   }
-  return make();
+  return builtin.load();
 }
 
 /** A stable login id: the same account of the same owner always maps to the same row. */

@@ -193,6 +193,21 @@ export class OutboundBridge {
     );
   }
 
+  /**
+   * A Matrix user did something the portal's platform cannot do (the client lacks that
+   * capability interface): say so in the room once per feature, then only log. Nothing is
+   * retried: the event is done.
+   */
+  private async cannot(portal: Portal, ev: RoomEvent, feature: string, text: string): Promise<void> {
+    const key = `${ev.room_id} ${portal.platform} ${feature}`;
+    if (await this.opts.store.kvGet("told-unsupported", key)) {
+      log.debug("not supported by the platform", { platform: portal.platform, room: ev.room_id, feature });
+      return;
+    }
+    await this.notice(ev.room_id, text, ev.event_id);
+    await this.opts.store.kvSet("told-unsupported", key, String(ev.origin_server_ts));
+  }
+
   private async relay(portal: Portal, client: NetworkClient, ev: RoomEvent, again: boolean): Promise<void> {
     const chat = chatRefOf(portal);
     const c = ev.content as Content;
@@ -347,10 +362,11 @@ export class OutboundBridge {
       return;
     }
     if (!canEdit(client)) {
-      await this.notice(
-        ev.room_id,
-        `${portal.platform} does not support edits; the edit stays in Matrix.`,
-        ev.event_id,
+      await this.cannot(
+        portal,
+        ev,
+        "edits",
+        `${portal.platform} does not support edits; edits here stay in Matrix.`,
       );
       return;
     }
@@ -373,9 +389,17 @@ export class OutboundBridge {
     ) {
       return;
     }
-    if (!canReact(client)) return;
     const target = await this.remoteIdOf(portal, relates.event_id);
     if (!target) return;
+    if (!canReact(client)) {
+      await this.cannot(
+        portal,
+        ev,
+        "reactions",
+        `${portal.platform} does not take reactions from the bridge; reactions here stay in Matrix.`,
+      );
+      return;
+    }
     const { store } = this.opts;
     if (await store.getReactionByEvent(ev.event_id)) return;
     await client.sendReaction(chat, target, relates.key, await this.sender(ev));
@@ -414,10 +438,11 @@ export class OutboundBridge {
     );
     if (!rows.length) return;
     if (!canRedact(client)) {
-      await this.notice(
-        ev.room_id,
-        `${portal.platform} does not let the bridge delete messages.`,
-        ev.event_id,
+      await this.cannot(
+        portal,
+        ev,
+        "deletes",
+        `${portal.platform} does not let the bridge delete messages; deleted messages stay on ${portal.platform}.`,
       );
       return;
     }
@@ -432,21 +457,33 @@ export class OutboundBridge {
     chat: RemoteChatRef,
     ev: RoomEvent,
   ): Promise<void> {
-    if (ev.state_key !== "" || !canSetChatInfo(client)) return;
+    if (ev.state_key !== "") return;
     const c = ev.content as Content;
     const what = ev.type === "m.room.name" ? "name" : ev.type === "m.room.topic" ? "topic" : "picture";
-    let change: Partial<Portal> = {};
+    const value = what === "name" ? c.name : what === "topic" ? c.topic : c.url;
+    const current = what === "name" ? portal.name : what === "topic" ? portal.topic : portal.avatarKey;
+    if (typeof value !== "string" || value === current) return;
+    if (!canSetChatInfo(client)) {
+      await this.cannot(
+        portal,
+        ev,
+        "chat-info",
+        `${portal.platform} does not let the bridge change the chat's name, topic or picture; changes here stay in Matrix.`,
+      );
+      return;
+    }
+    let change: Partial<Portal>;
     try {
-      if (what === "name" && typeof c.name === "string" && c.name !== portal.name) {
-        await client.setChatName(chat, c.name, ev.sender);
-        change = { name: c.name };
-      } else if (what === "topic" && typeof c.topic === "string" && c.topic !== portal.topic) {
-        await client.setChatTopic(chat, c.topic, ev.sender);
-        change = { topic: c.topic };
-      } else if (what === "picture" && typeof c.url === "string" && c.url !== portal.avatarKey) {
-        const { data, contentType } = await this.opts.api.download(c.url);
+      if (what === "name") {
+        await client.setChatName(chat, value, ev.sender);
+        change = { name: value };
+      } else if (what === "topic") {
+        await client.setChatTopic(chat, value, ev.sender);
+        change = { topic: value };
+      } else {
+        const { data, contentType } = await this.opts.api.download(value);
         await client.setChatAvatar(chat, { data, mimetype: contentType, name: "avatar" }, ev.sender);
-        change = { avatarKey: c.url };
+        change = { avatarKey: value };
       }
     } catch (err) {
       await this.notice(
@@ -456,7 +493,7 @@ export class OutboundBridge {
       );
       return;
     }
-    if (Object.keys(change).length) await this.opts.portals.save({ ...portal, ...change });
+    await this.opts.portals.save({ ...portal, ...change });
   }
 
   /** A Matrix moderator kicking, banning or unbanning a ghost does the same on the platform, where allowed. */
@@ -481,8 +518,10 @@ export class OutboundBridge {
         ? ((ev.content as Content).reason as string)
         : undefined;
     if (!canModerate(client)) {
-      await this.notice(
-        ev.room_id,
+      await this.cannot(
+        portal,
+        ev,
+        "moderation",
         `${portal.platform} does not let the bridge remove people; they are only removed in Matrix.`,
       );
       return;

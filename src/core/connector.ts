@@ -6,7 +6,13 @@
  * to send something it returns the remote ids of what it sent. The core stores ids, orders,
  * retries and converts nothing platform-specific.
  *
- * Optional features live in small capability interfaces, checked with the `has*` guards.
+ * What a connector can do is stated once, in the types: optional features are small capability
+ * interfaces (`EditHandling`, `ReactionHandling`, …) that its client class `implements`, and the
+ * core checks them with the `can*` guards at the end of this file. When a Matrix user does
+ * something the portal's client cannot (edit, react, delete, rename, kick), the core tells the
+ * room once per feature and does not retry; typing and read receipts are dropped silently.
+ * Limits (longest text, largest upload, media kinds) are the connector's own business: it splits
+ * or refuses, and a refusal reaches the room as a delivery failure.
  */
 import type { Logger } from "../log/Logger";
 
@@ -253,20 +259,6 @@ export type RemoteEvent =
   | RemoteMember
   | RemoteChatInfoChange;
 
-export interface Capabilities {
-  edits: boolean;
-  reactions: boolean;
-  deletes: boolean;
-  threads: boolean;
-  typing: boolean;
-  readReceipts: boolean;
-  media: ReadonlyArray<OutboundAttachment["kind"]>;
-  /** Longest text the platform takes in one message; the core splits nothing, connectors do. */
-  maxTextLength: number;
-  /** Largest upload in bytes. */
-  maxMediaBytes: number;
-}
-
 /** Storage a connector may use for its own tables (prefixed with its name). */
 export interface ConnectorStore {
   query<R extends object = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
@@ -275,7 +267,12 @@ export interface ConnectorStore {
 }
 
 export interface ConnectorContext {
-  /** The connector's config section (validated by the core's schema). */
+  /**
+   * The connector's `platforms.<name>` section. A built-in connector's section has been checked
+   * at load time against the schema it declares (bridges/<name>/config.ts, listed in
+   * bridges/builtin.ts) with its defaults filled in; its reader turns it into its typed config.
+   * A third-party connector (`module:`) gets its own keys unchecked: it validates them itself.
+   */
   config: Record<string, unknown>;
   log: Logger;
   store: ConnectorStore;
@@ -317,7 +314,6 @@ export interface NetworkConnector {
   init(ctx: ConnectorContext): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
-  capabilities(): Capabilities;
   loginFlows?(): LoginFlow[];
   /** Logins the connector brings from its config (a bot token), created at start. */
   configLogins?(): Array<Omit<LoginRef, "id">>;
@@ -356,12 +352,18 @@ export interface NetworkClient {
   logout?(): Promise<void>;
 }
 
+/** The capability interfaces: a client implements those its platform supports. */
 export interface EditHandling {
+  /** Replaces the text of a message the bridge sent (`remoteId`: its first part). */
   editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void>;
 }
 
 export interface ReactionHandling {
-  /** Returns an id for the reaction if the platform has one (else the core keys it itself). */
+  /**
+   * Adds reaction `key` (a Unicode emoji, or text the connector renders) to the remote message
+   * `target`, for `sender`. Returns nothing: the core keys the reaction itself (Matrix event id ↔
+   * target, key, sender) and calls {@link removeReaction} with the same values when it is redacted.
+   */
   sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void>;
   removeReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void>;
 }

@@ -234,6 +234,32 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     assert.match(String(av.content.url), /^mxc:\/\/localhost\//);
   });
 
+  it("tells the room once what the platform cannot do (testnet cannot rename chats), and does not retry it", async () => {
+    const cannot = (e: MatrixEvent) =>
+      e.room_id === room &&
+      e.sender === BOT &&
+      /testnet does not let the bridge change the chat's name, topic or picture/.test(String(e.content.body));
+    await alice.sendState(room, "m.room.name", "", { name: "Matrix-side name" });
+    const told = await alice.waitFor(cannot);
+    await alice.sendState(room, "m.room.topic", "", { topic: "Matrix-side topic" });
+    await alice.sendState(room, "m.room.name", "", { name: "Matrix-side name 2" });
+    // Events of a room are handled in order: once this message is out, the changes were handled.
+    await alice.sendText(room, "after the renames");
+    await core.testnet.waitFor(
+      (c) => (c.body as { text?: string } | undefined)?.text === "after the renames",
+    );
+    assert.deepEqual(
+      alice
+        .eventsIn(room)
+        .filter(cannot)
+        .map((e) => e.event_id),
+      [told.event_id],
+      "told once, not on every change",
+    );
+    // Nothing of the changes reached the platform.
+    assert.ok(!core.testnet.calls.some((c) => JSON.stringify(c.body ?? {}).includes("Matrix-side")));
+  });
+
   it("updates a ghost's name and avatar when they change on the platform", async () => {
     const avatar = core.testnet.addFile("uma-avatar", Buffer.from("fake image bytes for uma"), "image/png");
     core.testnet.addUser({ id: "u1", name: "Uma Renamed", avatar_url: avatar });

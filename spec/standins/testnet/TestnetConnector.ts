@@ -16,7 +16,6 @@
 import { ConnectionStateCell } from "../../../src/core/ConnectionStateCell";
 import {
   type BackfillHandling,
-  type Capabilities,
   type ChatInfo,
   ConnectionState,
   type ConnectorContext,
@@ -83,6 +82,9 @@ function readConfig(c: Obj, platform: string): TestnetConfig {
 }
 
 /** One bot login on the stand-in: the long-poll loop plus every outbound capability. */
+/** Longest text the stand-in takes in one message; longer texts go out in parts. */
+const MAX_TEXT = 4000;
+
 export class TestnetClient
   implements
     NetworkClient,
@@ -244,7 +246,7 @@ export class TestnetClient
 
   /** Posts the message; text longer than `maxTextLength` goes out as several plain parts. */
   async sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
-    const max = CAPABILITIES.maxTextLength;
+    const max = MAX_TEXT;
     const parts: string[] = [];
     for (let i = 0; i < msg.text.length; ) {
       let end = Math.min(i + max, msg.text.length);
@@ -281,7 +283,7 @@ export class TestnetClient
 
   async editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
     await this.api.json("PATCH", `/chats/${enc(chat.id)}/messages/${enc(remoteId)}`, {
-      text: msg.text.slice(0, CAPABILITIES.maxTextLength),
+      text: msg.text.slice(0, MAX_TEXT),
       html: msg.html,
     });
   }
@@ -346,18 +348,6 @@ export class TestnetClient
   }
 }
 
-const CAPABILITIES: Capabilities = {
-  edits: true,
-  reactions: true,
-  deletes: true,
-  threads: true,
-  typing: true,
-  readReceipts: true,
-  media: ["image", "file"],
-  maxTextLength: 4000,
-  maxMediaBytes: 10 * 1024 * 1024,
-};
-
 class TestnetConnector implements NetworkConnector {
   private ctx?: ConnectorContext;
   private cfg?: TestnetConfig;
@@ -375,10 +365,6 @@ class TestnetConnector implements NetworkConnector {
 
   async stop(): Promise<void> {
     await Promise.all([...this.clients].map((c) => c.disconnect()));
-  }
-
-  capabilities(): Capabilities {
-    return { ...CAPABILITIES };
   }
 
   configLogins(): Array<Omit<LoginRef, "id">> {

@@ -75,8 +75,17 @@ describe("config: loading", () => {
     assert.deepEqual(c.metrics, { enabled: true });
     assert.deepEqual(c.logging, { level: "info", format: "pretty" });
     for (const p of ["telegram", "discord", "slack", "whatsapp"]) {
-      assert.deepEqual(c.platforms[p], { enabled: false, ghost_prefix: `_${p}_`, alias_prefix: `_${p}_` });
+      const { enabled, ghost_prefix, alias_prefix } = c.platforms[p];
+      assert.deepEqual(
+        { enabled, ghost_prefix, alias_prefix },
+        { enabled: false, ghost_prefix: `_${p}_`, alias_prefix: `_${p}_` },
+      );
     }
+    // Each connector's own defaults come from the schema it declares.
+    assert.equal(c.platforms.telegram.api_root, "https://api.telegram.org");
+    assert.equal(c.platforms.discord.catch_up_limit, 100);
+    assert.equal(c.platforms.slack.api_url, "https://slack.com/api/");
+    assert.equal(c.platforms.whatsapp.websocket_url, "wss://web.whatsapp.com/ws/chat");
   });
 
   it("resolves relative paths against the config file's directory and keeps absolute ones", () => {
@@ -93,7 +102,10 @@ describe("config: loading", () => {
   it("keeps connector-specific keys and gives third-party platforms their prefixes", () => {
     const c = configFromObject({
       homeserver: HS,
-      platforms: { telegram: { enabled: true, bot_token: secret() }, matrixish: { module: "./x.js" } },
+      platforms: {
+        telegram: { enabled: true, bot_token: `123456:${secret()}`, owner: "@me:localhost" },
+        matrixish: { module: "./x.js" },
+      },
     });
     assert.equal(typeof c.platforms.telegram.bot_token, "string");
     assert.deepEqual(c.platforms.matrixish, {
@@ -280,6 +292,7 @@ describe("config: environment overrides", () => {
         clawbridge_ignored__x: "1",
         CLAWBRIDGE_PLATFORMS__TELEGRAM__ENABLED: "true",
         CLAWBRIDGE_PLATFORMS__TELEGRAM__BOT_TOKEN: token,
+        CLAWBRIDGE_PLATFORMS__TELEGRAM__OWNER: "@me:localhost",
         CLAWBRIDGE_PLATFORMS__Discord__Enabled: "true",
         CLAWBRIDGE_LOGGING__LEVEL: "debug",
       },
@@ -369,7 +382,7 @@ describe("config: secrets", () => {
       homeserver: HS,
       database: { url: `postgres://bridge:${pw}@127.0.0.1:5432/bridge` },
       provisioning: { enabled: true, shared_secret: shared },
-      platforms: { discord: { enabled: true, api_key: apiKey } },
+      platforms: { matrixish: { enabled: true, module: "./x.js", api_key: apiKey } },
     });
     for (const s of [pw, apiKey, shared]) assert.equal(redact(`x ${s} y`), "x <redacted> y");
   });

@@ -2,6 +2,7 @@ import { strict as assert } from "node:assert";
 import fs from "node:fs";
 import path from "node:path";
 import yaml from "js-yaml";
+import { BUILTIN_PLATFORMS } from "../../../bridges/builtin";
 import { configFromObject, loadConfig } from "../../../src/config/Config";
 import { buildRegistration } from "../../../src/config/registration";
 import { renderRegistrationExample, renderSampleConfig } from "../../../src/config/sample";
@@ -48,6 +49,29 @@ describe("config: sample files", () => {
     const c = configFromObject(yaml.load(text));
     assert.equal(c.bridge.bot.avatar, "mxc://localhost/clawbridge-avatar");
     assert.match(c.database.url ?? "", /^postgres:\/\//);
+  });
+
+  it("the sample documents every connector's keys, and enabling all of them still loads", () => {
+    // Uncomment every key of the built-in platforms' sections (4 spaces deep under `platforms:`)
+    // and enable each platform: what the sample shows must be valid as written.
+    const lines = renderSampleConfig().split("\n");
+    const start = lines.indexOf("platforms:");
+    const text = lines
+      .map((l, i) =>
+        i > start
+          ? l.replace(/^ {4}# ([a-z_]+: .*)$/, "    $1").replace(/^ {4}enabled: false$/, "    enabled: true")
+          : l,
+      )
+      .join("\n");
+    const c = configFromObject(yaml.load(text));
+    for (const { name, config, read } of BUILTIN_PLATFORMS) {
+      assert.equal(c.platforms[name].enabled, true);
+      for (const key of Object.keys(config.properties)) {
+        assert.ok(key in c.platforms[name], `platforms.${name}.${key} is not in the sample`);
+      }
+      read(c.platforms[name], name);
+    }
+    assert.equal(c.platforms.telegram.bot_token, "123456789:AAHexample-token-from-botfather");
   });
 
   it("registration.yaml.example is the generated text and matches buildRegistration", () => {

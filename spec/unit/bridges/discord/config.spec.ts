@@ -16,37 +16,46 @@ describe("Discord config", () => {
   });
 
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
-    ["owner missing", { bot_token: token }, /platforms\.discord\.owner is required/],
+    [
+      "owner missing",
+      { bot_token: token },
+      /platforms\.discord\.owner: is missing \(needed because bot_token is set\)/,
+    ],
     [
       "token malformed",
       { bot_token: "nope", owner: "@me:hs" },
-      /platforms\.discord\.bot_token does not look like a bot token/,
+      /platforms\.discord\.bot_token: must be a bot token/,
     ],
     [
       "owner not an mxid",
       { bot_token: token, owner: "me" },
-      /platforms\.discord\.owner must be a Matrix user id/,
+      /platforms\.discord\.owner: must be a Matrix user id/,
     ],
     [
       "guild ids as numbers",
       { guilds: [123] },
-      /platforms\.discord\.guilds must be a list of guild ids as quoted strings/,
+      /platforms\.discord\.guilds\[0\]: must be text: put the value in quotes/,
     ],
     [
       "channel filter not a list",
       { channels: "123" },
-      /platforms\.discord\.channels must be a list of channel ids/,
+      /platforms\.discord\.channels: must be a list \(e\.g\. \["123456789012345678"\]\)/,
     ],
-    ["api_root not a URL", { api_root: "ftp://x" }, /platforms\.discord\.api_root must be an http\(s\) URL/],
+    [
+      "a key is misspelt",
+      { bot_tokn: token },
+      /platforms\.discord\.bot_tokn: unknown key 'bot_tokn' \(did you mean 'bot_token'\?\)/,
+    ],
+    ["api_root not a URL", { api_root: "ftp://x" }, /platforms\.discord\.api_root: must be an http\(s\) URL/],
     [
       "negative upload limit",
       { max_upload_bytes: -1 },
-      /platforms\.discord\.max_upload_bytes must be a whole number >= 1/,
+      /platforms\.discord\.max_upload_bytes: must be at least 1/,
     ],
     [
       "moderation not a boolean",
       { moderation: "yes" },
-      /platforms\.discord\.moderation must be true or false/,
+      /platforms\.discord\.moderation: must be true or false/,
     ],
   ];
   for (const [what, section, message] of bad) {

@@ -31,7 +31,7 @@ describe("platforms.slack config", () => {
   it("names the key and the fix for bad values", () => {
     refuses(
       { owner: "@me:hs", bot_token: "xoxp-user" },
-      /^Error: platforms\.slack\.bot_token does not look like a bot token \(xoxb-/,
+      /^ConfigError: .*\nplatforms\.slack\.bot_token: must be a bot token \(xoxb-/,
     );
     refuses(
       { owner: "@me:hs", bot_token: bot },
@@ -39,17 +39,27 @@ describe("platforms.slack config", () => {
     );
     refuses(
       { owner: "@me:hs", workspaces: [{ bot_token: bot, app_token: "xoxb-wrong" }] },
-      /platforms\.slack\.workspaces\[0\]\.app_token does not look like an app-level token/,
+      /platforms\.slack\.workspaces\[0\]\.app_token: must be an app-level token \(xapp-/,
     );
-    refuses({ owner: "@me:hs", workspaces: [{ app_token: app }] }, /workspaces\[0\]\.bot_token is required/);
-    refuses({ bot_token: bot, app_token: app }, /platforms\.slack\.owner is required/);
+    refuses(
+      { owner: "@me:hs", workspaces: [{ app_token: app }] },
+      /platforms\.slack\.workspaces\[0\]\.bot_token: is missing: add it/,
+    );
+    refuses(
+      { bot_token: bot, app_token: app },
+      /platforms\.slack\.owner: is missing \(needed because bot_token is set\)/,
+    );
     refuses(
       { owner: "me", bot_token: bot, app_token: app },
-      /platforms\.slack\.owner must be a Matrix user id/,
+      /platforms\.slack\.owner: must be a Matrix user id/,
     );
-    refuses({ api_url: "ftp://x" }, /platforms\.slack\.api_url must be an http\(s\) URL/);
-    refuses({ workspaces: "x" }, /platforms\.slack\.workspaces must be a list/);
-    refuses({ max_file_bytes: 0 }, /platforms\.slack\.max_file_bytes must be a whole number >= 1/);
+    refuses({ api_url: "ftp://x" }, /platforms\.slack\.api_url: must be an http\(s\) URL/);
+    refuses(
+      { owner: "@me:hs", workspaces: [{ bot_token: bot, app_tokn: app }] },
+      /platforms\.slack\.workspaces\[0\]\.app_tokn: unknown key 'app_tokn' \(did you mean 'app_token'\?\)/,
+    );
+    refuses({ workspaces: "x" }, /platforms\.slack\.workspaces: must be a list/);
+    refuses({ max_file_bytes: 0 }, /platforms\.slack\.max_file_bytes: must be at least 1/);
     refuses(
       {
         owner: "@me:hs",

@@ -114,29 +114,41 @@ describe("Telegram connector: lookups, mentions, credentials", () => {
     const bad = async (extra: Record<string, unknown>, re: RegExp): Promise<void> => {
       await assert.rejects(createConnector().init(harness(tg.server(), extra).ctx), re);
     };
-    await bad({ owner: undefined }, /platforms\.telegram\.owner is required/);
+    await bad(
+      { owner: undefined },
+      /platforms\.telegram\.owner: is missing \(needed because bot_token is set\)/,
+    );
     // Without a bot_token the connector starts with no login: bots log in by command.
     const tokenless = createConnector();
     await tokenless.init(harness(tg.server(), { bot_token: undefined, owner: undefined }).ctx);
     assert.deepEqual(tokenless.configLogins!(), []);
-    await bad({ bot_token: "nope" }, /bot_token does not look like a bot token/);
-    await bad({ owner: "alice" }, /platforms\.telegram\.owner must be a Matrix user id/);
-    await bad({ allow_chat_types: ["forum"] }, /allow_chat_types must be a list of/);
-    await bad({ deny_chats: ["abc"] }, /deny_chats must be a list of numeric chat ids/);
-    await bad({ mode: "push" }, /platforms\.telegram\.mode must be polling or webhook/);
-    await bad({ mode: "webhook", webhook_port: 8443 }, /platforms\.telegram\.webhook_url is required/);
+    await bad({ bot_token: "nope" }, /platforms\.telegram\.bot_token: must be a bot token from @BotFather/);
+    await bad({ owner: "alice" }, /platforms\.telegram\.owner: must be a Matrix user id/);
+    await bad(
+      { allow_chat_types: ["forum"] },
+      /platforms\.telegram\.allow_chat_types\[0\]: must be one of: private, group/,
+    );
+    await bad({ deny_chats: ["abc"] }, /platforms\.telegram\.deny_chats\[0\]: must be a numeric chat id/);
+    await bad({ mode: "push" }, /platforms\.telegram\.mode: must be one of: polling, webhook/);
+    await bad(
+      { mode: "webhook", webhook_port: 8443 },
+      /platforms\.telegram\.webhook_url: is missing \(needed because mode is webhook\)/,
+    );
     await bad(
       { mode: "webhook", webhook_url: "https://bridge.example.org/tg" },
-      /platforms\.telegram\.webhook_port is required in webhook mode/,
+      /platforms\.telegram\.webhook_port: is missing \(needed because mode is webhook\)/,
     );
     await bad(
       { mode: "webhook", webhook_url: "bridge.example.org", webhook_port: 8443 },
-      /platforms\.telegram\.webhook_url must be the public http\(s\) URL/,
+      /platforms\.telegram\.webhook_url: must be the public http\(s\) URL/,
     );
     await bad(
       { webhook_secret: "has spaces" },
-      /platforms\.telegram\.webhook_secret must be 1-256 characters/,
+      /platforms\.telegram\.webhook_secret: must be 1-256 characters/,
     );
-    await bad({ profile_photo_check_minutes: -1 }, /profile_photo_check_minutes must be a number >= 0/);
+    await bad(
+      { profile_photo_check_minutes: -1 },
+      /platforms\.telegram\.profile_photo_check_minutes: must be at least 0/,
+    );
   });
 });

@@ -68,12 +68,15 @@ describe("WhatsApp outbound content, ids and config", () => {
     assert.equal(cfg.relayTemplate, "*{name}*: ");
     assert.throws(
       () => readWhatsAppConfig({ websocket_url: "http://x" }),
-      /platforms\.whatsapp\.websocket_url must be a ws/,
+      /platforms\.whatsapp\.websocket_url: must be a ws\(s\):\/\/ URL/,
     );
-    assert.throws(() => readWhatsAppConfig({ relay_template: "x" }), /relay_template must contain \{name\}/);
+    assert.throws(
+      () => readWhatsAppConfig({ relay_template: "x" }),
+      /platforms\.whatsapp\.relay_template: must be a template containing \{name\}/,
+    );
     assert.throws(
       () => readWhatsAppConfig({ backoff_initial_ms: 10, backoff_max_ms: 5 }),
-      /backoff_max_ms must be >= /,
+      /platforms\.whatsapp\.backoff_max_ms: must be at least backoff_initial_ms \(10\)/,
     );
   });
 
