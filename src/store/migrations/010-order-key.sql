@@ -4,3 +4,5 @@
 ALTER TABLE message ADD COLUMN order_key text COLLATE "C";
 CREATE INDEX message_chat_order_idx
   ON message (platform, chat_id, order_key DESC NULLS LAST, "timestamp" DESC, part DESC);
+-- The new index serves the timestamp order too (rows without a key): the old one would only cost writes.
+DROP INDEX message_chat_time_idx;
