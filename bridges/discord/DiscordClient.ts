@@ -35,6 +35,7 @@ import {
   type MediaRef,
   type ModerationHandling,
   type NetworkClient,
+  type OrderedIds,
   type OutboundMessage,
   type ReactionHandling,
   type RedactionHandling,
@@ -45,6 +46,7 @@ import {
   type TypingHandling,
   type UserInfo,
 } from "../../src/core/connector";
+import { integerOrderKey } from "../../src/core/orderKey";
 import { ChannelLanes, later } from "./ChannelLanes";
 import type { DiscordConfig } from "./config";
 import { discordToMatrix } from "./convert/index";
@@ -75,7 +77,8 @@ export class DiscordClient
     TypingHandling,
     ModerationHandling,
     ChatInfoHandling,
-    ApprovalHandling
+    ApprovalHandling,
+    OrderedIds
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   readonly discord: Client;
@@ -157,6 +160,11 @@ export class DiscordClient
     this.webhooks.destroy();
     await this.discord.destroy();
     this.conn.set(ConnectionState.LoggedOut);
+  }
+
+  /** Message ids are snowflakes: their numeric order is the channel's order. */
+  orderKey(remoteId: string): string | undefined {
+    return integerOrderKey(remoteId);
   }
 
   state(): ConnectionState {

@@ -25,6 +25,7 @@ import {
   type Media,
   type MediaRef,
   type NetworkClient,
+  type OrderedIds,
   type OutboundMessage,
   type ReactionHandling,
   type RedactionHandling,
@@ -35,6 +36,7 @@ import {
   type UserInfo,
 } from "../../src/core/connector";
 import { BridgeError } from "../../src/core/errors";
+import { slackTsOrderKey } from "../../src/core/orderKey";
 import { type ChannelRouting, ChatRouter } from "./ChatRouter";
 import type { SlackConfig, WorkspaceConfig } from "./config";
 import { describe, mapSlackError, slack } from "./errors";
@@ -58,7 +60,8 @@ export class SlackClient
     ReactionHandling,
     RedactionHandling,
     ChatInfoHandling,
-    BackfillHandling
+    BackfillHandling,
+    OrderedIds
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private app?: App;
@@ -253,6 +256,11 @@ export class SlackClient
     this.conn.set(ConnectionState.LoggedOut);
   }
 
+  /** Message ids are `ts` values: seconds and microseconds, compared exactly. */
+  orderKey(remoteId: string): string | undefined {
+    return slackTsOrderKey(remoteId);
+  }
+
   state(): ConnectionState {
     return this.conn.get();
   }
@@ -260,8 +268,8 @@ export class SlackClient
   // ---- what the core asks of the workspace, run on the workspace the chat belongs to ----
 
   /**
-   * Channel messages after `afterId` (a ts), oldest first, for the core's catch-up. Thread
-   * replies are not in a channel's history: those missed stay missed.
+   * Channel messages and thread replies after `afterId` (a ts), in Slack's order, for the core's
+   * catch-up (see history.ts).
    */
   fetchMessagesAfter(
     chat: RemoteChatRef,

@@ -88,8 +88,7 @@ export class SlackInbound {
   }
 
   /**
-   * Channel messages after `afterId` (a ts), oldest first. Thread replies are not in a
-   * channel's history: those missed stay missed.
+   * Channel messages and thread replies after `afterId` (a ts), in Slack's order (see history.ts).
    */
   async history(channel: string, afterId: string | undefined, limit: number): Promise<RemoteMessage[]> {
     const { ctx, directory } = this.o;

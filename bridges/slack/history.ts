@@ -1,15 +1,41 @@
 /**
- * Reading a channel's history for the core's catch-up. conversations.history answers newest
- * first and pages backwards, so the pages are read to the end (at most {@link HISTORY_PAGES})
- * and the oldest `limit` messages after `afterId` are kept, oldest first.
+ * Reading a channel's history for the core's catch-up: its messages and its thread replies after
+ * `afterId`, merged in Slack's order (the `ts`, compared exactly by its order key), so a reply comes
+ * after its parent. conversations.history answers newest first, pages backwards and leaves thread
+ * replies out; its thread parents tell their `latest_reply`, and conversations.replies gives the
+ * replies of those whose latest reply is newer than `afterId`. History is read from
+ * {@link THREAD_LOOKBACK_S} before `afterId`, to find older parents with new replies: a reply to a
+ * thread whose parent is older than that, sent while the bridge was away, stays missed.
  */
 import type { webApi } from "@slack/bolt";
+import { slackTsOrderKey } from "../../src/core/orderKey";
 import { slack } from "./errors";
 
 type Obj = Record<string, unknown>;
 
 /** Most conversations.history pages (200 messages each) read for one catch-up call. */
 export const HISTORY_PAGES = 10;
+/** How far before `afterId` thread parents are looked for (seconds). */
+export const THREAD_LOOKBACK_S = 24 * 3600;
+/** Most threads whose replies are read for one catch-up call, and pages per thread. */
+export const THREADS_READ = 50;
+const REPLY_PAGES = 5;
+
+type Page = { messages?: Obj[]; has_more?: boolean; response_metadata?: { next_cursor?: string } };
+
+async function pages(read: (cursor: string | undefined) => Promise<Page>, most: number): Promise<Obj[]> {
+  const out: Obj[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < most; page++) {
+    const res = await read(cursor);
+    out.push(...(res.messages ?? []));
+    cursor = res.response_metadata?.next_cursor || undefined;
+    if (!res.has_more || !cursor) break;
+  }
+  return out;
+}
+
+const keyOf = (m: Obj): string | undefined => (typeof m.ts === "string" ? slackTsOrderKey(m.ts) : undefined);
 
 export async function historyAfter(
   web: webApi.WebClient,
@@ -17,19 +43,48 @@ export async function historyAfter(
   afterId: string | undefined,
   limit: number,
 ): Promise<Obj[]> {
-  const raw: Obj[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < HISTORY_PAGES; page++) {
-    const res = (await slack(() =>
-      web.conversations.history({ channel, oldest: afterId, limit: 200, cursor }),
-    )) as { messages?: Obj[]; has_more?: boolean; response_metadata?: { next_cursor?: string } };
-    raw.push(...(res.messages ?? []));
-    cursor = res.response_metadata?.next_cursor || undefined;
-    if (!res.has_more || !cursor) break;
+  const afterKey = afterId === undefined ? "" : slackTsOrderKey(afterId);
+  if (afterKey === undefined) return []; // not a ts: nothing is known to be after it
+  const seconds = afterId === undefined ? 0 : Number(afterId.split(".")[0]);
+  const lookback = afterId === undefined ? undefined : `${Math.max(0, seconds - THREAD_LOOKBACK_S)}.000000`;
+  const history = await pages(
+    (cursor) =>
+      slack(() =>
+        web.conversations.history({ channel, oldest: lookback, limit: 200, cursor }),
+      ) as Promise<Page>,
+    HISTORY_PAGES,
+  );
+  const found = new Map<string, { key: string; m: Obj }>();
+  const add = (m: Obj) => {
+    const key = keyOf(m);
+    if (key !== undefined && key > afterKey && !found.has(key)) found.set(key, { key, m });
+  };
+  history.forEach(add);
+  const threads = history.filter((m) => {
+    const latest = typeof m.latest_reply === "string" ? slackTsOrderKey(m.latest_reply) : undefined;
+    return typeof m.ts === "string" && latest !== undefined && latest > afterKey;
+  });
+  // Oldest threads first: with more than THREADS_READ, the replies nearest the watermark come.
+  threads.sort((a, b) => (keyOf(a)! < keyOf(b)! ? -1 : 1));
+  for (const parent of threads.slice(0, THREADS_READ)) {
+    const replies = await pages(
+      (cursor) =>
+        slack(() =>
+          web.conversations.replies({
+            channel,
+            ts: parent.ts as string,
+            oldest: afterId,
+            limit: 200,
+            cursor,
+          }),
+        ) as Promise<Page>,
+      REPLY_PAGES,
+    );
+    // A reply names its parent; the parent itself (first in the answer) is history's.
+    for (const r of replies) if (r.ts !== parent.ts && r.thread_ts === parent.ts) add(r);
   }
-  const after = afterId === undefined ? Number.NEGATIVE_INFINITY : Number(afterId);
-  return raw
-    .filter((m) => typeof m.ts === "string" && Number(m.ts) > after)
-    .sort((a, b) => Number(a.ts) - Number(b.ts))
-    .slice(0, limit);
+  return [...found.values()]
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .slice(0, limit)
+    .map((x) => x.m);
 }

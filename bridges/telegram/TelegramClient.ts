@@ -20,6 +20,7 @@ import type {
   MediaRef,
   ModerationHandling,
   NetworkClient,
+  OrderedIds,
   OutboundMessage,
   ReactionHandling,
   RedactionHandling,
@@ -30,6 +31,7 @@ import type {
   UserInfo,
 } from "../../src/core/connector";
 import { BridgeError } from "../../src/core/errors";
+import { integerOrderKey } from "../../src/core/orderKey";
 import { chatAllowed, type TelegramConfig } from "./config";
 import {
   chatTitle,
@@ -59,7 +61,8 @@ export class TelegramClient
     TypingHandling,
     ModerationHandling,
     ChatInfoHandling,
-    ApprovalHandling
+    ApprovalHandling,
+    OrderedIds
 {
   private readonly bot: Bot;
   private readonly updates: TelegramUpdates;
@@ -116,6 +119,11 @@ export class TelegramClient
   /** Stops receiving; an emit in progress finishes and stores its offset, nothing follows. */
   disconnect(): Promise<void> {
     return this.updates.stop();
+  }
+
+  /** Message ids grow by one within a chat: their numeric order is the chat's order. */
+  orderKey(remoteId: string): string | undefined {
+    return integerOrderKey(remoteId);
   }
 
   state(): ConnectionState {

@@ -40,7 +40,8 @@ function gate(): Gate {
 /**
  * Messages missed while a login was away. When a login connects (at start or after a
  * disconnect) and its client implements {@link BackfillHandling}, each of its portals asks for
- * the messages after the newest remote id in the message map; they enter the chat's lane of the
+ * the messages after the newest remote id in the message map (by the platform's order where the
+ * client gives one, see `OrderedIds`; else by timestamp); they enter the chat's lane of the
  * durable queue in order, where ids already bridged are skipped. Live events of a chat wait until
  * its catch-up is queued, so a missed message never lands after a newer one.
  */

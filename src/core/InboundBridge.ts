@@ -9,6 +9,7 @@ import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, Remote
 import { BridgeError, retryHint, userText } from "./errors";
 import type { GhostService } from "./GhostService";
 import { uploadMedia } from "./media";
+import { orderKeyOf } from "./orderKey";
 import { chatKey, type PortalService } from "./PortalService";
 
 const log = new Logger("InboundBridge");
@@ -206,6 +207,7 @@ export class InboundBridge {
           remoteSender: msg.sender.id,
           threadRoot: msg.threadRoot,
           timestamp: new Date(msg.timestamp),
+          orderKey: orderKeyOf(client, msg.id),
         },
       ]);
     }

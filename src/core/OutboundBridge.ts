@@ -24,6 +24,7 @@ import {
 import { BridgeError, userText } from "./errors";
 import type { GhostService } from "./GhostService";
 import { txnIdFor } from "./InboundBridge";
+import { orderKeyOf } from "./orderKey";
 import type { Permissions } from "./Permissions";
 import type { PortalService } from "./PortalService";
 
@@ -337,6 +338,7 @@ export class OutboundBridge {
           senderMxid: ev.sender,
           threadRoot,
           timestamp: new Date(sent.timestamp ?? ev.origin_server_ts),
+          orderKey: orderKeyOf(client, remoteId),
         })),
       );
     } catch (err) {

@@ -444,6 +444,18 @@ export interface BackfillHandling {
   ): Promise<RemoteMessage[]>;
 }
 
+/**
+ * Optional: the platform's order of its message ids, for the core's catch-up. `orderKey` turns a
+ * remote message id into text whose byte order (PostgreSQL collation "C") is the order the
+ * platform gives its messages in a chat, exactly: Slack ts compared as digits (not as floats),
+ * snowflakes and integer ids by length and then digits (see src/core/orderKey.ts). Undefined for an
+ * id it cannot order. Without it, the newest bridged message of a chat is the one with the latest
+ * timestamp, which is arbitrary among messages of the same millisecond.
+ */
+export interface OrderedIds {
+  orderKey(remoteId: string): string | undefined;
+}
+
 function has<T>(client: object, method: string): client is object & T {
   return typeof (client as Record<string, unknown>)[method] === "function";
 }
@@ -458,6 +470,7 @@ export const canModerate = (c: NetworkClient): c is NetworkClient & ModerationHa
 export const canSetChatInfo = (c: NetworkClient): c is NetworkClient & ChatInfoHandling =>
   has(c, "setChatName");
 export const canRelay = (c: NetworkClient): c is NetworkClient & RelayHandling => has(c, "setRelay");
+export const canOrder = (c: NetworkClient): c is NetworkClient & OrderedIds => has(c, "orderKey");
 export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHandling =>
   has(c, "fetchMessagesAfter");
 export const canAskApproval = (c: NetworkClient): c is NetworkClient & ApprovalHandling =>

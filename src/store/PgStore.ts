@@ -63,11 +63,11 @@ const SQL_GHOST_JOIN = `INSERT INTO ghost_room (mxid, room_id)
 const SQL_GHOST_LEAVE = "DELETE FROM ghost_room WHERE mxid = $1 AND room_id = $2";
 
 const MESSAGE_COLS =
-  'platform, chat_id, remote_id, part, room_id, event_id, sender_mxid, remote_sender, thread_root, "timestamp"';
+  'platform, chat_id, remote_id, part, room_id, event_id, sender_mxid, remote_sender, thread_root, "timestamp", order_key';
 // No conflict target: a row clashing with either unique key is skipped.
 const SQL_INSERT_MESSAGES = `INSERT INTO message (${MESSAGE_COLS})
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
-    $8::text[], $9::text[], $10::timestamptz[])
+    $8::text[], $9::text[], $10::timestamptz[], $11::text[])
   ON CONFLICT DO NOTHING`;
 const SQL_MESSAGE_BY_REMOTE = `SELECT ${MESSAGE_COLS} FROM message
   WHERE platform = $1 AND chat_id = $2 AND remote_id = $3 ORDER BY part`;
@@ -75,7 +75,7 @@ const SQL_MESSAGES_BY_EVENT = `SELECT ${MESSAGE_COLS} FROM message WHERE event_i
   ORDER BY platform, chat_id, part`;
 const SQL_DELETE_MESSAGES_BY_EVENT = "DELETE FROM message WHERE event_id = $1";
 const SQL_LAST_MESSAGE = `SELECT ${MESSAGE_COLS} FROM message WHERE platform = $1 AND chat_id = $2
-  ORDER BY "timestamp" DESC, part DESC LIMIT 1`;
+  ORDER BY order_key DESC NULLS LAST, "timestamp" DESC, part DESC LIMIT 1`;
 
 const REACTION_COLS = "platform, chat_id, target_remote_id, sender, key, room_id, event_id, target_event_id";
 const SQL_UPSERT_REACTION = `INSERT INTO reaction (${REACTION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -152,6 +152,7 @@ function messageColumns(rows: MessageRow[]): unknown[] {
     rows.map((r) => r.remoteSender ?? null),
     rows.map((r) => r.threadRoot ?? null),
     rows.map((r) => r.timestamp),
+    rows.map((r) => r.orderKey ?? null),
   ];
 }
 

@@ -46,6 +46,7 @@ export interface MessageDb {
   remote_sender: string | null;
   thread_root: string | null;
   timestamp: Date;
+  order_key: string | null;
 }
 export interface ReactionDb {
   platform: string;
@@ -119,6 +120,7 @@ export const toMessage = (r: MessageDb): MessageRow => {
     timestamp: r.timestamp,
   };
   opt(m, "remoteSender", r.remote_sender);
+  opt(m, "orderKey", r.order_key);
   return opt(m, "threadRoot", r.thread_root);
 };
 

@@ -47,6 +47,11 @@ export interface MessageRow {
   remoteSender?: string;
   threadRoot?: string;
   timestamp: Date;
+  /**
+   * The platform's order of `remoteId` (the client's `orderKey`): the newest bridged message of a
+   * chat is the greatest key; rows without one come after those with one, by timestamp.
+   */
+  orderKey?: string;
 }
 
 export interface ReactionRow {

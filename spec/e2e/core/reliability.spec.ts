@@ -100,6 +100,52 @@ describe("durable, ordered delivery under faults (real Synapse, embedded Postgre
     assert.match(core.bridge.output(), /missed messages queued/);
   });
 
+  it("resumes after the newest bridged message by the platform's order when many share a millisecond: nothing re-queued, nothing missed", async () => {
+    const date = Date.now() - 60_000; // one millisecond for every message of this chat
+    core.testnet.addChat({ id: "samems", name: "Same ms", kind: "group" });
+    core.testnet.injectMessage({ chat: "samems", sender: "b1", text: "same-ms 00", date });
+    const msRoom = await portalRoomFor(alice, "samems");
+    const live = Array.from({ length: 12 }, (_, i) => `same-ms ${String(i + 1).padStart(2, "0")}`);
+    for (const text of live) core.testnet.injectMessage({ chat: "samems", sender: "b1", text, date });
+    await waitForCount(alice, msRoom, "same-ms ", 13, 60_000);
+    const missed = ["same-ms 13", "same-ms 14", "same-ms 15"];
+    await core.restart("SIGTERM", () => {
+      for (const text of missed)
+        core.testnet.injectMessage({ chat: "samems", sender: "b1", text, date, missed: true });
+    });
+    await waitForCount(alice, msRoom, "same-ms ", 16, 90_000);
+    core.testnet.injectMessage({ chat: "samems", sender: "b1", text: "barrier after same-ms" });
+    await alice.waitFor((e) => e.room_id === msRoom && e.content.body === "barrier after same-ms", {
+      timeoutMs: 60_000,
+    });
+    assert.deepEqual(
+      bodies(alice.eventsIn(msRoom), "same-ms "),
+      Array.from({ length: 16 }, (_, i) => `same-ms ${String(i).padStart(2, "0")}`),
+    );
+    // What the restarted bridge queued from history: the three missed, none of the 13 bridged.
+    const lines = core.bridge
+      .output()
+      .split("\n")
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
+    const queued = lines.filter((l) => l.message === "missed messages queued");
+    assert.deepEqual(
+      queued.map((l) => [l.chat, l.count]),
+      [["samems", 3]],
+    );
+    const done = lines.filter((l) => l.message === "catch-up done" && l.platform === "testnet");
+    assert.ok(done.length >= 1, "the catch-up ran and said so");
+    assert.equal(
+      done.reduce((n, l) => n + Number(l.messages), 0),
+      3,
+    );
+  });
+
   it("delivers every message once, in order, when Synapse is down for ~10 s during a burst", async () => {
     const expected = Array.from({ length: 100 }, (_, i) => `hs-down ${String(i).padStart(3, "0")}`);
     const injector = (async () => {

@@ -188,6 +188,55 @@ describe("Slack bridge reliability end to end (two workspaces, retries, 429, rec
     );
   });
 
+  it("resumes by the exact ts after a restart: messages of one millisecond are not queued again, and a thread reply sent while away arrives in its thread", async () => {
+    // Consecutive stand-in ts of one second: many share a millisecond, apart by microseconds.
+    const live = Array.from({ length: 10 }, (_, i) => `same ms ${i}`);
+    const parentText = "same ms thread parent";
+    const parent = slack.injectMessage(A, { channel: CH, user: UMA, text: parentText });
+    for (const text of live) slack.injectMessage(A, { channel: CH, user: UMA, text });
+    const parentEvent = await alice.waitFor((e) => e.room_id === room && isText(parentText)(e));
+    await alice.waitFor((e) => e.room_id === room && isText(live.at(-1)!)(e), { timeoutMs: 60_000 });
+    await core.restart("SIGTERM", () => {
+      slack.missedMessage(A, { channel: CH, user: UGO, text: "reply while away", thread_ts: parent });
+      slack.missedMessage(A, { channel: CH, user: UGO, text: "channel while away" });
+    });
+    await slack.until(() => slack.connected(A), 60_000, "socket after restart");
+    const reply = await alice.waitFor((e) => e.room_id === room && isText("reply while away")(e), {
+      timeoutMs: 60_000,
+    });
+    assert.deepEqual(reply.content["m.relates_to"], {
+      rel_type: "m.thread",
+      event_id: parentEvent.event_id,
+      is_falling_back: true,
+      "m.in_reply_to": { event_id: parentEvent.event_id },
+    });
+    assert.equal(reply.sender, ghost(A, UGO));
+    await alice.waitFor((e) => e.room_id === room && isText("channel while away")(e), { timeoutMs: 60_000 });
+    const texts = alice
+      .eventsIn(room)
+      .filter((e) => e.type === "m.room.message")
+      .map((e) => String(e.content.body));
+    for (const text of [...live, parentText, "reply while away", "channel while away"])
+      assert.equal(texts.filter((t) => t === text).length, 1, `${text} once`);
+    assert.ok(texts.indexOf("reply while away") < texts.indexOf("channel while away"), "in Slack's order");
+    // The restarted bridge queued from history the two missed messages of this channel, nothing else.
+    const queued = core.bridge
+      .output()
+      .split("\n")
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      })
+      .filter((l) => l.message === "missed messages queued" && l.chat === CH);
+    assert.deepEqual(
+      queued.map((l) => l.count),
+      [2],
+    );
+  });
+
   it("logs and skips malformed events and goes on", async () => {
     slack.deliver(A, { type: "message", text: "no channel" });
     slack.deliver(A, { type: "reaction_added", user: UMA, reaction: "x" });

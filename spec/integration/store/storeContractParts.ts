@@ -122,6 +122,59 @@ export function describeMessageMap(ctx: ContractContext): void {
       const last = await store.lastMessage(`tg${u}`, "chat-1");
       assert.deepEqual([last?.remoteId, last?.part], ["new", 1]);
     });
+
+    it("takes the greatest order key as the last message, whatever the timestamps; rows without a key come after", async () => {
+      const { store, u } = ctx;
+      const same = new Date("2024-07-01T00:00:00.123Z");
+      // Slack-like ts of the same millisecond, written out of order: the key decides.
+      const keyed = ["1700000000.123457", "1700000000.123459", "1700000000.123458"];
+      await store.insertMessages([
+        message(u, {
+          remoteId: "keyless-newer",
+          eventId: `$k${u}`,
+          timestamp: new Date("2024-08-01T00:00:00Z"),
+        }),
+        ...keyed.map((remoteId, i) =>
+          message(u, { remoteId, eventId: `$s${i}${u}`, timestamp: same, orderKey: `10${remoteId}` }),
+        ),
+      ]);
+      const last = await store.lastMessage(`tg${u}`, "chat-1");
+      assert.deepEqual([last?.remoteId, last?.orderKey], ["1700000000.123459", "101700000000.123459"]);
+      // A longer id ("10", key "0210") after a shorter one ("9", key "019"), and after a keyless row.
+      await store.insertMessages([
+        message(u, { chatId: "chat-9", remoteId: "9", eventId: `$a${u}`, timestamp: same, orderKey: "019" }),
+        message(u, {
+          chatId: "chat-9",
+          remoteId: "10",
+          eventId: `$b${u}`,
+          timestamp: same,
+          orderKey: "0210",
+        }),
+        message(u, {
+          chatId: "chat-9",
+          remoteId: "old",
+          eventId: `$c${u}`,
+          timestamp: new Date("2030-01-01Z"),
+        }),
+      ]);
+      assert.equal((await store.lastMessage(`tg${u}`, "chat-9"))?.remoteId, "10");
+      // Without any key, the timestamp order stays.
+      await store.insertMessages([
+        message(u, {
+          chatId: "chat-8",
+          remoteId: "a",
+          eventId: `$d${u}`,
+          timestamp: new Date("2024-01-01Z"),
+        }),
+        message(u, {
+          chatId: "chat-8",
+          remoteId: "b",
+          eventId: `$e${u}`,
+          timestamp: new Date("2024-02-01Z"),
+        }),
+      ]);
+      assert.equal((await store.lastMessage(`tg${u}`, "chat-8"))?.remoteId, "b");
+    });
   });
 }
 

@@ -173,10 +173,13 @@ export class SlackServer {
    * A message kept in the channel's history whose event the app never gets (Slack gave up
    * redelivering it while the app was away); only `conversations.history` shows it. Returns its ts.
    */
-  missedMessage(team: string, m: { channel: string; user: string; text: string }): string {
+  missedMessage(
+    team: string,
+    m: { channel: string; user: string; text: string; thread_ts?: string },
+  ): string {
     const w = this.ws(team);
     const ts = w.nextTs();
-    w.store({ channel: m.channel, ts, text: m.text, user: m.user });
+    w.store({ channel: m.channel, ts, text: m.text, user: m.user, thread_ts: m.thread_ts });
     return ts;
   }
 

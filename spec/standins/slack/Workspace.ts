@@ -36,6 +36,8 @@ export interface StoredMessage {
   username?: string;
   icon_url?: string;
   thread_ts?: string;
+  /** A thread reply also sent to the channel (`reply_broadcast`): in the channel's history too. */
+  broadcast?: boolean;
   files?: Obj[];
   /** `metadata` given to chat.postMessage (`event_type`, `event_payload`). */
   metadata?: Obj;

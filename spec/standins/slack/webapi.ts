@@ -76,8 +76,37 @@ function wire(m: StoredMessage, withMetadata = false): Obj {
   if (m.bot_id) o.bot_id = m.bot_id;
   if (m.username) o.username = m.username;
   if (m.thread_ts) o.thread_ts = m.thread_ts;
+  if (m.broadcast) o.subtype = "thread_broadcast";
   if (m.files) o.files = m.files;
   return o;
+}
+
+/** One page of `all` by Slack's `limit` and `cursor` (an offset here; opaque to the app). */
+function paged(p: Params, all: StoredMessage[], shape: (m: StoredMessage) => Obj): Obj {
+  const limit = Math.min(Math.max(Number(str(p, "limit", false) || "100") || 100, 1), 999);
+  const start = Number(str(p, "cursor", false) || "0");
+  if (!Number.isInteger(start) || start < 0) throw new ApiError("invalid_cursor");
+  const page = all.slice(start, start + limit);
+  const more = start + limit < all.length;
+  return {
+    messages: page.map(shape),
+    has_more: more,
+    response_metadata: { next_cursor: more ? String(start + limit) : "" },
+  };
+}
+
+/** A thread parent's summary, as Slack adds it to the parent message. */
+function threadOf(ctx: MethodContext, m: StoredMessage): Obj {
+  const replies = ctx.ws.messages.filter(
+    (r) => r.channel === m.channel && !r.deleted && r.thread_ts === m.ts && r.ts !== m.ts,
+  );
+  if (!replies.length) return {};
+  return {
+    thread_ts: m.ts,
+    reply_count: replies.length,
+    reply_users: [...new Set(replies.map((r) => r.user).filter(Boolean))],
+    latest_reply: replies[replies.length - 1]!.ts,
+  };
 }
 
 /** The methods, by name. `auth` is `bot` for the bot token, `app` for the app-level token. */
@@ -111,11 +140,18 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
     run: (ctx, p) => {
       const channel = channelOf(ctx, p);
       const oldest = Number(str(p, "oldest", false) || "0");
+      // Like Slack: newest first, thread replies left out (unless also sent to the channel),
+      // each thread's parent telling its reply_count and latest_reply.
       const msgs = ctx.ws.messages
-        .filter((m) => m.channel === channel && !m.deleted && Number(m.ts) > oldest)
-        .reverse()
-        .slice(0, Number(str(p, "limit", false) || "100"));
-      return { messages: msgs.map((m) => wire(m, meta(p))), has_more: false };
+        .filter(
+          (m) =>
+            m.channel === channel &&
+            !m.deleted &&
+            Number(m.ts) > oldest &&
+            (!m.thread_ts || m.thread_ts === m.ts || m.broadcast),
+        )
+        .reverse();
+      return paged(p, msgs, (m) => ({ ...wire(m, meta(p)), ...threadOf(ctx, m) }));
     },
   },
   "conversations.replies": {
@@ -124,16 +160,15 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
       const channel = channelOf(ctx, p);
       const root = str(p, "ts");
       const oldest = Number(str(p, "oldest", false) || "0");
-      const msgs = ctx.ws.messages
-        .filter(
-          (m) =>
-            m.channel === channel &&
-            !m.deleted &&
-            (m.ts === root || m.thread_ts === root) &&
-            (m.ts === root || Number(m.ts) > oldest),
-        )
-        .slice(0, Number(str(p, "limit", false) || "100"));
-      return { messages: msgs.map((m) => wire(m, meta(p))), has_more: false };
+      // Like Slack: the parent first, then its replies oldest first, paged by cursor.
+      const msgs = ctx.ws.messages.filter(
+        (m) =>
+          m.channel === channel &&
+          !m.deleted &&
+          (m.ts === root || m.thread_ts === root) &&
+          (m.ts === root || Number(m.ts) > oldest),
+      );
+      return paged(p, msgs, (m) => ({ ...wire(m, meta(p)), ...threadOf(ctx, m) }));
     },
   },
   "users.info": {
@@ -164,6 +199,7 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
         metadata: metadataOf(p),
       });
       const broadcast = p.reply_broadcast === true || p.reply_broadcast === "true";
+      if (broadcast && m.thread_ts) m.broadcast = true;
       ctx.echo({
         ...wire(m),
         ...(broadcast && m.thread_ts ? { subtype: "thread_broadcast" } : {}),

@@ -27,6 +27,7 @@ import {
   type ModerationHandling,
   type NetworkClient,
   type NetworkConnector,
+  type OrderedIds,
   type OutboundMessage,
   type ReactionHandling,
   type ReadReceiptHandling,
@@ -38,6 +39,7 @@ import {
   type TypingHandling,
   type UserInfo,
 } from "../../../src/core/connector";
+import { integerOrderKey } from "../../../src/core/orderKey";
 import { registerSecret } from "../../../src/log/Logger";
 import { Api, enc, isObj, type Obj, parseWireEvent, sleep, str } from "./protocol";
 
@@ -94,7 +96,8 @@ export class TestnetClient
     TypingHandling,
     ModerationHandling,
     BackfillHandling,
-    ReadReceiptHandling
+    ReadReceiptHandling,
+    OrderedIds
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private abort?: AbortController;
@@ -137,6 +140,11 @@ export class TestnetClient
   async disconnect(): Promise<void> {
     this.abort?.abort();
     if (!this.emitting) await this.loopDone;
+  }
+
+  /** Message ids count up per chat. */
+  orderKey(remoteId: string): string | undefined {
+    return integerOrderKey(remoteId);
   }
 
   state(): ConnectionState {

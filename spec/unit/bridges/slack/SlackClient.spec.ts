@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { THREAD_LOOKBACK_S } from "../../../../bridges/slack/history";
 import { BridgeError } from "../../../../src/core/errors";
 import {
   CHANNEL,
@@ -361,12 +362,81 @@ describe("SlackClient catch-up and profile changes", function () {
         [ts[2], "two", `${TEAM}_${UMA}`.toLowerCase(), "Uma"],
       ],
     );
+    // Read from a day before, to find older thread parents with new replies.
     const history = s.ok("conversations.history").at(-1)!;
-    assert.equal(history.params.oldest, ts[0]);
+    assert.equal(history.params.oldest, `${Number(ts[0]!.split(".")[0]) - THREAD_LOOKBACK_S}.000000`);
     assert.deepEqual(
       (await client!.fetchMessagesAfter({ id: CHANNEL }, ts[3], 10)).map((m) => m.id),
       [],
     );
+  });
+
+  it("fetchMessagesAfter orders by the exact ts (one millisecond, distinct microseconds) and pages history", async () => {
+    const h = harness(t.server(), [t.ws()]);
+    const [client] = await t.start(h);
+    const s = t.server();
+    // 450 messages: three history pages of 200; all in a few seconds, so many share a millisecond.
+    const ts = Array.from({ length: 450 }, (_, i) =>
+      s.missedMessage(TEAM, { channel: CHANNEL, user: UMA, text: `m${i}` }),
+    );
+    const got = await client!.fetchMessagesAfter({ id: CHANNEL }, ts[0], 1000);
+    assert.deepEqual(
+      got.map((m) => m.id),
+      ts.slice(1),
+    );
+    const mid = await client!.fetchMessagesAfter({ id: CHANNEL }, ts[299], 100);
+    assert.deepEqual(
+      mid.map((m) => m.id),
+      ts.slice(300, 400),
+    );
+    assert.ok(
+      s.ok("conversations.history").some((c) => c.params.cursor),
+      "history read past its first page",
+    );
+    assert.deepEqual(await client!.fetchMessagesAfter({ id: CHANNEL }, "not a ts", 10), []);
+  });
+
+  it("fetchMessagesAfter brings thread replies sent after the ts, in order, each after its parent", async () => {
+    const h = harness(t.server(), [t.ws()]);
+    const [client] = await t.start(h);
+    const s = t.server();
+    const old = s.missedMessage(TEAM, { channel: CHANNEL, user: UMA, text: "old parent" });
+    s.missedMessage(TEAM, { channel: CHANNEL, user: UMA, text: "old reply", thread_ts: old });
+    const quiet = s.missedMessage(TEAM, { channel: CHANNEL, user: UMA, text: "old parent, no new reply" });
+    s.missedMessage(TEAM, { channel: CHANNEL, user: UMA, text: "reply bridged before", thread_ts: quiet });
+    const mark = s.missedMessage(TEAM, { channel: CHANNEL, user: UMA, text: "last bridged" });
+    const r1 = s.missedMessage(TEAM, {
+      channel: CHANNEL,
+      user: UGO,
+      text: "new reply to old",
+      thread_ts: old,
+    });
+    const p2 = s.missedMessage(TEAM, { channel: CHANNEL, user: UMA, text: "new parent" });
+    // 210 replies: two conversations.replies pages.
+    const many = Array.from({ length: 210 }, (_, i) =>
+      s.missedMessage(TEAM, { channel: CHANNEL, user: UGO, text: `r${i}`, thread_ts: p2 }),
+    );
+    const r2 = s.missedMessage(TEAM, {
+      channel: CHANNEL,
+      user: UGO,
+      text: "second new reply to old",
+      thread_ts: old,
+    });
+    const tail = s.missedMessage(TEAM, { channel: CHANNEL, user: UMA, text: "channel again" });
+    const got = await client!.fetchMessagesAfter({ id: CHANNEL }, mark, 1000);
+    assert.deepEqual(
+      got.map((m) => [m.id, m.threadRoot]),
+      [[r1, old], [p2, undefined], ...many.map((id) => [id, p2]), [r2, old], [tail, undefined]],
+    );
+    // The core pages on with the last id it took: a reply's ts works as well as a parent's.
+    const rest = await client!.fetchMessagesAfter({ id: CHANNEL }, many[104]!, 1000);
+    assert.deepEqual(
+      rest.map((m) => m.id),
+      [...many.slice(105), r2, tail],
+    );
+    // Only threads with a reply newer than the mark were read.
+    const asked = new Set(s.ok("conversations.replies").map((c) => c.params.ts));
+    assert.ok(!asked.has(quiet), "a thread without new replies is not read");
   });
 
   it("emits a chatless profile event on user_change", async () => {
