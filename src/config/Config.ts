@@ -82,6 +82,15 @@ function crossChecks(c: BridgeConfig): string[] {
       `delivery.max_backoff_ms: must be at least delivery.initial_backoff_ms (${c.delivery.initial_backoff_ms})`,
     );
   }
+  c.bridge.other_appservice_users.forEach((re, i) => {
+    try {
+      new RegExp(re, "u");
+    } catch (err) {
+      problems.push(
+        `bridge.other_appservice_users[${i}]: not a regular expression (${(err as Error).message}); e.g. "@_discord_.*:example\\.org"`,
+      );
+    }
+  });
   const enabled = Object.entries(c.platforms).filter(([, p]) => p.enabled);
   for (const which of ["ghost_prefix", "alias_prefix"] as const) {
     for (const [a, pa] of enabled) {

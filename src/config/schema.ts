@@ -301,6 +301,15 @@ export const CONFIG_SCHEMA: SchemaNode = {
         additionalProperties: { type: "string", enum: ["relay", "user", "admin"] },
         "x-sample-comment": ['"localhost": user', '"@admin:localhost": admin'],
       },
+      other_appservice_users: {
+        type: "array",
+        description:
+          "Users of other appservices on this homeserver (other bridges, bots), as regular expressions over the full user id, " +
+          'e.g. "@_discord_.*:example\\.org". Like the bridge\'s own users they never get a permission level, whatever ' +
+          "bridge.permissions says: what they send (a remote person's text, a bot's output) never runs as a command.",
+        default: [],
+        items: { type: "string", minLength: 1, "x-expected": "a regular expression" },
+      },
       displayname_template: str(
         "Display name of platform users' ghosts: {displayname} (their name on the platform, cleaned of control, bidi-override and zero-width characters), {platform} (Telegram, Discord, …) and {id} (their platform id). A name that would pass for the bot, the AI or a member of the room gets the id added.",
         {

@@ -36,6 +36,8 @@ export interface BridgeConfig {
     command_prefix: string;
     /** `*`, a server name or a full MXID → level. */
     permissions: Record<string, PermissionLevel>;
+    /** Regular expressions over user ids of other appservices' users: never a permission level. */
+    other_appservice_users: string[];
     /** How portals are joined: "invite" (only invited) or "public" (anyone on the server may join by alias). */
     portal_join_rule: "invite" | "public";
     /** Ghost display names: `{displayname}`, `{platform}`, `{id}`. */

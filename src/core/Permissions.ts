@@ -38,13 +38,17 @@ export class Permissions {
 }
 
 /**
- * Whether `mxid` is one of the bridge's own users: the bot, the AI puppet or a ghost of any
- * configured platform (enabled or not), i.e. an id in the registration's user namespaces.
+ * Whether `mxid` is one of the bridge's own users — the bot, the AI puppet or a ghost of any
+ * configured platform (enabled or not), i.e. an id in the registration's user namespaces — or a
+ * user of another appservice listed in `bridge.other_appservice_users`.
  */
 export function bridgeUserMatcher(config: BridgeConfig): (mxid: string) => boolean {
   const domain = `:${config.homeserver.domain}`;
   const exact = new Set([`@${config.bridge.bot.localpart}${domain}`, `@${config.ai.localpart}${domain}`]);
   const prefixes = Object.values(config.platforms).map((p) => `@${p.ghost_prefix}`);
+  const others = config.bridge.other_appservice_users.map((re) => new RegExp(`^(?:${re})$`, "u"));
   return (mxid) =>
-    exact.has(mxid) || (mxid.endsWith(domain) && prefixes.some((prefix) => mxid.startsWith(prefix)));
+    exact.has(mxid) ||
+    (mxid.endsWith(domain) && prefixes.some((prefix) => mxid.startsWith(prefix))) ||
+    others.some((re) => re.test(mxid));
 }

@@ -24,7 +24,13 @@ export interface AiRig {
 
 export async function startAiRig(
   ai: Record<string, unknown> = {},
-  opts: { backend?: LlmBackend; timeoutMs?: number; permissions?: Record<string, string> } = {},
+  opts: {
+    backend?: LlmBackend;
+    timeoutMs?: number;
+    permissions?: Record<string, string>;
+    /** Extra `bridge` keys. */
+    bridge?: Record<string, unknown>;
+  } = {},
 ): Promise<AiRig> {
   const { backend, timeoutMs = 5000 } = opts;
   const apiKey = `sk-${randomBytes(12).toString("hex")}`;
@@ -61,7 +67,7 @@ export async function startAiRig(
     limits: { user_per_minute: 0, room_per_minute: 0, user_daily_tokens: 0, room_daily_tokens: 0 },
     ...ai,
   };
-  const core = await startCoreRig({ ai: section, permissions: opts.permissions });
+  const core = await startCoreRig({ ai: section, permissions: opts.permissions, bridge: opts.bridge });
   return {
     core,
     openai,

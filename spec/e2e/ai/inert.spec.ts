@@ -43,7 +43,14 @@ describe("AI answers never run as bridge commands (real Synapse, model stand-in)
 
   before(async () => {
     // Every user of the homeserver is a bridge admin: the AI puppet lives there too.
-    rig = await startAiRig({}, { permissions: { localhost: "admin" } });
+    // mallory stands for a user of another appservice (another bridge's puppet), listed as such.
+    rig = await startAiRig(
+      {},
+      {
+        permissions: { localhost: "admin" },
+        bridge: { other_appservice_users: ["@mallory:localhost"] },
+      },
+    );
     alice = await user("alice");
     room = await alice.createRoom({ name: "ai and bot", invite: [BOT, AI] });
     for (const who of [BOT, AI])
@@ -87,5 +94,32 @@ describe("AI answers never run as bridge commands (real Synapse, model stand-in)
       { timeoutMs: 30_000 },
     );
     assert.doesNotMatch(String(status.content.body), /linked to testnet/);
+  });
+
+  it("a user of another appservice (bridge.other_appservice_users) runs nothing, even under a server-wide admin entry", async () => {
+    const mallory = await user("mallory");
+    await alice.invite(room, mallory.userId);
+    await mallory.join(room);
+    const before = alice.eventsIn(room).filter(fromBot).length;
+    const cmd = await mallory.sendText(room, "!cb status");
+    await alice.waitFor((e) => e.event_id === cmd, { roomId: room });
+    // Alice's command after it is answered: the room's events are handled in order.
+    const barrier = await alice.sendText(room, "!cb version");
+    await alice.waitFor(
+      (e) =>
+        fromBot(e) &&
+        /^clawbridge \d/.test(String(e.content.body)) &&
+        alice.eventsIn(room).findIndex((x) => x.event_id === barrier) < alice.eventsIn(room).indexOf(e),
+      { timeoutMs: 30_000 },
+    );
+    const replies = alice
+      .eventsIn(room)
+      .filter(fromBot)
+      .slice(before)
+      .map((e) => String(e.content.body));
+    assert.deepEqual(
+      replies.filter((b) => /portals:|queued deliveries|not allowed|permission/.test(b)),
+      [],
+    );
   });
 });

@@ -59,3 +59,35 @@ describe("Permissions", () => {
     assert.equal(q.levelOf("@ai:other.org"), "relay");
   });
 });
+
+describe("Permissions: users of other appservices", () => {
+  const config = () =>
+    configFromObject({
+      homeserver: { url: "http://127.0.0.1:8008", domain: "example.org" },
+      bridge: {
+        permissions: { "example.org": "admin" },
+        other_appservice_users: ["@_discord_.*:example\\.org", "@hookshot:example\\.org"],
+      },
+    });
+
+  it("never gives them a level, even under a server-wide admin entry", () => {
+    const c = config();
+    const p = new Permissions(c.bridge.permissions, bridgeUserMatcher(c));
+    assert.equal(p.levelOf("@_discord_123:example.org"), undefined);
+    assert.equal(p.levelOf("@hookshot:example.org"), undefined);
+    assert.equal(p.isGhost("@hookshot:example.org"), true);
+    assert.equal(p.levelOf("@hookshot2:example.org"), "admin", "the whole id must match");
+    assert.equal(p.levelOf("@alice:example.org"), "admin");
+  });
+
+  it("an invalid expression fails at load, naming the key", () => {
+    assert.throws(
+      () =>
+        configFromObject({
+          homeserver: { url: "http://127.0.0.1:8008", domain: "example.org" },
+          bridge: { other_appservice_users: ["@_discord_(:example.org"] },
+        }),
+      /bridge\.other_appservice_users\[0\]: not a regular expression/,
+    );
+  });
+});
