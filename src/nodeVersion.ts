@@ -5,7 +5,7 @@
  * Plain code only: this must load on old Node versions.
  */
 
-/** Lowest supported version (undici 8's `engines`; matrix-appservice-bridge needs 22). */
+/** Lowest supported version (undici 8's `engines`). */
 export const MIN_NODE = { major: 22, minor: 19 } as const;
 
 /** The text to print when `version` (e.g. "20.20.2", "v22.23.0") is too old; undefined when it is fine. */

@@ -72,7 +72,7 @@ export const SLACK_CONFIG_SCHEMA: ConnectorConfigSchema = {
   description:
     "Slack apps: one workspace's keys (bot_token, app_token or signing_secret, …) at the top, or several under workspaces.",
   properties: {
-    ...workspaceKeys("xoxb-0000-0000-example"),
+    ...workspaceKeys("xoxb-example"),
     workspaces: {
       type: "array",
       description:
@@ -82,7 +82,7 @@ export const SLACK_CONFIG_SCHEMA: ConnectorConfigSchema = {
         type: "object",
         additionalProperties: false,
         required: ["bot_token"],
-        properties: workspaceKeys("xoxb-1111-1111-second"),
+        properties: workspaceKeys("xoxb-second"),
       },
     },
     owner: str("Matrix user who owns the configured workspace logins (required with them).", {

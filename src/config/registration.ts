@@ -14,7 +14,6 @@ export interface NamespaceEntry {
 
 /**
  * The appservice registration file (Matrix spec "Registration"), as the homeserver reads it.
- * Structurally compatible with matrix-bot-sdk's `IAppserviceRegistration`.
  */
 export interface Registration {
   id: string;

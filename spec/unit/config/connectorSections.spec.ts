@@ -121,7 +121,7 @@ describe("config: connector sections", () => {
     );
     assert.deepEqual(
       problems(() => load("slack", { owner: "@a:b", workspaces: [{ app_token: "xapp-1" }] })),
-      ["platforms.slack.workspaces[0].bot_token: is missing: add it, e.g. bot_token: xoxb-1111-1111-second"],
+      ["platforms.slack.workspaces[0].bot_token: is missing: add it, e.g. bot_token: xoxb-second"],
     );
   });
 
