@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { dump } from "js-yaml";
 import { BridgeProcess } from "../../harness/BridgeProcess";
-import { MatrixTestClient } from "../../harness/MatrixTestClient";
+import { type MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import { RIG_APPSERVICE_ID, RIG_DOMAIN, type SharedRig, sharedRig } from "../../harness/synapse";
 import { TestnetServer } from "../../standins/testnet/TestnetServer";
 
@@ -23,6 +23,13 @@ export function user(name: "alice" | "bob" | "mallory" | "carol" | "dave"): Prom
     users.set(name, u);
   }
   return u;
+}
+
+/** Bodies of the room's messages that start with `prefix`, in timeline order. */
+export function bodies(events: MatrixEvent[], prefix: string): string[] {
+  return events
+    .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith(prefix))
+    .map((e) => String(e.content.body));
 }
 
 export function ghostId(remoteId: string, platform = "testnet"): string {

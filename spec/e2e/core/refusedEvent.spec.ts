@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
+import type { MatrixTestClient } from "../../harness/MatrixTestClient";
 import { sharedRig } from "../../harness/synapse";
 import { HomeserverProxy, type ProxiedCall } from "../../standins/homeserver/HomeserverProxy";
-import { BOT, type CoreRig, portalRoomFor, startCoreRig, user } from "./coreRig";
+import { BOT, bodies, type CoreRig, portalRoomFor, startCoreRig, user } from "./coreRig";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -13,12 +13,6 @@ const sendOf =
     c.method === "PUT" &&
     /\/rooms\/[^/]+\/send\/m\.room\.message\//.test(c.path) &&
     (c.body as { body?: unknown } | undefined)?.body === body;
-
-function bodies(events: MatrixEvent[], prefix: string): string[] {
-  return events
-    .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith(prefix))
-    .map((e) => String(e.content.body));
-}
 
 /**
  * The bridge reaches Synapse through a proxy that refuses chosen sends: an event the homeserver

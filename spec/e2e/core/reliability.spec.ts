@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
-import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
-import { type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "./coreRig";
-
-/** Bodies of the room's messages that match `prefix`, in timeline order. */
-function bodies(events: MatrixEvent[], prefix: string): string[] {
-  return events
-    .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith(prefix))
-    .map((e) => String(e.content.body));
-}
+import type { MatrixTestClient } from "../../harness/MatrixTestClient";
+import { bodies, type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "./coreRig";
 
 async function waitForCount(
   alice: MatrixTestClient,

@@ -2,15 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
-import { type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "./coreRig";
-
-/** Bodies of the room's messages that start with `prefix`, in timeline order. */
-function bodies(events: MatrixEvent[], prefix: string): string[] {
-  return events
-    .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith(prefix))
-    .map((e) => String(e.content.body));
-}
+import type { MatrixTestClient } from "../../harness/MatrixTestClient";
+import { bodies, type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "./coreRig";
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
-import { BOT, type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "./coreRig";
+import { BOT, bodies, type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "./coreRig";
 
 const N = 100;
-
-function bodies(events: MatrixEvent[], prefix: string): string[] {
-  return events
-    .filter((e) => e.type === "m.room.message" && String(e.content.body).startsWith(prefix))
-    .map((e) => String(e.content.body));
-}
 
 /** The room's whole timeline from the homeserver (sync may skip events after a gap; this does not). */
 async function history(client: MatrixTestClient, room: string): Promise<MatrixEvent[]> {
