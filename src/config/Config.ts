@@ -26,7 +26,8 @@ function validate(): ValidateFunction<BridgeConfig> {
  * Keys whose string values are secrets, at any depth (connector sections included). A webhook
  * URL is one; the other `webhook_*` settings (bind address, name) are not.
  */
-const SECRET_KEY = /token|secret|password|passwd|api_?key|private_?key|credential|webhook(_?url)?$/i;
+const SECRET_KEY =
+  /token|secret|password|passwd|api_?key|private_?key|pickle_?key|credential|webhook(_?url)?$/i;
 
 function registerSecrets(value: unknown, key = ""): void {
   if (typeof value === "string") {
@@ -77,6 +78,10 @@ function crossChecks(c: BridgeConfig): string[] {
     problems.push(`ai.localpart: must differ from bridge.bot.localpart ('${c.bridge.bot.localpart}')`);
   }
   problems.push(...aiConfigProblems(c.ai));
+  for (const key of ["default", "require"] as const) {
+    if (c.encryption[key] && !c.encryption.allow)
+      problems.push(`encryption.${key}: needs encryption.allow: true (it is false)`);
+  }
   if (c.delivery.max_backoff_ms < c.delivery.initial_backoff_ms) {
     problems.push(
       `delivery.max_backoff_ms: must be at least delivery.initial_backoff_ms (${c.delivery.initial_backoff_ms})`,

@@ -349,6 +349,30 @@ export const CONFIG_SCHEMA: SchemaNode = {
       embedded_port: int("Port for the embedded PostgreSQL; 0 picks a free one.", 0, 0, 65535),
       max_connections: int("Size of the connection pool.", 10, 1, 1000),
     }),
+    encryption: section(
+      "End-to-end encryption: the bot, the AI user and ghosts in encrypted rooms. Needs the homeserver's appservice encryption support (the registration and Synapse settings `doctor` checks).",
+      {
+        allow: bool(
+          "Join, link and answer in encrypted rooms: messages are decrypted and encrypted by the bridge. Off: the bridge tells an encrypted room once that it cannot read it.",
+          false,
+        ),
+        default: bool("New portals are created encrypted (needs allow).", false),
+        require: bool("Refuse to link or create unencrypted portals (needs allow).", false),
+        key_wait_seconds: int(
+          "How long a message that cannot be decrypted yet waits for its key (asked from the sender's devices) before the room is told it could not be bridged.",
+          60,
+          1,
+        ),
+        pickle_key: str(
+          "Key that encrypts the bridge's crypto state in the database. Unset: derived from the registration's as_token (changing that token then needs new devices: the bridge makes them).",
+          {
+            minLength: 16,
+            "x-expected": "a random string of at least 16 characters",
+            "x-sample-commented": true,
+          },
+        ),
+      },
+    ),
     delivery: section("Retrying messages that could not be delivered.", {
       initial_backoff_ms: int("First retry delay in milliseconds; doubles up to max_backoff_ms.", 250, 1),
       max_backoff_ms: int("Longest delay between retries, in milliseconds.", 30000, 1),

@@ -54,6 +54,18 @@ export interface BridgeConfig {
     embedded_port: number;
     max_connections: number;
   };
+  encryption: {
+    /** Join, link and answer in encrypted rooms. */
+    allow: boolean;
+    /** New portals are created encrypted. */
+    default: boolean;
+    /** Refuse unencrypted portals. */
+    require: boolean;
+    /** How long an undecryptable message waits for its key before the room is told. */
+    key_wait_seconds: number;
+    /** Encrypts the crypto state at rest; derived from the as_token when unset. */
+    pickle_key?: string;
+  };
   delivery: {
     /** First retry delay; doubles up to `max_backoff_ms`. */
     initial_backoff_ms: number;
