@@ -27,7 +27,38 @@ export interface Registration {
   receive_ephemeral: boolean;
   /** The unstable MSC2409 name, for homeservers that predate the stable one. */
   "de.sorunome.msc2409.push_ephemeral": boolean;
+  /**
+   * MSC3202: transactions carry one-time key counts, unused fallback key types and device list
+   * changes of the bridge's devices (Synapse also needs `experimental_features:
+   * msc3202_transaction_extensions`). Needed for encrypted rooms.
+   */
+  "org.matrix.msc3202": boolean;
+  /**
+   * MSC4190: the appservice creates and deletes its users' devices itself (`PUT /devices/{id}`)
+   * instead of logging them in. With it Synapse refuses `/login` for the appservice's users and
+   * `/register` without `inhibit_login`. Needed for encrypted rooms.
+   */
+  "io.element.msc4190": boolean;
 }
+
+/**
+ * Registration keys that encrypted rooms need, each `true`: to-device messages arrive with the
+ * ephemeral data (MSC2409), key counts and device lists with MSC3202, devices come from MSC4190.
+ */
+export const ENCRYPTION_REGISTRATION_KEYS = [
+  "receive_ephemeral",
+  "org.matrix.msc3202",
+  "io.element.msc4190",
+] as const;
+
+/**
+ * Synapse's `experimental_features` that encrypted rooms need in homeserver.yaml: to-device
+ * messages (MSC2409) and key counts / device lists (MSC3202) in appservice transactions.
+ */
+export const SYNAPSE_ENCRYPTION_FEATURES = {
+  msc2409_to_device_messages_enabled: true,
+  msc3202_transaction_extensions: true,
+} as const;
 
 /** Environment variables that override the tokens of the registration file. */
 export const AS_TOKEN_ENV = "CLAWBRIDGE_AS_TOKEN";
@@ -72,6 +103,8 @@ export function buildRegistration(
     rate_limited: false,
     receive_ephemeral: true,
     "de.sorunome.msc2409.push_ephemeral": true,
+    "org.matrix.msc3202": true,
+    "io.element.msc4190": true,
   };
 }
 

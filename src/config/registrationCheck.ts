@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import yaml from "js-yaml";
+import { ENCRYPTION_REGISTRATION_KEYS } from "./registration";
 import type { BridgeConfig } from "./types";
 
 /** One id the bridge will act as (or alias it will create) and why it needs it. */
@@ -56,7 +57,19 @@ export function registrationProblems(config: BridgeConfig, doc: unknown): string
     });
     if (!covered) problems.push(`no exclusive ${need.kind} namespace covers ${need.id} (${need.what})`);
   }
+  if (config.encryption.allow) problems.push(...encryptionKeyProblems(reg));
   return problems;
+}
+
+/**
+ * The registration keys encrypted rooms need (see {@link ENCRYPTION_REGISTRATION_KEYS}) that are
+ * not `true`, each naming the line to add. Registrations written before encryption lack them.
+ */
+export function encryptionKeyProblems(reg: Record<string, unknown>): string[] {
+  return ENCRYPTION_REGISTRATION_KEYS.filter((key) => reg[key] !== true).map(
+    (key) =>
+      `${key} is ${key in reg ? JSON.stringify(reg[key]) : "missing"}, but encryption.allow needs the line "${key}: true"`,
+  );
 }
 
 /** {@link registrationProblems} of a registration file; a file that cannot be read or parsed is one problem. */

@@ -9,6 +9,7 @@ import {
   buildRegistration,
   loadRegistrationTokens,
   type Registration,
+  renderRegistration,
   writeRegistration,
 } from "../../../src/config/registration";
 import { redact } from "../../../src/log/Logger";
@@ -58,6 +59,12 @@ describe("config: registration", () => {
     assert.equal(reg.rate_limited, false);
     assert.equal(reg.receive_ephemeral, true);
     assert.equal(reg["de.sorunome.msc2409.push_ephemeral"], true);
+    // Encrypted rooms: always present, so turning on encryption.allow needs no new registration.
+    assert.equal(reg["org.matrix.msc3202"], true);
+    assert.equal(reg["io.element.msc4190"], true);
+    const text = renderRegistration(reg);
+    assert.match(text, /^"?org\.matrix\.msc3202"?: true$/m);
+    assert.match(text, /^"?io\.element\.msc4190"?: true$/m);
   });
 
   it("leaves out the AI puppet when disabled", () => {
