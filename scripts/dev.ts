@@ -58,6 +58,9 @@ function ensureConfig(configPath: string, registrationPath: string): void {
       registration: registrationPath,
     },
     bridge: { permissions: { localhost: "admin" } },
+    // Element encrypts new DMs and private rooms by default: the bridge answers there too. The
+    // dev Synapse has the experimental features this needs (scripts/lib/synapse.ts).
+    encryption: { allow: true },
     // No url: the bridge starts an embedded PostgreSQL in data_dir.
     database: { data_dir: path.join(DEV_DIR, "data") },
     logging: { level: "info", format: "pretty" },

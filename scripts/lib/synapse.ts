@@ -4,6 +4,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import os from "node:os";
 import path from "node:path";
 import { dump } from "js-yaml";
+import { SYNAPSE_ENCRYPTION_FEATURES } from "../../src/config/registration";
 import { registerLog } from "./logRegistry";
 import { guardGroup, signalGroup } from "./orphanGuard";
 import { freePort } from "./ports";
@@ -102,6 +103,12 @@ export interface SynapseStartOptions {
   registrationFiles: string[];
   /** Python with Synapse installed; default: {@link ensureSynapseVenv}. */
   python?: string;
+  /**
+   * The experimental features encrypted rooms need (to-device messages, key counts and device
+   * lists in appservice transactions). Default true; false starts a homeserver configured as
+   * before encryption, to test what notices their absence.
+   */
+  encryption?: boolean;
 }
 
 /** A user registered with the shared-secret admin API. */
@@ -210,7 +217,10 @@ export class SynapseServer {
     const sharedSecret = readFileSync(secretFile, "utf8").trim();
     const port = opts.port && opts.port > 0 ? opts.port : await freePort();
     const server = new SynapseServer(dir, port, python, serverName, sharedSecret);
-    server.writeOverrides(opts.registrationFiles.map((f) => path.resolve(f)));
+    server.writeOverrides(
+      opts.registrationFiles.map((f) => path.resolve(f)),
+      opts.encryption ?? true,
+    );
     await server.launch();
     return server;
   }
@@ -219,7 +229,7 @@ export class SynapseServer {
     return path.join(this.dir, "homeserver.log");
   }
 
-  private writeOverrides(registrationFiles: string[]): void {
+  private writeOverrides(registrationFiles: string[], encryption: boolean): void {
     const logConfig = path.join(this.dir, "log.config.yaml");
     const logging = {
       version: 1,
@@ -268,6 +278,7 @@ export class SynapseServer {
       max_upload_size: "100M",
       // Single server: nothing to federate with, and nothing else should be contacted.
       federation_domain_whitelist: [],
+      ...(encryption ? { experimental_features: { ...SYNAPSE_ENCRYPTION_FEATURES } } : {}),
       ...ratelimitOverrides(),
     };
     writeFileSync(path.join(this.dir, "overrides.yaml"), dump(overrides), { mode: 0o600 });

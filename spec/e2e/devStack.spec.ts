@@ -221,9 +221,27 @@ describe("npm run dev (the dev stack, real Synapse)", function () {
     const res = await fetch(`http://127.0.0.1:${synapsePort}/_matrix/client/v3/register`, {
       method: "POST",
       headers: { authorization: `Bearer ${after.as_token}`, "content-type": "application/json" },
-      body: JSON.stringify({ type: "m.login.application_service", username: "_testnet_probe" }),
+      // inhibit_login: with MSC4190 (io.element.msc4190) the homeserver makes no session for it.
+      body: JSON.stringify({
+        type: "m.login.application_service",
+        username: "_testnet_probe",
+        inhibit_login: true,
+      }),
     });
     assert.equal(res.status, 200, await res.text());
+    // Encrypted rooms work out of the box: the config allows them, and the homeserver runs with
+    // the registration's MSC4190 (it refuses appservice logins).
+    assert.equal((config as { encryption?: { allow?: boolean } }).encryption?.allow, true);
+    const login = await fetch(`http://127.0.0.1:${synapsePort}/_matrix/client/v3/login`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${after.as_token}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        type: "m.login.application_service",
+        identifier: { type: "m.id.user", user: "_testnet_probe" },
+      }),
+    });
+    assert.equal(login.status, 400);
+    assert.equal(((await login.json()) as { errcode?: string }).errcode, "M_APPSERVICE_LOGIN_UNSUPPORTED");
 
     const tree = descendants(npm.pid!);
     process.kill(npm.pid!, "SIGINT");
