@@ -4,6 +4,7 @@ import { loadRegistrationTokens } from "./config/registration";
 import { registrationFileProblems, registrationNeeds } from "./config/registrationCheck";
 import type { BridgeConfig, RegistrationTokens } from "./config/types";
 import { connectorContext, loadConnector } from "./core/ConnectorRegistry";
+import { type DoctorListener, encryptionCheck } from "./doctorEncryption";
 import { HttpServer } from "./http/HttpServer";
 import { MEDIA_PREFIX, MediaProxy } from "./http/MediaProxy";
 import { type Intent, MatrixApi, MatrixError } from "./matrix/MatrixApi";
@@ -11,7 +12,7 @@ import { type Database, openDatabase } from "./store/Database";
 import { Migrator } from "./store/Migrator";
 import { PgStore } from "./store/PgStore";
 
-interface Check {
+export interface Check {
   name: string;
   ok: boolean;
   detail: string;
@@ -144,6 +145,7 @@ export async function runDoctor(
     try {
       add(await pingCheck(config, api, listener));
       add(media ? await publicUrlCheck(config, api.intent(bot), media) : publicUrlUnset());
+      if (config.encryption.allow) add(await encryptionCheck(config, api, listener));
     } finally {
       await listener.server?.close();
     }
@@ -230,12 +232,6 @@ async function loadedNamespacesCheck(
   };
 }
 
-interface DoctorListener {
-  /** Doctor's own listener; undefined when the port is taken (the bridge is running). */
-  server?: HttpServer;
-  answered: boolean;
-}
-
 /**
  * Listens on the bridge's port when it is free, answering pings and (with public_url) the
  * media proxy like the bridge would, so the checks below prove the routes to this port.
@@ -245,10 +241,16 @@ async function doctorListener(
   tokens: RegistrationTokens,
   media: MediaProxy | undefined,
 ): Promise<DoctorListener> {
-  const listener: DoctorListener = { answered: false };
+  const listener: DoctorListener = { answered: false, received: [], heldBack: 0 };
   const candidate = new HttpServer(tokens.hs_token, {
-    onTransaction: async () => {
-      throw new Error("doctor does not process transactions");
+    // Room events wait for the bridge: refused, the homeserver keeps them and retries. A
+    // transaction of ephemeral data only is taken (the homeserver would drop it on refusal).
+    onTransaction: async (_txnId, txn) => {
+      if (Array.isArray(txn.events) && txn.events.length > 0) {
+        listener.heldBack++;
+        throw new Error("doctor does not process room events");
+      }
+      listener.received.push(txn as Record<string, unknown>);
     },
     onPing: () => {
       listener.answered = true;
