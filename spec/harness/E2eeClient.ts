@@ -1,12 +1,10 @@
 import { randomBytes } from "node:crypto";
 import {
-  Attachment,
   CollectStrategy,
   DecryptionErrorCode,
   DecryptionSettings,
   DeviceId,
   DeviceLists,
-  EncryptedAttachment,
   EncryptionSettings,
   initAsync,
   MegolmDecryptionError,
@@ -17,38 +15,19 @@ import {
   UserId,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { SynapseServer } from "../../scripts/lib/synapse";
-import { MatrixHttpError, MatrixTestClient, type RawEvent, type SyncResponse } from "./MatrixTestClient";
+import { DecryptedTimeline, type E2eeEvent } from "./DecryptedTimeline";
+import {
+  decryptAttachment,
+  downloadMedia,
+  type EncryptedFile,
+  encryptAttachment,
+  uploadMedia,
+} from "./encryptedMedia";
+import { MatrixTestClient, type RawEvent, type SyncResponse } from "./MatrixTestClient";
 import { OlmRequestSender } from "./OlmRequestSender";
 
-/** One event of an {@link E2eeClient}'s per-room timeline, decrypted when it arrived encrypted. */
-export interface E2eeEvent {
-  roomId: string;
-  eventId: string;
-  sender: string;
-  /** The decrypted type for encrypted events; `m.room.encrypted` while undecryptable. */
-  type: string;
-  /** The decrypted content; for an undecryptable event the ciphertext envelope's content. */
-  content: Record<string, unknown>;
-  stateKey?: string;
-  originServerTs?: number;
-  /** True when the event arrived as `m.room.encrypted` (decrypted or not). */
-  encrypted: boolean;
-  /** Present while the event cannot be decrypted; a later room key replaces the entry with the decrypted one. */
-  utd?: { code: string; message: string };
-  /** Device id the crypto attributes an encrypted event to. */
-  senderDevice?: string;
-  /** The event as the server delivered it (for encrypted events the `m.room.encrypted` envelope). */
-  raw: RawEvent;
-}
-
-/** An encrypted media reference (`file` of an `m.image` etc.) as the spec defines it. */
-export interface EncryptedFile {
-  url: string;
-  key: { kty: string; key_ops: string[]; alg: string; k: string; ext: boolean };
-  iv: string;
-  hashes: Record<string, string>;
-  v: string;
-}
+export type { E2eeEvent } from "./DecryptedTimeline";
+export type { EncryptedFile } from "./encryptedMedia";
 
 /** A to-device event this client received, after the crypto processed it. */
 export interface ToDeviceRecord {
@@ -65,6 +44,8 @@ export interface E2eeClientOptions {
   deviceId?: string;
   /** /sync long-poll timeout in ms (default 1000, so tests and `stop()` are quick). */
   pollTimeoutMs?: number;
+  /** Create a cross-signing identity and sign this device with it, as Element does on first login (default false). */
+  crossSigning?: boolean;
 }
 
 /** Options of {@link E2eeClient.sendEncrypted}. */
@@ -75,8 +56,6 @@ export interface SendOptions {
    */
   beforeKeys?: (eventId: string) => Promise<unknown>;
 }
-
-type Waiter = { roomId: string; match: (e: E2eeEvent) => boolean; resolve: (e: E2eeEvent) => void };
 
 const MEGOLM = "m.megolm.v1.aes-sha2";
 // No lazy loading: the member list of every joined room arrives in full, for device tracking.
@@ -117,12 +96,6 @@ function utdOf(err: unknown): { code: string; message: string } {
   return { code: "Error", message: err instanceof Error ? err.message : String(err) };
 }
 
-function line(e: E2eeEvent): string {
-  const body = typeof e.content.body === "string" ? ` ${JSON.stringify(e.content.body.slice(0, 60))}` : "";
-  const how = e.utd ? ` UTD(${e.utd.code})` : e.encrypted ? " [encrypted]" : "";
-  return `  ${e.type}${how} from ${e.sender}${body} (${e.eventId})`;
-}
-
 /**
  * A Matrix user with a real end-to-end-encrypted device, for tests: an in-memory `OlmMachine` of
  * `@matrix-org/matrix-sdk-crypto-wasm` driven over the client-server API, independent of the bridge's own
@@ -131,8 +104,7 @@ function line(e: E2eeEvent): string {
  * {@link waitForEvent}/{@link timeline} see them decrypted.
  */
 export class E2eeClient extends MatrixTestClient {
-  private readonly decrypted = new Map<string, E2eeEvent[]>();
-  private readonly waiters = new Set<Waiter>();
+  private readonly decrypted = new DecryptedTimeline();
   private readonly membership = new Map<string, Map<string, string>>();
   private readonly encryptedRooms = new Set<string>();
   private readonly tracked = new Set<string>();
@@ -210,6 +182,7 @@ export class E2eeClient extends MatrixTestClient {
       opts.pollTimeoutMs ?? 1000,
     );
     await client.outgoing.flush(); // device keys and one-time keys, before anyone can query them
+    if (opts.crossSigning) await client.bootstrapCrossSigning(password);
     client.startSync();
     const ended = client.syncEnded().then(() => {
       throw new Error(`${userId}: /sync ended before its first answer (${client.lastSyncError})`);
@@ -229,6 +202,58 @@ export class E2eeClient extends MatrixTestClient {
   }
 
   // ---- rooms -------------------------------------------------------------------------------------------------
+
+  /**
+   * Creates a cross-signing identity (master, self-signing and user-signing keys), uploads it (answering the
+   * password step of user-interactive auth when the server asks) and signs this device with it.
+   */
+  async bootstrapCrossSigning(password: string): Promise<void> {
+    const reqs = await this.machine.bootstrapCrossSigning(true);
+    await this.outgoing.serially(async () => {
+      if (reqs.uploadKeysRequest) await this.outgoing.send(reqs.uploadKeysRequest);
+    });
+    const keys = JSON.parse(reqs.uploadSigningKeysRequest.body) as Record<string, unknown>;
+    const upload = async (auth?: Record<string, unknown>) => {
+      const res = await fetch(`${this.baseUrl}/_matrix/client/v3/keys/device_signing/upload`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${this.accessToken}`, "content-type": "application/json" },
+        body: JSON.stringify(auth ? { ...keys, auth } : keys),
+      });
+      return { status: res.status, body: (await res.json()) as { session?: string; errcode?: string } };
+    };
+    let res = await upload();
+    if (res.status === 401) {
+      const identifier = { type: "m.id.user", user: this.userId };
+      res = await upload({ type: "m.login.password", identifier, password, session: res.body.session });
+    }
+    if (res.status !== 200) throw new Error(`cross-signing upload: ${res.status} ${res.body.errcode}`);
+    await this.outgoing.serially(() => this.outgoing.send(reqs.uploadSignaturesRequest));
+  }
+
+  /**
+   * What this client's crypto knows of a device (its keys are queried first): whether its owner's cross-signing
+   * identity signed it, and whether this client trusts it. `undefined` for a device the server does not list.
+   */
+  async deviceInfo(
+    userId: string,
+    deviceId: string,
+  ): Promise<{ crossSignedByOwner: boolean; verified: boolean; curve25519?: string } | undefined> {
+    await this.machine.updateTrackedUsers(userIds([userId]));
+    await this.machine.markAllTrackedUsersAsDirty();
+    await this.outgoing.flush();
+    const device = await this.machine.getDevice(new UserId(userId), new DeviceId(deviceId));
+    if (!device) return undefined;
+    return {
+      crossSignedByOwner: device.isCrossSignedByOwner(),
+      verified: device.isVerified(),
+      curve25519: device.curve25519Key?.toBase64(),
+    };
+  }
+
+  /** Discards this device's outbound megolm session of the room: the next send starts (and shares) a new one. */
+  async rotateRoomKey(roomId: string): Promise<void> {
+    await this.machine.invalidateGroupSession(new RoomId(roomId));
+  }
 
   /** Creates a room with `m.room.encryption` (megolm) in its initial state; returns its id. */
   createEncryptedRoom(opts: { invite?: string[]; name?: string; isDirect?: boolean } = {}): Promise<string> {
@@ -303,7 +328,7 @@ export class E2eeClient extends MatrixTestClient {
     for (const u of members) this.tracked.add(u);
     await this.machine.markAllTrackedUsersAsDirty();
     await this.outgoing.flush();
-    if (opts.beforeKeys) await this.machine.invalidateGroupSession(new RoomId(roomId));
+    if (opts.beforeKeys) await this.rotateRoomKey(roomId);
     const shares = await this.outgoing.serially(async () => {
       const claim = await this.machine.getMissingSessions(userIds(members));
       if (claim) await this.outgoing.send(claim);
@@ -366,59 +391,33 @@ export class E2eeClient extends MatrixTestClient {
     info: Record<string, unknown> = {},
     body = "file",
   ): Promise<{ eventId: string; file: EncryptedFile; content: Record<string, unknown> }> {
-    const attachment = Attachment.encrypt(bytes);
-    const keys = JSON.parse(attachment.mediaEncryptionInfo ?? "null") as Omit<EncryptedFile, "url">;
-    const url = await this.upload(attachment.encryptedData, "application/octet-stream");
+    const { ciphertext, keys } = encryptAttachment(bytes);
+    const url = await this.upload(ciphertext, "application/octet-stream");
     const file: EncryptedFile = { url, ...keys };
     const content = { msgtype, body, file, info: { mimetype, size: bytes.length, ...info } };
     return { eventId: await this.sendEncrypted(roomId, "m.room.message", content), file, content };
   }
 
   /** Uploads bytes to the media repository; returns the mxc URI. */
-  async upload(bytes: Uint8Array, contentType: string, filename = "upload"): Promise<string> {
-    const res = await fetch(
-      `${this.baseUrl}/_matrix/media/v3/upload?filename=${encodeURIComponent(filename)}`,
-      {
-        method: "POST",
-        headers: { authorization: `Bearer ${this.accessToken}`, "content-type": contentType },
-        body: bytes,
-      },
-    );
-    const json = (await res.json()) as { content_uri?: string; errcode?: string; error?: string };
-    if (!res.ok || !json.content_uri) {
-      throw new MatrixHttpError(
-        res.status,
-        json.errcode,
-        `upload: ${res.status} ${json.errcode} ${json.error}`,
-      );
-    }
-    return json.content_uri;
+  upload(bytes: Uint8Array, contentType: string, filename = "upload"): Promise<string> {
+    return uploadMedia(this.baseUrl, this.accessToken, bytes, contentType, filename);
   }
 
   /** Downloads an mxc URI as stored (authenticated media API), without decrypting. */
-  async downloadRaw(mxc: string): Promise<Uint8Array> {
-    const m = /^mxc:\/\/([^/]+)\/([^/?#]+)$/.exec(mxc);
-    if (!m) throw new Error(`not an mxc URI: ${mxc}`);
-    const path = `/_matrix/client/v1/media/download/${encodeURIComponent(m[1])}/${encodeURIComponent(m[2])}`;
-    const res = await fetch(`${this.baseUrl}${path}`, {
-      headers: { authorization: `Bearer ${this.accessToken}` },
-    });
-    if (!res.ok) throw new MatrixHttpError(res.status, undefined, `download ${mxc}: ${res.status}`);
-    return new Uint8Array(await res.arrayBuffer());
+  downloadRaw(mxc: string): Promise<Uint8Array> {
+    return downloadMedia(this.baseUrl, this.accessToken, mxc);
   }
 
   /** Downloads and decrypts an encrypted attachment; throws when the key, iv or SHA-256 do not match. */
   async downloadDecrypted(file: EncryptedFile): Promise<Uint8Array> {
-    const ciphertext = await this.downloadRaw(file.url);
-    const { url: _url, ...keys } = file;
-    return Attachment.decrypt(new EncryptedAttachment(ciphertext, JSON.stringify(keys)));
+    return decryptAttachment(await this.downloadRaw(file.url), file);
   }
 
   // ---- the decrypted timeline --------------------------------------------------------------------------------
 
   /** The room's events as this client sees them (state and timeline, decrypted where possible), in order. */
   timeline(roomId: string): E2eeEvent[] {
-    return [...(this.decrypted.get(roomId) ?? [])];
+    return this.decrypted.events(roomId);
   }
 
   /**
@@ -426,34 +425,13 @@ export class E2eeClient extends MatrixTestClient {
    * later) for which `predicate` holds over its decrypted form.
    */
   waitForEvent(roomId: string, predicate: (e: E2eeEvent) => boolean, timeoutMs = 15_000): Promise<E2eeEvent> {
-    const hit = this.timeline(roomId).find(predicate);
-    if (hit) return Promise.resolve(hit);
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        roomId,
-        match: predicate,
-        resolve: (e) => {
-          clearTimeout(timer);
-          this.waiters.delete(waiter);
-          resolve(e);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        const seen = this.timeline(roomId).slice(-30).map(line).join("\n");
-        const errors = [this.lastSyncError, ...this.cryptoErrors.slice(-3)].filter(Boolean).join("\n");
-        reject(
-          new Error(
-            `${this.userId}: no matching event in ${roomId} within ${timeoutMs} ms; seen:\n${seen}\n${errors}`,
-          ),
-        );
-      }, timeoutMs);
-      this.waiters.add(waiter);
-    });
-  }
-
-  private notify(e: E2eeEvent): void {
-    for (const w of [...this.waiters]) if (w.roomId === e.roomId && w.match(e)) w.resolve(e);
+    const errors = () => [this.lastSyncError, ...this.cryptoErrors.slice(-3)].filter(Boolean).join("; ");
+    return this.decrypted.waitFor(
+      roomId,
+      predicate,
+      timeoutMs,
+      () => `${this.userId} (${errors() || "no errors"})`,
+    );
   }
 
   private async decrypt(roomId: string, raw: RawEvent): Promise<E2eeEvent> {
@@ -480,14 +458,10 @@ export class E2eeClient extends MatrixTestClient {
   private async retryUndecrypted(rooms: Set<string>): Promise<void> {
     const run = this.retryChain.then(async () => {
       for (const roomId of rooms) {
-        const list = this.decrypted.get(roomId) ?? [];
-        for (const stale of list.filter((e) => e.utd)) {
+        for (const stale of this.decrypted.events(roomId).filter((e) => e.utd)) {
           if (this.closed) return;
           const fresh = await this.decrypt(roomId, stale.raw);
-          if (fresh.utd) continue;
-          const i = list.findIndex((e) => e.eventId === stale.eventId);
-          if (i >= 0) list[i] = fresh;
-          this.notify(fresh);
+          if (!fresh.utd) this.decrypted.replace(fresh);
         }
       }
     });
@@ -505,11 +479,8 @@ export class E2eeClient extends MatrixTestClient {
       ...Object.entries(rooms.join ?? {}),
       ...Object.entries(rooms.leave ?? {}),
     ]) {
-      const list = this.decrypted.get(roomId) ?? [];
-      this.decrypted.set(roomId, list);
-      const known = new Set(list.map((e) => e.eventId));
       for (const raw of [...(room.state?.events ?? []), ...(room.timeline?.events ?? [])]) {
-        if (raw.event_id !== undefined && known.has(raw.event_id)) continue;
+        if (raw.event_id !== undefined && this.decrypted.has(roomId, raw.event_id)) continue;
         this.noteState(roomId, raw);
         const entry =
           raw.type === "m.room.encrypted" && raw.state_key === undefined
@@ -525,8 +496,7 @@ export class E2eeClient extends MatrixTestClient {
                 encrypted: false,
                 raw,
               };
-        list.push(entry);
-        this.notify(entry);
+        this.decrypted.add(entry);
       }
     }
     await super.handleSync(sync);
