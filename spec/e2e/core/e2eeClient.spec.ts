@@ -127,6 +127,34 @@ describe("E2eeClient: real end-to-end-encrypted test users (real Synapse)", func
     });
   });
 
+  it("a direct chat created encrypted, and a plain room encrypted later, carry encrypted messages", async () => {
+    const dm = await bob.createEncryptedRoom({ invite: [alice.userId], isDirect: true });
+    const invite = await alice.waitForInvite((i) => i.roomId === dm);
+    const own = invite.events.find((e) => e.type === "m.room.member" && e.state_key === alice.userId);
+    assert.equal(own?.content.is_direct, true);
+    await alice.join(dm);
+    const dmId = await alice.sendText(dm, `dm ${tag}`);
+    assert.deepEqual((await bob.waitForEvent(dm, decrypted(dmId))).content, {
+      msgtype: "m.text",
+      body: `dm ${tag}`,
+    });
+
+    const later = await bob.createRoom({ invite: [alice.userId], preset: "private_chat" });
+    await alice.waitForInvite((i) => i.roomId === later);
+    await alice.join(later);
+    const plainId = await bob.sendPlain(later, "m.room.message", { msgtype: "m.text", body: "in the clear" });
+    const plain = await alice.waitForEvent(later, byId(plainId));
+    assert.equal(plain.encrypted, false);
+    assert.equal(plain.content.body, "in the clear");
+    await bob.enableEncryption(later);
+    await alice.waitForEvent(later, (e) => e.type === "m.room.encryption");
+    assert.ok(alice.isEncrypted(later));
+    const secretId = await bob.sendText(later, `now encrypted ${tag}`);
+    const secret = await alice.waitForEvent(later, decrypted(secretId));
+    assert.equal(secret.raw.type, "m.room.encrypted");
+    assert.equal(secret.content.body, `now encrypted ${tag}`);
+  });
+
   it("an encrypted image: the stored media is ciphertext, the download decrypts byte-equal, a flipped byte fails", async () => {
     const png = Buffer.concat([Buffer.from("89504e470d0a1a0a", "hex"), randomBytes(4000)]);
     const sent = await alice.sendEncryptedImage(room, png, "image/png", { w: 16, h: 16 }, "pic.png");
