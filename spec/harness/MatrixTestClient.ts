@@ -49,20 +49,37 @@ interface Waiter<T> {
   resolve: (item: T) => void;
 }
 
-interface SyncRoom {
+/** One room of a /sync response. */
+export interface SyncRoom {
   state?: { events?: RawEvent[] };
   timeline?: { events?: RawEvent[] };
   ephemeral?: { events?: RawEvent[] };
   invite_state?: { events?: RawEvent[] };
 }
-type RawEvent = Omit<MatrixEvent, "room_id"> & { room_id?: string };
-interface SyncResponse {
+/** An event as it arrives from the server (`room_id` absent in /sync room sections). */
+export type RawEvent = Omit<MatrixEvent, "room_id"> & { room_id?: string };
+/** The parts of a /sync response the test clients read. */
+export interface SyncResponse {
   next_batch: string;
   rooms?: {
     join?: Record<string, SyncRoom>;
     invite?: Record<string, SyncRoom>;
     leave?: Record<string, SyncRoom>;
   };
+  to_device?: { events?: Array<Record<string, unknown>> };
+  device_lists?: { changed?: string[]; left?: string[] };
+  device_one_time_keys_count?: Record<string, number>;
+  device_unused_fallback_key_types?: string[];
+}
+
+/** Options of the {@link MatrixTestClient} constructor, for subclasses that process /sync themselves. */
+export interface SyncOptions {
+  /** Start the sync loop in the constructor (default true); otherwise the subclass calls `startSync()`. */
+  startSync?: boolean;
+  /** Long-poll timeout of /sync in ms (default 30000). */
+  pollTimeoutMs?: number;
+  /** Sync filter (JSON); default lazy-loads members. */
+  filter?: string;
 }
 
 /** Error from the client-server API, with the HTTP status and Matrix errcode. */
@@ -106,6 +123,9 @@ export class MatrixTestClient {
   private readonly abort = new AbortController();
   private stopped = false;
   private txn = 0;
+  private loop: Promise<void> | undefined;
+  private readonly pollTimeoutMs: number;
+  private readonly filter: string;
   /** The last error of the sync loop (it retries), for diagnostics. */
   lastSyncError: string | undefined;
 
@@ -113,8 +133,21 @@ export class MatrixTestClient {
     readonly baseUrl: string,
     readonly userId: string,
     readonly accessToken: string,
+    opts: SyncOptions = {},
   ) {
-    void this.syncLoop();
+    this.pollTimeoutMs = opts.pollTimeoutMs ?? 30_000;
+    this.filter = opts.filter ?? SYNC_FILTER;
+    if (opts.startSync !== false) this.startSync();
+  }
+
+  /** Starts the background sync loop (once). */
+  protected startSync(): void {
+    this.loop ??= this.syncLoop();
+  }
+
+  /** Resolves when the sync loop has ended (after {@link stop}, or at once if it never started). */
+  protected syncEnded(): Promise<void> {
+    return this.loop ?? Promise.resolve();
   }
 
   /** Registers `localpart` on the given Synapse (shared-secret API) and starts syncing as that user. */
@@ -139,13 +172,13 @@ export class MatrixTestClient {
     return json;
   }
 
-  private txnId(): string {
+  protected txnId(): string {
     this.txn += 1;
     return `t${Date.now()}-${this.txn}-${randomBytes(4).toString("hex")}`;
   }
 
   /** `/rooms/{roomId}/{parts…}` with every segment URI-encoded. */
-  private room(roomId: string, ...parts: string[]): string {
+  protected room(roomId: string, ...parts: string[]): string {
     return ["/rooms", roomId, ...parts].map((p, i) => (i === 0 ? p : encodeURIComponent(p))).join("/");
   }
 
@@ -330,6 +363,11 @@ export class MatrixTestClient {
     for (const w of [...waiters]) if (w.match(item)) w.resolve(item);
   }
 
+  /** Records one /sync response; subclasses extend it (the loop waits for it before the next poll). */
+  protected async handleSync(sync: SyncResponse): Promise<void> {
+    this.ingest(sync);
+  }
+
   private ingest(sync: SyncResponse): void {
     const rooms = sync.rooms ?? {};
     const joinedOrLeft = [...Object.entries(rooms.join ?? {}), ...Object.entries(rooms.leave ?? {})];
@@ -359,11 +397,14 @@ export class MatrixTestClient {
   private async syncLoop(): Promise<void> {
     let since: string | undefined;
     while (!this.stopped) {
-      const q = new URLSearchParams({ filter: SYNC_FILTER, timeout: since ? "30000" : "0" });
+      const q = new URLSearchParams({
+        filter: this.filter,
+        timeout: since ? String(this.pollTimeoutMs) : "0",
+      });
       if (since) q.set("since", since);
       try {
         const res = await this.request<SyncResponse>("GET", `/sync?${q}`, undefined, this.abort.signal);
-        this.ingest(res);
+        await this.handleSync(res);
         since = res.next_batch;
         this.lastSyncError = undefined;
       } catch (err) {
