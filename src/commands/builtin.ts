@@ -46,11 +46,11 @@ async function interactiveLogin(
       await bot.sendEvent(ctx.roomId, "m.room.message", content, txn("say"));
     },
     image: async (media, body) => {
-      const url = await bot.uploadContent(media.data, media.mimetype, media.name);
+      const source = await bot.uploadFor(ctx.roomId, media.data, media.mimetype, media.name);
       return bot.sendEvent(
         ctx.roomId,
         "m.room.message",
-        { msgtype: "m.image", body, url, info: { mimetype: media.mimetype, size: media.data.length } },
+        { msgtype: "m.image", body, ...source, info: { mimetype: media.mimetype, size: media.data.length } },
         txn("image"),
       );
     },
@@ -81,6 +81,8 @@ export interface BuiltinDeps {
   startedAt: number;
   /** How long a remote chat's admins have to approve a link through the shared bot. */
   linkApprovalTimeoutMs?: number;
+  /** Only encrypted rooms may be linked (`encryption.require`). */
+  requireEncryption?: boolean;
 }
 
 /** The logins `ctx`'s sender may see: their own; bridge admins see all. */

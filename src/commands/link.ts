@@ -58,6 +58,11 @@ async function save(deps: BuiltinDeps, ctx: CommandContext, entry: Entry, chatId
   });
 }
 
+async function isEncrypted(deps: BuiltinDeps, roomId: string): Promise<boolean> {
+  const state = await deps.api.intent(deps.botUserId).getState(roomId, "m.room.encryption");
+  return state !== undefined;
+}
+
 async function roomName(deps: BuiltinDeps, roomId: string): Promise<string> {
   const state = await deps.api
     .intent(deps.botUserId)
@@ -136,6 +141,12 @@ export function linkCommands(deps: BuiltinDeps): Command[] {
           return;
         }
         if (!(await requireRoomAdmin(deps, ctx))) return;
+        if (deps.requireEncryption && !(await isEncrypted(deps, ctx.roomId))) {
+          await ctx.reply(
+            "This bridge links only encrypted rooms. Turn on encryption in the room's settings (it cannot be turned off again), then link.",
+          );
+          return;
+        }
         if (!deps.registry.connectors.has(platform)) {
           const known = [...deps.registry.connectors.keys()].join(", ") || "none";
           await ctx.reply(`There is no '${platform}' connector enabled (enabled: ${known}).`);

@@ -20,6 +20,7 @@ import { CatchUp } from "./CatchUp";
 import { ConnectorRegistry } from "./ConnectorRegistry";
 import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent } from "./connector";
 import { DeliveryQueue, storedItems } from "./DeliveryQueue";
+import { Encryption } from "./Encryption";
 import { userText } from "./errors";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
@@ -131,6 +132,7 @@ export class Bridge {
   /** Database and homeserver as the bridge sees them, for `/health`. */
   private readonly health = new Health();
   private homeserverProbe?: Probe;
+  private encryption?: Encryption;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -195,6 +197,7 @@ export class Bridge {
       queueDepth: () => this.queue.size,
       startedAt: this.startedAt,
       linkApprovalTimeoutMs: config.bridge.link_approval_timeout_seconds * 1000,
+      requireEncryption: config.encryption.require,
     })) {
       commands.register(c);
     }
@@ -242,10 +245,23 @@ export class Bridge {
       ai: this.ai && ((ev) => this.ai!.offer(ev)),
       aiIn: this.ai && ((roomId) => this.ai!.isIn(roomId)),
     });
+    this.encryption = new Encryption({
+      config,
+      asToken: tokens.as_token,
+      api: this.api,
+      pool: this.db.pool,
+      store: this.store,
+      bot: this.bot,
+      aiUserId: this.aiUserId(),
+      requeue: (events) =>
+        this.queue.push(
+          events.map((e) => ({ queueKey: OutboundBridge.queueKey(e), kind: "matrix" as const, payload: e })),
+        ),
+    });
     this.queue = new DeliveryQueue({
       store: this.store,
       metrics: this.metrics,
-      handlers: { remote: (i) => this.inbound.handle(i), matrix: (i) => this.outbound.handle(i) },
+      handlers: { remote: (i) => this.inbound.handle(i), matrix: (i) => this.deliverMatrix(i) },
       onGiveUp: (item, err) => this.reportFailure(item, err),
       isOutage: (_item, err) => this.homeserverDown(err),
       initialBackoffMs: config.delivery.initial_backoff_ms,
@@ -298,6 +314,7 @@ export class Bridge {
     // start() has scheduled what a crash left pending, which is older (order per chat).
     await this.registry.start();
     await this.ai?.start();
+    await this.encryption.start();
     await this.queue.start();
     this.txnPruner = new TxnPruner(this.store);
     this.txnPruner.start();
@@ -311,6 +328,17 @@ export class Bridge {
       ms: Math.round(performance.now() - t0),
       listen: `${config.appservice.bind_address}:${config.appservice.port}`,
       connectors: [...this.registry.connectors.keys()].join(",") || "none",
+    });
+  }
+
+  /** A Matrix event from the queue: decrypted first when encrypted (see Encryption). */
+  private deliverMatrix(item: QueueItem): Promise<void> {
+    const ev = item.payload;
+    if (!this.encryption || !isRoomEvent(ev)) return this.outbound.handle(item);
+    return this.encryption.handle(item, ev, async (clear) => {
+      // Echoes of the bridge's own encrypted messages are known only once decrypted.
+      if (clear !== item && (await this.outbound.isEcho(clear.payload as RoomEvent))) return;
+      await this.outbound.handle(clear);
     });
   }
 
@@ -395,6 +423,14 @@ export class Bridge {
    * that cannot be reached fails it.
    */
   private async onTransaction(txnId: string, txn: AppserviceTransaction): Promise<void> {
+    const all = (Array.isArray(txn.events) ? txn.events : []).filter((e): e is RoomEvent => {
+      if (isRoomEvent(e)) return true;
+      log.warn("malformed event in a transaction skipped", { txnId, event: preview(e) });
+      return false;
+    });
+    // Keys, device lists and room encryption state first (the events may need them), and even
+    // for a transaction refused below: the homeserver never sends to-device messages again.
+    await this.encryption?.receive(txn, all);
     if (this.homeserverLost) {
       // The homeserver was unreachable (stopped, restarting): a transaction it made but did not
       // send before it went down stays in its database until a send to the bridge fails. One
@@ -407,11 +443,7 @@ export class Bridge {
       setTimeout(() => void this.pingHomeserver("homeserver-back"), 250).unref();
       throw new ResendOlderFirst();
     }
-    const events = (Array.isArray(txn.events) ? txn.events : []).filter((e): e is RoomEvent => {
-      if (isRoomEvent(e)) return e.sender !== this.bot.userId;
-      log.warn("malformed event in a transaction skipped", { txnId, event: preview(e) });
-      return false;
-    });
+    const events = all.filter((e) => e.sender !== this.bot.userId);
     const echo = await Promise.all(
       events.map((e) =>
         this.outbound.isEcho(e).catch((err: unknown) => {
@@ -563,6 +595,7 @@ export class Bridge {
     await step("catch-up", 1_000, () => this.catchUp?.stop());
     await step("delivery queue", 2_500, () => this.queue?.stop(2_000));
     await step("ai", 1_000, () => this.ai?.stop());
+    await step("encryption", 1_000, () => this.encryption?.stop());
     this.stateNotices?.stop();
     await step("connectors", 2_000, () => this.registry?.stop());
     await step("transaction pruner", 500, () => this.txnPruner?.stop());

@@ -1,14 +1,14 @@
 import { createHash } from "node:crypto";
 import type { Metrics } from "../http/Metrics";
 import { Logger } from "../log/Logger";
-import type { Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
+import type { EncryptedFile, Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Portal, QueueItem } from "../store/types";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, RemoteMessage } from "./connector";
 import { BridgeError, retryHint, userText } from "./errors";
 import type { GhostService } from "./GhostService";
-import { uploadMedia } from "./media";
+import { uploadMessageMedia } from "./media";
 import { orderKeyOf } from "./orderKey";
 import { chatKey, type PortalService } from "./PortalService";
 
@@ -159,9 +159,9 @@ export class InboundBridge {
       parts.push(content);
     }
     for (const ref of msg.attachments ?? []) {
-      let url: string;
+      let source: { url: string } | { file: EncryptedFile };
       try {
-        url = await uploadMedia(intent, client, ref);
+        source = await uploadMessageMedia(intent, client, ref, portal.roomId);
       } catch (err) {
         // Media that can never come over (too large, gone) must not hold back the message:
         // the room is told in its place. Passing failures are retried as usual.
@@ -177,7 +177,7 @@ export class InboundBridge {
         msgtype: mediaMsgtype(ref),
         body: ref.name ?? "file",
         filename: ref.name,
-        url,
+        ...source,
         info: mediaInfo(ref),
       });
     }

@@ -118,6 +118,7 @@ export class OutboundBridge {
   async isEcho(ev: RoomEvent): Promise<boolean> {
     const { ghosts, bot, config } = this.opts;
     if (!ghosts.isGhost(ev.sender)) return false;
+    if (ev.type === "m.room.encrypted") return false; // what it says is known once decrypted
     if (ev.type === "m.room.member" && ev.state_key === bot.userId) return false;
     if (this.opts.aiIn?.(ev.room_id)) return false; // platform users talk to the AI
     const body = ev.type === "m.room.message" ? ev.content.body : undefined;
@@ -287,8 +288,8 @@ export class OutboundBridge {
       msg.replyTo = await this.remoteIdOf(portal, replyId);
     }
     const kind = ev.type === "m.sticker" ? "sticker" : MEDIA_KINDS[msgtype];
-    if (kind && typeof c.url === "string") {
-      const { data, contentType } = await this.opts.api.download(c.url);
+    if (kind && (typeof c.url === "string" || typeof c.file === "object")) {
+      const { data, contentType } = await this.opts.api.downloadMedia(c);
       const info = (c.info ?? {}) as Content;
       msg.attachment = {
         kind,

@@ -251,6 +251,13 @@ export class PortalService {
     if (config.bridge.portal_join_rule === "public") {
       initialState.push({ type: "m.room.join_rules", state_key: "", content: { join_rule: "public" } });
     }
+    if (config.encryption.default || config.encryption.require) {
+      initialState.push({
+        type: "m.room.encryption",
+        state_key: "",
+        content: { algorithm: "m.megolm.v1.aes-sha2" },
+      });
+    }
     if (info.avatar) {
       try {
         const url = await uploadMedia(bot, client, info.avatar);

@@ -47,6 +47,31 @@ export interface RoomEvent {
 
 type Query = Record<string, string | number | boolean | undefined>;
 
+/** An encrypted file: where the ciphertext is and how to decrypt it (a media event's `file`). */
+export interface EncryptedFile {
+  url: string;
+  [key: string]: unknown;
+}
+
+/**
+ * End-to-end encryption as sending and reading need it; set on the api when the bridge may
+ * take part in encrypted rooms, so every send, upload and history read goes through it.
+ */
+export interface RoomCrypto {
+  isEncrypted(roomId: string, asUser: string): Promise<boolean>;
+  /** What `userId` sends: encrypted when the room is. */
+  prepare(
+    userId: string,
+    roomId: string,
+    type: string,
+    content: RoomEventContent,
+  ): Promise<{ type: string; content: RoomEventContent }>;
+  encryptAttachment(data: Buffer): { data: Buffer; file: Record<string, unknown> };
+  decryptAttachment(data: Buffer, file: EncryptedFile): Buffer;
+  /** History as the bridge can read it: encrypted events decrypted, the undecryptable left out. */
+  decryptAll(events: RoomEvent[]): Promise<RoomEvent[]>;
+}
+
 /**
  * The client-server API as the appservice uses it: one shared keep-alive connection pool, the
  * as_token, and `user_id` masquerading for ghosts. Kept small on purpose: this is the hot path
@@ -66,6 +91,9 @@ export class MatrixApi {
 
   /** Told whenever a request cannot reach the homeserver at all. */
   onUnreachable?: () => void;
+
+  /** Encryption for encrypted rooms; unset: the bridge sends and reads only in the clear. */
+  crypto?: RoomCrypto;
 
   /** A client acting as `userId` (a ghost, the bot, the AI user). */
   intent(userId: string): Intent {
@@ -140,6 +168,21 @@ export class MatrixApi {
     return res.versions;
   }
 
+  /** The media of an event's `url` or encrypted `file`, decrypted. */
+  async downloadMedia(source: {
+    url?: unknown;
+    file?: unknown;
+  }): Promise<{ data: Buffer; contentType: string }> {
+    const file = source.file as EncryptedFile | undefined;
+    if (file && typeof file === "object" && typeof file.url === "string") {
+      if (!this.crypto) throw new MatrixError("an encrypted file, and encryption is not enabled", 400);
+      const { data } = await this.download(file.url);
+      return { data: this.crypto.decryptAttachment(data, file), contentType: "application/octet-stream" };
+    }
+    if (typeof source.url !== "string") throw new MatrixError("the event has no media", 400);
+    return this.download(source.url);
+  }
+
   /** Downloads media by mxc URI (authenticated media). */
   async download(mxc: string): Promise<{ data: Buffer; contentType: string }> {
     const m = /^mxc:\/\/([^/]+)\/(.+)$/.exec(mxc);
@@ -186,12 +229,31 @@ export class Intent {
 
   /** Sends an event; `txnId` makes a retry of the same send idempotent on the homeserver. */
   async sendEvent(roomId: string, type: string, content: RoomEventContent, txnId: string): Promise<string> {
+    const out = this.api.crypto
+      ? await this.api.crypto.prepare(this.userId, roomId, type, content)
+      : { type, content };
     const res = await this.req<{ event_id: string }>(
       "PUT",
-      `/_matrix/client/v3/rooms/${enc(roomId)}/send/${enc(type)}/${enc(txnId)}`,
-      { body: content },
+      `/_matrix/client/v3/rooms/${enc(roomId)}/send/${enc(out.type)}/${enc(txnId)}`,
+      { body: out.content },
     );
     return res.event_id;
+  }
+
+  /** Uploads media for a room: encrypted (as `file`) when the room is, else as `url`. */
+  async uploadFor(
+    roomId: string,
+    data: Buffer,
+    contentType: string,
+    filename?: string,
+  ): Promise<{ url: string } | { file: EncryptedFile }> {
+    const crypto = this.api.crypto;
+    if (crypto && (await crypto.isEncrypted(roomId, this.userId))) {
+      const sealed = crypto.encryptAttachment(data);
+      const url = await this.uploadContent(sealed.data, "application/octet-stream");
+      return { file: { ...sealed.file, url } };
+    }
+    return { url: await this.uploadContent(data, contentType, filename) };
   }
 
   async sendState(

@@ -30,6 +30,8 @@ export async function startAiRig(
     permissions?: Record<string, string>;
     /** Extra `bridge` keys. */
     bridge?: Record<string, unknown>;
+    /** The `encryption` section. */
+    encryption?: Record<string, unknown>;
   } = {},
 ): Promise<AiRig> {
   const { backend, timeoutMs = 5000 } = opts;
@@ -67,7 +69,12 @@ export async function startAiRig(
     limits: { user_per_minute: 0, room_per_minute: 0, user_daily_tokens: 0, room_daily_tokens: 0 },
     ...ai,
   };
-  const core = await startCoreRig({ ai: section, permissions: opts.permissions, bridge: opts.bridge });
+  const core = await startCoreRig({
+    ai: section,
+    permissions: opts.permissions,
+    bridge: opts.bridge,
+    encryption: opts.encryption,
+  });
   return {
     core,
     openai,

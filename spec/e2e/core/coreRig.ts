@@ -75,6 +75,8 @@ export async function startCoreRig(
     bridge?: Record<string, unknown>;
     /** Where the bridge reaches the homeserver (a proxy in front of the shared Synapse); default Synapse itself. */
     homeserverUrl?: string;
+    /** The `encryption` section. */
+    encryption?: Record<string, unknown>;
   } = {},
 ): Promise<CoreRig> {
   const rig = await sharedRig();
@@ -111,6 +113,7 @@ export async function startCoreRig(
     delivery: { initial_backoff_ms: 100, max_backoff_ms: 1000, give_up_after_seconds: 120, ...opts.delivery },
     provisioning: { enabled: true, shared_secret: provisioningSecret },
     ...(opts.ai ? { ai: opts.ai } : {}),
+    ...(opts.encryption ? { encryption: opts.encryption } : {}),
     logging: { level: "info", format: "json" },
     platforms: {
       testnet: {

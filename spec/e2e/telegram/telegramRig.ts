@@ -37,6 +37,8 @@ export async function startTelegramRig(
   config: Record<string, unknown>,
   setup: (tg: TelegramServer) => void | Promise<void> = () => undefined,
   bridge: Record<string, unknown> = {},
+  /** The login's owner (default alice, a bridge admin) and other sections of the bridge's config. */
+  more: { owner?: string; encryption?: Record<string, unknown>; permissions?: Record<string, string> } = {},
 ): Promise<TelegramRig> {
   const botId = randomInt(100000, 999999);
   const tg = await TelegramServer.start({
@@ -46,11 +48,13 @@ export async function startTelegramRig(
   await setup(tg);
   const core = await startCoreRig({
     bridge,
+    encryption: more.encryption,
+    permissions: more.permissions,
     platforms: {
       telegram: {
         enabled: true,
         bot_token: tg.token,
-        owner: "@alice:localhost",
+        owner: more.owner ?? "@alice:localhost",
         api_root: tg.url,
         backoff_initial_ms: 50,
         backoff_max_ms: 500,

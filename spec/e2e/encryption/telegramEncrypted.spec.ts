@@ -1,0 +1,213 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { E2eeClient, type E2eeEvent } from "../../harness/E2eeClient";
+import type { TelegramServer } from "../../standins/telegram/TelegramServer";
+import type { CoreRig } from "../core/coreRig";
+import { startTelegramRig, type TelegramRig, tgGhost } from "../telegram/telegramRig";
+
+const GROUP = -1009876543;
+const UMA = 601;
+const ERIN = "@erin:localhost";
+
+const text = (body: string) => (e: E2eeEvent) => e.type === "m.room.message" && e.content.body === body;
+
+/**
+ * An encrypted portal, end to end: the bridge's ghosts and bot encrypt and decrypt with devices
+ * of their own; erin (and frank, who joins later) are real E2EE clients on the same Synapse.
+ */
+describe("Encrypted portal with Telegram (real E2EE clients, real Synapse)", function () {
+  this.timeout(180_000);
+  let rig: TelegramRig;
+  let tg: TelegramServer;
+  let core: CoreRig;
+  let erin: E2eeClient;
+  let room: string;
+  let first: number;
+
+  before(async () => {
+    rig = await startTelegramRig(
+      "clawbridge_e2ee_bot",
+      { poll_timeout_seconds: 1 },
+      (t) => {
+        t.addChat({ id: GROUP, type: "supergroup", title: "Secret group" });
+        t.addUser({ id: UMA, first_name: "Uma" });
+      },
+      {},
+      {
+        owner: ERIN,
+        permissions: { [ERIN]: "admin" },
+        encryption: { allow: true, default: true, key_wait_seconds: 4 },
+      },
+    );
+    ({ tg, core } = rig);
+    erin = await E2eeClient.register(core.rig.synapse, "erin");
+  });
+  after(async () => {
+    await erin?.stop();
+    await rig?.stop();
+  });
+
+  it("creates the portal encrypted; the ghost's messages arrive encrypted and decrypt", async () => {
+    first = tg.injectMessage({ chat: GROUP, from: UMA, text: "hello secret world" });
+    const invite = await erin.waitForInvite(
+      (i) =>
+        i.events.some(
+          (e) => e.type === "m.room.canonical_alias" && String(e.content.alias).includes(String(GROUP)),
+        ),
+      30_000,
+    );
+    room = await erin.join(invite.roomId);
+    const msg = await erin.waitForEvent(room, text("hello secret world"), 30_000);
+    assert.equal(msg.sender, tgGhost(UMA));
+    assert.equal(msg.encrypted, true, "sent encrypted");
+    assert.equal(msg.utd, undefined);
+    assert.ok(erin.isEncrypted(room));
+    // The ghost encrypts with a device of its own (a sender's device must be its own).
+    const device = await erin.deviceInfo(tgGhost(UMA), String(msg.senderDevice));
+    assert.ok(device, "the ghost's device is known");
+    assert.equal(device.crossSignedByOwner, true, "the ghost's device is signed by its own identity");
+  });
+
+  it("relays erin's encrypted text, reply and edit to Telegram", async () => {
+    const from = rig.from();
+    const original = (await erin.waitForEvent(room, text("hello secret world"))).eventId;
+    await erin.reply(room, original, "a secret answer");
+    const sent = await tg.waitFor(
+      (c) => from(c) && c.method === "sendMessage" && String(c.params.text).includes("a secret answer"),
+    );
+    const replyTo = sent.params.reply_parameters as { message_id: number } | string;
+    const parsed = typeof replyTo === "string" ? (JSON.parse(replyTo) as { message_id: number }) : replyTo;
+    assert.equal(Number(parsed.message_id), first);
+    const mine = await erin.sendText(room, "secret typo");
+    const typo = await tg.waitFor(
+      (c) => from(c) && c.method === "sendMessage" && String(c.params.text).includes("secret typo"),
+    );
+    await erin.edit(room, mine, "secret fixed");
+    const edit = await tg.waitFor((c) => from(c) && c.method === "editMessageText");
+    assert.equal(Number(edit.params.message_id), (typo.result as { message_id: number }).message_id);
+    assert.match(String(edit.params.text), /secret fixed/);
+  });
+
+  it("brings a Telegram edit and reply over encrypted", async () => {
+    tg.injectEdit({ chat: GROUP, message_id: first, text: "hello edited secret" });
+    const edit = await erin.waitForEvent(
+      room,
+      (e) => (e.content["m.new_content"] as { body?: string } | undefined)?.body === "hello edited secret",
+    );
+    assert.equal(edit.encrypted, true);
+    const original = (await erin.waitForEvent(room, text("hello secret world"))).eventId;
+    assert.deepEqual((edit.content["m.relates_to"] as { event_id?: string }).event_id, original);
+    tg.injectMessage({ chat: GROUP, from: UMA, text: "replying in secret", reply_to_message_id: first });
+    const reply = await erin.waitForEvent(room, text("replying in secret"));
+    assert.equal(
+      ((reply.content["m.relates_to"] as Record<string, { event_id?: string }>)["m.in_reply_to"] ?? {})
+        .event_id,
+      original,
+    );
+  });
+
+  it("brings images over encrypted, byte for byte, both ways", async () => {
+    const bytes = randomBytes(4096);
+    tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      caption: "a secret photo",
+      photo: { data: bytes, mimetype: "image/jpeg" },
+    });
+    const img = await erin.waitForEvent(
+      room,
+      (e) => e.content.msgtype === "m.image" && e.sender === tgGhost(UMA),
+    );
+    assert.equal(img.encrypted, true);
+    assert.equal(img.content.url, undefined, "no unencrypted copy is linked");
+    const file = img.content.file as { url: string };
+    assert.ok(file?.url, "the image is an encrypted file");
+    assert.deepEqual(Buffer.from(await erin.downloadDecrypted(file as never)), bytes);
+    assert.notDeepEqual(
+      Buffer.from(await erin.downloadRaw(file.url)),
+      bytes,
+      "the media store holds ciphertext",
+    );
+
+    const upload = randomBytes(2048);
+    const from = rig.from();
+    await erin.sendEncryptedImage(room, upload, "image/png", { size: upload.length }, "pic.png");
+    await tg.waitFor((c) => from(c) && c.method === "sendPhoto");
+    const photo = tg.sent(GROUP).findLast((m) => m.method === "sendPhoto");
+    assert.ok(photo?.upload, "uploaded to Telegram");
+    assert.deepEqual(photo.upload.data, upload);
+  });
+
+  it("a member who joins later decrypts what is said from then on", async () => {
+    const frank = await E2eeClient.register(core.rig.synapse, "frank");
+    try {
+      await erin.invite(room, frank.userId);
+      await frank.waitForInvite((i) => i.roomId === room, 30_000);
+      await frank.join(room);
+      tg.injectMessage({ chat: GROUP, from: UMA, text: "welcome frank" });
+      const seen = await frank.waitForEvent(room, text("welcome frank"), 30_000);
+      assert.equal(seen.encrypted, true);
+      assert.equal(seen.utd, undefined);
+    } finally {
+      await frank.stop();
+    }
+  });
+
+  it("tells the room about a message it could never decrypt, and bridges the next one", async () => {
+    const from = rig.from();
+    const lost = await erin.sendUndecryptable(room);
+    const notice = await erin.waitForEvent(
+      room,
+      (e) =>
+        e.content.msgtype === "m.notice" &&
+        /could not be decrypted/.test(String(e.content.body)) &&
+        (
+          (e.content["m.relates_to"] as Record<string, { event_id?: string }> | undefined)?.[
+            "m.in_reply_to"
+          ] ?? {}
+        ).event_id === lost,
+      30_000,
+    );
+    assert.equal(notice.encrypted, true, "the notice is encrypted too");
+    await erin.sendText(room, "after the lost one");
+    await tg.waitFor(
+      (c) => from(c) && c.method === "sendMessage" && String(c.params.text).includes("after the lost one"),
+    );
+  });
+
+  it("bridges a message whose key arrives after it", async () => {
+    const from = rig.from();
+    await erin.sendEncrypted(
+      room,
+      "m.room.message",
+      { msgtype: "m.text", body: "key comes later" },
+      { beforeKeys: () => new Promise((r) => setTimeout(r, 1500)) },
+    );
+    await tg.waitFor(
+      (c) => from(c) && c.method === "sendMessage" && String(c.params.text).includes("key comes later"),
+    );
+  });
+
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+    it(`still decrypts and encrypts both ways after ${signal}`, async () => {
+      await erin.sendText(room, `before ${signal}`);
+      await tg.waitFor(
+        (c) => c.method === "sendMessage" && String(c.params.text).includes(`before ${signal}`),
+      );
+      await core.restart(signal);
+      const from = rig.from();
+      await erin.sendText(room, `after ${signal} from matrix`);
+      await tg.waitFor(
+        (c) =>
+          from(c) &&
+          c.method === "sendMessage" &&
+          String(c.params.text).includes(`after ${signal} from matrix`),
+        30_000,
+      );
+      tg.injectMessage({ chat: GROUP, from: UMA, text: `after ${signal} from telegram` });
+      const back = await erin.waitForEvent(room, text(`after ${signal} from telegram`), 30_000);
+      assert.equal(back.encrypted, true);
+      assert.equal(back.utd, undefined);
+    });
+  }
+});

@@ -1,0 +1,160 @@
+import type pg from "pg";
+import type { BridgeConfig } from "../config/types";
+import { Logger } from "../log/Logger";
+import { CryptoService } from "../matrix/crypto/CryptoService";
+import { CryptoStore } from "../matrix/crypto/CryptoStore";
+import { KeyWaits } from "../matrix/crypto/KeyWaits";
+import { cryptoPartsOf, hasCryptoParts } from "../matrix/crypto/transaction";
+import { type Intent, type MatrixApi, MatrixError, type RoomEvent } from "../matrix/MatrixApi";
+import type { Store } from "../store/Store";
+import type { QueueItem } from "../store/types";
+import { txnIdFor } from "./InboundBridge";
+
+const log = new Logger("Encryption");
+
+export interface EncryptionOptions {
+  config: BridgeConfig;
+  asToken: string;
+  api: MatrixApi;
+  pool: pg.Pool;
+  store: Store;
+  bot: Intent;
+  aiUserId?: string;
+  /** Puts events back on the delivery queue (their room key arrived). */
+  requeue(events: RoomEvent[]): Promise<void>;
+}
+
+/**
+ * The bridge's side of end-to-end encryption: with `encryption.allow` the crypto (devices,
+ * keys, decryption on the way in, encryption on the way out); without it, one plain notice in
+ * each encrypted room the bridge finds itself in, saying it cannot read it.
+ */
+export class Encryption {
+  readonly crypto?: CryptoService;
+  private readonly waits?: KeyWaits;
+
+  constructor(private readonly opts: EncryptionOptions) {
+    const { config, api, pool, bot, aiUserId } = opts;
+    if (!config.encryption.allow) return;
+    this.crypto = new CryptoService({
+      api,
+      pool,
+      store: CryptoStore.install(pool),
+      readers: aiUserId ? [bot.userId, aiUserId] : [bot.userId],
+      pickleKey: config.encryption.pickle_key ?? opts.asToken,
+      deviceName: config.bridge.bot.displayname,
+      onKeys: (events) => void this.keysArrived(events),
+    });
+    this.waits = new KeyWaits({
+      pool,
+      waitMs: config.encryption.key_wait_seconds * 1000,
+      tell: (ev, text) => this.tell(ev.room_id, text, ev.event_id),
+    });
+    api.crypto = this.crypto;
+  }
+
+  /** Loads the readers' devices and takes up events that waited for keys before a restart. */
+  async start(): Promise<void> {
+    if (!this.crypto || !this.waits) return;
+    await this.crypto.start();
+    const waiting = await this.waits.all();
+    const ready: RoomEvent[] = [];
+    for (const ev of waiting) if ((await this.crypto.decrypt(ev)).kind === "clear") ready.push(ev);
+    if (ready.length) await this.keysArrived(ready);
+    this.waits.start();
+  }
+
+  /**
+   * A transaction's encryption parts and state changes, taken before anything else of it and
+   * even when the transaction is then refused: the homeserver does not send to-device
+   * messages again (a refused transaction is retried with its room events only). Resolves once
+   * the crypto state they changed is stored, or, with the database away, kept in memory until
+   * it is back. Never throws.
+   */
+  async receive(txn: unknown, events: RoomEvent[]): Promise<void> {
+    if (!this.crypto) return;
+    try {
+      for (const ev of events) {
+        if (ev.state_key !== undefined && (await this.crypto.observe(ev)))
+          log.info("room is now encrypted", { room: ev.room_id });
+      }
+      const parts = cryptoPartsOf(txn);
+      if (hasCryptoParts(parts)) await this.crypto.receive(parts);
+    } catch (err) {
+      log.warn("encryption data of a transaction not stored yet; it is kept in memory", { err: String(err) });
+    }
+  }
+
+  /**
+   * Delivers a queued Matrix event: an encrypted one decrypted first (or set aside to wait for
+   * its key), then handed to `next`.
+   */
+  async handle(item: QueueItem, ev: RoomEvent, next: (item: QueueItem) => Promise<void>): Promise<void> {
+    if (ev.type === "m.room.encryption" && !this.crypto) return this.cannotRead(ev.room_id);
+    if (ev.type !== "m.room.encrypted") return next(item);
+    if (!this.crypto || !this.waits) return this.cannotRead(ev.room_id);
+    const d = await this.crypto.decrypt(ev);
+    if (d.kind === "waiting") return this.waits.park(ev, d.sessionId);
+    if (d.kind === "failed") {
+      log.warn("encrypted event could not be decrypted", {
+        room: ev.room_id,
+        eventId: ev.event_id,
+        reason: d.reason,
+      });
+      return this.tell(
+        ev.room_id,
+        `⚠️ A message from ${ev.sender} could not be decrypted by the bridge (${d.reason}), so it was not bridged.`,
+        ev.event_id,
+      );
+    }
+    return next({ ...item, payload: d.event });
+  }
+
+  private async keysArrived(events: RoomEvent[]): Promise<void> {
+    try {
+      await this.opts.requeue(events);
+      await this.waits?.done(events.map((e) => e.event_id));
+      log.info("room keys arrived: waiting events taken up", { count: events.length });
+    } catch (err) {
+      log.warn("events whose keys arrived not taken up yet; they are at the next start", {
+        err: String(err),
+      });
+    }
+  }
+
+  /** Once per room: the bridge cannot read it (encryption is not allowed in its config). */
+  private async cannotRead(roomId: string): Promise<void> {
+    const { store } = this.opts;
+    if (await store.kvGet("told-encrypted", roomId)) return;
+    await this.tell(
+      roomId,
+      "🔒 This room is encrypted, and this bridge is not set up to take part in encrypted rooms: what is said here is not bridged and the AI cannot read it. A bridge admin can set `encryption.allow: true` in its config (see the README).",
+    );
+    await store.kvSet("told-encrypted", roomId, new Date().toISOString());
+  }
+
+  /** A notice from the bot, or from the AI user in a room the bot is not in. */
+  private async tell(roomId: string, text: string, eventId?: string): Promise<void> {
+    const content: Record<string, unknown> = { msgtype: "m.notice", body: text };
+    if (eventId) content["m.relates_to"] = { "m.in_reply_to": { event_id: eventId } };
+    const txn = txnIdFor("crypto-notice", roomId, eventId ?? "", text);
+    const senders = [
+      this.opts.bot,
+      ...(this.opts.aiUserId ? [this.opts.api.intent(this.opts.aiUserId)] : []),
+    ];
+    for (const [i, intent] of senders.entries()) {
+      try {
+        await intent.sendEvent(roomId, "m.room.message", content, txn);
+        return;
+      } catch (err) {
+        const notMember = err instanceof MatrixError && err.status === 403;
+        if (!notMember || i === senders.length - 1) throw err;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.waits?.stop();
+    await this.crypto?.stop();
+  }
+}
