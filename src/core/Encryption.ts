@@ -90,9 +90,13 @@ export class Encryption {
    * its key), then handed to `next`.
    */
   async handle(item: QueueItem, ev: RoomEvent, next: (item: QueueItem) => Promise<void>): Promise<void> {
-    if (ev.type === "m.room.encryption" && !this.crypto) return this.cannotRead(ev.room_id);
+    if (!this.crypto || !this.waits) {
+      if (ev.type === "m.room.encryption" || ev.type === "m.room.encrypted")
+        return this.cannotRead(ev.room_id);
+      await next(item);
+      return this.arrived(ev);
+    }
     if (ev.type !== "m.room.encrypted") return next(item);
-    if (!this.crypto || !this.waits) return this.cannotRead(ev.room_id);
     const d = await this.crypto.decrypt(ev);
     if (d.kind === "waiting") return this.waits.park(ev, d.sessionId);
     if (d.kind === "failed") {
@@ -119,6 +123,28 @@ export class Encryption {
       log.warn("events whose keys arrived not taken up yet; they are at the next start", {
         err: String(err),
       });
+    }
+  }
+
+  /**
+   * Without encryption: the bot (invited, the invite just handled) or the AI user (joined) has
+   * come into a room that is already encrypted, whose `m.room.encryption` it never saw. Said at
+   * once rather than at the first message nobody would get an answer to. Best effort: the event
+   * is handled either way.
+   */
+  private async arrived(ev: RoomEvent): Promise<void> {
+    if (ev.type !== "m.room.member") return;
+    const { bot, api, aiUserId } = this.opts;
+    const membership = ev.content.membership;
+    let member: Intent | undefined;
+    if (ev.state_key === bot.userId && membership === "invite") member = bot;
+    else if (aiUserId && ev.state_key === aiUserId && membership === "join") member = api.intent(aiUserId);
+    if (!member) return;
+    try {
+      // Refused invites leave the room again: not a member, nothing to say.
+      if (await member.getState(ev.room_id, "m.room.encryption")) await this.cannotRead(ev.room_id);
+    } catch (err) {
+      log.debug("encryption of a room joined not checked", { room: ev.room_id, err: String(err) });
     }
   }
 
