@@ -33,6 +33,8 @@ describe("e2e: the AI answers in encrypted rooms (real E2EE clients, real Synaps
   let gina: E2eeClient;
   let hank: E2eeClient;
   let dm: string;
+  let group: string;
+  let ginaPassword: string;
 
   before(async function () {
     this.timeout(180_000);
@@ -43,7 +45,9 @@ describe("e2e: the AI answers in encrypted rooms (real E2EE clients, real Synaps
         encryption: { allow: true, key_wait_seconds: 4 },
       },
     );
-    gina = await E2eeClient.register(rig.core.rig.synapse, "gina");
+    const g = await rig.core.rig.synapse.registerUser("gina");
+    ginaPassword = g.password;
+    gina = await E2eeClient.login(rig.core.rig.synapse.url, g.userId, g.password);
     hank = await E2eeClient.register(rig.core.rig.synapse, "hank");
   });
 
@@ -73,6 +77,7 @@ describe("e2e: the AI answers in encrypted rooms (real E2EE clients, real Synaps
 
   it("in an encrypted group room: answers a mention encrypted, streamed edits too, with earlier messages decrypted as context", async () => {
     const room = await gina.createEncryptedRoom({ name: "encrypted ai group", invite: [hank.userId, AI] });
+    group = room;
     await hank.waitForInvite((i) => i.roomId === room, 30_000);
     await hank.join(room);
     await aiJoined(gina, room);
@@ -195,5 +200,79 @@ describe("e2e: the AI answers in encrypted rooms (real E2EE clients, real Synaps
     ]);
     assert.equal(gina.timeline(dm).filter(isAnswer()).length, before + 1, "answered once");
     assertAiSentOnlyCiphertext(gina, dm);
+  });
+
+  it("a mention whose room key reaches the bridge after it is answered once the key is there", async () => {
+    rig.openai.backend = scriptedBackend("Late but here.");
+    const id = await gina.sendEncrypted(
+      group,
+      "m.room.message",
+      { msgtype: "m.text", body: "AI, did the key come late?" },
+      { beforeKeys: () => new Promise((r) => setTimeout(r, 1500)) },
+    );
+    const answer = await gina.waitForEvent(group, isAnswer(id), 30_000);
+    assert.equal(answer.encrypted, true);
+    // Not streamed (the whole answer came at once): the first message is the answer.
+    assert.equal(answer.content.body, "Late but here.");
+    assert.equal(
+      rig.openai.chats().filter((r) => lastContent(r) === "gina: AI, did the key come late?").length,
+      1,
+      "asked once",
+    );
+  });
+
+  it("commands work encrypted: `!ai mode always` is answered encrypted and takes effect", async () => {
+    const id = await hank.sendText(group, "!ai mode always");
+    const ok = await hank.waitForEvent(
+      group,
+      (e) =>
+        e.sender === AI &&
+        e.content.msgtype === "m.notice" &&
+        (rel(e)["m.in_reply_to"] as Content)?.event_id === id,
+      30_000,
+    );
+    assert.match(String(ok.content.body), /Mode set to always/);
+    assert.equal(ok.encrypted, true);
+    rig.openai.backend = scriptedBackend("Always listening.");
+    const plain = await hank.sendText(group, "no mention needed now");
+    const answer = await hank.waitForEvent(group, isAnswer(plain), 30_000);
+    assert.equal(answer.encrypted, true);
+    assert.ok(!rig.openai.chats().some((r) => messagesOf(r).some((m) => m.content.includes("!ai"))));
+  });
+
+  it("a message nobody can decrypt, in the DM without the bot: the AI says so, encrypted, and answers the next one", async () => {
+    const lost = await gina.sendUndecryptable(dm, "you will never read this");
+    const notice = await gina.waitForEvent(
+      dm,
+      (e) =>
+        e.content.msgtype === "m.notice" &&
+        /could not be decrypted/.test(String(e.content.body)) &&
+        (rel(e)["m.in_reply_to"] as Content | undefined)?.event_id === lost,
+      30_000,
+    );
+    assert.equal(notice.sender, AI, "the AI speaks where the bot is not");
+    assert.equal(notice.encrypted, true);
+    rig.openai.backend = scriptedBackend("Readable again.");
+    await gina.sendText(dm, "and this one?");
+    await gina.waitForEvent(dm, (e) => isAnswer()(e) && e.content.body === "Readable again.", 30_000);
+    const req = await rig.openai.waitFor((r) => lastContent(r) === "gina: and this one?");
+    assert.ok(!req.raw.includes("you will never read this"));
+  });
+
+  it("a device gina logs in with later decrypts the AI's next answer", async () => {
+    const phone = await E2eeClient.login(rig.core.rig.synapse.url, gina.userId, ginaPassword);
+    try {
+      rig.openai.backend = scriptedBackend("Hello, new device.");
+      await gina.sendText(dm, "I have a new phone");
+      const seen = await phone.waitForEvent(
+        dm,
+        (e) => isAnswer()(e) && e.content.body === "Hello, new device.",
+        30_000,
+      );
+      assert.equal(seen.encrypted, true);
+      assert.equal(seen.utd, undefined);
+    } finally {
+      await phone.stop();
+    }
   });
 });
