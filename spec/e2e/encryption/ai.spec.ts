@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { LIVE_KEY } from "../../../src/matrix/live";
 import { E2eeClient, type E2eeEvent } from "../../harness/E2eeClient";
-import { scriptedBackend } from "../../standins/llm/backend";
+import { type LlmBackend, scriptedBackend, wordChunks } from "../../standins/llm/backend";
 import { AI, type AiRig, lastContent, messagesOf, startAiRig } from "../ai/aiRig";
 import { BOT } from "../core/coreRig";
 
@@ -20,6 +20,17 @@ const isAnswer = (to?: string) => (e: E2eeEvent) =>
   (to === undefined || (rel(e)["m.in_reply_to"] as Content | undefined)?.event_id === to);
 const newBody = (e: E2eeEvent) => (e.content["m.new_content"] as Content | undefined)?.body;
 const user = (content: string) => ({ role: "user", content });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Streams `text` at once, then never ends (until the client goes away). */
+function hangingBackend(text: string): LlmBackend {
+  return (req) => ({
+    chunks: (async function* () {
+      for (const w of wordChunks(text)) yield w;
+      await new Promise<void>((resolve) => req.signal.addEventListener("abort", () => resolve()));
+    })(),
+  });
+}
 const assistant = (content: string) => ({ role: "assistant", content });
 
 /**
@@ -274,5 +285,33 @@ describe("e2e: the AI answers in encrypted rooms (real E2EE clients, real Synaps
     } finally {
       await phone.stop();
     }
+  });
+
+  it("an answer half streamed when the bridge is SIGKILLed is finished after the restart by an encrypted edit of the same message", async () => {
+    const room = await hank.createEncryptedRoom({ isDirect: true, invite: [AI] });
+    await aiJoined(hank, room);
+    rig.openai.backend = hangingBackend("The first half of");
+    await hank.sendText(room, "stream something long, please");
+    const first = await hank.waitForEvent(room, isAnswer(), 30_000);
+    assert.match(String(first.content.body), /^The first half/);
+    await sleep(1000); // the first message's id reaches the pending trigger
+    rig.openai.backend = scriptedBackend("A **complete** answer after the restart.");
+    await rig.core.restart("SIGKILL");
+    const done = await hank.waitForEvent(
+      room,
+      (e) =>
+        isEditOf(e, first.eventId) &&
+        (e.content["m.new_content"] as Content).formatted_body ===
+          "<p>A <strong>complete</strong> answer after the restart.</p>",
+      60_000,
+    );
+    assert.equal(done.encrypted, true);
+    await sleep(3000);
+    assert.equal(hank.timeline(room).filter(isAnswer()).length, 1, "one answer, never a second one");
+    assert.equal(
+      rig.openai.chats().filter((r) => lastContent(r) === "hank: stream something long, please").length,
+      2,
+    );
+    assertAiSentOnlyCiphertext(hank, room);
   });
 });
