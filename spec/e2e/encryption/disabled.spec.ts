@@ -79,6 +79,10 @@ describe("e2e: encryption not allowed (default config), with a real E2EE client"
     await botBarrier(withBot);
     assert.equal(noticesIn(withBot).length, 1);
     assert.equal(rig.openai.chats().length, 0, "nothing reached the model");
+    assert.ok(
+      !ivy.timeline(withBot).some((e) => e.sender === AI && /Mention me/.test(String(e.content.body))),
+      "the AI does not greet promising answers",
+    );
   });
 
   it("an encrypted DM with only the AI: the AI says it once, as it joins", async () => {
@@ -91,6 +95,10 @@ describe("e2e: encryption not allowed (default config), with a real E2EE client"
     await aiBarrier(aiOnly);
     assert.equal(noticesIn(aiOnly).length, 1);
     assert.ok(!ivy.roomMembers(aiOnly).includes(BOT));
+    assert.ok(
+      !ivy.timeline(aiOnly).some((e) => /Mention me/.test(String(e.content.body))),
+      "no greeting promising answers",
+    );
     assert.equal(rig.openai.chats().length, 0, "nothing reached the model");
   });
 
