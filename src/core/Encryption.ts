@@ -97,6 +97,11 @@ export class Encryption {
       return this.arrived(ev);
     }
     if (ev.type !== "m.room.encrypted") return next(item);
+    if (ev.state_key !== undefined) {
+      // Encrypted state is no state the homeserver's auth rules checked (membership, names).
+      log.info("encrypted state event ignored", { room: ev.room_id, eventId: ev.event_id });
+      return;
+    }
     const d = await this.crypto.decrypt(ev);
     if (d.kind === "waiting") return this.waits.park(ev, d.sessionId);
     if (d.kind === "failed") {
@@ -110,6 +115,16 @@ export class Encryption {
         `⚠️ A message from ${ev.sender} could not be decrypted by the bridge (${d.reason}), so it was not bridged.`,
         ev.event_id,
       );
+    }
+    if (d.event.type === "m.room.redaction") {
+      // Only a redaction in the clear was checked by the homeserver (the sender's power to
+      // redact); one inside ciphertext could come from anyone in the room.
+      log.warn("redaction inside an encrypted event ignored", {
+        room: ev.room_id,
+        eventId: ev.event_id,
+        sender: ev.sender,
+      });
+      return;
     }
     return next({ ...item, payload: d.event });
   }

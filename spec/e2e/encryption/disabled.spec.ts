@@ -6,6 +6,7 @@ import { BOT, type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from ".
 
 const IVY = "@ivy:localhost";
 const JILL = "@jill:localhost";
+const KIM = "@kim:localhost";
 const CANNOT_READ =
   "🔒 This room is encrypted, and this bridge is not set up to take part in encrypted rooms: what is said here is not bridged and the AI cannot read it. A bridge admin can set `encryption.allow: true` in its config (see the README).";
 const REQUIRE_TEXT =
@@ -132,12 +133,14 @@ describe("e2e: encryption required (`encryption: { allow: true, require: true }`
   let alice: MatrixTestClient;
   let jill: E2eeClient;
   let plainRoom: string;
+  let linked: string;
+  let ghostMessage: { eventId: string; remoteId: string };
 
   before(async function () {
     this.timeout(180_000);
     core = await startCoreRig({
       encryption: { allow: true, require: true },
-      permissions: { [JILL]: "admin" },
+      permissions: { [JILL]: "admin", [KIM]: "user" },
     });
     alice = await user("alice");
     jill = await E2eeClient.register(core.rig.synapse, "jill");
@@ -166,6 +169,7 @@ describe("e2e: encryption required (`encryption: { allow: true, require: true }`
 
   it("links an encrypted room, answering encrypted", async () => {
     const room = await jill.createEncryptedRoom({ name: "encrypted, to link", invite: [BOT] });
+    linked = room;
     await jill.waitForEvent(room, joined(BOT), 30_000);
     await jill.sendText(room, "!cb link testnet secretchat");
     const reply = await jill.waitForEvent(
@@ -175,10 +179,44 @@ describe("e2e: encryption required (`encryption: { allow: true, require: true }`
     );
     assert.equal(reply.encrypted, true);
     assert.equal(reply.content.body, 'Linked this room to testnet chat "Secret chat" (secretchat).');
-    core.testnet.injectMessage({ chat: "secretchat", sender: "u1", text: "into the encrypted room" });
+    const remoteId = core.testnet.injectMessage({
+      chat: "secretchat",
+      sender: "u1",
+      text: "into the encrypted room",
+    });
     const msg = await jill.waitForEvent(room, (e) => e.content.body === "into the encrypted room", 30_000);
     assert.equal(msg.sender, ghostId("u1"));
     assert.equal(msg.encrypted, true);
+    ghostMessage = { eventId: msg.eventId, remoteId };
+  });
+
+  it("a redaction hidden in an encrypted event (which no server checks) deletes nothing on the platform; a real one does", async () => {
+    const kim = await E2eeClient.register(core.rig.synapse, "kim");
+    try {
+      await jill.invite(linked, KIM);
+      await kim.waitForInvite((i) => i.roomId === linked, 30_000);
+      await kim.join(linked);
+      // kim (power level 0) may not redact others' messages; as ciphertext the server cannot tell.
+      await kim.sendEncrypted(linked, "m.room.redaction", { redacts: ghostMessage.eventId });
+      await kim.sendText(linked, "after the hidden redaction");
+      await core.testnet.waitFor(
+        (c) => (c.body as { text?: string } | undefined)?.text === "after the hidden redaction",
+        30_000,
+      );
+      assert.ok(
+        !core.testnet.calls.some((c) => c.method === "DELETE"),
+        `the platform was asked to delete: ${JSON.stringify(core.testnet.calls.filter((c) => c.method === "DELETE"))}`,
+      );
+      assert.match(core.bridge.output(), /redaction inside an encrypted event ignored/);
+      // A redaction in the clear, by someone allowed to make it, still deletes.
+      await jill.redact(linked, ghostMessage.eventId);
+      await core.testnet.waitFor(
+        (c) => c.method === "DELETE" && c.path === `/chats/secretchat/messages/${ghostMessage.remoteId}`,
+        30_000,
+      );
+    } finally {
+      await kim.stop();
+    }
   });
 
   it("makes the portal of a new remote chat encrypted (so the refused chat got a portal of its own)", async () => {
