@@ -149,8 +149,8 @@ function onSuccess(
     // A request queued before its store was deleted in an upgrade wrote into the deleted store.
     if (store._rawObjectStore.deleted) return;
     const op = build(store.transaction.db.name, store._rawObjectStore.name);
-    if (Array.isArray(op)) ops.push(...op);
-    else ops.push(op);
+    if (!Array.isArray(op)) ops.push(op);
+    else for (const one of op) ops.push(one);
   });
 }
 
@@ -189,7 +189,7 @@ function watchTransaction(tx: Tx, sink: JournalSink, upgrade: boolean): void {
 }
 
 /** A database's structure as it stands, from fake-indexeddb's own record of it. */
-export function schemaOf(db: Db): DatabaseSchema {
+function schemaOf(db: Db): DatabaseSchema {
   const stores: StoreSchema[] = [];
   for (const raw of db._rawDatabase.rawObjectStores.values()) {
     if (raw.deleted) continue;
