@@ -94,7 +94,7 @@ export class Encryption {
     if (ev.type !== "m.room.encrypted") return next(item);
     if (!this.crypto || !this.waits) return this.cannotRead(ev.room_id);
     const d = await this.crypto.decrypt(ev);
-    if (d.kind === "waiting") return this.waits.park(ev, d.sessionId);
+    if (d.kind === "waiting") return this.waits.park(ev, d.sessionId, d.reason);
     if (d.kind === "failed") {
       log.warn("encrypted event could not be decrypted", {
         room: ev.room_id,

@@ -188,6 +188,38 @@ describe("Encrypted portal with Telegram (real E2EE clients, real Synapse)", fun
     );
   });
 
+  it("says which message it could not bridge when its key was dropped while the bridge was down; a new session works", async () => {
+    let lost = "";
+    await core.restart("SIGKILL", async () => {
+      // A new session: its key goes to the bridge's devices as to-device messages, which the
+      // homeserver does not keep for an appservice it cannot reach.
+      await erin.rotateRoomKey(room);
+      lost = await erin.sendText(room, "said while the bridge was down");
+    });
+    await erin.waitForEvent(
+      room,
+      (e) =>
+        e.content.msgtype === "m.notice" &&
+        /could not be decrypted/.test(String(e.content.body)) &&
+        (
+          (e.content["m.relates_to"] as Record<string, { event_id?: string }> | undefined)?.[
+            "m.in_reply_to"
+          ] ?? {}
+        ).event_id === lost,
+      30_000,
+    );
+    const from = rig.from();
+    await erin.rotateRoomKey(room);
+    await erin.sendText(room, "a new session after the outage");
+    await tg.waitFor(
+      (c) =>
+        from(c) &&
+        c.method === "sendMessage" &&
+        String(c.params.text).includes("a new session after the outage"),
+      30_000,
+    );
+  });
+
   for (const signal of ["SIGTERM", "SIGKILL"] as const) {
     it(`still decrypts and encrypts both ways after ${signal}`, async () => {
       await erin.sendText(room, `before ${signal}`);

@@ -38,7 +38,7 @@ export interface EncryptedFile {
 /** What became of an encrypted event. */
 export type Decryption =
   | { kind: "clear"; event: RoomEvent }
-  | { kind: "waiting"; sessionId: string }
+  | { kind: "waiting"; sessionId: string; reason: string }
   | { kind: "failed"; reason: string };
 
 export interface CryptoServiceOptions {
@@ -122,7 +122,9 @@ export class CryptoService {
       );
     }
     const device = new Device(userId, deviceId, machine, api, store);
-    machine.registerRoomKeyUpdatedCallback(async (infos) => this.keysArrived(infos));
+    // Only the readers decrypt: keys that reach ghosts' devices wake nothing.
+    if (this.opts.readers.includes(userId))
+      machine.registerRoomKeyUpdatedCallback(async (infos) => this.keysArrived(infos));
     // Its identity and one-time keys reach the homeserver before it is used.
     await device.sendOutgoing();
     if (!fresh) {
@@ -286,7 +288,7 @@ export class CryptoService {
   async decrypt(ev: RoomEvent): Promise<Decryption> {
     const sessionId = typeof ev.content.session_id === "string" ? ev.content.session_id : "";
     let waiting = false;
-    let reason = "the bridge has no device in this room";
+    const reasons: string[] = [];
     for (const userId of this.opts.readers) {
       const device = await this.device(userId).catch(() => undefined);
       if (!device) continue;
@@ -314,16 +316,15 @@ export class CryptoService {
         };
       } catch (err) {
         if (err instanceof MegolmDecryptionError) {
-          reason = err.description;
+          reasons.push(`${userId}: ${err.description}`);
           if (UNDECRYPTABLE_LATER.has(err.code)) waiting = true;
-          // A key request for it may be queued: send it.
-          void device.sendOutgoing();
         } else {
-          reason = String(err);
+          reasons.push(`${userId}: ${String(err)}`);
         }
       }
     }
-    return waiting && sessionId ? { kind: "waiting", sessionId } : { kind: "failed", reason };
+    const reason = reasons.join("; ") || "the bridge has no device to decrypt with";
+    return waiting && sessionId ? { kind: "waiting", sessionId, reason } : { kind: "failed", reason };
   }
 
   /** Decrypts what can be decrypted of `events` (history); the rest is left out. */
@@ -340,8 +341,12 @@ export class CryptoService {
     return out;
   }
 
-  private async keysArrived(infos: RoomKeyInfo[]): Promise<void> {
-    const sessions = infos.map((i) => i.sessionId);
+  private keysArrived(infos: RoomKeyInfo[]): Promise<void> {
+    return this.waitingFor(infos.map((i) => i.sessionId));
+  }
+
+  /** Hands events that waited for these sessions' keys back to the bridge. */
+  private async waitingFor(sessions: string[]): Promise<void> {
     if (!sessions.length || !this.opts.onKeys) return;
     const res = await this.opts.pool.query<{ event: RoomEvent }>(
       "SELECT event FROM crypto_waiting WHERE session_id = ANY($1) ORDER BY first_seen",
