@@ -154,6 +154,39 @@ describe("Encrypted portal with Telegram (real E2EE clients, real Synapse)", fun
     }
   });
 
+  it("links an existing encrypted room by an encrypted command; the answer and the bridged messages are encrypted", async () => {
+    const OTHER = -1001112223;
+    tg.addChat({ id: OTHER, type: "group", title: "Linked secret group" });
+    const linked = await erin.createEncryptedRoom({
+      name: "Existing secret",
+      invite: ["@clawbridge:localhost"],
+    });
+    await erin.waitForEvent(
+      linked,
+      (e) =>
+        e.type === "m.room.member" &&
+        e.stateKey === "@clawbridge:localhost" &&
+        e.content.membership === "join",
+      30_000,
+    );
+    await erin.sendText(linked, `!cb link telegram ${OTHER}`);
+    const answer = await erin.waitForEvent(linked, (e) =>
+      String(e.content.body).startsWith("Linked this room to telegram"),
+    );
+    assert.equal(answer.encrypted, true);
+    tg.injectMessage({ chat: OTHER, from: UMA, text: "into the linked secret room" });
+    const m = await erin.waitForEvent(linked, text("into the linked secret room"), 30_000);
+    assert.equal(m.sender, tgGhost(UMA));
+    assert.equal(m.encrypted, true);
+    const from = rig.from();
+    await erin.sendText(linked, "back to the linked group");
+    const call = await tg.waitFor(
+      (c) =>
+        from(c) && c.method === "sendMessage" && String(c.params.text).includes("back to the linked group"),
+    );
+    assert.equal(Number(call.params.chat_id), OTHER);
+  });
+
   it("tells the room about a message it could never decrypt, and bridges the next one", async () => {
     const from = rig.from();
     const lost = await erin.sendUndecryptable(room);
