@@ -46,6 +46,13 @@ export interface PortalCost {
 export interface EncryptionResult {
   samples: number;
   inbound: EncryptionLatency;
+  /**
+   * `inbound` timed only until Synapse pushes the ghost's event to the probe appservice: the
+   * bridge's work and Synapse's, without alice's client (its /sync and decryption). Synapse's
+   * push to appservices comes about when its /sync answers, so this is close to `inbound`
+   * when the client adds little.
+   */
+  inboundUntilPush: EncryptionLatency;
   outbound: EncryptionLatency;
   /**
    * The unencrypted portal's platform → Matrix samples timed as the latency scenario times
@@ -98,8 +105,9 @@ export async function runEncryption(
     const toMatrix = async (
       arm: Arm,
       key: string,
-    ): Promise<{ ms: number; encrypted: boolean; watcherMs?: number }> => {
+    ): Promise<{ ms: number; encrypted: boolean; watcherMs?: number; untilPushMs: number }> => {
       let at = 0;
+      const wall0 = Date.now();
       const t0 = performance.now();
       rig.tg.injectMessage({ chat: chatId(chats[arm]), from: TG_USER, text: `bench:${key} bridged` });
       // Timed inside the predicate: it runs when the event enters alice's timeline.
@@ -117,9 +125,9 @@ export async function runEncryption(
       );
       // The watcher (no E2EE device) reads the unencrypted portal only.
       const watcherMs = arm === "plain" ? (await rig.watcher.waitFor(key)) - t0 : undefined;
-      // The echo of the bridged message goes to the bridge as to the probe: wait for it too.
-      await rig.probe.waitForEvent(ev.eventId);
-      return { ms: at - t0, encrypted: ev.encrypted, watcherMs };
+      // The bridged message goes back to the bridge (its echo) as to the probe: wait for it too.
+      const pushed = await rig.probe.waitForEvent(ev.eventId);
+      return { ms: at - t0, encrypted: ev.encrypted, watcherMs, untilPushMs: pushed - wall0 };
     };
 
     /** Matrix → Telegram: alice sends; from Synapse's push until the stand-in has the relay. */
@@ -146,9 +154,9 @@ export async function runEncryption(
     const pid = rig.bridge.pid;
     const pgc = await PgCounter.open(rig.dataDir);
     const plainWatcher: number[] = [];
-    const lat: Record<Arm, { in: number[]; out: number[] }> = {
-      encrypted: { in: [], out: [] },
-      plain: { in: [], out: [] },
+    const lat: Record<Arm, { in: number[]; inPush: number[]; out: number[] }> = {
+      encrypted: { in: [], inPush: [], out: [] },
+      plain: { in: [], inPush: [], out: [] },
     };
     const cost: Record<Arm, { cpu: number; writes: number }> = {
       encrypted: { cpu: 0, writes: 0 },
@@ -175,6 +183,7 @@ export async function runEncryption(
           if (!keep) continue;
           lat[arm].out.push(out);
           lat[arm].in.push(inb.ms);
+          lat[arm].inPush.push(inb.untilPushMs);
           if (inb.watcherMs !== undefined) plainWatcher.push(inb.watcherMs);
           cost[arm].cpu += cpu1 - cpu0;
           cost[arm].writes += writes;
@@ -192,6 +201,7 @@ export async function runEncryption(
     return {
       samples: opts.samples,
       inbound: latency(lat.encrypted.in, lat.plain.in),
+      inboundUntilPush: latency(lat.encrypted.inPush, lat.plain.inPush),
       outbound: latency(lat.encrypted.out, lat.plain.out),
       plainInboundWatcher: summarize(plainWatcher),
       encrypted: portalCost("encrypted"),

@@ -85,6 +85,13 @@ export function table(r: BenchResult): string {
       "added p50 < 5",
     ]);
     rows.push([
+      "  the same, only until Synapse pushes the ghost's event to the probe (no client part), ms",
+      trio(e.inboundUntilPush.encrypted),
+      `${trio(e.inboundUntilPush.plain)} (unencrypted portal)`,
+      added(e.inboundUntilPush),
+      "",
+    ]);
+    rows.push([
       `encrypted portal, Matrix → platform latency, p50 / p95 / p99 ms (n=${e.samples})`,
       trio(e.outbound.encrypted),
       `${trio(e.outbound.plain)} (unencrypted portal; Synapse's push → stand-in)`,

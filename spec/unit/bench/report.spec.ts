@@ -16,6 +16,12 @@ const ENCRYPTION: EncryptionResult = {
     added: { p50: 1.8, p95: 3.3, p99: 4.9 },
     addedPaired: s(3.1, 9, 9),
   },
+  inboundUntilPush: {
+    encrypted: s(12, 20, 22),
+    plain: s(10, 15, 16),
+    added: { p50: 2, p95: 5, p99: 6 },
+    addedPaired: s(2.5, 6, 6),
+  },
   outbound: {
     encrypted: s(21, 25, 27.8),
     plain: s(20, 28.6, 31.4),
@@ -52,6 +58,9 @@ describe("bench report, encryption", () => {
     assert.match(inb[3]!, /^42\.4 \/ 51\.1 \/ 53\.9 \(unencrypted portal/);
     assert.equal(inb[4], "+1.8 / +3.3 / +4.9 (paired p50 +3.1)");
     assert.equal(inb[5], "added p50 < 5");
+    const push = row(t, "  the same, only until Synapse pushes");
+    assert.equal(push[2], "12.0 / 20.0 / 22.0");
+    assert.equal(push[4], "+2.0 / +5.0 / +6.0 (paired p50 +2.5)");
     const out = row(t, "encrypted portal, Matrix → platform");
     assert.equal(out[4], "+1.0 / −3.6 / −3.6 (paired p50 −0.5)");
     const cpu = row(t, "bridge CPU ms per relayed message, encrypted portal");
