@@ -69,6 +69,7 @@ export function wasmName(functionName: string): string {
 }
 
 function frameName(f: CpuProfile["nodes"][number]["callFrame"]): string {
+  if (f.url.startsWith("wasm://")) return `${wasmName(f.functionName)} (wasm)`;
   const file = f.url
     ? f.url.replace(/^.*\/((?:src|bridges|node_modules)\/)/, "$1").replace(/^file:\/\//, "")
     : "";

@@ -135,6 +135,7 @@ describe("bench CPU profile summary, WebAssembly", () => {
         ["<Store>::save_changes", 1],
       ],
     );
+    assert.equal(s.topSelf[0]!.name, "mul (wasm)");
     assert.equal(s.byOrigin[0]!.name, "wasm matrix_sdk_crypto_wasm");
     assert.equal(s.byOrigin[0]!.ms, 6);
     assert.deepEqual(summarizeProfile(PROFILE).topWasmInclusive, []);
