@@ -358,11 +358,6 @@ export const CONFIG_SCHEMA: SchemaNode = {
         ),
         default: bool("New portals are created encrypted (needs allow).", false),
         require: bool("Refuse to link or create unencrypted portals (needs allow).", false),
-        key_wait_seconds: int(
-          "How long a message that cannot be decrypted yet waits for its key (asked from the sender's devices) before the room is told it could not be bridged.",
-          60,
-          1,
-        ),
         pickle_key: str(
           "Key that encrypts the bridge's crypto state in the database. Unset: derived from the registration's as_token (changing that token then needs new devices: the bridge makes them).",
           {
@@ -370,6 +365,11 @@ export const CONFIG_SCHEMA: SchemaNode = {
             "x-expected": "a random string of at least 16 characters",
             "x-sample-commented": true,
           },
+        ),
+        key_wait_seconds: int(
+          "How long a message that cannot be decrypted yet waits for its key before the room is told it could not be bridged.",
+          60,
+          1,
         ),
       },
     ),

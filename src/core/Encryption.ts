@@ -103,7 +103,7 @@ export class Encryption {
       return;
     }
     const d = await this.crypto.decrypt(ev);
-    if (d.kind === "waiting") return this.waits.park(ev, d.sessionId);
+    if (d.kind === "waiting") return this.waits.park(ev, d.sessionId, d.reason);
     if (d.kind === "failed") {
       log.warn("encrypted event could not be decrypted", {
         room: ev.room_id,

@@ -11,7 +11,8 @@ import { type Db, dumpDb, ended, type Factory, openDb, type Store, type Tx } fro
 /**
  * The journal under random use of a toy schema: puts, adds (which may fail and abort their
  * transaction), deletes by key and by range, clears, updates and deletes through cursors (on
- * the store and on an index), aborted transactions, upgrades that delete and recreate a store,
+ * the store and on an index), aborted transactions, upgrades that delete and recreate a store
+ * or rename it (with writes queued before the rename),
  * and flushes at random points. A database restored from PostgreSQL must equal the in-memory
  * one as it was when the last flush was called.
  */
@@ -63,7 +64,10 @@ const step = fc.oneof(
     weight: 6,
   },
   { arbitrary: fc.record({ t: fc.constant("flush" as const) }), weight: 2 },
-  { arbitrary: fc.record({ t: fc.constant("upgrade" as const), seed: data }), weight: 1 },
+  {
+    arbitrary: fc.record({ t: fc.constant("upgrade" as const), seed: data, rename: fc.boolean() }),
+    weight: 1,
+  },
 );
 
 function createSchema(db: Db): void {
@@ -72,9 +76,12 @@ function createSchema(db: Db): void {
   db.createObjectStore("auto", { keyPath: "id", autoIncrement: true }).createIndex("by_tag", "tag");
 }
 
-/** Issues one write in `tx`; a failing request is left to abort the transaction, as IndexedDB does. */
-function issue(factory: Factory, tx: Tx, w: Write): void {
-  const os: Store = tx.objectStore(w.store);
+/**
+ * Issues one write in `tx`; a failing request is left to abort the transaction, as IndexedDB
+ * does. `plain` is the current name of the store created as "plain" (upgrades rename it).
+ */
+function issue(factory: Factory, tx: Tx, w: Write, plain: string): void {
+  const os: Store = tx.objectStore(w.store === "plain" ? plain : w.store);
   switch (w.t) {
     case "put":
     case "add": {
@@ -116,13 +123,19 @@ function issue(factory: Factory, tx: Tx, w: Write): void {
   }
 }
 
-async function runTx(factory: Factory, db: Db, writes: Write[], abort: boolean): Promise<void> {
-  const tx = db.transaction([...STORES], "readwrite");
+async function runTx(
+  factory: Factory,
+  db: Db,
+  writes: Write[],
+  abort: boolean,
+  plain: string,
+): Promise<void> {
+  const tx = db.transaction(["auto", "inline", plain], "readwrite");
   const done = ended(tx);
-  for (const w of writes) issue(factory, tx, w);
+  for (const w of writes) issue(factory, tx, w, plain);
   if (abort) {
     // After the writes ran: a request queued last ends the transaction.
-    const probe = tx.objectStore("plain").getAllKeys();
+    const probe = tx.objectStore(plain).getAllKeys();
     probe.onsuccess = () => tx.abort();
   }
   await done;
@@ -154,11 +167,12 @@ describe("CryptoStore journal: property — a restore equals memory as of the la
         const live = new CryptoStore({ pool, factory: new fake.IDBFactory() });
         const factory = live.factory as Factory;
         let version = 1;
+        let plain = "plain";
         let db = await openDb(factory, `${name}::db`, version, createSchema);
         let atFlush: unknown = await dumpDb(db);
         await live.flush();
         for (const s of steps) {
-          if (s.t === "tx") await runTx(factory, db, s.writes, s.abort);
+          if (s.t === "tx") await runTx(factory, db, s.writes, s.abort, plain);
           else if (s.t === "flush") {
             atFlush = await dumpDb(db);
             await live.flush();
@@ -166,10 +180,17 @@ describe("CryptoStore journal: property — a restore equals memory as of the la
             db.close();
             version++;
             db = await openDb(factory, `${name}::db`, version, (up, tx) => {
-              // A store deleted and created again starts empty, then gets a record in the upgrade.
-              up.deleteObjectStore("plain");
-              up.createObjectStore("plain");
-              tx.objectStore("plain").put({ tag: "x", data: s.seed }, version);
+              const os = tx.objectStore(plain);
+              if (s.rename) {
+                // Queued before the rename, run after it: the record belongs to the new name.
+                os.put({ tag: "x", data: s.seed }, version);
+                plain = `plain${version}`;
+                os.name = plain;
+              } else {
+                // A store deleted and created again starts empty, then gets a record in the upgrade.
+                up.deleteObjectStore(plain);
+                up.createObjectStore(plain).put({ tag: "x", data: s.seed }, version);
+              }
               tx.objectStore("inline").put({ id: `v${version}`, tag: "y", data: s.seed });
             });
           }

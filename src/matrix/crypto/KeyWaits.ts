@@ -23,12 +23,17 @@ export class KeyWaits {
 
   constructor(private readonly opts: KeyWaitsOptions) {}
 
-  async park(ev: RoomEvent, sessionId: string): Promise<void> {
+  async park(ev: RoomEvent, sessionId: string, reason: string): Promise<void> {
     await this.opts.pool.query(
       "INSERT INTO crypto_waiting (event_id, room_id, session_id, event) VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
       [ev.event_id, ev.room_id, sessionId, JSON.stringify(ev)],
     );
-    log.info("encrypted event waits for its key", { room: ev.room_id, eventId: ev.event_id });
+    log.info("encrypted event waits for its key", {
+      room: ev.room_id,
+      eventId: ev.event_id,
+      session: sessionId,
+      reason,
+    });
   }
 
   async done(eventIds: string[]): Promise<void> {

@@ -9,6 +9,7 @@ export const SQL_DELETE_OTHER_STORES =
   "DELETE FROM crypto_idb_row WHERE db_name = $1 AND NOT (store = ANY($2::text[]))";
 export const SQL_DROP_DATABASE = "DELETE FROM crypto_idb_database WHERE db_name = $1";
 export const SQL_CLEAR_STORE = "DELETE FROM crypto_idb_row WHERE db_name = $1 AND store = $2";
+export const SQL_RENAME_STORE = "UPDATE crypto_idb_row SET store = $3 WHERE db_name = $1 AND store = $2";
 export const SQL_UPSERT_ROWS = `INSERT INTO crypto_idb_row (db_name, store, key, value)
   SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[])
   ON CONFLICT (db_name, store, key) DO UPDATE SET value = EXCLUDED.value`;
@@ -33,7 +34,7 @@ export interface DatabaseRow {
 
 /**
  * The statements that apply `ops` in order. Puts and deletes between two whole-store changes
- * (clear, schema, drop) commute once reduced to the last operation per key, so each such run
+ * (clear, rename, schema, prune, drop) commute once reduced to the last operation per key, so each such run
  * becomes at most one multi-row DELETE and one multi-row upsert.
  */
 export function statementsFor(ops: readonly JournalOp[]): Statement[] {
@@ -54,13 +55,20 @@ export function statementsFor(ops: readonly JournalOp[]): Statement[] {
         endRun();
         out.push({ sql: SQL_CLEAR_STORE, params: [op.db, op.store] });
         break;
+      case "rename":
+        endRun();
+        out.push({ sql: SQL_RENAME_STORE, params: [op.db, op.from, op.to] });
+        break;
       case "schema":
         endRun();
         out.push({
           sql: SQL_UPSERT_DATABASE,
           params: [op.db, op.schema.version, JSON.stringify(op.schema.stores)],
         });
-        out.push({ sql: SQL_DELETE_OTHER_STORES, params: [op.db, op.schema.stores.map((s) => s.name)] });
+        break;
+      case "prune":
+        endRun();
+        out.push({ sql: SQL_DELETE_OTHER_STORES, params: [op.db, op.stores] });
         break;
       case "drop":
         endRun();

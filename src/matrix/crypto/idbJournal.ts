@@ -28,12 +28,14 @@ export interface DatabaseSchema {
   stores: StoreSchema[];
 }
 
-/** One committed change; `schema` also drops the rows of every store it does not list. */
+/** One committed change; `prune` drops the rows of every store it does not list. */
 export type JournalOp =
   | { kind: "put"; db: string; store: string; key: Buffer; value: Buffer }
   | { kind: "delete"; db: string; store: string; key: Buffer }
   | { kind: "clear"; db: string; store: string }
+  | { kind: "rename"; db: string; from: string; to: string }
   | { kind: "schema"; db: string; schema: DatabaseSchema }
+  | { kind: "prune"; db: string; stores: string[] }
   | { kind: "drop"; db: string };
 
 /** Receives each committed transaction's operations, in commit order. */
@@ -133,14 +135,22 @@ function patch(proto: object, name: string, make: (orig: Method) => Method): voi
   (proto as Record<string, Method>)[name] = make(orig);
 }
 
-/** Records the operation built on success of `req`, into `ops` (already the transaction's list). */
-function onSuccess(req: unknown, ops: JournalOp[], store: Store, build: () => JournalOp | JournalOp[]): void {
+/**
+ * Records the operation built on success of `req` into `ops` (the transaction's list), given
+ * the database's name and the store's name as they are then.
+ */
+function onSuccess(
+  req: unknown,
+  ops: JournalOp[],
+  store: Store,
+  build: (db: string, store: string) => JournalOp | JournalOp[],
+): void {
   (req as Req).addEventListener("success", () => {
     // A request queued before its store was deleted in an upgrade wrote into the deleted store.
     if (store._rawObjectStore.deleted) return;
-    const op = build();
-    if (Array.isArray(op)) ops.push(...op);
-    else ops.push(op);
+    const op = build(store.transaction.db.name, store._rawObjectStore.name);
+    if (!Array.isArray(op)) ops.push(op);
+    else for (const one of op) ops.push(one);
   });
 }
 
@@ -164,15 +174,22 @@ function watchTransaction(tx: Tx, sink: JournalSink, upgrade: boolean): void {
   pending.set(tx, ops);
   tx.addEventListener("complete", () => {
     pending.delete(tx);
-    // The schema goes first: it drops rows of stores the upgrade deleted, and rows written
-    // during the upgrade belong to stores it lists.
-    sink.committed(upgrade ? [{ kind: "schema", db: tx.db.name, schema: schemaOf(tx.db) }, ...ops] : ops);
+    if (!upgrade) return sink.committed(ops);
+    // The structure goes first (rows written in the upgrade belong to its database); rows of
+    // stores it no longer has are dropped last, after renames moved theirs.
+    const schema = schemaOf(tx.db);
+    const stores = schema.stores.map((st) => st.name);
+    sink.committed([
+      { kind: "schema", db: tx.db.name, schema },
+      ...ops,
+      { kind: "prune", db: tx.db.name, stores },
+    ]);
   });
   tx.addEventListener("abort", () => pending.delete(tx));
 }
 
 /** A database's structure as it stands, from fake-indexeddb's own record of it. */
-export function schemaOf(db: Db): DatabaseSchema {
+function schemaOf(db: Db): DatabaseSchema {
   const stores: StoreSchema[] = [];
   for (const raw of db._rawDatabase.rawObjectStores.values()) {
     if (raw.deleted) continue;
@@ -269,6 +286,8 @@ function installPatches(): void {
       },
   );
 
+  // The database and store names are read when a request succeeds: an upgrade may have renamed
+  // the store since the call, and its rename is journaled at the rename.
   for (const method of ["put", "add"]) {
     patch(
       fake.IDBObjectStore.prototype,
@@ -280,9 +299,7 @@ function installPatches(): void {
           if (!ops) return orig.apply(this, args);
           const value = serialize(store, orig, this, args);
           const req = orig.apply(this, args) as Req;
-          const db = store.transaction.db.name;
-          const name = store.name;
-          onSuccess(req, ops, store, () => ({
+          onSuccess(req, ops, store, (db, name) => ({
             kind: "put",
             db,
             store: name,
@@ -301,13 +318,11 @@ function installPatches(): void {
         const store = this as Store;
         const ops = pending.get(store.transaction);
         if (!ops) return orig.apply(this, args);
-        const db = store.transaction.db.name;
-        const name = store.name;
         if (args[0] instanceof fake.IDBKeyRange) {
           // Requests run in order: the keys read just before the delete are the keys it deletes.
           const keys = (store as unknown as { getAllKeys(q: unknown): Req }).getAllKeys(args[0]);
           const req = orig.apply(this, args);
-          onSuccess(req, ops, store, () =>
+          onSuccess(req, ops, store, (db, name) =>
             (keys.result as unknown[]).map((k) => ({
               kind: "delete" as const,
               db,
@@ -319,7 +334,7 @@ function installPatches(): void {
         }
         const req = orig.apply(this, args);
         const key = encodeKey(args[0]);
-        onSuccess(req, ops, store, () => ({ kind: "delete", db, store: name, key }));
+        onSuccess(req, ops, store, (db, name) => ({ kind: "delete", db, store: name, key }));
         return req;
       },
   );
@@ -331,14 +346,24 @@ function installPatches(): void {
         const store = this as Store;
         const ops = pending.get(store.transaction);
         const req = orig.apply(this, args);
-        if (ops) {
-          const db = store.transaction.db.name;
-          const name = store.name;
-          onSuccess(req, ops, store, () => ({ kind: "clear", db, store: name }));
-        }
+        if (ops) onSuccess(req, ops, store, (db, name) => ({ kind: "clear", db, store: name }));
         return req;
       },
   );
+  const nameProperty = Object.getOwnPropertyDescriptor(fake.IDBObjectStore.prototype, "name");
+  if (!nameProperty?.get || !nameProperty.set)
+    throw new Error("fake-indexeddb's object store has no name accessor");
+  Object.defineProperty(fake.IDBObjectStore.prototype, "name", {
+    ...nameProperty,
+    set(this: Store, to: unknown) {
+      const from = this.name;
+      const ops = pending.get(this.transaction);
+      if (ops) assertStorableName(String(to), "IndexedDB object store name");
+      nameProperty.set!.call(this, to);
+      if (ops && this.name !== from)
+        ops.push({ kind: "rename", db: this.transaction.db.name, from, to: this.name });
+    },
+  });
 
   const cursorStore = (cursor: Cursor): Store =>
     cursor.source instanceof fake.IDBIndex
@@ -355,10 +380,8 @@ function installPatches(): void {
         if (!ops) return orig.apply(this, args);
         const value = serialize(store, orig, this, args);
         const req = orig.apply(this, args);
-        const db = store.transaction.db.name;
-        const name = store.name;
         const key = encodeKey(cursor.primaryKey);
-        onSuccess(req, ops, store, () => ({ kind: "put", db, store: name, key, value }));
+        onSuccess(req, ops, store, (db, name) => ({ kind: "put", db, store: name, key, value }));
         return req;
       },
   );
@@ -372,10 +395,8 @@ function installPatches(): void {
         const ops = pending.get(store.transaction);
         if (!ops) return orig.apply(this, args);
         const req = orig.apply(this, args);
-        const db = store.transaction.db.name;
-        const name = store.name;
         const key = encodeKey(cursor.primaryKey);
-        onSuccess(req, ops, store, () => ({ kind: "delete", db, store: name, key }));
+        onSuccess(req, ops, store, (db, name) => ({ kind: "delete", db, store: name, key }));
         return req;
       },
   );
