@@ -32,6 +32,12 @@ export interface EncryptionOptions {
 export class Encryption {
   readonly crypto?: CryptoService;
   private readonly waits?: KeyWaits;
+  /**
+   * Settles once the devices are loaded ({@link start}). The listener takes transactions
+   * before that (the bot's profile update at start brings some): their to-device messages
+   * wait for it, or they would find no device and be lost (the homeserver sends them once).
+   */
+  private readonly started = Promise.withResolvers<void>();
 
   constructor(private readonly opts: EncryptionOptions) {
     const { config, api, pool, bot, aiUserId } = opts;
@@ -51,12 +57,19 @@ export class Encryption {
       tell: (ev, text) => this.tell(ev.room_id, text, ev.event_id),
     });
     api.crypto = this.crypto;
+    this.started.promise.catch(() => undefined);
   }
 
   /** Loads the readers' devices and takes up events that waited for keys before a restart. */
   async start(): Promise<void> {
     if (!this.crypto || !this.waits) return;
-    await this.crypto.start();
+    try {
+      await this.crypto.start();
+    } catch (err) {
+      this.started.reject(err);
+      throw err;
+    }
+    this.started.resolve();
     const waiting = await this.waits.all();
     const ready: RoomEvent[] = [];
     for (const ev of waiting) if ((await this.crypto.decrypt(ev)).kind === "clear") ready.push(ev);
@@ -74,6 +87,7 @@ export class Encryption {
   async receive(txn: unknown, events: RoomEvent[]): Promise<void> {
     if (!this.crypto) return;
     try {
+      await this.started.promise;
       for (const ev of events) {
         if (ev.state_key !== undefined && (await this.crypto.observe(ev)))
           log.info("room is now encrypted", { room: ev.room_id });
