@@ -3,7 +3,7 @@ import { LIVE_KEY } from "../../../src/matrix/live";
 import { E2eeClient, type E2eeEvent } from "../../harness/E2eeClient";
 import { type LlmBackend, scriptedBackend, wordChunks } from "../../standins/llm/backend";
 import { AI, type AiRig, lastContent, messagesOf, startAiRig } from "../ai/aiRig";
-import { BOT } from "../core/coreRig";
+import { BOT, ghostId } from "../core/coreRig";
 
 type Content = Record<string, unknown>;
 const SYSTEM = "You are a helpful assistant taking part in a Matrix chat room. Answer concisely.";
@@ -52,7 +52,7 @@ describe("e2e: the AI answers in encrypted rooms (real E2EE clients, real Synaps
     rig = await startAiRig(
       {},
       {
-        permissions: { "@gina:localhost": "user", "@hank:localhost": "user" },
+        permissions: { "@gina:localhost": "admin", "@hank:localhost": "user" },
         encryption: { allow: true, key_wait_seconds: 4 },
       },
     );
@@ -313,5 +313,42 @@ describe("e2e: the AI answers in encrypted rooms (real E2EE clients, real Synaps
       2,
     );
     assertAiSentOnlyCiphertext(hank, room);
+  });
+
+  it("in an encrypted room linked to a platform chat: a platform user's mention is answered, encrypted in Matrix and relayed in the clear to the platform", async () => {
+    const { testnet } = rig.core;
+    testnet.addChat({ id: "secretai", name: "Secret AI chat", kind: "group" });
+    testnet.addUser({ id: "p1", name: "Paula Platform" });
+    const room = await gina.createEncryptedRoom({ name: "encrypted portal with the AI", invite: [BOT, AI] });
+    await gina.waitForEvent(
+      room,
+      (e) => e.type === "m.room.member" && e.stateKey === BOT && e.content.membership === "join",
+      30_000,
+    );
+    await aiJoined(gina, room);
+    await gina.sendText(room, "!cb link testnet secretai");
+    await gina.waitForEvent(
+      room,
+      (e) => e.sender === BOT && String(e.content.body).startsWith("Linked this room"),
+      30_000,
+    );
+    rig.openai.backend = scriptedBackend("Hello Paula, in secret.", 200);
+    testnet.injectMessage({ chat: "secretai", sender: "p1", text: "AI, can you hear me?" });
+    const asked = await gina.waitForEvent(
+      room,
+      (e) => e.sender === ghostId("p1") && e.content.body === "AI, can you hear me?",
+      30_000,
+    );
+    assert.equal(asked.encrypted, true, "the ghost speaks encrypted");
+    const answer = await gina.waitForEvent(room, isAnswer(asked.eventId), 30_000);
+    assert.equal(answer.encrypted, true);
+    await rig.openai.waitFor((r) => lastContent(r) === "Paula Platform (Testnet): AI, can you hear me?");
+    // The platform gets the first message, then the final edit: its message ends as the whole answer.
+    const relayed = () =>
+      testnet.sent("secretai").find((m) => m.sender_mxid === AI && m.text === "Hello Paula, in secret.");
+    const deadline = Date.now() + 30_000;
+    while (!relayed() && Date.now() < deadline) await sleep(200);
+    assert.ok(relayed(), `the answer reached the platform: ${JSON.stringify(testnet.sent("secretai"))}`);
+    assertAiSentOnlyCiphertext(gina, room);
   });
 });
