@@ -313,8 +313,9 @@ export class Bridge {
     // Connectors may emit while they connect (catch-up); the queue holds those items until its
     // start() has scheduled what a crash left pending, which is older (order per chat).
     await this.registry.start();
-    await this.ai?.start();
+    // The AI resumes answers cut off by the last stop at once: encrypted rooms need the devices.
     await this.encryption.start();
+    await this.ai?.start();
     await this.queue.start();
     this.txnPruner = new TxnPruner(this.store);
     this.txnPruner.start();
