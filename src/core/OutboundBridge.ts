@@ -60,6 +60,12 @@ function deletedInOf(ev: RoomEvent): PortalTarget | undefined {
   return ev.type === "m.room.redaction" ? chatOf((ev.content as Content)[DELETED_IN]) : undefined;
 }
 
+/** An intermediate edit of a streamed answer: it stays in Matrix (the final edit goes out). */
+function isLiveEdit(ev: RoomEvent): boolean {
+  const c = ev.content as Content;
+  return ((c["m.relates_to"] ?? {}) as Content).rel_type === "m.replace" && isLive(c);
+}
+
 /** Event types relayed to platforms (everything else stays in Matrix). */
 const RELAYED_TYPES = new Set([
   "m.room.message",
@@ -203,7 +209,7 @@ export class OutboundBridge {
     if (ev.type === "m.room.member") this.profiles.delete(`${ev.room_id}|${ev.state_key}`);
     if (!fromBot && (await this.opts.commands(ev))) return;
     if (!fromBot && (await this.opts.ai?.(ev))) return;
-    if (!RELAYED_TYPES.has(ev.type) || this.staysInMatrix(ev)) return;
+    if (!RELAYED_TYPES.has(ev.type) || this.staysInMatrix(ev) || isLiveEdit(ev)) return;
     const portals = await this.opts.portals.forRoom(ev.room_id);
     if (!portals.length) return;
     if (!fromBot && !ghosts.isGhost(ev.sender) && !this.mayRelay(ev.sender)) {
@@ -215,7 +221,9 @@ export class OutboundBridge {
     const targets = portals.filter((p) =>
       ev.type === "m.room.redaction"
         ? !(deletedIn && p.platform === deletedIn.platform && p.chatId === deletedIn.chat_id)
-        : !ghosts.isGhost(ev.sender, p.platform),
+        : ev.type === "m.room.member"
+          ? ghosts.isGhost(ev.state_key ?? "", p.platform) // only a ghost's removal is mirrored
+          : !ghosts.isGhost(ev.sender, p.platform),
     );
     if (!targets.length) return;
     const items = targets.map((p) => ({
