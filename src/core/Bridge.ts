@@ -22,10 +22,11 @@ import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent
 import { DeliveryQueue, storedItems } from "./DeliveryQueue";
 import { Encryption } from "./Encryption";
 import { userText } from "./errors";
+import { targetOf } from "./fanOut";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
 import { InboundBridge, type RemotePayload } from "./InboundBridge";
-import { chatRefOf, isRoomEvent, OutboundBridge, targetOf } from "./OutboundBridge";
+import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { bridgeUserMatcher, Permissions } from "./Permissions";
 import { chatKey, PortalService } from "./PortalService";
 import { Quarantine } from "./Quarantine";

@@ -12,6 +12,7 @@ import {
   canModerate,
   canReact,
   canRedact,
+  canRelay,
   canSetChatInfo,
   canType,
   type MatrixSender,
@@ -22,8 +23,9 @@ import {
   type SentRef,
 } from "./connector";
 import { BridgeError, userText } from "./errors";
+import { deletedInOf, isLiveEdit, PORTAL_TARGET, type PortalTarget, RELAYED_TYPES, targetOf } from "./fanOut";
 import type { GhostService } from "./GhostService";
-import { DELETED_IN, txnIdFor } from "./InboundBridge";
+import { txnIdFor } from "./InboundBridge";
 import { orderKeyOf } from "./orderKey";
 import type { Permissions } from "./Permissions";
 import type { PortalService } from "./PortalService";
@@ -31,52 +33,6 @@ import type { PortalService } from "./PortalService";
 const log = new Logger("OutboundBridge");
 
 type Content = Record<string, unknown>;
-
-/** Payload key of a queue item for one linked chat: `{ platform, chat_id }`. */
-export const PORTAL_TARGET = "com.clawbridge.portal";
-
-interface PortalTarget {
-  platform: string;
-  chat_id: string;
-}
-
-function chatOf(v: unknown): PortalTarget | undefined {
-  if (typeof v !== "object" || v === null) return undefined;
-  const t = v as Record<string, unknown>;
-  return typeof t.platform === "string" && typeof t.chat_id === "string"
-    ? { platform: t.platform, chat_id: t.chat_id }
-    : undefined;
-}
-
-/** The linked chat a queued event is for; undefined for a room's event not yet fanned out. */
-export function targetOf(payload: unknown): PortalTarget | undefined {
-  return typeof payload === "object" && payload !== null
-    ? chatOf((payload as Content)[PORTAL_TARGET])
-    : undefined;
-}
-
-/** The chat where a message was deleted, for the redaction the bridge made of it. */
-function deletedInOf(ev: RoomEvent): PortalTarget | undefined {
-  return ev.type === "m.room.redaction" ? chatOf((ev.content as Content)[DELETED_IN]) : undefined;
-}
-
-/** An intermediate edit of a streamed answer: it stays in Matrix (the final edit goes out). */
-function isLiveEdit(ev: RoomEvent): boolean {
-  const c = ev.content as Content;
-  return ((c["m.relates_to"] ?? {}) as Content).rel_type === "m.replace" && isLive(c);
-}
-
-/** Event types relayed to platforms (everything else stays in Matrix). */
-const RELAYED_TYPES = new Set([
-  "m.room.message",
-  "m.sticker",
-  "m.reaction",
-  "m.room.redaction",
-  "m.room.member",
-  "m.room.name",
-  "m.room.topic",
-  "m.room.avatar",
-]);
 
 const MEDIA_KINDS: Record<string, OutboundAttachment["kind"]> = {
   "m.image": "image",
@@ -256,6 +212,28 @@ export class OutboundBridge {
     return shown === "m.notice";
   }
 
+  /**
+   * A personal account (WhatsApp) writes for others only where its owner turned relaying on:
+   * elsewhere their messages stay in Matrix, and the room is told so once, not at every message.
+   */
+  private async relayOff(
+    portal: Portal,
+    entry: { login: { ownerMxid: string }; client: NetworkClient },
+    ev: RoomEvent,
+  ): Promise<boolean> {
+    const { client, login } = entry;
+    if (ev.type !== "m.room.message" && ev.type !== "m.sticker") return false;
+    if (!canRelay(client) || ev.sender === login.ownerMxid) return false;
+    if (await client.relayEnabled(chatRefOf(portal))) return false;
+    await this.cannot(
+      portal,
+      ev,
+      "relay-off",
+      `Relaying is off in this chat: only ${login.ownerMxid} writes through this ${portal.platform} account, so messages of others stay in Matrix (they can turn it on with \`relay on\`).`,
+    );
+    return true;
+  }
+
   /** One queued event for one linked chat of its room. */
   private async deliverTo(target: PortalTarget, item: QueueItem, ev: RoomEvent): Promise<void> {
     const portal = await this.opts.portals.get(target.platform, target.chat_id);
@@ -269,6 +247,7 @@ export class OutboundBridge {
       this.opts.registry.client(portal.loginId) ?? this.opts.registry.clientForPlatform(portal.platform);
     if (!entry)
       throw new BridgeError(`the ${portal.platform} login of this room is not connected`, undefined, true);
+    if (await this.relayOff(portal, entry, ev)) return;
     // Only a resumed or retried item can have reached the platform already.
     await this.relay(portal, entry.client, ev, item.resumed === true || item.attempts > 0);
     // Only a login that could deliver takes the portal over (a personal account refuses

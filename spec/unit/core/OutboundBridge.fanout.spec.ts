@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { configFromObject } from "../../../src/config/Config";
+import { PORTAL_TARGET, targetOf } from "../../../src/core/fanOut";
 import { GhostService } from "../../../src/core/GhostService";
 import { DELETED_IN } from "../../../src/core/InboundBridge";
-import { OutboundBridge, PORTAL_TARGET, targetOf } from "../../../src/core/OutboundBridge";
+import { OutboundBridge } from "../../../src/core/OutboundBridge";
 import { PortalService } from "../../../src/core/PortalService";
 import { MatrixApi, type RoomEvent } from "../../../src/matrix/MatrixApi";
 import type { Store } from "../../../src/store/Store";
