@@ -78,7 +78,9 @@ export class InboundBridge {
     const { platform, loginId, event } = payload;
     const entry = this.opts.registry.client(loginId);
     if (!entry) throw new BridgeError(`the ${platform} login is not connected`, undefined, true);
-    if (event.fromSelf && event.kind === "message") return; // our own relayed message coming back
+    // What the bridge's own account did coming back (a relayed message, edit, reaction or
+    // deletion): it came from Matrix, so it goes nowhere.
+    if (event.fromSelf) return;
     const { login, client } = entry;
     if (event.kind === "profile") {
       const known = await this.opts.ghosts.updateKnown(platform, client, event.sender, event.info);
