@@ -87,6 +87,7 @@ export class AiService {
       ai,
       intent: this.intent,
       botUserId: opts.botUserId,
+      commandPrefixes: [config.bridge.command_prefix],
       history: new HistoryReader(api, this.userId),
       providers: this.providers,
       store: this.store,

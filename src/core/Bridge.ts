@@ -22,6 +22,7 @@ import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent
 import { DeliveryQueue, storedItems } from "./DeliveryQueue";
 import { Encryption } from "./Encryption";
 import { userText } from "./errors";
+import { targetOf } from "./fanOut";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
 import { InboundBridge, type RemotePayload } from "./InboundBridge";
@@ -244,6 +245,7 @@ export class Bridge {
       commands: (ev) => commands.handle(ev),
       ai: this.ai && ((ev) => this.ai!.offer(ev)),
       aiIn: this.ai && ((roomId) => this.ai!.isIn(roomId)),
+      fanOut: (item, items) => this.queue.replace(item, items),
     });
     this.encryption = new Encryption({
       config,
@@ -339,7 +341,7 @@ export class Bridge {
     return this.encryption.handle(item, ev, async (clear) => {
       // Echoes of the bridge's own encrypted messages are known only once decrypted.
       if (clear !== item && (await this.outbound.isEcho(clear.payload as RoomEvent))) return;
-      await this.outbound.handle(clear);
+      await this.outbound.handle(clear, item);
     });
   }
 
@@ -444,7 +446,8 @@ export class Bridge {
       setTimeout(() => void this.pingHomeserver("homeserver-back"), 250).unref();
       throw new ResendOlderFirst();
     }
-    const events = all.filter((e) => e.sender !== this.bot.userId);
+    // The bot's redactions of messages deleted on a platform go on to the room's other chats.
+    const events = all.filter((e) => e.sender !== this.bot.userId || e.type === "m.room.redaction");
     const echo = await Promise.all(
       events.map((e) =>
         this.outbound.isEcho(e).catch((err: unknown) => {
@@ -520,14 +523,14 @@ export class Bridge {
     const reason = userText(err);
     if (item.kind === "matrix") {
       const ev = item.payload;
-      if (
-        !isRoomEvent(ev) ||
-        !["m.room.message", "m.sticker", "m.reaction", "m.room.redaction"].includes(ev.type)
-      )
-        return;
-      const portals = await this.store.getPortalsByRoom(ev.room_id);
+      // An item for one linked chat names that chat's platform only.
+      const target = targetOf(item.payload);
+      const told = ["m.room.message", "m.sticker", "m.reaction", "m.room.redaction"];
+      if (target) told.push("m.room.encrypted"); // only messages, reactions… are fanned out
+      if (!isRoomEvent(ev) || !told.includes(ev.type)) return;
+      const portals = target ? [target] : await this.store.getPortalsByRoom(ev.room_id);
       for (const p of portals) this.metrics.failures.inc({ platform: p.platform, direction: "out" });
-      const where = portals.map((p) => p.platform).join(", ") || "the platform";
+      const where = [...new Set(portals.map((p) => p.platform))].join(", ") || "the platform";
       await this.outbound.notice(ev.room_id, `⚠️ Could not deliver this to ${where}: ${reason}.`, ev.event_id);
       return;
     }

@@ -198,6 +198,33 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         );
         assert.equal((await store.getReactionByEvent(`$heart${u}`))?.key, "❤️");
       });
+
+      it("keeps one row per linked chat for one Matrix reaction; looks up and deletes per chat", async () => {
+        const base: ReactionRow = {
+          platform: `tg${u}`,
+          chatId: "hub-1",
+          targetRemoteId: "t1",
+          sender: "@alice:example.org",
+          key: "👍",
+          roomId: `!hub${u}:example.org`,
+          eventId: `$hubreact${u}`,
+          targetEventId: `$hubev${u}`,
+        };
+        const dc = { ...base, platform: `dc${u}`, chatId: "hub-2", targetRemoteId: "d1" };
+        await store.insertReaction(base);
+        await store.insertReaction(dc);
+        assert.deepEqual(await store.getReactionByEvent(base.eventId, dc), dc);
+        assert.deepEqual(await store.getReactionByEvent(base.eventId, base), base);
+        assert.equal(
+          await store.getReactionByEvent(base.eventId, { platform: `sl${u}`, chatId: "x" }),
+          undefined,
+        );
+        await store.deleteReactionByEvent(base.eventId, base);
+        assert.equal(await store.getReactionByEvent(base.eventId, base), undefined);
+        assert.deepEqual(await store.getReactionByEvent(base.eventId), dc, "the other chat's row stays");
+        await store.deleteReactionByEvent(base.eventId);
+        assert.equal(await store.getReactionByEvent(base.eventId), undefined);
+      });
     });
 
     describeMessageMap(ctx);
