@@ -70,11 +70,6 @@ export class PortalService {
     this.invalidate(portal.platform, portal.chatId, portal.roomId);
   }
 
-  async remove(portal: Portal): Promise<void> {
-    await this.opts.store.deletePortal(portal.platform, portal.chatId);
-    this.invalidate(portal.platform, portal.chatId, portal.roomId);
-  }
-
   /**
    * Unlinks a portal (`unlink`): the chat's later messages are dropped, and no portal is made
    * for it, until it is linked again ({@link link}). The room stays as it is.
