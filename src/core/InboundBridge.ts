@@ -91,6 +91,7 @@ export class InboundBridge {
     }
     if (event.kind === "message") {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
+      if (!portal) return; // the chat was unlinked: not bridged until linked again
       await this.message(portal, client, event, retried);
       this.opts.metrics.events.inc({ platform, direction: "in" });
       return;

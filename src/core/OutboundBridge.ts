@@ -42,7 +42,7 @@ const MEDIA_KINDS: Record<string, OutboundAttachment["kind"]> = {
 };
 
 /** The remote chat of a portal (a thread bridged as its own room is `<chat>/<thread>`). */
-export function chatRefOf(portal: Portal): RemoteChatRef {
+export function chatRefOf(portal: Pick<Portal, "chatId">): RemoteChatRef {
   const slash = portal.chatId.indexOf("/");
   return slash < 0
     ? { id: portal.chatId }

@@ -50,6 +50,12 @@ const SQL_DELETE_PORTAL = "DELETE FROM portal WHERE platform = $1 AND chat_id = 
 const SQL_LIST_PORTALS = `SELECT ${PORTAL_COLS} FROM portal WHERE ($1::text IS NULL OR platform = $1)
   ORDER BY platform, chat_id LIMIT $2 OFFSET $3`;
 const SQL_COUNT_PORTALS = "SELECT count(*)::int AS n FROM portal";
+const SQL_UNLINK_PORTAL = `WITH gone AS (DELETE FROM portal WHERE platform = $1 AND chat_id = $2)
+  INSERT INTO unlinked_chat (platform, chat_id, room_id, unlinked_by) VALUES ($1, $2, $3, $4)
+  ON CONFLICT (platform, chat_id) DO UPDATE SET room_id = excluded.room_id,
+    unlinked_by = excluded.unlinked_by, unlinked_at = now()`;
+const SQL_IS_UNLINKED = "SELECT 1 FROM unlinked_chat WHERE platform = $1 AND chat_id = $2";
+const SQL_CLEAR_UNLINKED = "DELETE FROM unlinked_chat WHERE platform = $1 AND chat_id = ANY($2::text[])";
 
 const GHOST_COLS = "mxid, platform, remote_id, display_name, avatar_key, avatar_mxc, registered";
 const SQL_GET_GHOST = `SELECT ${GHOST_COLS} FROM ghost WHERE mxid = $1`;
@@ -251,6 +257,18 @@ export class PgStore implements Store {
 
   async countPortals(): Promise<number> {
     return (await this.first<{ n: number }>(SQL_COUNT_PORTALS, []))!.n;
+  }
+
+  async unlinkPortal(p: Portal, by: string): Promise<void> {
+    await this.pool.query(SQL_UNLINK_PORTAL, [p.platform, p.chatId, p.roomId, by]);
+  }
+
+  async isChatUnlinked(platform: string, chatId: string): Promise<boolean> {
+    return (await this.first(SQL_IS_UNLINKED, [platform, chatId])) !== undefined;
+  }
+
+  async clearUnlinked(platform: string, chatIds: string[]): Promise<void> {
+    await this.pool.query(SQL_CLEAR_UNLINKED, [platform, chatIds]);
   }
 
   // ---- ghosts ----

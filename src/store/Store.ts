@@ -27,6 +27,14 @@ export interface Store {
   deletePortal(platform: string, chatId: string): Promise<boolean>;
   listPortals(opts?: { platform?: string; limit?: number; offset?: number }): Promise<Portal[]>;
   countPortals(): Promise<number>;
+  /**
+   * Removes the portal and remembers the chat as unlinked, in one statement: its messages are
+   * not bridged and no portal is created for it until {@link clearUnlinked}.
+   */
+  unlinkPortal(portal: Portal, by: string): Promise<void>;
+  isChatUnlinked(platform: string, chatId: string): Promise<boolean>;
+  /** The chats may be bridged again (a `link`). */
+  clearUnlinked(platform: string, chatIds: string[]): Promise<void>;
 
   // ---- ghosts ----
   getGhost(mxid: string): Promise<Ghost | undefined>;

@@ -122,6 +122,22 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         assert.equal(await store.getPortal(`tg${u}`, "c2"), undefined);
         assert.equal(await store.countPortals(), before + 3);
       });
+
+      it("unlinks a portal into a tombstone that only clearUnlinked lifts", async () => {
+        const p = portal({ chatId: "gone" });
+        await store.upsertPortal(p);
+        assert.equal(await store.isChatUnlinked(p.platform, "gone"), false);
+        await store.unlinkPortal(p, "@mod:example.org");
+        assert.equal(await store.getPortal(p.platform, "gone"), undefined, "the portal is removed");
+        assert.equal(await store.isChatUnlinked(p.platform, "gone"), true);
+        assert.equal(await store.isChatUnlinked(`other${u}`, "gone"), false, "per platform");
+        await store.unlinkPortal(p, "@mod:example.org"); // again: no conflict
+        await store.upsertPortal(p);
+        assert.equal(await store.isChatUnlinked(p.platform, "gone"), true, "a portal alone does not lift it");
+        await store.clearUnlinked(p.platform, ["other-form", "gone"]);
+        assert.equal(await store.isChatUnlinked(p.platform, "gone"), false);
+        assert.ok(await store.getPortal(p.platform, "gone"));
+      });
     });
 
     describe("ghosts", () => {

@@ -159,6 +159,11 @@ export class WhatsAppServer {
     return [...this.sessions].map((s) => s.number);
   }
 
+  /** Whether `number`'s device has uploaded its Signal keys (before that, nobody can write to it). */
+  keysUploaded(number: string): boolean {
+    return this.bundles.has(number);
+  }
+
   /** Messages waiting for `number`'s device (sent while it was away, or not yet acknowledged). */
   pendingFor(number: string): number {
     return this.pending.get(number)?.length ?? 0;
