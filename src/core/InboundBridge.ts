@@ -51,6 +51,8 @@ export class InboundBridge {
       ghosts: GhostService;
       bot: Intent;
       api: MatrixApi;
+      /** Policy lists and flood brakes: true when the event is to be dropped, not bridged. */
+      drop?(payload: RemotePayload): Promise<boolean>;
     },
   ) {}
 
@@ -84,6 +86,7 @@ export class InboundBridge {
       this.opts.metrics.events.inc({ platform, direction: "in" });
       return;
     }
+    if (await this.opts.drop?.(payload)) return;
     if (event.kind === "message") {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
       await this.message(portal, client, event, retried);

@@ -102,6 +102,8 @@ export class OutboundBridge {
        * media refuse.
        */
       mediaUrl?(mxc: string): string | undefined;
+      /** Policy lists: true when a rule followed in the room bans the sender (not relayed). */
+      blocked?(ev: RoomEvent): boolean;
     },
   ) {}
 
@@ -142,6 +144,7 @@ export class OutboundBridge {
     if (await this.opts.ai?.(ev)) return;
     const portals = await this.opts.portals.forRoom(ev.room_id);
     if (!portals.length) return;
+    if (this.opts.blocked?.(ev)) return;
     const fromGhost = ghosts.isGhost(ev.sender);
     if (!fromGhost && !this.mayRelay(ev.sender)) {
       await this.refuse(ev);
