@@ -77,6 +77,8 @@ export async function startCoreRig(
     homeserverUrl?: string;
     /** The `encryption` section. */
     encryption?: Record<string, unknown>;
+    /** More top-level sections (`policy`, `flood`, …). */
+    sections?: Record<string, unknown>;
   } = {},
 ): Promise<CoreRig> {
   const rig = await sharedRig();
@@ -114,6 +116,7 @@ export async function startCoreRig(
     provisioning: { enabled: true, shared_secret: provisioningSecret },
     ...(opts.ai ? { ai: opts.ai } : {}),
     ...(opts.encryption ? { encryption: opts.encryption } : {}),
+    ...opts.sections,
     logging: { level: "info", format: "json" },
     platforms: {
       testnet: {
