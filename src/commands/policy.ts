@@ -6,7 +6,8 @@ import { roomPowerOf } from "./roomPower";
 /** The level a room gives moderators by default (`ban` in m.room.power_levels). */
 const DEFAULT_BAN_LEVEL = 50;
 
-const REF = /^[!#][^:\s]+:\S+$/;
+/** A room id (`!opaque:server`, or `!opaque` from room version 12) or an alias (`#name:server`). */
+const REF = /^(![^\s:]+(:\S+)?|#[^:\s]+:\S+)$/;
 
 /**
  * Whether the sender may change what the room follows: bridge admins, and whoever may ban in

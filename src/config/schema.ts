@@ -415,8 +415,8 @@ export const CONFIG_SCHEMA: SchemaNode = {
           "Policy rooms, by id or alias. The bridge bot joins them: invite it, or make the room public.",
           {
             type: "string",
-            pattern: "^[!#][^:\\s]+:\\S+$",
-            "x-expected": "a room id (!id:server) or alias (#name:server)",
+            pattern: "^(![^\\s:]+(:\\S+)?|#[^:\\s]+:\\S+)$",
+            "x-expected": "a room id (!id:server, or !id in room version 12) or alias (#name:server)",
             examples: ["#community-bans:example.org"],
           },
         ),
