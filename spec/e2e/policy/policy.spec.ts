@@ -32,6 +32,8 @@ describe("policy lists (Telegram and Discord stand-ins in one room, real Synapse
   let alice: MatrixTestClient;
   let carol: MatrixTestClient;
   let bans: string;
+  let priv: string;
+  let privAlias: string;
   let room: string;
 
   const inRoom = (body: string) => alice.eventsIn(room).some(isText(body));
@@ -78,8 +80,12 @@ describe("policy lists (Telegram and Discord stand-ins in one room, real Synapse
     const alias = `cb-bans-${randomBytes(4).toString("hex")}`;
     bans = await alice.createRoom({ name: "Ban list", preset: "public_chat", room_alias_name: alias });
     await alice.sendState(bans, RULE, `rule:${tgGhost(TLATE)}`, ban(tgGhost(TLATE), "known spammer"));
+    // A private list the bot is not invited to yet.
+    privAlias = `cb-private-${randomBytes(4).toString("hex")}`;
+    priv = await alice.createRoom({ name: "Private list", room_alias_name: privAlias });
+    await alice.sendState(priv, RULE, "rule:t-priv", ban(ghostId("t-priv"), "private rule"));
     core = await startCoreRig({
-      sections: { policy: { lists: [`#${alias}:localhost`] } },
+      sections: { policy: { lists: [`#${alias}:localhost`, `#${privAlias}:localhost`] } },
       platforms: {
         telegram: {
           enabled: true,
@@ -270,5 +276,61 @@ describe("policy lists (Telegram and Discord stand-ins in one room, real Synapse
     await core.testnet.waitFor((c) => c.method === "POST" && c.path === "/chats/sub-chat/unban");
     core.testnet.injectMessage({ chat: "sub-chat", sender: "t-bad", text: "back after unsubscribing" });
     await alice.waitFor((e) => e.room_id === sub && isText("back after unsubscribing")(e));
+  });
+
+  it("follows a configured list it could not join once the bot is invited, and applies the rules already in it", async () => {
+    core.testnet.addChat({ id: "priv-chat", name: "Private list test", kind: "group" });
+    core.testnet.injectMessage({ chat: "priv-chat", sender: "t-priv", text: "before the invite" });
+    const chat = await portalRoomFor(alice, "priv-chat");
+    await alice.waitFor((e) => e.room_id === chat && isText("before the invite")(e));
+    await alice.sendText(chat, "!cb policy list");
+    const list = await reply(chat, /^Lists the whole bridge follows/);
+    assert.match(
+      String(list.content.body),
+      new RegExp(`#${privAlias}:localhost .*: not followed — the bridge bot cannot join it`),
+    );
+    await alice.invite(priv, BOT);
+    const banCall = await core.testnet.waitFor(
+      (c) => c.method === "POST" && c.path === "/chats/priv-chat/ban",
+      30_000,
+    );
+    assert.equal((banCall.body as { user?: string }).user, "t-priv");
+    await alice.waitFor(
+      (e) =>
+        e.room_id === priv &&
+        e.type === "m.room.member" &&
+        e.state_key === BOT &&
+        e.content.membership === "join",
+    );
+    assert.equal(
+      alice.eventsIn(priv).some((e) => e.sender === BOT && e.type === "m.room.message"),
+      false,
+      "the bot joins a policy room without greeting it",
+    );
+  });
+
+  it("a rule removed while the bridge is down is lifted when it starts again", async () => {
+    const n = tg.calls.length;
+    const m = dc.calls.length;
+    await alice.sendState(bans, RULE, "rule:glob", ban(GLOB, "second wave"));
+    await tg.waitFor(
+      (c) => c.method === "banChatMember" && Number(c.params.user_id) === TSPAM && tg.calls.indexOf(c) >= n,
+    );
+    await dc.waitFor(
+      (c) =>
+        c.method === "PUT" && c.path === `/guilds/${ids.guild}/bans/${DSPAM}` && dc.calls.indexOf(c) >= m,
+    );
+    await core.restart("SIGTERM", async () => {
+      await alice.sendState(bans, RULE, "rule:glob", {});
+    });
+    await tg.waitFor(
+      (c) => c.method === "unbanChatMember" && Number(c.params.user_id) === TSPAM && tg.calls.indexOf(c) >= n,
+      30_000,
+    );
+    await dc.waitFor(
+      (c) =>
+        c.method === "DELETE" && c.path === `/guilds/${ids.guild}/bans/${DSPAM}` && dc.calls.indexOf(c) >= m,
+      30_000,
+    );
   });
 });
