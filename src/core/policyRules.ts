@@ -102,9 +102,10 @@ export function rulesOfState(state: readonly unknown[]): PolicyRule[] {
 }
 
 /**
- * A compiled glob: `*` any run of characters (none included), `?` exactly one character (a
- * Unicode code point), everything else itself, case-sensitive, over the whole text (as
- * matrix-bot-sdk's MatrixGlob, which Mjolnir and Draupnir use).
+ * A compiled glob: `*` any run of characters (none included), `?` exactly one character,
+ * everything else itself, case-sensitive, over the whole text — as matrix-bot-sdk's MatrixGlob,
+ * which Mjolnir and Draupnir use, except that `?` is one Unicode code point (MatrixGlob's regex
+ * counts UTF-16 units) and `*` also spans line breaks (user ids have neither).
  *
  * Matching never backtracks more than one segment: the text between stars is found leftmost
  * (greedy by segments), so a match costs O(pattern + text²) character steps at worst, whatever

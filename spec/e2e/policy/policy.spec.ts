@@ -145,6 +145,19 @@ describe("policy lists (Telegram and Discord stand-ins in one room, real Synapse
   });
 
   it("a glob rule bans the Telegram and the Discord ghost it matches, on their platforms and in the room", async () => {
+    // Rule events a list may hold that are no rules (wrong types, another recommendation) are
+    // read past; a glob that would make a backtracking matcher explode is just another rule.
+    await alice.sendState(bans, RULE, "junk:1", { entity: 12345, recommendation: "m.ban" });
+    await alice.sendState(bans, RULE, "junk:2", {
+      entity: "@x:hs",
+      recommendation: ["m.ban"],
+      reason: { a: [1] },
+    });
+    await alice.sendState(bans, "m.policy.rule.server", "junk:3", {
+      entity: "localhost",
+      recommendation: "m.mute",
+    });
+    await alice.sendState(bans, RULE, "hostile", ban(`${"*a".repeat(2000)}*b`, "catastrophic for a regex"));
     // Carol's rule first: once the glob rule is seen applied, the list as read holds both.
     await alice.sendState(bans, RULE, "rule:carol", ban(carol.userId, "matrix troll"));
     await alice.sendState(bans, RULE, "rule:glob", ban(GLOB, "spam wave"));
@@ -183,6 +196,11 @@ describe("policy lists (Telegram and Discord stand-ins in one room, real Synapse
       assert.equal(onDiscord(text) || onTelegram(text), false, `${text} reached no platform`);
     }
     assert.ok(inRoom("carol after the rule"), "a Matrix user's message stays in Matrix");
+    // The hostile glob against an id full of a's: matched (not) in linear time.
+    core.testnet.addChat({ id: "a-chat", name: "Many a's", kind: "group" });
+    core.testnet.injectMessage({ chat: "a-chat", sender: "a".repeat(60), text: "an id full of a's" });
+    const aRoom = await portalRoomFor(alice, "a-chat");
+    await alice.waitFor((e) => e.room_id === aRoom && isText("an id full of a's")(e));
     assert.equal(onTelegram("carol after the rule") || onDiscord("carol after the rule"), false);
   });
 
@@ -194,6 +212,7 @@ describe("policy lists (Telegram and Discord stand-ins in one room, real Synapse
   it("removing the rules lifts them: unbanned on both platforms and in the room, messages flow again", async () => {
     await alice.sendState(bans, RULE, "rule:glob", {});
     await alice.sendState(bans, RULE, "rule:carol", {});
+    await alice.sendState(bans, RULE, "hostile", {});
     await tg.waitFor((c) => c.method === "unbanChatMember" && Number(c.params.user_id) === TSPAM);
     await dc.waitFor((c) => c.method === "DELETE" && c.path === `/guilds/${ids.guild}/bans/${DSPAM}`);
     for (const ghost of [tgGhost(TSPAM), dcGhost(DSPAM)]) {
