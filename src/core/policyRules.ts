@@ -1,9 +1,11 @@
 /**
  * Policy rules as Mjolnir and Draupnir publish them (MSC2313): state events in a policy room,
  * `m.policy.rule.user` / `m.policy.rule.server` (and the older type names still found in
- * lists), content `{entity, recommendation, reason}`, `entity` a glob. Pure functions: parsing,
- * glob matching and the rule set of one list.
+ * lists), content `{entity, recommendation, reason}`, `entity` a glob; or, as Draupnir writes
+ * takedowns, the entity's SHA-256 instead of the entity (MSC4205 `hashes`). Pure functions:
+ * parsing, glob matching and the rule set of one list.
  */
+import { createHash } from "node:crypto";
 
 /** Rule event types by what they cover, the stable name first (it wins over older ones). */
 export const USER_RULE_TYPES = ["m.policy.rule.user", "m.room.rule.user", "org.matrix.mjolnir.rule.user"];
@@ -12,8 +14,16 @@ export const SERVER_RULE_TYPES = [
   "m.room.rule.server",
   "org.matrix.mjolnir.rule.server",
 ];
-/** The recommendations that mean "ban": the stable one and Mjolnir's unstable one. */
-export const BAN_RECOMMENDATIONS = ["m.ban", "org.matrix.mjolnir.ban"];
+/**
+ * The recommendations that keep someone out: ban (stable, and Mjolnir's unstable name) and
+ * takedown (MSC4204, stronger than a ban; for the bridge the same).
+ */
+export const BAN_RECOMMENDATIONS = [
+  "m.ban",
+  "org.matrix.mjolnir.ban",
+  "m.takedown",
+  "org.matrix.msc4204.takedown",
+];
 
 /** Longest entity taken from a list; a longer one cannot match a user id (255 bytes at most). */
 export const MAX_ENTITY_LENGTH = 4096;
@@ -22,8 +32,10 @@ export type RuleKind = "user" | "server";
 
 export interface PolicyRule {
   kind: RuleKind;
-  /** The glob as written in the list. */
+  /** The glob as written in the list (for a hashed rule, `sha256:<hash>`). */
   entity: string;
+  /** Base64 SHA-256 of the entity, for a rule that names it only by hash (no glob then). */
+  sha256?: string;
   reason: string;
   /** Who set the rule (the event's sender). */
   sender?: string;
@@ -64,16 +76,34 @@ export function parseRule(ev: StateEventLike): PolicyRule | undefined {
   const c = ev.content;
   if (typeof c !== "object" || c === null || Array.isArray(c)) return undefined;
   const { entity, recommendation, reason } = c as Record<string, unknown>;
-  if (typeof entity !== "string" || !entity || entity.length > MAX_ENTITY_LENGTH) return undefined;
   if (typeof recommendation !== "string" || !BAN_RECOMMENDATIONS.includes(recommendation)) return undefined;
+  const sha256 = typeof entity === "string" ? undefined : hashOf(c as Record<string, unknown>);
+  if (sha256 === undefined && (typeof entity !== "string" || !entity || entity.length > MAX_ENTITY_LENGTH))
+    return undefined;
   return {
     kind,
-    entity,
+    entity: sha256 === undefined ? (entity as string) : `sha256:${sha256}`,
+    ...(sha256 === undefined ? {} : { sha256 }),
     reason: typeof reason === "string" ? reason.slice(0, 500) : "",
     sender: typeof ev.sender === "string" ? ev.sender : undefined,
     stateKey: ev.state_key,
     eventId: typeof ev.event_id === "string" ? ev.event_id : undefined,
   };
+}
+
+/** The SHA-256 of a hashed rule (`hashes`, or MSC4205's unstable key), without base64 padding. */
+function hashOf(c: Record<string, unknown>): string | undefined {
+  for (const key of ["hashes", "org.matrix.msc4205.hashes"]) {
+    const h = c[key];
+    const sha = typeof h === "object" && h !== null ? (h as Record<string, unknown>).sha256 : undefined;
+    if (typeof sha === "string" && /^[A-Za-z0-9+/]{43}=?$/.test(sha)) return sha.replace(/=+$/, "");
+  }
+  return undefined;
+}
+
+/** Base64 SHA-256 of a user id or server name, without padding, as hashed rules name them. */
+export function sha256Of(entity: string): string {
+  return createHash("sha256").update(entity, "utf8").digest("base64").replace(/=+$/, "");
 }
 
 /**
@@ -202,6 +232,7 @@ export function serverOf(mxid: string): string | undefined {
 /** The rules of one list, ready to match user ids: literal entities by lookup, globs in turn. */
 export class RuleSet {
   private readonly literal = { user: new Map<string, PolicyRule>(), server: new Map<string, PolicyRule>() };
+  private readonly hashed = { user: new Map<string, PolicyRule>(), server: new Map<string, PolicyRule>() };
   private readonly globs: { user: Array<[Glob, PolicyRule]>; server: Array<[Glob, PolicyRule]> } = {
     user: [],
     server: [],
@@ -210,6 +241,10 @@ export class RuleSet {
 
   constructor(readonly rules: readonly PolicyRule[]) {
     for (const r of rules) {
+      if (r.sha256 !== undefined) {
+        this.hashed[r.kind].set(r.sha256, r);
+        continue;
+      }
       const g = new Glob(r.entity);
       if (g.literal) this.literal[r.kind].set(r.entity, r);
       else this.globs[r.kind].push([g, r]);
@@ -232,7 +267,11 @@ export class RuleSet {
       const t = Array.from(server);
       for (const [g, r] of this.globs.server) if (g.test(t)) return r;
     }
-    return undefined;
+    const byHash = this.hashed.user.size ? this.hashed.user.get(sha256Of(mxid)) : undefined;
+    if (byHash) return byHash;
+    return server !== undefined && this.hashed.server.size
+      ? this.hashed.server.get(sha256Of(server))
+      : undefined;
   }
 
   /** A stable identity of each rule, to see what changed between two reads of a list. */

@@ -7,6 +7,7 @@ import {
   RuleSet,
   rulesOfState,
   serverOf,
+  sha256Of,
 } from "../../../src/core/policyRules";
 import { fuzzParams } from "../../harness/fuzz";
 
@@ -210,6 +211,38 @@ describe("policy rules: a list's rule set", () => {
     assert.equal(set.match("@anyone:bad.example"), undefined);
     assert.equal(set.match("not a user id"), undefined);
     assert.equal(set.size, 4);
+  });
+
+  it("matches takedowns that name the entity only by its SHA-256 (MSC4205, the MSC's own example)", () => {
+    const hashed = new RuleSet(
+      rulesOfState([
+        {
+          type: "m.policy.rule.user",
+          state_key: "h1",
+          content: {
+            "org.matrix.msc4205.hashes": { sha256: "VPqwbUV7mMMkOVto3kPwsNXXiALMs7VCKWh3OeqqjGs=" },
+            recommendation: "org.matrix.msc4204.takedown",
+          },
+        },
+        {
+          type: "m.policy.rule.server",
+          state_key: "h2",
+          content: { hashes: { sha256: sha256Of("evil.example") }, recommendation: "m.takedown" },
+        },
+        {
+          type: "m.policy.rule.user",
+          state_key: "h3",
+          content: { hashes: { sha256: "short" }, recommendation: "m.ban" },
+        },
+      ]),
+    );
+    assert.equal(hashed.size, 2);
+    assert.equal(
+      hashed.match("@yarrgh:example.com")?.entity,
+      "sha256:VPqwbUV7mMMkOVto3kPwsNXXiALMs7VCKWh3OeqqjGs",
+    );
+    assert.equal(hashed.match("@anyone:evil.example")?.stateKey, "h2");
+    assert.equal(hashed.match("@someone:example.com"), undefined);
   });
 
   it("takes the server name after the first colon", () => {
