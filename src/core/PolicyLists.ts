@@ -1,17 +1,18 @@
-import { remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig } from "../config/types";
 import { Logger } from "../log/Logger";
 import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
-import type { Portal } from "../store/types";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
-import { canModerate } from "./connector";
 import { BridgeError, userText } from "./errors";
 import type { GhostService } from "./GhostService";
 import type { RemotePayload } from "./InboundBridge";
-import { chatRefOf, isRoomEvent } from "./OutboundBridge";
+import { Lanes } from "./lanes";
+import { isRoomEvent } from "./OutboundBridge";
+import { type PolicyAuditEntry, PolicyEnforcer, type PolicyMatch } from "./PolicyEnforcer";
 import { chatKey, type PortalService } from "./PortalService";
-import { type PolicyRule, RuleSet, ruleKindOf, rulesOfState } from "./policyRules";
+import { RuleSet, ruleKindOf, rulesOfState } from "./policyRules";
+
+export type { PolicyActionResult, PolicyAuditEntry, PolicyMatch } from "./PolicyEnforcer";
 
 const log = new Logger("PolicyLists");
 
@@ -19,34 +20,10 @@ const SQL_SUBSCRIPTIONS = "SELECT room_id, list_room_id, list_ref FROM policy_su
 const SQL_SUBSCRIBE = `INSERT INTO policy_subscription (room_id, list_room_id, list_ref, added_by)
   VALUES ($1, $2, $3, $4) ON CONFLICT (room_id, list_room_id) DO UPDATE SET list_ref = EXCLUDED.list_ref`;
 const SQL_UNSUBSCRIBE = "DELETE FROM policy_subscription WHERE room_id = $1 AND list_room_id = $2";
-const SQL_BAN_GET = "SELECT room_id, mxid, matrix, chats FROM policy_ban WHERE room_id = $1 AND mxid = $2";
-const SQL_BANS_OF_ROOM = "SELECT room_id, mxid, matrix, chats FROM policy_ban WHERE room_id = $1";
-const SQL_BAN_ROOMS = "SELECT DISTINCT room_id FROM policy_ban";
-const SQL_BAN_INSERT = `INSERT INTO policy_ban (room_id, mxid, list_room_id, entity, matrix, chats)
-  VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT (room_id, mxid) DO NOTHING`;
-const SQL_BAN_DELETE = "DELETE FROM policy_ban WHERE room_id = $1 AND mxid = $2";
 const SQL_PORTAL_ROOMS = "SELECT DISTINCT room_id FROM portal";
 
 /** Event types whose senders' new messages a matching rule keeps in Matrix. */
 const CONTENT_TYPES = new Set(["m.room.message", "m.sticker", "m.reaction"]);
-
-/** What one side (Matrix, or one linked chat) made of an action, as the audit log keeps it. */
-export interface PolicyActionResult {
-  where: string;
-  ok: boolean;
-  detail?: string;
-}
-
-/** One ban or unban the bridge did for a rule (the shape of the moderation audit log's entries). */
-export interface PolicyAuditEntry {
-  roomId: string;
-  action: "ban" | "unban";
-  /** Who set (or removed) the rule, else the bridge bot. */
-  actor: string;
-  target: string;
-  reason?: string;
-  results: PolicyActionResult[];
-}
 
 interface PolicyList {
   roomId: string;
@@ -64,18 +41,6 @@ export interface ListInfo {
   rules: number;
   joined: boolean;
   problem?: string;
-}
-
-interface BanRow {
-  room_id: string;
-  mxid: string;
-  matrix: boolean;
-  chats: Array<{ platform: string; chat_id: string }>;
-}
-
-export interface PolicyMatch {
-  rule: PolicyRule;
-  list: PolicyList;
 }
 
 /**
@@ -98,7 +63,8 @@ export class PolicyLists {
   /** room → list room → ref */
   private readonly subscriptions = new Map<string, Map<string, string>>();
   private readonly refreshTimers = new Map<string, NodeJS.Timeout>();
-  private readonly lanes = new Map<string, Promise<void>>();
+  private readonly lanes = new Lanes();
+  private readonly enforcer: PolicyEnforcer;
   private readonly pending = new Set<Promise<void>>();
   private stopped = false;
 
@@ -116,7 +82,12 @@ export class PolicyLists {
       /** How long a list waits for more rule events before it is read again. */
       refreshDelayMs?: number;
     },
-  ) {}
+  ) {
+    this.enforcer = new PolicyEnforcer({
+      ...opts,
+      stillBanned: (mxid, roomId) => this.ruleFor(mxid, roomId) !== undefined,
+    });
+  }
 
   /** Joins and reads every list; the rooms are brought in line in the background. */
   async start(): Promise<void> {
@@ -173,7 +144,8 @@ export class PolicyLists {
       mxid,
       list: match.list.ref,
     });
-    if (portal && event.kind === "message") this.background(this.enforce(portal.roomId, mxid, match));
+    if (portal && event.kind === "message")
+      this.background(this.enforcer.enforce(portal.roomId, mxid, match));
     return true;
   }
 
@@ -368,7 +340,7 @@ export class PolicyLists {
 
   /** Reads a list again and brings every room that follows it in line with what changed. */
   private async refresh(listRoomId: string): Promise<void> {
-    await this.serial(`list\n${listRoomId}`, async () => {
+    await this.lanes.run(`list\n${listRoomId}`, async () => {
       const list = this.lists.get(listRoomId);
       if (!list) return;
       let changed: boolean;
@@ -391,14 +363,14 @@ export class PolicyLists {
       for (const r of await this.opts.store.query<{ room_id: string }>(SQL_PORTAL_ROOMS))
         rooms.add(r.room_id);
       // Rooms unlinked since a ban still get it lifted.
-      for (const r of await this.opts.store.query<{ room_id: string }>(SQL_BAN_ROOMS)) rooms.add(r.room_id);
+      for (const r of await this.enforcer.rooms()) rooms.add(r);
     }
     return [...rooms];
   }
 
   private async reconcileAll(): Promise<void> {
     const rooms = new Set<string>(this.subscriptions.keys());
-    for (const r of await this.opts.store.query<{ room_id: string }>(SQL_BAN_ROOMS)) rooms.add(r.room_id);
+    for (const r of await this.enforcer.rooms()) rooms.add(r);
     if (this.bridgeWide.size)
       for (const r of await this.opts.store.query<{ room_id: string }>(SQL_PORTAL_ROOMS))
         rooms.add(r.room_id);
@@ -409,8 +381,7 @@ export class PolicyLists {
   private async reconcile(rooms: string[]): Promise<void> {
     for (const roomId of rooms) {
       if (this.stopped) return;
-      const bans = await this.opts.store.query<BanRow>(SQL_BANS_OF_ROOM, [roomId]);
-      for (const b of bans) if (!this.ruleFor(b.mxid, roomId)) await this.lift(b);
+      await this.enforcer.liftStale(roomId);
       if (!this.listsOf(roomId).some((id) => this.lists.get(id)?.rules.size)) continue;
       let members: string[];
       try {
@@ -425,158 +396,9 @@ export class PolicyLists {
       for (const mxid of members) {
         if (!this.opts.ghosts.isGhost(mxid)) continue;
         const match = this.ruleFor(mxid, roomId);
-        if (match) await this.enforce(roomId, mxid, match);
+        if (match) await this.enforcer.enforce(roomId, mxid, match);
       }
     }
-  }
-
-  /** Bans a remote person's ghost in the room and on the room's chats of its platform. */
-  private enforce(roomId: string, mxid: string, match: PolicyMatch): Promise<void> {
-    return this.serial(`${roomId}\n${mxid}`, async () => {
-      const { store, bot, ghosts, config } = this.opts;
-      if ((await store.query(SQL_BAN_GET, [roomId, mxid])).length) return;
-      const { rule, list } = match;
-      const reason = `${rule.reason || "banned"} (policy list ${list.ref})`;
-      const results: PolicyActionResult[] = [];
-      let matrix = false;
-      const member = await bot
-        .getState<{ membership?: unknown }>(roomId, "m.room.member", mxid)
-        .catch(() => undefined);
-      if (member?.membership === "ban") {
-        results.push({ where: "matrix", ok: true, detail: "already banned" });
-      } else {
-        try {
-          await bot.ban(roomId, mxid, reason);
-          matrix = true;
-          results.push({ where: "matrix", ok: true });
-        } catch (err) {
-          results.push({ where: "matrix", ok: false, detail: userText(err) });
-        }
-      }
-      await ghosts.forgetMembership(mxid, roomId);
-      const chats: Array<{ platform: string; chat_id: string }> = [];
-      const remote = remoteIdFromGhost(config, mxid);
-      for (const portal of remote ? await this.opts.portals.forRoom(roomId) : []) {
-        if (portal.platform !== remote!.platform) continue;
-        const where = `${portal.platform} ${portal.chatId}`;
-        try {
-          await this.platformModerate(portal, remote!.remoteId, "ban", reason);
-          chats.push({ platform: portal.platform, chat_id: portal.chatId });
-          results.push({ where, ok: true });
-        } catch (err) {
-          results.push({ where, ok: false, detail: userText(err) });
-        }
-      }
-      await store.query(SQL_BAN_INSERT, [
-        roomId,
-        mxid,
-        list.roomId,
-        rule.entity,
-        matrix,
-        JSON.stringify(chats),
-      ]);
-      await this.record({
-        roomId,
-        action: "ban",
-        actor: rule.sender ?? bot.userId,
-        target: mxid,
-        reason,
-        results,
-      });
-    });
-  }
-
-  /** Undoes what {@link enforce} did, once no rule bans the person there any more. */
-  private lift(ban: BanRow): Promise<void> {
-    return this.serial(`${ban.room_id}\n${ban.mxid}`, async () => {
-      const { store, bot, api, config } = this.opts;
-      if (this.ruleFor(ban.mxid, ban.room_id)) return;
-      const results: PolicyActionResult[] = [];
-      if (ban.matrix) {
-        try {
-          await api.request("POST", `/_matrix/client/v3/rooms/${encodeURIComponent(ban.room_id)}/unban`, {
-            userId: bot.userId,
-            body: { user_id: ban.mxid, reason: "the policy rule was removed" },
-          });
-          results.push({ where: "matrix", ok: true });
-        } catch (err) {
-          results.push({ where: "matrix", ok: false, detail: userText(err) });
-        }
-      }
-      const remote = remoteIdFromGhost(config, ban.mxid);
-      for (const c of Array.isArray(ban.chats) ? ban.chats : []) {
-        const where = `${c.platform} ${c.chat_id}`;
-        const portal = await this.opts.portals.get(c.platform, c.chat_id);
-        if (!portal || !remote) {
-          results.push({ where, ok: false, detail: "the chat is no longer linked" });
-          continue;
-        }
-        try {
-          await this.platformModerate(portal, remote.remoteId, "unban");
-          results.push({ where, ok: true });
-        } catch (err) {
-          results.push({ where, ok: false, detail: userText(err) });
-        }
-      }
-      await store.query(SQL_BAN_DELETE, [ban.room_id, ban.mxid]);
-      await this.record({
-        roomId: ban.room_id,
-        action: "unban",
-        actor: bot.userId,
-        target: ban.mxid,
-        reason: "the policy rule was removed",
-        results,
-      });
-    });
-  }
-
-  /**
-   * Bans or unbans a remote person in one linked chat through the connector: the one place
-   * policy bans reach the platforms.
-   */
-  private async platformModerate(
-    portal: Portal,
-    remoteId: string,
-    action: "ban" | "unban",
-    reason?: string,
-  ): Promise<void> {
-    const { registry } = this.opts;
-    const entry = registry.client(portal.loginId) ?? registry.clientForPlatform(portal.platform);
-    if (!entry) throw new BridgeError(`the ${portal.platform} login of this room is not connected`);
-    if (!canModerate(entry.client))
-      throw new BridgeError(`${portal.platform} does not let the bridge ban people`);
-    const chat = chatRefOf(portal);
-    if (action === "ban") await entry.client.ban(chat, { id: remoteId }, reason);
-    else await entry.client.unban(chat, { id: remoteId });
-  }
-
-  /** The audit log when there is one; the log otherwise. */
-  private async record(entry: PolicyAuditEntry): Promise<void> {
-    if (this.opts.audit) {
-      await this.opts
-        .audit(entry)
-        .catch((err: unknown) =>
-          log.warn("could not record a policy action", { action: entry.action, err: String(err) }),
-        );
-      return;
-    }
-    log.info("policy action", {
-      action: entry.action,
-      room: entry.roomId,
-      target: entry.target,
-      results: entry.results.map((r) => `${r.where}: ${r.ok ? "done" : `not done (${r.detail})`}`).join("; "),
-    });
-  }
-
-  /** Runs `fn` after everything queued under the same key. */
-  private serial(key: string, fn: () => Promise<void>): Promise<void> {
-    const next = (this.lanes.get(key) ?? Promise.resolve()).then(fn, fn);
-    const settled = next.catch(() => undefined);
-    this.lanes.set(key, settled);
-    void settled.then(() => {
-      if (this.lanes.get(key) === settled) this.lanes.delete(key);
-    });
-    return next;
   }
 
   private background(p: Promise<void>): void {
