@@ -69,6 +69,11 @@ interface BanRow {
  */
 export class PolicyEnforcer {
   private readonly lanes = new Lanes();
+  /**
+   * Bans known to be complete, with the room's portals they covered: a banned person's every
+   * further message (a raid) then costs no database query until the room's links change.
+   */
+  private readonly complete = new Map<string, string>();
 
   constructor(
     private readonly opts: {
@@ -99,8 +104,13 @@ export class PolicyEnforcer {
 
   /** Bans a remote person's ghost in the room and on the room's chats of its platform. */
   enforce(roomId: string, mxid: string, match: PolicyMatch): Promise<void> {
-    return this.lanes.run(`${roomId}\n${mxid}`, async () => {
+    const key = `${roomId}\n${mxid}`;
+    return this.lanes.run(key, async () => {
       const { store, bot, ghosts, config } = this.opts;
+      const links = (await this.opts.portals.forRoom(roomId))
+        .map((p) => `${p.platform}/${p.chatId}`)
+        .join(" ");
+      if (this.complete.get(key) === links) return;
       const done = (await store.query<BanRow>(SQL_BAN_GET, [roomId, mxid]))[0];
       const remote = remoteIdFromGhost(config, mxid);
       const tried = new Set((done?.chats ?? []).map((c) => `${c.platform}\n${c.chat_id}`));
@@ -109,7 +119,10 @@ export class PolicyEnforcer {
             (p) => p.platform === remote.platform && !tried.has(`${p.platform}\n${p.chatId}`),
           )
         : [];
-      if (done && !portals.length) return;
+      if (done && !portals.length) {
+        this.complete.set(key, links);
+        return;
+      }
       const { rule, list } = match;
       const reason = `${rule.reason || "banned"} (policy list ${list.ref})`;
       const results: PolicyActionResult[] = [];
@@ -140,6 +153,7 @@ export class PolicyEnforcer {
           matrix,
           JSON.stringify(chats),
         ]);
+      this.complete.set(key, links);
       await this.record({
         roomId,
         action: "ban",
@@ -181,6 +195,7 @@ export class PolicyEnforcer {
     return this.lanes.run(`${ban.room_id}\n${ban.mxid}`, async () => {
       const { store, bot, api, config } = this.opts;
       if (this.opts.stillBanned(ban.mxid, ban.room_id)) return;
+      this.complete.delete(`${ban.room_id}\n${ban.mxid}`);
       const results: PolicyActionResult[] = [];
       if (ban.matrix) {
         try {
