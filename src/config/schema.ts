@@ -408,6 +408,28 @@ export const CONFIG_SCHEMA: SchemaNode = {
         then: { type: "object", required: ["shared_secret"] },
       },
     ),
+    policy: section(
+      "Policy lists (Mjolnir/Draupnir ban lists) the whole bridge follows; a room can follow more with `!cb policy subscribe`. A remote person whose ghost's user id (or server) matches an `m.ban` rule is banned in every bridged room and on its linked chats where the bridge may, and their new messages are dropped; a Matrix user who matches is not relayed. Removing the rule lifts it.",
+      {
+        lists: list(
+          "Policy rooms, by id or alias. The bridge bot joins them: invite it, or make the room public.",
+          {
+            type: "string",
+            pattern: "^(![^\\s:]+(:\\S+)?|#[^:\\s]+:\\S+)$",
+            "x-expected": "a room id (!id:server, or !id in room version 12) or alias (#name:server)",
+            examples: ["#community-bans:example.org"],
+          },
+        ),
+      },
+    ),
+    flood: section(
+      "Flood brakes on messages from the platforms (0 turns a limit off). A person or chat over its limit is muted: its messages are not bridged (so they reach no other platform) until the mute ends by itself; the room gets one notice. Counted on the platform's timestamps, in memory.",
+      {
+        ghost_per_minute: int("Messages per minute one remote person may send, over all chats.", 0, 0),
+        chat_per_minute: int("Messages per minute one remote chat may send.", 0, 0),
+        mute_seconds: int("How long a flooding person or chat stays muted.", 60, 1),
+      },
+    ),
     metrics: section("Prometheus metrics.", {
       enabled: bool("Serve Prometheus metrics at /metrics on the appservice port.", true),
     }),

@@ -3,6 +3,7 @@ import { AiService } from "../ai/AiService";
 import { defaultProviderFactory } from "../ai/providerFactory";
 import { builtinCommands } from "../commands/builtin";
 import { CommandHandler } from "../commands/CommandHandler";
+import { policyCommand } from "../commands/policy";
 import { quarantineCommand } from "../commands/quarantine";
 import type { BridgeConfig, RegistrationTokens } from "../config/types";
 import { type AppserviceTransaction, HttpServer } from "../http/HttpServer";
@@ -22,12 +23,14 @@ import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent
 import { DeliveryQueue, storedItems } from "./DeliveryQueue";
 import { Encryption } from "./Encryption";
 import { userText } from "./errors";
+import { FloodBrake } from "./FloodBrake";
 import { targetOf } from "./fanOut";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
-import { InboundBridge, type RemotePayload } from "./InboundBridge";
+import { InboundBridge, type RemotePayload, txnIdFor } from "./InboundBridge";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { bridgeUserMatcher, Permissions } from "./Permissions";
+import { PolicyLists } from "./PolicyLists";
 import { chatKey, PortalService } from "./PortalService";
 import { Quarantine } from "./Quarantine";
 import { StateNotices } from "./StateNotices";
@@ -134,6 +137,7 @@ export class Bridge {
   private readonly health = new Health();
   private homeserverProbe?: Probe;
   private encryption?: Encryption;
+  private policy?: PolicyLists;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -212,7 +216,22 @@ export class Bridge {
       ghosts,
       bot: this.bot,
     };
-    this.inbound = new InboundBridge({ ...deps, api: this.api });
+    // Policy lists and flood brakes: what a banned or flooding remote person sends is dropped.
+    const policy = new PolicyLists({ ...deps, config, api: this.api });
+    this.policy = policy;
+    commands.register(policyCommand({ policy, bot: this.bot }));
+    const flood = new FloodBrake({
+      config: config.flood,
+      roomOf: async (platform, chat) => (await portals.get(platform, chat))?.roomId,
+      notice: async (roomId, body, key) => {
+        await this.bot.sendEvent(roomId, "m.room.message", { msgtype: "m.notice", body }, txnIdFor(key));
+      },
+    });
+    this.inbound = new InboundBridge({
+      ...deps,
+      api: this.api,
+      drop: async (p) => (await policy.dropRemote(p)) || (await flood.drop(p)),
+    });
     if (config.ai.enabled) {
       this.ai = new AiService({
         ...deps,
@@ -246,6 +265,7 @@ export class Bridge {
       ai: this.ai && ((ev) => this.ai!.offer(ev)),
       aiIn: this.ai && ((roomId) => this.ai!.isIn(roomId)),
       fanOut: (item, items) => this.queue.replace(item, items),
+      blocked: (ev) => policy.blocksMatrix(ev),
     });
     this.encryption = new Encryption({
       config,
@@ -318,6 +338,7 @@ export class Bridge {
     // The AI resumes answers cut off by the last stop at once: encrypted rooms need the devices.
     await this.encryption.start();
     await this.ai?.start();
+    await this.policy.start();
     await this.queue.start();
     this.txnPruner = new TxnPruner(this.store);
     this.txnPruner.start();
@@ -335,8 +356,9 @@ export class Bridge {
   }
 
   /** A Matrix event from the queue: decrypted first when encrypted (see Encryption). */
-  private deliverMatrix(item: QueueItem): Promise<void> {
+  private async deliverMatrix(item: QueueItem): Promise<void> {
     const ev = item.payload;
+    if (await this.policy?.observe(ev)) return;
     if (!this.encryption || !isRoomEvent(ev)) return this.outbound.handle(item);
     return this.encryption.handle(item, ev, async (clear) => {
       // Echoes of the bridge's own encrypted messages are known only once decrypted.
@@ -602,6 +624,7 @@ export class Bridge {
     await step("encryption", 1_000, () => this.encryption?.stop());
     this.stateNotices?.stop();
     await step("connectors", 2_000, () => this.registry?.stop());
+    await step("policy lists", 1_000, () => this.policy?.stop());
     await step("transaction pruner", 500, () => this.txnPruner?.stop());
     await step("database", 2_000, () => this.db?.close());
     log.info("bridge stopped");

@@ -54,6 +54,8 @@ export class InboundBridge {
       ghosts: GhostService;
       bot: Intent;
       api: MatrixApi;
+      /** Policy lists and flood brakes: true when the event is to be dropped, not bridged. */
+      drop?(payload: RemotePayload): Promise<boolean>;
     },
   ) {}
 
@@ -89,6 +91,7 @@ export class InboundBridge {
       this.opts.metrics.events.inc({ platform, direction: "in" });
       return;
     }
+    if (await this.opts.drop?.(payload)) return;
     if (event.kind === "message") {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
       if (!portal) return; // the chat was unlinked: not bridged until linked again

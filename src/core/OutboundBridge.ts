@@ -109,6 +109,8 @@ export class OutboundBridge {
        * at once; unset: they are delivered in turn right away.
        */
       fanOut?(item: QueueItem, items: NewQueueItem[]): Promise<void>;
+      /** Policy lists: true when a rule followed in the room bans the sender (not relayed). */
+      blocked?(ev: RoomEvent): boolean;
     },
   ) {}
 
@@ -168,6 +170,7 @@ export class OutboundBridge {
     if (!RELAYED_TYPES.has(ev.type) || this.staysInMatrix(ev) || isLiveEdit(ev)) return;
     const portals = await this.opts.portals.forRoom(ev.room_id);
     if (!portals.length) return;
+    if (this.opts.blocked?.(ev)) return;
     if (!fromBot && !ghosts.isGhost(ev.sender) && !this.mayRelay(ev.sender)) {
       await this.refuse(ev);
       return;

@@ -81,6 +81,8 @@ export async function startCoreRig(
     database?: Record<string, unknown>;
     /** Extra environment of the bridge process (a preload, a test trust root…). */
     env?: Record<string, string>;
+    /** More top-level sections (`policy`, `flood`, …). */
+    sections?: Record<string, unknown>;
   } = {},
 ): Promise<CoreRig> {
   const rig = await sharedRig();
@@ -118,6 +120,7 @@ export async function startCoreRig(
     provisioning: { enabled: true, shared_secret: provisioningSecret },
     ...(opts.ai ? { ai: opts.ai } : {}),
     ...(opts.encryption ? { encryption: opts.encryption } : {}),
+    ...opts.sections,
     logging: { level: "info", format: "json" },
     platforms: {
       testnet: {
