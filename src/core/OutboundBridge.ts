@@ -454,11 +454,23 @@ export class OutboundBridge {
     relates: Content,
   ): Promise<void> {
     if (typeof relates.event_id !== "string") return;
-    const remoteId = await this.remoteIdOf(portal, relates.event_id);
-    if (!remoteId) {
+    const rows = await this.opts.store.getMessagesByEvent(relates.event_id);
+    const row = rows.find((r) => r.platform === portal.platform && r.chatId === portal.chatId);
+    if (!row) {
       log.info("edit of a message that was never bridged skipped", { room: ev.room_id, event: ev.event_id });
       return;
     }
+    // Only its sender may edit a message (clients show others' edits as nothing; the platform
+    // would show them as the original author's words).
+    if (row.senderMxid !== ev.sender) {
+      log.warn("edit of someone else's message ignored", {
+        room: ev.room_id,
+        event: ev.event_id,
+        editor: ev.sender,
+      });
+      return;
+    }
+    const remoteId = row.remoteId;
     if (!canEdit(client)) {
       await this.cannot(
         portal,

@@ -117,6 +117,9 @@ export class CryptoService {
   }
 
   private async open(userId: string): Promise<Device> {
+    // A send or a transaction may need a device before start() is through.
+    wasmReady ??= initAsync();
+    await wasmReady;
     const { api, pool, store } = this.opts;
     const row = await pool.query<{ device_id: string; cross_signed: boolean }>(
       "SELECT device_id, cross_signed FROM crypto_device WHERE user_id = $1",
