@@ -4,6 +4,7 @@ import type { MatrixEvent } from "../../harness/MatrixTestClient";
 import { scriptedBackend } from "../../standins/llm/backend";
 import { AI, isAnswer, isNoticeFromAi, messagesOf } from "../ai/aiRig";
 import { BOT } from "../core/coreRig";
+import { outboundBurstAcrossKill } from "../core/outboundKill";
 import {
   CH,
   GROUP,
@@ -613,6 +614,49 @@ describe("the hub: one room linked to Telegram, Discord, Slack and WhatsApp at o
       [],
       "no echo from the WhatsApp account the bridge writes through",
     );
+  });
+
+  it("a burst across a SIGKILL of the bridge reaches every platform complete and in order, each chat on its own", async () => {
+    /** The burst's texts a platform holds, in its order (Discord: the channel's messages themselves). */
+    const texts = (p: Platform, prefix: string): string[] => {
+      const found =
+        p === "discord"
+          ? h.dc.world
+              .messagesAfter(h.ids.general, undefined, 100_000)
+              .reverse()
+              .map((m) => String(m.content))
+          : (h.posts(p, prefix) as unknown[]).map((c) => JSON.stringify(c));
+      return found.flatMap((t) => new RegExp(`${prefix} (\\d\\d|barrier)`).exec(t)?.[0] ?? []);
+    };
+    const lanes: Record<Platform, string[]> = { telegram: [], discord: [], slack: [], whatsapp: [] };
+    const { expected, atKill } = await outboundBurstAcrossKill({
+      alice: h.alice,
+      room: h.hub,
+      restart: (signal) => h.core.restart(signal),
+      arrived: async (text, timeoutMs) => {
+        const deadline = Date.now() + timeoutMs;
+        while (!PLATFORMS.every((p) => texts(p, "hub burst").includes(text))) {
+          if (Date.now() > deadline) assert.fail(`"${text}" did not reach every platform`);
+          await sleep(100);
+        }
+      },
+      held: (prefix) => texts("slack", prefix),
+      prefix: "hub burst",
+      count: 20,
+    });
+    for (const p of PLATFORMS) {
+      lanes[p] = texts(p, "hub burst").filter((t) => t !== "hub burst barrier");
+      // In order; a platform without an idempotency key may show the one message in flight twice.
+      assert.deepEqual([...new Set(lanes[p])], expected, `all, in order, on ${p}`);
+      assert.ok(
+        lanes[p].length - expected.length <= 1,
+        `${p}: ${lanes[p].length - expected.length} extra copies`,
+      );
+    }
+    assert.ok(atKill < expected.length, `killed mid-burst (${atKill} on Slack)`);
+    assert.match(h.core.bridge.output(), /resuming pending deliveries/, "per-chat items were resumed");
+    assert.equal(lanes.discord.length, expected.length, "Discord dedupes by nonce: exactly once");
+    assert.equal(lanes.whatsapp.length, expected.length, "WhatsApp dedupes by message id: exactly once");
   });
 
   it("brings an image from each side to every other side (WhatsApp: see above)", async () => {
