@@ -25,6 +25,7 @@ import { userText } from "./errors";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
 import { InboundBridge, type RemotePayload } from "./InboundBridge";
+import { setUpModeration } from "./moderationSetup";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { bridgeUserMatcher, Permissions } from "./Permissions";
 import { chatKey, PortalService } from "./PortalService";
@@ -111,6 +112,7 @@ export class Bridge {
   private ready = false;
   private stopping = false;
   private txnPruner?: TxnPruner;
+  private moderation!: ReturnType<typeof setUpModeration>;
   readonly startedAt = Date.now();
   private lastPing?: string;
   readonly metrics = new Metrics();
@@ -203,6 +205,16 @@ export class Bridge {
     }
     this.quarantine = new Quarantine({ store: this.store, accept: (items) => this.queue.accept(items) });
     commands.register(quarantineCommand(this.quarantine));
+    // Moderation commands, audit log and sweeps (src/core/moderationSetup.ts).
+    this.moderation = setUpModeration({
+      config,
+      store: this.store,
+      bot: this.bot,
+      portals,
+      registry: this.registry,
+      ghosts,
+    });
+    for (const c of this.moderation.commands) commands.register(c);
     const deps = {
       store: this.store,
       metrics: this.metrics,
@@ -244,6 +256,7 @@ export class Bridge {
       commands: (ev) => commands.handle(ev),
       ai: this.ai && ((ev) => this.ai!.offer(ev)),
       aiIn: this.ai && ((roomId) => this.ai!.isIn(roomId)),
+      moderation: this.moderation.outbound,
     });
     this.encryption = new Encryption({
       config,
@@ -277,6 +290,7 @@ export class Bridge {
             config.provisioning.shared_secret,
             this.store,
             this.quarantine,
+            this.moderation.audit,
           )
         : undefined;
     this.http = new HttpServer(tokens.hs_token, {
@@ -318,6 +332,7 @@ export class Bridge {
     await this.queue.start();
     this.txnPruner = new TxnPruner(this.store);
     this.txnPruner.start();
+    this.moderation.start();
     this.ready = true;
     // A homeserver that failed to reach the bridge (while it was down) backs off for up to
     // minutes; an MSC2659 ping makes it retry its queued transactions now. (Not when the
@@ -599,6 +614,7 @@ export class Bridge {
     this.stateNotices?.stop();
     await step("connectors", 2_000, () => this.registry?.stop());
     await step("transaction pruner", 500, () => this.txnPruner?.stop());
+    await step("moderation sweeps", 500, () => this.moderation?.stop());
     await step("database", 2_000, () => this.db?.close());
     log.info("bridge stopped");
   }

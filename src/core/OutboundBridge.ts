@@ -5,6 +5,7 @@ import { isLive } from "../matrix/live";
 import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Portal, QueueItem } from "../store/types";
+import type { AuditEntry } from "./Audit";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import {
   canEdit,
@@ -102,6 +103,11 @@ export class OutboundBridge {
        * media refuse.
        */
       mediaUrl?(mxc: string): string | undefined;
+      /**
+       * Moderation: `drops` is true for an event not to relay (a banned user's message still
+       * queued); `mirrored` records a kick, ban or unban mirrored to a platform in the audit log.
+       */
+      moderation?: { drops(ev: RoomEvent): Promise<boolean>; mirrored(entry: AuditEntry): Promise<void> };
     },
   ) {}
 
@@ -138,6 +144,7 @@ export class OutboundBridge {
     const { bot, ghosts } = this.opts;
     if (ev.sender === bot.userId) return;
     if (ev.type === "m.room.member") this.profiles.delete(`${ev.room_id}|${ev.state_key}`);
+    if (await this.opts.moderation?.drops(ev)) return; // a banned user's queued message
     if (await this.opts.commands(ev)) return;
     if (await this.opts.ai?.(ev)) return;
     const portals = await this.opts.portals.forRoom(ev.room_id);
@@ -520,6 +527,15 @@ export class OutboundBridge {
       typeof (ev.content as Content).reason === "string"
         ? ((ev.content as Content).reason as string)
         : undefined;
+    const audit = (ok: boolean, detail?: string) =>
+      this.opts.moderation?.mirrored({
+        roomId: ev.room_id,
+        action,
+        actor: ev.sender,
+        target,
+        reason,
+        results: [{ where: `${portal.platform} ${portal.chatId}`, ok, ...(detail ? { detail } : {}) }],
+      });
     if (!canModerate(client)) {
       await this.cannot(
         portal,
@@ -527,14 +543,17 @@ export class OutboundBridge {
         "moderation",
         `${portal.platform} does not let the bridge remove people; they are only removed in Matrix.`,
       );
+      await audit(false, `${portal.platform} does not let the bridge remove people`);
       return;
     }
     try {
       if (action === "ban") await client.ban(chat, remote, reason);
       else if (action === "unban") await client.unban(chat, remote);
       else await client.kick(chat, remote, reason);
+      await audit(true);
     } catch (err) {
       await this.notice(ev.room_id, `Could not ${action} them on ${portal.platform}: ${userText(err)}.`);
+      await audit(false, userText(err));
     }
   }
 
