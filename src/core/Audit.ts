@@ -65,9 +65,11 @@ function resultsOf(raw: unknown): AuditResult[] {
   );
 }
 
-/** PostgreSQL keeps no NUL in text: such characters in a reason become U+FFFD. */
+/** PostgreSQL keeps no NUL and jsonb no lone surrogate: both become U+FFFD; at most 1000 characters. */
 function storable(s: string | undefined): string | undefined {
-  return s?.replace(/\0/g, "\uFFFD").slice(0, 1000);
+  return s
+    ?.slice(0, 1000)
+    .replace(/\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
 }
 
 /**

@@ -183,9 +183,9 @@ export class Erasure {
     await this.d.audit.record({ action: "forget", actor: req.actor, target: pseudonym, results });
     return { pseudonym, results };
   }
+}
 
-  /** Forgets message-map rows older than `days` days; returns how many. */
-  async pruneMessages(days: number): Promise<number> {
-    return (await this.d.store.query<{ n: number }>(SQL_PRUNE_MESSAGES, [days]))[0]?.n ?? 0;
-  }
+/** Forgets message-map rows older than `days` days (`moderation.message_retention_days`); returns how many. */
+export async function pruneMessageMap(store: Pick<Store, "query">, days: number): Promise<number> {
+  return (await store.query<{ n: number }>(SQL_PRUNE_MESSAGES, [days]))[0]?.n ?? 0;
 }

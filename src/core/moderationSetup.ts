@@ -5,7 +5,7 @@ import { Pruner } from "../store/Pruner";
 import type { Store } from "../store/Store";
 import { Audit } from "./Audit";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
-import { Erasure } from "./Erasure";
+import { Erasure, pruneMessageMap } from "./Erasure";
 import type { GhostService } from "./GhostService";
 import { Moderation } from "./Moderation";
 import type { PortalService } from "./PortalService";
@@ -43,7 +43,7 @@ export function setUpModeration(opts: {
     sweeps.push(
       new Pruner({
         what: "message-map rows past moderation.message_retention_days",
-        prune: () => erasure.pruneMessages(days),
+        prune: () => pruneMessageMap(store, days),
         intervalMs: RETENTION_PRUNE_MS,
       }),
     );

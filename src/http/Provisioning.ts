@@ -19,8 +19,8 @@ const OFFSET = { min: 0, max: 1_000_000_000, fallback: 0 };
 /** Connector names (`telegram`, `discord`, …). */
 const PLATFORM = /^[a-z][a-z0-9_-]{0,31}$/;
 
-/** A room id as the spec shapes it: `!` opaque part `:` server name; 255 characters at most. */
-const ROOM_ID = /^![\x21-\x39\x3b-\x7e]{1,200}:[A-Za-z0-9.:[\]-]{1,53}$/;
+/** A room id: `!` and printable ASCII (`:server` is optional since room version 12); 255 at most. */
+const ROOM_ID = /^![\x21-\x7e]{1,254}$/;
 
 /** `/v1/quarantine/{id}` and `/v1/quarantine/{id}/retry`; ids are bigserials. */
 const QUARANTINE_ITEM = /^\/v1\/quarantine\/([1-9][0-9]{0,17})(\/retry)?$/;
@@ -142,7 +142,7 @@ export class Provisioning implements ProvisioningHandler {
   /** The moderation audit log, newest first; of one room with `room`. */
   private async listAudit(audit: Pick<Audit, "list">, q: URLSearchParams): Promise<ProvisioningResponse> {
     const limit = intParam(q, "limit", LIMIT);
-    const roomRule = "must be a Matrix room id (!opaque:server)";
+    const roomRule = "must be a Matrix room id (starting with !)";
     const room = single(q, "room", roomRule);
     if (room !== undefined && !ROOM_ID.test(room)) throw new InvalidParam("room", roomRule);
     const entries = await audit.list({ roomId: room, limit });

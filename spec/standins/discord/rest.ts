@@ -430,9 +430,16 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
         const g = world.guilds.get(m[1]);
         if (!g) return unknown("Guild", 10004);
         if (!g.members?.some((x) => x.user === m[2])) return unknown("Member", 10007);
-        const extra = Object.keys(body.json).filter((k) => k !== "communication_disabled_until");
-        if (extra.length)
-          return [400, { message: `stand-in: PATCH member with ${extra.join(", ")} is not modelled` }];
+        // Discord ignores fields it does not know (discord.js also sends communicationDisabledUntil);
+        // the member fields it knows but the stand-in does not model are refused loudly.
+        const unmodelled = ["nick", "roles", "mute", "deaf", "channel_id", "flags"].filter(
+          (k) => k in body.json,
+        );
+        if (unmodelled.length)
+          return [
+            400,
+            { message: `stand-in: PATCH member with ${unmodelled.join(", ")} is not modelled`, code: 0 },
+          ];
         if (!("communication_disabled_until" in body.json)) return guildMember(m[1], m[2]);
         const refused = mayModerate(m[1], m[2]);
         if (refused) return refused;
