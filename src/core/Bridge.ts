@@ -223,7 +223,7 @@ export class Bridge {
       ghosts,
       bot: this.bot,
     };
-    this.inbound = new InboundBridge({ ...deps, api: this.api });
+    this.inbound = new InboundBridge({ ...deps, api: this.api, moderation: this.moderation.moderation });
     if (config.ai.enabled) {
       this.ai = new AiService({
         ...deps,

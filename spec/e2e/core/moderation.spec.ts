@@ -168,6 +168,16 @@ describe("moderation commands and the audit log (real Synapse, testnet stand-in)
       `Banned ${ghostId("s4")}: matrix: done; testnet quiet: not done (the platform answered 403).`,
     );
     assert.equal(await membership(quiet, ghostId("s4")), "ban");
+    // Still a member on the platform, but their messages no longer reach the room, and no
+    // failure notice says they could not be bridged.
+    core.testnet.injectMessage({ chat: "quiet", sender: "s4", text: "STILL LOUD" });
+    const deadline = Date.now() + 15_000;
+    while (!/event of a banned remote user dropped/.test(core.bridge.output()) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.match(core.bridge.output(), /event of a banned remote user dropped/);
+    assert.ok(
+      !alice.eventsIn(quiet).some((e) => body(e) === "STILL LOUD" || /could not be bridged/.test(body(e))),
+    );
     await bob.sendText(quiet, "!cb mute 10m");
     await answer(bob, quiet, "Usage: mute <user> [duration like 10m, 2h, 1d] [reason]");
     await bob.sendText(quiet, `!cb mute ${ghostId("s4")} 20s`);
