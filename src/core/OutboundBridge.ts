@@ -447,6 +447,18 @@ export class OutboundBridge {
       (r) => r.platform === portal.platform && r.chatId === portal.chatId,
     );
     if (!rows.length) return;
+    // A moderator removing someone else's message is a moderation action: audited.
+    const audit = (ok: boolean, detail?: string) =>
+      ev.sender === rows[0]!.senderMxid
+        ? undefined
+        : this.opts.moderation?.mirrored({
+            roomId: ev.room_id,
+            action: "redact",
+            actor: ev.sender,
+            target: rows[0]!.senderMxid,
+            reason: `${redacts}${typeof ev.content.reason === "string" ? `: ${ev.content.reason}` : ""}`,
+            results: [{ where: `${portal.platform} ${portal.chatId}`, ok, ...(detail ? { detail } : {}) }],
+          });
     if (!canRedact(client)) {
       await this.cannot(
         portal,
@@ -454,10 +466,12 @@ export class OutboundBridge {
         "deletes",
         `${portal.platform} does not let the bridge delete messages; deleted messages stay on ${portal.platform}.`,
       );
+      await audit(false, `${portal.platform} does not let the bridge delete messages`);
       return;
     }
     for (const row of rows) await client.deleteMessage(chat, row.remoteId);
     this.opts.metrics.events.inc({ platform: portal.platform, direction: "out" });
+    await audit(true);
   }
 
   /** A room name, topic or avatar set in Matrix changes the chat, where the platform lets the bridge. */

@@ -141,6 +141,30 @@ describe("moderation commands and the audit log (real Synapse, testnet stand-in)
     assert.deepEqual(mirrored.results, [{ where: "testnet modroom", ok: true, detail: null }]);
   });
 
+  it("audits a moderator's redaction of a platform user's message, mirrored to the platform", async () => {
+    const rude = await alice.waitFor((e) => e.room_id === room && body(e) === "rude words");
+    const remote = core.testnet.calls.length;
+    await alice.redact(room, rude.event_id!, "off-topic");
+    const del = await call(
+      (c) =>
+        core.testnet.calls.indexOf(c) >= remote &&
+        c.method === "DELETE" &&
+        c.path.startsWith("/chats/modroom/messages/"),
+    );
+    assert.ok(del);
+    const deadline = Date.now() + 15_000;
+    let entry: AuditJson | undefined;
+    while (!entry && Date.now() < deadline) {
+      entry = (await audit(`?room=${encodeURIComponent(room)}`)).find((e) => e.action === "redact");
+      if (!entry) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(entry, "the redaction is in the audit log");
+    assert.equal(entry.actor, alice.userId);
+    assert.equal(entry.target, ghostId("s3"));
+    assert.equal(entry.reason, `${rude.event_id}: off-topic`);
+    assert.deepEqual(entry.results, [{ where: "testnet modroom", ok: true, detail: null }]);
+  });
+
   it("mutes a ghost on its platform for a duration, and says where the platform refuses", async () => {
     const before = Date.now();
     await bob.sendText(room, `!cb mute ${ghostId("s2")} 2h too chatty`);
