@@ -176,7 +176,7 @@ export function moderationCommands(deps: ModerationCommandDeps): Command[] {
     {
       name: "purge",
       usage: "purge <user> [n]",
-      help: `Remove someone's n newest bridged messages (default 10, at most ${PURGE_MAX}) in Matrix and on every linked chat.`,
+      help: `Remove someone's n newest messages (default 10, at most ${PURGE_MAX}) in Matrix and, those bridged, on every linked chat.`,
       level: "relay",
       run: withTarget(deps, `purge <user> [n, 1 to ${PURGE_MAX}]`, async (ctx, target) => {
         const n = parseCount(ctx.args[1], 10, PURGE_MAX);

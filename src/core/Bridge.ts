@@ -210,6 +210,7 @@ export class Bridge {
       config,
       store: this.store,
       bot: this.bot,
+      api: this.api,
       portals,
       registry: this.registry,
       ghosts,

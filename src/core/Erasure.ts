@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Logger } from "../log/Logger";
-import type { Intent } from "../matrix/MatrixApi";
+import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { MessageRow, Portal } from "../store/types";
 import type { Audit, AuditResult } from "./Audit";
@@ -13,6 +13,9 @@ import { chatRefOf } from "./OutboundBridge";
 import type { PortalService } from "./PortalService";
 
 const log = new Logger("Erasure");
+
+/** Pages of 100 events of room history that purge reads at most, looking for a person's messages. */
+const HISTORY_PAGES = 10;
 
 /** A person's newest messages in a room, one row per Matrix event. */
 const SQL_RECENT_EVENTS = `SELECT event_id FROM message WHERE room_id = $1 AND sender_mxid = $2
@@ -33,6 +36,8 @@ const SQL_PRUNE_MESSAGES = `WITH d AS (DELETE FROM message WHERE "timestamp" < n
 export interface ErasureDeps {
   store: Pick<Store, "query" | "getMessagesByEvent" | "deleteMessagesByEvent">;
   bot: Intent;
+  /** Reads the room's history (as the bot) to find a person's messages that were never bridged. */
+  api: Pick<MatrixApi, "request">;
   portals: Pick<PortalService, "forRoom">;
   registry: Pick<ConnectorRegistry, "client" | "clientForPlatform">;
   ghosts: Pick<GhostService, "intentOf" | "forgetCached">;
@@ -78,10 +83,10 @@ export class Erasure {
    */
   async purge(req: { roomId: string; actor: string; target: string }, n: number): Promise<AuditResult[]> {
     const { store, bot } = this.d;
-    const events = await store.query<{ event_id: string }>(SQL_RECENT_EVENTS, [req.roomId, req.target, n]);
+    const events = await this.newest(req.roomId, req.target, n);
     const portals = await this.d.portals.forRoom(req.roomId);
     const tally = new Tally();
-    for (const { event_id: eventId } of events) {
+    for (const eventId of events) {
       try {
         await bot.redact(req.roomId, eventId, txnIdFor("purge", eventId), "purged by a moderator");
         tally.add("matrix", true);
@@ -103,6 +108,40 @@ export class Erasure {
       results,
     });
     return results;
+  }
+
+  /**
+   * The ids of a person's `n` newest messages in the room: from the room's history (so messages
+   * that were never bridged count too), else, when the history cannot be read, from the
+   * message map.
+   */
+  private async newest(roomId: string, sender: string, n: number): Promise<string[]> {
+    const filter = JSON.stringify({
+      senders: [sender],
+      types: ["m.room.message", "m.sticker", "m.room.encrypted"],
+    });
+    const found: string[] = [];
+    let from: string | undefined;
+    try {
+      for (let page = 0; page < HISTORY_PAGES && found.length < n; page++) {
+        const res = await this.d.api.request<{ chunk?: RoomEvent[]; end?: string }>(
+          "GET",
+          `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages`,
+          { userId: this.d.bot.userId, query: { dir: "b", limit: 100, filter, from } },
+        );
+        for (const e of res.chunk ?? []) {
+          const redacted = (e.unsigned as { redacted_because?: unknown } | undefined)?.redacted_because;
+          if (e.sender === sender && !redacted && Object.keys(e.content ?? {}).length) found.push(e.event_id);
+        }
+        if (!res.end || !res.chunk?.length) break;
+        from = res.end;
+      }
+      return found.slice(0, n);
+    } catch (err) {
+      log.warn("purge: room history not readable, using the message map", { room: roomId, err: String(err) });
+      const rows = await this.d.store.query<{ event_id: string }>(SQL_RECENT_EVENTS, [roomId, sender, n]);
+      return rows.map((r) => r.event_id);
+    }
   }
 
   /** Deletes one remote copy; tallies it under its chat. False when it stays on the platform. */

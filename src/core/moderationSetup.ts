@@ -1,6 +1,6 @@
 import { moderationCommands } from "../commands/moderation";
 import type { BridgeConfig } from "../config/types";
-import type { Intent } from "../matrix/MatrixApi";
+import type { Intent, MatrixApi } from "../matrix/MatrixApi";
 import { Pruner } from "../store/Pruner";
 import type { Store } from "../store/Store";
 import { Audit } from "./Audit";
@@ -23,6 +23,7 @@ export function setUpModeration(opts: {
   config: BridgeConfig;
   store: Store;
   bot: Intent;
+  api: MatrixApi;
   portals: PortalService;
   registry: ConnectorRegistry;
   ghosts: GhostService;

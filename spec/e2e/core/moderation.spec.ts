@@ -251,18 +251,26 @@ describe("moderation commands and the audit log (real Synapse, testnet stand-in)
     assert.ok(!redacted.has(chatty("chatty one")?.event_id ?? "?"), "the older message stays");
   });
 
-  it("purges a Matrix user's relayed messages on the platform", async () => {
+  it("purges a Matrix user's newest messages: relayed ones on the platform too, Matrix-only ones in Matrix", async () => {
+    // dave's earlier "!cb ban" was a command, never relayed: it counts as one of his messages.
+    const command = alice
+      .eventsIn(room)
+      .find((e) => e.sender === dave.userId && body(e).startsWith("!cb ban"));
+    assert.ok(command);
     await dave.sendText(room, "dave says one thing");
     const sent = await call((c) => (c.body as { text?: string } | undefined)?.text === "dave says one thing");
     assert.ok(sent);
     const remote = core.testnet.sent("modroom").find((m) => m.text === "dave says one thing");
     assert.ok(remote);
-    await bob.sendText(room, `!cb purge ${dave.userId}`);
+    await bob.sendText(room, `!cb purge ${dave.userId} 2`);
     await call((c) => c.method === "DELETE" && c.path === `/chats/modroom/messages/${remote.id}`);
     await answer(
       bob,
       room,
-      `Purged ${dave.userId}: matrix: 1 of 1 message; testnet modroom: 1 of 1 message.`,
+      `Purged ${dave.userId}: matrix: 2 of 2 messages; testnet modroom: 1 of 1 message.`,
+    );
+    await alice.waitFor(
+      (e) => e.type === "m.room.redaction" && (e.redacts ?? e.content.redacts) === command.event_id,
     );
   });
 
