@@ -184,7 +184,7 @@ export function moderationCommands(deps: ModerationCommandDeps): Command[] {
         await ctx.reply(
           results.length
             ? `Purged ${target}: ${outcome(results)}.`
-            : `No bridged messages of ${target} in this room.`,
+            : `No recent messages of ${target} in this room.`,
         );
       }),
     },
