@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
+import { fuzzRuns } from "../../harness/fuzz";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { RecordedCall } from "../../standins/testnet/TestnetServer";
 import { BOT, type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "./coreRig";
@@ -376,5 +378,54 @@ describe("moderation commands and the audit log (real Synapse, testnet stand-in)
     await answer(alice, room, /bridge: 0 message-map rows, 0 reactions, 0 ghost rows removed/);
     await alice.sendText(room, `!cb forget ${bob.userId}`);
     await answer(alice, room, "only platform users (the bridge's ghosts) can be forgotten");
+  });
+
+  it("hostile arguments from a moderator: every command is answered, none fails inside the bridge", async () => {
+    const word = fc
+      .oneof(
+        fc.string({ maxLength: 40 }),
+        fc.string({ unit: "binary", maxLength: 40 }),
+        fc.constantFrom(
+          "@",
+          "@a:",
+          "telegram:",
+          "testnet:",
+          "-5m",
+          "1e3",
+          "99999999999m",
+          "0",
+          "<b>x</b>",
+          "%40a%3Ab",
+        ),
+      )
+      // Matrix JSON carries neither NUL nor lone surrogates; the unit fuzz covers those.
+      .map((w) => w.replace(/[\0\s]|[\uD800-\uDFFF]/g, "") || "x");
+    const line = fc.oneof(
+      word.map((w) => `ban ${w}`),
+      fc.tuple(word, word).map(([a, b]) => `kick ${a} ${b}`),
+      word.map((w) => `mute testnet:nobody ${w}`),
+      word.map((w) => `purge testnet:nobody ${w}`),
+      word.map((w) => `audit ${w}`),
+      word.map((w) => `forget ${w}`),
+    );
+    const lines = fc.sample(line, { seed: 0x5eed, numRuns: fuzzRuns(20) });
+    const seen = bob.eventsIn(room).length;
+    for (const l of lines) await bob.sendText(room, `!cb ${l}`);
+    const answers = () =>
+      bob
+        .eventsIn(room)
+        .slice(seen)
+        .filter((e) => e.sender === BOT && e.type === "m.room.message");
+    const deadline = Date.now() + 60_000;
+    while (answers().length < lines.length && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500)); // a second answer to one command would show now
+    assert.equal(
+      answers().length,
+      lines.length,
+      `one answer per command:\n${lines.join("\n")}\n---\n${answers().map(body).join("\n")}`,
+    );
+    for (const a of answers()) assert.doesNotMatch(body(a), /failed:|internal error/, body(a));
+    assert.ok(core.bridge.running, "the bridge is still up");
   });
 });
