@@ -24,6 +24,7 @@ import {
   type ApprovalDecision,
   type ApprovalHandling,
   type ApprovalRequest,
+  type ChatIdHandling,
   type ChatInfo,
   type ChatInfoHandling,
   ConnectionState,
@@ -65,6 +66,7 @@ import {
   userInfoOf,
 } from "./inbound";
 import { discordRestAgent } from "./restAgent";
+import { typedChannelId } from "./typedChat";
 import { Webhooks } from "./Webhooks";
 
 const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -80,7 +82,8 @@ export class DiscordClient
     MuteHandling,
     ChatInfoHandling,
     ApprovalHandling,
-    OrderedIds
+    OrderedIds,
+    ChatIdHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   readonly discord: Client;
@@ -544,6 +547,14 @@ export class DiscordClient
       text,
       msgtype: "notice",
     });
+  }
+
+  async resolveChatId(typed: string): Promise<string> {
+    return typedChannelId(typed);
+  }
+
+  sameChatIds(): string[] {
+    return [];
   }
 
   chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {

@@ -15,6 +15,7 @@ import { App, LogLevel, webApi } from "@slack/bolt";
 import { ConnectionStateCell } from "../../src/core/ConnectionStateCell";
 import {
   type BackfillHandling,
+  type ChatIdHandling,
   type ChatInfo,
   type ChatInfoHandling,
   ConnectionState,
@@ -47,6 +48,7 @@ import { SlackInbound } from "./SlackInbound";
 import { SlackSender } from "./SlackSender";
 import { SocketReceiver } from "./SocketReceiver";
 import { ThreadRoots } from "./ThreadRoots";
+import { typedChannelId } from "./typedChat";
 
 const RETRY_INITIAL_MS = 1000;
 const RETRY_MAX_MS = 60_000;
@@ -61,7 +63,8 @@ export class SlackClient
     RedactionHandling,
     ChatInfoHandling,
     BackfillHandling,
-    OrderedIds
+    OrderedIds,
+    ChatIdHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private app?: App;
@@ -277,6 +280,14 @@ export class SlackClient
     limit: number,
   ): Promise<RemoteMessage[]> {
     return this.router.run(chat, (c) => c.inbound.history(chat.id, afterId, limit));
+  }
+
+  async resolveChatId(typed: string): Promise<string> {
+    return typedChannelId(typed);
+  }
+
+  sameChatIds(): string[] {
+    return [];
   }
 
   chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {

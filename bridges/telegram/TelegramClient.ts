@@ -9,6 +9,7 @@ import type {
   ApprovalDecision,
   ApprovalHandling,
   ApprovalRequest,
+  ChatIdHandling,
   ChatInfo,
   ChatInfoHandling,
   ConnectionState,
@@ -49,6 +50,7 @@ import { TelegramApprovals } from "./TelegramApprovals";
 import { TelegramFiles } from "./TelegramFiles";
 import { TelegramUpdates } from "./TelegramUpdates";
 import type { TelegramWebhook } from "./TelegramWebhook";
+import { parseTypedChat } from "./typedChat";
 
 const MEDIA_MESSAGES_KEPT = 10_000;
 
@@ -64,7 +66,8 @@ export class TelegramClient
     MuteHandling,
     ChatInfoHandling,
     ApprovalHandling,
-    OrderedIds
+    OrderedIds,
+    ChatIdHandling
 {
   private readonly bot: Bot;
   private readonly updates: TelegramUpdates;
@@ -137,6 +140,25 @@ export class TelegramClient
       chatId: Number(chat.id),
       thread: chat.threadId !== undefined ? { message_thread_id: Number(chat.threadId) } : {},
     };
+  }
+
+  /** A public group's or channel's `@name` is looked up with getChat; ids are taken as given. */
+  async resolveChatId(typed: string): Promise<string> {
+    const named = parseTypedChat(typed);
+    if ("id" in named) return named.id;
+    try {
+      return String((await tg(() => this.bot.api.getChat(`@${named.username}`))).id);
+    } catch (err) {
+      if (!isBadRequest(err, "chat not found")) throw err;
+      throw new BridgeError(
+        `Telegram knows no public group or channel @${named.username} (a bot finds only those by name): give the chat's id or a link to one of its messages instead.`,
+        err,
+      );
+    }
+  }
+
+  sameChatIds(): string[] {
+    return [];
   }
 
   async chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {

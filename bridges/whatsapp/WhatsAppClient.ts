@@ -9,6 +9,7 @@
 import type { AnyMessageContent, WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
 import { ConnectionStateCell } from "../../src/core/ConnectionStateCell";
 import {
+  type ChatIdHandling,
   type ChatInfo,
   type ChatInfoHandling,
   ConnectionState,
@@ -43,6 +44,7 @@ import { outboundContent, outboundText } from "./outbound";
 import { type PgAuth, pgAuthState } from "./PgAuthState";
 import { mapSideEvents } from "./sideEvents";
 import { RefusedUpgrade, socketOptions, watchUpgrade } from "./socket";
+import { sameChatIds, typedChatId } from "./typedChat";
 
 /** How a login tells its owner what happened (logged out, relaying refused). */
 export const RELOGIN_HINT = "write `login whatsapp` in your management room to link it again";
@@ -59,7 +61,8 @@ export class WhatsAppClient
     TypingHandling,
     ReadReceiptHandling,
     RelayHandling,
-    ChatInfoHandling
+    ChatInfoHandling,
+    ChatIdHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private sock?: WASocket;
@@ -326,6 +329,17 @@ export class WhatsAppClient
     if (!sock || this.conn.get() !== ConnectionState.Connected)
       throw new BridgeError(`WhatsApp is not connected (${this.conn.get().toLowerCase()})`, undefined, true);
     return sock;
+  }
+
+  async resolveChatId(typed: string): Promise<string> {
+    const own = this.ownNumber;
+    if (!own)
+      throw new BridgeError("this WhatsApp login has not finished linking yet; try again in a moment");
+    return typedChatId(typed, own);
+  }
+
+  sameChatIds(chatId: string): string[] {
+    return sameChatIds(chatId);
   }
 
   async chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {

@@ -13,11 +13,17 @@ import { MARKER } from "./SyncWatcher";
 export class ProbeAppservice {
   /** `<tag>:<seq>` → Date.now() when its transaction arrived. */
   readonly arrived = new Map<string, number>();
+  /**
+   * Event id → Date.now() when its transaction arrived, for every event: encrypted events
+   * carry no readable marker.
+   */
+  readonly arrivedById = new Map<string, number>();
   readonly asToken = randomBytes(24).toString("hex");
   readonly hsToken = randomBytes(24).toString("hex");
   readonly localpart = "benchprobe";
   transactions = 0;
   private readonly waiters = new Map<string, () => void>();
+  private readonly idWaiters = new Map<string, () => void>();
 
   private constructor(
     private readonly server: Server,
@@ -40,9 +46,13 @@ export class ProbeAppservice {
           self!.transactions++;
           try {
             const txn = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
-              events?: Array<{ content?: { body?: unknown } }>;
+              events?: Array<{ event_id?: unknown; content?: { body?: unknown } }>;
             };
             for (const e of txn.events ?? []) {
+              if (typeof e.event_id === "string" && !self!.arrivedById.has(e.event_id)) {
+                self!.arrivedById.set(e.event_id, at);
+                self!.idWaiters.get(e.event_id)?.();
+              }
               const m = typeof e.content?.body === "string" ? MARKER.exec(e.content.body) : null;
               if (!m) continue;
               const key = `${m[1]}:${m[2]}`;
@@ -93,24 +103,40 @@ export class ProbeAppservice {
     if (!res.ok) throw new Error(`probe join ${roomId}: ${res.status} ${await res.text()}`);
   }
 
+  /** Resolves with the arrival time (Date.now()) of the marker `key`; rejects after `timeoutMs`. */
   waitFor(key: string, timeoutMs = 30_000): Promise<number> {
-    const hit = this.arrived.get(key);
-    if (hit !== undefined) return Promise.resolve(hit);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(key);
-        reject(new Error(`probe: ${key} not pushed within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.set(key, () => {
-        clearTimeout(timer);
-        this.waiters.delete(key);
-        resolve(this.arrived.get(key)!);
-      });
-    });
+    return arrival(this.arrived, this.waiters, key, timeoutMs, "marker");
+  }
+
+  /** Resolves with the arrival time (Date.now()) of the event `eventId`; rejects after `timeoutMs`. */
+  waitForEvent(eventId: string, timeoutMs = 30_000): Promise<number> {
+    return arrival(this.arrivedById, this.idWaiters, eventId, timeoutMs, "event");
   }
 
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+function arrival(
+  arrived: Map<string, number>,
+  waiters: Map<string, () => void>,
+  key: string,
+  timeoutMs: number,
+  what: string,
+): Promise<number> {
+  const hit = arrived.get(key);
+  if (hit !== undefined) return Promise.resolve(hit);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      waiters.delete(key);
+      reject(new Error(`probe: ${what} ${key} not pushed within ${timeoutMs} ms`));
+    }, timeoutMs);
+    waiters.set(key, () => {
+      clearTimeout(timer);
+      waiters.delete(key);
+      resolve(arrived.get(key)!);
+    });
+  });
 }

@@ -35,6 +35,11 @@ export interface ProfileSummary {
   byCaller: ProfileLine[];
   topSelf: ProfileLine[];
   topInclusive: ProfileLine[];
+  /**
+   * WebAssembly functions by inclusive time (the crypto's Rust code; its async work runs from
+   * microtasks, so no project frame is on its stack). Empty without WebAssembly.
+   */
+  topWasmInclusive: ProfileLine[];
 }
 
 /** Where a frame's code comes from: `src/…`, `bridges/…`, an npm package, node, or V8 itself. */
@@ -46,6 +51,9 @@ export function originOf(url: string, functionName: string): string {
     return "(native)";
   }
   if (url.startsWith("node:")) return "node internals";
+  // wasm://wasm/<module>.wasm-<hash>: one origin per module.
+  if (url.startsWith("wasm://"))
+    return `wasm ${url.replace(/^.*\//, "").replace(/(\.wasm)?-[0-9a-f]+$/, "")}`;
   const nm = url.lastIndexOf("node_modules/");
   if (nm >= 0) {
     const rest = url.slice(nm + "node_modules/".length).split("/");
@@ -55,7 +63,13 @@ export function originOf(url: string, functionName: string): string {
   return m ? m[1]!.replace(/\/[^/]+$/, "/") : url;
 }
 
+/** A WebAssembly function's name without Rust crate hashes (`[0123456789abcdef]`), at most 160 characters. */
+export function wasmName(functionName: string): string {
+  return functionName.replace(/\[[0-9a-f]{16}\]/g, "").slice(0, 160);
+}
+
 function frameName(f: CpuProfile["nodes"][number]["callFrame"]): string {
+  if (f.url.startsWith("wasm://")) return `${wasmName(f.functionName)} (wasm)`;
   const file = f.url
     ? f.url.replace(/^.*\/((?:src|bridges|node_modules)\/)/, "$1").replace(/^file:\/\//, "")
     : "";
@@ -124,6 +138,16 @@ export function summarizeProfile(p: CpuProfile, n = 15): ProfileSummary {
     }
     for (const name of names) inclusive.set(name, (inclusive.get(name) ?? 0) + us);
   }
+  const wasmInclusive = new Map<string, number>();
+  for (const [id, us] of self) {
+    if (!byId.get(id)?.callFrame.url.startsWith("wasm://")) continue;
+    const names = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)?.callFrame;
+      if (f?.url.startsWith("wasm://")) names.add(wasmName(f.functionName));
+    }
+    for (const name of names) wasmInclusive.set(name, (wasmInclusive.get(name) ?? 0) + us);
+  }
   return {
     totalMs: total / 1000,
     idleMs: idle / 1000,
@@ -132,6 +156,7 @@ export function summarizeProfile(p: CpuProfile, n = 15): ProfileSummary {
     byCaller: top(caller, busy, n),
     topSelf: top(selfByName, busy, n),
     topInclusive: top(inclusive, busy, n),
+    topWasmInclusive: top(wasmInclusive, busy, n),
   };
 }
 

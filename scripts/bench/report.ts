@@ -1,4 +1,5 @@
 /** The benchmark's table (markdown) from its JSON result. */
+import type { EncryptionLatency, EncryptionResult } from "./encryption";
 import type { LatencyResult } from "./latency";
 import type { MemoryResult } from "./memory";
 import type { ProcessingResult } from "./processing";
@@ -10,6 +11,7 @@ export interface BenchResult {
   meta: Record<string, unknown>;
   latency?: LatencyResult;
   throughput?: ThroughputResult;
+  encryption?: EncryptionResult;
   memory?: MemoryResult & { rssIdleFreshMiB: number; rssAfterLoadMiB?: number; firstStartMs: number };
   processing?: ProcessingResult;
 }
@@ -19,6 +21,9 @@ const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : "–");
 const trio = (s: Summary) => `${f1(s.p50)} / ${f1(s.p95)} / ${f1(s.p99)}`;
 const plus = (a: Summary, b: Summary) =>
   `+${f1(a.p50 - b.p50)} / +${f1(a.p95 - b.p95)} / +${f1(a.p99 - b.p99)}`.replace(/\+-/g, "−");
+const signed = (v: number) => (v < 0 ? `−${f1(-v)}` : `+${f1(v)}`);
+const added = (l: EncryptionLatency) =>
+  `${signed(l.added.p50)} / ${signed(l.added.p95)} / ${signed(l.added.p99)} (paired p50 ${signed(l.addedPaired.p50)})`;
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? (s[Math.floor((s.length - 1) / 2)]! + s[Math.ceil((s.length - 1) / 2)]!) / 2 : Number.NaN;
@@ -69,6 +74,55 @@ export function table(r: BenchResult): string {
       `+ ${f1(t.bridge.postgresCpuMsPerMessage)} ms PostgreSQL; ${f1(t.bridge.pgWritesPerMessage)} commits / message`,
       "",
     ]);
+  }
+  if (r.encryption) {
+    const e = r.encryption;
+    rows.push([
+      `encrypted portal, platform → Matrix latency, p50 / p95 / p99 ms (n=${e.samples})`,
+      trio(e.inbound.encrypted),
+      `${trio(e.inbound.plain)} (unencrypted portal; until alice's E2EE client has it)`,
+      added(e.inbound),
+      "added p50 < 5",
+    ]);
+    rows.push([
+      "  the same, only until Synapse pushes the ghost's event to the probe (no client part), ms",
+      trio(e.inboundUntilPush.encrypted),
+      `${trio(e.inboundUntilPush.plain)} (unencrypted portal)`,
+      added(e.inboundUntilPush),
+      "",
+    ]);
+    rows.push([
+      `encrypted portal, Matrix → platform latency, p50 / p95 / p99 ms (n=${e.samples})`,
+      trio(e.outbound.encrypted),
+      `${trio(e.outbound.plain)} (unencrypted portal; Synapse's push → stand-in)`,
+      added(e.outbound),
+      "added p50 < 5",
+    ]);
+    rows.push([
+      "bridge CPU ms per relayed message, encrypted portal (both directions)",
+      f1(e.encrypted.cpuMsPerMessage),
+      `${f1(e.plain.cpuMsPerMessage)} (unencrypted portal)`,
+      `${signed(e.encrypted.cpuMsPerMessage - e.plain.cpuMsPerMessage)} ms; commits / message ${f1(e.encrypted.pgWritesPerMessage)} vs ${f1(e.plain.pgWritesPerMessage)}; PostgreSQL ${f1(e.postgresCpuMsPerMessage)} ms (both portals)`,
+      "",
+    ]);
+    if (r.latency) {
+      // Same definitions as the latency scenario's, but not interleaved with it.
+      const l = r.latency;
+      rows.push([
+        `unencrypted portal, encryption allowed: platform → Matrix p50 / p95 / p99 ms (inject → watcher /sync)`,
+        trio(e.plainInboundWatcher),
+        `${trio(l.inbound.bridge)} (latency scenario: encryption not allowed; earlier in the run)`,
+        plus(e.plainInboundWatcher, l.inbound.bridge),
+        "",
+      ]);
+      rows.push([
+        `unencrypted portal, encryption allowed: Matrix → platform p50 / p95 / p99 ms (Synapse's push → stand-in)`,
+        trio(e.outbound.plain),
+        `${trio(l.outbound.addedPaired)} (latency scenario: encryption not allowed; earlier in the run)`,
+        plus(e.outbound.plain, l.outbound.addedPaired),
+        "",
+      ]);
+    }
   }
   if (r.processing) {
     const p = r.processing;
@@ -142,5 +196,11 @@ export function profileText(title: string, p: ProfileSummary): string {
     "  project functions (inclusive):",
     ...p.topInclusive.slice(0, 12).map((l) => `    ${pct(l.share).padStart(7)}  ${l.name}`),
   ];
+  const wasm = p.topWasmInclusive;
+  if (wasm.length)
+    out.push(
+      "  WebAssembly functions (inclusive):",
+      ...wasm.slice(0, 15).map((l) => `    ${pct(l.share).padStart(7)}  ${l.name}`),
+    );
   return out.join("\n");
 }

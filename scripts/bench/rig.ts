@@ -122,8 +122,15 @@ export interface Rig {
   nodeArgs: string[];
   /** Portal rooms by benchmark chat index. */
   portals: Map<number, string>;
-  /** Restarts the bridge; restarts are never profiled (the profile is of the first process). */
-  restartBridge(entry?: Entry): Promise<BenchBridge>;
+  /**
+   * Restarts the bridge. `config`: top-level sections put over the rig's own config for this
+   * process (the next restart without it writes the rig's own back). Not profiled unless
+   * `nodeArgs` asks for it.
+   */
+  restartBridge(
+    entry?: Entry,
+    opts?: { config?: Record<string, unknown>; nodeArgs?: string[] },
+  ): Promise<BenchBridge>;
   stop(): Promise<void>;
 }
 
@@ -195,9 +202,10 @@ export async function startRig(o: { dir: string; entry: Entry; nodeArgs: string[
     entry: o.entry,
     nodeArgs: o.nodeArgs,
     portals: new Map(),
-    async restartBridge(entry = o.entry) {
+    async restartBridge(entry = o.entry, opts = {}) {
       await rig.bridge.stop();
-      rig.bridge = await start(entry);
+      writeFileSync(configPath, dump({ ...configObj, ...opts.config }), { mode: 0o600 });
+      rig.bridge = await start(entry, opts.nodeArgs);
       return rig.bridge;
     },
     async stop() {

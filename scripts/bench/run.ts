@@ -1,13 +1,14 @@
 /**
- * `npm run bench [-- options]`: relay latency, throughput, bridge-side processing, memory and
- * start-up of the bridge, each against a baseline measured in the same run. Prints a table
+ * `npm run bench [-- options]`: relay latency, throughput, what encryption adds to latency,
+ * bridge-side processing, memory and start-up of the bridge, each against a baseline measured
+ * in the same run. Prints a table
  * and writes JSON (default bench-results/latest.json). See scripts/bench/README.md.
  *
  * Options:
- *   --only latency,throughput,processing,memory   run a subset (default: all)
+ *   --only latency,throughput,encryption,processing,memory   run a subset (default: all)
  *   --entry compiled|tsx    how the bridge under test runs (default compiled: node dist/src/cli.js)
  *   --profile               node --cpu-prof on the bridge children; prints where the time went
- *   --samples N             latency samples each way (default 100)
+ *   --samples N             latency samples each way (default 100; encryption: per portal)
  *   --rooms N               throughput rooms (default 10)
  *   --out FILE              JSON output (default bench-results/latest.json)
  *   --keep                  keep the scratch directory (logs, profiles)
@@ -18,6 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "../lib/synapse";
 import type { Entry } from "./BenchBridge";
+import { runEncryption } from "./encryption";
 import { runLatency } from "./latency";
 import { runMemory } from "./memory";
 import { runProcessing } from "./processing";
@@ -26,7 +28,7 @@ import { type BenchResult, profileText, table } from "./report";
 import { directRooms, ensurePortals, progress, type Rig, startRig } from "./rig";
 import { runThroughput } from "./throughput";
 
-const SCENARIOS = ["latency", "throughput", "processing", "memory"] as const;
+const SCENARIOS = ["latency", "throughput", "encryption", "processing", "memory"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Options {
@@ -121,13 +123,18 @@ async function main(): Promise<void> {
     },
   };
   const profDir = path.join(dir, "cpuprofile-synapse-bridge");
+  const encProfDir = path.join(dir, "cpuprofile-encryption");
   let rig: Rig | undefined;
   try {
-    if (o.only.has("latency") || o.only.has("throughput") || o.only.has("memory")) {
+    if (["latency", "throughput", "encryption", "memory"].some((s) => o.only.has(s as Scenario))) {
       rig = await startRig({
         dir,
         entry: o.entry,
-        nodeArgs: o.profile ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [],
+        // The encryption scenario profiles its own bridge process (see runEncryption).
+        nodeArgs:
+          o.profile && (o.only.has("latency") || o.only.has("throughput"))
+            ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`]
+            : [],
       });
       result.meta.synapse = rig.synapseVersion;
       await ensurePortals(rig, 0, 1 + (o.only.has("throughput") ? o.rooms : 0));
@@ -156,6 +163,12 @@ async function main(): Promise<void> {
       }
       const rssAfterLoadMiB =
         o.only.has("latency") || o.only.has("throughput") ? rig.bridge.rss() : undefined;
+      if (o.only.has("encryption"))
+        result.encryption = await runEncryption(rig, {
+          samples: o.samples,
+          warmup: 10,
+          nodeArgs: o.profile ? ["--cpu-prof", `--cpu-prof-dir=${encProfDir}`] : [],
+        });
       if (o.only.has("memory")) {
         const m = await runMemory(rig, { portals: 10_000, ghosts: 100_000, repeats: 2, idleMs: 3000 });
         result.memory = { ...m, rssIdleFreshMiB, rssAfterLoadMiB, firstStartMs: rig.firstStartMs };
@@ -186,6 +199,12 @@ async function main(): Promise<void> {
   const profiles: Record<string, unknown> = {};
   if (synapseProfile)
     profiles.synapseBridge = { file: synapseProfile.file, ...summarizeProfile(synapseProfile.profile) };
+  const encryptionProfile = o.profile ? newestProfile(encProfDir) : undefined;
+  if (encryptionProfile)
+    profiles.encryptionBridge = {
+      file: encryptionProfile.file,
+      ...summarizeProfile(encryptionProfile.profile),
+    };
   if (result.processing?.profile) profiles.processing = result.processing.profile;
   mkdirSync(path.dirname(o.out), { recursive: true });
   writeFileSync(o.out, `${JSON.stringify({ ...result, profiles }, null, 2)}\n`);
@@ -202,6 +221,10 @@ async function main(): Promise<void> {
     );
   if (synapseProfile)
     console.log(`\n${profileText("profile, bridge on Synapse", summarizeProfile(synapseProfile.profile))}`);
+  if (encryptionProfile)
+    console.log(
+      `\n${profileText("profile, bridge with encryption allowed (encryption scenario)", summarizeProfile(encryptionProfile.profile))}`,
+    );
   if (result.processing?.profile)
     console.log(`\n${profileText("profile, bridge-side processing", result.processing.profile)}`);
   console.log(`\nJSON: ${o.out}`);

@@ -97,3 +97,36 @@ export function highestSustained(steps: readonly StepResult[], maxP99Ms: number)
   for (const s of steps) if (sustained(s, maxP99Ms)) best = Math.max(best, s.rate);
   return best;
 }
+
+/** How much a sample `a` adds over a sample `b` taken interleaved with it, in milliseconds. */
+export interface Comparison {
+  a: Summary;
+  b: Summary;
+  /** Differences of the percentiles: a's p50 − b's p50, and so on. */
+  added: { p50: number; p95: number; p99: number };
+  /** Summary of the per-pair differences a[i] − b[i] (its p50 is the "paired p50"). */
+  addedPaired: Summary;
+}
+
+/** Compares two interleaved samples (pairs where either side is missing are left out of the paired figure). */
+export function compare(
+  a: ReadonlyArray<number | undefined>,
+  b: ReadonlyArray<number | undefined>,
+): Comparison {
+  const sa = summarize(a.filter((x): x is number => x !== undefined));
+  const sb = summarize(b.filter((x): x is number => x !== undefined));
+  return {
+    a: sa,
+    b: sb,
+    added: { p50: sa.p50 - sb.p50, p95: sa.p95 - sb.p95, p99: sa.p99 - sb.p99 },
+    addedPaired: summarize(pairedDifferences(a, b)),
+  };
+}
+
+/**
+ * The order of two arms in round `i` of an interleaved run: they take turns going first, so
+ * neither always follows the pause between rounds (or always follows the other's work).
+ */
+export function armOrder<T>(i: number, first: T, second: T): [T, T] {
+  return i % 2 === 0 ? [first, second] : [second, first];
+}

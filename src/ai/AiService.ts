@@ -87,6 +87,7 @@ export class AiService {
       ai,
       intent: this.intent,
       botUserId: opts.botUserId,
+      commandPrefixes: [config.bridge.command_prefix],
       history: new HistoryReader(api, this.userId),
       providers: this.providers,
       store: this.store,
@@ -273,12 +274,24 @@ export class AiService {
     await this.intent.join(ev.room_id);
     this.joined.add(ev.room_id);
     await this.save({ ...room, joined: true });
+    if (await this.cannotRead(ev.room_id)) {
+      // The bridge tells the room it cannot read it; a greeting would promise answers.
+      log.info("AI joined an encrypted room it cannot read", { room: ev.room_id, by: ev.sender });
+      return;
+    }
     const prefix = config.ai.command_prefix;
     await this.notice(
       ev.room_id,
       `Hello! Mention me or reply to me and I answer (in a DM, just write). \`${prefix} help\` lists my commands.`,
     );
     log.info("AI joined a room", { room: ev.room_id, by: ev.sender });
+  }
+
+  /** An encrypted room, and encryption is not allowed in the config. */
+  private async cannotRead(roomId: string): Promise<boolean> {
+    if (this.opts.config.encryption.allow) return false;
+    const state = await this.intent.getState(roomId, "m.room.encryption").catch(() => undefined);
+    return state !== undefined;
   }
 
   /**

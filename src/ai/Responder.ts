@@ -66,6 +66,8 @@ export class Responder {
       ai: AiConfig;
       intent: Intent;
       botUserId: string;
+      /** Prefixes of other commands in the room (the bridge's `!cb`): not conversation either. */
+      commandPrefixes?: string[];
       history: HistoryReader;
       providers: ProviderSet;
       store: AiStore;
@@ -134,7 +136,7 @@ export class Responder {
         tokenBudget: ai.context.token_budget,
         forgetEventId: settings.forgetEventId,
         forgetTs: settings.forgetTs,
-        commandPrefix: ai.command_prefix,
+        commandPrefixes: [ai.command_prefix, ...(this.opts.commandPrefixes ?? [])],
         redact: this.opts.redact,
         skipEventIds: job.firstEventId ? new Set([job.firstEventId]) : undefined,
       });

@@ -9,21 +9,40 @@ const log = new Logger("StreamingReply");
 type Content = Record<string, unknown>;
 
 /**
- * Text bytes per message. An edit carries the text twice (fallback and `m.new_content`) plus
- * its HTML; with these caps every event stays well under the 65,536-byte Matrix limit.
+ * Text per message, in bytes of its JSON string (quotes, backslashes and control characters
+ * take more there). An edit carries the text twice (fallback and `m.new_content`).
  */
 export const PART_BYTES = 12_000;
-const HTML_BYTES = 24_000;
+/**
+ * Most bytes of an event's content as JSON. An encrypted room's event carries it as base64
+ * Megolm ciphertext (a third more) in an envelope: at this size both stay well under the
+ * 65,536-byte Matrix event limit. HTML that would pass it is left out (the text stays).
+ */
+export const CONTENT_BYTES = 40_000;
 
-/** Splits text into parts of at most `max` UTF-8 bytes, at a paragraph, line or word break when one is near. */
+/** Bytes of one character inside a JSON string, as the homeserver counts them. */
+function escapedBytes(ch: string): number {
+  const c = ch.codePointAt(0) ?? 0;
+  if (c === 0x22 || c === 0x5c) return 2;
+  if (c < 0x20) return "\b\f\n\r\t".includes(ch) ? 2 : 6;
+  if (c >= 0xd800 && c <= 0xdfff) return 6; // a lone surrogate, escaped
+  return Buffer.byteLength(ch);
+}
+
+/** Bytes of a value as JSON (UTF-8). */
+export function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
+/** Splits text into parts of at most `max` JSON bytes, at a paragraph, line or word break when one is near. */
 export function splitForEvents(text: string, max = PART_BYTES): string[] {
   const parts: string[] = [];
   let rest = text;
-  while (Buffer.byteLength(rest) > max) {
+  while (jsonBytes(rest) - 2 > max) {
     let cut = 0;
     let bytes = 0;
     for (const ch of rest) {
-      const b = Buffer.byteLength(ch);
+      const b = escapedBytes(ch);
       if (bytes + b > max) break;
       bytes += b;
       cut += ch.length;
@@ -41,18 +60,43 @@ export function splitForEvents(text: string, max = PART_BYTES): string[] {
   return parts;
 }
 
-function messageContent(text: string, withHtml: boolean, mentions: string[] = []): Content {
+/** A message's content: the text, and its HTML when it has formatting (`withHtml`). */
+export function messageContent(text: string, withHtml: boolean, mentions: string[] = []): Content {
   const c: Content = {
     msgtype: "m.text",
     body: text,
     "m.mentions": mentions.length ? { user_ids: mentions } : {},
   };
   const html = withHtml ? markdownToHtml(text) : undefined;
-  if (html && Buffer.byteLength(html) <= HTML_BYTES) {
+  if (html) {
     c.format = "org.matrix.custom.html";
     c.formatted_body = html;
   }
   return c;
+}
+
+/** An edit (`m.replace`) of `eventId` to show `newContent`. */
+export function editContent(eventId: string, newContent: Content): Content {
+  return {
+    msgtype: "m.text",
+    body: `* ${String(newContent.body)}`,
+    "m.new_content": newContent,
+    "m.mentions": {},
+    "m.relates_to": { rel_type: "m.replace", event_id: eventId },
+  };
+}
+
+/** Leaves out the HTML of content (and of its `m.new_content`) past {@link CONTENT_BYTES}. */
+export function withinLimit(content: Content): Content {
+  if (jsonBytes(content) <= CONTENT_BYTES) return content;
+  const plain = (c: Content): Content => {
+    const { format: _f, formatted_body: _h, ...rest } = c;
+    return rest;
+  };
+  const out = plain(content);
+  const inner = content["m.new_content"];
+  if (typeof inner === "object" && inner !== null) out["m.new_content"] = plain(inner as Content);
+  return out;
 }
 
 export interface StreamingReplyOptions {
@@ -122,7 +166,7 @@ export class StreamingReply {
     this.eventId = await this.opts.intent.sendEvent(
       this.opts.roomId,
       "m.room.message",
-      content,
+      withinLimit(content),
       txnIdFor("ai", this.opts.txnSeed, "first"),
     );
     this.sent.push(this.eventId);
@@ -198,13 +242,7 @@ export class StreamingReply {
     if (!this.eventId || (!final && text === this.shown)) return;
     if (!final && this.edits >= this.opts.maxEdits - 1) return;
     const newContent = messageContent(text, final);
-    const content: Content = {
-      msgtype: "m.text",
-      body: `* ${text}`,
-      "m.new_content": newContent,
-      "m.mentions": {},
-      "m.relates_to": { rel_type: "m.replace", event_id: this.eventId },
-    };
+    const content = editContent(this.eventId, newContent);
     if (!final) {
       content[LIVE_KEY] = {};
       newContent[LIVE_KEY] = {};
@@ -213,7 +251,7 @@ export class StreamingReply {
     await this.opts.intent.sendEvent(
       this.opts.roomId,
       "m.room.message",
-      content,
+      withinLimit(content),
       this.txn("edit", this.edits),
     );
     this.shown = text;
@@ -250,7 +288,7 @@ export class StreamingReply {
         await this.opts.intent.sendEvent(
           this.opts.roomId,
           "m.room.message",
-          content,
+          withinLimit(content),
           // Stable in every generation: parts only go out at the very end, and a repeat of one
           // must not appear twice.
           txnIdFor("ai", this.opts.txnSeed, "part", i + 1),

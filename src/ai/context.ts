@@ -21,8 +21,8 @@ export interface ContextInput {
   /** Events up to this one (or this time) are forgotten (`!ai forget`). */
   forgetEventId?: string;
   forgetTs?: number;
-  /** Messages starting with this are commands, not conversation. */
-  commandPrefix: string;
+  /** Messages starting with one of these (the AI's and the bridge's) are commands, not conversation. */
+  commandPrefixes: string[];
   redact: Redactor;
   /** Events left out: the unfinished answer a resumed generation replaces. */
   skipEventIds?: Set<string>;
@@ -102,7 +102,7 @@ export function assembleContext(input: ContextInput): ChatMessage[] {
     const shown = edits.get(ev.event_id)?.content ?? content;
     if (shown.msgtype === "m.notice") continue; // bots' and the AI's own status notices
     const body = bodyOf(ev, shown);
-    if (body === undefined || body.startsWith(input.commandPrefix)) continue;
+    if (body === undefined || input.commandPrefixes.some((p) => p && body.startsWith(p))) continue;
     if (ev.sender === input.aiUserId) {
       conversation.push({ role: "assistant", content: input.redact(body) });
     } else {

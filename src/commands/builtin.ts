@@ -8,7 +8,7 @@ import { MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import { VERSION } from "../version";
 import type { Command, CommandContext, CommandHandler } from "./CommandHandler";
-import { linkCommands } from "./link";
+import { describeLinks, linkCommands } from "./link";
 
 /** Removes a message that carried a secret; says so when the bot may not. */
 async function redactSecret(deps: BuiltinDeps, ctx: CommandContext): Promise<string> {
@@ -150,7 +150,7 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
     {
       name: "status",
       usage: "status",
-      help: "Portals, queued deliveries and logins.",
+      help: "Portals, queued deliveries, logins, and this room's links (platform, chat, login, connected or not).",
       level: "user",
       async run(ctx) {
         const portals = await deps.store.countPortals();
@@ -162,7 +162,7 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
           `queued deliveries: ${queued}`,
           `connectors: ${[...deps.registry.connectors.keys()].join(", ") || "none"}`,
         ];
-        for (const p of here) lines.push(`this room is linked to ${p.platform} chat ${p.chatId}`);
+        lines.push(...(here.length ? describeLinks(deps, ctx, here) : ["this room bridges no chat"]));
         for (const s of visibleStates(deps, ctx))
           lines.push(`login ${s.login.platform} (${s.login.ownerMxid}): ${s.state}`);
         await ctx.reply(lines.join("\n"));

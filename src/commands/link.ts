@@ -1,7 +1,17 @@
 import { askApproval } from "../core/approval";
-import { type ChatInfo, canAskApproval, type LoginRef, type NetworkClient } from "../core/connector";
+import {
+  type ChatInfo,
+  ConnectionState,
+  canAskApproval,
+  canResolveChatId,
+  type LoginRef,
+  type NetworkClient,
+} from "../core/connector";
+import { BridgeError } from "../core/errors";
 import { cleanName } from "../core/ghostName";
+import { chatRefOf } from "../core/OutboundBridge";
 import { Logger } from "../log/Logger";
+import type { Portal } from "../store/types";
 import type { BuiltinDeps } from "./builtin";
 import type { Command, CommandContext } from "./CommandHandler";
 import { ROOM_ADMIN_LEVEL, roomPowerOf } from "./roomPower";
@@ -44,18 +54,74 @@ function loginFor(
   return shared && { entry: shared, consent: ctx.level !== "admin" };
 }
 
-async function save(deps: BuiltinDeps, ctx: CommandContext, entry: Entry, chatId: string, info: ChatInfo) {
+async function save(deps: BuiltinDeps, ctx: CommandContext, entry: Entry, chat: Chat, info: ChatInfo) {
   const platform = entry.login.platform;
-  await deps.portals.save({
-    platform,
-    chatId,
-    roomId: ctx.roomId,
-    loginId: entry.login.id,
-    kind: info.kind,
-    name: info.name,
-    topic: info.topic,
-    linked: true,
-  });
+  await deps.portals.link(
+    {
+      platform,
+      chatId: chat.id,
+      roomId: ctx.roomId,
+      loginId: entry.login.id,
+      kind: info.kind,
+      name: info.name,
+      topic: info.topic,
+      linked: true,
+    },
+    chat.sameIds,
+  );
+}
+
+/** A chat as `link` resolved it: its portal key and the other keys of the same chat. */
+type Chat = { id: string; sameIds: string[] };
+
+/** The chat the user typed, resolved by the login's client; undefined (and answered) when unreadable. */
+async function resolve(ctx: CommandContext, entry: Entry, typed: string): Promise<Chat | undefined> {
+  const { client, login } = entry;
+  if (!canResolveChatId(client)) return { id: typed.trim(), sameIds: [] };
+  try {
+    const id = await client.resolveChatId(typed);
+    return { id, sameIds: client.sameChatIds(id).filter((k) => k !== id) };
+  } catch (err) {
+    if (err instanceof BridgeError) await ctx.reply(err.userMessage);
+    else {
+      log.warn("chat id not resolved", { platform: login.platform, err: String(err) });
+      await ctx.reply(
+        `I could not ask ${login.platform} about '${typed.slice(0, 80)}' just now; try again in a moment.`,
+      );
+    }
+    return undefined;
+  }
+}
+
+const label = (p: { platform: string; chatId: string; name?: string }) =>
+  `${p.platform} chat ${p.name ? `"${p.name}" ` : ""}(${p.chatId})`;
+
+/**
+ * Why this room may not be linked to `chat`, or undefined when it may: the chat is bridged
+ * already (here, or elsewhere under any of its keys), or this room already holds a chat of the
+ * platform. One chat per platform per room: two chats of one platform in one room would not
+ * hear each other (their people are the same platform's ghosts, and a message never goes back
+ * to the platform it came from), so such a room would bridge them only half.
+ */
+async function refusal(
+  deps: BuiltinDeps,
+  ctx: CommandContext,
+  platform: string,
+  chat: Chat,
+): Promise<string | undefined> {
+  for (const key of [chat.id, ...chat.sameIds]) {
+    const existing = await deps.portals.get(platform, key);
+    if (!existing) continue;
+    const same = key === chat.id ? "" : ` (as ${key})`;
+    if (existing.roomId === ctx.roomId) return `This room is already linked to ${label(existing)}.`;
+    return ctx.level === "admin"
+      ? `${label({ ...existing, chatId: chat.id })} is already bridged to ${existing.roomId}${same}; unlink it there first.`
+      : `${label({ ...existing, chatId: chat.id })} is already bridged to another room${same}; an admin of that room must unlink it first.`;
+  }
+  const other = (await deps.portals.forRoom(ctx.roomId)).find((p) => p.platform === platform);
+  if (other)
+    return `This room is already linked to ${label(other)}, and a room holds one chat per platform (two ${platform} chats in one room would not see each other's messages). Link the other chat to another room, or first \`unlink ${platform}\` here.`;
+  return undefined;
 }
 
 async function isEncrypted(deps: BuiltinDeps, roomId: string): Promise<boolean> {
@@ -79,11 +145,12 @@ function linkWithConsent(
   deps: BuiltinDeps,
   ctx: CommandContext,
   entry: Entry & { client: NetworkClient },
-  chatId: string,
+  chat: Chat,
   info: ChatInfo,
 ): void {
   const { client } = entry;
   const platform = entry.login.platform;
+  const chatId = chat.id;
   const timeoutMs = deps.linkApprovalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
   const label = `${platform} chat ${info.name ? `"${info.name}" ` : ""}(${chatId})`;
   if (!canAskApproval(client)) {
@@ -99,7 +166,7 @@ function linkWithConsent(
     );
     let outcome: Awaited<ReturnType<typeof askApproval>>;
     try {
-      outcome = await askApproval(client, { id: chatId }, text, timeoutMs);
+      outcome = await askApproval(client, chatRefOf({ chatId }), text, timeoutMs);
     } catch (err) {
       log.warn("approval request failed", { platform, chat: chatId, err: String(err) });
       await ctx.reply(`I could not ask ${label} for approval (${(err as Error).message}). Try again later.`);
@@ -116,28 +183,57 @@ function linkWithConsent(
       await ctx.reply(`${by}, an admin of ${label}, declined: this room was not linked.`);
       return;
     }
-    const existing = await deps.portals.get(platform, chatId);
-    if (existing) {
-      await ctx.reply(`${label} was bridged elsewhere meanwhile: this room was not linked.`);
+    const meanwhile = await refusal(deps, ctx, platform, chat);
+    if (meanwhile) {
+      await ctx.reply(`${by} approved, but meanwhile: ${meanwhile} This room was not linked.`);
       return;
     }
-    await save(deps, ctx, entry, chatId, info);
+    await save(deps, ctx, entry, chat, info);
     await ctx.reply(`${by}, an admin of ${label}, approved: linked this room to it.`);
   };
   void run().catch((err: unknown) => log.error("link approval failed", { err: String(err) }));
+}
+
+/** A room's links, one line each, for `status`: platform, chat, login and its connection. */
+export function describeLinks(deps: BuiltinDeps, ctx: CommandContext, portals: Portal[]): string[] {
+  const states = deps.registry.loginStates();
+  return portals.map((p) => {
+    const entry = deps.registry.client(p.loginId);
+    const state = states.find((s) => s.login.id === p.loginId);
+    const login = entry?.login ?? state?.login;
+    const mine = login && (login.ownerMxid === ctx.sender || ctx.level === "admin");
+    const who = !login
+      ? "no login (its login is gone: log in to the platform again)"
+      : `the login of ${login.ownerMxid}${mine && login.remoteId ? ` (${login.remoteId})` : ""}`;
+    const how = state ? state.state.toLowerCase().replace(/_/g, " ") : "not connected";
+    const connected = state?.state === ConnectionState.Connected ? "connected" : `not connected (${how})`;
+    const name = p.name ? ` ("${p.name}")` : "";
+    return `this room is linked to ${p.platform} chat ${p.chatId}${name} through ${who}, ${connected}`;
+  });
+}
+
+/** What `unlink` tells the room about the chats it unlinked. */
+function unlinkAnswer(gone: Portal[], left: Portal[]): string {
+  const lines = [
+    `Unlinked ${gone.map(label).join(", ")}.`,
+    `${gone.length > 1 ? "Their" : "Its"} new messages are no longer bridged, and no new room is made for ${gone.length > 1 ? "them" : "it"}, until someone links ${gone.length > 1 ? "them" : "it"} again (\`link ${gone[0].platform} ${gone[0].chatId}\` in a room). What was bridged stays in this room.`,
+  ];
+  if (left.length) lines.push(`This room is still linked to ${left.map(label).join(", ")}.`);
+  return lines.join("\n");
 }
 
 export function linkCommands(deps: BuiltinDeps): Command[] {
   return [
     {
       name: "link",
-      usage: "link <platform> <remote chat id>",
-      help: "Bridge this room to a remote chat (room admins; through the shared bot, an admin of the chat approves).",
+      usage: "link <platform> <remote chat>",
+      help: "Bridge this room to a remote chat: its id, or a link, mention or phone number naming it (room admins; one chat per platform per room; through the shared bot, an admin of the chat approves).",
       level: "user",
       async run(ctx) {
-        const [platform, chatId] = ctx.args;
-        if (!platform || !chatId) {
-          await ctx.reply("Usage: link <platform> <remote chat id>");
+        const [platform, ...rest] = ctx.args;
+        const typed = rest.join(" ");
+        if (!platform || !typed) {
+          await ctx.reply("Usage: link <platform> <remote chat>");
           return;
         }
         if (!(await requireRoomAdmin(deps, ctx))) return;
@@ -159,53 +255,56 @@ export function linkCommands(deps: BuiltinDeps): Command[] {
           );
           return;
         }
-        const existing = await deps.portals.get(platform, chatId);
-        if (existing) {
-          await ctx.reply(
-            existing.roomId === ctx.roomId
-              ? `This room is already linked to ${platform} chat ${chatId}.`
-              : ctx.level === "admin"
-                ? `${platform} chat ${chatId} is already bridged to ${existing.roomId}; unlink it there first.`
-                : `${platform} chat ${chatId} is already bridged to another room; an admin of that room must unlink it first.`,
-          );
+        const { entry, consent } = found;
+        const chat = await resolve(ctx, entry, typed);
+        if (!chat) return;
+        const refused = await refusal(deps, ctx, platform, chat);
+        if (refused) {
+          await ctx.reply(refused);
           return;
         }
-        const { entry, consent } = found;
         let info: ChatInfo;
         try {
-          info = await entry.client.chatInfo({ id: chatId });
+          info = await entry.client.chatInfo(chatRefOf({ chatId: chat.id }));
         } catch (err) {
           await ctx.reply(
-            `${platform} does not know chat ${chatId} (or the bridge cannot see it): ${(err as Error).message}`,
+            `${platform} does not know chat ${chat.id} (or the bridge cannot see it): ${(err as Error).message}`,
           );
           return;
         }
         if (consent) {
-          linkWithConsent(deps, ctx, entry, chatId, info);
+          linkWithConsent(deps, ctx, entry, chat, info);
           return;
         }
-        await save(deps, ctx, entry, chatId, info);
-        await ctx.reply(
-          `Linked this room to ${platform} chat ${info.name ? `"${info.name}" ` : ""}(${chatId}).`,
-        );
+        await save(deps, ctx, entry, chat, info);
+        await ctx.reply(`Linked this room to ${label({ platform, chatId: chat.id, name: info.name })}.`);
       },
     },
     {
       name: "unlink",
       usage: "unlink [platform]",
-      help: "Stop bridging this room (room admins).",
+      help: "Stop bridging this room to its chat of that platform, or to all its chats (room admins). The chat stays unlinked until someone links it again.",
       level: "user",
       async run(ctx) {
-        const portals = (await deps.portals.forRoom(ctx.roomId)).filter(
-          (p) => !ctx.args[0] || p.platform === ctx.args[0],
-        );
-        if (!portals.length) {
-          await ctx.reply("This room is not bridged.");
+        const all = await deps.portals.forRoom(ctx.roomId);
+        const [platform] = ctx.args;
+        const gone = all.filter((p) => !platform || p.platform === platform);
+        if (!gone.length) {
+          await ctx.reply(
+            !all.length
+              ? "This room is not bridged."
+              : `This room has no ${platform} link; it is linked to ${all.map(label).join(", ")}.`,
+          );
           return;
         }
         if (!(await requireRoomAdmin(deps, ctx))) return;
-        for (const p of portals) await deps.portals.remove(p);
-        await ctx.reply(`Unlinked: ${portals.map((p) => `${p.platform} chat ${p.chatId}`).join(", ")}.`);
+        for (const p of gone) await deps.portals.unlink(p, ctx.sender);
+        await ctx.reply(
+          unlinkAnswer(
+            gone,
+            all.filter((p) => !gone.includes(p)),
+          ),
+        );
       },
     },
   ];

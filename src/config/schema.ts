@@ -358,11 +358,6 @@ export const CONFIG_SCHEMA: SchemaNode = {
         ),
         default: bool("New portals are created encrypted (needs allow).", false),
         require: bool("Refuse to link or create unencrypted portals (needs allow).", false),
-        key_wait_seconds: int(
-          "How long a message that cannot be decrypted yet waits for its key (asked from the sender's devices) before the room is told it could not be bridged.",
-          60,
-          1,
-        ),
         pickle_key: str(
           "Key that encrypts the bridge's crypto state in the database. Unset: derived from the registration's as_token (changing that token then needs new devices: the bridge makes them).",
           {
@@ -370,6 +365,11 @@ export const CONFIG_SCHEMA: SchemaNode = {
             "x-expected": "a random string of at least 16 characters",
             "x-sample-commented": true,
           },
+        ),
+        key_wait_seconds: int(
+          "How long a message that cannot be decrypted yet waits for its key before the room is told it could not be bridged.",
+          60,
+          1,
         ),
       },
     ),
@@ -421,6 +421,28 @@ export const CONFIG_SCHEMA: SchemaNode = {
         if: { type: "object", properties: { enabled: { const: true } }, required: ["enabled"] },
         // biome-ignore lint/suspicious/noThenProperty: the JSON schema keyword, never awaited
         then: { type: "object", required: ["shared_secret"] },
+      },
+    ),
+    policy: section(
+      "Policy lists (Mjolnir/Draupnir ban lists) the whole bridge follows; a room can follow more with `!cb policy subscribe`. A remote person whose ghost's user id (or server) matches an `m.ban` rule is banned in every bridged room and on its linked chats where the bridge may, and their new messages are dropped; a Matrix user who matches is not relayed. Removing the rule lifts it.",
+      {
+        lists: list(
+          "Policy rooms, by id or alias. The bridge bot joins them: invite it, or make the room public.",
+          {
+            type: "string",
+            pattern: "^(![^\\s:]+(:\\S+)?|#[^:\\s]+:\\S+)$",
+            "x-expected": "a room id (!id:server, or !id in room version 12) or alias (#name:server)",
+            examples: ["#community-bans:example.org"],
+          },
+        ),
+      },
+    ),
+    flood: section(
+      "Flood brakes on messages from the platforms (0 turns a limit off). A person or chat over its limit is muted: its messages are not bridged (so they reach no other platform) until the mute ends by itself; the room gets one notice. Counted on the platform's timestamps, in memory.",
+      {
+        ghost_per_minute: int("Messages per minute one remote person may send, over all chats.", 0, 0),
+        chat_per_minute: int("Messages per minute one remote chat may send.", 0, 0),
+        mute_seconds: int("How long a flooding person or chat stays muted.", 60, 1),
       },
     ),
     metrics: section("Prometheus metrics.", {

@@ -88,6 +88,20 @@ export interface BridgeConfig {
     prefix: string;
   };
   metrics: { enabled: boolean };
+  /** Policy lists (Mjolnir/Draupnir ban lists) the whole bridge follows. */
+  policy: {
+    /** Policy rooms, by id or alias. */
+    lists: string[];
+  };
+  /** Flood brakes on messages from the platforms; 0 turns a limit off. */
+  flood: {
+    /** Messages per minute one remote person may send, over all chats. */
+    ghost_per_minute: number;
+    /** Messages per minute one remote chat may send. */
+    chat_per_minute: number;
+    /** How long a flooding person or chat stays muted. */
+    mute_seconds: number;
+  };
   logging: { level: "error" | "warn" | "info" | "debug"; format: "pretty" | "json" };
   platforms: Record<string, PlatformConfig>;
 }

@@ -3,6 +3,7 @@ import { AiService } from "../ai/AiService";
 import { defaultProviderFactory } from "../ai/providerFactory";
 import { builtinCommands } from "../commands/builtin";
 import { CommandHandler } from "../commands/CommandHandler";
+import { policyCommand } from "../commands/policy";
 import { quarantineCommand } from "../commands/quarantine";
 import type { BridgeConfig, RegistrationTokens } from "../config/types";
 import { type AppserviceTransaction, HttpServer } from "../http/HttpServer";
@@ -22,12 +23,15 @@ import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent
 import { DeliveryQueue, storedItems } from "./DeliveryQueue";
 import { Encryption } from "./Encryption";
 import { userText } from "./errors";
+import { FloodBrake } from "./FloodBrake";
+import { targetOf } from "./fanOut";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
-import { InboundBridge, type RemotePayload } from "./InboundBridge";
+import { InboundBridge, type RemotePayload, txnIdFor } from "./InboundBridge";
 import { setUpModeration } from "./moderationSetup";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { bridgeUserMatcher, Permissions } from "./Permissions";
+import { PolicyLists } from "./PolicyLists";
 import { chatKey, PortalService } from "./PortalService";
 import { Quarantine } from "./Quarantine";
 import { StateNotices } from "./StateNotices";
@@ -135,6 +139,7 @@ export class Bridge {
   private readonly health = new Health();
   private homeserverProbe?: Probe;
   private encryption?: Encryption;
+  private policy?: PolicyLists;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -224,7 +229,28 @@ export class Bridge {
       ghosts,
       bot: this.bot,
     };
-    this.inbound = new InboundBridge({ ...deps, api: this.api, moderation: this.moderation.moderation });
+    // Policy lists and flood brakes: what a banned or flooding remote person sends is dropped.
+    const policy = new PolicyLists({
+      ...deps,
+      config,
+      api: this.api,
+      audit: (entry) => this.moderation.audit.recordQuietly(entry),
+    });
+    this.policy = policy;
+    commands.register(policyCommand({ policy, bot: this.bot }));
+    const flood = new FloodBrake({
+      config: config.flood,
+      roomOf: async (platform, chat) => (await portals.get(platform, chat))?.roomId,
+      notice: async (roomId, body, key) => {
+        await this.bot.sendEvent(roomId, "m.room.message", { msgtype: "m.notice", body }, txnIdFor(key));
+      },
+    });
+    this.inbound = new InboundBridge({
+      ...deps,
+      api: this.api,
+      drop: async (p) => (await policy.dropRemote(p)) || (await flood.drop(p)),
+      moderation: this.moderation.moderation,
+    });
     if (config.ai.enabled) {
       this.ai = new AiService({
         ...deps,
@@ -257,6 +283,8 @@ export class Bridge {
       commands: (ev) => commands.handle(ev),
       ai: this.ai && ((ev) => this.ai!.offer(ev)),
       aiIn: this.ai && ((roomId) => this.ai!.isIn(roomId)),
+      fanOut: (item, items) => this.queue.replace(item, items),
+      blocked: (ev) => policy.blocksMatrix(ev),
       moderation: this.moderation.outbound,
     });
     this.encryption = new Encryption({
@@ -328,8 +356,10 @@ export class Bridge {
     // Connectors may emit while they connect (catch-up); the queue holds those items until its
     // start() has scheduled what a crash left pending, which is older (order per chat).
     await this.registry.start();
-    await this.ai?.start();
+    // The AI resumes answers cut off by the last stop at once: encrypted rooms need the devices.
     await this.encryption.start();
+    await this.ai?.start();
+    await this.policy.start();
     await this.queue.start();
     this.txnPruner = new TxnPruner(this.store);
     this.txnPruner.start();
@@ -348,13 +378,14 @@ export class Bridge {
   }
 
   /** A Matrix event from the queue: decrypted first when encrypted (see Encryption). */
-  private deliverMatrix(item: QueueItem): Promise<void> {
+  private async deliverMatrix(item: QueueItem): Promise<void> {
     const ev = item.payload;
+    if (await this.policy?.observe(ev)) return;
     if (!this.encryption || !isRoomEvent(ev)) return this.outbound.handle(item);
     return this.encryption.handle(item, ev, async (clear) => {
       // Echoes of the bridge's own encrypted messages are known only once decrypted.
       if (clear !== item && (await this.outbound.isEcho(clear.payload as RoomEvent))) return;
-      await this.outbound.handle(clear);
+      await this.outbound.handle(clear, item);
     });
   }
 
@@ -459,7 +490,8 @@ export class Bridge {
       setTimeout(() => void this.pingHomeserver("homeserver-back"), 250).unref();
       throw new ResendOlderFirst();
     }
-    const events = all.filter((e) => e.sender !== this.bot.userId);
+    // The bot's redactions of messages deleted on a platform go on to the room's other chats.
+    const events = all.filter((e) => e.sender !== this.bot.userId || e.type === "m.room.redaction");
     const echo = await Promise.all(
       events.map((e) =>
         this.outbound.isEcho(e).catch((err: unknown) => {
@@ -535,14 +567,14 @@ export class Bridge {
     const reason = userText(err);
     if (item.kind === "matrix") {
       const ev = item.payload;
-      if (
-        !isRoomEvent(ev) ||
-        !["m.room.message", "m.sticker", "m.reaction", "m.room.redaction"].includes(ev.type)
-      )
-        return;
-      const portals = await this.store.getPortalsByRoom(ev.room_id);
+      // An item for one linked chat names that chat's platform only.
+      const target = targetOf(item.payload);
+      const told = ["m.room.message", "m.sticker", "m.reaction", "m.room.redaction"];
+      if (target) told.push("m.room.encrypted"); // only messages, reactions… are fanned out
+      if (!isRoomEvent(ev) || !told.includes(ev.type)) return;
+      const portals = target ? [target] : await this.store.getPortalsByRoom(ev.room_id);
       for (const p of portals) this.metrics.failures.inc({ platform: p.platform, direction: "out" });
-      const where = portals.map((p) => p.platform).join(", ") || "the platform";
+      const where = [...new Set(portals.map((p) => p.platform))].join(", ") || "the platform";
       await this.outbound.notice(ev.room_id, `⚠️ Could not deliver this to ${where}: ${reason}.`, ev.event_id);
       return;
     }
@@ -614,6 +646,7 @@ export class Bridge {
     await step("encryption", 1_000, () => this.encryption?.stop());
     this.stateNotices?.stop();
     await step("connectors", 2_000, () => this.registry?.stop());
+    await step("policy lists", 1_000, () => this.policy?.stop());
     await step("transaction pruner", 500, () => this.txnPruner?.stop());
     await step("moderation sweeps", 500, () => this.moderation?.stop());
     await step("database", 2_000, () => this.db?.close());

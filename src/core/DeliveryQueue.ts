@@ -90,6 +90,16 @@ export class DeliveryQueue {
     this.accept(storedItems(items, await this.opts.store.enqueue(items)));
   }
 
+  /**
+   * Puts `items` in the place of `item`, which is being worked on: its removal and their
+   * storing are one write, so a crash in between neither loses them nor makes them twice.
+   * They run on their own lanes; `item` then finishes as usual.
+   */
+  async replace(item: QueueItem, items: NewQueueItem[]): Promise<void> {
+    if (!items.length) return;
+    this.accept(storedItems(items, await this.opts.store.replaceQueueItem(item.id, items)));
+  }
+
   /** Schedules items already stored (by Store.recordTransaction). */
   accept(items: QueueItem[]): void {
     if (this.held) {

@@ -32,6 +32,12 @@ export interface EncryptionOptions {
 export class Encryption {
   readonly crypto?: CryptoService;
   private readonly waits?: KeyWaits;
+  /**
+   * Settles once the devices are loaded ({@link start}). The listener takes transactions
+   * before that (the bot's profile update at start brings some): their to-device messages
+   * wait for it, or they would find no device and be lost (the homeserver sends them once).
+   */
+  private readonly started = Promise.withResolvers<void>();
 
   constructor(private readonly opts: EncryptionOptions) {
     const { config, api, pool, bot, aiUserId } = opts;
@@ -51,12 +57,19 @@ export class Encryption {
       tell: (ev, text) => this.tell(ev.room_id, text, ev.event_id),
     });
     api.crypto = this.crypto;
+    this.started.promise.catch(() => undefined);
   }
 
   /** Loads the readers' devices and takes up events that waited for keys before a restart. */
   async start(): Promise<void> {
     if (!this.crypto || !this.waits) return;
-    await this.crypto.start();
+    try {
+      await this.crypto.start();
+    } catch (err) {
+      this.started.reject(err);
+      throw err;
+    }
+    this.started.resolve();
     const waiting = await this.waits.all();
     const ready: RoomEvent[] = [];
     for (const ev of waiting) if ((await this.crypto.decrypt(ev)).kind === "clear") ready.push(ev);
@@ -74,6 +87,7 @@ export class Encryption {
   async receive(txn: unknown, events: RoomEvent[]): Promise<void> {
     if (!this.crypto) return;
     try {
+      await this.started.promise;
       for (const ev of events) {
         if (ev.state_key !== undefined && (await this.crypto.observe(ev)))
           log.info("room is now encrypted", { room: ev.room_id });
@@ -90,9 +104,18 @@ export class Encryption {
    * its key), then handed to `next`.
    */
   async handle(item: QueueItem, ev: RoomEvent, next: (item: QueueItem) => Promise<void>): Promise<void> {
-    if (ev.type === "m.room.encryption" && !this.crypto) return this.cannotRead(ev.room_id);
+    if (!this.crypto || !this.waits) {
+      if (ev.type === "m.room.encryption" || ev.type === "m.room.encrypted")
+        return this.cannotRead(ev.room_id);
+      await next(item);
+      return this.arrived(ev);
+    }
     if (ev.type !== "m.room.encrypted") return next(item);
-    if (!this.crypto || !this.waits) return this.cannotRead(ev.room_id);
+    if (ev.state_key !== undefined) {
+      // Encrypted state is no state the homeserver's auth rules checked (membership, names).
+      log.info("encrypted state event ignored", { room: ev.room_id, eventId: ev.event_id });
+      return;
+    }
     const d = await this.crypto.decrypt(ev);
     if (d.kind === "waiting") return this.waits.park(ev, d.sessionId, d.reason);
     if (d.kind === "failed") {
@@ -107,6 +130,16 @@ export class Encryption {
         ev.event_id,
       );
     }
+    if (d.event.type === "m.room.redaction") {
+      // Only a redaction in the clear was checked by the homeserver (the sender's power to
+      // redact); one inside ciphertext could come from anyone in the room.
+      log.warn("redaction inside an encrypted event ignored", {
+        room: ev.room_id,
+        eventId: ev.event_id,
+        sender: ev.sender,
+      });
+      return;
+    }
     return next({ ...item, payload: d.event });
   }
 
@@ -119,6 +152,28 @@ export class Encryption {
       log.warn("events whose keys arrived not taken up yet; they are at the next start", {
         err: String(err),
       });
+    }
+  }
+
+  /**
+   * Without encryption: the bot (invited, the invite just handled) or the AI user (joined) has
+   * come into a room that is already encrypted, whose `m.room.encryption` it never saw. Said at
+   * once rather than at the first message nobody would get an answer to. Best effort: the event
+   * is handled either way.
+   */
+  private async arrived(ev: RoomEvent): Promise<void> {
+    if (ev.type !== "m.room.member") return;
+    const { bot, api, aiUserId } = this.opts;
+    const membership = ev.content.membership;
+    let member: Intent | undefined;
+    if (ev.state_key === bot.userId && membership === "invite") member = bot;
+    else if (aiUserId && ev.state_key === aiUserId && membership === "join") member = api.intent(aiUserId);
+    if (!member) return;
+    try {
+      // Refused invites leave the room again: not a member, nothing to say.
+      if (await member.getState(ev.room_id, "m.room.encryption")) await this.cannotRead(ev.room_id);
+    } catch (err) {
+      log.debug("encryption of a room joined not checked", { room: ev.room_id, err: String(err) });
     }
   }
 

@@ -59,7 +59,8 @@ class Tally {
   }
 
   results(noun: string): AuditResult[] {
-    return [...this.sides].map(([where, s]) => {
+    const sides = [...this.sides].sort(([a], [b]) => Number(b === "matrix") - Number(a === "matrix"));
+    return sides.map(([where, s]) => {
       const n = s.done + s.failed;
       const count = `${s.done} of ${n} ${noun}${n === 1 ? "" : "s"}`;
       return s.failed
@@ -87,18 +88,16 @@ export class Erasure {
     const portals = await this.d.portals.forRoom(req.roomId);
     const tally = new Tally();
     for (const eventId of events) {
+      // Remote copies first, then the map rows, then the Matrix redaction: the bot's redaction is
+      // relayed to the linked chats like a moderator's, and must find nothing left to delete.
+      for (const row of await store.getMessagesByEvent(eventId)) await this.deleteRemote(row, portals, tally);
+      await store.deleteMessagesByEvent(eventId);
       try {
         await bot.redact(req.roomId, eventId, txnIdFor("purge", eventId), "purged by a moderator");
         tally.add("matrix", true);
       } catch (err) {
         tally.add("matrix", false, userText(err));
       }
-      let all = true;
-      for (const row of await store.getMessagesByEvent(eventId)) {
-        const ok = await this.deleteRemote(row, portals, tally);
-        all &&= ok;
-      }
-      if (all) await store.deleteMessagesByEvent(eventId);
     }
     const results = tally.results("message");
     await this.d.audit.record({

@@ -14,6 +14,9 @@ import { chatKey, type PortalService } from "./PortalService";
 
 const log = new Logger("InboundBridge");
 
+/** Content key of a redaction the bridge made for a deletion on a platform: `{ platform, chat_id }`. */
+export const DELETED_IN = "com.clawbridge.deleted_in";
+
 /** Content key naming the remote message part an event bridges (`<remote id>#<part>`). */
 export const REMOTE_MARKER = "com.clawbridge.remote_id";
 
@@ -53,6 +56,8 @@ export class InboundBridge {
       api: MatrixApi;
       /** Moderation: a ghost banned from the room (where its platform could not ban it) is not let in. */
       moderation?: { isBanned(roomId: string, mxid: string): Promise<boolean> };
+      /** Policy lists and flood brakes: true when the event is to be dropped, not bridged. */
+      drop?(payload: RemotePayload): Promise<boolean>;
     },
   ) {}
 
@@ -86,7 +91,9 @@ export class InboundBridge {
     const { platform, loginId, event } = payload;
     const entry = this.opts.registry.client(loginId);
     if (!entry) throw new BridgeError(`the ${platform} login is not connected`, undefined, true);
-    if (event.fromSelf && event.kind === "message") return; // our own relayed message coming back
+    // What the bridge's own account did coming back (a relayed message, edit, reaction or
+    // deletion): it came from Matrix, so it goes nowhere.
+    if (event.fromSelf) return;
     const { login, client } = entry;
     if (event.kind === "profile") {
       const known = await this.opts.ghosts.updateKnown(platform, client, event.sender, event.info);
@@ -95,8 +102,10 @@ export class InboundBridge {
       this.opts.metrics.events.inc({ platform, direction: "in" });
       return;
     }
+    if (await this.opts.drop?.(payload)) return;
     if (event.kind === "message") {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
+      if (!portal) return; // the chat was unlinked: not bridged until linked again
       if (await this.banned(portal, event)) return;
       await this.message(portal, client, event, retried);
       this.opts.metrics.events.inc({ platform, direction: "in" });
@@ -274,9 +283,13 @@ export class InboundBridge {
         for (const row of rows) {
           // A relayed Matrix user's message is not the bridge's to redact as that user: the bot does it.
           const intent = ghosts.isGhost(row.senderMxid) ? ghosts.intentOf(row.senderMxid) : bot;
-          await intent.redact(portal.roomId, row.eventId, txnIdFor("redact", row.eventId));
+          // The redaction goes on to every other chat linked to the room, not back to this one.
+          await intent.redact(portal.roomId, row.eventId, txnIdFor("redact", row.eventId), undefined, {
+            [DELETED_IN]: { platform: portal.platform, chat_id: portal.chatId },
+          });
         }
-        if (rows.length) await store.deleteMessagesByEvent(rows[0].eventId);
+        // Only this chat's copies: the other chats' rows are how the redaction finds their copies.
+        if (rows.length) await store.deleteMessagesByEvent(rows[0].eventId, portal);
         return;
       }
       case "reaction": {
@@ -321,8 +334,10 @@ export class InboundBridge {
         );
         if (!row) return;
         const intent = ghosts.intentOf(ghosts.mxidFor(portal.platform, event.sender.id));
-        await intent.redact(portal.roomId, row.eventId, txnIdFor("redact", row.eventId));
-        await store.deleteReactionByEvent(row.eventId);
+        await intent.redact(portal.roomId, row.eventId, txnIdFor("redact", row.eventId), undefined, {
+          [DELETED_IN]: { platform: portal.platform, chat_id: portal.chatId },
+        });
+        await store.deleteReactionByEvent(row.eventId, portal);
         return;
       }
       case "member": {

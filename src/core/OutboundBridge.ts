@@ -4,7 +4,7 @@ import { Logger } from "../log/Logger";
 import { isLive } from "../matrix/live";
 import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
-import type { Portal, QueueItem } from "../store/types";
+import type { NewQueueItem, Portal, QueueItem } from "../store/types";
 import type { AuditEntry } from "./Audit";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import {
@@ -13,6 +13,7 @@ import {
   canModerate,
   canReact,
   canRedact,
+  canRelay,
   canSetChatInfo,
   canType,
   type MatrixSender,
@@ -23,6 +24,7 @@ import {
   type SentRef,
 } from "./connector";
 import { BridgeError, userText } from "./errors";
+import { deletedInOf, isLiveEdit, PORTAL_TARGET, type PortalTarget, RELAYED_TYPES, targetOf } from "./fanOut";
 import type { GhostService } from "./GhostService";
 import { txnIdFor } from "./InboundBridge";
 import { orderKeyOf } from "./orderKey";
@@ -41,7 +43,7 @@ const MEDIA_KINDS: Record<string, OutboundAttachment["kind"]> = {
 };
 
 /** The remote chat of a portal (a thread bridged as its own room is `<chat>/<thread>`). */
-export function chatRefOf(portal: Portal): RemoteChatRef {
+export function chatRefOf(portal: Pick<Portal, "chatId">): RemoteChatRef {
   const slash = portal.chatId.indexOf("/");
   return slash < 0
     ? { id: portal.chatId }
@@ -104,6 +106,13 @@ export class OutboundBridge {
        */
       mediaUrl?(mxc: string): string | undefined;
       /**
+       * Puts `items` (one per linked chat) in the place of the room's queued item, durably and
+       * at once; unset: they are delivered in turn right away.
+       */
+      fanOut?(item: QueueItem, items: NewQueueItem[]): Promise<void>;
+      /** Policy lists: true when a rule followed in the room bans the sender (not relayed). */
+      blocked?(ev: RoomEvent): boolean;
+      /**
        * Moderation: `drops` is true for an event not to relay (a banned user's message still
        * queued); `mirrored` records a kick, ban or unban mirrored to a platform in the audit log.
        */
@@ -123,6 +132,14 @@ export class OutboundBridge {
    */
   async isEcho(ev: RoomEvent): Promise<boolean> {
     const { ghosts, bot, config } = this.opts;
+    if (ev.type === "m.room.redaction") {
+      // A redaction made for a deletion on a platform, in a room linked to that chat only.
+      const at = deletedInOf(ev);
+      const portals = at ? await this.opts.portals.forRoom(ev.room_id) : [];
+      return (
+        portals.length > 0 && portals.every((p) => p.platform === at!.platform && p.chatId === at!.chat_id)
+      );
+    }
     if (!ghosts.isGhost(ev.sender)) return false;
     if (ev.type === "m.room.encrypted") return false; // what it says is known once decrypted
     if (ev.type === "m.room.member" && ev.state_key === bot.userId) return false;
@@ -135,40 +152,120 @@ export class OutboundBridge {
     return true;
   }
 
-  async handle(item: QueueItem): Promise<void> {
+  /**
+   * A Matrix event from the room's lane: commands and the AI take it first; what is to be
+   * relayed becomes one queue item per linked chat (see {@link deliverTo}), so one platform's
+   * refusal or outage never holds back the others, nor the room's commands and AI.
+   * `stored`: the item as queued (the encrypted event, when `item` holds its decryption).
+   */
+  async handle(item: QueueItem, stored: QueueItem = item): Promise<void> {
     const ev = item.payload;
     if (!isRoomEvent(ev)) {
       log.warn("malformed event from the homeserver skipped", { event: JSON.stringify(ev).slice(0, 300) });
       return;
     }
+    const target = targetOf(stored.payload);
+    if (target) return this.deliverTo(target, item, ev);
     const { bot, ghosts } = this.opts;
-    if (ev.sender === bot.userId) return;
+    // The bot's own events stay in Matrix, except its redactions of what was deleted on a platform.
+    const fromBot = ev.sender === bot.userId;
+    if (fromBot && ev.type !== "m.room.redaction") return;
     if (ev.type === "m.room.member") this.profiles.delete(`${ev.room_id}|${ev.state_key}`);
-    if (await this.opts.moderation?.drops(ev)) return; // a banned user's queued message
-    if (await this.opts.commands(ev)) return;
-    if (await this.opts.ai?.(ev)) return;
+    if (!fromBot && (await this.opts.moderation?.drops(ev))) return; // a banned user's queued message
+    if (!fromBot && (await this.opts.commands(ev))) return;
+    if (!fromBot && (await this.opts.ai?.(ev))) return;
+    if (!RELAYED_TYPES.has(ev.type) || this.staysInMatrix(ev) || isLiveEdit(ev)) return;
     const portals = await this.opts.portals.forRoom(ev.room_id);
     if (!portals.length) return;
-    const fromGhost = ghosts.isGhost(ev.sender);
-    if (!fromGhost && !this.mayRelay(ev.sender)) {
+    if (this.opts.blocked?.(ev)) return;
+    if (!fromBot && !ghosts.isGhost(ev.sender) && !this.mayRelay(ev.sender)) {
       await this.refuse(ev);
       return;
     }
-    for (const portal of portals) {
-      if (ghosts.isGhost(ev.sender, portal.platform)) continue; // never back to where it came from
-      // The portal's login may have been replaced (logout, then login again): use another
-      // login of the platform.
-      const entry =
-        this.opts.registry.client(portal.loginId) ?? this.opts.registry.clientForPlatform(portal.platform);
-      if (!entry)
-        throw new BridgeError(`the ${portal.platform} login of this room is not connected`, undefined, true);
-      // Only a resumed or retried item can have reached the platform already.
-      await this.relay(portal, entry.client, ev, item.resumed === true || item.attempts > 0);
-      // Only a login that could deliver takes the portal over (a personal account refuses
-      // chats of another account, and must not keep them from their owner's next login).
-      if (entry.login.id !== portal.loginId)
-        await this.opts.portals.save({ ...portal, loginId: entry.login.id });
+    // Never back to where it came from: a ghost's chat, or the chat a deletion was made in.
+    const deletedIn = deletedInOf(ev);
+    const targets = portals.filter((p) =>
+      ev.type === "m.room.redaction"
+        ? !(deletedIn && p.platform === deletedIn.platform && p.chatId === deletedIn.chat_id)
+        : ev.type === "m.room.member"
+          ? ghosts.isGhost(ev.state_key ?? "", p.platform) // only a ghost's removal is mirrored
+          : !ghosts.isGhost(ev.sender, p.platform),
+    );
+    if (!targets.length) return;
+    const items = targets.map((p) => ({
+      queueKey: OutboundBridge.portalQueueKey(p),
+      kind: "matrix" as const,
+      payload: {
+        ...(stored.payload as Content),
+        [PORTAL_TARGET]: { platform: p.platform, chat_id: p.chatId },
+      },
+    }));
+    if (this.opts.fanOut) return this.opts.fanOut(stored, items);
+    for (const it of items) await this.deliverTo(targetOf(it.payload)!, item, ev);
+  }
+
+  /** The lane of one linked chat's deliveries: per room and chat, so each keeps its order. */
+  static portalQueueKey(portal: Pick<Portal, "roomId" | "platform" | "chatId">): string {
+    return `matrix:${portal.roomId}|${portal.platform}|${portal.chatId}`;
+  }
+
+  /**
+   * Notices of the AI user (its command answers, limits, model errors) are Matrix's; its
+   * answers (m.text) are relayed like anyone's message. The bridge bot's never get here.
+   */
+  private staysInMatrix(ev: RoomEvent): boolean {
+    const { config } = this.opts;
+    if (ev.sender !== `@${config.ai.localpart}:${config.homeserver.domain}`) return false;
+    if (ev.type !== "m.room.message") return false;
+    const c = ev.content as Content;
+    const shown = ((c["m.new_content"] as Content | undefined) ?? c).msgtype;
+    return shown === "m.notice";
+  }
+
+  /**
+   * A personal account (WhatsApp) writes for others only where its owner turned relaying on:
+   * elsewhere their messages stay in Matrix, and the room is told so once, not at every message.
+   */
+  private async relayOff(
+    portal: Portal,
+    entry: { login: { ownerMxid: string }; client: NetworkClient },
+    ev: RoomEvent,
+  ): Promise<boolean> {
+    const { client, login } = entry;
+    if (ev.type !== "m.room.message" && ev.type !== "m.sticker") return false;
+    if (!canRelay(client) || ev.sender === login.ownerMxid) return false;
+    if (await client.relayEnabled(chatRefOf(portal))) return false;
+    await this.cannot(
+      portal,
+      ev,
+      "relay-off",
+      `Relaying is off in this chat: only ${login.ownerMxid} writes through this ${portal.platform} account, so messages of others stay in Matrix (they can turn it on with \`relay on\`).`,
+    );
+    return true;
+  }
+
+  /** One queued event for one linked chat of its room. */
+  private async deliverTo(target: PortalTarget, item: QueueItem, ev: RoomEvent): Promise<void> {
+    // A chat's delivery retried after its sender was banned from the room is not made.
+    if (ev.type !== "m.room.member" && (await this.opts.moderation?.drops(ev))) return;
+    const portal = await this.opts.portals.get(target.platform, target.chat_id);
+    if (!portal || portal.roomId !== ev.room_id) {
+      log.info("chat unlinked before delivery; skipped", { platform: target.platform, room: ev.room_id });
+      return;
     }
+    // The portal's login may have been replaced (logout, then login again): use another
+    // login of the platform.
+    const entry =
+      this.opts.registry.client(portal.loginId) ?? this.opts.registry.clientForPlatform(portal.platform);
+    if (!entry)
+      throw new BridgeError(`the ${portal.platform} login of this room is not connected`, undefined, true);
+    if (await this.relayOff(portal, entry, ev)) return;
+    // Only a resumed or retried item can have reached the platform already.
+    await this.relay(portal, entry.client, ev, item.resumed === true || item.attempts > 0);
+    // Only a login that could deliver takes the portal over (a personal account refuses
+    // chats of another account, and must not keep them from their owner's next login).
+    if (entry.login.id !== portal.loginId)
+      await this.opts.portals.save({ ...portal, loginId: entry.login.id });
   }
 
   private mayRelay(mxid: string): boolean {
@@ -366,11 +463,23 @@ export class OutboundBridge {
     relates: Content,
   ): Promise<void> {
     if (typeof relates.event_id !== "string") return;
-    const remoteId = await this.remoteIdOf(portal, relates.event_id);
-    if (!remoteId) {
+    const rows = await this.opts.store.getMessagesByEvent(relates.event_id);
+    const row = rows.find((r) => r.platform === portal.platform && r.chatId === portal.chatId);
+    if (!row) {
       log.info("edit of a message that was never bridged skipped", { room: ev.room_id, event: ev.event_id });
       return;
     }
+    // Only its sender may edit a message (clients show others' edits as nothing; the platform
+    // would show them as the original author's words).
+    if (row.senderMxid !== ev.sender) {
+      log.warn("edit of someone else's message ignored", {
+        room: ev.room_id,
+        event: ev.event_id,
+        editor: ev.sender,
+      });
+      return;
+    }
+    const remoteId = row.remoteId;
     if (!canEdit(client)) {
       await this.cannot(
         portal,
@@ -411,7 +520,7 @@ export class OutboundBridge {
       return;
     }
     const { store } = this.opts;
-    if (await store.getReactionByEvent(ev.event_id)) return;
+    if (await store.getReactionByEvent(ev.event_id, portal)) return; // relayed to this chat before
     await client.sendReaction(chat, target, relates.key, await this.sender(ev));
     await store.insertReaction({
       platform: portal.platform,
@@ -435,11 +544,11 @@ export class OutboundBridge {
     const { store } = this.opts;
     const redacts = ev.redacts ?? (ev.content as Content).redacts;
     if (typeof redacts !== "string") return;
-    const reaction = await store.getReactionByEvent(redacts);
+    const reaction = await store.getReactionByEvent(redacts, portal);
     if (reaction) {
-      if (reaction.platform === portal.platform && reaction.chatId === portal.chatId && canReact(client)) {
+      if (canReact(client)) {
         await client.removeReaction(chat, reaction.targetRemoteId, reaction.key, await this.sender(ev));
-        await store.deleteReactionByEvent(redacts);
+        await store.deleteReactionByEvent(redacts, portal);
       }
       return;
     }
@@ -447,9 +556,10 @@ export class OutboundBridge {
       (r) => r.platform === portal.platform && r.chatId === portal.chatId,
     );
     if (!rows.length) return;
-    // A moderator removing someone else's message is a moderation action: audited.
+    // A moderator removing someone else's message is a moderation action: audited. (The bot's
+    // redactions mirror deletions made on a platform, or a purge that audits itself.)
     const audit = (ok: boolean, detail?: string) =>
-      ev.sender === rows[0]!.senderMxid
+      ev.sender === rows[0]!.senderMxid || ev.sender === this.opts.bot.userId
         ? undefined
         : this.opts.moderation?.mirrored({
             roomId: ev.room_id,
@@ -470,6 +580,7 @@ export class OutboundBridge {
       return;
     }
     for (const row of rows) await client.deleteMessage(chat, row.remoteId);
+    await store.deleteMessagesByEvent(redacts, portal);
     this.opts.metrics.events.inc({ platform: portal.platform, direction: "out" });
     await audit(true);
   }

@@ -33,6 +33,8 @@ export class PortalService {
   private readonly byRoom = new Map<string, Portal[]>();
   /** Portals created without their chat's details (lookup refused): when to ask again. */
   private readonly detailsPending = new AskAgain<string>();
+  /** Chats known to be unlinked (from the store, or unlinked here), by key. */
+  private readonly unlinked = new Set<string>();
 
   constructor(
     private readonly opts: {
@@ -68,9 +70,34 @@ export class PortalService {
     this.invalidate(portal.platform, portal.chatId, portal.roomId);
   }
 
-  async remove(portal: Portal): Promise<void> {
-    await this.opts.store.deletePortal(portal.platform, portal.chatId);
+  /**
+   * Unlinks a portal (`unlink`): the chat's later messages are dropped, and no portal is made
+   * for it, until it is linked again ({@link link}). The room stays as it is.
+   */
+  async unlink(portal: Portal, by: string): Promise<void> {
+    await this.opts.store.unlinkPortal(portal, by);
+    this.unlinked.add(`${portal.platform}\u0000${portal.chatId}`);
     this.invalidate(portal.platform, portal.chatId, portal.roomId);
+  }
+
+  /**
+   * Saves a portal made by `link` and lifts an unlink of its chat (also under `sameChatIds`,
+   * the other keys of that chat). Saved first: a crash in between leaves a portal, which wins.
+   */
+  async link(portal: Portal, sameChatIds: string[] = []): Promise<void> {
+    await this.save(portal);
+    const keys = [portal.chatId, ...sameChatIds];
+    await this.opts.store.clearUnlinked(portal.platform, keys);
+    for (const k of keys) this.unlinked.delete(`${portal.platform}\u0000${k}`);
+  }
+
+  /** Whether the chat was unlinked and not linked again since. */
+  async isUnlinked(platform: string, chatId: string): Promise<boolean> {
+    const k = `${platform}\u0000${chatId}`;
+    if (this.unlinked.has(k)) return true;
+    if (!(await this.opts.store.isChatUnlinked(platform, chatId))) return false;
+    this.unlinked.add(k);
+    return true;
   }
 
   private invalidate(platform: string, chatId: string, roomId: string): void {
@@ -79,21 +106,26 @@ export class PortalService {
   }
 
   /**
-   * The portal for a chat, creating its room when there is none yet. Runs inside the chat's
-   * serial queue, so two messages of one chat can never create two rooms.
+   * The portal for a chat, creating its room when there is none yet; undefined for a chat
+   * someone unlinked (its messages are not bridged). Runs inside the chat's serial queue, so
+   * two messages of one chat can never create two rooms.
    */
   async ensure(
     platform: string,
     login: LoginRef,
     client: NetworkClient,
     chat: RemoteChatRef,
-  ): Promise<Portal> {
+  ): Promise<Portal | undefined> {
     const key = chatKey(chat);
     const existing = await this.get(platform, key);
     if (existing) {
       if (this.detailsPending.due(`${platform}\u0000${key}`))
         await this.fillInDetails(existing, client, chat);
       return existing;
+    }
+    if (await this.isUnlinked(platform, key)) {
+      log.info("message of an unlinked chat not bridged", { platform, chat: key });
+      return undefined;
     }
     const info = await this.lookUp(platform, client, chat);
     const roomId = await this.createRoom(platform, key, login, client, info);

@@ -448,6 +448,27 @@ export interface ApprovalHandling {
   requestApproval(chat: RemoteChatRef, request: ApprovalRequest): Promise<ApprovalDecision>;
 }
 
+/**
+ * Reading the chat a user names in `link <platform> <chat>`. People type or paste a chat in many
+ * forms (a phone number with spaces, a channel mention, a link copied from the app); the portal
+ * of a chat has one key, the chat id this login's events carry. Without this capability the
+ * core takes the typed text as the chat id.
+ */
+export interface ChatIdHandling {
+  /**
+   * The chat id of `typed` as this login's events carry it (the portal key: `<chat>/<thread>`
+   * for a thread bridged as its own room). May ask the platform (a Telegram @username). Throws a
+   * `BridgeError` (src/core/errors.ts) whose text says which forms are understood when `typed` is none of them.
+   */
+  resolveChatId(typed: string): Promise<string>;
+  /**
+   * Other portal keys under which the same chat may already be bridged: the chat seen through
+   * another login of the platform (a WhatsApp direct chat from the other account), or a form
+   * stored before ids were resolved. Must not do IO.
+   */
+  sameChatIds(chatId: string): string[];
+}
+
 export interface BackfillHandling {
   /** Messages after `afterId` (exclusive), oldest first. */
   fetchMessagesAfter(
@@ -489,3 +510,5 @@ export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHand
   has(c, "fetchMessagesAfter");
 export const canAskApproval = (c: NetworkClient): c is NetworkClient & ApprovalHandling =>
   has(c, "requestApproval");
+export const canResolveChatId = (c: NetworkClient): c is NetworkClient & ChatIdHandling =>
+  has(c, "resolveChatId");

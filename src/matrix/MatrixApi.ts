@@ -296,11 +296,18 @@ export class Intent {
     }
   }
 
-  async redact(roomId: string, eventId: string, txnId: string, reason?: string): Promise<string> {
+  /** `extra`: further keys of the redaction's content (the bridge's own markers). */
+  async redact(
+    roomId: string,
+    eventId: string,
+    txnId: string,
+    reason?: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<string> {
     const res = await this.req<{ event_id: string }>(
       "PUT",
       `/_matrix/client/v3/rooms/${enc(roomId)}/redact/${enc(eventId)}/${enc(txnId)}`,
-      { body: reason ? { reason } : {} },
+      { body: reason ? { ...extra, reason } : extra },
     );
     return res.event_id;
   }

@@ -23,7 +23,7 @@ import {
   type UserDb,
 } from "./pgRows";
 import * as quarantine from "./QuarantineSql";
-import type { Store } from "./Store";
+import type { ChatOf, Store } from "./Store";
 import type {
   Ghost,
   LoginRow,
@@ -50,6 +50,12 @@ const SQL_DELETE_PORTAL = "DELETE FROM portal WHERE platform = $1 AND chat_id = 
 const SQL_LIST_PORTALS = `SELECT ${PORTAL_COLS} FROM portal WHERE ($1::text IS NULL OR platform = $1)
   ORDER BY platform, chat_id LIMIT $2 OFFSET $3`;
 const SQL_COUNT_PORTALS = "SELECT count(*)::int AS n FROM portal";
+const SQL_UNLINK_PORTAL = `WITH gone AS (DELETE FROM portal WHERE platform = $1 AND chat_id = $2)
+  INSERT INTO unlinked_chat (platform, chat_id, room_id, unlinked_by) VALUES ($1, $2, $3, $4)
+  ON CONFLICT (platform, chat_id) DO UPDATE SET room_id = excluded.room_id,
+    unlinked_by = excluded.unlinked_by, unlinked_at = now()`;
+const SQL_IS_UNLINKED = "SELECT 1 FROM unlinked_chat WHERE platform = $1 AND chat_id = $2";
+const SQL_CLEAR_UNLINKED = "DELETE FROM unlinked_chat WHERE platform = $1 AND chat_id = ANY($2::text[])";
 
 const GHOST_COLS = "mxid, platform, remote_id, display_name, avatar_key, avatar_mxc, registered";
 const SQL_GET_GHOST = `SELECT ${GHOST_COLS} FROM ghost WHERE mxid = $1`;
@@ -73,7 +79,8 @@ const SQL_MESSAGE_BY_REMOTE = `SELECT ${MESSAGE_COLS} FROM message
   WHERE platform = $1 AND chat_id = $2 AND remote_id = $3 ORDER BY part`;
 const SQL_MESSAGES_BY_EVENT = `SELECT ${MESSAGE_COLS} FROM message WHERE event_id = $1
   ORDER BY platform, chat_id, part`;
-const SQL_DELETE_MESSAGES_BY_EVENT = "DELETE FROM message WHERE event_id = $1";
+const SQL_DELETE_MESSAGES_BY_EVENT = `DELETE FROM message WHERE event_id = $1
+  AND ($2::text IS NULL OR (platform = $2 AND chat_id = $3))`;
 const SQL_LAST_MESSAGE = `SELECT ${MESSAGE_COLS} FROM message WHERE platform = $1 AND chat_id = $2
   ORDER BY order_key DESC NULLS LAST, "timestamp" DESC, part DESC LIMIT 1`;
 
@@ -83,8 +90,10 @@ const SQL_UPSERT_REACTION = `INSERT INTO reaction (${REACTION_COLS}) VALUES ($1,
     event_id = excluded.event_id, target_event_id = excluded.target_event_id`;
 const SQL_GET_REACTION = `SELECT ${REACTION_COLS} FROM reaction WHERE platform = $1 AND chat_id = $2
   AND target_remote_id = $3 AND sender = $4 AND key = $5`;
-const SQL_REACTION_BY_EVENT = `SELECT ${REACTION_COLS} FROM reaction WHERE event_id = $1 LIMIT 1`;
-const SQL_DELETE_REACTION_BY_EVENT = "DELETE FROM reaction WHERE event_id = $1";
+const SQL_REACTION_BY_EVENT = `SELECT ${REACTION_COLS} FROM reaction WHERE event_id = $1
+  AND ($2::text IS NULL OR (platform = $2 AND chat_id = $3)) ORDER BY platform, chat_id LIMIT 1`;
+const SQL_DELETE_REACTION_BY_EVENT = `DELETE FROM reaction WHERE event_id = $1
+  AND ($2::text IS NULL OR (platform = $2 AND chat_id = $3))`;
 
 const LOGIN_COLS = "id, platform, owner_mxid, remote_id, credentials, state";
 const SQL_LIST_LOGINS = `SELECT ${LOGIN_COLS} FROM login WHERE ($1::text IS NULL OR platform = $1)
@@ -126,6 +135,15 @@ const SQL_PRUNE_TXNS = `DELETE FROM appservice_txn
 const SQL_ENQUEUE = `INSERT INTO delivery_queue (queue_key, kind, payload)
   SELECT i.queue_key, i.kind, i.payload
   FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS i(queue_key, kind, payload, ord)
+  ORDER BY i.ord
+  RETURNING id`;
+// The item leaves the queue and its successors enter it in one statement: either both happen
+// or neither, and an item already gone (replaced before) gets no successors a second time.
+const SQL_REPLACE_QUEUE_ITEM = `WITH gone AS (DELETE FROM delivery_queue WHERE id = $1 RETURNING id)
+  INSERT INTO delivery_queue (queue_key, kind, payload)
+  SELECT i.queue_key, i.kind, i.payload
+  FROM unnest($2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS i(queue_key, kind, payload, ord)
+  WHERE EXISTS (SELECT 1 FROM gone)
   ORDER BY i.ord
   RETURNING id`;
 const SQL_PENDING_QUEUE =
@@ -241,6 +259,18 @@ export class PgStore implements Store {
     return (await this.first<{ n: number }>(SQL_COUNT_PORTALS, []))!.n;
   }
 
+  async unlinkPortal(p: Portal, by: string): Promise<void> {
+    await this.pool.query(SQL_UNLINK_PORTAL, [p.platform, p.chatId, p.roomId, by]);
+  }
+
+  async isChatUnlinked(platform: string, chatId: string): Promise<boolean> {
+    return (await this.first(SQL_IS_UNLINKED, [platform, chatId])) !== undefined;
+  }
+
+  async clearUnlinked(platform: string, chatIds: string[]): Promise<void> {
+    await this.pool.query(SQL_CLEAR_UNLINKED, [platform, chatIds]);
+  }
+
   // ---- ghosts ----
 
   async getGhost(mxid: string): Promise<Ghost | undefined> {
@@ -284,8 +314,12 @@ export class PgStore implements Store {
     return (await this.rows<MessageDb>(SQL_MESSAGES_BY_EVENT, [eventId])).map(toMessage);
   }
 
-  async deleteMessagesByEvent(eventId: string): Promise<void> {
-    await this.pool.query(SQL_DELETE_MESSAGES_BY_EVENT, [eventId]);
+  async deleteMessagesByEvent(eventId: string, chat?: ChatOf): Promise<void> {
+    await this.pool.query(SQL_DELETE_MESSAGES_BY_EVENT, [
+      eventId,
+      chat?.platform ?? null,
+      chat?.chatId ?? null,
+    ]);
   }
 
   async lastMessage(platform: string, chatId: string): Promise<MessageRow | undefined> {
@@ -320,13 +354,21 @@ export class PgStore implements Store {
     return r && toReaction(r);
   }
 
-  async getReactionByEvent(eventId: string): Promise<ReactionRow | undefined> {
-    const r = await this.first<ReactionDb>(SQL_REACTION_BY_EVENT, [eventId]);
+  async getReactionByEvent(eventId: string, chat?: ChatOf): Promise<ReactionRow | undefined> {
+    const r = await this.first<ReactionDb>(SQL_REACTION_BY_EVENT, [
+      eventId,
+      chat?.platform ?? null,
+      chat?.chatId ?? null,
+    ]);
     return r && toReaction(r);
   }
 
-  async deleteReactionByEvent(eventId: string): Promise<void> {
-    await this.pool.query(SQL_DELETE_REACTION_BY_EVENT, [eventId]);
+  async deleteReactionByEvent(eventId: string, chat?: ChatOf): Promise<void> {
+    await this.pool.query(SQL_DELETE_REACTION_BY_EVENT, [
+      eventId,
+      chat?.platform ?? null,
+      chat?.chatId ?? null,
+    ]);
   }
 
   // ---- logins ----
@@ -430,6 +472,18 @@ export class PgStore implements Store {
     const ids = (await quarantine.enqueueEachApart(this.pool, prepared))!;
     this.adoptPayloads(items, prepared);
     return ids;
+  }
+
+  async replaceQueueItem(id: string, items: NewQueueItem[]): Promise<string[]> {
+    const prepared = prepareItems(items);
+    const bad = prepared.find((p) => p.error !== undefined);
+    if (bad) throw new Error(`a queue item ${bad.error}`);
+    const rows = await this.rows<{ id: string }>(SQL_REPLACE_QUEUE_ITEM, [id, ...queueColumns(prepared)]);
+    this.adoptPayloads(items, prepared);
+    return rows
+      .map((r) => BigInt(r.id))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(String);
   }
 
   /** The caller delivers what was stored: payloads with characters jsonb refused replaced. */

@@ -10,6 +10,9 @@ import type {
   UserRow,
 } from "./types";
 
+/** One linked chat (a portal's platform and chat id). */
+export type ChatOf = Pick<Portal, "platform" | "chatId">;
+
 /**
  * Everything the core keeps in PostgreSQL, grouped by entity. One implementation (PgStore);
  * the contract suite in spec/integration runs against embedded and external PostgreSQL.
@@ -24,6 +27,14 @@ export interface Store {
   deletePortal(platform: string, chatId: string): Promise<boolean>;
   listPortals(opts?: { platform?: string; limit?: number; offset?: number }): Promise<Portal[]>;
   countPortals(): Promise<number>;
+  /**
+   * Removes the portal and remembers the chat as unlinked, in one statement: its messages are
+   * not bridged and no portal is created for it until {@link clearUnlinked}.
+   */
+  unlinkPortal(portal: Portal, by: string): Promise<void>;
+  isChatUnlinked(platform: string, chatId: string): Promise<boolean>;
+  /** The chats may be bridged again (a `link`). */
+  clearUnlinked(platform: string, chatIds: string[]): Promise<void>;
 
   // ---- ghosts ----
   getGhost(mxid: string): Promise<Ghost | undefined>;
@@ -39,7 +50,8 @@ export interface Store {
   getMessageByRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]>;
   /** Every remote copy of a Matrix event (one per linked chat and part). */
   getMessagesByEvent(eventId: string): Promise<MessageRow[]>;
-  deleteMessagesByEvent(eventId: string): Promise<void>;
+  /** Forgets the remote copies of a Matrix event: all of them, or only those in `chat`. */
+  deleteMessagesByEvent(eventId: string, chat?: ChatOf): Promise<void>;
   /** The newest bridged message of a chat (for backfill after a restart). */
   lastMessage(platform: string, chatId: string): Promise<MessageRow | undefined>;
 
@@ -52,8 +64,9 @@ export interface Store {
     sender: string,
     key: string,
   ): Promise<ReactionRow | undefined>;
-  getReactionByEvent(eventId: string): Promise<ReactionRow | undefined>;
-  deleteReactionByEvent(eventId: string): Promise<void>;
+  /** A reaction row of a Matrix reaction event (one per linked chat): any, or the one in `chat`. */
+  getReactionByEvent(eventId: string, chat?: ChatOf): Promise<ReactionRow | undefined>;
+  deleteReactionByEvent(eventId: string, chat?: ChatOf): Promise<void>;
 
   // ---- logins ----
   listLogins(platform?: string): Promise<LoginRow[]>;
@@ -90,6 +103,11 @@ export interface Store {
    * item the database could not take: it is quarantined). Payloads are replaced as above.
    */
   enqueue(items: NewQueueItem[]): Promise<Array<string | undefined>>;
+  /**
+   * Removes item `id` and queues `items` in its place, atomically; resolves with their ids,
+   * none when the item was no longer queued (it was replaced or finished before).
+   */
+  replaceQueueItem(id: string, items: NewQueueItem[]): Promise<string[]>;
   /** Every pending item, oldest first. */
   pendingQueue(): Promise<QueueItem[]>;
   completeQueueItem(id: string): Promise<void>;

@@ -92,7 +92,8 @@ export interface QueueItem {
   id: string;
   /**
    * Serialisation key: "remote:<platform>:<chat>" inbound, "profile:<platform>:<user>" for a
-   * user's profile changes, "matrix:<room>" outbound.
+   * user's profile changes, "matrix:<room>" outbound (commands and the AI take the event
+   * there), then "matrix:<room>|<platform>|<chat>" for each linked chat it is relayed to.
    */
   queueKey: string;
   kind: QueueKind;

@@ -32,6 +32,8 @@ export async function startAiRig(
     bridge?: Record<string, unknown>;
     /** The `encryption` section. */
     encryption?: Record<string, unknown>;
+    /** Where the bridge reaches the homeserver (a proxy in front of the shared Synapse). */
+    homeserverUrl?: string;
   } = {},
 ): Promise<AiRig> {
   const { backend, timeoutMs = 5000 } = opts;
@@ -74,6 +76,7 @@ export async function startAiRig(
     permissions: opts.permissions,
     bridge: opts.bridge,
     encryption: opts.encryption,
+    homeserverUrl: opts.homeserverUrl,
   });
   return {
     core,

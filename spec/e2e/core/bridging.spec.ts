@@ -104,6 +104,24 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
       (c) => c.method === "PATCH" && c.path === `/chats/chat1/messages/${remoteId}`,
     );
     assert.equal((patch.body as { text: string }).text, "no typo here");
+
+    // Someone else's edit of alice's message never reaches the platform as her words.
+    const dave = await user("dave");
+    await alice.invite(room, dave.userId);
+    await dave.join(room);
+    await dave.edit(room, mine, "words put in alice's mouth");
+    await alice.edit(room, mine, "alice's own last word");
+    const last = await core.testnet.waitFor(
+      (c) =>
+        c.method === "PATCH" &&
+        c.path === `/chats/chat1/messages/${remoteId}` &&
+        (c.body as { text?: string }).text === "alice's own last word",
+    );
+    assert.ok(last);
+    assert.ok(
+      !core.testnet.calls.some((c) => (c.body as { text?: string } | undefined)?.text?.includes("mouth")),
+      "the other user's edit was not sent",
+    );
   });
 
   it("maps reactions both ways, including removal", async () => {

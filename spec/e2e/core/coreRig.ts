@@ -77,6 +77,12 @@ export async function startCoreRig(
     homeserverUrl?: string;
     /** The `encryption` section. */
     encryption?: Record<string, unknown>;
+    /** The `database` section (default: embedded PostgreSQL in the rig's directory). */
+    database?: Record<string, unknown>;
+    /** Extra environment of the bridge process (a preload, a test trust root…). */
+    env?: Record<string, string>;
+    /** More top-level sections (`policy`, `flood`, …). */
+    sections?: Record<string, unknown>;
   } = {},
 ): Promise<CoreRig> {
   const rig = await sharedRig();
@@ -109,11 +115,12 @@ export async function startCoreRig(
       },
       ...opts.bridge,
     },
-    database: { data_dir: path.join(dir, "data") },
+    database: opts.database ?? { data_dir: path.join(dir, "data") },
     delivery: { initial_backoff_ms: 100, max_backoff_ms: 1000, give_up_after_seconds: 120, ...opts.delivery },
     provisioning: { enabled: true, shared_secret: provisioningSecret },
     ...(opts.ai ? { ai: opts.ai } : {}),
     ...(opts.encryption ? { encryption: opts.encryption } : {}),
+    ...opts.sections,
     logging: { level: "info", format: "json" },
     platforms: {
       testnet: {
@@ -131,7 +138,8 @@ export async function startCoreRig(
   };
   const configPath = path.join(dir, "config.yaml");
   writeFileSync(configPath, dump(config));
-  const start = () => BridgeProcess.start({ configPath, registrationPath: rig.registrationPath });
+  const start = () =>
+    BridgeProcess.start({ configPath, registrationPath: rig.registrationPath, env: opts.env });
   const self: CoreRig = {
     rig,
     testnet,

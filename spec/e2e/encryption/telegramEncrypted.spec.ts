@@ -10,6 +10,11 @@ const GROUP = -1009876543;
 const UMA = 601;
 const ERIN = "@erin:localhost";
 
+/** The event an event replies to. */
+const inReplyTo = (e: E2eeEvent): string | undefined =>
+  (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.["m.in_reply_to"]
+    ?.event_id;
+
 const text = (body: string) => (e: E2eeEvent) => e.type === "m.room.message" && e.content.body === body;
 
 /**
@@ -100,11 +105,7 @@ describe("Encrypted portal with Telegram (real E2EE clients, real Synapse)", fun
     assert.deepEqual((edit.content["m.relates_to"] as { event_id?: string }).event_id, original);
     tg.injectMessage({ chat: GROUP, from: UMA, text: "replying in secret", reply_to_message_id: first });
     const reply = await erin.waitForEvent(room, text("replying in secret"));
-    assert.equal(
-      ((reply.content["m.relates_to"] as Record<string, { event_id?: string }>)["m.in_reply_to"] ?? {})
-        .event_id,
-      original,
-    );
+    assert.equal(inReplyTo(reply), original);
   });
 
   it("brings images over encrypted, byte for byte, both ways", async () => {
@@ -195,11 +196,7 @@ describe("Encrypted portal with Telegram (real E2EE clients, real Synapse)", fun
       (e) =>
         e.content.msgtype === "m.notice" &&
         /could not be decrypted/.test(String(e.content.body)) &&
-        (
-          (e.content["m.relates_to"] as Record<string, { event_id?: string }> | undefined)?.[
-            "m.in_reply_to"
-          ] ?? {}
-        ).event_id === lost,
+        inReplyTo(e) === lost,
       30_000,
     );
     assert.equal(notice.encrypted, true, "the notice is encrypted too");
@@ -235,11 +232,7 @@ describe("Encrypted portal with Telegram (real E2EE clients, real Synapse)", fun
       (e) =>
         e.content.msgtype === "m.notice" &&
         /could not be decrypted/.test(String(e.content.body)) &&
-        (
-          (e.content["m.relates_to"] as Record<string, { event_id?: string }> | undefined)?.[
-            "m.in_reply_to"
-          ] ?? {}
-        ).event_id === lost,
+        inReplyTo(e) === lost,
       30_000,
     );
     const from = rig.from();

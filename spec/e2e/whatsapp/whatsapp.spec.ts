@@ -259,7 +259,7 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
     );
     assert.match(
       String(notice.content.body),
-      /only @alice:localhost writes through this WhatsApp account.*relay on/,
+      /only @alice:localhost writes through this WhatsApp account.*relay on/i,
     );
     await bob.sendText(room, "!cb relay on");
     await alice.waitFor(

@@ -122,6 +122,22 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         assert.equal(await store.getPortal(`tg${u}`, "c2"), undefined);
         assert.equal(await store.countPortals(), before + 3);
       });
+
+      it("unlinks a portal into a tombstone that only clearUnlinked lifts", async () => {
+        const p = portal({ chatId: "gone" });
+        await store.upsertPortal(p);
+        assert.equal(await store.isChatUnlinked(p.platform, "gone"), false);
+        await store.unlinkPortal(p, "@mod:example.org");
+        assert.equal(await store.getPortal(p.platform, "gone"), undefined, "the portal is removed");
+        assert.equal(await store.isChatUnlinked(p.platform, "gone"), true);
+        assert.equal(await store.isChatUnlinked(`other${u}`, "gone"), false, "per platform");
+        await store.unlinkPortal(p, "@mod:example.org"); // again: no conflict
+        await store.upsertPortal(p);
+        assert.equal(await store.isChatUnlinked(p.platform, "gone"), true, "a portal alone does not lift it");
+        await store.clearUnlinked(p.platform, ["other-form", "gone"]);
+        assert.equal(await store.isChatUnlinked(p.platform, "gone"), false);
+        assert.ok(await store.getPortal(p.platform, "gone"));
+      });
     });
 
     describe("ghosts", () => {
@@ -197,6 +213,33 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           undefined,
         );
         assert.equal((await store.getReactionByEvent(`$heart${u}`))?.key, "❤️");
+      });
+
+      it("keeps one row per linked chat for one Matrix reaction; looks up and deletes per chat", async () => {
+        const base: ReactionRow = {
+          platform: `tg${u}`,
+          chatId: "hub-1",
+          targetRemoteId: "t1",
+          sender: "@alice:example.org",
+          key: "👍",
+          roomId: `!hub${u}:example.org`,
+          eventId: `$hubreact${u}`,
+          targetEventId: `$hubev${u}`,
+        };
+        const dc = { ...base, platform: `dc${u}`, chatId: "hub-2", targetRemoteId: "d1" };
+        await store.insertReaction(base);
+        await store.insertReaction(dc);
+        assert.deepEqual(await store.getReactionByEvent(base.eventId, dc), dc);
+        assert.deepEqual(await store.getReactionByEvent(base.eventId, base), base);
+        assert.equal(
+          await store.getReactionByEvent(base.eventId, { platform: `sl${u}`, chatId: "x" }),
+          undefined,
+        );
+        await store.deleteReactionByEvent(base.eventId, base);
+        assert.equal(await store.getReactionByEvent(base.eventId, base), undefined);
+        assert.deepEqual(await store.getReactionByEvent(base.eventId), dc, "the other chat's row stays");
+        await store.deleteReactionByEvent(base.eventId);
+        assert.equal(await store.getReactionByEvent(base.eventId), undefined);
       });
     });
 

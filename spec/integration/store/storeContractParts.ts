@@ -96,6 +96,12 @@ export function describeMessageMap(ctx: ContractContext): void {
         [`dc${u}/chat-1/z`, `tg${u}/chat-1/y`, `tg${u}/chat-2/x`],
       );
       assert.equal((await store.lastMessage(`tg${u}`, "chat-1"))?.remoteId, "y");
+      await store.deleteMessagesByEvent(ev, { platform: `tg${u}`, chatId: "chat-2" });
+      assert.deepEqual(
+        (await store.getMessagesByEvent(ev)).map((m) => `${m.platform}/${m.chatId}/${m.remoteId}`),
+        [`dc${u}/chat-1/z`, `tg${u}/chat-1/y`],
+        "only the copies in that chat are forgotten",
+      );
       await store.deleteMessagesByEvent(ev);
       assert.deepEqual(await store.getMessagesByEvent(ev), []);
       assert.equal((await store.lastMessage(`tg${u}`, "chat-1"))?.remoteId, "w");
@@ -297,6 +303,40 @@ export function describeQueue(ctx: ContractContext): void {
       );
       assert.equal(await store.queueDepth(), 3);
       assert.ok(pending.every((p) => p.attempts === 0 && p.kind === "matrix" && p.createdAt instanceof Date));
+    });
+
+    it("replaces an item by its successors in one write, once", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      const [parent] = (await store.enqueue(items(1))) as string[];
+      const later = (await store.enqueue(items(1, `matrix:!later${u}:example.org`))) as string[];
+      const children = ["a", "b", "c"].map((c) => ({
+        queueKey: `matrix:!q${u}:example.org|${c}`,
+        kind: "matrix" as const,
+        payload: { chat: c },
+      }));
+      const ids = await store.replaceQueueItem(parent!, children);
+      assert.equal(ids.length, 3);
+      assert.ok(
+        ids.every((id) => BigInt(id) > BigInt(later[0]!)),
+        "successors queue after what is already there",
+      );
+      const pending = await store.pendingQueue();
+      assert.deepEqual(
+        pending.map((p) => p.id),
+        [later[0], ...ids],
+        "the replaced item is gone",
+      );
+      assert.deepEqual(
+        pending.slice(1).map((p) => (p.payload as { chat: string }).chat),
+        ["a", "b", "c"],
+      );
+      assert.deepEqual(
+        await store.replaceQueueItem(parent!, children),
+        [],
+        "a second replacement adds nothing",
+      );
+      assert.equal(await store.queueDepth(), 4);
     });
 
     const DAY = 24 * 3600_000;

@@ -300,6 +300,11 @@ export class DiscordServer {
     this.failures.push({ match, spec, left: spec.count ?? 1 });
   }
 
+  /** Ends every failure `failNext` still has in store. */
+  clearFailures(): void {
+    this.failures.splice(0);
+  }
+
   /** Resolves with the first recorded call (past or future) that matches. */
   waitFor(predicate: (c: RecordedCall) => boolean, timeoutMs = 15_000): Promise<RecordedCall> {
     return new Promise((resolve, reject) => {

@@ -5,6 +5,7 @@
  * requests it matches itself (a 500, a 400 M_UNKNOWN…). {@link HomeserverProxy.stopListening}
  * makes connections fail (ECONNREFUSED) until {@link HomeserverProxy.listenAgain}, on the same
  * port; when the homeserver behind it is down, the proxy answers 502 as nginx would.
+ * {@link HomeserverProxy.hold} keeps matching requests waiting until it is released.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -50,6 +51,11 @@ export class HomeserverProxy {
   /** Every request received, in arrival order. */
   readonly calls: ProxiedCall[] = [];
   private readonly rules: Rule[] = [];
+  private readonly gates: Array<{
+    match: (call: ProxiedCall) => boolean;
+    open: Promise<void>;
+    waiting: number;
+  }> = [];
   private server: Server | undefined;
 
   private constructor(
@@ -90,6 +96,23 @@ export class HomeserverProxy {
       if (i >= 0) this.rules.splice(i, 1);
     };
     return Object.assign(remove, { hits: () => rule.hits });
+  }
+
+  /**
+   * Holds every request matching `match` (it is forwarded only once the returned function is
+   * called), to keep the bridge at one point of what it does; `held()` counts the requests
+   * waiting.
+   */
+  hold(match: (call: ProxiedCall) => boolean): (() => void) & { held(): number } {
+    let release!: () => void;
+    const gate = { match, open: new Promise<void>((r) => (release = r)), waiting: 0 };
+    this.gates.push(gate);
+    const open = () => {
+      const i = this.gates.indexOf(gate);
+      if (i >= 0) this.gates.splice(i, 1);
+      release();
+    };
+    return Object.assign(open, { held: () => gate.waiting });
   }
 
   /** Closes the listening socket and every open connection: new connections are refused. */
@@ -145,6 +168,12 @@ export class HomeserverProxy {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify({ errcode, error }));
       return;
+    }
+    const gate = this.gates.find((g) => g.match(call));
+    if (gate) {
+      gate.waiting++;
+      await gate.open;
+      gate.waiting--;
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {

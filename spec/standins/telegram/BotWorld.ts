@@ -170,6 +170,14 @@ export class BotWorld {
     return c;
   }
 
+  /** A public group or channel by its username (any case), as getChat("@name") finds it. */
+  chatByUsername(name: string): ChatState | undefined {
+    const lower = name.toLowerCase();
+    return [...this.chats.values()].find(
+      (c) => c.spec.type !== "private" && c.spec.username?.toLowerCase() === lower,
+    );
+  }
+
   hasChat(id: number): boolean {
     return this.chats.has(id);
   }

@@ -302,6 +302,13 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
       return { file_id: p.file_id, file_unique_id: f.file_unique_id, file_size: f.size, file_path: f.path };
     },
     getChat: (p) => {
+      // Like the Bot API: "@name" finds a public group or channel by its username (any case);
+      // private chats and users cannot be looked up by name.
+      if (typeof p.chat_id === "string" && p.chat_id.startsWith("@")) {
+        const found = world.chatByUsername(p.chat_id.slice(1));
+        if (!found) throw badRequest("chat not found");
+        return world.chatFullInfo(found);
+      }
       const id = need(p, "chat_id");
       if (world.hasChat(id)) return world.chatFullInfo(world.chat(id));
       if (world.users.has(id)) {

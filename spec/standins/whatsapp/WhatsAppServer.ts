@@ -159,6 +159,11 @@ export class WhatsAppServer {
     return [...this.sessions].map((s) => s.number);
   }
 
+  /** Whether `number`'s device has uploaded its Signal keys (before that, nobody can write to it). */
+  keysUploaded(number: string): boolean {
+    return this.bundles.has(number);
+  }
+
   /** Messages waiting for `number`'s device (sent while it was away, or not yet acknowledged). */
   pendingFor(number: string): number {
     return this.pending.get(number)?.length ?? 0;
@@ -224,11 +229,19 @@ export class WhatsAppServer {
    * the first time. Returns its id.
    */
   async sendGroupText(group: string, from: string, to: string, text: string): Promise<string> {
+    return this.sendGroupMessage(group, from, to, { conversation: text });
+  }
+
+  /**
+   * Any message (a reply, a reaction, a revoke, an edit…) from contact `from` in group `group`,
+   * sent as {@link sendGroupText} sends text. Returns its id.
+   */
+  async sendGroupMessage(group: string, from: string, to: string, message: proto.IMessage): Promise<string> {
     const peer = this.peers.get(from);
     if (!peer) throw new Error(`unknown contact ${from}`);
     const device = this.deviceOf(to);
     const id = `3EB0G${(++this.counter).toString(16).padStart(4, "0")}${Date.now().toString(16).toUpperCase()}`;
-    const { ciphertext, skdm } = await peer.encryptGroup(group, { conversation: text });
+    const { ciphertext, skdm } = await peer.encryptGroup(group, message);
     const content: BinaryNode[] = [];
     const memo = `${group}|${device}`;
     if (!peer.senderKeySent.has(memo)) {

@@ -30,7 +30,7 @@ function base(events: RoomEvent[], over: Partial<ContextInput> = {}): ContextInp
     ]),
     systemPrompt: "Be brief.",
     tokenBudget: 1000,
-    commandPrefix: "!ai",
+    commandPrefixes: ["!ai", "!cb"],
     redact: (t) => t,
     ...over,
   };
@@ -74,6 +74,8 @@ describe("ai: context assembly", () => {
       msg("@clawbridge:localhost", "bridge notice"),
       msg(AI, "⚠️ The AI could not answer", { msgtype: "m.notice" }),
       msg("@alice:localhost", "!ai mode always"),
+      msg("@alice:localhost", "!cb status"),
+      msg("@_testnet_u1:localhost", "!cb help"),
       msg("@alice:localhost", "AI?"),
     ];
     assert.deepEqual(

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import {
+  armOrder,
+  compare,
   highestSustained,
   pairedDifferences,
   quantile,
@@ -57,5 +59,31 @@ describe("bench statistics", () => {
     const steps = [step(10, 30, 50), step(20, 60, 80), step(40, 119, 900), step(30, 90, 400)];
     assert.equal(highestSustained(steps, 1000), 30);
     assert.equal(highestSustained([step(10, 0, 0)], 1000), 0);
+  });
+
+  it("compares interleaved samples: percentile differences and the paired median", () => {
+    // b is a steady 10; a is 12 except one slow outlier and one missing sample.
+    const a = [12, 12, 12, 40, undefined, 12];
+    const b = [10, 10, 10, 10, 10, 11];
+    const c = compare(a, b);
+    assert.equal(c.a.n, 5);
+    assert.equal(c.b.n, 6);
+    assert.equal(c.added.p50, 12 - 10);
+    assert.ok(c.added.p99 > 20, "the outlier shows in the tail");
+    assert.deepEqual(
+      [c.addedPaired.n, c.addedPaired.p50, c.addedPaired.min, c.addedPaired.max],
+      [5, 2, 1, 30],
+    );
+    // Slower b: the added figures go negative, not clamped.
+    assert.equal(compare([5, 5], [7, 7]).added.p50, -2);
+    assert.ok(Number.isNaN(compare([], [1]).added.p50));
+  });
+
+  it("alternates which arm goes first", () => {
+    assert.deepEqual(armOrder(0, "x", "y"), ["x", "y"]);
+    assert.deepEqual(armOrder(1, "x", "y"), ["y", "x"]);
+    assert.deepEqual(armOrder(2, "x", "y"), ["x", "y"]);
+    const firsts = Array.from({ length: 100 }, (_, i) => armOrder(i, "x", "y")[0]);
+    assert.equal(firsts.filter((f) => f === "x").length, 50);
   });
 });

@@ -18,7 +18,7 @@ import type pg from "pg";
 import { Logger } from "../../log/Logger";
 import type { MatrixApi, RoomEvent, RoomEventContent } from "../MatrixApi";
 import { Device, type DurableStore } from "./Device";
-import { encryptionSettings, RoomDirectory } from "./RoomKeys";
+import { encryptionSettings, RoomDirectory, type RoomInfo } from "./RoomKeys";
 import type { CryptoParts } from "./transaction";
 
 const log = new Logger("Crypto");
@@ -55,6 +55,17 @@ export interface CryptoServiceOptions {
   onKeys?(events: RoomEvent[]): void;
 }
 
+/** How often, at least, key sharing is checked again in a room (rotation by time). */
+const RESHARE_CHECK_MS = 60_000;
+
+/** Events between two checks of key sharing: well before the room's rotation by count. */
+function reshareEvery(room: RoomInfo): number {
+  const msgs = room.encryption?.rotation_period_msgs;
+  return typeof msgs === "number" && msgs > 1 ? Math.min(20, msgs - 1) : 20;
+}
+
+/** Below this many one-time keys a device is loaded to top them up. */
+const OTK_LOW = 25;
 const UNDECRYPTABLE_LATER = new Set([0, 1]); // MissingRoomKey, UnknownMessageIndex
 
 let wasmReady: Promise<void> | undefined;
@@ -70,6 +81,14 @@ export class CryptoService {
   private readonly devices = new Map<string, Promise<Device>>();
   readonly rooms: RoomDirectory;
   private readonly storeKey: Uint8Array;
+  /** The device of every user that has one (loaded or not). */
+  private readonly deviceIds = new Map<string, string>();
+  /** The key counts last fed to each loaded device (see receive). */
+  private readonly fedCounts = new Map<string, string>();
+  /** Bumped on every device list change: rooms re-check their key sharing (see prepare). */
+  private epoch = 0;
+  /** Per sender and room: when its room key was last shared, and events sent since. */
+  private readonly shared = new Map<string, { epoch: number; version: number; sent: number; at: number }>();
 
   constructor(private readonly opts: CryptoServiceOptions) {
     this.rooms = new RoomDirectory(opts.api);
@@ -79,6 +98,10 @@ export class CryptoService {
   async start(): Promise<void> {
     wasmReady ??= initAsync();
     await wasmReady;
+    const rows = await this.opts.pool.query<{ user_id: string; device_id: string }>(
+      "SELECT user_id, device_id FROM crypto_device",
+    );
+    for (const r of rows.rows) this.deviceIds.set(r.user_id, r.device_id);
     await Promise.all(this.opts.readers.map((u) => this.device(u)));
   }
 
@@ -94,6 +117,9 @@ export class CryptoService {
   }
 
   private async open(userId: string): Promise<Device> {
+    // A send or a transaction may need a device before start() is through.
+    wasmReady ??= initAsync();
+    await wasmReady;
     const { api, pool, store } = this.opts;
     const row = await pool.query<{ device_id: string; cross_signed: boolean }>(
       "SELECT device_id, cross_signed FROM crypto_device WHERE user_id = $1",
@@ -121,6 +147,7 @@ export class CryptoService {
         [userId, deviceId],
       );
     }
+    this.deviceIds.set(userId, deviceId);
     const device = new Device(userId, deviceId, machine, api, store);
     // Only the readers decrypt: keys that reach ghosts' devices wake nothing.
     if (this.opts.readers.includes(userId))
@@ -176,28 +203,37 @@ export class CryptoService {
    * changed is in the database (so the transaction may be acknowledged).
    */
   async receive(parts: CryptoParts): Promise<void> {
+    const lists = parts.changed.length > 0 || parts.left.length > 0;
+    if (lists) this.epoch++;
+    // Synapse names the key counts of every appservice user in the rooms of a transaction's
+    // events, unchanged or not; feeding a machine costs milliseconds (it reloads its account),
+    // so a device is fed only what is new to it, and loaded only for to-device messages or
+    // one-time keys running low.
     const users = new Set<string>([
       ...parts.toDevice.map((m) => m.to_user_id),
       ...parts.keyCounts.keys(),
       ...parts.fallbackTypes.keys(),
     ]);
-    // With the database away, the devices already loaded still take what is theirs.
-    const known = await this.knownDevices([...users]).catch(() => new Set(this.devices.keys()));
-    const lists = parts.changed.length || parts.left.length;
-    const targets = new Map<string, Device>();
-    for (const d of await this.loaded()) if (lists) targets.set(d.userId, d);
+    const feeds = new Map<string, Device>();
+    if (lists) for (const d of await this.loaded()) feeds.set(d.userId, d);
     await Promise.all(
       [...users].map(async (u) => {
-        if (!known.has(u)) return; // not a device of ours (yet): nothing to keep
+        const deviceId = this.deviceIds.get(u);
+        if (!deviceId) return; // not a device of ours: nothing to keep
+        const hasMessages = parts.toDevice.some((m) => m.to_user_id === u && m.to_device_id === deviceId);
+        const counts = this.countsKey(parts, u, deviceId);
+        const changed = counts !== undefined && counts !== this.fedCounts.get(u);
+        const low = (parts.keyCounts.get(u)?.get(deviceId)?.get("signed_curve25519") ?? OTK_LOW) < OTK_LOW;
+        if (!hasMessages && !(changed && (this.devices.has(u) || low))) return;
         try {
-          targets.set(u, await this.device(u));
+          feeds.set(u, await this.device(u));
         } catch (err) {
           log.warn("device could not be loaded; its messages are lost", { user: u, err: String(err) });
         }
       }),
     );
     await Promise.all(
-      [...targets.values()].map(async (d) => {
+      [...feeds.values()].map(async (d) => {
         const toDevice = parts.toDevice.filter(
           (m) => m.to_user_id === d.userId && m.to_device_id === d.deviceId,
         );
@@ -214,24 +250,24 @@ export class CryptoService {
             fallback ? new Set(fallback) : undefined,
             new DecryptionSettings(TrustRequirement.Untrusted),
           );
+          const key = this.countsKey(parts, d.userId, d.deviceId);
+          if (key !== undefined) this.fedCounts.set(d.userId, key);
         } catch (err) {
           log.warn("encryption data of a transaction not taken", { user: d.userId, err: String(err) });
         }
       }),
     );
+    if (!feeds.size) return;
     await this.opts.store.flush();
-    for (const d of targets.values()) void d.sendOutgoing();
+    for (const d of feeds.values()) void d.sendOutgoing();
   }
 
-  private async knownDevices(users: string[]): Promise<Set<string>> {
-    if (!users.length) return new Set();
-    const res = await this.opts.pool.query<{ user_id: string }>(
-      "SELECT user_id FROM crypto_device WHERE user_id = ANY($1)",
-      [users],
-    );
-    const known = new Set(res.rows.map((r) => r.user_id));
-    for (const u of users) if (this.devices.has(u)) known.add(u);
-    return known;
+  /** The key counts and fallback key types a transaction gives for one device, as one string. */
+  private countsKey(parts: CryptoParts, userId: string, deviceId: string): string | undefined {
+    const counts = parts.keyCounts.get(userId)?.get(deviceId);
+    const fallback = parts.fallbackTypes.get(userId)?.get(deviceId);
+    if (!counts && !fallback) return undefined;
+    return JSON.stringify([[...(counts ?? [])].sort(), [...(fallback ?? [])].sort()]);
   }
 
   /** Keeps the room directory current; true when the event turned encryption on in a room. */
@@ -258,30 +294,51 @@ export class CryptoService {
     const device = await this.device(userId);
     const { machine } = device;
     return device.inRoom(roomId, async () => {
-      const members = [...(await this.rooms.members(roomId, userId))].map((u) => new UserId(u));
-      await machine.updateTrackedUsers(members.map((u) => u.clone()));
-      await device.sendOutgoing(); // key queries for new members
-      const claim = await machine.getMissingSessions(members.map((u) => u.clone()));
-      if (claim) {
-        const res = await device.send(claim);
-        if (res !== undefined) await machine.markRequestAsSent(claim.id, claim.type, res);
-      }
-      const shares = await machine.shareRoomKey(
-        new RoomId(roomId),
-        members.map((u) => u.clone()),
-        encryptionSettings(room),
-      );
-      if (shares.length) {
-        await this.opts.store.flush(); // the Olm ratchets used for these messages
-        for (const r of shares) {
-          const res = await device.send(r);
-          if (res !== undefined) await machine.markRequestAsSent(r.id, r.type, res);
-        }
+      const key = `${userId}|${roomId}`;
+      const last = this.shared.get(key);
+      const fresh =
+        last !== undefined &&
+        last.epoch === this.epoch &&
+        last.version === room.version &&
+        last.sent < reshareEvery(room) &&
+        Date.now() - last.at < RESHARE_CHECK_MS;
+      // Nothing changed since the room key was last shared (members, their devices, the room's
+      // settings) and the session is far from its rotation: encrypt at once. Otherwise share
+      // first (the crypto rotates the session when the settings or the members ask for it).
+      if (!fresh) {
+        await this.shareKey(device, roomId, room);
+        this.shared.set(key, { epoch: this.epoch, version: room.version, sent: 0, at: Date.now() });
       }
       const encrypted = await machine.encryptRoomEvent(new RoomId(roomId), type, JSON.stringify(content));
       await this.opts.store.flush(); // the Megolm index this event used
+      const entry = this.shared.get(key);
+      if (entry) entry.sent++;
       return { type: "m.room.encrypted", content: JSON.parse(encrypted) as RoomEventContent };
     });
+  }
+
+  /** Shares the room key of `device` with every device of the room's members that lacks it. */
+  private async shareKey(device: Device, roomId: string, room: RoomInfo): Promise<void> {
+    const { machine } = device;
+    const members = [...(await this.rooms.members(roomId, device.userId))].map((u) => new UserId(u));
+    await machine.updateTrackedUsers(members.map((u) => u.clone()));
+    await device.sendOutgoing(); // key queries for new members
+    const claim = await machine.getMissingSessions(members.map((u) => u.clone()));
+    if (claim) {
+      const res = await device.send(claim);
+      if (res !== undefined) await machine.markRequestAsSent(claim.id, claim.type, res);
+    }
+    const shares = await machine.shareRoomKey(
+      new RoomId(roomId),
+      members.map((u) => u.clone()),
+      encryptionSettings(room),
+    );
+    if (!shares.length) return;
+    await this.opts.store.flush(); // the Olm ratchets used for these messages
+    for (const r of shares) {
+      const res = await device.send(r);
+      if (res !== undefined) await machine.markRequestAsSent(r.id, r.type, res);
+    }
   }
 
   /** Decrypts with the first reader device that has the room key. */

@@ -15,6 +15,8 @@ export interface RoomInfo {
   historyVisibility: string;
   /** Joined and invited users (who get the room key); filled on first need. */
   members?: Set<string>;
+  /** Bumped on every change of the above: senders share the room key again. */
+  version: number;
 }
 
 const VISIBILITY: Record<string, HistoryVisibility> = {
@@ -89,9 +91,11 @@ export class RoomDirectory {
     if (ev.type === "m.room.encryption") {
       const room = known ? await known.catch(() => undefined) : undefined;
       const wasOn = room?.encryption !== undefined;
-      if (room) room.encryption = ev.content;
-      else
-        this.rooms.set(ev.room_id, Promise.resolve({ encryption: ev.content, historyVisibility: "shared" }));
+      // A room not read yet is read when first needed, with its encryption state.
+      if (room) {
+        room.encryption = ev.content;
+        room.version++;
+      }
       return !wasOn;
     }
     const room = known && (await known.catch(() => undefined));
@@ -99,11 +103,13 @@ export class RoomDirectory {
     if (ev.type === "m.room.history_visibility") {
       const v = (ev.content as { history_visibility?: unknown }).history_visibility;
       if (typeof v === "string") room.historyVisibility = v;
+      room.version++;
     }
     if (ev.type === "m.room.member" && room.members) {
       const membership = (ev.content as { membership?: unknown }).membership;
       if (membership === "join" || membership === "invite") room.members.add(ev.state_key);
       else room.members.delete(ev.state_key);
+      room.version++;
     }
     return false;
   }
@@ -126,6 +132,6 @@ export class RoomDirectory {
       state("m.room.history_visibility"),
     ]);
     const v = visibility?.history_visibility;
-    return { encryption, historyVisibility: typeof v === "string" ? v : "shared" };
+    return { encryption, historyVisibility: typeof v === "string" ? v : "shared", version: 0 };
   }
 }

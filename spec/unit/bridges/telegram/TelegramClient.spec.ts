@@ -324,4 +324,27 @@ describe("Telegram connector (grammy against the Bot API stand-in)", () => {
       assert.equal(h.states.at(-1), ConnectionState.Connected);
     });
   });
+
+  describe("the chat a person names for link", () => {
+    it("looks a public group up by @name (any case) and takes ids and links as they are", async () => {
+      tg.server().addChat({
+        id: -1001900000077,
+        type: "supergroup",
+        title: "Public",
+        username: "PublicFolk",
+      });
+      const client = await start(harness(tg.server()));
+      assert.equal(await client.resolveChatId("@publicfolk"), "-1001900000077");
+      assert.equal(await client.resolveChatId("https://t.me/PublicFolk/12"), "-1001900000077");
+      assert.equal(await client.resolveChatId(" https://t.me/c/1900000077/5 "), "-1001900000077");
+      const asked = tg
+        .server()
+        .calls.filter((c) => c.method === "getChat")
+        .map((c) => c.params.chat_id);
+      assert.deepEqual(asked, ["@publicfolk", "@publicfolk"], "ids and private links need no lookup");
+      await assert.rejects(client.resolveChatId("@nobody_here"), (err: Error & { userMessage?: string }) =>
+        /knows no public group or channel @nobody_here.*give the chat's id/.test(err.userMessage ?? ""),
+      );
+    });
+  });
 });

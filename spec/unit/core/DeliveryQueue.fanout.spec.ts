@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { DeliveryQueue } from "../../../src/core/DeliveryQueue";
+import { Metrics } from "../../../src/http/Metrics";
+import type { Store } from "../../../src/store/Store";
+import type { NewQueueItem, QueueItem } from "../../../src/store/types";
+
+/** The queue's part of a store, in memory, with the atomic replacement. */
+function memoryStore() {
+  let next = 0;
+  const rows = new Map<string, QueueItem>();
+  const add = (it: NewQueueItem): string => {
+    const id = String(++next);
+    rows.set(id, { ...it, id, attempts: 0, createdAt: new Date() });
+    return id;
+  };
+  const store = {
+    enqueue: async (items: NewQueueItem[]) => items.map(add),
+    replaceQueueItem: async (id: string, items: NewQueueItem[]) => (rows.delete(id) ? items.map(add) : []),
+    pendingQueue: async () => [],
+    completeQueueItem: async (id: string) => {
+      rows.delete(id);
+    },
+    failQueueItem: async () => {},
+    quarantineQueueItem: async () => {},
+  };
+  return { store: store as unknown as Store, rows };
+}
+
+describe("DeliveryQueue: a room's event replaced by one item per linked chat", () => {
+  it("delivers each chat on its own: one chat down holds back neither the others nor the room's next event", async () => {
+    const { store, rows } = memoryStore();
+    const log: string[] = [];
+    let slackUp = false;
+    let queue!: DeliveryQueue;
+    queue = new DeliveryQueue({
+      store,
+      metrics: new Metrics(),
+      handlers: {
+        remote: async () => {},
+        matrix: async (item) => {
+          const p = item.payload as { text: string; chat?: string };
+          if (!p.chat) {
+            log.push(`room ${p.text}`);
+            await queue.replace(
+              item,
+              ["slack", "telegram"].map((chat) => ({
+                queueKey: `${item.queueKey}|${chat}`,
+                kind: "matrix" as const,
+                payload: { ...p, chat },
+              })),
+            );
+            return;
+          }
+          if (p.chat === "slack" && !slackUp) throw Object.assign(new Error("down"), { status: 503 });
+          log.push(`${p.chat} ${p.text}`);
+        },
+      },
+      onGiveUp: async () => {
+        assert.fail("nothing is given up");
+      },
+      initialBackoffMs: 20,
+      maxBackoffMs: 40,
+      maxAttempts: 3,
+      giveUpAfterMs: 60_000,
+    });
+    await queue.start();
+    await queue.push([
+      { queueKey: "matrix:!r", kind: "matrix", payload: { text: "one" } },
+      { queueKey: "matrix:!r", kind: "matrix", payload: { text: "two" } },
+    ]);
+    const deadline = Date.now() + 5_000;
+    while (!log.includes("telegram two")) {
+      assert.ok(Date.now() < deadline, `telegram got both while slack is down: ${log}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.deepEqual(
+      log.filter((l) => l.startsWith("telegram")),
+      ["telegram one", "telegram two"],
+    );
+    assert.ok(!log.some((l) => l.startsWith("slack")));
+    slackUp = true;
+    await queue.idle();
+    assert.deepEqual(
+      log.filter((l) => l.startsWith("slack")),
+      ["slack one", "slack two"],
+      "slack gets both once it is back, in order",
+    );
+    assert.deepEqual(
+      log.filter((l) => l.startsWith("room")),
+      ["room one", "room two"],
+    );
+    assert.equal(rows.size, 0, "every item left the queue");
+    await queue.stop(100);
+  });
+});
