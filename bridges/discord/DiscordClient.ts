@@ -35,6 +35,7 @@ import {
   type Media,
   type MediaRef,
   type ModerationHandling,
+  type MuteHandling,
   type NetworkClient,
   type OrderedIds,
   type OutboundMessage,
@@ -78,6 +79,7 @@ export class DiscordClient
     RedactionHandling,
     TypingHandling,
     ModerationHandling,
+    MuteHandling,
     ChatInfoHandling,
     ApprovalHandling,
     OrderedIds,
@@ -601,6 +603,15 @@ export class DiscordClient
 
   unban(chat: RemoteChatRef, user: RemoteUserRef): Promise<void> {
     return this.sender.moderate(chat, user, "unban");
+  }
+
+  /** A Discord timeout; without `until`, the longest Discord allows (28 days). */
+  mute(chat: RemoteChatRef, user: RemoteUserRef, until?: number, reason?: string): Promise<void> {
+    return this.sender.timeout(chat, user, until ?? Number.POSITIVE_INFINITY, reason);
+  }
+
+  unmute(chat: RemoteChatRef, user: RemoteUserRef): Promise<void> {
+    return this.sender.timeout(chat, user, null);
   }
 
   setChatName(chat: RemoteChatRef, name: string): Promise<void> {

@@ -58,6 +58,9 @@ export function discordNonce(eventId: string, part: number): string {
   return createHash("sha256").update(`${eventId}\u0000${part}`).digest("base64url").slice(0, 25);
 }
 
+/** Discord's longest timeout is 28 days; a little less, so the clock of the request cannot push it over. */
+const MAX_TIMEOUT_MS = 28 * 86_400_000 - 60_000;
+
 export class DiscordSender {
   private readonly deleted = new Set<string>();
   private readonly told = new Set<string>();
@@ -369,6 +372,34 @@ export class DiscordSender {
     if (action === "kick") await guild.members.kick(user.id, reason);
     else if (action === "ban") await guild.bans.create(user.id, reason ? { reason } : {});
     else await guild.bans.remove(user.id);
+  }
+
+  /** A timeout until `until` (ms since the epoch; null lifts it), capped at Discord's 28 days. */
+  async timeout(
+    chat: RemoteChatRef,
+    user: RemoteUserRef,
+    until: number | null,
+    reason?: string,
+  ): Promise<void> {
+    if (!this.d.cfg.moderation)
+      throw new BridgeError(
+        "moderation is off in platforms.discord (a bridge admin can set moderation: true)",
+      );
+    const channel = await this.channel(chat.id);
+    if (!("guild" in channel)) throw new BridgeError("Discord has timeouts only in servers, not in DMs");
+    const end = until === null ? null : new Date(Math.min(until, Date.now() + MAX_TIMEOUT_MS));
+    try {
+      await channel.guild.members.edit(user.id, { communicationDisabledUntil: end, reason });
+    } catch (err) {
+      if (err instanceof DiscordAPIError && err.code === 50013)
+        throw new BridgeError(
+          "the bot lacks the Moderate Members permission on this Discord server, or they rank above it",
+          err,
+        );
+      if (err instanceof DiscordAPIError && err.code === 10007)
+        throw new BridgeError("they are no longer a member of the Discord server", err);
+      throw err;
+    }
   }
 
   async editChannel(chat: RemoteChatRef, change: { name?: string; topic?: string }): Promise<void> {

@@ -83,7 +83,10 @@ export const DISCORD_CONFIG_SCHEMA: ConnectorConfigSchema = {
     channels: list("When not empty, only these channel ids are bridged (plus linked ones).", ids("channel")),
     deny_channels: list("Channel ids never bridged.", ids("channel")),
     dms: bool("Bridge direct messages to the bot.", true),
-    moderation: bool("Mirror Matrix kicks and bans of ghosts to the guild.", false),
+    moderation: bool(
+      "Mirror Matrix kicks and bans of ghosts to the guild, and let the `ban`, `kick`, `unban` and `mute` commands act there (timeouts).",
+      false,
+    ),
     webhook_name: str("Name of the webhook the bridge creates in each channel.", {
       default: "clawbridge",
       minLength: 1,

@@ -20,6 +20,7 @@ import type {
   Media,
   MediaRef,
   ModerationHandling,
+  MuteHandling,
   NetworkClient,
   OrderedIds,
   OutboundMessage,
@@ -62,6 +63,7 @@ export class TelegramClient
     RedactionHandling,
     TypingHandling,
     ModerationHandling,
+    MuteHandling,
     ChatInfoHandling,
     ApprovalHandling,
     OrderedIds,
@@ -389,6 +391,28 @@ export class TelegramClient
     );
   }
 
+  /** Takes every right to post away (`until`: when it ends; absent: until lifted). Supergroups only. */
+  async mute(chat: RemoteChatRef, user: RemoteUserRef, until?: number): Promise<void> {
+    this.moderationOn();
+    const until_date = until !== undefined ? Math.ceil(until / 1000) : 0;
+    await this.moderate(() =>
+      this.bot.api.restrictChatMember(Number(chat.id), Number(user.id), permissions(false), {
+        until_date,
+        use_independent_chat_permissions: true,
+      }),
+    );
+  }
+
+  /** Gives every right back: the member then has the chat's default permissions. */
+  async unmute(chat: RemoteChatRef, user: RemoteUserRef): Promise<void> {
+    this.moderationOn();
+    await this.moderate(() =>
+      this.bot.api.restrictChatMember(Number(chat.id), Number(user.id), permissions(true), {
+        use_independent_chat_permissions: true,
+      }),
+    );
+  }
+
   private moderationOn(): void {
     if (!this.cfg.moderation)
       throw new BridgeError(
@@ -413,7 +437,30 @@ export class TelegramClient
         );
       if (isBadRequest(err, "can't remove chat owner"))
         throw new BridgeError("the chat's owner cannot be removed", err);
+      if (isBadRequest(err, "method is available only for supergroups"))
+        throw new BridgeError("Telegram only lets bots mute people in supergroups", err);
+      if (isBadRequest(err, "user is an administrator of the chat"))
+        throw new BridgeError(
+          "they are an administrator of the Telegram chat; the bot cannot restrict them",
+          err,
+        );
       throw err;
     }
   }
+}
+
+/** A ChatPermissions object granting (or denying) every right to post. */
+function permissions(on: boolean) {
+  return {
+    can_send_messages: on,
+    can_send_audios: on,
+    can_send_documents: on,
+    can_send_photos: on,
+    can_send_videos: on,
+    can_send_video_notes: on,
+    can_send_voice_notes: on,
+    can_send_polls: on,
+    can_send_other_messages: on,
+    can_add_web_page_previews: on,
+  };
 }

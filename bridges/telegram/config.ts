@@ -102,7 +102,10 @@ export const TELEGRAM_CONFIG_SCHEMA: ConnectorConfigSchema = {
     },
     allow_chats: list("When not empty, only these chat ids are bridged.", CHAT_ID),
     deny_chats: list("Chat ids never bridged.", CHAT_ID),
-    moderation: bool("Mirror Matrix kicks and bans of ghosts to Telegram.", false),
+    moderation: bool(
+      "Mirror Matrix kicks and bans of ghosts to Telegram, and let the `ban`, `kick`, `unban` and `mute` commands act there (restrictions).",
+      false,
+    ),
     backoff_initial_ms: num("First retry delay of the polling loop, in milliseconds.", 1000, 1),
     backoff_max_ms: num("Longest retry delay of the polling loop, in milliseconds.", 60_000, 1),
     mode: {

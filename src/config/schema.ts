@@ -387,6 +387,21 @@ export const CONFIG_SCHEMA: SchemaNode = {
         1,
       ),
     }),
+    moderation: section(
+      "Moderation commands (ban, kick, unban, mute, purge, audit, forget) and how long the message map is kept.",
+      {
+        min_power_level: int(
+          "Room power level a Matrix user needs to run ban, kick, unban, mute, purge and audit in a room (bridge admins always may).",
+          50,
+          0,
+        ),
+        message_retention_days: int(
+          "Forget which remote message is which Matrix event after this many days (0: keep). Older messages can then no longer be edited, deleted, reacted to or purged across platforms.",
+          0,
+          0,
+        ),
+      },
+    ),
     provisioning: section(
       "HTTP provisioning API for integration managers.",
       {

@@ -75,6 +75,12 @@ export interface BridgeConfig {
     /** How long an outage may hold a message before it is given up. */
     give_up_after_seconds: number;
   };
+  moderation: {
+    /** Room power level needed for the moderation commands (bridge admins always may). */
+    min_power_level: number;
+    /** Message-map rows older than this many days are pruned; 0 keeps them. */
+    message_retention_days: number;
+  };
   provisioning: {
     enabled: boolean;
     /** Shared secret for `Authorization: Bearer`. */

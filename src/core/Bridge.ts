@@ -28,6 +28,7 @@ import { targetOf } from "./fanOut";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
 import { InboundBridge, type RemotePayload, txnIdFor } from "./InboundBridge";
+import { setUpModeration } from "./moderationSetup";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { bridgeUserMatcher, Permissions } from "./Permissions";
 import { PolicyLists } from "./PolicyLists";
@@ -115,6 +116,7 @@ export class Bridge {
   private ready = false;
   private stopping = false;
   private txnPruner?: TxnPruner;
+  private moderation!: ReturnType<typeof setUpModeration>;
   readonly startedAt = Date.now();
   private lastPing?: string;
   readonly metrics = new Metrics();
@@ -208,6 +210,17 @@ export class Bridge {
     }
     this.quarantine = new Quarantine({ store: this.store, accept: (items) => this.queue.accept(items) });
     commands.register(quarantineCommand(this.quarantine));
+    // Moderation commands, audit log and sweeps (src/core/moderationSetup.ts).
+    this.moderation = setUpModeration({
+      config,
+      store: this.store,
+      bot: this.bot,
+      api: this.api,
+      portals,
+      registry: this.registry,
+      ghosts,
+    });
+    for (const c of this.moderation.commands) commands.register(c);
     const deps = {
       store: this.store,
       metrics: this.metrics,
@@ -217,7 +230,12 @@ export class Bridge {
       bot: this.bot,
     };
     // Policy lists and flood brakes: what a banned or flooding remote person sends is dropped.
-    const policy = new PolicyLists({ ...deps, config, api: this.api });
+    const policy = new PolicyLists({
+      ...deps,
+      config,
+      api: this.api,
+      audit: (entry) => this.moderation.audit.recordQuietly(entry),
+    });
     this.policy = policy;
     commands.register(policyCommand({ policy, bot: this.bot }));
     const flood = new FloodBrake({
@@ -231,6 +249,7 @@ export class Bridge {
       ...deps,
       api: this.api,
       drop: async (p) => (await policy.dropRemote(p)) || (await flood.drop(p)),
+      moderation: this.moderation.moderation,
     });
     if (config.ai.enabled) {
       this.ai = new AiService({
@@ -266,6 +285,7 @@ export class Bridge {
       aiIn: this.ai && ((roomId) => this.ai!.isIn(roomId)),
       fanOut: (item, items) => this.queue.replace(item, items),
       blocked: (ev) => policy.blocksMatrix(ev),
+      moderation: this.moderation.outbound,
     });
     this.encryption = new Encryption({
       config,
@@ -299,6 +319,7 @@ export class Bridge {
             config.provisioning.shared_secret,
             this.store,
             this.quarantine,
+            this.moderation.audit,
           )
         : undefined;
     this.http = new HttpServer(tokens.hs_token, {
@@ -342,6 +363,7 @@ export class Bridge {
     await this.queue.start();
     this.txnPruner = new TxnPruner(this.store);
     this.txnPruner.start();
+    this.moderation.start();
     this.ready = true;
     // A homeserver that failed to reach the bridge (while it was down) backs off for up to
     // minutes; an MSC2659 ping makes it retry its queued transactions now. (Not when the
@@ -626,6 +648,7 @@ export class Bridge {
     await step("connectors", 2_000, () => this.registry?.stop());
     await step("policy lists", 1_000, () => this.policy?.stop());
     await step("transaction pruner", 500, () => this.txnPruner?.stop());
+    await step("moderation sweeps", 500, () => this.moderation?.stop());
     await step("database", 2_000, () => this.db?.close());
     log.info("bridge stopped");
   }

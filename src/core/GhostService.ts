@@ -285,6 +285,12 @@ export class GhostService {
     await intent.sendState(roomId, "m.room.member", intent.userId, content);
   }
 
+  /** Drops what is cached about a ghost whose rows were erased (it is made anew if it speaks again). */
+  forgetCached(mxid: string): void {
+    this.ghosts.delete(mxid);
+    for (const k of this.joined) if (k.startsWith(`${mxid}|`)) this.joined.delete(k);
+  }
+
   /** Records that the ghost left (or was removed from) the room. */
   async forgetMembership(mxid: string, roomId: string): Promise<void> {
     this.joined.delete(`${mxid}|${roomId}`);

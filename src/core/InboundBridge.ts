@@ -54,10 +54,21 @@ export class InboundBridge {
       ghosts: GhostService;
       bot: Intent;
       api: MatrixApi;
+      /** Moderation: a ghost banned from the room (where its platform could not ban it) is not let in. */
+      moderation?: { isBanned(roomId: string, mxid: string): Promise<boolean> };
       /** Policy lists and flood brakes: true when the event is to be dropped, not bridged. */
       drop?(payload: RemotePayload): Promise<boolean>;
     },
   ) {}
+
+  /** A message, edit or reaction of a ghost banned from the portal's room: dropped, logged. */
+  private async banned(portal: Portal, event: RemoteEvent): Promise<boolean> {
+    if (event.kind !== "message" && event.kind !== "edit" && event.kind !== "reaction") return false;
+    const mxid = this.opts.ghosts.mxidFor(portal.platform, event.sender.id);
+    if (!(await this.opts.moderation?.isBanned(portal.roomId, mxid))) return false;
+    log.info("event of a banned remote user dropped", { platform: portal.platform, kind: event.kind });
+    return true;
+  }
 
   /**
    * The queue key: one serial lane per remote chat, and for profile changes (which belong to
@@ -95,6 +106,7 @@ export class InboundBridge {
     if (event.kind === "message") {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
       if (!portal) return; // the chat was unlinked: not bridged until linked again
+      if (await this.banned(portal, event)) return;
       await this.message(portal, client, event, retried);
       this.opts.metrics.events.inc({ platform, direction: "in" });
       return;
@@ -108,6 +120,7 @@ export class InboundBridge {
       });
       return;
     }
+    if (await this.banned(portal, event)) return;
     await this.other(portal, login, client, event);
     this.opts.metrics.events.inc({ platform, direction: "in" });
   }

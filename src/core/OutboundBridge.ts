@@ -5,6 +5,7 @@ import { isLive } from "../matrix/live";
 import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { NewQueueItem, Portal, QueueItem } from "../store/types";
+import type { AuditEntry } from "./Audit";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import {
   canEdit,
@@ -111,6 +112,11 @@ export class OutboundBridge {
       fanOut?(item: QueueItem, items: NewQueueItem[]): Promise<void>;
       /** Policy lists: true when a rule followed in the room bans the sender (not relayed). */
       blocked?(ev: RoomEvent): boolean;
+      /**
+       * Moderation: `drops` is true for an event not to relay (a banned user's message still
+       * queued); `mirrored` records a kick, ban or unban mirrored to a platform in the audit log.
+       */
+      moderation?: { drops(ev: RoomEvent): Promise<boolean>; mirrored(entry: AuditEntry): Promise<void> };
     },
   ) {}
 
@@ -165,6 +171,7 @@ export class OutboundBridge {
     const fromBot = ev.sender === bot.userId;
     if (fromBot && ev.type !== "m.room.redaction") return;
     if (ev.type === "m.room.member") this.profiles.delete(`${ev.room_id}|${ev.state_key}`);
+    if (!fromBot && (await this.opts.moderation?.drops(ev))) return; // a banned user's queued message
     if (!fromBot && (await this.opts.commands(ev))) return;
     if (!fromBot && (await this.opts.ai?.(ev))) return;
     if (!RELAYED_TYPES.has(ev.type) || this.staysInMatrix(ev) || isLiveEdit(ev)) return;
@@ -239,6 +246,8 @@ export class OutboundBridge {
 
   /** One queued event for one linked chat of its room. */
   private async deliverTo(target: PortalTarget, item: QueueItem, ev: RoomEvent): Promise<void> {
+    // A chat's delivery retried after its sender was banned from the room is not made.
+    if (ev.type !== "m.room.member" && (await this.opts.moderation?.drops(ev))) return;
     const portal = await this.opts.portals.get(target.platform, target.chat_id);
     if (!portal || portal.roomId !== ev.room_id) {
       log.info("chat unlinked before delivery; skipped", { platform: target.platform, room: ev.room_id });
@@ -547,6 +556,19 @@ export class OutboundBridge {
       (r) => r.platform === portal.platform && r.chatId === portal.chatId,
     );
     if (!rows.length) return;
+    // A moderator removing someone else's message is a moderation action: audited. (The bot's
+    // redactions mirror deletions made on a platform, or a purge that audits itself.)
+    const audit = (ok: boolean, detail?: string) =>
+      ev.sender === rows[0]!.senderMxid || ev.sender === this.opts.bot.userId
+        ? undefined
+        : this.opts.moderation?.mirrored({
+            roomId: ev.room_id,
+            action: "redact",
+            actor: ev.sender,
+            target: rows[0]!.senderMxid,
+            reason: `${redacts}${typeof ev.content.reason === "string" ? `: ${ev.content.reason}` : ""}`,
+            results: [{ where: `${portal.platform} ${portal.chatId}`, ok, ...(detail ? { detail } : {}) }],
+          });
     if (!canRedact(client)) {
       await this.cannot(
         portal,
@@ -554,11 +576,13 @@ export class OutboundBridge {
         "deletes",
         `${portal.platform} does not let the bridge delete messages; deleted messages stay on ${portal.platform}.`,
       );
+      await audit(false, `${portal.platform} does not let the bridge delete messages`);
       return;
     }
     for (const row of rows) await client.deleteMessage(chat, row.remoteId);
     await store.deleteMessagesByEvent(redacts, portal);
     this.opts.metrics.events.inc({ platform: portal.platform, direction: "out" });
+    await audit(true);
   }
 
   /** A room name, topic or avatar set in Matrix changes the chat, where the platform lets the bridge. */
@@ -628,6 +652,15 @@ export class OutboundBridge {
       typeof (ev.content as Content).reason === "string"
         ? ((ev.content as Content).reason as string)
         : undefined;
+    const audit = (ok: boolean, detail?: string) =>
+      this.opts.moderation?.mirrored({
+        roomId: ev.room_id,
+        action,
+        actor: ev.sender,
+        target,
+        reason,
+        results: [{ where: `${portal.platform} ${portal.chatId}`, ok, ...(detail ? { detail } : {}) }],
+      });
     if (!canModerate(client)) {
       await this.cannot(
         portal,
@@ -635,14 +668,17 @@ export class OutboundBridge {
         "moderation",
         `${portal.platform} does not let the bridge remove people; they are only removed in Matrix.`,
       );
+      await audit(false, `${portal.platform} does not let the bridge remove people`);
       return;
     }
     try {
       if (action === "ban") await client.ban(chat, remote, reason);
       else if (action === "unban") await client.unban(chat, remote);
       else await client.kick(chat, remote, reason);
+      await audit(true);
     } catch (err) {
       await this.notice(ev.room_id, `Could not ${action} them on ${portal.platform}: ${userText(err)}.`);
+      await audit(false, userText(err));
     }
   }
 

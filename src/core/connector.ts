@@ -391,6 +391,19 @@ export interface ModerationHandling {
   unban(chat: RemoteChatRef, user: RemoteUserRef): Promise<void>;
 }
 
+/**
+ * Silencing a member of the chat for a while without removing them (a Telegram restriction, a
+ * Discord timeout). Throws a `BridgeError` saying what the bot lacks when the platform refuses.
+ */
+export interface MuteHandling {
+  /**
+   * `until`: when the mute ends, milliseconds since the epoch; undefined for as long as the
+   * platform allows (Telegram: until lifted; Discord: its longest timeout, 28 days).
+   */
+  mute(chat: RemoteChatRef, user: RemoteUserRef, until?: number, reason?: string): Promise<void>;
+  unmute(chat: RemoteChatRef, user: RemoteUserRef): Promise<void>;
+}
+
 /** Renaming the chat and changing its description from Matrix (room name and topic). */
 export interface ChatInfoHandling {
   /** `by`: the Matrix user who made the change (a personal account acts only for its owner). */
@@ -488,6 +501,7 @@ export const canRedact = (c: NetworkClient): c is NetworkClient & RedactionHandl
 export const canType = (c: NetworkClient): c is NetworkClient & TypingHandling => has(c, "setTyping");
 export const canMarkRead = (c: NetworkClient): c is NetworkClient & ReadReceiptHandling => has(c, "markRead");
 export const canModerate = (c: NetworkClient): c is NetworkClient & ModerationHandling => has(c, "kick");
+export const canMute = (c: NetworkClient): c is NetworkClient & MuteHandling => has(c, "mute");
 export const canSetChatInfo = (c: NetworkClient): c is NetworkClient & ChatInfoHandling =>
   has(c, "setChatName");
 export const canRelay = (c: NetworkClient): c is NetworkClient & RelayHandling => has(c, "setRelay");

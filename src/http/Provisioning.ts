@@ -1,3 +1,4 @@
+import type { Audit } from "../core/Audit";
 import type { Quarantine } from "../core/Quarantine";
 import { Logger } from "../log/Logger";
 import type { Store } from "../store/Store";
@@ -17,6 +18,9 @@ const LIMIT = { min: 1, max: 1000, fallback: 100 };
 const OFFSET = { min: 0, max: 1_000_000_000, fallback: 0 };
 /** Connector names (`telegram`, `discord`, …). */
 const PLATFORM = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** A room id: `!` and printable ASCII (`:server` is optional since room version 12); 255 at most. */
+const ROOM_ID = /^![\x21-\x7e]{1,254}$/;
 
 /** `/v1/quarantine/{id}` and `/v1/quarantine/{id}/retry`; ids are bigserials. */
 const QUARANTINE_ITEM = /^\/v1\/quarantine\/([1-9][0-9]{0,17})(\/retry)?$/;
@@ -57,6 +61,8 @@ export class Provisioning implements ProvisioningHandler {
     private readonly store: Pick<Store, "listPortals" | "countPortals">,
     /** What the bridge could not take or deliver (absent: those routes answer 404). */
     private readonly quarantine?: Pick<Quarantine, "list" | "retry" | "drop">,
+    /** The moderation audit log (absent: `/v1/audit` answers 404). */
+    private readonly audit?: Pick<Audit, "list">,
   ) {}
 
   authenticate(authorization: string | undefined, path: string): ProvisioningResponse | undefined {
@@ -77,6 +83,8 @@ export class Provisioning implements ProvisioningHandler {
     const refusal = this.authenticate(req.authorization, req.path);
     if (refusal) return refusal;
     if (req.method === "GET" && req.path === "/v1/portals") return this.listPortals(req.query);
+    if (this.audit && req.method === "GET" && req.path === "/v1/audit")
+      return this.listAudit(this.audit, req.query);
     if (this.quarantine) {
       if (req.method === "GET" && req.path === "/v1/quarantine")
         return this.listQuarantine(this.quarantine, req.query);
@@ -129,6 +137,30 @@ export class Provisioning implements ProvisioningHandler {
 
   private async drop(quarantine: Pick<Quarantine, "drop">, id: string): Promise<ProvisioningResponse> {
     return (await quarantine.drop(id)) ? { status: 200, body: { id, dropped: true } } : notQuarantined(id);
+  }
+
+  /** The moderation audit log, newest first; of one room with `room`. */
+  private async listAudit(audit: Pick<Audit, "list">, q: URLSearchParams): Promise<ProvisioningResponse> {
+    const limit = intParam(q, "limit", LIMIT);
+    const roomRule = "must be a Matrix room id (starting with !)";
+    const room = single(q, "room", roomRule);
+    if (room !== undefined && !ROOM_ID.test(room)) throw new InvalidParam("room", roomRule);
+    const entries = await audit.list({ roomId: room, limit });
+    return {
+      status: 200,
+      body: {
+        entries: entries.map((e) => ({
+          id: e.id,
+          room_id: e.roomId ?? null,
+          action: e.action,
+          actor: e.actor,
+          target: e.target,
+          reason: e.reason ?? null,
+          results: e.results.map((r) => ({ where: r.where, ok: r.ok, detail: r.detail ?? null })),
+          created_at: e.createdAt.toISOString(),
+        })),
+      },
+    };
   }
 
   private async listPortals(q: URLSearchParams): Promise<ProvisioningResponse> {

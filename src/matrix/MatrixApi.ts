@@ -358,6 +358,12 @@ export class Intent {
     });
   }
 
+  async unban(roomId: string, userId: string, reason?: string): Promise<void> {
+    await this.req("POST", `/_matrix/client/v3/rooms/${enc(roomId)}/unban`, {
+      body: { user_id: userId, reason },
+    });
+  }
+
   async setDisplayName(name: string): Promise<void> {
     await this.req("PUT", `/_matrix/client/v3/profile/${enc(this.userId)}/displayname`, {
       body: { displayname: name },

@@ -1,7 +1,5 @@
-import { Logger } from "../log/Logger";
+import { Pruner } from "./Pruner";
 import type { Store } from "./Store";
-
-const log = new Logger("TxnPruner");
 
 /**
  * How long an accepted transaction id is remembered. A homeserver retries only its oldest
@@ -20,49 +18,13 @@ export interface TxnPrunerOptions {
 }
 
 /** Prunes `appservice_txn` once at start and then periodically; failures are logged, never thrown. */
-export class TxnPruner {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private readonly retentionMs: number;
-  private readonly intervalMs: number;
-
-  constructor(
-    private readonly store: Pick<Store, "pruneTransactions">,
-    opts: TxnPrunerOptions = {},
-  ) {
-    this.retentionMs = opts.retentionMs ?? TXN_RETENTION_MS;
-    this.intervalMs = opts.intervalMs ?? TXN_PRUNE_INTERVAL_MS;
-  }
-
-  /**
-   * Starts a first pass now, in the background (the first one after an upgrade may delete a
-   * long history, which must not hold up the bridge's start), and schedules the next ones.
-   */
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.prune(), this.intervalMs);
-    this.timer.unref();
-    void this.prune();
-  }
-
-  /** One pass; a pass still under way is joined rather than doubled. */
-  prune(): Promise<void> {
-    this.running ??= this.store
-      .pruneTransactions(this.retentionMs)
-      .then((n) => {
-        if (n > 0) log.info("pruned old transaction ids", { rows: n });
-      })
-      .catch((err: unknown) => log.warn("could not prune old transaction ids", { err: String(err) }))
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
-  }
-
-  /** Stops the timer and waits for a pass under way, so the pool can close after it. */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+export class TxnPruner extends Pruner {
+  constructor(store: Pick<Store, "pruneTransactions">, opts: TxnPrunerOptions = {}) {
+    const retentionMs = opts.retentionMs ?? TXN_RETENTION_MS;
+    super({
+      what: "old transaction ids",
+      prune: () => store.pruneTransactions(retentionMs),
+      intervalMs: opts.intervalMs ?? TXN_PRUNE_INTERVAL_MS,
+    });
   }
 }

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
+import { Audit } from "../../../src/core/Audit";
 import { Quarantine } from "../../../src/core/Quarantine";
 import { HttpServer } from "../../../src/http/HttpServer";
 import { Provisioning } from "../../../src/http/Provisioning";
@@ -88,6 +89,7 @@ describe("Provisioning API over PostgreSQL", function () {
         secret,
         store,
         new Quarantine({ store, accept: (items) => requeued.push(...items) }),
+        new Audit(store),
       ),
     });
     port = await server.listen(0, "127.0.0.1");
@@ -109,6 +111,83 @@ describe("Provisioning API over PostgreSQL", function () {
     const r = await request(port, "GET", `${PREFIX}/v1/portals${q}`, { headers: auth });
     return r;
   };
+
+  it("lists the moderation audit log, newest first, of one room or all; room ids are checked", async () => {
+    const audit = new Audit(store);
+    await audit.record({
+      roomId: "!a:hs",
+      action: "ban",
+      actor: "@m:hs",
+      target: "@x:hs",
+      reason: "spam",
+      results: [{ where: "matrix", ok: true }],
+    });
+    await audit.record({
+      roomId: "!b",
+      action: "kick",
+      actor: "@m:hs",
+      target: "@y:hs",
+      results: [{ where: "telegram 1", ok: false, detail: "no" }],
+    });
+    await audit.record({ action: "forget", actor: "@admin:hs", target: "erased-x", results: [] });
+    const get = (q: string) => request(port, "GET", `${PREFIX}/v1/audit${q}`, { headers: auth });
+    const all = await get("?limit=2");
+    assert.equal(all.status, 200, all.text);
+    const entries = all.json?.entries as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      entries.map((e) => [e.action, e.room_id]),
+      [
+        ["forget", null],
+        ["kick", "!b"],
+      ],
+    );
+    assert.deepEqual(entries[1]!.results, [{ where: "telegram 1", ok: false, detail: "no" }]);
+    const one = await get(`?room=${encodeURIComponent("!a:hs")}`);
+    assert.deepEqual(
+      ((one.json?.entries ?? []) as Array<Record<string, unknown>>).map((e) => [
+        e.action,
+        e.target,
+        e.reason,
+      ]),
+      [["ban", "@x:hs", "spam"]],
+    );
+    for (const bad of [
+      "?room=a:hs",
+      "?room=",
+      `?room=!${"a".repeat(300)}`,
+      "?room=!a&room=!b",
+      "?room=%21a%20b",
+      "?limit=0",
+    ]) {
+      const r = await get(bad);
+      assert.equal(r.status, 400, `${bad}: ${r.text}`);
+      assert.equal(r.json?.errcode, "M_INVALID_PARAM");
+    }
+    const unauth = await request(port, "GET", `${PREFIX}/v1/audit`, {});
+    assert.equal(unauth.status, 401);
+  });
+
+  it("fuzzed audit queries: never 5xx; 200 with entries within the limit, else a JSON errcode", async () => {
+    const auditQuery = fc
+      .array(
+        fc.tuple(
+          fc.constantFrom("limit", "room", "room", "other"),
+          fc.oneof(queryValue, fc.constantFrom("!a:hs", "%21a%3Ahs", "!", "!%00")),
+        ),
+        { maxLength: 4 },
+      )
+      .map((pairs) => (pairs.length ? `?${pairs.map(([k, v]) => `${k}=${v}`).join("&")}` : ""));
+    await fc.assert(
+      fc.asyncProperty(auditQuery, async (q) => {
+        const r = await request(port, "GET", `${PREFIX}/v1/audit${q}`, { headers: auth });
+        assert.ok(r.status < 500, `${r.status} for ${q.slice(0, 120)}: ${r.text.slice(0, 200)}`);
+        assertMatrixError(r);
+        if (r.status === 200) assert.ok(Array.isArray(r.json?.entries));
+        else assert.equal(r.json?.errcode, "M_INVALID_PARAM", `${r.status} for ${q}`);
+      }),
+      fuzzParams(200),
+    );
+  });
 
   it("pages with limit and offset and filters by platform", async () => {
     const all = await list("");

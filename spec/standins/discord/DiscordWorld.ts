@@ -88,6 +88,13 @@ export class DiscordWorld {
   readonly auditLog = new Map<string, Obj[]>();
   /** Channels where webhook creation answers 403 Missing Permissions. */
   readonly noWebhooks = new Set<string>();
+  /**
+   * Guilds where the bot has no moderation rights (Kick, Ban, Moderate Members): kicks, bans and
+   * timeouts answer 403 Missing Permissions.
+   */
+  readonly noModeration = new Set<string>();
+  /** `<guild>/<user>` → ISO time a member's timeout ends (communication_disabled_until). */
+  readonly timeouts = new Map<string, string>();
   /** Button presses sent to the bot, by interaction id. */
   readonly interactions = new Map<string, InteractionState>();
 
@@ -157,6 +164,7 @@ export class DiscordWorld {
       deaf: false,
       mute: false,
       flags: 0,
+      communication_disabled_until: this.timeouts.get(`${guildId}/${userId}`) ?? null,
     };
     if (withUser) o.user = this.userObject(userId);
     return o;

@@ -8,7 +8,7 @@ import { type DiscordWorld, type Obj, sf } from "./DiscordWorld";
 import type { Answer } from "./rest";
 
 const ALL = (1n << 51n) - 1n;
-const ADMINISTRATOR = 1n << 3n;
+export const ADMINISTRATOR = 1n << 3n;
 /** Discord's default @everyone permissions (the stand-in's guilds use them). */
 export const EVERYONE_PERMISSIONS = 1071698660929n;
 const RESPONSE_WINDOW_MS = 3000;

@@ -5,7 +5,7 @@
  * members, kicks and bans. Every mutation that Discord announces on the gateway is dispatched.
  */
 import { type DiscordWorld, type Obj, sf } from "./DiscordWorld";
-import { checkComponents, interactionCallback } from "./interactions";
+import { ADMINISTRATOR, checkComponents, interactionCallback, memberPermissions } from "./interactions";
 
 /** A parsed request body: JSON fields, plus the files of a multipart upload. */
 export interface Body {
@@ -140,6 +140,16 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
   const emojiObject = (key: string): Obj => {
     const custom = /^(.+):(\d+)$/.exec(key);
     return custom ? { id: custom[2], name: custom[1], animated: false } : { id: null, name: key };
+  };
+  /**
+   * Discord's checks before the bot acts on a member: the right (absent in `noModeration`
+   * guilds), and a target below the bot (the owner and administrators are not).
+   */
+  const mayModerate = (guildId: string, userId?: string): Answer | undefined => {
+    if (!world.guilds.has(guildId)) return unknown("Guild", 10004);
+    if (world.noModeration.has(guildId)) return missingPermissions;
+    if (userId && memberPermissions(world, guildId, userId) & ADMINISTRATOR) return missingPermissions;
+    return undefined;
   };
   const guildMember = (guildId: string, userId: string): Answer => {
     const m = world.memberObject(guildId, userId);
@@ -373,6 +383,8 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
       (m) => {
         const g = world.guilds.get(m[1]);
         if (!g?.members?.some((x) => x.user === m[2])) return unknown("Member", 10007);
+        const refused = mayModerate(m[1], m[2]);
+        if (refused) return refused;
         g.members = g.members.filter((x) => x.user !== m[2]);
         const entries = world.auditLog.get(g.id) ?? [];
         entries.push({
@@ -394,6 +406,8 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
       (m) => {
         const g = world.guilds.get(m[1]);
         if (!g) return unknown("Guild", 10004);
+        const refused = mayModerate(m[1], m[2]);
+        if (refused) return refused;
         world.bans.add(`${m[1]}/${m[2]}`);
         ctx.dispatch("GUILD_BAN_ADD", { guild_id: g.id, user: world.userObject(m[2]) });
         if (g.members?.some((x) => x.user === m[2])) {
@@ -406,7 +420,56 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
     [
       "DELETE",
       /^\/guilds\/(\d+)\/bans\/(\d+)$/,
-      (m) => (world.bans.delete(`${m[1]}/${m[2]}`) ? [204] : unknown("Ban", 10026)),
+      (m) => mayModerate(m[1]) ?? (world.bans.delete(`${m[1]}/${m[2]}`) ? [204] : unknown("Ban", 10026)),
+    ],
+    [
+      // Modify Guild Member; the stand-in takes only a timeout (communication_disabled_until).
+      "PATCH",
+      /^\/guilds\/(\d+)\/members\/(\d+)$/,
+      (m, body) => {
+        const g = world.guilds.get(m[1]);
+        if (!g) return unknown("Guild", 10004);
+        if (!g.members?.some((x) => x.user === m[2])) return unknown("Member", 10007);
+        // Discord ignores fields it does not know (discord.js also sends communicationDisabledUntil);
+        // the member fields it knows but the stand-in does not model are refused loudly.
+        const unmodelled = ["nick", "roles", "mute", "deaf", "channel_id", "flags"].filter(
+          (k) => k in body.json,
+        );
+        if (unmodelled.length)
+          return [
+            400,
+            { message: `stand-in: PATCH member with ${unmodelled.join(", ")} is not modelled`, code: 0 },
+          ];
+        if (!("communication_disabled_until" in body.json)) return guildMember(m[1], m[2]);
+        const refused = mayModerate(m[1], m[2]);
+        if (refused) return refused;
+        const until = body.json.communication_disabled_until;
+        const key = `${m[1]}/${m[2]}`;
+        if (until === null) world.timeouts.delete(key);
+        else {
+          const t = typeof until === "string" ? Date.parse(until) : Number.NaN;
+          // Discord: a timeout ends in the future and at most 28 days from now.
+          if (!(t > Date.now() && t <= Date.now() + 28 * 86_400_000))
+            return [
+              400,
+              {
+                message: "Invalid Form Body",
+                code: 50035,
+                errors: {
+                  communication_disabled_until: {
+                    _errors: [
+                      { code: "BASE_TYPE_BAD_TIME", message: "Invalid communication disabled timestamp" },
+                    ],
+                  },
+                },
+              },
+            ];
+          world.timeouts.set(key, new Date(t).toISOString());
+        }
+        const member = world.memberObject(m[1], m[2])!;
+        ctx.dispatch("GUILD_MEMBER_UPDATE", { guild_id: m[1], ...member });
+        return [200, member];
+      },
     ],
   ];
 }

@@ -87,6 +87,8 @@ interface ChatState {
   spec: ChatSpec & { type: ChatType };
   photo?: { small: StoredFile; big: StoredFile };
   members: Map<number, MemberStatus>;
+  /** Restricted members (restrictChatMember): until when (0: forever) and what they may do. */
+  restrictions: Map<number, { until: number; permissions: Record<string, unknown> }>;
   messages: Map<number, LoggedMessage>;
   nextMessageId: number;
 }
@@ -121,6 +123,7 @@ export class BotWorld {
     const state: ChatState = {
       spec: { ...c, type, title: c.title ?? (type === "private" ? undefined : `Chat ${c.id}`) },
       members,
+      restrictions: new Map(),
       messages: this.chats.get(c.id)?.messages ?? new Map(),
       nextMessageId: this.chats.get(c.id)?.nextMessageId ?? 1,
     };
@@ -220,7 +223,15 @@ export class BotWorld {
 
   memberObj(c: ChatState, userId: number): Obj {
     const status = this.member(c, userId);
-    const extra = status === "kicked" ? { until_date: 0 } : status === "administrator" ? adminRights : {};
+    const r = c.restrictions.get(userId);
+    const extra =
+      status === "kicked"
+        ? { until_date: 0 }
+        : status === "administrator"
+          ? adminRights
+          : status === "restricted" && r
+            ? { is_member: true, until_date: r.until, ...r.permissions }
+            : {};
     return { status, user: this.userObj(userId), ...extra };
   }
 

@@ -36,6 +36,32 @@ const CHAT_ACTIONS = new Set([
 
 type Handler = (p: Params) => unknown;
 
+/** The fields of a ChatPermissions object (Bot API 7.x). */
+const CHAT_PERMISSIONS = new Set([
+  "can_send_messages",
+  "can_send_audios",
+  "can_send_documents",
+  "can_send_photos",
+  "can_send_videos",
+  "can_send_video_notes",
+  "can_send_voice_notes",
+  "can_send_polls",
+  "can_send_other_messages",
+  "can_add_web_page_previews",
+  "can_change_info",
+  "can_invite_users",
+  "can_pin_messages",
+  "can_manage_topics",
+]);
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
 const num = (p: Params, k: string): number | undefined => {
   const v = p[k];
   if (v === undefined || v === null || v === "") return undefined;
@@ -353,6 +379,35 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
       const user = need(p, "user_id");
       if (world.member(c, user) === "creator") throw badRequest("can't remove chat owner");
       world.setMember(c, user, "kicked");
+      return true;
+    },
+    restrictChatMember: (p) => {
+      const c = world.chat(need(p, "chat_id"));
+      if (c.spec.type !== "supergroup") throw badRequest("method is available only for supergroups");
+      if (world.member(c, bot) !== "administrator" && world.member(c, bot) !== "creator")
+        throw badRequest("not enough rights to restrict/unrestrict chat member");
+      const user = need(p, "user_id");
+      if (user === bot) throw badRequest("can't restrict self");
+      const status = world.member(c, user);
+      if (status === "creator" || status === "administrator")
+        throw badRequest("user is an administrator of the chat");
+      if (status === "left" || status === "kicked") throw badRequest("user not found");
+      const raw = typeof p.permissions === "string" ? safeJson(p.permissions) : p.permissions;
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+        throw badRequest('parameter "permissions" is required');
+      const perms = raw as Record<string, unknown>;
+      for (const [k, v] of Object.entries(perms))
+        if (!CHAT_PERMISSIONS.has(k) || typeof v !== "boolean")
+          throw badRequest("invalid permissions specified");
+      const until = num(p, "until_date") ?? 0;
+      // Every right to post granted (the chat's defaults here) lifts the restriction; anything
+      // less restricts (until 0: forever).
+      const all = [...CHAT_PERMISSIONS]
+        .filter((k) => k.startsWith("can_send") || k === "can_add_web_page_previews")
+        .every((k) => perms[k] === true);
+      world.setMember(c, user, all ? "member" : "restricted");
+      if (all) c.restrictions.delete(user);
+      else c.restrictions.set(user, { until, permissions: perms });
       return true;
     },
     unbanChatMember: (p) => {

@@ -25,6 +25,7 @@ import {
   type Media,
   type MediaRef,
   type ModerationHandling,
+  type MuteHandling,
   type NetworkClient,
   type NetworkConnector,
   type OrderedIds,
@@ -95,6 +96,7 @@ export class TestnetClient
     RedactionHandling,
     TypingHandling,
     ModerationHandling,
+    MuteHandling,
     BackfillHandling,
     ReadReceiptHandling,
     OrderedIds
@@ -336,6 +338,14 @@ export class TestnetClient
 
   async unban(chat: RemoteChatRef, user: RemoteUserRef): Promise<void> {
     await this.api.json("POST", `/chats/${enc(chat.id)}/unban`, { user: user.id });
+  }
+
+  async mute(chat: RemoteChatRef, user: RemoteUserRef, until?: number, reason?: string): Promise<void> {
+    await this.api.json("POST", `/chats/${enc(chat.id)}/mute`, { user: user.id, until, reason });
+  }
+
+  async unmute(chat: RemoteChatRef, user: RemoteUserRef): Promise<void> {
+    await this.api.json("POST", `/chats/${enc(chat.id)}/unmute`, { user: user.id });
   }
 
   /** Stored messages after `afterId`, oldest first; malformed entries are skipped. */

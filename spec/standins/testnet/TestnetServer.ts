@@ -385,7 +385,17 @@ export class TestnetServer {
       case "POST /chats/:/kick":
       case "POST /chats/:/ban":
       case "POST /chats/:/unban":
+      case "POST /chats/:/mute":
+      case "POST /chats/:/unmute":
         if (typeof b.user !== "string") throw new HttpReply(400, "user required");
+        if (chat.kind === "dm") throw new HttpReply(400, "nobody can be removed or muted in a direct chat");
+        if (chat.bot_admin === false) throw new HttpReply(403, "the bot is not an admin of this chat");
+        if (
+          route === "POST /chats/:/mute" &&
+          b.until !== undefined &&
+          !(typeof b.until === "number" && b.until > Date.now())
+        )
+          throw new HttpReply(400, "until must be a future time in milliseconds");
         return ok;
       default:
         throw new HttpReply(404, "no such route");

@@ -67,6 +67,11 @@ export interface WireChat {
   kind: "dm" | "group" | "channel";
   avatar_url?: string;
   members?: string[];
+  /**
+   * Whether the bot may moderate the chat (kick, ban, mute); default true. When false those
+   * calls answer 403, as a platform does for a bot without the right.
+   */
+  bot_admin?: boolean;
 }
 
 /** `GET /users/:id`. */
