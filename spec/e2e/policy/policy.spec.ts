@@ -176,8 +176,21 @@ describe("policy lists (Telegram and Discord stand-ins in one room, real Synapse
       false,
     );
     assert.equal(dc.world.bans.has(`${ids.guild}/${ids.bob}`), false);
-    // Each action is recorded with its outcome per side.
-    await until(() => /"policy action".*"target":"@_discord_999/.test(core.bridge.output()), 10_000, "audit");
+    // Each action is recorded with its outcome per side, in the moderation audit log.
+    const auditUrl = `http://127.0.0.1:${core.rig.bridgePort}/_clawbridge/provisioning/v1/audit?room=${encodeURIComponent(room)}`;
+    type Entry = { action: string; target: string; results: Array<{ where: string; ok: boolean }> };
+    let entries: Entry[] = [];
+    const recorded = () =>
+      entries.some((e) => e.target === dcGhost(DSPAM)) && entries.some((e) => e.target === tgGhost(TSPAM));
+    for (const end = Date.now() + 10_000; !recorded() && Date.now() < end; ) {
+      const res = await fetch(auditUrl, { headers: { Authorization: `Bearer ${core.provisioningSecret}` } });
+      entries = ((await res.json()) as { entries: Entry[] }).entries;
+      if (!recorded()) await new Promise((r) => setTimeout(r, 200));
+    }
+    const dcEntry = entries.find((e) => e.target === dcGhost(DSPAM));
+    assert.ok(dcEntry, `the Discord ban is in the audit log: ${JSON.stringify(entries)}`);
+    assert.equal(dcEntry.action, "ban");
+    assert.ok(dcEntry.results.some((r) => r.where.startsWith("discord ") && r.ok));
   });
 
   it("drops their later messages on every side, and a matching Matrix user's, while others pass", async () => {
