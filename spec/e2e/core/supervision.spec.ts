@@ -236,7 +236,8 @@ describe("supervised dependencies: embedded PostgreSQL killed, homeserver down (
     const retried = core.bridge
       .output()
       .split("\n")
-      .filter((l) => l.includes(`"key":"matrix:${room}"`) && /will retry|will be retried/.test(l));
+      // The room's lane or its per-chat lane (`matrix:<room>|<platform>|<chat>`).
+      .filter((l) => l.includes(`"key":"matrix:${room}`) && /will retry|will be retried/.test(l));
     assert.ok(retried.length > 0, "the delivery of the taken message was retried");
     assert.ok(core.bridge.running);
   });
