@@ -364,12 +364,14 @@ export class Bridge {
     this.txnPruner = new TxnPruner(this.store);
     this.txnPruner.start();
     this.moderation.start();
-    this.ready = true;
     // A homeserver that failed to reach the bridge (while it was down) backs off for up to
     // minutes; an MSC2659 ping makes it retry its queued transactions now. (Not when the
     // homeserver restarts: it resumes its own retries then, and a ping would start a second,
     // concurrent retry loop in Synapse.)
     void this.pingHomeserver("start");
+    // Until it has sent those, it drops to-device messages (room keys): ready after that.
+    await this.encryption.awaitToDevice();
+    this.ready = true;
     log.info("bridge ready", {
       ms: Math.round(performance.now() - t0),
       listen: `${config.appservice.bind_address}:${config.appservice.port}`,

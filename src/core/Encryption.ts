@@ -60,6 +60,22 @@ export class Encryption {
     this.started.promise.catch(() => undefined);
   }
 
+  /**
+   * Waits (bounded) until the homeserver delivers to-device messages to the bridge again: room
+   * keys sent before that would be lost. Called after the start ping that makes it retry.
+   */
+  async awaitToDevice(timeoutMs = 15_000): Promise<void> {
+    if (!this.crypto) return;
+    const t0 = Date.now();
+    const ok = await this.crypto.toDeviceFlowing(this.opts.bot.userId, timeoutMs).catch(() => false);
+    if (ok) log.info("the homeserver delivers to-device messages", { ms: Date.now() - t0 });
+    else
+      log.warn(
+        "no to-device message came back from the homeserver: room keys may be missed (is it still retrying held-back transactions, or are its appservice encryption settings missing? see doctor)",
+        { ms: Date.now() - t0 },
+      );
+  }
+
   /** Loads the readers' devices and takes up events that waited for keys before a restart. */
   async start(): Promise<void> {
     if (!this.crypto || !this.waits) return;

@@ -55,6 +55,11 @@ export interface CryptoServiceOptions {
   onKeys?(events: RoomEvent[]): void;
 }
 
+/** The to-device type of the bridge's own delivery probe (see toDeviceFlowing). */
+const PROBE_TYPE = "org.clawbridge.probe";
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /** How often, at least, key sharing is checked again in a room (rotation by time). */
 const RESHARE_CHECK_MS = 60_000;
 
@@ -87,6 +92,9 @@ export class CryptoService {
   private readonly fedCounts = new Map<string, string>();
   /** Bumped on every device list change: rooms re-check their key sharing (see prepare). */
   private epoch = 0;
+  /** Nonces of the to-device probes this process sent (see toDeviceFlowing). */
+  private readonly probes = new Set<string>();
+  private probeArrived?: () => void;
   /** Per sender and room: when its room key was last shared, and events sent since. */
   private readonly shared = new Map<string, { epoch: number; version: number; sent: number; at: number }>();
 
@@ -203,6 +211,9 @@ export class CryptoService {
    * changed is in the database (so the transaction may be acknowledged).
    */
   async receive(parts: CryptoParts): Promise<void> {
+    for (const m of parts.toDevice)
+      if (m.type === PROBE_TYPE && typeof m.content.nonce === "string" && this.probes.has(m.content.nonce))
+        this.probeArrived?.();
     const lists = parts.changed.length > 0 || parts.left.length > 0;
     if (lists) this.epoch++;
     // Synapse names the key counts of every appservice user in the rooms of a transaction's
@@ -268,6 +279,41 @@ export class CryptoService {
     const fallback = parts.fallbackTypes.get(userId)?.get(deviceId);
     if (!counts && !fallback) return undefined;
     return JSON.stringify([[...(counts ?? [])].sort(), [...(fallback ?? [])].sort()]);
+  }
+
+  /**
+   * Whether the homeserver delivers to-device messages to the bridge: the bot's device sends
+   * itself one (again every second) until it comes back in a transaction. A homeserver that
+   * counts the appservice as down (it could not reach the bridge while it was stopped) drops
+   * to-device messages, room keys among them, until it has sent what it held back; the bridge
+   * says it is ready only after that, or after `timeoutMs`.
+   */
+  async toDeviceFlowing(userId: string, timeoutMs: number): Promise<boolean> {
+    const device = await this.device(userId);
+    const arrived = new Promise<void>((resolve) => {
+      this.probeArrived = resolve;
+    });
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (Date.now() < deadline) {
+        const nonce = randomBytes(9).toString("base64url");
+        this.probes.add(nonce);
+        await this.opts.api
+          .request("PUT", `/_matrix/client/v3/sendToDevice/${PROBE_TYPE}/${nonce}`, {
+            userId,
+            query: { device_id: device.deviceId },
+            body: { messages: { [userId]: { [device.deviceId]: { nonce } } } },
+          })
+          .catch((err: unknown) => log.debug("to-device probe not sent", { err: String(err) }));
+        const wait = Math.min(1_000, deadline - Date.now());
+        const got = await Promise.race([arrived.then(() => true), sleep(wait).then(() => false)]);
+        if (got) return true;
+      }
+      return false;
+    } finally {
+      this.probeArrived = undefined;
+      this.probes.clear();
+    }
   }
 
   /** Keeps the room directory current; true when the event turned encryption on in a room. */
