@@ -185,8 +185,9 @@ export async function portalRoomFor(
 ): Promise<string> {
   // Invites carry the canonical alias in their stripped state; chat ids in tests are plain.
   const alias = `#_${platform}_${chatId}:${RIG_DOMAIN}`;
-  const invite = await alice.waitForInvite((i) =>
-    i.events.some((e) => e.type === "m.room.canonical_alias" && e.content.alias === alias),
+  const invite = await alice.waitForInvite(
+    (i) => i.events.some((e) => e.type === "m.room.canonical_alias" && e.content.alias === alias),
+    45_000,
   );
   await alice.join(invite.roomId);
   return invite.roomId;

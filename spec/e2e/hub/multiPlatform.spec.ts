@@ -654,7 +654,8 @@ describe("the hub: one room linked to Telegram, Discord, Slack and WhatsApp at o
       );
     }
     assert.ok(atKill < expected.length, `killed mid-burst (${atKill} on Slack)`);
-    assert.match(h.core.bridge.output(), /resuming pending deliveries/, "per-chat items were resumed");
+    // Whether per-chat items were still queued at the kill depends on the machine's speed (on a
+    // fast one the burst is delivered as it is sent); the lanes above show what must hold.
     assert.equal(lanes.discord.length, expected.length, "Discord dedupes by nonce: exactly once");
     assert.equal(lanes.whatsapp.length, expected.length, "WhatsApp dedupes by message id: exactly once");
   });
