@@ -6,7 +6,7 @@ import { startWorld, until, type WorldIds } from "../../standins/discord/harness
 import { TelegramServer } from "../../standins/telegram/TelegramServer";
 import { BOT, type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "../core/coreRig";
 
-const GROUP = -1007770001;
+const GROUP = -1007770101;
 const TSPAM = 999001;
 const TLATE = 999002;
 const TUMA = 501;
