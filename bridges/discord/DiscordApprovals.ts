@@ -29,7 +29,8 @@ const DECIDERS = [
 ];
 
 interface Pending {
-  message: Message;
+  /** The request as sent; registered before the send, since a press can beat its answer. */
+  message: Promise<Message | undefined>;
   text: string;
   resolve(d: ApprovalDecision): void;
 }
@@ -54,31 +55,48 @@ export class DiscordApprovals {
         .setStyle(ButtonStyle.Success),
       new ButtonBuilder().setCustomId(`cbapprove:n:${req.id}`).setLabel("Deny").setStyle(ButtonStyle.Danger),
     );
-    const message = await channel.send({
+    let settle!: (d: ApprovalDecision) => void;
+    let fail!: (err: unknown) => void;
+    const decided = new Promise<ApprovalDecision>((resolve, reject) => {
+      settle = resolve;
+      fail = reject;
+    });
+    const sending: Promise<Message> = channel.send({
       content: req.text,
       components: [row],
       allowedMentions: { parse: [] },
     });
-    return new Promise<ApprovalDecision>((resolve, reject) => {
-      const onAbort = () => {
-        this.pending.delete(req.id);
-        message
-          .edit({ content: `${req.text}\n\nNobody decided in time: the request expired.`, components: [] })
-          .catch((err: unknown) =>
-            this.ctx.log.debug("discord: approval request not updated", { err: describe(err) }),
-          );
-        reject(req.signal.reason);
-      };
-      this.pending.set(req.id, {
-        message,
-        text: req.text,
-        resolve: (d) => {
-          req.signal.removeEventListener("abort", onAbort);
-          resolve(d);
-        },
-      });
-      req.signal.addEventListener("abort", onAbort, { once: true });
+    const onAbort = () => {
+      this.pending.delete(req.id);
+      void sending
+        .then((message) =>
+          message.edit({
+            content: `${req.text}\n\nNobody decided in time: the request expired.`,
+            components: [],
+          }),
+        )
+        .catch((err: unknown) =>
+          this.ctx.log.debug("discord: approval request not updated", { err: describe(err) }),
+        );
+      fail(req.signal.reason);
+    };
+    this.pending.set(req.id, {
+      message: sending.catch(() => undefined),
+      text: req.text,
+      resolve: (d) => {
+        req.signal.removeEventListener("abort", onAbort);
+        settle(d);
+      },
     });
+    try {
+      await sending;
+    } catch (err) {
+      this.pending.delete(req.id);
+      throw err;
+    }
+    req.signal.addEventListener("abort", onAbort, { once: true });
+    if (req.signal.aborted) onAbort();
+    return decided;
   }
 
   /** Handles a pressed button; true when it was one of ours (answered either way). */
@@ -87,13 +105,14 @@ export class DiscordApprovals {
     if (!m) return false;
     const [, verdict, id] = m;
     const p = this.pending.get(id!);
+    const message = await p?.message;
     const ephemeral = (content: string) =>
       i
         .reply({ content, flags: MessageFlags.Ephemeral })
         .catch((err: unknown) =>
           this.ctx.log.debug("discord: interaction not answered", { err: describe(err) }),
         );
-    if (!p || i.message.id !== p.message.id) {
+    if (!p || !message || i.message.id !== message.id || this.pending.get(id!) !== p) {
       await ephemeral("This request is no longer open.");
       return true;
     }

@@ -18,7 +18,8 @@ const PREFIX = "cbapprove";
 
 interface Pending {
   chatId: number;
-  messageId: number;
+  /** The request's message id; registered before the send, since a press can beat its answer. */
+  messageId: Promise<number | undefined>;
   text: string;
   resolve(d: ApprovalDecision): void;
 }
@@ -34,7 +35,13 @@ export class TelegramApprovals {
   async request(chat: RemoteChatRef, req: ApprovalRequest): Promise<ApprovalDecision> {
     req.signal.throwIfAborted();
     const chatId = Number(chat.id);
-    const sent = await tg(() =>
+    let settle!: (d: ApprovalDecision) => void;
+    let fail!: (err: unknown) => void;
+    const decided = new Promise<ApprovalDecision>((resolve, reject) => {
+      settle = resolve;
+      fail = reject;
+    });
+    const sending = tg(() =>
       this.bot.api.sendMessage(chatId, req.text, {
         ...(chat.threadId !== undefined ? { message_thread_id: Number(chat.threadId) } : {}),
         reply_markup: {
@@ -46,28 +53,32 @@ export class TelegramApprovals {
           ],
         },
       }),
-    );
-    return new Promise<ApprovalDecision>((resolve, reject) => {
-      const onAbort = () => {
-        this.pending.delete(req.id);
-        void this.close(
-          chatId,
-          sent.message_id,
-          `${req.text}\n\nNobody decided in time: the request expired.`,
-        );
-        reject(req.signal.reason);
-      };
-      this.pending.set(req.id, {
-        chatId,
-        messageId: sent.message_id,
-        text: req.text,
-        resolve: (d) => {
-          req.signal.removeEventListener("abort", onAbort);
-          resolve(d);
-        },
-      });
-      req.signal.addEventListener("abort", onAbort, { once: true });
+    ).then((m) => m.message_id);
+    const onAbort = () => {
+      this.pending.delete(req.id);
+      void sending.then((messageId) =>
+        this.close(chatId, messageId, `${req.text}\n\nNobody decided in time: the request expired.`),
+      );
+      fail(req.signal.reason);
+    };
+    this.pending.set(req.id, {
+      chatId,
+      messageId: sending.catch(() => undefined),
+      text: req.text,
+      resolve: (d) => {
+        req.signal.removeEventListener("abort", onAbort);
+        settle(d);
+      },
     });
+    try {
+      await sending;
+    } catch (err) {
+      this.pending.delete(req.id);
+      throw err;
+    }
+    req.signal.addEventListener("abort", onAbort, { once: true });
+    if (req.signal.aborted) onAbort();
+    return decided;
   }
 
   /** Handles a pressed button; true when it was one of ours (answered either way). */
@@ -76,11 +87,17 @@ export class TelegramApprovals {
     if (!m) return false;
     const [, verdict, id] = m;
     const p = this.pending.get(id!);
+    const messageId = await p?.messageId;
     const answer = (text: string, alert = false) =>
       tg(() => this.bot.api.answerCallbackQuery(q.id, { text, show_alert: alert })).catch((err) =>
         this.ctx.log.debug("telegram: callback not answered", { err: describe(err) }),
       );
-    if (!p || q.message?.message_id !== p.messageId || q.message.chat.id !== p.chatId) {
+    if (
+      !p ||
+      messageId === undefined ||
+      q.message?.message_id !== messageId ||
+      q.message.chat.id !== p.chatId
+    ) {
       await answer("This request is no longer open.");
       return true;
     }
@@ -96,11 +113,15 @@ export class TelegramApprovals {
       await answer("Only admins of this chat may decide this.", true);
       return true;
     }
+    if (this.pending.get(id!) !== p) {
+      await answer("This request is no longer open."); // decided or expired while asking Telegram
+      return true;
+    }
     this.pending.delete(id!);
     const approved = verdict === "y";
     const by = userDisplayName(q.from) || String(q.from.id);
     await answer(approved ? "Approved." : "Denied.");
-    await this.close(p.chatId, p.messageId, `${p.text}\n\n${approved ? "Approved" : "Denied"} by ${by}.`);
+    await this.close(p.chatId, messageId, `${p.text}\n\n${approved ? "Approved" : "Denied"} by ${by}.`);
     p.resolve({ approved, by: `${by} (Telegram user ${q.from.id})` });
     return true;
   }
