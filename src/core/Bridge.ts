@@ -35,6 +35,7 @@ import { PolicyLists } from "./PolicyLists";
 import { chatKey, PortalService } from "./PortalService";
 import { Quarantine } from "./Quarantine";
 import { StateNotices } from "./StateNotices";
+import { TxnGapWatch } from "./txnGaps";
 
 const log = new Logger("Bridge");
 
@@ -135,6 +136,8 @@ export class Bridge {
   quarantine!: Quarantine;
   /** The homeserver was seen unreachable since the last transaction (see onTransaction). */
   private homeserverLost = false;
+  /** Transactions a recovering homeserver may have stranded (see onTransaction). */
+  private readonly txnGaps = new TxnGapWatch();
   /** Database and homeserver as the bridge sees them, for `/health`. */
   private readonly health = new Health();
   private homeserverProbe?: Probe;
@@ -323,7 +326,11 @@ export class Bridge {
           )
         : undefined;
     this.http = new HttpServer(tokens.hs_token, {
-      onTransaction: (id, txn) => this.onTransaction(id, txn),
+      onTransaction: (id, txn) =>
+        this.onTransaction(id, txn).catch((err: unknown) => {
+          this.txnGaps.watch(); // the homeserver recovers after a refusal
+          throw err;
+        }),
       onPing: (id) => {
         this.lastPing = id;
         log.debug("pinged by the homeserver", { transactionId: id });
@@ -368,6 +375,7 @@ export class Bridge {
     // minutes; an MSC2659 ping makes it retry its queued transactions now. (Not when the
     // homeserver restarts: it resumes its own retries then, and a ping would start a second,
     // concurrent retry loop in Synapse.)
+    this.txnGaps.watch();
     void this.pingHomeserver("start");
     // Until it has sent those, it drops to-device messages (room keys): ready after that.
     await this.encryption.awaitToDevice();
@@ -480,15 +488,20 @@ export class Bridge {
     // Keys, device lists and room encryption state first (the events may need them), and even
     // for a transaction refused below: the homeserver never sends to-device messages again.
     await this.encryption?.receive(txn, all);
-    if (this.homeserverLost) {
+    const skipped = this.txnGaps.skips(txnId);
+    if (this.homeserverLost || skipped) {
       // The homeserver was unreachable (stopped, restarting): a transaction it made but did not
       // send before it went down stays in its database until a send to the bridge fails. One
       // refusal makes Synapse mark the bridge down and send its oldest unsent transaction
-      // first, this one after it, in order; a ping makes it start at once.
+      // first, this one after it, in order; a ping makes it start at once. The same for a
+      // transaction that skips an id while Synapse may have just recovered (src/core/txnGaps.ts).
       this.homeserverLost = false;
-      log.info("first transaction after the homeserver was unreachable: asking for any it kept first", {
-        txnId,
-      });
+      log.info(
+        skipped
+          ? "transaction skips an id after a recovery: asking for the skipped one first"
+          : "first transaction after the homeserver was unreachable: asking for any it kept first",
+        { txnId },
+      );
       setTimeout(() => void this.pingHomeserver("homeserver-back"), 250).unref();
       throw new ResendOlderFirst();
     }
