@@ -48,7 +48,7 @@ export class HistoryReader {
       events = (res.chunk ?? []).reverse();
       for (const m of res.state ?? []) this.addName(names, m);
     }
-    if (this.api.crypto) events = await this.api.crypto.decryptAll(events);
+    if (this.api.crypto) events = await this.api.crypto.decryptAll(events, this.aiUserId);
     for (const e of events) if (e.type === "m.room.member") this.addName(names, e);
     const joined = await this.api
       .request<{ joined?: Record<string, { display_name?: string }> }>(

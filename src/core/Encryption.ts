@@ -6,6 +6,7 @@ import { CryptoStore } from "../matrix/crypto/CryptoStore";
 import { KeyWaits } from "../matrix/crypto/KeyWaits";
 import { cryptoPartsOf, hasCryptoParts } from "../matrix/crypto/transaction";
 import { type Intent, type MatrixApi, MatrixError, type RoomEvent } from "../matrix/MatrixApi";
+import { isDataError } from "../store/QuarantineSql";
 import type { Store } from "../store/Store";
 import type { QueueItem } from "../store/types";
 import { txnIdFor } from "./InboundBridge";
@@ -132,8 +133,15 @@ export class Encryption {
       log.info("encrypted state event ignored", { room: ev.room_id, eventId: ev.event_id });
       return;
     }
-    const d = await this.crypto.decrypt(ev);
-    if (d.kind === "waiting") return this.waits.park(ev, d.sessionId, d.reason);
+    let d = await this.crypto.decrypt(ev);
+    if (d.kind === "waiting") {
+      try {
+        return await this.waits.park(ev, d.sessionId, d.reason);
+      } catch (err) {
+        if (!isDataError(err)) throw err; // the database is down: the item is retried
+        d = { kind: "failed", reason: "it cannot wait for its key" };
+      }
+    }
     if (d.kind === "failed") {
       log.warn("encrypted event could not be decrypted", {
         room: ev.room_id,

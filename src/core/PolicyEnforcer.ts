@@ -42,6 +42,19 @@ export interface PolicyAuditEntry {
 }
 
 /** The rule behind a ban and the list it is in. */
+/** What policy enforcement works with (src/core/PolicyLists.ts, src/core/PolicyEnforcer.ts). */
+export interface PolicyDeps {
+  config: BridgeConfig;
+  api: MatrixApi;
+  bot: Intent;
+  store: Store;
+  portals: PortalService;
+  ghosts: GhostService;
+  registry: ConnectorRegistry;
+  /** Records an action in the moderation audit log; unset: it is logged. */
+  audit?(entry: PolicyAuditEntry): Promise<void>;
+}
+
 export interface PolicyMatch {
   rule: PolicyRule;
   list: { roomId: string; ref: string };
@@ -76,16 +89,7 @@ export class PolicyEnforcer {
   private readonly complete = new Map<string, string>();
 
   constructor(
-    private readonly opts: {
-      config: BridgeConfig;
-      api: MatrixApi;
-      bot: Intent;
-      store: Store;
-      portals: PortalService;
-      ghosts: GhostService;
-      registry: ConnectorRegistry;
-      /** Records an action in the moderation audit log; unset: it is logged. */
-      audit?(entry: PolicyAuditEntry): Promise<void>;
+    private readonly opts: PolicyDeps & {
       /** Whether a followed rule still bans `mxid` in `roomId` (checked before a lift). */
       stillBanned(mxid: string, roomId: string): boolean;
     },

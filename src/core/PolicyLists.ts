@@ -1,15 +1,11 @@
-import type { BridgeConfig } from "../config/types";
 import { Logger } from "../log/Logger";
-import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
-import type { Store } from "../store/Store";
-import type { ConnectorRegistry } from "./ConnectorRegistry";
+import type { RoomEvent } from "../matrix/MatrixApi";
 import { BridgeError, userText } from "./errors";
-import type { GhostService } from "./GhostService";
 import type { RemotePayload } from "./InboundBridge";
 import { Lanes } from "./lanes";
 import { isRoomEvent } from "./OutboundBridge";
-import { type PolicyAuditEntry, PolicyEnforcer, type PolicyMatch } from "./PolicyEnforcer";
-import { chatKey, type PortalService } from "./PortalService";
+import { type PolicyDeps, PolicyEnforcer, type PolicyMatch } from "./PolicyEnforcer";
+import { chatKey } from "./PortalService";
 import { RuleSet, ruleKindOf, rulesOfState } from "./policyRules";
 
 export type { PolicyActionResult, PolicyAuditEntry, PolicyMatch } from "./PolicyEnforcer";
@@ -69,16 +65,7 @@ export class PolicyLists {
   private stopped = false;
 
   constructor(
-    private readonly opts: {
-      config: BridgeConfig;
-      api: MatrixApi;
-      bot: Intent;
-      store: Store;
-      portals: PortalService;
-      ghosts: GhostService;
-      registry: ConnectorRegistry;
-      /** Records an action in the moderation audit log; unset: it is logged. */
-      audit?(entry: PolicyAuditEntry): Promise<void>;
+    private readonly opts: PolicyDeps & {
       /** How long a list waits for more rule events before it is read again. */
       refreshDelayMs?: number;
     },

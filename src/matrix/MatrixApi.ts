@@ -68,8 +68,8 @@ export interface RoomCrypto {
   ): Promise<{ type: string; content: RoomEventContent }>;
   encryptAttachment(data: Buffer): { data: Buffer; file: Record<string, unknown> };
   decryptAttachment(data: Buffer, file: EncryptedFile): Buffer;
-  /** History as the bridge can read it: encrypted events decrypted, the undecryptable left out. */
-  decryptAll(events: RoomEvent[]): Promise<RoomEvent[]>;
+  /** History as `reader` can read it: encrypted events decrypted, the undecryptable left out. */
+  decryptAll(events: RoomEvent[], reader: string): Promise<RoomEvent[]>;
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type pg from "pg";
 import { Logger } from "../../log/Logger";
-import type { MatrixApi, RoomEvent, RoomEventContent } from "../MatrixApi";
+import type { EncryptedFile, MatrixApi, RoomEvent, RoomEventContent } from "../MatrixApi";
 import { Device, type DurableStore } from "./Device";
 import { encryptionSettings, RoomDirectory, type RoomInfo } from "./RoomKeys";
 import type { CryptoParts } from "./transaction";
@@ -29,10 +29,11 @@ export interface CryptoStateStore extends DurableStore {
   load(storeName: string): Promise<void>;
 }
 
-/** Where an encrypted file lives and how to decrypt it (the `file` of a media event). */
-export interface EncryptedFile {
-  url: string;
-  [key: string]: unknown;
+const MEGOLM = "m.megolm.v1.aes-sha2";
+
+/** A Megolm session id: unpadded base64 of a 32-byte key (43 characters); generous bounds. */
+function isSessionId(v: unknown): v is string {
+  return typeof v === "string" && /^[A-Za-z0-9+/=_-]{1,128}$/.test(v);
 }
 
 /** What became of an encrypted event. */
@@ -387,12 +388,18 @@ export class CryptoService {
     }
   }
 
-  /** Decrypts with the first reader device that has the room key. */
-  async decrypt(ev: RoomEvent): Promise<Decryption> {
-    const sessionId = typeof ev.content.session_id === "string" ? ev.content.session_id : "";
+  /**
+   * Decrypts with the first reader device that has the room key; `reader` first when given
+   * (the user whose view this is: the AI user reading its history).
+   */
+  async decrypt(ev: RoomEvent, reader?: string): Promise<Decryption> {
+    const { algorithm, ciphertext, session_id: sessionId } = ev.content;
+    if (algorithm !== MEGOLM || typeof ciphertext !== "string" || !isSessionId(sessionId))
+      return { kind: "failed", reason: "it is not a well-formed Megolm message" };
     let waiting = false;
     const reasons: string[] = [];
-    for (const userId of this.opts.readers) {
+    const readers = reader ? [reader, ...this.opts.readers.filter((r) => r !== reader)] : this.opts.readers;
+    for (const userId of readers) {
       const device = await this.device(userId).catch(() => undefined);
       if (!device) continue;
       try {
@@ -408,15 +415,7 @@ export class CryptoService {
         // Relations stay in the clear (reactions, edits, threads are aggregated by the server).
         if (content["m.relates_to"] === undefined && ev.content["m.relates_to"] !== undefined)
           content["m.relates_to"] = ev.content["m.relates_to"];
-        return {
-          kind: "clear",
-          event: {
-            ...ev,
-            type: clear.type,
-            content,
-            unsigned: { ...(ev.unsigned ?? {}), [ENCRYPTED_MARKER]: true },
-          },
-        };
+        return { kind: "clear", event: { ...ev, type: clear.type, content } };
       } catch (err) {
         if (err instanceof MegolmDecryptionError) {
           reasons.push(`${userId}: ${err.description}`);
@@ -427,18 +426,18 @@ export class CryptoService {
       }
     }
     const reason = reasons.join("; ") || "the bridge has no device to decrypt with";
-    return waiting && sessionId ? { kind: "waiting", sessionId, reason } : { kind: "failed", reason };
+    return waiting ? { kind: "waiting", sessionId, reason } : { kind: "failed", reason };
   }
 
-  /** Decrypts what can be decrypted of `events` (history); the rest is left out. */
-  async decryptAll(events: RoomEvent[]): Promise<RoomEvent[]> {
+  /** Decrypts what `reader` can of `events` (its history); the rest is left out. */
+  async decryptAll(events: RoomEvent[], reader: string): Promise<RoomEvent[]> {
     const out: RoomEvent[] = [];
     for (const e of events) {
       if (e.type !== "m.room.encrypted") {
         out.push(e);
         continue;
       }
-      const d = await this.decrypt(e);
+      const d = await this.decrypt(e, reader);
       if (d.kind === "clear") out.push(d.event);
     }
     return out;
@@ -479,6 +478,3 @@ export class CryptoService {
     this.devices.clear();
   }
 }
-
-/** Set in `unsigned` of an event the bridge decrypted. */
-export const ENCRYPTED_MARKER = "com.clawbridge.decrypted";
