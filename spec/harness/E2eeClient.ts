@@ -351,21 +351,33 @@ export class E2eeClient extends MatrixTestClient {
     return eventId;
   }
 
+  /** Sends `content` as an `m.room.encrypted` event as it is (a hostile or broken envelope). Returns its event id. */
+  async sendRawEncrypted(roomId: string, content: Record<string, unknown>): Promise<string> {
+    const path = this.room(roomId, "send", "m.room.encrypted", this.txnId());
+    return (await this.request<{ event_id: string }>("PUT", path, content)).event_id;
+  }
+
   /**
-   * Sends an `m.room.encrypted` event whose megolm session nobody else ever receives (a throwaway device made
-   * it): every other member sees it as undecryptable. Returns its event id.
+   * The content of an `m.room.encrypted` event whose megolm session nobody else ever receives (a throwaway
+   * device made it): every other member sees it as undecryptable.
    */
-  async sendUndecryptable(roomId: string, body = "nobody holds the key to this"): Promise<string> {
+  async undecryptableContent(
+    roomId: string,
+    body = "nobody holds the key to this",
+  ): Promise<Record<string, unknown>> {
     const throwaway = await OlmMachine.initialize(new UserId(this.userId), new DeviceId(`UTD${Date.now()}`));
     try {
       await throwaway.shareRoomKey(new RoomId(roomId), [], new EncryptionSettings());
       const content = JSON.stringify({ msgtype: "m.text", body });
-      const encrypted = await throwaway.encryptRoomEvent(new RoomId(roomId), "m.room.message", content);
-      const path = this.room(roomId, "send", "m.room.encrypted", this.txnId());
-      return (await this.request<{ event_id: string }>("PUT", path, JSON.parse(encrypted))).event_id;
+      return JSON.parse(await throwaway.encryptRoomEvent(new RoomId(roomId), "m.room.message", content));
     } finally {
       throwaway.close();
     }
+  }
+
+  /** Sends an event nobody else can decrypt (see `undecryptableContent`). Returns its event id. */
+  async sendUndecryptable(roomId: string, body?: string): Promise<string> {
+    return this.sendRawEncrypted(roomId, await this.undecryptableContent(roomId, body));
   }
 
   /**

@@ -206,6 +206,79 @@ describe("Encrypted portal with Telegram (real E2EE clients, real Synapse)", fun
     );
   });
 
+  it("tells each hostile encrypted envelope once, parks none it cannot hold, and bridges what follows", async () => {
+    const from = rig.from();
+    const megolm = "m.megolm.v1.aes-sha2";
+    const b64 = (n: number) => randomBytes(n).toString("base64").replace(/=+$/, "");
+    const hostile: Record<string, Record<string, unknown>> = {
+      empty: {},
+      "no ciphertext": { algorithm: megolm, session_id: "abcdef" },
+      "ciphertext not a string": { algorithm: megolm, ciphertext: { a: 1 }, session_id: "abcdef" },
+      "session id a number": { algorithm: megolm, ciphertext: b64(64), session_id: 42 },
+      "20 KB session id": { algorithm: megolm, ciphertext: b64(64), session_id: b64(15_000) },
+      // A well-formed Megolm message of an unknown session would wait for its key: with a session id no
+      // index can hold, it must be told at once rather than retried for ever.
+      "sound ciphertext, 20 KB session id": {
+        ...(await erin.undecryptableContent(room)),
+        session_id: b64(15_000),
+      },
+      "sound ciphertext, unknown session": await erin.undecryptableContent(
+        room,
+        "waits for a key that never comes",
+      ),
+      "olm in a room event": {
+        algorithm: "m.olm.v1.curve25519-aes-sha2",
+        ciphertext: { x: { type: 0, body: "b" } },
+      },
+      "48 KB ciphertext, unknown session": {
+        algorithm: megolm,
+        ciphertext: b64(36_000),
+        session_id: b64(32),
+        sender_key: 7,
+        device_id: ["D"],
+      },
+      "ciphertext not base64": { algorithm: megolm, ciphertext: "not base64 at all!", session_id: b64(32) },
+    };
+    const ids = new Map<string, string>();
+    for (const [name, content] of Object.entries(hostile))
+      ids.set(await erin.sendRawEncrypted(room, content), name);
+    const told = new Map<string, number>();
+    const notices = () =>
+      erin
+        .timeline(room)
+        .filter(
+          (e) => e.content.msgtype === "m.notice" && /could not be decrypted/.test(String(e.content.body)),
+        );
+    const deadline = Date.now() + 45_000;
+    while (Date.now() < deadline) {
+      told.clear();
+      for (const n of notices()) {
+        const to = inReplyTo(n);
+        if (to && ids.has(to)) told.set(to, (told.get(to) ?? 0) + 1);
+      }
+      if (told.size === ids.size) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const untold = [...ids].filter(([id]) => !told.has(id)).map(([, name]) => name);
+    assert.deepEqual(untold, [], "every hostile envelope is told to the room");
+    await erin.sendText(room, "after the hostile envelopes");
+    await tg.waitFor(
+      (c) =>
+        from(c) &&
+        c.method === "sendMessage" &&
+        String(c.params.text).includes("after the hostile envelopes"),
+    );
+    const twice = [...told].filter(([, n]) => n > 1).map(([id]) => ids.get(id));
+    assert.deepEqual(twice, [], "each is told once");
+    assert.equal(
+      tg.calls.filter(
+        (c) => from(c) && c.method === "sendMessage" && /hostile|could not/.test(String(c.params.text)),
+      ).length,
+      1,
+      "only the genuine message reached Telegram",
+    );
+  });
+
   it("bridges a message whose key arrives after it", async () => {
     const from = rig.from();
     await erin.sendEncrypted(
