@@ -54,9 +54,19 @@ function loginFor(
   return shared && { entry: shared, consent: ctx.level !== "admin" };
 }
 
-async function save(deps: BuiltinDeps, ctx: CommandContext, entry: Entry, chat: Chat, info: ChatInfo) {
+/**
+ * Saves the link. Returns what the answer adds: nothing, or that clients will not show the room
+ * as bridged because the bot may not set its bridge info.
+ */
+async function save(
+  deps: BuiltinDeps,
+  ctx: CommandContext,
+  entry: Entry,
+  chat: Chat,
+  info: ChatInfo,
+): Promise<string> {
   const platform = entry.login.platform;
-  await deps.portals.link(
+  const shown = await deps.portals.link(
     {
       platform,
       chatId: chat.id,
@@ -69,6 +79,9 @@ async function save(deps: BuiltinDeps, ctx: CommandContext, entry: Entry, chat: 
     },
     chat.sameIds,
   );
+  return shown
+    ? ""
+    : " Clients will not show the room as bridged: give the bridge bot a power level that may send state events here, then link again.";
 }
 
 /** A chat as `link` resolved it: its portal key and the other keys of the same chat. */
@@ -188,8 +201,8 @@ function linkWithConsent(
       await ctx.reply(`${by} approved, but meanwhile: ${meanwhile} This room was not linked.`);
       return;
     }
-    await save(deps, ctx, entry, chat, info);
-    await ctx.reply(`${by}, an admin of ${label}, approved: linked this room to it.`);
+    const note = await save(deps, ctx, entry, chat, info);
+    await ctx.reply(`${by}, an admin of ${label}, approved: linked this room to it.${note}`);
   };
   void run().catch((err: unknown) => log.error("link approval failed", { err: String(err) }));
 }
@@ -276,8 +289,10 @@ export function linkCommands(deps: BuiltinDeps): Command[] {
           linkWithConsent(deps, ctx, entry, chat, info);
           return;
         }
-        await save(deps, ctx, entry, chat, info);
-        await ctx.reply(`Linked this room to ${label({ platform, chatId: chat.id, name: info.name })}.`);
+        const note = await save(deps, ctx, entry, chat, info);
+        await ctx.reply(
+          `Linked this room to ${label({ platform, chatId: chat.id, name: info.name })}.${note}`,
+        );
       },
     },
     {

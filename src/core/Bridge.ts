@@ -34,6 +34,7 @@ import { bridgeUserMatcher, Permissions } from "./Permissions";
 import { PolicyLists } from "./PolicyLists";
 import { chatKey, PortalService } from "./PortalService";
 import { Quarantine } from "./Quarantine";
+import { RoomUpgrades } from "./RoomUpgrades";
 import { StateNotices } from "./StateNotices";
 import { TxnGapWatch } from "./txnGaps";
 
@@ -277,13 +278,18 @@ export class Bridge {
           "(set it to a public URL of this listener so those platforms can fetch them)",
       );
     }
+    const upgrades = new RoomUpgrades({
+      ...deps,
+      notice: (roomId, text, eventId) => this.outbound.notice(roomId, text, eventId),
+    });
     this.outbound = new OutboundBridge({
       ...deps,
       mediaUrl: media && ((mxc) => media.urlFor(mxc)),
       config,
       api: this.api,
       permissions,
-      commands: (ev) => commands.handle(ev),
+      commands: async (ev) => (await upgrades.handle(ev)) || commands.handle(ev),
+      upgradedInto: (from, to) => upgrades.upgradedInto(from, to),
       ai: this.ai && ((ev) => this.ai!.offer(ev)),
       aiIn: this.ai && ((roomId) => this.ai!.isIn(roomId)),
       fanOut: (item, items) => this.queue.replace(item, items),

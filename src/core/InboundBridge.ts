@@ -3,7 +3,7 @@ import type { Metrics } from "../http/Metrics";
 import { Logger } from "../log/Logger";
 import type { EncryptedFile, Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
-import type { Portal, QueueItem } from "../store/types";
+import type { MessageRow, Portal, QueueItem } from "../store/types";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, RemoteMessage } from "./connector";
 import { BridgeError, retryHint, userText } from "./errors";
@@ -132,8 +132,25 @@ export class InboundBridge {
   }
 
   private async eventIdOf(portal: Portal, remoteId: string): Promise<string | undefined> {
+    return (await this.rowsHere(portal, remoteId))[0]?.eventId;
+  }
+
+  /**
+   * The bridged copies of a remote message in the portal's room. Copies in another room (bridged
+   * there before the room was upgraded, or before the chat was linked elsewhere) are left alone:
+   * an edit, reply or reaction here cannot point at them.
+   */
+  private async rowsHere(portal: Portal, remoteId: string): Promise<MessageRow[]> {
     const rows = await this.opts.store.getMessageByRemote(portal.platform, portal.chatId, remoteId);
-    return rows[0]?.eventId;
+    const here = rows.filter((r) => r.roomId === portal.roomId);
+    if (here.length < rows.length)
+      log.info("copies of a message in another room left alone", {
+        platform: portal.platform,
+        chat: portal.chatId,
+        id: remoteId,
+        room: portal.roomId,
+      });
+    return here;
   }
 
   /**
@@ -236,7 +253,7 @@ export class InboundBridge {
   }
 
   private async edit(portal: Portal, client: NetworkClient, edit: RemoteEdit): Promise<void> {
-    const rows = await this.opts.store.getMessageByRemote(portal.platform, portal.chatId, edit.id);
+    const rows = await this.rowsHere(portal, edit.id);
     if (!rows.length) {
       log.info("edit of a message that was never bridged skipped", {
         platform: portal.platform,
@@ -279,7 +296,7 @@ export class InboundBridge {
       case "edit":
         return this.edit(portal, client, event);
       case "delete": {
-        const rows = await store.getMessageByRemote(portal.platform, portal.chatId, event.id);
+        const rows = await this.rowsHere(portal, event.id);
         for (const row of rows) {
           // A relayed Matrix user's message is not the bridge's to redact as that user: the bot does it.
           const intent = ghosts.isGhost(row.senderMxid) ? ghosts.intentOf(row.senderMxid) : bot;
@@ -333,6 +350,7 @@ export class InboundBridge {
           event.key,
         );
         if (!row) return;
+        if (row.roomId !== portal.roomId) return this.opts.store.deleteReactionByEvent(row.eventId, portal);
         const intent = ghosts.intentOf(ghosts.mxidFor(portal.platform, event.sender.id));
         await intent.redact(portal.roomId, row.eventId, txnIdFor("redact", row.eventId), undefined, {
           [DELETED_IN]: { platform: portal.platform, chat_id: portal.chatId },

@@ -90,8 +90,10 @@ export class OutboundBridge {
       ghosts: GhostService;
       permissions: Permissions;
       bot: Intent;
-      /** Commands and bot membership; returns true when it consumed the event. */
+      /** Commands, bot membership and room upgrades; returns true when it consumed the event. */
       commands(ev: RoomEvent): Promise<boolean>;
+      /** Whether room `from` was upgraded into `to` (its queued events go to the chats that moved). */
+      upgradedInto?(from: string, to: string): Promise<boolean>;
       /**
        * The AI puppet: takes the event without waiting for an answer; true when it was an AI
        * command. A promise settles once the event is durably taken (a trigger recorded).
@@ -249,7 +251,10 @@ export class OutboundBridge {
     // A chat's delivery retried after its sender was banned from the room is not made.
     if (ev.type !== "m.room.member" && (await this.opts.moderation?.drops(ev))) return;
     const portal = await this.opts.portals.get(target.platform, target.chat_id);
-    if (!portal || portal.roomId !== ev.room_id) {
+    if (
+      !portal ||
+      (portal.roomId !== ev.room_id && !(await this.opts.upgradedInto?.(ev.room_id, portal.roomId)))
+    ) {
       log.info("chat unlinked before delivery; skipped", { platform: target.platform, room: ev.room_id });
       return;
     }

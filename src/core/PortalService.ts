@@ -5,6 +5,7 @@ import { type Intent, type MatrixApi, MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
 import { AskAgain } from "./AskAgain";
+import { bridgeInfoInitialState, writeBridgeInfo } from "./bridgeInfo";
 import type { ChatInfo, LoginRef, NetworkClient, RemoteChatRef } from "./connector";
 import { platformSaidNo } from "./errors";
 import type { GhostService } from "./GhostService";
@@ -70,25 +71,61 @@ export class PortalService {
     this.invalidate(portal.platform, portal.chatId, portal.roomId);
   }
 
+  /** Moves a portal to another room (its room was upgraded); returns it as moved. */
+  async move(portal: Portal, roomId: string): Promise<Portal> {
+    const moved = { ...portal, roomId };
+    await this.save(moved);
+    this.invalidate(portal.platform, portal.chatId, portal.roomId);
+    return moved;
+  }
+
   /**
    * Unlinks a portal (`unlink`): the chat's later messages are dropped, and no portal is made
-   * for it, until it is linked again ({@link link}). The room stays as it is.
+   * for it, until it is linked again ({@link link}). The room stays as it is, without the
+   * chat's bridge info.
    */
   async unlink(portal: Portal, by: string): Promise<void> {
     await this.opts.store.unlinkPortal(portal, by);
     this.unlinked.add(`${portal.platform}\u0000${portal.chatId}`);
     this.invalidate(portal.platform, portal.chatId, portal.roomId);
+    await this.bridgeInfo(portal, false);
   }
 
   /**
    * Saves a portal made by `link` and lifts an unlink of its chat (also under `sameChatIds`,
    * the other keys of that chat). Saved first: a crash in between leaves a portal, which wins.
+   * Then sets the room's bridge info: false when the bot may not (see {@link writeBridgeInfo}).
    */
-  async link(portal: Portal, sameChatIds: string[] = []): Promise<void> {
+  async link(portal: Portal, sameChatIds: string[] = []): Promise<boolean> {
     await this.save(portal);
     const keys = [portal.chatId, ...sameChatIds];
     await this.opts.store.clearUnlinked(portal.platform, keys);
     for (const k of keys) this.unlinked.delete(`${portal.platform}\u0000${k}`);
+    return this.bridgeInfo(portal, true);
+  }
+
+  /**
+   * Sets the bridge info of `portal` in its room, with its name and the room's picture when the
+   * picture is the chat's (`avatarUrl`), or removes it (`on` false). Best effort: the state is
+   * for clients' display, and a failure must not undo a link.
+   */
+  async bridgeInfo(portal: Portal, on: boolean, avatarUrl?: string): Promise<boolean> {
+    try {
+      return await writeBridgeInfo(
+        this.opts.bot,
+        portal.roomId,
+        portal,
+        on ? { platform: portal.platform, chatId: portal.chatId, name: portal.name, avatarUrl } : undefined,
+      );
+    } catch (err) {
+      log.warn("bridge info not written", {
+        platform: portal.platform,
+        chat: portal.chatId,
+        room: portal.roomId,
+        err: String(err),
+      });
+      return false;
+    }
   }
 
   /** Whether the chat was unlinked and not linked again since. */
@@ -269,17 +306,18 @@ export class PortalService {
     const alias = portalAlias(config, platform, key);
     const aliasLocalpart = alias.slice(1, alias.lastIndexOf(":"));
     const initialState: Array<{ type: string; state_key: string; content: Record<string, unknown> }> = [];
-    const bridgeInfo = {
-      bridgebot: bot.userId,
-      protocol: { id: platform, displayname: platform[0].toUpperCase() + platform.slice(1) },
-      channel: { id: key, displayname: info.name },
-    };
-    initialState.push({ type: "m.bridge", state_key: `clawbridge/${platform}/${key}`, content: bridgeInfo });
-    initialState.push({
-      type: "uk.half-shot.bridge",
-      state_key: `clawbridge/${platform}/${key}`,
-      content: bridgeInfo,
-    });
+    let avatarUrl: string | undefined;
+    if (info.avatar) {
+      try {
+        avatarUrl = await uploadMedia(bot, client, info.avatar);
+        initialState.push({ type: "m.room.avatar", state_key: "", content: { url: avatarUrl } });
+      } catch (err) {
+        log.warn("could not bring the chat's avatar over", { platform, chat: key, err: String(err) });
+      }
+    }
+    initialState.push(
+      ...bridgeInfoInitialState(bot.userId, { platform, chatId: key, name: info.name, avatarUrl }),
+    );
     if (config.bridge.portal_join_rule === "public") {
       initialState.push({ type: "m.room.join_rules", state_key: "", content: { join_rule: "public" } });
     }
@@ -289,14 +327,6 @@ export class PortalService {
         state_key: "",
         content: { algorithm: "m.megolm.v1.aes-sha2" },
       });
-    }
-    if (info.avatar) {
-      try {
-        const url = await uploadMedia(bot, client, info.avatar);
-        initialState.push({ type: "m.room.avatar", state_key: "", content: { url } });
-      } catch (err) {
-        log.warn("could not bring the chat's avatar over", { platform, chat: key, err: String(err) });
-      }
     }
     try {
       return await bot.createRoom({
@@ -324,6 +354,15 @@ export class PortalService {
     }
   }
 
+  /** The room's picture, when it is the chat's (the portal has one): for the bridge info. */
+  private async roomAvatar(portal: Portal): Promise<string | undefined> {
+    if (!portal.avatarKey) return undefined;
+    const content = await this.opts.bot
+      .getState<{ url?: unknown }>(portal.roomId, "m.room.avatar")
+      .catch(() => undefined);
+    return typeof content?.url === "string" && content.url.startsWith("mxc://") ? content.url : undefined;
+  }
+
   /** Applies a change of the chat's name, topic or avatar (or its removal) to the room. */
   async applyChatInfo(
     portal: Portal,
@@ -333,9 +372,11 @@ export class PortalService {
   ): Promise<void> {
     const info = avatarRemoved ? { ...changed, avatar: undefined } : changed;
     const { bot } = this.opts;
+    let infoChanged = false;
     if (info.name !== undefined && info.name !== portal.name) {
       await bot.sendState(portal.roomId, "m.room.name", "", { name: info.name });
       portal.name = info.name;
+      infoChanged = true;
     }
     if (info.topic !== undefined && info.topic !== portal.topic) {
       await bot.sendState(portal.roomId, "m.room.topic", "", { topic: info.topic });
@@ -345,7 +386,10 @@ export class PortalService {
       const url = info.avatar ? await uploadMedia(bot, client, info.avatar) : "";
       await bot.sendState(portal.roomId, "m.room.avatar", "", url ? { url } : {});
       portal.avatarKey = info.avatar?.key;
+      infoChanged = true;
     }
     await this.save(portal);
+    // The bridge info names the chat and shows its picture: kept in step.
+    if (infoChanged) await this.bridgeInfo(portal, true, await this.roomAvatar(portal));
   }
 }

@@ -112,6 +112,7 @@ const SQL_USER_BY_MANAGEMENT_ROOM = `SELECT mxid, management_room, refused_at FR
   WHERE management_room = $1 ORDER BY mxid LIMIT 1`;
 
 const SQL_KV_GET = "SELECT value FROM kv WHERE namespace = $1 AND key = $2";
+const SQL_KV_DELETE = "DELETE FROM kv WHERE namespace = $1 AND key = $2";
 const SQL_KV_SET = `INSERT INTO kv (namespace, key, value) VALUES ($1, $2, $3)
   ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = now()`;
 
@@ -421,6 +422,10 @@ export class PgStore implements Store {
 
   async kvSet(namespace: string, key: string, value: string): Promise<void> {
     await this.pool.query(SQL_KV_SET, [namespace, key, value]);
+  }
+
+  async kvDelete(namespace: string, key: string): Promise<void> {
+    await this.pool.query(SQL_KV_DELETE, [namespace, key]);
   }
 
   // ---- appservice transactions + durable queue ----

@@ -83,6 +83,7 @@ export interface Store {
   // ---- key/value, namespaced ----
   kvGet(namespace: string, key: string): Promise<string | undefined>;
   kvSet(namespace: string, key: string, value: string): Promise<void>;
+  kvDelete(namespace: string, key: string): Promise<void>;
 
   // ---- appservice transactions + durable queue ----
   /**
