@@ -1,12 +1,15 @@
 import type { BridgeConfig } from "../config/types";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
+import { canRelay, type LoginRef, type NetworkClient } from "../core/connector";
 import type { GhostService } from "../core/GhostService";
 import { txnIdFor } from "../core/InboundBridge";
+import { chatRefOf } from "../core/OutboundBridge";
 import type { Permissions } from "../core/Permissions";
 import type { PortalService } from "../core/PortalService";
 import { Logger } from "../log/Logger";
 import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
+import type { Portal } from "../store/types";
 import { type AiCommandReply, OPEN_COMMANDS, runAiCommand } from "./AiCommands";
 import { type AiRoom, AiStore } from "./AiStore";
 import { HistoryReader } from "./HistoryReader";
@@ -248,6 +251,7 @@ export class AiService {
       return;
     }
     if (membership !== "invite") return;
+    if (ev.sender === this.opts.botUserId) return; // the bridge's own invite (autoJoin), joined there
     if (!permissions.allows(ev.sender, config.ai.invite_level)) {
       log.info("AI invite refused", { room: ev.room_id, by: ev.sender });
       try {
@@ -285,6 +289,35 @@ export class AiService {
       `Hello! Mention me or reply to me and I answer (in a DM, just write). \`${prefix} help\` lists my commands.`,
     );
     log.info("AI joined a room", { room: ev.room_id, by: ev.sender });
+  }
+
+  /**
+   * A portal was just made (`ai.auto_join`): the AI joins it before its first message, in a
+   * direct chat answering every message (mode always), where the portal's login owner may invite
+   * it and a provider is set. Not where its answers could not reach the chat (a personal account
+   * that writes only for its owner there). Only at creation: once removed, it stays out.
+   */
+  async autoJoin(portal: Portal, login: LoginRef, client: NetworkClient): Promise<void> {
+    const { config, permissions, api } = this.opts;
+    const auto = config.ai.auto_join;
+    const mode = auto[portal.platform] ?? auto.default ?? "dm";
+    const ctx = { room: portal.roomId, platform: portal.platform, chat: portal.chatId };
+    if (mode === "none" || (mode === "dm" && portal.kind !== "dm") || this.stopped) return;
+    if (!this.providers.names().length) return;
+    if (!permissions.allows(login.ownerMxid, config.ai.invite_level)) {
+      log.info("AI not joined to a new portal: its owner may not invite the AI", ctx);
+      return;
+    }
+    if (canRelay(client) && !(await client.relayEnabled(chatRefOf(portal)))) {
+      log.info("AI not joined to a new portal: the account writes only for its owner there", ctx);
+      return;
+    }
+    await api.intent(this.opts.botUserId).invite(portal.roomId, this.userId);
+    await this.intent.join(portal.roomId);
+    this.joined.add(portal.roomId);
+    const room = await this.settings(portal.roomId);
+    await this.save({ ...room, joined: true, mode: portal.kind === "dm" ? "always" : room.mode });
+    log.info("AI joined a new portal", { ...ctx, kind: portal.kind });
   }
 
   /** An encrypted room, and encryption is not allowed in the config. */

@@ -151,6 +151,18 @@ function aiSchema(): SchemaNode {
     system_prompt: str("System prompt of rooms that set none (`!ai prompt`).", {
       default: "You are a helpful assistant taking part in a Matrix chat room. Answer concisely.",
     }),
+    auto_join: {
+      type: "object",
+      description:
+        "New portals the AI joins by itself, per platform (`default`: platforms not listed): none; dm (direct chats, where it answers every message); all (also groups, with default_mode). Only where the portal's login owner may invite the AI (invite_level) and a provider is configured; remove it with `!ai leave`.",
+      default: { default: "dm" },
+      propertyNames: {
+        pattern: "^[a-z][a-z0-9_]*$",
+        "x-expected": "default or a platform name (telegram, whatsapp…)",
+      },
+      additionalProperties: { type: "string", enum: ["none", "dm", "all"], "x-expected": "none, dm or all" },
+      examples: [{ default: "dm", whatsapp: "none" }],
+    },
     ignore_users: list(
       "The AI never answers these users (regular expressions on the user id), e.g. other bridges' bots. It never answers itself, the bridge bot or ghosts of platform bots.",
       { type: "string", minLength: 1, "x-expected": "a regular expression" },

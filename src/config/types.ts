@@ -119,6 +119,9 @@ export interface AiProviderConfig {
   max_retries: number;
 }
 
+/** Which new portals the AI joins by itself. */
+export type AiAutoJoin = "none" | "dm" | "all";
+
 /** The AI puppet (`ai` section). */
 export interface AiConfig {
   enabled: boolean;
@@ -130,6 +133,8 @@ export interface AiConfig {
   /** Mode of rooms with more than two members that set none. */
   default_mode: AiMode;
   system_prompt: string;
+  /** New portals the AI joins, by platform (`default`: the others). */
+  auto_join: Record<string, AiAutoJoin>;
   /** Regular expressions on user ids the AI never answers. */
   ignore_users: string[];
   context: { max_events: number; token_budget: number; max_answer_tokens: number };

@@ -180,7 +180,14 @@ export class Bridge {
     this.bot = this.api.intent(`@${config.bridge.bot.localpart}:${domain}`);
     const permissions = new Permissions(config.bridge.permissions, bridgeUserMatcher(config));
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
-    const portals = new PortalService({ config, api: this.api, store: this.store, bot: this.bot, ghosts });
+    const portals = new PortalService({
+      config,
+      api: this.api,
+      store: this.store,
+      bot: this.bot,
+      ghosts,
+      onCreated: async (portal, login, client) => this.ai?.autoJoin(portal, login, client),
+    });
     this.stateNotices = new StateNotices({ store: this.store, bot: this.bot });
     this.registry = new ConnectorRegistry({
       config,

@@ -45,6 +45,11 @@ export class PortalService {
       bot: Intent;
       /** Joins the chat's members to a new portal; without it, ghosts join when they speak. */
       ghosts?: GhostService;
+      /**
+       * A portal's room was just made, before its first message goes in (the AI joins here).
+       * Best effort: a failure is logged and the message bridged all the same.
+       */
+      onCreated?(portal: Portal, login: LoginRef, client: NetworkClient): Promise<void>;
     },
   ) {}
 
@@ -185,6 +190,11 @@ export class PortalService {
       );
     }
     await this.joinMembers(portal, client, info.members ?? []);
+    await this.opts
+      .onCreated?.(portal, login, client)
+      .catch((err: unknown) =>
+        log.warn("after-creation step of a portal failed", { platform, chat: key, err: String(err) }),
+      );
     return portal;
   }
 
