@@ -342,6 +342,10 @@ export const CONFIG_SCHEMA: SchemaNode = {
         default: "invite",
         enum: ["invite", "public"],
       },
+      personal_spaces: bool(
+        "Each login gets a Matrix space of its own, to which the bridge invites its owner, holding the portals made through it (a Discord server's space goes in as a whole).",
+        true,
+      ),
     }),
     ai: aiSchema(),
     database: section("PostgreSQL storage.", {

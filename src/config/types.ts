@@ -40,6 +40,8 @@ export interface BridgeConfig {
     other_appservice_users: string[];
     /** How portals are joined: "invite" (only invited) or "public" (anyone on the server may join by alias). */
     portal_join_rule: "invite" | "public";
+    /** A Matrix space per login holding its portals. */
+    personal_spaces: boolean;
     /** Ghost display names: `{displayname}`, `{platform}`, `{id}`. */
     displayname_template: string;
     /** Seconds a remote chat's admins have to approve a link through the shared bot. */

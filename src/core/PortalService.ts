@@ -36,6 +36,8 @@ export class PortalService {
   private readonly detailsPending = new AskAgain<string>();
   /** Chats known to be unlinked (from the store, or unlinked here), by key. */
   private readonly unlinked = new Set<string>();
+  /** Spaces being looked up or made, by kind and key. */
+  private readonly spaces = new Map<string, Promise<string>>();
 
   constructor(
     private readonly opts: {
@@ -184,11 +186,9 @@ export class PortalService {
     };
     await this.save(portal);
     log.info("portal created", { platform, chat: key, roomId });
-    if (info.space) {
-      await this.addToSpace(platform, login, client, info.space, roomId).catch((err: unknown) =>
-        log.warn("portal not added to its space", { platform, chat: key, err: String(err) }),
-      );
-    }
+    await this.addToSpaces(platform, login, client, info, roomId).catch((err: unknown) =>
+      log.warn("portal not added to its space", { platform, chat: key, err: String(err) }),
+    );
     await this.joinMembers(portal, client, info.members ?? []);
     await this.opts
       .onCreated?.(portal, login, client)
@@ -273,36 +273,81 @@ export class PortalService {
     log.info("members joined to the new portal", { ...ctx, joined });
   }
 
-  /** Adds a portal room to the Matrix space of its platform group, creating the space once. */
-  private async addToSpace(
+  /**
+   * Puts a new portal in its spaces: the space of its platform group (a Discord server), and the
+   * login's personal space (`bridge.personal_spaces`), which holds the group's space instead of
+   * its rooms. Each space is made once, with the login's owner invited and admin.
+   */
+  private async addToSpaces(
     platform: string,
     login: LoginRef,
     client: NetworkClient,
-    space: NonNullable<ChatInfo["space"]>,
+    info: ChatInfo,
     roomId: string,
   ): Promise<void> {
-    const { store, bot, config } = this.opts;
-    const key = `${platform}:${space.id}`;
-    let spaceId = await store.kvGet("core.space", key);
-    if (!spaceId) {
-      const initialState: Array<{ type: string; state_key: string; content: Record<string, unknown> }> = [];
-      if (space.avatar) {
-        const url = await uploadMedia(bot, client, space.avatar).catch(() => undefined);
-        if (url) initialState.push({ type: "m.room.avatar", state_key: "", content: { url } });
-      }
-      spaceId = await bot.createRoom({
-        name: space.name,
-        invite: [login.ownerMxid],
-        creationContent: { type: "m.space" },
-        initialState,
-        powerLevels: { users: { [login.ownerMxid]: 100 } },
-      });
-      await store.kvSet("core.space", key, spaceId);
-      log.info("space created", { platform, group: space.id, roomId: spaceId });
+    const { config } = this.opts;
+    let child = roomId;
+    if (info.space) {
+      const group = info.space;
+      child = await this.space("core.space", `${platform}:${group.id}`, login, async () => ({
+        name: group.name,
+        avatar:
+          group.avatar && (await uploadMedia(this.opts.bot, client, group.avatar).catch(() => undefined)),
+      }));
+      await this.addChild(child, roomId);
     }
-    const via = [config.homeserver.domain];
-    await bot.sendState(spaceId, "m.space.child", roomId, { via });
-    await bot.sendState(roomId, "m.space.parent", spaceId, { via, canonical: true });
+    if (!config.bridge.personal_spaces) return;
+    const personal = await this.space("core.login-space", login.id, login, async () => ({
+      name: `${platform[0].toUpperCase()}${platform.slice(1)}${login.remoteId ? ` (${login.remoteId})` : ""}`,
+      topic: `Your ${platform} chats, bridged by ${this.opts.bot.userId}`,
+    }));
+    await this.addChild(personal, child, child === roomId);
+  }
+
+  /**
+   * The space stored under `key`, made on first use; portals of several chats made at once
+   * share the one made first.
+   */
+  private space(
+    ns: string,
+    key: string,
+    login: LoginRef,
+    describe: () => Promise<{ name: string; topic?: string; avatar?: string }>,
+  ): Promise<string> {
+    const k = `${ns}\u0000${key}`;
+    const making = this.spaces.get(k) ?? this.makeSpace(ns, key, login, describe);
+    this.spaces.set(k, making);
+    return making.finally(() => this.spaces.delete(k));
+  }
+
+  private async makeSpace(
+    ns: string,
+    key: string,
+    login: LoginRef,
+    describe: () => Promise<{ name: string; topic?: string; avatar?: string }>,
+  ): Promise<string> {
+    const { store, bot } = this.opts;
+    const known = await store.kvGet(ns, key);
+    if (known) return known;
+    const { name, topic, avatar } = await describe();
+    const spaceId = await bot.createRoom({
+      name,
+      topic,
+      invite: [login.ownerMxid],
+      creationContent: { type: "m.space" },
+      initialState: avatar ? [{ type: "m.room.avatar", state_key: "", content: { url: avatar } }] : [],
+      powerLevels: { users: { [login.ownerMxid]: 100 } },
+    });
+    await store.kvSet(ns, key, spaceId);
+    log.info("space created", { kind: ns, key, roomId: spaceId });
+    return spaceId;
+  }
+
+  /** Links `child` into `spaceId`; `parent`: the child also names the space as its canonical parent. */
+  private async addChild(spaceId: string, child: string, parent = true): Promise<void> {
+    const via = [this.opts.config.homeserver.domain];
+    await this.opts.bot.sendState(spaceId, "m.space.child", child, { via });
+    if (parent) await this.opts.bot.sendState(child, "m.space.parent", spaceId, { via, canonical: true });
   }
 
   private async createRoom(

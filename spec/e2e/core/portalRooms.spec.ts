@@ -1,18 +1,18 @@
 /**
- * Bridge info (MSC2346) on every bridged room, and room upgrades: a portal's links follow its
+ * Personal spaces, bridge info (MSC2346) on every bridged room, and room upgrades: a portal's links follow its
  * room to the replacement, against the real Synapse (room version 12, where the old room's
  * creator has no power in the new room) and the testnet stand-in.
  */
 import assert from "node:assert/strict";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
-import { BOT, type CoreRig, ghostId, startCoreRig, user } from "./coreRig";
+import { BOT, type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "./coreRig";
 
 const WAIT = { timeoutMs: 30_000 };
 const isText = (room: string, body: string) => (e: MatrixEvent) =>
   e.room_id === room && e.type === "m.room.message" && e.content.body === body;
 const bridgeKey = (chat: string) => `clawbridge/testnet/${chat}`;
 
-describe("Bridge info on linked rooms, and room upgrades (testnet, real Synapse)", function () {
+describe("Portal rooms: personal spaces, bridge info on linked rooms, room upgrades (testnet, real Synapse)", function () {
   this.timeout(180_000);
   let core: CoreRig;
   let alice: MatrixTestClient;
@@ -79,6 +79,30 @@ describe("Bridge info on linked rooms, and room upgrades (testnet, real Synapse)
     core.testnet.addUser({ id: "up1", name: "Upton Remote" });
   });
   after(async () => core?.stop());
+
+  it("puts the portals made through a login into the login's personal space, its owner invited", async () => {
+    core.testnet.injectMessage({ chat: "spc1", sender: "up1", text: "first chat of the space" });
+    core.testnet.injectMessage({ chat: "spc2", sender: "up1", text: "second chat of the space" });
+    const rooms = [await portalRoomFor(alice, "spc1"), await portalRoomFor(alice, "spc2")];
+    const parents = await Promise.all(
+      rooms.map((r) => alice.waitFor((e) => e.room_id === r && e.type === "m.space.parent", WAIT)),
+    );
+    const space = parents[0].state_key!;
+    assert.equal(parents[1].state_key, space, "one space for the login");
+    assert.equal(parents[0].content.canonical, true);
+    const invite = await alice.waitForInvite((i) => i.roomId === space, 30_000);
+    await alice.join(invite.roomId);
+    assert.equal((await alice.getState(space, "m.room.create")).type, "m.space");
+    assert.match(String((await alice.getState(space, "m.room.name")).name), /^Testnet/);
+    for (const r of rooms)
+      assert.deepEqual((await alice.getState(space, "m.space.child", r)).via, ["localhost"]);
+    const power = await alice.getState(space, "m.room.power_levels");
+    assert.equal(
+      (power.users as Record<string, number>)["@alice:localhost"],
+      100,
+      "the owner runs the space",
+    );
+  });
 
   it("sets the bridge info on a linked room when the bot may, says so when it may not, keeps it current and removes it on unlink", async () => {
     core.testnet.addChat({ id: "info1", name: "Info chat", kind: "group" });
