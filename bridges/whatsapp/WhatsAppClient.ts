@@ -7,6 +7,7 @@
  * sender's name in front; the bridge's own notices never go to WhatsApp.
  */
 import type { AnyMessageContent, WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
+import { BoundedMap } from "../../src/core/Bounded";
 import { ConnectionStateCell } from "../../src/core/ConnectionStateCell";
 import {
   type ChatIdHandling,
@@ -35,7 +36,6 @@ import {
 import { BridgeError } from "../../src/core/errors";
 import type { Logger } from "../../src/log/Logger";
 import { messageIdFor, ServerAcks } from "./acks";
-import { Bounded } from "./Bounded";
 import { baileys, loadBaileys } from "./baileys";
 import type { WhatsAppConfig } from "./config";
 import { mapMessage, mediaOf, unwrap } from "./inbound";
@@ -72,9 +72,9 @@ export class WhatsAppClient
   private timer?: NodeJS.Timeout;
   private chain: Promise<void> = Promise.resolve();
   /** Ids of messages this bridge sent: their echoes are not bridged back. */
-  private readonly sent = new Bounded<string, true>(5000);
+  private readonly sent = new BoundedMap<string, true>(5000);
   /** Recent messages by id: media to fetch, quotes, retries. */
-  private readonly messages = new Bounded<string, WAMessage>(2000);
+  private readonly messages = new BoundedMap<string, WAMessage>(2000);
   private readonly names = new Map<string, string>();
   private readonly log: Logger;
   private readonly acks: ServerAcks;

@@ -1,4 +1,5 @@
 import type { BridgeConfig } from "../config/types";
+import { BoundedMap, BoundedSet } from "../core/Bounded";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
 import { canRelay, type LoginRef, type NetworkClient } from "../core/connector";
 import type { GhostService } from "../core/GhostService";
@@ -23,6 +24,8 @@ import { isAnswerable, replyTarget, shouldAnswer } from "./triggers";
 const log = new Logger("AiService");
 
 const NOTICE_EVERY_MS = 60_000;
+/** Rooms whose settings, member counts and notice times are kept in memory. */
+const CACHE_ROOMS = 10_000;
 const MEMBER_CACHE_MS = 30_000;
 /** Generations a trigger gets: one that keeps being cut off (a crash loop) is given up. */
 const MAX_ATTEMPTS = 3;
@@ -57,7 +60,7 @@ export class AiService {
   private readonly senders: SenderFilter;
   private readonly limits: Limits;
   private readonly joined = new Set<string>();
-  private readonly rooms = new Map<string, AiRoom>();
+  private readonly rooms = new BoundedMap<string, AiRoom>(CACHE_ROOMS);
   private readonly lanes = new Map<string, Promise<void>>();
   private readonly running = new Map<string, AbortController>();
   /** Per room, the newest trigger waiting for the room's generation lane. */
@@ -65,9 +68,10 @@ export class AiService {
   /** Triggers scheduled or generating (a replayed event must not be answered twice). */
   private readonly triggers = new Set<string>();
   private readonly offered = new Set<string>();
-  private readonly members = new Map<string, { count: number; at: number }>();
-  private readonly noticed = new Map<string, number>();
-  private readonly ownEvents = new Set<string>();
+  private readonly members = new BoundedMap<string, { count: number; at: number }>(CACHE_ROOMS);
+  private readonly noticed = new BoundedMap<string, number>(CACHE_ROOMS);
+  /** The AI's recent messages (a reply to an older one is looked up on the homeserver). */
+  private readonly ownEvents = new BoundedSet<string>(5000);
   private stopped = false;
 
   constructor(private readonly opts: AiServiceOptions) {

@@ -1,4 +1,5 @@
 import type { BridgeConfig, PermissionLevel } from "../config/types";
+import { BoundedMap } from "../core/Bounded";
 import { txnIdFor } from "../core/InboundBridge";
 import type { Permissions } from "../core/Permissions";
 import { Logger } from "../log/Logger";
@@ -53,7 +54,7 @@ const REFUSAL =
  */
 export class CommandHandler {
   private readonly commands = new Map<string, Command>();
-  private readonly managementRooms = new Map<string, string | null>();
+  private readonly managementRooms = new BoundedMap<string, string | null>(10_000);
 
   constructor(
     private readonly opts: { config: BridgeConfig; store: Store; bot: Intent; permissions: Permissions },

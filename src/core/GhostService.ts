@@ -5,6 +5,7 @@ import { type Intent, type MatrixApi, MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Ghost } from "../store/types";
 import { AskAgain } from "./AskAgain";
+import { BoundedMap, BoundedSet } from "./Bounded";
 import type { NetworkClient, RemoteUserRef, UserInfo } from "./connector";
 import { platformSaidNo } from "./errors";
 import { ghostDisplayName, nameKey } from "./ghostName";
@@ -18,8 +19,8 @@ const log = new Logger("GhostService");
  * Known ghosts and memberships are cached so the hot path does no extra requests.
  */
 export class GhostService {
-  private readonly ghosts = new Map<string, Ghost>();
-  private readonly joined = new Set<string>();
+  private readonly ghosts = new BoundedMap<string, Ghost>(50_000);
+  private readonly joined = new BoundedSet<string>(100_000);
   /** Ghosts registered without their profile (lookup refused): when to ask again. */
   private readonly profilePending = new AskAgain<string>();
 

@@ -6,6 +6,7 @@ import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { NewQueueItem, Portal, QueueItem } from "../store/types";
 import type { AuditEntry } from "./Audit";
+import { BoundedMap, BoundedSet } from "./Bounded";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import {
   canEdit,
@@ -69,8 +70,8 @@ export function isRoomEvent(ev: unknown): ev is RoomEvent {
  * to every remote chat linked to the room except the one they came from.
  */
 export class OutboundBridge {
-  private readonly profiles = new Map<string, MatrixSender>();
-  private readonly refused = new Set<string>();
+  private readonly profiles = new BoundedMap<string, MatrixSender>(10_000);
+  private readonly refused = new BoundedSet<string>(10_000);
   /**
    * Messages the platform took whose ids could not be stored (the database failed after the
    * send): the retry stores these ids instead of sending the message a second time.

@@ -5,6 +5,7 @@ import { type Intent, type MatrixApi, MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
 import { AskAgain } from "./AskAgain";
+import { BoundedMap } from "./Bounded";
 import { bridgeInfoInitialState, writeBridgeInfo } from "./bridgeInfo";
 import type { ChatInfo, LoginRef, NetworkClient, RemoteChatRef } from "./connector";
 import { platformSaidNo } from "./errors";
@@ -30,8 +31,8 @@ export function chatKey(chat: RemoteChatRef): string {
  * created on the first remote message and their name, topic and avatar kept in step.
  */
 export class PortalService {
-  private readonly byKey = new Map<string, Portal>();
-  private readonly byRoom = new Map<string, Portal[]>();
+  private readonly byKey = new BoundedMap<string, Portal>(20_000);
+  private readonly byRoom = new BoundedMap<string, Portal[]>(20_000);
   /** Portals created without their chat's details (lookup refused): when to ask again. */
   private readonly detailsPending = new AskAgain<string>();
   /** Chats known to be unlinked (from the store, or unlinked here), by key. */
