@@ -6,14 +6,19 @@
  *   seen by the same client (the floor the bridge path is compared with);
  * - round trip: from the user's send to the AI's first message seen by the same client (trigger,
  *   context read from the homeserver, provider request, first token), the model answering at once;
- * - edit throughput: edits per second with the smallest interval (100 ms), and the gaps.
+ * - edit throughput: edits per second with the smallest interval (100 ms), and the gaps;
+ * - over a platform: a Telegram user's direct message injected at the Bot API stand-in until
+ *   the answer's sendMessage reaches it (the AI joined the DM portal by itself, `ai.auto_join`),
+ *   with the time to the model request and from the model's last chunk to that sendMessage.
  * A benchmark, not a test: numbers depend on the machine's load.
  */
+import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { AI, groupWithAi, isAnswer, isEditOf, startAiRig, waitForShown } from "../../spec/e2e/ai/aiRig";
 import { user } from "../../spec/e2e/core/coreRig";
 import { stopSharedRig } from "../../spec/harness/synapse";
 import type { LlmBackend } from "../../spec/standins/llm/backend";
+import { TelegramServer } from "../../spec/standins/telegram/TelegramServer";
 
 const RUNS = Number(process.env.AI_BENCH_RUNS ?? 10);
 
@@ -33,12 +38,30 @@ async function main(): Promise<void> {
     })(),
     delayMs: 30,
   });
+  const tg = await TelegramServer.start({
+    token: `424242:${randomBytes(24).toString("base64url")}`,
+    botUser: { id: 424242, is_bot: true, first_name: "Bridge", username: "ai_bench_bot" },
+  });
+  tg.addUser({ id: 4201, first_name: "Tina" });
+  tg.addChat({ id: 4201, type: "private", first_name: "Tina" });
   const rig = await startAiRig(
     {
       streaming: { edit_interval_ms: 100, max_edits: 500 },
       context: { max_events: 10, token_budget: 500, max_answer_tokens: 4000 },
+      auto_join: { default: "none", telegram: "dm" },
     },
-    { backend: timed },
+    {
+      backend: timed,
+      platforms: {
+        telegram: {
+          enabled: true,
+          bot_token: tg.token,
+          owner: "@alice:localhost",
+          api_root: tg.url,
+          poll_timeout_seconds: 30,
+        },
+      },
+    },
   );
   const [alice, bob] = await Promise.all([user("alice"), user("bob")]);
   try {
@@ -74,6 +97,32 @@ async function main(): Promise<void> {
     const times = [first, ...edits].map((e) => e.origin_server_ts!);
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     const span = (times[times.length - 1]! - times[0]!) / 1000;
+    // Over a platform: the answer is one chunk, at once, not streamed in pieces.
+    rig.openai.backend = () => ({ chunks: ["Hi Tina."] });
+    const platform: number[] = [];
+    const toModel: number[] = [];
+    const fromModel: number[] = [];
+    for (let i = 0; i <= RUNS; i++) {
+      const n = tg.calls.length;
+      const chats = rig.openai.requests.length;
+      const t0 = Date.now();
+      tg.injectMessage({ chat: 4201, from: 4201, text: `platform bench ${i}` });
+      const sent = await tg.waitFor(
+        (c) =>
+          tg.calls.indexOf(c) >= n &&
+          c.method === "sendMessage" &&
+          String(c.params.text).includes("Hi Tina."),
+        60_000,
+      );
+      const req = rig.openai.requests.slice(chats).find((r) => r.chat);
+      if (i === 0) continue; // the first makes the portal and the AI joins it
+      platform.push(sent.time - t0);
+      if (req) {
+        toModel.push(req.time - t0);
+        const last = req.sentAt[req.sentAt.length - 1];
+        if (last !== undefined) fromModel.push(sent.time - last);
+      }
+    }
     const aiMedian = [...viaAi].sort((a, b) => a - b)[Math.floor(viaAi.length / 2)]!;
     const directMedian = [...direct].sort((a, b) => a - b)[Math.floor(direct.length / 2)]!;
     process.stdout.write(
@@ -84,6 +133,9 @@ async function main(): Promise<void> {
         `ratio (median, AI path / direct):     ${(aiMedian / directMedian).toFixed(2)}`,
         `edit throughput: ${edits.length} edits in ${span.toFixed(2)} s = ${(edits.length / span).toFixed(2)} edits/s (interval 100 ms, cap 10/s)`,
         `edit gaps: ${stats(gaps)} (server timestamps)`,
+        `Telegram DM → answer's sendMessage:   ${stats(platform)}`,
+        `  injected → model request:           ${stats(toModel)}`,
+        `  model's last chunk → sendMessage:   ${stats(fromModel)}`,
         `AI user: ${AI}`,
       ].join("\n") + "\n",
     );
@@ -91,6 +143,7 @@ async function main(): Promise<void> {
     alice.stop();
     bob.stop();
     await rig.stop();
+    await tg.close();
     await stopSharedRig();
   }
 }

@@ -34,6 +34,8 @@ export async function startAiRig(
     encryption?: Record<string, unknown>;
     /** Where the bridge reaches the homeserver (a proxy in front of the shared Synapse). */
     homeserverUrl?: string;
+    /** Platform sections next to testnet (a real connector against its stand-in). */
+    platforms?: Record<string, Record<string, unknown>>;
   } = {},
 ): Promise<AiRig> {
   const { backend, timeoutMs = 5000 } = opts;
@@ -77,6 +79,7 @@ export async function startAiRig(
     bridge: opts.bridge,
     encryption: opts.encryption,
     homeserverUrl: opts.homeserverUrl,
+    platforms: opts.platforms,
   });
   return {
     core,
