@@ -47,9 +47,12 @@ export class Webhooks {
       }
       await this.ctx.store.kvSet(`webhook:${channelId}`, JSON.stringify(stored));
     }
+    // No retries inside discord.js: an execution has no nonce, so one retried after a timeout
+    // or a 5xx that came after Discord posted it would post it twice. The bridge retries it
+    // itself, looking for the message first (DiscordSender.postedEarlier).
     const wh = new WebhookClient(
       { id: stored.id, token: stored.token },
-      { rest: { api: this.opts.api, agent: discordRestAgent() } },
+      { rest: { api: this.opts.api, agent: discordRestAgent(), retries: 0 } },
     );
     this.clients.set(channelId, wh);
     return wh;

@@ -540,12 +540,24 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
   });
 
   it("posts 30 Matrix messages exactly once, in order, when the bridge is SIGKILLed right after Discord took one", async () => {
+    // Discord takes the fifth but its answer never comes: the kill lands in that window.
+    dc.holdAnswer(
+      (c) => c.method === "POST" && /^\/webhooks\//.test(c.path) && c.body.json.content === "dc-out 04",
+    );
+    const posted = (text: string) =>
+      dc.world.messagesAfter(ids.general, undefined, 100_000).some((m) => String(m.content) === text);
     const { expected, got, atKill } = await outboundBurstAcrossKill({
       alice,
       room,
       prefix: "dc-out",
       restart: (signal) => core.restart(signal),
-      arrived: (text, timeoutMs) => lastExecOk(text, timeoutMs),
+      arrived: async (text, timeoutMs) => {
+        const deadline = Date.now() + timeoutMs;
+        while (!posted(text)) {
+          if (Date.now() > deadline) assert.fail(`"${text}" never posted on Discord`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      },
       held: (prefix) =>
         dc.world
           .messagesAfter(ids.general, undefined, 100_000)
@@ -556,6 +568,27 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     assert.ok(atKill >= 5 && atKill < 30, `killed mid-burst (${atKill} posted)`);
     assert.deepEqual(got, expected);
     assert.match(core.bridge.output(), /message found already posted, not sent again/);
+  });
+
+  it("posts a message once when Discord answers 500 after it posted it (no blind retry of a webhook execution)", async () => {
+    dc.holdAnswer(
+      (c) =>
+        c.method === "POST" && /^\/webhooks\//.test(c.path) && c.body.json.content === "posted, then 500",
+      {
+        status: 500,
+      },
+    );
+    const lookups = () => core.bridge.output().split("message found already posted, not sent again").length;
+    const before = lookups();
+    await alice.sendText(room, "posted, then 500");
+    await alice.sendText(room, "after the 500");
+    await lastExecOk("after the 500", 30_000);
+    const copies = dc.world
+      .messagesAfter(ids.general, undefined, 100_000)
+      .filter((m) => String(m.content) === "posted, then 500");
+    assert.equal(copies.length, 1, "one copy on Discord");
+    assert.equal(dc.heldCalls.filter((c) => c.body.json.content === "posted, then 500").length, 1);
+    assert.equal(lookups(), before + 1, "the bridge's retry found it posted");
   });
 
   it("keeps order when Discord answers 429 retry_after during a burst", async () => {

@@ -64,6 +64,9 @@ interface Conn {
 
 export class DiscordServer {
   readonly calls: RecordedCall[] = [];
+  /** Calls carried out whose answers `holdAnswer` kept back. */
+  readonly heldCalls: RecordedCall[] = [];
+  private readonly holds: Array<{ match: (c: RecordedCall) => boolean; status?: number }> = [];
   readonly world: DiscordWorld;
   /** IDENTIFY and RESUME payloads received, in order. */
   readonly gatewayOps: Array<{ op: number; d: Obj }> = [];
@@ -300,6 +303,16 @@ export class DiscordServer {
     this.failures.push({ match, spec, left: spec.count ?? 1 });
   }
 
+  /**
+   * The next REST call matching `match` is carried out (a message is created) but never
+   * answered: the window between a platform taking a message and the client learning its id,
+   * where a crash leaves the client unsure whether it was sent. With `status`, the answer is that
+   * error instead (the call was carried out all the same). The call is in `heldCalls`.
+   */
+  holdAnswer(match: (c: RecordedCall) => boolean, opts: { status?: number } = {}): void {
+    this.holds.push({ match, status: opts.status });
+  }
+
   /** Ends every failure `failNext` still has in store. */
   clearFailures(): void {
     this.failures.splice(0);
@@ -506,6 +519,18 @@ export class DiscordServer {
       });
     } catch (err) {
       answer = [400, { message: `stand-in could not parse the request: ${String(err)}`, code: 50109 }];
+    }
+    const hold = this.holds.findIndex((h) => h.match(call));
+    if (hold >= 0) {
+      const [{ status }] = this.holds.splice(hold, 1);
+      this.heldCalls.push(call);
+      // Done (the message exists), but the answer never leaves (the client is killed meanwhile),
+      // or is an error, as Discord's edge answers when it times out behind a done request.
+      if (status === undefined) {
+        for (const w of [...this.waiters]) w();
+        return;
+      }
+      answer = [status, { message: `${status}: Internal Server Error`, code: 0 }];
     }
     call.status = answer[0];
     call.response = answer[1];
