@@ -388,7 +388,6 @@ export class Bridge {
     // minutes; an MSC2659 ping makes it retry its queued transactions now. (Not when the
     // homeserver restarts: it resumes its own retries then, and a ping would start a second,
     // concurrent retry loop in Synapse.)
-    this.txnGaps.watch();
     void this.pingHomeserver("start");
     // Until it has sent those, it drops to-device messages (room keys): ready after that.
     await this.encryption.awaitToDevice();

@@ -3,13 +3,16 @@
  * When a send fails it marks the appservice down and a recoverer resends what it holds, oldest
  * first, then marks it up again. A transaction made between the recoverer's last look and that
  * mark is stored as unsent and stays so until the next failure: its id is then missing from
- * what arrives. After any moment Synapse may have recovered (a refused transaction, the bridge's
- * start), the first transaction that skips an id is refused once, so Synapse recovers again and
- * sends the skipped one first, then this one, in order.
+ * what arrives. After the bridge refused or failed a transaction (Synapse recovers from that),
+ * the first transaction that skips an id is refused once, so Synapse recovers again and sends the
+ * skipped one first, then this one, in order.
  *
  * Several appservices on one homeserver share the sequence, so a skip may be another's: that
  * costs one needless refusal (the homeserver resends at once after the bridge's ping), never a
- * message. Each transaction is refused at most once, and at most `maxRefusals` per watch.
+ * message in a transaction. But while Synapse holds the bridge for down it drops to-device
+ * messages (room keys) meant for it, so the watch is not armed at the bridge's start, when most
+ * recoveries are harmless, only after a refusal. Each transaction is refused at most once, and
+ * at most `maxRefusals` per watch.
  */
 export class TxnGapWatch {
   private last?: number;
