@@ -31,6 +31,11 @@ const COMMANDS: Array<[name: string, usage: string, what: string]> = [
   ["provider", "provider <name> | reset", "the provider for this room"],
   ["prompt", "prompt <text> | reset", "the system prompt for this room"],
   ["forget", "forget", "start a fresh conversation from here"],
+  [
+    "summarize",
+    "summarize [30m|2h|1d…]",
+    "what was said here in that span (default 1d), across every platform",
+  ],
   ["usage", "usage", "tokens used today and in total by this room and by you"],
   ["leave", "leave", "I leave this room"],
   ["help", "help", "this list"],

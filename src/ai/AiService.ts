@@ -1,3 +1,4 @@
+import { humanDuration, parseDuration } from "../commands/moderationArgs";
 import type { BridgeConfig } from "../config/types";
 import { BoundedMap, BoundedSet } from "../core/Bounded";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
@@ -24,6 +25,7 @@ import { isAnswerable, replyTarget, shouldAnswer } from "./triggers";
 const log = new Logger("AiService");
 
 const NOTICE_EVERY_MS = 60_000;
+const DAY_MS = 86_400_000;
 /** Rooms whose settings, member counts and notice times are kept in memory. */
 const CACHE_ROOMS = 10_000;
 const MEMBER_CACHE_MS = 30_000;
@@ -372,6 +374,7 @@ export class AiService {
       );
       return;
     }
+    if (name === "summarize") return this.summarize(ev, line.split(/\s+/)[1]);
     const reply = await runAiCommand(
       {
         ai: config.ai,
@@ -389,6 +392,44 @@ export class AiService {
       line,
     );
     if (reply) await this.notice(ev.room_id, reply, ev.event_id);
+  }
+
+  /**
+   * `!ai summarize [span]`: a summary of what was said in the room in the span (default a day),
+   * as a reply, in the room's generation lane. Not resumed after a crash: it is asked again.
+   */
+  private async summarize(ev: RoomEvent, word: string | undefined): Promise<void> {
+    const ms = word === undefined ? DAY_MS : parseDuration(word);
+    if (ms === undefined || ms < 60_000 || ms > 366 * DAY_MS) {
+      await this.notice(
+        ev.room_id,
+        `Give the span as a duration from a minute to a year: \`${this.opts.config.ai.command_prefix} summarize 2h\`, \`1d\`, \`1w\`.`,
+        ev.event_id,
+      );
+      return;
+    }
+    const hit = await this.limits.check(ev.room_id, ev.sender);
+    if (hit) {
+      await this.notice(ev.room_id, hit.text, ev.event_id);
+      return;
+    }
+    const settings = await this.settings(ev.room_id);
+    this.schedule(ev.room_id, ev.event_id, async () => {
+      if (this.stopped) return;
+      const controller = new AbortController();
+      this.running.set(ev.room_id, controller);
+      try {
+        await this.responder.answer({
+          trigger: ev,
+          settings,
+          asReply: true,
+          signal: controller.signal,
+          summary: { sinceTs: ev.origin_server_ts - ms, span: humanDuration(ms) },
+        });
+      } finally {
+        this.running.delete(ev.room_id);
+      }
+    });
   }
 
   private async memberCount(roomId: string): Promise<number> {

@@ -50,6 +50,42 @@ export class HistoryReader {
     }
     if (this.api.crypto) events = await this.api.crypto.decryptAll(events, this.aiUserId);
     for (const e of events) if (e.type === "m.room.member") this.addName(names, e);
+    await this.addJoinedNames(roomId, names);
+    return { events: events.map((e) => ({ ...e, room_id: e.room_id ?? roomId })), names };
+  }
+
+  /**
+   * The room's events since `sinceTs` (at most `max`, the newest), oldest first: paged back
+   * through `/messages` until an older event. For a summary of a span.
+   */
+  async readSince(roomId: string, sinceTs: number, max: number): Promise<History> {
+    const names = new Map<string, string>();
+    const newestFirst: RoomEvent[] = [];
+    let from: string | undefined;
+    while (newestFirst.length < max) {
+      const res = await this.api.request<Chunk & { end?: string }>(
+        "GET",
+        `/_matrix/client/v3/rooms/${enc(roomId)}/messages`,
+        {
+          userId: this.aiUserId,
+          query: { dir: "b", limit: Math.min(100, max - newestFirst.length), filter: LAZY_MEMBERS, from },
+        },
+      );
+      for (const m of res.state ?? []) this.addName(names, m);
+      const chunk = res.chunk ?? [];
+      const inSpan = chunk.filter((e) => e.origin_server_ts >= sinceTs);
+      newestFirst.push(...inSpan);
+      if (inSpan.length < chunk.length || !chunk.length || !res.end || res.end === from) break;
+      from = res.end;
+    }
+    let events = newestFirst.reverse();
+    if (this.api.crypto) events = await this.api.crypto.decryptAll(events, this.aiUserId);
+    for (const e of events) if (e.type === "m.room.member") this.addName(names, e);
+    await this.addJoinedNames(roomId, names);
+    return { events: events.map((e) => ({ ...e, room_id: e.room_id ?? roomId })), names };
+  }
+
+  private async addJoinedNames(roomId: string, names: Map<string, string>): Promise<void> {
     const joined = await this.api
       .request<{ joined?: Record<string, { display_name?: string }> }>(
         "GET",
@@ -59,7 +95,6 @@ export class HistoryReader {
       .catch(() => ({ joined: {} }) as { joined?: Record<string, { display_name?: string }> });
     for (const [id, m] of Object.entries(joined.joined ?? {}))
       if (m.display_name) names.set(id, m.display_name);
-    return { events: events.map((e) => ({ ...e, room_id: e.room_id ?? roomId })), names };
   }
 
   private addName(names: Map<string, string>, e: RoomEvent): void {

@@ -30,7 +30,15 @@ export interface AnswerJob {
   firstEventId?: string;
   /** Told the first message's id once sent. */
   onFirst?(eventId: string): Promise<void>;
+  /** A summary of the room since `sinceTs` (`!ai summarize`), `span` in words, instead of an answer. */
+  summary?: { sinceTs: number; span: string };
 }
+
+/** Most events a summary reads (the newest of its span). */
+const SUMMARY_MAX_EVENTS = 500;
+const SUMMARY_PROMPT =
+  "You summarize a Matrix chat room whose people may write from several platforms (their names say which). " +
+  "Give the main topics, decisions, open questions and who said what, briefly, as a short list.";
 
 function short(text: string, max = 160): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
@@ -125,21 +133,33 @@ export class Responder {
     let text = "";
     let promptTokens = 0;
     try {
-      const history = await this.opts.history.read(roomId, ai.context.max_events, root);
+      const summary = job.summary;
+      const history = summary
+        ? await this.opts.history.readSince(roomId, summary.sinceTs, SUMMARY_MAX_EVENTS)
+        : await this.opts.history.read(roomId, ai.context.max_events, root);
       const messages = assembleContext({
         events: history.events,
         trigger,
         aiUserId: intent.userId,
         skipSenders: new Set([this.opts.botUserId]),
         names: history.names,
-        systemPrompt: settings.systemPrompt ?? ai.system_prompt,
+        systemPrompt: summary ? SUMMARY_PROMPT : (settings.systemPrompt ?? ai.system_prompt),
         tokenBudget: ai.context.token_budget,
-        forgetEventId: settings.forgetEventId,
-        forgetTs: settings.forgetTs,
+        // `forget` starts a fresh conversation with the AI; a summary covers what people said.
+        forgetEventId: summary ? undefined : settings.forgetEventId,
+        forgetTs: summary ? undefined : settings.forgetTs,
         commandPrefixes: [ai.command_prefix, ...(this.opts.commandPrefixes ?? [])],
         redact: this.opts.redact,
         skipEventIds: job.firstEventId ? new Set([job.firstEventId]) : undefined,
       });
+      if (summary)
+        messages.push({
+          role: "user",
+          content:
+            messages.length > 1
+              ? `Summarize the conversation above (the last ${summary.span}).`
+              : `Nothing was said in the last ${summary.span}: say so in one sentence.`,
+        });
       promptTokens = messages.reduce((n, m) => n + estimateTokens(m.content), 0);
       const stream = chosen.provider.stream({
         model: settings.model ?? "",
