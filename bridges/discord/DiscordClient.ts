@@ -11,6 +11,7 @@ import {
   AuditLogEvent,
   type Channel,
   Client,
+  DiscordAPIError,
   Events,
   GatewayIntentBits,
   type Guild,
@@ -29,6 +30,7 @@ import {
   type ChatInfoHandling,
   ConnectionState,
   type ConnectorContext,
+  type DirectChatHandling,
   type EditHandling,
   type LoginRef,
   type MatrixSender,
@@ -48,6 +50,7 @@ import {
   type TypingHandling,
   type UserInfo,
 } from "../../src/core/connector";
+import { BridgeError } from "../../src/core/errors";
 import { integerOrderKey } from "../../src/core/orderKey";
 import { ChannelLanes, later } from "./ChannelLanes";
 import type { DiscordConfig } from "./config";
@@ -83,7 +86,8 @@ export class DiscordClient
     ChatInfoHandling,
     ApprovalHandling,
     OrderedIds,
-    ChatIdHandling
+    ChatIdHandling,
+    DirectChatHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   readonly discord: Client;
@@ -555,6 +559,27 @@ export class DiscordClient
 
   sameChatIds(): string[] {
     return [];
+  }
+
+  /** The bot's DM channel with a user (their id, a mention, or a link to their profile). */
+  async openDirectChat(typed: string): Promise<RemoteChatRef> {
+    const id =
+      /^(?:<@!?(\d{1,20})>|(\d{1,20})|https:\/\/(?:\w+\.)?discord(?:app)?\.com\/users\/(\d{1,20}))$/.exec(
+        typed.trim(),
+      );
+    const userId = id?.[1] ?? id?.[2] ?? id?.[3];
+    if (!userId)
+      throw new BridgeError(
+        "Give the person's Discord user id, a mention (<@123…>) or a link to their profile (https://discord.com/users/123…).",
+      );
+    try {
+      const dm = await this.discord.users.createDM(userId);
+      return { id: dm.id };
+    } catch (err) {
+      if (err instanceof DiscordAPIError && (err.code === 10013 || err.status === 400))
+        throw new BridgeError(`Discord knows no user ${userId}.`, err);
+      throw err;
+    }
   }
 
   chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {

@@ -14,6 +14,7 @@ import type {
   ChatInfoHandling,
   ConnectionState,
   ConnectorContext,
+  DirectChatHandling,
   EditHandling,
   LoginRef,
   MatrixSender,
@@ -67,7 +68,8 @@ export class TelegramClient
     ChatInfoHandling,
     ApprovalHandling,
     OrderedIds,
-    ChatIdHandling
+    ChatIdHandling,
+    DirectChatHandling
 {
   private readonly bot: Bot;
   private readonly updates: TelegramUpdates;
@@ -159,6 +161,31 @@ export class TelegramClient
 
   sameChatIds(): string[] {
     return [];
+  }
+
+  /**
+   * A person's private chat with the bot, by their user id (`tg://user?id=` links too). Bots
+   * cannot look people up by @name, and may write only to those who started them.
+   */
+  async openDirectChat(typed: string): Promise<RemoteChatRef> {
+    const id = typed.trim().replace(/^tg:\/\/user\?id=/i, "");
+    if (!/^\d{1,15}$/.test(id))
+      throw new BridgeError(
+        "Give the person's Telegram user id (a number: `pm telegram 123456789`); a bot cannot look people up by @name.",
+      );
+    try {
+      const c = await tg(() => this.bot.api.getChat(Number(id)));
+      if (c.type !== "private")
+        throw new BridgeError(`${id} is a ${c.type} chat, not a person: \`link\` bridges it to a room.`);
+      return { id: String(c.id) };
+    } catch (err) {
+      if (!isBadRequest(err, "chat not found")) throw err;
+      const bot = (await tg(() => this.bot.api.getMe()).catch(() => undefined))?.username;
+      throw new BridgeError(
+        `Telegram lets a bot write only to people who started it: ask ${id} to send /start to ${bot ? `@${bot}` : "the bot"} first.`,
+        err,
+      );
+    }
   }
 
   async chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {

@@ -9,6 +9,7 @@ import type { Store } from "../store/Store";
 import { VERSION } from "../version";
 import type { Command, CommandContext, CommandHandler } from "./CommandHandler";
 import { describeLinks, linkCommands } from "./link";
+import { pmCommands } from "./pm";
 
 /** Removes a message that carried a secret; says so when the bot may not. */
 async function redactSecret(deps: BuiltinDeps, ctx: CommandContext): Promise<string> {
@@ -263,5 +264,6 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
       },
     },
     ...linkCommands(deps),
+    ...pmCommands(deps),
   ];
 }

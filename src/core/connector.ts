@@ -449,6 +449,20 @@ export interface ApprovalHandling {
 }
 
 /**
+ * Starting a direct chat from Matrix (`pm <platform> <user>`): the platform's direct chat with a
+ * person, opened where the platform needs that (a Discord DM channel, a Slack IM) or found
+ * (Telegram: the person must have started the bot; WhatsApp: the number must be on WhatsApp).
+ */
+export interface DirectChatHandling {
+  /**
+   * The direct chat with `typed` (a user id, a mention, a phone number, as the platform's people
+   * write them). Throws a `BridgeError` saying why when the platform will not have it (unknown
+   * person, never wrote to the bot, not on the platform).
+   */
+  openDirectChat(typed: string): Promise<RemoteChatRef>;
+}
+
+/**
  * Reading the chat a user names in `link <platform> <chat>`. People type or paste a chat in many
  * forms (a phone number with spaces, a channel mention, a link copied from the app); the portal
  * of a chat has one key, the chat id this login's events carry. Without this capability the
@@ -512,3 +526,5 @@ export const canAskApproval = (c: NetworkClient): c is NetworkClient & ApprovalH
   has(c, "requestApproval");
 export const canResolveChatId = (c: NetworkClient): c is NetworkClient & ChatIdHandling =>
   has(c, "resolveChatId");
+export const canOpenDirectChat = (c: NetworkClient): c is NetworkClient & DirectChatHandling =>
+  has(c, "openDirectChat");

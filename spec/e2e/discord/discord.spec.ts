@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { DiscordServer } from "../../standins/discord/DiscordServer";
 import { startWorld, until, type WorldIds } from "../../standins/discord/harness";
-import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
+import { BOT, type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
 import { outboundBurstAcrossKill } from "../core/outboundKill";
 
 const dcGhost = (id: string) => `@_discord_${id}:localhost`;
@@ -776,6 +776,47 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     await alice.sendText(dmRoom, "psst back");
     const c = await dc.waitFor((x) => x.method === "POST" && x.path === `/channels/${dm}/messages`);
     assert.equal(c.body.json.content, "psst back");
+  });
+
+  it("starts a DM with a Discord user from Matrix (`pm discord <@id>`), both ways; an unknown user is refused", async () => {
+    await alice.sendText(room, `!cb pm discord <@${ids.alice}>`);
+    const answer = await alice.waitFor(
+      (e) =>
+        e.room_id === room && e.sender === BOT && /^Started a direct chat with/.test(String(e.content.body)),
+      { timeoutMs: 30_000 },
+    );
+    const dmRoom = /matrix\.to\/#\/(![^\s)]+)/.exec(String(answer.content.body))?.[1];
+    assert.ok(dmRoom, String(answer.content.body));
+    const dm = [...dc.world.channels.values()].find(
+      (c) => c.type === 1 && (c.recipients as Array<{ id: string }>)[0]?.id === ids.alice,
+    );
+    assert.ok(dm, "the DM channel was opened on Discord");
+    await alice.waitForInvite((i) => i.roomId === dmRoom, 30_000);
+    await alice.join(dmRoom!);
+    await alice.sendText(dmRoom!, "hello from Matrix, Ally");
+    const sent = await dc.waitFor((x) => x.method === "POST" && x.path === `/channels/${dm!.id}/messages`);
+    assert.equal(sent.body.json.content, "hello from Matrix, Ally");
+    dc.postMessage(String(dm!.id), ids.alice, "hello back from Discord");
+    await alice.waitFor((e) => e.room_id === dmRoom && isText("hello back from Discord")(e), {
+      timeoutMs: 30_000,
+    });
+
+    await alice.sendText(room, `!cb pm discord <@${ids.alice}>`);
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BOT &&
+        String(e.content.body).startsWith("Your direct chat with") &&
+        String(e.content.body).includes(dmRoom!),
+      { timeoutMs: 30_000 },
+    );
+    await alice.sendText(room, "!cb pm discord 12345678901234567");
+    await alice.waitFor(
+      (e) => e.room_id === room && e.sender === BOT && /Discord knows no user/.test(String(e.content.body)),
+      {
+        timeoutMs: 30_000,
+      },
+    );
   });
 
   it("logs neither the bot token nor webhook tokens", async () => {

@@ -401,6 +401,54 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     });
   });
 
+  it("starts a private chat from Matrix (`pm telegram <id>`) with someone who started the bot, refusing others", async () => {
+    const PIA = 503;
+    tg.addUser({ id: 504, first_name: "Stranger" });
+    // Pia started the bot: Telegram has her private chat with it.
+    tg.addChat({ id: PIA, type: "private", first_name: "Pia" });
+    await alice.sendText(room, "!cb pm telegram 504");
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BRIDGE_BOT &&
+        /only to people who started it: ask 504 to send \/start to @clawbridge_e2e_bot/.test(
+          String(e.content.body),
+        ),
+      { timeoutMs: 30_000 },
+    );
+    await alice.sendText(room, `!cb pm telegram ${PIA}`);
+    const answer = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BRIDGE_BOT &&
+        /^Started a direct chat with Pia/.test(String(e.content.body)),
+      { timeoutMs: 30_000 },
+    );
+    const dmRoom = /matrix\.to\/#\/(![^\s)]+)/.exec(String(answer.content.body))?.[1];
+    assert.ok(dmRoom, String(answer.content.body));
+    await alice.waitForInvite((i) => i.roomId === dmRoom, 30_000);
+    await alice.join(dmRoom!);
+    const since = from();
+    await alice.sendText(dmRoom!, "hello Pia, from Matrix");
+    const sent = await tg.waitFor(
+      (c) =>
+        since(c) && c.method === "sendMessage" && String(c.params.text).includes("hello Pia, from Matrix"),
+    );
+    assert.equal(Number(sent.params.chat_id), PIA);
+    tg.injectMessage({ chat: PIA, from: PIA, text: "hi back from Telegram" });
+    await alice.waitFor((e) => e.room_id === dmRoom && isText("hi back from Telegram")(e), {
+      timeoutMs: 30_000,
+    });
+    await alice.sendText(room, "!cb pm telegram @pia");
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BRIDGE_BOT &&
+        /cannot look people up by @name/.test(String(e.content.body)),
+      { timeoutMs: 30_000 },
+    );
+  });
+
   it("answers ping with the Telegram login's state and logs no token", async () => {
     const dm = await alice.createDm("@clawbridge:localhost");
     await alice.waitFor((e) => e.room_id === dm && e.sender === "@clawbridge:localhost");

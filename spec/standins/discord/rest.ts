@@ -171,6 +171,25 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
     ],
     ["GET", /^\/users\/@me$/, () => [200, world.userObject(world.bot.id)]],
     [
+      // Create DM: the bot's DM channel with the recipient, the existing one when there is one.
+      "POST",
+      /^\/users\/@me\/channels$/,
+      (_m, body) => {
+        const to = body.json.recipient_id;
+        if (typeof to !== "string" || !/^\d{1,20}$/.test(to))
+          return [
+            400,
+            { message: "Invalid Form Body", code: 50035, errors: { recipient_id: "NUMBER_TYPE_COERCE" } },
+          ];
+        if (!world.users.has(to)) return unknown("User", 10013);
+        for (const c of world.channels.values())
+          if (c.type === 1 && (c.recipients as Obj[] | undefined)?.[0]?.id === to) return [200, c];
+        const dm = { id: sf(), type: 1, recipients: [world.userObject(to)], last_message_id: null };
+        world.channels.set(dm.id, dm);
+        return [200, dm];
+      },
+    ],
+    [
       "GET",
       /^\/users\/(\d+)$/,
       (m) => (world.users.has(m[1]) ? [200, world.userObject(m[1])] : unknown("User", 10013)),

@@ -311,17 +311,7 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
       }
       const id = need(p, "chat_id");
       if (world.hasChat(id)) return world.chatFullInfo(world.chat(id));
-      if (world.users.has(id)) {
-        const u = world.userObj(id);
-        return {
-          id,
-          type: "private",
-          first_name: u.first_name,
-          last_name: u.last_name,
-          username: u.username,
-          accent_color_id: 0,
-        };
-      }
+      // A person is a chat only once they started the bot (wrote to it in private).
       throw badRequest("chat not found");
     },
     setChatTitle: (p) => {
