@@ -18,6 +18,7 @@ describe("Telegram places, contacts, polls, dice and unshowable kinds end to end
   let tg: TelegramServer;
   let alice: MatrixTestClient;
   let room: string;
+  let pollId: number;
   const inRoom =
     (p: (e: MatrixEvent) => boolean) =>
     (e: MatrixEvent): boolean =>
@@ -116,7 +117,7 @@ describe("Telegram places, contacts, polls, dice and unshowable kinds end to end
   });
 
   it("a poll arrives as an MSC3381 poll start with its answers and a text fallback", async () => {
-    tg.injectMessage({
+    pollId = tg.injectMessage({
       chat: GROUP,
       from: RENE,
       extra: poll({
@@ -138,6 +139,21 @@ describe("Telegram places, contacts, polls, dice and unshowable kinds end to end
       ],
     });
     assert.equal(ev.content[TEXT], "Poll: Where do we meet?\n1. Café\n2. Park\n3. Online");
+  });
+
+  it("purging a ghost's newest message takes its poll too", async () => {
+    const start = await alice.waitFor(inRoom((e) => e.type === POLL_START && e.sender === tgGhost(RENE)));
+    await alice.sendText(room, `!cb purge telegram:${RENE} 1`);
+    await alice.waitFor(
+      inRoom((e) => e.type === "m.room.redaction" && (e.redacts ?? e.content.redacts) === start.event_id),
+    );
+    const answer = await alice.waitFor(inRoom((e) => String(e.content.body).startsWith("Purged ")));
+    assert.equal(
+      answer.content.body,
+      `Purged ${tgGhost(RENE)}: matrix: 1 of 1 message; telegram ${GROUP}: 1 of 1 message.`,
+    );
+    const del = tg.calls.find((c) => c.method === "deleteMessage" && Number(c.params.message_id) === pollId);
+    assert.ok(del, "the poll was deleted on Telegram too");
   });
 
   it("a dice throw arrives as text", async () => {
