@@ -28,6 +28,7 @@ import type {
   ReactionHandling,
   RedactionHandling,
   RemoteChatRef,
+  RemoteLocation,
   RemoteUserRef,
   SentRef,
   TypingHandling,
@@ -256,6 +257,7 @@ export class TelegramClient
     const bodyHtml = bodyText === "" ? "" : this.toTelegramHtml(bodyText, msg.html);
     const html = relayText(this.cfg.relayTemplate, msg.sender, bodyHtml, msg.msgtype).trim();
     const ids: string[] = [];
+    if (msg.location && !a) return this.sendLocation(chatId, thread, reply, html, msg.location);
     if (a) {
       const method = telegramMethodFor(a.kind, a.media.mimetype);
       const file = new InputFile(a.media.data, a.media.name);
@@ -295,6 +297,28 @@ export class TelegramClient
       timestamp = sent.date * 1000;
     }
     return { ids, timestamp };
+  }
+
+  /**
+   * A place: sendLocation takes no caption, so the relay line (who, and the body) goes first,
+   * then the pin. Telegram takes an accuracy of at most 1500 m.
+   */
+  private async sendLocation(
+    chatId: number,
+    thread: { message_thread_id?: number },
+    reply: object,
+    html: string,
+    loc: RemoteLocation,
+  ): Promise<SentRef> {
+    const line = await tg(() =>
+      this.bot.api.sendMessage(chatId, html.slice(0, MAX_TEXT), { parse_mode: "HTML", ...reply, ...thread }),
+    );
+    const accuracy =
+      loc.accuracyM !== undefined ? { horizontal_accuracy: Math.min(1500, Math.max(0, loc.accuracyM)) } : {};
+    const sent = await tg(() =>
+      this.bot.api.sendLocation(chatId, loc.lat, loc.lon, { ...accuracy, ...thread }),
+    );
+    return { ids: [String(line.message_id), String(sent.message_id)], timestamp: sent.date * 1000 };
   }
 
   /** Matrix body (and formatted body) → Telegram HTML; ghost pills become Telegram mentions. */

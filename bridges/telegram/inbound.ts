@@ -17,10 +17,20 @@ import type {
   RemoteChatRef,
   RemoteEvent,
   RemoteMember,
+  RemoteMessage,
   RemoteUserRef,
   UserInfo,
 } from "../../src/core/connector";
-import { chatTitle, entitiesToHtml, pickMedia, stickerFallbackText, userDisplayName } from "./convert/index";
+import {
+  chatTitle,
+  entitiesToHtml,
+  locationMessage,
+  pickMedia,
+  richMessage,
+  stickerFallbackText,
+  userDisplayName,
+  venueMessage,
+} from "./convert/index";
 
 /** Update types the connector asks getUpdates for. */
 export const ALLOWED_UPDATES = [
@@ -99,7 +109,7 @@ export class InboundMapper {
       if (!validMessage(m)) return { ok: false, reason: "message without message_id, date or chat" };
       if (!this.ctx.allowed(String(m.chat.id), m.chat.type))
         return { ok: true, events: [], skipped: "chat not allowed" };
-      return { ok: true, events: msg ? this.message(m) : [this.edit(m)] };
+      return { ok: true, events: msg ? this.message(m) : this.edit(m) };
     }
     if (u.message_reaction !== undefined) {
       const r = u.message_reaction;
@@ -172,14 +182,19 @@ export class InboundMapper {
     if (m.delete_chat_photo) return [{ ...base, kind: "chat-info", info: {}, avatarRemoved: true }];
     const media = pickMedia(m);
     const text = m.text ?? m.caption ?? stickerFallbackText(m) ?? "";
-    if (text === "" && !media) return []; // other service messages (pins, topics, …)
-    const out: RemoteEvent = {
+    const rich = text === "" && !media ? richMessage(m, this.senderName(m, base)) : undefined;
+    if (text === "" && !media && !rich) return []; // other service messages (pins, topics, …)
+    const out: RemoteMessage = {
       ...base,
       kind: "message",
       id: String(m.message_id),
       msgtype: "text",
-      ...this.body(text, m.entities ?? m.caption_entities),
+      ...(rich ? { text: rich.text } : this.body(text, m.entities ?? m.caption_entities)),
     };
+    if (rich?.msgtype) out.msgtype = rich.msgtype;
+    if (rich?.location) out.location = rich.location;
+    if (rich?.poll) out.poll = rich.poll;
+    if (rich?.attachment) out.attachments = [rich.attachment];
     const reply = m.reply_to_message;
     // In a topic every message "replies" to the topic's root; that is not a reply.
     if (reply && !(m.is_topic_message && reply.message_id === m.message_thread_id))
@@ -199,16 +214,26 @@ export class InboundMapper {
     return [out];
   }
 
-  private edit(m: Message): RemoteEvent {
-    const text = m.text ?? m.caption ?? "";
-    return {
-      kind: "edit",
+  /** Edits; a live location's new position moves the Matrix location (an unreadable one is skipped). */
+  private edit(m: Message): RemoteEvent[] {
+    const base = {
+      kind: "edit" as const,
       chat: this.chatRef(m),
       timestamp: (m.edit_date ?? m.date) * 1000,
       id: String(m.message_id),
       ...this.sender(m),
-      ...this.body(text, m.entities ?? m.caption_entities),
     };
+    if (m.venue !== undefined || m.location !== undefined) {
+      const moved = m.venue !== undefined ? venueMessage(m.venue) : locationMessage(m.location);
+      return moved?.location ? [{ ...base, text: moved.text, location: moved.location }] : [];
+    }
+    const text = m.text ?? m.caption ?? "";
+    return [{ ...base, ...this.body(text, m.entities ?? m.caption_entities) }];
+  }
+
+  /** The sender's name as notices show it. */
+  private senderName(m: Message, base: { senderInfo?: UserInfo; sender: RemoteUserRef }): string {
+    return base.senderInfo?.displayName || (m.from ? String(m.from.id) : base.sender.id);
   }
 
   private reactions(r: MessageReactionUpdated): RemoteEvent[] {

@@ -11,6 +11,7 @@ import type { GhostService } from "./GhostService";
 import { txnIdFor } from "./InboundBridge";
 import { chatRefOf } from "./OutboundBridge";
 import type { PortalService } from "./PortalService";
+import { POLL_START } from "./richContent";
 
 const log = new Logger("Erasure");
 
@@ -117,7 +118,7 @@ export class Erasure {
   private async newest(roomId: string, sender: string, n: number): Promise<string[]> {
     const filter = JSON.stringify({
       senders: [sender],
-      types: ["m.room.message", "m.sticker", "m.room.encrypted"],
+      types: ["m.room.message", "m.sticker", "m.room.encrypted", POLL_START],
     });
     const found: string[] = [];
     let from: string | undefined;

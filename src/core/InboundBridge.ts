@@ -11,6 +11,7 @@ import type { GhostService } from "./GhostService";
 import { uploadMessageMedia } from "./media";
 import { orderKeyOf } from "./orderKey";
 import { chatKey, type PortalService } from "./PortalService";
+import { locationContent, POLL_START, pollStartContent } from "./richContent";
 
 const log = new Logger("InboundBridge");
 
@@ -159,7 +160,7 @@ export class InboundBridge {
    * so resending would duplicate it.
    */
   private async alreadySent(roomId: string, sender: string, marker: string): Promise<string | undefined> {
-    const filter = JSON.stringify({ senders: [sender], types: ["m.room.message"] });
+    const filter = JSON.stringify({ senders: [sender], types: ["m.room.message", POLL_START] });
     const res = await this.opts.api.request<{ chunk: RoomEvent[] }>(
       "GET",
       `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages`,
@@ -188,14 +189,20 @@ export class InboundBridge {
     } else if (replyEvent) {
       relates["m.in_reply_to"] = { event_id: replyEvent };
     }
-    const parts: RoomEventContent[] = [];
+    const parts: Array<{ type: string; content: RoomEventContent }> = [];
     if (msg.text || !msg.attachments?.length) {
-      const content: RoomEventContent = { msgtype: `m.${msg.msgtype ?? "text"}`, body: msg.text };
-      if (msg.html) {
-        content.format = "org.matrix.custom.html";
-        content.formatted_body = msg.html;
+      const poll = msg.poll && pollStartContent(msg.text, msg.poll);
+      const location = msg.location && locationContent(msg.text, msg.location);
+      if (poll) parts.push({ type: POLL_START, content: poll });
+      else if (location) parts.push({ type: "m.room.message", content: location });
+      else {
+        const content: RoomEventContent = { msgtype: `m.${msg.msgtype ?? "text"}`, body: msg.text };
+        if (msg.html) {
+          content.format = "org.matrix.custom.html";
+          content.formatted_body = msg.html;
+        }
+        parts.push({ type: "m.room.message", content });
       }
-      parts.push(content);
     }
     for (const ref of msg.attachments ?? []) {
       let source: { url: string } | { file: EncryptedFile };
@@ -207,22 +214,28 @@ export class InboundBridge {
         if (retryHint(err).retry) throw err;
         log.warn("media not bridged", { platform: portal.platform, id: msg.id, err: String(err) });
         parts.push({
-          msgtype: "m.notice",
-          body: `⚠️ ${ref.name ?? "A file"} could not be bridged: ${userText(err)}.`,
+          type: "m.room.message",
+          content: {
+            msgtype: "m.notice",
+            body: `⚠️ ${ref.name ?? "A file"} could not be bridged: ${userText(err)}.`,
+          },
         });
         continue;
       }
       parts.push({
-        msgtype: mediaMsgtype(ref),
-        body: ref.name ?? "file",
-        filename: ref.name,
-        ...source,
-        info: mediaInfo(ref),
+        type: "m.room.message",
+        content: {
+          msgtype: mediaMsgtype(ref),
+          body: ref.name ?? "file",
+          filename: ref.name,
+          ...source,
+          info: mediaInfo(ref),
+        },
       });
     }
     for (let part = 0; part < parts.length; part++) {
       if (done.some((r) => r.part === part)) continue; // delivered before a crash or a retry
-      const content = parts[part];
+      const { type, content } = parts[part]!;
       if (Object.keys(relates).length) content["m.relates_to"] = relates;
       const marker = `${msg.id}#${part}`;
       content[REMOTE_MARKER] = marker;
@@ -230,7 +243,7 @@ export class InboundBridge {
         (retried ? await this.alreadySent(portal.roomId, intent.userId, marker) : undefined) ??
         (await intent.sendEvent(
           portal.roomId,
-          "m.room.message",
+          type,
           content,
           txnIdFor(portal.platform, portal.chatId, msg.id, part),
         ));
@@ -262,18 +275,19 @@ export class InboundBridge {
       return;
     }
     const intent = await this.ghost(portal, client, edit);
-    const newContent: RoomEventContent = { msgtype: "m.text", body: edit.text };
-    if (edit.html) {
+    const location = edit.location && locationContent(edit.text, edit.location);
+    const newContent: RoomEventContent = location ?? { msgtype: "m.text", body: edit.text };
+    if (edit.html && !location) {
       newContent.format = "org.matrix.custom.html";
       newContent.formatted_body = edit.html;
     }
     const content: RoomEventContent = {
-      msgtype: "m.text",
+      ...(location ?? { msgtype: "m.text" }),
       body: `* ${edit.text}`,
       "m.new_content": newContent,
       "m.relates_to": { rel_type: "m.replace", event_id: rows[0].eventId },
     };
-    if (edit.html) {
+    if (edit.html && !location) {
       content.format = "org.matrix.custom.html";
       content.formatted_body = `* ${edit.html}`;
     }

@@ -27,6 +27,7 @@ import {
 import { BridgeError, userText } from "./errors";
 import { deletedInOf, isLiveEdit, PORTAL_TARGET, type PortalTarget, RELAYED_TYPES, targetOf } from "./fanOut";
 import type { GhostService } from "./GhostService";
+import { parseGeoUri } from "./geo";
 import { txnIdFor } from "./InboundBridge";
 import { orderKeyOf } from "./orderKey";
 import type { Permissions } from "./Permissions";
@@ -396,6 +397,12 @@ export class OutboundBridge {
     }
     if (typeof replyId === "string" && !(relates.rel_type === "m.thread" && relates.is_falling_back)) {
       msg.replyTo = await this.remoteIdOf(portal, replyId);
+    }
+    if (msgtype === "m.location") {
+      // A geo URI that does not read goes out as its body, as text.
+      const point = parseGeoUri(c.geo_uri);
+      if (point) msg.location = point;
+      else log.info("m.location with an unreadable geo_uri sent as text", { event: ev.event_id });
     }
     const kind = ev.type === "m.sticker" ? "sticker" : MEDIA_KINDS[msgtype];
     if (kind && (typeof c.url === "string" || typeof c.file === "object")) {

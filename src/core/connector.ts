@@ -89,6 +89,35 @@ export interface MediaRef {
   readonly height?: number;
   /** Milliseconds, for audio and video, when the platform says. */
   readonly durationMs?: number;
+  /**
+   * The whole content as text, when the platform sent it inside the event (a contact's vCard):
+   * uploaded as UTF-8 without `fetchMedia`. Connectors keep it small.
+   */
+  readonly inline?: string;
+}
+
+/** A place on the map (WGS 84 degrees), shared as such on the platform. */
+export interface RemoteLocation {
+  lat: number;
+  lon: number;
+  /** Uncertainty radius in metres, when the platform says. */
+  accuracyM?: number;
+  /** What the place is (a venue's name and address), when the platform says. */
+  description?: string;
+}
+
+/**
+ * A poll (Matrix: an MSC3381 poll start event; the message's `text` is its fallback for
+ * clients that do not show polls).
+ */
+export interface RemotePoll {
+  question: string;
+  /** The choices, each with an id unique within the poll. */
+  answers: Array<{ id: string; text: string }>;
+  /** Whether voters see the results before the poll ends. */
+  disclosed: boolean;
+  /** How many answers one voter may choose (1 or more). */
+  maxSelections: number;
 }
 
 export interface Media {
@@ -126,6 +155,11 @@ export interface OutboundMessage {
   /** Remote thread root id, when the Matrix event is in a thread. */
   threadRoot?: string;
   attachment?: OutboundAttachment;
+  /**
+   * An `m.location` whose geo URI was read. A connector that cannot share places sends `text`
+   * (the event's body) as usual; so does every connector for a location it could not read.
+   */
+  location?: RemoteLocation;
   /**
    * The Matrix event this message relays: the key a connector derives a platform idempotency
    * key from (a Discord nonce, a WhatsApp message id), so a send repeated after a crash is
@@ -173,6 +207,10 @@ export interface RemoteMessage extends RemoteEventBase {
   replyTo?: string;
   threadRoot?: string;
   attachments?: MediaRef[];
+  /** A shared place: the message becomes an `m.location` with `text` as its body. */
+  location?: RemoteLocation;
+  /** A poll: the message becomes a poll start event with `text` as its fallback. */
+  poll?: RemotePoll;
 }
 
 export interface RemoteEdit extends RemoteEventBase {
@@ -180,6 +218,8 @@ export interface RemoteEdit extends RemoteEventBase {
   id: string;
   text: string;
   html?: string;
+  /** The new position of a shared (live) location. */
+  location?: RemoteLocation;
 }
 
 export interface RemoteDelete extends RemoteEventBase {

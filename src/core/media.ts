@@ -18,6 +18,10 @@ export async function uploadMessageMedia(
   ref: MediaRef,
   roomId: string,
 ): Promise<{ url: string } | { file: EncryptedFile }> {
+  if (ref.inline !== undefined) {
+    const data = Buffer.from(ref.inline, "utf8");
+    return intent.uploadFor(roomId, data, ref.mimetype ?? "text/plain", ref.name ?? "file.txt");
+  }
   if (!client.fetchMedia) throw new Error("the connector cannot fetch media");
   const media = await client.fetchMedia(ref);
   return intent.uploadFor(roomId, media.data, media.mimetype, media.name);

@@ -17,3 +17,14 @@ export {
 } from "./media";
 export { chatTitle, type TelegramChatTitleParts, type TelegramNameParts, userDisplayName } from "./names";
 export { DEFAULT_RELAY_EMOTE_TEMPLATE, DEFAULT_RELAY_TEMPLATE, type RelaySender, relayText } from "./relay";
+export {
+  cannotShow,
+  contactMessage,
+  diceMessage,
+  locationMessage,
+  pollMessage,
+  type RichMessage,
+  richMessage,
+  telegramPoint,
+  venueMessage,
+} from "./rich";

@@ -58,6 +58,8 @@ export interface SentMessage {
   parse_mode?: string;
   reply_to_message_id?: number;
   message_thread_id?: number;
+  /** The Location, for sendLocation. */
+  location?: Obj;
   /** The uploaded file, for media sends. */
   upload?: { name: string; data: Buffer; file_id: string; mimetype: string };
   edits: number;

@@ -219,7 +219,8 @@ export class TelegramServer {
       fields[media.field] = media.value;
     }
     const entry = this.world.newMessage(c, fields);
-    this.injectUpdate({ [c.spec.type === "channel" ? "channel_post" : "message"]: entry.message });
+    // A copy: a later injectEdit changes the stored message, not the update already queued.
+    this.injectUpdate({ [c.spec.type === "channel" ? "channel_post" : "message"]: { ...entry.message } });
     return entry.message.message_id as number;
   }
 
@@ -266,6 +267,8 @@ export class TelegramServer {
     text?: string;
     entities?: Obj[];
     caption?: string;
+    /** Other changed fields (a live location's new `location`). */
+    extra?: Obj;
   }): number {
     const c = this.world.chat(e.chat);
     const m = this.world.message(c, e.message_id);
@@ -274,6 +277,7 @@ export class TelegramServer {
       text: e.text,
       entities: e.entities,
       caption: e.caption,
+      ...e.extra,
       edit_date: Math.floor(Date.now() / 1000),
     });
     Object.assign(m.message, changes);

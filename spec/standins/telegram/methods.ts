@@ -83,6 +83,37 @@ function formatted(value: string, parseMode: unknown): string {
   return telegramHtmlToPlain(value);
 }
 
+/**
+ * A sendLocation call's `Location`, checked like the Bot API: latitude -90..90, longitude
+ * -180..180, horizontal_accuracy 0..1500, live_period 60..86400 (or 0x7FFFFFFF), heading 1..360,
+ * proximity_alert_radius 1..100000.
+ */
+function locationParams(p: Params): Obj {
+  const latitude = num(p, "latitude");
+  const longitude = num(p, "longitude");
+  if (latitude === undefined) throw badRequest("latitude is empty");
+  if (longitude === undefined) throw badRequest("longitude is empty");
+  if (latitude < -90 || latitude > 90) throw badRequest("wrong latitude specified");
+  if (longitude < -180 || longitude > 180) throw badRequest("wrong longitude specified");
+  const accuracy = num(p, "horizontal_accuracy");
+  if (accuracy !== undefined && (accuracy < 0 || accuracy > 1500))
+    throw badRequest("wrong horizontal accuracy specified");
+  const live = num(p, "live_period");
+  if (live !== undefined && live !== 0x7fffffff && (live < 60 || live > 86400))
+    throw badRequest("wrong live period specified");
+  const heading = num(p, "heading");
+  if (heading !== undefined && (heading < 1 || heading > 360)) throw badRequest("wrong heading specified");
+  const radius = num(p, "proximity_alert_radius");
+  if (radius !== undefined && (radius < 1 || radius > 100000))
+    throw badRequest("wrong proximity alert radius specified");
+  const out: Obj = { latitude, longitude };
+  if (accuracy !== undefined) out.horizontal_accuracy = accuracy;
+  if (live !== undefined) out.live_period = live;
+  if (heading !== undefined) out.heading = heading;
+  if (radius !== undefined) out.proximity_alert_radius = radius;
+  return out;
+}
+
 /** The Bot API methods, bound to one world. */
 export function botMethods(world: BotWorld): Record<string, Handler> {
   const bot = world.bot.id;
@@ -233,6 +264,13 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
         ...(markup ? { reply_markup: markup } : {}),
       });
       return record("sendMessage", entry, p, t);
+    },
+    sendLocation: (p) => {
+      const chatId = need(p, "chat_id");
+      const c = world.chat(chatId);
+      const location = locationParams(p);
+      const entry = world.newMessage(c, { ...context(p, chatId), location });
+      return record("sendLocation", entry, p, undefined, { location });
     },
     editMessageText: (p) => {
       const m = botMessage(p);
