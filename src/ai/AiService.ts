@@ -9,6 +9,7 @@ import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import { type AiCommandReply, OPEN_COMMANDS, runAiCommand } from "./AiCommands";
 import { type AiRoom, AiStore } from "./AiStore";
+import { AttachmentReader } from "./attachments";
 import { HistoryReader } from "./HistoryReader";
 import { Limits } from "./Limits";
 import { type ProviderFactory, ProviderSet } from "./ProviderSet";
@@ -89,6 +90,7 @@ export class AiService {
       botUserId: opts.botUserId,
       commandPrefixes: [config.bridge.command_prefix],
       history: new HistoryReader(api, this.userId),
+      attachments: new AttachmentReader(api, this.userId),
       providers: this.providers,
       store: this.store,
       redact: makeRedactor(ai.redact),

@@ -3,7 +3,8 @@ import { txnIdFor } from "../core/InboundBridge";
 import { Logger } from "../log/Logger";
 import type { Intent, RoomEvent } from "../matrix/MatrixApi";
 import type { AiRoom, AiStore } from "./AiStore";
-import { assembleContext, estimateTokens } from "./context";
+import type { AttachmentReader } from "./attachments";
+import { assembleContext, estimateTokens, messageTokens } from "./context";
 import type { HistoryReader } from "./HistoryReader";
 import type { ProviderSet } from "./ProviderSet";
 import { type ChatUsage, ProviderError } from "./providers/types";
@@ -69,6 +70,8 @@ export class Responder {
       /** Prefixes of other commands in the room (the bridge's `!cb`): not conversation either. */
       commandPrefixes?: string[];
       history: HistoryReader;
+      /** Downloads images and text files of the context; without it they stay text stand-ins. */
+      attachments?: AttachmentReader;
       providers: ProviderSet;
       store: AiStore;
       redact: Redactor;
@@ -126,6 +129,17 @@ export class Responder {
     let promptTokens = 0;
     try {
       const history = await this.opts.history.read(roomId, ai.context.max_events, root);
+      const events = history.events.some((e) => e.event_id === trigger.event_id)
+        ? history.events
+        : [...history.events, trigger];
+      const attachments = await this.opts.attachments?.read(
+        events.filter((e) => e.sender !== intent.userId && e.sender !== this.opts.botUserId),
+        {
+          images: chosen.vision ? { max: ai.vision.max_images, maxBytes: ai.vision.max_bytes } : undefined,
+          files: { max: ai.files.max_files, maxBytes: ai.files.max_bytes },
+        },
+        job.signal,
+      );
       const messages = assembleContext({
         events: history.events,
         trigger,
@@ -139,8 +153,9 @@ export class Responder {
         commandPrefixes: [ai.command_prefix, ...(this.opts.commandPrefixes ?? [])],
         redact: this.opts.redact,
         skipEventIds: job.firstEventId ? new Set([job.firstEventId]) : undefined,
+        attachments,
       });
-      promptTokens = messages.reduce((n, m) => n + estimateTokens(m.content), 0);
+      promptTokens = messages.reduce((n, m) => n + messageTokens(m), 0);
       const stream = chosen.provider.stream({
         model: settings.model ?? "",
         messages,
