@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { E2eeClient } from "../../harness/E2eeClient";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { RecordedRequest } from "../../standins/llm/LlmStandin";
 import { portalRoomFor, user } from "../core/coreRig";
@@ -27,15 +28,24 @@ describe("e2e: the AI puppet sees images and text files (real Synapse, model sta
   let rig: AiRig;
   let alice: MatrixTestClient;
   let bob: MatrixTestClient;
+  let vera: E2eeClient | undefined;
 
   before(async function () {
     this.timeout(180_000);
     [alice, bob] = await Promise.all([user("alice"), user("bob")]);
     // primary (OpenAI wire) and backup (Ollama) read images; plain (OpenAI wire) does not.
-    rig = await startAiRig({}, { vision: ["primary", "backup"] });
+    rig = await startAiRig(
+      {},
+      {
+        vision: ["primary", "backup"],
+        permissions: { "@vera:localhost": "user" },
+        encryption: { allow: true, key_wait_seconds: 4 },
+      },
+    );
   });
 
   after(async () => {
+    await vera?.stop();
     await rig?.stop();
   });
 
@@ -178,5 +188,27 @@ describe("e2e: the AI puppet sees images and text files (real Synapse, model sta
     assert.equal(withImage.length, 1, JSON.stringify(messages(req).map((m) => m.content)));
     assert.match(withImage[0]!.content, /^Pia Pixel.*: \[image: /);
     assert.deepEqual(withImage[0]!.images, [PNG]);
+  });
+
+  it("in an encrypted room: an encrypted image (file with key, iv, hash) is decrypted and reaches the model; so is an encrypted text file", async () => {
+    vera = await E2eeClient.register(rig.core.rig.synapse, "vera");
+    const room = await vera.createEncryptedRoom({ name: "vision encrypted", invite: [AI] });
+    await vera.waitForEvent(
+      room,
+      (e) => e.type === "m.room.member" && e.stateKey === AI && e.content.membership === "join",
+      30_000,
+    );
+    const sent = await vera.sendEncryptedMedia(room, "m.image", GIF, "image/gif", {}, "secret.gif");
+    assert.ok(!("url" in sent.content), "only the encrypted file, no plain url");
+    const notes = "encrypted notes: the password is quince\n";
+    await vera.sendEncryptedMedia(room, "m.file", Buffer.from(notes), "text/plain", {}, "notes.txt");
+    // Two members: the AI answers every message, so the question's request is the one to read.
+    await vera.sendText(room, "AI, what do you see?");
+    const req = await rig.openai.waitFor((r) => last(r) === "vera: AI, what do you see?", 30_000);
+    const withImage = messages(req).filter((m) => m.images);
+    assert.equal(withImage.length, 1, JSON.stringify(messages(req).map((m) => m.content)));
+    assert.equal(withImage[0]!.content, "vera: [image: secret.gif]");
+    assert.deepEqual(withImage[0]!.images, [GIF], "the decrypted bytes, not the ciphertext");
+    assert.ok(messages(req).some((m) => m.content === `vera: [file: notes.txt]\n${notes}`));
   });
 });
