@@ -1,5 +1,6 @@
 import { Logger } from "../log/Logger";
 import type { DownloadOptions, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
+import { downscale, loadSharp } from "./downscale";
 import type { ChatImage } from "./providers/types";
 import { isEdit } from "./triggers";
 
@@ -110,11 +111,18 @@ export function wantedAttachments(
   return out;
 }
 
+/** An image over `maxBytes` is fetched up to this many times `maxBytes`, to be downscaled. */
+export const DOWNSCALE_INPUT_FACTOR = 4;
+
 /** Downloads the media of room events as the AI user, for the context. */
 export class AttachmentReader {
   constructor(
     private readonly api: MatrixApi,
     private readonly aiUserId: string,
+    /** Shrinks an image to at most `maxBytes` (undefined: cannot); default: sharp when installed. */
+    private readonly shrink: (data: Buffer, maxBytes: number) => Promise<ChatImage | undefined> = downscale,
+    /** Whether `shrink` can work at all (decides how much of a large image is fetched). */
+    private readonly canShrink: () => Promise<boolean> = async () => (await loadSharp()) !== undefined,
   ) {}
 
   /**
@@ -127,19 +135,28 @@ export class AttachmentReader {
     signal?: AbortSignal,
   ): Promise<Map<string, Attachment>> {
     const out = new Map<string, Attachment>();
+    const imageCap = limits.images
+      ? limits.images.maxBytes * ((await this.canShrink()) ? DOWNSCALE_INPUT_FACTOR : 1)
+      : 0;
     await Promise.all(
       wantedAttachments(events, limits).map(async ({ ev, kind }) => {
         const content = ev.content as Content;
         const opts: DownloadOptions =
           kind === "image"
-            ? { userId: this.aiUserId, maxBytes: limits.images!.maxBytes, signal }
+            ? { userId: this.aiUserId, maxBytes: imageCap, signal }
             : { userId: this.aiUserId, maxBytes: limits.files.maxBytes, truncate: true, signal };
         try {
           const media = await this.api.downloadMedia({ url: content.url, file: content.file }, opts);
           if (kind === "image") {
             const mime = sniffImage(media.data);
-            if (mime) out.set(ev.event_id, { kind, image: { mime, data: media.data } });
-            else log.debug("not an image a model reads", { event: ev.event_id });
+            const max = limits.images!.maxBytes;
+            const image = !mime
+              ? undefined
+              : media.data.length <= max
+                ? { mime, data: media.data }
+                : await this.shrink(media.data, max);
+            if (image) out.set(ev.event_id, { kind, image });
+            else log.info("image left as text", { event: ev.event_id, bytes: media.data.length, mime });
           } else {
             const t = fileText(media.data, limits.files.maxBytes, media.truncated === true);
             if (t) out.set(ev.event_id, { kind, text: t.text, truncated: t.cut });

@@ -172,7 +172,7 @@ function aiSchema(): SchemaNode {
         32,
       ),
       max_bytes: int(
-        "Largest image sent, in bytes after download; a larger or undecodable one stays `[image: name]`.",
+        "Largest image sent, in bytes. A larger one (up to 4 times this) is downscaled to a JPEG that fits, when sharp is installed (npm installs it as a peer of baileys); otherwise, and when it does not decode, it stays `[image: name]`.",
         5242880,
         1024,
       ),

@@ -1,4 +1,6 @@
 import { strict as assert } from "node:assert";
+import sharp from "sharp";
+import { sniffImage } from "../../../src/ai/attachments";
 import { E2eeClient } from "../../harness/E2eeClient";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { RecordedRequest } from "../../standins/llm/LlmStandin";
@@ -35,7 +37,8 @@ describe("e2e: the AI puppet sees images and text files (real Synapse, model sta
     [alice, bob] = await Promise.all([user("alice"), user("bob")]);
     // primary (OpenAI wire) and backup (Ollama) read images; plain (OpenAI wire) does not.
     rig = await startAiRig(
-      {},
+      // Small enough that a photo-sized image is over it (and downscaled), the tiny ones under it.
+      { vision: { max_images: 4, max_bytes: 200_000 } },
       {
         vision: ["primary", "backup"],
         permissions: { "@vera:localhost": "user" },
@@ -210,5 +213,42 @@ describe("e2e: the AI puppet sees images and text files (real Synapse, model sta
     assert.equal(withImage[0]!.content, "vera: [image: secret.gif]");
     assert.deepEqual(withImage[0]!.images, [GIF], "the decrypted bytes, not the ciphertext");
     assert.ok(messages(req).some((m) => m.content === `vera: [file: notes.txt]\n${notes}`));
+  });
+
+  it("an image over ai.vision.max_bytes is downscaled to a JPEG that fits; one that does not decode, or is far too large, stays text", async () => {
+    const room = await groupWithAi(alice, bob, "vision big");
+    const photo = await sharp({
+      create: {
+        width: 600,
+        height: 500,
+        channels: 3,
+        background: "#808080",
+        noise: { type: "gaussian", mean: 128, sigma: 8 },
+      },
+    })
+      .png()
+      .toBuffer();
+    assert.ok(photo.length > 200_000 && photo.length < 800_000, `${photo.length} bytes`);
+    await post(alice, room, "m.image", photo, "photo.png", "image/png");
+    const junk = Buffer.concat([PNG.subarray(0, 16), Buffer.alloc(300_000, 7)]);
+    await post(alice, room, "m.image", junk, "broken.png", "image/png");
+    const huge = Buffer.concat([PNG.subarray(0, 16), Buffer.alloc(900_000, 7)]);
+    await post(alice, room, "m.image", huge, "huge.png", "image/png");
+    await ask(room, "AI, how big was the photo?");
+    const req = await rig.openai.waitFor((r) => last(r) === "bob: AI, how big was the photo?");
+    const withImage = messages(req).filter((m) => m.images);
+    assert.deepEqual(
+      withImage.map((m) => m.content),
+      ["alice: [image: photo.png]"],
+    );
+    const sent = withImage[0]!.images![0]!;
+    assert.equal(sniffImage(sent), "image/jpeg");
+    assert.ok(sent.length <= 200_000, `${sent.length} bytes`);
+    const meta = await sharp(sent).metadata();
+    assert.deepEqual([meta.width, meta.height], [600, 500]);
+    assert.ok(req.raw.includes("data:image/jpeg;base64,"));
+    const contents = messages(req).map((m) => m.content);
+    assert.ok(contents.includes("alice: [image: broken.png]"));
+    assert.ok(contents.includes("alice: [image: huge.png]"));
   });
 });
