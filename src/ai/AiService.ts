@@ -14,6 +14,7 @@ import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
 import { type AiCommandReply, OPEN_COMMANDS, runAiCommand } from "./AiCommands";
 import { type AiRoom, AiStore } from "./AiStore";
+import { AttachmentReader } from "./attachments";
 import { HistoryReader } from "./HistoryReader";
 import { Limits } from "./Limits";
 import { type ProviderFactory, ProviderSet } from "./ProviderSet";
@@ -98,6 +99,7 @@ export class AiService {
       botUserId: opts.botUserId,
       commandPrefixes: [config.bridge.command_prefix],
       history: new HistoryReader(api, this.userId),
+      attachments: new AttachmentReader(api, this.userId),
       providers: this.providers,
       store: this.store,
       redact: makeRedactor(ai.redact),

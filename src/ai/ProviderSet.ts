@@ -13,6 +13,8 @@ export interface RoomProvider {
   provider: ChatProvider;
   /** Provider names in the order they are tried. */
   chain: string[];
+  /** Some provider of the chain reads images (worth downloading them). */
+  vision: boolean;
 }
 
 /** The configured providers (`ai.providers`) and the failover order (`ai.failover`). */
@@ -36,6 +38,7 @@ export class ProviderSet {
           stream: p.stream,
           timeoutMs: p.timeout_ms,
           maxRetries: p.max_retries,
+          vision: p.vision === true,
         }),
       );
     }
@@ -69,6 +72,6 @@ export class ProviderSet {
       provider = list.length === 1 ? list[0]! : this.factory.failover(list);
       this.chains.set(key, provider);
     }
-    return { provider, chain };
+    return { provider, chain, vision: chain.some((n) => this.ai.providers[n]?.vision === true) };
   }
 }

@@ -3,7 +3,8 @@ import { txnIdFor } from "../core/InboundBridge";
 import { Logger } from "../log/Logger";
 import type { Intent, RoomEvent } from "../matrix/MatrixApi";
 import type { AiRoom, AiStore } from "./AiStore";
-import { assembleContext, estimateTokens } from "./context";
+import type { AttachmentReader } from "./attachments";
+import { assembleContext, estimateTokens, messageTokens } from "./context";
 import type { HistoryReader } from "./HistoryReader";
 import type { ProviderSet } from "./ProviderSet";
 import { type ChatUsage, ProviderError } from "./providers/types";
@@ -77,6 +78,8 @@ export class Responder {
       /** Prefixes of other commands in the room (the bridge's `!cb`): not conversation either. */
       commandPrefixes?: string[];
       history: HistoryReader;
+      /** Downloads images and text files of the context; without it they stay text stand-ins. */
+      attachments?: AttachmentReader;
       providers: ProviderSet;
       store: AiStore;
       redact: Redactor;
@@ -137,6 +140,22 @@ export class Responder {
       const history = summary
         ? await this.opts.history.readSince(roomId, summary.sinceTs, SUMMARY_MAX_EVENTS)
         : await this.opts.history.read(roomId, ai.context.max_events, root);
+      const events = history.events.some((e) => e.event_id === trigger.event_id)
+        ? history.events
+        : [...history.events, trigger];
+      // A summary reads what people said; images and files are for answers.
+      const attachments = summary
+        ? undefined
+        : await this.opts.attachments?.read(
+            events.filter((e) => e.sender !== intent.userId && e.sender !== this.opts.botUserId),
+            {
+              images: chosen.vision
+                ? { max: ai.vision.max_images, maxBytes: ai.vision.max_bytes }
+                : undefined,
+              files: { max: ai.files.max_files, maxBytes: ai.files.max_bytes },
+            },
+            job.signal,
+          );
       const messages = assembleContext({
         events: history.events,
         trigger,
@@ -151,6 +170,7 @@ export class Responder {
         commandPrefixes: [ai.command_prefix, ...(this.opts.commandPrefixes ?? [])],
         redact: this.opts.redact,
         skipEventIds: job.firstEventId ? new Set([job.firstEventId]) : undefined,
+        attachments,
       });
       if (summary)
         messages.push({
@@ -160,7 +180,7 @@ export class Responder {
               ? `Summarize the conversation above (the last ${summary.span}).`
               : `Nothing was said in the last ${summary.span}: say so in one sentence.`,
         });
-      promptTokens = messages.reduce((n, m) => n + estimateTokens(m.content), 0);
+      promptTokens = messages.reduce((n, m) => n + messageTokens(m), 0);
       const stream = chosen.provider.stream({
         model: settings.model ?? "",
         messages,

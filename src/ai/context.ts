@@ -1,4 +1,5 @@
 import type { RoomEvent } from "../matrix/MatrixApi";
+import type { Attachment } from "./attachments";
 import type { ChatMessage } from "./providers/types";
 import type { Redactor } from "./redact";
 import { isEdit, stripReplyFallback } from "./triggers";
@@ -26,6 +27,38 @@ export interface ContextInput {
   redact: Redactor;
   /** Events left out: the unfinished answer a resumed generation replaces. */
   skipEventIds?: Set<string>;
+  /**
+   * Fetched media by event id (see attachments.ts): images go on the message as `images` (the
+   * text stand-in stays in `content`), text files' text follows their `[file: name]` line.
+   */
+  attachments?: Map<string, Attachment>;
+}
+
+/** What one image is counted as against the token budget (a low-detail tile). */
+export const IMAGE_TOKENS = 85;
+
+/** The tokens of one message: its text plus its images. */
+export function messageTokens(m: ChatMessage): number {
+  return estimateTokens(m.content) + (m.images?.length ?? 0) * IMAGE_TOKENS;
+}
+
+/** Most characters of one file's text: half the token budget, less room for its heading. */
+export function maxFileChars(tokenBudget: number): number {
+  return Math.max(0, (Math.floor(tokenBudget / 2) - 16) * 4);
+}
+
+/** `[file: name]` and the file's text, cut to `maxChars` (said so when cut). */
+export function fileBlock(heading: string, text: string, cut: boolean, maxChars: number): string {
+  let body = text;
+  let shortened = cut;
+  if (body.length > maxChars) {
+    let end = maxChars;
+    const code = body.charCodeAt(end - 1);
+    if (code >= 0xd800 && code <= 0xdbff) end--;
+    body = body.slice(0, Math.max(0, end));
+    shortened = true;
+  }
+  return `${heading}\n${body}${shortened ? "\n[… the rest of the file is left out]" : ""}`;
 }
 
 /** A rough token count (about four characters per token plus per-message overhead). */
@@ -101,13 +134,18 @@ export function assembleContext(input: ContextInput): ChatMessage[] {
     if (input.skipEventIds?.has(ev.event_id)) continue;
     const shown = edits.get(ev.event_id)?.content ?? content;
     if (shown.msgtype === "m.notice") continue; // bots' and the AI's own status notices
-    const body = bodyOf(ev, shown);
-    if (body === undefined || input.commandPrefixes.some((p) => p && body.startsWith(p))) continue;
+    let body = bodyOf(ev, shown);
+    if (body === undefined || input.commandPrefixes.some((p) => p && body!.startsWith(p))) continue;
     if (ev.sender === input.aiUserId) {
       conversation.push({ role: "assistant", content: input.redact(body) });
     } else {
       const name = input.names.get(ev.sender) || localpart(ev.sender);
-      conversation.push({ role: "user", content: input.redact(`${name}: ${body}`) });
+      const att = input.attachments?.get(ev.event_id);
+      if (att?.kind === "text")
+        body = fileBlock(body, att.text, att.truncated, maxFileChars(input.tokenBudget));
+      const m: ChatMessage = { role: "user", content: input.redact(`${name}: ${body}`) };
+      if (att?.kind === "image") m.images = [att.image];
+      conversation.push(m);
     }
   }
   const system: ChatMessage = { role: "system", content: input.systemPrompt };
@@ -115,7 +153,7 @@ export function assembleContext(input: ContextInput): ChatMessage[] {
   const kept: ChatMessage[] = [];
   for (let i = conversation.length - 1; i >= 0; i--) {
     const m = conversation[i]!;
-    const cost = estimateTokens(m.content);
+    const cost = messageTokens(m);
     if (kept.length > 0 && used + cost > input.tokenBudget) break;
     used += cost;
     kept.unshift(m);

@@ -119,6 +119,10 @@ function providerSchema(): SchemaNode {
       stream: bool("Stream tokens; false asks for the whole answer at once.", true),
       timeout_ms: int("Give up on a request (and fail over) after this many milliseconds.", 60000, 100),
       max_retries: int("Retries of 429/5xx answers before failing over.", 2, 0, 10),
+      vision: bool(
+        "The model reads images: images in the room go to it as image parts (OpenAI image_url data URLs, Ollama images). false: they reach it as the text `[image: name]`.",
+        false,
+      ),
     },
   };
 }
@@ -172,6 +176,30 @@ function aiSchema(): SchemaNode {
       token_budget: int("Context is trimmed (oldest first) to about this many tokens.", 3000, 50),
       max_answer_tokens: int("Longest answer, in tokens.", 512, 1),
     }),
+    vision: section("Images in the context, for providers with `vision: true`.", {
+      max_images: int(
+        "Most images per request (the newest ones); older images stay `[image: name]`.",
+        4,
+        0,
+        32,
+      ),
+      max_bytes: int(
+        "Largest image sent, in bytes. A larger one (up to 4 times this) is downscaled to a JPEG that fits, when sharp is installed (npm installs it as a peer of baileys); otherwise, and when it does not decode, it stays `[image: name]`.",
+        5242880,
+        1024,
+      ),
+    }),
+    files: section(
+      "Text-like files in the room (text/*, JSON, XML, source and config files) enter the context as text.",
+      {
+        max_bytes: int(
+          "Most bytes of one file's text (never more than half of context.token_budget); the rest is cut. Binary files stay `[file: name]`.",
+          65536,
+          0,
+        ),
+        max_files: int("Most files read per request (the newest ones).", 4, 0, 32),
+      },
+    ),
     streaming: section("How an answer appears: one message, edited in place.", {
       edit_interval_ms: int("Least time between two edits of the answer.", 1000, 100),
       max_edits: int("Most edits of one answer; the last one always holds the complete text.", 15, 1, 500),
@@ -195,6 +223,7 @@ function aiSchema(): SchemaNode {
         "  base_url: https://api.openai.com/v1",
         "  api_key: sk-...",
         "  model: gpt-4o-mini",
+        "  vision: true",
       ],
     },
     default_provider: str("Provider of rooms that choose none. Unset: the first one in providers.", {

@@ -119,6 +119,8 @@ export interface AiProviderConfig {
   stream: boolean;
   timeout_ms: number;
   max_retries: number;
+  /** The model reads images. */
+  vision: boolean;
 }
 
 /** Which new portals the AI joins by itself. */
@@ -140,6 +142,10 @@ export interface AiConfig {
   /** Regular expressions on user ids the AI never answers. */
   ignore_users: string[];
   context: { max_events: number; token_budget: number; max_answer_tokens: number };
+  /** Images for providers with `vision`. */
+  vision: { max_images: number; max_bytes: number };
+  /** Text-like files read into the context. */
+  files: { max_bytes: number; max_files: number };
   streaming: { edit_interval_ms: number; max_edits: number };
   providers: Record<string, AiProviderConfig>;
   default_provider?: string;

@@ -168,33 +168,79 @@ export class MatrixApi {
     return res.versions;
   }
 
-  /** The media of an event's `url` or encrypted `file`, decrypted. */
-  async downloadMedia(source: {
-    url?: unknown;
-    file?: unknown;
-  }): Promise<{ data: Buffer; contentType: string }> {
+  /**
+   * The media of an event's `url` or encrypted `file`, decrypted. With `maxBytes`, a larger
+   * (cipher)text fails with a 413 MatrixError, or, with `truncate`, comes back cut (`truncated`;
+   * an encrypted file cannot be decrypted in part, so it fails either way).
+   */
+  async downloadMedia(
+    source: { url?: unknown; file?: unknown },
+    opts: DownloadOptions = {},
+  ): Promise<{ data: Buffer; contentType: string; truncated?: boolean }> {
     const file = source.file as EncryptedFile | undefined;
     if (file && typeof file === "object" && typeof file.url === "string") {
       if (!this.crypto) throw new MatrixError("an encrypted file, and encryption is not enabled", 400);
-      const { data } = await this.download(file.url);
+      const { data } = await this.download(file.url, { ...opts, truncate: false });
       return { data: this.crypto.decryptAttachment(data, file), contentType: "application/octet-stream" };
     }
     if (typeof source.url !== "string") throw new MatrixError("the event has no media", 400);
-    return this.download(source.url);
+    return this.download(source.url, opts);
   }
 
-  /** Downloads media by mxc URI (authenticated media). */
-  async download(mxc: string): Promise<{ data: Buffer; contentType: string }> {
+  /** Downloads media by mxc URI (authenticated media), as `opts.userId` when given. */
+  async download(
+    mxc: string,
+    opts: DownloadOptions = {},
+  ): Promise<{ data: Buffer; contentType: string; truncated?: boolean }> {
     const m = /^mxc:\/\/([^/]+)\/(.+)$/.exec(mxc);
     if (!m) throw new MatrixError(`not an mxc URI: ${mxc}`, 400);
-    const url = `${this.base}/_matrix/client/v1/media/download/${m[1]}/${m[2]}`;
-    const res = await fetch(url, { headers: { Authorization: `Bearer ${this.asToken}` } });
+    let url = `${this.base}/_matrix/client/v1/media/download/${m[1]}/${m[2]}`;
+    if (opts.userId) url += `?user_id=${encodeURIComponent(opts.userId)}`;
+    const res = await fetch(url, {
+      headers: { Authorization: `Bearer ${this.asToken}` },
+      signal: opts.signal,
+    });
     if (!res.ok) throw new MatrixError(`download ${mxc}: ${res.status}`, res.status);
-    return {
-      data: Buffer.from(await res.arrayBuffer()),
-      contentType: res.headers.get("content-type") ?? "application/octet-stream",
-    };
+    const contentType = res.headers.get("content-type") ?? "application/octet-stream";
+    const max = opts.maxBytes;
+    if (max === undefined || !res.body) return { data: Buffer.from(await res.arrayBuffer()), contentType };
+    const tooLarge = () => new MatrixError(`download ${mxc}: larger than ${max} bytes`, 413);
+    const declared = Number(res.headers.get("content-length"));
+    if (!opts.truncate && Number.isFinite(declared) && declared > max) {
+      await res.body.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    // Read no more than needed: a huge file costs at most `max` bytes of memory.
+    const parts: Buffer[] = [];
+    let size = 0;
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return { data: Buffer.concat(parts, size), contentType };
+        if (size + value.byteLength > max) {
+          if (!opts.truncate) throw tooLarge();
+          parts.push(Buffer.from(value.subarray(0, max - size)));
+          return { data: Buffer.concat(parts, max), contentType, truncated: true };
+        }
+        parts.push(Buffer.from(value));
+        size += value.byteLength;
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
   }
+}
+
+/** How media is downloaded: as which user, how much at most. */
+export interface DownloadOptions {
+  /** The appservice user the request is made as (`user_id`); the appservice's sender when unset. */
+  userId?: string;
+  /** Largest body read. */
+  maxBytes?: number;
+  /** Past `maxBytes`: return the start (true) instead of failing with 413. */
+  truncate?: boolean;
+  signal?: AbortSignal;
 }
 
 const enc = encodeURIComponent;

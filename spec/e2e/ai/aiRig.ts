@@ -36,37 +36,41 @@ export async function startAiRig(
     homeserverUrl?: string;
     /** Platform sections next to testnet (a real connector against its stand-in). */
     platforms?: Record<string, Record<string, unknown>>;
+    /** Providers (primary, backup, plain) configured with `vision: true`. */
+    vision?: string[];
   } = {},
 ): Promise<AiRig> {
   const { backend, timeoutMs = 5000 } = opts;
   const apiKey = `sk-${randomBytes(12).toString("hex")}`;
   const openai = await OpenAIStandin.start({ apiKey, backend });
   const ollama = await OllamaStandin.start({ backend });
-  const section = {
-    providers: {
-      primary: {
-        kind: "openai",
-        base_url: openai.baseUrl,
-        api_key: apiKey,
-        model: "standin-gpt",
-        max_retries: 0,
-        timeout_ms: timeoutMs,
-      },
-      backup: {
-        kind: "ollama",
-        base_url: ollama.url,
-        model: "standin-llama",
-        max_retries: 0,
-        timeout_ms: timeoutMs,
-      },
-      plain: {
-        kind: "openai",
-        base_url: openai.baseUrl,
-        api_key: apiKey,
-        model: "standin-plain",
-        stream: false,
-      },
+  const providers: Record<string, Record<string, unknown>> = {
+    primary: {
+      kind: "openai",
+      base_url: openai.baseUrl,
+      api_key: apiKey,
+      model: "standin-gpt",
+      max_retries: 0,
+      timeout_ms: timeoutMs,
     },
+    backup: {
+      kind: "ollama",
+      base_url: ollama.url,
+      model: "standin-llama",
+      max_retries: 0,
+      timeout_ms: timeoutMs,
+    },
+    plain: {
+      kind: "openai",
+      base_url: openai.baseUrl,
+      api_key: apiKey,
+      model: "standin-plain",
+      stream: false,
+    },
+  };
+  for (const name of opts.vision ?? []) providers[name]!.vision = true;
+  const section = {
+    providers,
     default_provider: "primary",
     failover: ["backup"],
     streaming: { edit_interval_ms: 1000, max_edits: 5 },

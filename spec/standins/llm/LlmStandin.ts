@@ -50,6 +50,28 @@ export interface StandinOptions {
   port?: number;
 }
 
+/** A request the real API refuses with 400, with the fields its error names. */
+export interface Refusal {
+  refused: string;
+  code?: string;
+  /** OpenAI: the offending field, e.g. `messages[1].content[1].image_url.url`. */
+  param?: string;
+}
+
+/**
+ * Strict standard base64 (with padding; CR and LF ignored, as Go's decoder does): the decoded
+ * bytes, or the offset of the first byte that makes it invalid.
+ */
+export function decodeBase64(text: string): Buffer | { badAt: number } {
+  const clean = text.replace(/[\r\n]/g, "");
+  const bad = clean.search(/[^A-Za-z0-9+/=]/);
+  if (bad >= 0) return { badAt: bad };
+  const pad = clean.indexOf("=");
+  if (pad >= 0 && (pad < clean.length - 2 || !/^=*$/.test(clean.slice(pad)))) return { badAt: pad };
+  if (clean.length % 4 !== 0) return { badAt: clean.length - (clean.length % 4) };
+  return Buffer.from(clean, "base64");
+}
+
 /** Writes one chat answer in a wire format (SSE for OpenAI, NDJSON for Ollama). */
 export interface ChatWriter {
   /** Status 200 and headers, sent before the first token. */
@@ -95,9 +117,9 @@ export abstract class LlmStandin {
   protected abstract route(req: RecordedRequest, res: ServerResponse): boolean;
   /** True for the chat endpoint of this wire format. */
   protected abstract isChat(req: RecordedRequest): boolean;
-  /** Reads the wire request into the common shape, or returns an error text. */
-  protected abstract parseChat(body: unknown): Omit<StandinChat, "signal"> | string;
-  protected abstract errorBody(status: number, message: string, code?: string): unknown;
+  /** Reads the wire request into the common shape, or returns why it is refused (a 400). */
+  protected abstract parseChat(body: unknown): Omit<StandinChat, "signal"> | string | Refusal;
+  protected abstract errorBody(status: number, message: string, code?: string, param?: string): unknown;
   protected abstract writer(chat: Omit<StandinChat, "signal">): ChatWriter;
 
   protected async listen(): Promise<void> {
@@ -250,6 +272,8 @@ export abstract class LlmStandin {
     }
     const parsed = this.parseChat(rec.body);
     if (typeof parsed === "string") return this.json(res, rec, 400, this.errorBody(400, parsed));
+    if ("refused" in parsed)
+      return this.json(res, rec, 400, this.errorBody(400, parsed.refused, parsed.code, parsed.param));
     rec.chat = parsed;
     if (this.opts.models && !this.opts.models.includes(parsed.model)) {
       const text = `model "${parsed.model}" not found`;

@@ -1,6 +1,13 @@
 import type { ServerResponse } from "node:http";
 import type { StandinChat } from "./backend";
-import { type ChatWriter, LlmStandin, type RecordedRequest, type StandinOptions } from "./LlmStandin";
+import {
+  type ChatWriter,
+  decodeBase64,
+  LlmStandin,
+  type RecordedRequest,
+  type Refusal,
+  type StandinOptions,
+} from "./LlmStandin";
 
 /**
  * Ollama's wire format on 127.0.0.1: `POST /api/chat` (NDJSON lines, the last with `done: true`,
@@ -45,14 +52,34 @@ export class OllamaStandin extends LlmStandin {
     return false;
   }
 
-  protected parseChat(body: unknown): Omit<StandinChat, "signal"> | string {
+  protected parseChat(body: unknown): Omit<StandinChat, "signal"> | string | Refusal {
     const b = body as Record<string, unknown> | undefined;
     if (!b || typeof b.model !== "string" || b.model === "") return "model is required";
     if (!Array.isArray(b.messages)) return "messages must be an array";
     const messages: StandinChat["messages"] = [];
     for (const m of b.messages as Array<Record<string, unknown>>) {
       if (typeof m?.role !== "string") return "each message needs a role";
-      messages.push({ role: m.role, content: typeof m.content === "string" ? m.content : "" });
+      const content = typeof m.content === "string" ? m.content : "";
+      if (m.images === undefined || m.images === null) {
+        messages.push({ role: m.role, content });
+        continue;
+      }
+      // Go decodes `images` ([]ImageData, []byte each) as standard base64 while binding the JSON.
+      if (!Array.isArray(m.images))
+        return {
+          refused: `json: cannot unmarshal ${typeof m.images} into Go struct field Message.messages.images of type []api.ImageData`,
+        };
+      const images: Buffer[] = [];
+      for (const img of m.images as unknown[]) {
+        if (typeof img !== "string")
+          return {
+            refused: `json: cannot unmarshal ${typeof img} into Go struct field Message.messages.images of type api.ImageData`,
+          };
+        const data = decodeBase64(img);
+        if (!Buffer.isBuffer(data)) return { refused: `illegal base64 data at input byte ${data.badAt}` };
+        images.push(data);
+      }
+      messages.push(images.length > 0 ? { role: m.role, content, images } : { role: m.role, content });
     }
     const options = (b.options ?? {}) as Record<string, unknown>;
     return {

@@ -1,7 +1,78 @@
 import { randomBytes } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { StandinChat } from "./backend";
-import { type ChatWriter, LlmStandin, type RecordedRequest, type StandinOptions } from "./LlmStandin";
+import {
+  type ChatWriter,
+  decodeBase64,
+  LlmStandin,
+  type RecordedRequest,
+  type Refusal,
+  type StandinOptions,
+} from "./LlmStandin";
+
+const IMAGE_MIMES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+const PART_TYPES = "'text', 'image_url', 'input_audio', 'refusal', 'audio', and 'file'";
+
+/** One message's `content`: a string, or content parts (text and, in user turns, images as data URLs). */
+function readContent(
+  content: unknown,
+  role: string,
+  at: string,
+): { content: string; images?: Buffer[] } | string | Refusal {
+  if (content === undefined || content === null || typeof content === "string")
+    return { content: content ?? "" };
+  if (!Array.isArray(content)) return `${at}.content: expected a string or an array of content parts`;
+  const texts: string[] = [];
+  const images: Buffer[] = [];
+  for (const [j, part] of (content as Array<Record<string, unknown>>).entries()) {
+    const where = `${at}.content[${j}]`;
+    if (part?.type === "text") {
+      if (typeof part.text !== "string")
+        return {
+          refused: `Missing required parameter: '${where}.text'.`,
+          param: `${where}.text`,
+          code: "missing_required_parameter",
+        };
+      texts.push(part.text);
+      continue;
+    }
+    if (part?.type !== "image_url")
+      return {
+        refused: `Invalid value: '${String(part?.type)}'. Supported values are: ${PART_TYPES}.`,
+        param: `${where}.type`,
+        code: "invalid_value",
+      };
+    if (role !== "user")
+      return {
+        refused: `Invalid 'messages': image_url content parts are only allowed for messages with role 'user', but found in a message with role '${role}'.`,
+        param: `${where}.type`,
+        code: "invalid_value",
+      };
+    const url = (part.image_url as { url?: unknown } | undefined)?.url;
+    const param = `${where}.image_url.url`;
+    const bad = (got: string): Refusal => ({
+      refused: `Invalid image URL: '${param}'. Expected a base64-encoded data URL with an image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got ${got}.`,
+      param,
+      code: "invalid_value",
+    });
+    if (typeof url !== "string")
+      return {
+        refused: `Missing required parameter: '${param}'.`,
+        param,
+        code: "missing_required_parameter",
+      };
+    // The stand-in never fetches: a remote URL is refused like a malformed one.
+    if (!url.startsWith("data:")) return bad("a value without the 'data:' prefix");
+    const m = /^data:([^;,]*)((?:;[^;,]*)*),(.*)$/s.exec(url);
+    if (!m || !/;base64$/.test(m[2]!)) return bad("an invalid base64-encoded value");
+    if (!IMAGE_MIMES.includes(m[1]!.toLowerCase())) return bad(`unsupported MIME type '${m[1]}'`);
+    if (m[3] === "") return bad("empty base64-encoded bytes");
+    const data = decodeBase64(m[3]!);
+    if (!Buffer.isBuffer(data)) return bad("an invalid base64-encoded value");
+    images.push(data);
+  }
+  return images.length > 0 ? { content: texts.join("\n"), images } : { content: texts.join("\n") };
+}
 
 const ERROR_TYPES: Record<number, string> = {
   400: "invalid_request_error",
@@ -47,16 +118,17 @@ export class OpenAIStandin extends LlmStandin {
     return false;
   }
 
-  protected parseChat(body: unknown): Omit<StandinChat, "signal"> | string {
+  protected parseChat(body: unknown): Omit<StandinChat, "signal"> | string | Refusal {
     const b = body as Record<string, unknown> | undefined;
     if (!b || typeof b.model !== "string") return "you must provide a model parameter";
     if (!Array.isArray(b.messages) || b.messages.length === 0) return "messages must be a non-empty array";
     const messages: StandinChat["messages"] = [];
-    for (const m of b.messages as Array<Record<string, unknown>>) {
+    for (const [i, m] of (b.messages as Array<Record<string, unknown>>).entries()) {
       if (typeof m?.role !== "string") return "each message needs a role";
-      const content = typeof m.content === "string" ? m.content : "";
+      const read = readContent(m.content, m.role, `messages[${i}]`);
+      if (typeof read === "string" || "refused" in read) return read;
       messages.push(
-        typeof m.name === "string" ? { role: m.role, content, name: m.name } : { role: m.role, content },
+        typeof m.name === "string" ? { role: m.role, ...read, name: m.name } : { role: m.role, ...read },
       );
     }
     const max = b.max_completion_tokens ?? b.max_tokens;
@@ -70,9 +142,14 @@ export class OpenAIStandin extends LlmStandin {
     };
   }
 
-  protected errorBody(status: number, message: string, code?: string): unknown {
+  protected errorBody(status: number, message: string, code?: string, param?: string): unknown {
     return {
-      error: { message, type: ERROR_TYPES[status] ?? "server_error", param: null, code: code ?? null },
+      error: {
+        message,
+        type: ERROR_TYPES[status] ?? "server_error",
+        param: param ?? null,
+        code: code ?? null,
+      },
     };
   }
 

@@ -1,7 +1,12 @@
 /** What a model stand-in asks its backend: the chat request, the same for both wire formats. */
 export interface StandinChat {
   model: string;
-  messages: Array<{ role: string; content: string; name?: string }>;
+  /**
+   * The messages; `content` is the text (an OpenAI content-part array's text parts joined by
+   * "\n"), `images` the decoded bytes of the message's images (OpenAI `image_url` data URLs,
+   * Ollama `images`), in order, present only when the message had any.
+   */
+  messages: Array<{ role: string; content: string; name?: string; images?: Buffer[] }>;
   stream: boolean;
   maxTokens?: number;
   temperature?: number;

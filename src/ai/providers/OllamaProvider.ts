@@ -101,7 +101,12 @@ export class OllamaProvider implements ChatProvider {
       ...(req.maxTokens !== undefined ? { num_predict: req.maxTokens } : {}),
       ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     };
-    const messages = req.messages.map((m) => ({ role: m.role, content: m.content }));
+    // Fresh arrays: the client replaces `images` in place with their base64 text.
+    const messages = req.messages.map((m) =>
+      this.cfg.vision && m.role === "user" && m.images?.length
+        ? { role: m.role, content: m.content, images: m.images.map((i) => new Uint8Array(i.data)) }
+        : { role: m.role, content: m.content },
+    );
     try {
       if (!this.cfg.stream) {
         const res = await withDeadline(client.chat({ model, messages, options, stream: false }), watch, true);

@@ -3,6 +3,7 @@ import type {
   ChatCompletion,
   ChatCompletionCreateParamsBase,
   ChatCompletionMessageParam,
+  ChatCompletionUserMessageParam,
 } from "openai/resources/chat/completions";
 import { Logger } from "../../log/Logger";
 import { type Watch, watchIdle, withDeadline } from "./deadline";
@@ -32,10 +33,23 @@ function wireName(name: string | undefined): string | undefined {
   return /[A-Za-z0-9]/.test(clean) ? clean : undefined;
 }
 
-function toWire(m: ChatMessage): ChatCompletionMessageParam {
+/** A user turn's content: the text, plus its images as data URLs when the model reads images. */
+function userContent(m: ChatMessage, vision: boolean): ChatCompletionUserMessageParam["content"] {
+  if (!vision || !m.images?.length) return m.content;
+  return [
+    { type: "text", text: m.content },
+    ...m.images.map((img) => ({
+      type: "image_url" as const,
+      image_url: { url: `data:${img.mime};base64,${img.data.toString("base64")}` },
+    })),
+  ];
+}
+
+function toWire(m: ChatMessage, vision: boolean): ChatCompletionMessageParam {
   if (m.role === "user") {
     const name = wireName(m.name);
-    return name ? { role: "user", content: m.content, name } : { role: "user", content: m.content };
+    const content = userContent(m, vision);
+    return name ? { role: "user", content, name } : { role: "user", content };
   }
   return { role: m.role, content: m.content };
 }
@@ -78,7 +92,7 @@ export class OpenAIProvider implements ChatProvider {
     };
     const params: ChatCompletionCreateParamsBase = {
       model,
-      messages: req.messages.map(toWire),
+      messages: req.messages.map((m) => toWire(m, this.cfg.vision === true)),
       ...(req.maxTokens !== undefined ? { [this.cfg.maxTokensField ?? "max_tokens"]: req.maxTokens } : {}),
       ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     };

@@ -2,11 +2,21 @@
 
 export type ChatRole = "system" | "user" | "assistant";
 
+/** An image the message shows, for vision-capable providers (others send `content` alone). */
+export interface ChatImage {
+  /** image/png, image/jpeg, image/gif or image/webp (sniffed from the bytes, not trusted from the event). */
+  mime: string;
+  data: Buffer;
+}
+
 export interface ChatMessage {
   role: ChatRole;
+  /** The text; an image message keeps its short stand-in (`[image: name]`) here for providers without vision. */
   content: string;
   /** speaker's display name, for user turns */
   name?: string;
+  /** Images of a user turn; sent only by providers with `vision`. */
+  images?: ChatImage[];
 }
 
 export interface ChatRequest {
@@ -53,6 +63,8 @@ export interface ProviderConfig {
   maxRetries: number;
   /** OpenAI only: the request field for `maxTokens` (newer OpenAI models want "max_completion_tokens"). */
   maxTokensField?: "max_tokens" | "max_completion_tokens";
+  /** The model reads images: user turns' `images` go out as image parts (default false: text only). */
+  vision?: boolean;
 }
 
 export interface ChatProvider {

@@ -1,0 +1,54 @@
+import { Logger } from "../log/Logger";
+import type { ChatImage } from "./providers/types";
+
+const log = new Logger("AiDownscale");
+
+type Sharp = typeof import("sharp");
+
+/**
+ * sharp is not a dependency of clawbridge: it is baileys' peer dependency, which npm installs
+ * with it (pinned in package-lock.json). Loaded on first use; when it cannot be loaded, images
+ * over `ai.vision.max_bytes` stay text stand-ins.
+ */
+let loading: Promise<Sharp | undefined> | undefined;
+
+export function loadSharp(): Promise<Sharp | undefined> {
+  loading ??= import("sharp")
+    .then((m) => ((m as { default?: Sharp }).default ?? (m as unknown as Sharp)) as Sharp)
+    .catch((err: unknown) => {
+      log.info("sharp is not available: images over ai.vision.max_bytes are not downscaled", {
+        err: String(err),
+      });
+      return undefined;
+    });
+  return loading;
+}
+
+/** Longest sides tried, largest first, until the JPEG fits. */
+const SIDES = [2048, 1536, 1024, 768, 512];
+/** Refuse decompression bombs: more pixels than this are not decoded. */
+const MAX_INPUT_PIXELS = 50_000_000;
+
+/**
+ * The image re-encoded as a JPEG of at most `maxBytes` (longest side at most 2048 px, EXIF
+ * orientation applied, transparency on white, first frame of an animation); undefined when sharp
+ * is missing, the bytes do not decode, or even 512 px does not fit.
+ */
+export async function downscale(data: Buffer, maxBytes: number): Promise<ChatImage | undefined> {
+  const sharp = await loadSharp();
+  if (!sharp) return undefined;
+  try {
+    for (const side of SIDES) {
+      const out = await sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" })
+        .rotate()
+        .resize(side, side, { fit: "inside", withoutEnlargement: true })
+        .flatten({ background: "#ffffff" })
+        .jpeg({ quality: 80 })
+        .toBuffer();
+      if (out.length <= maxBytes) return { mime: "image/jpeg", data: out };
+    }
+  } catch (err) {
+    log.info("image not downscaled", { err: String(err) });
+  }
+  return undefined;
+}
