@@ -562,7 +562,7 @@ export class DiscordClient
   }
 
   /** The bot's DM channel with a user (their id, a mention, or a link to their profile). */
-  async openDirectChat(typed: string): Promise<RemoteChatRef> {
+  async openDirectChat(typed: string): Promise<{ chat: RemoteChatRef }> {
     const id =
       /^(?:<@!?(\d{1,20})>|(\d{1,20})|https:\/\/(?:\w+\.)?discord(?:app)?\.com\/users\/(\d{1,20}))$/.exec(
         typed.trim(),
@@ -574,7 +574,7 @@ export class DiscordClient
       );
     try {
       const dm = await this.discord.users.createDM(userId);
-      return { id: dm.id };
+      return { chat: { id: dm.id } };
     } catch (err) {
       if (err instanceof DiscordAPIError && (err.code === 10013 || err.status === 400))
         throw new BridgeError(`Discord knows no user ${userId}.`, err);

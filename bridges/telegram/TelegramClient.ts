@@ -165,10 +165,11 @@ export class TelegramClient
   }
 
   /**
-   * A person's private chat with the bot, by their user id (`tg://user?id=` links too). Bots
-   * cannot look people up by @name, and may write only to those who started them.
+   * A person's private chat with the bot, by their user id (`tg://user?id=` links too): someone
+   * the bot has met. Bots cannot look people up by @name, and may write only to those who
+   * started them (Telegram does not say which those are until a message is refused).
    */
-  async openDirectChat(typed: string): Promise<RemoteChatRef> {
+  async openDirectChat(typed: string): Promise<{ chat: RemoteChatRef; note?: string }> {
     const id = typed.trim().replace(/^tg:\/\/user\?id=/i, "");
     if (!/^\d{1,15}$/.test(id))
       throw new BridgeError(
@@ -178,15 +179,22 @@ export class TelegramClient
       const c = await tg(() => this.bot.api.getChat(Number(id)));
       if (c.type !== "private")
         throw new BridgeError(`${id} is a ${c.type} chat, not a person: \`link\` bridges it to a room.`);
-      return { id: String(c.id) };
+      return {
+        chat: { id: String(c.id) },
+        note: `Telegram delivers your messages only once they have started ${await this.botName()}.`,
+      };
     } catch (err) {
       if (!isBadRequest(err, "chat not found")) throw err;
-      const bot = (await tg(() => this.bot.api.getMe()).catch(() => undefined))?.username;
       throw new BridgeError(
-        `Telegram lets a bot write only to people who started it: ask ${id} to send /start to ${bot ? `@${bot}` : "the bot"} first.`,
+        `Telegram knows no person ${id} the bot has met: ask them to send /start to ${await this.botName()} first.`,
         err,
       );
     }
+  }
+
+  private async botName(): Promise<string> {
+    const me = await tg(() => this.bot.api.getMe()).catch(() => undefined);
+    return me?.username ? `@${me.username}` : "the bot";
   }
 
   async chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {

@@ -3,6 +3,7 @@
  * answers, `Error & { code: "ECONNRESET" }` for network failures (the core retries both).
  */
 import { GrammyError, HttpError } from "grammy";
+import { BridgeError } from "../../src/core/errors";
 
 /** An error the core understands: HTTP-like status, optional wait before a retry. */
 export type TelegramError = Error & {
@@ -14,6 +15,15 @@ export type TelegramError = Error & {
 
 /** Maps a thrown value from a grammy call; anything unknown is returned as it is. */
 export function mapTelegramError(err: unknown): unknown {
+  if (err instanceof GrammyError && err.error_code === 403) {
+    // A person's refusal, final until they act: told in words, and not tried again.
+    const said = /can't initiate conversation/.test(err.description)
+      ? "Telegram lets the bot write to this person only once they have started it (sent it /start)"
+      : /blocked by the user/.test(err.description)
+        ? "this person has blocked the bot on Telegram"
+        : undefined;
+    if (said) return Object.assign(new BridgeError(said, err), { status: 403 });
+  }
   if (err instanceof GrammyError) {
     const e: TelegramError = Object.assign(new Error(err.description), {
       status: err.error_code,

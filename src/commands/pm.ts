@@ -41,14 +41,15 @@ export function pmCommands(deps: BuiltinDeps): Command[] {
           await ctx.reply(`${platform} does not let the bridge start a direct chat.`);
           return;
         }
-        let chat: Awaited<ReturnType<typeof entry.client.openDirectChat>>;
+        let opened: Awaited<ReturnType<typeof entry.client.openDirectChat>>;
         try {
-          chat = await entry.client.openDirectChat(typed);
+          opened = await entry.client.openDirectChat(typed);
         } catch (err) {
           if (!(err instanceof BridgeError)) throw err;
           await ctx.reply(err.userMessage);
           return;
         }
+        const { chat, note } = opened;
         const existing = await deps.portals.get(platform, chatKey(chat));
         const portal = existing ?? (await deps.portals.ensure(platform, entry.login, entry.client, chat));
         if (!portal) {
@@ -68,7 +69,7 @@ export function pmCommands(deps: BuiltinDeps): Command[] {
         }
         log.info("direct chat started from Matrix", { platform, chat: portal.chatId, existing: !!existing });
         await ctx.reply(
-          `${existing ? "Your direct chat with" : "Started a direct chat with"} ${portal.name ?? typed} on ${platform}: https://matrix.to/#/${portal.roomId} (you are invited).`,
+          `${existing ? "Your direct chat with" : "Started a direct chat with"} ${portal.name ?? typed} on ${platform}: https://matrix.to/#/${portal.roomId} (you are invited).${note ? ` ${note}` : ""}`,
         );
       },
     },

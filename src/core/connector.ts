@@ -497,9 +497,10 @@ export interface DirectChatHandling {
   /**
    * The direct chat with `typed` (a user id, a mention, a phone number, as the platform's people
    * write them). Throws a `BridgeError` saying why when the platform will not have it (unknown
-   * person, never wrote to the bot, not on the platform).
+   * person, not on the platform). `note`: what the user should know (a Telegram person must
+   * have started the bot before messages reach them).
    */
-  openDirectChat(typed: string): Promise<RemoteChatRef>;
+  openDirectChat(typed: string): Promise<{ chat: RemoteChatRef; note?: string }>;
 }
 
 /**

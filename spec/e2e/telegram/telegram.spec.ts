@@ -401,29 +401,22 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     });
   });
 
-  it("starts a private chat from Matrix (`pm telegram <id>`) with someone who started the bot, refusing others", async () => {
+  it("starts a private chat from Matrix (`pm telegram <id>`) with someone who started the bot; Telegram's refusals are told", async () => {
     const PIA = 503;
-    tg.addUser({ id: 504, first_name: "Stranger" });
     // Pia started the bot: Telegram has her private chat with it.
     tg.addChat({ id: PIA, type: "private", first_name: "Pia" });
-    await alice.sendText(room, "!cb pm telegram 504");
-    await alice.waitFor(
-      (e) =>
-        e.room_id === room &&
-        e.sender === BRIDGE_BOT &&
-        /only to people who started it: ask 504 to send \/start to @clawbridge_e2e_bot/.test(
-          String(e.content.body),
-        ),
-      { timeoutMs: 30_000 },
+    const botSays = (r: string, re: RegExp) =>
+      alice.waitFor((e) => e.room_id === r && e.sender === BRIDGE_BOT && re.test(String(e.content.body)), {
+        timeoutMs: 30_000,
+      });
+    await alice.sendText(room, "!cb pm telegram 599");
+    await botSays(
+      room,
+      /knows no person 599 the bot has met: ask them to send \/start to @clawbridge_e2e_bot/,
     );
     await alice.sendText(room, `!cb pm telegram ${PIA}`);
-    const answer = await alice.waitFor(
-      (e) =>
-        e.room_id === room &&
-        e.sender === BRIDGE_BOT &&
-        /^Started a direct chat with Pia/.test(String(e.content.body)),
-      { timeoutMs: 30_000 },
-    );
+    const answer = await botSays(room, /^Started a direct chat with Pia/);
+    assert.match(String(answer.content.body), /only once they have started @clawbridge_e2e_bot/);
     const dmRoom = /matrix\.to\/#\/(![^\s)]+)/.exec(String(answer.content.body))?.[1];
     assert.ok(dmRoom, String(answer.content.body));
     await alice.waitForInvite((i) => i.roomId === dmRoom, 30_000);
@@ -439,14 +432,26 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     await alice.waitFor((e) => e.room_id === dmRoom && isText("hi back from Telegram")(e), {
       timeoutMs: 30_000,
     });
-    await alice.sendText(room, "!cb pm telegram @pia");
-    await alice.waitFor(
-      (e) =>
-        e.room_id === room &&
-        e.sender === BRIDGE_BOT &&
-        /cannot look people up by @name/.test(String(e.content.body)),
-      { timeoutMs: 30_000 },
+    // Someone the bot met who never started it: the room opens, Telegram refuses the message.
+    tg.addUser({ id: 504, first_name: "Stranger" });
+    await alice.sendText(room, "!cb pm telegram 504");
+    const stranger = await botSays(room, /^Started a direct chat with Stranger/);
+    const strangerRoom = /matrix\.to\/#\/(![^\s)]+)/.exec(String(stranger.content.body))![1]!;
+    await alice.waitForInvite((i) => i.roomId === strangerRoom, 30_000);
+    await alice.join(strangerRoom);
+    const lost = await alice.sendText(strangerRoom, "can you read this?");
+    const told = await botSays(
+      strangerRoom,
+      /Could not deliver this to telegram: Telegram lets the bot write to this person only once they have started it/,
     );
+    assert.equal(
+      (told.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
+        "m.in_reply_to"
+      ]?.event_id,
+      lost,
+    );
+    await alice.sendText(room, "!cb pm telegram @pia");
+    await botSays(room, /cannot look people up by @name/);
   });
 
   it("answers ping with the Telegram login's state and logs no token", async () => {

@@ -2,7 +2,7 @@
  * The Telegram stand-in's state: users, chats with members, files and every message (injected
  * or sent by the bot), plus the builders that turn them into Bot API objects.
  */
-import { badRequest, mimeFromName, type UploadedFile } from "./wire";
+import { BotApiError, badRequest, mimeFromName, type UploadedFile } from "./wire";
 
 /** A Bot API object as JSON. */
 export type Obj = Record<string, unknown>;
@@ -165,11 +165,16 @@ export class BotWorld {
     return this.chats.get(id)!;
   }
 
-  /** The chat or the API's "chat not found". */
+  /**
+   * The chat, or the API's refusal: a person the bot knows but who never started it (no private
+   * chat) is 403 "bot can't initiate conversation"; anything else unknown is "chat not found".
+   */
   chat(id: unknown): ChatState {
     const c = this.chats.get(Number(id));
-    if (!c) throw badRequest("chat not found");
-    return c;
+    if (c) return c;
+    if (Number(id) > 0 && this.users.has(Number(id)))
+      throw new BotApiError(403, "Forbidden: bot can't initiate conversation with a user");
+    throw badRequest("chat not found");
   }
 
   /** A public group or channel by its username (any case), as getChat("@name") finds it. */

@@ -349,7 +349,18 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
       }
       const id = need(p, "chat_id");
       if (world.hasChat(id)) return world.chatFullInfo(world.chat(id));
-      // A person is a chat only once they started the bot (wrote to it in private).
+      // A person the bot has met (but who may not have started it: then it cannot write to them).
+      if (world.users.has(id)) {
+        const u = world.userObj(id);
+        return {
+          id,
+          type: "private",
+          first_name: u.first_name,
+          last_name: u.last_name,
+          username: u.username,
+          accent_color_id: 0,
+        };
+      }
       throw badRequest("chat not found");
     },
     setChatTitle: (p) => {
