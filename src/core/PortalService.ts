@@ -302,7 +302,7 @@ export class PortalService {
       name: `${platform[0].toUpperCase()}${platform.slice(1)}${login.remoteId ? ` (${login.remoteId})` : ""}`,
       topic: `Your ${platform} chats, bridged by ${this.opts.bot.userId}`,
     }));
-    await this.addChild(personal, child, child === roomId);
+    await this.addChild(personal, child);
   }
 
   /**
@@ -344,11 +344,11 @@ export class PortalService {
     return spaceId;
   }
 
-  /** Links `child` into `spaceId`; `parent`: the child also names the space as its canonical parent. */
-  private async addChild(spaceId: string, child: string, parent = true): Promise<void> {
+  /** Links `child` into `spaceId`, and the child names the space as its canonical parent. */
+  private async addChild(spaceId: string, child: string): Promise<void> {
     const via = [this.opts.config.homeserver.domain];
     await this.opts.bot.sendState(spaceId, "m.space.child", child, { via });
-    if (parent) await this.opts.bot.sendState(child, "m.space.parent", spaceId, { via, canonical: true });
+    await this.opts.bot.sendState(child, "m.space.parent", spaceId, { via, canonical: true });
   }
 
   private async createRoom(

@@ -127,16 +127,18 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     assert.equal((await alice.getState(link.state_key!, "m.room.name")).name, "The Guild");
     assert.equal((await alice.getState(link.state_key!, "m.room.create")).type, "m.space");
     assert.deepEqual((await alice.getState(link.state_key!, "m.space.child", room)).via, ["localhost"]);
-    // The login's personal space holds the guild's space, not its rooms one by one.
-    const personal = await alice.waitForInvite(
-      (i) => i.events.some((e) => e.type === "m.room.name" && /^Discord/.test(String(e.content.name))),
-      30_000,
+    // The login's personal space holds the guild's space (its parent), not its rooms one by one.
+    const state = await alice.request<Array<{ type: string; state_key: string }>>(
+      "GET",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(link.state_key!)}/state`,
     );
-    await alice.join(personal.roomId);
-    assert.deepEqual((await alice.getState(personal.roomId, "m.space.child", link.state_key!)).via, [
-      "localhost",
-    ]);
-    await assert.rejects(alice.getState(personal.roomId, "m.space.child", room), /404|M_NOT_FOUND/);
+    const personal = state.find((e) => e.type === "m.space.parent")?.state_key;
+    assert.ok(personal, "the guild's space names the login's space as its parent");
+    await alice.waitForInvite((i) => i.roomId === personal, 30_000);
+    await alice.join(personal);
+    assert.equal((await alice.getState(personal, "m.room.create")).type, "m.space");
+    assert.deepEqual((await alice.getState(personal, "m.space.child", link.state_key!)).via, ["localhost"]);
+    await assert.rejects(alice.getState(personal, "m.space.child", room), /404|M_NOT_FOUND/);
   });
 
   it("relays Matrix messages through one channel webhook with the sender's display name and avatar", async () => {
