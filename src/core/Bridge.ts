@@ -65,6 +65,10 @@ function isValidRemoteEvent(ev: unknown): ev is RemoteEvent {
  * The idempotency key of a homeserver transaction: its id plus a digest of what it carries.
  * A retried transaction repeats both; Synapse on SQLite reuses ids after a restart for new
  * transactions, which must not be taken for repeats. Never throws, whatever the body holds.
+ *
+ * With room events, they alone make the digest: Synapse stores only a transaction's events, so
+ * one it sends again after a restart comes without the typing, receipts and to-device messages
+ * the first try carried (and with key counts of now), and must still be known as a repeat.
  */
 export function transactionKey(txnId: string, txn: AppserviceTransaction): string {
   const h = createHash("sha256");
@@ -73,8 +77,9 @@ export function transactionKey(txnId: string, txn: AppserviceTransaction): strin
     const id = (e as { event_id?: unknown } | null)?.event_id;
     h.update(`${typeof id === "string" ? id : "-"}\n`);
   }
-  // Everything else (ephemeral events, to-device messages…) by its JSON; content too deep to
-  // serialize counts by its shape only.
+  if (events.length) return `${txnId}:${h.digest("base64url").slice(0, 22)}`;
+  // Without events, everything else (ephemeral events, to-device messages…) by its JSON;
+  // content too deep to serialize counts by its shape only.
   for (const [k, v] of Object.entries(txn)) {
     if (k === "events") continue;
     let json: string;
