@@ -1,3 +1,4 @@
+import { remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig, PermissionLevel } from "../config/types";
 import { BoundedMap } from "../core/Bounded";
 import { txnIdFor } from "../core/InboundBridge";
@@ -170,6 +171,11 @@ export class CommandHandler {
       return;
     }
     if (membership !== "invite") return;
+    if (remoteIdFromGhost(config, ev.sender)) {
+      // A ghost brings the bot into a direct chat a user started by inviting it (GhostInvites).
+      await bot.join(ev.room_id);
+      return;
+    }
     if (!permissions.levelOf(ev.sender)) {
       const user = await store.getUser(ev.sender);
       if (user?.refusedAt) {

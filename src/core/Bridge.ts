@@ -25,6 +25,7 @@ import { Encryption } from "./Encryption";
 import { userText } from "./errors";
 import { FloodBrake } from "./FloodBrake";
 import { targetOf } from "./fanOut";
+import { GhostInvites } from "./GhostInvites";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
 import { InboundBridge, type RemotePayload, txnIdFor } from "./InboundBridge";
@@ -290,6 +291,7 @@ export class Bridge {
           "(set it to a public URL of this listener so those platforms can fetch them)",
       );
     }
+    const ghostInvites = new GhostInvites({ ...deps, config, permissions });
     const upgrades = new RoomUpgrades({
       ...deps,
       notice: (roomId, text, eventId) => this.outbound.notice(roomId, text, eventId),
@@ -300,7 +302,8 @@ export class Bridge {
       config,
       api: this.api,
       permissions,
-      commands: async (ev) => (await upgrades.handle(ev)) || commands.handle(ev),
+      commands: async (ev) =>
+        (await upgrades.handle(ev)) || (await ghostInvites.handle(ev)) || commands.handle(ev),
       upgradedInto: (from, to) => upgrades.upgradedInto(from, to),
       ai: this.ai && ((ev) => this.ai!.offer(ev)),
       aiIn: this.ai && ((roomId) => this.ai!.isIn(roomId)),

@@ -454,6 +454,53 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     await botSays(room, /cannot look people up by @name/);
   });
 
+  it("starts a private chat when a Matrix user invites a Telegram person's ghost to a direct chat; other invites are declined", async () => {
+    const QUIN = 505;
+    tg.addChat({ id: QUIN, type: "private", first_name: "Quin" });
+    const dm = await alice.createDm(tgGhost(QUIN));
+    const member = (user: string, membership: string) => (e: MatrixEvent) =>
+      e.room_id === dm &&
+      e.type === "m.room.member" &&
+      e.state_key === user &&
+      e.content.membership === membership;
+    await alice.waitFor(member(tgGhost(QUIN), "join"), { timeoutMs: 30_000 });
+    await alice.waitFor(member(BRIDGE_BOT, "join"), { timeoutMs: 30_000 });
+    const since = from();
+    await alice.sendText(dm, "hello Quin, by invite");
+    const sent = await tg.waitFor(
+      (c) =>
+        since(c) && c.method === "sendMessage" && String(c.params.text).includes("hello Quin, by invite"),
+    );
+    assert.equal(Number(sent.params.chat_id), QUIN);
+    tg.injectMessage({ chat: QUIN, from: QUIN, text: "Quin here" });
+    const back = await alice.waitFor((e) => e.room_id === dm && isText("Quin here")(e), {
+      timeoutMs: 30_000,
+    });
+    assert.equal(back.sender, tgGhost(QUIN));
+
+    const group = await alice.createRoom({ name: "not a direct chat", invite: [tgGhost(QUIN)] });
+    const declined = await alice.waitFor(
+      (e) =>
+        e.room_id === group &&
+        e.type === "m.room.member" &&
+        e.state_key === tgGhost(QUIN) &&
+        e.content.membership === "leave",
+      { timeoutMs: 30_000 },
+    );
+    assert.match(String(declined.content.reason), /direct chats only/);
+    // A second direct chat with the same person points at the first.
+    const again = await alice.createDm(tgGhost(QUIN));
+    const pointed = await alice.waitFor(
+      (e) =>
+        e.room_id === again &&
+        e.type === "m.room.member" &&
+        e.state_key === tgGhost(QUIN) &&
+        e.content.membership === "leave",
+      { timeoutMs: 30_000 },
+    );
+    assert.ok(String(pointed.content.reason).includes(dm), String(pointed.content.reason));
+  });
+
   it("answers ping with the Telegram login's state and logs no token", async () => {
     const dm = await alice.createDm("@clawbridge:localhost");
     await alice.waitFor((e) => e.room_id === dm && e.sender === "@clawbridge:localhost");
