@@ -267,7 +267,7 @@ export class TelegramClient
     const ids: string[] = [];
     if (msg.location && !a) return this.sendLocation(chatId, thread, reply, html, msg.location);
     if (a) {
-      const method = telegramMethodFor(a.kind, a.media.mimetype);
+      const method = telegramMethodFor(a.kind, a.media.mimetype, a.voice);
       const file = new InputFile(a.media.data, a.media.name);
       if (method === "sendSticker") {
         // Stickers take no caption: the relay line goes first, so Telegram users see who sent it.

@@ -208,6 +208,7 @@ export class InboundMapper {
         width: media.width,
         height: media.height,
         durationMs: media.durationMs,
+        voice: media.kind === "voice" || undefined,
       };
       out.attachments = [strip(ref)];
     }

@@ -121,6 +121,7 @@ function mediaRef(
   };
   if (media.width && media.height) Object.assign(ref, { width: media.width, height: media.height });
   if (typeof media.seconds === "number" && media.seconds > 0) ref.durationMs = media.seconds * 1000;
+  if (base === "voice") ref.voice = true;
   return ref;
 }
 

@@ -27,11 +27,11 @@ export function outboundContent(msg: OutboundMessage, prefix: string): AnyMessag
     case "video":
       return { video: data, mimetype, caption };
     case "audio":
-      // Opus in Ogg is what WhatsApp records: it becomes a voice note.
+      // Opus in Ogg is what WhatsApp records: it becomes a voice note, as a Matrix voice message does.
       return {
         audio: data,
         mimetype,
-        ptt: /ogg|opus/.test(mimetype),
+        ptt: a.voice === true || /ogg|opus/.test(mimetype),
         seconds: a.durationMs ? Math.round(a.durationMs / 1000) : undefined,
       };
     case "sticker":

@@ -230,6 +230,7 @@ export class InboundBridge {
           filename: ref.name,
           ...source,
           info: mediaInfo(ref),
+          ...voiceContent(ref),
         },
       });
     }
@@ -416,6 +417,16 @@ export class InboundBridge {
 }
 
 /** The `info` of a media event: what the platform said of the file (Matrix's w, h, duration). */
+/** MSC3245 for a voice message: clients show a voice bubble with its length. */
+export function voiceContent(ref: MediaRef): Record<string, unknown> {
+  if (!ref.voice || mediaMsgtype(ref) !== "m.audio") return {};
+  const duration = mediaInfo(ref).duration;
+  return {
+    "org.matrix.msc3245.voice": {},
+    "org.matrix.msc1767.audio": duration === undefined ? {} : { duration },
+  };
+}
+
 export function mediaInfo(ref: MediaRef): Record<string, unknown> {
   const info: Record<string, unknown> = { mimetype: ref.mimetype, size: ref.size };
   const whole = (n: number | undefined) =>

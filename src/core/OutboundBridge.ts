@@ -418,6 +418,7 @@ export class OutboundBridge {
         width: typeof info.w === "number" ? info.w : undefined,
         height: typeof info.h === "number" ? info.h : undefined,
         durationMs: typeof info.duration === "number" ? info.duration : undefined,
+        voice: c["org.matrix.msc3245.voice"] !== undefined || undefined,
       };
       // The body of a media event is its caption only when a filename is given separately.
       if (typeof c.filename !== "string" || c.filename === c.body) msg.text = "";

@@ -89,6 +89,8 @@ export interface MediaRef {
   readonly height?: number;
   /** Milliseconds, for audio and video, when the platform says. */
   readonly durationMs?: number;
+  /** A voice message recorded in the app (not a music file): Matrix clients show a voice bubble (MSC3245). */
+  readonly voice?: boolean;
   /**
    * The whole content as text, when the platform sent it inside the event (a contact's vCard):
    * uploaded as UTF-8 without `fetchMedia`. Connectors keep it small.
@@ -140,6 +142,8 @@ export interface OutboundAttachment {
   width?: number;
   height?: number;
   durationMs?: number;
+  /** A voice message (MSC3245): sent as the platform's voice note where it has one. */
+  voice?: boolean;
 }
 
 export interface OutboundMessage {

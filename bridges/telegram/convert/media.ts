@@ -160,6 +160,7 @@ export function matrixMsgtypeFor(kind: TelegramMediaKind): MatrixMediaMsgtype {
 export function telegramMethodFor(
   kind: "image" | "video" | "audio" | "file" | "sticker",
   mimetype: string,
+  voice = false,
 ): TelegramSendMethod {
   const mime = mimetype.split(";")[0]!.trim().toLowerCase();
   if (mime === "image/gif") return "sendAnimation";
@@ -174,6 +175,9 @@ export function telegramMethodFor(
       return mime === "video/mp4" ? "sendVideo" : "sendDocument";
     case "audio":
       if (mime === "audio/ogg" || mime === "audio/opus") return "sendVoice";
+      // A voice message (MSC3245) in a format Telegram's voice notes also take.
+      if (voice && (mime === "audio/mpeg" || mime === "audio/mp4" || mime === "audio/x-m4a"))
+        return "sendVoice";
       return mime === "audio/mpeg" || mime === "audio/mp3" || mime === "audio/mp4" || mime === "audio/x-m4a"
         ? "sendAudio"
         : "sendDocument";

@@ -87,7 +87,10 @@ describe("Telegram media and profiles end to end (grammy ↔ Bot API stand-in, r
     const doc = await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.file");
     assert.equal(doc.content.body, "report.pdf");
     tg.injectMessage({ chat: GROUP, from: UMA, voice: { data: randomBytes(500), mimetype: "audio/ogg" } });
-    await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.audio");
+    const voice = await alice.waitFor((e) => e.room_id === room && e.content.msgtype === "m.audio");
+    // A voice bubble in Matrix clients (MSC3245), with its length.
+    assert.deepEqual(voice.content["org.matrix.msc3245.voice"], {});
+    assert.ok(typeof voice.content["org.matrix.msc1767.audio"] === "object");
     tg.injectMessage({
       chat: GROUP,
       from: UMA,

@@ -126,7 +126,12 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
       assert.ok((await download(String(file.content.url))).equals(data), `${name}: the bytes survive`);
       const caption = inner.caption as string | undefined;
       if (caption) await ev((e) => e.type === "m.room.message" && e.content.body === caption);
-      if (name === "groupVoice") assert.match(String(file.content.body), /^voice\./);
+      if (name === "groupVoice") {
+        assert.match(String(file.content.body), /^voice\./);
+        // A voice note is a voice bubble in Matrix clients (MSC3245); a music file is not.
+        assert.deepEqual(file.content["org.matrix.msc3245.voice"], {});
+      }
+      if (name === "groupAudio") assert.equal(file.content["org.matrix.msc3245.voice"], undefined);
       if (name === "groupDocument") assert.equal(file.content.body, "minutes.pdf");
     }
   });

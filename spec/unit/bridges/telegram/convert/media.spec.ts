@@ -177,4 +177,10 @@ describe("telegram convert: media", () => {
   for (const [kind, mime, method] of METHODS) {
     it(`sends ${kind} ${mime} with ${method}`, () => assert.equal(telegramMethodFor(kind, mime), method));
   }
+  it("sends a Matrix voice message (MSC3245) in MP3 or M4A as a voice note, music as audio", () => {
+    assert.equal(telegramMethodFor("audio", "audio/mpeg", true), "sendVoice");
+    assert.equal(telegramMethodFor("audio", "audio/mp4", true), "sendVoice");
+    assert.equal(telegramMethodFor("audio", "audio/mpeg", false), "sendAudio");
+    assert.equal(telegramMethodFor("audio", "audio/flac", true), "sendDocument");
+  });
 });
