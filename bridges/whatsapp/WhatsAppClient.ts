@@ -15,6 +15,7 @@ import {
   type ChatInfoHandling,
   ConnectionState,
   type ConnectorContext,
+  type DirectChatHandling,
   type EditHandling,
   type LoginRef,
   type MatrixSender,
@@ -62,7 +63,8 @@ export class WhatsAppClient
     ReadReceiptHandling,
     RelayHandling,
     ChatInfoHandling,
-    ChatIdHandling
+    ChatIdHandling,
+    DirectChatHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private sock?: WASocket;
@@ -340,6 +342,17 @@ export class WhatsAppClient
 
   sameChatIds(chatId: string): string[] {
     return sameChatIds(chatId);
+  }
+
+  /**
+   * The direct chat with a phone number (in any spelling, a JID or a wa.me link), written
+   * through this account. Whether the number is on WhatsApp shows when a message goes out.
+   */
+  async openDirectChat(typed: string): Promise<{ chat: RemoteChatRef; note?: string }> {
+    const id = await this.resolveChatId(typed);
+    if (isGroupJid(jidOfChat(id)))
+      throw new BridgeError("that is a group, not a person: `link` bridges a group to a room.");
+    return { chat: { id } };
   }
 
   async chatInfo(chat: RemoteChatRef): Promise<ChatInfo> {

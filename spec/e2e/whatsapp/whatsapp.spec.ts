@@ -156,6 +156,26 @@ describe("WhatsApp bridge end to end (baileys ↔ wire-level stand-in, real Syna
     assert.doesNotMatch(status, /alice|login whatsapp|linked to/);
   });
 
+  it("starts a direct chat from Matrix with a phone number (`pm whatsapp +1 555 222 0001`), both ways; a group is refused", async () => {
+    await alice.sendText(dm, `pm whatsapp ${GROUP}`);
+    await botSays(/that is a group, not a person/);
+    await alice.sendText(dm, "pm whatsapp +1 555 222 0001");
+    const answer = await botSays(/^Started a direct chat with/);
+    const room = /matrix\.to\/#\/(![^\s)]+)/.exec(String(answer.content.body))?.[1];
+    assert.ok(room, String(answer.content.body));
+    await alice.waitForInvite((i) => i.roomId === room, 30_000);
+    await alice.join(room!);
+    await alice.sendText(room!, "hi Gus, from Matrix");
+    await core.wa.waitFor(
+      (m) => m.to === "15552220001" && m.text === "hi Gus, from Matrix",
+      30_000,
+      "the pm",
+    );
+    await core.wa.sendText("15552220001", ME, "hi back from Gus");
+    const back = await alice.waitFor(isText(room!, "hi back from Gus"), WAIT);
+    assert.equal(back.sender, waGhost("15552220001"));
+  });
+
   it("shows the connection state in ping", async () => {
     await ping(/whatsapp \(yours\): CONNECTED/);
   });
