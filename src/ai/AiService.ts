@@ -21,6 +21,7 @@ import { type ProviderFactory, ProviderSet } from "./ProviderSet";
 import { Responder } from "./Responder";
 import { makeRedactor } from "./redact";
 import { SenderFilter } from "./SenderFilter";
+import { Transcriber } from "./Transcriber";
 import { isAnswerable, replyTarget, shouldAnswer } from "./triggers";
 
 const log = new Logger("AiService");
@@ -99,7 +100,13 @@ export class AiService {
       botUserId: opts.botUserId,
       commandPrefixes: [config.bridge.command_prefix],
       history: new HistoryReader(api, this.userId),
-      attachments: new AttachmentReader(api, this.userId),
+      attachments: new AttachmentReader(
+        api,
+        this.userId,
+        undefined,
+        undefined,
+        ai.transcription.base_url ? new Transcriber(ai.transcription) : undefined,
+      ),
       providers: this.providers,
       store: this.store,
       redact: makeRedactor(ai.redact),

@@ -153,6 +153,9 @@ export class Responder {
                 ? { max: ai.vision.max_images, maxBytes: ai.vision.max_bytes }
                 : undefined,
               files: { max: ai.files.max_files, maxBytes: ai.files.max_bytes },
+              audio: ai.transcription.base_url
+                ? { max: ai.transcription.max_files, maxBytes: ai.transcription.max_bytes }
+                : undefined,
             },
             job.signal,
           );

@@ -2,6 +2,7 @@ import { Logger } from "../log/Logger";
 import type { DownloadOptions, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import { downscale, loadSharp } from "./downscale";
 import type { ChatImage } from "./providers/types";
+import type { Transcriber } from "./Transcriber";
 import { isEdit } from "./triggers";
 
 const log = new Logger("AiAttachments");
@@ -16,12 +17,16 @@ export type Attachment =
 const TEXT_NAME = /\.(txt|md|csv|json|yaml|yml|ts|js|py|go|rs|java|c|h|sh|toml|ini|log)$/i;
 const TEXT_MIME = /^(text\/[\w.+-]+|application\/json|application\/xml)$/i;
 
-/** The event's media kind as the context treats it: an image (m.image, m.sticker), a text-like file, or neither. */
-export function attachmentKind(ev: RoomEvent): "image" | "text" | undefined {
+/**
+ * The event's media kind as the context treats it: an image (m.image, m.sticker), a text-like
+ * file, audio (voice messages and audio files, transcribed), or neither.
+ */
+export function attachmentKind(ev: RoomEvent): "image" | "text" | "audio" | undefined {
   const c = ev.content as Content;
   if (ev.type === "m.sticker") return "image";
   if (ev.type !== "m.room.message") return undefined;
   if (c.msgtype === "m.image") return "image";
+  if (c.msgtype === "m.audio") return "audio";
   if (c.msgtype !== "m.file") return undefined;
   const info = (c.info ?? {}) as Content;
   const mime = typeof info.mimetype === "string" ? info.mimetype.split(";")[0]!.trim() : "";
@@ -86,16 +91,19 @@ export interface AttachmentLimits {
   /** Images: undefined when no provider of the chain reads them. */
   images?: { max: number; maxBytes: number };
   files: { max: number; maxBytes: number };
+  /** Audio to transcribe: undefined without a transcription endpoint. */
+  audio?: { max: number; maxBytes: number };
 }
 
 /** The events whose attachment is worth fetching: the newest `max` images and text files, newest first. */
 export function wantedAttachments(
   events: RoomEvent[],
   limits: AttachmentLimits,
-): Array<{ ev: RoomEvent; kind: "image" | "text" }> {
-  const out: Array<{ ev: RoomEvent; kind: "image" | "text" }> = [];
+): Array<{ ev: RoomEvent; kind: "image" | "text" | "audio" }> {
+  const out: Array<{ ev: RoomEvent; kind: "image" | "text" | "audio" }> = [];
   let images = 0;
   let files = 0;
+  let audio = 0;
   for (let i = events.length - 1; i >= 0; i--) {
     const ev = events[i]!;
     if (ev.unsigned?.redacted_because || isEdit(ev.content as Content)) continue;
@@ -105,6 +113,9 @@ export function wantedAttachments(
       out.push({ ev, kind });
     } else if (kind === "text" && files < limits.files.max && limits.files.maxBytes > 0) {
       files++;
+      out.push({ ev, kind });
+    } else if (kind === "audio" && limits.audio && audio < limits.audio.max) {
+      audio++;
       out.push({ ev, kind });
     }
   }
@@ -123,6 +134,8 @@ export class AttachmentReader {
     private readonly shrink: (data: Buffer, maxBytes: number) => Promise<ChatImage | undefined> = downscale,
     /** Whether `shrink` can work at all (decides how much of a large image is fetched). */
     private readonly canShrink: () => Promise<boolean> = async () => (await loadSharp()) !== undefined,
+    /** Speech to text for audio (`ai.transcription`); without it audio stays `[audio: name]`. */
+    private readonly transcriber?: Transcriber,
   ) {}
 
   /**
@@ -141,6 +154,7 @@ export class AttachmentReader {
     await Promise.all(
       wantedAttachments(events, limits).map(async ({ ev, kind }) => {
         const content = ev.content as Content;
+        if (kind === "audio") return this.transcript(ev, content, limits.audio!.maxBytes, out, signal);
         const opts: DownloadOptions =
           kind === "image"
             ? { userId: this.aiUserId, maxBytes: imageCap, signal }
@@ -168,5 +182,34 @@ export class AttachmentReader {
       }),
     );
     return out;
+  }
+
+  /** A voice message's or audio file's transcript as text, once per event. */
+  private async transcript(
+    ev: RoomEvent,
+    content: Content,
+    maxBytes: number,
+    out: Map<string, Attachment>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const t = this.transcriber;
+    if (!t) return;
+    try {
+      let text = t.known(ev.event_id);
+      if (text === undefined) {
+        const media = await this.api.downloadMedia(
+          { url: content.url, file: content.file },
+          { userId: this.aiUserId, maxBytes, signal },
+        );
+        const info = (content.info ?? {}) as Content;
+        const mime = typeof info.mimetype === "string" ? info.mimetype : media.contentType;
+        const name =
+          typeof content.filename === "string" ? content.filename : String(content.body ?? "audio");
+        text = await t.transcribe(ev.event_id, media.data, name, mime, signal);
+      }
+      if (text) out.set(ev.event_id, { kind: "text", text: `(transcript) ${text}`, truncated: false });
+    } catch (err) {
+      log.info("audio not transcribed", { event: ev.event_id, err: String(err) });
+    }
   }
 }

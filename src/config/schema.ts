@@ -184,7 +184,7 @@ function aiSchema(): SchemaNode {
         32,
       ),
       max_bytes: int(
-        "Largest image sent, in bytes. A larger one (up to 4 times this) is downscaled to a JPEG that fits, when sharp is installed (npm installs it as a peer of baileys); otherwise, and when it does not decode, it stays `[image: name]`.",
+        "Largest image sent, in bytes. A larger one (up to 4 times this) is downscaled to a JPEG that fits, with sharp; otherwise, and when it does not decode, it stays `[image: name]`.",
         5242880,
         1024,
       ),
@@ -198,6 +198,29 @@ function aiSchema(): SchemaNode {
           0,
         ),
         max_files: int("Most files read per request (the newest ones).", 4, 0, 32),
+      },
+    ),
+    transcription: section(
+      "Voice messages and audio in the room are transcribed through an OpenAI-compatible /audio/transcriptions endpoint, and the transcript enters the context. Unset base_url: audio stays `[audio: name]`.",
+      {
+        base_url: str("Base URL of the endpoint, e.g. https://api.openai.com/v1 or a local whisper server.", {
+          pattern: HTTP_URL,
+          "x-expected": "an http(s) URL",
+        }),
+        api_key: str("API key, when the endpoint needs one.", { minLength: 1, "x-expected": "the key" }),
+        model: str("Transcription model.", { default: "whisper-1", minLength: 1 }),
+        max_bytes: int(
+          "Largest audio file transcribed, in bytes (larger ones stay `[audio: name]`).",
+          26214400,
+          1024,
+        ),
+        max_files: int(
+          "Most audio files transcribed per request (the newest ones); transcripts are kept.",
+          4,
+          0,
+          32,
+        ),
+        timeout_ms: int("Give up on one transcription after this many milliseconds.", 30000, 100),
       },
     ),
     streaming: section("How an answer appears: one message, edited in place.", {

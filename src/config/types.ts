@@ -146,6 +146,15 @@ export interface AiConfig {
   vision: { max_images: number; max_bytes: number };
   /** Text-like files read into the context. */
   files: { max_bytes: number; max_files: number };
+  /** Audio transcribed into the context (off without `base_url`). */
+  transcription: {
+    base_url?: string;
+    api_key?: string;
+    model: string;
+    max_bytes: number;
+    max_files: number;
+    timeout_ms: number;
+  };
   streaming: { edit_interval_ms: number; max_edits: number };
   providers: Record<string, AiProviderConfig>;
   default_provider?: string;

@@ -17,6 +17,8 @@ export interface RecordedRequest {
   /** The parsed JSON body (undefined when empty or not JSON). */
   body: unknown;
   raw: string;
+  /** The body's bytes (multipart uploads). */
+  bytes: Buffer;
   time: number;
   /** pending → answered | failed (injected or refused) | hung | broken (breakNext) | aborted (client went away). */
   outcome: "pending" | "answered" | "failed" | "hung" | "broken" | "aborted";
@@ -212,7 +214,8 @@ export abstract class LlmStandin {
       // The client went away while sending its body: nothing to answer or record.
       return;
     }
-    const raw = Buffer.concat(chunks).toString("utf8");
+    const bytes = Buffer.concat(chunks);
+    const raw = bytes.toString("utf8");
     let body: unknown;
     try {
       body = raw ? JSON.parse(raw) : undefined;
@@ -226,6 +229,7 @@ export abstract class LlmStandin {
       headers: req.headers,
       body,
       raw,
+      bytes,
       time: Date.now(),
       outcome: "pending",
       sent: [],

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ServerResponse } from "node:http";
+import { isUpload, parseMultipart } from "../telegram/wire";
 import type { StandinChat } from "./backend";
 import {
   type ChatWriter,
@@ -108,7 +109,30 @@ export class OpenAIStandin extends LlmStandin {
     return r.method === "POST" && r.path === "/v1/chat/completions";
   }
 
+  /** Audio the transcription endpoint received, in order. */
+  readonly transcriptions: Array<{ model: string; name: string; data: Buffer }> = [];
+  /** What the transcription endpoint answers for an upload. */
+  transcribe: (data: Buffer, name: string) => string = (data, name) =>
+    `transcript of ${name} (${data.length} bytes)`;
+
   protected route(r: RecordedRequest, res: ServerResponse): boolean {
+    if (r.method === "POST" && r.path === "/v1/audio/transcriptions") {
+      // multipart/form-data with `file` and `model`, as OpenAI takes it.
+      const boundary = /boundary="?([^";]+)"?/i.exec(String(r.headers["content-type"] ?? ""))?.[1];
+      const form = boundary ? parseMultipart(r.bytes, boundary) : {};
+      const file = form.file;
+      if (!isUpload(file) || file.data.length === 0) {
+        this.json(res, r, 400, this.errorBody(400, "you must provide a file", undefined, "file"));
+        return true;
+      }
+      if (typeof form.model !== "string" || !form.model) {
+        this.json(res, r, 400, this.errorBody(400, "you must provide a model parameter", undefined, "model"));
+        return true;
+      }
+      this.transcriptions.push({ model: form.model, name: file.name, data: file.data });
+      this.json(res, r, 200, { text: this.transcribe(file.data, file.name) });
+      return true;
+    }
     if (r.method === "GET" && r.path === "/v1/models") {
       const ids = this.opts.models ?? ["standin-model"];
       const data = ids.map((id) => ({ id, object: "model", created: 1_700_000_000, owned_by: "standin" }));
