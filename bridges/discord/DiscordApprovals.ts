@@ -14,6 +14,7 @@ import {
   MessageFlags,
   PermissionFlagsBits,
 } from "discord.js";
+import { PendingApprovals } from "../../src/core/approval";
 import type {
   ApprovalDecision,
   ApprovalRequest,
@@ -28,15 +29,8 @@ const DECIDERS = [
   PermissionFlagsBits.ManageChannels,
 ];
 
-interface Pending {
-  /** The request as sent; registered before the send, since a press can beat its answer. */
-  message: Promise<Message | undefined>;
-  text: string;
-  resolve(d: ApprovalDecision): void;
-}
-
 export class DiscordApprovals {
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new PendingApprovals<Message>();
 
   constructor(
     private readonly discord: Client,
@@ -55,48 +49,18 @@ export class DiscordApprovals {
         .setStyle(ButtonStyle.Success),
       new ButtonBuilder().setCustomId(`cbapprove:n:${req.id}`).setLabel("Deny").setStyle(ButtonStyle.Danger),
     );
-    let settle!: (d: ApprovalDecision) => void;
-    let fail!: (err: unknown) => void;
-    const decided = new Promise<ApprovalDecision>((resolve, reject) => {
-      settle = resolve;
-      fail = reject;
-    });
     const sending: Promise<Message> = channel.send({
       content: req.text,
       components: [row],
       allowedMentions: { parse: [] },
     });
-    const onAbort = () => {
-      this.pending.delete(req.id);
-      void sending
-        .then((message) =>
-          message.edit({
-            content: `${req.text}\n\nNobody decided in time: the request expired.`,
-            components: [],
-          }),
-        )
+    return this.pending.request(req, sending, (message) =>
+      message
+        .edit({ content: `${req.text}\n\nNobody decided in time: the request expired.`, components: [] })
         .catch((err: unknown) =>
           this.ctx.log.debug("discord: approval request not updated", { err: describe(err) }),
-        );
-      fail(req.signal.reason);
-    };
-    this.pending.set(req.id, {
-      message: sending.catch(() => undefined),
-      text: req.text,
-      resolve: (d) => {
-        req.signal.removeEventListener("abort", onAbort);
-        settle(d);
-      },
-    });
-    try {
-      await sending;
-    } catch (err) {
-      this.pending.delete(req.id);
-      throw err;
-    }
-    req.signal.addEventListener("abort", onAbort, { once: true });
-    if (req.signal.aborted) onAbort();
-    return decided;
+        ),
+    );
   }
 
   /** Handles a pressed button; true when it was one of ours (answered either way). */
@@ -104,15 +68,14 @@ export class DiscordApprovals {
     const m = /^cbapprove:([yn]):([0-9a-f]{1,16})$/.exec(i.customId);
     if (!m) return false;
     const [, verdict, id] = m;
-    const p = this.pending.get(id!);
-    const message = await p?.message;
+    const p = await this.pending.get(id!);
     const ephemeral = (content: string) =>
       i
         .reply({ content, flags: MessageFlags.Ephemeral })
         .catch((err: unknown) =>
           this.ctx.log.debug("discord: interaction not answered", { err: describe(err) }),
         );
-    if (!p || !message || i.message.id !== message.id || this.pending.get(id!) !== p) {
+    if (!p || i.message.id !== p.sent.id) {
       await ephemeral("This request is no longer open.");
       return true;
     }
@@ -120,15 +83,17 @@ export class DiscordApprovals {
       await ephemeral("Only admins and moderators of this server may decide this.");
       return true;
     }
-    this.pending.delete(id!);
     const approved = verdict === "y";
     const by = i.user.globalName || i.user.username;
+    if (!this.pending.decide(id!, { approved, by: `${by} (Discord user ${i.user.id})` })) {
+      await ephemeral("This request is no longer open.");
+      return true;
+    }
     await i
       .update({ content: `${p.text}\n\n${approved ? "Approved" : "Denied"} by ${by}.`, components: [] })
       .catch((err: unknown) =>
         this.ctx.log.debug("discord: interaction not answered", { err: describe(err) }),
       );
-    p.resolve({ approved, by: `${by} (Discord user ${i.user.id})` });
     return true;
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { Bot } from "grammy";
 import type { CallbackQuery } from "grammy/types";
+import { PendingApprovals } from "../../src/core/approval";
 import type {
   ApprovalDecision,
   ApprovalRequest,
@@ -16,16 +17,8 @@ import { describe, tg } from "./errors";
 
 const PREFIX = "cbapprove";
 
-interface Pending {
-  chatId: number;
-  /** The request's message id; registered before the send, since a press can beat its answer. */
-  messageId: Promise<number | undefined>;
-  text: string;
-  resolve(d: ApprovalDecision): void;
-}
-
 export class TelegramApprovals {
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new PendingApprovals<{ chatId: number; messageId: number }>();
 
   constructor(
     private readonly bot: Bot,
@@ -35,12 +28,6 @@ export class TelegramApprovals {
   async request(chat: RemoteChatRef, req: ApprovalRequest): Promise<ApprovalDecision> {
     req.signal.throwIfAborted();
     const chatId = Number(chat.id);
-    let settle!: (d: ApprovalDecision) => void;
-    let fail!: (err: unknown) => void;
-    const decided = new Promise<ApprovalDecision>((resolve, reject) => {
-      settle = resolve;
-      fail = reject;
-    });
     const sending = tg(() =>
       this.bot.api.sendMessage(chatId, req.text, {
         ...(chat.threadId !== undefined ? { message_thread_id: Number(chat.threadId) } : {}),
@@ -53,32 +40,10 @@ export class TelegramApprovals {
           ],
         },
       }),
-    ).then((m) => m.message_id);
-    const onAbort = () => {
-      this.pending.delete(req.id);
-      void sending.then((messageId) =>
-        this.close(chatId, messageId, `${req.text}\n\nNobody decided in time: the request expired.`),
-      );
-      fail(req.signal.reason);
-    };
-    this.pending.set(req.id, {
-      chatId,
-      messageId: sending.catch(() => undefined),
-      text: req.text,
-      resolve: (d) => {
-        req.signal.removeEventListener("abort", onAbort);
-        settle(d);
-      },
-    });
-    try {
-      await sending;
-    } catch (err) {
-      this.pending.delete(req.id);
-      throw err;
-    }
-    req.signal.addEventListener("abort", onAbort, { once: true });
-    if (req.signal.aborted) onAbort();
-    return decided;
+    ).then((m) => ({ chatId, messageId: m.message_id }));
+    return this.pending.request(req, sending, (sent) =>
+      this.close(sent.chatId, sent.messageId, `${req.text}\n\nNobody decided in time: the request expired.`),
+    );
   }
 
   /** Handles a pressed button; true when it was one of ours (answered either way). */
@@ -86,24 +51,18 @@ export class TelegramApprovals {
     const m = /^cbapprove:([yn]):([0-9a-f]{1,16})$/.exec(q.data ?? "");
     if (!m) return false;
     const [, verdict, id] = m;
-    const p = this.pending.get(id!);
-    const messageId = await p?.messageId;
+    const p = await this.pending.get(id!);
     const answer = (text: string, alert = false) =>
       tg(() => this.bot.api.answerCallbackQuery(q.id, { text, show_alert: alert })).catch((err) =>
         this.ctx.log.debug("telegram: callback not answered", { err: describe(err) }),
       );
-    if (
-      !p ||
-      messageId === undefined ||
-      q.message?.message_id !== messageId ||
-      q.message.chat.id !== p.chatId
-    ) {
+    if (!p || q.message?.message_id !== p.sent.messageId || q.message.chat.id !== p.sent.chatId) {
       await answer("This request is no longer open.");
       return true;
     }
     let status: string;
     try {
-      status = (await tg(() => this.bot.api.getChatMember(p.chatId, q.from.id))).status;
+      status = (await tg(() => this.bot.api.getChatMember(p.sent.chatId, q.from.id))).status;
     } catch (err) {
       this.ctx.log.warn("telegram: could not check who pressed an approval button", { err: describe(err) });
       await answer("I could not check your rights in this chat; try again.", true);
@@ -113,16 +72,18 @@ export class TelegramApprovals {
       await answer("Only admins of this chat may decide this.", true);
       return true;
     }
-    if (this.pending.get(id!) !== p) {
+    const approved = verdict === "y";
+    const by = userDisplayName(q.from) || String(q.from.id);
+    if (!this.pending.decide(id!, { approved, by: `${by} (Telegram user ${q.from.id})` })) {
       await answer("This request is no longer open."); // decided or expired while asking Telegram
       return true;
     }
-    this.pending.delete(id!);
-    const approved = verdict === "y";
-    const by = userDisplayName(q.from) || String(q.from.id);
     await answer(approved ? "Approved." : "Denied.");
-    await this.close(p.chatId, messageId, `${p.text}\n\n${approved ? "Approved" : "Denied"} by ${by}.`);
-    p.resolve({ approved, by: `${by} (Telegram user ${q.from.id})` });
+    await this.close(
+      p.sent.chatId,
+      p.sent.messageId,
+      `${p.text}\n\n${approved ? "Approved" : "Denied"} by ${by}.`,
+    );
     return true;
   }
 

@@ -1,5 +1,4 @@
-import { canOpenDirectChat } from "../core/connector";
-import { BridgeError } from "../core/errors";
+import { openDirectChat } from "../core/directChat";
 import { chatKey } from "../core/PortalService";
 import { Logger } from "../log/Logger";
 import { MatrixError } from "../matrix/MatrixApi";
@@ -28,29 +27,12 @@ export function pmCommands(deps: BuiltinDeps): Command[] {
           await ctx.reply("Usage: pm <platform> <user>");
           return;
         }
-        const entry =
-          deps.registry.clientForPlatform(platform, ctx.sender, false) ??
-          (ctx.level === "admin" ? deps.registry.clientForPlatform(platform) : undefined);
-        if (!entry) {
-          await ctx.reply(
-            `You have no ${platform} login to write from${ctx.level === "admin" ? ", and the bridge has no shared one" : ""}: \`login ${platform}\` first.`,
-          );
+        const opened = await openDirectChat(deps, ctx.sender, ctx.level === "admin", platform, typed);
+        if ("refused" in opened) {
+          await ctx.reply(opened.refused);
           return;
         }
-        if (!canOpenDirectChat(entry.client)) {
-          await ctx.reply(`${platform} does not let the bridge start a direct chat.`);
-          return;
-        }
-        let opened: Awaited<ReturnType<typeof entry.client.openDirectChat>>;
-        try {
-          opened = await entry.client.openDirectChat(typed);
-        } catch (err) {
-          if (!(err instanceof BridgeError)) throw err;
-          await ctx.reply(err.userMessage);
-          return;
-        }
-        const { chat, note } = opened;
-        const existing = await deps.portals.get(platform, chatKey(chat));
+        const { entry, chat, note, existing } = opened;
         const portal = existing ?? (await deps.portals.ensure(platform, entry.login, entry.client, chat));
         if (!portal) {
           await ctx.reply(

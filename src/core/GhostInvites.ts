@@ -3,8 +3,7 @@ import type { BridgeConfig } from "../config/types";
 import { Logger } from "../log/Logger";
 import type { Intent, RoomEvent } from "../matrix/MatrixApi";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
-import { canOpenDirectChat } from "./connector";
-import { BridgeError } from "./errors";
+import { openDirectChat } from "./directChat";
 import type { GhostService } from "./GhostService";
 import type { Permissions } from "./Permissions";
 import { chatKey, type PortalService } from "./PortalService";
@@ -52,24 +51,16 @@ export class GhostInvites {
       );
     if (!permissions.allows(ev.sender, "user"))
       return decline("You may not start chats through this bridge.");
-    const entry =
-      registry.clientForPlatform(platform, ev.sender, false) ??
-      (permissions.levelOf(ev.sender) === "admin" ? registry.clientForPlatform(platform) : undefined);
-    if (!entry)
-      return decline(
-        `You have no ${platform} login to write from: \`login ${platform}\` with the bridge bot first.`,
-      );
-    if (!canOpenDirectChat(entry.client))
-      return decline(`${platform} does not let the bridge start a direct chat.`);
-    let opened: Awaited<ReturnType<typeof entry.client.openDirectChat>>;
-    try {
-      opened = await entry.client.openDirectChat(remoteId);
-    } catch (err) {
-      if (!(err instanceof BridgeError)) throw err;
-      return decline(err.userMessage);
-    }
-    const key = chatKey(opened.chat);
-    const existing = await portals.get(platform, key);
+    const opened = await openDirectChat(
+      { registry, portals },
+      ev.sender,
+      permissions.levelOf(ev.sender) === "admin",
+      platform,
+      remoteId,
+    );
+    if ("refused" in opened) return decline(opened.refused);
+    const { entry, chat, note, existing } = opened;
+    const key = chatKey(chat);
     if (existing && existing.roomId !== ev.room_id)
       return decline(`We already have a direct chat: https://matrix.to/#/${existing.roomId}`);
     await ghosts.join(ghost, ev.room_id);
@@ -79,7 +70,7 @@ export class GhostInvites {
       .catch((err: unknown) =>
         log.warn("bridge bot not invited to a direct chat", { room: ev.room_id, err: String(err) }),
       );
-    const info = await entry.client.chatInfo(opened.chat).catch(() => undefined);
+    const info = await entry.client.chatInfo(chat).catch(() => undefined);
     await portals.link({
       platform,
       chatId: key,
@@ -90,12 +81,12 @@ export class GhostInvites {
       linked: true,
     });
     log.info("direct chat started by inviting a ghost", { platform, chat: key, room: ev.room_id });
-    if (opened.note)
+    if (note)
       await ghost
         .sendEvent(
           ev.room_id,
           "m.room.message",
-          { msgtype: "m.notice", body: opened.note },
+          { msgtype: "m.notice", body: note },
           `dm-note-${ev.event_id}`,
         )
         .catch((err: unknown) => log.warn("note not sent", { room: ev.room_id, err: String(err) }));
