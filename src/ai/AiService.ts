@@ -1,4 +1,5 @@
 import { humanDuration, parseDuration } from "../commands/moderationArgs";
+import { remoteIdFromGhost } from "../config/ids";
 import type { BridgeConfig } from "../config/types";
 import { BoundedMap, BoundedSet } from "../core/Bounded";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
@@ -22,9 +23,22 @@ import { Responder } from "./Responder";
 import { makeRedactor } from "./redact";
 import { SenderFilter } from "./SenderFilter";
 import { Transcriber } from "./Transcriber";
+import { builtinTools } from "./tools/builtin";
+import { McpTools } from "./tools/mcp";
+import { Toolbox } from "./tools/Toolbox";
 import { isAnswerable, replyTarget, shouldAnswer } from "./triggers";
 
 const log = new Logger("AiService");
+
+/** The room id an alias points at, as the AI user sees the directory; undefined for none. */
+async function resolveAlias(api: MatrixApi, userId: string, alias: string): Promise<string | undefined> {
+  const res = await api.request<{ room_id?: unknown }>(
+    "GET",
+    `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`,
+    { userId },
+  );
+  return typeof res.room_id === "string" ? res.room_id : undefined;
+}
 
 const NOTICE_EVERY_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -61,6 +75,7 @@ export class AiService {
   private readonly store: AiStore;
   private readonly providers: ProviderSet;
   private readonly responder: Responder;
+  private readonly toolbox: Toolbox;
   private readonly senders: SenderFilter;
   private readonly limits: Limits;
   private readonly joined = new Set<string>();
@@ -94,12 +109,33 @@ export class AiService {
       portals: opts.portals,
       registry: opts.registry,
     });
+    const redact = makeRedactor(ai.redact);
+    const history = new HistoryReader(api, this.userId);
+    const intent = this.intent;
+    this.toolbox = new Toolbox(
+      ai.tools,
+      builtinTools(
+        {
+          history,
+          members: (roomId) => intent.joinedMembers(roomId),
+          platformOf: (mxid) => remoteIdFromGhost(config, mxid)?.platform,
+          aiUserId: this.userId,
+          botUserId: opts.botUserId,
+          commandPrefixes: [ai.command_prefix, config.bridge.command_prefix],
+        },
+        ai.tools.builtin,
+      ),
+      Object.keys(ai.mcp_servers).length
+        ? new McpTools(ai.mcp_servers, (alias) => resolveAlias(api, this.userId, alias))
+        : undefined,
+      redact,
+    );
     this.responder = new Responder({
       ai,
       intent: this.intent,
       botUserId: opts.botUserId,
       commandPrefixes: [config.bridge.command_prefix],
-      history: new HistoryReader(api, this.userId),
+      history,
       attachments: new AttachmentReader(
         api,
         this.userId,
@@ -109,7 +145,8 @@ export class AiService {
       ),
       providers: this.providers,
       store: this.store,
-      redact: makeRedactor(ai.redact),
+      redact,
+      toolbox: this.toolbox,
     });
   }
 
@@ -159,6 +196,7 @@ export class AiService {
     this.pending.clear();
     for (const c of this.running.values()) c.abort();
     await Promise.allSettled([...this.lanes.values()]);
+    await this.toolbox.close();
   }
 
   /** Whether the AI is joined to the room (so it needs the room's events, platform users' too). */
