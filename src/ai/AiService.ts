@@ -15,7 +15,7 @@ import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
 import { type AiCommandReply, OPEN_COMMANDS, runAiCommand } from "./AiCommands";
 import { type AiRoom, AiStore } from "./AiStore";
-import { AttachmentReader } from "./attachments";
+import { AttachmentReader, attachmentKind } from "./attachments";
 import { HistoryReader } from "./HistoryReader";
 import { Limits } from "./Limits";
 import { type ProviderFactory, ProviderSet } from "./ProviderSet";
@@ -26,6 +26,7 @@ import { Transcriber } from "./Transcriber";
 import { builtinTools } from "./tools/builtin";
 import { McpTools } from "./tools/mcp";
 import { Toolbox } from "./tools/Toolbox";
+import { TranscriptPoster } from "./transcripts";
 import { isAnswerable, replyTarget, shouldAnswer } from "./triggers";
 
 const log = new Logger("AiService");
@@ -76,6 +77,7 @@ export class AiService {
   private readonly providers: ProviderSet;
   private readonly responder: Responder;
   private readonly toolbox: Toolbox;
+  private readonly transcripts: TranscriptPoster;
   private readonly senders: SenderFilter;
   private readonly limits: Limits;
   private readonly joined = new Set<string>();
@@ -110,6 +112,14 @@ export class AiService {
       registry: opts.registry,
     });
     const redact = makeRedactor(ai.redact);
+    const attachments = new AttachmentReader(
+      api,
+      this.userId,
+      undefined,
+      undefined,
+      ai.transcription.base_url ? new Transcriber(ai.transcription) : undefined,
+    );
+    this.transcripts = new TranscriptPoster(ai.transcription, this.intent, attachments);
     const history = new HistoryReader(api, this.userId);
     const intent = this.intent;
     this.toolbox = new Toolbox(
@@ -136,13 +146,7 @@ export class AiService {
       botUserId: opts.botUserId,
       commandPrefixes: [config.bridge.command_prefix],
       history,
-      attachments: new AttachmentReader(
-        api,
-        this.userId,
-        undefined,
-        undefined,
-        ai.transcription.base_url ? new Transcriber(ai.transcription) : undefined,
-      ),
+      attachments,
       providers: this.providers,
       store: this.store,
       redact,
@@ -422,6 +426,7 @@ export class AiService {
       return;
     }
     if (name === "summarize") return this.summarize(ev, line.split(/\s+/)[1]);
+    if (name === "transcribe" && !line.split(/\s+/)[1]) return this.transcribeReplied(ev);
     const reply = await runAiCommand(
       {
         ai: config.ai,
@@ -498,8 +503,61 @@ export class AiService {
     }
   }
 
+  /**
+   * `!ai transcribe` as a reply to a voice message: its transcript, posted as a reply to it, in
+   * the room's transcript lane (the delivery queue does not wait for it).
+   */
+  private async transcribeReplied(ev: RoomEvent): Promise<void> {
+    const prefix = this.opts.config.ai.command_prefix;
+    if (!this.transcripts.enabled) {
+      await this.notice(
+        ev.room_id,
+        "Transcription is not set up (ai.transcription); ask the bridge admin.",
+        ev.event_id,
+      );
+      return;
+    }
+    const target = replyTarget(ev.content);
+    let voice = target ? await this.intent.getEvent(ev.room_id, target).catch(() => undefined) : undefined;
+    if (voice && this.opts.api.crypto) [voice] = await this.opts.api.crypto.decryptAll([voice], this.userId);
+    if (!voice || attachmentKind({ ...voice, room_id: ev.room_id }) !== "audio") {
+      await this.notice(
+        ev.room_id,
+        `Send \`${prefix} transcribe\` as a reply to a voice message or audio file; \`${prefix} transcribe on\` transcribes every one here.`,
+        ev.event_id,
+      );
+      return;
+    }
+    this.transcribeLater({ ...voice, room_id: ev.room_id }, ev.event_id);
+  }
+
+  /** Posts a voice message's transcript in the room's transcript lane; tells `askedBy` when it fails. */
+  private transcribeLater(voice: RoomEvent, askedBy?: string): void {
+    void this.inLane(`t:${voice.room_id}`, async () => {
+      try {
+        const outcome = await this.transcripts.post(voice);
+        if (outcome === "silent" && askedBy)
+          await this.notice(voice.room_id, "The transcription heard no words in it.", askedBy);
+      } catch (err) {
+        log.warn("transcript not posted", { room: voice.room_id, event: voice.event_id, err: String(err) });
+        await this.notice(
+          voice.room_id,
+          "⚠️ Could not transcribe that voice message (the transcription endpoint failed).",
+          askedBy ?? voice.event_id,
+        );
+      }
+    });
+  }
+
   /** The trigger rules, limits, then an answer in the room's generation lane. */
   private async consider(ev: RoomEvent): Promise<void> {
+    if (
+      attachmentKind(ev) === "audio" &&
+      ev.sender !== this.userId &&
+      this.transcripts.enabled &&
+      (await this.settings(ev.room_id)).transcribe
+    )
+      this.transcribeLater(ev);
     if (!isAnswerable(ev)) return;
     if (await this.senders.ignored(ev.room_id, ev.sender)) return;
     const { config } = this.opts;

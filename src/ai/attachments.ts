@@ -154,7 +154,7 @@ export class AttachmentReader {
     await Promise.all(
       wantedAttachments(events, limits).map(async ({ ev, kind }) => {
         const content = ev.content as Content;
-        if (kind === "audio") return this.transcript(ev, content, limits.audio!.maxBytes, out, signal);
+        if (kind === "audio") return this.transcript(ev, limits.audio!.maxBytes, out, signal);
         const opts: DownloadOptions =
           kind === "image"
             ? { userId: this.aiUserId, maxBytes: imageCap, signal }
@@ -187,29 +187,36 @@ export class AttachmentReader {
   /** A voice message's or audio file's transcript as text, once per event. */
   private async transcript(
     ev: RoomEvent,
-    content: Content,
     maxBytes: number,
     out: Map<string, Attachment>,
     signal?: AbortSignal,
   ): Promise<void> {
-    const t = this.transcriber;
-    if (!t) return;
     try {
-      let text = t.known(ev.event_id);
-      if (text === undefined) {
-        const media = await this.api.downloadMedia(
-          { url: content.url, file: content.file },
-          { userId: this.aiUserId, maxBytes, signal },
-        );
-        const info = (content.info ?? {}) as Content;
-        const mime = typeof info.mimetype === "string" ? info.mimetype : media.contentType;
-        const name =
-          typeof content.filename === "string" ? content.filename : String(content.body ?? "audio");
-        text = await t.transcribe(ev.event_id, media.data, name, mime, signal);
-      }
+      const text = await this.transcribe(ev, maxBytes, signal);
       if (text) out.set(ev.event_id, { kind: "text", text: `(transcript) ${text}`, truncated: false });
     } catch (err) {
       log.info("audio not transcribed", { event: ev.event_id, err: String(err) });
     }
+  }
+
+  /**
+   * The transcript of a voice message or audio file (made once per event and kept); undefined
+   * without a transcription endpoint or when it heard nothing. Throws when the download or the
+   * endpoint fails.
+   */
+  async transcribe(ev: RoomEvent, maxBytes: number, signal?: AbortSignal): Promise<string | undefined> {
+    const t = this.transcriber;
+    if (!t) return undefined;
+    const known = t.known(ev.event_id);
+    if (known !== undefined) return known || undefined;
+    const content = ev.content as Content;
+    const media = await this.api.downloadMedia(
+      { url: content.url, file: content.file },
+      { userId: this.aiUserId, maxBytes, signal },
+    );
+    const info = (content.info ?? {}) as Content;
+    const mime = typeof info.mimetype === "string" ? info.mimetype : media.contentType;
+    const name = typeof content.filename === "string" ? content.filename : String(content.body ?? "audio");
+    return t.transcribe(ev.event_id, media.data, name, mime, signal);
   }
 }

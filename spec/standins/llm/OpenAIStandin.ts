@@ -182,6 +182,8 @@ export class OpenAIStandin extends LlmStandin {
 
   /** Audio the transcription endpoint received, in order. */
   readonly transcriptions: Array<{ model: string; name: string; data: Buffer }> = [];
+  /** The next this many transcription requests get a 500. */
+  failTranscriptions = 0;
   /** What the transcription endpoint answers for an upload. */
   transcribe: (data: Buffer, name: string) => string = (data, name) =>
     `transcript of ${name} (${data.length} bytes)`;
@@ -198,6 +200,11 @@ export class OpenAIStandin extends LlmStandin {
       }
       if (typeof form.model !== "string" || !form.model) {
         this.json(res, r, 400, this.errorBody(400, "you must provide a model parameter", undefined, "model"));
+        return true;
+      }
+      if (this.failTranscriptions > 0) {
+        this.failTranscriptions--;
+        this.json(res, r, 500, this.errorBody(500, "The server had an error while processing your request."));
         return true;
       }
       this.transcriptions.push({ model: form.model, name: file.name, data: file.data });
