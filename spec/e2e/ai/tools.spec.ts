@@ -8,6 +8,11 @@ import { BOT, portalRoomFor, user } from "../core/coreRig";
 import { AI, type AiRig, isAnswer, isNoticeFromAi, sleep, startAiRig, waitForShown } from "./aiRig";
 
 const TG_GROUP = -1001777000202;
+/** A real 1×1 PNG. */
+const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+  "base64",
+);
 const MCP_TOKEN = `mcp-${randomBytes(8).toString("hex")}`;
 
 type Msg = StandinChat["messages"][number];
@@ -80,6 +85,7 @@ describe("e2e: the AI's tools (room search, members, MCP) in a bridged room", fu
       { auto_join: { default: "none" }, default_mode: "always", tools: { max_steps: 2, timeout_ms: 10_000 } },
       {
         tools: ["primary"],
+        vision: ["primary"],
         platforms: {
           telegram: {
             enabled: true,
@@ -174,6 +180,37 @@ describe("e2e: the AI's tools (room search, members, MCP) in a bridged room", fu
     }
     assert.ok(!tg.sent(TG_GROUP).some((m) => String(m.text).includes("🔧")), "tool notices stay in Matrix");
     assert.ok(!rig.core.testnet.sent("toolchat").some((m) => m.text.includes("🔧")));
+  });
+
+  it("a photo sent on Telegram reaches the model as its exact bytes, and the answer about it reaches Telegram", async () => {
+    rig.openai.backend = (req) => {
+      const withImage = req.messages.filter((m) => m.images?.length);
+      const last = withImage.at(-1);
+      return { chunks: [last?.images?.[0]?.equals(PNG) ? "A tiny one-pixel picture." : "I see no picture."] };
+    };
+    tg.injectMessage({ chat: TG_GROUP, from: 7772, photo: PNG });
+    await alice.waitFor((e) => e.sender === "@_telegram_7772:localhost" && e.content.msgtype === "m.image", {
+      roomId: room,
+      timeoutMs: 30_000,
+    });
+    tg.injectMessage({ chat: TG_GROUP, from: 7772, text: "AI, what is in my photo?" });
+    await alice.waitFor((e) => isAnswer(e) && e.content.body === "A tiny one-pixel picture.", {
+      roomId: room,
+      timeoutMs: 30_000,
+    });
+    const req = rig.openai
+      .chats()
+      .find((q) => q.chat?.messages.at(-1)?.content.includes("what is in my photo?"))!;
+    const images = req.chat!.messages.flatMap((m) => m.images ?? []);
+    assert.ok(
+      images.some((i) => i.equals(PNG)),
+      "the model got the photo's bytes",
+    );
+    const deadline = Date.now() + 30_000;
+    while (!tg.sent(TG_GROUP).some((m) => String(m.text).includes("one-pixel picture"))) {
+      if (Date.now() > deadline) assert.fail("the answer did not reach Telegram");
+      await sleep(100);
+    }
   });
 
   it("who_is_here names each member's platform", async () => {
