@@ -162,7 +162,11 @@ export class Responder {
               images: chosen.vision
                 ? { max: ai.vision.max_images, maxBytes: ai.vision.max_bytes }
                 : undefined,
-              files: { max: ai.files.max_files, maxBytes: ai.files.max_bytes },
+              files: {
+                max: ai.files.max_files,
+                maxBytes: ai.files.max_bytes,
+                maxPdfBytes: ai.files.max_pdf_bytes,
+              },
               audio: ai.transcription.base_url
                 ? { max: ai.transcription.max_files, maxBytes: ai.transcription.max_bytes }
                 : undefined,

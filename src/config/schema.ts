@@ -251,7 +251,7 @@ function aiSchema(): SchemaNode {
       ),
     }),
     files: section(
-      "Text-like files in the room (text/*, JSON, XML, source and config files) enter the context as text.",
+      "Text-like files in the room (text/*, JSON, XML, source and config files) and the text of PDFs enter the context.",
       {
         max_bytes: int(
           "Most bytes of one file's text (never more than half of context.token_budget); the rest is cut. Binary files stay `[file: name]`.",
@@ -259,6 +259,11 @@ function aiSchema(): SchemaNode {
           0,
         ),
         max_files: int("Most files read per request (the newest ones).", 4, 0, 32),
+        max_pdf_bytes: int(
+          "Largest PDF whose text is read (its first 50 pages, cut to max_bytes of text); larger ones, scans and broken PDFs stay `[file: name]`.",
+          10485760,
+          0,
+        ),
       },
     ),
     transcription: section(

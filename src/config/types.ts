@@ -162,7 +162,7 @@ export interface AiConfig {
   /** Images for providers with `vision`. */
   vision: { max_images: number; max_bytes: number };
   /** Text-like files read into the context. */
-  files: { max_bytes: number; max_files: number };
+  files: { max_bytes: number; max_files: number; max_pdf_bytes: number };
   /** Audio transcribed into the context (off without `base_url`). */
   transcription: {
     base_url?: string;
