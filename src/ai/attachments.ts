@@ -1,6 +1,7 @@
+import { loadSharp } from "../core/sharp";
 import { Logger } from "../log/Logger";
 import type { DownloadOptions, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
-import { downscale, loadSharp } from "./downscale";
+import { downscale } from "./downscale";
 import { pdfText } from "./pdf";
 import type { ChatImage } from "./providers/types";
 import type { Transcriber } from "./Transcriber";

@@ -8,7 +8,7 @@ import type { ConnectorRegistry } from "./ConnectorRegistry";
 import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, RemoteMessage } from "./connector";
 import { BridgeError, retryHint, userText } from "./errors";
 import type { GhostService } from "./GhostService";
-import { uploadMessageMedia } from "./media";
+import { type UploadedMedia, uploadMessageMedia } from "./media";
 import { orderKeyOf } from "./orderKey";
 import { chatKey, type PortalService } from "./PortalService";
 import { locationContent, POLL_START, pollStartContent } from "./richContent";
@@ -205,9 +205,9 @@ export class InboundBridge {
       }
     }
     for (const ref of msg.attachments ?? []) {
-      let source: { url: string } | { file: EncryptedFile };
+      let up: UploadedMedia;
       try {
-        source = await uploadMessageMedia(intent, client, ref, portal.roomId);
+        up = await uploadMessageMedia(intent, client, ref, portal.roomId);
       } catch (err) {
         // Media that can never come over (too large, gone) must not hold back the message:
         // the room is told in its place. Passing failures are retried as usual.
@@ -222,15 +222,23 @@ export class InboundBridge {
         });
         continue;
       }
+      // What the bytes say fills in what the platform did not: type, size, an image's size.
+      const known: MediaRef = {
+        ...ref,
+        mimetype: up.mimetype,
+        size: up.size,
+        width: ref.width ?? up.w,
+        height: ref.height ?? up.h,
+      };
       parts.push({
         type: "m.room.message",
         content: {
-          msgtype: mediaMsgtype(ref),
+          msgtype: mediaMsgtype(known),
           body: ref.name ?? "file",
           filename: ref.name,
-          ...source,
-          info: mediaInfo(ref),
-          ...voiceContent(ref),
+          ...up.source,
+          info: { ...mediaInfo(known), ...up.thumbnail },
+          ...voiceContent(known),
         },
       });
     }
