@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Metrics } from "../http/Metrics";
 import { Logger } from "../log/Logger";
-import type { EncryptedFile, Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
+import type { Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { MessageRow, Portal, QueueItem } from "../store/types";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
