@@ -28,6 +28,8 @@ import { seedDatabase, seededChat, seededGhost, seededRoom } from "./seed";
 
 export interface MixResult {
   mix: string;
+  /** Repetition (0 first); relay and inbound run `repeat` times, echo once (its rooms start cold). */
+  rep: number;
   events: number;
   wallMs: number;
   eventsPerSec: number;
@@ -46,6 +48,10 @@ export interface ProcessingResult {
   readyMs: number;
   rssIdleMiB: number;
   rssAfterMiB: number;
+  /** PSS of the bridge and of its embedded PostgreSQL (all the cluster's processes), MiB. */
+  pssIdle: { bridge: number; postgres: number };
+  /** After the first echo and relay mixes: every portal looked up and cached. */
+  pssAfter: { bridge: number; postgres: number };
   heapIdleMiB?: number;
   heapAfterMiB?: number;
   /** After the inbound mix, whose 5,000 updates were all pending at once. */
@@ -76,9 +82,9 @@ function echoEvent(seq: number, portals: number): Record<string, unknown> {
   };
 }
 
-function relayEvent(seq: number, rooms: number): Record<string, unknown> {
+function relayEvent(seq: number, rooms: number, rep: number): Record<string, unknown> {
   return {
-    event_id: `$relay${seq}`,
+    event_id: `$relay${rep}-${seq}`,
     type: "m.room.message",
     sender: OWNER,
     room_id: seededRoom(seq % rooms),
@@ -106,6 +112,7 @@ export async function runProcessing(o: {
   relayEvents: number;
   relayRooms: number;
   inboundEvents: number;
+  repeat: number;
 }): Promise<ProcessingResult> {
   const dir = path.join(o.dir, "processing");
   mkdirSync(dir, { recursive: true });
@@ -153,6 +160,8 @@ export async function runProcessing(o: {
   let pgc!: PgCounter;
   let rssIdle = 0;
   let rssAfter = 0;
+  let pssIdle = { bridge: 0, postgres: 0 };
+  let pssAfter = { bridge: 0, postgres: 0 };
   let heapIdle: number | undefined;
   let heapAfter: number | undefined;
   let rssAfterBurst = 0;
@@ -161,6 +170,7 @@ export async function runProcessing(o: {
   try {
     await new Promise((r) => setTimeout(r, 3000));
     rssIdle = bridge.rss() ?? 0;
+    pssIdle = bridge.pss();
     pgc = await PgCounter.open(dataDir);
     heapIdle = await bridge.heapUsedMiB();
     let txn = 0;
@@ -174,6 +184,7 @@ export async function runProcessing(o: {
       };
     const run = async (
       mix: string,
+      rep: number,
       n: number,
       feed: () => Promise<void>,
       done: () => boolean,
@@ -196,6 +207,7 @@ export async function runProcessing(o: {
       const postgresCpuS = cpu1.children - cpu0.children;
       const result: MixResult = {
         mix,
+        rep,
         events: n,
         wallMs,
         eventsPerSec: n / (wallMs / 1000),
@@ -207,40 +219,49 @@ export async function runProcessing(o: {
       };
       mixes.push(result);
       progress(
-        `processing ${mix}: ${n} events in ${(wallMs / 1000).toFixed(2)} s, bridge CPU ${bridgeCpuS.toFixed(2)} s, PostgreSQL CPU ${postgresCpuS.toFixed(2)} s`,
+        `processing ${mix}${rep ? ` (${rep + 1})` : ""}: ${n} events in ${(wallMs / 1000).toFixed(2)} s, bridge CPU ${bridgeCpuS.toFixed(2)} s, PostgreSQL CPU ${postgresCpuS.toFixed(2)} s`,
       );
     };
     await run(
       "echo",
+      0,
       o.echoEvents,
       transactions((s) => echoEvent(s, o.portals), o.echoEvents, "echo"),
       () => true,
     );
     const sends = () => tg.calls.filter((c) => c.method === "sendMessage" && c.result !== undefined).length;
-    await run(
-      "relay",
-      o.relayEvents,
-      transactions((s) => relayEvent(s, o.relayRooms), o.relayEvents, "relay"),
-      () => sends() >= o.relayEvents,
-    );
-    rssAfter = bridge.rss() ?? 0;
-    heapAfter = await bridge.heapUsedMiB();
     // Platform → Matrix: Telegram messages in the same portals, sent by their ghost to the fake homeserver.
     const ghostSends = () => hs.calls.get("PUT send") ?? 0;
-    const sent0 = ghostSends();
-    await run(
-      "inbound",
-      o.inboundEvents,
-      async () => {
-        for (let i = 0; i < o.inboundEvents; i++)
-          tg.injectMessage({
-            chat: seededChat(i % o.relayRooms),
-            from: TG_USER,
-            text: `bench:pi:${i} inbound`,
-          });
-      },
-      () => ghostSends() - sent0 >= o.inboundEvents,
-    );
+    for (let rep = 0; rep < o.repeat; rep++) {
+      const relayed0 = sends();
+      await run(
+        "relay",
+        rep,
+        o.relayEvents,
+        transactions((s) => relayEvent(s, o.relayRooms, rep), o.relayEvents, `relay${rep}`),
+        () => sends() - relayed0 >= o.relayEvents,
+      );
+      if (rep === 0) {
+        rssAfter = bridge.rss() ?? 0;
+        pssAfter = bridge.pss();
+        heapAfter = await bridge.heapUsedMiB();
+      }
+      const sent0 = ghostSends();
+      await run(
+        "inbound",
+        rep,
+        o.inboundEvents,
+        async () => {
+          for (let i = 0; i < o.inboundEvents; i++)
+            tg.injectMessage({
+              chat: seededChat(i % o.relayRooms),
+              from: TG_USER,
+              text: `bench:pi${rep}:${i} inbound`,
+            });
+        },
+        () => ghostSends() - sent0 >= o.inboundEvents,
+      );
+    }
     // All 5,000 were handed out at once: the bridge held them in memory together.
     rssAfterBurst = bridge.rss() ?? 0;
     // A heap snapshot starts with a full garbage collection: what is left is what the bridge keeps.
@@ -263,6 +284,8 @@ export async function runProcessing(o: {
     readyMs: bridge.readyMs,
     rssIdleMiB: rssIdle,
     rssAfterMiB: rssAfter,
+    pssIdle,
+    pssAfter,
     heapIdleMiB: heapIdle,
     heapAfterMiB: heapAfter,
     rssAfterBurstMiB: rssAfterBurst,
