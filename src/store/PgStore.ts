@@ -26,6 +26,7 @@ import * as quarantine from "./QuarantineSql";
 import type { ChatOf, Store } from "./Store";
 import type {
   Ghost,
+  KvWrite,
   LoginRow,
   MessageRow,
   NewQueueItem,
@@ -138,6 +139,12 @@ const SQL_ENQUEUE = `INSERT INTO delivery_queue (queue_key, kind, payload)
   FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS i(queue_key, kind, payload, ord)
   ORDER BY i.ord
   RETURNING id`;
+// The same with a key/value entry (a polling offset) in the one statement: both or neither.
+const SQL_ENQUEUE_WITH_KV = `WITH kv_set AS (
+    INSERT INTO kv (namespace, key, value) VALUES ($4, $5, $6)
+    ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = now()
+  )
+  ${SQL_ENQUEUE}`;
 // The item leaves the queue and its successors enter it in one statement: either both happen
 // or neither, and an item already gone (replaced before) gets no successors a second time.
 const SQL_REPLACE_QUEUE_ITEM = `WITH gone AS (DELETE FROM delivery_queue WHERE id = $1 RETURNING id)
@@ -458,12 +465,22 @@ export class PgStore implements Store {
     return res.rowCount ?? 0;
   }
 
-  async enqueue(items: NewQueueItem[]): Promise<Array<string | undefined>> {
-    if (items.length === 0) return [];
+  async enqueue(items: NewQueueItem[], kv?: KvWrite): Promise<Array<string | undefined>> {
+    if (items.length === 0) {
+      if (kv) await this.kvSet(kv.namespace, kv.key, kv.value);
+      return [];
+    }
     const prepared = prepareItems(items);
     if (prepared.every((p) => p.error === undefined)) {
       try {
-        const rows = await this.rows<{ id: string }>(SQL_ENQUEUE, queueColumns(prepared));
+        const rows = kv
+          ? await this.rows<{ id: string }>(SQL_ENQUEUE_WITH_KV, [
+              ...queueColumns(prepared),
+              kv.namespace,
+              kv.key,
+              kv.value,
+            ])
+          : await this.rows<{ id: string }>(SQL_ENQUEUE, queueColumns(prepared));
         this.adoptPayloads(items, prepared);
         // ids follow insertion order; sorting guards against RETURNING listing them otherwise.
         return rows
@@ -474,7 +491,12 @@ export class PgStore implements Store {
         if (!quarantine.isDataError(err)) throw err;
       }
     }
-    const ids = (await quarantine.enqueueEachApart(this.pool, prepared))!;
+    const ids = (await quarantine.enqueueEachApart(
+      this.pool,
+      prepared,
+      undefined,
+      kv && { sql: SQL_KV_SET, params: [kv.namespace, kv.key, kv.value] },
+    ))!;
     this.adoptPayloads(items, prepared);
     return ids;
   }

@@ -1,5 +1,6 @@
 import type {
   Ghost,
+  KvWrite,
   LoginRow,
   MessageRow,
   NewQueueItem,
@@ -102,8 +103,9 @@ export interface Store {
   /**
    * Queues items in the given order; resolves with their ids once committed (undefined for an
    * item the database could not take: it is quarantined). Payloads are replaced as above.
+   * With `kv`, that entry is set in the same transaction (also when `items` is empty).
    */
-  enqueue(items: NewQueueItem[]): Promise<Array<string | undefined>>;
+  enqueue(items: NewQueueItem[], kv?: KvWrite): Promise<Array<string | undefined>>;
   /**
    * Removes item `id` and queues `items` in its place, atomically; resolves with their ids,
    * none when the item was no longer queued (it was replaced or finished before).

@@ -110,6 +110,13 @@ export interface NewQueueItem {
   payload: unknown;
 }
 
+/** A key/value entry written together with queue items (a connector's polling offset). */
+export interface KvWrite {
+  namespace: string;
+  key: string;
+  value: string;
+}
+
 /** An event the bridge could not take or deliver, kept for an admin to read, retry or drop. */
 export interface QuarantineRow {
   id: string;

@@ -432,6 +432,27 @@ export function describeQueue(ctx: ContractContext): void {
       assert.ok(BigInt(later[0]!) > BigInt(ids[ids.length - 1]!));
     });
 
+    it("queues items and writes a key/value entry (a polling offset) in the same transaction", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      const kv = { namespace: `ns${u}`, key: "offset:1", value: "42" };
+      const ids = await store.enqueue(items(2), kv);
+      assert.equal(ids.length, 2);
+      assert.equal(await store.kvGet(kv.namespace, kv.key), "42");
+      assert.deepEqual(await store.enqueue([], { ...kv, value: "43" }), []);
+      assert.equal(await store.kvGet(kv.namespace, kv.key), "43", "an empty batch still moves the offset");
+      // An item PostgreSQL refuses (NUL in a text column) is quarantined apart; the entry is still written.
+      const bad: NewQueueItem = { queueKey: "matrix:!nul\u0000:example.org", kind: "matrix", payload: {} };
+      const mixed = await store.enqueue([...items(1), bad], { ...kv, value: "44" });
+      assert.equal(mixed.length, 2);
+      assert.ok(mixed[0] !== undefined && mixed[1] === undefined);
+      assert.equal(await store.kvGet(kv.namespace, kv.key), "44");
+      assert.deepEqual(
+        (await store.pendingQueue()).map((p) => p.id),
+        [...ids, mixed[0]],
+      );
+    });
+
     it("counts failed attempts and removes completed items", async () => {
       const { store } = ctx;
       await drainQueue();
