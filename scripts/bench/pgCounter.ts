@@ -40,6 +40,18 @@ export class PgCounter {
     return (await this.read()) - start - 1;
   }
 
+  /**
+   * Rows inserted, updated and deleted so far, per table (PostgreSQL's cumulative statistics:
+   * a backend reports its counts at most once a second, so read them a second after the work).
+   */
+  async rowWrites(): Promise<Record<string, number>> {
+    await this.client.query("SELECT pg_stat_clear_snapshot()");
+    const r = await this.client.query<{ t: string; n: string }>(
+      "SELECT relname AS t, (n_tup_ins + n_tup_upd + n_tup_del)::text AS n FROM pg_stat_user_tables",
+    );
+    return Object.fromEntries(r.rows.map((x) => [x.t, Number(x.n)]));
+  }
+
   async close(): Promise<void> {
     await this.client.end();
   }

@@ -39,6 +39,8 @@ export interface MixResult {
   eventsPerCoreSecWithPostgres: number;
   /** PostgreSQL write transactions (commits) per event. */
   pgWritesPerEvent: number;
+  /** Rows inserted, updated or deleted per event, by table (only tables that were written). */
+  rowsPerEventByTable: Record<string, number>;
 }
 
 export interface ProcessingResult {
@@ -189,6 +191,8 @@ export async function runProcessing(o: {
       feed: () => Promise<void>,
       done: () => boolean,
     ): Promise<void> => {
+      await new Promise((r) => setTimeout(r, 1100)); // statistics of the last mix reported
+      const rows0 = await pgc.rowWrites();
       const cpu0 = bridge.cpu();
       const x0 = await pgc.read();
       const t0 = performance.now();
@@ -203,6 +207,13 @@ export async function runProcessing(o: {
       const wallMs = performance.now() - t0;
       const cpu1 = bridge.cpu();
       const writes = await pgc.since(x0);
+      await new Promise((r) => setTimeout(r, 1100));
+      const rows1 = await pgc.rowWrites();
+      const rowsPerEventByTable: Record<string, number> = {};
+      for (const [t, v] of Object.entries(rows1)) {
+        const d = v - (rows0[t] ?? 0);
+        if (d > 0) rowsPerEventByTable[t] = Number((d / n).toFixed(3));
+      }
       const bridgeCpuS = cpu1.bridge - cpu0.bridge;
       const postgresCpuS = cpu1.children - cpu0.children;
       const result: MixResult = {
@@ -216,6 +227,7 @@ export async function runProcessing(o: {
         eventsPerCoreSec: bridgeCpuS > 0 ? n / bridgeCpuS : Number.NaN,
         eventsPerCoreSecWithPostgres: n / (bridgeCpuS + postgresCpuS),
         pgWritesPerEvent: writes / n,
+        rowsPerEventByTable,
       };
       mixes.push(result);
       progress(
