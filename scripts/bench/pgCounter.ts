@@ -41,8 +41,9 @@ export class PgCounter {
   }
 
   /**
-   * Rows inserted, updated and deleted so far, per table (PostgreSQL's cumulative statistics:
-   * a backend reports its counts at most once a second, so read them a second after the work).
+   * Rows inserted, updated and deleted so far, per table (PostgreSQL's cumulative statistics).
+   * Approximate over a short span: a busy backend reports its counts at most once a second, an
+   * idle one up to 10 s late, so some of a mix's rows may be counted in the next one.
    */
   async rowWrites(): Promise<Record<string, number>> {
     await this.client.query("SELECT pg_stat_clear_snapshot()");

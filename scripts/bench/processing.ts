@@ -39,7 +39,7 @@ export interface MixResult {
   eventsPerCoreSecWithPostgres: number;
   /** PostgreSQL write transactions (commits) per event. */
   pgWritesPerEvent: number;
-  /** Rows inserted, updated or deleted per event, by table (only tables that were written). */
+  /** Rows inserted, updated or deleted per event, by table (approximate: see PgCounter.rowWrites). */
   rowsPerEventByTable: Record<string, number>;
 }
 
