@@ -160,6 +160,7 @@ export class DeliveryQueue {
    * database is unreachable: a row left behind would be delivered again at the next start.
    */
   private complete(item: QueueItem): void {
+    if (item.completed) return; // removed with the write that recorded its delivery
     const { store } = this.opts;
     const done = (async () => {
       for (let attempt = 1; ; attempt++) {

@@ -76,6 +76,9 @@ const SQL_INSERT_MESSAGES = `INSERT INTO message (${MESSAGE_COLS})
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::timestamptz[], $11::text[])
   ON CONFLICT DO NOTHING`;
+// The same, and the queue items whose delivery the rows record leave the queue in that write.
+const SQL_INSERT_MESSAGES_COMPLETING = `WITH done AS (DELETE FROM delivery_queue WHERE id = ANY($12::bigint[]))
+  ${SQL_INSERT_MESSAGES}`;
 const SQL_MESSAGE_BY_REMOTE = `SELECT ${MESSAGE_COLS} FROM message
   WHERE platform = $1 AND chat_id = $2 AND remote_id = $3 ORDER BY part`;
 const SQL_MESSAGES_BY_EVENT = `SELECT ${MESSAGE_COLS} FROM message WHERE event_id = $1
@@ -197,9 +200,13 @@ export class PgStore implements Store {
   private nextDelete?: { ids: string[]; done: Promise<void>; settle(err?: unknown): void };
   private deleting = false;
   /** Message map rows and ghost joins from concurrent deliveries share one statement each. */
-  private readonly messageWrites = new GroupWrite<MessageRow>((rows) =>
-    this.pool.query(SQL_INSERT_MESSAGES, messageColumns(rows)),
-  );
+  private readonly messageWrites = new GroupWrite<MessageRow | { done: string }>((entries) => {
+    const rows = entries.filter((e): e is MessageRow => !("done" in e));
+    const done = entries.flatMap((e) => ("done" in e ? [e.done] : []));
+    return done.length
+      ? this.pool.query(SQL_INSERT_MESSAGES_COMPLETING, [...messageColumns(rows), done])
+      : this.pool.query(SQL_INSERT_MESSAGES, messageColumns(rows));
+  });
   private readonly joinWrites = new GroupWrite<[string, string]>((pairs) =>
     this.pool.query(SQL_GHOST_JOIN, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
   );
@@ -309,9 +316,11 @@ export class PgStore implements Store {
 
   // ---- message map ----
 
-  async insertMessages(rows: MessageRow[]): Promise<void> {
+  async insertMessages(rows: MessageRow[], done?: QueueItem): Promise<void> {
     if (rows.length === 0) return;
-    await this.messageWrites.add(...rows);
+    if (done === undefined || !isRowId(done.id)) return this.messageWrites.add(...rows);
+    await this.messageWrites.add(...rows, { done: done.id });
+    done.completed = true;
   }
 
   async getMessageByRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]> {

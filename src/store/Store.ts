@@ -45,8 +45,12 @@ export interface Store {
   setGhostInRoom(mxid: string, roomId: string, joined: boolean): Promise<void>;
 
   // ---- message map ----
-  /** Insert parts; an existing (platform, chat, remote id, part) or (event, platform, chat) row is left as is. */
-  insertMessages(rows: MessageRow[]): Promise<void>;
+  /**
+   * Insert parts; an existing (platform, chat, remote id, part) or (event, platform, chat) row is
+   * left as is. `done`: the queue item whose delivery these rows record, when nothing of its
+   * delivery follows; it leaves the queue in the same write (and is marked `completed`).
+   */
+  insertMessages(rows: MessageRow[], done?: QueueItem): Promise<void>;
   /** All parts of a remote message, part 0 first. */
   getMessageByRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]>;
   /** Every remote copy of a Matrix event (one per linked chat and part). */

@@ -102,6 +102,11 @@ export interface QueueItem {
   createdAt: Date;
   /** Read back from the database at start: it may have been delivered before the bridge stopped. */
   resumed?: boolean;
+  /**
+   * Set once the item left the queue in the write that recorded its delivery (the `done` of
+   * Store.insertMessages): there is nothing left to delete.
+   */
+  completed?: boolean;
 }
 
 export interface NewQueueItem {

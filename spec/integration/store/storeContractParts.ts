@@ -453,6 +453,30 @@ export function describeQueue(ctx: ContractContext): void {
       );
     });
 
+    it("removes the item whose delivery a message-map write records, in that write", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      const [a, b] = (await store.enqueue(items(2))) as string[];
+      const [itemA, itemB] = await store.pendingQueue();
+      assert.deepEqual([itemA!.id, itemB!.id], [a, b]);
+      // Two deliveries at once share one statement; each takes only its own item out.
+      await Promise.all([
+        store.insertMessages([message(u, { remoteId: "done-a", eventId: `$done${u}-a` })], itemA),
+        store.insertMessages([message(u, { remoteId: "done-x", eventId: `$done${u}-x` })]),
+      ]);
+      assert.equal(itemA!.completed, true);
+      assert.equal(itemB!.completed, undefined);
+      assert.deepEqual(
+        (await store.pendingQueue()).map((p) => p.id),
+        [b],
+      );
+      assert.equal((await store.getMessageByRemote(`tg${u}`, "chat-1", "done-a")).length, 1);
+      assert.equal((await store.getMessageByRemote(`tg${u}`, "chat-1", "done-x")).length, 1);
+      // Rows already there (a delivery recorded before a crash) still take the item out.
+      await store.insertMessages([message(u, { remoteId: "done-a", eventId: `$done${u}-a` })], itemB);
+      assert.deepEqual(await store.pendingQueue(), []);
+    });
+
     it("counts failed attempts and removes completed items", async () => {
       const { store } = ctx;
       await drainQueue();
