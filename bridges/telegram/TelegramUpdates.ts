@@ -287,14 +287,12 @@ export class TelegramUpdates {
       if (typeof id === "number" && id < this.offset) continue;
       if (u?.callback_query) {
         if (!(await flush())) return false;
-        await this.o
-          .onCallbackQuery?.(u.callback_query)
-          .catch((err: unknown) =>
-            ctx.log.warn("telegram: callback query not handled", {
-              updateId: u.update_id,
-              err: describe(err),
-            }),
-          );
+        await this.o.onCallbackQuery?.(u.callback_query).catch((err: unknown) =>
+          ctx.log.warn("telegram: callback query not handled", {
+            updateId: u.update_id,
+            err: describe(err),
+          }),
+        );
       } else events.push(...(await this.eventsOf(u)));
       if (typeof id === "number") next = id + 1;
     }
