@@ -172,7 +172,7 @@ export function table(r: BenchResult): string {
       "added p50 < 5",
     ]);
     rows.push([
-      "  the same, only until Synapse pushes the ghost's event to the probe (no client part), ms",
+      "the same, only until Synapse pushes the ghost's event to the probe (no client part), ms",
       trio(e.inboundUntilPush.encrypted),
       `${trio(e.inboundUntilPush.plain)} (unencrypted portal)`,
       added(e.inboundUntilPush),

@@ -59,7 +59,7 @@ describe("bench report, encryption", () => {
     assert.match(inb[3]!, /^42\.4 \/ 51\.1 \/ 53\.9 \(unencrypted portal/);
     assert.equal(inb[4], "+1.8 / +3.3 / +4.9 (paired p50 +3.1)");
     assert.equal(inb[5], "added p50 < 5");
-    const push = row(t, "  the same, only until Synapse pushes");
+    const push = row(t, "the same, only until Synapse pushes");
     assert.equal(push[2], "12.0 / 20.0 / 22.0");
     assert.equal(push[4], "+2.0 / +5.0 / +6.0 (paired p50 +2.5)");
     const out = row(t, "encrypted portal, Matrix → platform");
