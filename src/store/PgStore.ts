@@ -23,6 +23,7 @@ import {
   type UserDb,
 } from "./pgRows";
 import * as quarantine from "./QuarantineSql";
+import { QueueReplace } from "./QueueReplace";
 import type { ChatOf, Store } from "./Store";
 import type {
   Ghost,
@@ -148,15 +149,6 @@ const SQL_ENQUEUE_WITH_KV = `WITH kv_set AS (
     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = now()
   )
   ${SQL_ENQUEUE}`;
-// The item leaves the queue and its successors enter it in one statement: either both happen
-// or neither, and an item already gone (replaced before) gets no successors a second time.
-const SQL_REPLACE_QUEUE_ITEM = `WITH gone AS (DELETE FROM delivery_queue WHERE id = $1 RETURNING id)
-  INSERT INTO delivery_queue (queue_key, kind, payload)
-  SELECT i.queue_key, i.kind, i.payload
-  FROM unnest($2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS i(queue_key, kind, payload, ord)
-  WHERE EXISTS (SELECT 1 FROM gone)
-  ORDER BY i.ord
-  RETURNING id`;
 const SQL_PENDING_QUEUE =
   "SELECT id, queue_key, kind, payload, attempts, created_at FROM delivery_queue ORDER BY id";
 const SQL_COMPLETE_QUEUE_ITEMS = "DELETE FROM delivery_queue WHERE id = ANY($1::bigint[])";
@@ -207,6 +199,8 @@ export class PgStore implements Store {
       ? this.pool.query(SQL_INSERT_MESSAGES_COMPLETING, [...messageColumns(rows), done])
       : this.pool.query(SQL_INSERT_MESSAGES, messageColumns(rows));
   });
+  /** Fan-outs of concurrent deliveries share one statement (see QueueReplace). */
+  private readonly replaceWrites: QueueReplace;
   private readonly joinWrites = new GroupWrite<[string, string]>((pairs) =>
     this.pool.query(SQL_GHOST_JOIN, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
   );
@@ -218,6 +212,7 @@ export class PgStore implements Store {
     private readonly opts: PgStoreOptions = {},
   ) {
     this.migrator = migrator ?? new Migrator({ pool });
+    this.replaceWrites = new QueueReplace(pool);
   }
 
   /** Migrates `db` and returns a store whose close() closes the database (and embedded server). */
@@ -318,7 +313,10 @@ export class PgStore implements Store {
 
   async insertMessages(rows: MessageRow[], done?: QueueItem): Promise<void> {
     if (rows.length === 0) return;
-    if (done === undefined || !isRowId(done.id)) return this.messageWrites.add(...rows);
+    if (done === undefined || !isRowId(done.id)) {
+      await this.messageWrites.add(...rows);
+      return;
+    }
     await this.messageWrites.add(...rows, { done: done.id });
     done.completed = true;
   }
@@ -514,12 +512,9 @@ export class PgStore implements Store {
     const prepared = prepareItems(items);
     const bad = prepared.find((p) => p.error !== undefined);
     if (bad) throw new Error(`a queue item ${bad.error}`);
-    const rows = await this.rows<{ id: string }>(SQL_REPLACE_QUEUE_ITEM, [id, ...queueColumns(prepared)]);
+    const ids = await this.replaceWrites.replace(id, prepared);
     this.adoptPayloads(items, prepared);
-    return rows
-      .map((r) => BigInt(r.id))
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(String);
+    return ids;
   }
 
   /** The caller delivers what was stored: payloads with characters jsonb refused replaced. */

@@ -339,6 +339,55 @@ export function describeQueue(ctx: ContractContext): void {
       assert.equal(await store.queueDepth(), 4);
     });
 
+    it("replaces concurrent items in one statement, each by its own successors, a repeated one once", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      const parents = (await store.enqueue(items(4))) as string[];
+      const kids = (tag: string, n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          queueKey: `matrix:!q${u}:example.org|${tag}${i}`,
+          kind: "matrix" as const,
+          payload: { of: tag, i },
+        }));
+      // Started together: the first write goes alone, the rest share the next statement.
+      const [a, b, again, c, gone] = await Promise.all([
+        store.replaceQueueItem(parents[0]!, kids("a", 2)),
+        store.replaceQueueItem(parents[1]!, kids("b", 3)),
+        store.replaceQueueItem(parents[1]!, kids("b-again", 2)),
+        store.replaceQueueItem(parents[2]!, kids("c", 1)),
+        store.replaceQueueItem(`${BigInt(parents[3]!) + 1000n}`, kids("none", 2)),
+      ]);
+      assert.deepEqual([a.length, b.length, again.length, c.length, gone.length], [2, 3, 0, 1, 0]);
+      const pending = await store.pendingQueue();
+      const byId = new Map(pending.map((p) => [p.id, p.payload as { of: string; i: number }]));
+      for (const [tag, ids] of [
+        ["a", a],
+        ["b", b],
+        ["c", c],
+      ] as const)
+        assert.deepEqual(
+          ids.map((id) => byId.get(id)),
+          ids.map((_, i) => ({ of: tag, i })),
+          `${tag}'s successors are its own, in order`,
+        );
+      assert.deepEqual(
+        pending.map((p) => p.id).sort(),
+        [parents[3]!, ...a, ...b, ...c].sort(),
+        "the replaced items are gone, nothing else was added",
+      );
+      // One that PostgreSQL refuses (no row id) fails alone; the one sharing its statement goes through.
+      // (The first, of an item replaced before, occupies the writer so that the next two share.)
+      const [first, bad, ok] = await Promise.allSettled([
+        store.replaceQueueItem(parents[0]!, kids("a", 1)),
+        store.replaceQueueItem("not-a-row-id", kids("bad", 1)),
+        store.replaceQueueItem(parents[3]!, kids("d", 1)),
+      ]);
+      assert.deepEqual(first, { status: "fulfilled", value: [] });
+      assert.equal(bad.status, "rejected");
+      assert.equal(ok.status, "fulfilled");
+      assert.equal((ok as PromiseFulfilledResult<string[]>).value.length, 1);
+    });
+
     const DAY = 24 * 3600_000;
     const age = (ids: string[], days: number) =>
       ctx.store.query(
