@@ -81,14 +81,14 @@ export class InboundBridge {
   }
 
   async handle(item: QueueItem): Promise<void> {
-    return this.deliver(item.payload as RemotePayload, item.attempts > 0);
+    return this.deliver(item.payload as RemotePayload, item.attempts > 0, item);
   }
 
   /**
    * Delivers one remote event; typing and read receipts come here directly, unqueued.
    * `retried`: an earlier attempt failed, possibly after the homeserver stored the event.
    */
-  async deliver(payload: RemotePayload, retried = false): Promise<void> {
+  async deliver(payload: RemotePayload, retried = false, item?: QueueItem): Promise<void> {
     const { platform, loginId, event } = payload;
     const entry = this.opts.registry.client(loginId);
     if (!entry) throw new BridgeError(`the ${platform} login is not connected`, undefined, true);
@@ -108,7 +108,7 @@ export class InboundBridge {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
       if (!portal) return; // the chat was unlinked: not bridged until linked again
       if (await this.banned(portal, event)) return;
-      await this.message(portal, client, event, retried);
+      await this.message(portal, client, event, retried, item);
       this.opts.metrics.events.inc({ platform, direction: "in" });
       return;
     }
@@ -174,6 +174,8 @@ export class InboundBridge {
     client: NetworkClient,
     msg: RemoteMessage,
     retried: boolean,
+    /** The queue item: it leaves the queue with the last part's message-map row. */
+    item?: QueueItem,
   ): Promise<void> {
     const { store } = this.opts;
     const done = await store.getMessageByRemote(portal.platform, portal.chatId, msg.id);
@@ -256,21 +258,24 @@ export class InboundBridge {
           content,
           txnIdFor(portal.platform, portal.chatId, msg.id, part),
         ));
-      await store.insertMessages([
-        {
-          platform: portal.platform,
-          chatId: portal.chatId,
-          remoteId: msg.id,
-          part,
-          roomId: portal.roomId,
-          eventId,
-          senderMxid: intent.userId,
-          remoteSender: msg.sender.id,
-          threadRoot: msg.threadRoot,
-          timestamp: new Date(msg.timestamp),
-          orderKey: orderKeyOf(client, msg.id),
-        },
-      ]);
+      await store.insertMessages(
+        [
+          {
+            platform: portal.platform,
+            chatId: portal.chatId,
+            remoteId: msg.id,
+            part,
+            roomId: portal.roomId,
+            eventId,
+            senderMxid: intent.userId,
+            remoteSender: msg.sender.id,
+            threadRoot: msg.threadRoot,
+            timestamp: new Date(msg.timestamp),
+            orderKey: orderKeyOf(client, msg.id),
+          },
+        ],
+        part === parts.length - 1 ? item : undefined,
+      );
     }
   }
 

@@ -1,4 +1,4 @@
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import type OpenAI from "openai";
 import type {
   ChatCompletion,
   ChatCompletionCreateParamsBase,
@@ -6,6 +6,7 @@ import type {
   ChatCompletionUserMessageParam,
 } from "openai/resources/chat/completions";
 import { Logger } from "../../log/Logger";
+import { openaiModule } from "../openaiModule";
 import { type Watch, watchIdle, withDeadline } from "./deadline";
 import {
   abortedError,
@@ -96,7 +97,7 @@ export class OpenAIProvider implements ChatProvider {
     this.defaultModel = cfg.model;
     this.tools = cfg.tools === true;
     this.log = new Logger("OpenAIProvider", { provider: cfg.name });
-    this.client = new OpenAI({
+    this.client = new (openaiModule().OpenAI)({
       // Local servers need no key, but the client insists on one.
       apiKey: cfg.apiKey || "no-key",
       baseURL: cfg.baseUrl,
@@ -224,6 +225,7 @@ export class OpenAIProvider implements ChatProvider {
   private explain(err: unknown, model: string, watch: Watch): ProviderError {
     if (err instanceof ProviderError) return err;
     if (watch.signal?.aborted) return abortedError(this.name, err);
+    const { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } = openaiModule();
     if (err instanceof APIUserAbortError) {
       const reason: unknown = watch.controller.signal.reason;
       return reason instanceof ProviderError ? reason : abortedError(this.name, err);
