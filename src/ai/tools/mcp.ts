@@ -1,6 +1,4 @@
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { AiMcpServerConfig } from "../../config/types";
 import { Logger } from "../../log/Logger";
@@ -8,6 +6,15 @@ import { VERSION } from "../../version";
 import { type AiTool, ToolInputError, type ToolOutput } from "./types";
 
 const log = new Logger("McpTools");
+
+/** The MCP SDK's client side, loaded when a server is first used (it takes ~100 ms to load). */
+function sdk() {
+  return {
+    ...(require("@modelcontextprotocol/sdk/client/index.js") as typeof import("@modelcontextprotocol/sdk/client/index.js")),
+    ...(require("@modelcontextprotocol/sdk/client/stdio.js") as typeof import("@modelcontextprotocol/sdk/client/stdio.js")),
+    ...(require("@modelcontextprotocol/sdk/client/streamableHttp.js") as typeof import("@modelcontextprotocol/sdk/client/streamableHttp.js")),
+  };
+}
 
 /** After a failed connection, the next try waits this long. */
 const RETRY_AFTER_MS = 30_000;
@@ -59,6 +66,7 @@ class McpServerLink {
   }
 
   private transport(): Transport {
+    const { StreamableHTTPClientTransport, StdioClientTransport, getDefaultEnvironment } = sdk();
     if (this.cfg.url)
       return new StreamableHTTPClientTransport(new URL(this.cfg.url), {
         requestInit: { headers: this.cfg.headers },
@@ -81,7 +89,7 @@ class McpServerLink {
     if (this.connecting) return this.connecting;
     if (Date.now() - this.failedAt < RETRY_AFTER_MS) throw new Error("not reachable (retried shortly)");
     this.connecting = (async () => {
-      const client = new Client({ name: "clawbridge", version: VERSION });
+      const client = new (sdk().Client)({ name: "clawbridge", version: VERSION });
       const transport = this.transport();
       client.onclose = () => {
         if (this.client === client) this.client = undefined;
