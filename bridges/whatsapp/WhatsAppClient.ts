@@ -306,6 +306,7 @@ export class WhatsAppClient
         ownNumber: this.ownNumber,
         sentByBridge: (id: string) => this.sent.has(id),
         ghostUserId: (number: string) => this.ctx.ghostUserId(number),
+        viewOnce: this.cfg.viewOnce,
       };
       for (const ev of mapMessage(mapper, m))
         this.emit(ev.kind === "reaction" || ev.kind === "reaction-remove" ? this.withReactionKey(ev) : ev);

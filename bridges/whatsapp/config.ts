@@ -29,6 +29,8 @@ export interface WhatsAppConfig {
   loginTimeoutSeconds: number;
   /** `qr_refresh_seconds`: how long each QR code is shown before the next (default: WhatsApp Web's 60, then 20). */
   qrRefreshSeconds?: number;
+  /** `view_once`: "notice" (default: the media is neither fetched nor kept; the room is told) or "bridge". */
+  viewOnce: "notice" | "bridge";
 }
 
 export const DEFAULT_RELAY_TEMPLATE = "*{name}*: ";
@@ -64,6 +66,13 @@ export const WHATSAPP_CONFIG_SCHEMA: ConnectorConfigSchema = {
     send_attempts: num("Sends of one message (same id) before it is reported as not delivered.", 3, 1),
     query_timeout_ms: num("How long to wait for WhatsApp's answer to a query, in milliseconds.", 60_000, 100),
     login_timeout_seconds: num("How long a QR or pairing-code login waits for the phone.", 180, 5),
+    view_once: {
+      type: "string",
+      description:
+        "View-once photos, videos and voice notes: notice (the room is told one was sent, to be opened on the phone; the bridge neither fetches nor keeps it) or bridge (bridged like any media, and so kept in Matrix).",
+      enum: ["notice", "bridge"],
+      default: "notice",
+    },
     qr_refresh_seconds: {
       type: "number",
       description: "How long each QR code is shown before the next. Unset: WhatsApp Web's 60, then 20.",
@@ -86,6 +95,7 @@ interface WhatsAppSection {
   query_timeout_ms: number;
   login_timeout_seconds: number;
   qr_refresh_seconds?: number;
+  view_once: "notice" | "bridge";
 }
 
 /**
@@ -112,5 +122,6 @@ export function readWhatsAppConfig(raw: unknown, platform = "whatsapp"): WhatsAp
     queryTimeoutMs: c.query_timeout_ms,
     loginTimeoutSeconds: c.login_timeout_seconds,
     qrRefreshSeconds: c.qr_refresh_seconds,
+    viewOnce: c.view_once,
   };
 }

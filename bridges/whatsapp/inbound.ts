@@ -17,6 +17,15 @@ export interface MapperContext {
   sentByBridge(id: string): boolean;
   /** The Matrix id of a WhatsApp user's ghost, for mention pills. */
   ghostUserId?(number: string): string;
+  /** View-once media: told as a notice (default) or bridged. */
+  viewOnce?: "notice" | "bridge";
+}
+
+/** Whether the message is view-once (its wrapper, or the flag on its media). */
+export function isViewOnce(m: proto.IMessage | null | undefined, inner: proto.IMessage): boolean {
+  if (m?.viewOnceMessage || m?.viewOnceMessageV2 || m?.viewOnceMessageV2Extension) return true;
+  const media = mediaOf(inner)?.media as { viewOnce?: boolean | null } | undefined;
+  return media?.viewOnce === true;
 }
 
 /** A media message kept for {@link MediaRef} `key` `msg:<id>` until the core fetches it. */
@@ -168,6 +177,22 @@ export function mapMessage(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
   }
   const replyTo = contextOf(content)?.stanzaId ?? undefined;
   const media = mediaOf(content);
+  if (media && ctx.viewOnce !== "bridge" && isViewOnce(msg.message, content)) {
+    // Meant to be seen once and gone: not fetched, so never stored in Matrix.
+    const what =
+      { imageMessage: "photo", videoMessage: "video", audioMessage: "voice message" }[media.kind as string] ??
+      "message";
+    return [
+      {
+        ...base,
+        kind: "message",
+        id,
+        text: `${msg.pushName || "Someone"} sent a view-once ${what}: open it on the phone (the bridge does not keep view-once media)`,
+        msgtype: "notice",
+        replyTo,
+      },
+    ];
+  }
   if (media) {
     const caption = media.media.caption ?? "";
     return [

@@ -155,6 +155,32 @@ describe("WhatsApp events → RemoteEvents", () => {
     assert.deepEqual(mapMessage(ctx, empty), []);
   });
 
+  it("view-once media is told as a notice and never fetched, unless view_once: bridge", () => {
+    const once = fixture<WAMessage>("groupText");
+    once.message = {
+      viewOnceMessageV2: {
+        message: { imageMessage: { mimetype: "image/jpeg", caption: "just once", viewOnce: true } },
+      },
+    };
+    const [told] = mapMessage(ctx, once);
+    assert.equal(told?.kind === "message" && told.msgtype, "notice");
+    assert.equal(told?.kind === "message" && told.attachments, undefined, "nothing to fetch");
+    assert.match(
+      told?.kind === "message" ? told.text : "",
+      /^Gus sent a view-once photo: open it on the phone/,
+    );
+    const flagged = fixture<WAMessage>("groupText");
+    flagged.message = { audioMessage: { mimetype: "audio/ogg", ptt: true, viewOnce: true } };
+    assert.match(
+      mapMessage(ctx, flagged)[0]?.kind === "message"
+        ? (mapMessage(ctx, flagged)[0] as { text: string }).text
+        : "",
+      /view-once voice message/,
+    );
+    const [bridged] = mapMessage({ ...ctx, viewOnce: "bridge" }, once);
+    assert.equal(bridged?.kind === "message" && bridged.attachments?.length, 1);
+  });
+
   it("mentions (mentionedJid) become pills of the ghosts; unmentioned numbers stay text", () => {
     const m = fixture<WAMessage>("groupText");
     m.message = {
