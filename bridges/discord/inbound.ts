@@ -19,6 +19,7 @@ import type {
   MediaRef,
   RemoteChatRef,
   RemoteMessage,
+  RemotePoll,
   RemoteUserRef,
   UserInfo,
 } from "../../src/core/connector";
@@ -88,6 +89,28 @@ export function resolver(
   };
 }
 
+/** MessageFlags.IsVoiceMessage. */
+const VOICE_MESSAGE_FLAG = 1 << 13;
+
+/** A Discord poll as an MSC3381 poll (answers by their Discord ids) and its text fallback. */
+function pollOf(msg: Message): { poll: RemotePoll; text: string } | undefined {
+  const p = msg.poll;
+  const question = p?.question?.text?.trim().slice(0, 300);
+  if (!p || !question) return undefined;
+  const answers = [...p.answers.values()]
+    .slice(0, 20)
+    .map((a) => ({
+      id: String(a.id),
+      text: `${a.emoji?.name ? `${a.emoji.name} ` : ""}${a.text ?? ""}`.trim().slice(0, 300),
+    }))
+    .filter((a) => a.text !== "");
+  if (!answers.length) return undefined;
+  return {
+    text: [`Poll: ${question}`, ...answers.map((a, i) => `${i + 1}. ${a.text}`)].join("\n"),
+    poll: { question, answers, disclosed: true, maxSelections: p.allowMultiselect ? answers.length : 1 },
+  };
+}
+
 /** A Discord message as a RemoteMessage (undefined for system messages). */
 export function toRemoteMessage(deps: InboundDeps, msg: Message): RemoteMessage | undefined {
   if (msg.system) return undefined;
@@ -120,6 +143,11 @@ export function toRemoteMessage(deps: InboundDeps, msg: Message): RemoteMessage 
       });
     else text = text ? `${text}\n[sticker: ${s.name}]` : `[sticker: ${s.name}]`;
   }
+  // Discord marks a message recorded in the app as a voice message: a voice bubble in Matrix.
+  if ((msg.flags?.bitfield ?? 0) & VOICE_MESSAGE_FLAG && attachments[0])
+    attachments[0] = { ...attachments[0], voice: true };
+  const poll = pollOf(msg);
+  if (poll) text = [text, poll.text].filter(Boolean).join("\n");
   const ev: RemoteMessage = {
     kind: "message",
     chat,
@@ -129,7 +157,8 @@ export function toRemoteMessage(deps: InboundDeps, msg: Message): RemoteMessage 
     id: msg.id,
     text,
   };
-  if (html) ev.html = html;
+  if (html && !poll) ev.html = html;
+  if (poll) ev.poll = poll.poll;
   if (attachments.length) ev.attachments = attachments;
   if (thread) ev.threadRoot = thread;
   const replyTo = msg.reference?.messageId;

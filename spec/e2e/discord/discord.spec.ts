@@ -821,6 +821,53 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     );
   });
 
+  it("a Discord poll arrives as an MSC3381 poll start; a voice message as a voice bubble", async () => {
+    dc.postMessage(ids.general, ids.bob, "", {
+      poll: {
+        question: { text: "Ship on Friday?" },
+        answers: [
+          { answer_id: 1, poll_media: { text: "Yes" } },
+          { answer_id: 2, poll_media: { text: "No", emoji: { name: "🙅" } } },
+        ],
+        allow_multiselect: false,
+        expiry: new Date(Date.now() + 86_400_000).toISOString(),
+        layout_type: 1,
+      },
+    });
+    const poll = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "org.matrix.msc3381.poll.start",
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    const start = poll.content["org.matrix.msc3381.poll.start"] as {
+      question: Record<string, string>;
+      answers: Array<Record<string, string>>;
+      max_selections: number;
+    };
+    assert.equal(start.question["org.matrix.msc1767.text"], "Ship on Friday?");
+    assert.deepEqual(
+      start.answers.map((a) => [a.id, a["org.matrix.msc1767.text"]]),
+      [
+        ["1", "Yes"],
+        ["2", "🙅 No"],
+      ],
+    );
+    assert.equal(start.max_selections, 1);
+    assert.equal(poll.sender, dcGhost(ids.bob));
+
+    const ogg = Buffer.concat([Buffer.from("OggS"), randomBytes(600)]);
+    dc.postMessage(ids.general, ids.bob, "", {
+      flags: 1 << 13,
+      files: [{ name: "voice-message.ogg", data: ogg, contentType: "audio/ogg" }],
+    });
+    const voice = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.audio" && e.content.body === "voice-message.ogg",
+      { timeoutMs: 30_000 },
+    );
+    assert.deepEqual(voice.content["org.matrix.msc3245.voice"], {});
+  });
+
   it("logs neither the bot token nor webhook tokens", async () => {
     const out = core.bridge.output();
     assert.ok(out.length > 0);
