@@ -32,6 +32,7 @@ import { txnIdFor } from "./InboundBridge";
 import { orderKeyOf } from "./orderKey";
 import type { Permissions } from "./Permissions";
 import type { PortalService } from "./PortalService";
+import { POLL_START, POLL_START_TYPES, pollText } from "./richContent";
 
 const log = new Logger("OutboundBridge");
 
@@ -343,6 +344,9 @@ export class OutboundBridge {
           return this.edit(portal, client, chat, ev, relates);
         }
         return this.message(portal, client, chat, ev, again, item);
+      case POLL_START:
+      case "m.poll.start":
+        return this.message(portal, client, chat, ev, again, item);
       case "m.reaction":
         return this.reaction(portal, client, chat, ev, relates);
       case "m.room.redaction":
@@ -396,7 +400,7 @@ export class OutboundBridge {
     const replyId = ((relates["m.in_reply_to"] ?? {}) as Content).event_id;
     const msg: OutboundMessage = {
       sender: await this.sender(ev),
-      text: typeof c.body === "string" ? c.body : "",
+      text: POLL_START_TYPES.has(ev.type) ? pollText(c) : typeof c.body === "string" ? c.body : "",
       msgtype: msgtype === "m.emote" ? "emote" : msgtype === "m.notice" ? "notice" : "text",
     };
     if (c.format === "org.matrix.custom.html" && typeof c.formatted_body === "string")

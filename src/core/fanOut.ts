@@ -1,6 +1,7 @@
 import { isLive } from "../matrix/live";
 import type { RoomEvent } from "../matrix/MatrixApi";
 import { DELETED_IN } from "./InboundBridge";
+import { POLL_START_TYPES } from "./richContent";
 
 /*
  * A room's event reaches each linked chat through a queue item of its own (its lane is the
@@ -53,4 +54,6 @@ export const RELAYED_TYPES = new Set([
   "m.room.name",
   "m.room.topic",
   "m.room.avatar",
+  // Polls go out as their text (no connector sends native polls from Matrix yet).
+  ...POLL_START_TYPES,
 ]);

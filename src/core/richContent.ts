@@ -66,3 +66,30 @@ export function pollStartContent(fallback: string, poll: RemotePoll): Content | 
     body: fallback,
   };
 }
+
+/** Poll start event types: MSC3381's (what Element sends) and the stable one. */
+export const POLL_START_TYPES = new Set([POLL_START, "m.poll.start"]);
+
+/** A text of a Matrix poll for platforms that get it as a message: the question and numbered answers. */
+export function pollText(content: Content): string {
+  const poll = (content[POLL_START] ?? content["m.poll"]) as Content | undefined;
+  const textOf = (v: unknown): string => {
+    if (typeof v === "string") return v;
+    const o = (v ?? {}) as Content;
+    const t = o[TEXT] ?? o["m.text"] ?? o.body;
+    if (typeof t === "string") return t;
+    // The stable form: an array of { body, mimetype } representations.
+    if (Array.isArray(t))
+      return String((t as Content[]).find((r) => typeof r?.body === "string")?.body ?? "");
+    return "";
+  };
+  const question = textOf(poll?.question).trim().slice(0, MAX_POLL_TEXT);
+  const answers = (Array.isArray(poll?.answers) ? (poll.answers as unknown[]) : [])
+    .slice(0, MAX_POLL_ANSWERS)
+    .map((a) => textOf(a).trim().slice(0, MAX_POLL_TEXT))
+    .filter((a) => a !== "");
+  if (question && answers.length)
+    return [`Poll: ${question}`, ...answers.map((a, i) => `${i + 1}. ${a}`)].join("\n");
+  const fallback = textOf(content);
+  return fallback.trim() ? fallback.slice(0, 4 * MAX_POLL_TEXT) : "[a poll]";
+}

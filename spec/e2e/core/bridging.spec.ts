@@ -421,6 +421,29 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     assert.ok(body.portals.some((p) => p.chat_id === "chat1" && p.room_id === room));
   });
 
+  it("a Matrix poll reaches the platform as its question and numbered answers, never dropped", async () => {
+    await alice.sendEvent(room, "org.matrix.msc3381.poll.start", {
+      "org.matrix.msc3381.poll.start": {
+        question: { "org.matrix.msc1767.text": "Where do we meet?" },
+        kind: "org.matrix.msc3381.poll.disclosed",
+        max_selections: 1,
+        answers: [
+          { id: "a", "org.matrix.msc1767.text": "Office" },
+          { id: "b", "org.matrix.msc1767.text": "Café" },
+        ],
+      },
+      "org.matrix.msc1767.text": "Where do we meet?\n1. Office\n2. Café",
+    });
+    const deadline = Date.now() + 30_000;
+    while (
+      !core.testnet.sent("chat1").some((m) => m.text === "Poll: Where do we meet?\n1. Office\n2. Café")
+    ) {
+      if (Date.now() > deadline)
+        assert.fail(`the poll did not arrive: ${JSON.stringify(core.testnet.sent("chat1").slice(-3))}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
   it("never writes a token or secret to its log", () => {
     const out = core.bridge.output();
     assert.ok(out.length > 1000, "the bridge logged something");
