@@ -4,6 +4,7 @@ import { Logger } from "../log/Logger";
 import type { EncryptedFile, Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { MessageRow, Portal, QueueItem } from "../store/types";
+import type { Backfill } from "./Backfill";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, RemoteMessage } from "./connector";
 import { BridgeError, retryHint, userText } from "./errors";
@@ -59,6 +60,8 @@ export class InboundBridge {
       moderation?: { isBanned(roomId: string, mxid: string): Promise<boolean> };
       /** Policy lists and flood brakes: true when the event is to be dropped, not bridged. */
       drop?(payload: RemotePayload): Promise<boolean>;
+      /** History brought into new portals before their first live message. */
+      backfill?: Backfill;
     },
   ) {}
 
@@ -107,6 +110,9 @@ export class InboundBridge {
     if (event.kind === "message") {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
       if (!portal) return; // the chat was unlinked: not bridged until linked again
+      await this.opts.backfill?.run(portal, client, event.chat, (msg, resumed) =>
+        this.backfilled(portal, loginId, client, msg, resumed),
+      );
       if (await this.banned(portal, event)) return;
       await this.message(portal, client, event, retried);
       this.opts.metrics.events.inc({ platform, direction: "in" });
@@ -124,6 +130,25 @@ export class InboundBridge {
     if (await this.banned(portal, event)) return;
     await this.other(portal, login, client, event);
     this.opts.metrics.events.inc({ platform, direction: "in" });
+  }
+
+  /**
+   * One message of a new portal's history: bridged as a live one would be (dropped where a live
+   * one would be), with the time it was sent on the platform as its origin_server_ts.
+   */
+  private async backfilled(
+    portal: Portal,
+    loginId: string,
+    client: NetworkClient,
+    msg: RemoteMessage,
+    resumed: boolean,
+  ): Promise<void> {
+    if (await this.opts.drop?.({ platform: portal.platform, loginId, event: msg })) return;
+    if (await this.banned(portal, msg)) return;
+    const now = Date.now();
+    const ts = Number.isSafeInteger(msg.timestamp) && msg.timestamp > 0 ? Math.min(msg.timestamp, now) : now;
+    await this.message(portal, client, msg, resumed, ts);
+    this.opts.metrics.events.inc({ platform: portal.platform, direction: "in" });
   }
 
   private async ghost(portal: Portal, client: NetworkClient, event: RemoteEvent): Promise<Intent> {
@@ -174,9 +199,13 @@ export class InboundBridge {
     client: NetworkClient,
     msg: RemoteMessage,
     retried: boolean,
+    ts?: number,
   ): Promise<void> {
     const { store } = this.opts;
     const done = await store.getMessageByRemote(portal.platform, portal.chatId, msg.id);
+    // Every part is here already (brought over by a backfill, or before a crash): nothing to do.
+    const partCount = (msg.text || !msg.attachments?.length ? 1 : 0) + (msg.attachments?.length ?? 0);
+    if (done.length && new Set(done.map((r) => r.part)).size >= partCount) return;
     const intent = await this.ghost(portal, client, msg);
     const relates: Record<string, unknown> = {};
     const replyEvent = msg.replyTo ? await this.eventIdOf(portal, msg.replyTo) : undefined;
@@ -247,6 +276,7 @@ export class InboundBridge {
           type,
           content,
           txnIdFor(portal.platform, portal.chatId, msg.id, part),
+          { ts },
         ));
       await store.insertMessages([
         {

@@ -1,0 +1,133 @@
+import { Logger } from "../log/Logger";
+import type { Store } from "../store/Store";
+import type { Portal } from "../store/types";
+import { BoundedMap } from "./Bounded";
+import {
+  canReadHistory,
+  type HistoryHandling,
+  type NetworkClient,
+  type RemoteChatRef,
+  type RemoteMessage,
+} from "./connector";
+import { retryHint, userText } from "./errors";
+import { chatKey } from "./PortalService";
+
+const log = new Logger("Backfill");
+
+/** Store namespace of the portals whose backfill is due (value {@link PENDING}). */
+const NS = "core.backfill";
+const PENDING = "pending";
+/** Tries of the history read that the platform refused for a passing reason (429, 5xx, network). */
+const FETCH_TRIES = 3;
+
+/** Platform names are [a-z0-9_]: the first colon ends one. */
+const keyOf = (platform: string, chatId: string) => `${platform}:${chatId}`;
+
+/**
+ * What a connector's history answer may put into a portal: messages of this chat only, each id
+ * once, well formed, the newest `limit` of them, in the order given (oldest first). The answer
+ * comes from the platform through the connector and is not trusted blindly.
+ */
+export function acceptHistory(answer: unknown, chatId: string, limit: number): RemoteMessage[] {
+  if (!Array.isArray(answer) || limit <= 0) return [];
+  const seen = new Set<string>();
+  const out: RemoteMessage[] = [];
+  for (const m of answer as unknown[]) {
+    if (typeof m !== "object" || m === null) continue;
+    const msg = m as Partial<RemoteMessage>;
+    if (msg.kind !== "message" || typeof msg.id !== "string" || !msg.id) continue;
+    if (typeof msg.text !== "string" || typeof msg.sender?.id !== "string" || !msg.sender.id) continue;
+    if (typeof msg.chat?.id !== "string" || typeof msg.timestamp !== "number") continue;
+    if (msg.attachments !== undefined && !Array.isArray(msg.attachments)) continue;
+    if (chatKey(msg.chat) !== chatId || msg.fromSelf || seen.has(msg.id)) continue;
+    seen.add(msg.id);
+    out.push(msg as RemoteMessage);
+  }
+  return out.slice(-limit);
+}
+
+/**
+ * Recent history for a new portal (`backfill.initial_limit`): when a portal is made for a chat
+ * whose client implements {@link HistoryHandling}, its room gets the chat's newest messages from
+ * their senders' ghosts, with their original times, before the message that made the portal.
+ *
+ * It runs in the chat's serial lane, inside the delivery of that first message, so every live
+ * message of the chat lands after it; one that is also in the history is bridged once, in its
+ * history place (the message map keys both by the remote id). That the backfill is due is stored
+ * before the room is made and cleared when it is done: a bridge killed in between does the rest
+ * on the chat's next delivery (the first message's, retried), skipping what the map already holds.
+ */
+export class Backfill {
+  /** Portals known to have no backfill due, by platform and chat. */
+  private readonly settled = new BoundedMap<string, true>(20_000);
+  /** Backfills marked due by this process and not yet started: a first run, not a resumed one. */
+  private readonly fresh = new Set<string>();
+
+  constructor(
+    private readonly opts: {
+      store: Store;
+      /** Most messages per new portal; 0 turns backfill off. */
+      limit: number;
+    },
+  ) {}
+
+  /** A portal is about to be made for the chat: its backfill is due, if its platform has history. */
+  async willCreate(platform: string, chatId: string, client: NetworkClient): Promise<void> {
+    if (this.opts.limit <= 0 || !canReadHistory(client)) return;
+    const k = keyOf(platform, chatId);
+    await this.opts.store.kvSet(NS, k, PENDING);
+    this.settled.delete(k);
+    this.fresh.add(k);
+  }
+
+  /**
+   * Brings the portal's history over when its backfill is due; `deliver` bridges one message as
+   * the live path does (`resumed`: an earlier run may have sent it already). A history the
+   * platform will not give is logged and given up (the room starts with its live messages); a
+   * message that cannot be delivered throws, and the run resumes on the next try.
+   */
+  async run(
+    portal: Portal,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+    deliver: (msg: RemoteMessage, resumed: boolean) => Promise<void>,
+  ): Promise<void> {
+    const k = keyOf(portal.platform, portal.chatId);
+    if (this.settled.get(k)) return;
+    if ((await this.opts.store.kvGet(NS, k)) !== PENDING) {
+      this.settled.set(k, true);
+      return;
+    }
+    const resumed = !this.fresh.delete(k);
+    const ctx = { platform: portal.platform, chat: portal.chatId, room: portal.roomId };
+    let messages: RemoteMessage[] = [];
+    if (canReadHistory(client) && this.opts.limit > 0) {
+      try {
+        messages = acceptHistory(await this.read(client, chat), portal.chatId, this.opts.limit);
+      } catch (err) {
+        log.warn("the chat's history could not be read: its new room starts with the live messages", {
+          ...ctx,
+          err: String(err),
+          text: userText(err),
+        });
+      }
+    }
+    for (const msg of messages) await deliver(msg, resumed);
+    await this.opts.store.kvDelete(NS, k);
+    this.settled.set(k, true);
+    log.info("new portal backfilled", { ...ctx, messages: messages.length, resumed });
+  }
+
+  /** The history, read again after a passing failure (a rate limit's wait is kept, up to a minute). */
+  private async read(client: HistoryHandling, chat: RemoteChatRef): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await client.history(chat, this.opts.limit);
+      } catch (err) {
+        const hint = retryHint(err);
+        if (!hint.retry || attempt >= FETCH_TRIES) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(hint.afterMs ?? 1000 * attempt, 60_000)));
+      }
+    }
+  }
+}
