@@ -21,6 +21,7 @@ import {
   ConnectionState,
   type ConnectorContext,
   type EditHandling,
+  type HistoryHandling,
   type LoginRef,
   type MatrixSender,
   type Media,
@@ -63,6 +64,7 @@ export class SlackClient
     RedactionHandling,
     ChatInfoHandling,
     BackfillHandling,
+    HistoryHandling,
     OrderedIds,
     ChatIdHandling
 {
@@ -280,6 +282,11 @@ export class SlackClient
     limit: number,
   ): Promise<RemoteMessage[]> {
     return this.router.run(chat, (c) => c.inbound.history(chat.id, afterId, limit));
+  }
+
+  /** The channel's newest messages and thread replies, oldest first, for a new portal. */
+  history(chat: RemoteChatRef, limit: number): Promise<RemoteMessage[]> {
+    return this.router.run(chat, (c) => c.inbound.recent(chat.id, limit));
   }
 
   async resolveChatId(typed: string): Promise<string> {
