@@ -81,17 +81,19 @@ export class Backfill {
   }
 
   /**
-   * Brings the portal's history over when its backfill is due; `deliver` bridges one message as
-   * the live path does (`resumed`: an earlier run may have sent it already). A history the
+   * Brings the portal's history over when its backfill is due, before `trigger` (the message
+   * that made the portal); `deliver` bridges one message as the live path does (`resumed`: an
+   * earlier run may have sent it already; `history`: it came before `trigger`). A history the
    * platform will not give is logged and given up (the room starts with its live messages); a
    * message that cannot be delivered throws, and the run resumes on the next try.
    */
   async run(
     portal: Portal,
     client: NetworkClient,
-    chat: RemoteChatRef,
-    deliver: (msg: RemoteMessage, resumed: boolean) => Promise<void>,
+    trigger: RemoteMessage,
+    deliver: (msg: RemoteMessage, how: { resumed: boolean; history: boolean }) => Promise<void>,
   ): Promise<void> {
+    const chat = trigger.chat;
     const k = keyOf(portal.platform, portal.chatId);
     if (this.settled.get(k)) return;
     if ((await this.opts.store.kvGet(NS, k)) !== PENDING) {
@@ -112,7 +114,13 @@ export class Backfill {
         });
       }
     }
-    for (const msg of messages) await deliver(msg, resumed);
+    // The message that made the portal, and any after it, are live ones the history also holds:
+    // bridged in their place, but not as history.
+    const at = messages.findIndex((m) => m.id === trigger.id);
+    for (const [i, msg] of messages.entries()) {
+      const history = at >= 0 ? i < at : msg.timestamp < trigger.timestamp;
+      await deliver(msg, { resumed, history });
+    }
     await this.opts.store.kvDelete(NS, k);
     this.settled.set(k, true);
     log.info("new portal backfilled", { ...ctx, messages: messages.length, resumed });

@@ -22,6 +22,12 @@ export const DELETED_IN = "com.clawbridge.deleted_in";
 /** Content key naming the remote message part an event bridges (`<remote id>#<part>`). */
 export const REMOTE_MARKER = "com.clawbridge.remote_id";
 
+/**
+ * Content key of a message brought over from a chat's history when its portal was made (true):
+ * it happened before the room existed, so nobody answers it (the AI leaves it for its context).
+ */
+export const BACKFILLED = "com.clawbridge.backfill";
+
 /** What the durable queue holds for a remote event. */
 export interface RemotePayload {
   platform: string;
@@ -110,8 +116,8 @@ export class InboundBridge {
     if (event.kind === "message") {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
       if (!portal) return; // the chat was unlinked: not bridged until linked again
-      await this.opts.backfill?.run(portal, client, event.chat, (msg, resumed) =>
-        this.backfilled(portal, loginId, client, msg, resumed),
+      await this.opts.backfill?.run(portal, client, event, (msg, how) =>
+        this.backfilled(portal, loginId, client, msg, how),
       );
       if (await this.banned(portal, event)) return;
       await this.message(portal, client, event, retried);
@@ -134,20 +140,21 @@ export class InboundBridge {
 
   /**
    * One message of a new portal's history: bridged as a live one would be (dropped where a live
-   * one would be), with the time it was sent on the platform as its origin_server_ts.
+   * one would be), with the time it was sent on the platform as its origin_server_ts, and marked
+   * {@link BACKFILLED} when it came before the message that made the portal.
    */
   private async backfilled(
     portal: Portal,
     loginId: string,
     client: NetworkClient,
     msg: RemoteMessage,
-    resumed: boolean,
+    how: { resumed: boolean; history: boolean },
   ): Promise<void> {
     if (await this.opts.drop?.({ platform: portal.platform, loginId, event: msg })) return;
     if (await this.banned(portal, msg)) return;
     const now = Date.now();
     const ts = Number.isSafeInteger(msg.timestamp) && msg.timestamp > 0 ? Math.min(msg.timestamp, now) : now;
-    await this.message(portal, client, msg, resumed, ts);
+    await this.message(portal, client, msg, how.resumed, { ts, history: how.history });
     this.opts.metrics.events.inc({ platform: portal.platform, direction: "in" });
   }
 
@@ -199,7 +206,7 @@ export class InboundBridge {
     client: NetworkClient,
     msg: RemoteMessage,
     retried: boolean,
-    ts?: number,
+    backfill: { ts: number; history: boolean } | undefined = undefined,
   ): Promise<void> {
     const { store } = this.opts;
     const done = await store.getMessageByRemote(portal.platform, portal.chatId, msg.id);
@@ -269,6 +276,7 @@ export class InboundBridge {
       if (Object.keys(relates).length) content["m.relates_to"] = relates;
       const marker = `${msg.id}#${part}`;
       content[REMOTE_MARKER] = marker;
+      if (backfill?.history) content[BACKFILLED] = true;
       const eventId =
         (retried ? await this.alreadySent(portal.roomId, intent.userId, marker) : undefined) ??
         (await intent.sendEvent(
@@ -276,7 +284,7 @@ export class InboundBridge {
           type,
           content,
           txnIdFor(portal.platform, portal.chatId, msg.id, part),
-          { ts },
+          { ts: backfill?.ts },
         ));
       await store.insertMessages([
         {

@@ -102,8 +102,10 @@ describe("Discord: a new portal is backfilled from the channel's history (real S
     for (const [i, p] of want.entries()) {
       assert.equal(got[i]!.sender, dcGhost(p.author), `sender of ${p.body}`);
       assert.equal(got[i]!.origin_server_ts, p.at, `origin_server_ts of ${p.body}`);
+      assert.equal(got[i]!.content["com.clawbridge.backfill"], true, `${p.body} is marked as history`);
     }
     const live = got[got.length - 1]!;
+    assert.equal(live.content["com.clawbridge.backfill"], undefined, "the live message is not history");
     assert.equal(live.sender, dcGhost(ids.bob));
     assert.ok(Math.abs(live.origin_server_ts! - liveAt) < 60_000, "the live message has its own time");
   });
