@@ -29,9 +29,12 @@ async function pages(read: (cursor: string | undefined) => Promise<Page>, most: 
   let cursor: string | undefined;
   for (let page = 0; page < most; page++) {
     const res = await read(cursor);
-    out.push(...(res.messages ?? []));
-    cursor = res.response_metadata?.next_cursor || undefined;
-    if (!res.has_more || !cursor) break;
+    // Slack's answer is not trusted blindly: only objects are messages.
+    if (Array.isArray(res?.messages))
+      out.push(...res.messages.filter((m): m is Obj => typeof m === "object" && m !== null));
+    const next = res?.response_metadata?.next_cursor;
+    cursor = typeof next === "string" && next ? next : undefined;
+    if (res?.has_more !== true || !cursor) break;
   }
   return out;
 }
