@@ -1,6 +1,7 @@
 import { Logger } from "../log/Logger";
 import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
+import { isDatabaseUnavailable } from "../store/unavailable";
 import { BoundedMap } from "./Bounded";
 import {
   canReadHistory,
@@ -9,7 +10,7 @@ import {
   type RemoteChatRef,
   type RemoteMessage,
 } from "./connector";
-import { retryHint, userText } from "./errors";
+import { classifyFailure, retryHint, userText } from "./errors";
 import { chatKey } from "./PortalService";
 
 const log = new Logger("Backfill");
@@ -84,8 +85,9 @@ export class Backfill {
    * Brings the portal's history over when its backfill is due, before `trigger` (the message
    * that made the portal); `deliver` bridges one message as the live path does (`resumed`: an
    * earlier run may have sent it already; `history`: it came before `trigger`). A history the
-   * platform will not give is logged and given up (the room starts with its live messages); a
-   * message that cannot be delivered throws, and the run resumes on the next try.
+   * platform will not give is logged and given up (the room starts with its live messages); when
+   * the homeserver or database is away the run throws, and resumes on the next try; a message
+   * refused for what it is is left out.
    */
   async run(
     portal: Portal,
@@ -117,13 +119,27 @@ export class Backfill {
     // The message that made the portal, and any after it, are live ones the history also holds:
     // bridged in their place, but not as history.
     const at = messages.findIndex((m) => m.id === trigger.id);
+    let skipped = 0;
     for (const [i, msg] of messages.entries()) {
       const history = at >= 0 ? i < at : msg.timestamp < trigger.timestamp;
-      await deliver(msg, { resumed, history });
+      try {
+        await deliver(msg, { resumed, history });
+      } catch (err) {
+        // Homeserver or database away: the whole run is tried again (and resumes) later. A
+        // message refused for what it is must not hold the chat back: it is left out (a live
+        // one among them is tried again on its own, after the backfill).
+        if (classifyFailure(err).kind === "outage" || isDatabaseUnavailable(err)) throw err;
+        skipped++;
+        log.warn("a message of the chat's history could not be bridged: left out", {
+          ...ctx,
+          id: msg.id,
+          err: String(err),
+        });
+      }
     }
     await this.opts.store.kvDelete(NS, k);
     this.settled.set(k, true);
-    log.info("new portal backfilled", { ...ctx, messages: messages.length, resumed });
+    log.info("new portal backfilled", { ...ctx, messages: messages.length - skipped, skipped, resumed });
   }
 
   /** The history, read again after a passing failure (a rate limit's wait is kept, up to a minute). */
