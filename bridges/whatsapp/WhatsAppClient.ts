@@ -205,6 +205,10 @@ export class WhatsAppClient
         messages,
       );
       this.log.info("WhatsApp history sync kept for new portals", { messages: added, syncType });
+      this.chain = this.chain
+        .then(() => this.synced.store(this.ctx.store))
+        .then(() => this.log.info("WhatsApp history sync stored", { messages: added }))
+        .catch((err: unknown) => this.log.warn("WhatsApp history sync not stored", { err: String(err) }));
     });
     const side = (events: RemoteEvent[]) => {
       for (const ev of events) this.emit(ev);
@@ -352,7 +356,7 @@ export class WhatsAppClient
 
   /** A chat's messages from the history sync of this device's linking, oldest first. */
   async history(chat: RemoteChatRef, limit: number): Promise<RemoteMessage[]> {
-    return this.synced.recent(chat.id, limit);
+    return this.synced.recentStored(this.ctx.store, chat.id, limit);
   }
 
   async resolveChatId(typed: string): Promise<string> {

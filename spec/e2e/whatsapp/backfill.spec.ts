@@ -8,6 +8,7 @@ import { startWaRig, type WaRig, waAlias, waGhost } from "./waRig";
 const ME = "15550000001";
 const BOB_WA = "15550000022";
 const CARLA = "15559990022";
+const DAVE = "15559990033";
 const LIMIT = 50; // backfill.initial_limit's default
 const WAIT = { timeoutMs: 30_000 };
 
@@ -43,6 +44,14 @@ describe("WhatsApp: a new login's history sync backfills the portals made after 
     return code.data;
   };
 
+  const t0 = Date.now() - 86_400_000;
+  const davePast = Array.from({ length: 5 }, (_, i) => ({
+    id: `3EB0DAVE${String(i).padStart(4, "0")}`,
+    from: DAVE,
+    text: `dave past ${i}`,
+    at: t0 + 7_200_000 + i * 60_000,
+  }));
+
   before(async () => {
     core = await startWaRig({
       owner: "@alice:localhost",
@@ -50,6 +59,7 @@ describe("WhatsApp: a new login's history sync backfills the portals made after 
       name: "Alice M",
       setup: (wa) => {
         wa.contact(CARLA, "Carla");
+        wa.contact(DAVE, "Dave");
       },
     });
     bob = await user("bob");
@@ -73,18 +83,20 @@ describe("WhatsApp: a new login's history sync backfills the portals made after 
       30_000,
       "bob's new device to log in",
     );
-    const t0 = Date.now() - 86_400_000;
     const past = Array.from({ length: LIMIT + 3 }, (_, i) => ({
       id: `3EB0PAST${String(i).padStart(4, "0")}`,
       from: i % 4 === 3 ? BOB_WA : CARLA,
       text: `wa past ${String(i).padStart(2, "0")}`,
       at: t0 + i * 60_000,
     }));
-    const id = await core.wa.historySync(BOB_WA, [{ jid: `${CARLA}@s.whatsapp.net`, messages: past }]);
+    const id = await core.wa.historySync(BOB_WA, [
+      { jid: `${CARLA}@s.whatsapp.net`, messages: past },
+      { jid: `${DAVE}@s.whatsapp.net`, messages: davePast },
+    ]);
     // The device has the history when it acknowledged the stanza and the bridge kept it.
     await core.wa.until(() => core.wa.pendingFor(BOB_WA) === 0, 30_000, `the device to take ${id}`);
     await core.wa.until(
-      () => core.bridge.output().includes("WhatsApp history sync kept for new portals"),
+      () => core.bridge.output().includes("WhatsApp history sync stored"),
       30_000,
       "the bridge to keep the history",
     );
@@ -113,5 +125,31 @@ describe("WhatsApp: a new login's history sync backfills the portals made after 
       assert.equal(got[i]!.origin_server_ts, Math.floor(m.at / 1000) * 1000, `origin_server_ts of ${m.text}`);
       assert.equal(got[i]!.sender, waGhost(m.from), `sender of ${m.text}`);
     }
+  });
+
+  it("still has the synced history after the bridge was killed, for a chat whose portal comes later", async () => {
+    await core.restart("SIGKILL");
+    await core.wa.until(() => core.wa.connected().includes(BOB_WA), 60_000, "bob's device to log in again");
+    await core.wa.sendText(DAVE, BOB_WA, "dave live");
+    const invite = await bob.waitForInvite(
+      (i) =>
+        i.events.some(
+          (e) =>
+            e.type === "m.room.canonical_alias" &&
+            e.content.alias === waAlias(`${BOB_WA}_${DAVE}@s.whatsapp.net`),
+        ),
+      60_000,
+    );
+    const room = await bob.join(invite.roomId);
+    await bob.waitFor((e) => e.room_id === room && e.content.body === "dave live", WAIT);
+    const got = (await bob.messages(room, { dir: "f", limit: 50 })).filter(
+      (e) => e.type === "m.room.message",
+    );
+    assert.deepEqual(
+      got.map((e) => e.content.body),
+      [...davePast.map((m) => m.text), "dave live"],
+    );
+    for (const [i, m] of davePast.entries())
+      assert.equal(got[i]!.origin_server_ts, Math.floor(m.at / 1000) * 1000, m.text);
   });
 });

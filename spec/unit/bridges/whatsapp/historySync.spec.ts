@@ -49,6 +49,31 @@ describe("WhatsApp history sync kept for new portals", () => {
     assert.deepEqual(h.recent(chat, 0), []);
   });
 
+  it("stores what it kept and gives it back in another process; a damaged stored value gives nothing", async () => {
+    const kv = new Map<string, string>();
+    const store = {
+      kvGet: async (k: string) => kv.get(k),
+      kvSet: async (k: string, v: string) => void kv.set(k, v),
+    };
+    const first = new SyncedHistory();
+    first.keep(ctx, [
+      wa("S1", "15556660000", "one", 1_700_000_100),
+      wa("S2", "15556660000", "two", 1_700_000_200),
+    ]);
+    await first.store(store);
+    const chat = `${OWN}_15556660000@s.whatsapp.net`;
+    assert.deepEqual([...kv.keys()], [`history:${chat}`]);
+    const again = new SyncedHistory();
+    assert.deepEqual(
+      (await again.recentStored(store, chat, 1)).map((m) => [m.id, m.text, m.timestamp]),
+      [["S2", "two", 1_700_000_200_000]],
+    );
+    kv.set("history:broken", "{not json");
+    assert.deepEqual(await again.recentStored(store, "broken", 5), []);
+    kv.set("history:odd", JSON.stringify([null, 3, { id: 7 }]));
+    assert.deepEqual(await again.recentStored(store, "odd", 5), []);
+  });
+
   it("keeps at most HISTORY_PER_CHAT per chat, the newest", () => {
     const h = new SyncedHistory();
     const n = HISTORY_PER_CHAT + 5;
