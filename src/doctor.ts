@@ -176,7 +176,7 @@ export async function runDoctor(
             kvGet: async (_ns, key) => store?.kvGet(name, key),
             kvSet: async () => undefined,
           },
-          { emit: async () => undefined, stateChanged: () => undefined },
+          { emit: async () => undefined, emitAll: async () => undefined, stateChanged: () => undefined },
         ),
       );
       const r = await connector.check();

@@ -47,6 +47,11 @@ export class ChatRouter {
     this.routing.remember(channel, this.self);
   }
 
+  /** Every client of the connector, this one first. */
+  clients(): SlackClient[] {
+    return [this.self, ...this.routing.others(this.self)];
+  }
+
   /** The client of a team (this one if none is). */
   ofTeam(team: string): SlackClient {
     return [this.self, ...this.routing.others(this.self)].find((c) => c.team === team) ?? this.self;

@@ -20,6 +20,7 @@ import {
   type ChatInfoHandling,
   ConnectionState,
   type ConnectorContext,
+  type DirectChatHandling,
   type EditHandling,
   type HistoryHandling,
   type LoginRef,
@@ -41,7 +42,7 @@ import { BridgeError } from "../../src/core/errors";
 import { slackTsOrderKey } from "../../src/core/orderKey";
 import { type ChannelRouting, ChatRouter } from "./ChatRouter";
 import type { SlackConfig, WorkspaceConfig } from "./config";
-import { describe, mapSlackError, slack } from "./errors";
+import { describe, mapSlackError, slack, slackCode } from "./errors";
 import { parseRemoteUserId } from "./inbound";
 import { SlackDirectory } from "./SlackDirectory";
 import { SlackFiles } from "./SlackFiles";
@@ -66,7 +67,8 @@ export class SlackClient
     BackfillHandling,
     HistoryHandling,
     OrderedIds,
-    ChatIdHandling
+    ChatIdHandling,
+    DirectChatHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private app?: App;
@@ -287,6 +289,52 @@ export class SlackClient
   /** The channel's newest messages and thread replies, oldest first, for a new portal. */
   history(chat: RemoteChatRef, limit: number): Promise<RemoteMessage[]> {
     return this.router.run(chat, (c) => c.inbound.recent(chat.id, limit));
+  }
+
+  /**
+   * `pm slack <user>`: the bot's IM with a person of this workspace, opened with
+   * conversations.open (scope im:write). The person is given as a user id, a mention or a link
+   * to their profile.
+   */
+  async openDirectChat(typed: string): Promise<{ chat: RemoteChatRef }> {
+    const m =
+      /^(?:<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>|([UW][A-Z0-9]{2,20})|https:\/\/[\w.-]+\.slack\.com\/team\/([UW][A-Z0-9]{2,20})\/?)$/i.exec(
+        typed.trim(),
+      );
+    const user = (m?.[1] ?? m?.[2] ?? m?.[3])?.toUpperCase();
+    if (!user)
+      throw new BridgeError(
+        "Give the person's Slack member id (Copy member ID in their profile, e.g. U0123ABCD), a mention (<@U0123ABCD>) or a link to their profile (https://<workspace>.slack.com/team/U0123ABCD).",
+      );
+    // A member id names one workspace: the first of the connector's workspaces that knows it.
+    let last: unknown;
+    for (const client of this.router.clients()) {
+      try {
+        return { chat: { id: await client.openIm(user) } };
+      } catch (err) {
+        last = err;
+        if (slackCode(err) !== "user_not_found") break;
+      }
+    }
+    const code = slackCode(last);
+    if (code === "user_not_found" || code === "user_disabled")
+      throw new BridgeError(`No Slack workspace of the bridge has an active member ${user}.`, last);
+    if (code === "cannot_dm_bot") throw new BridgeError("That is the bridge's own Slack bot.", last);
+    if (code === "missing_scope")
+      throw new BridgeError(
+        "The Slack app lacks the im:write scope: add it in the app's settings and reinstall it.",
+        last,
+      );
+    throw last;
+  }
+
+  /** This workspace's IM channel with `user` (conversations.open), remembered as this client's. */
+  private async openIm(user: string): Promise<string> {
+    const res = await slack(() => this.web.conversations.open({ users: user }));
+    const id = (res.channel as { id?: string } | undefined)?.id;
+    if (!id) throw new Error("conversations.open answered no channel");
+    this.router.seen(id);
+    return id;
   }
 
   async resolveChatId(typed: string): Promise<string> {

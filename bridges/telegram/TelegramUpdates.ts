@@ -2,10 +2,10 @@
  * The receiving side of one bot login: long polling (`getUpdates`, the default) or a webhook,
  * mapping each update to RemoteEvents and handing them to the core.
  *
- * Delivery rule: updates are emitted in order, and `offset:<bot id>` is stored only after the
- * update's events were accepted by `await ctx.emit`. When polling, Telegram learns of the
- * confirmation with the next poll; with a webhook, the POST is answered 200 only then. A crash
- * before the store re-delivers, and the core dedupes by remote id.
+ * Delivery rule: updates are emitted in order, and `offset:<bot id>` is stored in the same write
+ * that queues their events (`ctx.emitAll`, one per polled batch). When polling, Telegram learns
+ * of the confirmation with the next poll; with a webhook, the POST is answered 200 only then. A
+ * crash before that write re-delivers the whole batch, of which nothing was queued.
  */
 import { randomBytes } from "node:crypto";
 import type { Bot } from "grammy";
@@ -137,10 +137,8 @@ export class TelegramUpdates {
         );
         this.conn.set(ConnectionState.Connected);
         backoff = this.o.cfg.backoffInitialMs;
-        for (const u of updates) {
-          if (signal.aborted) return;
-          if (!(await this.accept(u, signal))) break; // emit failed: fetch the same update again
-        }
+        // False when the core did not take them: the next round fetches the same updates.
+        await this.acceptAll(updates, signal);
       } catch (raw) {
         if (signal.aborted || (await this.failed(raw, backoff, signal))) return;
         backoff = Math.min(backoff * 2, this.o.cfg.backoffMaxMs);
@@ -246,54 +244,74 @@ export class TelegramUpdates {
     return false;
   }
 
-  /** One update, in order: skipped when already confirmed; true once delivered and the offset stored. */
-  private async accept(u: Update, signal: AbortSignal): Promise<boolean> {
-    const id = (u as Partial<Update> | null)?.update_id;
-    if (typeof id === "number" && id < this.offset) return true; // delivered before
-    if (!(await this.deliver(u, signal))) return false;
-    if (typeof id === "number") {
-      this.offset = id + 1;
-      await this.o.ctx.store.kvSet(this.offsetKey!, String(this.offset));
-    }
-    return true;
+  /** One update (a webhook's POST): see {@link acceptAll}. */
+  private accept(u: Update, signal: AbortSignal): Promise<boolean> {
+    return this.acceptAll([u], signal);
   }
 
-  /** Emits an update's events in order; false when the core did not accept them (retry later). */
-  private async deliver(u: Update, signal: AbortSignal): Promise<boolean> {
-    const { ctx, login, mapper } = this.o;
-    if (u?.callback_query) {
-      await this.o
-        .onCallbackQuery?.(u.callback_query)
-        .catch((err: unknown) =>
-          ctx.log.warn("telegram: callback query not handled", { updateId: u.update_id, err: describe(err) }),
-        );
-      return true;
-    }
-    const mapped = mapper.map(u);
-    if (!mapped.ok) {
-      ctx.log.warn("telegram: malformed update skipped", { updateId: u?.update_id, reason: mapped.reason });
-      return true;
-    }
-    if ("skipped" in mapped)
-      ctx.log.debug("telegram: update skipped", { updateId: u.update_id, why: mapped.skipped });
-    this.remember(u);
-    for (const ev of mapped.events) {
+  /**
+   * Updates in order, those below the stored offset skipped (delivered before). Their events
+   * go to the core in one write together with the offset after them, so a crash stores both
+   * or neither: nothing is lost and nothing is handed out twice. A pressed button is handled on
+   * its own once what came before it is stored. True once everything is stored; false when the
+   * core did not take it (the same updates are fetched again).
+   */
+  private async acceptAll(updates: Update[], signal: AbortSignal): Promise<boolean> {
+    const { ctx, login } = this.o;
+    let events: RemoteEvent[] = [];
+    let next: number | undefined; // the offset after the updates collected so far
+    const flush = async (): Promise<boolean> => {
+      if (next === undefined) return true;
       this.emitting = true;
       try {
-        await this.withProfilePhoto(ev);
-        await ctx.emit(login, ev);
+        await ctx.emitAll(login, events, { key: this.offsetKey!, value: String(next) });
       } catch (err) {
-        ctx.log.warn("telegram: emit failed, the update will be delivered again", {
+        ctx.log.warn("telegram: emit failed, the updates will be delivered again", {
           err: describe(err),
-          updateId: u.update_id,
+          updates: events.length,
+          offset: this.offset,
         });
         await sleep(this.o.cfg.backoffInitialMs, signal);
         return false;
       } finally {
         this.emitting = false;
       }
+      this.offset = next;
+      events = [];
+      next = undefined;
+      return true;
+    };
+    for (const u of updates) {
+      if (signal.aborted) return false; // nothing of this batch stored: fetched again next time
+      const id = (u as Partial<Update> | null)?.update_id;
+      if (typeof id === "number" && id < this.offset) continue;
+      if (u?.callback_query) {
+        if (!(await flush())) return false;
+        await this.o.onCallbackQuery?.(u.callback_query).catch((err: unknown) =>
+          ctx.log.warn("telegram: callback query not handled", {
+            updateId: u.update_id,
+            err: describe(err),
+          }),
+        );
+      } else events.push(...(await this.eventsOf(u)));
+      if (typeof id === "number") next = id + 1;
     }
-    return true;
+    return flush();
+  }
+
+  /** An update's events, each sender's profile photo looked up when due; none when malformed. */
+  private async eventsOf(u: Update): Promise<RemoteEvent[]> {
+    const { ctx, mapper } = this.o;
+    const mapped = mapper.map(u);
+    if (!mapped.ok) {
+      ctx.log.warn("telegram: malformed update skipped", { updateId: u?.update_id, reason: mapped.reason });
+      return [];
+    }
+    if ("skipped" in mapped)
+      ctx.log.debug("telegram: update skipped", { updateId: u.update_id, why: mapped.skipped });
+    this.remember(u);
+    for (const ev of mapped.events) await this.withProfilePhoto(ev);
+    return mapped.events;
   }
 
   private remember(u: Update): void {

@@ -323,7 +323,12 @@ export class WhatsAppClient
           : (m.key.remoteJidAlt ?? remote);
         if (who) this.names.set(userIdOf(who), m.pushName);
       }
-      for (const ev of mapMessage({ ownNumber: this.ownNumber, sentByBridge: (id) => this.sent.has(id) }, m))
+      const mapper = {
+        ownNumber: this.ownNumber,
+        sentByBridge: (id: string) => this.sent.has(id),
+        ghostUserId: (number: string) => this.ctx.ghostUserId(number),
+      };
+      for (const ev of mapMessage(mapper, m))
         this.emit(ev.kind === "reaction" || ev.kind === "reaction-remove" ? this.withReactionKey(ev) : ev);
     } catch (err) {
       // A message baileys could not make sense of (or we cannot): logged and skipped.
@@ -559,15 +564,26 @@ export class WhatsAppClient
           message: { conversation: "" },
         })
       : undefined;
-    const id = await this.send(sock, jid, outboundContent(msg, prefix), quoted, msg.eventId);
+    const id = await this.send(sock, jid, outboundContent(msg, prefix, this.numberOf), quoted, msg.eventId);
     return { ids: [id], timestamp: Date.now() };
   }
+
+  /** The phone number behind a WhatsApp user's ghost (mention pills); undefined for a privacy id or anyone else. */
+  private readonly numberOf = (mxid: string): string | undefined => {
+    const id = this.ctx.remoteUserIdOf(mxid);
+    return id && /^\d{5,20}$/.test(id) ? id : undefined;
+  };
 
   async editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
     const prefix = await this.prefixFor(chat.id, msg.sender);
     const jid = this.jidFor(chat);
-    const text = outboundText(msg, prefix);
-    await this.send(this.connected(), jid, { text, edit: this.keyOf(jid, remoteId), linkPreview: null });
+    const { text, mentions } = outboundText(msg, prefix, this.numberOf);
+    await this.send(this.connected(), jid, {
+      text,
+      edit: this.keyOf(jid, remoteId),
+      linkPreview: null,
+      ...(mentions.length ? { mentions } : {}),
+    });
   }
 
   async sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {

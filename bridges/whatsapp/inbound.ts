@@ -6,6 +6,7 @@ import type { proto, WAMessage, WAMessageKey } from "@whiskeysockets/baileys";
 import type { MediaRef, RemoteChatRef, RemoteEvent, RemoteUserRef } from "../../src/core/connector";
 import { baileys } from "./baileys";
 import { whatsappToHtml } from "./convert/format";
+import { richOf } from "./convert/rich";
 import { chatIdOf, isGroupJid, userIdOf } from "./jids";
 
 /** What the mapper needs to know about the login. */
@@ -14,6 +15,8 @@ export interface MapperContext {
   ownNumber: string;
   /** Ids of messages this bridge sent (their echoes are marked `fromSelf`). */
   sentByBridge(id: string): boolean;
+  /** The Matrix id of a WhatsApp user's ghost, for mention pills. */
+  ghostUserId?(number: string): string;
 }
 
 /** A media message kept for {@link MediaRef} `key` `msg:<id>` until the core fetches it. */
@@ -150,7 +153,8 @@ export function mapMessage(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
     if (protocol.type === P.MESSAGE_EDIT && protocol.editedMessage) {
       const edited = unwrap(protocol.editedMessage);
       const text = (edited && (textOf(edited) ?? mediaOf(edited)?.media.caption)) ?? "";
-      return [{ ...base, kind: "edit", id: target, text, html: whatsappToHtml(text) }];
+      const html = whatsappToHtml(text, edited ? mentionsOf(ctx, edited) : undefined);
+      return [{ ...base, kind: "edit", id: target, text, html }];
     }
     return [];
   }
@@ -172,7 +176,7 @@ export function mapMessage(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
         kind: "message",
         id,
         text: caption,
-        html: caption ? whatsappToHtml(caption) : undefined,
+        html: caption ? whatsappToHtml(caption, mentionsOf(ctx, content)) : undefined,
         replyTo,
         attachments: [mediaRef(id, media.kind, media.media)],
       },
@@ -180,17 +184,30 @@ export function mapMessage(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
   }
   const text = textOf(content);
   if (text === undefined) {
-    // Locations, contacts, polls…: said plainly rather than dropped.
+    // Places, contacts and polls in their Matrix form; other kinds said plainly, never dropped.
     const type = baileys().getContentType(content) ?? "message";
-    return [
-      {
-        ...base,
-        kind: "message",
-        id,
-        text: `[${type.replace(/Message$/, "")} not bridged]`,
-        msgtype: "notice",
-      },
-    ];
+    const rich = richOf(content, type, msg.pushName ?? "");
+    const out: RemoteEvent = { ...base, kind: "message", id, text: rich.text, replyTo };
+    if (rich.msgtype) out.msgtype = rich.msgtype;
+    if (rich.location) out.location = rich.location;
+    if (rich.poll) out.poll = rich.poll;
+    if (rich.attachments) out.attachments = rich.attachments;
+    return [out];
   }
-  return [{ ...base, kind: "message", id, text, html: whatsappToHtml(text), replyTo }];
+  return [
+    { ...base, kind: "message", id, text, html: whatsappToHtml(text, mentionsOf(ctx, content)), replyTo },
+  ];
+}
+
+/** The Matrix users a message mentions (`contextInfo.mentionedJid`), by phone number. */
+function mentionsOf(ctx: MapperContext, m: proto.IMessage): Map<string, string> | undefined {
+  const jids = contextOf(m)?.mentionedJid;
+  if (!ctx.ghostUserId || !Array.isArray(jids) || !jids.length) return undefined;
+  const out = new Map<string, string>();
+  for (const jid of jids.slice(0, 100)) {
+    if (typeof jid !== "string") continue;
+    const number = userIdOf(jid);
+    if (/^\d{5,20}$/.test(number)) out.set(number, ctx.ghostUserId(number));
+  }
+  return out;
 }

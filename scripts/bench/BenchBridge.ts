@@ -58,6 +58,20 @@ export function rssMiB(pid: number): number | undefined {
   }
 }
 
+/**
+ * Proportional set size of a process in MiB, from /proc/<pid>/smaps_rollup: its private pages
+ * plus its share of pages it shares (PostgreSQL's shared buffers are counted once over all the
+ * cluster's processes, not once per process as RSS would). Undefined when the process is gone.
+ */
+export function pssMiB(pid: number): number | undefined {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Every descendant pid of `pid` (children, their children, …), read from /proc. */
 export function descendants(pid: number): number[] {
   const parent = new Map<number, number>();
@@ -213,6 +227,16 @@ export class BenchBridge {
 
   rss(): number | undefined {
     return rssMiB(this.pid);
+  }
+
+  /**
+   * PSS (MiB) of the bridge process and of its embedded PostgreSQL (every process of the cluster,
+   * all descendants of the bridge): what the whole bridge costs the machine in memory.
+   */
+  pss(): { bridge: number; postgres: number } {
+    const bridge = pssMiB(this.pid) ?? 0;
+    const postgres = descendants(this.pid).reduce((s, p) => s + (pssMiB(p) ?? 0), 0);
+    return { bridge, postgres };
   }
 
   /** CPU seconds of the bridge process itself and of its children (embedded PostgreSQL). */

@@ -19,16 +19,34 @@ import { user } from "../../spec/e2e/core/coreRig";
 import { stopSharedRig } from "../../spec/harness/synapse";
 import type { LlmBackend } from "../../spec/standins/llm/backend";
 import { TelegramServer } from "../../spec/standins/telegram/TelegramServer";
+import { type Summary, summarize } from "./stats";
 
-const RUNS = Number(process.env.AI_BENCH_RUNS ?? 10);
-
-function stats(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return `median ${q(0.5).toFixed(1)} ms, p90 ${q(0.9).toFixed(1)} ms, min ${s[0]!.toFixed(1)} ms (n=${s.length})`;
+/** The AI user's figures, in ms (edit throughput in edits per second). */
+export interface AiResult {
+  runs: number;
+  /** Matrix user's send → first visible AI answer (same client). */
+  roundTrip: Summary;
+  /** The stand-in handing out the first token → first visible AI event. */
+  firstTokenToVisible: Summary;
+  /** A direct Synapse send → visible to the same client (the floor of the line above). */
+  direct: Summary;
+  edits: number;
+  editsPerSecond: number;
+  editGaps: Summary;
+  /** Telegram user's direct message injected → the answer's sendMessage at the stand-in. */
+  platform: Summary;
+  /** Injected → the model request. */
+  platformToModel: Summary;
+  /** The model's last chunk → the answer's sendMessage. */
+  platformFromModel: Summary;
 }
 
-async function main(): Promise<void> {
+function stats(s: Summary): string {
+  return `median ${s.p50.toFixed(1)} ms, p95 ${s.p95.toFixed(1)} ms, min ${s.min.toFixed(1)} ms (n=${s.n})`;
+}
+
+/** Runs the AI scenario on its own Synapse (the e2e harness's) and bridge; stops both after. */
+export async function runAi(RUNS: number): Promise<AiResult> {
   let firstTokenAt = 0;
   const timed: LlmBackend = () => ({
     chunks: (async function* () {
@@ -123,22 +141,18 @@ async function main(): Promise<void> {
         if (last !== undefined) fromModel.push(sent.time - last);
       }
     }
-    const aiMedian = [...viaAi].sort((a, b) => a - b)[Math.floor(viaAi.length / 2)]!;
-    const directMedian = [...direct].sort((a, b) => a - b)[Math.floor(direct.length / 2)]!;
-    process.stdout.write(
-      [
-        `user send → first visible AI answer:  ${stats(roundTrip)}`,
-        `first token → first visible AI event: ${stats(viaAi)}`,
-        `direct Synapse send → visible:        ${stats(direct)}`,
-        `ratio (median, AI path / direct):     ${(aiMedian / directMedian).toFixed(2)}`,
-        `edit throughput: ${edits.length} edits in ${span.toFixed(2)} s = ${(edits.length / span).toFixed(2)} edits/s (interval 100 ms, cap 10/s)`,
-        `edit gaps: ${stats(gaps)} (server timestamps)`,
-        `Telegram DM → answer's sendMessage:   ${stats(platform)}`,
-        `  injected → model request:           ${stats(toModel)}`,
-        `  model's last chunk → sendMessage:   ${stats(fromModel)}`,
-        `AI user: ${AI}`,
-      ].join("\n") + "\n",
-    );
+    return {
+      runs: RUNS,
+      roundTrip: summarize(roundTrip),
+      firstTokenToVisible: summarize(viaAi),
+      direct: summarize(direct),
+      edits: edits.length,
+      editsPerSecond: edits.length / span,
+      editGaps: summarize(gaps),
+      platform: summarize(platform),
+      platformToModel: summarize(toModel),
+      platformFromModel: summarize(fromModel),
+    };
   } finally {
     alice.stop();
     bob.stop();
@@ -148,10 +162,29 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${String(err)}\n`);
-    process.exit(1);
-  },
-);
+async function main(): Promise<void> {
+  const r = await runAi(Number(process.env.AI_BENCH_RUNS ?? 10));
+  process.stdout.write(
+    [
+      `user send → first visible AI answer:  ${stats(r.roundTrip)}`,
+      `first token → first visible AI event: ${stats(r.firstTokenToVisible)}`,
+      `direct Synapse send → visible:        ${stats(r.direct)}`,
+      `ratio (median, AI path / direct):     ${(r.firstTokenToVisible.p50 / r.direct.p50).toFixed(2)}`,
+      `edit throughput: ${r.edits} edits = ${r.editsPerSecond.toFixed(2)} edits/s (interval 100 ms, cap 10/s)`,
+      `edit gaps: ${stats(r.editGaps)} (server timestamps)`,
+      `Telegram DM → answer's sendMessage:   ${stats(r.platform)}`,
+      `  injected → model request:           ${stats(r.platformToModel)}`,
+      `  model's last chunk → sendMessage:   ${stats(r.platformFromModel)}`,
+      `AI user: ${AI}`,
+    ].join("\n") + "\n",
+  );
+}
+
+if (require.main === module)
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`${String(err)}\n`);
+      process.exit(1);
+    },
+  );

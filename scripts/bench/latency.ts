@@ -56,7 +56,8 @@ export class CallTracker {
 
 export async function runLatency(
   rig: Rig,
-  opts: { samples: number; warmup: number; chat: number },
+  /** `tag` tells this repetition's messages apart from earlier ones'. */
+  opts: { samples: number; warmup: number; chat: number; tag: string },
 ): Promise<LatencyResult> {
   const roomId = rig.portals.get(opts.chat);
   if (!roomId) throw new Error("latency portal missing");
@@ -73,7 +74,7 @@ export async function runLatency(
   for (let i = 0; i < opts.warmup + opts.samples; i++) {
     const keep = i >= opts.warmup;
     // Direct send (baseline of platform → Matrix), which is also the Matrix → platform sample.
-    const mk = `m2p:${i}`;
+    const mk = `m2p${opts.tag}:${i}`;
     const wall0 = Date.now();
     const t0 = performance.now();
     await sendText(hs, rig.alice, roomId, `bench:${mk} direct`);
@@ -86,7 +87,7 @@ export async function runLatency(
       outB.push(relayed - wall0);
     }
     await new Promise((r) => setTimeout(r, 20));
-    const pk = `p2m:${i}`;
+    const pk = `p2m${opts.tag}:${i}`;
     const t1 = performance.now();
     rig.tg.injectMessage({ chat: chatId(opts.chat), from: TG_USER, text: `bench:${pk} bridged` });
     const seen2 = await rig.watcher.waitFor(pk);

@@ -11,6 +11,8 @@ export interface StartSample {
   entry: Entry;
   readyMs: number;
   rssIdleMiB: number;
+  /** PSS of the bridge and of its embedded PostgreSQL, MiB. */
+  pssIdle: { bridge: number; postgres: number };
 }
 
 export interface MemoryResult {
@@ -38,7 +40,7 @@ export async function runMemory(
     for (const entry of ["compiled", "tsx"] as const) {
       const bridge = await rig.restartBridge(entry);
       await new Promise((r) => setTimeout(r, o.idleMs));
-      starts.push({ entry, readyMs: bridge.readyMs, rssIdleMiB: bridge.rss() ?? 0 });
+      starts.push({ entry, readyMs: bridge.readyMs, rssIdleMiB: bridge.rss() ?? 0, pssIdle: bridge.pss() });
       progress(
         `memory: ${entry} ready in ${bridge.readyMs.toFixed(0)} ms, RSS ${(bridge.rss() ?? 0).toFixed(1)} MiB`,
       );

@@ -40,6 +40,19 @@ export class PgCounter {
     return (await this.read()) - start - 1;
   }
 
+  /**
+   * Rows inserted, updated and deleted so far, per table (PostgreSQL's cumulative statistics).
+   * Approximate over a short span: a busy backend reports its counts at most once a second, an
+   * idle one up to 10 s late, so some of a mix's rows may be counted in the next one.
+   */
+  async rowWrites(): Promise<Record<string, number>> {
+    await this.client.query("SELECT pg_stat_clear_snapshot()");
+    const r = await this.client.query<{ t: string; n: string }>(
+      "SELECT relname AS t, (n_tup_ins + n_tup_upd + n_tup_del)::text AS n FROM pg_stat_user_tables",
+    );
+    return Object.fromEntries(r.rows.map((x) => [x.t, Number(x.n)]));
+  }
+
   async close(): Promise<void> {
     await this.client.end();
   }

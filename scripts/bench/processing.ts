@@ -28,6 +28,8 @@ import { seedDatabase, seededChat, seededGhost, seededRoom } from "./seed";
 
 export interface MixResult {
   mix: string;
+  /** Repetition (0 first); relay and inbound run `repeat` times, echo once (its rooms start cold). */
+  rep: number;
   events: number;
   wallMs: number;
   eventsPerSec: number;
@@ -37,6 +39,8 @@ export interface MixResult {
   eventsPerCoreSecWithPostgres: number;
   /** PostgreSQL write transactions (commits) per event. */
   pgWritesPerEvent: number;
+  /** Rows inserted, updated or deleted per event, by table (approximate: see PgCounter.rowWrites). */
+  rowsPerEventByTable: Record<string, number>;
 }
 
 export interface ProcessingResult {
@@ -46,6 +50,10 @@ export interface ProcessingResult {
   readyMs: number;
   rssIdleMiB: number;
   rssAfterMiB: number;
+  /** PSS of the bridge and of its embedded PostgreSQL (all the cluster's processes), MiB. */
+  pssIdle: { bridge: number; postgres: number };
+  /** After the first echo and relay mixes: every portal looked up and cached. */
+  pssAfter: { bridge: number; postgres: number };
   heapIdleMiB?: number;
   heapAfterMiB?: number;
   /** After the inbound mix, whose 5,000 updates were all pending at once. */
@@ -76,9 +84,9 @@ function echoEvent(seq: number, portals: number): Record<string, unknown> {
   };
 }
 
-function relayEvent(seq: number, rooms: number): Record<string, unknown> {
+function relayEvent(seq: number, rooms: number, rep: number): Record<string, unknown> {
   return {
-    event_id: `$relay${seq}`,
+    event_id: `$relay${rep}-${seq}`,
     type: "m.room.message",
     sender: OWNER,
     room_id: seededRoom(seq % rooms),
@@ -106,6 +114,7 @@ export async function runProcessing(o: {
   relayEvents: number;
   relayRooms: number;
   inboundEvents: number;
+  repeat: number;
 }): Promise<ProcessingResult> {
   const dir = path.join(o.dir, "processing");
   mkdirSync(dir, { recursive: true });
@@ -153,6 +162,8 @@ export async function runProcessing(o: {
   let pgc!: PgCounter;
   let rssIdle = 0;
   let rssAfter = 0;
+  let pssIdle = { bridge: 0, postgres: 0 };
+  let pssAfter = { bridge: 0, postgres: 0 };
   let heapIdle: number | undefined;
   let heapAfter: number | undefined;
   let rssAfterBurst = 0;
@@ -161,6 +172,7 @@ export async function runProcessing(o: {
   try {
     await new Promise((r) => setTimeout(r, 3000));
     rssIdle = bridge.rss() ?? 0;
+    pssIdle = bridge.pss();
     pgc = await PgCounter.open(dataDir);
     heapIdle = await bridge.heapUsedMiB();
     let txn = 0;
@@ -174,10 +186,13 @@ export async function runProcessing(o: {
       };
     const run = async (
       mix: string,
+      rep: number,
       n: number,
       feed: () => Promise<void>,
       done: () => boolean,
     ): Promise<void> => {
+      await new Promise((r) => setTimeout(r, 1100)); // statistics of the last mix reported
+      const rows0 = await pgc.rowWrites();
       const cpu0 = bridge.cpu();
       const x0 = await pgc.read();
       const t0 = performance.now();
@@ -192,10 +207,18 @@ export async function runProcessing(o: {
       const wallMs = performance.now() - t0;
       const cpu1 = bridge.cpu();
       const writes = await pgc.since(x0);
+      await new Promise((r) => setTimeout(r, 1100));
+      const rows1 = await pgc.rowWrites();
+      const rowsPerEventByTable: Record<string, number> = {};
+      for (const [t, v] of Object.entries(rows1)) {
+        const d = v - (rows0[t] ?? 0);
+        if (d > 0) rowsPerEventByTable[t] = Number((d / n).toFixed(3));
+      }
       const bridgeCpuS = cpu1.bridge - cpu0.bridge;
       const postgresCpuS = cpu1.children - cpu0.children;
       const result: MixResult = {
         mix,
+        rep,
         events: n,
         wallMs,
         eventsPerSec: n / (wallMs / 1000),
@@ -204,43 +227,53 @@ export async function runProcessing(o: {
         eventsPerCoreSec: bridgeCpuS > 0 ? n / bridgeCpuS : Number.NaN,
         eventsPerCoreSecWithPostgres: n / (bridgeCpuS + postgresCpuS),
         pgWritesPerEvent: writes / n,
+        rowsPerEventByTable,
       };
       mixes.push(result);
       progress(
-        `processing ${mix}: ${n} events in ${(wallMs / 1000).toFixed(2)} s, bridge CPU ${bridgeCpuS.toFixed(2)} s, PostgreSQL CPU ${postgresCpuS.toFixed(2)} s`,
+        `processing ${mix}${rep ? ` (${rep + 1})` : ""}: ${n} events in ${(wallMs / 1000).toFixed(2)} s, bridge CPU ${bridgeCpuS.toFixed(2)} s, PostgreSQL CPU ${postgresCpuS.toFixed(2)} s`,
       );
     };
     await run(
       "echo",
+      0,
       o.echoEvents,
       transactions((s) => echoEvent(s, o.portals), o.echoEvents, "echo"),
       () => true,
     );
     const sends = () => tg.calls.filter((c) => c.method === "sendMessage" && c.result !== undefined).length;
-    await run(
-      "relay",
-      o.relayEvents,
-      transactions((s) => relayEvent(s, o.relayRooms), o.relayEvents, "relay"),
-      () => sends() >= o.relayEvents,
-    );
-    rssAfter = bridge.rss() ?? 0;
-    heapAfter = await bridge.heapUsedMiB();
     // Platform → Matrix: Telegram messages in the same portals, sent by their ghost to the fake homeserver.
     const ghostSends = () => hs.calls.get("PUT send") ?? 0;
-    const sent0 = ghostSends();
-    await run(
-      "inbound",
-      o.inboundEvents,
-      async () => {
-        for (let i = 0; i < o.inboundEvents; i++)
-          tg.injectMessage({
-            chat: seededChat(i % o.relayRooms),
-            from: TG_USER,
-            text: `bench:pi:${i} inbound`,
-          });
-      },
-      () => ghostSends() - sent0 >= o.inboundEvents,
-    );
+    for (let rep = 0; rep < o.repeat; rep++) {
+      const relayed0 = sends();
+      await run(
+        "relay",
+        rep,
+        o.relayEvents,
+        transactions((s) => relayEvent(s, o.relayRooms, rep), o.relayEvents, `relay${rep}`),
+        () => sends() - relayed0 >= o.relayEvents,
+      );
+      if (rep === 0) {
+        rssAfter = bridge.rss() ?? 0;
+        pssAfter = bridge.pss();
+        heapAfter = await bridge.heapUsedMiB();
+      }
+      const sent0 = ghostSends();
+      await run(
+        "inbound",
+        rep,
+        o.inboundEvents,
+        async () => {
+          for (let i = 0; i < o.inboundEvents; i++)
+            tg.injectMessage({
+              chat: seededChat(i % o.relayRooms),
+              from: TG_USER,
+              text: `bench:pi${rep}:${i} inbound`,
+            });
+        },
+        () => ghostSends() - sent0 >= o.inboundEvents,
+      );
+    }
     // All 5,000 were handed out at once: the bridge held them in memory together.
     rssAfterBurst = bridge.rss() ?? 0;
     // A heap snapshot starts with a full garbage collection: what is left is what the bridge keeps.
@@ -263,6 +296,8 @@ export async function runProcessing(o: {
     readyMs: bridge.readyMs,
     rssIdleMiB: rssIdle,
     rssAfterMiB: rssAfter,
+    pssIdle,
+    pssAfter,
     heapIdleMiB: heapIdle,
     heapAfterMiB: heapAfter,
     rssAfterBurstMiB: rssAfterBurst,

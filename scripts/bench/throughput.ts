@@ -1,11 +1,17 @@
 /**
  * Throughput: messages spread round-robin over N rooms at a fixed total rate for a few
  * seconds, then the next step at a higher rate, until a step loses messages (not seen within
- * the grace period) or its delivery tail grows past the lag limit. Bridge: Telegram users
- * post in N portal chats. Direct: alice posts in N plain rooms. The watcher's /sync decides.
+ * the grace period) or its delivery tail grows past the lag limit. Both sides are fed alike:
+ * Telegram users post in N chats of a Telegram stand-in; on the bridge side the bridge takes
+ * them with getUpdates into its N portals, on the direct side {@link DirectRelay} takes them
+ * from a stand-in of its own into N plain rooms (same per-room order, rooms side by side).
+ * The watcher's /sync decides. Then one longer step of each side at half the bridge's
+ * highest rate: the latency a message gets on a bridge that is busy but keeps up.
  */
+import type { TelegramServer } from "../../spec/standins/telegram/TelegramServer";
+import { DirectRelay } from "./DirectRelay";
 import { PgCounter } from "./pgCounter";
-import { chatId, progress, type Rig, sendText, TG_USER } from "./rig";
+import { chatId, directRooms, progress, type Rig, TG_USER, telegramStandIn } from "./rig";
 import { highestSustained, ramp, type StepResult, summarize, sustained } from "./stats";
 
 export interface ThroughputOptions {
@@ -18,6 +24,8 @@ export interface ThroughputOptions {
   maxP99Ms: number;
   /** Bisection steps after the first lagging rate. */
   refine: number;
+  /** Tells this repetition's messages apart from earlier ones'. */
+  tag: string;
 }
 
 export interface ThroughputResult {
@@ -33,8 +41,36 @@ export interface ThroughputResult {
     /** PostgreSQL write transactions (commits) per message. */
     pgWritesPerMessage: number;
   };
-  direct: { best: number; steps: StepResult[] };
+  direct: { best: number; steps: StepResult[]; relayFailures: number };
   ratio: number;
+  /** One step of each side at half the bridge's highest sustained rate. */
+  half: { rate: number; bridge: StepResult; direct: StepResult; addedP99: number; addedP50: number };
+}
+
+/** The direct side: its own Telegram stand-in, N plain rooms and the relay between them. */
+export interface DirectSide {
+  tg: TelegramServer;
+  relay: DirectRelay;
+  stop(): Promise<void>;
+}
+
+export async function startDirectSide(rig: Rig, rooms: number): Promise<DirectSide> {
+  const tg = await telegramStandIn();
+  const ids = await directRooms(rig, rooms);
+  const map = new Map<number, string>();
+  ids.forEach((room, i) => {
+    tg.addChat({ id: chatId(1 + i), type: "supergroup", title: `Direct ${i}` });
+    map.set(chatId(1 + i), room);
+  });
+  const relay = new DirectRelay(tg, rig.synapse.url, rig.alice, map);
+  return {
+    tg,
+    relay,
+    async stop() {
+      await relay.stop();
+      await tg.close();
+    },
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -133,11 +169,10 @@ async function rampBoth(rig: Rig, sides: Side[], o: ThroughputOptions): Promise<
 
 export async function runThroughput(
   rig: Rig,
-  direct: string[],
+  direct: DirectSide,
   o: ThroughputOptions,
 ): Promise<ThroughputResult> {
-  const hs = rig.synapse.url;
-  let failures = 0;
+  const failures0 = direct.relay.failures;
   const side = (name: Side["name"], prefix: string, send: Send): Side => ({
     name,
     prefix,
@@ -147,26 +182,39 @@ export async function runThroughput(
     fail: 0,
     n: 0,
   });
-  const bridgeSide = side("bridge", "tb", (_seq, room, body) => {
+  const bridgeSide = side("bridge", `tb${o.tag}x`, (_seq, room, body) => {
     rig.tg.injectMessage({ chat: chatId(1 + room), from: TG_USER, text: body });
   });
-  const directSide = side("direct", "td", (_seq, room, body) => {
-    sendText(hs, rig.alice, direct[room]!, body).catch(() => {
-      failures++;
-    });
+  const directSide = side("direct", `td${o.tag}x`, (_seq, room, body) => {
+    direct.tg.injectMessage({ chat: chatId(1 + room), from: TG_USER, text: body });
   });
   // CPU over the whole ramp, both sides: the bridge's share of the direct steps is its idle cost.
   const cpu0 = rig.bridge.cpu();
   const pgc = await PgCounter.open(rig.dataDir);
   const x0 = await pgc.read();
   await rampBoth(rig, [bridgeSide, directSide], o);
+  const bridge = highestSustained(bridgeSide.steps, o.maxP99Ms);
+  const directBest = highestSustained(directSide.steps, o.maxP99Ms);
+  // Half the bridge's ceiling, twice as long as a ramp step; bridge first, as in the ramp.
+  const halfRate = Math.max(1, Math.round(bridge / 2));
+  const halfO = { ...o, stepSeconds: o.stepSeconds * 2 };
+  const halfSteps: StepResult[] = [];
+  for (const s of [bridgeSide, directSide]) {
+    const tag = `${s.prefix}h`;
+    const r = await step(rig, tag, halfRate, halfO, s.send);
+    halfSteps.push(r);
+    progress(
+      `throughput ${s.name} at half the bridge's rate, ${halfRate}/s: ${r.delivered}/${r.sent}, p50 ${r.latency.p50.toFixed(0)} ms, p99 ${r.latency.p99.toFixed(0)} ms`,
+    );
+    await settle(rig, tag, r.sent, 60_000);
+    await sleep(500);
+  }
   const cpu1 = rig.bridge.cpu();
   const writes = await pgc.since(x0);
   await pgc.close();
+  const failures = direct.relay.failures - failures0;
   if (failures) progress(`throughput direct: ${failures} sends failed`);
-  const delivered = bridgeSide.steps.reduce((s, st) => s + st.sent, 0);
-  const bridge = highestSustained(bridgeSide.steps, o.maxP99Ms);
-  const directBest = highestSustained(directSide.steps, o.maxP99Ms);
+  const delivered = bridgeSide.steps.reduce((s, st) => s + st.sent, 0) + halfSteps[0]!.sent;
   return {
     rooms: o.rooms,
     stepSeconds: o.stepSeconds,
@@ -178,7 +226,14 @@ export async function runThroughput(
       postgresCpuMsPerMessage: ((cpu1.children - cpu0.children) * 1000) / delivered,
       pgWritesPerMessage: writes / delivered,
     },
-    direct: { best: directBest, steps: directSide.steps },
+    direct: { best: directBest, steps: directSide.steps, relayFailures: failures },
     ratio: directBest > 0 ? bridge / directBest : Number.NaN,
+    half: {
+      rate: halfRate,
+      bridge: halfSteps[0]!,
+      direct: halfSteps[1]!,
+      addedP99: halfSteps[0]!.latency.p99 - halfSteps[1]!.latency.p99,
+      addedP50: halfSteps[0]!.latency.p50 - halfSteps[1]!.latency.p50,
+    },
   };
 }

@@ -36,6 +36,8 @@ export interface Harness {
   log: QuietLogger;
   /** Runs before each emit resolves; may hang or throw. */
   onEmit?: (ev: RemoteEvent) => Promise<void>;
+  /** Each write the core took (emit or emitAll): how many events, and the cursor written with them. */
+  writes: Array<{ events: number; cursor?: { key: string; value: string } }>;
 }
 
 /** A context for `platform` with `config`; ghosts are `@_<platform>_<id>:hs.test`. */
@@ -48,6 +50,7 @@ export function memoryContext(
   const ghost = new RegExp(`^@_${platform}_(.+):hs\\.test$`);
   const h: Harness = {
     events: [],
+    writes: [],
     states: [],
     kv,
     log,
@@ -66,6 +69,14 @@ export function memoryContext(
       emit: async (_login, ev) => {
         await h.onEmit?.(ev);
         h.events.push(ev);
+        h.writes.push({ events: 1 });
+      },
+      // One write in the core: all or nothing, the cursor with them.
+      emitAll: async (_login, evs, cursor) => {
+        for (const ev of evs) await h.onEmit?.(ev);
+        h.events.push(...evs);
+        if (cursor) kv.set(cursor.key, cursor.value);
+        h.writes.push({ events: evs.length, cursor });
       },
       stateChanged: (_login, state) => {
         h.states.push(state);

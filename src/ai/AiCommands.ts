@@ -36,6 +36,11 @@ const COMMANDS: Array<[name: string, usage: string, what: string]> = [
     "summarize [30m|2h|1d…]",
     "what was said here in that span (default 1d), across every platform",
   ],
+  [
+    "transcribe",
+    "transcribe [on|off]",
+    "as a reply to a voice message: its transcript; on: a transcript of every voice message here",
+  ],
   ["usage", "usage", "tokens used today and in total by this room and by you"],
   ["leave", "leave", "I leave this room"],
   ["help", "help", "this list"],
@@ -152,6 +157,17 @@ export async function runAiCommand(
       }
       await deps.save({ ...room, systemPrompt: rest });
       return "System prompt set.";
+    }
+    case "transcribe": {
+      const want = args[0]?.toLowerCase();
+      if (want !== "on" && want !== "off")
+        return `Usage: ${prefix} transcribe on|off, or ${prefix} transcribe as a reply to a voice message.`;
+      if (want === "on" && !ai.transcription.base_url)
+        return "Transcription is not set up (ai.transcription); ask the bridge admin.";
+      await deps.save({ ...room, transcribe: want === "on" || undefined });
+      return want === "on"
+        ? "I will post a transcript of every voice message here, as a reply to it."
+        : "I will no longer post transcripts here.";
     }
     case "forget":
       await deps.save({ ...room, forgetEventId: ev.event_id, forgetTs: ev.origin_server_ts });

@@ -1,4 +1,5 @@
 import { humanDuration, parseDuration } from "../commands/moderationArgs";
+import { remoteIdFromGhost } from "../config/ids";
 import type { BridgeConfig } from "../config/types";
 import { BoundedMap, BoundedSet } from "../core/Bounded";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
@@ -14,7 +15,7 @@ import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
 import { type AiCommandReply, OPEN_COMMANDS, runAiCommand } from "./AiCommands";
 import { type AiRoom, AiStore } from "./AiStore";
-import { AttachmentReader } from "./attachments";
+import { AttachmentReader, attachmentKind } from "./attachments";
 import { HistoryReader } from "./HistoryReader";
 import { Limits } from "./Limits";
 import { type ProviderFactory, ProviderSet } from "./ProviderSet";
@@ -22,9 +23,23 @@ import { Responder } from "./Responder";
 import { makeRedactor } from "./redact";
 import { SenderFilter } from "./SenderFilter";
 import { Transcriber } from "./Transcriber";
+import { builtinTools } from "./tools/builtin";
+import { McpTools } from "./tools/mcp";
+import { Toolbox } from "./tools/Toolbox";
+import { TranscriptPoster } from "./transcripts";
 import { isAnswerable, replyTarget, shouldAnswer } from "./triggers";
 
 const log = new Logger("AiService");
+
+/** The room id an alias points at, as the AI user sees the directory; undefined for none. */
+async function resolveAlias(api: MatrixApi, userId: string, alias: string): Promise<string | undefined> {
+  const res = await api.request<{ room_id?: unknown }>(
+    "GET",
+    `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`,
+    { userId },
+  );
+  return typeof res.room_id === "string" ? res.room_id : undefined;
+}
 
 const NOTICE_EVERY_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -61,6 +76,8 @@ export class AiService {
   private readonly store: AiStore;
   private readonly providers: ProviderSet;
   private readonly responder: Responder;
+  private readonly toolbox: Toolbox;
+  private readonly transcripts: TranscriptPoster;
   private readonly senders: SenderFilter;
   private readonly limits: Limits;
   private readonly joined = new Set<string>();
@@ -94,22 +111,46 @@ export class AiService {
       portals: opts.portals,
       registry: opts.registry,
     });
+    const redact = makeRedactor(ai.redact);
+    const attachments = new AttachmentReader(
+      api,
+      this.userId,
+      undefined,
+      undefined,
+      ai.transcription.base_url ? new Transcriber(ai.transcription) : undefined,
+    );
+    this.transcripts = new TranscriptPoster(ai.transcription, this.intent, attachments);
+    const history = new HistoryReader(api, this.userId);
+    const intent = this.intent;
+    this.toolbox = new Toolbox(
+      ai.tools,
+      builtinTools(
+        {
+          history,
+          members: (roomId) => intent.joinedMembers(roomId),
+          platformOf: (mxid) => remoteIdFromGhost(config, mxid)?.platform,
+          aiUserId: this.userId,
+          botUserId: opts.botUserId,
+          commandPrefixes: [ai.command_prefix, config.bridge.command_prefix],
+        },
+        ai.tools.builtin,
+      ),
+      Object.keys(ai.mcp_servers).length
+        ? new McpTools(ai.mcp_servers, (alias) => resolveAlias(api, this.userId, alias))
+        : undefined,
+      redact,
+    );
     this.responder = new Responder({
       ai,
       intent: this.intent,
       botUserId: opts.botUserId,
       commandPrefixes: [config.bridge.command_prefix],
-      history: new HistoryReader(api, this.userId),
-      attachments: new AttachmentReader(
-        api,
-        this.userId,
-        undefined,
-        undefined,
-        ai.transcription.base_url ? new Transcriber(ai.transcription) : undefined,
-      ),
+      history,
+      attachments,
       providers: this.providers,
       store: this.store,
-      redact: makeRedactor(ai.redact),
+      redact,
+      toolbox: this.toolbox,
     });
   }
 
@@ -159,6 +200,7 @@ export class AiService {
     this.pending.clear();
     for (const c of this.running.values()) c.abort();
     await Promise.allSettled([...this.lanes.values()]);
+    await this.toolbox.close();
   }
 
   /** Whether the AI is joined to the room (so it needs the room's events, platform users' too). */
@@ -387,6 +429,7 @@ export class AiService {
       return;
     }
     if (name === "summarize") return this.summarize(ev, line.split(/\s+/)[1]);
+    if (name === "transcribe" && !line.split(/\s+/)[1]) return this.transcribeReplied(ev);
     const reply = await runAiCommand(
       {
         ai: config.ai,
@@ -463,8 +506,61 @@ export class AiService {
     }
   }
 
+  /**
+   * `!ai transcribe` as a reply to a voice message: its transcript, posted as a reply to it, in
+   * the room's transcript lane (the delivery queue does not wait for it).
+   */
+  private async transcribeReplied(ev: RoomEvent): Promise<void> {
+    const prefix = this.opts.config.ai.command_prefix;
+    if (!this.transcripts.enabled) {
+      await this.notice(
+        ev.room_id,
+        "Transcription is not set up (ai.transcription); ask the bridge admin.",
+        ev.event_id,
+      );
+      return;
+    }
+    const target = replyTarget(ev.content);
+    let voice = target ? await this.intent.getEvent(ev.room_id, target).catch(() => undefined) : undefined;
+    if (voice && this.opts.api.crypto) [voice] = await this.opts.api.crypto.decryptAll([voice], this.userId);
+    if (!voice || attachmentKind({ ...voice, room_id: ev.room_id }) !== "audio") {
+      await this.notice(
+        ev.room_id,
+        `Send \`${prefix} transcribe\` as a reply to a voice message or audio file; \`${prefix} transcribe on\` transcribes every one here.`,
+        ev.event_id,
+      );
+      return;
+    }
+    this.transcribeLater({ ...voice, room_id: ev.room_id }, ev.event_id);
+  }
+
+  /** Posts a voice message's transcript in the room's transcript lane; tells `askedBy` when it fails. */
+  private transcribeLater(voice: RoomEvent, askedBy?: string): void {
+    void this.inLane(`t:${voice.room_id}`, async () => {
+      try {
+        const outcome = await this.transcripts.post(voice);
+        if (outcome === "silent" && askedBy)
+          await this.notice(voice.room_id, "The transcription heard no words in it.", askedBy);
+      } catch (err) {
+        log.warn("transcript not posted", { room: voice.room_id, event: voice.event_id, err: String(err) });
+        await this.notice(
+          voice.room_id,
+          "⚠️ Could not transcribe that voice message (the transcription endpoint failed).",
+          askedBy ?? voice.event_id,
+        );
+      }
+    });
+  }
+
   /** The trigger rules, limits, then an answer in the room's generation lane. */
   private async consider(ev: RoomEvent): Promise<void> {
+    if (
+      attachmentKind(ev) === "audio" &&
+      ev.sender !== this.userId &&
+      this.transcripts.enabled &&
+      (await this.settings(ev.room_id)).transcribe
+    )
+      this.transcribeLater(ev);
     if (!isAnswerable(ev)) return;
     if (await this.senders.ignored(ev.room_id, ev.sender)) return;
     const { config } = this.opts;

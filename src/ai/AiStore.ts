@@ -12,6 +12,8 @@ export interface AiRoom {
   systemPrompt?: string;
   forgetEventId?: string;
   forgetTs?: number;
+  /** Post transcripts of voice messages as replies (`!ai transcribe on`). */
+  transcribe?: boolean;
 }
 
 /** One answer (or failed attempt) in the usage log. */
@@ -28,13 +30,14 @@ export interface AiUsageRow {
   error?: string;
 }
 
-const ROOM_COLS = "room_id, joined, mode, provider, model, system_prompt, forget_event_id, forget_ts";
+const ROOM_COLS =
+  "room_id, joined, mode, provider, model, system_prompt, forget_event_id, forget_ts, transcribe";
 const SQL_GET_ROOM = `SELECT ${ROOM_COLS} FROM ai_room WHERE room_id = $1`;
 const SQL_JOINED_ROOMS = "SELECT room_id FROM ai_room WHERE joined";
 const SQL_UPSERT_ROOM = `INSERT INTO ai_room (${ROOM_COLS}, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
   ON CONFLICT (room_id) DO UPDATE SET joined = $2, mode = $3, provider = $4, model = $5,
-    system_prompt = $6, forget_event_id = $7, forget_ts = $8, updated_at = now()`;
+    system_prompt = $6, forget_event_id = $7, forget_ts = $8, transcribe = $9, updated_at = now()`;
 const SQL_INSERT_USAGE = `INSERT INTO ai_usage (room_id, user_id, trigger_event_id, provider, model,
   prompt_tokens, completion_tokens, latency_ms, ok, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
 /** The usage row and the end of the pending trigger (migration 007) in one statement. */
@@ -56,6 +59,7 @@ interface RoomDb {
   system_prompt: string | null;
   forget_event_id: string | null;
   forget_ts: string | null;
+  transcribe: boolean;
 }
 
 /** Tokens (answers and failed attempts) and answers (completed ones) counted in the usage log. */
@@ -85,6 +89,7 @@ export class AiStore {
       systemPrompt: r.system_prompt ?? undefined,
       forgetEventId: r.forget_event_id ?? undefined,
       forgetTs: r.forget_ts === null ? undefined : Number(r.forget_ts),
+      transcribe: r.transcribe || undefined,
     };
   }
 
@@ -98,6 +103,7 @@ export class AiStore {
       r.systemPrompt ?? null,
       r.forgetEventId ?? null,
       r.forgetTs ?? null,
+      r.transcribe === true,
     ]);
   }
 

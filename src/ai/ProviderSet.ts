@@ -15,6 +15,8 @@ export interface RoomProvider {
   chain: string[];
   /** Some provider of the chain reads images (worth downloading them). */
   vision: boolean;
+  /** The first provider of the chain calls functions (worth offering tools). */
+  tools: boolean;
 }
 
 /** The configured providers (`ai.providers`) and the failover order (`ai.failover`). */
@@ -39,6 +41,7 @@ export class ProviderSet {
           timeoutMs: p.timeout_ms,
           maxRetries: p.max_retries,
           vision: p.vision === true,
+          tools: p.tools === true,
         }),
       );
     }
@@ -72,6 +75,11 @@ export class ProviderSet {
       provider = list.length === 1 ? list[0]! : this.factory.failover(list);
       this.chains.set(key, provider);
     }
-    return { provider, chain, vision: chain.some((n) => this.ai.providers[n]?.vision === true) };
+    return {
+      provider,
+      chain,
+      vision: chain.some((n) => this.ai.providers[n]?.vision === true),
+      tools: this.ai.providers[first]?.tools === true,
+    };
   }
 }

@@ -7,9 +7,17 @@ import type { AttachmentReader } from "./attachments";
 import { assembleContext, estimateTokens, messageTokens } from "./context";
 import type { HistoryReader } from "./HistoryReader";
 import type { ProviderSet } from "./ProviderSet";
-import { type ChatUsage, ProviderError } from "./providers/types";
+import {
+  type ChatMessage,
+  type ChatProvider,
+  type ChatUsage,
+  ProviderError,
+  type ToolCall,
+} from "./providers/types";
 import type { Redactor } from "./redact";
 import { StreamingReply } from "./StreamingReply";
+import type { Toolbox } from "./tools/Toolbox";
+import type { AiTool } from "./tools/types";
 import { threadRoot } from "./triggers";
 
 const log = new Logger("Responder");
@@ -83,6 +91,8 @@ export class Responder {
       providers: ProviderSet;
       store: AiStore;
       redact: Redactor;
+      /** Tools offered to providers that call functions. */
+      toolbox?: Toolbox;
     },
   ) {}
 
@@ -152,7 +162,11 @@ export class Responder {
               images: chosen.vision
                 ? { max: ai.vision.max_images, maxBytes: ai.vision.max_bytes }
                 : undefined,
-              files: { max: ai.files.max_files, maxBytes: ai.files.max_bytes },
+              files: {
+                max: ai.files.max_files,
+                maxBytes: ai.files.max_bytes,
+                maxPdfBytes: ai.files.max_pdf_bytes,
+              },
               audio: ai.transcription.base_url
                 ? { max: ai.transcription.max_files, maxBytes: ai.transcription.max_bytes }
                 : undefined,
@@ -184,21 +198,44 @@ export class Responder {
               : `Nothing was said in the last ${summary.span}: say so in one sentence.`,
         });
       promptTokens = messages.reduce((n, m) => n + messageTokens(m), 0);
-      const stream = chosen.provider.stream({
-        model: settings.model ?? "",
-        messages,
-        maxTokens: ai.context.max_answer_tokens,
-        signal: job.signal,
-      });
-      for await (const chunk of stream) {
-        if (chunk.type === "delta") {
-          text += chunk.text;
-          streaming.push(chunk.text);
-          if (streaming.firstEventId) await stopTyping();
-        } else {
-          usage = chunk.usage;
-          answeredBy = chunk.provider ?? answeredBy;
-          model = chunk.model ?? model;
+      const tools = chosen.tools && !summary ? await this.opts.toolbox?.forRoom(roomId) : undefined;
+      for (let step = 0; ; step++) {
+        // The last round offers no tools: the model then answers with what it has.
+        const offered = tools?.length && step < ai.tools.max_steps ? tools : undefined;
+        const round = await this.round(
+          chosen.provider,
+          messages,
+          offered,
+          settings.model ?? "",
+          job.signal,
+          (piece) => {
+            text += piece;
+            streaming.push(piece);
+            if (streaming.firstEventId) void stopTyping();
+          },
+        );
+        if (round.usage) {
+          usage = {
+            promptTokens: (usage?.promptTokens ?? 0) + round.usage.promptTokens,
+            completionTokens: (usage?.completionTokens ?? 0) + round.usage.completionTokens,
+          };
+        }
+        answeredBy = round.provider ?? answeredBy;
+        model = round.model ?? model;
+        if (!offered || !round.calls.length) break;
+        const results = await this.opts.toolbox!.run(
+          offered,
+          round.calls,
+          { roomId, now: trigger.origin_server_ts, triggerEventId: trigger.event_id },
+          job.signal,
+        );
+        await this.notice(trigger, results.map((r) => `🔧 ${r.shown}`).join("\n"));
+        messages.push({ role: "assistant", content: round.text, toolCalls: round.calls });
+        for (const r of results)
+          messages.push({ role: "tool", toolCallId: r.call.id, toolName: r.call.name, content: r.output });
+        if (text && !/\s$/.test(text)) {
+          text += "\n\n";
+          streaming.push("\n\n");
         }
       }
       await streaming.finish();
@@ -246,6 +283,40 @@ export class Responder {
       clearInterval(refresh);
       if (typing) await stopTyping();
     }
+  }
+
+  /** One request to the model: its text streamed to `onText`, and the tool calls it asks for. */
+  private async round(
+    provider: ChatProvider,
+    messages: ChatMessage[],
+    tools: AiTool[] | undefined,
+    model: string,
+    signal: AbortSignal,
+    onText: (piece: string) => void,
+  ): Promise<{ text: string; calls: ToolCall[]; usage?: ChatUsage; provider?: string; model?: string }> {
+    const { ai } = this.opts;
+    let text = "";
+    let calls: ToolCall[] = [];
+    const out: { usage?: ChatUsage; provider?: string; model?: string } = {};
+    const stream = provider.stream({
+      model,
+      messages,
+      maxTokens: ai.context.max_answer_tokens,
+      signal,
+      tools: tools?.map(({ name, description, parameters }) => ({ name, description, parameters })),
+    });
+    for await (const chunk of stream) {
+      if (chunk.type === "delta") {
+        text += chunk.text;
+        onText(chunk.text);
+      } else if (chunk.type === "tool_calls") calls = chunk.calls;
+      else {
+        out.usage = chunk.usage;
+        out.provider = chunk.provider;
+        out.model = chunk.model;
+      }
+    }
+    return { text, calls, ...out };
   }
 
   /** A short notice from the AI user, replying to `to`. */

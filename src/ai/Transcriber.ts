@@ -1,7 +1,8 @@
-import OpenAI, { toFile } from "openai";
+import type OpenAI from "openai";
 import type { AiConfig } from "../config/types";
 import { BoundedMap } from "../core/Bounded";
 import { Logger } from "../log/Logger";
+import { openaiModule } from "./openaiModule";
 
 const log = new Logger("Transcriber");
 
@@ -19,7 +20,7 @@ export class Transcriber {
 
   constructor(private readonly cfg: AiConfig["transcription"]) {
     if (cfg.base_url)
-      this.client = new OpenAI({
+      this.client = new (openaiModule().OpenAI)({
         baseURL: cfg.base_url,
         apiKey: cfg.api_key ?? "none",
         timeout: cfg.timeout_ms,
@@ -47,7 +48,7 @@ export class Transcriber {
     if (!this.client) return undefined;
     const known = this.done.get(eventId);
     if (known !== undefined) return known;
-    const file = await toFile(data, name || "audio", { type: mimetype });
+    const file = await openaiModule().toFile(data, name || "audio", { type: mimetype });
     const res = await this.client.audio.transcriptions.create({ file, model: this.cfg.model }, { signal });
     const text = String(res.text ?? "")
       .trim()

@@ -1,6 +1,8 @@
+import { loadSharp } from "../core/sharp";
 import { Logger } from "../log/Logger";
 import type { DownloadOptions, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
-import { downscale, loadSharp } from "./downscale";
+import { downscale } from "./downscale";
+import { pdfText } from "./pdf";
 import type { ChatImage } from "./providers/types";
 import type { Transcriber } from "./Transcriber";
 import { isEdit } from "./triggers";
@@ -17,11 +19,14 @@ export type Attachment =
 const TEXT_NAME = /\.(txt|md|csv|json|yaml|yml|ts|js|py|go|rs|java|c|h|sh|toml|ini|log)$/i;
 const TEXT_MIME = /^(text\/[\w.+-]+|application\/json|application\/xml)$/i;
 
+/** What the context makes of a file: an image, text (text-like files and PDFs' text), a transcript. */
+export type AttachmentKind = "image" | "text" | "pdf" | "audio";
+
 /**
  * The event's media kind as the context treats it: an image (m.image, m.sticker), a text-like
  * file, audio (voice messages and audio files, transcribed), or neither.
  */
-export function attachmentKind(ev: RoomEvent): "image" | "text" | "audio" | undefined {
+export function attachmentKind(ev: RoomEvent): AttachmentKind | undefined {
   const c = ev.content as Content;
   if (ev.type === "m.sticker") return "image";
   if (ev.type !== "m.room.message") return undefined;
@@ -31,6 +36,7 @@ export function attachmentKind(ev: RoomEvent): "image" | "text" | "audio" | unde
   const info = (c.info ?? {}) as Content;
   const mime = typeof info.mimetype === "string" ? info.mimetype.split(";")[0]!.trim() : "";
   const name = typeof c.filename === "string" ? c.filename : typeof c.body === "string" ? c.body : "";
+  if (mime === "application/pdf" || /\.pdf$/i.test(name)) return "pdf";
   return TEXT_MIME.test(mime) || TEXT_NAME.test(name) ? "text" : undefined;
 }
 
@@ -90,7 +96,8 @@ export function fileText(
 export interface AttachmentLimits {
   /** Images: undefined when no provider of the chain reads them. */
   images?: { max: number; maxBytes: number };
-  files: { max: number; maxBytes: number };
+  /** Text files and PDFs: `maxBytes` of text; PDFs are fetched whole up to `maxPdfBytes`. */
+  files: { max: number; maxBytes: number; maxPdfBytes: number };
   /** Audio to transcribe: undefined without a transcription endpoint. */
   audio?: { max: number; maxBytes: number };
 }
@@ -99,8 +106,8 @@ export interface AttachmentLimits {
 export function wantedAttachments(
   events: RoomEvent[],
   limits: AttachmentLimits,
-): Array<{ ev: RoomEvent; kind: "image" | "text" | "audio" }> {
-  const out: Array<{ ev: RoomEvent; kind: "image" | "text" | "audio" }> = [];
+): Array<{ ev: RoomEvent; kind: AttachmentKind }> {
+  const out: Array<{ ev: RoomEvent; kind: AttachmentKind }> = [];
   let images = 0;
   let files = 0;
   let audio = 0;
@@ -111,7 +118,7 @@ export function wantedAttachments(
     if (kind === "image" && limits.images && images < limits.images.max) {
       images++;
       out.push({ ev, kind });
-    } else if (kind === "text" && files < limits.files.max && limits.files.maxBytes > 0) {
+    } else if ((kind === "text" || kind === "pdf") && files < limits.files.max && limits.files.maxBytes > 0) {
       files++;
       out.push({ ev, kind });
     } else if (kind === "audio" && limits.audio && audio < limits.audio.max) {
@@ -154,11 +161,13 @@ export class AttachmentReader {
     await Promise.all(
       wantedAttachments(events, limits).map(async ({ ev, kind }) => {
         const content = ev.content as Content;
-        if (kind === "audio") return this.transcript(ev, content, limits.audio!.maxBytes, out, signal);
+        if (kind === "audio") return this.transcript(ev, limits.audio!.maxBytes, out, signal);
         const opts: DownloadOptions =
           kind === "image"
             ? { userId: this.aiUserId, maxBytes: imageCap, signal }
-            : { userId: this.aiUserId, maxBytes: limits.files.maxBytes, truncate: true, signal };
+            : kind === "pdf"
+              ? { userId: this.aiUserId, maxBytes: limits.files.maxPdfBytes, signal }
+              : { userId: this.aiUserId, maxBytes: limits.files.maxBytes, truncate: true, signal };
         try {
           const media = await this.api.downloadMedia({ url: content.url, file: content.file }, opts);
           if (kind === "image") {
@@ -172,8 +181,11 @@ export class AttachmentReader {
             if (image) out.set(ev.event_id, { kind, image });
             else log.info("image left as text", { event: ev.event_id, bytes: media.data.length, mime });
           } else {
-            const t = fileText(media.data, limits.files.maxBytes, media.truncated === true);
-            if (t) out.set(ev.event_id, { kind, text: t.text, truncated: t.cut });
+            const t =
+              kind === "pdf"
+                ? await pdfText(media.data, limits.files.maxBytes)
+                : fileText(media.data, limits.files.maxBytes, media.truncated === true);
+            if (t) out.set(ev.event_id, { kind: "text", text: t.text, truncated: t.cut });
             else log.debug("not a text file", { event: ev.event_id });
           }
         } catch (err) {
@@ -187,29 +199,36 @@ export class AttachmentReader {
   /** A voice message's or audio file's transcript as text, once per event. */
   private async transcript(
     ev: RoomEvent,
-    content: Content,
     maxBytes: number,
     out: Map<string, Attachment>,
     signal?: AbortSignal,
   ): Promise<void> {
-    const t = this.transcriber;
-    if (!t) return;
     try {
-      let text = t.known(ev.event_id);
-      if (text === undefined) {
-        const media = await this.api.downloadMedia(
-          { url: content.url, file: content.file },
-          { userId: this.aiUserId, maxBytes, signal },
-        );
-        const info = (content.info ?? {}) as Content;
-        const mime = typeof info.mimetype === "string" ? info.mimetype : media.contentType;
-        const name =
-          typeof content.filename === "string" ? content.filename : String(content.body ?? "audio");
-        text = await t.transcribe(ev.event_id, media.data, name, mime, signal);
-      }
+      const text = await this.transcribe(ev, maxBytes, signal);
       if (text) out.set(ev.event_id, { kind: "text", text: `(transcript) ${text}`, truncated: false });
     } catch (err) {
       log.info("audio not transcribed", { event: ev.event_id, err: String(err) });
     }
+  }
+
+  /**
+   * The transcript of a voice message or audio file (made once per event and kept); undefined
+   * without a transcription endpoint or when it heard nothing. Throws when the download or the
+   * endpoint fails.
+   */
+  async transcribe(ev: RoomEvent, maxBytes: number, signal?: AbortSignal): Promise<string | undefined> {
+    const t = this.transcriber;
+    if (!t) return undefined;
+    const known = t.known(ev.event_id);
+    if (known !== undefined) return known || undefined;
+    const content = ev.content as Content;
+    const media = await this.api.downloadMedia(
+      { url: content.url, file: content.file },
+      { userId: this.aiUserId, maxBytes, signal },
+    );
+    const info = (content.info ?? {}) as Content;
+    const mime = typeof info.mimetype === "string" ? info.mimetype : media.contentType;
+    const name = typeof content.filename === "string" ? content.filename : String(content.body ?? "audio");
+    return t.transcribe(ev.event_id, media.data, name, mime, signal);
   }
 }

@@ -15,6 +15,12 @@ export function aiConfigProblems(ai: AiConfig): string[] {
     if (!names.includes(n))
       problems.push(`ai.failover[${i}]: '${n}' is not in ai.providers (${known}); add it there or remove it`);
   });
+  for (const [name, m] of Object.entries(ai.mcp_servers)) {
+    if ((m.command === undefined) === (m.url === undefined))
+      problems.push(
+        `ai.mcp_servers.${name}: give either command (a program spoken to over stdio) or url (Streamable HTTP), not ${m.command ? "both" : "neither"}`,
+      );
+  }
   problems.push(...patternProblems(ai.redact.patterns, "ai.redact.patterns"));
   problems.push(...patternProblems(ai.ignore_users, "ai.ignore_users"));
   return problems;

@@ -66,7 +66,8 @@ export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4) + 4;
 }
 
-function bodyOf(ev: RoomEvent, content: Content): string | undefined {
+/** The text of a message as the model reads it (`[image: name]` for media), or undefined for none. */
+export function bodyOf(ev: RoomEvent, content: Content): string | undefined {
   if (typeof content.body !== "string") return undefined;
   const msgtype = content.msgtype;
   const body = stripReplyFallback(content.body).trim();

@@ -1,33 +1,11 @@
+import { loadSharp, MAX_INPUT_PIXELS } from "../core/sharp";
 import { Logger } from "../log/Logger";
 import type { ChatImage } from "./providers/types";
 
 const log = new Logger("AiDownscale");
 
-type Sharp = typeof import("sharp");
-
-/**
- * sharp is not a dependency of clawbridge: it is baileys' peer dependency, which npm installs
- * with it (pinned in package-lock.json). Loaded on first use; when it cannot be loaded, images
- * over `ai.vision.max_bytes` stay text stand-ins.
- */
-let loading: Promise<Sharp | undefined> | undefined;
-
-export function loadSharp(): Promise<Sharp | undefined> {
-  loading ??= import("sharp")
-    .then((m) => ((m as { default?: Sharp }).default ?? (m as unknown as Sharp)) as Sharp)
-    .catch((err: unknown) => {
-      log.info("sharp is not available: images over ai.vision.max_bytes are not downscaled", {
-        err: String(err),
-      });
-      return undefined;
-    });
-  return loading;
-}
-
 /** Longest sides tried, largest first, until the JPEG fits. */
 const SIDES = [2048, 1536, 1024, 768, 512];
-/** Refuse decompression bombs: more pixels than this are not decoded. */
-const MAX_INPUT_PIXELS = 50_000_000;
 
 /**
  * The image re-encoded as a JPEG of at most `maxBytes` (longest side at most 2048 px, EXIF

@@ -29,7 +29,14 @@ function validate(): ValidateFunction<BridgeConfig> {
 const SECRET_KEY =
   /token|secret|password|passwd|api_?key|private_?key|pickle_?key|credential|webhook(_?url)?$/i;
 
+/** Maps whose every value is a secret: HTTP headers and environment variables handed to other programs. */
+const SECRET_MAPS = new Set(["headers", "env"]);
+
 function registerSecrets(value: unknown, key = ""): void {
+  if (SECRET_MAPS.has(key) && isPlainObject(value)) {
+    for (const v of Object.values(value)) if (typeof v === "string") registerSecret(v);
+    return;
+  }
   if (typeof value === "string") {
     if (SECRET_KEY.test(key)) registerSecret(value);
   } else if (Array.isArray(value)) {

@@ -123,6 +123,67 @@ function providerSchema(): SchemaNode {
         "The model reads images: images in the room go to it as image parts (OpenAI image_url data URLs, Ollama images). false: they reach it as the text `[image: name]`.",
         false,
       ),
+      tools: bool(
+        "The model calls functions (OpenAI tools, Ollama tools): the AI's tools (ai.tools, ai.mcp_servers) are offered to it. false: it answers from the conversation alone.",
+        false,
+      ),
+    },
+  };
+}
+
+/** Names of the AI's built-in tools. */
+export const BUILTIN_TOOLS = ["search_room", "read_span", "who_is_here"] as const;
+
+/** One `ai.mcp_servers.<name>` entry. */
+function mcpServerSchema(): SchemaNode {
+  const strings = {
+    type: "object",
+    default: {},
+    additionalProperties: { type: "string" },
+  } as const;
+  return {
+    type: "object",
+    description: "An MCP server: `command` (stdio) or `url` (Streamable HTTP), and the rooms it serves.",
+    additionalProperties: false,
+    required: ["rooms"],
+    properties: {
+      command: str("Program started with stdio transport (no shell), e.g. /usr/local/bin/mcp-weather.", {
+        minLength: 1,
+        "x-expected": "a program path",
+      }),
+      args: list("Its arguments.", { type: "string" }),
+      env: {
+        ...strings,
+        description: "Extra environment variables for the program (values are secrets: never logged).",
+      },
+      cwd: str("Its working directory (unset: the bridge's).", {
+        minLength: 1,
+        "x-expected": "a directory path",
+      }),
+      url: str("Streamable HTTP endpoint, e.g. http://127.0.0.1:3001/mcp.", {
+        pattern: HTTP_URL,
+        "x-expected": "an http(s) URL",
+      }),
+      headers: {
+        ...strings,
+        description: "HTTP headers sent with every request, e.g. Authorization (never logged).",
+      },
+      rooms: {
+        type: "array",
+        description:
+          "Rooms (ids like !abc:example.org or aliases like #ops:example.org) whose AI may call this server's tools; `*` for every room. Required: a server serves no room unless listed.",
+        items: { type: "string", pattern: "^([!#]\\S+|\\*)$", "x-expected": "a room id, a room alias or *" },
+        examples: [["*"], ["#ops:example.org"]],
+      },
+      tools: list("Only these tools of the server are offered (empty: all it lists).", {
+        type: "string",
+        minLength: 1,
+      }),
+      timeout_ms: int(
+        "Give up on one tool call (and on connecting) after this many milliseconds.",
+        15000,
+        100,
+      ),
     },
   };
 }
@@ -190,7 +251,7 @@ function aiSchema(): SchemaNode {
       ),
     }),
     files: section(
-      "Text-like files in the room (text/*, JSON, XML, source and config files) enter the context as text.",
+      "Text-like files in the room (text/*, JSON, XML, source and config files) and the text of PDFs enter the context.",
       {
         max_bytes: int(
           "Most bytes of one file's text (never more than half of context.token_budget); the rest is cut. Binary files stay `[file: name]`.",
@@ -198,6 +259,11 @@ function aiSchema(): SchemaNode {
           0,
         ),
         max_files: int("Most files read per request (the newest ones).", 4, 0, 32),
+        max_pdf_bytes: int(
+          "Largest PDF whose text is read (its first 50 pages, cut to max_bytes of text); larger ones, scans and broken PDFs stay `[file: name]`.",
+          10485760,
+          0,
+        ),
       },
     ),
     transcription: section(
@@ -227,6 +293,57 @@ function aiSchema(): SchemaNode {
       edit_interval_ms: int("Least time between two edits of the answer.", 1000, 100),
       max_edits: int("Most edits of one answer; the last one always holds the complete text.", 15, 1, 500),
     }),
+    tools: section(
+      "Function calling, for providers with `tools: true`. Each call is shown in the room as a short notice; what a tool returns is data for the model, never a command.",
+      {
+        enabled: bool("Offer tools to models that call functions.", true),
+        builtin: {
+          ...list(
+            "Built-in tools offered: search_room (words, sender, time span), read_span (what was said in a span, every platform, e.g. for 'what did I miss'), who_is_here (members and their platforms).",
+            { type: "string", enum: [...BUILTIN_TOOLS], "x-expected": BUILTIN_TOOLS.join(", ") },
+          ),
+          default: [...BUILTIN_TOOLS],
+        },
+        max_steps: int(
+          "Most rounds of tool calls for one answer; then the model answers without tools.",
+          4,
+          1,
+          16,
+        ),
+        timeout_ms: int("Give up on one built-in tool call after this many milliseconds.", 10000, 100),
+        max_output_chars: int(
+          "Most characters of one tool result given to the model; the rest is cut.",
+          8000,
+          256,
+        ),
+      },
+    ),
+    mcp_servers: {
+      type: "object",
+      description:
+        "MCP servers whose tools the AI may call (stdio or Streamable HTTP), keyed by a name of your choice; each lists the rooms it serves.",
+      default: {},
+      propertyNames: {
+        type: "string",
+        pattern: "^[A-Za-z0-9_-]{1,32}$",
+        "x-expected": "a name of letters, digits, _ and -",
+      },
+      additionalProperties: mcpServerSchema(),
+      "x-sample-comment": [
+        "files:",
+        "  command: /usr/local/bin/mcp-server-filesystem",
+        "  args: [/srv/shared]",
+        "  env: { LOG_LEVEL: warn }",
+        "  cwd: /srv",
+        "  rooms: ['#ops:example.org']",
+        "  tools: [read_file, list_directory]",
+        "search:",
+        "  url: http://127.0.0.1:3001/mcp",
+        "  headers: { Authorization: Bearer ... }",
+        "  rooms: ['*']",
+        "  timeout_ms: 15000",
+      ],
+    },
     providers: {
       type: "object",
       description: "Model endpoints, keyed by a name of your choice.",

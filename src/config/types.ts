@@ -126,6 +126,23 @@ export interface AiProviderConfig {
   max_retries: number;
   /** The model reads images. */
   vision: boolean;
+  /** The model calls functions (tools are offered to it). */
+  tools: boolean;
+}
+
+/** One `ai.mcp_servers.<name>` entry: a stdio command or a Streamable HTTP URL. */
+export interface AiMcpServerConfig {
+  command?: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  url?: string;
+  headers: Record<string, string>;
+  /** Rooms (ids or aliases) whose AI may call this server's tools; `*`: every room. */
+  rooms: string[];
+  /** Tools of the server offered (all when empty). */
+  tools: string[];
+  timeout_ms: number;
 }
 
 /** Which new portals the AI joins by itself. */
@@ -150,7 +167,7 @@ export interface AiConfig {
   /** Images for providers with `vision`. */
   vision: { max_images: number; max_bytes: number };
   /** Text-like files read into the context. */
-  files: { max_bytes: number; max_files: number };
+  files: { max_bytes: number; max_files: number; max_pdf_bytes: number };
   /** Audio transcribed into the context (off without `base_url`). */
   transcription: {
     base_url?: string;
@@ -161,6 +178,16 @@ export interface AiConfig {
     timeout_ms: number;
   };
   streaming: { edit_interval_ms: number; max_edits: number };
+  /** Function calling, for providers with `tools`. */
+  tools: {
+    enabled: boolean;
+    /** Built-in tools offered (search_room, read_span, who_is_here). */
+    builtin: string[];
+    max_steps: number;
+    timeout_ms: number;
+    max_output_chars: number;
+  };
+  mcp_servers: Record<string, AiMcpServerConfig>;
   providers: Record<string, AiProviderConfig>;
   default_provider?: string;
   failover: string[];

@@ -16,7 +16,7 @@ import { type Database, openDatabase } from "../store/Database";
 import { Migrator } from "../store/Migrator";
 import { PgStore } from "../store/PgStore";
 import { TxnPruner } from "../store/TxnPruner";
-import type { QueueItem } from "../store/types";
+import type { KvWrite, QueueItem } from "../store/types";
 import { Backfill } from "./Backfill";
 import { CatchUp } from "./CatchUp";
 import { ConnectorRegistry } from "./ConnectorRegistry";
@@ -203,6 +203,7 @@ export class Bridge {
       store: this.store,
       extra: this.opts.connectors,
       onEvent: (login, event) => this.onRemoteEvent(login, event),
+      onEvents: (login, events, cursor) => this.onRemoteEvents(login, events, cursor),
       onStateChange: (login, state, message) => {
         this.stateNotices?.changed(login, state, message);
         if (state === ConnectionState.Connected) this.catchUp?.connected(login);
@@ -459,27 +460,39 @@ export class Bridge {
   }
 
   private async onRemoteEvent(login: LoginRef, event: RemoteEvent): Promise<void> {
-    if (!isValidRemoteEvent(event)) {
-      log.warn("malformed event from a connector skipped", {
-        platform: login.platform,
-        event: preview(event),
-      });
-      return;
+    await this.onRemoteEvents(login, [event]);
+  }
+
+  /**
+   * Events of one login in order: typing and read notices go at once (not queued), the rest
+   * into the queue in one write, together with the connector's `cursor` when given.
+   */
+  private async onRemoteEvents(login: LoginRef, events: RemoteEvent[], cursor?: KvWrite): Promise<void> {
+    const queued: RemoteEvent[] = [];
+    for (const event of events) {
+      if (!isValidRemoteEvent(event)) {
+        log.warn("malformed event from a connector skipped", {
+          platform: login.platform,
+          event: preview(event),
+        });
+        continue;
+      }
+      if (event.kind === "typing" || event.kind === "read") {
+        const payload: RemotePayload = { platform: login.platform, loginId: login.id, event };
+        this.inbound
+          .deliver(payload)
+          .catch((err: unknown) => log.debug("typing/read not bridged", { err: String(err) }));
+        continue;
+      }
+      // Messages missed while the login was away go first, so the room keeps the platform's order.
+      await this.catchUp?.before(login, event);
+      queued.push(event);
     }
-    if (event.kind === "typing" || event.kind === "read") {
-      const payload: RemotePayload = { platform: login.platform, loginId: login.id, event };
-      this.inbound
-        .deliver(payload)
-        .catch((err: unknown) => log.debug("typing/read not bridged", { err: String(err) }));
-      return;
-    }
-    // Messages missed while the login was away go first, so the room keeps the platform's order.
-    await this.catchUp?.before(login, event);
-    await this.enqueueRemote(login, [event]);
+    await this.enqueueRemote(login, queued, cursor);
   }
 
   /** Queues remote events of one login durably, in order; malformed ones are logged and skipped. */
-  private async enqueueRemote(login: LoginRef, events: RemoteEvent[]): Promise<void> {
+  private async enqueueRemote(login: LoginRef, events: RemoteEvent[], cursor?: KvWrite): Promise<void> {
     const items = events
       .filter((event) => {
         if (isValidRemoteEvent(event)) return true;
@@ -494,7 +507,7 @@ export class Bridge {
         kind: "remote" as const,
         payload: { platform: login.platform, loginId: login.id, event } satisfies RemotePayload,
       }));
-    await this.queue.push(items);
+    await this.queue.push(items, cursor);
   }
 
   /**

@@ -5,7 +5,7 @@ import { ghostUserId, remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig } from "../config/types";
 import { Logger } from "../log/Logger";
 import type { Store } from "../store/Store";
-import type { LoginRow } from "../store/types";
+import type { KvWrite, LoginRow } from "../store/types";
 import {
   ConnectionState,
   type ConnectorContext,
@@ -33,7 +33,7 @@ export function connectorContext(
   config: BridgeConfig,
   name: string,
   store: Pick<Store, "query" | "kvGet" | "kvSet">,
-  hooks: Pick<ConnectorContext, "emit" | "stateChanged">,
+  hooks: Pick<ConnectorContext, "emit" | "emitAll" | "stateChanged">,
 ): ConnectorContext {
   return {
     config: (config.platforms[name] ?? {}) as Record<string, unknown>,
@@ -100,6 +100,8 @@ export class ConnectorRegistry {
       config: BridgeConfig;
       store: Store;
       onEvent(login: LoginRef, event: RemoteEvent): Promise<void>;
+      /** Several events queued in one write, with the connector's key/value entry `cursor`. */
+      onEvents(login: LoginRef, events: RemoteEvent[], cursor?: KvWrite): Promise<void>;
       extra?: NetworkConnector[];
       /** Sees every change of a login's state (the owner is told in the management room). */
       onStateChange?(login: LoginRef, state: ConnectionState, message?: string): void;
@@ -119,6 +121,8 @@ export class ConnectorRegistry {
       await connector.init(
         connectorContext(config, name, store, {
           emit: (login, event) => this.opts.onEvent(login, event),
+          emitAll: (login, events, cursor) =>
+            this.opts.onEvents(login, events, cursor && { namespace: name, ...cursor }),
           stateChanged: (login, state, message) => this.setState(login, state, message),
         }),
       );

@@ -1,7 +1,7 @@
 import type { Metrics } from "../http/Metrics";
 import { Logger } from "../log/Logger";
 import type { Store } from "../store/Store";
-import type { NewQueueItem, QueueItem, QueueKind } from "../store/types";
+import type { KvWrite, NewQueueItem, QueueItem, QueueKind } from "../store/types";
 import { isDatabaseUnavailable } from "../store/unavailable";
 import { classifyFailure } from "./errors";
 
@@ -84,10 +84,13 @@ export class DeliveryQueue {
     return pending.length;
   }
 
-  /** Stores and then schedules items; resolves once they are durable. */
-  async push(items: NewQueueItem[]): Promise<void> {
-    if (!items.length) return;
-    this.accept(storedItems(items, await this.opts.store.enqueue(items)));
+  /**
+   * Stores and then schedules items; resolves once they are durable. `kv` is written in the
+   * same transaction (a connector's polling offset), even when there are no items.
+   */
+  async push(items: NewQueueItem[], kv?: KvWrite): Promise<void> {
+    if (!items.length && !kv) return;
+    this.accept(storedItems(items, await this.opts.store.enqueue(items, kv)));
   }
 
   /**
@@ -157,6 +160,7 @@ export class DeliveryQueue {
    * database is unreachable: a row left behind would be delivered again at the next start.
    */
   private complete(item: QueueItem): void {
+    if (item.completed) return; // removed with the write that recorded its delivery
     const { store } = this.opts;
     const done = (async () => {
       for (let attempt = 1; ; attempt++) {

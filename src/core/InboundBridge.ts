@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Metrics } from "../http/Metrics";
 import { Logger } from "../log/Logger";
-import type { EncryptedFile, Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
+import type { Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { MessageRow, Portal, QueueItem } from "../store/types";
 import type { Backfill } from "./Backfill";
@@ -9,7 +9,7 @@ import type { ConnectorRegistry } from "./ConnectorRegistry";
 import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, RemoteMessage } from "./connector";
 import { BridgeError, retryHint, userText } from "./errors";
 import type { GhostService } from "./GhostService";
-import { uploadMessageMedia } from "./media";
+import { type UploadedMedia, uploadMessageMedia } from "./media";
 import { orderKeyOf } from "./orderKey";
 import { chatKey, type PortalService } from "./PortalService";
 import { locationContent, POLL_START, pollStartContent } from "./richContent";
@@ -90,14 +90,14 @@ export class InboundBridge {
   }
 
   async handle(item: QueueItem): Promise<void> {
-    return this.deliver(item.payload as RemotePayload, item.attempts > 0);
+    return this.deliver(item.payload as RemotePayload, item.attempts > 0, item);
   }
 
   /**
    * Delivers one remote event; typing and read receipts come here directly, unqueued.
    * `retried`: an earlier attempt failed, possibly after the homeserver stored the event.
    */
-  async deliver(payload: RemotePayload, retried = false): Promise<void> {
+  async deliver(payload: RemotePayload, retried = false, item?: QueueItem): Promise<void> {
     const { platform, loginId, event } = payload;
     const entry = this.opts.registry.client(loginId);
     if (!entry) throw new BridgeError(`the ${platform} login is not connected`, undefined, true);
@@ -120,7 +120,7 @@ export class InboundBridge {
         this.backfilled(portal, loginId, client, msg, how),
       );
       if (await this.banned(portal, event)) return;
-      await this.message(portal, client, event, retried);
+      await this.message(portal, client, event, retried, item);
       this.opts.metrics.events.inc({ platform, direction: "in" });
       return;
     }
@@ -154,7 +154,7 @@ export class InboundBridge {
     if (await this.banned(portal, msg)) return;
     const now = Date.now();
     const ts = Number.isSafeInteger(msg.timestamp) && msg.timestamp > 0 ? Math.min(msg.timestamp, now) : now;
-    await this.message(portal, client, msg, how.resumed, { ts, history: how.history });
+    await this.message(portal, client, msg, how.resumed, undefined, { ts, history: how.history });
     this.opts.metrics.events.inc({ platform: portal.platform, direction: "in" });
   }
 
@@ -206,6 +206,8 @@ export class InboundBridge {
     client: NetworkClient,
     msg: RemoteMessage,
     retried: boolean,
+    /** The queue item: it leaves the queue with the last part's message-map row. */
+    item?: QueueItem,
     backfill: { ts: number; history: boolean } | undefined = undefined,
   ): Promise<void> {
     const { store } = this.opts;
@@ -241,9 +243,9 @@ export class InboundBridge {
       }
     }
     for (const ref of msg.attachments ?? []) {
-      let source: { url: string } | { file: EncryptedFile };
+      let up: UploadedMedia;
       try {
-        source = await uploadMessageMedia(intent, client, ref, portal.roomId);
+        up = await uploadMessageMedia(intent, client, ref, portal.roomId);
       } catch (err) {
         // Media that can never come over (too large, gone) must not hold back the message:
         // the room is told in its place. Passing failures are retried as usual.
@@ -258,15 +260,23 @@ export class InboundBridge {
         });
         continue;
       }
+      // What the bytes say fills in what the platform did not: type, size, an image's size.
+      const known: MediaRef = {
+        ...ref,
+        mimetype: up.mimetype,
+        size: up.size,
+        width: ref.width ?? up.w,
+        height: ref.height ?? up.h,
+      };
       parts.push({
         type: "m.room.message",
         content: {
-          msgtype: mediaMsgtype(ref),
+          msgtype: mediaMsgtype(known),
           body: ref.name ?? "file",
           filename: ref.name,
-          ...source,
-          info: mediaInfo(ref),
-          ...voiceContent(ref),
+          ...up.source,
+          info: { ...mediaInfo(known), ...up.thumbnail },
+          ...voiceContent(known),
         },
       });
     }
@@ -286,21 +296,24 @@ export class InboundBridge {
           txnIdFor(portal.platform, portal.chatId, msg.id, part),
           { ts: backfill?.ts },
         ));
-      await store.insertMessages([
-        {
-          platform: portal.platform,
-          chatId: portal.chatId,
-          remoteId: msg.id,
-          part,
-          roomId: portal.roomId,
-          eventId,
-          senderMxid: intent.userId,
-          remoteSender: msg.sender.id,
-          threadRoot: msg.threadRoot,
-          timestamp: new Date(msg.timestamp),
-          orderKey: orderKeyOf(client, msg.id),
-        },
-      ]);
+      await store.insertMessages(
+        [
+          {
+            platform: portal.platform,
+            chatId: portal.chatId,
+            remoteId: msg.id,
+            part,
+            roomId: portal.roomId,
+            eventId,
+            senderMxid: intent.userId,
+            remoteSender: msg.sender.id,
+            threadRoot: msg.threadRoot,
+            timestamp: new Date(msg.timestamp),
+            orderKey: orderKeyOf(client, msg.id),
+          },
+        ],
+        part === parts.length - 1 ? item : undefined,
+      );
     }
   }
 

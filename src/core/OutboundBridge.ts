@@ -268,7 +268,9 @@ export class OutboundBridge {
       throw new BridgeError(`the ${portal.platform} login of this room is not connected`, undefined, true);
     if (await this.relayOff(portal, entry, ev)) return;
     // Only a resumed or retried item can have reached the platform already.
-    await this.relay(portal, entry.client, ev, item.resumed === true || item.attempts > 0);
+    // The item may leave the queue with the message-map write unless the portal is taken over below.
+    const last = entry.login.id === portal.loginId ? item : undefined;
+    await this.relay(portal, entry.client, ev, item.resumed === true || item.attempts > 0, last);
     // Only a login that could deliver takes the portal over (a personal account refuses
     // chats of another account, and must not keep them from their owner's next login).
     if (entry.login.id !== portal.loginId)
@@ -321,7 +323,14 @@ export class OutboundBridge {
     await this.opts.store.kvSet("told-unsupported", key, String(ev.origin_server_ts));
   }
 
-  private async relay(portal: Portal, client: NetworkClient, ev: RoomEvent, again: boolean): Promise<void> {
+  private async relay(
+    portal: Portal,
+    client: NetworkClient,
+    ev: RoomEvent,
+    again: boolean,
+    /** The queue item, when recording the message's ids is the last step of its delivery. */
+    item?: QueueItem,
+  ): Promise<void> {
     const chat = chatRefOf(portal);
     const c = ev.content as Content;
     const relates = (c["m.relates_to"] ?? {}) as Content;
@@ -333,7 +342,7 @@ export class OutboundBridge {
           if (isLive(c)) return;
           return this.edit(portal, client, chat, ev, relates);
         }
-        return this.message(portal, client, chat, ev, again);
+        return this.message(portal, client, chat, ev, again, item);
       case "m.reaction":
         return this.reaction(portal, client, chat, ev, relates);
       case "m.room.redaction":
@@ -433,6 +442,7 @@ export class OutboundBridge {
     ev: RoomEvent,
     /** A resumed or retried item: look up whether it was delivered already. */
     again: boolean,
+    item?: QueueItem,
   ): Promise<void> {
     const { store, metrics } = this.opts;
     if (again && (await this.remoteIdOf(portal, ev.event_id))) return; // delivered before a restart or failure
@@ -459,6 +469,7 @@ export class OutboundBridge {
           timestamp: new Date(sent.timestamp ?? ev.origin_server_ts),
           orderKey: orderKeyOf(client, remoteId),
         })),
+        item,
       );
     } catch (err) {
       if (this.unrecorded.size >= 10_000) this.unrecorded.delete(this.unrecorded.keys().next().value!);

@@ -325,6 +325,13 @@ export interface ConnectorContext {
    * acknowledge to the platform (a polling offset, a Socket Mode ack) does so only then.
    */
   emit(login: LoginRef, event: RemoteEvent): Promise<void>;
+  /**
+   * Hands several events to the core at once (a polled batch), in order, queued durably in one
+   * write. With `cursor`, the connector's key/value entry `cursor.key` is set to `cursor.value`
+   * in that same write: a polling offset and the events it confirms are stored together or not
+   * at all, so a crash neither loses them nor hands them out twice.
+   */
+  emitAll(login: LoginRef, events: RemoteEvent[], cursor?: { key: string; value: string }): Promise<void>;
   /** Reports a login's connection state; shown by `ping` and `status`. */
   stateChanged(login: LoginRef, state: ConnectionState, message?: string): void;
   /** The Matrix user id of this platform's ghost for a remote user (for mention pills). */

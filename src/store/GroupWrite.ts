@@ -5,18 +5,21 @@
  * item is written at once. Each caller's promise resolves once the write holding its item has
  * committed (or rejects with that write's error), so awaiting it is as durable as before.
  */
-export class GroupWrite<T> {
-  private next?: { items: T[]; done: Promise<void>; settle(err?: unknown): void };
+export class GroupWrite<T, R = unknown> {
+  private next?: { items: T[]; done: Promise<R>; settle(err: unknown, result?: R): void };
   private writing = false;
 
-  /** `write` must accept any number of items in one statement. */
-  constructor(private readonly write: (items: T[]) => Promise<unknown>) {}
+  /**
+   * `write` must accept any number of items in one statement; what it resolves with is what
+   * every caller of the group gets (each picks its own part out of it).
+   */
+  constructor(private readonly write: (items: T[]) => Promise<R>) {}
 
-  add(...items: T[]): Promise<void> {
+  add(...items: T[]): Promise<R> {
     if (!this.next) {
-      let settle!: (err?: unknown) => void;
-      const done = new Promise<void>((resolve, reject) => {
-        settle = (err) => (err === undefined ? resolve() : reject(err));
+      let settle!: (err: unknown, result?: R) => void;
+      const done = new Promise<R>((resolve, reject) => {
+        settle = (err, result) => (err === undefined ? resolve(result as R) : reject(err));
       });
       this.next = { items: [], done, settle };
     }
@@ -31,7 +34,7 @@ export class GroupWrite<T> {
     if (!batch) return;
     this.next = undefined;
     this.writing = true;
-    let run: Promise<unknown>;
+    let run: Promise<R>;
     try {
       run = this.write(batch.items);
     } catch (err) {
@@ -39,7 +42,7 @@ export class GroupWrite<T> {
     }
     run
       .then(
-        () => batch.settle(),
+        (result) => batch.settle(undefined, result),
         (err: unknown) => batch.settle(err ?? new Error("write failed")),
       )
       .finally(() => {

@@ -23,9 +23,11 @@ import {
   type UserDb,
 } from "./pgRows";
 import * as quarantine from "./QuarantineSql";
+import { QueueReplace } from "./QueueReplace";
 import type { ChatOf, Store } from "./Store";
 import type {
   Ghost,
+  KvWrite,
   LoginRow,
   MessageRow,
   NewQueueItem,
@@ -75,6 +77,9 @@ const SQL_INSERT_MESSAGES = `INSERT INTO message (${MESSAGE_COLS})
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
     $8::text[], $9::text[], $10::timestamptz[], $11::text[])
   ON CONFLICT DO NOTHING`;
+// The same, and the queue items whose delivery the rows record leave the queue in that write.
+const SQL_INSERT_MESSAGES_COMPLETING = `WITH done AS (DELETE FROM delivery_queue WHERE id = ANY($12::bigint[]))
+  ${SQL_INSERT_MESSAGES}`;
 const SQL_MESSAGE_BY_REMOTE = `SELECT ${MESSAGE_COLS} FROM message
   WHERE platform = $1 AND chat_id = $2 AND remote_id = $3 ORDER BY part`;
 const SQL_MESSAGES_BY_EVENT = `SELECT ${MESSAGE_COLS} FROM message WHERE event_id = $1
@@ -138,15 +143,12 @@ const SQL_ENQUEUE = `INSERT INTO delivery_queue (queue_key, kind, payload)
   FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS i(queue_key, kind, payload, ord)
   ORDER BY i.ord
   RETURNING id`;
-// The item leaves the queue and its successors enter it in one statement: either both happen
-// or neither, and an item already gone (replaced before) gets no successors a second time.
-const SQL_REPLACE_QUEUE_ITEM = `WITH gone AS (DELETE FROM delivery_queue WHERE id = $1 RETURNING id)
-  INSERT INTO delivery_queue (queue_key, kind, payload)
-  SELECT i.queue_key, i.kind, i.payload
-  FROM unnest($2::text[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS i(queue_key, kind, payload, ord)
-  WHERE EXISTS (SELECT 1 FROM gone)
-  ORDER BY i.ord
-  RETURNING id`;
+// The same with a key/value entry (a polling offset) in the one statement: both or neither.
+const SQL_ENQUEUE_WITH_KV = `WITH kv_set AS (
+    INSERT INTO kv (namespace, key, value) VALUES ($4, $5, $6)
+    ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = now()
+  )
+  ${SQL_ENQUEUE}`;
 const SQL_PENDING_QUEUE =
   "SELECT id, queue_key, kind, payload, attempts, created_at FROM delivery_queue ORDER BY id";
 const SQL_COMPLETE_QUEUE_ITEMS = "DELETE FROM delivery_queue WHERE id = ANY($1::bigint[])";
@@ -190,9 +192,15 @@ export class PgStore implements Store {
   private nextDelete?: { ids: string[]; done: Promise<void>; settle(err?: unknown): void };
   private deleting = false;
   /** Message map rows and ghost joins from concurrent deliveries share one statement each. */
-  private readonly messageWrites = new GroupWrite<MessageRow>((rows) =>
-    this.pool.query(SQL_INSERT_MESSAGES, messageColumns(rows)),
-  );
+  private readonly messageWrites = new GroupWrite<MessageRow | { done: string }>((entries) => {
+    const rows = entries.filter((e): e is MessageRow => !("done" in e));
+    const done = entries.flatMap((e) => ("done" in e ? [e.done] : []));
+    return done.length
+      ? this.pool.query(SQL_INSERT_MESSAGES_COMPLETING, [...messageColumns(rows), done])
+      : this.pool.query(SQL_INSERT_MESSAGES, messageColumns(rows));
+  });
+  /** Fan-outs of concurrent deliveries share one statement (see QueueReplace). */
+  private readonly replaceWrites: QueueReplace;
   private readonly joinWrites = new GroupWrite<[string, string]>((pairs) =>
     this.pool.query(SQL_GHOST_JOIN, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
   );
@@ -204,6 +212,7 @@ export class PgStore implements Store {
     private readonly opts: PgStoreOptions = {},
   ) {
     this.migrator = migrator ?? new Migrator({ pool });
+    this.replaceWrites = new QueueReplace(pool);
   }
 
   /** Migrates `db` and returns a store whose close() closes the database (and embedded server). */
@@ -302,9 +311,14 @@ export class PgStore implements Store {
 
   // ---- message map ----
 
-  async insertMessages(rows: MessageRow[]): Promise<void> {
+  async insertMessages(rows: MessageRow[], done?: QueueItem): Promise<void> {
     if (rows.length === 0) return;
-    await this.messageWrites.add(...rows);
+    if (done === undefined || !isRowId(done.id)) {
+      await this.messageWrites.add(...rows);
+      return;
+    }
+    await this.messageWrites.add(...rows, { done: done.id });
+    done.completed = true;
   }
 
   async getMessageByRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]> {
@@ -458,12 +472,22 @@ export class PgStore implements Store {
     return res.rowCount ?? 0;
   }
 
-  async enqueue(items: NewQueueItem[]): Promise<Array<string | undefined>> {
-    if (items.length === 0) return [];
+  async enqueue(items: NewQueueItem[], kv?: KvWrite): Promise<Array<string | undefined>> {
+    if (items.length === 0) {
+      if (kv) await this.kvSet(kv.namespace, kv.key, kv.value);
+      return [];
+    }
     const prepared = prepareItems(items);
     if (prepared.every((p) => p.error === undefined)) {
       try {
-        const rows = await this.rows<{ id: string }>(SQL_ENQUEUE, queueColumns(prepared));
+        const rows = kv
+          ? await this.rows<{ id: string }>(SQL_ENQUEUE_WITH_KV, [
+              ...queueColumns(prepared),
+              kv.namespace,
+              kv.key,
+              kv.value,
+            ])
+          : await this.rows<{ id: string }>(SQL_ENQUEUE, queueColumns(prepared));
         this.adoptPayloads(items, prepared);
         // ids follow insertion order; sorting guards against RETURNING listing them otherwise.
         return rows
@@ -474,7 +498,12 @@ export class PgStore implements Store {
         if (!quarantine.isDataError(err)) throw err;
       }
     }
-    const ids = (await quarantine.enqueueEachApart(this.pool, prepared))!;
+    const ids = (await quarantine.enqueueEachApart(
+      this.pool,
+      prepared,
+      undefined,
+      kv && { sql: SQL_KV_SET, params: [kv.namespace, kv.key, kv.value] },
+    ))!;
     this.adoptPayloads(items, prepared);
     return ids;
   }
@@ -483,12 +512,9 @@ export class PgStore implements Store {
     const prepared = prepareItems(items);
     const bad = prepared.find((p) => p.error !== undefined);
     if (bad) throw new Error(`a queue item ${bad.error}`);
-    const rows = await this.rows<{ id: string }>(SQL_REPLACE_QUEUE_ITEM, [id, ...queueColumns(prepared)]);
+    const ids = await this.replaceWrites.replace(id, prepared);
     this.adoptPayloads(items, prepared);
-    return rows
-      .map((r) => BigInt(r.id))
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(String);
+    return ids;
   }
 
   /** The caller delivers what was stored: payloads with characters jsonb refused replaced. */

@@ -96,11 +96,13 @@ function quarantineParams(p: PreparedItem, reason: string, attempts = 0): unknow
  * Queues items one by one in a single database transaction (recording `txnKey` first, when
  * given), quarantining each item PostgreSQL refuses. Resolves with each item's queue id, or
  * undefined for a quarantined one; undefined as a whole when `txnKey` was already recorded.
+ * `also`, when given, is one more statement of the same transaction (a polling offset).
  */
 export async function enqueueEachApart(
   pool: pg.Pool,
   prepared: PreparedItem[],
   txnKey?: string,
+  also?: { sql: string; params: unknown[] },
 ): Promise<Array<string | undefined> | undefined> {
   const client = await pool.connect();
   try {
@@ -131,6 +133,7 @@ export async function enqueueEachApart(
         ids.push(undefined);
       }
     }
+    if (also) await client.query(also.sql, also.params);
     await client.query("COMMIT");
     return ids;
   } catch (err) {

@@ -1,5 +1,6 @@
 import type {
   Ghost,
+  KvWrite,
   LoginRow,
   MessageRow,
   NewQueueItem,
@@ -44,8 +45,12 @@ export interface Store {
   setGhostInRoom(mxid: string, roomId: string, joined: boolean): Promise<void>;
 
   // ---- message map ----
-  /** Insert parts; an existing (platform, chat, remote id, part) or (event, platform, chat) row is left as is. */
-  insertMessages(rows: MessageRow[]): Promise<void>;
+  /**
+   * Insert parts; an existing (platform, chat, remote id, part) or (event, platform, chat) row is
+   * left as is. `done`: the queue item whose delivery these rows record, when nothing of its
+   * delivery follows; it leaves the queue in the same write (and is marked `completed`).
+   */
+  insertMessages(rows: MessageRow[], done?: QueueItem): Promise<void>;
   /** All parts of a remote message, part 0 first. */
   getMessageByRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]>;
   /** Every remote copy of a Matrix event (one per linked chat and part). */
@@ -102,8 +107,9 @@ export interface Store {
   /**
    * Queues items in the given order; resolves with their ids once committed (undefined for an
    * item the database could not take: it is quarantined). Payloads are replaced as above.
+   * With `kv`, that entry is set in the same transaction (also when `items` is empty).
    */
-  enqueue(items: NewQueueItem[]): Promise<Array<string | undefined>>;
+  enqueue(items: NewQueueItem[], kv?: KvWrite): Promise<Array<string | undefined>>;
   /**
    * Removes item `id` and queues `items` in its place, atomically; resolves with their ids,
    * none when the item was no longer queued (it was replaced or finished before).

@@ -102,12 +102,24 @@ export interface QueueItem {
   createdAt: Date;
   /** Read back from the database at start: it may have been delivered before the bridge stopped. */
   resumed?: boolean;
+  /**
+   * Set once the item left the queue in the write that recorded its delivery (the `done` of
+   * Store.insertMessages): there is nothing left to delete.
+   */
+  completed?: boolean;
 }
 
 export interface NewQueueItem {
   queueKey: string;
   kind: QueueKind;
   payload: unknown;
+}
+
+/** A key/value entry written together with queue items (a connector's polling offset). */
+export interface KvWrite {
+  namespace: string;
+  key: string;
+  value: string;
 }
 
 /** An event the bridge could not take or deliver, kept for an admin to read, retry or drop. */

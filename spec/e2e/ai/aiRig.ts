@@ -38,6 +38,8 @@ export async function startAiRig(
     platforms?: Record<string, Record<string, unknown>>;
     /** Providers (primary, backup, plain) configured with `vision: true`. */
     vision?: string[];
+    /** Providers configured with `tools: true`. */
+    tools?: string[];
   } = {},
 ): Promise<AiRig> {
   const { backend, timeoutMs = 5000 } = opts;
@@ -69,6 +71,7 @@ export async function startAiRig(
     },
   };
   for (const name of opts.vision ?? []) providers[name]!.vision = true;
+  for (const name of opts.tools ?? []) providers[name]!.tools = true;
   const section = {
     providers,
     default_provider: "primary",

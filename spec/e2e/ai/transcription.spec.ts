@@ -79,4 +79,106 @@ describe("e2e: the AI hears voice notes (ai.transcription)", function () {
     });
     assert.equal(whisper.transcriptions.length, 1, "transcribed once");
   });
+
+  it("`!ai transcribe` as a reply posts the transcript as a reply to the voice note, relayed to the platform; `on` does it for every one", async () => {
+    const { testnet } = rig.core;
+    testnet.addChat({ id: "trpost", name: "Voice posts", kind: "group" });
+    testnet.addUser({ id: "trwill", name: "Will" });
+    testnet.injectMessage({ chat: "trpost", sender: "trwill", text: "hi" });
+    const room = await portalRoomFor(alice, "trpost");
+    await alice.invite(room, AI);
+    await alice.waitFor(
+      (e) => e.type === "m.room.member" && e.state_key === AI && e.content.membership === "join",
+      {
+        roomId: room,
+        timeoutMs: 30_000,
+      },
+    );
+    const voiceNote = async (id: string): Promise<string> => {
+      const seen = new Set(alice.eventsIn(room).map((e) => e.event_id));
+      testnet.addFile(id, randomBytes(3000), "audio/ogg");
+      testnet.injectMessage({ chat: "trpost", sender: "trwill", text: "", files: [id] });
+      const ev = await alice.waitFor(
+        (e) => e.sender === ghostId("trwill") && e.content.msgtype === "m.audio" && !seen.has(e.event_id),
+        { roomId: room, timeoutMs: 30_000 },
+      );
+      return ev.event_id!;
+    };
+    const transcriptOf = (voiceId: string, text: string) =>
+      alice.waitFor(
+        (e) =>
+          e.sender === AI &&
+          e.content.msgtype === "m.text" &&
+          e.content.body === `🎙️ ${text}` &&
+          ((e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
+            "m.in_reply_to"
+          ]?.event_id ?? "") === voiceId,
+        { roomId: room, timeoutMs: 30_000 },
+      );
+
+    // Not a reply: told how.
+    await alice.sendText(room, "!ai transcribe");
+    await alice.waitFor(
+      (e) => e.sender === AI && /as a reply to a voice message/.test(String(e.content.body)),
+      {
+        roomId: room,
+        timeoutMs: 15_000,
+      },
+    );
+
+    whisper.transcribe = () => "the van is parked at gate four";
+    const first = await voiceNote("will-1");
+    await alice.reply(room, first, "!ai transcribe");
+    await transcriptOf(first, "the van is parked at gate four");
+    const deadline = Date.now() + 30_000;
+    while (!testnet.sent("trpost").some((m) => m.text.includes("the van is parked at gate four"))) {
+      if (Date.now() > deadline) assert.fail("the transcript did not reach the platform");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    await alice.sendText(room, "!ai transcribe on");
+    await alice.waitFor(
+      (e) => e.sender === AI && /transcript of every voice message/.test(String(e.content.body)),
+      {
+        roomId: room,
+        timeoutMs: 15_000,
+      },
+    );
+    whisper.transcribe = () => "bring the spare keys";
+    const second = await voiceNote("will-2");
+    await transcriptOf(second, "bring the spare keys");
+
+    // After a restart the setting holds; an endpoint failure is said, once, in Matrix.
+    await rig.core.restart();
+    whisper.failTranscriptions = 1;
+    const third = await voiceNote("will-3");
+    await alice.waitFor(
+      (e) =>
+        e.sender === AI &&
+        e.content.msgtype === "m.notice" &&
+        /Could not transcribe/.test(String(e.content.body)),
+      {
+        roomId: room,
+        timeoutMs: 30_000,
+      },
+    );
+    assert.ok(
+      !alice
+        .eventsIn(room)
+        .some(
+          (e) =>
+            e.sender === AI &&
+            e.content.msgtype === "m.text" &&
+            String(e.content.body).startsWith("🎙️") &&
+            (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.[
+              "m.in_reply_to"
+            ]?.event_id === third,
+        ),
+    );
+    await alice.sendText(room, "!ai transcribe off");
+    await alice.waitFor((e) => e.sender === AI && /no longer post transcripts/.test(String(e.content.body)), {
+      roomId: room,
+      timeoutMs: 15_000,
+    });
+  });
 });

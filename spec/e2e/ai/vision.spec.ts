@@ -3,6 +3,7 @@ import sharp from "sharp";
 import { sniffImage } from "../../../src/ai/attachments";
 import { E2eeClient } from "../../harness/E2eeClient";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
+import { makePdf } from "../../harness/pdf";
 import type { RecordedRequest } from "../../standins/llm/LlmStandin";
 import { portalRoomFor, user } from "../core/coreRig";
 import { AI, type AiRig, groupWithAi, isAnswer, isNoticeFromAi, startAiRig } from "./aiRig";
@@ -161,12 +162,18 @@ describe("e2e: the AI puppet sees images and text files (real Synapse, model sta
     await post(alice, room, "m.file", Buffer.from(notes), "notes.md", "application/octet-stream");
     const binary = Buffer.concat([Buffer.from("BINARYMARKER"), Buffer.from([0, 1, 2, 0xff, 0xfe, 0])]);
     await post(alice, room, "m.file", binary, "dump.log", "application/octet-stream");
+    const pdf = makePdf(["Quarterly report", "Revenue grew by 12 percent"], { compress: true });
+    await post(alice, room, "m.file", pdf, "report.pdf", "application/pdf");
     await ask(room, "AI, what is the secret word?");
     const req = await rig.openai.waitFor((r) => last(r) === "bob: AI, what is the secret word?");
     const contents = messages(req).map((m) => m.content);
     assert.ok(contents.includes(`alice: [file: notes.md]\n${notes}`), JSON.stringify(contents));
     assert.ok(contents.includes("alice: [file: dump.log]"), "the binary file is only named");
     assert.ok(!req.raw.includes("BINARYMARKER"), "no byte of the binary file is sent");
+    assert.ok(
+      contents.includes("alice: [file: report.pdf]\nQuarterly report\n\nRevenue grew by 12 percent"),
+      "the PDF's text, page by page",
+    );
   });
 
   it("an image from a platform ghost (testnet) reaches the model", async () => {

@@ -403,6 +403,42 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
     );
   });
 
+  it("starts a DM with a Slack member from Matrix (`pm slack <@id>`), both ways; an unknown member is refused", async () => {
+    await alice.sendText(room, `!cb pm slack <@${UGO}>`);
+    const answer = await alice.waitFor(
+      (e) =>
+        e.room_id === room && e.sender === BOT && /^Started a direct chat with/.test(String(e.content.body)),
+      { timeoutMs: 30_000 },
+    );
+    const dmRoom = /matrix\.to\/#\/(![^\s)]+)/.exec(String(answer.content.body))?.[1];
+    assert.ok(dmRoom, String(answer.content.body));
+    const im = [...wa.channels.values()].find((c) => c.kind === "im" && c.user === UGO);
+    assert.ok(im, "the IM was opened on Slack (conversations.open)");
+    await alice.waitForInvite((i) => i.roomId === dmRoom, 30_000);
+    await alice.join(dmRoom!);
+    await alice.sendText(dmRoom!, "hello from Matrix, Ugo");
+    const sent = await posted(A, (t) => t === "hello from Matrix, Ugo");
+    assert.equal(sent.params.channel, im!.id);
+    slack.injectMessage(A, { channel: im!.id, user: UGO, text: "hello back from Slack" });
+    await alice.waitFor((e) => e.room_id === dmRoom && isText("hello back from Slack")(e), {
+      timeoutMs: 30_000,
+    });
+
+    await alice.sendText(room, "!cb pm slack U0NOBODY1");
+    await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.sender === BOT &&
+        /has an active member U0NOBODY1/.test(String(e.content.body)),
+      { timeoutMs: 30_000 },
+    );
+    await alice.sendText(room, "!cb pm slack general");
+    await alice.waitFor(
+      (e) => e.room_id === room && e.sender === BOT && /Slack member id/.test(String(e.content.body)),
+      { timeoutMs: 30_000 },
+    );
+  });
+
   it("never logs a token or signing secret", () => {
     const out = core.bridge.output();
     for (const secret of [wa.botToken, wa.appToken, r.wb.botToken, r.wb.signingSecret])

@@ -376,4 +376,70 @@ describe("WhatsApp at the seam of baileys' events and sendMessage (recorded payl
     await bob.setTyping(room, false);
     await bob.leave(room);
   });
+
+  it("mentions both ways, and places, contacts and polls from WhatsApp in their Matrix form", async () => {
+    const base = fixture<WAMessage>("groupText");
+    const send = (id: string, message: WAMessage["message"]) =>
+      core.seam.emit("messages.upsert", {
+        messages: [{ ...base, key: { ...base.key, id }, message }],
+        type: "notify",
+      });
+    send("3EB0A1000000000071", {
+      extendedTextMessage: {
+        text: "@15552220002 can you check?",
+        contextInfo: { mentionedJid: [`${HANA}@s.whatsapp.net`] },
+      },
+    });
+    const mention = await eventOf("@15552220002 can you check?");
+    assert.equal(
+      mention.content.formatted_body,
+      `<a href="https://matrix.to/#/${waGhost(HANA)}">@15552220002</a> can you check?`,
+    );
+
+    await alice.sendText(room, "Hana (WhatsApp): please do", {
+      format: "org.matrix.custom.html",
+      formatted_body: `<a href="https://matrix.to/#/${waGhost(HANA)}">Hana (WhatsApp)</a>: please do`,
+    });
+    const out = await core.seam.waitSent(
+      (c) => (c.content as { text?: string }).text === "@15552220002: please do",
+    );
+    assert.deepEqual((out.content as { mentions?: string[] }).mentions, [`${HANA}@s.whatsapp.net`]);
+
+    send("3EB0A1000000000072", {
+      locationMessage: {
+        degreesLatitude: 48.8584,
+        degreesLongitude: 2.2945,
+        name: "Tour Eiffel",
+        address: "Paris",
+      },
+    });
+    const place = await ev((e) => e.content.msgtype === "m.location");
+    assert.equal(place.content.geo_uri, "geo:48.8584,2.2945");
+    assert.match(String(place.content.body), /^Venue: Tour Eiffel, Paris/);
+
+    send("3EB0A1000000000073", {
+      contactMessage: {
+        displayName: "Ada",
+        vcard: "BEGIN:VCARD\nVERSION:3.0\nFN:Ada\nTEL:+15550001111\nEND:VCARD",
+      },
+    });
+    await eventOf("Contact: Ada");
+    const vcf = await ev((e) => e.content.msgtype === "m.file" && e.content.body === "contact.vcf");
+    assert.match((await download(String(vcf.content.url))).toString(), /FN:Ada/);
+
+    send("3EB0A1000000000074", {
+      pollCreationMessageV3: {
+        name: "Dinner?",
+        options: [{ optionName: "Pasta" }, { optionName: "Curry" }],
+        selectableOptionsCount: 1,
+      },
+    });
+    const poll = await ev((e) => e.type === "org.matrix.msc3381.poll.start");
+    const start = poll.content["org.matrix.msc3381.poll.start"] as {
+      question: Record<string, string>;
+      answers: unknown[];
+    };
+    assert.equal(start.question["org.matrix.msc1767.text"], "Dinner?");
+    assert.equal(start.answers.length, 2);
+  });
 });

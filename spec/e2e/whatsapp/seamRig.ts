@@ -92,6 +92,8 @@ export async function startSeamRig(opts: {
   number: string;
   name: string;
   setup(wa: WhatsAppServer, media: MediaServer): void;
+  /** Config sections added (`ai`). */
+  config?: Record<string, unknown>;
 }): Promise<SeamRig> {
   const B = await loadBaileys();
   const rig = await sharedRig();
@@ -103,7 +105,7 @@ export async function startSeamRig(opts: {
   const seam = new Seam();
   const connector = createConnector("whatsapp") as WhatsAppConnector;
   connector.onSocket = (sock) => seam.attach(sock);
-  const config = configFromObject(bridgeConfig(rig, db.url, wa.url));
+  const config = configFromObject(bridgeConfig(rig, db.url, wa.url, opts.config));
   const bridge = await Bridge.start({
     config,
     tokens: { as_token: rig.asToken, hs_token: rig.hsToken },

@@ -76,8 +76,15 @@ export async function prepareDatabase(opts: { owner: string; number: string; nam
 }
 
 /** The bridge config of these suites (permissions: alice admin, bob user). */
-export function bridgeConfig(rig: SharedRig, databaseUrl: string, waUrl: string): Record<string, unknown> {
+export function bridgeConfig(
+  rig: SharedRig,
+  databaseUrl: string,
+  waUrl: string,
+  /** Sections added (the AI's, say). */
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
+    ...extra,
     homeserver: { url: rig.synapse.url, domain: RIG_DOMAIN },
     appservice: {
       id: RIG_APPSERVICE_ID,

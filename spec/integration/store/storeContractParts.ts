@@ -339,6 +339,55 @@ export function describeQueue(ctx: ContractContext): void {
       assert.equal(await store.queueDepth(), 4);
     });
 
+    it("replaces concurrent items in one statement, each by its own successors, a repeated one once", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      const parents = (await store.enqueue(items(4))) as string[];
+      const kids = (tag: string, n: number) =>
+        Array.from({ length: n }, (_, i) => ({
+          queueKey: `matrix:!q${u}:example.org|${tag}${i}`,
+          kind: "matrix" as const,
+          payload: { of: tag, i },
+        }));
+      // Started together: the first write goes alone, the rest share the next statement.
+      const [a, b, again, c, gone] = await Promise.all([
+        store.replaceQueueItem(parents[0]!, kids("a", 2)),
+        store.replaceQueueItem(parents[1]!, kids("b", 3)),
+        store.replaceQueueItem(parents[1]!, kids("b-again", 2)),
+        store.replaceQueueItem(parents[2]!, kids("c", 1)),
+        store.replaceQueueItem(`${BigInt(parents[3]!) + 1000n}`, kids("none", 2)),
+      ]);
+      assert.deepEqual([a.length, b.length, again.length, c.length, gone.length], [2, 3, 0, 1, 0]);
+      const pending = await store.pendingQueue();
+      const byId = new Map(pending.map((p) => [p.id, p.payload as { of: string; i: number }]));
+      for (const [tag, ids] of [
+        ["a", a],
+        ["b", b],
+        ["c", c],
+      ] as const)
+        assert.deepEqual(
+          ids.map((id) => byId.get(id)),
+          ids.map((_, i) => ({ of: tag, i })),
+          `${tag}'s successors are its own, in order`,
+        );
+      assert.deepEqual(
+        pending.map((p) => p.id).sort(),
+        [parents[3]!, ...a, ...b, ...c].sort(),
+        "the replaced items are gone, nothing else was added",
+      );
+      // One that PostgreSQL refuses (no row id) fails alone; the one sharing its statement goes through.
+      // (The first, of an item replaced before, occupies the writer so that the next two share.)
+      const [first, bad, ok] = await Promise.allSettled([
+        store.replaceQueueItem(parents[0]!, kids("a", 1)),
+        store.replaceQueueItem("not-a-row-id", kids("bad", 1)),
+        store.replaceQueueItem(parents[3]!, kids("d", 1)),
+      ]);
+      assert.deepEqual(first, { status: "fulfilled", value: [] });
+      assert.equal(bad.status, "rejected");
+      assert.equal(ok.status, "fulfilled");
+      assert.equal((ok as PromiseFulfilledResult<string[]>).value.length, 1);
+    });
+
     const DAY = 24 * 3600_000;
     const age = (ids: string[], days: number) =>
       ctx.store.query(
@@ -430,6 +479,51 @@ export function describeQueue(ctx: ContractContext): void {
       assert.deepEqual(await store.enqueue([]), []);
       const later = await store.enqueue(items(1));
       assert.ok(BigInt(later[0]!) > BigInt(ids[ids.length - 1]!));
+    });
+
+    it("queues items and writes a key/value entry (a polling offset) in the same transaction", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      const kv = { namespace: `ns${u}`, key: "offset:1", value: "42" };
+      const ids = await store.enqueue(items(2), kv);
+      assert.equal(ids.length, 2);
+      assert.equal(await store.kvGet(kv.namespace, kv.key), "42");
+      assert.deepEqual(await store.enqueue([], { ...kv, value: "43" }), []);
+      assert.equal(await store.kvGet(kv.namespace, kv.key), "43", "an empty batch still moves the offset");
+      // An item PostgreSQL refuses (NUL in a text column) is quarantined apart; the entry is still written.
+      const bad: NewQueueItem = { queueKey: "matrix:!nul\u0000:example.org", kind: "matrix", payload: {} };
+      const mixed = await store.enqueue([...items(1), bad], { ...kv, value: "44" });
+      assert.equal(mixed.length, 2);
+      assert.ok(mixed[0] !== undefined && mixed[1] === undefined);
+      assert.equal(await store.kvGet(kv.namespace, kv.key), "44");
+      assert.deepEqual(
+        (await store.pendingQueue()).map((p) => p.id),
+        [...ids, mixed[0]],
+      );
+    });
+
+    it("removes the item whose delivery a message-map write records, in that write", async () => {
+      const { store, u } = ctx;
+      await drainQueue();
+      const [a, b] = (await store.enqueue(items(2))) as string[];
+      const [itemA, itemB] = await store.pendingQueue();
+      assert.deepEqual([itemA!.id, itemB!.id], [a, b]);
+      // Two deliveries at once share one statement; each takes only its own item out.
+      await Promise.all([
+        store.insertMessages([message(u, { remoteId: "done-a", eventId: `$done${u}-a` })], itemA),
+        store.insertMessages([message(u, { remoteId: "done-x", eventId: `$done${u}-x` })]),
+      ]);
+      assert.equal(itemA!.completed, true);
+      assert.equal(itemB!.completed, undefined);
+      assert.deepEqual(
+        (await store.pendingQueue()).map((p) => p.id),
+        [b],
+      );
+      assert.equal((await store.getMessageByRemote(`tg${u}`, "chat-1", "done-a")).length, 1);
+      assert.equal((await store.getMessageByRemote(`tg${u}`, "chat-1", "done-x")).length, 1);
+      // Rows already there (a delivery recorded before a crash) still take the item out.
+      await store.insertMessages([message(u, { remoteId: "done-a", eventId: `$done${u}-a` })], itemB);
+      assert.deepEqual(await store.pendingQueue(), []);
     });
 
     it("counts failed attempts and removes completed items", async () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import {
   createServer,
   type IncomingHttpHeaders,
@@ -6,7 +7,13 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type BackendReply, type LlmBackend, type StandinChat, scriptedBackend } from "./backend";
+import {
+  type BackendReply,
+  type LlmBackend,
+  type StandinChat,
+  type StandinToolCall,
+  scriptedBackend,
+} from "./backend";
 
 /** One HTTP request a model stand-in received, with what became of it. */
 export interface RecordedRequest {
@@ -74,21 +81,23 @@ export function decodeBase64(text: string): Buffer | { badAt: number } {
   return Buffer.from(clean, "base64");
 }
 
+/** How an answer ended, and the calls it asks for. */
+export interface AnswerInfo {
+  promptTokens: number;
+  completionTokens: number;
+  finishReason: string;
+  toolCalls: StandinToolCall[];
+}
+
 /** Writes one chat answer in a wire format (SSE for OpenAI, NDJSON for Ollama). */
 export interface ChatWriter {
   /** Status 200 and headers, sent before the first token. */
   start(res: ServerResponse): void;
   chunk(res: ServerResponse, text: string): void;
-  end(
-    res: ServerResponse,
-    info: { promptTokens: number; completionTokens: number; finishReason: string },
-  ): void;
+  /** The calls (if any), the end and usage. */
+  end(res: ServerResponse, info: AnswerInfo): void;
   /** The whole answer as one JSON document. */
-  whole(
-    res: ServerResponse,
-    text: string,
-    info: { promptTokens: number; completionTokens: number; finishReason: string },
-  ): void;
+  whole(res: ServerResponse, text: string, info: AnswerInfo): void;
 }
 
 /**
@@ -113,6 +122,8 @@ export abstract class LlmStandin {
     this.backend = opts.backend ?? scriptedBackend();
   }
 
+  /** The finish reason of an answer that calls tools. */
+  protected readonly toolFinish: string = "stop";
   /** The stand-in's name in messages ("openai" / "ollama"). */
   protected abstract readonly label: string;
   /** Answers a non-chat path (model list…); returns false for an unknown path. */
@@ -331,10 +342,16 @@ export abstract class LlmStandin {
       this.changed();
     }
     if (gone.aborted) return;
-    const info = {
+    const toolCalls = (reply.toolCalls ?? []).map((c, i) => ({
+      id: `call_${randomBytes(6).toString("hex")}${i}`,
+      name: c.name,
+      arguments: typeof c.arguments === "string" ? c.arguments : JSON.stringify(c.arguments),
+    }));
+    const info: AnswerInfo = {
       promptTokens: reply.promptTokens ?? 0,
       completionTokens: reply.completionTokens ?? rec.sent.length,
-      finishReason: reply.finishReason ?? "stop",
+      finishReason: reply.finishReason ?? (toolCalls.length ? this.toolFinish : "stop"),
+      toolCalls,
     };
     if (chat.stream) w.end(res, info);
     else w.whole(res, text, info);

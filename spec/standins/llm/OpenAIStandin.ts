@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { isUpload, parseMultipart } from "../telegram/wire";
-import type { StandinChat } from "./backend";
+import type { StandinChat, StandinToolCall } from "./backend";
 import {
   type ChatWriter,
   decodeBase64,
@@ -75,6 +75,76 @@ function readContent(
   return images.length > 0 ? { content: texts.join("\n"), images } : { content: texts.join("\n") };
 }
 
+const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+function unanswered(open: string[], i: number): Refusal {
+  return {
+    refused: `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${open.join(", ")}`,
+    param: `messages.[${i}].role`,
+  };
+}
+
+/** `tools`: function definitions with a valid name; undefined when absent. */
+function readTools(tools: unknown): StandinChat["tools"] | Refusal | undefined {
+  if (tools === undefined || tools === null) return undefined;
+  if (!Array.isArray(tools) || tools.length === 0)
+    return {
+      refused: "Invalid 'tools': empty array. Expected an array with minimum length 1.",
+      param: "tools",
+    };
+  const out: NonNullable<StandinChat["tools"]> = [];
+  for (const [i, t] of (tools as Array<Record<string, unknown>>).entries()) {
+    const fn = t?.function as { name?: unknown; description?: unknown; parameters?: unknown } | undefined;
+    if (t?.type !== "function" || !fn)
+      return {
+        refused: `Missing required parameter: 'tools[${i}].function'.`,
+        param: `tools[${i}].function`,
+      };
+    if (typeof fn.name !== "string" || !FUNCTION_NAME.test(fn.name))
+      return {
+        refused: `Invalid 'tools[${i}].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`,
+        param: `tools[${i}].function.name`,
+        code: "invalid_value",
+      };
+    if (fn.parameters !== undefined && (typeof fn.parameters !== "object" || fn.parameters === null))
+      return {
+        refused: `Invalid type for 'tools[${i}].function.parameters': expected an object.`,
+        param: `tools[${i}].function.parameters`,
+      };
+    out.push({
+      name: fn.name,
+      description: typeof fn.description === "string" ? fn.description : undefined,
+      parameters: fn.parameters,
+    });
+  }
+  return out;
+}
+
+/** An assistant turn's `tool_calls`: id, type function, name and arguments as a string. */
+function readToolCalls(calls: unknown, i: number): StandinToolCall[] | Refusal | undefined {
+  if (calls === undefined || calls === null) return undefined;
+  if (!Array.isArray(calls))
+    return { refused: `Invalid type for 'messages[${i}].tool_calls': expected an array.` };
+  const out: StandinToolCall[] = [];
+  for (const [j, c] of (calls as Array<Record<string, unknown>>).entries()) {
+    const at = `messages[${i}].tool_calls[${j}]`;
+    const fn = c?.function as { name?: unknown; arguments?: unknown } | undefined;
+    if (typeof c?.id !== "string")
+      return { refused: `Missing required parameter: '${at}.id'.`, param: `${at}.id` };
+    if (c.type !== "function")
+      return { refused: `Missing required parameter: '${at}.type'.`, param: `${at}.type` };
+    if (typeof fn?.name !== "string")
+      return { refused: `Missing required parameter: '${at}.function.name'.` };
+    if (typeof fn.arguments !== "string")
+      return {
+        refused: `Invalid type for '${at}.function.arguments': expected a string.`,
+        param: `${at}.function.arguments`,
+      };
+    out.push({ id: c.id, name: fn.name, arguments: fn.arguments });
+  }
+  return out;
+}
+
 const ERROR_TYPES: Record<number, string> = {
   400: "invalid_request_error",
   401: "invalid_request_error",
@@ -89,6 +159,7 @@ const ERROR_TYPES: Record<number, string> = {
  */
 export class OpenAIStandin extends LlmStandin {
   protected readonly label = "openai";
+  protected override readonly toolFinish = "tool_calls";
 
   private constructor(opts: StandinOptions) {
     super(opts);
@@ -111,6 +182,8 @@ export class OpenAIStandin extends LlmStandin {
 
   /** Audio the transcription endpoint received, in order. */
   readonly transcriptions: Array<{ model: string; name: string; data: Buffer }> = [];
+  /** The next this many transcription requests get a 500. */
+  failTranscriptions = 0;
   /** What the transcription endpoint answers for an upload. */
   transcribe: (data: Buffer, name: string) => string = (data, name) =>
     `transcript of ${name} (${data.length} bytes)`;
@@ -127,6 +200,11 @@ export class OpenAIStandin extends LlmStandin {
       }
       if (typeof form.model !== "string" || !form.model) {
         this.json(res, r, 400, this.errorBody(400, "you must provide a model parameter", undefined, "model"));
+        return true;
+      }
+      if (this.failTranscriptions > 0) {
+        this.failTranscriptions--;
+        this.json(res, r, 500, this.errorBody(500, "The server had an error while processing your request."));
         return true;
       }
       this.transcriptions.push({ model: form.model, name: file.name, data: file.data });
@@ -147,14 +225,42 @@ export class OpenAIStandin extends LlmStandin {
     if (!b || typeof b.model !== "string") return "you must provide a model parameter";
     if (!Array.isArray(b.messages) || b.messages.length === 0) return "messages must be a non-empty array";
     const messages: StandinChat["messages"] = [];
+    /** Calls of the latest assistant turn still waiting for their tool message. */
+    let open: string[] = [];
     for (const [i, m] of (b.messages as Array<Record<string, unknown>>).entries()) {
       if (typeof m?.role !== "string") return "each message needs a role";
+      if (m.role !== "tool" && open.length) return unanswered(open, i);
+      if (m.role === "tool") {
+        if (typeof m.tool_call_id !== "string")
+          return {
+            refused: `Missing required parameter: 'messages[${i}].tool_call_id'.`,
+            param: `messages[${i}].tool_call_id`,
+            code: "missing_required_parameter",
+          };
+        if (!open.includes(m.tool_call_id))
+          return {
+            refused:
+              "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+            param: `messages.[${i}].role`,
+          };
+        open = open.filter((id) => id !== m.tool_call_id);
+        if (typeof m.content !== "string") return `messages[${i}].content: expected a string`;
+        messages.push({ role: "tool", content: m.content, toolCallId: m.tool_call_id });
+        continue;
+      }
       const read = readContent(m.content, m.role, `messages[${i}]`);
       if (typeof read === "string" || "refused" in read) return read;
-      messages.push(
-        typeof m.name === "string" ? { role: m.role, ...read, name: m.name } : { role: m.role, ...read },
-      );
+      const calls = m.role === "assistant" ? readToolCalls(m.tool_calls, i) : undefined;
+      if (calls && "refused" in calls) return calls;
+      if (calls?.length) open = calls.map((c) => c.id!);
+      const msg: StandinChat["messages"][number] = { role: m.role, ...read };
+      if (typeof m.name === "string") msg.name = m.name;
+      if (calls?.length) msg.toolCalls = calls;
+      messages.push(msg);
     }
+    if (open.length) return unanswered(open, messages.length);
+    const tools = readTools(b.tools);
+    if (tools && "refused" in tools) return tools;
     const max = b.max_completion_tokens ?? b.max_tokens;
     return {
       model: b.model,
@@ -163,6 +269,7 @@ export class OpenAIStandin extends LlmStandin {
       maxTokens: typeof max === "number" ? max : undefined,
       temperature: typeof b.temperature === "number" ? b.temperature : undefined,
       includeUsage: (b.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
+      ...(tools ? { tools } : {}),
     };
   }
 
@@ -207,6 +314,22 @@ export class OpenAIStandin extends LlmStandin {
         send(res, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] });
       },
       end: (res, info) => {
+        for (const [index, c] of info.toolCalls.entries()) {
+          // As OpenAI streams a call: id and name first, then the arguments in pieces.
+          const half = Math.ceil(c.arguments.length / 2);
+          const pieces = [
+            { index, id: c.id, type: "function", function: { name: c.name, arguments: "" } },
+            { index, function: { arguments: c.arguments.slice(0, half) } },
+            { index, function: { arguments: c.arguments.slice(half) } },
+          ];
+          for (const piece of pieces) {
+            const delta = first
+              ? { role: "assistant", content: null, tool_calls: [piece] }
+              : { tool_calls: [piece] };
+            first = false;
+            send(res, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] });
+          }
+        }
         send(res, {
           ...base,
           choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: info.finishReason }],
@@ -225,7 +348,20 @@ export class OpenAIStandin extends LlmStandin {
             choices: [
               {
                 index: 0,
-                message: { role: "assistant", content: text, refusal: null },
+                message: {
+                  role: "assistant",
+                  content: text || (info.toolCalls.length ? null : ""),
+                  refusal: null,
+                  ...(info.toolCalls.length
+                    ? {
+                        tool_calls: info.toolCalls.map((c) => ({
+                          id: c.id,
+                          type: "function",
+                          function: { name: c.name, arguments: c.arguments },
+                        })),
+                      }
+                    : {}),
+                },
                 logprobs: null,
                 finish_reason: info.finishReason,
               },

@@ -6,7 +6,19 @@ export interface StandinChat {
    * "\n"), `images` the decoded bytes of the message's images (OpenAI `image_url` data URLs,
    * Ollama `images`), in order, present only when the message had any.
    */
-  messages: Array<{ role: string; content: string; name?: string; images?: Buffer[] }>;
+  messages: Array<{
+    role: string;
+    content: string;
+    name?: string;
+    images?: Buffer[];
+    /** An assistant turn's tool calls (arguments as JSON text in both formats). */
+    toolCalls?: StandinToolCall[];
+    /** A tool turn: OpenAI's `tool_call_id`, Ollama's `tool_name`. */
+    toolCallId?: string;
+    toolName?: string;
+  }>;
+  /** The functions offered (`tools`), in both formats' common shape. */
+  tools?: Array<{ name: string; description?: string; parameters?: unknown }>;
   stream: boolean;
   maxTokens?: number;
   temperature?: number;
@@ -16,6 +28,13 @@ export interface StandinChat {
   signal: AbortSignal;
 }
 
+/** A call the model makes: OpenAI sends `arguments` as JSON text, Ollama as an object. */
+export interface StandinToolCall {
+  id?: string;
+  name: string;
+  arguments: string;
+}
+
 /** The backend's answer: text pieces (each one streamed chunk), optionally produced as they come. */
 export interface BackendReply {
   chunks: string[] | AsyncIterable<string>;
@@ -23,8 +42,10 @@ export interface BackendReply {
   delayMs?: number;
   promptTokens?: number;
   completionTokens?: number;
-  /** "stop" unless given ("length" when cut at maxTokens). */
+  /** "stop" unless given ("length" when cut at maxTokens; OpenAI "tool_calls" with calls). */
   finishReason?: string;
+  /** Calls the model asks for after its text (arguments as JSON text, or an object to encode). */
+  toolCalls?: Array<{ name: string; arguments: string | Record<string, unknown> }>;
 }
 
 /** Produces the reply for one request. Swap it with `standin.backend = …`. */

@@ -139,6 +139,28 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
     auth: "bot",
     run: (ctx, p) => ({ channel: ctx.ws.channelObject(channelOf(ctx, p)) }),
   },
+  "conversations.open": {
+    auth: "bot",
+    run: (ctx, p) => {
+      // One user (a group DM of several is another kind of chat): its IM with the bot, found or opened.
+      const users = str(p, "users", false);
+      if (!users)
+        throw new ApiError(
+          str(p, "channel", false) ? "method_not_supported_for_channel_type" : "users_list_not_supplied",
+        );
+      const ids = users.split(",").map((u) => u.trim());
+      if (ids.length !== 1) throw new ApiError("not_enough_users");
+      const user = ids[0]!;
+      const spec = ctx.ws.users.get(user);
+      if (!spec) throw new ApiError("user_not_found");
+      if (user === ctx.ws.botUserId) throw new ApiError("cannot_dm_bot");
+      const open = [...ctx.ws.channels.values()].find((c) => c.kind === "im" && c.user === user);
+      if (open) return { no_op: true, already_open: true, channel: { id: open.id } };
+      const id = `D${ctx.ws.team.slice(1)}${String(ctx.ws.channels.size + 1).padStart(4, "0")}`;
+      ctx.ws.addChannel({ id, kind: "im", user, members: [ctx.ws.botUserId, user] });
+      return { channel: { id } };
+    },
+  },
   "conversations.members": {
     auth: "bot",
     run: (ctx, p) => ({

@@ -59,7 +59,8 @@ describe("ai: attachments (what is fetched)", () => {
     assert.equal(attachmentKind(file("@a:x", "x", "application/xml")), "text");
     for (const name of ["a.md", "b.CSV", "c.yaml", "d.rs", "e.log", "f.toml", "g.h"])
       assert.equal(attachmentKind(file("@a:x", name)), "text", name);
-    assert.equal(attachmentKind(file("@a:x", "report.pdf", "application/pdf")), undefined);
+    assert.equal(attachmentKind(file("@a:x", "report.pdf", "application/pdf")), "pdf");
+    assert.equal(attachmentKind(file("@a:x", "scan.PDF")), "pdf");
     assert.equal(attachmentKind(file("@a:x", "blob.bin")), undefined);
     assert.equal(attachmentKind(ev("@a:x", { msgtype: "m.video", body: "v.txt" })), undefined);
     assert.equal(attachmentKind(text("@a:x", "notes.md")), undefined);
@@ -81,10 +82,13 @@ describe("ai: attachments (what is fetched)", () => {
       image("@a:x", "3.png"),
     ];
     const names = (w: ReturnType<typeof wantedAttachments>) => w.map((x) => String(x.ev.content.body));
-    const limits = { images: { max: 2, maxBytes: 10 }, files: { max: 1, maxBytes: 10 } };
+    const limits = { images: { max: 2, maxBytes: 10 }, files: { max: 1, maxBytes: 10, maxPdfBytes: 100 } };
     assert.deepEqual(names(wantedAttachments(events, limits)), ["3.png", "2.md", "2.png"]);
     assert.deepEqual(names(wantedAttachments(events, { files: limits.files })), ["2.md"]);
-    assert.deepEqual(names(wantedAttachments(events, { files: { max: 5, maxBytes: 0 } })), []);
+    assert.deepEqual(
+      names(wantedAttachments(events, { files: { max: 5, maxBytes: 0, maxPdfBytes: 100 } })),
+      [],
+    );
   });
 
   it("sniffs the image types vision models read, from the bytes", () => {

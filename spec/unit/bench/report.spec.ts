@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import type { EncryptionResult } from "../../../scripts/bench/encryption";
 import type { LatencyResult } from "../../../scripts/bench/latency";
 import type { ProfileSummary } from "../../../scripts/bench/profile";
-import { profileText, table } from "../../../scripts/bench/report";
+import { BEGIN, END, replaceBetweenMarkers } from "../../../scripts/bench/readme";
+import { headline, profileText, table } from "../../../scripts/bench/report";
 import { compare, type Summary, summarize } from "../../../scripts/bench/stats";
 
 /** A summary whose p50/p95/p99 are exactly the given values. */
@@ -58,7 +59,7 @@ describe("bench report, encryption", () => {
     assert.match(inb[3]!, /^42\.4 \/ 51\.1 \/ 53\.9 \(unencrypted portal/);
     assert.equal(inb[4], "+1.8 / +3.3 / +4.9 (paired p50 +3.1)");
     assert.equal(inb[5], "added p50 < 5");
-    const push = row(t, "  the same, only until Synapse pushes");
+    const push = row(t, "the same, only until Synapse pushes");
     assert.equal(push[2], "12.0 / 20.0 / 22.0");
     assert.equal(push[4], "+2.0 / +5.0 / +6.0 (paired p50 +2.5)");
     const out = row(t, "encrypted portal, Matrix → platform");
@@ -71,7 +72,7 @@ describe("bench report, encryption", () => {
   });
 
   it("compares the unencrypted portal with the latency scenario when both ran", () => {
-    const t = table({ meta: {}, latency: LATENCY, encryption: ENCRYPTION });
+    const t = table({ meta: {}, latency: [LATENCY], encryption: ENCRYPTION });
     const inb = row(t, "unencrypted portal, encryption allowed: platform → Matrix");
     assert.equal(inb[2], "30.0 / 40.0 / 45.0");
     assert.match(inb[3]!, /^28\.0 \/ 50\.0 \/ 60\.0 \(latency scenario/);
@@ -115,5 +116,58 @@ describe("bench report, encryption", () => {
       /WebAssembly functions \(inclusive\):\n\s+40\.0 % {2}<OlmMachine>::receive_sync_changes/,
     );
     assert.ok(!profileText("profile, y", { ...p, topWasmInclusive: [] }).includes("WebAssembly"));
+  });
+});
+
+describe("bench report, repetitions", () => {
+  const rep = (paired: number, cpu: number): LatencyResult => ({
+    ...LATENCY,
+    inbound: { ...LATENCY.inbound, addedPaired: s(paired, 9, 9) },
+    cpuMsPerMessage: cpu,
+    postgresCpuMsPerMessage: 1,
+  });
+
+  it("shows the median of the repetitions with their range", () => {
+    const t = table({ meta: {}, latency: [rep(5, 2), rep(1, 4), rep(3, 3)] });
+    const inb = row(t, "platform → Matrix latency");
+    assert.match(inb[1]!, /n=30×3/);
+    assert.match(inb[4]!, /^added p50 \+3\.0 \(\+1\.0 to \+5\.0\) \(paired\)/);
+    const cpu = row(t, "CPU ms per relayed message, bridge + PostgreSQL");
+    assert.equal(cpu[2], "4.0 (3.0 to 5.0)");
+    assert.match(cpu[4]!, /^bridge alone 3\.0 \(2\.0 to 4\.0\)/);
+  });
+
+  it("names the run's commit, cores and load average above the table", () => {
+    const h = headline({
+      meta: {
+        date: "2026-12-07T14:00:00.000Z",
+        commit: "abc1234",
+        node: "v22.23.3",
+        cpus: 2,
+        loadavgStart: [1, 2, 3],
+        loadavgEnd: [4.5, 2, 3],
+        repeat: 3,
+        entry: "compiled",
+        totalSeconds: 300,
+      },
+    });
+    assert.match(h, /2026-12-07 14:00 UTC: commit abc1234/);
+    assert.match(
+      h,
+      /2 cores, load average 1\.00 2\.00 3\.00 at the start → 4\.50 2\.00 3\.00 at the end, 3 repetitions/,
+    );
+  });
+});
+
+describe("bench readme markers", () => {
+  it("replaces only what lies between the markers", () => {
+    const text = `# x\n${BEGIN}\nold table\n${END}\nafter\n`;
+    const out = replaceBetweenMarkers(text, "new table", "x.md");
+    assert.equal(out, `# x\n${BEGIN}\n\nnew table\n\n${END}\nafter\n`);
+    assert.equal(replaceBetweenMarkers(out, "new table", "x.md"), out, "a second write changes nothing");
+  });
+
+  it("refuses a file without the markers", () => {
+    assert.throws(() => replaceBetweenMarkers("# x\n", "t", "x.md"), /x\.md: the markers/);
   });
 });

@@ -387,3 +387,63 @@ describe("config: secrets", () => {
     for (const s of [pw, apiKey, shared]) assert.equal(redact(`x ${s} y`), "x <redacted> y");
   });
 });
+
+describe("config: the AI's tools and MCP servers", () => {
+  const base = (ai: Record<string, unknown>) => ({ homeserver: HS, database: { url: "" }, ai });
+
+  it("defaults: the three built-in tools, four rounds, no MCP servers", () => {
+    const c = configFromObject(base({}));
+    assert.deepEqual(c.ai.tools.builtin, ["search_room", "read_span", "who_is_here"]);
+    assert.equal(c.ai.tools.max_steps, 4);
+    assert.deepEqual(c.ai.mcp_servers, {});
+  });
+
+  it("an MCP server needs exactly one of command and url, and its rooms", () => {
+    assert.match(
+      problem(() => configFromObject(base({ mcp_servers: { a: { rooms: ["*"] } } })), "ai.mcp_servers.a"),
+      /give either command .* or url .*, not neither/,
+    );
+    assert.match(
+      problem(
+        () =>
+          configFromObject(
+            base({ mcp_servers: { a: { rooms: ["*"], command: "/bin/x", url: "http://127.0.0.1:1/mcp" } } }),
+          ),
+        "ai.mcp_servers.a",
+      ),
+      /not both/,
+    );
+    assert.ok(
+      problems(() => configFromObject(base({ mcp_servers: { a: { url: "http://127.0.0.1:1/mcp" } } })))
+        .length > 0,
+    );
+    assert.ok(
+      problems(() =>
+        configFromObject(base({ mcp_servers: { a: { url: "http://127.0.0.1:1/mcp", rooms: ["ops"] } } })),
+      ).some((p) => p.includes("rooms")),
+      "a room that is neither an id, an alias nor *",
+    );
+    assert.ok(
+      problems(() => configFromObject(base({ tools: { builtin: ["rm_rf"] } }))).some((p) =>
+        p.includes("builtin"),
+      ),
+    );
+    assert.ok(
+      problems(() =>
+        configFromObject(base({ mcp_servers: { "bad name!": { url: "http://x/", rooms: [] } } })),
+      ).length > 0,
+    );
+  });
+
+  it("header and env values of MCP servers never reach the log", () => {
+    const token = secret();
+    configFromObject(
+      base({
+        mcp_servers: {
+          a: { url: "http://127.0.0.1:1/mcp", headers: { Authorization: `Bearer ${token}` }, rooms: ["*"] },
+        },
+      }),
+    );
+    assert.equal(redact(`x Bearer ${token} y`).includes(token), false);
+  });
+});

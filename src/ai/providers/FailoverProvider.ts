@@ -46,7 +46,7 @@ export class FailoverProvider implements ChatProvider {
       let started = false;
       try {
         for await (const chunk of provider.stream({ ...req, model })) {
-          if (chunk.type === "delta") started = true;
+          if (chunk.type !== "done") started = true;
           yield chunk.type === "done" ? { ...chunk, provider: chunk.provider ?? provider.name } : chunk;
         }
         if (failures.length > 0)

@@ -1,10 +1,21 @@
-import { type ChatResponse, Ollama } from "ollama";
+import { type ChatResponse, type Message, Ollama, type Tool } from "ollama";
 import { Logger } from "../../log/Logger";
 import { type Watch, watchIdle, withDeadline } from "./deadline";
 import { abortedError, badResponse, brokenStream, httpError, isBrokenStream, networkError } from "./errors";
 import { retryDelayMs, sleep } from "./retry";
-import type { ChatChunk, ChatProvider, ChatRequest, ProviderConfig } from "./types";
+import { toolResultText } from "./toolText";
+import type { ChatChunk, ChatProvider, ChatRequest, ProviderConfig, ToolCall } from "./types";
 import { ProviderError } from "./types";
+
+/** Ollama takes a call's arguments as an object: the model's JSON text parsed, `{}` when it is not an object. */
+function parseArguments(text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
 
 /** What the custom fetch saw of the last HTTP answer (the client keeps no headers on errors). */
 interface Exchange {
@@ -21,11 +32,13 @@ export class OllamaProvider implements ChatProvider {
   readonly kind = "ollama" as const;
   readonly name: string;
   readonly defaultModel: string;
+  readonly tools: boolean;
   private readonly log: Logger;
 
   constructor(private readonly cfg: ProviderConfig) {
     this.name = cfg.name;
     this.defaultModel = cfg.model;
+    this.tools = cfg.tools === true;
     this.log = new Logger("OllamaProvider", { provider: cfg.name });
   }
 
@@ -101,24 +114,75 @@ export class OllamaProvider implements ChatProvider {
       ...(req.maxTokens !== undefined ? { num_predict: req.maxTokens } : {}),
       ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     };
+    const tools = this.cfg.tools === true;
     // Fresh arrays: the client replaces `images` in place with their base64 text.
-    const messages = req.messages.map((m) =>
-      this.cfg.vision && m.role === "user" && m.images?.length
-        ? { role: m.role, content: m.content, images: m.images.map((i) => new Uint8Array(i.data)) }
-        : { role: m.role, content: m.content },
-    );
+    const messages: Message[] = req.messages.map((m) => {
+      if (this.cfg.vision && m.role === "user" && m.images?.length)
+        return { role: m.role, content: m.content, images: m.images.map((i) => new Uint8Array(i.data)) };
+      if (m.role === "tool")
+        return tools
+          ? { role: "tool", content: m.content, tool_name: m.toolName }
+          : { role: "user", content: toolResultText(m) };
+      if (m.role === "assistant" && tools && m.toolCalls?.length)
+        return {
+          role: "assistant",
+          content: m.content,
+          tool_calls: m.toolCalls.map((c) => ({
+            function: { name: c.name, arguments: parseArguments(c.arguments) },
+          })),
+        };
+      return { role: m.role, content: m.content };
+    });
+    const offered: Tool[] | undefined =
+      tools && req.tools?.length
+        ? req.tools.map((t) => ({
+            type: "function",
+            function: {
+              name: t.name,
+              description: t.description,
+              parameters: t.parameters as Tool["function"]["parameters"],
+            },
+          }))
+        : undefined;
+    const asked: ToolCall[] = [];
+    let callNo = 0;
+    const callsOf = (msg: Message | undefined): ToolCall[] =>
+      (msg?.tool_calls ?? []).flatMap((c) =>
+        typeof c?.function?.name === "string" && c.function.name
+          ? [
+              {
+                id: `call_${callNo++}`,
+                name: c.function.name,
+                arguments: JSON.stringify(c.function.arguments ?? {}),
+              },
+            ]
+          : [],
+      );
     try {
       if (!this.cfg.stream) {
-        const res = await withDeadline(client.chat({ model, messages, options, stream: false }), watch, true);
+        const res = await withDeadline(
+          client.chat({ model, messages, options, tools: offered, stream: false }),
+          watch,
+          true,
+        );
         if (!res?.message) throw badResponse(this.name, "no message in the answer");
         if (res.message.content) yield { type: "delta", text: res.message.content };
+        asked.push(...callsOf(res.message));
+        if (asked.length) yield { type: "tool_calls", calls: asked };
         yield this.done(res, model);
         return;
       }
-      const parts = await withDeadline(client.chat({ model, messages, options, stream: true }), watch, true);
+      const parts = await withDeadline(
+        client.chat({ model, messages, options, tools: offered, stream: true }),
+        watch,
+        true,
+      );
       for await (const part of watchIdle(parts, watch)) {
         if (part.message?.content) yield { type: "delta", text: part.message.content };
+        // Ollama sends a call whole, in the message of one line.
+        for (const c of callsOf(part.message)) asked.push(c);
         if (part.done) {
+          if (asked.length) yield { type: "tool_calls", calls: asked };
           yield this.done(part, model);
           return;
         }

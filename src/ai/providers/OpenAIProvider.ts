@@ -1,4 +1,4 @@
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import type OpenAI from "openai";
 import type {
   ChatCompletion,
   ChatCompletionCreateParamsBase,
@@ -6,6 +6,7 @@ import type {
   ChatCompletionUserMessageParam,
 } from "openai/resources/chat/completions";
 import { Logger } from "../../log/Logger";
+import { openaiModule } from "../openaiModule";
 import { type Watch, watchIdle, withDeadline } from "./deadline";
 import {
   abortedError,
@@ -16,6 +17,7 @@ import {
   networkError,
   timeoutError,
 } from "./errors";
+import { toolResultText } from "./toolText";
 import {
   type ChatChunk,
   type ChatMessage,
@@ -45,13 +47,35 @@ function userContent(m: ChatMessage, vision: boolean): ChatCompletionUserMessage
   ];
 }
 
-function toWire(m: ChatMessage, vision: boolean): ChatCompletionMessageParam {
+function toWire(m: ChatMessage, vision: boolean, tools: boolean): ChatCompletionMessageParam {
   if (m.role === "user") {
     const name = wireName(m.name);
     const content = userContent(m, vision);
     return name ? { role: "user", content, name } : { role: "user", content };
   }
+  if (m.role === "tool") {
+    if (tools) return { role: "tool", tool_call_id: m.toolCallId ?? "", content: m.content };
+    // A provider without tools behind a failover list reads the result as text.
+    return { role: "user", content: toolResultText(m) };
+  }
+  if (m.role === "assistant" && m.toolCalls?.length && tools)
+    return {
+      role: "assistant",
+      content: m.content || null,
+      tool_calls: m.toolCalls.map((c) => ({
+        id: c.id,
+        type: "function" as const,
+        function: { name: c.name, arguments: c.arguments },
+      })),
+    };
   return { role: m.role, content: m.content };
+}
+
+/** A call's streamed pieces, put together by index. */
+interface PartialCall {
+  id: string;
+  name: string;
+  arguments: string;
 }
 
 /**
@@ -64,14 +88,16 @@ export class OpenAIProvider implements ChatProvider {
   readonly kind = "openai" as const;
   readonly name: string;
   readonly defaultModel: string;
+  readonly tools: boolean;
   private readonly client: OpenAI;
   private readonly log: Logger;
 
   constructor(private readonly cfg: ProviderConfig) {
     this.name = cfg.name;
     this.defaultModel = cfg.model;
+    this.tools = cfg.tools === true;
     this.log = new Logger("OpenAIProvider", { provider: cfg.name });
-    this.client = new OpenAI({
+    this.client = new (openaiModule().OpenAI)({
       // Local servers need no key, but the client insists on one.
       apiKey: cfg.apiKey || "no-key",
       baseURL: cfg.baseUrl,
@@ -90,9 +116,18 @@ export class OpenAIProvider implements ChatProvider {
       controller: new AbortController(),
       signal: req.signal,
     };
+    const tools = this.cfg.tools === true && (req.tools?.length ?? 0) > 0;
     const params: ChatCompletionCreateParamsBase = {
       model,
-      messages: req.messages.map((m) => toWire(m, this.cfg.vision === true)),
+      messages: req.messages.map((m) => toWire(m, this.cfg.vision === true, this.cfg.tools === true)),
+      ...(tools
+        ? {
+            tools: req.tools!.map((t) => ({
+              type: "function" as const,
+              function: { name: t.name, description: t.description, parameters: t.parameters },
+            })),
+          }
+        : {}),
       ...(req.maxTokens !== undefined ? { [this.cfg.maxTokensField ?? "max_tokens"]: req.maxTokens } : {}),
       ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     };
@@ -127,6 +162,7 @@ export class OpenAIProvider implements ChatProvider {
       let usage: ChatUsage | undefined;
       let finishReason: string | undefined;
       let answeredModel = model;
+      const calls: PartialCall[] = [];
       for await (const chunk of watchIdle(chunks, watch)) {
         if (chunk.model) answeredModel = chunk.model;
         if (chunk.usage) usage = usageOf(chunk.usage);
@@ -134,7 +170,20 @@ export class OpenAIProvider implements ChatProvider {
         if (choice?.finish_reason) finishReason = choice.finish_reason;
         const text = choice?.delta?.content;
         if (text) yield { type: "delta", text };
+        for (const piece of choice?.delta?.tool_calls ?? []) {
+          // The first piece of a call has its id and name; later ones add to its arguments.
+          const at =
+            typeof piece.index === "number" && piece.index >= 0 && piece.index < 64 ? piece.index : 0;
+          const call = calls[at] ?? { id: "", name: "", arguments: "" };
+          calls[at] = call;
+          if (piece.id) call.id = piece.id;
+          if (piece.function?.name) call.name += piece.function.name;
+          if (piece.function?.arguments) call.arguments += piece.function.arguments;
+        }
       }
+      const asked = calls.filter((c): c is PartialCall => c !== undefined && c.name !== "");
+      if (asked.length)
+        yield { type: "tool_calls", calls: asked.map((c, i) => ({ ...c, id: c.id || `call_${i}` })) };
       this.log.debug("answer complete", { model: answeredModel, ms: Date.now() - started });
       yield { type: "done", usage, finishReason, provider: this.name, model: answeredModel };
     } catch (err) {
@@ -147,6 +196,12 @@ export class OpenAIProvider implements ChatProvider {
     if (!choice) throw badResponse(this.name, "no choices in the answer");
     const text = choice.message?.content ?? "";
     if (text) yield { type: "delta", text };
+    const calls = (choice.message?.tool_calls ?? []).flatMap((c, i) =>
+      c.type === "function" && c.function?.name
+        ? [{ id: c.id || `call_${i}`, name: c.function.name, arguments: c.function.arguments ?? "" }]
+        : [],
+    );
+    if (calls.length) yield { type: "tool_calls", calls };
     yield {
       type: "done",
       usage: usageOf(res.usage),
@@ -170,6 +225,7 @@ export class OpenAIProvider implements ChatProvider {
   private explain(err: unknown, model: string, watch: Watch): ProviderError {
     if (err instanceof ProviderError) return err;
     if (watch.signal?.aborted) return abortedError(this.name, err);
+    const { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } = openaiModule();
     if (err instanceof APIUserAbortError) {
       const reason: unknown = watch.controller.signal.reason;
       return reason instanceof ProviderError ? reason : abortedError(this.name, err);

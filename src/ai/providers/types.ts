@@ -1,6 +1,20 @@
 /** The contract between the AI puppet and the model providers (OpenAI-compatible, Ollama). */
 
-export type ChatRole = "system" | "user" | "assistant";
+export type ChatRole = "system" | "user" | "assistant" | "tool";
+
+/** A function the model may call: name, what it does, and its arguments as a JSON Schema object. */
+export interface ChatTool {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
+}
+
+/** A call the model asked for: `arguments` is its JSON text as the model wrote it (may be malformed). */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
 
 /** An image the message shows, for vision-capable providers (others send `content` alone). */
 export interface ChatImage {
@@ -17,6 +31,11 @@ export interface ChatMessage {
   name?: string;
   /** Images of a user turn; sent only by providers with `vision`. */
   images?: ChatImage[];
+  /** An assistant turn's tool calls. */
+  toolCalls?: ToolCall[];
+  /** A tool turn: the call it answers (its id and the tool's name). */
+  toolCallId?: string;
+  toolName?: string;
 }
 
 export interface ChatRequest {
@@ -25,6 +44,8 @@ export interface ChatRequest {
   messages: ChatMessage[];
   maxTokens?: number;
   temperature?: number;
+  /** Functions the model may call (only providers with `tools`). */
+  tools?: ChatTool[];
   /** Cancels the request; the stream then throws a ProviderError with code "aborted". */
   signal?: AbortSignal;
 }
@@ -36,6 +57,8 @@ export interface ChatUsage {
 
 export type ChatChunk =
   | { type: "delta"; text: string }
+  /** The model asks for these calls (sent once, complete, before `done`). */
+  | { type: "tool_calls"; calls: ToolCall[] }
   | {
       type: "done";
       usage?: ChatUsage;
@@ -65,12 +88,16 @@ export interface ProviderConfig {
   maxTokensField?: "max_tokens" | "max_completion_tokens";
   /** The model reads images: user turns' `images` go out as image parts (default false: text only). */
   vision?: boolean;
+  /** The model calls functions: requests carry `tools` (default false: never offered). */
+  tools?: boolean;
 }
 
 export interface ChatProvider {
   readonly name: string;
   readonly kind: "openai" | "ollama";
   readonly defaultModel: string;
+  /** The model calls functions (`tools: true` in its config). */
+  readonly tools?: boolean;
   /** Streams the reply (a non-streaming provider yields one delta, then done). Throws ProviderError. */
   stream(req: ChatRequest): AsyncIterable<ChatChunk>;
   /** The server's model names (`GET /v1/models`, `GET /api/tags`), e.g. to check `!ai model <name>`. Throws ProviderError. */

@@ -192,6 +192,78 @@ describe("Telegram updates: webhook mode, photos Telegram does not announce, pol
     });
   });
 
+  describe("a polled batch", () => {
+    /** The update ids getUpdates has handed out so far, in order. */
+    const handedOut = (): number[] =>
+      tg
+        .server()
+        .calls.filter((c) => c.method === "getUpdates")
+        .flatMap((c) =>
+          ((c.result as Array<{ update_id: number }> | undefined) ?? []).map((u) => u.update_id),
+        );
+    it("is handed to the core in one write with the offset after its last update", async () => {
+      const h = harness(tg.server());
+      const ids = [1, 2, 3, 4, 5].map((i) =>
+        tg.server().injectMessage({ chat: GROUP, from: ALICE, text: `batch ${i}` }),
+      );
+      await tg.start(h);
+      await until(() => h.events.length === 5, 5000, "the five messages");
+      assert.deepEqual(
+        ofKind(h, "message").map((m) => m.id),
+        ids.map(String),
+      );
+      const got = handedOut();
+      assert.equal(got.length, 5, "one getUpdates answer with all five");
+      assert.deepEqual(h.writes, [
+        { events: 5, cursor: { key: `offset:${tg.server().botId}`, value: String(got[4]! + 1) } },
+      ]);
+    });
+
+    it("queues nothing of a batch the core refused, and all of it, once and in order, on the next poll", async () => {
+      const h = harness(tg.server());
+      let refuse = 1;
+      h.onEmit = async (ev) => {
+        if (ev.kind === "message" && ev.text === "refused 3" && refuse-- > 0)
+          throw new Error("database away");
+      };
+      const ids = [1, 2, 3, 4].map((i) =>
+        tg.server().injectMessage({ chat: GROUP, from: ALICE, text: `refused ${i}` }),
+      );
+      await tg.start(h);
+      await until(() => h.events.length >= 4, 10_000, "the batch, taken the second time");
+      assert.deepEqual(
+        ofKind(h, "message").map((m) => m.id),
+        ids.map(String),
+      );
+      const got = handedOut();
+      assert.ok(got.length >= 8, "the batch was handed out twice");
+      assert.equal(h.kv.get(`offset:${tg.server().botId}`), String(Math.max(...got) + 1));
+      assert.equal(h.events.length, 4, "nothing twice");
+      assert.match(h.log.warnings.join("\n"), /emit failed, the updates will be delivered again/);
+    });
+
+    it("stores what came before a pressed button before handling it, and the button's offset after", async () => {
+      const h = harness(tg.server());
+      tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "before the button" });
+      const button = tg.server().injectUpdate({
+        callback_query: {
+          id: "q1",
+          from: { id: ALICE, is_bot: false, first_name: "Alice" },
+          chat_instance: "1",
+          data: "x",
+        },
+      });
+      tg.server().injectMessage({ chat: GROUP, from: ALICE, text: "after the button" });
+      await tg.start(h);
+      await until(() => h.events.length === 2, 5000, "both messages");
+      const key = `offset:${tg.server().botId}`;
+      assert.deepEqual(h.writes, [
+        { events: 1, cursor: { key, value: String(button) } },
+        { events: 1, cursor: { key, value: String(button + 2) } },
+      ]);
+    });
+  });
+
   describe("polling conflicts and a revoked token", () => {
     it("reports 409 Conflict with what to do, and carries on once the other poller is gone", async () => {
       const messages: Array<string | undefined> = [];

@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { BaileysEventMap, WAMessage } from "@whiskeysockets/baileys";
+import fc from "fast-check";
 import { loadBaileys } from "../../../../bridges/whatsapp/baileys";
 import { mapMessage } from "../../../../bridges/whatsapp/inbound";
 import { mapSideEvents } from "../../../../bridges/whatsapp/sideEvents";
+import type { RemoteEvent } from "../../../../src/core/connector";
+import { fuzzParams } from "../../../harness/fuzz";
 
 const FIXTURES = JSON.parse(
   readFileSync(path.resolve(__dirname, "../../../fixtures/whatsapp/seam-events.json"), "utf8"),
@@ -91,18 +94,107 @@ describe("WhatsApp events → RemoteEvents", () => {
     assert.equal(mapMessage(ctx, echo)[0].fromSelf, true);
   });
 
-  it("unsupported content becomes a notice; status broadcasts and empty messages are skipped", () => {
-    const m = fixture<WAMessage>("groupText");
-    m.message = { locationMessage: { degreesLatitude: 1, degreesLongitude: 2 } };
-    const [loc] = mapMessage(ctx, m);
-    assert.equal(loc.kind === "message" && loc.msgtype, "notice");
-    assert.match(loc.kind === "message" ? loc.text : "", /location not bridged/);
+  it("places, venues, live locations, contacts and polls in their Matrix form; other kinds a notice naming them", () => {
+    const as = (message: WAMessage["message"]) => {
+      const m = fixture<WAMessage>("groupText");
+      m.message = message;
+      const [ev] = mapMessage(ctx, m);
+      assert.equal(ev?.kind, "message");
+      return ev as Extract<RemoteEvent, { kind: "message" }>;
+    };
+    const pin = as({
+      locationMessage: { degreesLatitude: 52.52, degreesLongitude: 13.405, accuracyInMeters: 20 },
+    });
+    assert.deepEqual(pin.location, { lat: 52.52, lon: 13.405, accuracyM: 20 });
+    assert.equal(pin.text, "Location: 52.52, 13.405");
+    const venue = as({
+      locationMessage: { degreesLatitude: 1, degreesLongitude: 2, name: "Café", address: "Main St 1" },
+    });
+    assert.equal(venue.location?.description, "Café, Main St 1");
+    assert.match(venue.text, /^Venue: Café, Main St 1/);
+    const live = as({
+      liveLocationMessage: { degreesLatitude: 1, degreesLongitude: 2, caption: "on my way" },
+    });
+    assert.equal(live.text, "Live location: 1, 2 (on my way)");
+    const bad = as({ locationMessage: { degreesLatitude: 200, degreesLongitude: 2 } });
+    assert.equal(bad.msgtype, "notice", "a place that is not one is said, not dropped");
+    const card = "BEGIN:VCARD\nVERSION:3.0\nFN:Ada\nEND:VCARD";
+    const contact = as({ contactMessage: { displayName: "Ada", vcard: card } });
+    assert.equal(contact.text, "Contact: Ada");
+    assert.equal(contact.attachments?.[0]?.inline, `${card}\r\n`);
+    assert.equal(contact.attachments?.[0]?.name, "contact.vcf");
+    const two = as({
+      contactsArrayMessage: { contacts: [{ displayName: "Ada", vcard: card }, { displayName: "Bo" }] },
+    });
+    assert.equal(two.text, "Contacts: Ada, Bo");
+    const poll = as({
+      pollCreationMessageV3: {
+        name: "Lunch?",
+        options: [{ optionName: "Pizza" }, { optionName: "Soup" }],
+        selectableOptionsCount: 1,
+      },
+    });
+    assert.deepEqual(poll.poll, {
+      question: "Lunch?",
+      answers: [
+        { id: "0", text: "Pizza" },
+        { id: "1", text: "Soup" },
+      ],
+      disclosed: true,
+      maxSelections: 1,
+    });
+    assert.equal(poll.text, "Poll: Lunch?\n1. Pizza\n2. Soup");
+    const event = as({ eventMessage: { name: "Party" } });
+    assert.equal(event.msgtype, "notice");
+    assert.equal(event.text, "Gus sent an event, which the bridge cannot show");
     const status = fixture<WAMessage>("groupText");
     status.key.remoteJid = "status@broadcast";
     assert.deepEqual(mapMessage(ctx, status), []);
     const empty = fixture<WAMessage>("groupText");
     empty.message = null;
     assert.deepEqual(mapMessage(ctx, empty), []);
+  });
+
+  it("mentions (mentionedJid) become pills of the ghosts; unmentioned numbers stay text", () => {
+    const m = fixture<WAMessage>("groupText");
+    m.message = {
+      extendedTextMessage: {
+        text: "@15552220002 and *@15552220003* meet @15550009999",
+        contextInfo: { mentionedJid: ["15552220002@s.whatsapp.net", "15552220003@s.whatsapp.net"] },
+      },
+    };
+    const ghosts = { ...ctx, ghostUserId: (n: string) => `@_whatsapp_${n}:localhost` };
+    const [ev] = mapMessage(ghosts, m);
+    assert.equal(ev?.kind === "message" && ev.text, "@15552220002 and *@15552220003* meet @15550009999");
+    assert.equal(
+      ev?.kind === "message" && ev.html,
+      '<a href="https://matrix.to/#/@_whatsapp_15552220002:localhost">@15552220002</a> and <strong><a href="https://matrix.to/#/@_whatsapp_15552220003:localhost">@15552220003</a></strong> meet @15550009999',
+    );
+  });
+
+  it("fuzz: any message content maps to events or nothing, never an exception", () => {
+    fc.assert(
+      fc.property(
+        fc.object({ maxDepth: 3 }),
+        fc.constantFrom(
+          "locationMessage",
+          "liveLocationMessage",
+          "contactMessage",
+          "contactsArrayMessage",
+          "pollCreationMessage",
+          "pollCreationMessageV3",
+          "extendedTextMessage",
+          "eventMessage",
+        ),
+        (inner, type) => {
+          const m = fixture<WAMessage>("groupText");
+          m.message = { [type]: inner } as WAMessage["message"];
+          const out = mapMessage({ ...ctx, ghostUserId: (n: string) => `@_whatsapp_${n}:x` }, m);
+          for (const e of out) if (e.kind === "message") assert.equal(typeof e.text, "string");
+        },
+      ),
+      fuzzParams(300),
+    );
   });
 
   it("group, participant, receipt and presence events", () => {

@@ -14,6 +14,23 @@ const msg = (m: Partial<OutboundMessage>): OutboundMessage => ({
 const media = (mimetype: string) => ({ data: Buffer.from("x"), mimetype, name: "f.bin" });
 
 describe("WhatsApp outbound content, ids and config", () => {
+  it("a pill of a WhatsApp user's ghost becomes @number with mentionedJid; other pills keep their name", () => {
+    const numberOf = (mxid: string) => /^@_whatsapp_(\d+):hs$/.exec(mxid)?.[1];
+    const html =
+      '<a href="https://matrix.to/#/@_whatsapp_15552220002:hs">Hana (WhatsApp)</a>, ask <a href="https://matrix.to/#/@bob:hs">Bob</a>';
+    assert.deepEqual(outboundContent(msg({ text: "Hana (WhatsApp), ask Bob", html }), "", numberOf), {
+      text: "@15552220002, ask Bob",
+      linkPreview: null,
+      mentions: ["15552220002@s.whatsapp.net"],
+    });
+    const image = outboundContent(
+      msg({ text: "look", html, attachment: { kind: "image", media: media("image/png") } }),
+      "",
+      numberOf,
+    );
+    assert.deepEqual("mentions" in image && image.mentions, ["15552220002@s.whatsapp.net"]);
+  });
+
   it("text in WhatsApp formatting, relay prefix, emotes", () => {
     assert.deepEqual(outboundContent(msg({ text: "hi", html: "<b>hi</b>" }), ""), {
       text: "*hi*",
