@@ -32,6 +32,7 @@ import {
   type ConnectorContext,
   type DirectChatHandling,
   type EditHandling,
+  type HistoryHandling,
   type LoginRef,
   type MatrixSender,
   type Media,
@@ -45,6 +46,7 @@ import {
   type RedactionHandling,
   type RemoteChatRef,
   type RemoteEvent,
+  type RemoteMessage,
   type RemoteUserRef,
   type SentRef,
   type TypingHandling,
@@ -57,6 +59,7 @@ import type { DiscordConfig } from "./config";
 import { discordToMatrix } from "./convert/index";
 import { DiscordApprovals } from "./DiscordApprovals";
 import { DiscordSender } from "./DiscordSender";
+import { channelHistory } from "./history";
 import {
   chatInfoOf,
   chatOf,
@@ -87,7 +90,8 @@ export class DiscordClient
     ApprovalHandling,
     OrderedIds,
     ChatIdHandling,
-    DirectChatHandling
+    DirectChatHandling,
+    HistoryHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   readonly discord: Client;
@@ -379,6 +383,19 @@ export class DiscordClient
         );
       }
     }
+  }
+
+  /** The channel's newest messages for a new portal, oldest first (not the bridge's own). */
+  async history(chat: RemoteChatRef, limit: number): Promise<RemoteMessage[]> {
+    const channel = await this.discord.channels.fetch(chat.id);
+    if (!channel?.isTextBased() || !this.allowed(channel, chat.id)) return [];
+    const out: RemoteMessage[] = [];
+    for (const m of await channelHistory(channel, limit)) {
+      if (await this.isEcho(m)) continue;
+      const ev = toRemoteMessage(this.deps, m);
+      if (ev) out.push(ev);
+    }
+    return out;
   }
 
   private async onEdit(m: Message | PartialMessage): Promise<void> {

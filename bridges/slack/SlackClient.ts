@@ -22,6 +22,7 @@ import {
   type ConnectorContext,
   type DirectChatHandling,
   type EditHandling,
+  type HistoryHandling,
   type LoginRef,
   type MatrixSender,
   type Media,
@@ -64,6 +65,7 @@ export class SlackClient
     RedactionHandling,
     ChatInfoHandling,
     BackfillHandling,
+    HistoryHandling,
     OrderedIds,
     ChatIdHandling,
     DirectChatHandling
@@ -282,6 +284,11 @@ export class SlackClient
     limit: number,
   ): Promise<RemoteMessage[]> {
     return this.router.run(chat, (c) => c.inbound.history(chat.id, afterId, limit));
+  }
+
+  /** The channel's newest messages and thread replies, oldest first, for a new portal. */
+  history(chat: RemoteChatRef, limit: number): Promise<RemoteMessage[]> {
+    return this.router.run(chat, (c) => c.inbound.recent(chat.id, limit));
   }
 
   /**

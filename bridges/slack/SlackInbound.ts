@@ -8,7 +8,7 @@ import type { webApi } from "@slack/bolt";
 import type { ConnectorContext, LoginRef, RemoteMessage } from "../../src/core/connector";
 import { BridgeError } from "../../src/core/errors";
 import { EventLedger } from "./EventLedger";
-import { historyAfter } from "./history";
+import { historyAfter, historyNewest } from "./history";
 import { type InboundContext, mapEvent, remoteUserId, usersOf } from "./inbound";
 import type { BotSelf, SlackDirectory } from "./SlackDirectory";
 import type { ThreadRoots } from "./ThreadRoots";
@@ -91,10 +91,22 @@ export class SlackInbound {
    * Channel messages and thread replies after `afterId` (a ts), in Slack's order (see history.ts).
    */
   async history(channel: string, afterId: string | undefined, limit: number): Promise<RemoteMessage[]> {
+    return this.fromHistory(channel, (web) => historyAfter(web, channel, afterId, limit));
+  }
+
+  /** The channel's newest messages with thread replies, oldest first, for a new portal (see history.ts). */
+  async recent(channel: string, limit: number): Promise<RemoteMessage[]> {
+    return this.fromHistory(channel, (web) => historyNewest(web, channel, limit));
+  }
+
+  private async fromHistory(
+    channel: string,
+    read: (web: webApi.WebClient) => Promise<Obj[]>,
+  ): Promise<RemoteMessage[]> {
     const { ctx, directory } = this.o;
     const me = directory.me;
     if (!me) throw new BridgeError("Slack is not connected", undefined, true);
-    const ordered = await historyAfter(this.o.web, channel, afterId, limit);
+    const ordered = await read(this.o.web);
     const users = new Set(ordered.flatMap((m) => usersOf(m)));
     await Promise.all([...users].map((u) => directory.profile(u).catch(() => undefined)));
     const context = this.context(me);

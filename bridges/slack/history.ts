@@ -1,5 +1,6 @@
 /**
- * Reading a channel's history for the core's catch-up: its messages and its thread replies after
+ * Reading a channel's history: the newest messages for a new portal ({@link historyNewest}), and,
+ * for the core's catch-up, its messages and its thread replies after
  * `afterId`, merged in Slack's order (the `ts`, compared exactly by its order key), so a reply comes
  * after its parent. conversations.history answers newest first, pages backwards and leaves thread
  * replies out; its thread parents tell their `latest_reply`, and conversations.replies gives the
@@ -28,9 +29,12 @@ async function pages(read: (cursor: string | undefined) => Promise<Page>, most: 
   let cursor: string | undefined;
   for (let page = 0; page < most; page++) {
     const res = await read(cursor);
-    out.push(...(res.messages ?? []));
-    cursor = res.response_metadata?.next_cursor || undefined;
-    if (!res.has_more || !cursor) break;
+    // Slack's answer is not trusted blindly: only objects are messages.
+    if (Array.isArray(res?.messages))
+      out.push(...res.messages.filter((m): m is Obj => typeof m === "object" && m !== null));
+    const next = res?.response_metadata?.next_cursor;
+    cursor = typeof next === "string" && next ? next : undefined;
+    if (res?.has_more !== true || !cursor) break;
   }
   return out;
 }
@@ -87,4 +91,44 @@ export async function historyAfter(
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     .slice(0, limit)
     .map((x) => x.m);
+}
+
+/**
+ * The channel's newest `limit` messages for a new portal, thread replies among them, oldest first
+ * (a reply after its parent). conversations.history gives the newest channel messages; the
+ * replies of the newest {@link THREADS_READ} threads among them come from conversations.replies,
+ * and the newest `limit` of all are kept (a reply whose parent falls out of them comes without it,
+ * as a plain message). Replies to threads whose parents are older than the channel messages read
+ * are not seen: Slack lists a thread's replies only under its parent.
+ */
+export async function historyNewest(web: webApi.WebClient, channel: string, limit: number): Promise<Obj[]> {
+  if (limit <= 0) return [];
+  const perPage = Math.min(limit, 200);
+  const history = await pages(
+    (cursor) => slack(() => web.conversations.history({ channel, limit: perPage, cursor })) as Promise<Page>,
+    Math.min(HISTORY_PAGES, Math.ceil(limit / perPage)),
+  );
+  const found = new Map<string, Obj>();
+  const add = (m: Obj) => {
+    const key = keyOf(m);
+    if (key !== undefined && !found.has(key)) found.set(key, m);
+  };
+  history.forEach(add);
+  const threads = history
+    .filter((m) => typeof m.ts === "string" && typeof m.latest_reply === "string" && keyOf(m) !== undefined)
+    .sort((a, b) => (keyOf(a)! < keyOf(b)! ? 1 : -1));
+  for (const parent of threads.slice(0, THREADS_READ)) {
+    const replies = await pages(
+      (cursor) =>
+        slack(() =>
+          web.conversations.replies({ channel, ts: parent.ts as string, limit: 200, cursor }),
+        ) as Promise<Page>,
+      REPLY_PAGES,
+    );
+    for (const r of replies) if (r.ts !== parent.ts && r.thread_ts === parent.ts) add(r);
+  }
+  return [...found.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .slice(-limit)
+    .map(([, m]) => m);
 }

@@ -17,6 +17,7 @@ import {
   type ConnectorContext,
   type DirectChatHandling,
   type EditHandling,
+  type HistoryHandling,
   type LoginRef,
   type MatrixSender,
   type Media,
@@ -29,6 +30,7 @@ import {
   type RelayHandling,
   type RemoteChatRef,
   type RemoteEvent,
+  type RemoteMessage,
   type RemoteUserRef,
   type SentRef,
   type TypingHandling,
@@ -39,6 +41,7 @@ import type { Logger } from "../../src/log/Logger";
 import { messageIdFor, ServerAcks } from "./acks";
 import { baileys, loadBaileys } from "./baileys";
 import type { WhatsAppConfig } from "./config";
+import { SyncedHistory } from "./historySync";
 import { mapMessage, mediaOf, unwrap } from "./inbound";
 import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, ownerNumberOfChat, userIdOf } from "./jids";
 import { outboundContent, outboundText } from "./outbound";
@@ -64,7 +67,8 @@ export class WhatsAppClient
     RelayHandling,
     ChatInfoHandling,
     ChatIdHandling,
-    DirectChatHandling
+    DirectChatHandling,
+    HistoryHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private sock?: WASocket;
@@ -78,6 +82,8 @@ export class WhatsAppClient
   /** Recent messages by id: media to fetch, quotes, retries. */
   private readonly messages = new BoundedMap<string, WAMessage>(2000);
   private readonly names = new Map<string, string>();
+  /** The history the phone sent when this device was linked, for new portals' backfill. */
+  private readonly synced = new SyncedHistory();
   private readonly log: Logger;
   private readonly acks: ServerAcks;
 
@@ -188,6 +194,21 @@ export class WhatsAppClient
     });
     sock.ev.on("messages.upsert", ({ messages, type }) => {
       for (const m of messages) this.received(m, type);
+    });
+    sock.ev.on("messaging-history.set", ({ messages, syncType }) => {
+      for (const m of messages) {
+        const content = unwrap(m.message);
+        if (m.key.id && content && mediaOf(content)) this.messages.set(m.key.id, m);
+      }
+      const added = this.synced.keep(
+        { ownNumber: this.ownNumber, sentByBridge: (id) => this.sent.has(id) },
+        messages,
+      );
+      this.log.info("WhatsApp history sync kept for new portals", { messages: added, syncType });
+      this.chain = this.chain
+        .then(() => this.synced.store(this.ctx.store))
+        .then(() => this.log.info("WhatsApp history sync stored", { messages: added }))
+        .catch((err: unknown) => this.log.warn("WhatsApp history sync not stored", { err: String(err) }));
     });
     const side = (events: RemoteEvent[]) => {
       for (const ev of events) this.emit(ev);
@@ -337,6 +358,11 @@ export class WhatsAppClient
     if (!sock || this.conn.get() !== ConnectionState.Connected)
       throw new BridgeError(`WhatsApp is not connected (${this.conn.get().toLowerCase()})`, undefined, true);
     return sock;
+  }
+
+  /** A chat's messages from the history sync of this device's linking, oldest first. */
+  async history(chat: RemoteChatRef, limit: number): Promise<RemoteMessage[]> {
+    return this.synced.recentStored(this.ctx.store, chat.id, limit);
   }
 
   async resolveChatId(typed: string): Promise<string> {

@@ -5,7 +5,7 @@ import { BoundedMap, BoundedSet } from "../core/Bounded";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
 import { canRelay, type LoginRef, type NetworkClient } from "../core/connector";
 import type { GhostService } from "../core/GhostService";
-import { txnIdFor } from "../core/InboundBridge";
+import { BACKFILLED, txnIdFor } from "../core/InboundBridge";
 import { chatRefOf } from "../core/OutboundBridge";
 import type { Permissions } from "../core/Permissions";
 import type { PortalService } from "../core/PortalService";
@@ -223,6 +223,8 @@ export class AiService {
       return false;
     }
     if (!this.joined.has(ev.room_id) || ev.type !== "m.room.message") return false;
+    // History brought into a new portal happened before the room: context, not questions.
+    if (ev.content[BACKFILLED] === true) return false;
     if (ev.sender === this.userId) {
       this.ownEvents.add(ev.event_id);
       return false;
@@ -241,6 +243,7 @@ export class AiService {
       this.joined.has(ev.room_id) &&
       ev.type === "m.room.message" &&
       ev.sender !== this.userId &&
+      ev.content[BACKFILLED] !== true &&
       typeof body === "string" &&
       (body.trim() === prefix || body.trim().startsWith(`${prefix} `))
     );

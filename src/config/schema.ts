@@ -630,6 +630,12 @@ export const CONFIG_SCHEMA: SchemaNode = {
         mute_seconds: int("How long a flooding person or chat stays muted.", 60, 1),
       },
     ),
+    backfill: section(
+      "History brought into a portal's room when it is made, so it does not start empty: the chat's recent messages, from their original senders' ghosts with their original times, before the live ones. Where the platform allows: Discord (channel history), Slack (conversations.history with thread replies), WhatsApp (the history the phone sends once when a device is linked: portals made after a new login). Telegram's Bot API cannot read history: Telegram portals start with the message that made them.",
+      {
+        initial_limit: int("Most messages brought into a new portal (0: none).", 50, 0, 1000),
+      },
+    ),
     metrics: section("Prometheus metrics.", {
       enabled: bool("Serve Prometheus metrics at /metrics on the appservice port.", true),
     }),

@@ -104,6 +104,11 @@ export interface BridgeConfig {
     /** How long a flooding person or chat stays muted. */
     mute_seconds: number;
   };
+  /** History brought into a portal's room when it is made. */
+  backfill: {
+    /** Most messages brought into a new portal; 0: none. */
+    initial_limit: number;
+  };
   logging: { level: "error" | "warn" | "info" | "debug"; format: "pretty" | "json" };
   platforms: Record<string, PlatformConfig>;
 }

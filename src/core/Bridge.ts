@@ -17,6 +17,7 @@ import { Migrator } from "../store/Migrator";
 import { PgStore } from "../store/PgStore";
 import { TxnPruner } from "../store/TxnPruner";
 import type { KvWrite, QueueItem } from "../store/types";
+import { Backfill } from "./Backfill";
 import { CatchUp } from "./CatchUp";
 import { ConnectorRegistry } from "./ConnectorRegistry";
 import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent } from "./connector";
@@ -186,6 +187,7 @@ export class Bridge {
     this.bot = this.api.intent(`@${config.bridge.bot.localpart}:${domain}`);
     const permissions = new Permissions(config.bridge.permissions, bridgeUserMatcher(config));
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
+    const backfill = new Backfill({ store: this.store, limit: config.backfill.initial_limit });
     const portals = new PortalService({
       config,
       api: this.api,
@@ -193,6 +195,7 @@ export class Bridge {
       bot: this.bot,
       ghosts,
       onCreated: async (portal, login, client) => this.ai?.autoJoin(portal, login, client),
+      beforeCreate: (platform, chatId, client) => backfill.willCreate(platform, chatId, client),
     });
     this.stateNotices = new StateNotices({ store: this.store, bot: this.bot });
     this.registry = new ConnectorRegistry({
@@ -268,6 +271,7 @@ export class Bridge {
       api: this.api,
       drop: async (p) => (await policy.dropRemote(p)) || (await flood.drop(p)),
       moderation: this.moderation.moderation,
+      backfill,
     });
     if (config.ai.enabled) {
       this.ai = new AiService({

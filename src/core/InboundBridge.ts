@@ -4,6 +4,7 @@ import { Logger } from "../log/Logger";
 import type { Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { MessageRow, Portal, QueueItem } from "../store/types";
+import type { Backfill } from "./Backfill";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, RemoteMessage } from "./connector";
 import { BridgeError, retryHint, userText } from "./errors";
@@ -20,6 +21,12 @@ export const DELETED_IN = "com.clawbridge.deleted_in";
 
 /** Content key naming the remote message part an event bridges (`<remote id>#<part>`). */
 export const REMOTE_MARKER = "com.clawbridge.remote_id";
+
+/**
+ * Content key of a message brought over from a chat's history when its portal was made (true):
+ * it happened before the room existed, so nobody answers it (the AI leaves it for its context).
+ */
+export const BACKFILLED = "com.clawbridge.backfill";
 
 /** What the durable queue holds for a remote event. */
 export interface RemotePayload {
@@ -59,6 +66,8 @@ export class InboundBridge {
       moderation?: { isBanned(roomId: string, mxid: string): Promise<boolean> };
       /** Policy lists and flood brakes: true when the event is to be dropped, not bridged. */
       drop?(payload: RemotePayload): Promise<boolean>;
+      /** History brought into new portals before their first live message. */
+      backfill?: Backfill;
     },
   ) {}
 
@@ -107,6 +116,9 @@ export class InboundBridge {
     if (event.kind === "message") {
       const portal = await this.opts.portals.ensure(platform, login, client, event.chat);
       if (!portal) return; // the chat was unlinked: not bridged until linked again
+      await this.opts.backfill?.run(portal, client, event, (msg, how) =>
+        this.backfilled(portal, loginId, client, msg, how),
+      );
       if (await this.banned(portal, event)) return;
       await this.message(portal, client, event, retried, item);
       this.opts.metrics.events.inc({ platform, direction: "in" });
@@ -124,6 +136,26 @@ export class InboundBridge {
     if (await this.banned(portal, event)) return;
     await this.other(portal, login, client, event);
     this.opts.metrics.events.inc({ platform, direction: "in" });
+  }
+
+  /**
+   * One message of a new portal's history: bridged as a live one would be (dropped where a live
+   * one would be), with the time it was sent on the platform as its origin_server_ts, and marked
+   * {@link BACKFILLED} when it came before the message that made the portal.
+   */
+  private async backfilled(
+    portal: Portal,
+    loginId: string,
+    client: NetworkClient,
+    msg: RemoteMessage,
+    how: { resumed: boolean; history: boolean },
+  ): Promise<void> {
+    if (await this.opts.drop?.({ platform: portal.platform, loginId, event: msg })) return;
+    if (await this.banned(portal, msg)) return;
+    const now = Date.now();
+    const ts = Number.isSafeInteger(msg.timestamp) && msg.timestamp > 0 ? Math.min(msg.timestamp, now) : now;
+    await this.message(portal, client, msg, how.resumed, undefined, { ts, history: how.history });
+    this.opts.metrics.events.inc({ platform: portal.platform, direction: "in" });
   }
 
   private async ghost(portal: Portal, client: NetworkClient, event: RemoteEvent): Promise<Intent> {
@@ -176,9 +208,13 @@ export class InboundBridge {
     retried: boolean,
     /** The queue item: it leaves the queue with the last part's message-map row. */
     item?: QueueItem,
+    backfill: { ts: number; history: boolean } | undefined = undefined,
   ): Promise<void> {
     const { store } = this.opts;
     const done = await store.getMessageByRemote(portal.platform, portal.chatId, msg.id);
+    // Every part is here already (brought over by a backfill, or before a crash): nothing to do.
+    const partCount = (msg.text || !msg.attachments?.length ? 1 : 0) + (msg.attachments?.length ?? 0);
+    if (done.length && new Set(done.map((r) => r.part)).size >= partCount) return;
     const intent = await this.ghost(portal, client, msg);
     const relates: Record<string, unknown> = {};
     const replyEvent = msg.replyTo ? await this.eventIdOf(portal, msg.replyTo) : undefined;
@@ -250,6 +286,7 @@ export class InboundBridge {
       if (Object.keys(relates).length) content["m.relates_to"] = relates;
       const marker = `${msg.id}#${part}`;
       content[REMOTE_MARKER] = marker;
+      if (backfill?.history) content[BACKFILLED] = true;
       const eventId =
         (retried ? await this.alreadySent(portal.roomId, intent.userId, marker) : undefined) ??
         (await intent.sendEvent(
@@ -257,6 +294,7 @@ export class InboundBridge {
           type,
           content,
           txnIdFor(portal.platform, portal.chatId, msg.id, part),
+          { ts: backfill?.ts },
         ));
       await store.insertMessages(
         [

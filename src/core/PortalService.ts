@@ -53,6 +53,11 @@ export class PortalService {
        * Best effort: a failure is logged and the message bridged all the same.
        */
       onCreated?(portal: Portal, login: LoginRef, client: NetworkClient): Promise<void>;
+      /**
+       * A portal is about to be made for the chat (before its room): what must survive a crash
+       * between making the room and bridging into it is stored here (a backfill that is due).
+       */
+      beforeCreate?(platform: string, chatId: string, client: NetworkClient): Promise<void>;
     },
   ) {}
 
@@ -173,6 +178,7 @@ export class PortalService {
       return undefined;
     }
     const info = await this.lookUp(platform, client, chat);
+    await this.opts.beforeCreate?.(platform, key, client);
     const roomId = await this.createRoom(platform, key, login, client, info);
     const portal: Portal = {
       platform,

@@ -545,6 +545,20 @@ export interface BackfillHandling {
 }
 
 /**
+ * Reading a chat's recent history when its portal is made (`backfill.initial_limit`), so a new
+ * room does not start empty. Telegram's Bot API has no such call; WhatsApp gives history once,
+ * when a device is linked (history sync), and its connector answers from what it kept of it.
+ */
+export interface HistoryHandling {
+  /**
+   * The chat's newest messages, at most `limit`, oldest first, each as a live message of the chat
+   * would come (same ids, senders, timestamps, attachments, replies). An empty list when there
+   * are none or the platform keeps none.
+   */
+  history(chat: RemoteChatRef, limit: number): Promise<RemoteMessage[]>;
+}
+
+/**
  * Optional: the platform's order of its message ids, for the core's catch-up. `orderKey` turns a
  * remote message id into text whose byte order (PostgreSQL collation "C") is the order the
  * platform gives its messages in a chat, exactly: Slack ts compared as digits (not as floats),
@@ -574,6 +588,7 @@ export const canRelay = (c: NetworkClient): c is NetworkClient & RelayHandling =
 export const canOrder = (c: NetworkClient): c is NetworkClient & OrderedIds => has(c, "orderKey");
 export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHandling =>
   has(c, "fetchMessagesAfter");
+export const canReadHistory = (c: NetworkClient): c is NetworkClient & HistoryHandling => has(c, "history");
 export const canAskApproval = (c: NetworkClient): c is NetworkClient & ApprovalHandling =>
   has(c, "requestApproval");
 export const canResolveChatId = (c: NetworkClient): c is NetworkClient & ChatIdHandling =>

@@ -273,15 +273,27 @@ export class Intent {
     }
   }
 
-  /** Sends an event; `txnId` makes a retry of the same send idempotent on the homeserver. */
-  async sendEvent(roomId: string, type: string, content: RoomEventContent, txnId: string): Promise<string> {
+  /**
+   * Sends an event; `txnId` makes a retry of the same send idempotent on the homeserver.
+   * `ts`: the event's origin_server_ts, milliseconds since the epoch (the appservice `ts`
+   * parameter, honoured for the appservice's users): a message brought over from the platform's
+   * history keeps the time it was sent there.
+   */
+  async sendEvent(
+    roomId: string,
+    type: string,
+    content: RoomEventContent,
+    txnId: string,
+    opts: { ts?: number } = {},
+  ): Promise<string> {
     const out = this.api.crypto
       ? await this.api.crypto.prepare(this.userId, roomId, type, content)
       : { type, content };
+    const ts = opts.ts !== undefined && Number.isSafeInteger(opts.ts) && opts.ts > 0 ? opts.ts : undefined;
     const res = await this.req<{ event_id: string }>(
       "PUT",
       `/_matrix/client/v3/rooms/${enc(roomId)}/send/${enc(out.type)}/${enc(txnId)}`,
-      { body: out.content },
+      { body: out.content, query: { ts } },
     );
     return res.event_id;
   }

@@ -51,7 +51,10 @@ export interface SlackRig {
   stop(): Promise<void>;
 }
 
-export async function startSlackRig(tag: string): Promise<SlackRig> {
+export async function startSlackRig(
+  tag: string,
+  opts: { sections?: Record<string, unknown> } = {},
+): Promise<SlackRig> {
   const A = `T0${tag}A`;
   const B = `T0${tag}B`;
   const CH = `C0${tag}GEN`;
@@ -80,6 +83,7 @@ export async function startSlackRig(tag: string): Promise<SlackRig> {
         workspaces: [workspaceConfig(wa), workspaceConfig(wb, port)],
       },
     },
+    sections: opts.sections,
   });
   const alice = await user("alice");
   await slack.until(() => slack.connected(A), 60_000, "workspace A's socket");

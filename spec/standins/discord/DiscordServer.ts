@@ -67,6 +67,8 @@ export class DiscordServer {
   /** Calls carried out whose answers `holdAnswer` kept back. */
   readonly heldCalls: RecordedCall[] = [];
   private readonly holds: Array<{ match: (c: RecordedCall) => boolean; status?: number }> = [];
+  /** CDN and attachment paths whose downloads are left unanswered while listed (see `holdFile`). */
+  private readonly heldFiles = new Set<string>();
   readonly world: DiscordWorld;
   /** IDENTIFY and RESUME payloads received, in order. */
   readonly gatewayOps: Array<{ op: number; d: Obj }> = [];
@@ -203,6 +205,33 @@ export class DiscordServer {
     return msg;
   }
 
+  /**
+   * A message posted at `at` (milliseconds, in the past) while the bridge was not there: stored in
+   * the channel's history, not dispatched. Returns the message.
+   */
+  pastMessage(
+    channelId: string,
+    authorId: string,
+    content: string,
+    at: number,
+    files: Array<{ name: string; data: Buffer; contentType: string }> = [],
+  ): Obj {
+    const attachments = files.map((f) => {
+      const id = sf();
+      const url = this.world.putFile(`/attachments/${channelId}/${id}/${encodeURIComponent(f.name)}`, {
+        data: f.data,
+        contentType: f.contentType,
+      });
+      return { id, filename: f.name, size: f.data.length, url, proxy_url: url, content_type: f.contentType };
+    });
+    return this.world.addMessage(
+      channelId,
+      authorId,
+      { author: this.world.userObject(authorId), content, attachments },
+      at,
+    );
+  }
+
   /** The author edits a message. */
   editMessage(channelId: string, messageId: string, content: string): void {
     const stored = this.world.findMessage(channelId, messageId);
@@ -311,6 +340,15 @@ export class DiscordServer {
    */
   holdAnswer(match: (c: RecordedCall) => boolean, opts: { status?: number } = {}): void {
     this.holds.push({ match, status: opts.status });
+  }
+
+  /** Downloads of the file at `url` (an attachment's) are left unanswered until `release`. */
+  holdFile(url: string): void {
+    this.heldFiles.add(new URL(url).pathname);
+  }
+
+  releaseFiles(): void {
+    this.heldFiles.clear();
   }
 
   /** Ends every failure `failNext` still has in store. */
@@ -494,6 +532,7 @@ export class DiscordServer {
         : url.pathname;
       const file = this.world.files.get(key);
       if (!file) return void res.writeHead(404).end();
+      if (this.heldFiles.has(key)) return; // never answered: the client waits until it gives up
       res.writeHead(200, { "content-type": file.contentType, "content-length": file.data.length });
       return void res.end(file.data);
     }

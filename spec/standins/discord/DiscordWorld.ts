@@ -14,6 +14,16 @@ export function sf(): string {
   return String(snowflake);
 }
 
+let pastSeq = 0n;
+/**
+ * A snowflake of time `ms` (in the past: a message of the channel's history). Its worker and
+ * increment bits differ on each call, so two of the same millisecond are distinct and in order.
+ */
+export function sfAt(ms: number): string {
+  pastSeq = (pastSeq + 1n) & 0x3fffffn;
+  return String((BigInt(ms - 1_420_070_400_000) << 22n) | pastSeq);
+}
+
 import type { InteractionState } from "./interactions";
 
 export interface UserSpec {
@@ -221,16 +231,19 @@ export class DiscordWorld {
     return `${this.baseUrl()}${pathname}`;
   }
 
-  /** Builds and stores a message in `channelId`. */
-  addMessage(channelId: string, owner: string, fields: Obj): Obj {
+  /**
+   * Builds and stores a message in `channelId`; `at` (milliseconds) posts it in the past, with a
+   * snowflake of that time as Discord's ids carry it.
+   */
+  addMessage(channelId: string, owner: string, fields: Obj, at?: number): Obj {
     const channel = this.channels.get(channelId);
     if (!channel) throw new Error(`discord stand-in: unknown channel ${channelId}`);
     const data: Obj = {
-      id: sf(),
+      id: at === undefined ? sf() : sfAt(at),
       channel_id: channelId,
       type: 0,
       content: "",
-      timestamp: new Date().toISOString(),
+      timestamp: new Date(at ?? Date.now()).toISOString(),
       edited_timestamp: null,
       tts: false,
       mention_everyone: false,
@@ -262,9 +275,30 @@ export class DiscordWorld {
 
   /** Messages of a channel newer than `after` (Discord returns newest first). */
   messagesAfter(channelId: string, after: string | undefined, limit: number): Obj[] {
-    const list = (this.history.get(channelId) ?? []).map((m) => m.data);
-    const newer = after ? list.filter((m) => BigInt(m.id as string) > BigInt(after)) : list;
-    const page = after ? newer.slice(0, limit) : newer.slice(-limit);
+    return this.messagesPage(channelId, after === undefined ? { limit } : { after, limit });
+  }
+
+  /**
+   * A page of a channel's history as GET /channels/{id}/messages answers it, newest first: the
+   * newest `limit`, or those just before `before`, just after `after`, or around `around`.
+   */
+  messagesPage(
+    channelId: string,
+    q: { before?: string; after?: string; around?: string; limit: number },
+  ): Obj[] {
+    const id = (m: Obj) => BigInt(m.id as string);
+    const list = (this.history.get(channelId) ?? [])
+      .map((m) => m.data)
+      .sort((a, b) => (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
+    let page: Obj[];
+    if (q.after !== undefined) page = list.filter((m) => id(m) > BigInt(q.after!)).slice(0, q.limit);
+    else if (q.before !== undefined) page = list.filter((m) => id(m) < BigInt(q.before!)).slice(-q.limit);
+    else if (q.around !== undefined) {
+      const i = list.findIndex((m) => id(m) >= BigInt(q.around!));
+      const mid = i < 0 ? list.length : i;
+      const from = Math.max(0, mid - Math.floor(q.limit / 2));
+      page = list.slice(from, from + q.limit);
+    } else page = list.slice(-q.limit);
     return page.reverse();
   }
 

@@ -1,7 +1,7 @@
 /**
  * The REST routes of the Discord stand-in (`/api/v10/...`), the ones discord.js calls for the
  * connector: gateway discovery, users, messages (create, edit, delete, fetch, history with
- * `after`), webhooks (create, list, execute with files, edit, delete), reactions, typing,
+ * `before`/`after`/`around`, strictly), webhooks (create, list, execute with files, edit, delete), reactions, typing,
  * members, kicks and bans. Every mutation that Discord announces on the gateway is dispatched.
  */
 import { type DiscordWorld, type Obj, sf } from "./DiscordWorld";
@@ -215,8 +215,22 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
       /^\/channels\/(\d+)\/messages$/,
       (m, _b, q) => {
         if (!world.channels.has(m[1])) return unknown("Channel", 10003);
-        const limit = Math.min(Number(q.get("limit") ?? 50), 100);
-        return [200, world.messagesAfter(m[1], q.get("after") ?? undefined, limit)];
+        // As Discord: limit 1..100 (default 50), at most one of before, after and around, each a
+        // snowflake; the page is newest first.
+        const invalid = (field: string, code: string): Answer => [
+          400,
+          { message: "Invalid Form Body", code: 50035, errors: { [field]: code } },
+        ];
+        const rawLimit = q.get("limit");
+        const limit = rawLimit === null ? 50 : Number(rawLimit);
+        if (!/^\d+$/.test(rawLimit ?? "50")) return invalid("limit", "NUMBER_TYPE_COERCE");
+        if (limit < 1 || limit > 100) return invalid("limit", "NUMBER_TYPE_MIN_MAX");
+        const cursors = (["before", "after", "around"] as const).filter((k) => q.has(k));
+        if (cursors.length > 1) return invalid(cursors[1], "BASE_TYPE_BAD_COMBINATION");
+        const which = cursors[0];
+        const at = which ? q.get(which)! : undefined;
+        if (at !== undefined && !/^\d{1,20}$/.test(at)) return invalid(which!, "NUMBER_TYPE_COERCE");
+        return [200, world.messagesPage(m[1], { [which ?? "latest"]: at, limit })];
       },
     ],
     [

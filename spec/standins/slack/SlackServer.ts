@@ -73,6 +73,7 @@ export class SlackServer {
   private readonly tickets = new Map<string, string>();
   private readonly limits: RateLimit[] = [];
   private eventCounter = 0;
+  private pastCounter = 0;
   private port = 0;
 
   private constructor() {
@@ -179,6 +180,22 @@ export class SlackServer {
   ): string {
     const w = this.ws(team);
     const ts = w.nextTs();
+    w.store({ channel: m.channel, ts, text: m.text, user: m.user, thread_ts: m.thread_ts });
+    return ts;
+  }
+
+  /**
+   * A message posted at `at` (milliseconds, in the past) before the app was in the channel: kept
+   * in its history only. Its ts carries that time (microseconds keep two of one millisecond
+   * apart and in order). Returns its ts.
+   */
+  pastMessage(
+    team: string,
+    m: { channel: string; user: string; text: string; thread_ts?: string; at: number },
+  ): string {
+    const w = this.ws(team);
+    const micro = (m.at % 1000) * 1000 + (++this.pastCounter % 500);
+    const ts = `${Math.floor(m.at / 1000)}.${String(micro).padStart(6, "0")}`;
     w.store({ channel: m.channel, ts, text: m.text, user: m.user, thread_ts: m.thread_ts });
     return ts;
   }

@@ -95,10 +95,21 @@ function paged(p: Params, all: StoredMessage[], shape: (m: StoredMessage) => Obj
   };
 }
 
+/** Messages in ts order (seconds, then microseconds, compared exactly), oldest first. */
+function byTs(list: StoredMessage[]): StoredMessage[] {
+  const key = (ts: string) => {
+    const [sec = "", micro = ""] = ts.split(".");
+    return `${sec.padStart(12, "0")}.${micro.padEnd(6, "0")}`;
+  };
+  return [...list].sort((a, b) => (key(a.ts) < key(b.ts) ? -1 : key(a.ts) > key(b.ts) ? 1 : 0));
+}
+
 /** A thread parent's summary, as Slack adds it to the parent message. */
 function threadOf(ctx: MethodContext, m: StoredMessage): Obj {
-  const replies = ctx.ws.messages.filter(
-    (r) => r.channel === m.channel && !r.deleted && r.thread_ts === m.ts && r.ts !== m.ts,
+  const replies = byTs(
+    ctx.ws.messages.filter(
+      (r) => r.channel === m.channel && !r.deleted && r.thread_ts === m.ts && r.ts !== m.ts,
+    ),
   );
   if (!replies.length) return {};
   return {
@@ -164,15 +175,15 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
       const oldest = Number(str(p, "oldest", false) || "0");
       // Like Slack: newest first, thread replies left out (unless also sent to the channel),
       // each thread's parent telling its reply_count and latest_reply.
-      const msgs = ctx.ws.messages
-        .filter(
+      const msgs = byTs(
+        ctx.ws.messages.filter(
           (m) =>
             m.channel === channel &&
             !m.deleted &&
             Number(m.ts) > oldest &&
             (!m.thread_ts || m.thread_ts === m.ts || m.broadcast),
-        )
-        .reverse();
+        ),
+      ).reverse();
       return paged(p, msgs, (m) => ({ ...wire(m, meta(p)), ...threadOf(ctx, m) }));
     },
   },
@@ -183,12 +194,14 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
       const root = str(p, "ts");
       const oldest = Number(str(p, "oldest", false) || "0");
       // Like Slack: the parent first, then its replies oldest first, paged by cursor.
-      const msgs = ctx.ws.messages.filter(
-        (m) =>
-          m.channel === channel &&
-          !m.deleted &&
-          (m.ts === root || m.thread_ts === root) &&
-          (m.ts === root || Number(m.ts) > oldest),
+      const msgs = byTs(
+        ctx.ws.messages.filter(
+          (m) =>
+            m.channel === channel &&
+            !m.deleted &&
+            (m.ts === root || m.thread_ts === root) &&
+            (m.ts === root || Number(m.ts) > oldest),
+        ),
       );
       return paged(p, msgs, (m) => ({ ...wire(m, meta(p)), ...threadOf(ctx, m) }));
     },

@@ -13,6 +13,7 @@
  * `refuseUpgrade = 401` answers the websocket upgrade with that HTTP status.
  */
 import { createHmac } from "node:crypto";
+import { deflateSync } from "node:zlib";
 import type { BinaryNode, KeyPair, proto } from "@whiskeysockets/baileys";
 import { type WebSocket, WebSocketServer } from "ws";
 import { type Baileys, loadBaileys } from "../../../bridges/whatsapp/baileys";
@@ -70,6 +71,8 @@ export class WhatsAppServer {
   }> = [];
   readonly logins: string[] = [];
   private readonly peers = new Map<string, Peer>();
+  /** The accounts' own phones (device 0), by number: they send history to linked devices. */
+  private readonly phones = new Map<string, Peer>();
   private readonly sessions = new Set<Session>();
   private readonly bundles = new Map<string, KeyBundle>();
   /** Per account number: message stanzas not yet acknowledged by the device. */
@@ -206,6 +209,78 @@ export class WhatsAppServer {
     queue.push(node);
     this.pending.set(to, queue);
     for (const s of this.sessions) if (s.number === to) s.send(node);
+    return id;
+  }
+
+  /**
+   * The phone of account `number` sends its newly linked device the recent history of its chats,
+   * as WhatsApp does after a link: a HISTORY_SYNC_NOTIFICATION protocol message from the
+   * account's own phone (device 0), Signal-encrypted for the device, carrying the HistorySync
+   * (INITIAL_BOOTSTRAP) zlib-compressed inline. `chats`: per chat JID its messages, oldest
+   * first (`from` a contact's number, or the account's own for what the phone sent; `at` in
+   * milliseconds). Returns the stanza's id. The device must have logged in and uploaded its keys.
+   */
+  async historySync(
+    number: string,
+    chats: Array<{ jid: string; messages: Array<{ id: string; from: string; text: string; at: number }> }>,
+  ): Promise<string> {
+    const { proto } = this.B;
+    let phone = this.phones.get(number);
+    if (!phone) {
+      phone = new Peer(this.B, number, "phone");
+      this.phones.set(number, phone);
+    }
+    const device = this.deviceOf(number);
+    const conversations = chats.map((c) => ({
+      id: c.jid,
+      messages: c.messages.map((m, i) => {
+        const fromMe = m.from === number;
+        const group = c.jid.endsWith("@g.us");
+        return {
+          msgOrderId: i + 1,
+          message: {
+            key: {
+              remoteJid: c.jid,
+              fromMe,
+              id: m.id,
+              ...(group && !fromMe ? { participant: `${m.from}@s.whatsapp.net` } : {}),
+            },
+            message: { conversation: m.text },
+            messageTimestamp: Math.floor(m.at / 1000),
+            ...(fromMe ? {} : { pushName: this.peers.get(m.from)?.pushName }),
+          },
+        };
+      }),
+    }));
+    const T = proto.HistorySync.HistorySyncType.INITIAL_BOOTSTRAP;
+    const sync = proto.HistorySync.encode({
+      syncType: T,
+      conversations,
+      chunkOrder: 0,
+      progress: 100,
+    }).finish();
+    const message: proto.IMessage = {
+      protocolMessage: {
+        type: proto.Message.ProtocolMessage.Type.HISTORY_SYNC_NOTIFICATION,
+        historySyncNotification: {
+          syncType: T,
+          chunkOrder: 0,
+          progress: 100,
+          initialHistBootstrapInlinePayload: deflateSync(sync),
+        },
+      },
+    };
+    const id = `3EB0H${(++this.counter).toString(16).padStart(4, "0")}${Date.now().toString(16).toUpperCase()}`;
+    const enc = await phone.encrypt(device, message, this.bundles.get(number));
+    const node: BinaryNode = {
+      tag: "message",
+      attrs: { from: phone.jid, id, t: nowS(), type: "text", category: "peer" },
+      content: [{ tag: "enc", attrs: { v: "2", type: enc.type }, content: enc.ciphertext }],
+    };
+    const queue = this.pending.get(number) ?? [];
+    queue.push(node);
+    this.pending.set(number, queue);
+    for (const s of this.sessions) if (s.number === number) s.send(node);
     return id;
   }
 
@@ -623,6 +698,21 @@ export class WhatsAppServer {
                 ]
               : []),
           ],
+        },
+      ]);
+    }
+    if (xmlns === "w:sync:app:state") {
+      // An account without app state (no chats archived, pinned, muted…): each collection asked
+      // for answers at the version asked, nothing to patch, nothing more.
+      const asked = childrenOf(childOf(n, "sync"), "collection");
+      return this.result(n, [
+        {
+          tag: "sync",
+          attrs: {},
+          content: asked.map((c) => ({
+            tag: "collection",
+            attrs: { name: c.attrs.name, version: c.attrs.version ?? "0" },
+          })),
         },
       ]);
     }

@@ -452,3 +452,70 @@ describe("SlackClient catch-up and profile changes", function () {
     assert.equal(p!.info.displayName, "Ugo New");
   });
 });
+
+describe("SlackClient history for a new portal (conversations.history and .replies against the stand-in)", function () {
+  this.timeout(60_000);
+  const t = useSlackServer();
+
+  it("gives the newest messages with their thread replies, oldest first, with Slack's times and senders", async () => {
+    const h = harness(t.server(), [t.ws()]);
+    const [client] = await t.start(h);
+    const s = t.server();
+    const t0 = Date.now() - 86_400_000;
+    const old = Array.from({ length: 30 }, (_, i) =>
+      s.pastMessage(TEAM, { channel: CHANNEL, user: UMA, text: `old ${i}`, at: t0 + i * 1000 }),
+    );
+    const parent = s.pastMessage(TEAM, { channel: CHANNEL, user: UMA, text: "parent", at: t0 + 40_000 });
+    const r1 = s.pastMessage(TEAM, {
+      channel: CHANNEL,
+      user: UGO,
+      text: "reply 1",
+      thread_ts: parent,
+      at: t0 + 41_000,
+    });
+    const mid = s.pastMessage(TEAM, { channel: CHANNEL, user: UGO, text: "between", at: t0 + 42_000 });
+    const r2 = s.pastMessage(TEAM, {
+      channel: CHANNEL,
+      user: UMA,
+      text: "reply 2",
+      thread_ts: parent,
+      at: t0 + 43_000,
+    });
+    const got = await client!.history({ id: CHANNEL }, 7);
+    assert.deepEqual(
+      got.map((m) => [m.id, m.text, m.threadRoot]),
+      [
+        [old[27], "old 27", undefined],
+        [old[28], "old 28", undefined],
+        [old[29], "old 29", undefined],
+        [parent, "parent", undefined],
+        [r1, "reply 1", parent],
+        [mid, "between", undefined],
+        [r2, "reply 2", parent],
+      ],
+    );
+    assert.deepEqual(
+      got.map((m) => m.timestamp),
+      [t0 + 27_000, t0 + 28_000, t0 + 29_000, t0 + 40_000, t0 + 41_000, t0 + 42_000, t0 + 43_000],
+    );
+    assert.equal(got[4]!.sender.id, `${TEAM}_${UGO}`.toLowerCase());
+    assert.ok(s.ok("conversations.history").every((c) => Number(c.params.limit) === 7));
+    assert.deepEqual(await client!.history({ id: CHANNEL }, 0), []);
+  });
+
+  it("pages history for a limit beyond one page and keeps exactly the newest", async () => {
+    const h = harness(t.server(), [t.ws()]);
+    const [client] = await t.start(h);
+    const s = t.server();
+    const t0 = Date.now() - 86_400_000;
+    const all = Array.from({ length: 450 }, (_, i) =>
+      s.pastMessage(TEAM, { channel: CHANNEL, user: UMA, text: `m${i}`, at: t0 + i }),
+    );
+    const got = await client!.history({ id: CHANNEL }, 300);
+    assert.deepEqual(
+      got.map((m) => m.id),
+      all.slice(-300),
+    );
+    assert.equal(s.ok("conversations.history").length, 2);
+  });
+});
