@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig, PermissionLevel } from "../config/types";
 import { BoundedMap } from "../core/Bounded";
@@ -129,6 +130,56 @@ export class CommandHandler {
       await ctx.reply(`\`${command.name}\` failed: ${(err as Error).message}`);
     }
     return true;
+  }
+
+  /**
+   * Runs command `name` for `sender` as if they had typed it in `roomId` (the web API): the same
+   * permission check and the same command. Its replies are collected (later ones too, from work
+   * it left running) and, with `postInRoom`, also posted in the room as they would be.
+   */
+  async runAs(
+    name: string,
+    opts: { roomId: string; sender: string; args: string[]; postInRoom: boolean },
+  ): Promise<{ ran: boolean; replies: string[] }> {
+    const replies: string[] = [];
+    const command = this.commands.get(name);
+    const level = this.opts.permissions.levelOf(opts.sender);
+    if (!command || !level || !this.opts.permissions.allows(opts.sender, command.level)) {
+      return {
+        ran: false,
+        replies: [`\`${name}\` needs the bridge permission level '${command?.level ?? "admin"}'.`],
+      };
+    }
+    const eventId = `$web-${randomBytes(12).toString("hex")}`;
+    const line = [name, ...opts.args].join(" ");
+    const ev: RoomEvent = {
+      event_id: eventId,
+      type: "m.room.message",
+      sender: opts.sender,
+      room_id: opts.roomId,
+      content: { msgtype: "m.text", body: line },
+      origin_server_ts: Date.now(),
+    };
+    let n = 0;
+    const ctx: CommandContext = {
+      roomId: opts.roomId,
+      sender: opts.sender,
+      level,
+      args: opts.args,
+      rest: opts.args.join(" "),
+      isManagementRoom: false,
+      event: ev,
+      reply: async (text, html) => {
+        replies.push(text);
+        // The room hears it as from a typed command; the caller has the text either way.
+        if (opts.postInRoom)
+          await this.reply(opts.roomId, text, html, txnIdFor("web", eventId, n++)).catch((err: unknown) =>
+            log.warn("reply to a web action not posted", { room: opts.roomId, err: String(err) }),
+          );
+      },
+    };
+    await command.run(ctx);
+    return { ran: true, replies };
   }
 
   async reply(roomId: string, text: string, html: string | undefined, txnId: string): Promise<void> {
