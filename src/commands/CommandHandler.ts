@@ -31,6 +31,9 @@ export interface Command {
   run(ctx: CommandContext): Promise<void>;
 }
 
+/** How long `runAs` waits for the first answer of a command that answers from background work. */
+const FIRST_REPLY_WAIT_MS = 10_000;
+
 /** Longest part of an unknown command word that is quoted back. */
 const QUOTE_MAX = 24;
 
@@ -161,6 +164,10 @@ export class CommandHandler {
       origin_server_ts: Date.now(),
     };
     let n = 0;
+    let first: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => {
+      first = resolve;
+    });
     const ctx: CommandContext = {
       roomId: opts.roomId,
       sender: opts.sender,
@@ -171,6 +178,7 @@ export class CommandHandler {
       event: ev,
       reply: async (text, html) => {
         replies.push(text);
+        first();
         // The room hears it as from a typed command; the caller has the text either way.
         if (opts.postInRoom)
           await this.reply(opts.roomId, text, html, txnIdFor("web", eventId, n++)).catch((err: unknown) =>
@@ -179,7 +187,13 @@ export class CommandHandler {
       },
     };
     await command.run(ctx);
-    return { ran: true, replies };
+    // A command that answers from work it left running (a link that asks the chat) answers soon.
+    if (!replies.length) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([answered, new Promise((r) => (timer = setTimeout(r, FIRST_REPLY_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    return { ran: true, replies: [...replies] };
   }
 
   async reply(roomId: string, text: string, html: string | undefined, txnId: string): Promise<void> {

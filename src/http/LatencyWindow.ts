@@ -30,10 +30,14 @@ export class LatencyWindow {
     this.slots = Array.from({ length: minutes }, () => ({ minute: -1, count: 0, sumMs: 0, maxMs: 0 }));
   }
 
+  private index(minute: number): number {
+    return ((minute % this.minutes) + this.minutes) % this.minutes;
+  }
+
   observe(seconds: number): void {
     if (!Number.isFinite(seconds) || seconds < 0) return;
     const minute = Math.floor(this.now() / 60_000);
-    const slot = this.slots[minute % this.minutes]!;
+    const slot = this.slots[this.index(minute)]!;
     if (slot.minute !== minute) Object.assign(slot, { minute, count: 0, sumMs: 0, maxMs: 0 });
     const ms = seconds * 1000;
     slot.count++;
@@ -46,7 +50,7 @@ export class LatencyWindow {
     const current = Math.floor(this.now() / 60_000);
     const out: LatencyMinute[] = [];
     for (let m = current - this.minutes + 1; m <= current; m++) {
-      const slot = this.slots[m % this.minutes]!;
+      const slot = this.slots[this.index(m)]!;
       const live = slot.minute === m && slot.count > 0;
       out.push({
         minute: m * 60_000,

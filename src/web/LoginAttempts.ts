@@ -63,7 +63,8 @@ export class LoginAttempts {
   ): LoginAttempt | { refused: "no-interactive" | "running" | "limited"; retryAfterMs?: number } {
     const connector = this.opts.registry.connectors.get(platform);
     if (!connector?.loginInteractive) return { refused: "no-interactive" };
-    for (const key of this.attempts.keys()) {
+    // A snapshot: get() moves an entry to the end of the map, which would never let a live loop end.
+    for (const key of [...this.attempts.keys()]) {
       const a = this.attempts.get(key)!;
       if (a.owner === owner && a.platform === platform && !a.outcome) return { refused: "running" };
     }

@@ -403,7 +403,7 @@ export class UserApi implements ProvisioningHandler {
           if (out.refused) return fail(400, "M_INVALID_PARAM", out.text);
           messages.push(out.text);
         }
-        return ok({ messages, ...(await ai.roomView(room.roomId)) });
+        return ok({ room_id: room.roomId, messages, ...(await ai.roomView(room.roomId)) });
       }),
       r("GET", "/v1/ai/usage", async ({ user }) => {
         if (!d.ai) return fail(404, "M_NOT_FOUND", "The AI user is not enabled on this bridge.");
