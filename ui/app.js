@@ -158,10 +158,11 @@ function start() {
 }
 
 function fillPlatforms() {
-  for (const id of ["login-platform", "link-platform"]) {
-    const sel = $(id);
-    sel.replaceChildren(...me.platforms.map((p) => el("option", { value: p.name }, p.name)));
-  }
+  const options = (list) => list.map((p) => el("option", { value: p.name }, p.name));
+  const loginable = me.platforms.filter((p) => p.token_login || p.interactive_login);
+  $("login-platform").replaceChildren(...options(loginable));
+  $("login-form").hidden = loginable.length === 0;
+  $("link-platform").replaceChildren(...options(me.platforms));
   loginPlatformChanged();
 }
 
