@@ -106,25 +106,36 @@ $("signout").addEventListener("click", async () => {
   signedOut("Signed out.");
 });
 
-/** Inside Element as a room widget: the widget API's get_openid gives the token. */
+/**
+ * Inside Element as a room widget: the widget API's get_openid gives the token. The client
+ * opens with a capabilities request (none are needed); the token is asked for after it, or
+ * after a moment when the client sends none.
+ */
 function widgetSignIn() {
   const widgetId = params.get("widgetId");
   if (!widgetId || window.parent === window) return false;
   $("signin-form").hidden = true;
   $("signin-widget").hidden = false;
-  let n = 0;
+  let asked = false;
   const ask = () => {
+    if (asked) return;
+    asked = true;
     window.parent.postMessage(
-      { api: "fromWidget", widgetId, requestId: `openid-${n++}`, action: "get_openid", data: {} },
+      { api: "fromWidget", widgetId, requestId: "clawbridge-openid", action: "get_openid", data: {} },
       "*",
     );
+  };
+  const credentials = (r) => {
+    if (r?.state === "allowed" && typeof r.access_token === "string")
+      signIn(r.access_token).catch((err) => status("signin-status", `Sign-in failed: ${err.message}`, true));
+    else if (r?.state === "blocked")
+      status("signin-status", "Your Matrix client refused to identify you.", true);
   };
   window.addEventListener("message", (ev) => {
     if (ev.source !== window.parent) return;
     const m = ev.data;
     if (!m || typeof m !== "object" || m.widgetId !== widgetId) return;
     if (m.api === "toWidget" && !m.response) {
-      // Answer the client's requests (capabilities: none needed).
       const response = m.action === "capabilities" ? { capabilities: [] } : {};
       window.parent.postMessage({ ...m, response }, ev.origin);
       if (m.action === "openid_credentials") credentials(m.data);
@@ -133,13 +144,7 @@ function widgetSignIn() {
     }
     if (m.api === "fromWidget" && m.action === "get_openid" && m.response) credentials(m.response);
   });
-  const credentials = (r) => {
-    if (r.state === "allowed" && typeof r.access_token === "string")
-      signIn(r.access_token).catch((err) => status("signin-status", `Sign-in failed: ${err.message}`, true));
-    else if (r.state === "blocked")
-      status("signin-status", "Your Matrix client refused to identify you.", true);
-  };
-  ask();
+  setTimeout(ask, 2000);
   return true;
 }
 
