@@ -5,6 +5,19 @@ import { launchChromium, screenshot, watchProblems } from "./browser";
 import { startWebRig, type WebRig } from "./webRig";
 
 const GROUP = -1001500078001;
+
+/** WCAG contrast ratio of two CSS rgb() colours. */
+function contrast(a: string, b: string): number {
+  const lum = (c: string) => {
+    const [r, g, bl] = (c.match(/[\d.]+/g) ?? []).slice(0, 3).map((v) => {
+      const x = Number(v) / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r! + 0.7152 * g! + 0.0722 * bl!;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi! + 0.05) / (lo! + 0.05);
+}
 const WRITER = 7801;
 
 /**
@@ -157,6 +170,15 @@ describe("web page in Chromium: sign in, link a room, see a message arrive (real
     assert.equal(await page.evaluate<string>("location.hash"), "#health");
     await page.waitForSelector("#latency-chart svg");
     await screenshot(page, "keyboard");
+    // Text stands out from the page: WCAG AA contrast (4.5:1) for every kind of text shown.
+    const colours = await page.evaluate<Array<[string, string]>>(`[
+      "body", "#who", "nav a", "h2", "label", "th", "td", "button", "#health-facts dd", "#latency-chart text"
+    ].map((sel) => [sel, ((s) => (sel.includes("text") ? s.fill : s.color))(getComputedStyle(document.querySelector(sel)))]).concat([["background", getComputedStyle(document.body).backgroundColor]])`);
+    const background = colours.pop()![1];
+    for (const [sel, colour] of colours) {
+      const ratio = contrast(colour, background);
+      assert.ok(ratio >= 4.5, `${sel}: ${colour} on ${background} is ${ratio.toFixed(2)}:1`);
+    }
     assert.deepEqual(problems, []);
     await page.close();
   });
