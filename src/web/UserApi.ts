@@ -331,9 +331,7 @@ export class UserApi implements ProvisioningHandler {
           return ok({ total, portals: portals.map(portalJson) });
         }
         const mine = this.myLoginIds(user);
-        const portals = mine.size
-          ? (await d.store.listPortals({ limit: 100_000, offset: 0 })).filter((p) => mine.has(p.loginId))
-          : [];
+        const portals = mine.size ? await d.store.listPortals({ loginIds: [...mine] }) : [];
         return ok({ total: portals.length, portals: portals.slice(offset, offset + limit).map(portalJson) });
       }),
       r("GET", "/v1/rooms/{roomId}/links", async (ctx) => {
