@@ -140,6 +140,12 @@ export class CommandHandler {
    * permission check and the same command. Its replies are collected (later ones too, from work
    * it left running) and, with `postInRoom`, also posted in the room as they would be.
    */
+  /** Whether `sender` has the level command `name` needs (the web API asks before acting as it). */
+  mayRun(name: string, sender: string): boolean {
+    const command = this.commands.get(name);
+    return command !== undefined && this.opts.permissions.allows(sender, command.level);
+  }
+
   async runAs(
     name: string,
     opts: { roomId: string; sender: string; args: string[]; postInRoom: boolean },

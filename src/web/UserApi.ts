@@ -40,7 +40,7 @@ export interface UserApiDeps {
   sessions: WebSessions;
   attempts: LoginAttempts;
   registry: ConnectorRegistry;
-  commands: Pick<CommandHandler, "runAs">;
+  commands: Pick<CommandHandler, "runAs" | "mayRun">;
   portals: Pick<PortalService, "forRoom">;
   store: Pick<Store, "listPortals" | "countPortals">;
   /** The bridge bot: reads room membership. */
@@ -291,6 +291,8 @@ export class UserApi implements ProvisioningHandler {
         const phone = text(o, "phone", 32, true);
         if (phone !== undefined && !/^\+?[0-9 ()-]{5,31}$/.test(phone))
           throw new BadBody("phone must be a phone number in international form (+ and digits)");
+        if (!d.commands.mayRun("login", user.userId))
+          return fail(403, "M_FORBIDDEN", "Your bridge permission level may not log in to platforms.");
         const a = d.attempts.start(user.userId, platform, phone ? [phone] : []);
         if ("refused" in a) {
           if (a.refused === "no-interactive")

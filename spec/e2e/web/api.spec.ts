@@ -315,6 +315,28 @@ describe("web API: OpenID sign-in, own logins and rooms, commands' code paths (r
       assert.equal((await asAdmin.call("GET", p)).status, 200, p);
   });
 
+  it("a relay-level user signs in but may not act: no logins, links or AI settings", async () => {
+    const room = await rig.relayed.createRoom({ name: "Relay user's room", invite: [BOT] });
+    await joinedBot(rig.relayed, room);
+    const asRelayed = newApi();
+    await asRelayed.signIn(rig.relayed);
+    assert.equal((await asRelayed.call<{ level: string }>("GET", "/v1/me")).body.level, "relay");
+    const qr = await asRelayed.call("POST", "/v1/logins/interactive", { platform: "telegram" });
+    assert.equal(qr.status, 403);
+    const link = await asRelayed.call("POST", `/v1/rooms/${encodeURIComponent(room)}/links`, {
+      platform: "telegram",
+      chat: String(GROUP2),
+    });
+    assert.equal(link.status, 403);
+    assert.match(String(link.body.error), /needs the bridge permission level 'user'/);
+    const ai = await asRelayed.call("PUT", `/v1/rooms/${encodeURIComponent(room)}/ai`, { mode: "always" });
+    assert.equal(ai.status, 403);
+    assert.deepEqual(
+      (await asRelayed.call<Portals>("GET", `/v1/rooms/${encodeURIComponent(room)}/links`)).body.portals,
+      [],
+    );
+  });
+
   it("hostile input: bodies and path parameters of every shape get 4xx with an errcode, never a 5xx, and touch no one else", async () => {
     const before = await asAdmin.call<Logins>("GET", "/v1/logins?all=1");
     const adminLinks = await asAdmin.call<Portals>("GET", `/v1/rooms/${encodeURIComponent(adminRoom)}/links`);

@@ -135,6 +135,8 @@ export interface WebRig {
   admin: MatrixTestClient;
   member: MatrixTestClient;
   stranger: MatrixTestClient;
+  /** Bridge level `relay`: may be relayed, may not act. */
+  relayed: MatrixTestClient;
   stop(): Promise<void>;
 }
 
@@ -155,11 +157,17 @@ export async function startWebRig(
   });
   tgSetup(tg);
   const suffix = `${tag}${process.pid}`;
-  const names = { admin: `webadmin${suffix}`, member: `webuser${suffix}`, stranger: `webnobody${suffix}` };
+  const names = {
+    admin: `webadmin${suffix}`,
+    member: `webuser${suffix}`,
+    stranger: `webnobody${suffix}`,
+    relayed: `webrelay${suffix}`,
+  };
   const core = await startCoreRig({
     permissions: {
       [`@${names.admin}:${RIG_DOMAIN}`]: "admin",
       [`@${names.member}:${RIG_DOMAIN}`]: "user",
+      [`@${names.relayed}:${RIG_DOMAIN}`]: "relay",
     },
     bridge: { link_approval_timeout_seconds: 30 },
     ai: {
@@ -184,10 +192,11 @@ export async function startWebRig(
     },
   });
   const synapse = core.rig.synapse;
-  const [admin, member, stranger] = await Promise.all([
+  const [admin, member, stranger, relayed] = await Promise.all([
     MatrixTestClient.register(synapse, names.admin),
     MatrixTestClient.register(synapse, names.member),
     MatrixTestClient.register(synapse, names.stranger),
+    MatrixTestClient.register(synapse, names.relayed),
   ]);
   return {
     core,
@@ -196,8 +205,9 @@ export async function startWebRig(
     admin,
     member,
     stranger,
+    relayed,
     async stop() {
-      for (const u of [admin, member, stranger]) u.stop();
+      for (const u of [admin, member, stranger, relayed]) u.stop();
       await core.stop();
       await tg.close();
     },
