@@ -61,6 +61,8 @@ function ensureConfig(configPath: string, registrationPath: string): void {
     // Element encrypts new DMs and private rooms by default: the bridge answers there too. The
     // dev Synapse has the experimental features this needs (scripts/lib/synapse.ts).
     encryption: { allow: true },
+    // The web page at /_clawbridge/ui/ (sign in with the dev user's access token).
+    web: { enabled: true },
     // No url: the bridge starts an embedded PostgreSQL in data_dir.
     database: { data_dir: path.join(DEV_DIR, "data") },
     logging: { level: "info", format: "pretty" },
@@ -276,6 +278,7 @@ async function main(): Promise<void> {
     `   password:   ${password}`,
     " Log in with any Matrix client (e.g. Element, custom homeserver above),",
     " invite @clawbridge:localhost to a room or start a DM with it and write `help`.",
+    ` Web page: http://127.0.0.1:${BRIDGE_PORT}/_clawbridge/ui/`,
     " Start a DM with @ai:localhost (or invite it to a room and mention it) to talk to the AI.",
     modelLine,
     ` Logs: ${bridge.logPath}, ${path.join(DEV_DIR, "synapse", "homeserver.log")}. Ctrl-C stops everything.`,

@@ -258,7 +258,8 @@ export class SynapseServer {
           type: "http",
           tls: false,
           x_forwarded: false,
-          resources: [{ names: ["client"], compress: false }],
+          // openid: the web page's sign-in checks OpenID tokens at /_matrix/federation/v1/openid/userinfo.
+          resources: [{ names: ["client", "openid"], compress: false }],
         },
       ],
       database: { name: "sqlite3", args: { database: path.join(this.dir, "homeserver.db") } },

@@ -101,6 +101,71 @@ export function usageTable(
   return { body, html };
 }
 
+/** The per-room settings a command (or the web page) may show and change. */
+export type AiSettingName = "mode" | "model" | "provider" | "prompt";
+export const AI_SETTINGS: readonly AiSettingName[] = ["mode", "model", "provider", "prompt"];
+
+/**
+ * Shows (`value` undefined) or changes (`reset` goes back to the default) one setting of
+ * `room`: the text the user is shown, and whether it was refused.
+ */
+export async function applyAiSetting(
+  deps: Pick<AiCommandDeps, "ai" | "providers" | "save">,
+  room: AiRoom,
+  name: AiSettingName,
+  value: string | undefined,
+): Promise<{ refused: boolean; text: string }> {
+  const { ai } = deps;
+  const prefix = ai.command_prefix;
+  const ok = (text: string) => ({ refused: false, text });
+  const no = (text: string) => ({ refused: true, text });
+  switch (name) {
+    case "mode": {
+      const mode = value as AiMode | undefined;
+      if (!mode)
+        return ok(
+          `Mode here: ${room.mode ?? `${ai.default_mode} (default)`}. Usage: ${prefix} mode mention|always|off`,
+        );
+      if (!MODES.includes(mode))
+        return no(`Unknown mode '${mode}'. Usage: ${prefix} mode mention|always|off`);
+      await deps.save({ ...room, mode });
+      return ok(`Mode set to ${mode}.`);
+    }
+    case "model": {
+      if (!value) return ok(`Model here: ${room.model ?? "the provider's default"}.`);
+      if (value === "reset") {
+        await deps.save({ ...room, model: undefined });
+        return ok("Model reset to the provider's default.");
+      }
+      await deps.save({ ...room, model: value });
+      return ok(`Model set to ${value}.`);
+    }
+    case "provider": {
+      const known = deps.providers.names().join(", ") || "none configured";
+      if (!value)
+        return ok(
+          `Provider here: ${room.provider ?? `${deps.providers.defaultName() ?? "none"} (default)`}. Available: ${known}.`,
+        );
+      if (value === "reset") {
+        await deps.save({ ...room, provider: undefined });
+        return ok("Provider reset to the default.");
+      }
+      if (!deps.providers.has(value)) return no(`There is no provider '${value}'. Available: ${known}.`);
+      await deps.save({ ...room, provider: value });
+      return ok(`Provider set to ${value}.`);
+    }
+    case "prompt": {
+      if (!value) return ok(`System prompt here: ${room.systemPrompt ?? `${ai.system_prompt} (default)`}`);
+      if (value === "reset") {
+        await deps.save({ ...room, systemPrompt: undefined });
+        return ok("System prompt reset to the default.");
+      }
+      await deps.save({ ...room, systemPrompt: value });
+      return ok("System prompt set.");
+    }
+  }
+}
+
 /**
  * Runs one `!ai …` command; returns the reply text. Settings go to Postgres (ai_room), so they
  * survive a restart.
@@ -118,46 +183,12 @@ export async function runAiCommand(
   switch (name.toLowerCase()) {
     case "help":
       return helpText(ai, deps.permitted);
-    case "mode": {
-      const mode = args[0] as AiMode | undefined;
-      if (!mode)
-        return `Mode here: ${room.mode ?? `${ai.default_mode} (default)`}. Usage: ${prefix} mode mention|always|off`;
-      if (!MODES.includes(mode)) return `Unknown mode '${mode}'. Usage: ${prefix} mode mention|always|off`;
-      await deps.save({ ...room, mode });
-      return `Mode set to ${mode}.`;
-    }
-    case "model": {
-      const model = args[0];
-      if (!model) return `Model here: ${room.model ?? "the provider's default"}.`;
-      if (model === "reset") {
-        await deps.save({ ...room, model: undefined });
-        return "Model reset to the provider's default.";
-      }
-      await deps.save({ ...room, model });
-      return `Model set to ${model}.`;
-    }
-    case "provider": {
-      const provider = args[0];
-      const known = deps.providers.names().join(", ") || "none configured";
-      if (!provider)
-        return `Provider here: ${room.provider ?? `${deps.providers.defaultName() ?? "none"} (default)`}. Available: ${known}.`;
-      if (provider === "reset") {
-        await deps.save({ ...room, provider: undefined });
-        return "Provider reset to the default.";
-      }
-      if (!deps.providers.has(provider)) return `There is no provider '${provider}'. Available: ${known}.`;
-      await deps.save({ ...room, provider });
-      return `Provider set to ${provider}.`;
-    }
-    case "prompt": {
-      if (!rest) return `System prompt here: ${room.systemPrompt ?? `${ai.system_prompt} (default)`}`;
-      if (rest === "reset") {
-        await deps.save({ ...room, systemPrompt: undefined });
-        return "System prompt reset to the default.";
-      }
-      await deps.save({ ...room, systemPrompt: rest });
-      return "System prompt set.";
-    }
+    case "mode":
+    case "model":
+    case "provider":
+      return (await applyAiSetting(deps, room, name.toLowerCase() as AiSettingName, args[0])).text;
+    case "prompt":
+      return (await applyAiSetting(deps, room, "prompt", rest || undefined)).text;
     case "transcribe": {
       const want = args[0]?.toLowerCase();
       if (want !== "on" && want !== "off")

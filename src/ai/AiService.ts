@@ -13,8 +13,14 @@ import { Logger } from "../log/Logger";
 import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
-import { type AiCommandReply, OPEN_COMMANDS, runAiCommand } from "./AiCommands";
-import { type AiRoom, AiStore } from "./AiStore";
+import {
+  type AiCommandReply,
+  type AiSettingName,
+  applyAiSetting,
+  OPEN_COMMANDS,
+  runAiCommand,
+} from "./AiCommands";
+import { type AiRoom, AiStore, startOfUtcDay } from "./AiStore";
 import { AttachmentReader, attachmentKind } from "./attachments";
 import { HistoryReader } from "./HistoryReader";
 import { Limits } from "./Limits";
@@ -258,6 +264,49 @@ export class AiService {
       if (this.lanes.get(key) === next) this.lanes.delete(key);
     });
     return next;
+  }
+
+  /** A room's settings with their effective values, and today's and total usage (the web page). */
+  async roomView(roomId: string) {
+    const { ai } = this.opts.config;
+    const r = await this.settings(roomId);
+    const [today, total] = await Promise.all([
+      this.store.roomUsage(roomId, startOfUtcDay()),
+      this.store.roomUsage(roomId, new Date(0)),
+    ]);
+    return {
+      joined: r.joined,
+      mode: r.mode ?? null,
+      model: r.model ?? null,
+      provider: r.provider ?? null,
+      prompt: r.systemPrompt ?? null,
+      defaults: {
+        mode: ai.default_mode,
+        provider: this.providers.defaultName() ?? null,
+        prompt: ai.system_prompt,
+      },
+      providers: this.providers.names(),
+      usage: { today, total, daily_limit: ai.limits.room_daily_tokens },
+    };
+  }
+
+  /** `sender`'s AI usage today (UTC) and in total. */
+  async userUsage(sender: string) {
+    const [today, total] = await Promise.all([
+      this.store.userUsage(sender, startOfUtcDay()),
+      this.store.userUsage(sender, new Date(0)),
+    ]);
+    return { today, total, daily_limit: this.opts.config.ai.limits.user_daily_tokens };
+  }
+
+  /**
+   * Changes one setting of a room for `sender`, as `!ai <name> <value>` would: undefined when
+   * the sender lacks `ai.command_level`, else the command's answer.
+   */
+  async changeSetting(roomId: string, sender: string, name: AiSettingName, value: string) {
+    if (!this.opts.permissions.allows(sender, this.opts.config.ai.command_level)) return undefined;
+    const deps = { ai: this.opts.config.ai, providers: this.providers, save: (r: AiRoom) => this.save(r) };
+    return applyAiSetting(deps, await this.settings(roomId), name, value);
   }
 
   private async settings(roomId: string): Promise<AiRoom> {

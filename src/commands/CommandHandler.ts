@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig, PermissionLevel } from "../config/types";
 import { BoundedMap } from "../core/Bounded";
@@ -29,6 +30,9 @@ export interface Command {
   level: PermissionLevel;
   run(ctx: CommandContext): Promise<void>;
 }
+
+/** How long `runAs` waits for the first answer of a command that answers from background work. */
+const FIRST_REPLY_WAIT_MS = 10_000;
 
 /** Longest part of an unknown command word that is quoted back. */
 const QUOTE_MAX = 24;
@@ -129,6 +133,73 @@ export class CommandHandler {
       await ctx.reply(`\`${command.name}\` failed: ${(err as Error).message}`);
     }
     return true;
+  }
+
+  /**
+   * Runs command `name` for `sender` as if they had typed it in `roomId` (the web API): the same
+   * permission check and the same command. Its replies are collected (later ones too, from work
+   * it left running) and, with `postInRoom`, also posted in the room as they would be.
+   */
+  /** Whether `sender` has the level command `name` needs (the web API asks before acting as it). */
+  mayRun(name: string, sender: string): boolean {
+    const command = this.commands.get(name);
+    return command !== undefined && this.opts.permissions.allows(sender, command.level);
+  }
+
+  async runAs(
+    name: string,
+    opts: { roomId: string; sender: string; args: string[]; postInRoom: boolean },
+  ): Promise<{ ran: boolean; replies: string[] }> {
+    const replies: string[] = [];
+    const command = this.commands.get(name);
+    const level = this.opts.permissions.levelOf(opts.sender);
+    if (!command || !level || !this.opts.permissions.allows(opts.sender, command.level)) {
+      return {
+        ran: false,
+        replies: [`\`${name}\` needs the bridge permission level '${command?.level ?? "admin"}'.`],
+      };
+    }
+    const eventId = `$web-${randomBytes(12).toString("hex")}`;
+    const line = [name, ...opts.args].join(" ");
+    const ev: RoomEvent = {
+      event_id: eventId,
+      type: "m.room.message",
+      sender: opts.sender,
+      room_id: opts.roomId,
+      content: { msgtype: "m.text", body: line },
+      origin_server_ts: Date.now(),
+    };
+    let n = 0;
+    let first: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => {
+      first = resolve;
+    });
+    const ctx: CommandContext = {
+      roomId: opts.roomId,
+      sender: opts.sender,
+      level,
+      args: opts.args,
+      rest: opts.args.join(" "),
+      isManagementRoom: false,
+      event: ev,
+      reply: async (text, html) => {
+        replies.push(text);
+        first();
+        // The room hears it as from a typed command; the caller has the text either way.
+        if (opts.postInRoom)
+          await this.reply(opts.roomId, text, html, txnIdFor("web", eventId, n++)).catch((err: unknown) =>
+            log.warn("reply to a web action not posted", { room: opts.roomId, err: String(err) }),
+          );
+      },
+    };
+    await command.run(ctx);
+    // A command that answers from work it left running (a link that asks the chat) answers soon.
+    if (!replies.length) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([answered, new Promise((r) => (timer = setTimeout(r, FIRST_REPLY_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    return { ran: true, replies: [...replies] };
   }
 
   async reply(roomId: string, text: string, html: string | undefined, txnId: string): Promise<void> {

@@ -7,6 +7,7 @@ import type { MatrixApi } from "../matrix/MatrixApi";
 import { MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import { VERSION } from "../version";
+import { loginWithToken, logoutOwn, runInteractiveLogin, visibleLoginStates } from "./accounts";
 import type { Command, CommandContext, CommandHandler } from "./CommandHandler";
 import { describeLinks, linkCommands } from "./link";
 import { pmCommands } from "./pm";
@@ -59,16 +60,9 @@ async function interactiveLogin(
       await bot.redact(ctx.roomId, handle, txn("retract"), "expired").catch(() => undefined);
     },
   };
-  const run = async () => {
-    try {
-      const login = await connector.loginInteractive!(ctx.sender, ctx.args.slice(1), prompt);
-      await deps.registry.addLogin(login);
-      await prompt.say(`Logged in to ${platform} as ${login.remoteId ?? "your account"}.`);
-    } catch (err) {
-      await prompt.say(`The ${platform} login did not complete: ${(err as Error).message}`);
-    }
-  };
-  void run().catch(() => undefined);
+  void runInteractiveLogin(deps.registry, ctx.sender, platform, connector, ctx.args.slice(1), prompt).catch(
+    () => undefined,
+  );
 }
 
 export interface BuiltinDeps {
@@ -88,7 +82,7 @@ export interface BuiltinDeps {
 
 /** The logins `ctx`'s sender may see: their own; bridge admins see all. */
 function visibleStates(deps: BuiltinDeps, ctx: CommandContext) {
-  return deps.registry.loginStates().filter((s) => ctx.level === "admin" || s.login.ownerMxid === ctx.sender);
+  return visibleLoginStates(deps.registry, ctx);
 }
 
 function uptime(ms: number): string {
@@ -190,24 +184,8 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
           await ctx.reply(`Tokens are secrets: send login commands only in your DM with me. ${note}`);
           return;
         }
-        const connector = deps.registry.connectors.get(platform);
-        if (!connector?.loginWithToken) {
-          await ctx.reply(`'${platform}' has no token login. ${note}`);
-          return;
-        }
-        if (ctx.level !== "admin") {
-          await ctx.reply(`Only bridge admins may connect a bot token. ${note}`);
-          return;
-        }
-        let login: Awaited<ReturnType<NonNullable<typeof connector.loginWithToken>>>;
-        try {
-          login = await connector.loginWithToken(ctx.sender, token);
-        } catch (err) {
-          await ctx.reply(`${platform} refused the token: ${(err as Error).message}. ${note}`);
-          return;
-        }
-        await deps.registry.addLogin(login);
-        await ctx.reply(`Logged in to ${platform} as ${login.remoteId ?? "the account"}. ${note}`);
+        const result = await loginWithToken(deps.registry, ctx, platform, token);
+        await ctx.reply(`${result.text} ${note}`);
       },
     },
     {
@@ -217,14 +195,15 @@ export function builtinCommands(deps: BuiltinDeps): Command[] {
       level: "user",
       async run(ctx) {
         const [platform] = ctx.args;
-        const mine = deps.registry
-          .logins()
-          .filter((l) => l.platform === platform && l.ownerMxid === ctx.sender);
-        if (!platform || !mine.length) {
-          await ctx.reply(platform ? `You have no ${platform} login.` : "Usage: logout <platform>");
+        if (!platform) {
+          await ctx.reply("Usage: logout <platform>");
           return;
         }
-        for (const l of mine) await deps.registry.removeLogin(l.id);
+        const gone = await logoutOwn(deps.registry, ctx.sender, platform);
+        if (!gone.length) {
+          await ctx.reply(`You have no ${platform} login.`);
+          return;
+        }
         await ctx.reply(`Logged out of ${platform}. Its portals stay; they resume when you log in again.`);
       },
     },

@@ -636,6 +636,23 @@ export const CONFIG_SCHEMA: SchemaNode = {
         initial_limit: int("Most messages brought into a new portal (0: none).", 50, 0, 1000),
       },
     ),
+    web: section(
+      "The web page (`/_clawbridge/ui/`) and its API (`/_clawbridge/api/v1`): a Matrix user's accounts, portals and links, and bridge health for admins. Users sign in with a Matrix OpenID token, checked with the homeserver (its `openid` listener resource must be on).",
+      {
+        enabled: bool("Serve the web page and its API.", false),
+        session_minutes: int("How long a page's bridge session lasts before it signs in again.", 60, 1, 1440),
+        login_starts_per_hour: int("Logins one user may start from the page per hour.", 6, 1, 1000),
+        widget_origins: list(
+          "Origins of Matrix clients that may show the page as a room widget (Content-Security-Policy `frame-ancestors`). Empty: the page may not be framed.",
+          {
+            type: "string",
+            pattern: "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
+            "x-expected": "an origin: http(s)://host[:port], without a path",
+            examples: ["https://app.element.io"],
+          },
+        ),
+      },
+    ),
     metrics: section("Prometheus metrics.", {
       enabled: bool("Serve Prometheus metrics at /metrics on the appservice port.", true),
     }),

@@ -89,6 +89,16 @@ export interface BridgeConfig {
     shared_secret?: string;
     prefix: string;
   };
+  /** The web page and its OpenID-authenticated API. */
+  web: {
+    enabled: boolean;
+    /** Lifetime of a page's bridge session. */
+    session_minutes: number;
+    /** Logins one user may start from the page per hour. */
+    login_starts_per_hour: number;
+    /** Origins that may frame the page (Element as a room widget). */
+    widget_origins: string[];
+  };
   metrics: { enabled: boolean };
   /** Policy lists (Mjolnir/Draupnir ban lists) the whole bridge follows. */
   policy: {

@@ -17,6 +17,7 @@ import { Migrator } from "../store/Migrator";
 import { PgStore } from "../store/PgStore";
 import { TxnPruner } from "../store/TxnPruner";
 import type { KvWrite, QueueItem } from "../store/types";
+import { setUpWeb } from "../web/setUpWeb";
 import { Backfill } from "./Backfill";
 import { CatchUp } from "./CatchUp";
 import { ConnectorRegistry } from "./ConnectorRegistry";
@@ -351,6 +352,20 @@ export class Bridge {
             this.moderation.audit,
           )
         : undefined;
+    const web = setUpWeb({
+      config,
+      permissions,
+      registry: this.registry,
+      commands,
+      portals,
+      store: this.store,
+      bot: this.bot,
+      ai: this.ai,
+      queueDepth: () => this.queue.size,
+      metrics: this.metrics,
+      quarantine: this.quarantine,
+      audit: this.moderation.audit,
+    });
     this.http = new HttpServer(tokens.hs_token, {
       onTransaction: (id, txn) =>
         this.onTransaction(id, txn).catch((err: unknown) => {
@@ -372,7 +387,8 @@ export class Bridge {
             body: await this.metrics.registry.metrics(),
           })
         : undefined,
-      provisioning,
+      provisioning: [provisioning, web?.api].filter((p) => p !== undefined),
+      ui: web?.ui,
       media,
     });
     await this.http.listen(config.appservice.port, config.appservice.bind_address);

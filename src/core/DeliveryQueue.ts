@@ -227,8 +227,8 @@ export class DeliveryQueue {
     const { store, handlers, metrics } = this.opts;
     try {
       await handlers[item.kind](item);
-      metrics.latency.observe(
-        { direction: item.kind === "remote" ? "in" : "out" },
+      metrics.observeDelivery(
+        item.kind === "remote" ? "in" : "out",
         (Date.now() - item.createdAt.getTime()) / 1000,
       );
       this.complete(item);

@@ -36,7 +36,13 @@ export interface HttpHandlers {
   onUserQuery(userId: string): Promise<boolean>;
   health(): { ok: boolean; detail: Record<string, unknown> };
   metrics?(): Promise<{ contentType: string; body: string }>;
-  provisioning?: ProvisioningHandler;
+  /** The admin provisioning API and the web page's API, each under its own prefix. */
+  provisioning?: ProvisioningHandler | ProvisioningHandler[];
+  /** The web page's files; it writes the response itself (its own security headers). */
+  ui?: {
+    prefix: string;
+    handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void>;
+  };
   /** Media served to platforms (signed URLs); it writes the response itself, to stream it. */
   media?: {
     prefix: string;
@@ -105,6 +111,8 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
   const headers: http.OutgoingHttpHeaders = {
     "Content-Type": "application/json",
     "Content-Length": Buffer.byteLength(text),
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
   };
   const req = res.req;
   if (req && hasBody(req) && !req.complete) headers.Connection = "close";
@@ -184,7 +192,7 @@ function parseTarget(raw: string): { path: string; query: URLSearchParams } | un
 const BAD_ID_CHARS = /\p{Cc}|\p{Cs}/u;
 
 /** One decoded path segment, checked to be a sane identifier of at most 255 bytes. */
-function idSegment(raw: string, param: string, shape?: { re: RegExp; rule: string }): string {
+export function idSegment(raw: string, param: string, shape?: { re: RegExp; rule: string }): string {
   const rule = `must be ${shape ? `${shape.rule}, ` : ""}at most 255 bytes, percent-encoded UTF-8 without control characters`;
   let id: string;
   try {
@@ -339,10 +347,17 @@ export class HttpServer {
       await media.handle(req, res, path);
       return;
     }
-    const prov = this.handlers.provisioning;
-    if (prov && (path === prov.prefix || path.startsWith(`${prov.prefix}/`))) {
-      await this.provisioning(prov, req, res, method, path.slice(prov.prefix.length) || "/", query);
+    const ui = this.handlers.ui;
+    if (ui && (path === ui.prefix || path.startsWith(`${ui.prefix}/`))) {
+      selfAnswered();
+      await ui.handle(req, res, path.slice(ui.prefix.length));
       return;
+    }
+    for (const prov of [this.handlers.provisioning ?? []].flat()) {
+      if (path === prov.prefix || path.startsWith(`${prov.prefix}/`)) {
+        await this.provisioning(prov, req, res, method, path.slice(prov.prefix.length) || "/", query);
+        return;
+      }
     }
 
     const m = /^(?:\/_matrix\/app\/v1)?\/(transactions|users|rooms|ping|thirdparty)(?:\/(.*))?$/.exec(path);

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { LatencyWindow } from "./LatencyWindow";
 
 /** The bridge's Prometheus metrics, on a registry of its own. */
 export class Metrics {
@@ -46,6 +47,15 @@ export class Metrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+
+  /** The last hour of delivery latency, per minute, for the web page's chart. */
+  readonly recentLatency = new LatencyWindow();
+
+  /** A finished delivery: the histogram and the last hour's window both count it. */
+  observeDelivery(direction: "in" | "out", seconds: number): void {
+    this.latency.observe({ direction }, seconds);
+    this.recentLatency.observe(seconds);
+  }
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "clawbridge_" });

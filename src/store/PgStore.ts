@@ -50,7 +50,7 @@ const SQL_UPSERT_PORTAL = `INSERT INTO portal (${PORTAL_COLS})
     linked = excluded.linked`;
 const SQL_DELETE_PORTAL = "DELETE FROM portal WHERE platform = $1 AND chat_id = $2";
 const SQL_LIST_PORTALS = `SELECT ${PORTAL_COLS} FROM portal WHERE ($1::text IS NULL OR platform = $1)
-  ORDER BY platform, chat_id LIMIT $2 OFFSET $3`;
+  AND ($4::text[] IS NULL OR login_id = ANY($4)) ORDER BY platform, chat_id LIMIT $2 OFFSET $3`;
 const SQL_COUNT_PORTALS = "SELECT count(*)::int AS n FROM portal";
 const SQL_UNLINK_PORTAL = `WITH gone AS (DELETE FROM portal WHERE platform = $1 AND chat_id = $2)
   INSERT INTO unlinked_chat (platform, chat_id, room_id, unlinked_by) VALUES ($1, $2, $3, $4)
@@ -260,8 +260,10 @@ export class PgStore implements Store {
     return ((await this.pool.query(SQL_DELETE_PORTAL, [platform, chatId])).rowCount ?? 0) > 0;
   }
 
-  async listPortals(opts: { platform?: string; limit?: number; offset?: number } = {}): Promise<Portal[]> {
-    const params = [opts.platform ?? null, opts.limit ?? null, opts.offset ?? 0];
+  async listPortals(
+    opts: { platform?: string; limit?: number; offset?: number; loginIds?: string[] } = {},
+  ): Promise<Portal[]> {
+    const params = [opts.platform ?? null, opts.limit ?? null, opts.offset ?? 0, opts.loginIds ?? null];
     return (await this.rows<PortalDb>(SQL_LIST_PORTALS, params)).map(toPortal);
   }
 

@@ -26,7 +26,13 @@ export interface Store {
   upsertPortal(portal: Portal): Promise<void>;
   /** Returns true when a portal was removed. */
   deletePortal(platform: string, chatId: string): Promise<boolean>;
-  listPortals(opts?: { platform?: string; limit?: number; offset?: number }): Promise<Portal[]>;
+  /** Portals in (platform, chat) order; `loginIds`: only those bridged through these logins. */
+  listPortals(opts?: {
+    platform?: string;
+    limit?: number;
+    offset?: number;
+    loginIds?: string[];
+  }): Promise<Portal[]>;
   countPortals(): Promise<number>;
   /**
    * Removes the portal and remembers the chat as unlinked, in one statement: its messages are

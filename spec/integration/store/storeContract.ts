@@ -116,6 +116,15 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         assert.deepEqual(await ids({ limit: 2, offset: 2 }), ["c3"]);
         const all = (await store.listPortals()).map((p) => p.platform);
         assert.ok(all.includes(`wa${u}`) && all.includes(`tg${u}`));
+        // Through given logins only (a web page user's own portals).
+        await store.upsertPortal(portal({ chatId: "c9", loginId: `own-${u}` }));
+        const own = await store.listPortals({ loginIds: [`own-${u}`, `none-${u}`] });
+        assert.deepEqual(
+          own.map((p) => `${p.platform}/${p.chatId}`),
+          [`tg${u}/c9`],
+        );
+        assert.deepEqual(await store.listPortals({ loginIds: [] }), []);
+        assert.equal(await store.deletePortal(`tg${u}`, "c9"), true);
 
         assert.equal(await store.deletePortal(`tg${u}`, "c2"), true);
         assert.equal(await store.deletePortal(`tg${u}`, "c2"), false);
