@@ -76,6 +76,20 @@ function storable(s: string | undefined): string | undefined {
  * The moderation audit log (`moderation_audit`): every ban, kick, unban, mute, purge, erasure
  * and mirrored removal the bridge did, who asked, and each side's outcome.
  */
+/** An audit entry as the HTTP APIs answer it (snake_case, nulls for what is unset). */
+export function auditEntryJson(e: StoredAuditEntry): Record<string, unknown> {
+  return {
+    id: e.id,
+    room_id: e.roomId ?? null,
+    action: e.action,
+    actor: e.actor,
+    target: e.target,
+    reason: e.reason ?? null,
+    results: e.results.map((r) => ({ where: r.where, ok: r.ok, detail: r.detail ?? null })),
+    created_at: e.createdAt.toISOString(),
+  };
+}
+
 export class Audit {
   constructor(private readonly store: Pick<Store, "query">) {}
 

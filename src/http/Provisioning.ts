@@ -1,4 +1,4 @@
-import type { Audit } from "../core/Audit";
+import { type Audit, auditEntryJson } from "../core/Audit";
 import type { Quarantine } from "../core/Quarantine";
 import { Logger } from "../log/Logger";
 import type { Store } from "../store/Store";
@@ -149,16 +149,7 @@ export class Provisioning implements ProvisioningHandler {
     return {
       status: 200,
       body: {
-        entries: entries.map((e) => ({
-          id: e.id,
-          room_id: e.roomId ?? null,
-          action: e.action,
-          actor: e.actor,
-          target: e.target,
-          reason: e.reason ?? null,
-          results: e.results.map((r) => ({ where: r.where, ok: r.ok, detail: r.detail ?? null })),
-          created_at: e.createdAt.toISOString(),
-        })),
+        entries: entries.map(auditEntryJson),
       },
     };
   }

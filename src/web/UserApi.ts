@@ -2,7 +2,7 @@ import { AI_SETTINGS, type AiSettingName } from "../ai/AiCommands";
 import type { AiService } from "../ai/AiService";
 import { loginWithToken, logoutOwn, visibleLoginStates } from "../commands/accounts";
 import type { CommandHandler } from "../commands/CommandHandler";
-import type { Audit } from "../core/Audit";
+import { type Audit, auditEntryJson } from "../core/Audit";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
 import { canRelay } from "../core/connector";
 import { BridgeError } from "../core/errors";
@@ -463,17 +463,7 @@ export class UserApi implements ProvisioningHandler {
         "/v1/admin/audit",
         async ({ req }) => {
           const entries = await d.audit.list({ limit: intParam(req.query, "limit", LIMIT) });
-          return ok({
-            entries: entries.map((e) => ({
-              id: e.id,
-              room_id: e.roomId ?? null,
-              action: e.action,
-              actor: e.actor,
-              target: e.target,
-              reason: e.reason ?? null,
-              created_at: e.createdAt.toISOString(),
-            })),
-          });
+          return ok({ entries: entries.map(auditEntryJson) });
         },
         { admin: true },
       ),

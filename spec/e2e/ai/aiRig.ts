@@ -7,7 +7,7 @@ import type { LlmBackend } from "../../standins/llm/backend";
 import type { RecordedRequest } from "../../standins/llm/LlmStandin";
 import { OllamaStandin } from "../../standins/llm/OllamaStandin";
 import { OpenAIStandin } from "../../standins/llm/OpenAIStandin";
-import { type CoreRig, startCoreRig } from "../core/coreRig";
+import { BOT, type CoreRig, portalRoomFor, startCoreRig } from "../core/coreRig";
 
 export const AI = `@ai:${RIG_DOMAIN}`;
 
@@ -188,3 +188,52 @@ export async function groupWithAi(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The `platforms.telegram` section of a real Telegram connector against `tg`, owned by alice. */
+export function telegramSection(tg: { token: string; url: string }): Record<string, unknown> {
+  return {
+    enabled: true,
+    bot_token: tg.token,
+    owner: "@alice:localhost",
+    api_root: tg.url,
+    poll_timeout_seconds: 1,
+  };
+}
+
+/**
+ * A room of two platforms: the portal of a testnet chat (made by `first`, said by `user`), also
+ * linked to the Telegram group `tgGroup` with `!cb link`, and joined by alice.
+ */
+export async function twoPlatformRoom(
+  rig: AiRig,
+  alice: MatrixTestClient,
+  opts: { chat: string; name: string; user: { id: string; name: string }; first: string; tgGroup: number },
+): Promise<string> {
+  const { testnet } = rig.core;
+  testnet.addChat({ id: opts.chat, name: opts.name, kind: "group" });
+  testnet.addUser(opts.user);
+  testnet.injectMessage({ chat: opts.chat, sender: opts.user.id, text: opts.first });
+  const room = await portalRoomFor(alice, opts.chat);
+  await alice.waitFor((e) => e.content.body === opts.first, { roomId: room, timeoutMs: 30_000 });
+  await alice.sendText(room, `!cb link telegram ${opts.tgGroup}`);
+  await alice.waitFor(
+    (e) => e.sender === BOT && /^Linked this room to telegram/.test(String(e.content.body)),
+    {
+      roomId: room,
+      timeoutMs: 30_000,
+    },
+  );
+  return room;
+}
+
+/** Invites the AI and waits for it to join. */
+export async function inviteAi(alice: MatrixTestClient, roomId: string): Promise<void> {
+  await alice.invite(roomId, AI);
+  await alice.waitFor(
+    (e) => e.type === "m.room.member" && e.state_key === AI && e.content.membership === "join",
+    {
+      roomId,
+      timeoutMs: 30_000,
+    },
+  );
+}

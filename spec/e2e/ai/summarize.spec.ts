@@ -3,16 +3,18 @@ import { randomBytes } from "node:crypto";
 import type { MatrixTestClient } from "../../harness/MatrixTestClient";
 import { scriptedBackend } from "../../standins/llm/backend";
 import { TelegramServer } from "../../standins/telegram/TelegramServer";
-import { BOT, portalRoomFor, user } from "../core/coreRig";
+import { user } from "../core/coreRig";
 import {
-  AI,
   type AiRig,
+  inviteAi,
   isAnswer,
   isNoticeFromAi,
   lastContent,
   messagesOf,
   sleep,
   startAiRig,
+  telegramSection,
+  twoPlatformRoom,
 } from "./aiRig";
 
 const TG_GROUP = -1001777000101;
@@ -40,40 +42,16 @@ describe("e2e: !ai summarize across two platforms in one room", function () {
     tg.addUser({ id: 7771, first_name: "Tess" });
     rig = await startAiRig(
       { auto_join: { default: "none" } },
-      {
-        platforms: {
-          telegram: {
-            enabled: true,
-            bot_token: tg.token,
-            owner: "@alice:localhost",
-            api_root: tg.url,
-            poll_timeout_seconds: 1,
-          },
-        },
-      },
+      { platforms: { telegram: telegramSection(tg) } },
     );
-    const { testnet } = rig.core;
-    testnet.addChat({ id: "sumchat", name: "Release crew", kind: "group" });
-    testnet.addUser({ id: "sumnora", name: "Nora" });
-    testnet.injectMessage({ chat: "sumchat", sender: "sumnora", text: "the release is on Friday" });
-    room = await portalRoomFor(alice, "sumchat");
-    await alice.waitFor((e) => e.content.body === "the release is on Friday", {
-      roomId: room,
-      timeoutMs: 30_000,
+    room = await twoPlatformRoom(rig, alice, {
+      chat: "sumchat",
+      name: "Release crew",
+      user: { id: "sumnora", name: "Nora" },
+      first: "the release is on Friday",
+      tgGroup: TG_GROUP,
     });
-    await alice.sendText(room, `!cb link telegram ${TG_GROUP}`);
-    await alice.waitFor(
-      (e) => e.sender === BOT && /^Linked this room to telegram/.test(String(e.content.body)),
-      { roomId: room, timeoutMs: 30_000 },
-    );
-    await alice.invite(room, AI);
-    await alice.waitFor(
-      (e) => e.type === "m.room.member" && e.state_key === AI && e.content.membership === "join",
-      {
-        roomId: room,
-        timeoutMs: 30_000,
-      },
-    );
+    await inviteAi(alice, room);
   });
   after(async () => {
     await rig?.stop();

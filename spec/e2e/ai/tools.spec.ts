@@ -4,8 +4,18 @@ import type { MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { LlmBackend, StandinChat } from "../../standins/llm/backend";
 import { McpHttpStandin } from "../../standins/mcp/McpStandin";
 import { TelegramServer } from "../../standins/telegram/TelegramServer";
-import { BOT, portalRoomFor, user } from "../core/coreRig";
-import { AI, type AiRig, isAnswer, isNoticeFromAi, sleep, startAiRig, waitForShown } from "./aiRig";
+import { BOT, user } from "../core/coreRig";
+import {
+  type AiRig,
+  inviteAi,
+  isAnswer,
+  isNoticeFromAi,
+  sleep,
+  startAiRig,
+  telegramSection,
+  twoPlatformRoom,
+  waitForShown,
+} from "./aiRig";
 
 const TG_GROUP = -1001777000202;
 /** A real 1×1 PNG. */
@@ -83,34 +93,15 @@ describe("e2e: the AI's tools (room search, members, MCP) in a bridged room", fu
     tg.addUser({ id: 7772, first_name: "Tess" });
     rig = await startAiRig(
       { auto_join: { default: "none" }, default_mode: "always", tools: { max_steps: 2, timeout_ms: 10_000 } },
-      {
-        tools: ["primary"],
-        vision: ["primary"],
-        platforms: {
-          telegram: {
-            enabled: true,
-            bot_token: tg.token,
-            owner: "@alice:localhost",
-            api_root: tg.url,
-            poll_timeout_seconds: 1,
-          },
-        },
-      },
+      { tools: ["primary"], vision: ["primary"], platforms: { telegram: telegramSection(tg) } },
     );
-    const { testnet } = rig.core;
-    testnet.addChat({ id: "toolchat", name: "Ops desk", kind: "group" });
-    testnet.addUser({ id: "toolnora", name: "Nora" });
-    testnet.injectMessage({ chat: "toolchat", sender: "toolnora", text: "lunch is at noon" });
-    room = await portalRoomFor(alice, "toolchat");
-    await alice.waitFor((e) => e.content.body === "lunch is at noon", { roomId: room, timeoutMs: 30_000 });
-    await alice.sendText(room, `!cb link telegram ${TG_GROUP}`);
-    await alice.waitFor(
-      (e) => e.sender === BOT && /^Linked this room to telegram/.test(String(e.content.body)),
-      {
-        roomId: room,
-        timeoutMs: 30_000,
-      },
-    );
+    room = await twoPlatformRoom(rig, alice, {
+      chat: "toolchat",
+      name: "Ops desk",
+      user: { id: "toolnora", name: "Nora" },
+      first: "lunch is at noon",
+      tgGroup: TG_GROUP,
+    });
     // The MCP servers: one for this room, one for another room only.
     await rig.reconfigure({
       mcp_servers: {
@@ -128,19 +119,16 @@ describe("e2e: the AI's tools (room search, members, MCP) in a bridged room", fu
       roomId: room,
       timeoutMs: 30_000,
     });
-    testnet.injectMessage({ chat: "toolchat", sender: "toolnora", text: "coffee machine is broken again" });
+    rig.core.testnet.injectMessage({
+      chat: "toolchat",
+      sender: "toolnora",
+      text: "coffee machine is broken again",
+    });
     await alice.waitFor((e) => e.content.body === "coffee machine is broken again", {
       roomId: room,
       timeoutMs: 30_000,
     });
-    await alice.invite(room, AI);
-    await alice.waitFor(
-      (e) => e.type === "m.room.member" && e.state_key === AI && e.content.membership === "join",
-      {
-        roomId: room,
-        timeoutMs: 30_000,
-      },
-    );
+    await inviteAi(alice, room);
   });
   after(async () => {
     await rig?.stop();

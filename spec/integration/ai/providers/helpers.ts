@@ -6,6 +6,9 @@ import {
   type ProviderConfig,
   ProviderError,
 } from "../../../../src/ai/providers";
+import type { LlmStandin, StandinOptions } from "../../../standins/llm/LlmStandin";
+import { OllamaStandin } from "../../../standins/llm/OllamaStandin";
+import { OpenAIStandin } from "../../../standins/llm/OpenAIStandin";
 
 /** A user turn and defaults, so tests only state what they vary. */
 export function ask(over: Partial<ChatRequest> = {}): ChatRequest {
@@ -57,3 +60,15 @@ export async function failure(
   }
   assert.fail(`the stream ended without an error: ${JSON.stringify(before)}`);
 }
+
+/** The two wire formats, each with its stand-in: every provider test runs over both. */
+export interface Wire {
+  kind: ProviderConfig["kind"];
+  start(opts?: StandinOptions): Promise<LlmStandin>;
+  baseUrl(s: LlmStandin): string;
+}
+
+export const WIRES: Wire[] = [
+  { kind: "openai", start: (o) => OpenAIStandin.start(o), baseUrl: (s) => (s as OpenAIStandin).baseUrl },
+  { kind: "ollama", start: (o) => OllamaStandin.start(o), baseUrl: (s) => s.url },
+];

@@ -6,21 +6,10 @@ import {
   type ToolCall,
 } from "../../../../src/ai/providers";
 import type { StandinChat } from "../../../standins/llm/backend";
-import type { LlmStandin, StandinOptions } from "../../../standins/llm/LlmStandin";
+import type { LlmStandin } from "../../../standins/llm/LlmStandin";
 import { OllamaStandin } from "../../../standins/llm/OllamaStandin";
 import { OpenAIStandin } from "../../../standins/llm/OpenAIStandin";
-import { ask, collect, config, done, text } from "./helpers";
-
-interface Wire {
-  kind: ProviderConfig["kind"];
-  start(opts?: StandinOptions): Promise<LlmStandin>;
-  baseUrl(s: LlmStandin): string;
-}
-
-const WIRES: Wire[] = [
-  { kind: "openai", start: (o) => OpenAIStandin.start(o), baseUrl: (s) => (s as OpenAIStandin).baseUrl },
-  { kind: "ollama", start: (o) => OllamaStandin.start(o), baseUrl: (s) => s.url },
-];
+import { ask, collect, config, done, text, WIRES } from "./helpers";
 
 const SEARCH = {
   name: "search_room",

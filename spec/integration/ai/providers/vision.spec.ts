@@ -1,26 +1,15 @@
 import assert from "node:assert/strict";
 import { createProvider, type ProviderConfig } from "../../../../src/ai/providers";
-import type { LlmStandin, StandinOptions } from "../../../standins/llm/LlmStandin";
+import type { LlmStandin } from "../../../standins/llm/LlmStandin";
 import { OllamaStandin } from "../../../standins/llm/OllamaStandin";
 import { OpenAIStandin } from "../../../standins/llm/OpenAIStandin";
-import { ask, collect, config, done } from "./helpers";
+import { ask, collect, config, done, WIRES } from "./helpers";
 
 const PNG = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
   "base64",
 );
 const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 0xff, 0xd9]);
-
-interface Wire {
-  kind: ProviderConfig["kind"];
-  start(opts?: StandinOptions): Promise<LlmStandin>;
-  baseUrl(s: LlmStandin): string;
-}
-
-const WIRES: Wire[] = [
-  { kind: "openai", start: (o) => OpenAIStandin.start(o), baseUrl: (s) => (s as OpenAIStandin).baseUrl },
-  { kind: "ollama", start: (o) => OllamaStandin.start(o), baseUrl: (s) => s.url },
-];
 
 const withImages = ask({
   messages: [

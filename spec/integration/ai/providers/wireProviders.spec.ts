@@ -2,21 +2,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { createProvider, type ProviderConfig } from "../../../../src/ai/providers";
 import { scriptedBackend } from "../../../standins/llm/backend";
-import type { LlmStandin, StandinOptions } from "../../../standins/llm/LlmStandin";
-import { OllamaStandin } from "../../../standins/llm/OllamaStandin";
-import { OpenAIStandin } from "../../../standins/llm/OpenAIStandin";
-import { ask, collect, config, deltas, done, failure, text } from "./helpers";
-
-interface Wire {
-  kind: ProviderConfig["kind"];
-  start(opts?: StandinOptions): Promise<LlmStandin>;
-  baseUrl(s: LlmStandin): string;
-}
-
-const WIRES: Wire[] = [
-  { kind: "openai", start: (o) => OpenAIStandin.start(o), baseUrl: (s) => (s as OpenAIStandin).baseUrl },
-  { kind: "ollama", start: (o) => OllamaStandin.start(o), baseUrl: (s) => s.url },
-];
+import type { LlmStandin } from "../../../standins/llm/LlmStandin";
+import { ask, collect, config, deltas, done, failure, text, WIRES } from "./helpers";
 
 for (const wire of WIRES) {
   describe(`${wire.kind} provider against its stand-in (real ${wire.kind} client)`, function () {
