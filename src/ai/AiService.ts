@@ -1,5 +1,4 @@
 import { humanDuration, parseDuration } from "../commands/moderationArgs";
-import { remoteIdFromGhost } from "../config/ids";
 import type { BridgeConfig } from "../config/types";
 import { BoundedMap, BoundedSet } from "../core/Bounded";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
@@ -21,31 +20,17 @@ import {
   runAiCommand,
 } from "./AiCommands";
 import { type AiRoom, AiStore, startOfUtcDay } from "./AiStore";
-import { AttachmentReader, attachmentKind } from "./attachments";
-import { HistoryReader } from "./HistoryReader";
+import { assembleAnswering } from "./assemble";
+import { attachmentKind } from "./attachments";
 import { Limits } from "./Limits";
 import { type ProviderFactory, ProviderSet } from "./ProviderSet";
-import { Responder } from "./Responder";
-import { makeRedactor } from "./redact";
+import type { Responder } from "./Responder";
 import { SenderFilter } from "./SenderFilter";
-import { Transcriber } from "./Transcriber";
-import { builtinTools } from "./tools/builtin";
-import { McpTools } from "./tools/mcp";
-import { Toolbox } from "./tools/Toolbox";
-import { TranscriptPoster } from "./transcripts";
+import type { Toolbox } from "./tools/Toolbox";
+import type { TranscriptPoster } from "./transcripts";
 import { isAnswerable, replyTarget, shouldAnswer } from "./triggers";
 
 const log = new Logger("AiService");
-
-/** The room id an alias points at, as the AI user sees the directory; undefined for none. */
-async function resolveAlias(api: MatrixApi, userId: string, alias: string): Promise<string | undefined> {
-  const res = await api.request<{ room_id?: unknown }>(
-    "GET",
-    `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`,
-    { userId },
-  );
-  return typeof res.room_id === "string" ? res.room_id : undefined;
-}
 
 const NOTICE_EVERY_MS = 60_000;
 const DAY_MS = 86_400_000;
@@ -117,47 +102,18 @@ export class AiService {
       portals: opts.portals,
       registry: opts.registry,
     });
-    const redact = makeRedactor(ai.redact);
-    const attachments = new AttachmentReader(
+    ({
+      responder: this.responder,
+      toolbox: this.toolbox,
+      transcripts: this.transcripts,
+    } = assembleAnswering({
+      config,
       api,
-      this.userId,
-      undefined,
-      undefined,
-      ai.transcription.base_url ? new Transcriber(ai.transcription) : undefined,
-    );
-    this.transcripts = new TranscriptPoster(ai.transcription, this.intent, attachments);
-    const history = new HistoryReader(api, this.userId);
-    const intent = this.intent;
-    this.toolbox = new Toolbox(
-      ai.tools,
-      builtinTools(
-        {
-          history,
-          members: (roomId) => intent.joinedMembers(roomId),
-          platformOf: (mxid) => remoteIdFromGhost(config, mxid)?.platform,
-          aiUserId: this.userId,
-          botUserId: opts.botUserId,
-          commandPrefixes: [ai.command_prefix, config.bridge.command_prefix],
-        },
-        ai.tools.builtin,
-      ),
-      Object.keys(ai.mcp_servers).length
-        ? new McpTools(ai.mcp_servers, (alias) => resolveAlias(api, this.userId, alias))
-        : undefined,
-      redact,
-    );
-    this.responder = new Responder({
-      ai,
       intent: this.intent,
       botUserId: opts.botUserId,
-      commandPrefixes: [config.bridge.command_prefix],
-      history,
-      attachments,
       providers: this.providers,
       store: this.store,
-      redact,
-      toolbox: this.toolbox,
-    });
+    }));
   }
 
   async start(): Promise<void> {
@@ -569,10 +525,8 @@ export class AiService {
       );
       return;
     }
-    const target = replyTarget(ev.content);
-    let voice = target ? await this.intent.getEvent(ev.room_id, target).catch(() => undefined) : undefined;
-    if (voice && this.opts.api.crypto) [voice] = await this.opts.api.crypto.decryptAll([voice], this.userId);
-    if (!voice || attachmentKind({ ...voice, room_id: ev.room_id }) !== "audio") {
+    const voice = await this.transcripts.repliedVoice(ev, this.opts.api);
+    if (!voice) {
       await this.notice(
         ev.room_id,
         `Send \`${prefix} transcribe\` as a reply to a voice message or audio file; \`${prefix} transcribe on\` transcribes every one here.`,
@@ -580,7 +534,7 @@ export class AiService {
       );
       return;
     }
-    this.transcribeLater({ ...voice, room_id: ev.room_id }, ev.event_id);
+    this.transcribeLater(voice, ev.event_id);
   }
 
   /** Posts a voice message's transcript in the room's transcript lane; tells `askedBy` when it fails. */

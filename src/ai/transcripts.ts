@@ -1,9 +1,9 @@
 import type { AiConfig } from "../config/types";
 import { txnIdFor } from "../core/InboundBridge";
 import { Logger } from "../log/Logger";
-import type { Intent, RoomEvent } from "../matrix/MatrixApi";
+import type { Intent, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
 import { type AttachmentReader, attachmentKind } from "./attachments";
-import { threadRoot } from "./triggers";
+import { replyTarget, threadRoot } from "./triggers";
 
 const log = new Logger("Transcripts");
 
@@ -24,6 +24,16 @@ export class TranscriptPoster {
 
   get enabled(): boolean {
     return this.cfg.base_url !== undefined;
+  }
+
+  /** The voice message or audio file `ev` replies to (decrypted in an encrypted room); undefined for anything else. */
+  async repliedVoice(ev: RoomEvent, api: MatrixApi): Promise<RoomEvent | undefined> {
+    const target = replyTarget(ev.content);
+    let voice = target ? await this.intent.getEvent(ev.room_id, target).catch(() => undefined) : undefined;
+    if (voice && api.crypto) [voice] = await api.crypto.decryptAll([voice], this.intent.userId);
+    if (!voice) return undefined;
+    const withRoom = { ...voice, room_id: ev.room_id };
+    return attachmentKind(withRoom) === "audio" ? withRoom : undefined;
   }
 
   /** Posts the transcript of `voice`; throws when the download or the endpoint fails. */
