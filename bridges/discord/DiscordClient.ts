@@ -63,6 +63,7 @@ import { channelHistory } from "./history";
 import {
   chatInfoOf,
   chatOf,
+  emojiRef,
   fetchDiscordMedia,
   type InboundDeps,
   profileOf,
@@ -434,7 +435,7 @@ export class DiscordClient
 
   private async onReaction(
     m: Message | PartialMessage,
-    emoji: { id: string | null; name: string | null },
+    emoji: { id: string | null; name: string | null; animated?: boolean | null },
     userId: string,
     removed: boolean,
   ): Promise<void> {
@@ -451,6 +452,10 @@ export class DiscordClient
         timestamp: Date.now(),
         target: m.id,
         key: reactionKey(emoji),
+        // A custom emoji reacts with its picture in Matrix.
+        ...(emoji.id && !removed
+          ? { keyImage: emojiRef(this.deps.cdn, emoji.id, emoji.name ?? emoji.id, emoji.animated === true) }
+          : {}),
       }),
     );
   }

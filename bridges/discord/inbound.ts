@@ -15,6 +15,7 @@ import type {
 } from "discord.js";
 import type {
   ChatInfo,
+  InlineImage,
   Media,
   MediaRef,
   RemoteChatRef,
@@ -115,7 +116,16 @@ function pollOf(msg: Message): { poll: RemotePoll; text: string } | undefined {
 export function toRemoteMessage(deps: InboundDeps, msg: Message): RemoteMessage | undefined {
   if (msg.system) return undefined;
   const { chat, thread } = chatOf(msg.channel, msg.channelId);
-  const converted = discordToMatrix(msg.content ?? "", resolver(deps, msg, msg.guild));
+  // Custom emoji as images (uploaded once each by the core), from Discord's CDN.
+  const inlineImages: InlineImage[] = [];
+  const converted = discordToMatrix(msg.content ?? "", {
+    ...resolver(deps, msg, msg.guild),
+    emoji: (id, name, animated) => {
+      if (!/^\d{1,20}$/.test(id)) return undefined;
+      inlineImages.push({ id, ref: emojiRef(deps.cdn, id, name, animated) });
+      return id;
+    },
+  });
   let text = converted.body;
   let html = converted.html;
   const rich = msg.embeds.filter((e) => e.data.type === undefined || e.data.type === "rich");
@@ -158,12 +168,19 @@ export function toRemoteMessage(deps: InboundDeps, msg: Message): RemoteMessage 
     text,
   };
   if (html && !poll) ev.html = html;
+  if (html && !poll && inlineImages.length) ev.inlineImages = inlineImages;
   if (poll) ev.poll = poll.poll;
   if (attachments.length) ev.attachments = attachments;
   if (thread) ev.threadRoot = thread;
   const replyTo = msg.reference?.messageId;
   if (replyTo && msg.reference?.channelId === msg.channelId) ev.replyTo = replyTo;
   return ev;
+}
+
+/** A custom emoji's image on Discord's CDN (GIF when animated). */
+export function emojiRef(cdn: string, id: string, name: string, animated: boolean): MediaRef {
+  const ext = animated ? "gif" : "png";
+  return { key: `${cdn}/emojis/${id}.${ext}`, mimetype: `image/${ext}`, name: `${name}.${ext}` };
 }
 
 /** The Matrix reaction key of a Discord emoji: the emoji itself, or `:name:` for a custom one. */

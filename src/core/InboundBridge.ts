@@ -9,6 +9,7 @@ import type { ConnectorRegistry } from "./ConnectorRegistry";
 import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, RemoteMessage } from "./connector";
 import { BridgeError, retryHint, userText } from "./errors";
 import type { GhostService } from "./GhostService";
+import { fillInlineImages, inlineMxc, resolveInlineImages } from "./inlineImages";
 import { type UploadedMedia, uploadMessageMedia } from "./media";
 import { orderKeyOf } from "./orderKey";
 import { chatKey, type PortalService } from "./PortalService";
@@ -237,7 +238,14 @@ export class InboundBridge {
         const content: RoomEventContent = { msgtype: `m.${msg.msgtype ?? "text"}`, body: msg.text };
         if (msg.html) {
           content.format = "org.matrix.custom.html";
-          content.formatted_body = msg.html;
+          content.formatted_body = msg.inlineImages
+            ? fillInlineImages(
+                msg.html,
+                await resolveInlineImages(msg.inlineImages, (ref) =>
+                  inlineMxc(this.opts.store, portal.platform, intent, client, ref),
+                ),
+              )
+            : msg.html;
         }
         parts.push({ type: "m.room.message", content });
       }
@@ -381,10 +389,19 @@ export class InboundBridge {
         if (await store.getReaction(portal.platform, portal.chatId, event.target, event.sender.id, event.key))
           return;
         const intent = await this.ghost(portal, client, event);
+        // A custom emoji: its picture as the key, its name as the shortcode (MSC4027).
+        const image = event.keyImage
+          ? await inlineMxc(this.opts.store, portal.platform, intent, client, event.keyImage)
+          : undefined;
         const eventId = await intent.sendEvent(
           portal.roomId,
           "m.reaction",
-          { "m.relates_to": { rel_type: "m.annotation", event_id: target, key: event.key } },
+          image
+            ? {
+                "m.relates_to": { rel_type: "m.annotation", event_id: target, key: image },
+                "com.beeper.reaction.shortcode": event.key,
+              }
+            : { "m.relates_to": { rel_type: "m.annotation", event_id: target, key: event.key } },
           txnIdFor(
             portal.platform,
             portal.chatId,

@@ -550,13 +550,21 @@ export class OutboundBridge {
     }
     const { store } = this.opts;
     if (await store.getReactionByEvent(ev.event_id, portal)) return; // relayed to this chat before
-    await client.sendReaction(chat, target, relates.key, await this.sender(ev));
+    // An image reaction (MSC4027, a platform's custom emoji) goes out by its shortcode.
+    const shortcode = (ev.content as Content)["com.beeper.reaction.shortcode"];
+    const key = relates.key.startsWith("mxc://")
+      ? typeof shortcode === "string"
+        ? shortcode
+        : undefined
+      : relates.key;
+    if (!key) return;
+    await client.sendReaction(chat, target, key, await this.sender(ev));
     await store.insertReaction({
       platform: portal.platform,
       chatId: portal.chatId,
       targetRemoteId: target,
       sender: ev.sender,
-      key: relates.key,
+      key,
       roomId: portal.roomId,
       eventId: ev.event_id,
       targetEventId: relates.event_id,

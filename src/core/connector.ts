@@ -215,6 +215,8 @@ export interface RemoteMessage extends RemoteEventBase {
   location?: RemoteLocation;
   /** A poll: the message becomes a poll start event with `text` as its fallback. */
   poll?: RemotePoll;
+  /** Images the `html` shows inline (custom emoji); see {@link InlineImage}. */
+  inlineImages?: InlineImage[];
 }
 
 export interface RemoteEdit extends RemoteEventBase {
@@ -237,6 +239,21 @@ export interface RemoteReaction extends RemoteEventBase {
   target: string;
   /** Unicode emoji or a connector-defined key. */
   key: string;
+  /**
+   * A custom emoji's image: the Matrix reaction's key is its mxc URI, with `key` as its
+   * shortcode (MSC4027), so clients show the picture.
+   */
+  keyImage?: MediaRef;
+}
+
+/**
+ * An image shown inside a message's text (a custom emoji): the message's `html` holds
+ * `<img src="clawbridge-inline:<id>" alt="…">`, whose source the core uploads (once per
+ * `ref.key`) and puts in; where it cannot, the image becomes its alt text.
+ */
+export interface InlineImage {
+  id: string;
+  ref: MediaRef;
 }
 
 export interface RemoteReactionRemove extends RemoteEventBase {

@@ -13,6 +13,11 @@ export interface MentionResolver {
   /** Channel name and the portal alias of its room (`undefined`: plain text). */
   channel(id: string): { name: string; alias?: string };
   role(id: string): string | undefined;
+  /**
+   * A custom emoji shown as an image: the inline image id its `<img>` takes as source
+   * (`clawbridge-inline:<id>`), or undefined to keep `:name:` as text.
+   */
+  emoji?(id: string, name: string, animated: boolean): string | undefined;
 }
 
 export interface MatrixText {
@@ -74,7 +79,11 @@ function inline(s: string, r: MentionResolver, depth = 0): [string, string] {
       html += escapeHtml(name);
       plain += name;
     } else if (m[15] !== undefined) {
-      html += `:${escapeHtml(m[15])}:`;
+      const image = r.emoji?.(m[16]!, m[15], m[14] === "a");
+      const code = escapeHtml(`:${m[15]}:`);
+      html += image
+        ? `<img data-mx-emoticon height="32" src="clawbridge-inline:${escapeHtml(image)}" alt="${code}" title="${code}">`
+        : code;
       plain += `:${m[15]}:`;
     } else if (m[17] !== undefined) {
       html += escapeHtml(m[17]);

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { DiscordServer } from "../../standins/discord/DiscordServer";
+import { emojiImage } from "../../standins/discord/DiscordWorld";
 import { startWorld, until, type WorldIds } from "../../standins/discord/harness";
 import { BOT, type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
 import { outboundBurstAcrossKill } from "../core/outboundKill";
@@ -167,7 +168,7 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     assert.equal(echoes.length, 0);
   });
 
-  it("converts mentions to pills and back, channel mentions to room links, roles and custom emoji to text", async () => {
+  it("converts mentions to pills and back, channel mentions to room links, roles to text and custom emoji to inline images", async () => {
     dc.postMessage(
       ids.general,
       ids.bob,
@@ -177,9 +178,18 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
       (e) => e.room_id === room && e.sender === dcGhost(ids.bob) && String(e.content.body).startsWith("hi "),
     );
     assert.equal(m.content.body, "hi Ally see #random @mods :blob:");
+    const html = String(m.content.formatted_body);
+    const img = /<img data-mx-emoticon height="32" src="(mxc:\/\/[^"]+)" alt=":blob:" title=":blob:">$/.exec(
+      html,
+    );
+    assert.ok(img, html);
     assert.equal(
-      m.content.formatted_body,
-      `hi <a href="https://matrix.to/#/${encodeURIComponent(dcGhost(ids.alice))}">Ally</a> see <a href="https://matrix.to/#/${encodeURIComponent(`#_discord_${ids.random}:localhost`)}">#random</a> @mods :blob:`,
+      html.slice(0, img.index),
+      `hi <a href="https://matrix.to/#/${encodeURIComponent(dcGhost(ids.alice))}">Ally</a> see <a href="https://matrix.to/#/${encodeURIComponent(`#_discord_${ids.random}:localhost`)}">#random</a> @mods `,
+    );
+    assert.ok(
+      (await download(core, alice, img[1]!)).equals(emojiImage(ids.emoji)),
+      "the emoji's picture from the CDN",
     );
     await alice.sendText(room, "Ally: ping", {
       format: "org.matrix.custom.html",
@@ -257,7 +267,27 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     );
     assert.deepEqual(r.content["m.relates_to"], { rel_type: "m.annotation", event_id: target, key: "👍" });
     dc.react(ids.general, first, ids.bob, { id: ids.emoji, name: "blob" });
-    await alice.waitFor((e) => e.room_id === room && e.type === "m.reaction" && relation(e).key === ":blob:");
+    // A custom emoji reacts with its picture (MSC4027): the key is its mxc URI, the name its shortcode.
+    const blob = await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.reaction" && String(relation(e).key).startsWith("mxc://"),
+    );
+    assert.equal(blob.content["com.beeper.reaction.shortcode"], ":blob:");
+    assert.ok((await download(core, alice, String(relation(blob).key))).equals(emojiImage(ids.emoji)));
+    // Clicking that reaction in a client reacts with the same picture: it goes out by its shortcode.
+    const before = dc.sent("PUT", new RegExp(`/messages/${first}/reactions/`)).length;
+    await alice.sendEvent(room, "m.reaction", {
+      "m.relates_to": { rel_type: "m.annotation", event_id: target, key: relation(blob).key },
+      "com.beeper.reaction.shortcode": ":blob:",
+    });
+    await until(
+      () =>
+        dc.sent(
+          "PUT",
+          new RegExp(`/messages/${first}/reactions/${encodeURIComponent(`blob:${ids.emoji}`)}/@me`),
+        ).length > 0 && dc.sent("PUT", new RegExp(`/messages/${first}/reactions/`)).length > before,
+      30_000,
+      "the image reaction to reach Discord",
+    );
     dc.react(ids.general, first, ids.bob, "👍", true);
     await alice.waitFor(
       (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === r.event_id,

@@ -122,6 +122,13 @@ export class DiscordWorld {
   addGuild(g: GuildSpec): void {
     this.guilds.set(g.id, g);
     for (const c of g.channels) this.channels.set(c.id, this.channelObject(g.id, c));
+    // Each custom emoji's picture, on the CDN where Discord serves it (GIF when animated; the
+    // CDN answers any image extension, so files are keyed without one).
+    for (const e of g.emojis ?? [])
+      this.putFile(`/cdn/emojis/${e.id}`, {
+        data: emojiImage(e.id),
+        contentType: e.animated ? "image/gif" : "image/png",
+      });
   }
 
   channelObject(guildId: string | undefined, c: ChannelSpec): Obj {
@@ -316,4 +323,13 @@ export class DiscordWorld {
     }
     return users;
   }
+}
+
+/** The stand-in's picture of a custom emoji: a 1×1 PNG whose last byte names the emoji (tests compare bytes). */
+export function emojiImage(id: string): Buffer {
+  const png = Buffer.from(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+    "base64",
+  );
+  return Buffer.concat([png, Buffer.from(`emoji:${id}`)]);
 }
