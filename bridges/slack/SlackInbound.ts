@@ -25,8 +25,19 @@ export interface SlackInboundOptions {
   channelSeen(channel: string): void;
 }
 
+/** How long the workspace's custom emoji list is used before it is read again. */
+const EMOJI_FRESH_MS = 10 * 60_000;
+
+/** Whether an event may show a custom emoji: a `:name:` in its text, or a reaction. */
+function mayHaveCustomEmoji(event: Obj): boolean {
+  if (typeof event.reaction === "string") return true;
+  const text = typeof event.text === "string" ? event.text : "";
+  return /:[a-z0-9_+'-]+:/.test(text);
+}
+
 export class SlackInbound {
   private readonly ledger: EventLedger;
+  private emoji?: { at: number; map: Map<string, string> };
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: SlackInboundOptions) {
@@ -73,6 +84,8 @@ export class SlackInbound {
     } else {
       await Promise.all(usersOf(event).map((u) => directory.profile(u).catch(() => undefined)));
     }
+    if (event.type === "emoji_changed") this.emoji = undefined;
+    else if (mayHaveCustomEmoji(event)) await this.loadEmoji();
     const mapped = mapEvent(body, this.context(me));
     if (!mapped.ok) {
       ctx.log.warn("slack: malformed event skipped", { team: me.team, eventId, reason: mapped.reason });
@@ -133,6 +146,30 @@ export class SlackInbound {
       botId: me.botId,
       ghostUserId: (u) => this.o.ctx.ghostUserId(remoteUserId(me.team, u)),
       profile: (u) => this.o.directory.cached(u),
+      customEmoji: (name) => this.emojiUrl(name),
     };
+  }
+
+  /** The workspace's custom emoji (`emoji.list`, scope emoji:read), read again after ten minutes or a change. */
+  private async loadEmoji(): Promise<void> {
+    if (this.emoji && Date.now() - this.emoji.at < EMOJI_FRESH_MS) return;
+    try {
+      const res = await this.o.web.emoji.list();
+      const map = new Map<string, string>();
+      for (const [name, v] of Object.entries((res.emoji ?? {}) as Record<string, unknown>))
+        if (typeof v === "string") map.set(name, v);
+      this.emoji = { at: Date.now(), map };
+    } catch (err) {
+      // Without the list (no emoji:read scope), custom emoji stay `:name:` text; asked again later.
+      this.emoji = { at: Date.now(), map: this.emoji?.map ?? new Map() };
+      this.o.ctx.log.info("slack: custom emoji not read (emoji.list)", { err: String(err) });
+    }
+  }
+
+  /** A custom emoji's picture URL, following aliases (a few hops at most). */
+  private emojiUrl(name: string): string | undefined {
+    let v = this.emoji?.map.get(name);
+    for (let hops = 0; v?.startsWith("alias:") && hops < 3; hops++) v = this.emoji?.map.get(v.slice(6));
+    return v && /^https?:\/\//.test(v) ? v : undefined;
   }
 }

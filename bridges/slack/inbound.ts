@@ -2,7 +2,7 @@
  * Slack Events API payloads → RemoteEvents. Pure: user names and ids come from the context.
  * Never throws; a payload it cannot read is reported as malformed.
  */
-import type { MediaRef, RemoteEvent, UserInfo } from "../../src/core/connector";
+import type { InlineImage, MediaRef, RemoteEvent, UserInfo } from "../../src/core/connector";
 import { emojiFromName } from "./convert/emoji";
 import { mrkdwnToMatrix } from "./convert/mrkdwn";
 
@@ -16,6 +16,8 @@ export interface InboundContext {
   /** Profiles already looked up (users.info), by Slack user id. */
   profile(slackUser: string): UserInfo | undefined;
   channelName?(channel: string): string | undefined;
+  /** The picture of a workspace custom emoji (aliases followed), from `emoji.list`; undefined for others. */
+  customEmoji?(name: string): string | undefined;
 }
 
 export type Mapped =
@@ -79,11 +81,24 @@ function mapUnsafe(body: unknown, ctx: InboundContext): Mapped {
       ...(user === ctx.botUserId ? { fromSelf: true as const } : {}),
     };
   };
-  const body2 = (text: string) =>
-    mrkdwnToMatrix(text, {
+  /** The text converted; a new message also carries its custom emoji as inline images. */
+  const body2 = (text: string, withImages = false) => {
+    const images: InlineImage[] = [];
+    const converted = mrkdwnToMatrix(text, {
       user: (id) => ({ mxid: ctx.ghostUserId(id), name: ctx.profile(id)?.displayName ?? id }),
       channelName: ctx.channelName,
+      emoji: withImages
+        ? (name) => {
+            const url = ctx.customEmoji?.(name);
+            if (!url) return undefined;
+            if (!images.some((i) => i.id === name))
+              images.push({ id: name, ref: { key: url, name: `${name}.png` } });
+            return name;
+          }
+        : undefined,
     });
+    return converted.html && images.length ? { ...converted, inlineImages: images } : converted;
+  };
 
   switch (type) {
     case "message": {
@@ -150,7 +165,7 @@ function mapUnsafe(body: unknown, ctx: InboundContext): Mapped {
       const user = s(e.user) ?? (s(e.bot_id) ? `B${String(e.bot_id).slice(1)}` : undefined);
       const text = typeof e.text === "string" ? e.text : "";
       const files = Array.isArray(e.files) ? e.files.filter(isObj) : [];
-      const converted = body2(text);
+      const converted = body2(text, true);
       const out: RemoteEvent = {
         kind: "message",
         chat,
@@ -184,6 +199,10 @@ function mapUnsafe(body: unknown, ctx: InboundContext): Mapped {
             chat: { id: item.channel as string },
             target: item.ts as string,
             key: emojiFromName(name) ?? `:${name}:`,
+            // A custom emoji reacts with its picture in Matrix (MSC4027).
+            ...(!emojiFromName(name) && ctx.customEmoji?.(name) && type === "reaction_added"
+              ? { keyImage: { key: ctx.customEmoji(name)!, name: `${name}.png` } }
+              : {}),
             timestamp: tsMillis(s(e.event_ts) ?? ""),
             ...sender(s(e.user)),
           },

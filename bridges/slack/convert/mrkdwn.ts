@@ -13,6 +13,11 @@ export interface MrkdwnContext {
   user(id: string): { mxid: string; name: string };
   /** A channel's name, when known. */
   channelName?(id: string): string | undefined;
+  /**
+   * A workspace's custom emoji shown as an image: the inline image id for its `<img>`
+   * (`clawbridge-inline:<id>`), or undefined to keep `:name:` as text.
+   */
+  emoji?(name: string): string | undefined;
 }
 
 export interface Converted {
@@ -116,7 +121,18 @@ function inline(s: string, ctx: MrkdwnContext, out: Out, depth = 0): void {
   const flush = (): void => {
     const t = replaceShortcodes(decodeSlack(plain));
     out.text += t;
-    out.html += escapeHtml(t).replace(/\n/g, "<br>");
+    // Shortcodes left after the Unicode ones: a workspace's custom emoji, shown as images.
+    let last = 0;
+    for (const m of ctx.emoji ? t.matchAll(/:([a-z0-9_+'-]+):/g) : []) {
+      const image = ctx.emoji!(m[1]!);
+      if (!image) continue;
+      out.html += escapeHtml(t.slice(last, m.index)).replace(/\n/g, "<br>");
+      const code = escapeHtml(m[0]);
+      out.html += `<img data-mx-emoticon height="32" src="clawbridge-inline:${escapeHtml(image)}" alt="${code}" title="${code}">`;
+      out.formatted = true;
+      last = m.index + m[0].length;
+    }
+    out.html += escapeHtml(t.slice(last)).replace(/\n/g, "<br>");
     plain = "";
   };
   for (let i = 0; i < s.length; i++) {

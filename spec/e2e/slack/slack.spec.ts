@@ -439,6 +439,58 @@ describe("Slack bridge end to end (bolt ↔ Slack stand-in, real Synapse)", func
     );
   });
 
+  it("custom workspace emoji arrive as inline images (aliases followed) and as image reactions", async () => {
+    const PARROT = Buffer.concat([
+      Buffer.from(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+        "base64",
+      ),
+      Buffer.from("party parrot"),
+    ]);
+    wa.emoji.set("party_parrot", PARROT);
+    wa.emoji.set("pp", "alias:party_parrot");
+    slack.deliver(A, { type: "emoji_changed", subtype: "add", name: "party_parrot", event_ts: wa.nextTs() });
+    const ts = slack.injectMessage(A, { channel: CH, user: UMA, text: "ship it :party_parrot: :pp: :tada:" });
+    const m = await alice.waitFor((e) => e.room_id === room && String(e.content.body).startsWith("ship it"), {
+      timeoutMs: 30_000,
+    });
+    assert.equal(m.content.body, "ship it :party_parrot: :pp: 🎉");
+    const srcs = [
+      ...String(m.content.formatted_body).matchAll(
+        /<img data-mx-emoticon height="32" src="(mxc:\/\/[^"]+)" alt="(:[a-z_]+:)"/g,
+      ),
+    ];
+    assert.deepEqual(
+      srcs.map((x) => x[2]),
+      [":party_parrot:", ":pp:"],
+      String(m.content.formatted_body),
+    );
+    const download = async (mxc: string) => {
+      const [server, id] = mxc.slice("mxc://".length).split("/");
+      const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
+        headers: { Authorization: `Bearer ${alice.accessToken}` },
+      });
+      return Buffer.from(await res.arrayBuffer());
+    };
+    assert.ok((await download(srcs[0]![1]!)).equals(PARROT), "the emoji's picture");
+    assert.equal(srcs[0]![1], srcs[1]![1], "an alias is the same picture, uploaded once");
+
+    slack.deliver(A, {
+      type: "reaction_added",
+      user: UGO,
+      reaction: "party_parrot",
+      item: { type: "message", channel: CH, ts },
+    });
+    const r = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.reaction" &&
+        e.content["com.beeper.reaction.shortcode"] === ":party_parrot:",
+      { timeoutMs: 30_000 },
+    );
+    assert.equal((r.content["m.relates_to"] as { key?: string }).key, srcs[0]![1]);
+  });
+
   it("never logs a token or signing secret", () => {
     const out = core.bridge.output();
     for (const secret of [wa.botToken, wa.appToken, r.wb.botToken, r.wb.signingSecret])

@@ -366,6 +366,7 @@ export class SlackServer {
       return this.upload(url, fileBytes(req.headers["content-type"] ?? "", raw), res);
     if (url.pathname.startsWith("/files-pri/")) return this.download(url, token, res);
     if (url.pathname.startsWith("/avatars/")) return this.avatar(url, res);
+    if (url.pathname.startsWith("/emoji/")) return this.emojiImage(url, res);
     if (!url.pathname.startsWith("/api/")) {
       res.writeHead(404).end();
       return;
@@ -452,6 +453,17 @@ export class SlackServer {
       return;
     }
     res.writeHead(200, { "content-type": f.mimetype, "content-length": String(f.data.length) }).end(f.data);
+  }
+
+  /** A custom emoji's picture, served without a token as Slack's emoji CDN does. */
+  private emojiImage(url: URL, res: ServerResponse): void {
+    const m = /^\/emoji\/(T[A-Z0-9]+)\/([a-z0-9_+'-]+)\.png$/.exec(url.pathname);
+    const image = m ? this.workspaces.get(m[1]!)?.emoji.get(m[2]!) : undefined;
+    if (!Buffer.isBuffer(image)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "image/png" }).end(image);
   }
 
   private avatar(url: URL, res: ServerResponse): void {

@@ -74,6 +74,7 @@ export const ALL_SCOPES = [
   "groups:history",
   "groups:read",
   "groups:write",
+  "emoji:read",
   "im:history",
   "im:read",
   "mpim:history",
@@ -104,6 +105,8 @@ export class Workspace {
   readonly channels = new Map<string, Required<Pick<ChannelSpec, "id" | "kind">> & ChannelSpec>();
   readonly messages: StoredMessage[] = [];
   readonly files = new Map<string, StoredFile>();
+  /** Custom emoji by name: a picture (served at `/emoji/<team>/<name>.png`) or `alias:<other name>`. */
+  readonly emoji = new Map<string, Buffer | string>();
   private tsCounter = 0;
   private fileCounter = 0;
 

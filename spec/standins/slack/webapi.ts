@@ -139,6 +139,16 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
     auth: "bot",
     run: (ctx, p) => ({ channel: ctx.ws.channelObject(channelOf(ctx, p)) }),
   },
+  "emoji.list": {
+    auth: "bot",
+    run: (ctx) => {
+      if (!ctx.ws.scopes.includes("emoji:read")) throw new ApiError("missing_scope");
+      const emoji: Record<string, string> = {};
+      for (const [name, v] of ctx.ws.emoji)
+        emoji[name] = typeof v === "string" ? v : `${ctx.baseUrl}/emoji/${ctx.ws.team}/${name}.png`;
+      return { emoji, cache_ts: String(Math.floor(Date.now() / 1000)) };
+    },
+  },
   "conversations.open": {
     auth: "bot",
     run: (ctx, p) => {
