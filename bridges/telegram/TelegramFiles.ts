@@ -8,6 +8,7 @@ import type { Media, MediaRef } from "../../src/core/connector";
 import { BridgeError } from "../../src/core/errors";
 import type { TelegramSendMethod } from "./convert/index";
 import { describe, isBadRequest, tg } from "./errors";
+import { CUSTOM_EMOJI_PREFIX } from "./inbound";
 import { MAX_DOWNLOAD_BYTES } from "./limits";
 
 /**
@@ -45,7 +46,17 @@ export class TelegramFiles {
       );
     if (ref.size !== undefined && ref.size > MAX_DOWNLOAD_BYTES) throw tooBig();
     let fileId = ref.key;
-    if (ref.key.startsWith(AVATAR_PREFIX)) {
+    if (ref.key.startsWith(CUSTOM_EMOJI_PREFIX)) {
+      // A custom emoji's picture: its sticker (a still one), or the thumbnail of an animated one.
+      const [sticker] = await tg(() =>
+        this.api.getCustomEmojiStickers([ref.key.slice(CUSTOM_EMOJI_PREFIX.length)]),
+      );
+      const picture =
+        sticker && !sticker.is_animated && !sticker.is_video ? sticker.file_id : sticker?.thumbnail?.file_id;
+      if (!picture)
+        throw Object.assign(new BridgeError("Telegram has no picture of that custom emoji"), { status: 404 });
+      fileId = picture;
+    } else if (ref.key.startsWith(AVATAR_PREFIX)) {
       const known = this.avatarFiles.get(ref.key.slice(AVATAR_PREFIX.length));
       if (!known)
         throw Object.assign(new Error(`unknown avatar ${ref.key}: look the profile up again`), {

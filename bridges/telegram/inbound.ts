@@ -67,9 +67,17 @@ const validChat = (c: unknown): c is Chat =>
 const validMessage = (m: unknown): m is Message =>
   isObj(m) && typeof m.message_id === "number" && typeof m.date === "number" && validChat(m.chat);
 
-/** Key of an emoji reaction; custom and paid reactions have no Matrix equivalent and are left out. */
+/** The MediaRef key prefix of a custom emoji's picture (fetched with getCustomEmojiStickers). */
+export const CUSTOM_EMOJI_PREFIX = "custom_emoji:";
+
+/**
+ * Key of a reaction: the emoji, or `custom:<id>` for a custom emoji (an image reaction in
+ * Matrix); paid reactions have no Matrix equivalent and are left out.
+ */
 export function reactionKey(r: ReactionType): string | undefined {
-  return r.type === "emoji" ? r.emoji : undefined;
+  if (r.type === "emoji") return r.emoji;
+  if (r.type === "custom_emoji" && /^\d{1,30}$/.test(r.custom_emoji_id)) return `custom:${r.custom_emoji_id}`;
+  return undefined;
 }
 
 /** Maps updates to events; one instance per client (it keeps the membership dedupe memory). */
@@ -258,7 +266,17 @@ export class InboundMapper {
         .map((key): RemoteEvent => ({ ...base, kind: "reaction-remove", key })),
       ...[...after]
         .filter((k) => !before.has(k))
-        .map((key): RemoteEvent => ({ ...base, kind: "reaction", key })),
+        .map(
+          (key): RemoteEvent =>
+            key.startsWith("custom:")
+              ? {
+                  ...base,
+                  kind: "reaction",
+                  key,
+                  keyImage: { key: `${CUSTOM_EMOJI_PREFIX}${key.slice(7)}`, name: "emoji.webp" },
+                }
+              : { ...base, kind: "reaction", key },
+        ),
     ];
   }
 

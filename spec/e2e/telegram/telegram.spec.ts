@@ -101,6 +101,39 @@ describe("Telegram bridge end to end (grammy ↔ Bot API stand-in, real Synapse)
     await alice.waitFor(
       (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === r.event_id,
     );
+    // A custom emoji reacts with its picture in Matrix (MSC4027), the picture fetched once.
+    const picture = Buffer.concat([Buffer.from("RIFF\0\0\0\0WEBPVP8 "), Buffer.from("custom emoji 5368")]);
+    tg.world.addCustomEmoji("5368324170671202286", picture);
+    tg.injectReaction({
+      chat: GROUP,
+      user: UGO,
+      message_id: first,
+      old: [],
+      new: [{ type: "custom_emoji", custom_emoji_id: "5368324170671202286" }],
+    });
+    const custom = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.reaction" &&
+        String((e.content["m.relates_to"] as { key?: string }).key).startsWith("mxc://"),
+    );
+    assert.equal(custom.content["com.beeper.reaction.shortcode"], "custom:5368324170671202286");
+    const key = String((custom.content["m.relates_to"] as { key: string }).key);
+    const [server, mediaId] = key.slice("mxc://".length).split("/");
+    const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${mediaId}`, {
+      headers: { Authorization: `Bearer ${alice.accessToken}` },
+    });
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(picture), "the custom emoji's picture");
+    tg.injectReaction({
+      chat: GROUP,
+      user: UGO,
+      message_id: first,
+      old: [{ type: "custom_emoji", custom_emoji_id: "5368324170671202286" }],
+      new: [],
+    });
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === custom.event_id,
+    );
     await alice.react(room, target, "❤️");
     const set = await tg.waitFor((c) => c.method === "setMessageReaction");
     assert.equal(Number(set.params.message_id), first);

@@ -137,6 +137,15 @@ export class BotWorld {
   }
 
   /** Stores bytes (or only a size) as a file; returns its file_id. */
+  /** Custom emoji by id: their sticker's file id (a still WebP picture). */
+  readonly customEmoji = new Map<string, string>();
+
+  /** A custom emoji with its picture; returns its id. */
+  addCustomEmoji(id: string, picture: Buffer): string {
+    this.customEmoji.set(id, this.addFile(picture, { mimetype: "image/webp", path: "stickers" }));
+    return id;
+  }
+
   addFile(data: Buffer | undefined, opts: { mimetype?: string; path?: string; size?: number } = {}): string {
     const n = this.nextFile++;
     const f: StoredFile = {

@@ -333,6 +333,31 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
       if (!CHAT_ACTIONS.has(String(p.action))) throw badRequest("wrong parameter action in request");
       return true;
     },
+    getCustomEmojiStickers: (p) => {
+      const ids =
+        typeof p.custom_emoji_ids === "string" ? JSON.parse(p.custom_emoji_ids) : p.custom_emoji_ids;
+      if (!Array.isArray(ids)) throw badRequest("custom_emoji_ids must be an array");
+      if (ids.length > 200) throw badRequest("too many custom emoji identifiers specified");
+      // Unknown ids are left out, as the Bot API does.
+      return ids.flatMap((id: unknown) => {
+        const fileId = world.customEmoji.get(String(id));
+        const f = fileId ? world.file(fileId) : undefined;
+        if (!fileId || !f) return [];
+        return [
+          {
+            file_id: fileId,
+            file_unique_id: f.file_unique_id,
+            type: "custom_emoji",
+            width: 100,
+            height: 100,
+            is_animated: false,
+            is_video: false,
+            custom_emoji_id: String(id),
+            file_size: f.size,
+          },
+        ];
+      });
+    },
     getFile: (p) => {
       const f = world.file(String(p.file_id ?? "").replace(/_thumb$/, ""));
       if (!f) throw badRequest("invalid file_id");
