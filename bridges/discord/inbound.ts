@@ -154,8 +154,14 @@ export function toRemoteMessage(deps: InboundDeps, msg: Message): RemoteMessage 
     else text = text ? `${text}\n[sticker: ${s.name}]` : `[sticker: ${s.name}]`;
   }
   // Discord marks a message recorded in the app as a voice message: a voice bubble in Matrix.
-  if ((msg.flags?.bitfield ?? 0) & VOICE_MESSAGE_FLAG && attachments[0])
-    attachments[0] = { ...attachments[0], voice: true };
+  if ((msg.flags?.bitfield ?? 0) & VOICE_MESSAGE_FLAG && attachments[0]) {
+    // Discord's waveform: base64 bytes of 0–255; Matrix takes 0–1024.
+    const wave = msg.attachments.first()?.waveform;
+    const samples = wave
+      ? [...Buffer.from(wave, "base64")].slice(0, 256).map((b) => Math.round((b / 255) * 1024))
+      : [];
+    attachments[0] = { ...attachments[0], voice: true, ...(samples.length ? { waveform: samples } : {}) };
+  }
   const poll = pollOf(msg);
   if (poll) text = [text, poll.text].filter(Boolean).join("\n");
   const ev: RemoteMessage = {

@@ -120,6 +120,7 @@ function mediaRef(
     width?: number | null;
     height?: number | null;
     seconds?: number | null;
+    waveform?: Uint8Array | null;
   },
 ): MediaRef {
   const mimetype = media.mimetype?.split(";")[0] ?? "application/octet-stream";
@@ -133,7 +134,14 @@ function mediaRef(
   };
   if (media.width && media.height) Object.assign(ref, { width: media.width, height: media.height });
   if (typeof media.seconds === "number" && media.seconds > 0) ref.durationMs = media.seconds * 1000;
-  if (base === "voice") ref.voice = true;
+  if (base === "voice") {
+    ref.voice = true;
+    // WhatsApp's waveform is 64 samples of 0–100; Matrix takes 0–1024.
+    if (media.waveform?.length)
+      ref.waveform = [...media.waveform]
+        .slice(0, 256)
+        .map((v) => Math.round((Math.min(v, 100) / 100) * 1024));
+  }
   return ref;
 }
 

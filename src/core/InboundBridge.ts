@@ -489,10 +489,12 @@ export class InboundBridge {
 export function voiceContent(ref: MediaRef): Record<string, unknown> {
   if (!ref.voice || mediaMsgtype(ref) !== "m.audio") return {};
   const duration = mediaInfo(ref).duration;
-  return {
-    "org.matrix.msc3245.voice": {},
-    "org.matrix.msc1767.audio": duration === undefined ? {} : { duration },
-  };
+  const audio: Record<string, unknown> = duration === undefined ? {} : { duration };
+  const waveform = Array.isArray(ref.waveform)
+    ? ref.waveform.slice(0, 1000).filter((n) => Number.isInteger(n) && n >= 0 && n <= 1024)
+    : [];
+  if (waveform.length) audio.waveform = waveform;
+  return { "org.matrix.msc3245.voice": {}, "org.matrix.msc1767.audio": audio };
 }
 
 export function mediaInfo(ref: MediaRef): Record<string, unknown> {

@@ -91,6 +91,8 @@ export interface MediaRef {
   readonly durationMs?: number;
   /** A voice message recorded in the app (not a music file): Matrix clients show a voice bubble (MSC3245). */
   readonly voice?: boolean;
+  /** A voice message's loudness over time, each 0–1024 (MSC1767 audio `waveform`), when the platform says. */
+  readonly waveform?: readonly number[];
   /**
    * The whole content as text, when the platform sent it inside the event (a contact's vCard):
    * uploaded as UTF-8 without `fetchMedia`. Connectors keep it small.

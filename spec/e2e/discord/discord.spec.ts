@@ -889,13 +889,25 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     const ogg = Buffer.concat([Buffer.from("OggS"), randomBytes(600)]);
     dc.postMessage(ids.general, ids.bob, "", {
       flags: 1 << 13,
-      files: [{ name: "voice-message.ogg", data: ogg, contentType: "audio/ogg" }],
+      files: [
+        {
+          name: "voice-message.ogg",
+          data: ogg,
+          contentType: "audio/ogg",
+          waveform: Buffer.from([0, 128, 255]).toString("base64"),
+          durationSecs: 2.5,
+        },
+      ],
     });
     const voice = await alice.waitFor(
-      (e) => e.room_id === room && e.content.msgtype === "m.audio" && e.content.body === "voice-message.ogg",
+      (e) =>
+        e.room_id === room &&
+        e.content.msgtype === "m.audio" &&
+        (e.content.info as { size?: number } | undefined)?.size === ogg.length,
       { timeoutMs: 30_000 },
     );
     assert.deepEqual(voice.content["org.matrix.msc3245.voice"], {});
+    assert.deepEqual(voice.content["org.matrix.msc1767.audio"], { duration: 2500, waveform: [0, 514, 1024] });
   });
 
   it("logs neither the bot token nor webhook tokens", async () => {

@@ -62,6 +62,15 @@ interface Conn {
   held: boolean;
 }
 
+/** A file a test attaches to a message; a voice message's has a base64 waveform and a length. */
+export interface AttachmentSpec {
+  name: string;
+  data: Buffer;
+  contentType: string;
+  waveform?: string;
+  durationSecs?: number;
+}
+
 export class DiscordServer {
   readonly calls: RecordedCall[] = [];
   /** Calls carried out whose answers `holdAnswer` kept back. */
@@ -177,22 +186,36 @@ export class DiscordServer {
     return this.world.findMessage(channelId, messageId)?.data;
   }
 
-  /** A user posts in a channel (stored in history, dispatched as MESSAGE_CREATE). Returns the message. */
-  postMessage(
-    channelId: string,
-    authorId: string,
-    content: string,
-    extra: Obj & { files?: Array<{ name: string; data: Buffer; contentType: string }> } = {},
-  ): Obj {
-    const { files, ...fields } = extra;
-    const attachments = (files ?? []).map((f) => {
+  /** Files stored on the stand-in's CDN as a message's attachments (a voice message's with its waveform). */
+  private attachmentsOf(channelId: string, files: AttachmentSpec[]): Obj[] {
+    return files.map((f) => {
       const id = sf();
       const url = this.world.putFile(`/attachments/${channelId}/${id}/${encodeURIComponent(f.name)}`, {
         data: f.data,
         contentType: f.contentType,
       });
-      return { id, filename: f.name, size: f.data.length, url, proxy_url: url, content_type: f.contentType };
+      return {
+        id,
+        filename: f.name,
+        size: f.data.length,
+        url,
+        proxy_url: url,
+        content_type: f.contentType,
+        // A voice message's attachment carries its length and a base64 waveform, as Discord sends them.
+        ...(f.waveform !== undefined ? { waveform: f.waveform, duration_secs: f.durationSecs ?? 1 } : {}),
+      };
     });
+  }
+
+  /** A user posts in a channel (stored in history, dispatched as MESSAGE_CREATE). Returns the message. */
+  postMessage(
+    channelId: string,
+    authorId: string,
+    content: string,
+    extra: Obj & { files?: AttachmentSpec[] } = {},
+  ): Obj {
+    const { files, ...fields } = extra;
+    const attachments = this.attachmentsOf(channelId, files ?? []);
     const msg = this.world.addMessage(channelId, authorId, {
       author: this.world.userObject(authorId),
       content,
@@ -214,16 +237,9 @@ export class DiscordServer {
     authorId: string,
     content: string,
     at: number,
-    files: Array<{ name: string; data: Buffer; contentType: string }> = [],
+    files: AttachmentSpec[] = [],
   ): Obj {
-    const attachments = files.map((f) => {
-      const id = sf();
-      const url = this.world.putFile(`/attachments/${channelId}/${id}/${encodeURIComponent(f.name)}`, {
-        data: f.data,
-        contentType: f.contentType,
-      });
-      return { id, filename: f.name, size: f.data.length, url, proxy_url: url, content_type: f.contentType };
-    });
+    const attachments = this.attachmentsOf(channelId, files);
     return this.world.addMessage(
       channelId,
       authorId,

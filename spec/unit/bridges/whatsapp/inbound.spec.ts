@@ -155,6 +155,23 @@ describe("WhatsApp events → RemoteEvents", () => {
     assert.deepEqual(mapMessage(ctx, empty), []);
   });
 
+  it("a voice note's waveform (64 samples of 0–100) becomes Matrix's 0–1024", () => {
+    const m = fixture<WAMessage>("groupText");
+    m.message = {
+      audioMessage: {
+        mimetype: "audio/ogg; codecs=opus",
+        ptt: true,
+        seconds: 3,
+        waveform: new Uint8Array([0, 50, 100, 250]),
+      },
+    };
+    const [ev] = mapMessage(ctx, m);
+    const ref = ev?.kind === "message" ? ev.attachments?.[0] : undefined;
+    assert.equal(ref?.voice, true);
+    assert.deepEqual(ref?.waveform, [0, 512, 1024, 1024]);
+    assert.equal(ref?.durationMs, 3000);
+  });
+
   it("view-once media is told as a notice and never fetched, unless view_once: bridge", () => {
     const once = fixture<WAMessage>("groupText");
     once.message = {
