@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import type { MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { DiscordServer } from "../../standins/discord/DiscordServer";
-import { startWorld, until, type WorldIds } from "../../standins/discord/harness";
+import { discordSection, startWorld, until, type WorldIds } from "../../standins/discord/harness";
 import { scriptedBackend } from "../../standins/llm/backend";
 import { portalRoomFor, user } from "../core/coreRig";
 import { AI, type AiRig, isAnswer, sleep, startAiRig } from "./aiRig";
@@ -25,14 +25,7 @@ describe("e2e: the AI does not answer a new portal's backfilled history (Discord
       { auto_join: { default: "dm" } },
       {
         platforms: {
-          discord: {
-            enabled: true,
-            bot_token: dc.token,
-            owner: "@alice:localhost",
-            api_root: dc.api,
-            cdn_root: dc.cdn,
-            guilds: [ids.guild],
-          },
+          discord: discordSection(dc, [ids.guild]),
         },
       },
     );

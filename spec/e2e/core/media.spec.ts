@@ -6,7 +6,7 @@ import { MediaSigner } from "../../../src/http/MediaSigner";
 import type { MatrixTestClient } from "../../harness/MatrixTestClient";
 import { sharedRig } from "../../harness/synapse";
 import type { DiscordServer } from "../../standins/discord/DiscordServer";
-import { startWorld, until, type WorldIds } from "../../standins/discord/harness";
+import { discordSection, startWorld, until, type WorldIds } from "../../standins/discord/harness";
 import { workspaceConfig } from "../../standins/slack/harness";
 import { SlackServer, type Workspace } from "../../standins/slack/SlackServer";
 import { alias as slackAlias } from "../slack/slackRig";
@@ -82,14 +82,7 @@ describe("Matrix avatars on Discord and Slack through the bridge's media proxy (
     core = await startCoreRig({
       appservice: { public_url: publicUrl },
       platforms: {
-        discord: {
-          enabled: true,
-          bot_token: dc.token,
-          owner: "@alice:localhost",
-          api_root: dc.api,
-          cdn_root: dc.cdn,
-          guilds: [ids.guild],
-        },
+        discord: discordSection(dc, [ids.guild]),
         slack: {
           enabled: true,
           owner: "@alice:localhost",

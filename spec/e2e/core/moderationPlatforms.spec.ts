@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes, randomInt } from "node:crypto";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { DiscordServer } from "../../standins/discord/DiscordServer";
-import { startWorld, until, type WorldIds } from "../../standins/discord/harness";
+import { discordSection, startWorld, until, type WorldIds } from "../../standins/discord/harness";
 import { TelegramServer } from "../../standins/telegram/TelegramServer";
 import { BOT, type CoreRig, portalRoomFor, startCoreRig, user } from "./coreRig";
 
@@ -51,15 +51,7 @@ describe("moderation commands on Telegram and Discord in one room (grammy and di
           poll_timeout_seconds: 1,
           moderation: true,
         },
-        discord: {
-          enabled: true,
-          bot_token: dc.token,
-          owner: "@alice:localhost",
-          api_root: dc.api,
-          cdn_root: dc.cdn,
-          guilds: [ids.guild],
-          moderation: true,
-        },
+        discord: discordSection(dc, [ids.guild], { moderation: true }),
       },
     });
     alice = await user("alice");

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { RecordedCall } from "../../standins/discord/DiscordServer";
 import { DiscordServer, sf } from "../../standins/discord/DiscordServer";
-import { botToken, until } from "../../standins/discord/harness";
+import { botToken, discordSection, until } from "../../standins/discord/harness";
 import { BOT, type CoreRig, startCoreRig, user } from "../core/coreRig";
 
 const MANAGE_CHANNELS = String(1 << 4);
@@ -90,14 +90,7 @@ describe("Discord: links through the shared bot need the channel's approval (rea
     core = await startCoreRig({
       bridge: { link_approval_timeout_seconds: 60 },
       platforms: {
-        discord: {
-          enabled: true,
-          bot_token: dc.token,
-          owner: "@alice:localhost",
-          api_root: dc.api,
-          cdn_root: dc.cdn,
-          guilds: [ids.guild],
-        },
+        discord: discordSection(dc, [ids.guild]),
       },
     });
     await until(() => dc.liveSessions() === 1, 60_000, "the bridge's gateway session");

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import { DiscordServer, sf } from "../../standins/discord/DiscordServer";
-import { botToken, until } from "../../standins/discord/harness";
+import { botToken, discordSection, until } from "../../standins/discord/harness";
 import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
 
 const dcGhost = (id: string) => `@_discord_${id}:localhost`;
@@ -65,14 +65,7 @@ describe("Discord: a new portal is backfilled from the channel's history (real S
     });
     core = await startCoreRig({
       platforms: {
-        discord: {
-          enabled: true,
-          bot_token: dc.token,
-          owner: "@alice:localhost",
-          api_root: dc.api,
-          cdn_root: dc.cdn,
-          guilds: [ids.guild],
-        },
+        discord: discordSection(dc, [ids.guild]),
       },
       sections: { backfill: { initial_limit: LIMIT } },
     });

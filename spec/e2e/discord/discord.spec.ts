@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { DiscordServer } from "../../standins/discord/DiscordServer";
 import { emojiImage } from "../../standins/discord/DiscordWorld";
-import { startWorld, until, type WorldIds } from "../../standins/discord/harness";
+import { discordSection, startWorld, until, type WorldIds } from "../../standins/discord/harness";
 import { BOT, type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
 import { outboundBurstAcrossKill } from "../core/outboundKill";
 
@@ -77,16 +77,7 @@ describe("Discord bridge end to end (discord.js ↔ Discord stand-in, real Synap
     ({ server: dc, ids } = await startWorld());
     core = await startCoreRig({
       platforms: {
-        discord: {
-          enabled: true,
-          bot_token: dc.token,
-          owner: "@alice:localhost",
-          api_root: dc.api,
-          cdn_root: dc.cdn,
-          guilds: [ids.guild],
-          moderation: true,
-          max_upload_bytes: 200_000,
-        },
+        discord: discordSection(dc, [ids.guild], { moderation: true, max_upload_bytes: 200_000 }),
       },
     });
     alice = await user("alice");

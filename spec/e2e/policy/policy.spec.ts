@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes, randomInt } from "node:crypto";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { DiscordServer } from "../../standins/discord/DiscordServer";
-import { startWorld, until, type WorldIds } from "../../standins/discord/harness";
+import { discordSection, startWorld, until, type WorldIds } from "../../standins/discord/harness";
 import { TelegramServer } from "../../standins/telegram/TelegramServer";
 import { BOT, type CoreRig, ghostId, portalRoomFor, startCoreRig, user } from "../core/coreRig";
 
@@ -97,15 +97,7 @@ describe("policy lists (Telegram and Discord stand-ins in one room, real Synapse
           backoff_initial_ms: 50,
           backoff_max_ms: 500,
         },
-        discord: {
-          enabled: true,
-          bot_token: dc.token,
-          owner: "@alice:localhost",
-          api_root: dc.api,
-          cdn_root: dc.cdn,
-          guilds: [ids.guild],
-          moderation: true,
-        },
+        discord: discordSection(dc, [ids.guild], { moderation: true }),
       },
     });
     await until(() => dc.liveSessions() === 1, 60_000, "the bridge's gateway session");

@@ -91,3 +91,20 @@ export const outbound = (text: string, extra: Partial<OutboundMessage> = {}): Ou
   msgtype: "text",
   ...extra,
 });
+
+/** The `platforms.discord` section of a real Discord connector against `dc`, owned by alice, for `guilds`. */
+export function discordSection(
+  dc: DiscordServer,
+  guilds: string[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    enabled: true,
+    bot_token: dc.token,
+    owner: "@alice:localhost",
+    api_root: dc.api,
+    cdn_root: dc.cdn,
+    guilds,
+    ...extra,
+  };
+}

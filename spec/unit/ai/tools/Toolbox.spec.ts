@@ -75,6 +75,16 @@ describe("Toolbox: the AI's tool calls, bounded and never fatal", () => {
     assert.match(big.output, /\[… cut: 9700 more characters\]$/);
   });
 
+  it("NUL, lone surrogates and huge arguments: refused or shown on one bounded line, never a throw", async () => {
+    const odd = await one("echo", JSON.stringify({ q: "a\u0000b\ud800c", w: "\udfff" }));
+    assert.equal(odd.ok, true);
+    assert.ok(!odd.shown.includes("\n") && odd.shown.length < 400);
+    const huge = await one("echo", JSON.stringify({ q: "x".repeat(70_000) }));
+    assert.equal(huge.output, "error: the arguments are too long");
+    const wrapped = await one("huge", "{}");
+    assert.ok(wrapped.output.length <= CFG.max_output_chars + 60);
+  });
+
   it("the output is redacted like the rest of the context", async () => {
     const r = await one("echo", '{"mail":"bob@example.org"}', (s) => s.replace(/\S+@\S+\.\w+/g, "[email]"));
     assert.doesNotMatch(r.output, /bob@example/);
