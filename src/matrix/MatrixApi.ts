@@ -1,3 +1,5 @@
+import { type HttpAnswer, HttpCallError, httpCall } from "./httpCall";
+
 /** An error answer from the homeserver, or a failure to reach it. */
 export class MatrixError extends Error {
   constructor(
@@ -120,16 +122,16 @@ export class MatrixApi {
       body = JSON.stringify(opts.body);
       headers["Content-Type"] = "application/json";
     }
-    let res: Response;
+    let res: HttpAnswer;
     try {
-      res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await httpCall(url, { method, headers, body, timeoutMs: this.timeoutMs });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      const cause = err instanceof HttpCallError ? err.code : String(err);
       this.onUnreachable?.();
       throw new MatrixError(`${method} ${path}: homeserver unreachable (${cause})`, 0);
     }
-    const text = await res.text();
-    if (!res.ok) {
+    const text = res.body.toString("utf8");
+    if (res.status < 200 || res.status > 299) {
       let errcode: string | undefined;
       let error = text.slice(0, 300);
       let retryAfterMs: number | undefined;
@@ -141,7 +143,7 @@ export class MatrixApi {
       } catch {
         // not JSON: a proxy or a stopping server; keep the text
       }
-      const header = res.headers.get("retry-after");
+      const header = res.headers["retry-after"];
       if (retryAfterMs === undefined && header && /^\d+$/.test(header)) retryAfterMs = Number(header) * 1000;
       throw new MatrixError(
         `${method} ${path}: ${res.status} ${errcode ?? ""} ${error}`.trim(),
