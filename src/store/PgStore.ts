@@ -2,10 +2,12 @@ import type pg from "pg";
 import type { Logger } from "../log/Logger";
 import type { Database } from "./Database";
 import { GroupWrite } from "./GroupWrite";
+import { MessageLookup } from "./MessageLookup";
 import { Migrator } from "./Migrator";
 import {
   type GhostDb,
   type LoginDb,
+  MESSAGE_COLS,
   type MessageDb,
   type PortalDb,
   prepareItems,
@@ -70,8 +72,6 @@ const SQL_GHOST_JOIN = `INSERT INTO ghost_room (mxid, room_id)
   SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`;
 const SQL_GHOST_LEAVE = "DELETE FROM ghost_room WHERE mxid = $1 AND room_id = $2";
 
-const MESSAGE_COLS =
-  'platform, chat_id, remote_id, part, room_id, event_id, sender_mxid, remote_sender, thread_root, "timestamp", order_key';
 // No conflict target: a row clashing with either unique key is skipped.
 const SQL_INSERT_MESSAGES = `INSERT INTO message (${MESSAGE_COLS})
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
@@ -80,8 +80,6 @@ const SQL_INSERT_MESSAGES = `INSERT INTO message (${MESSAGE_COLS})
 // The same, and the queue items whose delivery the rows record leave the queue in that write.
 const SQL_INSERT_MESSAGES_COMPLETING = `WITH done AS (DELETE FROM delivery_queue WHERE id = ANY($12::bigint[]))
   ${SQL_INSERT_MESSAGES}`;
-const SQL_MESSAGE_BY_REMOTE = `SELECT ${MESSAGE_COLS} FROM message
-  WHERE platform = $1 AND chat_id = $2 AND remote_id = $3 ORDER BY part`;
 const SQL_MESSAGES_BY_EVENT = `SELECT ${MESSAGE_COLS} FROM message WHERE event_id = $1
   ORDER BY platform, chat_id, part`;
 const SQL_DELETE_MESSAGES_BY_EVENT = `DELETE FROM message WHERE event_id = $1
@@ -199,6 +197,8 @@ export class PgStore implements Store {
       ? this.pool.query(SQL_INSERT_MESSAGES_COMPLETING, [...messageColumns(rows), done])
       : this.pool.query(SQL_INSERT_MESSAGES, messageColumns(rows));
   });
+  /** Reads of concurrent inbound deliveries share one statement (see MessageLookup). */
+  private readonly messageLookup: MessageLookup;
   /** Fan-outs of concurrent deliveries share one statement (see QueueReplace). */
   private readonly replaceWrites: QueueReplace;
   private readonly joinWrites = new GroupWrite<[string, string]>((pairs) =>
@@ -213,6 +213,7 @@ export class PgStore implements Store {
   ) {
     this.migrator = migrator ?? new Migrator({ pool });
     this.replaceWrites = new QueueReplace(pool);
+    this.messageLookup = new MessageLookup(pool);
   }
 
   /** Migrates `db` and returns a store whose close() closes the database (and embedded server). */
@@ -324,7 +325,7 @@ export class PgStore implements Store {
   }
 
   async getMessageByRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]> {
-    return (await this.rows<MessageDb>(SQL_MESSAGE_BY_REMOTE, [platform, chatId, remoteId])).map(toMessage);
+    return this.messageLookup.byRemote(platform, chatId, remoteId);
   }
 
   async getMessagesByEvent(eventId: string): Promise<MessageRow[]> {

@@ -35,6 +35,9 @@ export interface GhostDb {
   avatar_mxc: string | null;
   registered: boolean;
 }
+/** The message table's columns, in the order of {@link MessageDb}. */
+export const MESSAGE_COLS =
+  'platform, chat_id, remote_id, part, room_id, event_id, sender_mxid, remote_sender, thread_root, "timestamp", order_key';
 export interface MessageDb {
   platform: string;
   chat_id: string;

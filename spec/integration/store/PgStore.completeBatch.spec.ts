@@ -77,4 +77,50 @@ describe("PgStore.completeQueueItem batching (embedded PostgreSQL)", function ()
     assert.ok(joins <= 2, `expected at most 2 join transactions for 40 ghosts, got ${joins}`);
     for (let i = 0; i < 40; i++) assert.ok(await store.isGhostInRoom(`@g${i}:x`, "!room:x"));
   });
+
+  it("reads the message map of concurrent deliveries in one statement, each caller getting its own rows", async () => {
+    const weird = ["", "'; DROP TABLE message; --", "\u00e9\u{1F600}", "a".repeat(500)];
+    const rows = weird.flatMap((remoteId, i) =>
+      [0, 1, 2].slice(0, i + 1).map((part) => ({
+        platform: "q",
+        chatId: `c${i}`,
+        remoteId,
+        part,
+        roomId: "!r:x",
+        eventId: `$w${i}.${part}`,
+        senderMxid: "@g:x",
+        timestamp: new Date(),
+      })),
+    );
+    await store.insertMessages(rows);
+    const pool = (store as unknown as { pool: { query: (...a: unknown[]) => unknown } }).pool;
+    const real = pool.query.bind(pool);
+    let reads = 0;
+    pool.query = (...a: unknown[]) => {
+      if (typeof a[0] === "string" && a[0].includes("FROM message")) reads++;
+      return real(...a);
+    };
+    try {
+      // Each key asked for three times (twice missing chats), all at once.
+      const asks = [0, 1, 2].flatMap(() =>
+        weird.flatMap((remoteId, i) => [
+          { chat: `c${i}`, remoteId, want: Math.min(i + 1, 3) },
+          { chat: `none${i}`, remoteId, want: 0 },
+        ]),
+      );
+      const got = await Promise.all(asks.map((a) => store.getMessageByRemote("q", a.chat, a.remoteId)));
+      got.forEach((r, n) => {
+        const a = asks[n]!;
+        assert.equal(r.length, a.want, `rows of ${a.chat}`);
+        r.forEach((m, part) => {
+          assert.equal(m.part, part);
+          assert.equal(m.remoteId, a.remoteId);
+          assert.equal(m.chatId, a.chat);
+        });
+      });
+      assert.ok(reads <= 2, `expected at most 2 reads for ${asks.length} lookups, got ${reads}`);
+    } finally {
+      pool.query = real;
+    }
+  });
 });
