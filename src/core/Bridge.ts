@@ -314,6 +314,7 @@ export class Bridge {
       ai: this.ai && ((ev) => this.ai!.offer(ev)),
       aiIn: this.ai && ((roomId) => this.ai!.isIn(roomId)),
       fanOut: (item, items) => this.queue.replace(item, items),
+      laneIdle: (key) => this.queue.laneIdle(key),
       blocked: (ev) => policy.blocksMatrix(ev),
       moderation: this.moderation.outbound,
     });

@@ -37,7 +37,7 @@ export function storedItems(items: NewQueueItem[], ids: Array<string | undefined
   const out: QueueItem[] = [];
   items.forEach((it, i) => {
     const id = ids[i];
-    if (id !== undefined) out.push({ ...it, id, attempts: 0, createdAt: now });
+    if (id !== undefined) out.push({ ...it, id, attempts: it.attempts ?? 0, createdAt: now });
   });
   return out;
 }
@@ -100,7 +100,9 @@ export class DeliveryQueue {
    */
   async replace(item: QueueItem, items: NewQueueItem[]): Promise<void> {
     if (!items.length) return;
-    this.accept(storedItems(items, await this.opts.store.replaceQueueItem(item.id, items)));
+    const ids = await this.opts.store.replaceQueueItem(item.id, items);
+    item.completed = true; // the same write took it out of the queue (or it was out already)
+    this.accept(storedItems(items, ids));
   }
 
   /** Schedules items already stored (by Store.recordTransaction). */
@@ -122,6 +124,11 @@ export class DeliveryQueue {
       if (!lane.running) void this.run(item.queueKey, lane);
     }
     this.opts.metrics.queueDepth.set(this.depth);
+  }
+
+  /** True when nothing is queued or under way in lane `key` (and the pending items are read). */
+  laneIdle(key: string): boolean {
+    return !this.held && !this.lanes.has(key);
   }
 
   get size(): number {

@@ -9,6 +9,7 @@ import type { AuditEntry } from "./Audit";
 import { BoundedMap, BoundedSet } from "./Bounded";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import {
+  ConnectionState,
   canEdit,
   canMarkRead,
   canModerate,
@@ -115,6 +116,8 @@ export class OutboundBridge {
        * at once; unset: they are delivered in turn right away.
        */
       fanOut?(item: QueueItem, items: NewQueueItem[]): Promise<void>;
+      /** True when nothing is queued in the lane `queueKey` (a linked chat's own deliveries). */
+      laneIdle?(queueKey: string): boolean;
       /** Policy lists: true when a rule followed in the room bans the sender (not relayed). */
       blocked?(ev: RoomEvent): boolean;
       /**
@@ -197,7 +200,7 @@ export class OutboundBridge {
           : !ghosts.isGhost(ev.sender, p.platform),
     );
     if (!targets.length) return;
-    const items = targets.map((p) => ({
+    const items: NewQueueItem[] = targets.map((p) => ({
       queueKey: OutboundBridge.portalQueueKey(p),
       kind: "matrix" as const,
       payload: {
@@ -205,8 +208,28 @@ export class OutboundBridge {
         [PORTAL_TARGET]: { platform: p.platform, chat_id: p.chatId },
       },
     }));
-    if (this.opts.fanOut) return this.opts.fanOut(stored, items);
-    for (const it of items) await this.deliverTo(targetOf(it.payload)!, item, ev);
+    const { fanOut } = this.opts;
+    if (!fanOut) {
+      for (const it of items) await this.deliverTo(targetOf(it.payload)!, item, ev);
+      return;
+    }
+    // One linked chat, connected, with nothing of its own waiting: delivered from the room's
+    // lane at once, the room's item leaving the queue with the message-map write (one write,
+    // not two). Should that fail, the chat's own lane takes over as for any fan-out.
+    const only = targets.length === 1 ? targets[0]! : undefined;
+    if (only && this.opts.laneIdle?.(items[0]!.queueKey) && this.connected(only)) {
+      try {
+        return await this.deliverTo(targetOf(items[0]!.payload)!, item, ev);
+      } catch (err) {
+        log.info("delivery failed; it goes on in the chat's own lane", {
+          platform: only.platform,
+          room: ev.room_id,
+          err: String(err),
+        });
+        items[0]!.attempts = item.attempts + 1; // it may have reached the chat: checked again
+      }
+    }
+    return fanOut(stored, items);
   }
 
   /** The lane of one linked chat's deliveries: per room and chat, so each keeps its order. */
@@ -247,6 +270,10 @@ export class OutboundBridge {
       `Relaying is off in this chat: only ${login.ownerMxid} writes through this ${portal.platform} account, so messages of others stay in Matrix (they can turn it on with \`relay on\`).`,
     );
     return true;
+  }
+
+  private connected(portal: Portal): boolean {
+    return this.opts.registry?.client(portal.loginId)?.client.state() === ConnectionState.Connected;
   }
 
   /** One queued event for one linked chat of its room. */

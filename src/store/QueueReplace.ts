@@ -13,10 +13,10 @@ import { isDataError } from "./QuarantineSql";
 // second time.
 const SQL_REPLACE_QUEUE_ITEMS = `WITH gone AS (DELETE FROM delivery_queue WHERE id = ANY($1::bigint[]) RETURNING id),
   ins AS (
-    INSERT INTO delivery_queue (queue_key, kind, payload)
-    SELECT i.queue_key, i.kind, i.payload
-    FROM unnest($2::bigint[], $3::text[], $4::text[], $5::jsonb[])
-      WITH ORDINALITY AS i(parent, queue_key, kind, payload, ord)
+    INSERT INTO delivery_queue (queue_key, kind, payload, attempts)
+    SELECT i.queue_key, i.kind, i.payload, i.attempts
+    FROM unnest($2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::int[])
+      WITH ORDINALITY AS i(parent, queue_key, kind, payload, attempts, ord)
     WHERE i.parent IN (SELECT id FROM gone)
     ORDER BY i.ord
     RETURNING id
@@ -83,6 +83,7 @@ export class QueueReplace {
       live.map((r) => r.parent),
       parents,
       ...queueColumns(children),
+      children.map((c) => c.item.attempts ?? 0),
     ]);
     const gone = new Set(res.rows[0]!.gone);
     // Ids follow insertion order: that of `live` and of each one's items.

@@ -113,6 +113,8 @@ export interface NewQueueItem {
   queueKey: string;
   kind: QueueKind;
   payload: unknown;
+  /** Attempts made already (a successor of an item tried before it was replaced); 0 if unset. */
+  attempts?: number;
 }
 
 /** A key/value entry written together with queue items (a connector's polling offset). */

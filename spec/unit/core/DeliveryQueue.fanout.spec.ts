@@ -8,6 +8,7 @@ import type { NewQueueItem, QueueItem } from "../../../src/store/types";
 function memoryStore() {
   let next = 0;
   const rows = new Map<string, QueueItem>();
+  const completed: string[] = [];
   const add = (it: NewQueueItem): string => {
     const id = String(++next);
     rows.set(id, { ...it, id, attempts: 0, createdAt: new Date() });
@@ -18,17 +19,18 @@ function memoryStore() {
     replaceQueueItem: async (id: string, items: NewQueueItem[]) => (rows.delete(id) ? items.map(add) : []),
     pendingQueue: async () => [],
     completeQueueItem: async (id: string) => {
+      completed.push(id);
       rows.delete(id);
     },
     failQueueItem: async () => {},
     quarantineQueueItem: async () => {},
   };
-  return { store: store as unknown as Store, rows };
+  return { store: store as unknown as Store, rows, completed };
 }
 
 describe("DeliveryQueue: a room's event replaced by one item per linked chat", () => {
   it("delivers each chat on its own: one chat down holds back neither the others nor the room's next event", async () => {
-    const { store, rows } = memoryStore();
+    const { store, rows, completed } = memoryStore();
     const log: string[] = [];
     let slackUp = false;
     let queue!: DeliveryQueue;
@@ -90,6 +92,8 @@ describe("DeliveryQueue: a room's event replaced by one item per linked chat", (
       ["room one", "room two"],
     );
     assert.equal(rows.size, 0, "every item left the queue");
+    // The room's items (ids 1 and 2) left it with their replacement: no second write for them.
+    assert.deepEqual(completed.sort(), ["3", "4", "5", "6"]);
     await queue.stop(100);
   });
 });
