@@ -310,10 +310,12 @@ export function describeQueue(ctx: ContractContext): void {
       await drainQueue();
       const [parent] = (await store.enqueue(items(1))) as string[];
       const later = (await store.enqueue(items(1, `matrix:!later${u}:example.org`))) as string[];
-      const children = ["a", "b", "c"].map((c) => ({
+      const children = ["a", "b", "c"].map((c, i) => ({
         queueKey: `matrix:!q${u}:example.org|${c}`,
         kind: "matrix" as const,
         payload: { chat: c },
+        // A successor of an item tried before it was replaced carries its attempts.
+        ...(i === 1 ? { attempts: 1 } : {}),
       }));
       const ids = await store.replaceQueueItem(parent!, children);
       assert.equal(ids.length, 3);
@@ -330,6 +332,10 @@ export function describeQueue(ctx: ContractContext): void {
       assert.deepEqual(
         pending.slice(1).map((p) => (p.payload as { chat: string }).chat),
         ["a", "b", "c"],
+      );
+      assert.deepEqual(
+        pending.slice(1).map((p) => p.attempts),
+        [0, 1, 0],
       );
       assert.deepEqual(
         await store.replaceQueueItem(parent!, children),
