@@ -5,7 +5,7 @@
  */
 import type pg from "pg";
 import { GroupWrite } from "./GroupWrite";
-import { MESSAGE_COLS, type MessageDb, toMessage } from "./pgRows";
+import { MESSAGE_COLS, type MessageDb, named, toMessage } from "./pgRows";
 import type { MessageRow } from "./types";
 
 const SQL_ONE = `SELECT ${MESSAGE_COLS} FROM message
@@ -22,15 +22,17 @@ export class MessageLookup {
   private readonly reads = new GroupWrite<Key, Map<Key, MessageRow[]>>(async (keys) => {
     const out = new Map<Key, MessageRow[]>(keys.map((k) => [k, []]));
     if (keys.length === 1) {
-      const rows = (await this.pool.query<MessageDb>(SQL_ONE, keys[0])).rows;
+      const rows = (await this.pool.query<MessageDb>(named("message_by_remote", SQL_ONE, keys[0]!))).rows;
       out.set(keys[0]!, rows.map(toMessage));
       return out;
     }
-    const { rows } = await this.pool.query<MessageDb & { ord: string }>(SQL_MANY, [
-      keys.map((k) => k[0]),
-      keys.map((k) => k[1]),
-      keys.map((k) => k[2]),
-    ]);
+    const { rows } = await this.pool.query<MessageDb & { ord: string }>(
+      named("messages_by_remotes", SQL_MANY, [
+        keys.map((k) => k[0]),
+        keys.map((k) => k[1]),
+        keys.map((k) => k[2]),
+      ]),
+    );
     for (const r of rows) out.get(keys[Number(r.ord) - 1]!)?.push(toMessage(r));
     return out;
   });

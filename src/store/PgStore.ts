@@ -9,6 +9,7 @@ import {
   type LoginDb,
   MESSAGE_COLS,
   type MessageDb,
+  named,
   type PortalDb,
   prepareItems,
   type QueueDb,
@@ -194,15 +195,20 @@ export class PgStore implements Store {
     const rows = entries.filter((e): e is MessageRow => !("done" in e));
     const done = entries.flatMap((e) => ("done" in e ? [e.done] : []));
     return done.length
-      ? this.pool.query(SQL_INSERT_MESSAGES_COMPLETING, [...messageColumns(rows), done])
-      : this.pool.query(SQL_INSERT_MESSAGES, messageColumns(rows));
+      ? this.pool.query(
+          named("insert_messages_completing", SQL_INSERT_MESSAGES_COMPLETING, [
+            ...messageColumns(rows),
+            done,
+          ]),
+        )
+      : this.pool.query(named("insert_messages", SQL_INSERT_MESSAGES, messageColumns(rows)));
   });
   /** Reads of concurrent inbound deliveries share one statement (see MessageLookup). */
   private readonly messageLookup: MessageLookup;
   /** Fan-outs of concurrent deliveries share one statement (see QueueReplace). */
   private readonly replaceWrites: QueueReplace;
   private readonly joinWrites = new GroupWrite<[string, string]>((pairs) =>
-    this.pool.query(SQL_GHOST_JOIN, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
+    this.pool.query(named("ghost_join", SQL_GHOST_JOIN, [pairs.map((p) => p[0]), pairs.map((p) => p[1])])),
   );
 
   /** `migrator` answers migrationStatus(); by default one on the same pool and the bundled files. */
@@ -454,10 +460,11 @@ export class PgStore implements Store {
     const prepared = prepareItems(items);
     if (prepared.every((p) => p.error === undefined)) {
       try {
-        const r = await this.first<{ recorded: boolean; ids: string[] }>(SQL_RECORD_TXN, [
-          txnKey,
-          ...queueColumns(prepared),
-        ]);
+        const r = (
+          await this.pool.query<{ recorded: boolean; ids: string[] }>(
+            named("record_txn", SQL_RECORD_TXN, [txnKey, ...queueColumns(prepared)]),
+          )
+        ).rows[0];
         if (!r!.recorded) return undefined;
         this.adoptPayloads(items, prepared);
         return r!.ids;
@@ -484,13 +491,18 @@ export class PgStore implements Store {
     if (prepared.every((p) => p.error === undefined)) {
       try {
         const rows = kv
-          ? await this.rows<{ id: string }>(SQL_ENQUEUE_WITH_KV, [
-              ...queueColumns(prepared),
-              kv.namespace,
-              kv.key,
-              kv.value,
-            ])
-          : await this.rows<{ id: string }>(SQL_ENQUEUE, queueColumns(prepared));
+          ? (
+              await this.pool.query<{ id: string }>(
+                named("enqueue_kv", SQL_ENQUEUE_WITH_KV, [
+                  ...queueColumns(prepared),
+                  kv.namespace,
+                  kv.key,
+                  kv.value,
+                ]),
+              )
+            ).rows
+          : (await this.pool.query<{ id: string }>(named("enqueue", SQL_ENQUEUE, queueColumns(prepared))))
+              .rows;
         this.adoptPayloads(items, prepared);
         // ids follow insertion order; sorting guards against RETURNING listing them otherwise.
         return rows
@@ -576,7 +588,7 @@ export class PgStore implements Store {
     this.nextDelete = undefined;
     this.deleting = true;
     this.pool
-      .query(SQL_COMPLETE_QUEUE_ITEMS, [batch.ids])
+      .query(named("complete_queue_items", SQL_COMPLETE_QUEUE_ITEMS, [batch.ids]))
       .then(
         () => batch.settle(),
         (err: unknown) => batch.settle(err ?? new Error("delete failed")),

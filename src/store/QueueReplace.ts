@@ -5,7 +5,7 @@
  */
 import type pg from "pg";
 import { GroupWrite } from "./GroupWrite";
-import { type PreparedItem, queueColumns } from "./pgRows";
+import { named, type PreparedItem, queueColumns } from "./pgRows";
 import { isDataError } from "./QuarantineSql";
 
 // Items leave the queue and their successors enter it in one statement: for each item either
@@ -79,12 +79,14 @@ export class QueueReplace {
         parents.push(r.parent);
         children.push(p);
       }
-    const res = await this.pool.query<{ gone: string[]; ids: string[] }>(SQL_REPLACE_QUEUE_ITEMS, [
-      live.map((r) => r.parent),
-      parents,
-      ...queueColumns(children),
-      children.map((c) => c.item.attempts ?? 0),
-    ]);
+    const res = await this.pool.query<{ gone: string[]; ids: string[] }>(
+      named("replace_queue_items", SQL_REPLACE_QUEUE_ITEMS, [
+        live.map((r) => r.parent),
+        parents,
+        ...queueColumns(children),
+        children.map((c) => c.item.attempts ?? 0),
+      ]),
+    );
     const gone = new Set(res.rows[0]!.gone);
     // Ids follow insertion order: that of `live` and of each one's items.
     const ids = res.rows[0]!.ids.map((x) => BigInt(x))

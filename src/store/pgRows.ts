@@ -2,6 +2,7 @@
  * Rows as pg returns them (snake_case, NULL) and their mapping to the camelCase types of
  * ./types, where an absent value is an absent key. Used by PgStore only.
  */
+import type pg from "pg";
 import type {
   Ghost,
   LoginRow,
@@ -35,6 +36,14 @@ export interface GhostDb {
   avatar_mxc: string | null;
   registered: boolean;
 }
+/**
+ * A statement of the hot path as a named (prepared) one: PostgreSQL parses and plans it once per
+ * connection instead of at every call. Only for constant SQL texts (each name has one text).
+ */
+export function named(name: string, text: string, values: unknown[]): pg.QueryConfig {
+  return { name: `cb_${name}`, text, values };
+}
+
 /** The message table's columns, in the order of {@link MessageDb}. */
 export const MESSAGE_COLS =
   'platform, chat_id, remote_id, part, room_id, event_id, sender_mxid, remote_sender, thread_root, "timestamp", order_key';
