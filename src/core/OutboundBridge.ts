@@ -36,6 +36,8 @@ import type { PortalService } from "./PortalService";
 import { POLL_START, POLL_START_TYPES, pollText } from "./richContent";
 
 const log = new Logger("OutboundBridge");
+/** How long a room's lane waits for a delivery it makes itself before the chat's lane takes over. */
+const FIRST_TRY_MS = 2_000;
 
 type Content = Record<string, unknown>;
 
@@ -75,6 +77,8 @@ export function isRoomEvent(ev: unknown): ev is RoomEvent {
 export class OutboundBridge {
   private readonly profiles = new BoundedMap<string, MatrixSender>(10_000);
   private readonly refused = new BoundedSet<string>(10_000);
+  /** Deliveries handed from a room's lane to a chat's while under way, by the chat's lane. */
+  private readonly underWay = new Map<string, Promise<void>>();
   /**
    * Messages the platform took whose ids could not be stored (the database failed after the
    * send): the retry stores these ids instead of sending the message a second time.
@@ -173,7 +177,10 @@ export class OutboundBridge {
       return;
     }
     const target = targetOf(stored.payload);
-    if (target) return this.deliverTo(target, item, ev);
+    if (target) {
+      await this.underWay.get(stored.queueKey); // a first try from the room's lane ends first
+      return this.deliverTo(target, item, ev);
+    }
     const { bot, ghosts } = this.opts;
     // The bot's own events stay in Matrix, except its redactions of what was deleted on a platform.
     const fromBot = ev.sender === bot.userId;
@@ -213,23 +220,54 @@ export class OutboundBridge {
       for (const it of items) await this.deliverTo(targetOf(it.payload)!, item, ev);
       return;
     }
-    // One linked chat, connected, with nothing of its own waiting: delivered from the room's
-    // lane at once, the room's item leaving the queue with the message-map write (one write,
-    // not two). Should that fail, the chat's own lane takes over as for any fan-out.
     const only = targets.length === 1 ? targets[0]! : undefined;
     if (only && this.opts.laneIdle?.(items[0]!.queueKey) && this.connected(only)) {
-      try {
-        return await this.deliverTo(targetOf(items[0]!.payload)!, item, ev);
-      } catch (err) {
-        log.info("delivery failed; it goes on in the chat's own lane", {
-          platform: only.platform,
-          room: ev.room_id,
-          err: String(err),
-        });
-        items[0]!.attempts = item.attempts + 1; // it may have reached the chat: checked again
-      }
+      if (await this.deliverFirst(item, ev, items[0]!)) return;
     }
     return fanOut(stored, items);
+  }
+
+  /**
+   * One linked chat, connected, with nothing of its own waiting: the event is delivered from
+   * the room's lane at once, the room's item leaving the queue with the message-map write (one
+   * write, not two). True when delivered. Otherwise (it failed, or the platform is slow to
+   * answer) the chat's own lane takes over as for any fan-out, with this attempt counted, so it
+   * checks for a copy already sent; a delivery still under way is awaited there first. The
+   * room's commands and AI so wait at most {@link FIRST_TRY_MS} for a slow platform.
+   */
+  private async deliverFirst(item: QueueItem, ev: RoomEvent, chatItem: NewQueueItem): Promise<boolean> {
+    const target = targetOf(chatItem.payload)!;
+    const attempt = this.deliverTo(target, item, ev).then(
+      () => undefined,
+      (err: unknown) => err ?? new Error("delivery failed"),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<"slow">((resolve) => {
+      timer = setTimeout(() => resolve("slow"), FIRST_TRY_MS);
+    });
+    const outcome = await Promise.race([attempt, slow]);
+    clearTimeout(timer);
+    if (outcome === undefined) return true;
+    chatItem.attempts = item.attempts + 1;
+    if (outcome !== "slow") {
+      log.info("delivery failed; it goes on in the chat's own lane", {
+        platform: target.platform,
+        room: ev.room_id,
+        err: String(outcome),
+      });
+      return false;
+    }
+    log.info("the platform is slow to answer; the chat's own lane takes over", {
+      platform: target.platform,
+      room: ev.room_id,
+    });
+    const key = chatItem.queueKey;
+    const settled = attempt.then(() => undefined);
+    this.underWay.set(key, settled);
+    void settled.then(() => {
+      if (this.underWay.get(key) === settled) this.underWay.delete(key);
+    });
+    return false;
   }
 
   /** The lane of one linked chat's deliveries: per room and chat, so each keeps its order. */

@@ -394,6 +394,31 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     );
   });
 
+  it("a platform slow to answer holds the room's commands back at most a moment; the message goes once, in order", async () => {
+    const texts = () => core.testnet.sent("chat1").map((m) => m.text);
+    core.testnet.failNext("POST /chats/chat1/messages", { delayMs: 6_000, count: 1 });
+    const sentAt = Date.now();
+    await alice.sendText(room, "slow to arrive");
+    await alice.sendText(room, "!cb version");
+    await alice.sendText(room, "right behind it");
+    await alice.waitFor(
+      (e) => e.room_id === room && e.sender === BOT && /^clawbridge /.test(String(e.content.body)),
+    );
+    const answeredIn = Date.now() - sentAt;
+    assert.ok(
+      answeredIn < 5_000,
+      `the command was answered while the platform was still busy (${answeredIn} ms)`,
+    );
+    assert.ok(!texts().includes("slow to arrive"), "the slow send had not been answered yet");
+    await core.testnet.waitFor(
+      (c) => (c.body as { text?: string } | undefined)?.text === "right behind it",
+      20_000,
+    );
+    const got = texts();
+    assert.equal(got.filter((t) => t === "slow to arrive").length, 1, "sent once");
+    assert.ok(got.indexOf("slow to arrive") < got.indexOf("right behind it"), "in order");
+  });
+
   it("serves /health, /metrics and the provisioning API", async () => {
     const base = `http://127.0.0.1:${core.rig.bridgePort}`;
     assert.equal((await fetch(`${base}/health`)).status, 200);
