@@ -7,6 +7,7 @@
 import type { webApi } from "@slack/bolt";
 import type { ConnectorContext, LoginRef, RemoteMessage } from "../../src/core/connector";
 import { BridgeError } from "../../src/core/errors";
+import { customEmojiMap, customEmojiUrl } from "./convert/emoji";
 import { EventLedger } from "./EventLedger";
 import { historyAfter, historyNewest } from "./history";
 import { type InboundContext, mapEvent, remoteUserId, usersOf } from "./inbound";
@@ -154,11 +155,7 @@ export class SlackInbound {
   private async loadEmoji(): Promise<void> {
     if (this.emoji && Date.now() - this.emoji.at < EMOJI_FRESH_MS) return;
     try {
-      const res = await this.o.web.emoji.list();
-      const map = new Map<string, string>();
-      for (const [name, v] of Object.entries((res.emoji ?? {}) as Record<string, unknown>))
-        if (typeof v === "string") map.set(name, v);
-      this.emoji = { at: Date.now(), map };
+      this.emoji = { at: Date.now(), map: customEmojiMap(await this.o.web.emoji.list()) };
     } catch (err) {
       // Without the list (no emoji:read scope), custom emoji stay `:name:` text; asked again later.
       this.emoji = { at: Date.now(), map: this.emoji?.map ?? new Map() };
@@ -166,10 +163,7 @@ export class SlackInbound {
     }
   }
 
-  /** A custom emoji's picture URL, following aliases (a few hops at most). */
   private emojiUrl(name: string): string | undefined {
-    let v = this.emoji?.map.get(name);
-    for (let hops = 0; v?.startsWith("alias:") && hops < 3; hops++) v = this.emoji?.map.get(v.slice(6));
-    return v && /^https?:\/\//.test(v) ? v : undefined;
+    return customEmojiUrl(this.emoji?.map, name);
   }
 }

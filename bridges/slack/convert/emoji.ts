@@ -83,3 +83,23 @@ export function reactionName(key: string): string | undefined {
   const colon = /^:([a-z0-9_+'-]+(?:::skin-tone-\d)?):$/.exec(key);
   return colon ? colon[1] : nameFromEmoji(key);
 }
+
+/**
+ * A workspace's custom emoji from an `emoji.list` answer: name → picture URL or `alias:<name>`.
+ * The answer comes from the platform: anything but a string value is left out.
+ */
+export function customEmojiMap(answer: unknown): Map<string, string> {
+  const map = new Map<string, string>();
+  const emoji =
+    typeof answer === "object" && answer !== null ? (answer as { emoji?: unknown }).emoji : undefined;
+  if (typeof emoji !== "object" || emoji === null || Array.isArray(emoji)) return map;
+  for (const [name, v] of Object.entries(emoji)) if (typeof v === "string") map.set(name, v);
+  return map;
+}
+
+/** A custom emoji's picture URL (http or https), following aliases three hops at most. */
+export function customEmojiUrl(map: Map<string, string> | undefined, name: string): string | undefined {
+  let v = map?.get(name);
+  for (let hops = 0; v?.startsWith("alias:") && hops < 3; hops++) v = map?.get(v.slice(6));
+  return v && /^https?:\/\//.test(v) ? v : undefined;
+}

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { customEmojiMap, customEmojiUrl } from "../../../../../bridges/slack/convert/emoji";
 import {
   emojiFromName,
   nameFromEmoji,
@@ -68,6 +69,58 @@ describe("Slack emoji names ↔ unicode (emoji-datasource)", () => {
         nameFromEmoji(s);
         reactionName(s);
         assert.equal(typeof replaceShortcodes(s), "string");
+      }),
+      fuzzParams(300),
+    );
+  });
+
+  it("reads a workspace's custom emoji from emoji.list, aliases followed three hops at most", () => {
+    const map = customEmojiMap({
+      ok: true,
+      emoji: {
+        party: "https://emoji.slack-edge.com/T1/party/abc.png",
+        fiesta: "alias:party",
+        again: "alias:fiesta",
+        deep: "alias:again",
+        deeper: "alias:deep",
+        loop: "alias:loop",
+        local: "file:///etc/passwd",
+        odd: 42,
+        nested: { url: "https://x" },
+      },
+    });
+    assert.equal(customEmojiUrl(map, "party"), "https://emoji.slack-edge.com/T1/party/abc.png");
+    assert.equal(customEmojiUrl(map, "fiesta"), "https://emoji.slack-edge.com/T1/party/abc.png");
+    assert.equal(customEmojiUrl(map, "deep"), "https://emoji.slack-edge.com/T1/party/abc.png");
+    assert.equal(customEmojiUrl(map, "deeper"), undefined, "four hops is too many");
+    assert.equal(customEmojiUrl(map, "loop"), undefined);
+    assert.equal(customEmojiUrl(map, "local"), undefined, "only http(s) pictures are fetched");
+    assert.equal(customEmojiUrl(map, "odd"), undefined);
+    assert.ok(!map.has("nested"));
+    assert.equal(customEmojiUrl(map, "missing"), undefined);
+    assert.equal(customEmojiUrl(undefined, "party"), undefined, "no list read yet");
+  });
+
+  it("takes any emoji.list answer without throwing; every URL it gives is http(s) (fuzzed)", () => {
+    const value = fc.oneof(
+      fc.string(),
+      fc.constantFrom("alias:a", "alias:b", "alias:", "https://e/x.png", "http://e/y.gif", "ftp://e/z"),
+      fc.string().map((n) => `alias:${n}`),
+      fc.anything(),
+    );
+    const answer = fc.oneof(
+      fc.anything(),
+      fc.record({ ok: fc.boolean(), emoji: fc.dictionary(fc.string({ unit: "binary" }), value) }),
+      fc.record({ emoji: fc.array(value) }),
+    );
+    fc.assert(
+      fc.property(answer, fc.string({ unit: "binary" }), (a, name) => {
+        const map = customEmojiMap(a);
+        for (const v of map.values()) assert.equal(typeof v, "string");
+        for (const n of [name, ...map.keys()]) {
+          const url = customEmojiUrl(map, n);
+          if (url !== undefined) assert.match(url, /^https?:\/\//);
+        }
       }),
       fuzzParams(300),
     );
