@@ -168,6 +168,8 @@ function fillPlatforms() {
   $("login-platform").replaceChildren(...options(loginable));
   $("login-form").hidden = loginable.length === 0;
   $("link-platform").replaceChildren(...options(me.platforms));
+  $("pm-platform").replaceChildren(...options(me.platforms));
+  $("pm-form").hidden = me.level === "relay" || me.platforms.length === 0;
   loginPlatformChanged();
 }
 
@@ -286,6 +288,26 @@ async function refreshPortals() {
     $("portals-empty").hidden = rows.length > 0;
   } catch {}
 }
+
+$("pm-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  status("pm-status", "Starting…");
+  try {
+    const out = await api("POST", "/pm", { platform: $("pm-platform").value, user: $("pm-user").value });
+    const link = el(
+      "a",
+      { href: `https://matrix.to/#/${encodeURIComponent(out.room_id)}`, rel: "noopener noreferrer" },
+      `Open the chat with ${out.name}`,
+    );
+    const said = out.existing
+      ? "You already have this chat; you are invited again."
+      : "Started; you are invited.";
+    $("pm-status").replaceChildren(`${said}${out.note ? ` ${out.note}` : ""} `, link);
+    await refreshPortals();
+  } catch (err) {
+    status("pm-status", err.message, true);
+  }
+});
 
 const roomPath = () => `/rooms/${encodeURIComponent($("room-id").value.trim())}`;
 

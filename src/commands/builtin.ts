@@ -1,3 +1,4 @@
+import type { Backfill } from "../core/Backfill";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
 import { canRelay, type LoginPrompt, type NetworkConnector } from "../core/connector";
 import { txnIdFor } from "../core/InboundBridge";
@@ -78,6 +79,8 @@ export interface BuiltinDeps {
   linkApprovalTimeoutMs?: number;
   /** Only encrypted rooms may be linked (`encryption.require`). */
   requireEncryption?: boolean;
+  /** Brings the history of a portal made by `pm` over at once. */
+  backfill?: Pick<Backfill, "soon">;
 }
 
 /** The logins `ctx`'s sender may see: their own; bridge admins see all. */

@@ -642,6 +642,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
         enabled: bool("Serve the web page and its API.", false),
         session_minutes: int("How long a page's bridge session lasts before it signs in again.", 60, 1, 1440),
         login_starts_per_hour: int("Logins one user may start from the page per hour.", 6, 1, 1000),
+        chat_starts_per_hour: int("Direct chats one user may start through the API per hour.", 30, 1, 1000),
         widget_origins: list(
           "Origins of Matrix clients that may show the page as a room widget (Content-Security-Policy `frame-ancestors`). Empty: the page may not be framed.",
           {

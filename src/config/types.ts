@@ -96,6 +96,8 @@ export interface BridgeConfig {
     session_minutes: number;
     /** Logins one user may start from the page per hour. */
     login_starts_per_hour: number;
+    /** Direct chats one user may start through the API per hour. */
+    chat_starts_per_hour: number;
     /** Origins that may frame the page (Element as a room widget). */
     widget_origins: string[];
   };

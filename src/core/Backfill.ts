@@ -25,6 +25,31 @@ const FETCH_TRIES = 3;
 const keyOf = (platform: string, chatId: string) => `${platform}:${chatId}`;
 
 /**
+ * A queue item (kind `remote`, in the chat's lane) that runs a portal's due backfill without
+ * waiting for the chat's next message: for portals made from Matrix (`pm`, the web API, an
+ * invite of a ghost). `since`: when the portal was made; what the chat holds from then on is
+ * live, not history.
+ */
+export interface BackfillWake {
+  platform: string;
+  loginId: string;
+  backfill: { chat: RemoteChatRef; since: number };
+}
+
+/** Whether a queue item's payload is a {@link BackfillWake} (it is read back from the database). */
+export function isBackfillWake(payload: unknown): payload is BackfillWake {
+  const p = payload as Partial<BackfillWake> | null;
+  const b = p?.backfill as Partial<BackfillWake["backfill"]> | undefined;
+  return (
+    typeof p?.platform === "string" &&
+    typeof p.loginId === "string" &&
+    typeof b?.chat?.id === "string" &&
+    (b.chat.threadId === undefined || typeof b.chat.threadId === "string") &&
+    typeof b.since === "number"
+  );
+}
+
+/**
  * What a connector's history answer may put into a portal: messages of this chat only, each id
  * once, well formed, the newest `limit` of them, in the order given (oldest first). The answer
  * comes from the platform through the connector and is not trusted blindly.
@@ -57,6 +82,12 @@ export function acceptHistory(answer: unknown, chatId: string, limit: number): R
  * history place (the message map keys both by the remote id). That the backfill is due is stored
  * before the room is made and cleared when it is done: a bridge killed in between does the rest
  * on the chat's next delivery (the first message's, retried), skipping what the map already holds.
+ *
+ * A portal made from Matrix has no first message: {@link soon} queues a {@link BackfillWake} in
+ * the chat's lane once the portal exists, so its history comes at once and still before any
+ * live message queued after it. The stored marker stays the one record of what is due: a wake
+ * finding none does nothing, and one queued twice (a command delivered again after a crash)
+ * runs once.
  */
 export class Backfill {
   /** Portals known to have no backfill due, by platform and chat. */
@@ -69,6 +100,8 @@ export class Backfill {
       store: Store;
       /** Most messages per new portal; 0 turns backfill off. */
       limit: number;
+      /** Stores a wake in the delivery queue (in its chat's lane); without it, {@link soon} does nothing. */
+      enqueue?(wake: BackfillWake): Promise<void>;
     },
   ) {}
 
@@ -82,8 +115,25 @@ export class Backfill {
   }
 
   /**
+   * A portal was made from Matrix (or found so, when a command is delivered again): when its
+   * backfill is due, it runs now in the chat's lane instead of with the chat's next message.
+   * Resolves once the wake is stored.
+   */
+  async soon(platform: string, loginId: string, chat: RemoteChatRef): Promise<void> {
+    if (!this.opts.enqueue) return;
+    const k = keyOf(platform, chatKey(chat));
+    if (this.settled.get(k) || (await this.opts.store.kvGet(NS, k)) !== PENDING) return;
+    await this.opts.enqueue({
+      platform,
+      loginId,
+      backfill: { chat: { id: chat.id, threadId: chat.threadId }, since: Date.now() },
+    });
+    log.info("backfill of a portal made from Matrix queued", { platform, chat: chatKey(chat) });
+  }
+
+  /**
    * Brings the portal's history over when its backfill is due, before `trigger` (the message
-   * that made the portal); `deliver` bridges one message as the live path does (`resumed`: an
+   * that made the portal, or for a wake the time the portal was made); `deliver` bridges one message as the live path does (`resumed`: an
    * earlier run may have sent it already; `history`: it came before `trigger`). A history the
    * platform will not give is logged and given up (the room starts with its live messages); when
    * the homeserver or database is away the run throws, and resumes on the next try; a message
@@ -92,7 +142,7 @@ export class Backfill {
   async run(
     portal: Portal,
     client: NetworkClient,
-    trigger: RemoteMessage,
+    trigger: { chat: RemoteChatRef; id?: string; timestamp: number },
     deliver: (msg: RemoteMessage, how: { resumed: boolean; history: boolean }) => Promise<void>,
   ): Promise<void> {
     const chat = trigger.chat;
@@ -118,7 +168,7 @@ export class Backfill {
     }
     // The message that made the portal, and any after it, are live ones the history also holds:
     // bridged in their place, but not as history.
-    const at = messages.findIndex((m) => m.id === trigger.id);
+    const at = trigger.id === undefined ? -1 : messages.findIndex((m) => m.id === trigger.id);
     let skipped = 0;
     for (const [i, msg] of messages.entries()) {
       const history = at >= 0 ? i < at : msg.timestamp < trigger.timestamp;

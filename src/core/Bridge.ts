@@ -188,7 +188,18 @@ export class Bridge {
     this.bot = this.api.intent(`@${config.bridge.bot.localpart}:${domain}`);
     const permissions = new Permissions(config.bridge.permissions, bridgeUserMatcher(config));
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
-    const backfill = new Backfill({ store: this.store, limit: config.backfill.initial_limit });
+    const backfill = new Backfill({
+      store: this.store,
+      limit: config.backfill.initial_limit,
+      enqueue: (wake) =>
+        this.queue.push([
+          {
+            queueKey: InboundBridge.laneOf(wake.platform, wake.backfill.chat),
+            kind: "remote",
+            payload: wake,
+          },
+        ]),
+    });
     const portals = new PortalService({
       config,
       api: this.api,
@@ -227,6 +238,7 @@ export class Bridge {
       startedAt: this.startedAt,
       linkApprovalTimeoutMs: config.bridge.link_approval_timeout_seconds * 1000,
       requireEncryption: config.encryption.require,
+      backfill,
     })) {
       commands.register(c);
     }
@@ -297,7 +309,7 @@ export class Bridge {
           "(set it to a public URL of this listener so those platforms can fetch them)",
       );
     }
-    const ghostInvites = new GhostInvites({ ...deps, config, permissions });
+    const ghostInvites = new GhostInvites({ ...deps, config, permissions, backfill });
     const upgrades = new RoomUpgrades({
       ...deps,
       notice: (roomId, text, eventId) => this.outbound.notice(roomId, text, eventId),
@@ -366,6 +378,7 @@ export class Bridge {
       metrics: this.metrics,
       quarantine: this.quarantine,
       audit: this.moderation.audit,
+      backfill,
     });
     this.http = new HttpServer(tokens.hs_token, {
       onTransaction: (id, txn) =>
@@ -649,7 +662,8 @@ export class Bridge {
     }
     const { platform, loginId, event } = item.payload as RemotePayload;
     this.metrics.failures.inc({ platform, direction: "in" });
-    if (!event.chat) return; // a profile change: no room and no chat to tell
+    // A profile change (no room and no chat to tell) or a backfill (no one message to name).
+    if (!event?.chat) return;
     const portal = await this.store.getPortal(platform, chatKey(event.chat));
     if (portal) {
       await this.outbound

@@ -2,6 +2,7 @@ import { remoteIdFromGhost } from "../config/Config";
 import type { BridgeConfig } from "../config/types";
 import { Logger } from "../log/Logger";
 import type { Intent, RoomEvent } from "../matrix/MatrixApi";
+import type { Backfill } from "./Backfill";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import { openDirectChat } from "./directChat";
 import type { GhostService } from "./GhostService";
@@ -14,7 +15,8 @@ const log = new Logger("GhostInvites");
  * Starting a direct chat the Matrix way: a user invites a platform person's ghost to a direct
  * chat room (`is_direct`), and that room becomes the portal of their direct chat on the
  * platform, through the user's own login (bridge admins: also the shared bot). The ghost joins
- * and brings the bridge bot in; an invite it cannot take is declined with the reason.
+ * and brings the bridge bot in; an invite it cannot take is declined with the reason. The chat's
+ * history comes over at once, where the platform has one.
  */
 export class GhostInvites {
   constructor(
@@ -25,6 +27,8 @@ export class GhostInvites {
       portals: PortalService;
       registry: ConnectorRegistry;
       permissions: Permissions;
+      /** Brings the chat's history into the room at once. */
+      backfill?: Pick<Backfill, "willCreate" | "soon">;
     },
   ) {}
 
@@ -37,7 +41,7 @@ export class GhostInvites {
     // The bridge's own invites (a ghost joining a portal) are not requests.
     if (!target || ev.sender === bot.userId || ghosts.isGhost(ev.sender)) return false;
     const { platform, remoteId } = target;
-    const ghost = ghosts.intentOf(ev.state_key);
+    let ghost = ghosts.intentOf(ev.state_key);
     const decline = async (why: string) => {
       log.info("invite of a ghost declined", { room: ev.room_id, ghost: ev.state_key, by: ev.sender, why });
       await ghost
@@ -63,6 +67,8 @@ export class GhostInvites {
     const key = chatKey(chat);
     if (existing && existing.roomId !== ev.room_id)
       return decline(`We already have a direct chat: https://matrix.to/#/${existing.roomId}`);
+    // A person the bridge has not met yet has no Matrix account: registered, with their profile.
+    ghost = await ghosts.ensure(platform, entry.client, { id: remoteId });
     await ghosts.join(ghost, ev.room_id);
     // The bot sends the room's notices (failures, what the platform cannot do).
     await ghost
@@ -71,6 +77,9 @@ export class GhostInvites {
         log.warn("bridge bot not invited to a direct chat", { room: ev.room_id, err: String(err) }),
       );
     const info = await entry.client.chatInfo(chat).catch(() => undefined);
+    // Due before the portal exists, so a crash in between leaves it due: this invite is
+    // delivered again and finds the portal (below), or the chat's next message fills it in.
+    if (!existing) await this.opts.backfill?.willCreate(platform, key, entry.client);
     await portals.link({
       platform,
       chatId: key,
@@ -80,6 +89,7 @@ export class GhostInvites {
       name: info?.name,
       linked: true,
     });
+    await this.opts.backfill?.soon(platform, entry.login.id, chat);
     log.info("direct chat started by inviting a ghost", { platform, chat: key, room: ev.room_id });
     if (note)
       await ghost

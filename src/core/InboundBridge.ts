@@ -4,9 +4,17 @@ import { Logger } from "../log/Logger";
 import type { Intent, MatrixApi, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { MessageRow, Portal, QueueItem } from "../store/types";
-import type { Backfill } from "./Backfill";
+import { type Backfill, type BackfillWake, isBackfillWake } from "./Backfill";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
-import type { LoginRef, MediaRef, NetworkClient, RemoteEdit, RemoteEvent, RemoteMessage } from "./connector";
+import type {
+  LoginRef,
+  MediaRef,
+  NetworkClient,
+  RemoteChatRef,
+  RemoteEdit,
+  RemoteEvent,
+  RemoteMessage,
+} from "./connector";
 import { BridgeError, retryHint, userText } from "./errors";
 import type { GhostService } from "./GhostService";
 import { fillInlineImages, inlineMxc, resolveInlineImages } from "./inlineImages";
@@ -87,11 +95,36 @@ export class InboundBridge {
    */
   static queueKey(platform: string, event: RemoteEvent): string {
     if (!event.chat) return `profile:${platform}:${event.sender.id}`;
-    return `remote:${platform}:${chatKey(event.chat)}`;
+    return InboundBridge.laneOf(platform, event.chat);
+  }
+
+  /** The serial lane of a remote chat's events (and of its backfill). */
+  static laneOf(platform: string, chat: RemoteChatRef): string {
+    return `remote:${platform}:${chatKey(chat)}`;
   }
 
   async handle(item: QueueItem): Promise<void> {
+    if (isBackfillWake(item.payload)) return this.backfillNow(item.payload);
     return this.deliver(item.payload as RemotePayload, item.attempts > 0, item);
+  }
+
+  /**
+   * The due backfill of a portal made from Matrix, run in its chat's lane (see Backfill.soon):
+   * all it brings over happened before the portal was made, except what the chat held since.
+   */
+  private async backfillNow(wake: BackfillWake): Promise<void> {
+    const { platform, loginId, backfill } = wake;
+    const entry = this.opts.registry.client(loginId);
+    if (!entry) throw new BridgeError(`the ${platform} login is not connected`, undefined, true);
+    const portal = await this.opts.portals.get(platform, chatKey(backfill.chat));
+    if (!portal || !this.opts.backfill) return; // unlinked since: nothing to fill
+    const { client } = entry;
+    await this.opts.backfill.run(
+      portal,
+      client,
+      { chat: backfill.chat, timestamp: backfill.since },
+      (msg, how) => this.backfilled(portal, loginId, client, msg, how),
+    );
   }
 
   /**

@@ -39,6 +39,8 @@ export class PortalService {
   private readonly unlinked = new Set<string>();
   /** Spaces being looked up or made, by kind and key. */
   private readonly spaces = new Map<string, Promise<string>>();
+  /** Portals being made, by key: one made from Matrix (`pm`) while the chat's first message makes it too. */
+  private readonly creating = new Map<string, Promise<Portal | undefined>>();
 
   constructor(
     private readonly opts: {
@@ -158,7 +160,8 @@ export class PortalService {
   /**
    * The portal for a chat, creating its room when there is none yet; undefined for a chat
    * someone unlinked (its messages are not bridged). Runs inside the chat's serial queue, so
-   * two messages of one chat can never create two rooms.
+   * two messages of one chat can never create two rooms; a caller outside it (`pm`) shares the
+   * creation under way.
    */
   async ensure(
     platform: string,
@@ -173,6 +176,21 @@ export class PortalService {
         await this.fillInDetails(existing, client, chat);
       return existing;
     }
+    const k = `${platform}\u0000${key}`;
+    const making = this.creating.get(k);
+    if (making) return making;
+    const made = this.create(platform, login, client, chat).finally(() => this.creating.delete(k));
+    this.creating.set(k, made);
+    return made;
+  }
+
+  private async create(
+    platform: string,
+    login: LoginRef,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+  ): Promise<Portal | undefined> {
+    const key = chatKey(chat);
     if (await this.isUnlinked(platform, key)) {
       log.info("message of an unlinked chat not bridged", { platform, chat: key });
       return undefined;

@@ -3,6 +3,7 @@ import { runInteractiveLogin } from "../commands/accounts";
 import { BoundedMap } from "../core/Bounded";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
 import type { LoginPrompt } from "../core/connector";
+import { HourlyStarts } from "./HourlyStarts";
 
 /** One step of an interactive login as the page shows it. */
 export interface LoginStep {
@@ -26,7 +27,6 @@ export interface LoginAttempt {
 
 /** How long a finished attempt can still be read. */
 const KEEP_FINISHED_MS = 10 * 60_000;
-const HOUR = 3_600_000;
 
 /**
  * Interactive logins started from the web page. The connector's own login (the one the
@@ -37,7 +37,7 @@ const HOUR = 3_600_000;
 export class LoginAttempts {
   private readonly attempts = new BoundedMap<string, LoginAttempt>(1_000);
   private readonly waiters = new Map<string, Set<() => void>>();
-  private readonly starts = new BoundedMap<string, number[]>(10_000);
+  private readonly starts: HourlyStarts;
 
   constructor(
     private readonly opts: {
@@ -45,10 +45,8 @@ export class LoginAttempts {
       perHour: number;
       now?: () => number;
     },
-  ) {}
-
-  private now(): number {
-    return (this.opts.now ?? Date.now)();
+  ) {
+    this.starts = new HourlyStarts(opts.perHour, opts.now);
   }
 
   /**
@@ -68,13 +66,8 @@ export class LoginAttempts {
       const a = this.attempts.get(key)!;
       if (a.owner === owner && a.platform === platform && !a.outcome) return { refused: "running" };
     }
-    const now = this.now();
-    const recent = (this.starts.get(owner) ?? []).filter((t) => t > now - HOUR);
-    if (recent.length >= this.opts.perHour) {
-      this.starts.set(owner, recent);
-      return { refused: "limited", retryAfterMs: recent[0]! + HOUR - now };
-    }
-    this.starts.set(owner, [...recent, now]);
+    const started = this.starts.take(owner);
+    if (!started.ok) return { refused: "limited", retryAfterMs: started.retryAfterMs };
     const attempt: LoginAttempt = { id: randomBytes(16).toString("base64url"), owner, platform, steps: [] };
     this.attempts.set(attempt.id, attempt);
     const push = (step: Omit<LoginStep, "n">) => {

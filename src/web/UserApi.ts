@@ -2,6 +2,8 @@ import { AI_SETTINGS, type AiSettingName } from "../ai/AiCommands";
 import type { AiService } from "../ai/AiService";
 import { loginWithToken, logoutOwn, visibleLoginStates } from "../commands/accounts";
 import type { CommandHandler } from "../commands/CommandHandler";
+import type { StartedDirectChat } from "../commands/pm";
+import type { PermissionLevel } from "../config/types";
 import { type Audit, auditEntryJson } from "../core/Audit";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
 import { canRelay } from "../core/connector";
@@ -20,6 +22,7 @@ import { intParam } from "../http/Provisioning";
 import { type Intent, MatrixError } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
 import type { Portal } from "../store/types";
+import type { HourlyStarts } from "./HourlyStarts";
 import type { LoginAttempt, LoginAttempts } from "./LoginAttempts";
 import type { WebSessions, WebUser } from "./WebSessions";
 
@@ -50,6 +53,14 @@ export interface UserApiDeps {
   latency(): LatencyMinute[];
   quarantine: Pick<Quarantine, "list">;
   audit: Pick<Audit, "list">;
+  /** The `pm` command's code (commands/pm.ts `startDirectChat`). */
+  startDirectChat(
+    who: { sender: string; level: PermissionLevel },
+    platform: string,
+    user: string,
+  ): Promise<StartedDirectChat>;
+  /** Direct chats started per user and hour. */
+  chatStarts: Pick<HourlyStarts, "take">;
 }
 
 type Ctx = { req: ProvisioningRequest; user: WebUser; params: Record<string, string> };
@@ -70,6 +81,19 @@ const fail = (status: number, errcode: string, error: string): ProvisioningRespo
   status,
   body: { errcode, error },
 });
+const limited = (error: string, retryAfterMs: number): ProvisioningResponse => ({
+  status: 429,
+  body: { errcode: "M_LIMIT_EXCEEDED", error, retry_after_ms: retryAfterMs },
+});
+
+/** Status and errcode of a refused direct chat. */
+const DIRECT_CHAT_REFUSALS: Record<Exclude<StartedDirectChat, { ok: true }>["reason"], [number, string]> = {
+  "unknown-platform": [404, "M_NOT_FOUND"],
+  "no-login": [403, "M_FORBIDDEN"],
+  unsupported: [400, "M_UNRECOGNIZED"],
+  refused: [400, "M_INVALID_PARAM"],
+  unlinked: [409, "M_CONFLICT"],
+};
 
 /** The JSON object body of a request, or a {@link BadBody}. */
 function object(body: unknown): Record<string, unknown> {
@@ -303,14 +327,7 @@ export class UserApi implements ProvisioningHandler {
               "M_CONFLICT",
               `A ${platform} login of yours is already running: finish it, or wait until it expires.`,
             );
-          return {
-            status: 429,
-            body: {
-              errcode: "M_LIMIT_EXCEEDED",
-              error: "You started too many logins this hour; try again later.",
-              retry_after_ms: a.retryAfterMs ?? 60_000,
-            },
-          };
+          return limited("You started too many logins this hour; try again later.", a.retryAfterMs ?? 60_000);
         }
         return ok(attemptJson(a, 0), 202);
       }),
@@ -335,6 +352,28 @@ export class UserApi implements ProvisioningHandler {
         const mine = this.myLoginIds(user);
         const portals = mine.size ? await d.store.listPortals({ loginIds: [...mine] }) : [];
         return ok({ total: portals.length, portals: portals.slice(offset, offset + limit).map(portalJson) });
+      }),
+      r("POST", "/v1/pm", async ({ user, req }) => {
+        const o = object(req.body);
+        const platform = platformField(o);
+        const typed = text(o, "user", 255)!.trim();
+        if (!d.commands.mayRun("pm", user.userId))
+          return fail(403, "M_FORBIDDEN", "Your bridge permission level may not start direct chats.");
+        const started = d.chatStarts.take(user.userId);
+        if (!started.ok)
+          return limited(
+            "You started too many direct chats this hour; try again later.",
+            started.retryAfterMs,
+          );
+        const out = await d.startDirectChat({ sender: user.userId, level: user.level }, platform, typed);
+        if (!out.ok) return fail(...DIRECT_CHAT_REFUSALS[out.reason], out.text);
+        return ok({
+          room_id: out.roomId,
+          name: out.name,
+          existing: out.existing,
+          note: out.note ?? null,
+          message: out.text,
+        });
       }),
       r("GET", "/v1/rooms/{roomId}/links", async (ctx) => {
         const room = await this.room(ctx);

@@ -1,5 +1,6 @@
 import type { AiService } from "../ai/AiService";
 import type { CommandHandler } from "../commands/CommandHandler";
+import { type DirectChatDeps, startDirectChat } from "../commands/pm";
 import type { BridgeConfig } from "../config/types";
 import type { Audit } from "../core/Audit";
 import type { ConnectorRegistry } from "../core/ConnectorRegistry";
@@ -9,6 +10,7 @@ import type { Quarantine } from "../core/Quarantine";
 import type { Metrics } from "../http/Metrics";
 import type { Intent } from "../matrix/MatrixApi";
 import type { Store } from "../store/Store";
+import { HourlyStarts } from "./HourlyStarts";
 import { LoginAttempts } from "./LoginAttempts";
 import { StaticUi } from "./StaticUi";
 import { UserApi } from "./UserApi";
@@ -31,6 +33,8 @@ export function setUpWeb(opts: {
   metrics: Metrics;
   quarantine: Quarantine;
   audit: Audit;
+  /** Brings the history of a direct chat started here over at once. */
+  backfill?: DirectChatDeps["backfill"];
 }): { api: UserApi; ui: StaticUi } | undefined {
   const { config } = opts;
   if (!config.web.enabled) return undefined;
@@ -55,6 +59,14 @@ export function setUpWeb(opts: {
     latency: () => opts.metrics.recentLatency.recent(),
     quarantine: opts.quarantine,
     audit: opts.audit,
+    startDirectChat: (who, platform, user) =>
+      startDirectChat(
+        { registry: opts.registry, portals: opts.portals, bot: opts.bot, backfill: opts.backfill },
+        who,
+        platform,
+        user,
+      ),
+    chatStarts: new HourlyStarts(config.web.chat_starts_per_hour),
   });
   const ui = new StaticUi({
     homeserverUrl: config.homeserver.url,

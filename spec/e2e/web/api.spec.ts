@@ -344,6 +344,7 @@ describe("web API: OpenID sign-in, own logins and rooms, commands' code paths (r
       ["POST", "/v1/session"],
       ["POST", "/v1/logins"],
       ["POST", "/v1/logins/interactive"],
+      ["POST", "/v1/pm"],
       ["PUT", "/v1/rooms/{room}/ai"],
       ["PUT", "/v1/rooms/{room}/relay"],
       ["POST", "/v1/rooms/{room}/links"],
@@ -370,6 +371,7 @@ describe("web API: OpenID sign-in, own logins and rooms, commands' code paths (r
             mode: weird,
             openid_token: weird,
             prompt: weird,
+            user: fc.oneof(fc.constantFrom("599", "1", "tg://user?id=2"), weird),
           },
           { requiredKeys: [] },
         )
@@ -401,5 +403,39 @@ describe("web API: OpenID sign-in, own logins and rooms, commands' code paths (r
     const adminAfter = await asAdmin.call<Portals>("GET", `/v1/rooms/${encodeURIComponent(adminRoom)}/links`);
     assert.deepEqual(adminAfter.body, adminLinks.body);
     assert.equal((await asAdmin.call("GET", "/v1/me")).status, 200);
+  });
+
+  it("hostile input: the people an admin starts a direct chat with reach Telegram's own parser, and get a 4xx, never a 5xx", async () => {
+    const portalsBefore = (await asAdmin.call<Portals>("GET", "/v1/portals?all=1")).body.portals.length;
+    const person = fc.oneof(
+      fc.string({ unit: "grapheme", maxLength: 40 }),
+      fc.string({ unit: "binary", maxLength: 40 }),
+      fc.stringMatching(/^[0-9]{1,20}$/),
+      fc.constantFrom(
+        "tg://user?id=",
+        "tg://user?id=-1",
+        "@name",
+        "-100",
+        "1e9",
+        " 0 ",
+        "\u0000",
+        "x".repeat(300),
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(person, async (user) => {
+        const res = await fetch(`${rig.base}${API}/v1/pm`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${asAdmin.session}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ platform: "telegram", user }),
+        });
+        const text = await res.text();
+        assert.ok(res.status >= 400 && res.status < 500, `${JSON.stringify(user)} → ${res.status} ${text}`);
+        assert.match(JSON.parse(text).errcode, /^M_[A-Z_]+$/, text);
+      }),
+      fuzzParams(40),
+    );
+    const portalsAfter = (await asAdmin.call<Portals>("GET", "/v1/portals?all=1")).body.portals.length;
+    assert.equal(portalsAfter, portalsBefore, "no portal was made for a made-up person");
   });
 });

@@ -19,6 +19,7 @@ function contrast(a: string, b: string): number {
   return (hi! + 0.05) / (lo! + 0.05);
 }
 const WRITER = 7801;
+const PAL = 7802;
 
 /**
  * The web page in Chromium against the real bridge and Synapse: sign in the way a standalone
@@ -49,6 +50,7 @@ describe("web page in Chromium: sign in, link a room, see a message arrive (real
   before(async () => {
     rig = await startWebRig("page", (tg) => {
       tg.addUser({ id: WRITER, first_name: "Pia", last_name: "Page" });
+      tg.addChat({ id: PAL, type: "private", first_name: "Pal" });
       tg.addChat({
         id: GROUP,
         type: "supergroup",
@@ -131,6 +133,48 @@ describe("web page in Chromium: sign in, link a room, see a message arrive (real
     assert.ok(bridgeRequests.some((r) => r.includes('"authorization":"Bearer ')));
     assert.ok(!bridgeRequests.some((r) => /"cookie":/.test(r)));
     assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  it("starts a direct chat from its form by keyboard, and shows a matrix.to link to the room", async () => {
+    const { page, problems } = await open();
+    await page.fill("#access", rig.admin.accessToken);
+    await page.click("#signin-form button[type=submit]");
+    await page.waitForSelector("#app:not([hidden])");
+    assert.equal(await page.isVisible("#pm-form"), true);
+    await page.selectOption("#pm-platform", "telegram");
+    await page.focus("#pm-user");
+    await page.keyboard.type("424242");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#pm-status.error");
+    assert.match((await page.textContent("#pm-status")) ?? "", /knows no person 424242/);
+    await page.fill("#pm-user", "");
+    await page.focus("#pm-user");
+    await page.keyboard.type(String(PAL));
+    await page.keyboard.press("Enter");
+    const link = await page.waitForSelector("#pm-status a");
+    assert.equal(
+      await page.evaluate<boolean>('document.querySelector("#pm-status").classList.contains("error")'),
+      false,
+    );
+    assert.match((await link.textContent()) ?? "", /Open the chat with Pal/);
+    const href = (await page.getAttribute("#pm-status a", "href")) ?? "";
+    assert.match(href, /^https:\/\/matrix\.to\/#\/!/, await page.innerHTML("#pm-status"));
+    const roomId = decodeURIComponent(href.slice("https://matrix.to/#/".length));
+    await rig.admin.waitForInvite((i) => i.roomId === roomId, 30_000);
+    await page.waitForSelector("#portals-table td:has-text('Pal')");
+    // Again: the same room, said to exist already.
+    await page.click("#pm-form button[type=submit]");
+    await page.waitForSelector("#pm-status:has-text('already have this chat')");
+    assert.equal(await page.getAttribute("#pm-status a", "href"), href);
+    await screenshot(page, "direct-chat");
+    // The refusal above is the one answer of 400 (and the browser's console line about it).
+    const refusal = (p: string) => p.includes("400");
+    assert.equal(problems.filter((p) => p.startsWith("400 for POST") && p.endsWith("/pm")).length, 1);
+    assert.deepEqual(
+      problems.filter((p) => !refusal(p)),
+      [],
+    );
     await page.close();
   });
 

@@ -146,7 +146,10 @@ export async function startWebRig(
   tgSetup: (tg: TelegramServer) => void = () => undefined,
   more: {
     sections?: Record<string, unknown>;
-    platforms?: Record<string, Record<string, unknown>>;
+    /** More platform sections; a function gets the suite's user ids (the admin owns the bots). */
+    platforms?:
+      | Record<string, Record<string, unknown>>
+      | ((users: { admin: string }) => Record<string, Record<string, unknown>>);
     env?: Record<string, string>;
   } = {},
 ): Promise<WebRig> {
@@ -188,7 +191,9 @@ export async function startWebRig(
         backoff_initial_ms: 50,
         backoff_max_ms: 500,
       },
-      ...more.platforms,
+      ...(typeof more.platforms === "function"
+        ? more.platforms({ admin: `@${names.admin}:${RIG_DOMAIN}` })
+        : more.platforms),
     },
   });
   const synapse = core.rig.synapse;
