@@ -10,6 +10,7 @@ import { BoundedMap, BoundedSet } from "./Bounded";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import {
   canEdit,
+  canEndPoll,
   canMarkRead,
   canModerate,
   canReact,
@@ -32,6 +33,7 @@ import { txnIdFor } from "./InboundBridge";
 import { orderKeyOf } from "./orderKey";
 import type { Permissions } from "./Permissions";
 import type { PortalService } from "./PortalService";
+import { outboundPollOf, POLL_END_TYPES, pollReferenceOf } from "./polls";
 import { POLL_START, POLL_START_TYPES, pollText } from "./richContent";
 
 const log = new Logger("OutboundBridge");
@@ -347,6 +349,9 @@ export class OutboundBridge {
       case POLL_START:
       case "m.poll.start":
         return this.message(portal, client, chat, ev, again, item);
+      case "org.matrix.msc3381.poll.end":
+      case "m.poll.end":
+        return this.pollEnd(portal, client, chat, ev);
       case "m.reaction":
         return this.reaction(portal, client, chat, ev, relates);
       case "m.room.redaction":
@@ -410,6 +415,12 @@ export class OutboundBridge {
     }
     if (typeof replyId === "string" && !(relates.rel_type === "m.thread" && relates.is_falling_back)) {
       msg.replyTo = await this.remoteIdOf(portal, replyId);
+    }
+    if (POLL_START_TYPES.has(ev.type)) {
+      const poll = outboundPollOf(c);
+      if (poll) msg.poll = poll;
+      else
+        log.info("poll start without a readable question and answers sent as text", { event: ev.event_id });
     }
     if (msgtype === "m.location") {
       // A geo URI that does not read goes out as its body, as text.
@@ -482,6 +493,31 @@ export class OutboundBridge {
     }
     this.unrecorded.delete(key);
     metrics.events.inc({ platform: portal.platform, direction: "out" });
+  }
+
+  /**
+   * A poll's creator ended it in Matrix: a native poll the connector sent is closed on the
+   * platform too. Ends by anyone else (Element shows only the creator's) stay in Matrix.
+   */
+  private async pollEnd(
+    portal: Portal,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+    ev: RoomEvent,
+  ): Promise<void> {
+    const start = POLL_END_TYPES.has(ev.type) ? pollReferenceOf(ev.content) : undefined;
+    if (!start || !canEndPoll(client)) return;
+    const rows = await this.opts.store.getMessagesByEvent(start);
+    const row = rows.find((r) => r.platform === portal.platform && r.chatId === portal.chatId);
+    if (!row) {
+      log.info("end of a poll that was never bridged skipped", { room: ev.room_id, event: ev.event_id });
+      return;
+    }
+    if (row.senderMxid !== ev.sender) {
+      log.info("end of someone else's poll not relayed", { room: ev.room_id, event: ev.event_id });
+      return;
+    }
+    await client.endPoll(chat, row.remoteId);
   }
 
   private async edit(

@@ -1,6 +1,7 @@
 import { isLive } from "../matrix/live";
 import type { RoomEvent } from "../matrix/MatrixApi";
 import { DELETED_IN } from "./InboundBridge";
+import { POLL_END_TYPES } from "./polls";
 import { POLL_START_TYPES } from "./richContent";
 
 /*
@@ -54,6 +55,8 @@ export const RELAYED_TYPES = new Set([
   "m.room.name",
   "m.room.topic",
   "m.room.avatar",
-  // Polls go out as their text (no connector sends native polls from Matrix yet).
+  // Polls go out natively where the platform has polls (else as text); their end stops a
+  // native poll. Votes stay in Matrix: a bot cannot vote for others on the platforms.
   ...POLL_START_TYPES,
+  ...POLL_END_TYPES,
 ]);
