@@ -18,6 +18,7 @@ import {
   canRelay,
   canSetChatInfo,
   canType,
+  canVotePoll,
   type MatrixSender,
   type NetworkClient,
   type OutboundAttachment,
@@ -33,7 +34,7 @@ import { txnIdFor } from "./InboundBridge";
 import { orderKeyOf } from "./orderKey";
 import type { Permissions } from "./Permissions";
 import type { PortalService } from "./PortalService";
-import { outboundPollOf, POLL_END_TYPES, pollReferenceOf } from "./polls";
+import { outboundPollOf, POLL_END_TYPES, pollReferenceOf, responseAnswersOf } from "./polls";
 import { POLL_START, POLL_START_TYPES, pollText } from "./richContent";
 
 const log = new Logger("OutboundBridge");
@@ -352,6 +353,9 @@ export class OutboundBridge {
       case "org.matrix.msc3381.poll.end":
       case "m.poll.end":
         return this.pollEnd(portal, client, chat, ev);
+      case "org.matrix.msc3381.poll.response":
+      case "m.poll.response":
+        return this.pollVote(portal, client, chat, ev);
       case "m.reaction":
         return this.reaction(portal, client, chat, ev, relates);
       case "m.room.redaction":
@@ -518,6 +522,21 @@ export class OutboundBridge {
       return;
     }
     await client.endPoll(chat, row.remoteId);
+  }
+
+  /** A vote, where the platform takes it as the voter's own (see PollVoteHandling); elsewhere it stays in Matrix. */
+  private async pollVote(
+    portal: Portal,
+    client: NetworkClient,
+    chat: RemoteChatRef,
+    ev: RoomEvent,
+  ): Promise<void> {
+    const start = pollReferenceOf(ev.content);
+    const answers = responseAnswersOf(ev.content);
+    if (!start || !answers || !canVotePoll(client)) return;
+    const target = await this.remoteIdOf(portal, start);
+    if (!target) return;
+    await client.votePoll(chat, { target, answers, sender: await this.sender(ev), eventId: ev.event_id });
   }
 
   private async edit(

@@ -487,6 +487,27 @@ export interface PollHandling {
   endPoll(chat: RemoteChatRef, remoteId: string): Promise<void>;
 }
 
+/**
+ * A Matrix user's vote in a poll sent out as a native poll or received from the platform, cast
+ * on the platform as that user's own vote: only where the login is that user's own account (a
+ * personal WhatsApp login votes for its owner; a bot cannot vote for others). The connector
+ * decides whom it may vote for and ignores the rest.
+ */
+export interface PollVoteHandling {
+  votePoll(
+    chat: RemoteChatRef,
+    vote: {
+      /** The poll's message. */
+      target: string;
+      /** The whole choice, by the Matrix poll's answer ids ([]: taken back). */
+      answers: string[];
+      sender: MatrixSender;
+      /** The Matrix poll response: the key of a platform message id, as for messages. */
+      eventId: string;
+    },
+  ): Promise<void>;
+}
+
 export interface RedactionHandling {
   deleteMessage(chat: RemoteChatRef, remoteId: string): Promise<void>;
 }
@@ -653,6 +674,7 @@ export const canMute = (c: NetworkClient): c is NetworkClient & MuteHandling => 
 export const canSetChatInfo = (c: NetworkClient): c is NetworkClient & ChatInfoHandling =>
   has(c, "setChatName");
 export const canRelay = (c: NetworkClient): c is NetworkClient & RelayHandling => has(c, "setRelay");
+export const canVotePoll = (c: NetworkClient): c is NetworkClient & PollVoteHandling => has(c, "votePoll");
 export const canEndPoll = (c: NetworkClient): c is NetworkClient & PollHandling => has(c, "endPoll");
 export const canOrder = (c: NetworkClient): c is NetworkClient & OrderedIds => has(c, "orderKey");
 export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHandling =>

@@ -15,6 +15,15 @@ const log = new Logger("polls");
 export const POLL_RESPONSE = "org.matrix.msc3381.poll.response";
 export const POLL_END = "org.matrix.msc3381.poll.end";
 export const POLL_END_TYPES = new Set([POLL_END, "m.poll.end"]);
+export const POLL_RESPONSE_TYPES = new Set([POLL_RESPONSE, "m.poll.response"]);
+
+/** The answers of a Matrix poll response (unstable or stable form), cleaned; undefined when it has none. */
+export function responseAnswersOf(content: unknown): string[] | undefined {
+  if (!isObj(content)) return undefined;
+  const unstable = content[POLL_RESPONSE];
+  const raw = isObj(unstable) ? unstable.answers : content["m.selections"];
+  return Array.isArray(raw) ? cleanAnswers(raw) : undefined;
+}
 
 const TEXT = "org.matrix.msc1767.text";
 /** Longest answer id taken (MSC3381 sets none; Element's are short). */
