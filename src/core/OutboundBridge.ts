@@ -10,7 +10,6 @@ import { BoundedMap, BoundedSet } from "./Bounded";
 import type { ConnectorRegistry } from "./ConnectorRegistry";
 import {
   canEdit,
-  canEndPoll,
   canMarkRead,
   canModerate,
   canReact,
@@ -18,7 +17,6 @@ import {
   canRelay,
   canSetChatInfo,
   canType,
-  canVotePoll,
   type MatrixSender,
   type NetworkClient,
   type OutboundAttachment,
@@ -34,7 +32,7 @@ import { txnIdFor } from "./InboundBridge";
 import { orderKeyOf } from "./orderKey";
 import type { Permissions } from "./Permissions";
 import type { PortalService } from "./PortalService";
-import { outboundPollOf, POLL_END_TYPES, pollReferenceOf, responseAnswersOf } from "./polls";
+import { outboundPollOf, relayPollEvent } from "./polls";
 import { POLL_START, POLL_START_TYPES, pollText } from "./richContent";
 
 const log = new Logger("OutboundBridge");
@@ -240,7 +238,8 @@ export class OutboundBridge {
     ev: RoomEvent,
   ): Promise<boolean> {
     const { client, login } = entry;
-    if (ev.type !== "m.room.message" && ev.type !== "m.sticker") return false;
+    if (ev.type !== "m.room.message" && ev.type !== "m.sticker" && !POLL_START_TYPES.has(ev.type))
+      return false;
     if (!canRelay(client) || ev.sender === login.ownerMxid) return false;
     if (await client.relayEnabled(chatRefOf(portal))) return false;
     await this.cannot(
@@ -352,10 +351,15 @@ export class OutboundBridge {
         return this.message(portal, client, chat, ev, again, item);
       case "org.matrix.msc3381.poll.end":
       case "m.poll.end":
-        return this.pollEnd(portal, client, chat, ev);
       case "org.matrix.msc3381.poll.response":
       case "m.poll.response":
-        return this.pollVote(portal, client, chat, ev);
+        return relayPollEvent(client, chat, ev, {
+          rowOf: async (eventId) =>
+            (await this.opts.store.getMessagesByEvent(eventId)).find(
+              (r) => r.platform === portal.platform && r.chatId === portal.chatId,
+            ),
+          sender: () => this.sender(ev),
+        });
       case "m.reaction":
         return this.reaction(portal, client, chat, ev, relates);
       case "m.room.redaction":
@@ -497,46 +501,6 @@ export class OutboundBridge {
     }
     this.unrecorded.delete(key);
     metrics.events.inc({ platform: portal.platform, direction: "out" });
-  }
-
-  /**
-   * A poll's creator ended it in Matrix: a native poll the connector sent is closed on the
-   * platform too. Ends by anyone else (Element shows only the creator's) stay in Matrix.
-   */
-  private async pollEnd(
-    portal: Portal,
-    client: NetworkClient,
-    chat: RemoteChatRef,
-    ev: RoomEvent,
-  ): Promise<void> {
-    const start = POLL_END_TYPES.has(ev.type) ? pollReferenceOf(ev.content) : undefined;
-    if (!start || !canEndPoll(client)) return;
-    const rows = await this.opts.store.getMessagesByEvent(start);
-    const row = rows.find((r) => r.platform === portal.platform && r.chatId === portal.chatId);
-    if (!row) {
-      log.info("end of a poll that was never bridged skipped", { room: ev.room_id, event: ev.event_id });
-      return;
-    }
-    if (row.senderMxid !== ev.sender) {
-      log.info("end of someone else's poll not relayed", { room: ev.room_id, event: ev.event_id });
-      return;
-    }
-    await client.endPoll(chat, row.remoteId);
-  }
-
-  /** A vote, where the platform takes it as the voter's own (see PollVoteHandling); elsewhere it stays in Matrix. */
-  private async pollVote(
-    portal: Portal,
-    client: NetworkClient,
-    chat: RemoteChatRef,
-    ev: RoomEvent,
-  ): Promise<void> {
-    const start = pollReferenceOf(ev.content);
-    const answers = responseAnswersOf(ev.content);
-    if (!start || !answers || !canVotePoll(client)) return;
-    const target = await this.remoteIdOf(portal, start);
-    if (!target) return;
-    await client.votePoll(chat, { target, answers, sender: await this.sender(ev), eventId: ev.event_id });
   }
 
   private async edit(

@@ -4,9 +4,18 @@
  * delivery of the two poll events; the start event itself is in richContent.ts.
  */
 import { Logger } from "../log/Logger";
-import type { Intent, RoomEventContent } from "../matrix/MatrixApi";
+import type { Intent, RoomEvent, RoomEventContent } from "../matrix/MatrixApi";
 import type { MessageRow, Portal } from "../store/types";
-import type { OutboundPoll, RemotePollEnd, RemotePollVote } from "./connector";
+import {
+  canEndPoll,
+  canVotePoll,
+  type MatrixSender,
+  type NetworkClient,
+  type OutboundPoll,
+  type RemoteChatRef,
+  type RemotePollEnd,
+  type RemotePollVote,
+} from "./connector";
 import { MAX_POLL_ANSWERS, MAX_POLL_TEXT, POLL_START } from "./richContent";
 
 const log = new Logger("polls");
@@ -185,4 +194,42 @@ export async function deliverPollEvent(
       pollEndContent(start.eventId),
       deps.txnId(portal.platform, portal.chatId, "poll-end", event.target),
     );
+}
+
+/**
+ * A Matrix poll end or vote for one linked chat. The end: only its creator's (clients show no
+ * other), on a poll the connector can close (`PollHandling`). The vote: where the connector
+ * takes it as the voter's own (`PollVoteHandling`); anywhere else it stays in Matrix.
+ */
+export async function relayPollEvent(
+  client: NetworkClient,
+  chat: RemoteChatRef,
+  ev: RoomEvent,
+  deps: {
+    /** The start event's message-map row for this chat. */
+    rowOf(eventId: string): Promise<MessageRow | undefined>;
+    sender(): Promise<MatrixSender>;
+  },
+): Promise<void> {
+  const start = pollReferenceOf(ev.content);
+  const where = { room: ev.room_id, event: ev.event_id };
+  if (!start) return;
+  if (POLL_END_TYPES.has(ev.type)) {
+    if (!canEndPoll(client)) return;
+    const row = await deps.rowOf(start);
+    if (!row) log.info("end of a poll that was never bridged skipped", where);
+    else if (row.senderMxid !== ev.sender) log.info("end of someone else's poll not relayed", where);
+    else await client.endPoll(chat, row.remoteId);
+    return;
+  }
+  const answers = responseAnswersOf(ev.content);
+  if (!answers || !POLL_RESPONSE_TYPES.has(ev.type) || !canVotePoll(client)) return;
+  const row = await deps.rowOf(start);
+  if (!row) return;
+  await client.votePoll(chat, {
+    target: row.remoteId,
+    answers,
+    sender: await deps.sender(),
+    eventId: ev.event_id,
+  });
 }

@@ -8,7 +8,9 @@ import {
   pollEndContent,
   pollReferenceOf,
   pollResponseContent,
+  relayPollEvent,
 } from "../../../src/core/polls";
+import type { RoomEvent } from "../../../src/matrix/MatrixApi";
 import type { MessageRow, Portal } from "../../../src/store/types";
 import { fuzzParams } from "../../harness/fuzz";
 
@@ -177,6 +179,69 @@ describe("polls: Matrix poll events past the start", () => {
               )?.answers;
               if (answers !== undefined) assert.deepEqual(cleanAnswers(answers), answers);
             }
+          },
+        ),
+        fuzzParams(300),
+      );
+    });
+  });
+
+  describe("relayPollEvent", () => {
+    const row = { eventId: "$start", senderMxid: "@alice:hs", remoteId: "77" } as MessageRow;
+    const ev = (type: string, content: Record<string, unknown>, sender = "@alice:hs"): RoomEvent =>
+      ({ type, content, sender, room_id: "!r:hs", event_id: "$ev", origin_server_ts: 1 }) as RoomEvent;
+    function client() {
+      const calls: unknown[][] = [];
+      return {
+        calls,
+        c: {
+          endPoll: async (...a: unknown[]) => void calls.push(["end", ...a]),
+          votePoll: async (...a: unknown[]) => void calls.push(["vote", ...a]),
+        } as never,
+      };
+    }
+    const deps = {
+      rowOf: async () => row,
+      sender: async () => ({ mxid: "@alice:hs", displayName: "alice" }),
+    };
+    const ref = { "m.relates_to": { rel_type: "m.reference", event_id: "$start" } };
+
+    it("the creator's end closes the platform poll; anyone else's stays in Matrix", async () => {
+      const a = client();
+      await relayPollEvent(a.c, { id: "c" }, ev("org.matrix.msc3381.poll.end", ref), deps);
+      assert.deepEqual(a.calls, [["end", { id: "c" }, "77"]]);
+      const b = client();
+      await relayPollEvent(b.c, { id: "c" }, ev("m.poll.end", ref, "@mallory:hs"), deps);
+      assert.deepEqual(b.calls, []);
+    });
+
+    it("a vote goes to a connector that takes votes, with the whole choice", async () => {
+      const a = client();
+      const content = { ...ref, "org.matrix.msc3381.poll.response": { answers: ["x", "x", "y"] } };
+      await relayPollEvent(a.c, { id: "c" }, ev("org.matrix.msc3381.poll.response", content), deps);
+      assert.equal(a.calls.length, 1);
+      assert.deepEqual((a.calls[0]![2] as { answers: string[] }).answers, ["x", "y"]);
+      await relayPollEvent({} as never, { id: "c" }, ev("org.matrix.msc3381.poll.response", content), deps);
+    });
+
+    it("fuzz: hostile end and response content never throws", async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(
+            "org.matrix.msc3381.poll.end",
+            "m.poll.end",
+            "org.matrix.msc3381.poll.response",
+            "m.poll.response",
+          ),
+          fc.oneof(
+            fc.object({ maxDepth: 4 }),
+            fc.record({ "m.relates_to": fc.anything(), "m.selections": fc.anything() }),
+          ),
+          async (type, content) => {
+            const a = client();
+            await relayPollEvent(a.c, { id: "c" }, ev(type, content as Record<string, unknown>), deps);
+            for (const call of a.calls)
+              if (call[0] === "vote") assert.ok(Array.isArray((call[2] as { answers: unknown }).answers));
           },
         ),
         fuzzParams(300),
