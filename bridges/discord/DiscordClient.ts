@@ -42,6 +42,7 @@ import {
   type NetworkClient,
   type OrderedIds,
   type OutboundMessage,
+  type PollHandling,
   type ReactionHandling,
   type RedactionHandling,
   type RemoteChatRef,
@@ -72,6 +73,7 @@ import {
   toRemoteMessage,
   userInfoOf,
 } from "./inbound";
+import { DiscordPolls } from "./polls";
 import { discordRestAgent } from "./restAgent";
 import { typedChannelId } from "./typedChat";
 import { Webhooks } from "./Webhooks";
@@ -92,7 +94,8 @@ export class DiscordClient
     OrderedIds,
     ChatIdHandling,
     DirectChatHandling,
-    HistoryHandling
+    HistoryHandling,
+    PollHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   readonly discord: Client;
@@ -101,6 +104,7 @@ export class DiscordClient
   private readonly sender: DiscordSender;
   private readonly deps: InboundDeps;
   private readonly approvals: DiscordApprovals;
+  private readonly polls: DiscordPolls;
   private stopped = false;
 
   constructor(
@@ -121,11 +125,23 @@ export class DiscordClient
         GatewayIntentBits.DirectMessages,
         GatewayIntentBits.DirectMessageReactions,
         GatewayIntentBits.DirectMessageTyping,
+        GatewayIntentBits.GuildMessagePolls,
+        GatewayIntentBits.DirectMessagePolls,
       ],
       partials: [Partials.Channel, Partials.Message, Partials.Reaction, Partials.User, Partials.GuildMember],
       rest: { api: cfg.apiRoot, cdn: cfg.cdnRoot, agent: discordRestAgent() },
     });
     this.lanes = new ChannelLanes(ctx.store, ctx.log);
+    this.polls = new DiscordPolls({
+      store: ctx.store,
+      log: ctx.log,
+      emit: (ev) => this.emit(ev),
+      chatOf: (id) => {
+        const channel = this.discord.channels.cache.get(id);
+        return this.allowed(channel, id) ? chatOf(channel, id).chat : undefined;
+      },
+      botId: () => this.discord.user?.id,
+    });
     this.webhooks = new Webhooks(ctx, this.discord, { name: cfg.webhookName, api: cfg.apiRoot });
     const ghost = ctx.ghostUserId("0");
     const domain = ghost.slice(ghost.indexOf(":") + 1);
@@ -216,6 +232,7 @@ export class DiscordClient
       }
     };
     d.on(Events.Error, (err) => this.ctx.log.warn("discord client error", { err: describe(err) }));
+    d.on(Events.Raw, (packet: unknown) => this.polls.onDispatch(packet));
     d.on(
       Events.ShardReady,
       guard("ready", () => this.onReady()),
@@ -616,8 +633,15 @@ export class DiscordClient
     return fetchDiscordMedia(ref);
   }
 
-  sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
+  async sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
+    const poll = msg.poll && !msg.attachment ? await this.polls.send(this.sender, chat, msg) : undefined;
+    if (poll) return poll;
     return this.sender.send(chat, msg);
+  }
+
+  /** Ends a poll the bot sent, at once; a poll that went out as text is left. */
+  endPoll(chat: RemoteChatRef, remoteId: string): Promise<void> {
+    return this.sender.endPoll(chat, remoteId);
   }
 
   editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {

@@ -11,6 +11,7 @@ import {
   type GuildTextBasedChannel,
   type Message,
   type MessageCreateOptions,
+  Routes,
   type TextBasedChannel,
   type WebhookClient,
 } from "discord.js";
@@ -196,6 +197,43 @@ export class DiscordSender {
       timestamp = sent.createdTimestamp;
     }
     return { ids, timestamp };
+  }
+
+  /**
+   * A native poll, posted by the bot (a webhook's poll could not be ended from Matrix: only its
+   * author may end a poll). The nonce makes a repeat after a crash the same message.
+   */
+  async sendPoll(
+    chat: RemoteChatRef,
+    msg: OutboundMessage,
+    poll: MessageCreateOptions["poll"],
+  ): Promise<Message> {
+    const thread = msg.threadRoot ? await this.threadFor(chat, msg.threadRoot) : undefined;
+    const channel = await this.channel(this.where(chat, thread));
+    const options: MessageCreateOptions = { poll, allowedMentions: { parse: [] } };
+    if (msg.eventId) Object.assign(options, { nonce: discordNonce(msg.eventId, 0), enforceNonce: true });
+    if (msg.replyTo) options.reply = { messageReference: msg.replyTo, failIfNotExists: false };
+    const sent = await this.sendAsBot(channel, options);
+    if (thread) await this.rememberThread(sent.id, thread);
+    return sent;
+  }
+
+  /**
+   * Ends a poll the bot posted (`POST /channels/{channel}/polls/{message}/expire`). A message
+   * that is no poll (it went out as text) or a poll that ended already is left as it is.
+   */
+  async endPoll(chat: RemoteChatRef, messageId: string): Promise<void> {
+    const where = (await this.d.ctx.store.kvGet(`in:${messageId}`)) ?? chat.id;
+    try {
+      await this.d.discord.rest.post(Routes.expirePoll(where, messageId));
+    } catch (err) {
+      // 520001: the poll ended already; 520006: not a poll; 10008: the message is gone.
+      if (err instanceof DiscordAPIError && [520001, 520006, 10008].includes(Number(err.code))) {
+        this.d.ctx.log.info("discord: poll not ended", { message: messageId, err: err.message });
+        return;
+      }
+      throw err;
+    }
   }
 
   /**

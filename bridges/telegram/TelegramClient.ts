@@ -25,6 +25,7 @@ import type {
   NetworkClient,
   OrderedIds,
   OutboundMessage,
+  PollHandling,
   ReactionHandling,
   RedactionHandling,
   RemoteChatRef,
@@ -48,6 +49,7 @@ import {
 import { describe, isBadRequest, tg } from "./errors";
 import { InboundMapper } from "./inbound";
 import { ALLOWED_REACTIONS, MAX_CAPTION, MAX_TEXT, splitPlain } from "./limits";
+import { TelegramPolls, telegramPollFits } from "./polls";
 import { TelegramApprovals } from "./TelegramApprovals";
 import { TelegramFiles } from "./TelegramFiles";
 import { TelegramUpdates } from "./TelegramUpdates";
@@ -70,7 +72,8 @@ export class TelegramClient
     ApprovalHandling,
     OrderedIds,
     ChatIdHandling,
-    DirectChatHandling
+    DirectChatHandling,
+    PollHandling
 {
   private readonly bot: Bot;
   private readonly updates: TelegramUpdates;
@@ -81,6 +84,7 @@ export class TelegramClient
   /** Messages this client sent as media (edits go to editMessageCaption). */
   private readonly mediaMessages = new Set<string>();
   private readonly approvals: TelegramApprovals;
+  private readonly polls: TelegramPolls;
 
   constructor(
     private readonly ctx: ConnectorContext,
@@ -91,6 +95,7 @@ export class TelegramClient
   ) {
     this.bot = new Bot(token, { client: { apiRoot: cfg.apiRoot } });
     this.files = new TelegramFiles(this.bot.api, cfg.apiRoot, token);
+    this.polls = new TelegramPolls(ctx.store, ctx.log);
     this.mapper = new InboundMapper({
       botId: () => this.me?.id ?? 0,
       ghostUserId: (id) => ctx.ghostUserId(id),
@@ -103,6 +108,7 @@ export class TelegramClient
       bot: this.bot,
       mapper: this.mapper,
       files: this.files,
+      polls: this.polls,
       users: this.users,
       webhook,
       onCallbackQuery: (q) => this.approvals.onCallbackQuery(q),
@@ -265,6 +271,15 @@ export class TelegramClient
     const bodyHtml = bodyText === "" ? "" : this.toTelegramHtml(bodyText, msg.html);
     const html = relayText(this.cfg.relayTemplate, msg.sender, bodyHtml, msg.msgtype).trim();
     const ids: string[] = [];
+    if (msg.poll && !a) {
+      // Who asks goes in front of the question where it fits; else the question alone.
+      const asked = `${msg.sender.displayName}: ${msg.poll.question}`;
+      const question = telegramPollFits(msg.poll, asked) ? asked : msg.poll.question;
+      const sent = telegramPollFits(msg.poll, question)
+        ? await this.polls.send(this.bot.api, chat, msg.poll, question, { ...reply, ...thread })
+        : undefined;
+      if (sent) return { ids: [String(sent.message_id)], timestamp: sent.date * 1000 };
+    }
     if (msg.location && !a) return this.sendLocation(chatId, thread, reply, html, msg.location);
     if (a) {
       const method = telegramMethodFor(a.kind, a.media.mimetype, a.voice);
@@ -368,6 +383,11 @@ export class TelegramClient
     } catch (err) {
       if (!isBadRequest(err, "message is not modified")) throw err;
     }
+  }
+
+  /** Stops a poll the bot sent (`stopPoll`); one that went out as text is left. */
+  endPoll(chat: RemoteChatRef, remoteId: string): Promise<void> {
+    return this.polls.stop(this.bot.api, chat, remoteId);
   }
 
   async deleteMessage(chat: RemoteChatRef, remoteId: string): Promise<void> {

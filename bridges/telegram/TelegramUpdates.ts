@@ -21,6 +21,7 @@ import { registerSecret } from "../../src/log/Logger";
 import type { TelegramConfig } from "./config";
 import { describe, mapTelegramError, type TelegramError } from "./errors";
 import { ALLOWED_UPDATES, type InboundMapper } from "./inbound";
+import type { TelegramPolls } from "./polls";
 import type { TelegramFiles } from "./TelegramFiles";
 import type { TelegramWebhook, WebhookRoute } from "./TelegramWebhook";
 
@@ -46,6 +47,8 @@ export interface TelegramUpdatesOptions {
   bot: Bot;
   mapper: InboundMapper;
   files: TelegramFiles;
+  /** Votes and closed polls (updates that name only the poll). */
+  polls: TelegramPolls;
   /** Users seen in updates, shared with the client (names for mentions and userInfo). */
   users: Map<string, User>;
   /** The connector's webhook listener (webhook mode), shared by its bots. */
@@ -301,7 +304,9 @@ export class TelegramUpdates {
 
   /** An update's events, each sender's profile photo looked up when due; none when malformed. */
   private async eventsOf(u: Update): Promise<RemoteEvent[]> {
-    const { ctx, mapper } = this.o;
+    const { ctx, mapper, polls } = this.o;
+    const polled = await polls.eventsOf(u, this.me?.id ?? 0);
+    if (polled) return polled;
     const mapped = mapper.map(u);
     if (!mapped.ok) {
       ctx.log.warn("telegram: malformed update skipped", { updateId: u?.update_id, reason: mapped.reason });
@@ -310,7 +315,11 @@ export class TelegramUpdates {
     if ("skipped" in mapped)
       ctx.log.debug("telegram: update skipped", { updateId: u.update_id, why: mapped.skipped });
     this.remember(u);
-    for (const ev of mapped.events) await this.withProfilePhoto(ev);
+    const posted = u.message ?? u.channel_post;
+    for (const ev of mapped.events) {
+      await this.withProfilePhoto(ev);
+      if (ev.kind === "message" && ev.poll && posted) await polls.remember(posted, ev.chat);
+    }
     return mapped.events;
   }
 

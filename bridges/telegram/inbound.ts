@@ -42,6 +42,8 @@ export const ALLOWED_UPDATES = [
   "chat_member",
   "my_chat_member",
   "callback_query",
+  "poll",
+  "poll_answer",
 ] as const;
 
 /** What the mapper needs to know about the connector's situation. */

@@ -24,6 +24,7 @@ import {
   type MediaRef,
   type NetworkClient,
   type OutboundMessage,
+  type PollVoteHandling,
   type ReactionHandling,
   type ReadReceiptHandling,
   type RedactionHandling,
@@ -31,6 +32,7 @@ import {
   type RemoteChatRef,
   type RemoteEvent,
   type RemoteMessage,
+  type RemotePollVote,
   type RemoteUserRef,
   type SentRef,
   type TypingHandling,
@@ -46,6 +48,15 @@ import { mapMessage, mediaOf, unwrap } from "./inbound";
 import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, ownerNumberOfChat, userIdOf } from "./jids";
 import { outboundContent, outboundText } from "./outbound";
 import { type PgAuth, pgAuthState } from "./PgAuthState";
+import {
+  decryptVote,
+  encryptVote,
+  pollRecord,
+  recallPoll,
+  receivedPollRecord,
+  rememberPoll,
+  whatsappPoll,
+} from "./polls";
 import { mapSideEvents } from "./sideEvents";
 import { RefusedUpgrade, socketOptions, watchUpgrade } from "./socket";
 import { sameChatIds, typedChatId } from "./typedChat";
@@ -68,7 +79,8 @@ export class WhatsAppClient
     ChatInfoHandling,
     ChatIdHandling,
     DirectChatHandling,
-    HistoryHandling
+    HistoryHandling,
+    PollVoteHandling
 {
   private readonly conn = new ConnectionStateCell((s, m) => this.ctx.stateChanged(this.login, s, m));
   private sock?: WASocket;
@@ -329,12 +341,59 @@ export class WhatsAppClient
         ghostUserId: (number: string) => this.ctx.ghostUserId(number),
         viewOnce: this.cfg.viewOnce,
       };
-      for (const ev of mapMessage(mapper, m))
-        this.emit(ev.kind === "reaction" || ev.kind === "reaction-remove" ? this.withReactionKey(ev) : ev);
+      for (const ev of mapMessage(mapper, m)) {
+        if (ev.kind === "poll-vote") this.vote(ev, m);
+        else
+          this.emit(ev.kind === "reaction" || ev.kind === "reaction-remove" ? this.withReactionKey(ev) : ev);
+        if (ev.kind === "message" && ev.poll && !ev.fromSelf) this.rememberReceivedPoll(m);
+      }
     } catch (err) {
       // A message baileys could not make sense of (or we cannot): logged and skipped.
       this.log.warn("WhatsApp message skipped", { id: m.key.id, type, err: String(err) });
     }
+  }
+
+  /** The JID a poll's key derivation names for the author of `key` (baileys' getKeyAuthor). */
+  private authorJid(key: WAMessageKey): string {
+    const b = baileys();
+    return key.fromMe
+      ? jidOfUser(this.ownNumber)
+      : b.jidNormalizedUser(key.participant || key.remoteJid || "");
+  }
+
+  /** A received poll: its key is kept, so that votes in it can be read. */
+  private rememberReceivedPoll(m: WAMessage): void {
+    const content = unwrap(m.message);
+    const secret = m.message?.messageContextInfo ?? content?.messageContextInfo;
+    const rec =
+      content &&
+      m.key.id &&
+      receivedPollRecord({ ...content, messageContextInfo: secret }, this.authorJid(m.key));
+    if (!rec || !m.key.id) return;
+    const id = m.key.id;
+    this.chain = this.chain
+      .then(() => rememberPoll(this.ctx.store, id, rec))
+      .catch((err: unknown) => this.log.warn("poll key not kept", { id, err: String(err) }));
+  }
+
+  /** A vote: decrypted with the poll's key, then emitted in order; one that cannot be read is dropped, logged. */
+  private vote(ev: RemotePollVote, m: WAMessage): void {
+    const update = unwrap(m.message)?.pollUpdateMessage;
+    this.chain = this.chain
+      .then(async () => {
+        const rec = update ? await recallPoll(this.ctx.store, ev.target) : undefined;
+        if (!update || !rec) {
+          this.log.info("vote in a poll the bridge does not know skipped", { poll: ev.target });
+          return;
+        }
+        const answers = decryptVote(update, ev.target, rec, this.authorJid(m.key));
+        if (typeof answers === "string") {
+          this.log.warn(`WhatsApp ${answers}; dropped`, { poll: ev.target, id: m.key.id });
+          return;
+        }
+        await this.ctx.emit(this.login, { ...ev, answers });
+      })
+      .catch((err: unknown) => this.log.error("event not queued", { kind: ev.kind, err: String(err) }));
   }
 
   private readonly reactionKeys = new Map<string, string>();
@@ -565,8 +624,68 @@ export class WhatsAppClient
           message: { conversation: "" },
         })
       : undefined;
-    const id = await this.send(sock, jid, outboundContent(msg, prefix, this.numberOf), quoted, msg.eventId);
+    const poll = msg.poll && !msg.attachment ? await this.pollContent(msg, prefix) : undefined;
+    const content = poll ?? outboundContent(msg, prefix, this.numberOf);
+    const id = await this.send(sock, jid, content, quoted, msg.eventId);
     return { ids: [id], timestamp: Date.now() };
+  }
+
+  /**
+   * A Matrix poll as a native one, its key kept first (votes can come at once); undefined when
+   * it does not fit WhatsApp (then it goes as text). A repeated send keeps the first key.
+   */
+  private async pollContent(msg: OutboundMessage, prefix: string): Promise<AnyMessageContent | undefined> {
+    const poll = msg.poll;
+    if (!poll || !msg.eventId) return undefined;
+    const id = messageIdFor(msg.eventId);
+    const earlier = msg.again ? await recallPoll(this.ctx.store, id) : undefined;
+    const native = whatsappPoll(
+      poll,
+      `${prefix}${poll.question}`,
+      earlier ? Buffer.from(earlier.secret, "base64") : undefined,
+    );
+    if (!native) return undefined;
+    await rememberPoll(
+      this.ctx.store,
+      id,
+      pollRecord(native.secret, jidOfUser(this.ownNumber), poll.answers),
+    );
+    return native.content;
+  }
+
+  /**
+   * The owner's vote from Matrix as their own WhatsApp vote (a pollUpdateMessage encrypted with
+   * the poll's key). Others' votes stay in Matrix: the account votes only for its owner.
+   */
+  async votePoll(
+    chat: RemoteChatRef,
+    vote: { target: string; answers: string[]; sender: MatrixSender; eventId: string },
+  ): Promise<void> {
+    if (vote.sender.mxid !== this.login.ownerMxid) return;
+    const rec = await recallPoll(this.ctx.store, vote.target);
+    if (!rec) {
+      this.log.info("vote in a poll the bridge has no key for not sent", { poll: vote.target });
+      return;
+    }
+    const jid = this.jidFor(chat);
+    const me = jidOfUser(this.ownNumber);
+    const mine = rec.creator === me;
+    const pollKey = {
+      remoteJid: jid,
+      id: vote.target,
+      fromMe: mine,
+      ...(isGroupJid(jid) && !mine ? { participant: rec.creator } : {}),
+    };
+    const message = encryptVote(rec, pollKey, me, vote.answers);
+    if (!message) {
+      this.log.info("vote for answers the poll does not have not sent", { poll: vote.target });
+      return;
+    }
+    const id = messageIdFor(vote.eventId);
+    this.sent.set(id, true);
+    await this.acks.deliver(id, "vote", async () => {
+      await this.connected().relayMessage(jid, message, { messageId: id });
+    });
   }
 
   /** The phone number behind a WhatsApp user's ghost (mention pills); undefined for a privacy id or anyone else. */

@@ -183,6 +183,12 @@ export function mapMessage(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
       ? [{ ...base, kind: "reaction", target, key: reaction.text }]
       : [{ ...base, kind: "reaction-remove", target, key: "" }];
   }
+  const pollUpdate = content.pollUpdateMessage;
+  if (pollUpdate) {
+    const target = pollUpdate.pollCreationMessageKey?.id;
+    // Encrypted: the client, which keeps each poll's key, reads the answers (polls.ts).
+    return target ? [{ ...base, kind: "poll-vote", target, answers: [] }] : [];
+  }
   const replyTo = contextOf(content)?.stanzaId ?? undefined;
   const media = mediaOf(content);
   if (media && ctx.viewOnce !== "bridge" && isViewOnce(msg.message, content)) {

@@ -21,6 +21,7 @@ import { fillInlineImages, inlineMxc, resolveInlineImages } from "./inlineImages
 import { type UploadedMedia, uploadMessageMedia } from "./media";
 import { orderKeyOf } from "./orderKey";
 import { chatKey, type PortalService } from "./PortalService";
+import { deliverPollEvent } from "./polls";
 import { locationContent, POLL_START, pollStartContent } from "./richContent";
 
 const log = new Logger("InboundBridge");
@@ -82,7 +83,7 @@ export class InboundBridge {
 
   /** A message, edit or reaction of a ghost banned from the portal's room: dropped, logged. */
   private async banned(portal: Portal, event: RemoteEvent): Promise<boolean> {
-    if (event.kind !== "message" && event.kind !== "edit" && event.kind !== "reaction") return false;
+    if (!["message", "edit", "reaction", "poll-vote"].includes(event.kind)) return false;
     const mxid = this.opts.ghosts.mxidFor(portal.platform, event.sender.id);
     if (!(await this.opts.moderation?.isBanned(portal.roomId, mxid))) return false;
     log.info("event of a banned remote user dropped", { platform: portal.platform, kind: event.kind });
@@ -496,6 +497,15 @@ export class InboundBridge {
         }
         return;
       }
+      case "poll-vote":
+      case "poll-end":
+        return deliverPollEvent(portal, event, {
+          rowsHere: (p, id) => this.rowsHere(p, id),
+          ghost: () => this.ghost(portal, client, event),
+          isGhost: (mxid, platform) => ghosts.isGhost(mxid, platform),
+          intentOf: (mxid) => ghosts.intentOf(mxid),
+          txnId: txnIdFor,
+        });
       case "chat-info":
         return portals.applyChatInfo(portal, client, event.info, event.avatarRemoved === true);
       case "typing": {

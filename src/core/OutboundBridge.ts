@@ -33,6 +33,7 @@ import { txnIdFor } from "./InboundBridge";
 import { orderKeyOf } from "./orderKey";
 import type { Permissions } from "./Permissions";
 import type { PortalService } from "./PortalService";
+import { outboundPollOf, relayPollEvent } from "./polls";
 import { POLL_START, POLL_START_TYPES, pollText } from "./richContent";
 
 const log = new Logger("OutboundBridge");
@@ -298,7 +299,8 @@ export class OutboundBridge {
     ev: RoomEvent,
   ): Promise<boolean> {
     const { client, login } = entry;
-    if (ev.type !== "m.room.message" && ev.type !== "m.sticker") return false;
+    if (ev.type !== "m.room.message" && ev.type !== "m.sticker" && !POLL_START_TYPES.has(ev.type))
+      return false;
     if (!canRelay(client) || ev.sender === login.ownerMxid) return false;
     if (await client.relayEnabled(chatRefOf(portal))) return false;
     await this.cannot(
@@ -412,6 +414,17 @@ export class OutboundBridge {
       case POLL_START:
       case "m.poll.start":
         return this.message(portal, client, chat, ev, again, item);
+      case "org.matrix.msc3381.poll.end":
+      case "m.poll.end":
+      case "org.matrix.msc3381.poll.response":
+      case "m.poll.response":
+        return relayPollEvent(client, chat, ev, {
+          rowOf: async (eventId) =>
+            (await this.opts.store.getMessagesByEvent(eventId)).find(
+              (r) => r.platform === portal.platform && r.chatId === portal.chatId,
+            ),
+          sender: () => this.sender(ev),
+        });
       case "m.reaction":
         return this.reaction(portal, client, chat, ev, relates);
       case "m.room.redaction":
@@ -475,6 +488,12 @@ export class OutboundBridge {
     }
     if (typeof replyId === "string" && !(relates.rel_type === "m.thread" && relates.is_falling_back)) {
       msg.replyTo = await this.remoteIdOf(portal, replyId);
+    }
+    if (POLL_START_TYPES.has(ev.type)) {
+      const poll = outboundPollOf(c);
+      if (poll) msg.poll = poll;
+      else
+        log.info("poll start without a readable question and answers sent as text", { event: ev.event_id });
     }
     if (msgtype === "m.location") {
       // A geo URI that does not read goes out as its body, as text.

@@ -124,6 +124,20 @@ export interface RemotePoll {
   maxSelections: number;
 }
 
+/**
+ * A Matrix poll going out (from an MSC3381 poll start): a connector that has native polls sends
+ * one when it fits the platform's limits, else `text` as usual. The answer ids are the Matrix
+ * poll's: votes reported later ({@link RemotePollVote}) name the answers by these ids.
+ */
+export interface OutboundPoll {
+  question: string;
+  answers: Array<{ id: string; text: string }>;
+  /** How many answers one voter may choose (1 or more). */
+  maxSelections: number;
+  /** Whether voters see the results before the poll ends. */
+  disclosed: boolean;
+}
+
 export interface Media {
   data: Buffer;
   mimetype: string;
@@ -166,6 +180,8 @@ export interface OutboundMessage {
    * (the event's body) as usual; so does every connector for a location it could not read.
    */
   location?: RemoteLocation;
+  /** A poll (the message's `text` is its text form, for platforms or polls that cannot be native). */
+  poll?: OutboundPoll;
   /**
    * The Matrix event this message relays: the key a connector derives a platform idempotency
    * key from (a Discord nonce, a WhatsApp message id), so a send repeated after a crash is
@@ -258,6 +274,28 @@ export interface InlineImage {
   ref: MediaRef;
 }
 
+/**
+ * Someone's choice in a poll changed: `answers` is their whole current choice (empty: they took
+ * their vote back), by the answer ids the Matrix poll has (a platform poll's {@link RemotePoll}
+ * ids; for a poll the bridge sent, the {@link OutboundPoll} ids it was given). The core sends it
+ * as an MSC3381 poll response by the voter's ghost.
+ */
+export interface RemotePollVote extends RemoteEventBase {
+  kind: "poll-vote";
+  /** The poll's message. */
+  target: string;
+  answers: string[];
+}
+
+/**
+ * A poll was closed on the platform. The core ends the Matrix poll as its creator's ghost; a
+ * poll that came from Matrix is ended there by its creator, so it is left alone.
+ */
+export interface RemotePollEnd extends RemoteEventBase {
+  kind: "poll-end";
+  target: string;
+}
+
 export interface RemoteReactionRemove extends RemoteEventBase {
   kind: "reaction-remove";
   target: string;
@@ -317,6 +355,8 @@ export type RemoteEvent =
   | RemoteDelete
   | RemoteReaction
   | RemoteReactionRemove
+  | RemotePollVote
+  | RemotePollEnd
   | RemoteTyping
   | RemoteRead
   | RemoteMember
@@ -436,6 +476,36 @@ export interface ReactionHandling {
    */
   sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void>;
   removeReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void>;
+}
+
+/**
+ * Ending, from Matrix, a poll the connector sent natively (Telegram `stopPoll`, Discord's poll
+ * expiry): called when the poll's creator ends it in Matrix. A poll that went out as text is
+ * left as it is (the connector knows which it sent).
+ */
+export interface PollHandling {
+  endPoll(chat: RemoteChatRef, remoteId: string): Promise<void>;
+}
+
+/**
+ * A Matrix user's vote in a poll sent out as a native poll or received from the platform, cast
+ * on the platform as that user's own vote: only where the login is that user's own account (a
+ * personal WhatsApp login votes for its owner; a bot cannot vote for others). The connector
+ * decides whom it may vote for and ignores the rest.
+ */
+export interface PollVoteHandling {
+  votePoll(
+    chat: RemoteChatRef,
+    vote: {
+      /** The poll's message. */
+      target: string;
+      /** The whole choice, by the Matrix poll's answer ids ([]: taken back). */
+      answers: string[];
+      sender: MatrixSender;
+      /** The Matrix poll response: the key of a platform message id, as for messages. */
+      eventId: string;
+    },
+  ): Promise<void>;
 }
 
 export interface RedactionHandling {
@@ -604,6 +674,8 @@ export const canMute = (c: NetworkClient): c is NetworkClient & MuteHandling => 
 export const canSetChatInfo = (c: NetworkClient): c is NetworkClient & ChatInfoHandling =>
   has(c, "setChatName");
 export const canRelay = (c: NetworkClient): c is NetworkClient & RelayHandling => has(c, "setRelay");
+export const canVotePoll = (c: NetworkClient): c is NetworkClient & PollVoteHandling => has(c, "votePoll");
+export const canEndPoll = (c: NetworkClient): c is NetworkClient & PollHandling => has(c, "endPoll");
 export const canOrder = (c: NetworkClient): c is NetworkClient & OrderedIds => has(c, "orderKey");
 export const canBackfill = (c: NetworkClient): c is NetworkClient & BackfillHandling =>
   has(c, "fetchMessagesAfter");

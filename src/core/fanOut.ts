@@ -1,6 +1,7 @@
 import { isLive } from "../matrix/live";
 import type { RoomEvent } from "../matrix/MatrixApi";
 import { DELETED_IN } from "./InboundBridge";
+import { POLL_END_TYPES, POLL_RESPONSE_TYPES } from "./polls";
 import { POLL_START_TYPES } from "./richContent";
 
 /*
@@ -54,6 +55,9 @@ export const RELAYED_TYPES = new Set([
   "m.room.name",
   "m.room.topic",
   "m.room.avatar",
-  // Polls go out as their text (no connector sends native polls from Matrix yet).
+  // Polls go out natively where the platform has polls (else as text); their end stops a
+  // native poll; a vote goes out only as its voter's own (a personal login), never by a bot.
   ...POLL_START_TYPES,
+  ...POLL_END_TYPES,
+  ...POLL_RESPONSE_TYPES,
 ]);

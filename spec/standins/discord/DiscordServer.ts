@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
 import { DiscordWorld, type GuildSpec, type Obj, sf, type UserSpec } from "./DiscordWorld";
 import { buttonPress } from "./interactions";
+import { castVote, finalize, type PollContext, type PollVotes, pollRoutes } from "./polls";
 import { type Answer, type Body, parseBody, restRoutes } from "./rest";
 
 export {
@@ -99,11 +100,14 @@ export class DiscordServer {
     private readonly heartbeatMs: number,
   ) {
     this.world = new DiscordWorld(bot, () => this.url);
-    this.routes = restRoutes({
-      world: this.world,
-      gatewayUrl: () => `ws://127.0.0.1:${this.port}/gateway`,
-      dispatch: (t, d) => this.dispatch(t, d),
-    });
+    this.routes = [
+      ...restRoutes({
+        world: this.world,
+        gatewayUrl: () => `ws://127.0.0.1:${this.port}/gateway`,
+        dispatch: (t, d) => this.dispatch(t, d),
+      }),
+      ...pollRoutes(this.pollContext, this.pollVotes),
+    ];
   }
 
   static async start(opts: {
@@ -179,6 +183,32 @@ export class DiscordServer {
   /** The bot's callback to an interaction, once it answered. */
   interactionResponse(id: string): Obj | undefined {
     return this.world.interactions.get(id)?.response;
+  }
+
+  /** Each user's answers in each poll. */
+  private readonly pollVotes: PollVotes = new Map();
+  private get pollContext(): PollContext {
+    return {
+      world: this.world,
+      dispatch: (t, d) => this.dispatch(t, d),
+      intents: () => Number(this.gatewayOps.filter((o) => o.op === 2).at(-1)?.d.intents ?? 0),
+    };
+  }
+
+  /** A user adds (or with `remove` takes back) a vote: MESSAGE_POLL_VOTE_ADD / _REMOVE, as Discord sends them. */
+  vote(v: {
+    channelId: string;
+    messageId: string;
+    userId: string;
+    answerId: number;
+    remove?: boolean;
+  }): void {
+    castVote(this.pollContext, this.pollVotes, v);
+  }
+
+  /** A poll ends (its time ran out, or its author ended it): MESSAGE_UPDATE with final results. */
+  endPoll(channelId: string, messageId: string): Obj {
+    return finalize(this.pollContext, this.pollVotes, channelId, messageId);
   }
 
   /** A message as Discord shows it now (content, components). */

@@ -6,6 +6,7 @@
  */
 import { type DiscordWorld, type Obj, sf } from "./DiscordWorld";
 import { ADMINISTRATOR, checkComponents, interactionCallback, memberPermissions } from "./interactions";
+import { pollField } from "./polls";
 
 /** A parsed request body: JSON fields, plus the files of a multipart upload. */
 export interface Body {
@@ -91,7 +92,10 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
       ];
     const checked = checkComponents(body.json.components);
     if ("error" in checked) return checked.error;
+    const poll = body.json.poll === undefined ? undefined : pollField(body.json.poll);
+    if (poll && "error" in poll) return poll.error;
     const fields: Obj = { author, content, attachments: attachmentsOf(channelId, body), ...extra };
+    if (poll) fields.poll = poll.poll;
     if (checked.components) fields.components = checked.components;
     const ref = body.json.message_reference as Obj | undefined;
     if (ref?.message_id) {

@@ -60,6 +60,15 @@ export interface SentMessage {
   message_thread_id?: number;
   /** The Location, for sendLocation. */
   location?: Obj;
+  /** The poll as sendPoll asked for it, for sendPoll (`closed` once stopped). */
+  poll?: {
+    question: string;
+    options: string[];
+    is_anonymous: boolean;
+    allows_multiple_answers: boolean;
+    hide_results_until_closes?: true;
+    closed?: boolean;
+  };
   /** The uploaded file, for media sends. */
   upload?: { name: string; data: Buffer; file_id: string; mimetype: string };
   edits: number;

@@ -25,6 +25,7 @@ import {
   type UserSpec,
 } from "./BotWorld";
 import { botMethods, errorAnswer } from "./methods";
+import { type Ballots, vote } from "./polls";
 import { type WebhookDelivery, WebhookPusher, type WebhookSpec } from "./WebhookPusher";
 import { BotApiError, type Params, parseBody } from "./wire";
 
@@ -87,6 +88,8 @@ export class TelegramServer {
   private readonly pollWaiters = new Set<() => void>();
   private readonly callWaiters = new Set<() => void>();
   private readonly failures: Array<{ method: string; spec: FailSpec; left: number }> = [];
+  /** Each user's choice in each poll. */
+  private readonly ballots: Ballots = new Map();
   /** Webhook delivery, once the bot called setWebhook. */
   private readonly pusher: WebhookPusher;
   private constructor(
@@ -98,7 +101,7 @@ export class TelegramServer {
     botUser: Obj & { id: number },
   ) {
     this.world = new BotWorld(botUser);
-    this.methods = botMethods(this.world);
+    this.methods = botMethods(this.world, { push: (u) => this.injectUpdate(u), ballots: this.ballots });
     this.pusher = new WebhookPusher({
       next: () => this.updates.find((u) => this.wanted(u)),
       delivered: (u) => {
@@ -284,6 +287,14 @@ export class TelegramServer {
     return this.injectUpdate({
       [c.spec.type === "channel" ? "edited_channel_post" : "edited_message"]: { ...m.message },
     });
+  }
+
+  /**
+   * A user votes in the poll of a message (`options`: positions; [] takes the vote back): the
+   * bot gets `poll_answer` and `poll` updates when the poll is its own, as on Telegram.
+   */
+  injectVote(v: { chat: number; message_id: number; from: number; options: number[] }): void {
+    vote({ world: this.world, push: (u) => this.injectUpdate(u) }, this.ballots, v);
   }
 
   /** `message_reaction`: the user's reactions on a message went from `old` to `new` (emoji). */

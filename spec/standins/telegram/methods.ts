@@ -11,6 +11,7 @@ import {
   type Obj,
   type SentMessage,
 } from "./BotWorld";
+import { type Ballots, pollMethods } from "./polls";
 import { BotApiError, badRequest, type Params, telegramHtmlToPlain } from "./wire";
 
 /** Emoji Telegram accepts in `setMessageReaction` (ReactionTypeEmoji). */
@@ -115,7 +116,10 @@ function locationParams(p: Params): Obj {
 }
 
 /** The Bot API methods, bound to one world. */
-export function botMethods(world: BotWorld): Record<string, Handler> {
+export function botMethods(
+  world: BotWorld,
+  polls: { push(update: Obj): void; ballots: Ballots } = { push: () => undefined, ballots: new Map() },
+): Record<string, Handler> {
   const bot = world.bot.id;
 
   /** Reply target and thread from `reply_parameters` / `reply_to_message_id` / `message_thread_id`. */
@@ -249,6 +253,7 @@ export function botMethods(world: BotWorld): Record<string, Handler> {
   }
 
   const methods: Record<string, Handler> = {
+    ...pollMethods({ world, context, record, push: polls.push }, polls.ballots),
     getMe: () => world.userObj(bot),
     logOut: () => true,
     sendMessage: (p) => {

@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
+import type { DiscordServer } from "../../standins/discord/DiscordServer";
+import { discordSection, startWorld, until, type WorldIds } from "../../standins/discord/harness";
+import { DIRECT_MESSAGE_POLLS, GUILD_MESSAGE_POLLS } from "../../standins/discord/polls";
+import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
+
+const dcGhost = (id: string) => `@_discord_${id}:localhost`;
+const POLL_START = "org.matrix.msc3381.poll.start";
+const POLL_RESPONSE = "org.matrix.msc3381.poll.response";
+const POLL_END = "org.matrix.msc3381.poll.end";
+const TEXT = "org.matrix.msc1767.text";
+
+const pollContent = (question: string, answers: string[], max = 1): Record<string, unknown> => ({
+  [POLL_START]: {
+    question: { [TEXT]: question },
+    kind: "org.matrix.msc3381.poll.disclosed",
+    max_selections: max,
+    answers: answers.map((a, i) => ({ id: `m-${i}`, [TEXT]: a })),
+  },
+  [TEXT]: question,
+  body: question,
+});
+const refersTo = (e: MatrixEvent, id: string): boolean =>
+  (e.content["m.relates_to"] as { event_id?: string } | undefined)?.event_id === id;
+const answersOf = (e: MatrixEvent): unknown =>
+  (e.content[POLL_RESPONSE] as { answers?: unknown } | undefined)?.answers;
+
+describe("Discord polls both ways end to end (discord.js ↔ Discord stand-in, real Synapse)", function () {
+  this.timeout(120_000);
+  let dc: DiscordServer;
+  let ids: WorldIds;
+  let core: CoreRig;
+  let alice: MatrixTestClient;
+  let room: string;
+  const inRoom =
+    (p: (e: MatrixEvent) => boolean) =>
+    (e: MatrixEvent): boolean =>
+      e.room_id === room && p(e);
+
+  before(async () => {
+    ({ server: dc, ids } = await startWorld());
+    core = await startCoreRig({ platforms: { discord: discordSection(dc, [ids.guild]) } });
+    alice = await user("alice");
+    await until(() => dc.liveSessions() === 1, 60_000, "the bridge's gateway session");
+    await new Promise((r) => setTimeout(r, 1000));
+    dc.postMessage(ids.random, ids.alice, "polls start");
+    room = await portalRoomFor(alice, ids.random, "discord");
+    await alice.waitFor(inRoom((e) => e.content.body === "polls start"));
+  });
+  after(async () => {
+    await core?.stop();
+    await dc?.close();
+  });
+
+  it("the bridge asks for the poll intents", () => {
+    const identify = dc.gatewayOps.filter((o) => o.op === 2).at(-1);
+    const intents = Number(identify?.d.intents);
+    assert.ok(intents & GUILD_MESSAGE_POLLS && intents & DIRECT_MESSAGE_POLLS);
+  });
+
+  let start: string;
+  let messageId: string;
+
+  it("a Matrix poll goes out as a native Discord poll posted by the bot", async () => {
+    const n = dc.calls.length;
+    start = await alice.sendEvent(room, POLL_START, pollContent("Pick a day", ["Mon", "Tue", "Wed"], 2));
+    const call = await dc.waitFor(
+      (c) =>
+        dc.calls.indexOf(c) >= n &&
+        c.method === "POST" &&
+        c.path === `/channels/${ids.random}/messages` &&
+        c.body.json.poll !== undefined,
+    );
+    assert.equal(call.status, 200);
+    const poll = call.body.json.poll as Record<string, unknown>;
+    assert.deepEqual(poll.question, { text: "alice: Pick a day" });
+    assert.deepEqual(
+      (poll.answers as Array<{ poll_media: { text: string } }>).map((a) => a.poll_media.text),
+      ["Mon", "Tue", "Wed"],
+    );
+    assert.equal(poll.allow_multiselect, true);
+    assert.ok(
+      Number.isInteger(poll.duration) && (poll.duration as number) >= 1 && (poll.duration as number) <= 768,
+    );
+    messageId = String((call.response as { id: string }).id);
+  });
+
+  it("votes added and removed on Discord arrive as the voter's whole choice, from their ghost", async () => {
+    dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 1 });
+    const one = await alice.waitFor(inRoom((e) => e.type === POLL_RESPONSE && refersTo(e, start)));
+    assert.equal(one.sender, dcGhost(ids.bob));
+    assert.deepEqual(one.content["m.relates_to"], { rel_type: "m.reference", event_id: start });
+    assert.deepEqual(answersOf(one), ["m-0"]);
+    dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 3 });
+    await alice.waitFor(
+      inRoom(
+        (e) => e.type === POLL_RESPONSE && JSON.stringify(answersOf(e)) === JSON.stringify(["m-0", "m-2"]),
+      ),
+    );
+    dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 1, remove: true });
+    await alice.waitFor(
+      inRoom((e) => e.type === POLL_RESPONSE && JSON.stringify(answersOf(e)) === JSON.stringify(["m-2"])),
+    );
+    dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 3, remove: true });
+    const none = await alice.waitFor(
+      inRoom((e) => e.type === POLL_RESPONSE && JSON.stringify(answersOf(e)) === JSON.stringify([])),
+    );
+    assert.equal(none.sender, dcGhost(ids.bob));
+  });
+
+  it("the creator's poll end in Matrix ends the Discord poll at once, with nothing echoed back", async () => {
+    const n = dc.calls.length;
+    const end = await alice.sendEvent(room, POLL_END, {
+      "m.relates_to": { rel_type: "m.reference", event_id: start },
+      [POLL_END]: {},
+      [TEXT]: "Ended",
+      body: "Ended",
+    });
+    const call = await dc.waitFor(
+      (c) =>
+        dc.calls.indexOf(c) >= n &&
+        c.method === "POST" &&
+        c.path === `/channels/${ids.random}/polls/${messageId}/expire`,
+    );
+    assert.equal(call.status, 200);
+    const stored = dc.message(ids.random, messageId) as { poll: { results: { is_finalized: boolean } } };
+    const results = stored.poll.results;
+    assert.equal(results.is_finalized, true);
+    dc.postMessage(ids.random, ids.alice, "after the expiry");
+    await alice.waitFor(inRoom((e) => e.content.body === "after the expiry"));
+    const ends = (await alice.messages(room, { limit: 30 })).filter((e) => e.type === POLL_END);
+    assert.deepEqual(
+      ends.map((e) => e.event_id),
+      [end],
+    );
+  });
+
+  it("a Matrix poll over Discord's limits (11 answers) goes out as text", async () => {
+    const n = dc.calls.length;
+    const answers = Array.from({ length: 11 }, (_, i) => `Choice ${i + 1}`);
+    await alice.sendEvent(room, POLL_START, pollContent("Too many", answers));
+    const call = await dc.waitFor(
+      (c) =>
+        dc.calls.indexOf(c) >= n &&
+        c.method === "POST" &&
+        String(c.body.json.content ?? "").includes("Poll: Too many"),
+    );
+    assert.equal(call.status, 200);
+    assert.equal(call.body.json.poll, undefined);
+  });
+
+  it("a Discord user's poll: votes by Discord's answer ids, its end from the creator's ghost", async () => {
+    const msg = dc.postMessage(ids.random, ids.alice, "", {
+      poll: {
+        question: { text: "Cats or dogs?" },
+        answers: [
+          { answer_id: 1, poll_media: { text: "Cats" } },
+          { answer_id: 2, poll_media: { text: "Dogs" } },
+        ],
+        expiry: new Date(Date.now() + 3_600_000).toISOString(),
+        allow_multiselect: false,
+        layout_type: 1,
+        results: { is_finalized: false, answer_counts: [] },
+      },
+    });
+    const startEv = await alice.waitFor(
+      inRoom((e) => e.type === POLL_START && e.sender === dcGhost(ids.alice)),
+    );
+    dc.vote({ channelId: ids.random, messageId: String(msg.id), userId: ids.bob, answerId: 2 });
+    const vote = await alice.waitFor(
+      inRoom((e) => e.type === POLL_RESPONSE && refersTo(e, startEv.event_id!)),
+    );
+    assert.deepEqual(answersOf(vote), ["2"]);
+    dc.endPoll(ids.random, String(msg.id));
+    const end = await alice.waitFor(inRoom((e) => e.type === POLL_END && refersTo(e, startEv.event_id!)));
+    assert.equal(end.sender, dcGhost(ids.alice));
+  });
+
+  it("malformed vote dispatches are dropped; the next message still arrives", async () => {
+    dc.dispatch("MESSAGE_POLL_VOTE_ADD", {
+      user_id: "x",
+      channel_id: ids.random,
+      message_id: "1",
+      answer_id: 1,
+    });
+    dc.dispatch("MESSAGE_POLL_VOTE_ADD", {
+      user_id: ids.bob,
+      channel_id: ids.random,
+      message_id: "1",
+      answer_id: -4,
+    });
+    dc.dispatch("MESSAGE_POLL_VOTE_REMOVE", {});
+    dc.dispatch("MESSAGE_UPDATE", {
+      id: "1",
+      channel_id: ids.random,
+      poll: { results: { is_finalized: true } },
+    });
+    dc.postMessage(ids.random, ids.alice, "after the junk");
+    await alice.waitFor(inRoom((e) => e.content.body === "after the junk"));
+  });
+});

@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  applyVote,
+  DiscordPolls,
+  discordPollData,
+  pollFinalizedOf,
+  voteDispatchOf,
+} from "../../../../bridges/discord/polls";
+import type { OutboundPoll, RemoteEvent } from "../../../../src/core/connector";
+import { Logger } from "../../../../src/log/Logger";
+import { fuzzParams } from "../../../harness/fuzz";
+
+const poll = (n: number, len = 4, question = "Q"): OutboundPoll => ({
+  question,
+  answers: Array.from({ length: n }, (_, i) => ({ id: `m${i}`, text: "x".repeat(len) })),
+  maxSelections: 1,
+  disclosed: true,
+});
+
+function memoryStore() {
+  const kv = new Map<string, string>();
+  return {
+    kv,
+    store: {
+      query: async () => [],
+      kvGet: async (k: string) => kv.get(k),
+      kvSet: async (k: string, v: string) => void kv.set(k, v),
+    },
+  };
+}
+
+describe("Discord polls: limits, vote dispatches and ends", () => {
+  it("a Matrix poll fits Discord's limits (1-10 answers of 55, question 300) or is none", () => {
+    assert.deepEqual(discordPollData(poll(2), "Q"), {
+      question: { text: "Q" },
+      answers: [{ text: "xxxx" }, { text: "xxxx" }],
+      duration: 768,
+      allowMultiselect: false,
+    });
+    assert.equal(discordPollData({ ...poll(3), maxSelections: 2 }, "Q")?.allowMultiselect, true);
+    assert.ok(discordPollData(poll(10), "Q"));
+    assert.equal(discordPollData(poll(11), "Q"), undefined);
+    assert.equal(discordPollData(poll(2, 56), "Q"), undefined);
+    assert.equal(discordPollData(poll(2), "q".repeat(301)), undefined);
+  });
+
+  it("reads vote dispatches strictly and keeps each voter's whole choice", () => {
+    const v = voteDispatchOf("MESSAGE_POLL_VOTE_ADD", {
+      user_id: "1",
+      channel_id: "2",
+      message_id: "3",
+      answer_id: 2,
+    });
+    assert.deepEqual(v, { remove: false, userId: "1", channelId: "2", messageId: "3", answerId: 2 });
+    assert.equal(
+      typeof voteDispatchOf("MESSAGE_POLL_VOTE_ADD", { user_id: "1", channel_id: "2", message_id: "3" }),
+      "string",
+    );
+    assert.deepEqual(applyVote([3, 1], { remove: false, answerId: 2 }), [1, 2, 3]);
+    assert.deepEqual(applyVote([1], { remove: true, answerId: 1 }), []);
+    assert.deepEqual(
+      pollFinalizedOf({
+        id: "9",
+        channel_id: "2",
+        author: { id: "5" },
+        poll: { results: { is_finalized: true } },
+      }),
+      {
+        channelId: "2",
+        messageId: "9",
+        authorId: "5",
+      },
+    );
+    assert.equal(
+      pollFinalizedOf({ id: "9", channel_id: "2", poll: { results: { is_finalized: false } } }),
+      undefined,
+    );
+  });
+
+  it("a poll from Matrix reports votes by its Matrix answer ids; a Discord poll by Discord's", async () => {
+    const { store } = memoryStore();
+    const events: RemoteEvent[] = [];
+    const polls = new DiscordPolls({
+      store,
+      log: new Logger("test"),
+      emit: async (ev) => void events.push(ev),
+      chatOf: (id) => ({ id }),
+      botId: () => "100",
+    });
+    await polls.remember("30", poll(3), [1, 2, 3]);
+    const vote = (message: string, answer: number, remove = false) =>
+      polls.onDispatch({
+        t: remove ? "MESSAGE_POLL_VOTE_REMOVE" : "MESSAGE_POLL_VOTE_ADD",
+        d: { user_id: "7", channel_id: "2", message_id: message, answer_id: answer },
+      });
+    vote("30", 3);
+    vote("30", 1);
+    vote("30", 3, true);
+    vote("31", 2);
+    polls.onDispatch({
+      t: "MESSAGE_UPDATE",
+      d: { id: "30", channel_id: "2", author: { id: "100" }, poll: { results: { is_finalized: true } } },
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const votes = events.filter((e) => e.kind === "poll-vote");
+    assert.deepEqual(
+      votes.map((e) => (e.kind === "poll-vote" ? [e.target, e.answers] : [])),
+      [
+        ["30", ["m2"]],
+        ["30", ["m0", "m2"]],
+        ["30", ["m0"]],
+        ["31", ["2"]],
+      ],
+    );
+    const end = events.find((e) => e.kind === "poll-end");
+    assert.equal(end?.fromSelf, true, "the end of the bot's own poll is its own doing");
+  });
+
+  it("fuzz: hostile dispatches never throw; others' events still go through", async () => {
+    const { store } = memoryStore();
+    const events: RemoteEvent[] = [];
+    const polls = new DiscordPolls({
+      store,
+      log: new Logger("test"),
+      emit: async (ev) => void events.push(ev),
+      chatOf: (id) => ({ id }),
+      botId: () => "100",
+    });
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.anything(),
+          fc.record({
+            t: fc.constantFrom("MESSAGE_POLL_VOTE_ADD", "MESSAGE_POLL_VOTE_REMOVE", "MESSAGE_UPDATE", "X"),
+            d: fc.oneof(
+              fc.anything(),
+              fc.record({
+                user_id: fc.oneof(fc.string(), fc.anything()),
+                channel_id: fc.oneof(fc.constant("2"), fc.anything()),
+                message_id: fc.oneof(fc.constant("30"), fc.string()),
+                answer_id: fc.oneof(fc.integer(), fc.anything()),
+                id: fc.anything(),
+                poll: fc.anything(),
+              }),
+            ),
+          }),
+        ),
+        (packet) => {
+          polls.onDispatch(packet);
+          const v = voteDispatchOf((packet as { t?: unknown })?.t, (packet as { d?: unknown })?.d);
+          if (typeof v === "object") assert.ok(/^\d+$/.test(v.userId) && v.answerId >= 1);
+        },
+      ),
+      fuzzParams(500),
+    );
+    polls.onDispatch({
+      t: "MESSAGE_POLL_VOTE_ADD",
+      d: { user_id: "8", channel_id: "2", message_id: "77", answer_id: 1 },
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(events.some((e) => e.kind === "poll-vote" && e.target === "77" && e.sender.id === "8"));
+    for (const e of events)
+      if (e.kind === "poll-vote") for (const a of e.answers) assert.equal(typeof a, "string");
+  });
+});
