@@ -37,6 +37,7 @@ import type {
 } from "../../src/core/connector";
 import { BridgeError } from "../../src/core/errors";
 import { integerOrderKey } from "../../src/core/orderKey";
+import { botClient } from "./botFetch";
 import { chatAllowed, type TelegramConfig } from "./config";
 import {
   chatTitle,
@@ -93,7 +94,7 @@ export class TelegramClient
     token: string,
     webhook?: TelegramWebhook,
   ) {
-    this.bot = new Bot(token, { client: { apiRoot: cfg.apiRoot } });
+    this.bot = new Bot(token, { client: botClient(cfg.apiRoot) });
     this.files = new TelegramFiles(this.bot.api, cfg.apiRoot, token);
     this.polls = new TelegramPolls(ctx.store, ctx.log);
     this.mapper = new InboundMapper({

@@ -6,6 +6,7 @@
 import { Bot } from "grammy";
 import type { ConnectorContext, LoginRef, NetworkClient, NetworkConnector } from "../../src/core/connector";
 import { registerSecret } from "../../src/log/Logger";
+import { botClient } from "./botFetch";
 import { isBotToken, readTelegramConfig, type TelegramConfig } from "./config";
 import { describe, mapTelegramError, type TelegramError } from "./errors";
 import { TelegramClient } from "./TelegramClient";
@@ -48,7 +49,7 @@ class TelegramConnector implements NetworkConnector {
     registerSecret(token);
     let me: { id: number; username?: string };
     try {
-      me = await new Bot(token, { client: { apiRoot: cfg.apiRoot } }).api.getMe();
+      me = await new Bot(token, { client: botClient(cfg.apiRoot) }).api.getMe();
     } catch (raw) {
       const err = mapTelegramError(raw) as TelegramError;
       throw new Error(err.status === 401 || err.status === 404 ? "the token is not valid" : describe(err));
@@ -84,7 +85,7 @@ class TelegramConnector implements NetworkConnector {
     if (!cfg.botToken)
       return { ok: true, message: "no bot_token configured (bots log in with `login telegram <token>`)" };
     try {
-      const api = new Bot(cfg.botToken, { client: { apiRoot: cfg.apiRoot } }).api;
+      const api = new Bot(cfg.botToken, { client: botClient(cfg.apiRoot) }).api;
       const me = await api.getMe();
       const who = `logged in as @${me.username ?? me.id}`;
       if (cfg.mode !== "webhook") return { ok: true, message: who };

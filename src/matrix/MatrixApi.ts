@@ -1,4 +1,4 @@
-import { type HttpAnswer, HttpCallError, httpCall } from "./httpCall";
+import { type HttpAnswer, HttpCallError, httpCall } from "../core/httpCall";
 
 /** An error answer from the homeserver, or a failure to reach it. */
 export class MatrixError extends Error {

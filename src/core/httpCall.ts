@@ -1,13 +1,15 @@
 import http from "node:http";
 import https from "node:https";
+import type { Readable } from "node:stream";
 
 /**
  * One HTTP request over kept-alive connections, the whole answer read. The homeserver client's
- * calls go through here rather than `fetch`: node:http costs a fraction of the CPU per request
- * (no web streams, no per-request abort machinery), and every relayed message makes at least one.
+ * and the Bot API client's calls go through here rather than `fetch`: node:http costs a
+ * fraction of the CPU per request (no web streams, no per-request abort machinery), and every
+ * relayed message makes at least one.
  */
 
-/** Connections to the homeserver stay open between requests (one per concurrent request). */
+/** Connections stay open between requests (one per concurrent request to a server). */
 const agents = {
   "http:": new http.Agent({ keepAlive: true }),
   "https:": new https.Agent({ keepAlive: true }),
@@ -22,9 +24,12 @@ export interface HttpAnswer {
 export interface HttpCallOptions {
   method: string;
   headers: Record<string, string>;
-  body?: string | Buffer;
+  /** A stream goes out as it is read (chunked): an upload. */
+  body?: string | Buffer | Readable;
   /** For the whole exchange, connecting to the last byte of the answer. */
   timeoutMs: number;
+  /** Ends the request at once (the answer fails with code ABORT_ERR). */
+  signal?: AbortSignal;
 }
 
 /** Failure to get an answer at all; `code` is the socket's (ECONNREFUSED…) or TIMEOUT. */
@@ -45,8 +50,8 @@ export async function httpCall(url: string, opts: HttpCallOptions): Promise<Http
     return await once(url, opts);
   } catch (err) {
     // The server closed an idle kept-alive connection just as it was reused: the request never
-    // reached it, so it is sent once more on a fresh connection.
-    if (err instanceof HttpCallError && err.reusedReset) return once(url, opts);
+    // reached it, so it is sent once more on a fresh connection (a stream cannot be read twice).
+    if (err instanceof HttpCallError && err.reusedReset && !isStream(opts.body)) return once(url, opts);
     throw err;
   }
 }
@@ -65,17 +70,25 @@ function once(url: string, opts: HttpCallOptions): Promise<HttpAnswer> {
       reject(new HttpCallError(`unsupported protocol ${u.protocol}`, "ERR_INVALID_PROTOCOL"));
       return;
     }
+    if (opts.signal?.aborted) {
+      reject(new HttpCallError("aborted", "ABORT_ERR"));
+      return;
+    }
     const headers: Record<string, string | number> = { ...opts.headers };
-    if (opts.body !== undefined) headers["Content-Length"] = Buffer.byteLength(opts.body);
+    const { body } = opts;
+    if (body !== undefined && !isStream(body)) headers["Content-Length"] = Buffer.byteLength(body);
     const req = (u.protocol === "https:" ? https : http).request(u, { method: opts.method, agent, headers });
     let settled = false;
+    const onAbort = () => fail(new HttpCallError("aborted", "ABORT_ERR"));
     const fail = (err: HttpCallError) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
       req.destroy();
       reject(err);
     };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
     const timer = setTimeout(
       () => fail(new HttpCallError(`no answer within ${opts.timeoutMs} ms`, "TIMEOUT")),
       opts.timeoutMs,
@@ -99,9 +112,19 @@ function once(url: string, opts: HttpCallOptions): Promise<HttpAnswer> {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        opts.signal?.removeEventListener("abort", onAbort);
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
       });
     });
-    req.end(opts.body);
+    if (isStream(body)) {
+      body.on("error", (err: Error) =>
+        fail(new HttpCallError(`the upload failed: ${err.message}`, "ERR_BODY")),
+      );
+      body.pipe(req);
+    } else req.end(body);
   });
+}
+
+function isStream(body: unknown): body is Readable {
+  return typeof body === "object" && body !== null && typeof (body as Readable).pipe === "function";
 }

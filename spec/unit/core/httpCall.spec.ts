@@ -1,0 +1,106 @@
+/**
+ * The kept-alive HTTP client on a real socket: a stop (abort signal) ends a request at once,
+ * before or while it runs; an upload streamed from a Readable arrives whole and is not sent a
+ * second time; a failing upload stream fails the request.
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import type net from "node:net";
+import { Readable } from "node:stream";
+import { HttpCallError, httpCall } from "../../../src/core/httpCall";
+
+async function server(
+  handler: (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => void,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const srv = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => handler(req, Buffer.concat(chunks), res));
+  });
+  srv.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
+  };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof HttpCallError, String(err));
+    return err.code;
+  }
+  assert.fail("resolved");
+}
+
+describe("httpCall: stops and streamed uploads", () => {
+  it("ends a request when its signal aborts, before it starts or while it waits", async () => {
+    const srv = await server(() => undefined); // never answers: a long poll
+    try {
+      const stopped = new AbortController();
+      stopped.abort();
+      assert.equal(
+        await codeOf(
+          httpCall(srv.url, { method: "GET", headers: {}, timeoutMs: 60_000, signal: stopped.signal }),
+        ),
+        "ABORT_ERR",
+      );
+      const stop = new AbortController();
+      const started = Date.now();
+      const pending = httpCall(srv.url, {
+        method: "GET",
+        headers: {},
+        timeoutMs: 60_000,
+        signal: stop.signal,
+      });
+      setTimeout(() => stop.abort(), 50);
+      assert.equal(await codeOf(pending), "ABORT_ERR");
+      assert.ok(Date.now() - started < 5_000, "ended at the stop, not at the timeout");
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("streams an upload from a Readable (chunked), and fails the request when the stream fails", async () => {
+    const got: Array<{ body: Buffer; chunked: boolean }> = [];
+    const srv = await server((req, body, res) => {
+      got.push({ body, chunked: req.headers["transfer-encoding"] === "chunked" });
+      res.end(JSON.stringify({ ok: true, size: body.length }));
+    });
+    try {
+      const parts = [Buffer.from("--b\r\n"), Buffer.alloc(300_000, 7), Buffer.from("\r\n--b--\r\n")];
+      const res = await httpCall(srv.url, {
+        method: "POST",
+        headers: { "content-type": "multipart/form-data; boundary=b" },
+        body: Readable.from(parts),
+        timeoutMs: 10_000,
+      });
+      assert.equal(res.status, 200);
+      assert.deepEqual(JSON.parse(res.body.toString()), { ok: true, size: 300_000 + 5 + 9 });
+      assert.equal(got.length, 1);
+      assert.ok(got[0]!.chunked);
+      assert.ok(got[0]!.body.equals(Buffer.concat(parts)));
+      const broken = new Readable({
+        read() {
+          this.destroy(new Error("disk gone"));
+        },
+      });
+      assert.equal(
+        await codeOf(httpCall(srv.url, { method: "POST", headers: {}, body: broken, timeoutMs: 10_000 })),
+        "ERR_BODY",
+      );
+    } finally {
+      await srv.close();
+    }
+  });
+});
