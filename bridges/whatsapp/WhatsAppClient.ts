@@ -328,6 +328,8 @@ export class WhatsAppClient
         sentByBridge: (id: string) => this.sent.has(id),
         ghostUserId: (number: string) => this.ctx.ghostUserId(number),
         viewOnce: this.cfg.viewOnce,
+        redactDisappearing: this.cfg.disappearingRedact,
+        warn: (text: string, context: Record<string, unknown>) => this.log.warn(text, context),
       };
       for (const ev of mapMessage(mapper, m))
         this.emit(ev.kind === "reaction" || ev.kind === "reaction-remove" ? this.withReactionKey(ev) : ev);
@@ -533,6 +535,8 @@ export class WhatsAppClient
     quoted?: WAMessage,
     /** The Matrix event relayed: its id is derived from it, the same after a restart. */
     eventId?: string,
+    /** Disappearing messages: the chat's timer, in seconds. */
+    ephemeralExpiration?: number,
   ): Promise<string> {
     const id = eventId ? messageIdFor(eventId) : baileys().generateMessageIDV2(sock.user?.id);
     this.sent.set(id, true);
@@ -549,7 +553,11 @@ export class WhatsAppClient
       // A retry goes out on the socket of the moment (the first may have dropped).
       const current = first ? sock : this.connected();
       first = false;
-      const res = await current.sendMessage(jid, content, { messageId: id, ...(quoted ? { quoted } : {}) });
+      const res = await current.sendMessage(jid, content, {
+        messageId: id,
+        ...(quoted ? { quoted } : {}),
+        ...(ephemeralExpiration ? { ephemeralExpiration } : {}),
+      });
       if (res) this.messages.set(id, res);
     });
     return id;
@@ -565,8 +573,18 @@ export class WhatsAppClient
           message: { conversation: "" },
         })
       : undefined;
-    const id = await this.send(sock, jid, outboundContent(msg, prefix, this.numberOf), quoted, msg.eventId);
-    return { ids: [id], timestamp: Date.now() };
+    const timer = msg.expiresInSeconds;
+    const id = await this.send(
+      sock,
+      jid,
+      outboundContent(msg, prefix, this.numberOf),
+      quoted,
+      msg.eventId,
+      timer,
+    );
+    const sent: SentRef = { ids: [id], timestamp: Date.now() };
+    if (timer && this.cfg.disappearingRedact) sent.expiresInSeconds = timer;
+    return sent;
   }
 
   /** The phone number behind a WhatsApp user's ghost (mention pills); undefined for a privacy id or anyone else. */
