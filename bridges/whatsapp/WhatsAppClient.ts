@@ -40,9 +40,10 @@ import { BridgeError } from "../../src/core/errors";
 import type { Logger } from "../../src/log/Logger";
 import { messageIdFor, ServerAcks } from "./acks";
 import { baileys, loadBaileys } from "./baileys";
+import { ChatTimers } from "./chatTimers";
 import type { WhatsAppConfig } from "./config";
 import { SyncedHistory } from "./historySync";
-import { mapMessage, mediaOf, unwrap } from "./inbound";
+import { ephemeralSeconds, mapMessage, mediaOf, messageTimer, unwrap } from "./inbound";
 import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, ownerNumberOfChat, userIdOf } from "./jids";
 import { outboundContent, outboundText } from "./outbound";
 import { type PgAuth, pgAuthState } from "./PgAuthState";
@@ -331,8 +332,11 @@ export class WhatsAppClient
         redactDisappearing: this.cfg.disappearingRedact,
         warn: (text: string, context: Record<string, unknown>) => this.log.warn(text, context),
       };
-      for (const ev of mapMessage(mapper, m))
+      const events = mapMessage(mapper, m);
+      for (const ev of events)
         this.emit(ev.kind === "reaction" || ev.kind === "reaction-remove" ? this.withReactionKey(ev) : ev);
+      const timer = this.timers.afterMessage(events, messageTimer(m));
+      if (timer) this.emit(timer);
     } catch (err) {
       // A message baileys could not make sense of (or we cannot): logged and skipped.
       this.log.warn("WhatsApp message skipped", { id: m.key.id, type, err: String(err) });
@@ -340,6 +344,7 @@ export class WhatsAppClient
   }
 
   private readonly reactionKeys = new Map<string, string>();
+  private readonly timers = new ChatTimers();
 
   /** WhatsApp removes a reaction by sending an empty one: the core needs the old key. */
   private withReactionKey(ev: RemoteEvent): RemoteEvent {
@@ -396,6 +401,11 @@ export class WhatsAppClient
       return { kind: "dm", name: this.names.get(id), members: [{ id }] };
     }
     const meta = await this.connected().groupMetadata(jid);
+    const seconds = ephemeralSeconds(meta.ephemeralDuration);
+    const timer = seconds
+      ? this.timers.changed(chat.id, seconds, { id: this.ownNumber }, Date.now())
+      : undefined;
+    if (timer) this.emit(timer); // after the event that asked (it makes the portal)
     const avatar = await this.pictureOf(jid);
     return {
       kind: "group",

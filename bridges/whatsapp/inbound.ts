@@ -175,8 +175,7 @@ function mediaRef(
  */
 export function mapMessage(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
   const events = mapContent(ctx, msg);
-  const content = events.some((e) => e.kind === "message") ? unwrap(msg.message) : undefined;
-  const expiration = content && !content.protocolMessage ? contextOf(content)?.expiration : undefined;
+  const expiration = events.some((e) => e.kind === "message") ? expirationOf(msg) : undefined;
   if (expiration === undefined || expiration === null || expiration === 0) return events;
   const seconds = ephemeralSeconds(expiration);
   if (seconds === 0) return events;
@@ -189,6 +188,20 @@ export function mapMessage(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
   }
   if (!ctx.redactDisappearing) return events;
   return events.map((e) => (e.kind === "message" ? { ...e, expiresInSeconds: seconds } : e));
+}
+
+/** A message's `contextInfo.expiration` as it came (unchecked); undefined for none. */
+function expirationOf(msg: WAMessage): unknown {
+  const content = unwrap(msg.message);
+  return content && !content.protocolMessage ? (contextOf(content)?.expiration ?? undefined) : undefined;
+}
+
+/**
+ * The timer a disappearing message was sent with (its valid, positive `contextInfo.expiration`
+ * in seconds), whatever `disappearing.redact` says; undefined for any other message.
+ */
+export function messageTimer(msg: WAMessage): number | undefined {
+  return ephemeralSeconds(expirationOf(msg)) || undefined;
 }
 
 function mapContent(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {

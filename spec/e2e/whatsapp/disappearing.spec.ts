@@ -15,7 +15,7 @@ const ME = "15550000001";
 const WANDA = "15551234567";
 const CHAT = `${ME}_${WANDA}@s.whatsapp.net`;
 const WAIT = { timeoutMs: 30_000 };
-const TIMER = 4;
+const TIMER = 5;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("WhatsApp disappearing messages end to end (baileys ↔ wire-level stand-in, real Synapse)", function () {
@@ -40,8 +40,9 @@ describe("WhatsApp disappearing messages end to end (baileys ↔ wire-level stan
         ephemeralExpiration: seconds,
       },
     });
-  const disappearingText = (text: string, expiration: number) =>
-    core.wa.sendMessage(WANDA, ME, { extendedTextMessage: { text, contextInfo: { expiration } } });
+  /** A message of the chat's timer (a message with another one would change the chat's). */
+  const disappearingText = (text: string) =>
+    core.wa.sendMessage(WANDA, ME, { extendedTextMessage: { text, contextInfo: { expiration: TIMER } } });
   const notice = (body: string) =>
     alice.waitFor(
       (e) =>
@@ -82,13 +83,13 @@ describe("WhatsApp disappearing messages end to end (baileys ↔ wire-level stan
 
   it("redacts a WhatsApp message with an expiration in Matrix once it expires, as its ghost", async () => {
     const sentAt = Date.now();
-    await disappearingText("this will vanish", 3);
+    await disappearingText("this will vanish");
     const msg = await alice.waitFor(isText("this will vanish"), WAIT);
     assert.equal(msg.sender, waGhost(WANDA));
     const redaction = await alice.waitFor(redactionOf(String(msg.event_id)), WAIT);
     assert.equal(redaction.sender, waGhost(WANDA));
-    // WhatsApp's timestamps are whole seconds: the expiry is at most a second earlier than 3 s after sending.
-    assert.ok(Date.now() - sentAt >= 2000, "not redacted before it expired");
+    // WhatsApp's timestamps are whole seconds: the expiry is at most a second before TIMER after sending.
+    assert.ok(Date.now() - sentAt >= (TIMER - 1) * 1000, "not redacted before it expired");
   });
 
   it("sends a Matrix message into the chat with the chat's timer, and redacts it in Matrix at expiry", async () => {
@@ -111,11 +112,11 @@ describe("WhatsApp disappearing messages end to end (baileys ↔ wire-level stan
 
   it("kill -9 before the expiry, restart after it: the message is still redacted, exactly once, and none twice", async () => {
     const sentAt = Date.now();
-    await disappearingText("survives a crash, then vanishes", 6);
+    await disappearingText("survives a crash, then vanishes");
     const msg = await alice.waitFor(isText("survives a crash, then vanishes"), WAIT);
     core.bridge.kill("SIGKILL");
     await core.bridge.waitForExit();
-    await sleep(Math.max(0, sentAt + 7000 - Date.now()));
+    await sleep(Math.max(0, sentAt + (TIMER + 1) * 1000 - Date.now()));
     assert.equal(
       (await redactionsOf(String(msg.event_id))).length,
       0,
@@ -142,7 +143,7 @@ describe("WhatsApp disappearing messages end to end (baileys ↔ wire-level stan
     writeFileSync(core.configPath, dump(config));
     await core.restart();
     const sentAt = Date.now();
-    await disappearingText("this one stays", 2);
+    await disappearingText("this one stays");
     const kept = await alice.waitFor(isText("this one stays"), WAIT);
     const eventId = await alice.sendText(room, "this one stays too");
     const got = await core.wa.waitFor((m) => m.text === "this one stays too", 30_000, "the relayed message");
@@ -160,5 +161,25 @@ describe("WhatsApp disappearing messages end to end (baileys ↔ wire-level stan
     await alice.sendText(room, "back to normal");
     const got = await core.wa.waitFor((m) => m.text === "back to normal", 30_000, "the relayed message");
     assert.equal(got.expiration, undefined);
+  });
+
+  it("a message sent with a timer the room was not told of (set on a phone before) tells it, once", async () => {
+    const week = 7 * 24 * 3600;
+    for (const text of ["from an older timer", "and another"])
+      await core.wa.sendMessage(WANDA, ME, {
+        extendedTextMessage: { text, contextInfo: { expiration: week } },
+      });
+    await alice.waitFor(isText("and another"), WAIT);
+    const body = "Disappearing messages are on in this chat: messages disappear after 7 days.";
+    await notice(body);
+    await alice.sendText(room, "goes out with the week");
+    const got = await core.wa.waitFor(
+      (m) => m.text === "goes out with the week",
+      30_000,
+      "the relayed message",
+    );
+    assert.equal(got.expiration, week);
+    const notices = (await alice.messages(room, { limit: 500 })).filter((e) => e.content.body === body);
+    assert.equal(notices.length, 1);
   });
 });
