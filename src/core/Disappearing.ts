@@ -15,6 +15,7 @@ import { Logger } from "../log/Logger";
 import type { Intent } from "../matrix/MatrixApi";
 import type { DisappearingSql } from "../store/DisappearingSql";
 import type { ChatOf } from "../store/Store";
+import { BoundedMap } from "./Bounded";
 import type { RemoteDisappearingChange } from "./connector";
 import { classifyFailure } from "./errors";
 import { DELETED_IN, txnIdFor } from "./InboundBridge";
@@ -73,6 +74,8 @@ export class Disappearing {
   private running?: Promise<void>;
   private runAgain = false;
   private stopped = true;
+  /** Timers read or set, per platform and chat: one process writes them (this one). */
+  private readonly timers = new BoundedMap<string, number>(10_000);
 
   constructor(private readonly opts: DisappearingOptions) {}
 
@@ -91,7 +94,12 @@ export class Disappearing {
 
   /** The chat's timer in seconds (0: off), for messages relayed into it. */
   async timerOf(portal: ChatOf): Promise<number> {
-    return this.opts.sql.timer(portal.platform, portal.chatId);
+    const key = `${portal.platform}\n${portal.chatId}`;
+    const known = this.timers.get(key);
+    if (known !== undefined) return known;
+    const seconds = await this.opts.sql.timer(portal.platform, portal.chatId);
+    this.timers.set(key, seconds);
+    return seconds;
   }
 
   /** The chat's timer changed on the platform: remembered, and the room told (once per change). */
@@ -106,7 +114,7 @@ export class Disappearing {
       return;
     }
     const { sql, bot } = this.opts;
-    if ((await sql.timer(portal.platform, portal.chatId)) === seconds) return;
+    if ((await this.timerOf(portal)) === seconds) return;
     const txnId = txnIdFor(portal.platform, portal.chatId, "disappearing", event.timestamp, seconds);
     await bot.sendEvent(
       portal.roomId,
@@ -115,6 +123,7 @@ export class Disappearing {
       txnId,
     );
     await sql.setTimer(portal.platform, portal.chatId, seconds);
+    this.timers.set(`${portal.platform}\n${portal.chatId}`, seconds);
     log.info("disappearing-messages timer changed", {
       platform: portal.platform,
       chat: portal.chatId,
@@ -167,7 +176,6 @@ export class Disappearing {
       this.armedFor = undefined;
       void this.run();
     }, delay);
-    this.timer.unref();
   }
 
   /** Arms the timer for the next pending expiry in the database. */

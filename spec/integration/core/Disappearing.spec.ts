@@ -208,6 +208,18 @@ describe("Disappearing: timers and expiries in PostgreSQL (embedded PostgreSQL)"
     assert.equal(await pending(), 0);
   });
 
+  it("one timer waits for the next expiry, however many messages are pending", async () => {
+    const d = make();
+    await d.start();
+    const timeouts = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const before = timeouts();
+    const now = Date.now();
+    // Later ones first, so that each new one is the earliest and the timer is moved each time.
+    for (let i = 200; i > 0; i--) await d.track(portal, `$many${i}`, GHOST, now, 60 + i);
+    assert.ok(timeouts() - before <= 1, `${timeouts() - before} timers for 200 pending expiries`);
+    assert.equal(await pending(), 200);
+  });
+
   it("a timer that is no number of seconds tracks nothing", async () => {
     const d = make();
     for (const bad of [0, -1, 1.5, Number.NaN, "60", 10 ** 10])
