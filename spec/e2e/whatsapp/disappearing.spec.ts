@@ -114,6 +114,16 @@ describe("WhatsApp disappearing messages end to end (baileys ↔ wire-level stan
     const sentAt = Date.now();
     await disappearingText("survives a crash, then vanishes");
     const msg = await alice.waitFor(isText("survives a crash, then vanishes"), WAIT);
+    // Killed once the expiry is stored and the message delivered (so no retried delivery
+    // stores it again after the restart): the restarted bridge has only the table to go by.
+    for (const end = Date.now() + 10_000; ; await sleep(50)) {
+      const tracked = await core.pool.query("SELECT 1 FROM disappearing_event WHERE event_id = $1", [
+        msg.event_id,
+      ]);
+      const queued = await core.pool.query("SELECT 1 FROM delivery_queue");
+      if (tracked.rowCount === 1 && queued.rowCount === 0) break;
+      assert.ok(Date.now() < end, "the expiry was never stored, or the delivery never finished");
+    }
     core.bridge.kill("SIGKILL");
     await core.bridge.waitForExit();
     await sleep(Math.max(0, sentAt + (TIMER + 1) * 1000 - Date.now()));
