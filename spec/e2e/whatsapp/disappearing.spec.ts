@@ -11,8 +11,8 @@ import { startWaRig, type WaRig, waAlias, waGhost } from "./waRig";
  * protocol message) and sends messages with `contextInfo.expiration`; timers of a few seconds
  * keep the suite short (the bridge takes any positive number of seconds).
  */
-const ME = "15550000001";
-const WANDA = "15551234567";
+const ME = "15550000031"; // numbers of its own: the suites share one Synapse (portal aliases)
+const WANDA = "15551234531";
 const CHAT = `${ME}_${WANDA}@s.whatsapp.net`;
 const WAIT = { timeoutMs: 30_000 };
 const TIMER = 5;
