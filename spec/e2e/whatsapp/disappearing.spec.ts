@@ -81,6 +81,26 @@ describe("WhatsApp disappearing messages end to end (baileys ↔ wire-level stan
     await notice(`Disappearing messages are on in this chat: messages disappear after ${TIMER} seconds.`);
   });
 
+  it("hostile timers (the largest uint32, far over a year) are ignored with a log; the message arrives and is kept", async () => {
+    const huge = 2 ** 32 - 1;
+    await setTimer(huge);
+    await core.wa.sendMessage(WANDA, ME, {
+      extendedTextMessage: { text: "a timer of 136 years", contextInfo: { expiration: huge } },
+    });
+    const msg = await alice.waitFor(isText("a timer of 136 years"), WAIT);
+    // The setting went before the message in the chat's lane: a notice for it would show first.
+    const notices = alice
+      .eventsIn(room)
+      .filter((e) => e.sender === BOT && String(e.content.body).startsWith("Disappearing messages"));
+    assert.equal(notices.length, 1, "only the notice of the real timer");
+    const tracked = await core.pool.query("SELECT 1 FROM disappearing_event WHERE event_id = $1", [
+      msg.event_id,
+    ]);
+    assert.equal(tracked.rowCount, 0);
+    assert.match(core.bridge.output(), /setting with a timer that is no number of seconds ignored/);
+    assert.match(core.bridge.output(), /timer that is no number of seconds ignored; the message is kept/);
+  });
+
   it("redacts a WhatsApp message with an expiration in Matrix once it expires, as its ghost", async () => {
     const sentAt = Date.now();
     await disappearingText("this will vanish");
