@@ -42,9 +42,10 @@ import { BridgeError } from "../../src/core/errors";
 import type { Logger } from "../../src/log/Logger";
 import { messageIdFor, ServerAcks } from "./acks";
 import { baileys, loadBaileys } from "./baileys";
+import { ChatTimers } from "./chatTimers";
 import type { WhatsAppConfig } from "./config";
 import { SyncedHistory } from "./historySync";
-import { mapMessage, mediaOf, unwrap } from "./inbound";
+import { ephemeralSeconds, mapMessage, mediaOf, messageTimer, unwrap } from "./inbound";
 import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, ownerNumberOfChat, userIdOf } from "./jids";
 import { outboundContent, outboundText } from "./outbound";
 import { type PgAuth, pgAuthState } from "./PgAuthState";
@@ -340,13 +341,18 @@ export class WhatsAppClient
         sentByBridge: (id: string) => this.sent.has(id),
         ghostUserId: (number: string) => this.ctx.ghostUserId(number),
         viewOnce: this.cfg.viewOnce,
+        redactDisappearing: this.cfg.disappearingRedact,
+        warn: (text: string, context: Record<string, unknown>) => this.log.warn(text, context),
       };
-      for (const ev of mapMessage(mapper, m)) {
+      const events = mapMessage(mapper, m);
+      for (const ev of events) {
         if (ev.kind === "poll-vote") this.vote(ev, m);
         else
           this.emit(ev.kind === "reaction" || ev.kind === "reaction-remove" ? this.withReactionKey(ev) : ev);
         if (ev.kind === "message" && ev.poll && !ev.fromSelf) this.rememberReceivedPoll(m);
       }
+      const timer = this.timers.afterMessage(events, messageTimer(m));
+      if (timer) this.emit(timer);
     } catch (err) {
       // A message baileys could not make sense of (or we cannot): logged and skipped.
       this.log.warn("WhatsApp message skipped", { id: m.key.id, type, err: String(err) });
@@ -397,6 +403,7 @@ export class WhatsAppClient
   }
 
   private readonly reactionKeys = new Map<string, string>();
+  private readonly timers = new ChatTimers();
 
   /** WhatsApp removes a reaction by sending an empty one: the core needs the old key. */
   private withReactionKey(ev: RemoteEvent): RemoteEvent {
@@ -453,6 +460,11 @@ export class WhatsAppClient
       return { kind: "dm", name: this.names.get(id), members: [{ id }] };
     }
     const meta = await this.connected().groupMetadata(jid);
+    const seconds = ephemeralSeconds(meta.ephemeralDuration);
+    const timer = seconds
+      ? this.timers.changed(chat.id, seconds, { id: this.ownNumber }, Date.now())
+      : undefined;
+    if (timer) this.emit(timer); // after the event that asked (it makes the portal)
     const avatar = await this.pictureOf(jid);
     return {
       kind: "group",
@@ -592,6 +604,8 @@ export class WhatsAppClient
     quoted?: WAMessage,
     /** The Matrix event relayed: its id is derived from it, the same after a restart. */
     eventId?: string,
+    /** Disappearing messages: the chat's timer, in seconds. */
+    ephemeralExpiration?: number,
   ): Promise<string> {
     const id = eventId ? messageIdFor(eventId) : baileys().generateMessageIDV2(sock.user?.id);
     this.sent.set(id, true);
@@ -608,7 +622,11 @@ export class WhatsAppClient
       // A retry goes out on the socket of the moment (the first may have dropped).
       const current = first ? sock : this.connected();
       first = false;
-      const res = await current.sendMessage(jid, content, { messageId: id, ...(quoted ? { quoted } : {}) });
+      const res = await current.sendMessage(jid, content, {
+        messageId: id,
+        ...(quoted ? { quoted } : {}),
+        ...(ephemeralExpiration ? { ephemeralExpiration } : {}),
+      });
       if (res) this.messages.set(id, res);
     });
     return id;
@@ -626,8 +644,11 @@ export class WhatsAppClient
       : undefined;
     const poll = msg.poll && !msg.attachment ? await this.pollContent(msg, prefix) : undefined;
     const content = poll ?? outboundContent(msg, prefix, this.numberOf);
-    const id = await this.send(sock, jid, content, quoted, msg.eventId);
-    return { ids: [id], timestamp: Date.now() };
+    const timer = msg.expiresInSeconds;
+    const id = await this.send(sock, jid, content, quoted, msg.eventId, timer);
+    const sent: SentRef = { ids: [id], timestamp: Date.now() };
+    if (timer && this.cfg.disappearingRedact) sent.expiresInSeconds = timer;
+    return sent;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { ConfigError } from "../../src/config/ConfigError";
-import { type ConnectorConfigSchema, num, str } from "../../src/config/schemaNodes";
+import { bool, type ConnectorConfigSchema, num, section, str } from "../../src/config/schemaNodes";
 import { checkSection } from "../../src/config/sectionCheck";
 /**
  * The `platforms.whatsapp` section: read, defaulted and validated. Errors name the key and
@@ -31,6 +31,8 @@ export interface WhatsAppConfig {
   qrRefreshSeconds?: number;
   /** `view_once`: "notice" (default: the media is neither fetched nor kept; the room is told) or "bridge". */
   viewOnce: "notice" | "bridge";
+  /** `disappearing.redact`: Matrix copies of disappearing messages are redacted when they expire (default true). */
+  disappearingRedact: boolean;
 }
 
 export const DEFAULT_RELAY_TEMPLATE = "*{name}*: ";
@@ -73,6 +75,16 @@ export const WHATSAPP_CONFIG_SCHEMA: ConnectorConfigSchema = {
       enum: ["notice", "bridge"],
       default: "notice",
     },
+    disappearing: section(
+      "Chats with disappearing messages on (a timer of 24 hours, 7 days or 90 days).",
+      {
+        redact: bool(
+          "Redact the Matrix copies of disappearing messages when they expire, the chat's and the ones sent into it from Matrix alike, counted from when each was sent (WhatsApp counts a received message from when it is read). false: they stay in Matrix. Either way the room is told when the timer changes, and messages from Matrix are sent disappearing.",
+          true,
+        ),
+      },
+      { default: { redact: true } },
+    ),
     qr_refresh_seconds: {
       type: "number",
       description: "How long each QR code is shown before the next. Unset: WhatsApp Web's 60, then 20.",
@@ -96,6 +108,7 @@ interface WhatsAppSection {
   login_timeout_seconds: number;
   qr_refresh_seconds?: number;
   view_once: "notice" | "bridge";
+  disappearing: { redact: boolean };
 }
 
 /**
@@ -123,5 +136,6 @@ export function readWhatsAppConfig(raw: unknown, platform = "whatsapp"): WhatsAp
     loginTimeoutSeconds: c.login_timeout_seconds,
     qrRefreshSeconds: c.qr_refresh_seconds,
     viewOnce: c.view_once,
+    disappearingRedact: c.disappearing.redact,
   };
 }

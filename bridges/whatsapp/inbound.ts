@@ -19,6 +19,30 @@ export interface MapperContext {
   ghostUserId?(number: string): string;
   /** View-once media: told as a notice (default) or bridged. */
   viewOnce?: "notice" | "bridge";
+  /** Disappearing messages carry their timer, for the core to redact them in Matrix (`disappearing.redact`). */
+  redactDisappearing?: boolean;
+  /** Reports a part of a message that was ignored (a timer that is no number of seconds). */
+  warn?(text: string, context: Record<string, unknown>): void;
+}
+
+/** The longest timer taken (a year; WhatsApp's longest is 90 days). */
+const MAX_EPHEMERAL_SECONDS = 366 * 24 * 3600;
+
+/**
+ * A disappearing-messages timer as WhatsApp states it (`contextInfo.expiration`,
+ * `protocolMessage.ephemeralExpiration`: seconds, 0 for off): its seconds, or undefined for a
+ * value that is none (negative, fractional, too large, not a number).
+ */
+export function ephemeralSeconds(value: unknown): number | undefined {
+  const n =
+    value !== null &&
+    typeof value === "object" &&
+    typeof (value as { toNumber?: unknown }).toNumber === "function"
+      ? (value as { toNumber(): unknown }).toNumber()
+      : value;
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 && n <= MAX_EPHEMERAL_SECONDS
+    ? n
+    : undefined;
 }
 
 /** Whether the message is view-once (its wrapper, or the flag on its media). */
@@ -145,8 +169,42 @@ function mediaRef(
   return ref;
 }
 
-/** One received or echoed message → its events (usually one). */
+/**
+ * One received or echoed message → its events (usually one). A disappearing message (one whose
+ * `contextInfo.expiration` is set) carries its timer when `ctx.redactDisappearing`.
+ */
 export function mapMessage(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
+  const events = mapContent(ctx, msg);
+  const expiration = events.some((e) => e.kind === "message") ? expirationOf(msg) : undefined;
+  if (expiration === undefined || expiration === null || expiration === 0) return events;
+  const seconds = ephemeralSeconds(expiration);
+  if (seconds === 0) return events;
+  if (seconds === undefined) {
+    ctx.warn?.("disappearing-message timer that is no number of seconds ignored; the message is kept", {
+      id: msg.key.id,
+      expiration: String(expiration).slice(0, 40),
+    });
+    return events;
+  }
+  if (!ctx.redactDisappearing) return events;
+  return events.map((e) => (e.kind === "message" ? { ...e, expiresInSeconds: seconds } : e));
+}
+
+/** A message's `contextInfo.expiration` as it came (unchecked); undefined for none. */
+function expirationOf(msg: WAMessage): unknown {
+  const content = unwrap(msg.message);
+  return content && !content.protocolMessage ? (contextOf(content)?.expiration ?? undefined) : undefined;
+}
+
+/**
+ * The timer a disappearing message was sent with (its valid, positive `contextInfo.expiration`
+ * in seconds), whatever `disappearing.redact` says; undefined for any other message.
+ */
+export function messageTimer(msg: WAMessage): number | undefined {
+  return ephemeralSeconds(expirationOf(msg)) || undefined;
+}
+
+function mapContent(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
   const key = msg.key;
   const id = key.id;
   if (!id || !key.remoteJid || key.remoteJid === "status@broadcast") return [];
@@ -163,9 +221,19 @@ export function mapMessage(ctx: MapperContext, msg: WAMessage): RemoteEvent[] {
   };
   const protocol = content.protocolMessage;
   if (protocol) {
+    const P = baileys().proto.Message.ProtocolMessage.Type;
+    if (protocol.type === P.EPHEMERAL_SETTING) {
+      // The chat's timer (a group's arrives so too: baileys makes its notification this message).
+      const seconds = ephemeralSeconds(protocol.ephemeralExpiration ?? 0);
+      if (seconds !== undefined) return [{ ...base, kind: "disappearing", seconds }];
+      ctx.warn?.("disappearing-messages setting with a timer that is no number of seconds ignored", {
+        id,
+        expiration: String(protocol.ephemeralExpiration).slice(0, 40),
+      });
+      return [];
+    }
     const target = protocol.key?.id;
     if (!target) return [];
-    const P = baileys().proto.Message.ProtocolMessage.Type;
     if (protocol.type === P.REVOKE) return [{ ...base, kind: "delete", id: target }];
     if (protocol.type === P.MESSAGE_EDIT && protocol.editedMessage) {
       const edited = unwrap(protocol.editedMessage);

@@ -13,6 +13,7 @@ import { Provisioning } from "../http/Provisioning";
 import { Logger } from "../log/Logger";
 import { type Intent, MatrixApi, MatrixError, type RoomEvent } from "../matrix/MatrixApi";
 import { type Database, openDatabase } from "../store/Database";
+import { DisappearingSql } from "../store/DisappearingSql";
 import { Migrator } from "../store/Migrator";
 import { PgStore } from "../store/PgStore";
 import { TxnPruner } from "../store/TxnPruner";
@@ -23,6 +24,7 @@ import { CatchUp } from "./CatchUp";
 import { ConnectorRegistry } from "./ConnectorRegistry";
 import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent } from "./connector";
 import { DeliveryQueue, storedItems } from "./DeliveryQueue";
+import { Disappearing } from "./Disappearing";
 import { Encryption } from "./Encryption";
 import { userText } from "./errors";
 import { FloodBrake } from "./FloodBrake";
@@ -152,6 +154,7 @@ export class Bridge {
   private homeserverProbe?: Probe;
   private encryption?: Encryption;
   private policy?: PolicyLists;
+  private disappearing?: Disappearing;
 
   private constructor(private readonly opts: BridgeOptions) {}
 
@@ -279,8 +282,18 @@ export class Bridge {
         await this.bot.sendEvent(roomId, "m.room.message", { msgtype: "m.notice", body }, txnIdFor(key));
       },
     });
+    this.disappearing = new Disappearing({
+      sql: new DisappearingSql(this.db.pool),
+      bot: this.bot,
+      ghosts,
+      forget: (eventId, chat) => this.store.deleteMessagesByEvent(eventId, chat),
+      initialBackoffMs: config.delivery.initial_backoff_ms,
+      maxBackoffMs: config.delivery.max_backoff_ms,
+      maxAttempts: config.delivery.max_attempts,
+    });
     this.inbound = new InboundBridge({
       ...deps,
+      disappearing: this.disappearing,
       api: this.api,
       drop: async (p) => (await policy.dropRemote(p)) || (await flood.drop(p)),
       moderation: this.moderation.moderation,
@@ -329,6 +342,7 @@ export class Bridge {
       laneIdle: (key) => this.queue.laneIdle(key),
       blocked: (ev) => policy.blocksMatrix(ev),
       moderation: this.moderation.outbound,
+      disappearing: this.disappearing,
     });
     this.encryption = new Encryption({
       config,
@@ -424,6 +438,7 @@ export class Bridge {
     await this.ai?.start();
     await this.policy.start();
     await this.queue.start();
+    await this.disappearing.start();
     this.txnPruner = new TxnPruner(this.store);
     this.txnPruner.start();
     this.moderation.start();
@@ -724,6 +739,7 @@ export class Bridge {
     this.homeserverProbe?.stop();
     await step("http listener", 1_000, () => this.http?.close());
     await step("catch-up", 1_000, () => this.catchUp?.stop());
+    this.disappearing?.stop();
     await step("delivery queue", 2_500, () => this.queue?.stop(2_000));
     await step("ai", 1_000, () => this.ai?.stop());
     await step("encryption", 1_000, () => this.encryption?.stop());

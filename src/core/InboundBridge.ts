@@ -15,6 +15,7 @@ import type {
   RemoteEvent,
   RemoteMessage,
 } from "./connector";
+import type { Disappearing } from "./Disappearing";
 import { BridgeError, retryHint, userText } from "./errors";
 import type { GhostService } from "./GhostService";
 import { fillInlineImages, inlineMxc, resolveInlineImages } from "./inlineImages";
@@ -78,6 +79,8 @@ export class InboundBridge {
       drop?(payload: RemotePayload): Promise<boolean>;
       /** History brought into new portals before their first live message. */
       backfill?: Backfill;
+      /** Disappearing messages: timers of chats, expiries of their messages. */
+      disappearing?: Disappearing;
     },
   ) {}
 
@@ -338,6 +341,14 @@ export class InboundBridge {
           txnIdFor(portal.platform, portal.chatId, msg.id, part),
           { ts: backfill?.ts },
         ));
+      if (msg.expiresInSeconds !== undefined)
+        await this.opts.disappearing?.track(
+          portal,
+          eventId,
+          intent.userId,
+          msg.timestamp,
+          msg.expiresInSeconds,
+        );
       await store.insertMessages(
         [
           {
@@ -508,6 +519,8 @@ export class InboundBridge {
         });
       case "chat-info":
         return portals.applyChatInfo(portal, client, event.info, event.avatarRemoved === true);
+      case "disappearing":
+        return this.opts.disappearing?.changed(portal, event);
       case "typing": {
         const intent = await this.ghost(portal, client, event);
         return intent.setTyping(portal.roomId, event.typing);

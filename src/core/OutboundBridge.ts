@@ -25,6 +25,7 @@ import {
   type RemoteChatRef,
   type SentRef,
 } from "./connector";
+import type { Disappearing } from "./Disappearing";
 import { BridgeError, userText } from "./errors";
 import { deletedInOf, isLiveEdit, PORTAL_TARGET, type PortalTarget, RELAYED_TYPES, targetOf } from "./fanOut";
 import type { GhostService } from "./GhostService";
@@ -130,6 +131,8 @@ export class OutboundBridge {
        * queued); `mirrored` records a kick, ban or unban mirrored to a platform in the audit log.
        */
       moderation?: { drops(ev: RoomEvent): Promise<boolean>; mirrored(entry: AuditEntry): Promise<void> };
+      /** Disappearing messages: the chat's timer goes out with a message, its expiry is tracked. */
+      disappearing?: Disappearing;
     },
   ) {}
 
@@ -540,10 +543,22 @@ export class OutboundBridge {
     if (!done) {
       const msg = await this.build(portal, ev, ev.content as Content);
       Object.assign(msg, { eventId: ev.event_id, eventTs: ev.origin_server_ts, again });
+      const timer = await this.opts.disappearing?.timerOf(portal);
+      if (timer) msg.expiresInSeconds = timer;
       done = { sent: await client.sendMessage(chat, msg), threadRoot: msg.threadRoot };
     }
     const { sent, threadRoot } = done;
     try {
+      // Before the message-map row: a retry after a crash finds no row, and tracks it then.
+      // (Another platform's ghost's message is that platform's, not to be deleted there.)
+      if (sent.expiresInSeconds !== undefined && !this.opts.ghosts.isGhost(ev.sender))
+        await this.opts.disappearing?.track(
+          portal,
+          ev.event_id,
+          ev.sender,
+          ev.origin_server_ts,
+          sent.expiresInSeconds,
+        );
       await store.insertMessages(
         sent.ids.map((remoteId, part) => ({
           platform: portal.platform,

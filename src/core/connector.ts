@@ -195,12 +195,22 @@ export interface OutboundMessage {
    * was not stored): a connector without a platform-side key looks before sending again.
    */
   again?: boolean;
+  /**
+   * The chat has disappearing messages on (see {@link RemoteDisappearingChange}): the message
+   * is sent to disappear after this many seconds, where the platform can.
+   */
+  expiresInSeconds?: number;
 }
 
 /** What the connector sent: one remote id per part (a long text may be split). */
 export interface SentRef {
   ids: string[];
   timestamp?: number;
+  /**
+   * The message was sent disappearing: the core redacts the Matrix event this many seconds after
+   * it was sent. Left out by a connector configured to keep Matrix copies.
+   */
+  expiresInSeconds?: number;
 }
 
 interface RemoteEventBase {
@@ -235,6 +245,12 @@ export interface RemoteMessage extends RemoteEventBase {
   poll?: RemotePoll;
   /** Images the `html` shows inline (custom emoji); see {@link InlineImage}. */
   inlineImages?: InlineImage[];
+  /**
+   * A disappearing message: the platform deletes it this many seconds after `timestamp`, and
+   * the core redacts its Matrix copy then (src/core/Disappearing.ts). A connector configured to
+   * keep Matrix copies leaves it out.
+   */
+  expiresInSeconds?: number;
 }
 
 export interface RemoteEdit extends RemoteEventBase {
@@ -329,6 +345,17 @@ export interface RemoteChatInfoChange extends RemoteEventBase {
 }
 
 /**
+ * The chat's disappearing-messages timer was set, changed or turned off (a WhatsApp ephemeral
+ * setting). The core remembers it for the portal, tells the room, and hands it to the connector
+ * with every message relayed into the chat ({@link OutboundMessage.expiresInSeconds}).
+ */
+export interface RemoteDisappearingChange extends RemoteEventBase {
+  kind: "disappearing";
+  /** Seconds after which new messages disappear; 0: off. */
+  seconds: number;
+}
+
+/**
  * A user's profile changed on the platform (a Slack `user_change`, a WhatsApp contact update).
  * It belongs to no chat: the core updates the user's ghost at once, in every room, when the
  * bridge already knows that user (an unknown user gets the profile when first seen).
@@ -360,7 +387,8 @@ export type RemoteEvent =
   | RemoteTyping
   | RemoteRead
   | RemoteMember
-  | RemoteChatInfoChange;
+  | RemoteChatInfoChange
+  | RemoteDisappearingChange;
 
 /** Storage a connector may use for its own tables (prefixed with its name). */
 export interface ConnectorStore {

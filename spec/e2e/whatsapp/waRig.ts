@@ -28,6 +28,8 @@ export interface WaRig {
   wa: WhatsAppServer;
   bridge: BridgeProcess;
   pool: pg.Pool;
+  /** The bridge's config file: a test may rewrite it before a restart. */
+  configPath: string;
   restart(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
@@ -143,6 +145,7 @@ export async function startWaRig(opts: {
     rig,
     wa,
     pool,
+    configPath,
     bridge: await start(),
     async restart(signal: NodeJS.Signals = "SIGTERM") {
       if (signal === "SIGKILL") {

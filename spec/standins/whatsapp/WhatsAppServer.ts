@@ -30,6 +30,18 @@ export interface SentMessage {
   message: proto.IMessage;
   /** The text of a text message, for convenience. */
   text?: string;
+  /** A disappearing message's timer (`contextInfo.expiration`, seconds), as the bridge sent it. */
+  expiration?: number;
+}
+
+/** The `contextInfo.expiration` of a message's content, if it has one. */
+function expirationOf(m: proto.IMessage): number | undefined {
+  const inner = m.ephemeralMessage?.message ?? m;
+  for (const v of Object.values(inner)) {
+    const exp = (v as { contextInfo?: proto.IContextInfo } | null)?.contextInfo?.expiration;
+    if (typeof exp === "number") return exp;
+  }
+  return undefined;
 }
 
 /** A new device waiting for its QR code to be scanned. */
@@ -182,13 +194,26 @@ export class WhatsAppServer {
     text: string,
     opts: { id?: string; asLid?: boolean } = {},
   ): Promise<string> {
+    return this.sendMessage(from, to, { conversation: text }, opts);
+  }
+
+  /**
+   * Any message (a disappearing one with `contextInfo.expiration`, a protocol message such as an
+   * EPHEMERAL_SETTING change) from contact `from` to account `to`, sent as {@link sendText} sends text.
+   */
+  async sendMessage(
+    from: string,
+    to: string,
+    message: proto.IMessage,
+    opts: { id?: string; asLid?: boolean } = {},
+  ): Promise<string> {
     const peer = this.peers.get(from);
     if (!peer) throw new Error(`unknown contact ${from}: add it with contact()`);
     const device = this.deviceOf(to);
     const id =
       opts.id ??
       `3EB0${(++this.counter).toString(16).padStart(4, "0")}${Date.now().toString(16).toUpperCase()}`;
-    const enc = await peer.encrypt(device, { conversation: text }, this.bundles.get(to));
+    const enc = await peer.encrypt(device, message, this.bundles.get(to));
     const node: BinaryNode = {
       tag: "message",
       // `asLid`: addressed by the contact's privacy id, the phone number alongside (as WhatsApp does now).
@@ -786,6 +811,7 @@ export class WhatsAppServer {
           type: enc.attrs.type,
           message,
           text: textOf(message),
+          expiration: expirationOf(message),
         });
       }
       if (group && direct?.attrs.type === "skmsg") {
@@ -795,7 +821,14 @@ export class WhatsAppServer {
         let message: proto.IMessage | undefined;
         for (const peer of readers) message = await peer.decryptGroup(group, s.me, bytes(direct));
         if (message)
-          this.sent.push({ to: group, id: n.attrs.id, type: "skmsg", message, text: textOf(message) });
+          this.sent.push({
+            to: group,
+            id: n.attrs.id,
+            type: "skmsg",
+            message,
+            text: textOf(message),
+            expiration: expirationOf(message),
+          });
       }
     } finally {
       ack();
