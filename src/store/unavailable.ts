@@ -13,28 +13,37 @@ const PG_MESSAGES = [
 ];
 
 /** Socket errors that mean nothing listens at (or answers from) an address. */
-const SOCKET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH"]);
+const SOCKET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENOENT"]);
 
-/** `host:port` of the database servers this process opened (a socket error names its address). */
+/**
+ * `host:port` of the database servers this process opened, or the path of a unix socket (a
+ * socket error names its address, and its port for TCP).
+ */
 const endpoints = new Map<string, number>();
 
 /** Records a database server, so a failed connect to it is recognised; returns the undo. */
 export function registerDatabaseEndpoint(url: string): () => void {
-  let key: string;
+  let keys: string[];
   try {
     const u = new URL(url);
-    key = `${u.hostname.replace(/^\[|\]$/g, "")}:${u.port || "5432"}`;
+    const port = u.port || "5432";
+    // A `host` parameter that is a directory: pg connects to the unix socket there.
+    const socketDir = u.searchParams.get("host");
+    keys = [`${u.hostname.replace(/^\[|\]$/g, "")}:${port}`];
+    if (socketDir?.startsWith("/")) keys.push(`${socketDir}/.s.PGSQL.${port}`);
   } catch {
     return () => undefined;
   }
-  endpoints.set(key, (endpoints.get(key) ?? 0) + 1);
+  for (const key of keys) endpoints.set(key, (endpoints.get(key) ?? 0) + 1);
   let done = false;
   return () => {
     if (done) return;
     done = true;
-    const n = (endpoints.get(key) ?? 1) - 1;
-    if (n > 0) endpoints.set(key, n);
-    else endpoints.delete(key);
+    for (const key of keys) {
+      const n = (endpoints.get(key) ?? 1) - 1;
+      if (n > 0) endpoints.set(key, n);
+      else endpoints.delete(key);
+    }
   };
 }
 
@@ -50,8 +59,8 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     const { code, message, severity, address, port } = e as Record<string, unknown>;
     if (typeof code === "string" && typeof severity === "string" && SERVER_CODES.test(code)) return true;
     if (typeof message === "string" && PG_MESSAGES.some((m) => message.includes(m))) return true;
-    if (typeof code === "string" && SOCKET_CODES.has(code) && endpoints.has(`${address}:${port}`))
-      return true;
+    const at = port === undefined ? String(address) : `${address}:${port}`;
+    if (typeof code === "string" && SOCKET_CODES.has(code) && endpoints.has(at)) return true;
     if (e instanceof AggregateError && e.errors.some((x) => isDatabaseUnavailable(x))) return true;
     e = (e as { cause?: unknown }).cause;
   }

@@ -152,6 +152,17 @@ describe("embedded PostgreSQL under supervision (real PostgreSQL, kill -9 of the
       port,
     });
     assert.ok(isDatabaseUnavailable(refusedDb));
+    // The bridge's own connections go through the server's unix socket (no client address).
+    const r = await db.pool.query<{ addr: string | null }>(
+      "SELECT client_addr::text AS addr FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+    );
+    assert.equal(r.rows[0]!.addr, null);
+    const socketDir = new URL(db.url).searchParams.get("host")!;
+    const gone = Object.assign(new Error("connect ENOENT"), {
+      code: "ENOENT",
+      address: `${socketDir}/.s.PGSQL.${port}`,
+    });
+    assert.ok(isDatabaseUnavailable(gone));
     const refusedPlatform = new TypeError("fetch failed", {
       cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
         code: "ECONNREFUSED",

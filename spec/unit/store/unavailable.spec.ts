@@ -46,6 +46,35 @@ describe("isDatabaseUnavailable", () => {
     assert.equal(isDatabaseUnavailable(refused), false, "forgotten once closed");
   });
 
+  it("counts a failed connect to an opened database's unix socket (gone or refusing), and its TCP port", () => {
+    const path = "/tmp/db-x/postgres/.s.PGSQL.54330";
+    const sock = (code: string) =>
+      Object.assign(new Error(`connect ${code} ${path}`), { code, address: path, syscall: "connect" });
+    assert.equal(isDatabaseUnavailable(sock("ENOENT")), false);
+    const undo = registerDatabaseEndpoint(
+      `postgres://u:p@127.0.0.1:54330/db?host=${encodeURIComponent("/tmp/db-x/postgres")}`,
+    );
+    try {
+      assert.ok(isDatabaseUnavailable(sock("ENOENT")), "the server is down: its socket file is gone");
+      assert.ok(isDatabaseUnavailable(sock("ECONNREFUSED")));
+      assert.ok(isDatabaseUnavailable(socketError("ECONNREFUSED", "127.0.0.1", 54330)));
+      assert.equal(
+        isDatabaseUnavailable(
+          Object.assign(new Error("ENOENT"), { code: "ENOENT", address: "/tmp/other/.s.PGSQL.54330" }),
+        ),
+        false,
+      );
+      // A file that is not there, with no address, is not the database's.
+      assert.equal(
+        isDatabaseUnavailable(Object.assign(new Error("no such file"), { code: "ENOENT" })),
+        false,
+      );
+    } finally {
+      undo();
+    }
+    assert.equal(isDatabaseUnavailable(sock("ENOENT")), false, "forgotten once closed");
+  });
+
   it("does not take a refused query, a platform's failure or garbage for an outage", () => {
     assert.equal(
       isDatabaseUnavailable(pgError("23505", 'duplicate key value violates unique constraint "x"')),
