@@ -21,6 +21,7 @@ import type {
   RemoteUserRef,
   SentRef,
 } from "../../src/core/connector";
+import { fitImage } from "../../src/core/downscale";
 import { BridgeError } from "../../src/core/errors";
 import type { DiscordConfig } from "./config";
 import {
@@ -93,9 +94,10 @@ export class DiscordSender {
     return { text: msg.replyTo ? stripReplyFallback(msg.text) : msg.text, users: [] };
   }
 
-  private files(msg: OutboundMessage): AttachmentPayload[] {
-    const a = msg.attachment;
-    if (!a) return [];
+  private async files(msg: OutboundMessage): Promise<AttachmentPayload[]> {
+    if (!msg.attachment) return [];
+    // An image over the upload limit is downscaled to fit; other files over it are refused.
+    const a = await fitImage(msg.attachment, { maxBytes: this.d.cfg.maxUploadBytes });
     if (a.media.data.length > this.d.cfg.maxUploadBytes) {
       const limit = Math.round((this.d.cfg.maxUploadBytes / MB) * 10) / 10;
       throw new BridgeError(
@@ -112,7 +114,7 @@ export class DiscordSender {
 
   async send(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
     const { text, users } = this.content(msg);
-    const files = this.files(msg);
+    const files = await this.files(msg);
     const thread = msg.threadRoot ? await this.threadFor(chat, msg.threadRoot) : undefined;
     const target = this.where(chat, thread);
     const channel = await this.channel(target);

@@ -36,6 +36,7 @@ import {
   type TypingHandling,
   type UserInfo,
 } from "../../src/core/connector";
+import { fitImage } from "../../src/core/downscale";
 import { BridgeError } from "../../src/core/errors";
 import type { Logger } from "../../src/log/Logger";
 import { messageIdFor, ServerAcks } from "./acks";
@@ -44,7 +45,7 @@ import type { WhatsAppConfig } from "./config";
 import { SyncedHistory } from "./historySync";
 import { mapMessage, mediaOf, unwrap } from "./inbound";
 import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, ownerNumberOfChat, userIdOf } from "./jids";
-import { outboundContent, outboundText } from "./outbound";
+import { IMAGE_LIMITS, outboundContent, outboundText } from "./outbound";
 import { type PgAuth, pgAuthState } from "./PgAuthState";
 import { mapSideEvents } from "./sideEvents";
 import { RefusedUpgrade, socketOptions, watchUpgrade } from "./socket";
@@ -565,7 +566,17 @@ export class WhatsAppClient
           message: { conversation: "" },
         })
       : undefined;
-    const id = await this.send(sock, jid, outboundContent(msg, prefix, this.numberOf), quoted, msg.eventId);
+    // An image over WhatsApp's media limit is downscaled (WhatsApp recompresses images anyway).
+    const fitted = msg.attachment
+      ? { ...msg, attachment: await fitImage(msg.attachment, IMAGE_LIMITS) }
+      : msg;
+    const id = await this.send(
+      sock,
+      jid,
+      outboundContent(fitted, prefix, this.numberOf),
+      quoted,
+      msg.eventId,
+    );
     return { ids: [id], timestamp: Date.now() };
   }
 

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import sharp from "sharp";
+import { oversizedWideImage } from "../../harness/images";
 import type { MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { TelegramServer } from "../../standins/telegram/TelegramServer";
 import { type CoreRig, portalRoomFor } from "../core/coreRig";
@@ -76,6 +78,50 @@ describe("Telegram media and profiles end to end (grammy ↔ Bot API stand-in, r
     const sent = tg.sent(GROUP).find((m) => m.method === "sendPhoto");
     assert.ok(sent?.upload, "the photo was uploaded to Telegram");
     assert.deepEqual(sent.upload.data, upload);
+  });
+
+  it("sends an image past sendPhoto's limits (over 10 MB, 12000×300) as a downscaled photo the stand-in takes", async () => {
+    const png = await oversizedWideImage();
+    const plain = await sharp({ create: { width: 12_000, height: 300, channels: 3, background: "#808080" } })
+      .png()
+      .toBuffer();
+    // The stand-in answers as Telegram does to the images as they are.
+    const direct = (data: Buffer) =>
+      fetch(`${tg.url}/bot${tg.token}/sendPhoto`, {
+        method: "POST",
+        body: (() => {
+          const form = new FormData();
+          form.append("chat_id", String(GROUP));
+          form.append("photo", new Blob([new Uint8Array(data)]), "wide.png");
+          return form;
+        })(),
+      }).then(async (r) => {
+        const body = (await r.json()) as { ok: boolean; description?: string };
+        if (!body.ok) throw new Error(body.description);
+      });
+    await assert.rejects(direct(png), /^Error: Bad Request: PHOTO_SAVE_FILE_INVALID$/);
+    await assert.rejects(direct(plain), /^Error: Bad Request: PHOTO_INVALID_DIMENSIONS$/);
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.image",
+      body: "wide.png",
+      url: await upload(png, "wide.png", "image/png"),
+      info: { mimetype: "image/png", size: png.length, w: 12_000, h: 300 },
+    });
+    const wide = () => tg.sent(GROUP).find((m) => m.method === "sendPhoto" && m.upload?.name === "wide.jpg");
+    for (const end = Date.now() + 60_000; !wide() && Date.now() < end; )
+      await new Promise((r) => setTimeout(r, 100));
+    const sent = wide();
+    assert.equal(
+      tg.calls.filter((c) => c.method === "sendPhoto" && c.error).length,
+      2,
+      "only the direct calls above were refused",
+    );
+    assert.ok(sent?.upload, "sent as a photo");
+    const meta = await sharp(sent.upload.data).metadata();
+    assert.ok(sent.upload.data.length <= 10_000_000, `${sent.upload.data.length}`);
+    assert.ok(meta.width! + meta.height! <= 10_000, `${meta.width}x${meta.height}`);
+    assert.ok(meta.width! / meta.height! <= 20, `${meta.width}x${meta.height}`);
+    assert.ok(meta.width! > 5000, "no smaller than it needs to be");
   });
 
   it("brings documents and voice notes over, and replaces a file over 20 MB with a notice", async () => {

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import sharp from "sharp";
+import { oversizedWideImage } from "../../harness/images";
+import type { MatrixTestClient } from "../../harness/MatrixTestClient";
+import type { DiscordServer } from "../../standins/discord/DiscordServer";
+import { discordSection, startWorld, until, type WorldIds } from "../../standins/discord/harness";
+import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
+
+const MIB = 1024 * 1024;
+
+async function upload(core: CoreRig, alice: MatrixTestClient, data: Buffer, type: string): Promise<string> {
+  const up = await fetch(`${core.rig.synapse.url}/_matrix/media/v3/upload?filename=f`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${alice.accessToken}`, "Content-Type": type },
+    body: data,
+  });
+  return ((await up.json()) as { content_uri: string }).content_uri;
+}
+
+describe("Discord media limits end to end (discord.js ↔ Discord stand-in, real Synapse)", function () {
+  this.timeout(180_000);
+  let dc: DiscordServer;
+  let ids: WorldIds;
+  let core: CoreRig;
+  let alice: MatrixTestClient;
+  let room: string;
+
+  const execs = (name: string) =>
+    dc.sent("POST", /^\/webhooks\/\d+\/[^/]+$/).filter((c) => c.body.files.some((f) => f.name === name));
+
+  before(async () => {
+    ({ server: dc, ids } = await startWorld());
+    // The default upload limit: 10 MiB, Discord's without boosts.
+    core = await startCoreRig({ platforms: { discord: discordSection(dc, [ids.guild]) } });
+    alice = await user("alice");
+    await until(() => dc.liveSessions() === 1, 60_000, "the bridge's gateway session");
+    await new Promise((r) => setTimeout(r, 1000));
+    dc.postMessage(ids.general, ids.alice, "media suite starts");
+    room = await portalRoomFor(alice, ids.general, "discord");
+    await alice.waitFor((e) => e.room_id === room && e.content.body === "media suite starts");
+  });
+  after(async () => {
+    await core?.stop();
+    await dc?.close();
+  });
+
+  it("the stand-in refuses a file over 10 MiB as Discord does (413, code 40005)", async () => {
+    const hook = await fetch(`${dc.api}/v10/channels/${ids.random}/messages`, {
+      method: "POST",
+      headers: { Authorization: `Bot ${dc.token}` },
+      body: (() => {
+        const form = new FormData();
+        form.append("payload_json", JSON.stringify({ content: "" }));
+        form.append("files[0]", new Blob([new Uint8Array(10 * MIB + 1)]), "big.bin");
+        return form;
+      })(),
+    });
+    assert.equal(hook.status, 413);
+    assert.deepEqual(await hook.json(), { message: "Request entity too large", code: 40005 });
+  });
+
+  it("a 12000×300 image of over 10 MiB from Matrix arrives as a downscaled image within the limit", async () => {
+    const png = await oversizedWideImage();
+    assert.ok(png.length > 10 * MIB);
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.image",
+      body: "wide.png",
+      url: await upload(core, alice, png, "image/png"),
+      info: { mimetype: "image/png", size: png.length, w: 12_000, h: 300 },
+    });
+    await until(() => execs("wide.jpg").length === 1, 60_000, "the downscaled image on Discord");
+    const [exec] = execs("wide.jpg");
+    const file = exec!.body.files[0]!;
+    assert.ok(file.data.length <= 10 * MIB, `${file.data.length}`);
+    const meta = await sharp(file.data).metadata();
+    assert.equal(meta.format, "jpeg");
+    assert.ok(
+      meta.width! >= 2000 && meta.width! / meta.height! > 10,
+      `${meta.width}x${meta.height}: the shape kept`,
+    );
+    const msg = (exec!.response as { attachments: Array<{ content_type: string; size: number }> })
+      .attachments;
+    assert.equal(msg.length, 1);
+    assert.equal(msg[0]!.size, file.data.length);
+    // Nothing was refused on the way.
+    assert.equal(dc.calls.filter((c) => c.status === 413).length, 1, "only the stand-in check above");
+  });
+});
