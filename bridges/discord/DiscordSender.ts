@@ -11,6 +11,7 @@ import {
   type GuildTextBasedChannel,
   type Message,
   type MessageCreateOptions,
+  MessageFlags,
   type TextBasedChannel,
   type WebhookClient,
 } from "discord.js";
@@ -31,6 +32,7 @@ import {
   replyQuote,
   splitMessage,
   stripReplyFallback,
+  voiceMessage,
   webhookUsername,
 } from "./convert/index";
 import type { Webhooks } from "./Webhooks";
@@ -115,6 +117,12 @@ export class DiscordSender {
   async send(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
     const { text, users } = this.content(msg);
     const files = await this.files(msg);
+    // A voice message takes no content: any text goes first, the voice message alone after it.
+    const voice = voiceMessage(msg.attachment);
+    const voiceFiles = voice
+      ? files.map((f) => ({ ...f, duration: voice.durationSecs, waveform: voice.waveform }))
+      : [];
+    const textFiles = voice ? [] : files;
     const thread = msg.threadRoot ? await this.threadFor(chat, msg.threadRoot) : undefined;
     const target = this.where(chat, thread);
     const channel = await this.channel(target);
@@ -125,7 +133,7 @@ export class DiscordSender {
     if (hook) {
       let body = msg.msgtype === "emote" ? emote(text) : text;
       if (msg.replyTo) body = (await this.quote(channel, msg.replyTo)) + body;
-      const parts = body ? splitMessage(body) : [""];
+      const parts = body ? splitMessage(body) : voice ? [] : [""];
       // Webhooks take no nonce: a message that may have been posted before a crash is looked
       // up among the webhook's recent messages in the channel instead.
       const name = webhookUsername(msg.sender.displayName, msg.sender.mxid);
@@ -148,9 +156,21 @@ export class DiscordSender {
           content: part || undefined,
           username: webhookUsername(msg.sender.displayName, msg.sender.mxid),
           avatarURL: msg.sender.avatarUrl,
-          files: i === 0 ? files : [],
+          files: i === 0 ? textFiles : [],
           threadId: thread,
           allowedMentions,
+        });
+        ids.push(sent.id);
+        if (thread) await this.rememberThread(sent.id, thread);
+        timestamp = Date.parse(sent.timestamp) || timestamp;
+      }
+      if (voice) {
+        const sent = await this.viaWebhook(hook, chat.id, {
+          username: name,
+          avatarURL: msg.sender.avatarUrl,
+          files: voiceFiles,
+          flags: MessageFlags.IsVoiceMessage,
+          threadId: thread,
         });
         ids.push(sent.id);
         if (thread) await this.rememberThread(sent.id, thread);
@@ -171,7 +191,7 @@ export class DiscordSender {
       channel.isDMBased() && msg.msgtype !== "emote"
         ? text
         : prefixed(msg.sender.displayName || msg.sender.mxid, text, msg.msgtype);
-    const parts = splitMessage(body);
+    const parts = voice && !body ? [] : splitMessage(body);
     // The nonce covers a repeat within Discord's few minutes; a later one (a long outage before
     // the restart) is looked up like a webhook's.
     const me = this.d.discord.user?.id;
@@ -189,9 +209,20 @@ export class DiscordSender {
       const options: MessageCreateOptions = { content: part, allowedMentions };
       if (msg.eventId) Object.assign(options, { nonce: discordNonce(msg.eventId, i), enforceNonce: true });
       if (i === 0) {
-        options.files = files;
+        options.files = textFiles;
         if (msg.replyTo) options.reply = { messageReference: msg.replyTo, failIfNotExists: false };
       }
+      const sent = await this.sendAsBot(channel, options);
+      ids.push(sent.id);
+      if (thread) await this.rememberThread(sent.id, thread);
+      timestamp = sent.createdTimestamp;
+    }
+    if (voice) {
+      const options: MessageCreateOptions = { files: voiceFiles, flags: MessageFlags.IsVoiceMessage };
+      if (msg.eventId)
+        Object.assign(options, { nonce: discordNonce(msg.eventId, parts.length), enforceNonce: true });
+      if (msg.replyTo && parts.length === 0)
+        options.reply = { messageReference: msg.replyTo, failIfNotExists: false };
       const sent = await this.sendAsBot(channel, options);
       ids.push(sent.id);
       if (thread) await this.rememberThread(sent.id, thread);

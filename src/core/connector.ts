@@ -146,6 +146,8 @@ export interface OutboundAttachment {
   durationMs?: number;
   /** A voice message (MSC3245): sent as the platform's voice note where it has one. */
   voice?: boolean;
+  /** A voice message's loudness over time, each 0–1024 (MSC1767 audio `waveform`), when Matrix says. */
+  waveform?: number[];
 }
 
 export interface OutboundMessage {

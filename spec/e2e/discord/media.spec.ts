@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import sharp from "sharp";
 import { oversizedWideImage } from "../../harness/images";
 import type { MatrixTestClient } from "../../harness/MatrixTestClient";
+import { oggOpus } from "../../harness/ogg";
 import type { DiscordServer } from "../../standins/discord/DiscordServer";
 import { discordSection, startWorld, until, type WorldIds } from "../../standins/discord/harness";
 import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
@@ -84,5 +85,65 @@ describe("Discord media limits end to end (discord.js ↔ Discord stand-in, real
     assert.equal(msg[0]!.size, file.data.length);
     // Nothing was refused on the way.
     assert.equal(dc.calls.filter((c) => c.status === 413).length, 1, "only the stand-in check above");
+  });
+
+  it("the stand-in checks IS_VOICE_MESSAGE as Discord does: no content, one audio attachment with waveform and duration", async () => {
+    const post = (payload: Record<string, unknown>, file?: { data: Buffer; type: string }) => {
+      const form = new FormData();
+      form.append("payload_json", JSON.stringify({ flags: 1 << 13, ...payload }));
+      if (file) form.append("files[0]", new Blob([new Uint8Array(file.data)], { type: file.type }), "v.ogg");
+      return fetch(`${dc.api}/v10/channels/${ids.random}/messages`, {
+        method: "POST",
+        headers: { Authorization: `Bot ${dc.token}` },
+        body: form,
+      }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { code?: number; flags?: number },
+      }));
+    };
+    const ogg = { data: Buffer.from("OggS fake"), type: "audio/ogg" };
+    const meta = { attachments: [{ id: 0, duration_secs: 1.5, waveform: "AAEC" }] };
+    assert.equal((await post({ content: "hi", ...meta }, ogg)).body.code, 50159);
+    assert.equal((await post({ ...meta }, { data: ogg.data, type: "image/png" })).body.code, 50160);
+    assert.equal((await post({})).body.code, 50160);
+    assert.equal((await post({ attachments: [{ id: 0 }] }, ogg)).body.code, 50161);
+    const ok = await post(meta, ogg);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.flags, 1 << 13);
+  });
+
+  it("a Matrix voice message (Ogg) goes out as a Discord voice message: flag, duration, waveform, no content; other audio as a file", async () => {
+    const ogg = oggOpus(2.3);
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.audio",
+      body: "Voice message",
+      filename: "Voice message.ogg",
+      url: await upload(core, alice, ogg, "audio/ogg"),
+      info: { mimetype: "audio/ogg", size: ogg.length, duration: 2300 },
+      "org.matrix.msc1767.audio": { duration: 2300, waveform: [0, 256, 512, 1024, 512] },
+      "org.matrix.msc3245.voice": {},
+    });
+    const sent = () => execs("Voice message.ogg").filter((c) => c.body.json.flags === 1 << 13);
+    await until(() => sent().length === 1, 30_000, "the voice message on Discord");
+    const [exec] = sent();
+    assert.equal(exec!.body.json.content, undefined, "no content with a voice message");
+    const [att] = exec!.body.json.attachments as Array<{ duration_secs: number; waveform: string }>;
+    assert.equal(att!.duration_secs, 2.3);
+    assert.deepEqual([...Buffer.from(att!.waveform, "base64")], [0, 64, 128, 255, 128]);
+    const stored = exec!.response as { flags: number; attachments: Array<{ waveform?: string }> };
+    assert.equal(stored.flags, 1 << 13);
+    assert.equal(stored.attachments[0]!.waveform, att!.waveform);
+
+    const mp3 = Buffer.concat([Buffer.from("ID3"), Buffer.alloc(200, 4)]);
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.audio",
+      body: "Voice message",
+      filename: "voice.mp3",
+      url: await upload(core, alice, mp3, "audio/mpeg"),
+      info: { mimetype: "audio/mpeg", size: mp3.length, duration: 1000 },
+      "org.matrix.msc3245.voice": {},
+    });
+    await until(() => execs("voice.mp3").length === 1, 30_000, "the mp3 as a file");
+    assert.equal(execs("voice.mp3")[0]!.body.json.flags, undefined, "not Ogg: an ordinary file");
   });
 });

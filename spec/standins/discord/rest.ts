@@ -83,7 +83,9 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
     const content = typeof body.json.content === "string" ? body.json.content : "";
     if (content !== "" || (Array.isArray(body.json.embeds) && body.json.embeds.length > 0))
       return [400, { message: "Voice messages do not support additional content", code: 50159 }];
-    if (files.length !== 1 || !files[0]!.contentType.startsWith("audio/"))
+    // discord.js names an uploaded buffer's type by its bytes: Ogg is `application/ogg` there.
+    const audio = (t: string) => t.startsWith("audio/") || t.startsWith("application/ogg");
+    if (files.length !== 1 || !audio(files[0]!.contentType))
       return [400, { message: "Voice messages must have a single audio attachment", code: 50160 }];
     const [f] = files;
     if (f!.waveform === undefined || f!.durationSecs === undefined)
