@@ -2,13 +2,13 @@ import sharp from "sharp";
 
 /**
  * A 12000×300 PNG of noise, over 10 MiB: past every platform's photo limits at once (Telegram's
- * 10 MB, width+height 10000 and ratio 20; Discord's 10 MiB upload).
+ * 10 MB, width+height 10000 and ratio 20; Discord's 10 MiB upload). Other sizes on request.
  */
-export async function oversizedWideImage(): Promise<Buffer> {
+export async function oversizedWideImage(width = 12_000, height = 300): Promise<Buffer> {
   const png = await sharp({
     create: {
-      width: 12_000,
-      height: 300,
+      width,
+      height,
       channels: 4,
       background: { r: 128, g: 128, b: 128, alpha: 0.5 },
       noise: { type: "gaussian", mean: 128, sigma: 45 },

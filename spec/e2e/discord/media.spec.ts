@@ -9,6 +9,14 @@ import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig
 
 const MIB = 1024 * 1024;
 
+async function download(core: CoreRig, alice: MatrixTestClient, mxc: string): Promise<Buffer> {
+  const [server, id] = mxc.slice("mxc://".length).split("/");
+  const res = await fetch(`${core.rig.synapse.url}/_matrix/client/v1/media/download/${server}/${id}`, {
+    headers: { Authorization: `Bearer ${alice.accessToken}` },
+  });
+  return Buffer.from(await res.arrayBuffer());
+}
+
 async function upload(core: CoreRig, alice: MatrixTestClient, data: Buffer, type: string): Promise<string> {
   const up = await fetch(`${core.rig.synapse.url}/_matrix/media/v3/upload?filename=f`, {
     method: "POST",
@@ -18,7 +26,7 @@ async function upload(core: CoreRig, alice: MatrixTestClient, data: Buffer, type
   return ((await up.json()) as { content_uri: string }).content_uri;
 }
 
-describe("Discord media limits end to end (discord.js ↔ Discord stand-in, real Synapse)", function () {
+describe("Discord media end to end (upload limit, voice messages, video thumbnails; discord.js ↔ Discord stand-in, real Synapse)", function () {
   this.timeout(180_000);
   let dc: DiscordServer;
   let ids: WorldIds;
@@ -145,5 +153,34 @@ describe("Discord media limits end to end (discord.js ↔ Discord stand-in, real
     });
     await until(() => execs("voice.mp3").length === 1, 30_000, "the mp3 as a file");
     assert.equal(execs("voice.mp3")[0]!.body.json.flags, undefined, "not Ogg: an ordinary file");
+  });
+
+  it("a Discord video comes with the media proxy's first frame as its thumbnail; without one (415) the video comes alone", async () => {
+    const poster = await sharp({ create: { width: 400, height: 224, channels: 3, background: "#a02050" } })
+      .jpeg()
+      .toBuffer();
+    const clip = Buffer.concat([
+      Buffer.from([0, 0, 0, 0x18]),
+      Buffer.from("ftypmp42"),
+      Buffer.alloc(3000, 9),
+    ]);
+    dc.postMessage(ids.general, ids.alice, "", {
+      files: [{ name: "clip.mp4", data: clip, contentType: "video/mp4", poster }],
+    });
+    const v = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "clip.mp4",
+    );
+    const info = v.content.info as Record<string, unknown>;
+    assert.deepEqual(info.thumbnail_info, { mimetype: "image/jpeg", size: poster.length, w: 400, h: 224 });
+    assert.deepEqual(await download(core, alice, String(info.thumbnail_url)), poster);
+
+    dc.postMessage(ids.general, ids.alice, "", {
+      files: [{ name: "bare.mp4", data: clip, contentType: "video/mp4" }],
+    });
+    const bare = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "bare.mp4",
+    );
+    assert.deepEqual(await download(core, alice, String(bare.content.url)), clip, "the video came over");
+    assert.equal((bare.content.info as Record<string, unknown>).thumbnail_url, undefined);
   });
 });

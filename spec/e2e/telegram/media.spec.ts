@@ -228,6 +228,46 @@ describe("Telegram media and profiles end to end (grammy ↔ Bot API stand-in, r
     assert.deepEqual(tg.sent(GROUP).find((m) => m.method === "sendSticker")?.upload?.data, mine);
   });
 
+  it("a video or animation comes with Telegram's own thumbnail; one that is no picture leaves the video without", async () => {
+    const still = await sharp({ create: { width: 320, height: 180, channels: 3, background: "#2050a0" } })
+      .jpeg()
+      .toBuffer();
+    const thumbnail = { data: still, width: 320, height: 180 };
+    tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      video: { data: randomBytes(4000), mimetype: "video/mp4", name: "thumbed.mp4", thumbnail },
+    });
+    const v = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "thumbed.mp4",
+    );
+    const info = v.content.info as Record<string, unknown>;
+    assert.deepEqual(
+      { w: info.w, h: info.h, duration: info.duration },
+      { w: 640, h: 480, duration: 1000 },
+      "the video's own size and length",
+    );
+    assert.deepEqual(info.thumbnail_info, { mimetype: "image/jpeg", size: still.length, w: 320, h: 180 });
+    assert.deepEqual(await download(info.thumbnail_url), still);
+
+    const clip = randomBytes(4000);
+    tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      animation: {
+        data: clip,
+        mimetype: "video/mp4",
+        name: "nothumb.mp4",
+        thumbnail: { data: randomBytes(500), width: 90, height: 90 },
+      },
+    });
+    const a = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "nothumb.mp4",
+    );
+    assert.deepEqual(await download(a.content.url), clip, "the video came over");
+    assert.equal((a.content.info as Record<string, unknown>).thumbnail_url, undefined);
+  });
+
   it("brings videos and animations over byte for byte in both directions, captions prefixed", async () => {
     const clip = randomBytes(5000);
     tg.injectMessage({

@@ -534,6 +534,13 @@ export class DiscordServer {
       const file = this.world.files.get(key);
       if (!file) return void res.writeHead(404).end();
       if (this.heldFiles.has(key)) return; // never answered: the client waits until it gives up
+      // The media proxy: `format=jpeg` of a video is its first frame; of anything else without
+      // pixels, 415 (images are served as they are).
+      if (url.searchParams.get("format") === "jpeg" && !file.contentType.startsWith("image/")) {
+        if (!file.poster) return void res.writeHead(415).end();
+        res.writeHead(200, { "content-type": "image/jpeg", "content-length": file.poster.length });
+        return void res.end(file.poster);
+      }
       res.writeHead(200, { "content-type": file.contentType, "content-length": file.data.length });
       return void res.end(file.data);
     }

@@ -81,11 +81,14 @@ export interface AttachmentSpec {
   contentType: string;
   waveform?: string;
   durationSecs?: number;
+  /** A video's first frame (JPEG), what the media proxy answers for `?format=jpeg`. */
+  poster?: Buffer;
 }
 
 export interface FileBlob {
   data: Buffer;
   contentType: string;
+  poster?: Buffer;
 }
 
 /** Everything the stand-in knows. Tests read it directly to assert outcomes. */
@@ -251,6 +254,7 @@ export class DiscordWorld {
     const url = this.putFile(`/attachments/${channelId}/${id}/${encodeURIComponent(f.name)}`, {
       data: f.data,
       contentType: f.contentType,
+      ...(f.poster ? { poster: f.poster } : {}),
     });
     return {
       id,
