@@ -115,7 +115,8 @@ export class DiscordSender {
   }
 
   async send(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
-    const { text, users } = this.content(msg);
+    const content = this.content(msg);
+    const { users } = content;
     const files = await this.files(msg);
     // A voice message takes no content: any text goes first, the voice message alone after it.
     const voice = voiceMessage(msg.attachment);
@@ -123,6 +124,9 @@ export class DiscordSender {
       ? files.map((f) => ({ ...f, duration: voice.durationSecs, waveform: voice.waveform }))
       : [];
     const textFiles = voice ? [] : files;
+    // Clients name a recording in its body ("Voice message" for "Voice message.ogg"): no caption.
+    const named = msg.attachment?.media.name.replace(/\.[A-Za-z0-9]{1,5}$/, "");
+    const text = voice && content.text === named ? "" : content.text;
     const thread = msg.threadRoot ? await this.threadFor(chat, msg.threadRoot) : undefined;
     const target = this.where(chat, thread);
     const channel = await this.channel(target);

@@ -135,6 +135,11 @@ describe("Discord media end to end (upload limit, voice messages, video thumbnai
     await until(() => sent().length === 1, 30_000, "the voice message on Discord");
     const [exec] = sent();
     assert.equal(exec!.body.json.content, undefined, "no content with a voice message");
+    assert.equal(
+      dc.sent("POST", /^\/webhooks\//).filter((c) => c.body.json.content === "Voice message").length,
+      0,
+      "the body that only names the recording is no caption",
+    );
     const [att] = exec!.body.json.attachments as Array<{ duration_secs: number; waveform: string }>;
     assert.equal(att!.duration_secs, 2.3);
     assert.deepEqual([...Buffer.from(att!.waveform, "base64")], [0, 64, 128, 255, 128]);
@@ -182,5 +187,34 @@ describe("Discord media end to end (upload limit, voice messages, video thumbnai
     );
     assert.deepEqual(await download(core, alice, String(bare.content.url)), clip, "the video came over");
     assert.equal((bare.content.info as Record<string, unknown>).thumbnail_url, undefined);
+  });
+
+  it("without a webhook the bot posts the sender's name, then the voice message alone (with its nonce)", async () => {
+    dc.world.noWebhooks.add(ids.random);
+    dc.postMessage(ids.random, ids.bob, "in random");
+    const randomRoom = await portalRoomFor(alice, ids.random, "discord");
+    await alice.waitFor((e) => e.room_id === randomRoom && e.content.body === "in random");
+    await alice.sendEvent(randomRoom, "m.room.message", {
+      msgtype: "m.audio",
+      body: "Voice message",
+      filename: "Voice message.ogg",
+      url: await upload(core, alice, oggOpus(1.2), "audio/ogg"),
+      info: { mimetype: "audio/ogg", duration: 1200 },
+      "org.matrix.msc1767.audio": { duration: 1200, waveform: [1024] },
+      "org.matrix.msc3245.voice": {},
+    });
+    const voiceOf = () =>
+      dc
+        .sent("POST", new RegExp(`^/channels/${ids.random}/messages$`))
+        .filter((c) => c.body.json.flags === 1 << 13 && c.body.files[0]?.name === "Voice message.ogg");
+    await until(() => voiceOf().length === 1, 30_000, "the bot's voice message");
+    const posts = dc.sent("POST", new RegExp(`^/channels/${ids.random}/messages$`));
+    const at = posts.indexOf(voiceOf()[0]!);
+    assert.match(String(posts[at - 1]?.body.json.content), /^\*\*[^*]+\*\*: ?$/, "the sender first");
+    const voice = voiceOf()[0]!.body.json;
+    assert.equal(voice.content, undefined);
+    assert.equal(typeof voice.nonce, "string");
+    assert.equal(voice.enforce_nonce, true);
+    assert.deepEqual((voice.attachments as Array<{ duration_secs: number }>)[0]!.duration_secs, 1.2);
   });
 });
