@@ -11,6 +11,7 @@ import {
   type GuildTextBasedChannel,
   type Message,
   type MessageCreateOptions,
+  MessageFlags,
   Routes,
   type TextBasedChannel,
   type WebhookClient,
@@ -22,6 +23,7 @@ import type {
   RemoteUserRef,
   SentRef,
 } from "../../src/core/connector";
+import { fitImage } from "../../src/core/downscale";
 import { BridgeError } from "../../src/core/errors";
 import type { DiscordConfig } from "./config";
 import {
@@ -31,6 +33,7 @@ import {
   replyQuote,
   splitMessage,
   stripReplyFallback,
+  voiceMessage,
   webhookUsername,
 } from "./convert/index";
 import type { Webhooks } from "./Webhooks";
@@ -94,9 +97,10 @@ export class DiscordSender {
     return { text: msg.replyTo ? stripReplyFallback(msg.text) : msg.text, users: [] };
   }
 
-  private files(msg: OutboundMessage): AttachmentPayload[] {
-    const a = msg.attachment;
-    if (!a) return [];
+  private async files(msg: OutboundMessage): Promise<AttachmentPayload[]> {
+    if (!msg.attachment) return [];
+    // An image over the upload limit is downscaled to fit; other files over it are refused.
+    const a = await fitImage(msg.attachment, { maxBytes: this.d.cfg.maxUploadBytes });
     if (a.media.data.length > this.d.cfg.maxUploadBytes) {
       const limit = Math.round((this.d.cfg.maxUploadBytes / MB) * 10) / 10;
       throw new BridgeError(
@@ -112,8 +116,18 @@ export class DiscordSender {
   }
 
   async send(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
-    const { text, users } = this.content(msg);
-    const files = this.files(msg);
+    const content = this.content(msg);
+    const { users } = content;
+    const files = await this.files(msg);
+    // A voice message takes no content: any text goes first, the voice message alone after it.
+    const voice = voiceMessage(msg.attachment);
+    const voiceFiles = voice
+      ? files.map((f) => ({ ...f, duration: voice.durationSecs, waveform: voice.waveform }))
+      : [];
+    const textFiles = voice ? [] : files;
+    // Clients name a recording in its body ("Voice message" for "Voice message.ogg"): no caption.
+    const named = msg.attachment?.media.name.replace(/\.[A-Za-z0-9]{1,5}$/, "");
+    const text = voice && content.text === named ? "" : content.text;
     const thread = msg.threadRoot ? await this.threadFor(chat, msg.threadRoot) : undefined;
     const target = this.where(chat, thread);
     const channel = await this.channel(target);
@@ -124,7 +138,7 @@ export class DiscordSender {
     if (hook) {
       let body = msg.msgtype === "emote" ? emote(text) : text;
       if (msg.replyTo) body = (await this.quote(channel, msg.replyTo)) + body;
-      const parts = body ? splitMessage(body) : [""];
+      const parts = body ? splitMessage(body) : voice ? [] : [""];
       // Webhooks take no nonce: a message that may have been posted before a crash is looked
       // up among the webhook's recent messages in the channel instead.
       const name = webhookUsername(msg.sender.displayName, msg.sender.mxid);
@@ -147,9 +161,21 @@ export class DiscordSender {
           content: part || undefined,
           username: webhookUsername(msg.sender.displayName, msg.sender.mxid),
           avatarURL: msg.sender.avatarUrl,
-          files: i === 0 ? files : [],
+          files: i === 0 ? textFiles : [],
           threadId: thread,
           allowedMentions,
+        });
+        ids.push(sent.id);
+        if (thread) await this.rememberThread(sent.id, thread);
+        timestamp = Date.parse(sent.timestamp) || timestamp;
+      }
+      if (voice) {
+        const sent = await this.viaWebhook(hook, chat.id, {
+          username: name,
+          avatarURL: msg.sender.avatarUrl,
+          files: voiceFiles,
+          flags: MessageFlags.IsVoiceMessage,
+          threadId: thread,
         });
         ids.push(sent.id);
         if (thread) await this.rememberThread(sent.id, thread);
@@ -170,7 +196,7 @@ export class DiscordSender {
       channel.isDMBased() && msg.msgtype !== "emote"
         ? text
         : prefixed(msg.sender.displayName || msg.sender.mxid, text, msg.msgtype);
-    const parts = splitMessage(body);
+    const parts = voice && !body ? [] : splitMessage(body);
     // The nonce covers a repeat within Discord's few minutes; a later one (a long outage before
     // the restart) is looked up like a webhook's.
     const me = this.d.discord.user?.id;
@@ -188,9 +214,20 @@ export class DiscordSender {
       const options: MessageCreateOptions = { content: part, allowedMentions };
       if (msg.eventId) Object.assign(options, { nonce: discordNonce(msg.eventId, i), enforceNonce: true });
       if (i === 0) {
-        options.files = files;
+        options.files = textFiles;
         if (msg.replyTo) options.reply = { messageReference: msg.replyTo, failIfNotExists: false };
       }
+      const sent = await this.sendAsBot(channel, options);
+      ids.push(sent.id);
+      if (thread) await this.rememberThread(sent.id, thread);
+      timestamp = sent.createdTimestamp;
+    }
+    if (voice) {
+      const options: MessageCreateOptions = { files: voiceFiles, flags: MessageFlags.IsVoiceMessage };
+      if (msg.eventId)
+        Object.assign(options, { nonce: discordNonce(msg.eventId, parts.length), enforceNonce: true });
+      if (msg.replyTo && parts.length === 0)
+        options.reply = { messageReference: msg.replyTo, failIfNotExists: false };
       const sent = await this.sendAsBot(channel, options);
       ids.push(sent.id);
       if (thread) await this.rememberThread(sent.id, thread);

@@ -18,6 +18,7 @@ import type {
   InlineImage,
   Media,
   MediaRef,
+  MediaThumbnail,
   RemoteChatRef,
   RemoteMessage,
   RemotePoll,
@@ -142,6 +143,7 @@ export function toRemoteMessage(deps: InboundDeps, msg: Message): RemoteMessage 
     ...(a.width && a.height ? { width: a.width, height: a.height } : {}),
     // Discord gives a duration (in seconds) for voice messages only.
     ...(typeof a.duration === "number" ? { durationMs: a.duration * 1000 } : {}),
+    ...videoThumbnail(a.contentType, a.proxyURL),
   }));
   for (const s of msg.stickers.values()) {
     const media = stickerMedia(s.format, s.id, deps.cdn);
@@ -219,6 +221,26 @@ export async function userInfoOf(discord: Client, user: RemoteUserRef): Promise<
 }
 
 /** Downloads an attachment, sticker or avatar from Discord's CDN. */
+/**
+ * A video attachment's thumbnail: Discord's media proxy renders a video's first frame when its
+ * URL asks for `format=jpeg` (what Discord's own clients show as the poster).
+ */
+export function videoThumbnail(
+  contentType: string | null | undefined,
+  proxyUrl: string | null | undefined,
+): { thumbnail?: MediaThumbnail } {
+  if (!contentType?.startsWith("video/") || !proxyUrl) return {};
+  let url: URL;
+  try {
+    url = new URL(proxyUrl);
+  } catch {
+    return {};
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return {};
+  url.searchParams.set("format", "jpeg");
+  return { thumbnail: { ref: { key: url.toString(), mimetype: "image/jpeg", name: "thumbnail.jpg" } } };
+}
+
 export async function fetchDiscordMedia(ref: MediaRef): Promise<Media> {
   const res = await fetch(ref.key);
   if (!res.ok) throw Object.assign(new Error(`Discord media answered ${res.status}`), { status: res.status });

@@ -268,5 +268,15 @@ export function fileRef(f: Obj): MediaRef | undefined {
     ref.height = f.original_h;
   }
   if (typeof f.duration_ms === "number") ref.durationMs = f.duration_ms;
+  // A video's thumbnail, fetched with the bot token like the file.
+  const thumb = s(f.thumb_video);
+  if (thumb && /^https?:\/\//.test(thumb) && (ref.mimetype ?? "").startsWith("video/")) {
+    const px = (n: unknown) => (typeof n === "number" && Number.isInteger(n) && n > 0 ? n : undefined);
+    const [width, height] = [px(f.thumb_video_w), px(f.thumb_video_h)];
+    ref.thumbnail = {
+      ref: { key: thumb, mimetype: "image/jpeg", name: "thumbnail.jpg" },
+      ...(width && height ? { width, height } : {}),
+    };
+  }
   return ref;
 }

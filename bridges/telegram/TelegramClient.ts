@@ -35,6 +35,7 @@ import type {
   TypingHandling,
   UserInfo,
 } from "../../src/core/connector";
+import { fitImage } from "../../src/core/downscale";
 import { BridgeError } from "../../src/core/errors";
 import { integerOrderKey } from "../../src/core/orderKey";
 import { botClient } from "./botFetch";
@@ -49,7 +50,7 @@ import {
 } from "./convert/index";
 import { describe, isBadRequest, tg } from "./errors";
 import { InboundMapper } from "./inbound";
-import { ALLOWED_REACTIONS, MAX_CAPTION, MAX_TEXT, splitPlain } from "./limits";
+import { ALLOWED_REACTIONS, MAX_CAPTION, MAX_TEXT, PHOTO_LIMITS, splitPlain } from "./limits";
 import { TelegramPolls, telegramPollFits } from "./polls";
 import { TelegramApprovals } from "./TelegramApprovals";
 import { TelegramFiles } from "./TelegramFiles";
@@ -267,7 +268,7 @@ export class TelegramClient
       msg.replyTo !== undefined
         ? { reply_parameters: { message_id: Number(msg.replyTo), allow_sending_without_reply: true } }
         : {};
-    const a = msg.attachment;
+    let a = msg.attachment;
     const bodyText = a && (msg.text === a.media.name || msg.text === "") ? "" : msg.text;
     const bodyHtml = bodyText === "" ? "" : this.toTelegramHtml(bodyText, msg.html);
     const html = relayText(this.cfg.relayTemplate, msg.sender, bodyHtml, msg.msgtype).trim();
@@ -284,6 +285,8 @@ export class TelegramClient
     if (msg.location && !a) return this.sendLocation(chatId, thread, reply, html, msg.location);
     if (a) {
       const method = telegramMethodFor(a.kind, a.media.mimetype, a.voice);
+      // A photo past sendPhoto's size or shape is downscaled rather than refused.
+      if (method === "sendPhoto") a = await fitImage(a, PHOTO_LIMITS);
       const file = new InputFile(a.media.data, a.media.name);
       if (method === "sendSticker") {
         // Stickers take no caption: the relay line goes first, so Telegram users see who sent it.

@@ -219,6 +219,11 @@ export class InboundMapper {
         height: media.height,
         durationMs: media.durationMs,
         voice: media.kind === "voice" || undefined,
+        thumbnail: media.thumbnail && {
+          ref: { key: media.thumbnail.fileId, mimetype: "image/jpeg", size: media.thumbnail.size },
+          width: media.thumbnail.width,
+          height: media.thumbnail.height,
+        },
       };
       out.attachments = [strip(ref)];
     }

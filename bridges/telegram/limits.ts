@@ -9,6 +9,12 @@ export const MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024;
 /** Largest upload via multipart on the public Bot API server. */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
+/**
+ * What sendPhoto takes: at most 10 MB, width plus height at most 10000, the longer side at most
+ * 20 times the shorter (beyond that: PHOTO_SAVE_FILE_INVALID, PHOTO_INVALID_DIMENSIONS).
+ */
+export const PHOTO_LIMITS = { maxBytes: 10_000_000, maxSideSum: 10_000, maxRatio: 20 } as const;
+
 /** Emoji a bot may set with setMessageReaction (ReactionTypeEmoji), without U+FE0F. */
 export const ALLOWED_REACTIONS: ReadonlySet<string> = new Set(
   (

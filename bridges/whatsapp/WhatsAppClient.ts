@@ -38,6 +38,7 @@ import {
   type TypingHandling,
   type UserInfo,
 } from "../../src/core/connector";
+import { fitImage } from "../../src/core/downscale";
 import { BridgeError } from "../../src/core/errors";
 import type { Logger } from "../../src/log/Logger";
 import { messageIdFor, ServerAcks } from "./acks";
@@ -47,7 +48,7 @@ import type { WhatsAppConfig } from "./config";
 import { SyncedHistory } from "./historySync";
 import { ephemeralSeconds, mapMessage, mediaOf, messageTimer, unwrap } from "./inbound";
 import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, ownerNumberOfChat, userIdOf } from "./jids";
-import { outboundContent, outboundText } from "./outbound";
+import { IMAGE_LIMITS, outboundContent, outboundText } from "./outbound";
 import { type PgAuth, pgAuthState } from "./PgAuthState";
 import {
   decryptVote,
@@ -643,7 +644,11 @@ export class WhatsAppClient
         })
       : undefined;
     const poll = msg.poll && !msg.attachment ? await this.pollContent(msg, prefix) : undefined;
-    const content = poll ?? outboundContent(msg, prefix, this.numberOf);
+    // An image over WhatsApp's media limit is downscaled (WhatsApp recompresses images anyway).
+    const fitted = msg.attachment
+      ? { ...msg, attachment: await fitImage(msg.attachment, IMAGE_LIMITS) }
+      : msg;
+    const content = poll ?? outboundContent(fitted, prefix, this.numberOf);
     const timer = msg.expiresInSeconds;
     const id = await this.send(sock, jid, content, quoted, msg.eventId, timer);
     const sent: SentRef = { ids: [id], timestamp: Date.now() };

@@ -145,6 +145,7 @@ function mediaRef(
     height?: number | null;
     seconds?: number | null;
     waveform?: Uint8Array | null;
+    jpegThumbnail?: Uint8Array | null;
   },
 ): MediaRef {
   const mimetype = media.mimetype?.split(";")[0] ?? "application/octet-stream";
@@ -158,6 +159,9 @@ function mediaRef(
   };
   if (media.width && media.height) Object.assign(ref, { width: media.width, height: media.height });
   if (typeof media.seconds === "number" && media.seconds > 0) ref.durationMs = media.seconds * 1000;
+  // A video carries its thumbnail inline: a small JPEG WhatsApp shows before it plays.
+  if (kind === "videoMessage" && media.jpegThumbnail?.length)
+    ref.thumbnail = { base64: Buffer.from(media.jpegThumbnail).toString("base64") };
   if (base === "voice") {
     ref.voice = true;
     // WhatsApp's waveform is 64 samples of 0–100; Matrix takes 0–1024.

@@ -7,6 +7,9 @@ import type { OutboundMessage } from "../../src/core/connector";
 import { htmlToWhatsappWithMentions } from "./convert/format";
 import { jidOfUser } from "./jids";
 
+/** WhatsApp takes media of up to 16 MB; larger images are downscaled to it. */
+export const IMAGE_LIMITS = { maxBytes: 16_000_000 } as const;
+
 /** The number behind a Matrix user who is a WhatsApp user's ghost; undefined for anyone else. */
 export type NumberOf = (mxid: string) => string | undefined;
 

@@ -1,7 +1,7 @@
+import { downscale } from "../core/downscale";
 import { loadSharp } from "../core/sharp";
 import { Logger } from "../log/Logger";
 import type { DownloadOptions, MatrixApi, RoomEvent } from "../matrix/MatrixApi";
-import { downscale } from "./downscale";
 import { pdfText } from "./pdf";
 import type { ChatImage } from "./providers/types";
 import type { Transcriber } from "./Transcriber";

@@ -520,6 +520,13 @@ export class OutboundBridge {
         durationMs: typeof info.duration === "number" ? info.duration : undefined,
         voice: c["org.matrix.msc3245.voice"] !== undefined || undefined,
       };
+      const audio = c["org.matrix.msc1767.audio"] as Content | undefined;
+      if (msg.attachment.durationMs === undefined && typeof audio?.duration === "number")
+        msg.attachment.durationMs = audio.duration;
+      if (Array.isArray(audio?.waveform))
+        msg.attachment.waveform = (audio.waveform as unknown[])
+          .slice(0, 4096)
+          .filter((n): n is number => typeof n === "number" && Number.isFinite(n));
       // The body of a media event is its caption only when a filename is given separately.
       if (typeof c.filename !== "string" || c.filename === c.body) msg.text = "";
     }

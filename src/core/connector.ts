@@ -98,6 +98,22 @@ export interface MediaRef {
    * uploaded as UTF-8 without `fetchMedia`. Connectors keep it small.
    */
   readonly inline?: string;
+  /** A still picture of a video (or animation) that the platform provides: Matrix clients show it before playing. */
+  readonly thumbnail?: MediaThumbnail;
+}
+
+/**
+ * A video's thumbnail as the platform gives it: a reference fetched through `fetchMedia` (a
+ * Telegram PhotoSize, a Discord media-proxy frame, a Slack thumb), or the picture inline (a
+ * WhatsApp jpegThumbnail). A thumbnail that cannot be fetched leaves the video without one.
+ */
+export interface MediaThumbnail {
+  readonly ref?: MediaRef;
+  /** The picture's bytes, base64 (kept small by the platform: a few kilobytes). */
+  readonly base64?: string;
+  /** Pixels, when the platform says; otherwise read from the picture. */
+  readonly width?: number;
+  readonly height?: number;
 }
 
 /** A place on the map (WGS 84 degrees), shared as such on the platform. */
@@ -160,6 +176,8 @@ export interface OutboundAttachment {
   durationMs?: number;
   /** A voice message (MSC3245): sent as the platform's voice note where it has one. */
   voice?: boolean;
+  /** A voice message's loudness over time, each 0–1024 (MSC1767 audio `waveform`), when Matrix says. */
+  waveform?: number[];
 }
 
 export interface OutboundMessage {

@@ -16,6 +16,21 @@ export interface TelegramMedia {
   durationMs?: number;
   /** A Lottie `.tgs` sticker, which Matrix clients cannot show without conversion. */
   animatedSticker?: boolean;
+  /** The still Telegram made of a video, animation or round video (a JPEG PhotoSize). */
+  thumbnail?: { fileId: string; width?: number; height?: number; size?: number };
+}
+
+/** A PhotoSize that names a file, as a thumbnail; undefined for anything else. */
+function thumbOf(t: unknown): TelegramMedia["thumbnail"] {
+  if (typeof t !== "object" || t === null) return undefined;
+  const p = t as { file_id?: unknown; width?: unknown; height?: unknown; file_size?: unknown };
+  if (typeof p.file_id !== "string" || p.file_id === "" || p.file_id.length > 256) return undefined;
+  const n = (v: unknown) => (typeof v === "number" && Number.isInteger(v) && v > 0 ? v : undefined);
+  const out: NonNullable<TelegramMedia["thumbnail"]> = { fileId: p.file_id };
+  const [width, height, size] = [n(p.width), n(p.height), n(p.file_size)];
+  if (width !== undefined && height !== undefined) Object.assign(out, { width, height });
+  if (size !== undefined) out.size = size;
+  return out;
 }
 
 /** The Matrix msgtypes media maps to. */
@@ -74,6 +89,7 @@ export function pickMedia(message: Message): TelegramMedia | undefined {
       width: animation.width,
       height: animation.height,
       durationMs: seconds(animation.duration),
+      thumbnail: thumbOf(animation.thumbnail),
     });
   }
   if (photo && photo.length > 0) {
@@ -97,12 +113,21 @@ export function pickMedia(message: Message): TelegramMedia | undefined {
       width: video.width,
       height: video.height,
       durationMs: seconds(video.duration),
+      thumbnail: thumbOf(video.thumbnail),
     });
   }
   if (note) {
     const side = note.length;
     const base = { kind: "video" as const, mimetype: "video/mp4", name: "video_note.mp4" };
-    return media({ ...base, ...ids(note), width: side, height: side, durationMs: seconds(note.duration) });
+    const thumbnail = thumbOf(note.thumbnail);
+    return media({
+      ...base,
+      ...ids(note),
+      width: side,
+      height: side,
+      durationMs: seconds(note.duration),
+      thumbnail,
+    });
   }
   if (voice) {
     const base = { kind: "voice" as const, mimetype: voice.mime_type ?? "audio/ogg", name: "voice.ogg" };

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import sharp from "sharp";
+import { oversizedWideImage } from "../../harness/images";
 import type { MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { TelegramServer } from "../../standins/telegram/TelegramServer";
 import { type CoreRig, portalRoomFor } from "../core/coreRig";
@@ -76,6 +78,50 @@ describe("Telegram media and profiles end to end (grammy ↔ Bot API stand-in, r
     const sent = tg.sent(GROUP).find((m) => m.method === "sendPhoto");
     assert.ok(sent?.upload, "the photo was uploaded to Telegram");
     assert.deepEqual(sent.upload.data, upload);
+  });
+
+  it("sends an image past sendPhoto's limits (over 10 MB, 12000×300) as a downscaled photo the stand-in takes", async () => {
+    const png = await oversizedWideImage();
+    const plain = await sharp({ create: { width: 12_000, height: 300, channels: 3, background: "#808080" } })
+      .png()
+      .toBuffer();
+    // The stand-in answers as Telegram does to the images as they are.
+    const direct = (data: Buffer) =>
+      fetch(`${tg.url}/bot${tg.token}/sendPhoto`, {
+        method: "POST",
+        body: (() => {
+          const form = new FormData();
+          form.append("chat_id", String(GROUP));
+          form.append("photo", new Blob([new Uint8Array(data)]), "wide.png");
+          return form;
+        })(),
+      }).then(async (r) => {
+        const body = (await r.json()) as { ok: boolean; description?: string };
+        if (!body.ok) throw new Error(body.description);
+      });
+    await assert.rejects(direct(png), /^Error: Bad Request: PHOTO_SAVE_FILE_INVALID$/);
+    await assert.rejects(direct(plain), /^Error: Bad Request: PHOTO_INVALID_DIMENSIONS$/);
+    await alice.sendEvent(room, "m.room.message", {
+      msgtype: "m.image",
+      body: "wide.png",
+      url: await upload(png, "wide.png", "image/png"),
+      info: { mimetype: "image/png", size: png.length, w: 12_000, h: 300 },
+    });
+    const wide = () => tg.sent(GROUP).find((m) => m.method === "sendPhoto" && m.upload?.name === "wide.jpg");
+    for (const end = Date.now() + 60_000; !wide() && Date.now() < end; )
+      await new Promise((r) => setTimeout(r, 100));
+    const sent = wide();
+    assert.equal(
+      tg.calls.filter((c) => c.method === "sendPhoto" && c.error).length,
+      2,
+      "only the direct calls above were refused",
+    );
+    assert.ok(sent?.upload, "sent as a photo");
+    const meta = await sharp(sent.upload.data).metadata();
+    assert.ok(sent.upload.data.length <= 10_000_000, `${sent.upload.data.length}`);
+    assert.ok(meta.width! + meta.height! <= 10_000, `${meta.width}x${meta.height}`);
+    assert.ok(meta.width! / meta.height! <= 20, `${meta.width}x${meta.height}`);
+    assert.ok(meta.width! > 5000, "no smaller than it needs to be");
   });
 
   it("brings documents and voice notes over, and replaces a file over 20 MB with a notice", async () => {
@@ -180,6 +226,46 @@ describe("Telegram media and profiles end to end (grammy ↔ Bot API stand-in, r
     );
     assert.ok(tg.calls.indexOf(lines[0]!) < tg.calls.indexOf(stickerCall), "the name line comes first");
     assert.deepEqual(tg.sent(GROUP).find((m) => m.method === "sendSticker")?.upload?.data, mine);
+  });
+
+  it("a video or animation comes with Telegram's own thumbnail; one that is no picture leaves the video without", async () => {
+    const still = await sharp({ create: { width: 320, height: 180, channels: 3, background: "#2050a0" } })
+      .jpeg()
+      .toBuffer();
+    const thumbnail = { data: still, width: 320, height: 180 };
+    tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      video: { data: randomBytes(4000), mimetype: "video/mp4", name: "thumbed.mp4", thumbnail },
+    });
+    const v = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "thumbed.mp4",
+    );
+    const info = v.content.info as Record<string, unknown>;
+    assert.deepEqual(
+      { w: info.w, h: info.h, duration: info.duration },
+      { w: 640, h: 480, duration: 1000 },
+      "the video's own size and length",
+    );
+    assert.deepEqual(info.thumbnail_info, { mimetype: "image/jpeg", size: still.length, w: 320, h: 180 });
+    assert.deepEqual(await download(info.thumbnail_url), still);
+
+    const clip = randomBytes(4000);
+    tg.injectMessage({
+      chat: GROUP,
+      from: UMA,
+      animation: {
+        data: clip,
+        mimetype: "video/mp4",
+        name: "nothumb.mp4",
+        thumbnail: { data: randomBytes(500), width: 90, height: 90 },
+      },
+    });
+    const a = await alice.waitFor(
+      (e) => e.room_id === room && e.content.msgtype === "m.video" && e.content.body === "nothumb.mp4",
+    );
+    assert.deepEqual(await download(a.content.url), clip, "the video came over");
+    assert.equal((a.content.info as Record<string, unknown>).thumbnail_url, undefined);
   });
 
   it("brings videos and animations over byte for byte in both directions, captions prefixed", async () => {

@@ -12,12 +12,20 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
-import { DiscordWorld, type GuildSpec, type Obj, sf, type UserSpec } from "./DiscordWorld";
+import {
+  type AttachmentSpec,
+  DiscordWorld,
+  type GuildSpec,
+  type Obj,
+  sf,
+  type UserSpec,
+} from "./DiscordWorld";
 import { buttonPress } from "./interactions";
 import { castVote, finalize, type PollContext, type PollVotes, pollRoutes } from "./polls";
 import { type Answer, type Body, parseBody, restRoutes } from "./rest";
 
 export {
+  type AttachmentSpec,
   type ChannelSpec,
   type GuildSpec,
   type MemberSpec,
@@ -64,15 +72,9 @@ interface Conn {
 }
 
 /** A file a test attaches to a message; a voice message's has a base64 waveform and a length. */
-export interface AttachmentSpec {
-  name: string;
-  data: Buffer;
-  contentType: string;
-  waveform?: string;
-  durationSecs?: number;
-}
-
 export class DiscordServer {
+  /** Largest file Discord takes in an upload: 10 MiB, the limit of a server without boosts. */
+  uploadLimit = 10 * 1024 * 1024;
   readonly calls: RecordedCall[] = [];
   /** Calls carried out whose answers `holdAnswer` kept back. */
   readonly heldCalls: RecordedCall[] = [];
@@ -216,25 +218,8 @@ export class DiscordServer {
     return this.world.findMessage(channelId, messageId)?.data;
   }
 
-  /** Files stored on the stand-in's CDN as a message's attachments (a voice message's with its waveform). */
   private attachmentsOf(channelId: string, files: AttachmentSpec[]): Obj[] {
-    return files.map((f) => {
-      const id = sf();
-      const url = this.world.putFile(`/attachments/${channelId}/${id}/${encodeURIComponent(f.name)}`, {
-        data: f.data,
-        contentType: f.contentType,
-      });
-      return {
-        id,
-        filename: f.name,
-        size: f.data.length,
-        url,
-        proxy_url: url,
-        content_type: f.contentType,
-        // A voice message's attachment carries its length and a base64 waveform, as Discord sends them.
-        ...(f.waveform !== undefined ? { waveform: f.waveform, duration_secs: f.durationSecs ?? 1 } : {}),
-      };
-    });
+    return files.map((f) => this.world.attachment(channelId, f));
   }
 
   /** A user posts in a channel (stored in history, dispatched as MESSAGE_CREATE). Returns the message. */
@@ -579,6 +564,13 @@ export class DiscordServer {
       const file = this.world.files.get(key);
       if (!file) return void res.writeHead(404).end();
       if (this.heldFiles.has(key)) return; // never answered: the client waits until it gives up
+      // The media proxy: `format=jpeg` of a video is its first frame; of anything else without
+      // pixels, 415 (images are served as they are).
+      if (url.searchParams.get("format") === "jpeg" && !file.contentType.startsWith("image/")) {
+        if (!file.poster) return void res.writeHead(415).end();
+        res.writeHead(200, { "content-type": "image/jpeg", "content-length": file.poster.length });
+        return void res.end(file.poster);
+      }
       res.writeHead(200, { "content-type": file.contentType, "content-length": file.data.length });
       return void res.end(file.data);
     }
@@ -644,6 +636,9 @@ export class DiscordServer {
       }
       return [status, { message: fail.spec.message ?? "Injected failure", code: fail.spec.code ?? 0 }];
     }
+    // Discord refuses a file over the upload limit (10 MiB without boosts) before anything else.
+    if (call.body.files.some((f) => f.data.length > this.uploadLimit))
+      return [413, { message: "Request entity too large", code: 40005 }];
     for (const [method, re, handler] of this.routes) {
       const m = re.exec(call.path);
       if (m && method === call.method) return handler(m.slice(), call.body, call.query);

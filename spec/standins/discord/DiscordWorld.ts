@@ -74,9 +74,21 @@ export interface Webhook {
   name: string;
 }
 
+/** A file of a message: a voice message's carries its waveform (base64 bytes) and length. */
+export interface AttachmentSpec {
+  name: string;
+  data: Buffer;
+  contentType: string;
+  waveform?: string;
+  durationSecs?: number;
+  /** A video's first frame (JPEG), what the media proxy answers for `?format=jpeg`. */
+  poster?: Buffer;
+}
+
 export interface FileBlob {
   data: Buffer;
   contentType: string;
+  poster?: Buffer;
 }
 
 /** Everything the stand-in knows. Tests read it directly to assert outcomes. */
@@ -229,6 +241,29 @@ export class DiscordWorld {
       stage_instances: [],
       guild_scheduled_events: [],
       features: [],
+    };
+  }
+
+  /**
+   * Stores a message's file on the CDN and returns its attachment object, as Discord shows it:
+   * a voice message's with its length and base64 waveform. The one place attachments are built
+   * (users' messages, live and past, and the bridge's uploads).
+   */
+  attachment(channelId: string, f: AttachmentSpec): Obj {
+    const id = sf();
+    const url = this.putFile(`/attachments/${channelId}/${id}/${encodeURIComponent(f.name)}`, {
+      data: f.data,
+      contentType: f.contentType,
+      ...(f.poster ? { poster: f.poster } : {}),
+    });
+    return {
+      id,
+      filename: f.name,
+      size: f.data.length,
+      url,
+      proxy_url: url,
+      content_type: f.contentType,
+      ...(f.waveform !== undefined ? { waveform: f.waveform, duration_secs: f.durationSecs ?? 1 } : {}),
     };
   }
 

@@ -4,7 +4,7 @@
  * `before`/`after`/`around`, strictly), webhooks (create, list, execute with files, edit, delete), reactions, typing,
  * members, kicks and bans. Every mutation that Discord announces on the gateway is dispatched.
  */
-import { type DiscordWorld, type Obj, sf } from "./DiscordWorld";
+import { type AttachmentSpec, type DiscordWorld, type Obj, sf } from "./DiscordWorld";
 import { ADMINISTRATOR, checkComponents, interactionCallback, memberPermissions } from "./interactions";
 import { pollField } from "./polls";
 
@@ -22,6 +22,9 @@ export interface RouteContext {
 
 export type Answer = [status: number, body?: unknown];
 type Handler = (m: string[], body: Body, query: URLSearchParams) => Answer;
+
+/** Message flag of a voice message. */
+const IS_VOICE_MESSAGE = 1 << 13;
 
 const unknown = (what: string, code: number): Answer => [404, { message: `Unknown ${what}`, code }];
 const missingPermissions: Answer = [403, { message: "Missing Permissions", code: 50013 }];
@@ -56,15 +59,40 @@ export async function parseBody(raw: Buffer, contentType: string): Promise<Body>
 /** The route table: method, path pattern below `/api/v10`, handler. */
 export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> {
   const { world } = ctx;
-  const attachmentsOf = (channelId: string, body: Body): Obj[] =>
-    body.files.map((f) => {
-      const id = sf();
-      const url = world.putFile(`/attachments/${channelId}/${id}/${encodeURIComponent(f.name)}`, {
+  /** The uploaded files, with what `attachments` in the payload says of each (`files[n]` is id n). */
+  const uploads = (body: Body): AttachmentSpec[] => {
+    const meta = Array.isArray(body.json.attachments) ? (body.json.attachments as Obj[]) : [];
+    return body.files.map((f) => {
+      const n = /^files\[(\d+)\]$/.exec(f.field)?.[1];
+      const m = meta.find((a) => n !== undefined && String(a.id) === n) ?? {};
+      return {
+        name: f.name,
         data: f.data,
         contentType: f.contentType,
-      });
-      return { id, filename: f.name, size: f.data.length, url, proxy_url: url, content_type: f.contentType };
+        ...(typeof m.waveform === "string" ? { waveform: m.waveform } : {}),
+        ...(typeof m.duration_secs === "number" ? { durationSecs: m.duration_secs } : {}),
+      };
     });
+  };
+  /**
+   * IS_VOICE_MESSAGE (1 << 13), as Discord checks it: no content, exactly one audio attachment,
+   * with its waveform and duration.
+   */
+  const voiceRefusal = (body: Body, files: AttachmentSpec[]): Answer | undefined => {
+    const flags = Number(body.json.flags ?? 0);
+    if (!(flags & IS_VOICE_MESSAGE)) return undefined;
+    const content = typeof body.json.content === "string" ? body.json.content : "";
+    if (content !== "" || (Array.isArray(body.json.embeds) && body.json.embeds.length > 0))
+      return [400, { message: "Voice messages do not support additional content", code: 50159 }];
+    // discord.js names an uploaded buffer's type by its bytes: Ogg is `application/ogg` there.
+    const audio = (t: string) => t.startsWith("audio/") || t.startsWith("application/ogg");
+    if (files.length !== 1 || !audio(files[0]!.contentType))
+      return [400, { message: "Voice messages must have a single audio attachment", code: 50160 }];
+    const [f] = files;
+    if (f!.waveform === undefined || f!.durationSecs === undefined)
+      return [400, { message: "Voice messages must have supporting metadata", code: 50161 }];
+    return undefined;
+  };
   /**
    * `nonce` with `enforce_nonce: true`: the same author's message with that nonce in the last few
    * minutes is answered again and nothing new is created, as Discord does. Without
@@ -94,7 +122,12 @@ export function restRoutes(ctx: RouteContext): Array<[string, RegExp, Handler]> 
     if ("error" in checked) return checked.error;
     const poll = body.json.poll === undefined ? undefined : pollField(body.json.poll);
     if (poll && "error" in poll) return poll.error;
-    const fields: Obj = { author, content, attachments: attachmentsOf(channelId, body), ...extra };
+    const files = uploads(body);
+    const refused = voiceRefusal(body, files);
+    if (refused) return refused;
+    const flags = Number(body.json.flags ?? 0) & IS_VOICE_MESSAGE;
+    const attachments = files.map((f) => world.attachment(channelId, f));
+    const fields: Obj = { author, content, attachments, ...(flags ? { flags } : {}), ...extra };
     if (poll) fields.poll = poll.poll;
     if (checked.components) fields.components = checked.components;
     const ref = body.json.message_reference as Obj | undefined;

@@ -142,7 +142,12 @@ export class SlackServer {
       user: string;
       text: string;
       thread_ts?: string;
-      files?: Array<{ name: string; data: Buffer; mimetype: string }>;
+      files?: Array<{
+        name: string;
+        data: Buffer;
+        mimetype: string;
+        thumbVideo?: { data: Buffer; w: number; h: number };
+      }>;
     } & Obj,
   ): string {
     const w = this.ws(team);
@@ -155,6 +160,7 @@ export class SlackServer {
         name: f.name,
         mimetype: f.mimetype,
         data: f.data,
+        ...(f.thumbVideo ? { thumbVideo: f.thumbVideo } : {}),
         shares: new Map([[m.channel, ts]]),
       };
       w.files.set(id, stored);
@@ -364,7 +370,8 @@ export class SlackServer {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
     if (url.pathname.startsWith("/upload/"))
       return this.upload(url, fileBytes(req.headers["content-type"] ?? "", raw), res);
-    if (url.pathname.startsWith("/files-pri/")) return this.download(url, token, res);
+    if (url.pathname.startsWith("/files-pri/") || url.pathname.startsWith("/files-tmb/"))
+      return this.download(url, token, res);
     if (url.pathname.startsWith("/avatars/")) return this.avatar(url, res);
     if (url.pathname.startsWith("/emoji/")) return this.emojiImage(url, res);
     if (!url.pathname.startsWith("/api/")) {
@@ -439,10 +446,13 @@ export class SlackServer {
   }
 
   private download(url: URL, token: string | undefined, res: ServerResponse): void {
-    const m = /^\/files-pri\/(T[A-Z0-9]+)-(F[A-Z0-9]+)\//.exec(url.pathname);
-    const w = m ? this.workspaces.get(m[1]!) : undefined;
-    const f = w?.files.get(m?.[2] ?? "");
-    this.calls.push({ method: "DOWNLOAD", team: w?.team, params: { file: m?.[2] }, time: Date.now() });
+    const m = /^\/files-(pri|tmb)\/(T[A-Z0-9]+)-(F[A-Z0-9]+)\//.exec(url.pathname);
+    const w = m ? this.workspaces.get(m[2]!) : undefined;
+    const found = w?.files.get(m?.[3] ?? "");
+    // files-tmb: the file's thumbnail, where it has one.
+    const f =
+      m?.[1] === "tmb" ? found?.thumbVideo && { mimetype: "image/jpeg", data: found.thumbVideo.data } : found;
+    this.calls.push({ method: "DOWNLOAD", team: w?.team, params: { file: m?.[3] }, time: Date.now() });
     if (!w || !f) {
       res.writeHead(404).end();
       return;

@@ -51,6 +51,8 @@ export interface StoredFile {
   title?: string;
   mimetype: string;
   data: Buffer;
+  /** A video's thumbnail (JPEG) and its pixels, served at `thumb_video`. */
+  thumbVideo?: { data: Buffer; w: number; h: number };
   /** Channel → ts of the message that shares it. */
   shares: Map<string, string>;
 }

@@ -427,10 +427,24 @@ export const METHODS: Record<string, { auth: "bot" | "app"; run(ctx: MethodConte
 /** The `files` entry Slack puts on a message, with `url_private` served by the stand-in. */
 export function fileObject(
   ctx: { ws: Workspace; baseUrl: string },
-  f: { id: string; name: string; title?: string; mimetype: string; data: Buffer },
+  f: {
+    id: string;
+    name: string;
+    title?: string;
+    mimetype: string;
+    data: Buffer;
+    thumbVideo?: { data: Buffer; w: number; h: number };
+  },
 ): Obj {
   const url = `${ctx.baseUrl}/files-pri/${ctx.ws.team}-${f.id}/${encodeURIComponent(f.name)}`;
+  // A video's thumbnail, as Slack lists it (behind the token, like the file).
+  const thumb = f.thumbVideo && {
+    thumb_video: `${ctx.baseUrl}/files-tmb/${ctx.ws.team}-${f.id}/thumb_video.jpg`,
+    thumb_video_w: f.thumbVideo.w,
+    thumb_video_h: f.thumbVideo.h,
+  };
   return {
+    ...thumb,
     id: f.id,
     name: f.name,
     title: f.title ?? f.name,

@@ -54,7 +54,16 @@ export interface FailSpec {
 }
 
 /** Media given to `injectMessage`: bytes, or only a size (for the 20 MB limit). */
-export type MediaSpec = Buffer | { data?: Buffer; size?: number; name?: string; mimetype?: string };
+export type MediaSpec =
+  | Buffer
+  | {
+      data?: Buffer;
+      size?: number;
+      name?: string;
+      mimetype?: string;
+      /** A video's or animation's thumbnail (a JPEG PhotoSize, as Telegram makes one), and its pixels. */
+      thumbnail?: { data: Buffer; width: number; height: number };
+    };
 
 /** A platform user's message for {@link TelegramServer.injectMessage}. */
 export type InjectMessage = {
@@ -219,6 +228,19 @@ export class TelegramServer {
       const s = Buffer.isBuffer(spec) ? { data: spec } : spec;
       const id = this.world.addFile(s.data, { mimetype: s.mimetype, size: s.size, path: `${kind}s` });
       const media = this.world.mediaField(kind, this.world.file(id)!, s.name);
+      const thumb = "thumbnail" in s ? s.thumbnail : undefined;
+      if (thumb && !Array.isArray(media.value)) {
+        const t = this.world.file(
+          this.world.addFile(thumb.data, { mimetype: "image/jpeg", path: "thumbnails" }),
+        )!;
+        media.value.thumbnail = {
+          file_id: t.file_id,
+          file_unique_id: t.file_unique_id,
+          file_size: t.size,
+          width: thumb.width,
+          height: thumb.height,
+        };
+      }
       fields[media.field] = media.value;
     }
     const entry = this.world.newMessage(c, fields);

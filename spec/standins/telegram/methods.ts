@@ -3,6 +3,8 @@
  * Each handler validates like the real API where it matters to a bridge (unknown chat, missing
  * reply target, bad HTML, unknown reaction, lengths) and answers with Bot API objects.
  */
+
+import sharp from "sharp";
 import {
   type BotWorld,
   type LoggedMessage,
@@ -12,7 +14,7 @@ import {
   type SentMessage,
 } from "./BotWorld";
 import { type Ballots, pollMethods } from "./polls";
-import { BotApiError, badRequest, type Params, telegramHtmlToPlain } from "./wire";
+import { BotApiError, badRequest, isUpload, type Params, telegramHtmlToPlain } from "./wire";
 
 /** Emoji Telegram accepts in `setMessageReaction` (ReactionTypeEmoji). */
 export const ALLOWED_REACTIONS: ReadonlySet<string> = new Set(
@@ -490,7 +492,29 @@ export function botMethods(
     },
   };
   for (const kind of mediaKinds) methods[`send${kind[0]!.toUpperCase()}${kind.slice(1)}`] = sendMedia(kind);
+  const sendPhoto = methods.sendPhoto!;
+  methods.sendPhoto = async (p) => {
+    const raw = p.photo;
+    const part = typeof raw === "string" && raw.startsWith("attach://") ? p[raw.slice(9)] : raw;
+    if (isUpload(part)) await checkPhoto(part.data);
+    return sendPhoto(p);
+  };
   return methods;
+}
+
+/**
+ * sendPhoto's limits, as the real API keeps them: at most 10 MB, width plus height at most 10000,
+ * the longer side at most 20 times the shorter.
+ */
+async function checkPhoto(data: Buffer): Promise<void> {
+  if (data.length > 10_000_000) throw badRequest("PHOTO_SAVE_FILE_INVALID");
+  const meta = await sharp(data, { limitInputPixels: false })
+    .metadata()
+    .catch(() => undefined);
+  // Bytes that do not decode are let through: tests send small stand-in pictures.
+  if (!meta?.width || !meta.height) return;
+  const { width: w, height: h } = meta;
+  if (w + h > 10_000 || Math.max(w, h) / Math.min(w, h) > 20) throw badRequest("PHOTO_INVALID_DIMENSIONS");
 }
 
 /** Turns a thrown value into the Bot API's error answer. */

@@ -97,6 +97,8 @@ const RECORDED: [string, TelegramMedia | undefined][] = [
       width: 1920,
       height: 1080,
       durationMs: 12000,
+      // The still Telegram made of it, fetched like any file.
+      thumbnail: { fileId: "AAMCBAADGQEAAgFrthumb", width: 320, height: 180, size: 11520 },
     },
   ],
   [
