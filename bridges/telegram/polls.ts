@@ -135,6 +135,12 @@ export function endOf(poll: Obj, rec: PollRecord): RemotePollEnd | undefined {
 
 /** The connector's memory of polls and its sendPoll / stopPoll calls, for one bot. */
 export class TelegramPolls {
+  /**
+   * Polls being sent: Telegram may report a vote in one before its sendPoll answer (and so
+   * the poll's record) is in, when the two answers cross; such a vote waits for the send.
+   */
+  private readonly sending = new Set<Promise<unknown>>();
+
   constructor(
     private readonly store: ConnectorStore,
     private readonly log: Logger,
@@ -174,7 +180,11 @@ export class TelegramPolls {
       this.log.warn("telegram: malformed poll update dropped", { updateId: String(u.update_id) });
       return [];
     }
-    const rec = await this.recall(pollId);
+    let rec = await this.recall(pollId);
+    if (!rec && this.sending.size) {
+      await Promise.allSettled([...this.sending]);
+      rec = await this.recall(pollId);
+    }
     if (!rec) {
       this.log.debug("telegram: update of a poll the bridge does not know skipped", {
         updateId: String(u.update_id),
@@ -206,6 +216,22 @@ export class TelegramPolls {
       message_thread_id?: number;
       reply_parameters?: { message_id: number; allow_sending_without_reply: boolean };
     },
+  ): Promise<Message | undefined> {
+    const sending = this.sendAndRemember(api, chat, poll, question, other);
+    this.sending.add(sending);
+    try {
+      return await sending;
+    } finally {
+      this.sending.delete(sending);
+    }
+  }
+
+  private async sendAndRemember(
+    api: Api,
+    chat: RemoteChatRef,
+    poll: OutboundPoll,
+    question: string,
+    other: Parameters<TelegramPolls["send"]>[4],
   ): Promise<Message | undefined> {
     try {
       const sent = await tg(() =>

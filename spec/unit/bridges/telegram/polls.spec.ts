@@ -5,10 +5,12 @@ import {
   endOf,
   type PollRecord,
   pollRecordOf,
+  TelegramPolls,
   telegramPollFits,
   voteOf,
 } from "../../../../bridges/telegram/polls";
 import type { OutboundPoll } from "../../../../src/core/connector";
+import { Logger } from "../../../../src/log/Logger";
 import { fuzzParams } from "../../../harness/fuzz";
 
 const sentPoll = {
@@ -66,6 +68,45 @@ describe("Telegram polls: records, votes and closings", () => {
     assert.equal(endOf({ is_closed: false }, rec), undefined);
     assert.equal(endOf({ is_closed: true }, rec)?.fromSelf, true);
     assert.equal(endOf({ is_closed: true }, { ...rec, sent: undefined })?.fromSelf, undefined);
+  });
+
+  it("a vote whose update crosses the sendPoll answer waits for the poll's record instead of being lost", async () => {
+    const kv = new Map<string, string>();
+    const store = {
+      query: async () => [],
+      kvGet: async (k: string) => kv.get(k),
+      kvSet: async (k: string, v: string) => {
+        kv.set(k, v);
+      },
+    };
+    let answer!: (m: Message) => void;
+    const api = { sendPoll: () => new Promise<Message>((r) => (answer = r)) };
+    const polls = new TelegramPolls(store, new Logger("test"));
+    const poll: OutboundPoll = {
+      question: "Lunch?",
+      answers: [
+        { id: "ans-0", text: "Pizza" },
+        { id: "ans-1", text: "Soup" },
+      ],
+      maxSelections: 1,
+      disclosed: true,
+    };
+    const sending = polls.send(api as never, { id: "-100" }, poll, "Lunch?", {});
+    const vote = {
+      update_id: 9,
+      poll_answer: { poll_id: "p1", user: { id: 5, first_name: "V" }, option_ids: [1] },
+    };
+    const events = polls.eventsOf(vote, 1);
+    setTimeout(() => answer(sentPoll), 20);
+    assert.equal((await sending)?.message_id, 41);
+    const got = await events;
+    assert.equal(got?.length, 1);
+    assert.deepEqual((got![0] as { answers?: unknown }).answers, ["ans-1"]);
+    // With nothing being sent, a poll the bridge does not know is skipped at once.
+    assert.deepEqual(
+      await polls.eventsOf({ ...vote, poll_answer: { ...vote.poll_answer, poll_id: "p9" } }, 1),
+      [],
+    );
   });
 
   it("Telegram's limits decide what goes out as a poll", () => {
