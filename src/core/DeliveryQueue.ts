@@ -114,6 +114,10 @@ export class DeliveryQueue {
     for (const item of items) {
       if (this.scheduled.has(item.id)) continue;
       this.scheduled.add(item.id);
+      if (item.failedWith !== undefined) {
+        item.notBefore = Date.now() + this.retryDelay(item, item.failedWith);
+        item.failedWith = undefined;
+      }
       let lane = this.lanes.get(item.queueKey);
       if (!lane) {
         lane = { items: [], running: false };
@@ -215,6 +219,11 @@ export class DeliveryQueue {
     lane.running = true;
     while (lane.items.length && !this.stopped) {
       const item = lane.items[0];
+      const wait = (item.notBefore ?? 0) - Date.now();
+      if (wait > 0) {
+        this.resumeAfter(key, wait); // the lane stays "running" until then
+        return;
+      }
       const attempt = this.attempt(item);
       this.inflight.add(attempt);
       const done = await attempt.finally(() => this.inflight.delete(attempt));
@@ -276,11 +285,7 @@ export class DeliveryQueue {
         return true;
       }
       metrics.retries.inc({ direction: item.kind === "remote" ? "in" : "out" });
-      const maxBackoff = dbOutage
-        ? Math.min(OUTAGE_RETRY_MAX_MS, this.opts.maxBackoffMs)
-        : this.opts.maxBackoffMs;
-      const backoff = Math.min(this.opts.initialBackoffMs * 2 ** (item.attempts - 1), maxBackoff);
-      const delay = Math.max(backoff, failure.afterMs ?? 0);
+      const delay = this.retryDelay(item, err);
       log.info(dbOutage ? "database unreachable, delivery will be retried" : "delivery failed, will retry", {
         key: item.queueKey,
         attempts: item.attempts,
@@ -288,14 +293,29 @@ export class DeliveryQueue {
         err: String(err),
       });
       store.failQueueItem(item.id, String(err)).catch(() => undefined);
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        const lane = this.lanes.get(item.queueKey);
-        if (lane && !this.stopped) void this.run(item.queueKey, lane);
-      }, delay);
-      this.timers.add(timer);
+      this.resumeAfter(item.queueKey, delay);
       return false;
     }
+  }
+
+  /** How long an item waits after failing with `err`: the backoff, or longer if the other side asks. */
+  private retryDelay(item: QueueItem, err: unknown): number {
+    // The database being away is waited out in short steps, so work resumes soon after.
+    const maxBackoff = isDatabaseUnavailable(err)
+      ? Math.min(OUTAGE_RETRY_MAX_MS, this.opts.maxBackoffMs)
+      : this.opts.maxBackoffMs;
+    const backoff = Math.min(this.opts.initialBackoffMs * 2 ** (Math.max(1, item.attempts) - 1), maxBackoff);
+    return Math.max(backoff, classifyFailure(err).afterMs ?? 0);
+  }
+
+  /** Runs lane `key` again after `delay` ms (unless stopped meanwhile). */
+  private resumeAfter(key: string, delay: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      const lane = this.lanes.get(key);
+      if (lane && !this.stopped) void this.run(key, lane);
+    }, delay);
+    this.timers.add(timer);
   }
 }
 

@@ -254,6 +254,7 @@ export class OutboundBridge {
     if (outcome === undefined) return true;
     chatItem.attempts = item.attempts + 1;
     if (outcome !== "slow") {
+      chatItem.failedWith = outcome; // the chat's lane waits as for any retry (a Retry-After too)
       log.info("delivery failed; it goes on in the chat's own lane", {
         platform: target.platform,
         room: ev.room_id,

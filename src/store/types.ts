@@ -107,6 +107,10 @@ export interface QueueItem {
    * Store.insertMessages): there is nothing left to delete.
    */
   completed?: boolean;
+  /** Not to be attempted before this time (ms): it failed once before it was stored. */
+  notBefore?: number;
+  /** In memory, until the queue takes it: see {@link NewQueueItem.failedWith}. */
+  failedWith?: unknown;
 }
 
 export interface NewQueueItem {
@@ -115,6 +119,11 @@ export interface NewQueueItem {
   payload: unknown;
   /** Attempts made already (a successor of an item tried before it was replaced); 0 if unset. */
   attempts?: number;
+  /**
+   * In memory only: how the last of those attempts failed. The item then waits as a retry
+   * would (the backoff, a platform's Retry-After) before its next attempt.
+   */
+  failedWith?: unknown;
 }
 
 /** A key/value entry written together with queue items (a connector's polling offset). */

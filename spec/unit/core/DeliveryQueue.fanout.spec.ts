@@ -96,4 +96,46 @@ describe("DeliveryQueue: a room's event replaced by one item per linked chat", (
     assert.deepEqual(completed.sort(), ["3", "4", "5", "6"]);
     await queue.stop(100);
   });
+
+  it("a successor whose attempt failed before it was stored waits as a retry would (a Retry-After too)", async () => {
+    const { store } = memoryStore();
+    const at: number[] = [];
+    let replacedAt = 0;
+    let queue!: DeliveryQueue;
+    queue = new DeliveryQueue({
+      store,
+      metrics: new Metrics(),
+      handlers: {
+        remote: async () => {},
+        matrix: async (item) => {
+          if ((item.payload as { chat?: string }).chat) {
+            at.push(Date.now() - replacedAt);
+            assert.equal(item.attempts, 1, "the attempt made before counts");
+            return;
+          }
+          replacedAt = Date.now();
+          await queue.replace(item, [
+            {
+              queueKey: `${item.queueKey}|slack`,
+              kind: "matrix" as const,
+              payload: { chat: "slack" },
+              attempts: 1,
+              failedWith: Object.assign(new Error("rate limited"), { status: 429, retryAfterMs: 400 }),
+            },
+          ]);
+        },
+      },
+      onGiveUp: async () => assert.fail("nothing is given up"),
+      initialBackoffMs: 20,
+      maxBackoffMs: 40,
+      maxAttempts: 3,
+      giveUpAfterMs: 60_000,
+    });
+    await queue.start();
+    await queue.push([{ queueKey: "matrix:!r", kind: "matrix", payload: { text: "one" } }]);
+    await queue.idle();
+    assert.equal(at.length, 1);
+    assert.ok(at[0]! >= 390, `waited ${at[0]} ms for the 400 ms Retry-After`);
+    await queue.stop(100);
+  });
 });
