@@ -28,42 +28,45 @@ function memoryStore() {
   return { store: store as unknown as Store, rows, completed };
 }
 
+/** A queue over `store` whose Matrix items go to `matrix` (given the queue, to replace items). */
+function queueOver(
+  store: Store,
+  matrix: (item: QueueItem, queue: DeliveryQueue) => Promise<void>,
+): DeliveryQueue {
+  const queue: DeliveryQueue = new DeliveryQueue({
+    store,
+    metrics: new Metrics(),
+    handlers: { remote: async () => {}, matrix: (item) => matrix(item, queue) },
+    onGiveUp: async () => assert.fail("nothing is given up"),
+    initialBackoffMs: 20,
+    maxBackoffMs: 40,
+    maxAttempts: 3,
+    giveUpAfterMs: 60_000,
+  });
+  return queue;
+}
+
 describe("DeliveryQueue: a room's event replaced by one item per linked chat", () => {
   it("delivers each chat on its own: one chat down holds back neither the others nor the room's next event", async () => {
     const { store, rows, completed } = memoryStore();
     const log: string[] = [];
     let slackUp = false;
-    let queue!: DeliveryQueue;
-    queue = new DeliveryQueue({
-      store,
-      metrics: new Metrics(),
-      handlers: {
-        remote: async () => {},
-        matrix: async (item) => {
-          const p = item.payload as { text: string; chat?: string };
-          if (!p.chat) {
-            log.push(`room ${p.text}`);
-            await queue.replace(
-              item,
-              ["slack", "telegram"].map((chat) => ({
-                queueKey: `${item.queueKey}|${chat}`,
-                kind: "matrix" as const,
-                payload: { ...p, chat },
-              })),
-            );
-            return;
-          }
-          if (p.chat === "slack" && !slackUp) throw Object.assign(new Error("down"), { status: 503 });
-          log.push(`${p.chat} ${p.text}`);
-        },
-      },
-      onGiveUp: async () => {
-        assert.fail("nothing is given up");
-      },
-      initialBackoffMs: 20,
-      maxBackoffMs: 40,
-      maxAttempts: 3,
-      giveUpAfterMs: 60_000,
+    const queue = queueOver(store, async (item, queue) => {
+      const p = item.payload as { text: string; chat?: string };
+      if (!p.chat) {
+        log.push(`room ${p.text}`);
+        await queue.replace(
+          item,
+          ["slack", "telegram"].map((chat) => ({
+            queueKey: `${item.queueKey}|${chat}`,
+            kind: "matrix" as const,
+            payload: { ...p, chat },
+          })),
+        );
+        return;
+      }
+      if (p.chat === "slack" && !slackUp) throw Object.assign(new Error("down"), { status: 503 });
+      log.push(`${p.chat} ${p.text}`);
     });
     await queue.start();
     await queue.push([
@@ -101,35 +104,22 @@ describe("DeliveryQueue: a room's event replaced by one item per linked chat", (
     const { store } = memoryStore();
     const at: number[] = [];
     let replacedAt = 0;
-    let queue!: DeliveryQueue;
-    queue = new DeliveryQueue({
-      store,
-      metrics: new Metrics(),
-      handlers: {
-        remote: async () => {},
-        matrix: async (item) => {
-          if ((item.payload as { chat?: string }).chat) {
-            at.push(Date.now() - replacedAt);
-            assert.equal(item.attempts, 1, "the attempt made before counts");
-            return;
-          }
-          replacedAt = Date.now();
-          await queue.replace(item, [
-            {
-              queueKey: `${item.queueKey}|slack`,
-              kind: "matrix" as const,
-              payload: { chat: "slack" },
-              attempts: 1,
-              failedWith: Object.assign(new Error("rate limited"), { status: 429, retryAfterMs: 400 }),
-            },
-          ]);
+    const queue = queueOver(store, async (item, queue) => {
+      if ((item.payload as { chat?: string }).chat) {
+        at.push(Date.now() - replacedAt);
+        assert.equal(item.attempts, 1, "the attempt made before counts");
+        return;
+      }
+      replacedAt = Date.now();
+      await queue.replace(item, [
+        {
+          queueKey: `${item.queueKey}|slack`,
+          kind: "matrix" as const,
+          payload: { chat: "slack" },
+          attempts: 1,
+          failedWith: Object.assign(new Error("rate limited"), { status: 429, retryAfterMs: 400 }),
         },
-      },
-      onGiveUp: async () => assert.fail("nothing is given up"),
-      initialBackoffMs: 20,
-      maxBackoffMs: 40,
-      maxAttempts: 3,
-      giveUpAfterMs: 60_000,
+      ]);
     });
     await queue.start();
     await queue.push([{ queueKey: "matrix:!r", kind: "matrix", payload: { text: "one" } }]);
