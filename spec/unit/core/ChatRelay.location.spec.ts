@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { configFromObject } from "../../../src/config/Config";
+import { ChatRelay } from "../../../src/core/ChatRelay";
 import type { MatrixSender, OutboundMessage } from "../../../src/core/connector";
 import { GhostService } from "../../../src/core/GhostService";
-import { OutboundBridge } from "../../../src/core/OutboundBridge";
 import { PortalService } from "../../../src/core/PortalService";
 import { MatrixApi, type RoomEvent } from "../../../src/matrix/MatrixApi";
 import type { Store } from "../../../src/store/Store";
@@ -23,7 +23,7 @@ const portal: Portal = {
 const store = {} as unknown as Store;
 const api = new MatrixApi(config.homeserver.url, "as-token-unused", "hs.test");
 const bot = api.intent("@clawbridge:hs.test");
-const outbound = new OutboundBridge({
+const relay = new ChatRelay({
   config,
   api,
   store,
@@ -36,7 +36,7 @@ const outbound = new OutboundBridge({
   commands: async () => false,
 });
 // What `build` sees of the core's internals: the sender's profile is cached (no homeserver here).
-const inside = outbound as unknown as {
+const inside = relay as unknown as {
   profiles: Map<string, MatrixSender>;
   build(portal: Portal, ev: RoomEvent, c: Record<string, unknown>): Promise<OutboundMessage>;
 };
@@ -56,7 +56,7 @@ const build = (content: Record<string, unknown>) =>
     content,
   );
 
-describe("OutboundBridge: m.location to the connectors", () => {
+describe("ChatRelay: m.location to the connectors", () => {
   it("a readable geo URI becomes OutboundMessage.location, with the body as text for connectors without places", async () => {
     const msg = await build({ msgtype: "m.location", body: "Here", geo_uri: "geo:52.52,13.405;u=12" });
     assert.deepEqual(msg.location, { lat: 52.52, lon: 13.405, accuracyM: 12 });
