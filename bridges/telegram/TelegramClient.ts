@@ -278,7 +278,7 @@ export class TelegramClient
       const asked = `${msg.sender.displayName}: ${msg.poll.question}`;
       const question = telegramPollFits(msg.poll, asked) ? asked : msg.poll.question;
       const sent = telegramPollFits(msg.poll, question)
-        ? await this.polls.send(this.bot.api, chat, msg.poll, question, { ...reply, ...thread })
+        ? await this.polls.send(this.bot.api, chat, msg.poll, question, { ...reply, ...thread }, msg.eventId)
         : undefined;
       if (sent) return { ids: [String(sent.message_id)], timestamp: sent.date * 1000 };
     }

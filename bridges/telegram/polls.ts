@@ -35,6 +35,8 @@ export interface PollRecord {
   persistent: Record<string, string>;
   /** The bot sent it (its closing is the bot's own doing). */
   sent?: boolean;
+  /** The Matrix poll start it was sent for. */
+  event?: string;
 }
 
 type Obj = Record<string, unknown>;
@@ -58,6 +60,8 @@ export function pollRecordOf(
   m: Message,
   chat: RemoteChatRef,
   matrixIds?: readonly string[],
+  /** The Matrix poll start a sent poll is the copy of. */
+  event?: string,
 ): PollRecord | undefined {
   const poll = m.poll;
   if (!isObj(poll) || typeof poll.id !== "string" || !Array.isArray(poll.options)) return undefined;
@@ -78,6 +82,7 @@ export function pollRecordOf(
     answers,
     persistent,
     ...(matrixIds ? { sent: true } : {}),
+    ...(event ? { event } : {}),
   };
 }
 
@@ -107,6 +112,7 @@ export function voteOf(a: unknown, rec: PollRecord, botId: number): RemotePollVo
     timestamp: Date.now(),
     target: rec.message,
     answers: [...new Set(answers)],
+    ...(typeof rec.event === "string" ? { targetEvent: rec.event } : {}),
     ...fromUser(
       {
         id: user.id as number,
@@ -158,8 +164,13 @@ export class TelegramPolls {
   }
 
   /** Notes a poll the bot received or sent, so its votes and closing find their message. */
-  async remember(m: Message, chat: RemoteChatRef, matrixIds?: readonly string[]): Promise<void> {
-    const rec = pollRecordOf(m, chat, matrixIds);
+  async remember(
+    m: Message,
+    chat: RemoteChatRef,
+    matrixIds?: readonly string[],
+    event?: string,
+  ): Promise<void> {
+    const rec = pollRecordOf(m, chat, matrixIds, event);
     const id = m.poll?.id;
     if (!rec || typeof id !== "string" || !POLL_ID.test(id)) return;
     await this.store.kvSet(`poll:${id}`, JSON.stringify(rec));
@@ -216,8 +227,10 @@ export class TelegramPolls {
       message_thread_id?: number;
       reply_parameters?: { message_id: number; allow_sending_without_reply: boolean };
     },
+    /** The Matrix poll start this is the copy of: its votes can name it. */
+    eventId?: string,
   ): Promise<Message | undefined> {
-    const sending = this.sendAndRemember(api, chat, poll, question, other);
+    const sending = this.sendAndRemember(api, chat, poll, question, other, eventId);
     this.sending.add(sending);
     try {
       return await sending;
@@ -232,6 +245,7 @@ export class TelegramPolls {
     poll: OutboundPoll,
     question: string,
     other: Parameters<TelegramPolls["send"]>[4],
+    eventId: string | undefined,
   ): Promise<Message | undefined> {
     try {
       const sent = await tg(() =>
@@ -251,6 +265,7 @@ export class TelegramPolls {
         sent,
         chat,
         poll.answers.map((a) => a.id),
+        eventId,
       );
       return sent;
     } catch (err) {

@@ -319,6 +319,11 @@ export interface RemotePollVote extends RemoteEventBase {
   /** The poll's message. */
   target: string;
   answers: string[];
+  /**
+   * The poll's Matrix event, when the connector knows it (a poll it sent from Matrix): a vote
+   * that comes before the poll's message-map row is written is not lost.
+   */
+  targetEvent?: string;
 }
 
 /**

@@ -153,7 +153,16 @@ export async function deliverPollEvent(
     poll: typeof event.target === "string" ? event.target.slice(0, 100) : typeof event.target,
   };
   const start = typeof event.target === "string" ? (await deps.rowsHere(portal, event.target))[0] : undefined;
-  if (!start) {
+  // A vote in a poll sent from Matrix may come before the poll's message-map row is written
+  // (the voter was quick): the connector names the poll's event then.
+  const known =
+    event.kind === "poll-vote" &&
+    typeof event.targetEvent === "string" &&
+    /^\$[^\s]{1,255}$/.test(event.targetEvent)
+      ? event.targetEvent
+      : undefined;
+  const startId = start?.eventId ?? known;
+  if (!startId) {
     log.info(`${event.kind} of a poll that was never bridged skipped`, where);
     return;
   }
@@ -167,7 +176,7 @@ export async function deliverPollEvent(
     await intent.sendEvent(
       portal.roomId,
       POLL_RESPONSE,
-      pollResponseContent(start.eventId, answers),
+      pollResponseContent(startId, answers),
       deps.txnId(
         portal.platform,
         portal.chatId,
@@ -182,7 +191,7 @@ export async function deliverPollEvent(
   }
   // Only the creator's ghost can end a poll in Matrix: a poll from Matrix (or another platform)
   // was ended there by its creator, and this is its echo.
-  if (!deps.isGhost(start.senderMxid, portal.platform)) {
+  if (!start || !deps.isGhost(start.senderMxid, portal.platform)) {
     log.debug("end of a poll created elsewhere left alone", where);
     return;
   }

@@ -146,6 +146,40 @@ describe("polls: Matrix poll events past the start", () => {
       assert.equal(none.sent.length, 0);
     });
 
+    it("a vote that comes before the poll's message-map row goes to the event the connector names", async () => {
+      const early = deps([]);
+      await deliverPollEvent(
+        portal,
+        { ...base, kind: "poll-vote", target: "9", answers: ["b"], targetEvent: "$matrixpoll" },
+        early.deps,
+      );
+      assert.deepEqual(
+        early.sent.map((x) => x.content),
+        [pollResponseContent("$matrixpoll", ["b"])],
+      );
+      // The map wins when it has the row; a named event that is no event id is not used.
+      const mapped = deps([row("@alice:hs")]);
+      await deliverPollEvent(
+        portal,
+        { ...base, kind: "poll-vote", target: "9", answers: ["b"], targetEvent: "$other" },
+        mapped.deps,
+      );
+      assert.deepEqual(
+        mapped.sent.map((x) => x.content),
+        [pollResponseContent("$start", ["b"])],
+      );
+      for (const bad of ["", "start", "$", "$with space", 42])
+        await deliverPollEvent(
+          portal,
+          { ...base, kind: "poll-vote", target: "9", answers: ["b"], targetEvent: bad as string },
+          early.deps,
+        );
+      assert.equal(early.sent.length, 1);
+      // An end needs the map: who created the poll decides who may end it.
+      await deliverPollEvent(portal, { ...base, kind: "poll-end", target: "9" }, early.deps);
+      assert.equal(early.sent.length, 1);
+    });
+
     it("an end is sent by the creator's ghost, and not for a poll created in Matrix", async () => {
       const ghost = deps([row("@_telegram_5:hs")]);
       await deliverPollEvent(portal, { ...base, kind: "poll-end", target: "9" }, ghost.deps);

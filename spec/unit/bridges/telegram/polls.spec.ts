@@ -91,7 +91,7 @@ describe("Telegram polls: records, votes and closings", () => {
       maxSelections: 1,
       disclosed: true,
     };
-    const sending = polls.send(api as never, { id: "-100" }, poll, "Lunch?", {});
+    const sending = polls.send(api as never, { id: "-100" }, poll, "Lunch?", {}, "$matrixpoll");
     const vote = {
       update_id: 9,
       poll_answer: { poll_id: "p1", user: { id: 5, first_name: "V" }, option_ids: [1] },
@@ -102,6 +102,8 @@ describe("Telegram polls: records, votes and closings", () => {
     const got = await events;
     assert.equal(got?.length, 1);
     assert.deepEqual((got![0] as { answers?: unknown }).answers, ["ans-1"]);
+    // The vote names the Matrix poll it answers, so the core needs no message-map row for it.
+    assert.equal((got![0] as { targetEvent?: unknown }).targetEvent, "$matrixpoll");
     // With nothing being sent, a poll the bridge does not know is skipped at once.
     assert.deepEqual(
       await polls.eventsOf({ ...vote, poll_answer: { ...vote.poll_answer, poll_id: "p9" } }, 1),
