@@ -4,6 +4,7 @@
  */
 import type { proto, WAMessage, WAMessageKey } from "@whiskeysockets/baileys";
 import type { MediaRef, RemoteChatRef, RemoteEvent, RemoteUserRef } from "../../src/core/connector";
+import { timerSeconds } from "../../src/core/Disappearing";
 import { baileys } from "./baileys";
 import { whatsappToHtml } from "./convert/format";
 import { richOf } from "./convert/rich";
@@ -25,9 +26,6 @@ export interface MapperContext {
   warn?(text: string, context: Record<string, unknown>): void;
 }
 
-/** The longest timer taken (a year; WhatsApp's longest is 90 days). */
-const MAX_EPHEMERAL_SECONDS = 366 * 24 * 3600;
-
 /**
  * A disappearing-messages timer as WhatsApp states it (`contextInfo.expiration`,
  * `protocolMessage.ephemeralExpiration`: seconds, 0 for off): its seconds, or undefined for a
@@ -40,9 +38,8 @@ export function ephemeralSeconds(value: unknown): number | undefined {
     typeof (value as { toNumber?: unknown }).toNumber === "function"
       ? (value as { toNumber(): unknown }).toNumber()
       : value;
-  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 && n <= MAX_EPHEMERAL_SECONDS
-    ? n
-    : undefined;
+  // 0 is "off"; any other value is taken by the core's rule for timers.
+  return n === 0 ? 0 : timerSeconds(n);
 }
 
 /** Whether the message is view-once (its wrapper, or the flag on its media). */

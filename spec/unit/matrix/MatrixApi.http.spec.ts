@@ -195,6 +195,8 @@ describe("MatrixApi: the HTTP exchange", () => {
           fc.integer({ min: 200, max: 599 }),
           fc.oneof(
             fc.string(),
+            fc.string({ unit: "binary" }),
+            fc.constantFrom("\u0000", "\ud800", '{"event_id":"\ud800\u0000"}', "x".repeat(2_000_000)),
             fc.json(),
             fc.constant(""),
             fc
