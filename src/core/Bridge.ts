@@ -33,6 +33,7 @@ import { GhostInvites } from "./GhostInvites";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
 import { InboundBridge, type RemotePayload, txnIdFor } from "./InboundBridge";
+import { homeserverCatchUp, MatrixCatchUp } from "./MatrixCatchUp";
 import { setUpModeration } from "./moderationSetup";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { bridgeUserMatcher, Permissions } from "./Permissions";
@@ -149,6 +150,9 @@ export class Bridge {
   private homeserverLost = false;
   /** Transactions a recovering homeserver may have stranded (see onTransaction). */
   private readonly txnGaps = new TxnGapWatch();
+  /** Events the homeserver never pushed, read from the rooms' timelines (see MatrixCatchUp). */
+  private matrixCatchUp!: MatrixCatchUp;
+  private refusedWhileCatchingUp = false;
   /** Database and homeserver as the bridge sees them, for `/health`. */
   private readonly health = new Health();
   private homeserverProbe?: Probe;
@@ -168,7 +172,10 @@ export class Bridge {
     const { config, tokens } = this.opts;
     const t0 = performance.now();
     this.health.onChange((name, status) => {
-      if (name === "homeserver" && status.state === "down") this.homeserverLost = true;
+      if (name === "homeserver" && status.state === "down") {
+        this.homeserverLost = true;
+        this.matrixCatchUp?.suspect("the homeserver is down");
+      }
       // Transactions refused while the database was down wait out the homeserver's backoff
       // (up to minutes): a ping makes it retry them now.
       if (name === "database" && status.state === "up" && this.ready)
@@ -189,6 +196,21 @@ export class Bridge {
       this.homeserverLost = true;
     };
     this.bot = this.api.intent(`@${config.bridge.bot.localpart}:${domain}`);
+    this.matrixCatchUp = new MatrixCatchUp({
+      homeserver: homeserverCatchUp(this.api),
+      users: [this.bot.userId, this.aiUserId()].filter((u) => u !== undefined),
+      deliver: async (events) => {
+        const txn = { events } as AppserviceTransaction;
+        await this.encryption?.receive(txn, events);
+        return this.accept(transactionKey("catch-up", txn), events, [], true);
+      },
+      resume: () => {
+        if (!this.refusedWhileCatchingUp) return;
+        this.refusedWhileCatchingUp = false;
+        void this.pingHomeserver("caught-up");
+      },
+    });
+    this.txnGaps.onRestart = () => this.matrixCatchUp.suspect("the homeserver restarted");
     const permissions = new Permissions(config.bridge.permissions, bridgeUserMatcher(config));
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
     const backfill = new Backfill({
@@ -400,6 +422,10 @@ export class Bridge {
           this.txnGaps.watch(); // the homeserver recovers after a refusal
           throw err;
         }),
+      // The homeserver gave up on a transaction (it stopped, crashed or timed out): what it had
+      // queued behind that one may be lost with it.
+      onTransactionCut: (id) =>
+        this.matrixCatchUp.suspect(`the homeserver closed transaction ${id.slice(0, 20)} unanswered`),
       onPing: (id) => {
         this.lastPing = id;
         log.debug("pinged by the homeserver", { transactionId: id });
@@ -571,12 +597,18 @@ export class Bridge {
     // for a transaction refused below: the homeserver never sends to-device messages again.
     await this.encryption?.receive(txn, all);
     const skipped = this.txnGaps.skips(txnId);
+    if (this.matrixCatchUp.busy) {
+      // The room's older events, which the homeserver did not push, are being read: this one after.
+      this.refusedWhileCatchingUp = true;
+      throw new ResendOlderFirst();
+    }
     if (this.homeserverLost || skipped) {
       // The homeserver was unreachable (stopped, restarting): a transaction it made but did not
       // send before it went down stays in its database until a send to the bridge fails. One
       // refusal makes Synapse mark the bridge down and send its oldest unsent transaction
       // first, this one after it, in order; a ping makes it start at once. The same for a
       // transaction that skips an id while Synapse may have just recovered (src/core/txnGaps.ts).
+      if (this.homeserverLost) this.matrixCatchUp.suspect("the homeserver was unreachable");
       this.homeserverLost = false;
       log.info(
         skipped
@@ -587,6 +619,26 @@ export class Bridge {
       setTimeout(() => void this.pingHomeserver("homeserver-back"), 250).unref();
       throw new ResendOlderFirst();
     }
+    // Events a catch-up handed on already (or an earlier try of this transaction) are left out.
+    const relayed = await this.accept(
+      transactionKey(txnId, txn),
+      this.matrixCatchUp.unseen(all),
+      ephemeralOf(txn),
+    );
+    this.matrixCatchUp.received(relayed);
+  }
+
+  /**
+   * Records a transaction's events (or a catch-up's, `resumed`: they may have gone out before) and
+   * queues what is to be relayed; nothing when `key` was recorded before. Returns the events to
+   * be relayed (those neither the bot's nor echoes).
+   */
+  private async accept(
+    key: string,
+    all: RoomEvent[],
+    ephemeral: Array<Record<string, unknown>>,
+    resumed = false,
+  ): Promise<RoomEvent[]> {
     // The bot's redactions of messages deleted on a platform go on to the room's other chats.
     const events = all.filter((e) => e.sender !== this.bot.userId || e.type === "m.room.redaction");
     const echo = await Promise.all(
@@ -603,26 +655,26 @@ export class Bridge {
       kind: "matrix" as const,
       payload: e,
     }));
-    const ephemeral = ephemeralOf(txn);
     // Nothing to deliver (only echoes): nothing a repeat could duplicate, so no record either.
     if (!items.length && !ephemeral.length) {
       this.metrics.transactions.inc({ result: "new" });
-      return;
+      return relayed;
     }
-    const ids = await this.store.recordTransaction(transactionKey(txnId, txn), items);
+    const ids = await this.store.recordTransaction(key, items);
     if (!ids) {
       this.metrics.transactions.inc({ result: "duplicate" });
-      log.info("repeated transaction ignored", { txnId });
-      return;
+      log.info("repeated transaction ignored", { key });
+      return relayed;
     }
     this.metrics.transactions.inc({ result: "new" });
     ids.forEach((id, i) => {
       if (id !== undefined) return;
       this.metrics.quarantined.inc({ direction: "out" });
-      log.warn("event quarantined: the database could not store it", { txnId, eventId: relayed[i].event_id });
+      log.warn("event quarantined: the database could not store it", { key, eventId: relayed[i].event_id });
     });
-    this.queue.accept(storedItems(items, ids));
+    this.queue.accept(storedItems(items, ids).map((i) => (resumed ? { ...i, resumed } : i)));
     for (const ev of ephemeral) this.onEphemeral(ev);
+    return relayed;
   }
 
   /** Typing and read receipts from Matrix, relayed as they come (nothing is stored). */
@@ -737,6 +789,7 @@ export class Bridge {
       }
     };
     this.homeserverProbe?.stop();
+    this.matrixCatchUp?.stop();
     await step("http listener", 1_000, () => this.http?.close());
     await step("catch-up", 1_000, () => this.catchUp?.stop());
     this.disappearing?.stop();

@@ -19,6 +19,8 @@ export class TxnGapWatch {
   private until = 0;
   private left = 0;
   private readonly refusedIds = new Set<number>();
+  /** Told when the ids start again lower: the homeserver restarted (SQLite Synapse does so). */
+  onRestart?: () => void;
 
   constructor(
     private readonly windowMs = 60_000,
@@ -59,6 +61,7 @@ export class TxnGapWatch {
       this.watch(); // the refusal starts a recovery of its own
       return true; // `last` stays: the skipped one is to come first
     }
+    if (last !== undefined && id < last) this.onRestart?.();
     this.last = id;
     return false;
   }

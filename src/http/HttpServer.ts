@@ -31,6 +31,8 @@ export interface AppserviceTransaction {
 export interface HttpHandlers {
   /** Must resolve only once the transaction is durably recorded. */
   onTransaction(txnId: string, txn: AppserviceTransaction): Promise<void>;
+  /** The homeserver closed a transaction's connection before the bridge answered it. */
+  onTransactionCut?(txnId: string): void;
   onPing(transactionId: string | undefined): void;
   /** Whether the bridge wants this user to exist (homeserver user query). */
   onUserQuery(userId: string): Promise<boolean>;
@@ -371,6 +373,9 @@ export class HttpServer {
 
     if (kind === "transactions" && method === "PUT" && segment !== undefined) {
       const txnId = idSegment(segment, "txnId");
+      res.once("close", () => {
+        if (!res.writableFinished) this.handlers.onTransactionCut?.(txnId);
+      });
       const r = await readBody(req, this.limits.transaction);
       if (!r.ok) return bodyFailed(res, r, this.limits.transaction);
       let parsed: unknown;

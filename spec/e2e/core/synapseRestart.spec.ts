@@ -179,4 +179,46 @@ describe("a SQLite Synapse restarted mid-conversation (it reuses appservice tran
     assert.match(String(pong.content.body), /homeserver: ok/);
     assert.equal(core.rig.synapse.running, true);
   });
+
+  it("gets the Matrix messages Synapse held only in memory when it stopped (queued behind a transaction in flight)", async () => {
+    // Synapse queues a room's events for an appservice in memory while a transaction to it is in
+    // flight, and records them as handed over: stopped then, it never sends them. Here the bridge
+    // is paused (SIGSTOP) so the first message's transaction hangs and the next ones queue.
+    const held = ["held 1", "held 2", "held 3", "held 4"];
+    core.bridge.kill("SIGSTOP");
+    try {
+      await alice.sendText(room, held[0]);
+      await sleep(500); // its transaction is now on its way to the paused bridge
+      for (const body of held.slice(1)) await alice.sendText(room, body);
+      await sleep(500);
+      core.rig.synapse.kill(); // a crash: nothing of its memory is kept
+      while (core.rig.synapse.running) await sleep(50);
+    } finally {
+      core.bridge.kill("SIGCONT");
+    }
+    await sleep(1000);
+    await core.rig.synapse.startAgain();
+    const deadline = Date.now() + 60_000;
+    const got = () => core.testnet.sent("hsrestart").filter((m) => m.text.startsWith("held "));
+    while (got().length < held.length) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `only ${
+            got()
+              .map((m) => m.text)
+              .join(", ") || "none"
+          } reached testnet`,
+        );
+      await sleep(200);
+    }
+    await alice.sendText(room, "barrier after held");
+    await core.testnet.waitFor(
+      (c) => (c.body as { text?: string } | undefined)?.text === "barrier after held",
+      60_000,
+    );
+    assert.deepEqual(
+      got().map((m) => m.text),
+      held,
+    );
+  });
 });

@@ -89,4 +89,17 @@ describe("TxnGapWatch: transactions a recovering homeserver stranded", () => {
       fuzzParams(300),
     );
   });
+
+  it("tells of a homeserver restart when the ids start again lower, not on a gap or a repeat", () => {
+    const w = new TxnGapWatch();
+    let restarts = 0;
+    w.onRestart = () => restarts++;
+    for (const id of ["1", "2", "2", "5", "6"]) w.skips(id);
+    assert.equal(restarts, 0);
+    w.skips("1");
+    assert.equal(restarts, 1);
+    w.skips("2");
+    w.skips("not-a-number");
+    assert.equal(restarts, 1);
+  });
 });

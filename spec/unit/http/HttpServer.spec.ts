@@ -90,6 +90,7 @@ describe("HttpServer", function () {
   const secret = randomBytes(24).toString("hex");
   const txns: Array<{ id: string; txn: AppserviceTransaction }> = [];
   const users: string[] = [];
+  const cut: string[] = [];
   let txnFailure: (() => Promise<void>) | undefined;
   let server: HttpServer;
   let small: HttpServer;
@@ -115,6 +116,7 @@ describe("HttpServer", function () {
         if (txnFailure) await txnFailure();
         txns.push({ id, txn });
       },
+      onTransactionCut: (id: string) => cut.push(id),
       onPing: () => undefined,
       onUserQuery: async (userId: string) => {
         users.push(userId);
@@ -136,6 +138,7 @@ describe("HttpServer", function () {
   beforeEach(() => {
     txns.length = 0;
     users.length = 0;
+    cut.length = 0;
     txnFailure = undefined;
   });
 
@@ -390,6 +393,30 @@ describe("HttpServer", function () {
       const h = await request(port, "GET", "/health");
       assert.equal(h.status, 200);
       assert.equal(txns.length, 0);
+    });
+
+    it("a transaction whose connection the homeserver closes before the answer is told as cut; answered ones are not", async () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      txnFailure = () => held;
+      const body = JSON.stringify({ events: [] });
+      const sock = net.connect(port, "127.0.0.1");
+      await new Promise((r) => sock.once("connect", r));
+      sock.write(head("PUT", "/_matrix/app/v1/transactions/held1", Buffer.byteLength(body), hsToken) + body);
+      await new Promise((r) => setTimeout(r, 50));
+      sock.destroy(); // the homeserver stopped while the bridge was still recording it
+      for (let i = 0; i < 100 && !cut.length; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(cut, ["held1"]);
+      release();
+      txnFailure = undefined;
+      const ok = await put("answered1", { events: [] });
+      assert.equal(ok.status, 200);
+      const refused = await put("bad1", "not json");
+      assert.equal(refused.status, 400);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(cut, ["held1"]);
     });
   });
 
