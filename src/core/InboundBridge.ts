@@ -249,7 +249,12 @@ export class InboundBridge {
     backfill: { ts: number; history: boolean } | undefined = undefined,
   ): Promise<void> {
     const { store } = this.opts;
-    const done = await store.getMessageByRemote(portal.platform, portal.chatId, msg.id);
+    const done = await store.getMessageByRemote(
+      portal.platform,
+      portal.chatId,
+      msg.id,
+      orderKeyOf(client, msg.id),
+    );
     // Every part is here already (brought over by a backfill, or before a crash): nothing to do.
     const partCount = (msg.text || !msg.attachments?.length ? 1 : 0) + (msg.attachments?.length ?? 0);
     if (done.length && new Set(done.map((r) => r.part)).size >= partCount) return;

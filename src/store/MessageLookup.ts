@@ -2,8 +2,14 @@
  * The message map read by remote id, the read every inbound message makes before it is sent
  * (was it bridged already?): concurrent reads (different chats delivering at once) share one
  * statement, as {@link GroupWrite} does for writes, instead of each paying a round trip.
+ *
+ * Most inbound messages are new, and newer than anything of their chat: per chat it keeps a
+ * ceiling, a key at or above the order key of every row (read once, raised before every write of
+ * this process, which is the only writer), so a message whose order key is above it has no row
+ * and needs no read. The ceiling may only be too high (a write that then failed), never too low.
  */
 import type pg from "pg";
+import { BoundedMap } from "../core/Bounded";
 import { GroupWrite } from "./GroupWrite";
 import { MESSAGE_COLS, type MessageDb, named, toMessage } from "./pgRows";
 import type { MessageRow } from "./types";
@@ -16,7 +22,14 @@ const SQL_MANY = `SELECT ${MESSAGE_COLS}, k.ord FROM unnest($1::text[], $2::text
   JOIN message USING (platform, chat_id, remote_id)
   ORDER BY k.ord, part`;
 
+const SQL_CEILING = "SELECT max(order_key) AS ceiling FROM message WHERE platform = $1 AND chat_id = $2";
+
 type Key = [platform: string, chatId: string, remoteId: string];
+
+/** Keys compared as JavaScript strings agree with PostgreSQL's "C" collation only in ASCII. */
+const ASCII = /^[\x20-\x7e]*$/;
+const higher = (a: string | undefined, b: string): string => (a !== undefined && a > b ? a : b);
+const chatOf = (platform: string, chatId: string) => `${platform}\n${chatId}`;
 
 export class MessageLookup {
   private readonly reads = new GroupWrite<Key, Map<Key, MessageRow[]>>(async (keys) => {
@@ -37,10 +50,60 @@ export class MessageLookup {
     return out;
   });
 
+  /** Per chat, the ceiling ("" when no row has a key); chats forgotten are read again. */
+  private readonly ceilings = new BoundedMap<string, string>(20_000);
+  /** Ceilings being read, with what writes raised them to meanwhile. */
+  private readonly loading = new Map<string, { raised?: string; done: Promise<string | undefined> }>();
+
   constructor(private readonly pool: pg.Pool) {}
 
-  async byRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]> {
+  async byRemote(
+    platform: string,
+    chatId: string,
+    remoteId: string,
+    orderKey?: string,
+  ): Promise<MessageRow[]> {
+    if (orderKey !== undefined && ASCII.test(orderKey)) {
+      const ceiling = await this.ceiling(platform, chatId);
+      if (ceiling !== undefined && orderKey > ceiling) return [];
+    }
     const key: Key = [platform, chatId, remoteId];
     return (await this.reads.add(key)).get(key) ?? [];
+  }
+
+  /** Rows about to be written: their chats' ceilings go up first (a read never sees them lower). */
+  raise(rows: ReadonlyArray<{ platform: string; chatId: string; orderKey?: string }>): void {
+    for (const r of rows) {
+      if (r.orderKey === undefined) continue;
+      const chat = chatOf(r.platform, r.chatId);
+      const load = this.loading.get(chat);
+      if (load) load.raised = higher(load.raised, r.orderKey);
+      const known = this.ceilings.get(chat);
+      if (known !== undefined) this.ceilings.set(chat, higher(known, r.orderKey));
+    }
+  }
+
+  private ceiling(platform: string, chatId: string): Promise<string | undefined> {
+    const chat = chatOf(platform, chatId);
+    const known = this.ceilings.get(chat);
+    if (known !== undefined) return Promise.resolve(known);
+    const under = this.loading.get(chat);
+    if (under) return under.done;
+    const load: { raised?: string; done: Promise<string | undefined> } = { done: Promise.resolve(undefined) };
+    load.done = (async () => {
+      try {
+        const { rows } = await this.pool.query<{ ceiling: string | null }>(
+          named("message_order_ceiling", SQL_CEILING, [platform, chatId]),
+        );
+        const ceiling = higher(load.raised, rows[0]?.ceiling ?? "");
+        if (!ASCII.test(ceiling)) return undefined; // not comparable here: always read
+        this.ceilings.set(chat, ceiling);
+        return ceiling;
+      } finally {
+        this.loading.delete(chat);
+      }
+    })();
+    this.loading.set(chat, load);
+    return load.done;
   }
 }

@@ -322,6 +322,7 @@ export class PgStore implements Store {
 
   async insertMessages(rows: MessageRow[], done?: QueueItem): Promise<void> {
     if (rows.length === 0) return;
+    this.messageLookup.raise(rows);
     if (done === undefined || !isRowId(done.id)) {
       await this.messageWrites.add(...rows);
       return;
@@ -330,8 +331,13 @@ export class PgStore implements Store {
     done.completed = true;
   }
 
-  async getMessageByRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]> {
-    return this.messageLookup.byRemote(platform, chatId, remoteId);
+  async getMessageByRemote(
+    platform: string,
+    chatId: string,
+    remoteId: string,
+    orderKey?: string,
+  ): Promise<MessageRow[]> {
+    return this.messageLookup.byRemote(platform, chatId, remoteId, orderKey);
   }
 
   async getMessagesByEvent(eventId: string): Promise<MessageRow[]> {

@@ -57,8 +57,16 @@ export interface Store {
    * delivery follows; it leaves the queue in the same write (and is marked `completed`).
    */
   insertMessages(rows: MessageRow[], done?: QueueItem): Promise<void>;
-  /** All parts of a remote message, part 0 first. */
-  getMessageByRemote(platform: string, chatId: string, remoteId: string): Promise<MessageRow[]>;
+  /**
+   * All parts of a remote message, part 0 first. With the message's order key, a message newer
+   * than every row of its chat is known to have none without a read.
+   */
+  getMessageByRemote(
+    platform: string,
+    chatId: string,
+    remoteId: string,
+    orderKey?: string,
+  ): Promise<MessageRow[]>;
   /** Every remote copy of a Matrix event (one per linked chat and part). */
   getMessagesByEvent(eventId: string): Promise<MessageRow[]>;
   /** Forgets the remote copies of a Matrix event: all of them, or only those in `chat`. */
