@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { AiService } from "../ai/AiService";
 import { defaultProviderFactory } from "../ai/providerFactory";
 import { builtinCommands } from "../commands/builtin";
@@ -6,7 +5,7 @@ import { CommandHandler } from "../commands/CommandHandler";
 import { policyCommand } from "../commands/policy";
 import { quarantineCommand } from "../commands/quarantine";
 import type { BridgeConfig, RegistrationTokens } from "../config/types";
-import { type AppserviceTransaction, HttpServer } from "../http/HttpServer";
+import { HttpServer } from "../http/HttpServer";
 import { MediaProxy } from "../http/MediaProxy";
 import { Metrics } from "../http/Metrics";
 import { Provisioning } from "../http/Provisioning";
@@ -23,7 +22,7 @@ import { Backfill } from "./Backfill";
 import { CatchUp } from "./CatchUp";
 import { ConnectorRegistry } from "./ConnectorRegistry";
 import { ConnectionState, type LoginRef, type NetworkConnector, type RemoteEvent } from "./connector";
-import { DeliveryQueue, storedItems } from "./DeliveryQueue";
+import { DeliveryQueue } from "./DeliveryQueue";
 import { Disappearing } from "./Disappearing";
 import { Encryption } from "./Encryption";
 import { userText } from "./errors";
@@ -33,7 +32,7 @@ import { GhostInvites } from "./GhostInvites";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
 import { InboundBridge, type RemotePayload, txnIdFor } from "./InboundBridge";
-import { homeserverCatchUp, MatrixCatchUp } from "./MatrixCatchUp";
+import { MatrixIntake, preview } from "./MatrixIntake";
 import { setUpModeration } from "./moderationSetup";
 import { chatRefOf, isRoomEvent, OutboundBridge } from "./OutboundBridge";
 import { bridgeUserMatcher, Permissions } from "./Permissions";
@@ -42,7 +41,6 @@ import { chatKey, PortalService } from "./PortalService";
 import { Quarantine } from "./Quarantine";
 import { RoomUpgrades } from "./RoomUpgrades";
 import { StateNotices } from "./StateNotices";
-import { TxnGapWatch } from "./txnGaps";
 
 const log = new Logger("Bridge");
 
@@ -67,63 +65,6 @@ function isValidRemoteEvent(ev: unknown): ev is RemoteEvent {
   return typeof e.chat?.id === "string";
 }
 
-/**
- * The idempotency key of a homeserver transaction: its id plus a digest of what it carries.
- * A retried transaction repeats both; Synapse on SQLite reuses ids after a restart for new
- * transactions, which must not be taken for repeats. Never throws, whatever the body holds.
- *
- * With room events, they alone make the digest: Synapse stores only a transaction's events, so
- * one it sends again after a restart comes without the typing, receipts and to-device messages
- * the first try carried (and with key counts of now), and must still be known as a repeat.
- */
-export function transactionKey(txnId: string, txn: AppserviceTransaction): string {
-  const h = createHash("sha256");
-  const events = Array.isArray(txn.events) ? txn.events : [];
-  for (const e of events) {
-    const id = (e as { event_id?: unknown } | null)?.event_id;
-    h.update(`${typeof id === "string" ? id : "-"}\n`);
-  }
-  if (events.length) return `${txnId}:${h.digest("base64url").slice(0, 22)}`;
-  // Without events, everything else (ephemeral events, to-device messages…) by its JSON;
-  // content too deep to serialize counts by its shape only.
-  for (const [k, v] of Object.entries(txn)) {
-    if (k === "events") continue;
-    let json: string;
-    try {
-      json = JSON.stringify(v) ?? "";
-    } catch {
-      json = `unserializable ${Array.isArray(v) ? v.length : typeof v}`;
-    }
-    h.update(`${k}=${json}\n`);
-  }
-  return `${txnId}:${h.digest("base64url").slice(0, 22)}`;
-}
-
-/** The ephemeral events of a transaction, under the stable or the MSC2409 key; never throws. */
-function ephemeralOf(txn: AppserviceTransaction): Array<Record<string, unknown>> {
-  const list = txn.ephemeral ?? txn["de.sorunome.msc2409.ephemeral"];
-  if (!Array.isArray(list)) return [];
-  return list.filter((e): e is Record<string, unknown> => typeof e === "object" && e !== null);
-}
-
-/** A short, safe rendering of an event for a log line. */
-function preview(ev: unknown): string | undefined {
-  try {
-    return JSON.stringify(ev)?.slice(0, 300);
-  } catch {
-    return `<${typeof ev} too deep to show>`;
-  }
-}
-
-/** Answered 503: the homeserver is to send the transactions it kept back first. */
-class ResendOlderFirst extends Error {
-  readonly status = 503;
-  constructor() {
-    super("the homeserver was unreachable: transactions it kept back are asked for first");
-    this.name = "ResendOlderFirst";
-  }
-}
-
 /** The running bridge: storage, the homeserver link, connectors and the delivery queue. */
 export class Bridge {
   private ready = false;
@@ -146,13 +87,8 @@ export class Bridge {
   private stateNotices?: StateNotices;
   private catchUp?: CatchUp;
   quarantine!: Quarantine;
-  /** The homeserver was seen unreachable since the last transaction (see onTransaction). */
-  private homeserverLost = false;
-  /** Transactions a recovering homeserver may have stranded (see onTransaction). */
-  private readonly txnGaps = new TxnGapWatch();
-  /** Events the homeserver never pushed, read from the rooms' timelines (see MatrixCatchUp). */
-  private matrixCatchUp!: MatrixCatchUp;
-  private refusedWhileCatchingUp = false;
+  /** Transactions from the homeserver, and what it never pushed. */
+  private intake!: MatrixIntake;
   /** Database and homeserver as the bridge sees them, for `/health`. */
   private readonly health = new Health();
   private homeserverProbe?: Probe;
@@ -172,10 +108,7 @@ export class Bridge {
     const { config, tokens } = this.opts;
     const t0 = performance.now();
     this.health.onChange((name, status) => {
-      if (name === "homeserver" && status.state === "down") {
-        this.homeserverLost = true;
-        this.matrixCatchUp?.suspect("the homeserver is down");
-      }
+      if (name === "homeserver" && status.state === "down") this.intake?.lost(true);
       // Transactions refused while the database was down wait out the homeserver's backoff
       // (up to minutes): a ping makes it retry them now.
       if (name === "database" && status.state === "up" && this.ready)
@@ -192,25 +125,19 @@ export class Bridge {
     this.store = new PgStore(this.db.pool);
     const domain = config.homeserver.domain;
     this.api = new MatrixApi(config.homeserver.url, tokens.as_token, domain);
-    this.api.onUnreachable = () => {
-      this.homeserverLost = true;
-    };
+    this.api.onUnreachable = () => this.intake?.lost(false);
     this.bot = this.api.intent(`@${config.bridge.bot.localpart}:${domain}`);
-    this.matrixCatchUp = new MatrixCatchUp({
-      homeserver: homeserverCatchUp(this.api),
+    this.intake = new MatrixIntake({
+      api: this.api,
+      botUserId: this.bot.userId,
       users: [this.bot.userId, this.aiUserId()].filter((u) => u !== undefined),
-      deliver: async (events) => {
-        const txn = { events } as AppserviceTransaction;
-        await this.encryption?.receive(txn, events);
-        return this.accept(transactionKey("catch-up", txn), events, [], true);
-      },
-      resume: () => {
-        if (!this.refusedWhileCatchingUp) return;
-        this.refusedWhileCatchingUp = false;
-        void this.pingHomeserver("caught-up");
-      },
+      store: this.store,
+      metrics: this.metrics,
+      queue: () => this.queue,
+      outbound: () => this.outbound,
+      encryption: () => this.encryption,
+      ping: (reason) => this.pingHomeserver(reason),
     });
-    this.txnGaps.onRestart = () => this.matrixCatchUp.suspect("the homeserver restarted");
     const permissions = new Permissions(config.bridge.permissions, bridgeUserMatcher(config));
     const ghosts = new GhostService({ config, api: this.api, store: this.store, bot: this.bot });
     const backfill = new Backfill({
@@ -417,15 +344,8 @@ export class Bridge {
       backfill,
     });
     this.http = new HttpServer(tokens.hs_token, {
-      onTransaction: (id, txn) =>
-        this.onTransaction(id, txn).catch((err: unknown) => {
-          this.txnGaps.watch(); // the homeserver recovers after a refusal
-          throw err;
-        }),
-      // The homeserver gave up on a transaction (it stopped, crashed or timed out): what it had
-      // queued behind that one may be lost with it.
-      onTransactionCut: (id) =>
-        this.matrixCatchUp.suspect(`the homeserver closed transaction ${id.slice(0, 20)} unanswered`),
+      onTransaction: (id, txn) => this.intake.transaction(id, txn),
+      onTransactionCut: (id) => this.intake.cut(id),
       onPing: (id) => {
         this.lastPing = id;
         log.debug("pinged by the homeserver", { transactionId: id });
@@ -582,126 +502,6 @@ export class Bridge {
   }
 
   /**
-   * A homeserver transaction is taken whole and each event on its own: a malformed event is
-   * skipped, one the database cannot hold is quarantined, and neither fails the transaction
-   * (which the homeserver would then retry forever, holding back every room). Only a database
-   * that cannot be reached fails it.
-   */
-  private async onTransaction(txnId: string, txn: AppserviceTransaction): Promise<void> {
-    const all = (Array.isArray(txn.events) ? txn.events : []).filter((e): e is RoomEvent => {
-      if (isRoomEvent(e)) return true;
-      log.warn("malformed event in a transaction skipped", { txnId, event: preview(e) });
-      return false;
-    });
-    // Keys, device lists and room encryption state first (the events may need them), and even
-    // for a transaction refused below: the homeserver never sends to-device messages again.
-    await this.encryption?.receive(txn, all);
-    const skipped = this.txnGaps.skips(txnId);
-    if (this.matrixCatchUp.busy) {
-      // The room's older events, which the homeserver did not push, are being read: this one after.
-      this.refusedWhileCatchingUp = true;
-      throw new ResendOlderFirst();
-    }
-    if (this.homeserverLost || skipped) {
-      // The homeserver was unreachable (stopped, restarting): a transaction it made but did not
-      // send before it went down stays in its database until a send to the bridge fails. One
-      // refusal makes Synapse mark the bridge down and send its oldest unsent transaction
-      // first, this one after it, in order; a ping makes it start at once. The same for a
-      // transaction that skips an id while Synapse may have just recovered (src/core/txnGaps.ts).
-      if (this.homeserverLost) this.matrixCatchUp.suspect("the homeserver was unreachable");
-      this.homeserverLost = false;
-      log.info(
-        skipped
-          ? "transaction skips an id after a recovery: asking for the skipped one first"
-          : "first transaction after the homeserver was unreachable: asking for any it kept first",
-        { txnId },
-      );
-      setTimeout(() => void this.pingHomeserver("homeserver-back"), 250).unref();
-      throw new ResendOlderFirst();
-    }
-    // Events a catch-up handed on already (or an earlier try of this transaction) are left out.
-    const relayed = await this.accept(
-      transactionKey(txnId, txn),
-      this.matrixCatchUp.unseen(all),
-      ephemeralOf(txn),
-    );
-    this.matrixCatchUp.received(relayed);
-  }
-
-  /**
-   * Records a transaction's events (or a catch-up's, `resumed`: they may have gone out before) and
-   * queues what is to be relayed; nothing when `key` was recorded before. Returns the events to
-   * be relayed (those neither the bot's nor echoes).
-   */
-  private async accept(
-    key: string,
-    all: RoomEvent[],
-    ephemeral: Array<Record<string, unknown>>,
-    resumed = false,
-  ): Promise<RoomEvent[]> {
-    // The bot's redactions of messages deleted on a platform go on to the room's other chats.
-    const events = all.filter((e) => e.sender !== this.bot.userId || e.type === "m.room.redaction");
-    const echo = await Promise.all(
-      events.map((e) =>
-        this.outbound.isEcho(e).catch((err: unknown) => {
-          log.debug("echo check failed; the event is queued", { eventId: e.event_id, err: String(err) });
-          return false;
-        }),
-      ),
-    );
-    const relayed = events.filter((_, i) => !echo[i]);
-    const items = relayed.map((e) => ({
-      queueKey: OutboundBridge.queueKey(e),
-      kind: "matrix" as const,
-      payload: e,
-    }));
-    // Nothing to deliver (only echoes): nothing a repeat could duplicate, so no record either.
-    if (!items.length && !ephemeral.length) {
-      this.metrics.transactions.inc({ result: "new" });
-      return relayed;
-    }
-    const ids = await this.store.recordTransaction(key, items);
-    if (!ids) {
-      this.metrics.transactions.inc({ result: "duplicate" });
-      log.info("repeated transaction ignored", { key });
-      return relayed;
-    }
-    this.metrics.transactions.inc({ result: "new" });
-    ids.forEach((id, i) => {
-      if (id !== undefined) return;
-      this.metrics.quarantined.inc({ direction: "out" });
-      log.warn("event quarantined: the database could not store it", { key, eventId: relayed[i].event_id });
-    });
-    this.queue.accept(storedItems(items, ids).map((i) => (resumed ? { ...i, resumed } : i)));
-    for (const ev of ephemeral) this.onEphemeral(ev);
-    return relayed;
-  }
-
-  /** Typing and read receipts from Matrix, relayed as they come (nothing is stored). */
-  private onEphemeral(ev: Record<string, unknown>): void {
-    const content = ev.content as Record<string, unknown> | null | undefined;
-    if (typeof ev.room_id !== "string" || typeof content !== "object" || content === null) return;
-    const roomId = ev.room_id;
-    if (ev.type === "m.typing" && Array.isArray(content.user_ids)) {
-      this.outbound
-        .typing(
-          roomId,
-          content.user_ids.filter((u): u is string => typeof u === "string"),
-        )
-        .catch((err: unknown) => log.debug("typing not relayed", { err: String(err) }));
-    }
-    if (ev.type === "m.receipt") {
-      for (const [eventId, kinds] of Object.entries(content)) {
-        const read = (kinds as Record<string, unknown> | null)?.["m.read"];
-        if (typeof read !== "object" || read === null) continue;
-        this.outbound
-          .receipt(roomId, eventId, Object.keys(read))
-          .catch((err: unknown) => log.debug("read receipt not relayed", { err: String(err) }));
-      }
-    }
-  }
-
-  /**
    * A homeserver that answers 5xx to one event may be down altogether (behind a proxy that
    * says 502, or restarting): it is, when it does not answer a plain request either.
    */
@@ -789,7 +589,7 @@ export class Bridge {
       }
     };
     this.homeserverProbe?.stop();
-    this.matrixCatchUp?.stop();
+    this.intake?.stop();
     await step("http listener", 1_000, () => this.http?.close());
     await step("catch-up", 1_000, () => this.catchUp?.stop());
     this.disappearing?.stop();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { transactionKey } from "../../../src/core/Bridge";
+import { transactionKey } from "../../../src/core/MatrixIntake";
 
 describe("transactionKey: what makes two homeserver transactions the same", () => {
   const ev = (id: string) => ({
