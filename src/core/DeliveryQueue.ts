@@ -171,6 +171,10 @@ export class DeliveryQueue {
    * database is unreachable: a row left behind would be delivered again at the next start.
    */
   private complete(item: QueueItem): void {
+    if (item.finishing) {
+      this.finishing(item, item.finishing);
+      return;
+    }
     if (item.completed) return; // removed with the write that recorded its delivery
     const { store } = this.opts;
     const done = (async () => {
@@ -193,6 +197,28 @@ export class DeliveryQueue {
         }
       }
     })();
+    this.completing.add(done);
+    void done.finally(() => this.completing.delete(done));
+  }
+
+  /**
+   * An item whose recording write is still under way (see QueueItem.finishing): done when it
+   * succeeds; tried again after the usual delay when it fails (at the next start when stopping).
+   */
+  private finishing(item: QueueItem, write: Promise<void>): void {
+    item.finishing = undefined;
+    const done = write.then(
+      () => {
+        if (!item.completed) this.complete(item); // a store whose write does not take it out
+      },
+      (err: unknown) => {
+        if (this.stopped) return; // still in the database: resumed at the next start
+        log.info("recording a delivery failed; the item is tried again", { id: item.id, err: String(err) });
+        item.attempts++;
+        item.failedWith = err;
+        this.accept([item]);
+      },
+    );
     this.completing.add(done);
     void done.finally(() => this.completing.delete(done));
   }

@@ -354,7 +354,8 @@ export class InboundBridge {
           msg.timestamp,
           msg.expiresInSeconds,
         );
-      await store.insertMessages(
+      const last = part === parts.length - 1;
+      const write = store.insertMessages(
         [
           {
             platform: portal.platform,
@@ -370,8 +371,12 @@ export class InboundBridge {
             orderKey: orderKeyOf(client, msg.id),
           },
         ],
-        part === parts.length - 1 ? item : undefined,
+        last ? item : undefined,
       );
+      // The last part's row takes the item out of the queue: the chat's next message need not
+      // wait for that commit (reads of the map do; a failed write tries the item again).
+      if (last && item) item.finishing = write;
+      else await write;
     }
   }
 

@@ -55,7 +55,11 @@ export class MessageLookup {
   /** Ceilings being read, with what writes raised them to meanwhile. */
   private readonly loading = new Map<string, { raised?: string; done: Promise<string | undefined> }>();
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** Until the writes under way are done: a read never misses a row being written. */
+    private readonly writesSettled: () => Promise<void> = async () => undefined,
+  ) {}
 
   async byRemote(
     platform: string,
@@ -67,6 +71,7 @@ export class MessageLookup {
       const ceiling = await this.ceiling(platform, chatId);
       if (ceiling !== undefined && orderKey > ceiling) return [];
     }
+    await this.writesSettled();
     const key: Key = [platform, chatId, remoteId];
     return (await this.reads.add(key)).get(key) ?? [];
   }
@@ -92,6 +97,9 @@ export class MessageLookup {
     const load: { raised?: string; done: Promise<string | undefined> } = { done: Promise.resolve(undefined) };
     load.done = (async () => {
       try {
+        // Rows written before this read began but not committed yet would be missed: wait for them
+        // (those begun after are in `raised`).
+        await this.writesSettled();
         const { rows } = await this.pool.query<{ ceiling: string | null }>(
           named("message_order_ceiling", SQL_CEILING, [platform, chatId]),
         );

@@ -205,6 +205,8 @@ export class PgStore implements Store {
   });
   /** Reads of concurrent inbound deliveries share one statement (see MessageLookup). */
   private readonly messageLookup: MessageLookup;
+  /** Message-map writes under way: reads of the map wait for them. */
+  private readonly pendingMessageWrites = new Set<Promise<unknown>>();
   /** Fan-outs of concurrent deliveries share one statement (see QueueReplace). */
   private readonly replaceWrites: QueueReplace;
   private readonly joinWrites = new GroupWrite<[string, string]>((pairs) =>
@@ -219,7 +221,7 @@ export class PgStore implements Store {
   ) {
     this.migrator = migrator ?? new Migrator({ pool });
     this.replaceWrites = new QueueReplace(pool);
-    this.messageLookup = new MessageLookup(pool);
+    this.messageLookup = new MessageLookup(pool, () => this.messageWritesSettled());
   }
 
   /** Migrates `db` and returns a store whose close() closes the database (and embedded server). */
@@ -323,12 +325,22 @@ export class PgStore implements Store {
   async insertMessages(rows: MessageRow[], done?: QueueItem): Promise<void> {
     if (rows.length === 0) return;
     this.messageLookup.raise(rows);
-    if (done === undefined || !isRowId(done.id)) {
-      await this.messageWrites.add(...rows);
-      return;
-    }
-    await this.messageWrites.add(...rows, { done: done.id });
-    done.completed = true;
+    const completing = done !== undefined && isRowId(done.id);
+    const write = completing
+      ? this.messageWrites.add(...rows, { done: done.id })
+      : this.messageWrites.add(...rows);
+    this.pendingMessageWrites.add(write);
+    void write.then(
+      () => this.pendingMessageWrites.delete(write),
+      () => this.pendingMessageWrites.delete(write),
+    );
+    await write;
+    if (completing) done.completed = true;
+  }
+
+  /** Until the message-map writes under way are done (a delivery's may be: QueueItem.finishing). */
+  private async messageWritesSettled(): Promise<void> {
+    if (this.pendingMessageWrites.size) await Promise.allSettled([...this.pendingMessageWrites]);
   }
 
   async getMessageByRemote(
@@ -341,10 +353,12 @@ export class PgStore implements Store {
   }
 
   async getMessagesByEvent(eventId: string): Promise<MessageRow[]> {
+    await this.messageWritesSettled();
     return (await this.rows<MessageDb>(SQL_MESSAGES_BY_EVENT, [eventId])).map(toMessage);
   }
 
   async deleteMessagesByEvent(eventId: string, chat?: ChatOf): Promise<void> {
+    await this.messageWritesSettled();
     await this.pool.query(SQL_DELETE_MESSAGES_BY_EVENT, [
       eventId,
       chat?.platform ?? null,
@@ -353,6 +367,7 @@ export class PgStore implements Store {
   }
 
   async lastMessage(platform: string, chatId: string): Promise<MessageRow | undefined> {
+    await this.messageWritesSettled();
     const r = await this.first<MessageDb>(SQL_LAST_MESSAGE, [platform, chatId]);
     return r && toMessage(r);
   }

@@ -107,6 +107,12 @@ export interface QueueItem {
    * Store.insertMessages): there is nothing left to delete.
    */
   completed?: boolean;
+  /**
+   * The write that records its delivery and takes it out of the queue, still under way: its lane
+   * goes on meanwhile (reads of the message map wait for it). Should it fail, the item is tried
+   * again, and finds what it sent.
+   */
+  finishing?: Promise<void>;
   /** Not to be attempted before this time (ms): it failed once before it was stored. */
   notBefore?: number;
   /** In memory, until the queue takes it: see {@link NewQueueItem.failedWith}. */

@@ -86,6 +86,20 @@ describe("MessageLookup: a message newer than everything of its chat is not read
     assert.equal((await lookup.byRemote("telegram", "c2", "7", integerOrderKey("7"))).length, 1);
   });
 
+  it("a read of the map made while a write is under way waits for it (a delivery's write finishes while its lane goes on)", async () => {
+    const r = row("c3", "5");
+    const write = store.insertMessages([r]); // not awaited, as a finishing delivery's
+    const [byRemote, byEvent] = await Promise.all([
+      store.getMessageByRemote("telegram", "c3", "5", integerOrderKey("5")),
+      store.getMessagesByEvent(r.eventId),
+    ]);
+    await write;
+    assert.equal(byRemote.length, 1);
+    assert.equal(byEvent.length, 1);
+    // The next message of the chat is newer than the row being written: answered without a read.
+    assert.deepEqual(await store.getMessageByRemote("telegram", "c3", "6", integerOrderKey("6")), []);
+  });
+
   it("property: whatever the writes and reads, it answers what a read of the table answers", () =>
     fc.assert(
       fc.asyncProperty(

@@ -196,3 +196,80 @@ describe("DeliveryQueue: bounded failure per item", () => {
     assert.deepEqual(delivered, ["a", "c"]);
   });
 });
+
+describe("DeliveryQueue: an item whose recording write is still under way (QueueItem.finishing)", () => {
+  function rig() {
+    let next = 0;
+    const completed: string[] = [];
+    const store = {
+      enqueue: async (items: NewQueueItem[]) => items.map(() => String(++next)),
+      pendingQueue: async () => [],
+      completeQueueItem: async (id: string) => {
+        completed.push(id);
+      },
+      failQueueItem: async () => {},
+    } as unknown as Store;
+    const writes: Array<{ payload: unknown; settle: (ok: boolean) => void }> = [];
+    const runs: Array<{ payload: unknown; attempts: number }> = [];
+    const queue = new DeliveryQueue({
+      store,
+      metrics: new Metrics(),
+      handlers: {
+        // Like InboundBridge: the write that records the delivery also takes the item out.
+        remote: async (item) => {
+          runs.push({ payload: item.payload, attempts: item.attempts });
+          item.finishing = new Promise<void>((resolve, reject) => {
+            writes.push({
+              payload: item.payload,
+              settle: (ok) => {
+                if (!ok) return reject(new Error("connection terminated"));
+                item.completed = true;
+                resolve();
+              },
+            });
+          });
+        },
+        matrix: async () => {},
+      },
+      onGiveUp: async () => {},
+      initialBackoffMs: 5,
+      maxBackoffMs: 5,
+      maxAttempts: 5,
+      giveUpAfterMs: 10_000,
+    });
+    return { queue, writes, runs, completed, started: queue.start() };
+  }
+
+  it("goes on with the lane's next item before the write is done, and deletes nothing itself", async () => {
+    const { queue, writes, runs, completed, started } = rig();
+    await started;
+    await queue.push(
+      ["a", "b", "c"].map((payload) => ({ queueKey: "remote:x:chat", kind: "remote", payload })),
+    );
+    await queue.idle();
+    assert.deepEqual(
+      runs.map((r) => r.payload),
+      ["a", "b", "c"],
+    );
+    for (const w of writes) w.settle(true);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(completed, [], "the writes took the items out");
+  });
+
+  it("a write that fails tries its item again, counted, after the delay; the others are not held", async () => {
+    const { queue, writes, runs, started } = rig();
+    await started;
+    await queue.push(["a", "b"].map((payload) => ({ queueKey: "remote:x:chat", kind: "remote", payload })));
+    await queue.idle();
+    writes[0]!.settle(false);
+    writes[1]!.settle(true);
+    for (let i = 0; i < 100 && runs.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(runs, [
+      { payload: "a", attempts: 0 },
+      { payload: "b", attempts: 0 },
+      { payload: "a", attempts: 1 },
+    ]);
+    writes[2]!.settle(true);
+    await queue.stop(100);
+  });
+});
