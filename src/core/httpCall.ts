@@ -3,10 +3,10 @@ import https from "node:https";
 import type { Readable } from "node:stream";
 
 /**
- * One HTTP request over kept-alive connections, the answer read whole or up to a limit. Every
- * call the bridge makes to the homeserver, media downloads included, goes through here rather
- * than `fetch`: node:http costs a fraction of the CPU per request (no web streams, no
- * per-request abort machinery), and every relayed message makes at least one.
+ * One HTTP request over kept-alive connections, the answer read whole or up to a limit. The
+ * homeserver client's calls (MatrixApi), media downloads included, go through here rather than
+ * `fetch`: node:http costs a fraction of the CPU per request (no web streams, no per-request
+ * abort machinery), and every relayed message makes at least one.
  */
 
 /** Connections stay open between requests (one per concurrent request to a server). */
