@@ -1,12 +1,9 @@
 /**
- * One WhatsApp account linked as a device (baileys): its socket, reconnects with backoff,
- * events mapped for the core, and everything the user may send.
- *
- * Safety rule: the bridge sends only what a Matrix user wrote. Messages of anyone but the
- * login's owner go out only when the owner turned relaying on for that chat, with the
- * sender's name in front; the bridge's own notices never go to WhatsApp.
+ * One WhatsApp account linked as a device (baileys): its socket and reconnects with backoff,
+ * chat and user info, media; it hands sending to WhatsAppSender and what the socket reports to
+ * WhatsAppReceiver.
  */
-import type { AnyMessageContent, WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
+import type { WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
 import { BoundedMap } from "../../src/core/Bounded";
 import { ConnectionStateCell } from "../../src/core/ConnectionStateCell";
 import {
@@ -30,44 +27,27 @@ import {
   type RedactionHandling,
   type RelayHandling,
   type RemoteChatRef,
-  type RemoteEvent,
   type RemoteMessage,
-  type RemotePollVote,
   type RemoteUserRef,
   type SentRef,
   type TypingHandling,
   type UserInfo,
 } from "../../src/core/connector";
-import { fitImage } from "../../src/core/downscale";
 import { BridgeError } from "../../src/core/errors";
 import type { Logger } from "../../src/log/Logger";
-import { messageIdFor, ServerAcks } from "./acks";
+import { ServerAcks } from "./acks";
 import { baileys, loadBaileys } from "./baileys";
-import { ChatTimers } from "./chatTimers";
 import type { WhatsAppConfig } from "./config";
-import { SyncedHistory } from "./historySync";
-import { ephemeralSeconds, mapMessage, mediaOf, messageTimer, unwrap } from "./inbound";
-import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, ownerNumberOfChat, userIdOf } from "./jids";
-import { IMAGE_LIMITS, outboundContent, outboundText } from "./outbound";
+import { ephemeralSeconds, mediaOf, unwrap } from "./inbound";
+import { chatIdOf, isGroupJid, jidOfChat, jidOfUser, userIdOf } from "./jids";
 import { type PgAuth, pgAuthState } from "./PgAuthState";
-import {
-  decryptVote,
-  encryptVote,
-  pollRecord,
-  recallPoll,
-  receivedPollRecord,
-  rememberPoll,
-  whatsappPoll,
-} from "./polls";
-import { mapSideEvents } from "./sideEvents";
 import { RefusedUpgrade, socketOptions, watchUpgrade } from "./socket";
 import { sameChatIds, typedChatId } from "./typedChat";
+import { WhatsAppReceiver } from "./WhatsAppReceiver";
+import { WhatsAppSender } from "./WhatsAppSender";
 
 /** How a login tells its owner what happened (logged out, relaying refused). */
 export const RELOGIN_HINT = "write `login whatsapp` in your management room to link it again";
-
-/** kv key: relaying for Matrix users without a login is on for this chat. */
-export const relayKey = (chatId: string) => `relay:${chatId}`;
 
 export class WhatsAppClient
   implements
@@ -90,16 +70,16 @@ export class WhatsAppClient
   private stopped = false;
   private attempt = 0;
   private timer?: NodeJS.Timeout;
-  private chain: Promise<void> = Promise.resolve();
   /** Ids of messages this bridge sent: their echoes are not bridged back. */
   private readonly sent = new BoundedMap<string, true>(5000);
   /** Recent messages by id: media to fetch, quotes, retries. */
   private readonly messages = new BoundedMap<string, WAMessage>(2000);
-  private readonly names = new Map<string, string>();
-  /** The history the phone sent when this device was linked, for new portals' backfill. */
-  private readonly synced = new SyncedHistory();
   private readonly log: Logger;
   private readonly acks: ServerAcks;
+  /** What the socket reports, as events for the core; names, synced history and timers. */
+  private readonly rx: WhatsAppReceiver;
+  /** What Matrix users send. */
+  private readonly tx: WhatsAppSender;
 
   constructor(
     private readonly ctx: ConnectorContext,
@@ -110,6 +90,27 @@ export class WhatsAppClient
   ) {
     this.log = ctx.log.child({ login: login.id });
     this.acks = new ServerAcks(this.log, { timeoutMs: cfg.ackTimeoutMs, attempts: cfg.sendAttempts });
+    this.rx = new WhatsAppReceiver({
+      ctx,
+      login,
+      cfg,
+      log: this.log,
+      sent: this.sent,
+      messages: this.messages,
+      ownNumber: () => this.ownNumber,
+      pictureOf: (jid) => this.pictureOf(jid),
+    });
+    this.tx = new WhatsAppSender({
+      ctx,
+      login,
+      cfg,
+      log: this.log,
+      acks: this.acks,
+      sent: this.sent,
+      messages: this.messages,
+      ownNumber: () => this.ownNumber,
+      connected: () => this.connected(),
+    });
   }
 
   get loginId(): string {
@@ -159,7 +160,7 @@ export class WhatsAppClient
     const sock = this.sock;
     this.sock = undefined;
     sock?.end(undefined);
-    await this.chain;
+    await this.rx.settled();
   }
 
   /** Unlinks this device on the phone and forgets the keys. */
@@ -206,76 +207,7 @@ export class WhatsAppClient
         this.log.info("connected to WhatsApp", { number: this.ownNumber });
       } else if (u.connection === "close") this.closed(u.lastDisconnect?.error);
     });
-    sock.ev.on("messages.upsert", ({ messages, type }) => {
-      for (const m of messages) this.received(m, type);
-    });
-    sock.ev.on("messaging-history.set", ({ messages, syncType }) => {
-      for (const m of messages) {
-        const content = unwrap(m.message);
-        if (m.key.id && content && mediaOf(content)) this.messages.set(m.key.id, m);
-      }
-      const added = this.synced.keep(
-        { ownNumber: this.ownNumber, sentByBridge: (id) => this.sent.has(id) },
-        messages,
-      );
-      this.log.info("WhatsApp history sync kept for new portals", { messages: added, syncType });
-      this.chain = this.chain
-        .then(() => this.synced.store(this.ctx.store))
-        .then(() => this.log.info("WhatsApp history sync stored", { messages: added }))
-        .catch((err: unknown) => this.log.warn("WhatsApp history sync not stored", { err: String(err) }));
-    });
-    const side = (events: RemoteEvent[]) => {
-      for (const ev of events) this.emit(ev);
-    };
-    const ctx = { ownNumber: this.ownNumber, sentByBridge: (id: string) => this.sent.has(id) };
-    sock.ev.on("message-receipt.update", (updates) => side(mapSideEvents.receipts(ctx, updates)));
-    sock.ev.on("presence.update", (p) => side(mapSideEvents.presence(ctx, p)));
-    sock.ev.on("groups.update", (g) => side(mapSideEvents.groups(ctx, g)));
-    sock.ev.on("group-participants.update", (g) => side(mapSideEvents.participants(ctx, g)));
-    const names = (
-      contacts: Array<{ id?: string; name?: string; notify?: string; phoneNumber?: string }>,
-    ) => {
-      for (const c of contacts) {
-        const jid = c.phoneNumber ?? c.id;
-        const name = c.name ?? c.notify;
-        if (jid && name) this.names.set(userIdOf(jid), name);
-      }
-    };
-    sock.ev.on("contacts.upsert", names);
-    sock.ev.on("contacts.update", (updates) => {
-      for (const c of updates) {
-        if (c.id && isGroupJid(c.id)) {
-          if (c.imgUrl === "changed") this.groupPictureChanged(c.id);
-        } else this.contactChanged(c);
-      }
-      names(updates);
-    });
-  }
-
-  /**
-   * A contact's new name or picture goes to their ghost at once (a profile change). Only what
-   * changed is sent: an empty name leaves the ghost's as it is.
-   */
-  private contactChanged(c: {
-    id?: string;
-    name?: string;
-    notify?: string;
-    phoneNumber?: string;
-    imgUrl?: string | null;
-  }): void {
-    const jid = c.phoneNumber ?? c.id;
-    if (!jid) return;
-    const id = userIdOf(jid);
-    const name = c.name ?? c.notify;
-    const renamed = name !== undefined && name !== "" && name !== this.names.get(id);
-    const picture = c.imgUrl === "changed" || c.imgUrl === "removed";
-    if (!renamed && !picture) return;
-    void (c.imgUrl === "changed" ? this.pictureOf(jid) : Promise.resolve(undefined)).then((avatar) => {
-      const info: UserInfo = { displayName: renamed ? name : "" };
-      if (avatar) info.avatar = avatar;
-      if (c.imgUrl === "removed") info.avatarRemoved = true;
-      this.emit({ kind: "profile", sender: { id }, timestamp: Date.now(), info });
-    });
+    this.rx.attach(sock);
   }
 
   private closed(error: Error | undefined): void {
@@ -320,106 +252,6 @@ export class WhatsAppClient
     this.timer = setTimeout(() => this.open(), delay);
   }
 
-  /** Emits in order; one failing emit does not stop the rest (the core logs and retries). */
-  private emit(ev: RemoteEvent): void {
-    this.chain = this.chain
-      .then(() => this.ctx.emit(this.login, ev))
-      .catch((err: unknown) => this.log.error("event not queued", { kind: ev.kind, err: String(err) }));
-  }
-
-  private received(m: WAMessage, type: string): void {
-    try {
-      if (m.key.id) this.messages.set(m.key.id, m);
-      if (m.pushName && !m.key.fromMe) {
-        const remote = m.key.remoteJid ?? "";
-        const who = isGroupJid(remote)
-          ? (m.key.participantAlt ?? m.key.participant)
-          : (m.key.remoteJidAlt ?? remote);
-        if (who) this.names.set(userIdOf(who), m.pushName);
-      }
-      const mapper = {
-        ownNumber: this.ownNumber,
-        sentByBridge: (id: string) => this.sent.has(id),
-        ghostUserId: (number: string) => this.ctx.ghostUserId(number),
-        viewOnce: this.cfg.viewOnce,
-        redactDisappearing: this.cfg.disappearingRedact,
-        warn: (text: string, context: Record<string, unknown>) => this.log.warn(text, context),
-      };
-      const events = mapMessage(mapper, m);
-      for (const ev of events) {
-        if (ev.kind === "poll-vote") this.vote(ev, m);
-        else
-          this.emit(ev.kind === "reaction" || ev.kind === "reaction-remove" ? this.withReactionKey(ev) : ev);
-        if (ev.kind === "message" && ev.poll && !ev.fromSelf) this.rememberReceivedPoll(m);
-      }
-      const timer = this.timers.afterMessage(events, messageTimer(m));
-      if (timer) this.emit(timer);
-    } catch (err) {
-      // A message baileys could not make sense of (or we cannot): logged and skipped.
-      this.log.warn("WhatsApp message skipped", { id: m.key.id, type, err: String(err) });
-    }
-  }
-
-  /** The JID a poll's key derivation names for the author of `key` (baileys' getKeyAuthor). */
-  private authorJid(key: WAMessageKey): string {
-    const b = baileys();
-    return key.fromMe
-      ? jidOfUser(this.ownNumber)
-      : b.jidNormalizedUser(key.participant || key.remoteJid || "");
-  }
-
-  /** A received poll: its key is kept, so that votes in it can be read. */
-  private rememberReceivedPoll(m: WAMessage): void {
-    const content = unwrap(m.message);
-    const secret = m.message?.messageContextInfo ?? content?.messageContextInfo;
-    const rec =
-      content &&
-      m.key.id &&
-      receivedPollRecord({ ...content, messageContextInfo: secret }, this.authorJid(m.key));
-    if (!rec || !m.key.id) return;
-    const id = m.key.id;
-    this.chain = this.chain
-      .then(() => rememberPoll(this.ctx.store, id, rec))
-      .catch((err: unknown) => this.log.warn("poll key not kept", { id, err: String(err) }));
-  }
-
-  /** A vote: decrypted with the poll's key, then emitted in order; one that cannot be read is dropped, logged. */
-  private vote(ev: RemotePollVote, m: WAMessage): void {
-    const update = unwrap(m.message)?.pollUpdateMessage;
-    this.chain = this.chain
-      .then(async () => {
-        const rec = update ? await recallPoll(this.ctx.store, ev.target) : undefined;
-        if (!update || !rec) {
-          this.log.info("vote in a poll the bridge does not know skipped", { poll: ev.target });
-          return;
-        }
-        const answers = decryptVote(update, ev.target, rec, this.authorJid(m.key));
-        if (typeof answers === "string") {
-          this.log.warn(`WhatsApp ${answers}; dropped`, { poll: ev.target, id: m.key.id });
-          return;
-        }
-        await this.ctx.emit(this.login, { ...ev, answers });
-      })
-      .catch((err: unknown) => this.log.error("event not queued", { kind: ev.kind, err: String(err) }));
-  }
-
-  private readonly reactionKeys = new Map<string, string>();
-  private readonly timers = new ChatTimers();
-
-  /** WhatsApp removes a reaction by sending an empty one: the core needs the old key. */
-  private withReactionKey(ev: RemoteEvent): RemoteEvent {
-    if (ev.kind !== "reaction" && ev.kind !== "reaction-remove") return ev;
-    const k = `${ev.chat.id}|${ev.target}|${ev.sender.id}`;
-    if (ev.kind === "reaction") {
-      this.reactionKeys.set(k, ev.key);
-      void this.ctx.store.kvSet(`react:${k}`, ev.key).catch(() => undefined);
-      return ev;
-    }
-    const known = this.reactionKeys.get(k);
-    this.reactionKeys.delete(k);
-    return { ...ev, key: known ?? ev.key };
-  }
-
   private connected(): WASocket {
     const sock = this.sock;
     if (!sock || this.conn.get() !== ConnectionState.Connected)
@@ -429,7 +261,7 @@ export class WhatsAppClient
 
   /** A chat's messages from the history sync of this device's linking, oldest first. */
   async history(chat: RemoteChatRef, limit: number): Promise<RemoteMessage[]> {
-    return this.synced.recentStored(this.ctx.store, chat.id, limit);
+    return this.rx.synced.recentStored(this.ctx.store, chat.id, limit);
   }
 
   async resolveChatId(typed: string): Promise<string> {
@@ -458,14 +290,14 @@ export class WhatsAppClient
     const jid = jidOfChat(chat.id);
     if (!isGroupJid(jid)) {
       const id = userIdOf(jid);
-      return { kind: "dm", name: this.names.get(id), members: [{ id }] };
+      return { kind: "dm", name: this.rx.names.get(id), members: [{ id }] };
     }
     const meta = await this.connected().groupMetadata(jid);
     const seconds = ephemeralSeconds(meta.ephemeralDuration);
     const timer = seconds
-      ? this.timers.changed(chat.id, seconds, { id: this.ownNumber }, Date.now())
+      ? this.rx.timers.changed(chat.id, seconds, { id: this.ownNumber }, Date.now())
       : undefined;
-    if (timer) this.emit(timer); // after the event that asked (it makes the portal)
+    if (timer) this.rx.emit(timer); // after the event that asked (it makes the portal)
     const avatar = await this.pictureOf(jid);
     return {
       kind: "group",
@@ -479,22 +311,8 @@ export class WhatsAppClient
   async userInfo(user: RemoteUserRef): Promise<UserInfo> {
     const avatar = await this.pictureOf(jidOfUser(user.id));
     const own = user.id === this.ownNumber;
-    const name = this.names.get(user.id) ?? (own ? this.auth?.state.creds.me?.name : undefined);
+    const name = this.rx.names.get(user.id) ?? (own ? this.auth?.state.creds.me?.name : undefined);
     return { displayName: name || `+${user.id.replace(/@lid$/, "")}`, avatar };
-  }
-
-  /** WhatsApp says only that a group's picture changed: its new URL is asked for. */
-  private groupPictureChanged(jid: string): void {
-    void this.pictureOf(jid).then((avatar) => {
-      if (avatar)
-        this.emit({
-          kind: "chat-info",
-          chat: { id: jid },
-          sender: { id: this.ownNumber },
-          timestamp: Date.now(),
-          info: { avatar },
-        });
-    });
   }
 
   /** Only the owner renames their groups; anyone else's change stays in Matrix. */
@@ -519,7 +337,7 @@ export class WhatsAppClient
   }
 
   private groupJid(chat: RemoteChatRef): string {
-    const jid = this.jidFor(chat);
+    const jid = this.tx.jidFor(chat);
     if (!isGroupJid(jid))
       throw new BridgeError("a direct chat has no name, description or picture of its own on WhatsApp");
     return jid;
@@ -558,217 +376,49 @@ export class WhatsAppClient
     };
   }
 
-  /**
-   * The JID to write to. A direct chat belongs to one account: a portal of someone else's
-   * account (its owner logged out) is never written to from this one.
-   */
-  private jidFor(chat: RemoteChatRef): string {
-    const owner = ownerNumberOfChat(chat.id);
-    if (owner !== undefined && owner !== this.ownNumber)
-      throw new BridgeError(
-        `this chat belongs to another WhatsApp account (+${owner}), which is not logged in`,
-      );
-    return jidOfChat(chat.id);
+  // What Matrix users send is WhatsAppSender's (it holds the relay rule).
+
+  sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
+    return this.tx.sendMessage(chat, msg);
   }
 
-  /** The relay prefix for `sender`, "" for the owner; throws when the sender may not write here. */
-  private async prefixFor(chatId: string, sender: MatrixSender): Promise<string> {
-    if (sender.mxid === this.login.ownerMxid) return "";
-    if ((await this.ctx.store.kvGet(relayKey(chatId))) === "on")
-      return this.cfg.relayTemplate.replace(/\{name\}/g, sender.displayName);
-    throw new BridgeError(
-      `only ${this.login.ownerMxid} writes through this WhatsApp account (relaying is off in this chat; they can turn it on with \`relay on\`)`,
-    );
+  editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
+    return this.tx.editMessage(chat, remoteId, msg);
   }
 
-  async setRelay(chat: RemoteChatRef, on: boolean): Promise<void> {
-    await this.ctx.store.kvSet(relayKey(chat.id), on ? "on" : "off");
+  deleteMessage(chat: RemoteChatRef, remoteId: string): Promise<void> {
+    return this.tx.deleteMessage(chat, remoteId);
   }
 
-  async relayEnabled(chat: RemoteChatRef): Promise<boolean> {
-    return (await this.ctx.store.kvGet(relayKey(chat.id))) === "on";
+  sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {
+    return this.tx.sendReaction(chat, target, key, sender);
   }
 
-  private keyOf(jid: string, id: string): WAMessageKey {
-    const known = this.messages.get(id)?.key;
-    return known ? { ...known } : { remoteJid: jid, id, fromMe: this.sent.has(id) };
+  removeReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {
+    return this.tx.removeReaction(chat, target, key, sender);
   }
 
-  /**
-   * Sends with an id chosen here, remembered before baileys emits the echo of the message
-   * (during `sendMessage`), so that the echo is known as the bridge's own.
-   */
-  private async send(
-    sock: WASocket,
-    jid: string,
-    content: AnyMessageContent,
-    quoted?: WAMessage,
-    /** The Matrix event relayed: its id is derived from it, the same after a restart. */
-    eventId?: string,
-    /** Disappearing messages: the chat's timer, in seconds. */
-    ephemeralExpiration?: number,
-  ): Promise<string> {
-    const id = eventId ? messageIdFor(eventId) : baileys().generateMessageIDV2(sock.user?.id);
-    this.sent.set(id, true);
-    const what =
-      "edit" in content
-        ? "edit"
-        : "delete" in content
-          ? "deletion"
-          : "react" in content
-            ? "reaction"
-            : "message";
-    let first = true;
-    await this.acks.deliver(id, what, async () => {
-      // A retry goes out on the socket of the moment (the first may have dropped).
-      const current = first ? sock : this.connected();
-      first = false;
-      const res = await current.sendMessage(jid, content, {
-        messageId: id,
-        ...(quoted ? { quoted } : {}),
-        ...(ephemeralExpiration ? { ephemeralExpiration } : {}),
-      });
-      if (res) this.messages.set(id, res);
-    });
-    return id;
-  }
-
-  async sendMessage(chat: RemoteChatRef, msg: OutboundMessage): Promise<SentRef> {
-    const jid = this.jidFor(chat);
-    const prefix = await this.prefixFor(chat.id, msg.sender);
-    const sock = this.connected();
-    const quoted = msg.replyTo
-      ? (this.messages.get(msg.replyTo) ?? {
-          key: this.keyOf(jid, msg.replyTo),
-          message: { conversation: "" },
-        })
-      : undefined;
-    const poll = msg.poll && !msg.attachment ? await this.pollContent(msg, prefix) : undefined;
-    // An image over WhatsApp's media limit is downscaled (WhatsApp recompresses images anyway).
-    const fitted = msg.attachment
-      ? { ...msg, attachment: await fitImage(msg.attachment, IMAGE_LIMITS) }
-      : msg;
-    const content = poll ?? outboundContent(fitted, prefix, this.numberOf);
-    const timer = msg.expiresInSeconds;
-    const id = await this.send(sock, jid, content, quoted, msg.eventId, timer);
-    const sent: SentRef = { ids: [id], timestamp: Date.now() };
-    if (timer && this.cfg.disappearingRedact) sent.expiresInSeconds = timer;
-    return sent;
-  }
-
-  /**
-   * A Matrix poll as a native one, its key kept first (votes can come at once); undefined when
-   * it does not fit WhatsApp (then it goes as text). A repeated send keeps the first key.
-   */
-  private async pollContent(msg: OutboundMessage, prefix: string): Promise<AnyMessageContent | undefined> {
-    const poll = msg.poll;
-    if (!poll || !msg.eventId) return undefined;
-    const id = messageIdFor(msg.eventId);
-    const earlier = msg.again ? await recallPoll(this.ctx.store, id) : undefined;
-    const native = whatsappPoll(
-      poll,
-      `${prefix}${poll.question}`,
-      earlier ? Buffer.from(earlier.secret, "base64") : undefined,
-    );
-    if (!native) return undefined;
-    await rememberPoll(
-      this.ctx.store,
-      id,
-      pollRecord(native.secret, jidOfUser(this.ownNumber), poll.answers),
-    );
-    return native.content;
-  }
-
-  /**
-   * The owner's vote from Matrix as their own WhatsApp vote (a pollUpdateMessage encrypted with
-   * the poll's key). Others' votes stay in Matrix: the account votes only for its owner.
-   */
-  async votePoll(
+  votePoll(
     chat: RemoteChatRef,
     vote: { target: string; answers: string[]; sender: MatrixSender; eventId: string },
   ): Promise<void> {
-    if (vote.sender.mxid !== this.login.ownerMxid) return;
-    const rec = await recallPoll(this.ctx.store, vote.target);
-    if (!rec) {
-      this.log.info("vote in a poll the bridge has no key for not sent", { poll: vote.target });
-      return;
-    }
-    const jid = this.jidFor(chat);
-    const me = jidOfUser(this.ownNumber);
-    const mine = rec.creator === me;
-    const pollKey = {
-      remoteJid: jid,
-      id: vote.target,
-      fromMe: mine,
-      ...(isGroupJid(jid) && !mine ? { participant: rec.creator } : {}),
-    };
-    const message = encryptVote(rec, pollKey, me, vote.answers);
-    if (!message) {
-      this.log.info("vote for answers the poll does not have not sent", { poll: vote.target });
-      return;
-    }
-    const id = messageIdFor(vote.eventId);
-    this.sent.set(id, true);
-    await this.acks.deliver(id, "vote", async () => {
-      await this.connected().relayMessage(jid, message, { messageId: id });
-    });
+    return this.tx.votePoll(chat, vote);
   }
 
-  /** The phone number behind a WhatsApp user's ghost (mention pills); undefined for a privacy id or anyone else. */
-  private readonly numberOf = (mxid: string): string | undefined => {
-    const id = this.ctx.remoteUserIdOf(mxid);
-    return id && /^\d{5,20}$/.test(id) ? id : undefined;
-  };
-
-  async editMessage(chat: RemoteChatRef, remoteId: string, msg: OutboundMessage): Promise<void> {
-    const prefix = await this.prefixFor(chat.id, msg.sender);
-    const jid = this.jidFor(chat);
-    const { text, mentions } = outboundText(msg, prefix, this.numberOf);
-    await this.send(this.connected(), jid, {
-      text,
-      edit: this.keyOf(jid, remoteId),
-      linkPreview: null,
-      ...(mentions.length ? { mentions } : {}),
-    });
+  setTyping(chat: RemoteChatRef, typing: boolean, who?: readonly string[]): Promise<void> {
+    return this.tx.setTyping(chat, typing, who);
   }
 
-  async sendReaction(chat: RemoteChatRef, target: string, key: string, sender: MatrixSender): Promise<void> {
-    if (sender.mxid !== this.login.ownerMxid) return; // a reaction carries no name: only the owner's go out
-    const jid = this.jidFor(chat);
-    await this.send(this.connected(), jid, { react: { text: key, key: this.keyOf(jid, target) } });
+  markRead(chat: RemoteChatRef, upTo: string, who?: readonly string[]): Promise<void> {
+    return this.tx.markRead(chat, upTo, who);
   }
 
-  async removeReaction(
-    chat: RemoteChatRef,
-    target: string,
-    _key: string,
-    sender: MatrixSender,
-  ): Promise<void> {
-    if (sender.mxid !== this.login.ownerMxid) return;
-    const jid = this.jidFor(chat);
-    await this.send(this.connected(), jid, { react: { text: "", key: this.keyOf(jid, target) } });
+  setRelay(chat: RemoteChatRef, on: boolean): Promise<void> {
+    return this.tx.setRelay(chat, on);
   }
 
-  async deleteMessage(chat: RemoteChatRef, remoteId: string): Promise<void> {
-    const jid = this.jidFor(chat);
-    await this.send(this.connected(), jid, { delete: this.keyOf(jid, remoteId) });
-  }
-
-  /** WhatsApp shows the account as typing: only the owner's own typing counts. */
-  async setTyping(chat: RemoteChatRef, _typing: boolean, who?: readonly string[]): Promise<void> {
-    const owner = who ? who.includes(this.login.ownerMxid) : _typing;
-    if (owner === this.ownerTyping.get(chat.id)) return;
-    this.ownerTyping.set(chat.id, owner);
-    await this.connected().sendPresenceUpdate(owner ? "composing" : "paused", this.jidFor(chat));
-  }
-
-  private readonly ownerTyping = new Map<string, boolean>();
-
-  /** Blue ticks only for what the owner read. */
-  async markRead(chat: RemoteChatRef, upTo: string, who?: readonly string[]): Promise<void> {
-    if (who && !who.includes(this.login.ownerMxid)) return;
-    const jid = this.jidFor(chat);
-    await this.connected().readMessages([this.keyOf(jid, upTo)]);
+  relayEnabled(chat: RemoteChatRef): Promise<boolean> {
+    return this.tx.relayEnabled(chat);
   }
 
   /** The chat id of a JID for this account (tests and commands). */

@@ -3,10 +3,10 @@ import https from "node:https";
 import type { Readable } from "node:stream";
 
 /**
- * One HTTP request over kept-alive connections, the whole answer read. The homeserver client's
- * and the Bot API client's calls go through here rather than `fetch`: node:http costs a
- * fraction of the CPU per request (no web streams, no per-request abort machinery), and every
- * relayed message makes at least one.
+ * One HTTP request over kept-alive connections, the answer read whole or up to a limit. The
+ * homeserver client's calls (MatrixApi), media downloads included, go through here rather than
+ * `fetch`: node:http costs a fraction of the CPU per request (no web streams, no per-request
+ * abort machinery), and every relayed message makes at least one.
  */
 
 /** Connections stay open between requests (one per concurrent request to a server). */
@@ -17,8 +17,11 @@ const agents = {
 
 export interface HttpAnswer {
   status: number;
+  /** As received (lower-case names): `content-type`, `location`, `retry-after`… */
   headers: http.IncomingHttpHeaders;
   body: Buffer;
+  /** The body is the first `maxBodyBytes` of a longer one (only with `truncate`). */
+  truncated?: boolean;
 }
 
 export interface HttpCallOptions {
@@ -30,18 +33,35 @@ export interface HttpCallOptions {
   timeoutMs: number;
   /** Ends the request at once (the answer fails with code ABORT_ERR). */
   signal?: AbortSignal;
+  /**
+   * Largest answer body read, checked as it streams in: past it (or when Content-Length says
+   * more) the answer fails with code ERR_TOO_LARGE, so a huge body is never held whole. The
+   * connection is then closed rather than drained and kept.
+   */
+  maxBodyBytes?: number;
+  /** Past `maxBodyBytes`: answer with the first `maxBodyBytes` (`truncated`) instead of failing. */
+  truncate?: boolean;
 }
 
-/** Failure to get an answer at all; `code` is the socket's (ECONNREFUSED…) or TIMEOUT. */
+/**
+ * Failure to get a (whole) answer; `code` is the socket's (ECONNREFUSED…), TIMEOUT, ABORT_ERR,
+ * or ERR_TOO_LARGE for a body past `maxBodyBytes`.
+ */
 export class HttpCallError extends Error {
+  /** The request went out on a kept-alive connection the server had closed. */
+  readonly reusedReset: boolean;
+  /** ERR_TOO_LARGE: the status of the answer whose body was too large. */
+  readonly status?: number;
+
   constructor(
     message: string,
     readonly code: string,
-    /** The request went out on a kept-alive connection the server had closed. */
-    readonly reusedReset = false,
+    more: { reusedReset?: boolean; status?: number } = {},
   ) {
     super(message);
     this.name = "HttpCallError";
+    this.reusedReset = more.reusedReset ?? false;
+    this.status = more.status;
   }
 }
 
@@ -96,11 +116,22 @@ function once(url: string, opts: HttpCallOptions): Promise<HttpAnswer> {
     timer.unref();
     req.on("error", (err: NodeJS.ErrnoException) => {
       const code = err.code ?? "ERR_NETWORK";
-      fail(new HttpCallError(err.message, code, req.reusedSocket && code === "ECONNRESET"));
+      fail(new HttpCallError(err.message, code, { reusedReset: req.reusedSocket && code === "ECONNRESET" }));
     });
+    const done = (answer: HttpAnswer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      // A body left unread (cut at the limit) makes the connection unusable for the next request.
+      if (answer.truncated) req.destroy();
+      resolve(answer);
+    };
     req.on("response", (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
+      const status = res.statusCode ?? 0;
+      const max = opts.maxBodyBytes;
+      const tooLarge = () =>
+        new HttpCallError(`the answer is larger than ${max} bytes`, "ERR_TOO_LARGE", { status });
       res.on("error", (err: NodeJS.ErrnoException) =>
         fail(new HttpCallError(err.message, err.code ?? "ERR_NETWORK")),
       );
@@ -108,13 +139,28 @@ function once(url: string, opts: HttpCallOptions): Promise<HttpAnswer> {
         if (!res.complete)
           fail(new HttpCallError("the connection closed before the answer ended", "ECONNRESET"));
       });
-      res.on("end", () => {
+      const declared = Number(res.headers["content-length"]);
+      if (max !== undefined && !opts.truncate && opts.method !== "HEAD" && declared > max) {
+        fail(tooLarge());
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on("data", (c: Buffer) => {
         if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        opts.signal?.removeEventListener("abort", onAbort);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        if (max !== undefined && size + c.length > max) {
+          if (!opts.truncate) {
+            fail(tooLarge());
+            return;
+          }
+          chunks.push(c.subarray(0, max - size));
+          done({ status, headers: res.headers, body: Buffer.concat(chunks, max), truncated: true });
+          return;
+        }
+        chunks.push(c);
+        size += c.length;
       });
+      res.on("end", () => done({ status, headers: res.headers, body: Buffer.concat(chunks, size) }));
     });
     if (isStream(body)) {
       body.on("error", (err: Error) =>

@@ -126,9 +126,7 @@ export class MatrixApi {
     try {
       res = await httpCall(url, { method, headers, body, timeoutMs: this.timeoutMs });
     } catch (err) {
-      const cause = err instanceof HttpCallError ? err.code : String(err);
-      this.onUnreachable?.();
-      throw new MatrixError(`${method} ${path}: homeserver unreachable (${cause})`, 0);
+      throw this.unreachable(`${method} ${path}`, err);
     }
     const text = res.body.toString("utf8");
     if (res.status < 200 || res.status > 299) {
@@ -189,7 +187,11 @@ export class MatrixApi {
     return this.download(source.url, opts);
   }
 
-  /** Downloads media by mxc URI (authenticated media), as `opts.userId` when given. */
+  /**
+   * Downloads media by mxc URI (authenticated media), as `opts.userId` when given. Redirects
+   * are followed (a media repository may send the client to a CDN or object store), without
+   * the token once they leave the homeserver's origin.
+   */
   async download(
     mxc: string,
     opts: DownloadOptions = {},
@@ -198,41 +200,69 @@ export class MatrixApi {
     if (!m) throw new MatrixError(`not an mxc URI: ${mxc}`, 400);
     let url = `${this.base}/_matrix/client/v1/media/download/${m[1]}/${m[2]}`;
     if (opts.userId) url += `?user_id=${encodeURIComponent(opts.userId)}`;
-    const res = await fetch(url, {
-      headers: { Authorization: `Bearer ${this.asToken}` },
-      signal: opts.signal,
-    });
-    if (!res.ok) throw new MatrixError(`download ${mxc}: ${res.status}`, res.status);
-    const contentType = res.headers.get("content-type") ?? "application/octet-stream";
-    const max = opts.maxBytes;
-    if (max === undefined || !res.body) return { data: Buffer.from(await res.arrayBuffer()), contentType };
-    const tooLarge = () => new MatrixError(`download ${mxc}: larger than ${max} bytes`, 413);
-    const declared = Number(res.headers.get("content-length"));
-    if (!opts.truncate && Number.isFinite(declared) && declared > max) {
-      await res.body.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    // Read no more than needed: a huge file costs at most `max` bytes of memory.
-    const parts: Buffer[] = [];
-    let size = 0;
-    const reader = res.body.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return { data: Buffer.concat(parts, size), contentType };
-        if (size + value.byteLength > max) {
-          if (!opts.truncate) throw tooLarge();
-          parts.push(Buffer.from(value.subarray(0, max - size)));
-          return { data: Buffer.concat(parts, max), contentType, truncated: true };
+    const origin = new URL(url).origin;
+    const what = `download ${mxc}`;
+    for (let hops = 0; ; hops++) {
+      const sameOrigin = new URL(url).origin === origin;
+      let res: HttpAnswer;
+      try {
+        res = await httpCall(url, {
+          method: "GET",
+          headers: sameOrigin ? { Authorization: `Bearer ${this.asToken}` } : {},
+          timeoutMs: opts.timeoutMs ?? Math.max(this.timeoutMs, DOWNLOAD_TIMEOUT_MS),
+          signal: opts.signal,
+          maxBodyBytes: opts.maxBytes,
+          truncate: opts.truncate,
+        });
+      } catch (err) {
+        if (err instanceof HttpCallError && err.code === "ERR_TOO_LARGE" && err.status !== undefined) {
+          // An error answer too large to read is still reported as that error.
+          if (err.status < 200 || err.status > 299)
+            throw new MatrixError(`${what}: ${err.status}`, err.status);
+          throw new MatrixError(`${what}: larger than ${opts.maxBytes} bytes`, 413);
         }
-        parts.push(Buffer.from(value));
-        size += value.byteLength;
+        throw this.unreachable(what, err, sameOrigin ? undefined : new URL(url).origin);
       }
-    } finally {
-      await reader.cancel().catch(() => undefined);
+      const location = res.headers.location;
+      if (REDIRECTS.has(res.status) && location) {
+        if (hops >= MAX_REDIRECTS)
+          throw new MatrixError(`${what}: more than ${MAX_REDIRECTS} redirects`, 508);
+        try {
+          url = new URL(location, url).href;
+        } catch {
+          throw new MatrixError(`${what}: ${res.status} to an unreadable location`, 502);
+        }
+        continue;
+      }
+      if (res.status < 200 || res.status > 299) throw new MatrixError(`${what}: ${res.status}`, res.status);
+      const contentType = res.headers["content-type"] ?? "application/octet-stream";
+      return res.truncated
+        ? { data: res.body, contentType, truncated: true }
+        : { data: res.body, contentType };
     }
   }
+
+  /**
+   * The MatrixError for a request that got no answer: status 0, and the homeserver marked as
+   * lost, unless the caller stopped the request itself or `elsewhere` (a redirect's origin) failed.
+   */
+  private unreachable(what: string, err: unknown, elsewhere?: string): MatrixError {
+    const cause = err instanceof HttpCallError ? err.code : String(err);
+    if (cause === "ABORT_ERR") return new MatrixError(`${what}: stopped`, 0);
+    if (elsewhere) return new MatrixError(`${what}: ${elsewhere} unreachable (${cause})`, 0);
+    this.onUnreachable?.();
+    return new MatrixError(`${what}: homeserver unreachable (${cause})`, 0);
+  }
 }
+
+/**
+ * A download's deadline, connecting to the last byte, when the api's own is shorter: a large
+ * file on a slow link takes longer than a JSON answer, and a hung one still ends.
+ */
+const DOWNLOAD_TIMEOUT_MS = 5 * 60_000;
+/** Followed, as `fetch` follows them; at most MAX_REDIRECTS in a row. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 20;
 
 /** How media is downloaded: as which user, how much at most. */
 export interface DownloadOptions {
@@ -243,6 +273,8 @@ export interface DownloadOptions {
   /** Past `maxBytes`: return the start (true) instead of failing with 413. */
   truncate?: boolean;
   signal?: AbortSignal;
+  /** Deadline of each request (a redirect's target gets its own); default the longer of 5 minutes and the api's. */
+  timeoutMs?: number;
 }
 
 const enc = encodeURIComponent;
