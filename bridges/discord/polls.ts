@@ -5,8 +5,13 @@
  * DIRECT_MESSAGE_POLLS), and a poll's end from MESSAGE_UPDATE with `results.is_finalized`.
  *
  * Discord reports one answer at a time, Matrix wants the voter's whole choice: each voter's
- * current answers are kept in the connector's key/value store (`votes:<message>:<user>`), as is
- * the Matrix answer id of each answer of a poll the bridge sent (`poll:<message>`).
+ * current answers are kept in the connector's key/value store (`votes:<message>:<user>`), as are
+ * the Matrix answer id of each answer of a poll the bridge sent and the Matrix poll start it is
+ * the copy of (`poll:<message>`).
+ *
+ * Discord may dispatch a vote in a poll the bot just posted before the poll's message-map row is
+ * written, and even before the answer to the POST that posted it: a vote names the poll's Matrix
+ * event (`targetEvent`), and one that finds no record while polls are being sent waits for them.
  */
 import type { PollData } from "discord.js";
 import type {
@@ -94,6 +99,14 @@ export function applyVote(before: readonly number[], v: Pick<VoteDispatch, "remo
   return [...s].sort((a, b) => a - b);
 }
 
+/** What is remembered of a poll the bot sent. */
+export interface SentPollRecord {
+  /** Discord answer id → Matrix answer id. */
+  answers: Record<string, string>;
+  /** The Matrix poll start it was sent for. */
+  event?: string;
+}
+
 export interface DiscordPollsOptions {
   store: ConnectorStore;
   log: Logger;
@@ -107,6 +120,11 @@ export interface DiscordPollsOptions {
 export class DiscordPolls {
   /** Dispatches one after another: a voter's answers are read, changed and stored in order. */
   private chain: Promise<void> = Promise.resolve();
+  /**
+   * Polls being sent: Discord may dispatch a vote in one before the answer to its POST (and so
+   * the poll's record) is in; such a vote waits for the send.
+   */
+  private readonly sending = new Set<Promise<unknown>>();
 
   constructor(private readonly o: DiscordPollsOptions) {}
 
@@ -121,19 +139,46 @@ export class DiscordPolls {
       discordPollData(poll, `${msg.sender.displayName}: ${poll.question}`) ??
       discordPollData(poll, poll.question);
     if (!data) return undefined;
-    const sent = await sender.sendPoll(chat, msg, data);
-    await this.remember(sent.id, poll, [...(sent.poll?.answers.keys() ?? [])]);
-    return { ids: [sent.id], timestamp: sent.createdTimestamp };
+    const sending = (async () => {
+      const sent = await sender.sendPoll(chat, msg, data);
+      await this.remember(sent.id, poll, [...(sent.poll?.answers.keys() ?? [])], msg.eventId);
+      return sent;
+    })();
+    this.sending.add(sending);
+    try {
+      const sent = await sending;
+      return { ids: [sent.id], timestamp: sent.createdTimestamp };
+    } finally {
+      this.sending.delete(sending);
+    }
   }
 
   /**
    * Notes the Matrix answer id of each Discord answer id of a poll the bot sent (`answerIds`:
-   * Discord's, in the order given; Discord numbers them from 1).
+   * Discord's, in the order given; Discord numbers them from 1) and the Matrix poll start it
+   * is the copy of (`event`), which its votes name.
    */
-  async remember(messageId: string, poll: OutboundPoll, answerIds: readonly number[]): Promise<void> {
-    const map: Record<string, string> = {};
-    for (const [i, a] of poll.answers.entries()) map[String(answerIds[i] ?? i + 1)] = a.id;
-    await this.o.store.kvSet(`poll:${messageId}`, JSON.stringify(map));
+  async remember(
+    messageId: string,
+    poll: OutboundPoll,
+    answerIds: readonly number[],
+    event?: string,
+  ): Promise<void> {
+    const answers: Record<string, string> = {};
+    for (const [i, a] of poll.answers.entries()) answers[String(answerIds[i] ?? i + 1)] = a.id;
+    const rec: SentPollRecord = { answers, ...(event ? { event } : {}) };
+    await this.o.store.kvSet(`poll:${messageId}`, JSON.stringify(rec));
+  }
+
+  /** The record of a poll the bot sent; while polls are being sent, after they are. */
+  private async recall(messageId: string): Promise<SentPollRecord | undefined> {
+    const key = `poll:${messageId}`;
+    let raw = await this.o.store.kvGet(key);
+    if (!raw && this.sending.size) {
+      await Promise.allSettled([...this.sending]);
+      raw = await this.o.store.kvGet(key);
+    }
+    return sentPollRecordOf(raw);
   }
 
   /** Takes a gateway dispatch (discord.js's `raw` event); polls' are handled, others ignored. */
@@ -167,7 +212,8 @@ export class DiscordPolls {
     const now = applyVote(before, v);
     await this.o.store.kvSet(key, JSON.stringify(now));
     // A poll from Matrix names its answers by the Matrix ids; a Discord poll by Discord's (inbound.ts pollOf).
-    const map = parseMap(await this.o.store.kvGet(`poll:${v.messageId}`));
+    const rec = await this.recall(v.messageId);
+    const map = rec?.answers;
     await this.o.emit({
       kind: "poll-vote",
       chat,
@@ -175,6 +221,7 @@ export class DiscordPolls {
       timestamp: Date.now(),
       target: v.messageId,
       answers: now.map((id) => (map ? (map[String(id)] ?? String(id)) : String(id))),
+      ...(rec?.event ? { targetEvent: rec.event } : {}),
       ...(v.userId === this.o.botId() ? { fromSelf: true } : {}),
     });
   }
@@ -204,16 +251,24 @@ function parseNumbers(raw: string | undefined): number[] {
   }
 }
 
-function parseMap(raw: string | undefined): Record<string, string> | undefined {
+const EVENT_ID = /^\$[^\s]{1,255}$/;
+
+/**
+ * A stored poll record, read leniently: `{ answers, event }`, or the bare answer map that was
+ * stored before the record named its Matrix event.
+ */
+export function sentPollRecordOf(raw: string | undefined): SentPollRecord | undefined {
+  let v: unknown;
   try {
-    const v: unknown = raw ? JSON.parse(raw) : undefined;
-    return isObj(v)
-      ? (Object.fromEntries(Object.entries(v).filter(([, x]) => typeof x === "string")) as Record<
-          string,
-          string
-        >)
-      : undefined;
+    v = raw ? JSON.parse(raw) : undefined;
   } catch {
     return undefined;
   }
+  if (!isObj(v)) return undefined;
+  const map = isObj(v.answers) ? v.answers : v;
+  const answers = Object.fromEntries(
+    Object.entries(map).filter(([k, x]) => SNOWFLAKE.test(k) && typeof x === "string"),
+  ) as Record<string, string>;
+  const event = typeof v.event === "string" && EVENT_ID.test(v.event) ? v.event : undefined;
+  return { answers, ...(event ? { event } : {}) };
 }

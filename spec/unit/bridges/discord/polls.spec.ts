@@ -5,9 +5,10 @@ import {
   DiscordPolls,
   discordPollData,
   pollFinalizedOf,
+  sentPollRecordOf,
   voteDispatchOf,
 } from "../../../../bridges/discord/polls";
-import type { OutboundPoll, RemoteEvent } from "../../../../src/core/connector";
+import type { OutboundMessage, OutboundPoll, RemoteEvent } from "../../../../src/core/connector";
 import { Logger } from "../../../../src/log/Logger";
 import { fuzzParams } from "../../../harness/fuzz";
 
@@ -115,6 +116,111 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
     );
     const end = events.find((e) => e.kind === "poll-end");
     assert.equal(end?.fromSelf, true, "the end of the bot's own poll is its own doing");
+  });
+
+  it("a vote dispatched before the answer to the poll's POST waits for the poll's record and names its Matrix event", async () => {
+    const { store, kv } = memoryStore();
+    const events: RemoteEvent[] = [];
+    const polls = new DiscordPolls({
+      store,
+      log: new Logger("test"),
+      emit: async (ev) => void events.push(ev),
+      chatOf: (id) => ({ id }),
+      botId: () => "100",
+    });
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    const sender = {
+      sendPoll: async () => {
+        await answered;
+        return {
+          id: "40",
+          createdTimestamp: 5,
+          poll: {
+            answers: new Map([
+              [1, {}],
+              [2, {}],
+            ]),
+          },
+        };
+      },
+    };
+    const msg = {
+      eventId: "$matrixpoll",
+      sender: { userId: "@alice:hs", displayName: "alice" },
+      poll: poll(2),
+    } as unknown as OutboundMessage;
+    const sending = polls.send(sender as never, { id: "2" }, msg);
+    polls.onDispatch({
+      t: "MESSAGE_POLL_VOTE_ADD",
+      d: { user_id: "7", channel_id: "2", message_id: "40", answer_id: 2 },
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(events.length, 0, "the vote waits while its poll is being sent");
+    answer();
+    assert.deepEqual(await sending, { ids: ["40"], timestamp: 5 });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(events.length, 1);
+    const vote = events[0]!;
+    assert.ok(vote.kind === "poll-vote");
+    assert.deepEqual(vote.answers, ["m1"]);
+    // The core needs no message-map row for it: the vote names the Matrix poll.
+    assert.equal(vote.targetEvent, "$matrixpoll");
+    assert.deepEqual(JSON.parse(kv.get("poll:40")!), {
+      answers: { "1": "m0", "2": "m1" },
+      event: "$matrixpoll",
+    });
+    // With nothing being sent, a vote in a poll the bridge never sent goes at once, by Discord's ids.
+    polls.onDispatch({
+      t: "MESSAGE_POLL_VOTE_ADD",
+      d: { user_id: "7", channel_id: "2", message_id: "41", answer_id: 1 },
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const other = events[1];
+    assert.ok(other?.kind === "poll-vote");
+    assert.deepEqual(other.answers, ["1"]);
+    assert.equal(other.targetEvent, undefined);
+  });
+
+  it("a poll whose send failed lets the votes that waited for it go on", async () => {
+    const { store } = memoryStore();
+    const events: RemoteEvent[] = [];
+    const polls = new DiscordPolls({
+      store,
+      log: new Logger("test"),
+      emit: async (ev) => void events.push(ev),
+      chatOf: (id) => ({ id }),
+      botId: () => "100",
+    });
+    let fail!: (err: Error) => void;
+    const sender = { sendPoll: () => new Promise((_, reject) => (fail = reject)) };
+    const msg = { sender: { displayName: "a" }, poll: poll(2) } as unknown as OutboundMessage;
+    const sending = polls.send(sender as never, { id: "2" }, msg);
+    polls.onDispatch({
+      t: "MESSAGE_POLL_VOTE_ADD",
+      d: { user_id: "7", channel_id: "2", message_id: "50", answer_id: 1 },
+    });
+    fail(new Error("503"));
+    await assert.rejects(sending, /503/);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(events.length, 1);
+    assert.ok(events[0]?.kind === "poll-vote");
+    assert.deepEqual(events[0].answers, ["1"]);
+  });
+
+  it("a stored poll record is read leniently: the bare answer map of earlier versions, junk as none", () => {
+    assert.deepEqual(sentPollRecordOf(JSON.stringify({ "1": "m0", "2": "m1" })), {
+      answers: { "1": "m0", "2": "m1" },
+    });
+    assert.deepEqual(sentPollRecordOf(JSON.stringify({ answers: { "1": "a" }, event: "$e" })), {
+      answers: { "1": "a" },
+      event: "$e",
+    });
+    assert.deepEqual(
+      sentPollRecordOf(JSON.stringify({ answers: { "1": 4, __proto__x: "b", "2": "b" }, event: "no $" })),
+      { answers: { "2": "b" } },
+    );
+    for (const raw of [undefined, "", "{", "[]", "null", "7"]) assert.equal(sentPollRecordOf(raw), undefined);
   });
 
   it("fuzz: hostile dispatches never throw; others' events still go through", async () => {
