@@ -172,7 +172,7 @@ export class InboundBridge {
       return;
     }
     if (await this.banned(portal, event)) return;
-    await this.other(portal, login, client, event);
+    await this.other(portal, login, client, event, item);
     this.opts.metrics.events.inc({ platform, direction: "in" });
   }
 
@@ -409,6 +409,8 @@ export class InboundBridge {
     login: LoginRef,
     client: NetworkClient,
     event: RemoteEvent,
+    /** The queue item that carries the event. */
+    item?: QueueItem,
   ): Promise<void> {
     const { store, ghosts, portals, bot } = this.opts;
     switch (event.kind) {
@@ -516,6 +518,7 @@ export class InboundBridge {
           isGhost: (mxid, platform) => ghosts.isGhost(mxid, platform),
           intentOf: (mxid) => ghosts.intentOf(mxid),
           txnId: txnIdFor,
+          ...(item ? { eventKey: item.id } : {}),
         });
       case "chat-info":
         return portals.applyChatInfo(portal, client, event.info, event.avatarRemoved === true);
