@@ -44,7 +44,7 @@ import { DiscordApprovals } from "./DiscordApprovals";
 import { DiscordInbound, describe, guarded } from "./DiscordInbound";
 import { DiscordSender } from "./DiscordSender";
 import { chatInfoOf, chatOf, fetchDiscordMedia, userInfoOf } from "./inbound";
-import { DiscordPolls } from "./polls";
+import { DiscordPolls, readPoll } from "./polls";
 import { discordRestAgent } from "./restAgent";
 import { typedChannelId } from "./typedChat";
 import { Webhooks } from "./Webhooks";
@@ -110,6 +110,7 @@ export class DiscordClient
         return this.inbound.allowed(channel, id) ? chatOf(channel, id).chat : undefined;
       },
       botId: () => this.discord.user?.id,
+      readPoll: (channelId, messageId) => readPoll(this.discord.rest, channelId, messageId),
     });
     this.webhooks = new Webhooks(ctx, this.discord, { name: cfg.webhookName, api: cfg.apiRoot });
     const ghost = ctx.ghostUserId("0");
@@ -235,6 +236,7 @@ export class DiscordClient
     this.conn.set(ConnectionState.Connected);
     this.ctx.log.info("discord: gateway ready", { guilds: this.discord.guilds.cache.size });
     this.inbound.catchUpAll();
+    this.polls.catchUp();
   }
 
   /** The channel's newest messages for a new portal, oldest first (not the bridge's own). */

@@ -135,6 +135,7 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
         await answered;
         return {
           id: "40",
+          channelId: "2",
           createdTimestamp: 5,
           poll: {
             answers: new Map([
@@ -206,6 +207,80 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
     assert.equal(events.length, 1);
     assert.ok(events[0]?.kind === "poll-vote");
     assert.deepEqual(events[0].answers, ["1"]);
+  });
+
+  it("the catch-up after the bridge was away: one vote per voter whose choice changed, an end for a poll that ended; nothing twice", async () => {
+    const { store } = memoryStore();
+    const events: RemoteEvent[] = [];
+    const options = {
+      store,
+      log: new Logger("test"),
+      emit: async (ev: RemoteEvent) => void events.push(ev),
+      chatOf: (id: string) => ({ id }),
+      botId: () => "100",
+    };
+    const before = new DiscordPolls(options);
+    await before.remember("30", poll(3), [1, 2, 3], "$matrixpoll");
+    const dispatch = (polls: DiscordPolls, user: string, message: string, answer: number, remove = false) =>
+      polls.onDispatch({
+        t: remove ? "MESSAGE_POLL_VOTE_REMOVE" : "MESSAGE_POLL_VOTE_ADD",
+        d: { user_id: user, channel_id: "2", message_id: message, answer_id: answer },
+      });
+    dispatch(before, "7", "30", 1);
+    dispatch(before, "8", "30", 2);
+    dispatch(before, "9", "30", 3);
+    dispatch(before, "7", "31", 2);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(events.length, 4);
+    events.length = 0;
+    // Meanwhile on Discord: 7 added answer 3, 8 took theirs back, 9 left theirs, 10 voted;
+    // poll 31 ended; poll 32 could not be read.
+    const reads: string[] = [];
+    const after = new DiscordPolls({
+      ...options,
+      readPoll: async (_channel, message) => {
+        reads.push(message);
+        if (message === "30")
+          return {
+            finalized: false,
+            authorId: "100",
+            voters: new Map([
+              ["7", [1, 3]],
+              ["9", [3]],
+              ["10", [2]],
+            ]),
+          };
+        if (message === "31") return { finalized: true, authorId: "5", voters: new Map([["7", [2]]]) };
+        throw new Error("503");
+      },
+    });
+    dispatch(after, "7", "32", 1); // a poll the next read fails for
+    await new Promise((r) => setTimeout(r, 20));
+    events.length = 0;
+    after.catchUp();
+    // A live dispatch after the catch-up, for what it read already: no second vote.
+    dispatch(after, "10", "30", 2);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(reads, ["30", "31", "32"]);
+    assert.deepEqual(
+      events.map((e) =>
+        e.kind === "poll-vote"
+          ? [e.target, e.sender.id, e.answers, e.targetEvent]
+          : [e.kind, e.kind === "poll-end" ? e.target : ""],
+      ),
+      [
+        ["30", "7", ["m0", "m2"], "$matrixpoll"],
+        ["30", "8", [], "$matrixpoll"],
+        ["30", "10", ["m1"], "$matrixpoll"],
+        ["poll-end", "31"],
+      ],
+    );
+    // The ended poll is read no more; the others are.
+    reads.length = 0;
+    after.catchUp();
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(reads, ["30", "32"]);
+    assert.equal(events.length, 4, "a second catch-up with nothing new emits nothing");
   });
 
   it("a stored poll record is read leniently: the bare answer map of earlier versions, junk as none", () => {
