@@ -1,16 +1,20 @@
 import assert from "node:assert/strict";
+import { REST } from "discord.js";
 import fc from "fast-check";
 import {
   applyVote,
   DiscordPolls,
   discordPollData,
   pollFinalizedOf,
+  readPoll,
   sentPollRecordOf,
   voteDispatchOf,
 } from "../../../../bridges/discord/polls";
 import type { OutboundMessage, OutboundPoll, RemoteEvent } from "../../../../src/core/connector";
 import { Logger } from "../../../../src/log/Logger";
 import { fuzzParams } from "../../../harness/fuzz";
+import { sf } from "../../../standins/discord/DiscordServer";
+import { startWorld } from "../../../standins/discord/harness";
 
 const poll = (n: number, len = 4, question = "Q"): OutboundPoll => ({
   question,
@@ -299,7 +303,7 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
   });
 
   it("fuzz: hostile dispatches never throw; others' events still go through", async () => {
-    const { store } = memoryStore();
+    const { store, kv } = memoryStore();
     const events: RemoteEvent[] = [];
     const polls = new DiscordPolls({
       store,
@@ -313,7 +317,13 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
         fc.oneof(
           fc.anything(),
           fc.record({
-            t: fc.constantFrom("MESSAGE_POLL_VOTE_ADD", "MESSAGE_POLL_VOTE_REMOVE", "MESSAGE_UPDATE", "X"),
+            t: fc.constantFrom(
+              "MESSAGE_POLL_VOTE_ADD",
+              "MESSAGE_POLL_VOTE_REMOVE",
+              "MESSAGE_UPDATE",
+              "MESSAGE_CREATE",
+              "X",
+            ),
             d: fc.oneof(
               fc.anything(),
               fc.record({
@@ -321,8 +331,8 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
                 channel_id: fc.oneof(fc.constant("2"), fc.anything()),
                 message_id: fc.oneof(fc.constant("30"), fc.string()),
                 answer_id: fc.oneof(fc.integer(), fc.anything()),
-                id: fc.anything(),
-                poll: fc.anything(),
+                id: fc.oneof(fc.constant("31"), fc.anything()),
+                poll: fc.oneof(fc.constant({}), fc.anything()),
               }),
             ),
           }),
@@ -339,9 +349,56 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
       t: "MESSAGE_POLL_VOTE_ADD",
       d: { user_id: "8", channel_id: "2", message_id: "77", answer_id: 1 },
     });
+    polls.onDispatch({ t: "MESSAGE_CREATE", d: { id: "31", channel_id: "2", poll: {} } });
     await new Promise((r) => setTimeout(r, 50));
     assert.ok(events.some((e) => e.kind === "poll-vote" && e.target === "77" && e.sender.id === "8"));
     for (const e of events)
       if (e.kind === "poll-vote") for (const a of e.answers) assert.equal(typeof a, "string");
+    // New polls were tracked for the catch-up, and nothing but snowflakes.
+    const tracked = JSON.parse(kv.get("polls:tracked") ?? "[]") as Array<Record<string, unknown>>;
+    assert.ok(tracked.some((p) => p.message === "31"));
+    for (const p of tracked) assert.ok(/^\d+$/.test(String(p.message)) && /^\d+$/.test(String(p.channel)));
+  });
+
+  it("readPoll reads every voter of every answer page by page (discord.js REST ↔ the stand-in); a message gone or without a poll is none", async () => {
+    const { server, ids } = await startWorld();
+    try {
+      const rest = new REST({ api: server.api }).setToken(server.token);
+      const msg = server.postMessage(ids.random, ids.alice, "", {
+        poll: {
+          question: { text: "Many voters?" },
+          answers: [
+            { answer_id: 1, poll_media: { text: "One" } },
+            { answer_id: 2, poll_media: { text: "Two" } },
+          ],
+          expiry: new Date(Date.now() + 3_600_000).toISOString(),
+          allow_multiselect: true,
+          layout_type: 1,
+          results: { is_finalized: false, answer_counts: [] },
+        },
+      });
+      const messageId = String(msg.id);
+      // More voters than one page of 100, some of them for both answers.
+      const voters = Array.from({ length: 230 }, (_, i) => {
+        const id = sf();
+        server.addUser({ id, username: `voter${i}` });
+        server.vote({ channelId: ids.random, messageId, userId: id, answerId: 1 });
+        if (i % 3 === 0) server.vote({ channelId: ids.random, messageId, userId: id, answerId: 2 });
+        return id;
+      });
+      const now = await readPoll(rest, ids.random, messageId);
+      assert.equal(now?.finalized, false);
+      assert.equal(now?.authorId, ids.alice);
+      assert.equal(now?.voters.size, 230);
+      for (const [i, id] of voters.entries())
+        assert.deepEqual(now?.voters.get(id), i % 3 === 0 ? [1, 2] : [1]);
+      server.endPoll(ids.random, messageId);
+      assert.equal((await readPoll(rest, ids.random, messageId))?.finalized, true);
+      const text = server.postMessage(ids.random, ids.alice, "no poll here");
+      assert.equal(await readPoll(rest, ids.random, String(text.id)), undefined);
+      assert.equal(await readPoll(rest, ids.random, sf()), undefined);
+    } finally {
+      await server.close();
+    }
   });
 });
