@@ -1,25 +1,9 @@
 /**
- * One Discord bot login: the discord.js gateway client, inbound events in order per channel,
- * catch-up of missed messages, and everything the bridge sends.
- *
- * Delivery rule: each channel (a thread counts as its own channel) has one serial lane. A
- * message's id is stored as `last:<channel>` only after `ctx.emit` accepted it; after every
- * (re)identify and on start, each known channel is read with `after=<last>` and what was
- * missed is emitted in order, before any live event queued behind it.
+ * One Discord bot login: the discord.js gateway client and its connection state; what happens
+ * on Discord goes to the core through {@link DiscordInbound} (in order per channel, with
+ * catch-up of missed messages), and everything the bridge sends through {@link DiscordSender}.
  */
-import {
-  AuditLogEvent,
-  type Channel,
-  Client,
-  DiscordAPIError,
-  Events,
-  GatewayIntentBits,
-  type Guild,
-  type Message,
-  type PartialMessage,
-  Partials,
-  type ThreadChannel,
-} from "discord.js";
+import { Client, DiscordAPIError, Events, GatewayIntentBits, Partials } from "discord.js";
 import { ConnectionStateCell } from "../../src/core/ConnectionStateCell";
 import {
   type ApprovalDecision,
@@ -46,7 +30,6 @@ import {
   type ReactionHandling,
   type RedactionHandling,
   type RemoteChatRef,
-  type RemoteEvent,
   type RemoteMessage,
   type RemoteUserRef,
   type SentRef,
@@ -55,30 +38,16 @@ import {
 } from "../../src/core/connector";
 import { BridgeError } from "../../src/core/errors";
 import { integerOrderKey } from "../../src/core/orderKey";
-import { ChannelLanes, later } from "./ChannelLanes";
+import { ChannelLanes } from "./ChannelLanes";
 import type { DiscordConfig } from "./config";
-import { discordToMatrix } from "./convert/index";
 import { DiscordApprovals } from "./DiscordApprovals";
+import { DiscordInbound, describe, guarded } from "./DiscordInbound";
 import { DiscordSender } from "./DiscordSender";
-import { channelHistory } from "./history";
-import {
-  chatInfoOf,
-  chatOf,
-  emojiRef,
-  fetchDiscordMedia,
-  type InboundDeps,
-  profileOf,
-  reactionKey,
-  resolver,
-  toRemoteMessage,
-  userInfoOf,
-} from "./inbound";
-import { DiscordPolls } from "./polls";
+import { chatInfoOf, chatOf, fetchDiscordMedia, userInfoOf } from "./inbound";
+import { DiscordPolls, readPoll } from "./polls";
 import { discordRestAgent } from "./restAgent";
 import { typedChannelId } from "./typedChat";
 import { Webhooks } from "./Webhooks";
-
-const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class DiscordClient
   implements
@@ -102,7 +71,7 @@ export class DiscordClient
   private readonly lanes: ChannelLanes;
   private readonly webhooks: Webhooks;
   private readonly sender: DiscordSender;
-  private readonly deps: InboundDeps;
+  private readonly inbound: DiscordInbound;
   private readonly approvals: DiscordApprovals;
   private readonly polls: DiscordPolls;
   private stopped = false;
@@ -110,7 +79,7 @@ export class DiscordClient
   constructor(
     private readonly ctx: ConnectorContext,
     private readonly login: LoginRef,
-    private readonly cfg: DiscordConfig,
+    cfg: DiscordConfig,
     private readonly token: string,
   ) {
     this.discord = new Client({
@@ -135,22 +104,18 @@ export class DiscordClient
     this.polls = new DiscordPolls({
       store: ctx.store,
       log: ctx.log,
-      emit: (ev) => this.emit(ev),
+      emit: (ev) => this.inbound.emit(ev),
       chatOf: (id) => {
         const channel = this.discord.channels.cache.get(id);
-        return this.allowed(channel, id) ? chatOf(channel, id).chat : undefined;
+        return this.inbound.allowed(channel, id) ? chatOf(channel, id).chat : undefined;
       },
       botId: () => this.discord.user?.id,
+      readPoll: (channelId, messageId) => readPoll(this.discord.rest, channelId, messageId),
     });
     this.webhooks = new Webhooks(ctx, this.discord, { name: cfg.webhookName, api: cfg.apiRoot });
     const ghost = ctx.ghostUserId("0");
     const domain = ghost.slice(ghost.indexOf(":") + 1);
     const aliasPrefix = typeof ctx.config.alias_prefix === "string" ? ctx.config.alias_prefix : "_discord_";
-    this.deps = {
-      ghostUserId: (id) => ctx.ghostUserId(id),
-      channelAlias: (id) => `#${aliasPrefix}${id}:${domain}`,
-      cdn: cfg.cdnRoot,
-    };
     this.sender = new DiscordSender({
       ctx,
       cfg,
@@ -158,7 +123,22 @@ export class DiscordClient
       webhooks: this.webhooks,
       domain,
       aliasPrefix,
-      notice: (channelId, text) => this.noticeToMatrix(channelId, text),
+      notice: (channelId, text) => this.inbound.noticeToMatrix(channelId, text),
+    });
+    this.inbound = new DiscordInbound({
+      ctx,
+      login,
+      cfg,
+      discord: this.discord,
+      lanes: this.lanes,
+      webhooks: this.webhooks,
+      sender: this.sender,
+      deps: {
+        ghostUserId: (id) => ctx.ghostUserId(id),
+        channelAlias: (id) => `#${aliasPrefix}${id}:${domain}`,
+        cdn: cfg.cdnRoot,
+      },
+      stopped: () => this.stopped,
     });
     this.approvals = new DiscordApprovals(this.discord, ctx);
     this.wire();
@@ -203,17 +183,7 @@ export class DiscordClient
 
   private wire(): void {
     const d = this.discord;
-    const guard =
-      <A extends unknown[]>(what: string, fn: (...a: A) => Promise<void> | void) =>
-      (...a: A): void => {
-        try {
-          const r = fn(...a);
-          if (r)
-            r.catch((err: unknown) => this.ctx.log.warn(`discord: ${what} skipped`, { err: describe(err) }));
-        } catch (err) {
-          this.ctx.log.warn(`discord: malformed ${what} skipped`, { err: describe(err) });
-        }
-      };
+    const guard = guarded(this.ctx);
     // A dispatch discord.js cannot digest throws out of its packet handler (and would end the
     // process): skip it with a warning instead.
     const ws = d.ws as unknown as { handlePacket(packet: unknown, shard: unknown): boolean };
@@ -241,7 +211,7 @@ export class DiscordClient
       Events.ShardResume,
       guard("resume", () => {
         this.conn.set(ConnectionState.Connected);
-        this.catchUpAll();
+        this.inbound.catchUpAll();
       }),
     );
     d.on(Events.ShardDisconnect, (event: { code: number }) => {
@@ -253,343 +223,25 @@ export class DiscordClient
       } else this.conn.set(ConnectionState.TransientDisconnect, `gateway closed (${event.code})`);
     });
     d.on(Events.ShardReconnecting, () => this.conn.set(ConnectionState.TransientDisconnect, "reconnecting"));
-    d.on(
-      Events.MessageCreate,
-      guard("message", (m: Message) => this.onMessage(m)),
-    );
-    d.on(
-      Events.MessageUpdate,
-      guard("edit", (_o: Message | PartialMessage, m: Message | PartialMessage) => this.onEdit(m)),
-    );
-    d.on(
-      Events.MessageDelete,
-      guard("delete", (m: Message | PartialMessage) => this.onDelete(m)),
-    );
-    d.on(
-      Events.MessageReactionAdd,
-      guard("reaction", (r, u) => this.onReaction(r.message, r.emoji, u.id, false)),
-    );
-    d.on(
-      Events.MessageReactionRemove,
-      guard("reaction", (r, u) => this.onReaction(r.message, r.emoji, u.id, true)),
-    );
-    d.on(
-      Events.TypingStart,
-      guard("typing", (t) => this.onTyping(t.channel, t.user.id)),
-    );
-    d.on(
-      Events.GuildMemberRemove,
-      guard("member", (m) => this.onMember(m.guild.id, m.user.id, "leave")),
-    );
-    d.on(
-      Events.GuildBanAdd,
-      guard("ban", (b) => this.onMember(b.guild.id, b.user.id, "ban")),
-    );
-    d.on(
-      Events.ThreadCreate,
-      guard("thread", (t: ThreadChannel, created: boolean) => this.onThreadCreate(t, created)),
-    );
+    this.inbound.wire();
     d.on(
       Events.InteractionCreate,
       guard("interaction", async (i) => {
         if (i.isButton()) await this.approvals.onButton(i);
       }),
     );
-    d.on(
-      Events.ChannelUpdate,
-      guard("channel", (_o, c) => this.onChannelUpdate(c)),
-    );
   }
 
   private onReady(): void {
     this.conn.set(ConnectionState.Connected);
     this.ctx.log.info("discord: gateway ready", { guilds: this.discord.guilds.cache.size });
-    this.catchUpAll();
-  }
-
-  /** Whether a channel's events are bridged (guild list, channel filter, DMs). */
-  private allowed(channel: Channel | null | undefined, channelId: string): boolean {
-    if (!channel || channel.isDMBased()) return this.cfg.dms;
-    const base = channel.isThread() && channel.parentId ? channel.parentId : channelId;
-    const guildId = "guildId" in channel ? channel.guildId : undefined;
-    if (this.cfg.guilds.size && (!guildId || !this.cfg.guilds.has(guildId))) return false;
-    if (this.cfg.denyChannels.has(base)) return false;
-    return this.cfg.channels.size === 0 || this.cfg.channels.has(base);
-  }
-
-  private async emit(ev: RemoteEvent): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.ctx.emit(this.login, ev);
-      } catch (err) {
-        if (attempt >= 5 || this.stopped) throw err;
-        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
-      }
-    }
-  }
-
-  private onMessage(m: Message): Promise<void> {
-    if (!this.allowed(m.channel, m.channelId)) return Promise.resolve();
-    return this.lanes.run(m.channelId, () => this.deliverMessage(m));
-  }
-
-  /** Emits one message unless it is older than what the channel already delivered, or our own. */
-  private async deliverMessage(m: Message): Promise<void> {
-    const prev = await this.lanes.lastOf(m.channelId);
-    if (prev && !later(m.id, prev)) return;
-    if (!(await this.isEcho(m))) {
-      const ev = toRemoteMessage(this.deps, m);
-      try {
-        if (ev) await this.emit(ev);
-      } catch (err) {
-        // Not accepted even after retries: a catch-up fetches it again later.
-        this.lanes.fellBehind(m.channelId);
-        this.ctx.log.warn("discord: message not queued, it will be fetched again", {
-          channel: m.channelId,
-          id: m.id,
-          err: describe(err),
-        });
-        setTimeout(() => void this.lanes.run(m.channelId, () => this.catchUp(m.channelId)), 30_000).unref();
-        return;
-      }
-      if (ev?.threadRoot) await this.sender.rememberThread(m.id, m.channelId);
-    }
-    await this.lanes.markSeen(m.channelId, m.id);
-  }
-
-  private async isEcho(m: Message | PartialMessage): Promise<boolean> {
-    if (m.author && m.author.id === this.discord.user?.id) return true;
-    if (!m.webhookId) return false;
-    const { chat } = chatOf(m.channel, m.channelId);
-    return this.webhooks.isOwn(chat.id, m.webhookId);
-  }
-
-  private catchUpAll(): void {
-    void this.lanes.known().then((channels) => {
-      for (const id of channels) void this.lanes.run(id, () => this.catchUp(id));
-    });
-  }
-
-  /** Fetches what a channel missed (after its last delivered id) and delivers it in order. */
-  private async catchUp(channelId: string): Promise<void> {
-    const after = await this.lanes.lastOf(channelId);
-    if (!after || this.cfg.catchUpLimit === 0) return;
-    const channel = await this.discord.channels.fetch(channelId).catch(() => null);
-    if (!channel?.isTextBased() || !this.allowed(channel, channelId)) return;
-    this.lanes.caughtUp(channelId);
-    let cursor = after;
-    let total = 0;
-    while (total < this.cfg.catchUpLimit) {
-      const limit = Math.min(100, this.cfg.catchUpLimit - total);
-      const page = await channel.messages.fetch({ after: cursor, limit, cache: false });
-      const sorted = [...page.values()].sort((a, b) => (later(a.id, b.id) ? 1 : -1));
-      for (const m of sorted) await this.deliverMessage(m);
-      total += sorted.length;
-      if (sorted.length < limit) break;
-      cursor = sorted[sorted.length - 1].id;
-    }
-    if (total) this.ctx.log.info("discord: caught up", { channel: channelId, messages: total });
-    if (total >= this.cfg.catchUpLimit) {
-      const more = await channel.messages.fetch({ after: cursor, limit: 1, cache: false });
-      if (more.size) {
-        // Older missed messages came over; newer ones stay on Discord: the room is told.
-        const { chat } = chatOf(channel, channelId);
-        await this.noticeToMatrix(
-          chat.id,
-          `More than ${this.cfg.catchUpLimit} messages were posted on Discord while the bridge was away; only the first ${this.cfg.catchUpLimit} were brought over (see platforms.discord.catch_up_limit).`,
-          `catch-up-gap-${channelId}-${cursor}`,
-        );
-      }
-    }
+    this.inbound.catchUpAll();
+    this.polls.catchUp();
   }
 
   /** The channel's newest messages for a new portal, oldest first (not the bridge's own). */
-  async history(chat: RemoteChatRef, limit: number): Promise<RemoteMessage[]> {
-    const channel = await this.discord.channels.fetch(chat.id);
-    if (!channel?.isTextBased() || !this.allowed(channel, chat.id)) return [];
-    const out: RemoteMessage[] = [];
-    for (const m of await channelHistory(channel, limit)) {
-      if (await this.isEcho(m)) continue;
-      const ev = toRemoteMessage(this.deps, m);
-      if (ev) out.push(ev);
-    }
-    return out;
-  }
-
-  private async onEdit(m: Message | PartialMessage): Promise<void> {
-    if (!this.allowed(m.channel, m.channelId) || m.content === null || m.content === undefined) return;
-    const content = m.content;
-    await this.lanes.run(m.channelId, async () => {
-      if (await this.isEcho(m)) return;
-      if (!m.editedTimestamp) return; // an embed resolved, not an edit
-      const { chat } = chatOf(m.channel, m.channelId);
-      const t = discordToMatrix(content, resolver(this.deps, m, m.guild));
-      await this.emit({
-        kind: "edit",
-        chat,
-        sender: { id: m.author?.id ?? "0" },
-        timestamp: m.editedTimestamp,
-        id: m.id,
-        text: t.body,
-        ...(t.html ? { html: t.html } : {}),
-      });
-    });
-  }
-
-  private async onDelete(m: Message | PartialMessage): Promise<void> {
-    if (!this.allowed(m.channel, m.channelId) || this.sender.deletedByUs(m.id)) return;
-    const { chat } = chatOf(m.channel, m.channelId);
-    await this.lanes.run(m.channelId, () =>
-      this.emit({
-        kind: "delete",
-        chat,
-        sender: { id: m.author?.id ?? "0" },
-        timestamp: Date.now(),
-        id: m.id,
-      }),
-    );
-  }
-
-  private async onReaction(
-    m: Message | PartialMessage,
-    emoji: { id: string | null; name: string | null; animated?: boolean | null },
-    userId: string,
-    removed: boolean,
-  ): Promise<void> {
-    if (userId === this.discord.user?.id || !this.allowed(m.channel, m.channelId)) return;
-    const { chat } = chatOf(m.channel, m.channelId);
-    const user = this.discord.users.cache.get(userId);
-    const member = m.guild?.members.cache.get(userId);
-    await this.lanes.run(m.channelId, () =>
-      this.emit({
-        kind: removed ? "reaction-remove" : "reaction",
-        chat,
-        sender: { id: userId },
-        ...(user && !removed ? { senderInfo: profileOf(user, member) } : {}),
-        timestamp: Date.now(),
-        target: m.id,
-        key: reactionKey(emoji),
-        // A custom emoji reacts with its picture in Matrix.
-        ...(emoji.id && !removed
-          ? { keyImage: emojiRef(this.deps.cdn, emoji.id, emoji.name ?? emoji.id, emoji.animated === true) }
-          : {}),
-      }),
-    );
-  }
-
-  private async onTyping(channel: Channel, userId: string): Promise<void> {
-    if (userId === this.discord.user?.id || !this.allowed(channel, channel.id)) return;
-    const { chat } = chatOf(channel, channel.id);
-    await this.ctx.emit(this.login, {
-      kind: "typing",
-      chat,
-      sender: { id: userId },
-      timestamp: Date.now(),
-      typing: true,
-    });
-  }
-
-  private async onMember(guildId: string, userId: string, removal: "leave" | "ban"): Promise<void> {
-    const guild = this.discord.guilds.cache.get(guildId);
-    if (!guild || userId === this.discord.user?.id) return;
-    let membership: "leave" | "ban" | "kick" = removal;
-    let reason: string | undefined;
-    let sender = userId;
-    if (removal === "leave") {
-      const kick = await this.recentKick(guild, userId);
-      if (kick?.by === this.discord.user?.id) return; // mirrored from Matrix: already done there
-      if (kick) {
-        membership = "kick";
-        reason = kick.reason;
-        sender = kick.by;
-      }
-    }
-    for (const c of guild.channels.cache.values()) {
-      if (!c.isTextBased() || c.isThread() || !this.allowed(c, c.id)) continue;
-      await this.lanes.run(c.id, () =>
-        this.emit({
-          kind: "member",
-          chat: { id: c.id },
-          sender: { id: sender },
-          timestamp: Date.now(),
-          target: { id: userId },
-          membership,
-          ...(reason ? { reason } : {}),
-        }),
-      );
-    }
-  }
-
-  /**
-   * Discord tells bots only that a member is gone; a kick shows in the audit log (View Audit
-   * Log permission). Without the permission every removal counts as leaving.
-   */
-  private async recentKick(
-    guild: Guild,
-    userId: string,
-  ): Promise<{ by: string; reason?: string } | undefined> {
-    try {
-      const log = await guild.fetchAuditLogs({ type: AuditLogEvent.MemberKick, limit: 5 });
-      const entry = log.entries.find(
-        (e) => e.targetId === userId && Date.now() - e.createdTimestamp < 30_000,
-      );
-      return entry?.executorId ? { by: entry.executorId, reason: entry.reason ?? undefined } : undefined;
-    } catch (err) {
-      this.ctx.log.debug("discord: audit log not readable", { guild: guild.id, err: describe(err) });
-      return undefined;
-    }
-  }
-
-  /**
-   * A new thread gets a root event in Matrix for its messages to hang from. A thread started
-   * from a message has that message's id, already bridged, so the core drops the duplicate.
-   */
-  private async onThreadCreate(t: ThreadChannel, created: boolean): Promise<void> {
-    if (!created || !t.parentId || !this.allowed(t as Channel, t.id)) return;
-    const parentId = t.parentId;
-    await this.lanes.run(parentId, () =>
-      this.emit({
-        kind: "message",
-        chat: { id: parentId },
-        sender: { id: t.ownerId ?? this.discord.user?.id ?? "0" },
-        timestamp: t.createdTimestamp ?? Date.now(),
-        id: t.id,
-        text: `🧵 ${t.name}`,
-        msgtype: "notice",
-      }),
-    );
-  }
-
-  private async onChannelUpdate(c: Channel): Promise<void> {
-    if (c.isDMBased() || c.isThread() || !this.allowed(c, c.id) || !("name" in c)) return;
-    const topic = "topic" in c && typeof c.topic === "string" ? c.topic : undefined;
-    await this.lanes.run(c.id, () =>
-      this.emit({
-        kind: "chat-info",
-        chat: { id: c.id },
-        sender: { id: this.discord.user?.id ?? "0" },
-        timestamp: Date.now(),
-        info: { name: c.name, ...(topic !== undefined ? { topic } : {}) },
-      }),
-    );
-  }
-
-  /** A notice from the bot's ghost into a channel's portal (once per cause). */
-  private async noticeToMatrix(
-    channelId: string,
-    text: string,
-    id = `notice-${channelId}-${text.length}`,
-  ): Promise<void> {
-    const botId = this.discord.user?.id ?? "0";
-    await this.ctx.emit(this.login, {
-      kind: "message",
-      chat: { id: channelId },
-      sender: { id: botId },
-      timestamp: Date.now(),
-      id,
-      text,
-      msgtype: "notice",
-    });
+  history(chat: RemoteChatRef, limit: number): Promise<RemoteMessage[]> {
+    return this.inbound.history(chat, limit);
   }
 
   async resolveChatId(typed: string): Promise<string> {

@@ -172,7 +172,7 @@ export class InboundBridge {
       return;
     }
     if (await this.banned(portal, event)) return;
-    await this.other(portal, login, client, event);
+    await this.other(portal, login, client, event, item);
     this.opts.metrics.events.inc({ platform, direction: "in" });
   }
 
@@ -419,6 +419,8 @@ export class InboundBridge {
     login: LoginRef,
     client: NetworkClient,
     event: RemoteEvent,
+    /** The queue item that carries the event. */
+    item?: QueueItem,
   ): Promise<void> {
     const { store, ghosts, portals, bot } = this.opts;
     switch (event.kind) {
@@ -526,6 +528,7 @@ export class InboundBridge {
           isGhost: (mxid, platform) => ghosts.isGhost(mxid, platform),
           intentOf: (mxid) => ghosts.intentOf(mxid),
           txnId: txnIdFor,
+          ...(item ? { eventKey: item.id } : {}),
         });
       case "chat-info":
         return portals.applyChatInfo(portal, client, event.info, event.avatarRemoved === true);

@@ -139,6 +139,12 @@ export interface PollDeps {
   isGhost(mxid: string, platform: string): boolean;
   intentOf(mxid: string): Intent;
   txnId(...parts: Array<string | number>): string;
+  /**
+   * What tells the event from any other (its durable queue item's id): the same voter making
+   * the same choice again within a millisecond (a backlog read after a restart) is a vote of its
+   * own, while a retry of one vote keeps its transaction id.
+   */
+  eventKey?: string;
 }
 
 /** A vote or an end of a poll, from a platform, into the portal's room. */
@@ -185,6 +191,7 @@ export async function deliverPollEvent(
         event.sender.id,
         event.timestamp,
         answers.join("\n"),
+        deps.eventKey ?? "",
       ),
     );
     return;

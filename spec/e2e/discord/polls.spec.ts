@@ -177,6 +177,140 @@ describe("Discord polls both ways end to end (discord.js ↔ Discord stand-in, r
     assert.equal(end.sender, dcGhost(ids.alice));
   });
 
+  /** A Matrix poll whose POST gets `act` between being carried out and answered (or just after). */
+  async function pollWithVoteMeanwhile(
+    question: string,
+    when: "before" | "after",
+    act: (messageId: string) => void | Promise<void>,
+  ): Promise<{ start: string; messageId: string }> {
+    const n = dc.calls.length;
+    let messageId = "";
+    const acted = dc.meanwhile(
+      (c) =>
+        dc.calls.indexOf(c) >= n &&
+        c.method === "POST" &&
+        c.path === `/channels/${ids.random}/messages` &&
+        c.body.json.poll !== undefined,
+      async (_c, answer) => {
+        messageId = String((answer as { id: string }).id);
+        await act(messageId);
+      },
+      { when },
+    );
+    const start = await alice.sendEvent(room, POLL_START, pollContent(question, ["Yes", "No"]));
+    await acted;
+    return { start, messageId };
+  }
+
+  /** The poll responses to `start` in the room, oldest first, once a marker posted after them is in. */
+  async function responsesTo(start: string, marker: string): Promise<MatrixEvent[]> {
+    dc.postMessage(ids.random, ids.alice, marker);
+    await alice.waitFor(inRoom((e) => e.content.body === marker));
+    return (await alice.messages(room, { limit: 60 }))
+      .filter((e) => e.type === POLL_RESPONSE && refersTo(e, start))
+      .reverse();
+  }
+
+  it("a vote Discord dispatches before it answers the poll's POST arrives once, by the Matrix answer ids", async () => {
+    const { start } = await pollWithVoteMeanwhile("Early bird?", "before", async (messageId) => {
+      dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 2 });
+      // A message after the vote on the same gateway connection: once it is in Matrix, the
+      // bridge has read the vote, and the POST is still unanswered.
+      dc.postMessage(ids.random, ids.alice, "past the early vote");
+      await alice.waitFor(inRoom((e) => e.content.body === "past the early vote"));
+    });
+    const vote = await alice.waitFor(inRoom((e) => e.type === POLL_RESPONSE && refersTo(e, start)));
+    assert.equal(vote.sender, dcGhost(ids.bob));
+    assert.deepEqual(answersOf(vote), ["m-1"]);
+    const all = await responsesTo(start, "after the early vote");
+    assert.deepEqual(
+      all.map((e) => e.event_id),
+      [vote.event_id],
+    );
+  });
+
+  it("votes dispatched the moment the poll's POST is answered arrive once each, in order, by the Matrix answer ids", async () => {
+    const { start } = await pollWithVoteMeanwhile("Quick one?", "after", (messageId) => {
+      dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 1 });
+      dc.vote({ channelId: ids.random, messageId, userId: ids.alice, answerId: 2 });
+    });
+    await alice.waitFor(
+      inRoom((e) => e.type === POLL_RESPONSE && refersTo(e, start) && e.sender === dcGhost(ids.alice)),
+    );
+    const all = await responsesTo(start, "after the quick votes");
+    assert.deepEqual(
+      all.map((e) => [e.sender, answersOf(e)]),
+      [
+        [dcGhost(ids.bob), ["m-0"]],
+        [dcGhost(ids.alice), ["m-1"]],
+      ],
+    );
+  });
+
+  it("votes cast and a poll ended while the bridge is killed (SIGKILL) are read again after the restart: each changed choice once, whole, and the end", async () => {
+    // A poll from Matrix with a vote already bridged, and a Discord user's poll.
+    const n = dc.calls.length;
+    const start = await alice.sendEvent(room, POLL_START, pollContent("Down time?", ["A", "B", "C"], 2));
+    const call = await dc.waitFor(
+      (c) =>
+        dc.calls.indexOf(c) >= n &&
+        c.method === "POST" &&
+        c.path === `/channels/${ids.random}/messages` &&
+        c.body.json.poll !== undefined,
+    );
+    const messageId = String((call.response as { id: string }).id);
+    dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 1 });
+    await alice.waitFor(inRoom((e) => e.type === POLL_RESPONSE && refersTo(e, start)));
+    const theirs = dc.postMessage(ids.random, ids.alice, "", {
+      poll: {
+        question: { text: "Ends while down?" },
+        answers: [
+          { answer_id: 1, poll_media: { text: "Yes" } },
+          { answer_id: 2, poll_media: { text: "No" } },
+        ],
+        expiry: new Date(Date.now() + 3_600_000).toISOString(),
+        allow_multiselect: false,
+        layout_type: 1,
+        results: { is_finalized: false, answer_counts: [] },
+      },
+    });
+    const theirStart = await alice.waitFor(
+      inRoom((e) => e.type === POLL_START && JSON.stringify(e.content).includes("Ends while down?")),
+    );
+    await core.restart("SIGKILL", () => {
+      // Dispatched to the killed bridge's session: a new session gets none of them.
+      dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 3 });
+      dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 1, remove: true });
+      dc.vote({ channelId: ids.random, messageId, userId: ids.alice, answerId: 2 });
+      dc.vote({ channelId: ids.random, messageId: String(theirs.id), userId: ids.bob, answerId: 2 });
+      dc.endPoll(ids.random, String(theirs.id));
+    });
+    const end = await alice.waitFor(
+      inRoom((e) => e.type === POLL_END && refersTo(e, theirStart.event_id!)),
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(end.sender, dcGhost(ids.alice));
+    const mine = await responsesTo(start, "after the catch-up of votes");
+    assert.deepEqual(mine[0] && [mine[0].sender, answersOf(mine[0])], [dcGhost(ids.bob), ["m-0"]]);
+    assert.deepEqual(
+      mine
+        .slice(1)
+        .map((e) => [e.sender, answersOf(e)])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      [
+        [dcGhost(ids.alice), ["m-1"]],
+        [dcGhost(ids.bob), ["m-2"]],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+    const theirVotes = (await alice.messages(room, { limit: 60 })).filter(
+      (e) => e.type === POLL_RESPONSE && refersTo(e, theirStart.event_id!),
+    );
+    assert.deepEqual(
+      theirVotes.map((e) => [e.sender, answersOf(e)]),
+      [[dcGhost(ids.bob), ["2"]]],
+    );
+  });
+
   it("malformed vote dispatches are dropped; the next message still arrives", async () => {
     dc.dispatch("MESSAGE_POLL_VOTE_ADD", {
       user_id: "x",

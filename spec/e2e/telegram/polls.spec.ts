@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
+import { sharedRig } from "../../harness/synapse";
+import { HomeserverProxy, type ProxiedCall } from "../../standins/homeserver/HomeserverProxy";
 import { poll } from "../../standins/telegram/richKinds";
 import type { TelegramServer } from "../../standins/telegram/TelegramServer";
 import { portalRoomFor } from "../core/coreRig";
@@ -25,12 +27,21 @@ const pollContent = (question: string, answers: string[], max = 1): Record<strin
   body: `${question}\n${answers.join("\n")}`,
 });
 
+async function waitUntil(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const refersTo = (e: MatrixEvent, id: string): boolean =>
   (e.content["m.relates_to"] as { event_id?: string } | undefined)?.event_id === id;
 
 describe("Telegram polls both ways end to end (real Synapse)", function () {
   this.timeout(120_000);
   let rig: TelegramRig;
+  let proxy: HomeserverProxy;
   let tg: TelegramServer;
   let alice: MatrixTestClient;
   let room: string;
@@ -40,11 +51,19 @@ describe("Telegram polls both ways end to end (real Synapse)", function () {
       e.room_id === room && p(e);
 
   before(async () => {
-    rig = await startTelegramRig("clawbridge_polls_bot", { poll_timeout_seconds: 1 }, (t) => {
-      t.addChat({ id: GROUP, type: "supergroup", title: "TG polls" });
-      t.addUser({ id: VERA, first_name: "Vera" });
-      t.addUser({ id: VIGO, first_name: "Vigo" });
-    });
+    // The bridge reaches Synapse through a proxy that can hold its sends (the kill tests).
+    proxy = await HomeserverProxy.start({ target: (await sharedRig()).synapse.url });
+    rig = await startTelegramRig(
+      "clawbridge_polls_bot",
+      { poll_timeout_seconds: 1 },
+      (t) => {
+        t.addChat({ id: GROUP, type: "supergroup", title: "TG polls" });
+        t.addUser({ id: VERA, first_name: "Vera" });
+        t.addUser({ id: VIGO, first_name: "Vigo" });
+      },
+      {},
+      { homeserverUrl: proxy.url },
+    );
     ({ tg, alice } = rig);
     tg.injectMessage({ chat: GROUP, from: VERA, text: "polls start" });
     room = await portalRoomFor(alice, String(GROUP), "telegram");
@@ -52,6 +71,7 @@ describe("Telegram polls both ways end to end (real Synapse)", function () {
   });
   after(async () => {
     await rig?.stop();
+    await proxy?.close();
   });
 
   let start: string;
@@ -158,5 +178,78 @@ describe("Telegram polls both ways end to end (real Synapse)", function () {
     tg.injectUpdate({ poll_answer: { poll_id: "\u0000", option_ids: ["x"] } });
     tg.injectMessage({ chat: GROUP, from: VERA, text: "after the junk" });
     await alice.waitFor(inRoom(isText("after the junk")));
+  });
+
+  /** A new Matrix poll (three answers, two may be picked), sent as a Telegram poll: its event and message. */
+  async function newPoll(question: string): Promise<{ start: string; message: number }> {
+    const calls = rig.from();
+    const start = await alice.sendEvent(room, POLL_START, pollContent(question, ["Red", "Green", "Blue"], 2));
+    const call = await tg.waitFor((c) => calls(c) && c.method === "sendPoll" && c.result !== undefined);
+    // The room's messages go out one after another, each once the one before it is recorded:
+    // a message sent after the poll shows the bridge has the poll's record and message-map row.
+    // (Killed before that, the bridge sends the poll again: the Bot API has no idempotency key.)
+    const after = `after ${question}`;
+    await alice.sendText(room, after);
+    await tg.waitFor((c) => calls(c) && c.method === "sendMessage" && String(c.params.text).endsWith(after));
+    return { start, message: (call.result as { message_id: number }).message_id };
+  }
+
+  /** The poll responses to `start` as [voter, answers], oldest first, once a marker after them is in. */
+  async function votesOn(start: string, marker: string): Promise<Array<[string, unknown]>> {
+    tg.injectMessage({ chat: GROUP, from: VERA, text: marker });
+    await alice.waitFor(inRoom(isText(marker)), { timeoutMs: 60_000 });
+    return (await alice.messages(room, { limit: 100 }))
+      .filter((e) => e.type === POLL_RESPONSE && refersTo(e, start))
+      .reverse()
+      .map((e) => [e.sender, (e.content[POLL_RESPONSE] as { answers?: unknown } | undefined)?.answers]);
+  }
+
+  it("votes cast while the bridge is killed (SIGKILL) arrive once each after the restart, each the voter's whole choice, in order", async () => {
+    const { start, message } = await newPoll("Colour while down?");
+    await rig.core.restart("SIGKILL", () => {
+      tg.injectVote({ chat: GROUP, message_id: message, from: VIGO, options: [0] });
+      tg.injectVote({ chat: GROUP, message_id: message, from: VERA, options: [1, 2] });
+      tg.injectVote({ chat: GROUP, message_id: message, from: VIGO, options: [] });
+      // The same choice as the first vote, taken again: a vote of its own, not a repeat.
+      tg.injectVote({ chat: GROUP, message_id: message, from: VIGO, options: [0] });
+      tg.injectVote({ chat: GROUP, message_id: message, from: VERA, options: [2] });
+    });
+    assert.deepEqual(await votesOn(start, "after the votes cast while down"), [
+      [tgGhost(VIGO), ["ans-0"]],
+      [tgGhost(VERA), ["ans-1", "ans-2"]],
+      [tgGhost(VIGO), []],
+      [tgGhost(VIGO), ["ans-0"]],
+      [tgGhost(VERA), ["ans-2"]],
+    ]);
+  });
+
+  it("a vote the bridge took but was killed (SIGKILL) while relaying, its send reaching Synapse only after the kill, shows once after the restart, before the votes after it", async () => {
+    const { start, message } = await newPoll("Colour at the crash?");
+    const isVoteSend = (c: ProxiedCall): boolean =>
+      c.method === "PUT" && c.path.includes(`/send/${encodeURIComponent(POLL_RESPONSE)}/`);
+    const release = proxy.hold(isVoteSend);
+    const before = proxy.calls.length;
+    try {
+      tg.injectVote({ chat: GROUP, message_id: message, from: VIGO, options: [1] });
+      await waitUntil(() => release.held() === 1, "the first vote's send to Synapse, held");
+      const held = proxy.calls.slice(before).find(isVoteSend)!;
+      // A second vote queued behind it: taken (Telegram's offset is past it), not relayed yet.
+      const second = tg.injectVote({ chat: GROUP, message_id: message, from: VERA, options: [0, 2] });
+      await waitUntil(() => tg.confirmedOffset > second, "the second vote taken by the bridge");
+      await rig.core.restart("SIGKILL", async () => {
+        // The send the bridge was waiting on reaches Synapse after all: the bridge never learns.
+        release();
+        await waitUntil(() => held.status !== undefined, "Synapse's answer to the held send");
+        assert.equal(held.status, 200, "Synapse stored the vote the killed bridge sent");
+        tg.injectVote({ chat: GROUP, message_id: message, from: VIGO, options: [0, 1] });
+      });
+    } finally {
+      release();
+    }
+    assert.deepEqual(await votesOn(start, "after the vote relayed across the kill"), [
+      [tgGhost(VIGO), ["ans-1"]],
+      [tgGhost(VERA), ["ans-0", "ans-2"]],
+      [tgGhost(VIGO), ["ans-0", "ans-1"]],
+    ]);
   });
 });

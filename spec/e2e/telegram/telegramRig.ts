@@ -38,7 +38,13 @@ export async function startTelegramRig(
   setup: (tg: TelegramServer) => void | Promise<void> = () => undefined,
   bridge: Record<string, unknown> = {},
   /** The login's owner (default alice, a bridge admin) and other sections of the bridge's config. */
-  more: { owner?: string; encryption?: Record<string, unknown>; permissions?: Record<string, string> } = {},
+  more: {
+    owner?: string;
+    encryption?: Record<string, unknown>;
+    permissions?: Record<string, string>;
+    /** Where the bridge reaches the homeserver (a proxy in front of the shared Synapse). */
+    homeserverUrl?: string;
+  } = {},
 ): Promise<TelegramRig> {
   const botId = randomInt(100000, 999999);
   const tg = await TelegramServer.start({
@@ -50,6 +56,7 @@ export async function startTelegramRig(
     bridge,
     encryption: more.encryption,
     permissions: more.permissions,
+    homeserverUrl: more.homeserverUrl,
     platforms: {
       telegram: {
         enabled: true,

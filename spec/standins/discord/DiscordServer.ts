@@ -6,8 +6,8 @@
  * Gateway: HELLO, heartbeat ACK, IDENTIFY → READY + GUILD_CREATE per guild, dispatches with an
  * increasing `s` per session, RESUME replays what the session missed (or answers INVALID_SESSION
  * after a non-resumable drop). Tests drive it with `post*`/`dispatch`, `dropGateway`,
- * `holdGateway`, make calls fail with `failNext` (429 with retry_after by default), and read
- * `calls` or `waitFor` a call.
+ * `holdGateway`, make calls fail with `failNext` (429 with retry_after by default), act on the
+ * gateway between a call and its answer with `meanwhile`, and read `calls` or `waitFor` a call.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -79,6 +79,11 @@ export class DiscordServer {
   /** Calls carried out whose answers `holdAnswer` kept back. */
   readonly heldCalls: RecordedCall[] = [];
   private readonly holds: Array<{ match: (c: RecordedCall) => boolean; status?: number }> = [];
+  private readonly meanwhiles: Array<{
+    match: (c: RecordedCall) => boolean;
+    act: (c: RecordedCall, answer: unknown) => Promise<void>;
+    when: "before" | "after";
+  }> = [];
   /** CDN and attachment paths whose downloads are left unanswered while listed (see `holdFile`). */
   private readonly heldFiles = new Set<string>();
   readonly world: DiscordWorld;
@@ -373,6 +378,35 @@ export class DiscordServer {
     this.holds.push({ match, status: opts.status });
   }
 
+  /**
+   * For the next REST call matching `match`: `act` runs once the call was carried out (the
+   * message exists), before its answer leaves (`when: "before"`, the default; the answer waits
+   * for `act`) or right after it left (`"after"`). `act` gets the answer's body. What it sends
+   * on the gateway (a vote in a poll just posted) overtakes the answer, as Discord's gateway
+   * and REST answers, on two connections, may overtake each other. Resolves once `act` is
+   * done (rejects with its error; the answer leaves all the same).
+   */
+  meanwhile(
+    match: (c: RecordedCall) => boolean,
+    act: (c: RecordedCall, answer: unknown) => void | Promise<void>,
+    opts: { when?: "before" | "after" } = {},
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.meanwhiles.push({
+        match,
+        act: async (c, answer) => {
+          try {
+            await act(c, answer);
+            resolve();
+          } catch (err) {
+            reject(err);
+          }
+        },
+        when: opts.when ?? "before",
+      });
+    });
+  }
+
   /** Downloads of the file at `url` (an attachment's) are left unanswered until `release`. */
   holdFile(url: string): void {
     this.heldFiles.add(new URL(url).pathname);
@@ -609,11 +643,15 @@ export class DiscordServer {
       }
       answer = [status, { message: `${status}: Internal Server Error`, code: 0 }];
     }
+    const m = this.meanwhiles.findIndex((h) => h.match(call));
+    const meanwhile = m >= 0 ? this.meanwhiles.splice(m, 1)[0] : undefined;
+    if (meanwhile?.when === "before") await meanwhile.act(call, answer[1]);
     call.status = answer[0];
     call.response = answer[1];
     const type = answer[1] === undefined ? {} : { "content-type": "application/json" };
     res.writeHead(answer[0], { ...type, ...headers });
     res.end(answer[1] === undefined ? "" : JSON.stringify(answer[1]));
+    if (meanwhile?.when === "after") await meanwhile.act(call, answer[1]);
     for (const w of [...this.waiters]) w();
   }
 

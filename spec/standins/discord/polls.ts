@@ -81,12 +81,44 @@ export function finalize(ctx: PollContext, votes: PollVotes, channelId: string, 
   return stored.data;
 }
 
-/** `POST /channels/{channel}/polls/{message}/expire`: only the poll's author may end it early. */
+/**
+ * `POST /channels/{channel}/polls/{message}/expire`: only the poll's author may end it early.
+ * `GET /channels/{channel}/polls/{message}/answers/{answer}`: who voted for an answer, by user
+ * id, `after` a user id, `limit` 1-100 (default 25), as Discord pages them.
+ */
 export function pollRoutes(
   ctx: PollContext,
   votes: PollVotes,
-): Array<[string, RegExp, (m: string[]) => Answer]> {
+): Array<[string, RegExp, (m: string[], body: unknown, q: URLSearchParams) => Answer]> {
   return [
+    [
+      "GET",
+      /^\/channels\/(\d+)\/polls\/(\d+)\/answers\/(\d+)$/,
+      (m, _body, q) => {
+        const stored = ctx.world.findMessage(m[1]!, m[2]!);
+        if (!stored) return [404, { message: "Unknown Message", code: 10008 }];
+        const poll = stored.data.poll as Obj | undefined;
+        if (!poll) return [400, { message: "Cannot get voters of a non-poll message", code: 520006 }];
+        const answer = Number(m[3]);
+        if (!(poll.answers as Obj[]).some((a) => a.answer_id === answer))
+          return [404, { message: "Unknown Poll Answer", code: 10018 }];
+        const limit = q.has("limit") ? Number(q.get("limit")) : 25;
+        const after = q.get("after");
+        if (
+          !Number.isInteger(limit) ||
+          limit < 1 ||
+          limit > 100 ||
+          (after !== null && !/^\d{1,20}$/.test(after))
+        )
+          return [400, { message: "Invalid Form Body", code: 50035 }];
+        const ids = [...(votes.get(m[2]!) ?? new Map<string, Set<number>>()).entries()]
+          .filter(([id, mine]) => mine.has(answer) && (after === null || BigInt(id) > BigInt(after)))
+          .map(([id]) => id)
+          .sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1))
+          .slice(0, limit);
+        return [200, { users: ids.map((id) => ctx.world.userObject(id)) }];
+      },
+    ],
     [
       "POST",
       /^\/channels\/(\d+)\/polls\/(\d+)\/expire$/,

@@ -314,9 +314,15 @@ export class TelegramServer {
   /**
    * A user votes in the poll of a message (`options`: positions; [] takes the vote back): the
    * bot gets `poll_answer` and `poll` updates when the poll is its own, as on Telegram.
+   * Returns the id of the last of them (0 when the bot is told nothing).
    */
-  injectVote(v: { chat: number; message_id: number; from: number; options: number[] }): void {
-    vote({ world: this.world, push: (u) => this.injectUpdate(u) }, this.ballots, v);
+  injectVote(v: { chat: number; message_id: number; from: number; options: number[] }): number {
+    let last = 0;
+    const push = (u: Obj): void => {
+      last = this.injectUpdate(u);
+    };
+    vote({ world: this.world, push }, this.ballots, v);
+    return last;
   }
 
   /** `message_reaction`: the user's reactions on a message went from `old` to `new` (emoji). */

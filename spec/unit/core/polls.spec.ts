@@ -180,6 +180,30 @@ describe("polls: Matrix poll events past the start", () => {
       assert.equal(early.sent.length, 1);
     });
 
+    it("two alike votes (same voter, choice and millisecond) are two sends; a retry of one keeps its transaction id", async () => {
+      const txns: string[] = [];
+      const d = deps([row("@alice:hs")]);
+      const vote = { ...base, kind: "poll-vote" as const, target: "9", answers: ["a"] };
+      const send = (eventKey: string) =>
+        deliverPollEvent(portal, vote, {
+          ...d.deps,
+          eventKey,
+          ghost: async () =>
+            ({
+              sendEvent: async (_r: string, _t: string, _c: unknown, txn: string) => {
+                txns.push(txn);
+                return "$new";
+              },
+            }) as never,
+        });
+      await send("41");
+      await send("43");
+      await send("41");
+      assert.equal(txns.length, 3);
+      assert.notEqual(txns[0], txns[1], "a second vote alike is not taken for a repeat");
+      assert.equal(txns[2], txns[0], "a retry of one vote is the same transaction");
+    });
+
     it("an end is sent by the creator's ghost, and not for a poll created in Matrix", async () => {
       const ghost = deps([row("@_telegram_5:hs")]);
       await deliverPollEvent(portal, { ...base, kind: "poll-end", target: "9" }, ghost.deps);
