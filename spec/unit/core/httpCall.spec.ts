@@ -4,34 +4,11 @@
  * second time; a failing upload stream fails the request.
  */
 import assert from "node:assert/strict";
-import http from "node:http";
-import type net from "node:net";
 import { Readable } from "node:stream";
 import { HttpCallError, httpCall } from "../../../src/core/httpCall";
+import { localHttp } from "../../harness/localHttp";
 
-async function server(
-  handler: (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => void,
-): Promise<{ url: string; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const srv = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => handler(req, Buffer.concat(chunks), res));
-  });
-  srv.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        srv.close(() => r());
-      }),
-  };
-}
+const server = localHttp;
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {

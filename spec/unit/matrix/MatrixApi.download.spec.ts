@@ -6,10 +6,10 @@
  * MatrixErrors, and encrypted media decrypted whole (AES-CTR from the Rust crypto).
  */
 import assert from "node:assert/strict";
-import http from "node:http";
-import type net from "node:net";
+import type http from "node:http";
 import { Attachment, EncryptedAttachment } from "@matrix-org/matrix-sdk-crypto-wasm";
 import { type EncryptedFile, MatrixApi, MatrixError, type RoomCrypto } from "../../../src/matrix/MatrixApi";
+import { localHttp, rejection } from "../../harness/localHttp";
 
 interface Seen {
   url: string;
@@ -19,38 +19,15 @@ interface Seen {
 async function server(
   handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
 ): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
   const seen: Seen[] = [];
-  const srv = http.createServer((req, res) => {
-    res.on("error", () => undefined);
+  const srv = await localHttp((req, _body, res) => {
     seen.push({ url: req.url ?? "", auth: req.headers.authorization });
     handler(req, res);
   });
-  srv.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(srv.address() as net.AddressInfo).port}`,
-    seen,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        srv.close(() => r());
-      }),
-  };
+  return { url: srv.url, seen, close: srv.close };
 }
 
-async function failure(p: Promise<unknown>): Promise<MatrixError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof MatrixError, `not a MatrixError: ${String(err)}`);
-    return err;
-  }
-  assert.fail("resolved");
-}
+const failure = (p: Promise<unknown>) => rejection(p, MatrixError);
 
 const MEDIA = "/_matrix/client/v1/media/download/hs/abc";
 const bytes = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => i % 251));

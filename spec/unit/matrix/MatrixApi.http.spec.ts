@@ -5,51 +5,18 @@
  * every outcome is a parsed answer or a MatrixError, never anything else.
  */
 import assert from "node:assert/strict";
-import http from "node:http";
+import type http from "node:http";
 import type net from "node:net";
 import fc from "fast-check";
 import { MatrixApi, MatrixError } from "../../../src/matrix/MatrixApi";
 import { fuzzParams } from "../../harness/fuzz";
+import { localHttp, rejection } from "../../harness/localHttp";
 
 type Handler = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => void;
 
-async function server(
-  handler: Handler,
-): Promise<{ url: string; sockets: Set<net.Socket>; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const srv = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => {
-      body += c.toString();
-    });
-    req.on("end", () => handler(req, body, res));
-  });
-  srv.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    sockets,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        srv.close(() => r());
-      }),
-  };
-}
+const server = (handler: Handler) => localHttp((req, body, res) => handler(req, body.toString(), res));
 
-async function failure(p: Promise<unknown>): Promise<MatrixError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof MatrixError, `not a MatrixError: ${String(err)}`);
-    return err;
-  }
-  assert.fail("resolved");
-}
+const failure = (p: Promise<unknown>) => rejection(p, MatrixError);
 
 describe("MatrixApi: the HTTP exchange", () => {
   it("sends the token, the user and the JSON body, and parses the answer", async () => {

@@ -35,6 +35,20 @@ function memoryStore() {
   };
 }
 
+/** The bot's polls over `store`, what they emit pushed to `events`; the bot is user 100. */
+function pollsOf(
+  store: ConstructorParameters<typeof DiscordPolls>[0]["store"],
+  events: RemoteEvent[],
+): DiscordPolls {
+  return new DiscordPolls({
+    store,
+    log: new Logger("test"),
+    emit: async (ev) => void events.push(ev),
+    chatOf: (id) => ({ id }),
+    botId: () => "100",
+  });
+}
+
 describe("Discord polls: limits, vote dispatches and ends", () => {
   it("a Matrix poll fits Discord's limits (1-10 answers of 55, question 300) or is none", () => {
     assert.deepEqual(discordPollData(poll(2), "Q"), {
@@ -86,13 +100,7 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
   it("a poll from Matrix reports votes by its Matrix answer ids; a Discord poll by Discord's", async () => {
     const { store } = memoryStore();
     const events: RemoteEvent[] = [];
-    const polls = new DiscordPolls({
-      store,
-      log: new Logger("test"),
-      emit: async (ev) => void events.push(ev),
-      chatOf: (id) => ({ id }),
-      botId: () => "100",
-    });
+    const polls = pollsOf(store, events);
     await polls.remember("30", poll(3), [1, 2, 3]);
     const vote = (message: string, answer: number, remove = false) =>
       polls.onDispatch({
@@ -125,13 +133,7 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
   it("a vote dispatched before the answer to the poll's POST waits for the poll's record and names its Matrix event", async () => {
     const { store, kv } = memoryStore();
     const events: RemoteEvent[] = [];
-    const polls = new DiscordPolls({
-      store,
-      log: new Logger("test"),
-      emit: async (ev) => void events.push(ev),
-      chatOf: (id) => ({ id }),
-      botId: () => "100",
-    });
+    const polls = pollsOf(store, events);
     let answer!: () => void;
     const answered = new Promise<void>((r) => (answer = r));
     const sender = {
@@ -190,13 +192,7 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
   it("a poll whose send failed lets the votes that waited for it go on", async () => {
     const { store } = memoryStore();
     const events: RemoteEvent[] = [];
-    const polls = new DiscordPolls({
-      store,
-      log: new Logger("test"),
-      emit: async (ev) => void events.push(ev),
-      chatOf: (id) => ({ id }),
-      botId: () => "100",
-    });
+    const polls = pollsOf(store, events);
     let fail!: (err: Error) => void;
     const sender = { sendPoll: () => new Promise((_, reject) => (fail = reject)) };
     const msg = { sender: { displayName: "a" }, poll: poll(2) } as unknown as OutboundMessage;
@@ -305,13 +301,7 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
   it("fuzz: hostile dispatches never throw; others' events still go through", async () => {
     const { store, kv } = memoryStore();
     const events: RemoteEvent[] = [];
-    const polls = new DiscordPolls({
-      store,
-      log: new Logger("test"),
-      emit: async (ev) => void events.push(ev),
-      chatOf: (id) => ({ id }),
-      botId: () => "100",
-    });
+    const polls = pollsOf(store, events);
     fc.assert(
       fc.property(
         fc.oneof(
