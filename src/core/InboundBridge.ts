@@ -467,6 +467,8 @@ export class InboundBridge {
             event.sender.id,
             event.key,
             event.timestamp,
+            // The same reaction taken back and given again within a millisecond is a new one.
+            item?.id ?? "",
           ),
         );
         await store.insertReaction({

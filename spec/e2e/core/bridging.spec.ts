@@ -140,6 +140,29 @@ describe("core bridging through the test connector (real Synapse, embedded Postg
     await alice.waitFor(
       (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === reaction.event_id,
     );
+    // Given, taken back and given again within one millisecond: the last one is a reaction of its own.
+    const at = Date.now();
+    const same = { chat: "chat1", sender: "u2", target: firstRemoteId, key: "👀", date: at };
+    core.testnet.injectReaction(same);
+    core.testnet.injectReactionRemove(same);
+    core.testnet.injectReaction(same);
+    const first = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.reaction" &&
+        (e.content["m.relates_to"] as { key?: string } | undefined)?.key === "👀",
+    );
+    await alice.waitFor(
+      (e) => e.room_id === room && e.type === "m.room.redaction" && e.redacts === first.event_id,
+    );
+    const again = await alice.waitFor(
+      (e) =>
+        e.room_id === room &&
+        e.type === "m.reaction" &&
+        (e.content["m.relates_to"] as { key?: string } | undefined)?.key === "👀" &&
+        e.event_id !== first.event_id,
+    );
+    assert.equal(again.sender, ghostId("u2"));
 
     const mine = await alice.react(room, target, "🎉");
     const put = await core.testnet.waitFor(

@@ -159,11 +159,18 @@ export class TestnetServer {
     this.store.applyRemote(e.chat, e.id, { deleted: true });
     return this.pushUpdate({ type: "delete", ...e, date: Date.now() });
   }
-  injectReaction(e: { chat: string; sender: string; target: string; key: string }): number {
-    return this.pushUpdate({ type: "reaction", ...e, date: Date.now() });
+  /** `date`: the platform's time of the reaction (default now). */
+  injectReaction(e: { chat: string; sender: string; target: string; key: string; date?: number }): number {
+    return this.pushUpdate({ type: "reaction", ...e, date: e.date ?? Date.now() });
   }
-  injectReactionRemove(e: { chat: string; sender: string; target: string; key: string }): number {
-    return this.pushUpdate({ type: "reaction_remove", ...e, date: Date.now() });
+  injectReactionRemove(e: {
+    chat: string;
+    sender: string;
+    target: string;
+    key: string;
+    date?: number;
+  }): number {
+    return this.pushUpdate({ type: "reaction_remove", ...e, date: e.date ?? Date.now() });
   }
   injectTyping(e: { chat: string; sender: string; typing: boolean }): number {
     return this.pushUpdate({ type: "typing", ...e, date: Date.now() });
