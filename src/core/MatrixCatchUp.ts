@@ -6,6 +6,8 @@ const log = new Logger("MatrixCatchUp");
 
 /** How far back a catch-up reads: from this long before the last transaction received. */
 export const LOOK_BACK_MS = 30_000;
+/** How far before this process's first transaction a catch-up may read. */
+const FIRST_MARGIN_MS = 2_000;
 /** How long received event ids are kept, counted back from the last transaction. */
 export const REMEMBER_MS = 120_000;
 /** Most received event ids kept (the oldest go first). */
@@ -47,7 +49,8 @@ export interface CatchUpHomeserver {
 export class MatrixCatchUp {
   /** Event id → when it was received (a transaction or a catch-up). */
   private readonly seen = new Map<string, number>();
-  /** When a transaction was last received. */
+  /** When this process received its first transaction, and its last. */
+  private firstTxnAt = 0;
   private lastTxnAt = 0;
   /** Set when a catch-up is wanted: the time from which it must read. */
   private wantedFrom?: number;
@@ -88,6 +91,7 @@ export class MatrixCatchUp {
   /** A transaction came; `relayed` are its events the bridge acts on (not echoes of its own). */
   received(relayed: ReadonlyArray<{ event_id?: unknown }>): void {
     const now = this.now();
+    this.firstTxnAt ||= now;
     this.lastTxnAt = now;
     for (const e of relayed) {
       if (typeof e.event_id !== "string") continue;
@@ -115,7 +119,12 @@ export class MatrixCatchUp {
     // Before this process received anything, nothing was in flight to it: what the homeserver
     // held for the bridge then it stored as transactions (each failed send makes one).
     if (this.stopped || !this.lastTxnAt) return;
-    const from = Math.min(this.lastTxnAt, this.now()) - LOOK_BACK_MS;
+    // Not before this process's first transaction (less what Synapse may have queued behind it):
+    // what came earlier went to the process before, which is not to see it again.
+    const from = Math.max(
+      this.firstTxnAt - FIRST_MARGIN_MS,
+      Math.min(this.lastTxnAt, this.now()) - LOOK_BACK_MS,
+    );
     if (this.wantedFrom === undefined && !this.running)
       log.info("reading the rooms for events the homeserver may not have pushed", { reason });
     this.wantedFrom = Math.min(this.wantedFrom ?? from, from);

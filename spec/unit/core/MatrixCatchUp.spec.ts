@@ -131,6 +131,22 @@ describe("MatrixCatchUp: events the homeserver never pushed", () => {
     );
   });
 
+  it("reads no further back than just before this process's first transaction (the last process had those)", async () => {
+    const hs = new FakeHomeserver();
+    const r = rig(hs);
+    hs.joined.set(BOT, ["!s"]);
+    const t = r.now();
+    hs.timelines.set("!s", [ev("!s", 1, t - 10_000), ev("!s", 2, t - 1_000), ev("!s", 3, t + 5)]);
+    r.catchUp.received([]); // this process's first transaction
+    r.advance(20);
+    r.catchUp.suspect("the homeserver restarted");
+    await r.catchUp.settled();
+    assert.deepEqual(
+      r.delivered.flat().map((e) => e.event_id),
+      ["$!s-2", "$!s-3"],
+    );
+  });
+
   it("a homeserver still down: tries again until it answers, then resumes the held transactions once", async () => {
     const hs = new FakeHomeserver();
     const r = rig(hs);
@@ -177,6 +193,8 @@ describe("MatrixCatchUp: events the homeserver never pushed", () => {
           const r = rig(hs, [BOT, AI]);
           hs.joined.set(BOT, []);
           hs.joined.set(AI, []);
+          r.catchUp.received([]); // this process's first transaction, long before
+          r.advance(LOOK_BACK_MS * 3);
           const t = r.now();
           const want: string[] = [];
           const pushed: RoomEvent[] = [];
