@@ -73,7 +73,7 @@ export class Bridge {
   private moderation!: ReturnType<typeof setUpModeration>;
   readonly startedAt = Date.now();
   private lastPing?: string;
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   private http?: HttpServer;
   private db?: Database;
   store!: PgStore;
@@ -96,7 +96,9 @@ export class Bridge {
   private policy?: PolicyLists;
   private disappearing?: Disappearing;
 
-  private constructor(private readonly opts: BridgeOptions) {}
+  private constructor(private readonly opts: BridgeOptions) {
+    this.metrics = new Metrics(opts.config.metrics.enabled);
+  }
 
   static async start(opts: BridgeOptions): Promise<Bridge> {
     const bridge = new Bridge(opts);

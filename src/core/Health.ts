@@ -1,4 +1,5 @@
 import { Logger } from "../log/Logger";
+import { type HttpAnswer, HttpCallError, httpCall } from "./httpCall";
 
 const log = new Logger("Health");
 
@@ -184,15 +185,22 @@ export function describeError(err: unknown): string {
 export function homeserverCheck(homeserverUrl: string): (signal: AbortSignal) => Promise<void> {
   const url = `${homeserverUrl.replace(/\/+$/, "")}/_matrix/client/versions`;
   return async (signal) => {
-    let res: Response;
+    // Over the bridge's kept-alive homeserver connections: a check every few seconds then costs
+    // no new connection.
+    let res: HttpAnswer;
     try {
-      res = await fetch(url, { signal });
+      res = await httpCall(url, {
+        method: "GET",
+        headers: {},
+        signal,
+        timeoutMs: 30_000,
+        maxBodyBytes: 64 * 1024,
+        truncate: true,
+      });
     } catch (err) {
-      const e = err as { cause?: { code?: unknown } };
-      const code = typeof e.cause?.code === "string" ? e.cause.code : undefined;
+      const code = err instanceof HttpCallError ? err.code : undefined;
       throw new Error(`cannot reach ${url}${code ? ` (${code})` : ""}`, { cause: err });
     }
-    await res.arrayBuffer().catch(() => undefined);
     if (res.status >= 500) throw new Error(`${url} answered HTTP ${res.status}`);
   };
 }

@@ -161,21 +161,67 @@ function supervise(
   log: Logger,
 ): DatabaseSupervisor | undefined {
   if (!opts.supervise) return undefined;
-  const supervisor = new DatabaseSupervisor({ ...opts.supervise, probe: () => probe(url), server, log });
+  const probe = new Probe(url);
+  const supervisor = new DatabaseSupervisor({
+    ...opts.supervise,
+    probe: () => probe.run(),
+    closeProbe: () => probe.close(),
+    server,
+    log,
+  });
   pool.on("error", () => void supervisor.checkNow());
   supervisor.start();
   return supervisor;
 }
 
-/** A fresh connection and `SELECT 1`: the pool's busy clients say nothing about reachability. */
-async function probe(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000, query_timeout: 3000 });
-  client.on("error", () => undefined);
-  try {
-    await client.connect();
-    await client.query("SELECT 1");
-  } finally {
-    await client.end().catch(() => undefined);
+/**
+ * `SELECT 1` on a connection of its own (the pool's busy clients say nothing about
+ * reachability), kept between checks: a new connection every few seconds cost an idle bridge
+ * an authentication and the server a backend process each time. A kept connection that fails
+ * (the server restarted under it) is replaced by a fresh one at once, before the database is
+ * taken for down.
+ */
+class Probe {
+  private client?: pg.Client;
+  private closed = false;
+
+  constructor(private readonly url: string) {}
+
+  async run(): Promise<void> {
+    const kept = this.client;
+    if (kept) {
+      try {
+        await kept.query("SELECT 1");
+        return;
+      } catch {
+        this.drop(kept);
+      }
+    }
+    const client = new pg.Client({
+      connectionString: this.url,
+      connectionTimeoutMillis: 3000,
+      query_timeout: 3000,
+    });
+    client.on("error", () => this.drop(client));
+    try {
+      await client.connect();
+      await client.query("SELECT 1");
+    } catch (err) {
+      this.drop(client);
+      throw err;
+    }
+    if (this.closed) this.drop(client);
+    else this.client = client;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.client) this.drop(this.client);
+  }
+
+  private drop(client: pg.Client): void {
+    if (this.client === client) this.client = undefined;
+    client.end().catch(() => undefined);
   }
 }
 

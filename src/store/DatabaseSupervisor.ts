@@ -74,6 +74,8 @@ export class RestartPolicy {
 export interface DatabaseSupervisorOptions {
   /** Connects and runs a trivial query; rejects when the database cannot be reached. */
   probe(): Promise<void>;
+  /** Lets go of what the probe holds (its connection); called by stop(). */
+  closeProbe?(): void;
   reporter?: DatabaseStateReporter;
   /** The embedded server to restart when it dies; absent for an external database. */
   server?: SupervisedServer;
@@ -124,6 +126,7 @@ export class DatabaseSupervisor {
     this.stopped = true;
     clearTimeout(this.timer);
     this.wake?.();
+    this.opts.closeProbe?.();
   }
 
   private schedule(ms: number): void {

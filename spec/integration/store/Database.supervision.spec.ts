@@ -78,6 +78,20 @@ describe("embedded PostgreSQL under supervision (real PostgreSQL, kill -9 of the
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("checks on one kept connection: no new connection (and server process) for each check", async () => {
+    const probes = async () =>
+      (
+        await store.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND query = 'SELECT 1' AND pid <> pg_backend_pid()",
+        )
+      ).map((r) => r.pid);
+    await until("a first check", async () => (await probes()).length === 1);
+    const [first] = await probes();
+    await new Promise((r) => setTimeout(r, 1_600)); // three more checks at 500 ms
+    assert.deepEqual(await probes(), [first]);
+    assert.equal(states.at(-1), "up");
+  });
+
   it("restarts a killed postmaster on the same port (picked at the first start) and the pool works again", async () => {
     const port = db.embeddedPort;
     assert.ok(port && port > 0);
