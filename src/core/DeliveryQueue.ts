@@ -96,13 +96,15 @@ export class DeliveryQueue {
   /**
    * Puts `items` in the place of `item`, which is being worked on: its removal and their
    * storing are one write, so a crash in between neither loses them nor makes them twice.
-   * They run on their own lanes; `item` then finishes as usual.
+   * They run on their own lanes; `item` then finishes as usual. They are `resumed` when `item`
+   * is: what it stands for may have gone out before.
    */
   async replace(item: QueueItem, items: NewQueueItem[]): Promise<void> {
     if (!items.length) return;
     const ids = await this.opts.store.replaceQueueItem(item.id, items);
     item.completed = true; // the same write took it out of the queue (or it was out already)
-    this.accept(storedItems(items, ids));
+    const stored = storedItems(items, ids);
+    this.accept(item.resumed ? stored.map((i) => ({ ...i, resumed: true })) : stored);
   }
 
   /** Schedules items already stored (by Store.recordTransaction). */

@@ -61,6 +61,9 @@ export function preview(ev: unknown): string | undefined {
   }
 }
 
+/** How far ahead of the bridge's clock the homeserver's may be (see MatrixIntake.olderThan). */
+const CLOCK_MARGIN_MS = 5000;
+
 /** Answered 503: the homeserver is to send the transactions it kept back first. */
 class ResendOlderFirst extends Error {
   readonly status = 503;
@@ -83,6 +86,12 @@ export class MatrixIntake {
   private readonly txnGaps = new TxnGapWatch();
   private readonly catchUp: MatrixCatchUp;
   private refusedWhileCatchingUp = false;
+  /**
+   * Events from before this (less a margin for a homeserver clock ahead of this one's) may have
+   * been handed on by an earlier process's catch-up, which the homeserver does not know of: it
+   * may still push them in a transaction it stored.
+   */
+  private readonly olderThan = Date.now() + CLOCK_MARGIN_MS;
 
   constructor(
     private readonly opts: {
@@ -232,7 +241,15 @@ export class MatrixIntake {
       this.opts.metrics.quarantined.inc({ direction: "out" });
       log.warn("event quarantined: the database could not store it", { key, eventId: relayed[i].event_id });
     });
-    this.opts.queue().accept(storedItems(items, ids).map((i) => (resumed ? { ...i, resumed } : i)));
+    // Checked against what went out before: a catch-up's events, and events older than this
+    // process (an earlier one's catch-up may have handed them on).
+    this.opts
+      .queue()
+      .accept(
+        storedItems(items, ids).map((i) =>
+          resumed || (i.payload as RoomEvent).origin_server_ts < this.olderThan ? { ...i, resumed: true } : i,
+        ),
+      );
     for (const ev of ephemeral) this.onEphemeral(ev);
     return relayed;
   }

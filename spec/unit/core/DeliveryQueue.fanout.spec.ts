@@ -128,4 +128,46 @@ describe("DeliveryQueue: a room's event replaced by one item per linked chat", (
     assert.ok(at[0]! >= 390, `waited ${at[0]} ms for the 400 ms Retry-After`);
     await queue.stop(100);
   });
+
+  it("each chat's item of a resumed event is resumed too (checked against what went out before); of a fresh one, fresh", async () => {
+    const { store } = memoryStore();
+    const seen: Array<[string, boolean]> = [];
+    const queue = queueOver(store, async (item, queue) => {
+      const p = item.payload as { text: string; chat?: string };
+      if (p.chat) {
+        seen.push([`${p.text} ${p.chat}`, item.resumed === true]);
+        return;
+      }
+      await queue.replace(
+        item,
+        ["slack", "telegram"].map((chat) => ({
+          queueKey: `${item.queueKey}|${chat}`,
+          kind: "matrix" as const,
+          payload: { ...p, chat },
+        })),
+      );
+    });
+    await queue.start();
+    const [old, fresh] = await store.enqueue([
+      { queueKey: "matrix:!r", kind: "matrix", payload: { text: "old" } },
+      { queueKey: "matrix:!q", kind: "matrix", payload: { text: "fresh" } },
+    ]);
+    const stored = (id: string, text: string) => ({
+      queueKey: text === "old" ? "matrix:!r" : "matrix:!q",
+      kind: "matrix" as const,
+      payload: { text },
+      id,
+      attempts: 0,
+      createdAt: new Date(),
+    });
+    queue.accept([{ ...stored(old!, "old"), resumed: true }, stored(fresh!, "fresh")]);
+    await queue.idle();
+    assert.deepEqual(seen.sort(), [
+      ["fresh slack", false],
+      ["fresh telegram", false],
+      ["old slack", true],
+      ["old telegram", true],
+    ]);
+    await queue.stop(100);
+  });
 });
