@@ -1,5 +1,4 @@
-import { AiService } from "../ai/AiService";
-import { defaultProviderFactory } from "../ai/providerFactory";
+import type { AiService } from "../ai/AiService";
 import { builtinCommands } from "../commands/builtin";
 import { CommandHandler } from "../commands/CommandHandler";
 import { policyCommand } from "../commands/policy";
@@ -251,6 +250,10 @@ export class Bridge {
       backfill,
     });
     if (config.ai.enabled) {
+      // The AI's modules (providers, markdown, tools) are loaded only when it is enabled.
+      const { AiService } = require("../ai/AiService") as typeof import("../ai/AiService");
+      const { defaultProviderFactory } =
+        require("../ai/providerFactory") as typeof import("../ai/providerFactory");
       this.ai = new AiService({
         ...deps,
         config,
