@@ -92,7 +92,9 @@ function load(args: Args): BridgeConfig {
 async function start(args: Args): Promise<void> {
   const config = load(args);
   const tokens = loadRegistrationTokens(registrationPath(args, config), { configPath: args.config });
-  await waitForHomeserver(config.homeserver.url, args.waitHomeserverSeconds * 1000);
+  // The database starts while the homeserver is awaited (Bridge.start awaits it before the rest).
+  const homeserver = waitForHomeserver(config.homeserver.url, args.waitHomeserverSeconds * 1000);
+  homeserver.catch(() => undefined);
   /** A stop that has not finished by then is cut short (service managers send SIGKILL at ~10 s). */
   const SHUTDOWN_DEADLINE_MS = 9_000;
   let bridge: Bridge | undefined;
@@ -121,7 +123,7 @@ async function start(args: Args): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
-  bridge = await Bridge.start({ config, tokens });
+  bridge = await Bridge.start({ config, tokens, homeserver });
 }
 
 async function migrate(args: Args): Promise<void> {
