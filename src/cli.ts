@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import "./requireSupportedNode";
+import "./compileCache";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { flushCompileCache } from "./compileCache";
 import { ConfigError, loadConfig } from "./config/Config";
 import { buildRegistration, loadRegistrationTokens, writeRegistration } from "./config/registration";
 import type { BridgeConfig } from "./config/types";
@@ -124,6 +126,8 @@ async function start(args: Args): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   bridge = await Bridge.start({ config, tokens, homeserver });
+  // Kept now rather than at exit: a bridge killed with SIGKILL would write none.
+  flushCompileCache();
 }
 
 async function migrate(args: Args): Promise<void> {
