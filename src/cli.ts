@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import "./requireSupportedNode";
+import "./compileCache";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { flushCompileCache } from "./compileCache";
 import { ConfigError, loadConfig } from "./config/Config";
 import { buildRegistration, loadRegistrationTokens, writeRegistration } from "./config/registration";
 import type { BridgeConfig } from "./config/types";
@@ -92,7 +94,9 @@ function load(args: Args): BridgeConfig {
 async function start(args: Args): Promise<void> {
   const config = load(args);
   const tokens = loadRegistrationTokens(registrationPath(args, config), { configPath: args.config });
-  await waitForHomeserver(config.homeserver.url, args.waitHomeserverSeconds * 1000);
+  // The database starts while the homeserver is awaited (Bridge.start awaits it before the rest).
+  const homeserver = waitForHomeserver(config.homeserver.url, args.waitHomeserverSeconds * 1000);
+  homeserver.catch(() => undefined);
   /** A stop that has not finished by then is cut short (service managers send SIGKILL at ~10 s). */
   const SHUTDOWN_DEADLINE_MS = 9_000;
   let bridge: Bridge | undefined;
@@ -121,7 +125,9 @@ async function start(args: Args): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
-  bridge = await Bridge.start({ config, tokens });
+  bridge = await Bridge.start({ config, tokens, homeserver });
+  // Kept now rather than at exit: a bridge killed with SIGKILL would write none.
+  flushCompileCache();
 }
 
 async function migrate(args: Args): Promise<void> {

@@ -115,8 +115,14 @@ async function main(): Promise<void> {
   chmodSync(dir, 0o755);
   const needsCompiled = o.entry === "compiled" || o.only.has("memory") || o.only.has("processing");
   if (needsCompiled) {
-    progress("building dist/ (tsc -p tsconfig.build.json)");
+    progress(
+      "building dist/ (npm run build: tsc -p tsconfig.build.json, then the generated config validators)",
+    );
     execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
+      cwd: REPO_ROOT,
+      stdio: "inherit",
+    });
+    execFileSync(process.execPath, [path.join("dist", "src", "config", "buildValidators.js")], {
       cwd: REPO_ROOT,
       stdio: "inherit",
     });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { load } from "js-yaml";
@@ -112,6 +112,8 @@ describe("clawbridge CLI", function () {
     // Port 1 on loopback: nothing listens there, so every attempt is refused.
     const down = path.join(dir, "down.yaml");
     writeFileSync(down, "homeserver:\n  url: http://127.0.0.1:1\n  domain: example.org\n");
+    // As root, the embedded PostgreSQL (started while the homeserver is awaited) runs as its own user.
+    chmodSync(dir, 0o711);
     const r = cli(["start", "-c", down, "-r", reg, "--wait-homeserver", "1"]);
     assert.equal(r.status, 1, r.out);
     assert.match(r.out, /waiting for the homeserver at http:\/\/127\.0\.0\.1:1/);
@@ -119,6 +121,32 @@ describe("clawbridge CLI", function () {
       r.out,
       /^clawbridge: the homeserver at http:\/\/127\.0\.0\.1:1 is unreachable after waiting 1 s: start it/m,
     );
+    assert.doesNotMatch(r.out, STACK);
+    // The embedded PostgreSQL started meanwhile is stopped again, not left running.
+    assert.ok(existsSync(path.join(dir, "data", "postgres", "PG_VERSION")), "the database was not started");
+    assert.equal(
+      existsSync(path.join(dir, "data", "postgres", "postmaster.pid")),
+      false,
+      "PostgreSQL left running",
+    );
+  });
+
+  it("a database that fails while the homeserver is awaited: the homeserver's failure is still the one reported", () => {
+    const reg = path.join(dir, "registration-down-db.yaml");
+    assert.equal(cli(["generate-registration", "-c", config, "-f", reg]).status, 0);
+    const down = path.join(dir, "down-db.yaml");
+    // Port 1 on loopback: the database is refused at once, the homeserver for the whole wait.
+    writeFileSync(
+      down,
+      "homeserver:\n  url: http://127.0.0.1:1\n  domain: example.org\ndatabase:\n  url: postgres://u:p@127.0.0.1:1/db\n",
+    );
+    const r = cli(["start", "-c", down, "-r", reg, "--wait-homeserver", "1"]);
+    assert.equal(r.status, 1, r.out);
+    assert.match(
+      r.out,
+      /^clawbridge: the homeserver at http:\/\/127\.0\.0\.1:1 is unreachable after waiting 1 s: start it/m,
+    );
+    assert.doesNotMatch(r.out, /Cannot connect to PostgreSQL/);
     assert.doesNotMatch(r.out, STACK);
   });
 

@@ -1,6 +1,5 @@
 import fs from "node:fs";
 import nodePath from "node:path";
-import type { ValidateFunction } from "ajv";
 import yaml, { YAMLException } from "js-yaml";
 import { builtinPlatform } from "../../bridges/builtin";
 import { aiConfigProblems } from "../ai/config";
@@ -8,19 +7,13 @@ import { redact, registerSecret } from "../log/Logger";
 import { ConfigError } from "./ConfigError";
 import { applyEnvOverrides, isPlainObject, type PlainObject } from "./env";
 import { describeAjvErrors } from "./messages";
+import { CONFIG_KEY } from "./precompiled";
 import { CONFIG_SCHEMA, KNOWN_PLATFORMS } from "./schema";
-import { newAjv } from "./sectionCheck";
+import { validatorFor } from "./sectionCheck";
 import type { BridgeConfig } from "./types";
 
 export { ConfigError } from "./ConfigError";
 export { chatIdFromAlias, escapeLocalpart, ghostUserId, portalAlias, remoteIdFromGhost } from "./ids";
-
-let validator: ValidateFunction<BridgeConfig> | undefined;
-
-function validate(): ValidateFunction<BridgeConfig> {
-  validator ??= newAjv().compile<BridgeConfig>(CONFIG_SCHEMA);
-  return validator;
-}
 
 /**
  * Keys whose string values are secrets, at any depth (connector sections included). A webhook
@@ -162,7 +155,7 @@ export function configFromObject(
   if (isPlainObject(db) && db.url === "") delete db.url;
   fillPlatformPrefixes(data);
 
-  const check = validate();
+  const check = validatorFor<BridgeConfig>(CONFIG_KEY, CONFIG_SCHEMA);
   if (!check(data)) {
     // The variable that set this key or a key below it (`appservice.id` set by …__ID__X).
     const origin = (p: string) =>

@@ -1,11 +1,15 @@
 /**
  * The schema machinery shared by the whole config and by each connector's section: one ajv
- * set-up, and `checkSection`, which a connector's config reader runs on its `platforms.<name>`
- * section (validated, defaults filled) before turning it into its typed config.
+ * set-up, `validatorFor` (the validator of a schema: generated at build time when there is one
+ * for exactly that schema, else compiled once), and `checkSection`, which a connector's config
+ * reader runs on its `platforms.<name>` section (validated, defaults filled) before turning it
+ * into its typed config.
  */
-import Ajv, { type ValidateFunction } from "ajv";
+import type Ajv from "ajv";
+import type { Options, ValidateFunction } from "ajv";
 import { ConfigError } from "./ConfigError";
 import { describeAjvErrors } from "./messages";
+import { precompiledValidator } from "./precompiled";
 import { type ConnectorConfigSchema, connectorSectionNode, type SchemaNode } from "./schemaNodes";
 
 /** Annotation keywords ajv must accept in strict mode (see schema.ts). */
@@ -18,43 +22,77 @@ export const ANNOTATION_KEYWORDS = [
 ];
 
 /** The one ajv configuration: every error, defaults filled in, strict about the schema itself. */
-export function newAjv(): Ajv {
-  const ajv = new Ajv({
-    allErrors: true,
-    useDefaults: true,
-    verbose: true,
-    strict: true,
-    strictRequired: false,
-    allowUnionTypes: true,
-  });
+export const AJV_OPTIONS: Readonly<Options> = {
+  allErrors: true,
+  useDefaults: true,
+  verbose: true,
+  strict: true,
+  strictRequired: false,
+  allowUnionTypes: true,
+};
+
+/**
+ * An ajv instance with that configuration (`extra` adds options that do not change what is
+ * valid, such as `code.source` for generating validators). ajv is loaded on first use: a
+ * build with generated validators never needs it.
+ */
+export function newAjv(extra: Options = {}): Ajv {
+  const { default: AjvClass } = require("ajv") as typeof import("ajv");
+  const ajv = new AjvClass({ ...AJV_OPTIONS, ...extra });
   ajv.addVocabulary(ANNOTATION_KEYWORDS);
   return ajv;
+}
+
+let shared: Ajv | undefined;
+const validators = new WeakMap<SchemaNode, ValidateFunction>();
+
+/**
+ * The validator of `schema`, known as `key` to the validators generated at build time
+ * (`buildValidators.ts`): the generated one when it was made from this very schema, else one
+ * compiled now, once per schema object, by one shared ajv instance.
+ */
+export function validatorFor<T = unknown>(key: string, schema: SchemaNode): ValidateFunction<T> {
+  let v = validators.get(schema);
+  if (!v) {
+    v = precompiledValidator(key, schema, AJV_OPTIONS);
+    if (!v) {
+      shared ??= newAjv();
+      v = shared.compile(schema);
+    }
+    validators.set(schema, v);
+  }
+  return v as ValidateFunction<T>;
 }
 
 /** The keys the core adds to every section; a connector's reader passes them through unchecked. */
 const COMMON: Record<string, SchemaNode> = { enabled: {}, ghost_prefix: {}, alias_prefix: {}, module: {} };
 
-interface Checker {
-  root: SchemaNode;
-  validate: ValidateFunction;
+/** The key of a section's validator among the generated ones. */
+export function sectionKey(platform: string): string {
+  return `platforms.${platform}`;
 }
-const checkers = new WeakMap<ConnectorConfigSchema, Map<string, Checker>>();
 
 /** The section's schema placed at `platforms.<platform>`, so errors carry the full key path. */
-function checkerFor(schema: ConnectorConfigSchema, platform: string): Checker {
-  const byName = checkers.get(schema) ?? new Map<string, Checker>();
-  checkers.set(schema, byName);
-  const known = byName.get(platform);
-  if (known) return known;
+export function sectionRoot(schema: ConnectorConfigSchema, platform: string): SchemaNode {
   const node = connectorSectionNode(schema, COMMON, { type: "object" });
-  const root: SchemaNode = {
+  return {
     type: "object",
     properties: { platforms: { type: "object", properties: { [platform]: node }, required: [platform] } },
     required: ["platforms"],
   };
-  const checker = { root, validate: newAjv().compile(root) };
-  byName.set(platform, checker);
-  return checker;
+}
+
+const roots = new WeakMap<ConnectorConfigSchema, Map<string, SchemaNode>>();
+
+function rootFor(schema: ConnectorConfigSchema, platform: string): SchemaNode {
+  const byName = roots.get(schema) ?? new Map<string, SchemaNode>();
+  roots.set(schema, byName);
+  let root = byName.get(platform);
+  if (!root) {
+    root = sectionRoot(schema, platform);
+    byName.set(platform, root);
+  }
+  return root;
 }
 
 /**
@@ -66,7 +104,8 @@ export function checkSection(
   raw: unknown,
   platform: string,
 ): Record<string, unknown> {
-  const { root, validate } = checkerFor(schema, platform);
+  const root = rootFor(schema, platform);
+  const validate = validatorFor(sectionKey(platform), root);
   const data = { platforms: { [platform]: raw === undefined || raw === null ? {} : structuredClone(raw) } };
   if (!validate(data)) {
     throw new ConfigError(

@@ -1,5 +1,4 @@
-import { AiService } from "../ai/AiService";
-import { defaultProviderFactory } from "../ai/providerFactory";
+import type { AiService } from "../ai/AiService";
 import { builtinCommands } from "../commands/builtin";
 import { CommandHandler } from "../commands/CommandHandler";
 import { policyCommand } from "../commands/policy";
@@ -49,6 +48,12 @@ export interface BridgeOptions {
   tokens: RegistrationTokens;
   /** Connectors given directly (tests, embedding); the config's enabled platforms are added. */
   connectors?: NetworkConnector[];
+  /**
+   * Settles when the homeserver answers (the CLI's wait for it): the database starts meanwhile,
+   * and nothing else does until it has answered. Its failure fails the start, before any of the
+   * database's, as when the wait came first.
+   */
+  homeserver?: Promise<void>;
 }
 
 function isValidRemoteEvent(ev: unknown): ev is RemoteEvent {
@@ -116,13 +121,22 @@ export class Bridge {
       if (name === "database" && status.state === "up" && this.ready)
         void this.pingHomeserver("database-back");
     });
-    this.db = await openDatabase({
+    const opening = openDatabase({
       url: config.database.url,
       dataDir: config.database.data_dir,
       embeddedPort: config.database.embedded_port,
       maxConnections: config.database.max_connections,
       supervise: { reporter: this.health.dependency("database") },
     });
+    opening.catch(() => undefined); // awaited below, once the homeserver has answered
+    try {
+      await this.opts.homeserver;
+    } catch (err) {
+      // No embedded PostgreSQL is left running behind a start that failed.
+      await opening.then((db) => db.close()).catch(() => undefined);
+      throw err;
+    }
+    this.db = await opening;
     await new Migrator({ pool: this.db.pool }).migrate();
     this.store = new PgStore(this.db.pool);
     const domain = config.homeserver.domain;
@@ -251,6 +265,10 @@ export class Bridge {
       backfill,
     });
     if (config.ai.enabled) {
+      // The AI's modules (providers, markdown, tools) are loaded only when it is enabled.
+      const { AiService } = require("../ai/AiService") as typeof import("../ai/AiService");
+      const { defaultProviderFactory } =
+        require("../ai/providerFactory") as typeof import("../ai/providerFactory");
       this.ai = new AiService({
         ...deps,
         config,

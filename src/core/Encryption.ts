@@ -1,8 +1,7 @@
 import type pg from "pg";
 import type { BridgeConfig } from "../config/types";
 import { Logger } from "../log/Logger";
-import { CryptoService } from "../matrix/crypto/CryptoService";
-import { CryptoStore } from "../matrix/crypto/CryptoStore";
+import type { CryptoService } from "../matrix/crypto/CryptoService";
 import { KeyWaits } from "../matrix/crypto/KeyWaits";
 import { cryptoPartsOf, hasCryptoParts } from "../matrix/crypto/transaction";
 import { type Intent, type MatrixApi, MatrixError, type RoomEvent } from "../matrix/MatrixApi";
@@ -43,10 +42,14 @@ export class Encryption {
   constructor(private readonly opts: EncryptionOptions) {
     const { config, api, pool, bot, aiUserId } = opts;
     if (!config.encryption.allow) return;
-    this.crypto = new CryptoService({
+    // The crypto (its WebAssembly, the IndexedDB it keeps its store in) is loaded only when allowed.
+    const service =
+      require("../matrix/crypto/CryptoService") as typeof import("../matrix/crypto/CryptoService");
+    const store = require("../matrix/crypto/CryptoStore") as typeof import("../matrix/crypto/CryptoStore");
+    this.crypto = new service.CryptoService({
       api,
       pool,
-      store: CryptoStore.install(pool),
+      store: store.CryptoStore.install(pool),
       readers: aiUserId ? [bot.userId, aiUserId] : [bot.userId],
       pickleKey: config.encryption.pickle_key ?? opts.asToken,
       deviceName: config.bridge.bot.displayname,

