@@ -46,6 +46,15 @@ function queueOver(
   return queue;
 }
 
+/** One item per linked chat (slack, telegram) for a room's event. */
+function perChat(item: QueueItem, p: { text: string }): NewQueueItem[] {
+  return ["slack", "telegram"].map((chat) => ({
+    queueKey: `${item.queueKey}|${chat}`,
+    kind: "matrix" as const,
+    payload: { ...p, chat },
+  }));
+}
+
 describe("DeliveryQueue: a room's event replaced by one item per linked chat", () => {
   it("delivers each chat on its own: one chat down holds back neither the others nor the room's next event", async () => {
     const { store, rows, completed } = memoryStore();
@@ -55,14 +64,7 @@ describe("DeliveryQueue: a room's event replaced by one item per linked chat", (
       const p = item.payload as { text: string; chat?: string };
       if (!p.chat) {
         log.push(`room ${p.text}`);
-        await queue.replace(
-          item,
-          ["slack", "telegram"].map((chat) => ({
-            queueKey: `${item.queueKey}|${chat}`,
-            kind: "matrix" as const,
-            payload: { ...p, chat },
-          })),
-        );
+        await queue.replace(item, perChat(item, p));
         return;
       }
       if (p.chat === "slack" && !slackUp) throw Object.assign(new Error("down"), { status: 503 });
@@ -138,14 +140,7 @@ describe("DeliveryQueue: a room's event replaced by one item per linked chat", (
         seen.push([`${p.text} ${p.chat}`, item.resumed === true]);
         return;
       }
-      await queue.replace(
-        item,
-        ["slack", "telegram"].map((chat) => ({
-          queueKey: `${item.queueKey}|${chat}`,
-          kind: "matrix" as const,
-          payload: { ...p, chat },
-        })),
-      );
+      await queue.replace(item, perChat(item, p));
     });
     await queue.start();
     const [old, fresh] = await store.enqueue([
