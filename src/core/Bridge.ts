@@ -30,6 +30,7 @@ import { targetOf } from "./fanOut";
 import { GhostInvites } from "./GhostInvites";
 import { GhostService } from "./GhostService";
 import { Health, homeserverCheck, Probe } from "./Health";
+import { onConnectionClosed } from "./httpCall";
 import { InboundBridge, type RemotePayload, txnIdFor } from "./InboundBridge";
 import { MatrixIntake, preview } from "./MatrixIntake";
 import { setUpModeration } from "./moderationSetup";
@@ -97,6 +98,7 @@ export class Bridge {
   /** Database and homeserver as the bridge sees them, for `/health`. */
   private readonly health = new Health();
   private homeserverProbe?: Probe;
+  private unwatchHomeserver?: () => void;
   private encryption?: Encryption;
   private policy?: PolicyLists;
   private disappearing?: Disappearing;
@@ -394,6 +396,11 @@ export class Bridge {
       timeoutMs: 3_000,
     });
     this.homeserverProbe.start();
+    // A homeserver that stops or restarts closes the connections kept open to it: checked at
+    // once, as a restart between two periodic checks would lose what it held (MatrixCatchUp).
+    this.unwatchHomeserver = onConnectionClosed(config.homeserver.url, () => {
+      void this.homeserverProbe?.checkNow();
+    });
 
     await Promise.all([this.setupBotProfile(), this.registry.init()]);
     // Connectors may emit while they connect (catch-up); the queue holds those items until its
@@ -608,6 +615,7 @@ export class Bridge {
         clearTimeout(timer);
       }
     };
+    this.unwatchHomeserver?.();
     this.homeserverProbe?.stop();
     this.intake?.stop();
     await step("http listener", 1_000, () => this.http?.close());

@@ -1,5 +1,6 @@
 import http from "node:http";
 import https from "node:https";
+import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 
 /**
@@ -14,6 +15,43 @@ const agents = {
   "http:": new http.Agent({ keepAlive: true }),
   "https:": new https.Agent({ keepAlive: true }),
 };
+
+/** The server a connection goes to, as `host:port` (IPv6 without brackets, the port always given). */
+function serverKey(host: string, port: string | number): string {
+  return `${host.replace(/^\[(.*)\]$/, "$1")}:${port}`;
+}
+
+/** Who is told when a connection kept open to a server closes (see onConnectionClosed). */
+const closeWatchers = new Map<string, Set<() => void>>();
+const watchedSockets = new WeakSet<object>();
+for (const [protocol, agent] of Object.entries(agents)) {
+  agent.on("free", (socket: Socket, options: { host?: string; port?: string | number }) => {
+    if (watchedSockets.has(socket)) return;
+    watchedSockets.add(socket);
+    const key = serverKey(options.host ?? "localhost", options.port || (protocol === "https:" ? 443 : 80));
+    socket.once("close", () => {
+      for (const fn of closeWatchers.get(key) ?? []) fn();
+    });
+  });
+}
+
+/**
+ * Calls `fn` whenever a connection kept open to `url`'s server closes: the server stopped or
+ * restarted (or let an idle connection go), which a periodic check may not see in time.
+ * Returns the function that stops the calls.
+ */
+export function onConnectionClosed(url: string, fn: () => void): () => void {
+  const u = new URL(url);
+  const key = serverKey(u.hostname, u.port || (u.protocol === "https:" ? 443 : 80));
+  let set = closeWatchers.get(key);
+  if (!set) closeWatchers.set(key, (set = new Set()));
+  const watcher = () => fn();
+  set.add(watcher);
+  return () => {
+    set.delete(watcher);
+    if (!set.size) closeWatchers.delete(key);
+  };
+}
 
 export interface HttpAnswer {
   status: number;

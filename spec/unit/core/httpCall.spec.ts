@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
-import { HttpCallError, httpCall } from "../../../src/core/httpCall";
+import { HttpCallError, httpCall, onConnectionClosed } from "../../../src/core/httpCall";
 import { localHttp } from "../../harness/localHttp";
 
 const server = localHttp;
@@ -78,6 +78,38 @@ describe("httpCall: stops and streamed uploads", () => {
       );
     } finally {
       await srv.close();
+    }
+  });
+});
+
+describe("httpCall: a server closing the connections kept open to it", () => {
+  it("is told to the watchers of that server only, each time, until they stop watching", async () => {
+    const srv = await server((_req, _body, res) => res.end("{}"));
+    const other = await server((_req, _body, res) => res.end("{}"));
+    const GET = { method: "GET", headers: {}, timeoutMs: 5_000 };
+    const told: string[] = [];
+    const stop = onConnectionClosed(`${srv.url}/some/path`, () => told.push("srv"));
+    const stopOther = onConnectionClosed(other.url, () => told.push("other"));
+    try {
+      await httpCall(`${srv.url}/a`, GET);
+      await httpCall(`${other.url}/a`, GET);
+      assert.equal(srv.sockets.size, 1, "the connection is kept open");
+      for (const s of srv.sockets) s.destroy(); // the server goes away
+      while (told.length < 1) await new Promise((r) => setTimeout(r, 5));
+      // A new connection, closed again: told again.
+      await httpCall(`${srv.url}/b`, GET);
+      for (const s of srv.sockets) s.destroy();
+      while (told.length < 2) await new Promise((r) => setTimeout(r, 5));
+      stop();
+      await httpCall(`${srv.url}/c`, GET);
+      for (const s of srv.sockets) s.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(told, ["srv", "srv"], "the other server's watcher is not told; a stopped one no more");
+    } finally {
+      stop();
+      stopOther();
+      await srv.close();
+      await other.close();
     }
   });
 });
