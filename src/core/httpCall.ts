@@ -43,13 +43,13 @@ for (const [protocol, agent] of Object.entries(agents)) {
 export function onConnectionClosed(url: string, fn: () => void): () => void {
   const u = new URL(url);
   const key = serverKey(u.hostname, u.port || (u.protocol === "https:" ? 443 : 80));
-  let set = closeWatchers.get(key);
-  if (!set) closeWatchers.set(key, (set = new Set()));
+  const set = closeWatchers.get(key) ?? new Set<() => void>();
+  closeWatchers.set(key, set);
   const watcher = () => fn();
   set.add(watcher);
   return () => {
     set.delete(watcher);
-    if (!set.size) closeWatchers.delete(key);
+    if (!set.size && closeWatchers.get(key) === set) closeWatchers.delete(key);
   };
 }
 
