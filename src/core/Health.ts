@@ -1,5 +1,6 @@
 import { Logger } from "../log/Logger";
-import { type HttpAnswer, HttpCallError, httpCall } from "./httpCall";
+import { getVersions, versionsUrl } from "../matrix/waitForHomeserver";
+import { type HttpAnswer, HttpCallError } from "./httpCall";
 
 const log = new Logger("Health");
 
@@ -183,20 +184,13 @@ export function describeError(err: unknown): string {
  * HTTP answer below 500 means it is reachable; a refused connection, a timeout or a 5xx mean not.
  */
 export function homeserverCheck(homeserverUrl: string): (signal: AbortSignal) => Promise<void> {
-  const url = `${homeserverUrl.replace(/\/+$/, "")}/_matrix/client/versions`;
+  const url = versionsUrl(homeserverUrl);
   return async (signal) => {
     // Over the bridge's kept-alive homeserver connections: a check every few seconds then costs
     // no new connection.
     let res: HttpAnswer;
     try {
-      res = await httpCall(url, {
-        method: "GET",
-        headers: {},
-        signal,
-        timeoutMs: 30_000,
-        maxBodyBytes: 64 * 1024,
-        truncate: true,
-      });
+      res = await getVersions(homeserverUrl, { signal, timeoutMs: 30_000 });
     } catch (err) {
       const code = err instanceof HttpCallError ? err.code : undefined;
       throw new Error(`cannot reach ${url}${code ? ` (${code})` : ""}`, { cause: err });

@@ -1,6 +1,6 @@
 import { retryDelayMs, sleep } from "../ai/providers/retry";
 import { BridgeError } from "../core/errors";
-import { HttpCallError, httpCall } from "../core/httpCall";
+import { type HttpAnswer, HttpCallError, httpCall } from "../core/httpCall";
 import { Logger } from "../log/Logger";
 
 const log = new Logger("homeserver");
@@ -53,20 +53,34 @@ export async function waitForHomeserver(url: string, timeoutMs: number): Promise
  * answer 401): the HTTP status, 0 when nothing answered.
  */
 async function probe(url: string): Promise<{ status: number; reason: string }> {
-  const endpoint = `${url.replace(/\/+$/, "")}/_matrix/client/versions`;
   try {
-    // Over node:http like every call to the homeserver: the first fetch() of a process loads
-    // undici, about 25 ms of a start.
-    const res = await httpCall(endpoint, {
-      method: "GET",
-      headers: {},
-      timeoutMs: 10_000,
-      maxBodyBytes: 64 * 1024,
-      truncate: true,
-    });
+    const res = await getVersions(url, { timeoutMs: 10_000 });
     return { status: res.status, reason: `HTTP ${res.status}` };
   } catch (err) {
     const cause = err instanceof HttpCallError ? err.code : (err as Error).message;
     return { status: 0, reason: `unreachable (${cause})` };
   }
+}
+
+/** The homeserver's `/_matrix/client/versions` URL. */
+export function versionsUrl(homeserverUrl: string): string {
+  return `${homeserverUrl.replace(/\/+$/, "")}/_matrix/client/versions`;
+}
+
+/**
+ * One unauthenticated `GET /_matrix/client/versions`, the way every check of the homeserver
+ * makes it: over the kept-alive homeserver connections (node:http; the first fetch() of a
+ * process loads undici, about 25 ms of a start), its answer read up to 64 KiB.
+ */
+export function getVersions(
+  homeserverUrl: string,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<HttpAnswer> {
+  return httpCall(versionsUrl(homeserverUrl), {
+    method: "GET",
+    headers: {},
+    ...opts,
+    maxBodyBytes: 64 * 1024,
+    truncate: true,
+  });
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { MatrixEvent, MatrixTestClient } from "../../harness/MatrixTestClient";
 import type { DiscordServer } from "../../standins/discord/DiscordServer";
 import { discordSection, startWorld, until, type WorldIds } from "../../standins/discord/harness";
-import { DIRECT_MESSAGE_POLLS, GUILD_MESSAGE_POLLS } from "../../standins/discord/polls";
+import { DIRECT_MESSAGE_POLLS, GUILD_MESSAGE_POLLS, userPoll } from "../../standins/discord/polls";
 import { type CoreRig, portalRoomFor, startCoreRig, user } from "../core/coreRig";
 
 const dcGhost = (id: string) => `@_discord_${id}:localhost`;
@@ -152,17 +152,7 @@ describe("Discord polls both ways end to end (discord.js ↔ Discord stand-in, r
 
   it("a Discord user's poll: votes by Discord's answer ids, its end from the creator's ghost", async () => {
     const msg = dc.postMessage(ids.random, ids.alice, "", {
-      poll: {
-        question: { text: "Cats or dogs?" },
-        answers: [
-          { answer_id: 1, poll_media: { text: "Cats" } },
-          { answer_id: 2, poll_media: { text: "Dogs" } },
-        ],
-        expiry: new Date(Date.now() + 3_600_000).toISOString(),
-        allow_multiselect: false,
-        layout_type: 1,
-        results: { is_finalized: false, answer_counts: [] },
-      },
+      poll: userPoll("Cats or dogs?", ["Cats", "Dogs"]),
     });
     const startEv = await alice.waitFor(
       inRoom((e) => e.type === POLL_START && e.sender === dcGhost(ids.alice)),
@@ -262,17 +252,7 @@ describe("Discord polls both ways end to end (discord.js ↔ Discord stand-in, r
     dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 1 });
     await alice.waitFor(inRoom((e) => e.type === POLL_RESPONSE && refersTo(e, start)));
     const theirs = dc.postMessage(ids.random, ids.alice, "", {
-      poll: {
-        question: { text: "Ends while down?" },
-        answers: [
-          { answer_id: 1, poll_media: { text: "Yes" } },
-          { answer_id: 2, poll_media: { text: "No" } },
-        ],
-        expiry: new Date(Date.now() + 3_600_000).toISOString(),
-        allow_multiselect: false,
-        layout_type: 1,
-        results: { is_finalized: false, answer_counts: [] },
-      },
+      poll: userPoll("Ends while down?", ["Yes", "No"]),
     });
     const theirStart = await alice.waitFor(
       inRoom((e) => e.type === POLL_START && JSON.stringify(e.content).includes("Ends while down?")),

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { MatrixEvent } from "../../harness/MatrixTestClient";
+import { userPoll } from "../../standins/discord/polls";
 import { ghostOf, type HubRig, startHubRig, TG_CHAT, TOM, WAIT } from "./hubRig";
 
 const POLL_START = "org.matrix.msc3381.poll.start";
@@ -20,17 +21,7 @@ describe("the hub: a poll from one platform is native on the others, and their v
   it("a Discord poll becomes a Telegram poll; a Telegram vote comes back by the Discord answer id; the Discord end stops the Telegram poll", async () => {
     const { dc, ids, tg, alice, hub } = h;
     const posted = dc.postMessage(ids.general, ids.alice, "", {
-      poll: {
-        question: { text: "Hub lunch?" },
-        answers: [
-          { answer_id: 1, poll_media: { text: "Noodles" } },
-          { answer_id: 2, poll_media: { text: "Tacos" } },
-        ],
-        expiry: new Date(Date.now() + 3_600_000).toISOString(),
-        allow_multiselect: false,
-        layout_type: 1,
-        results: { is_finalized: false, answer_counts: [] },
-      },
+      poll: userPoll("Hub lunch?", ["Noodles", "Tacos"]),
     });
     const start = await alice.waitFor(
       (e) => e.room_id === hub && e.type === POLL_START && e.sender === ghostOf.discord(ids.alice),

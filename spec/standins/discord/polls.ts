@@ -52,6 +52,22 @@ export function pollField(raw: unknown): { poll: Obj } | { error: Answer } {
   };
 }
 
+/**
+ * A user's open poll as Discord stores it (for `postMessage`'s `poll`): answers numbered from 1,
+ * open for an hour, made the way a posted poll is.
+ */
+export function userPoll(question: string, answers: string[], allowMultiselect = false): Obj {
+  const made = pollField({
+    question: { text: question },
+    answers: answers.map((text) => ({ poll_media: { text } })),
+    duration: 1,
+    allow_multiselect: allowMultiselect,
+  });
+  if ("error" in made)
+    throw new Error(`discord stand-in: not a poll Discord takes: ${JSON.stringify(made.error[1])}`);
+  return made.poll;
+}
+
 /** What the poll routes and driver need of the server. */
 export interface PollContext {
   world: DiscordWorld;

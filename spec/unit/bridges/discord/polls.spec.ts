@@ -15,6 +15,7 @@ import { Logger } from "../../../../src/log/Logger";
 import { fuzzParams } from "../../../harness/fuzz";
 import { sf } from "../../../standins/discord/DiscordServer";
 import { startWorld } from "../../../standins/discord/harness";
+import { userPoll } from "../../../standins/discord/polls";
 
 const poll = (n: number, len = 4, question = "Q"): OutboundPoll => ({
   question,
@@ -355,17 +356,7 @@ describe("Discord polls: limits, vote dispatches and ends", () => {
     try {
       const rest = new REST({ api: server.api }).setToken(server.token);
       const msg = server.postMessage(ids.random, ids.alice, "", {
-        poll: {
-          question: { text: "Many voters?" },
-          answers: [
-            { answer_id: 1, poll_media: { text: "One" } },
-            { answer_id: 2, poll_media: { text: "Two" } },
-          ],
-          expiry: new Date(Date.now() + 3_600_000).toISOString(),
-          allow_multiselect: true,
-          layout_type: 1,
-          results: { is_finalized: false, answer_counts: [] },
-        },
+        poll: userPoll("Many voters?", ["One", "Two"], true),
       });
       const messageId = String(msg.id);
       // More voters than one page of 100, some of them for both answers.
