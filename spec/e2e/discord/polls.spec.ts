@@ -37,6 +37,14 @@ describe("Discord polls both ways end to end (discord.js ↔ Discord stand-in, r
     (p: (e: MatrixEvent) => boolean) =>
     (e: MatrixEvent): boolean =>
       e.room_id === room && p(e);
+  /** The bridge's POST of a poll to the channel, among the stand-in's calls from index `n` on. */
+  const pollPostedSince =
+    (n: number) =>
+    (c: DiscordServer["calls"][number]): boolean =>
+      dc.calls.indexOf(c) >= n &&
+      c.method === "POST" &&
+      c.path === `/channels/${ids.random}/messages` &&
+      c.body.json.poll !== undefined;
 
   before(async () => {
     ({ server: dc, ids } = await startWorld());
@@ -65,13 +73,7 @@ describe("Discord polls both ways end to end (discord.js ↔ Discord stand-in, r
   it("a Matrix poll goes out as a native Discord poll posted by the bot", async () => {
     const n = dc.calls.length;
     start = await alice.sendEvent(room, POLL_START, pollContent("Pick a day", ["Mon", "Tue", "Wed"], 2));
-    const call = await dc.waitFor(
-      (c) =>
-        dc.calls.indexOf(c) >= n &&
-        c.method === "POST" &&
-        c.path === `/channels/${ids.random}/messages` &&
-        c.body.json.poll !== undefined,
-    );
+    const call = await dc.waitFor(pollPostedSince(n));
     assert.equal(call.status, 200);
     const poll = call.body.json.poll as Record<string, unknown>;
     assert.deepEqual(poll.question, { text: "alice: Pick a day" });
@@ -176,11 +178,7 @@ describe("Discord polls both ways end to end (discord.js ↔ Discord stand-in, r
     const n = dc.calls.length;
     let messageId = "";
     const acted = dc.meanwhile(
-      (c) =>
-        dc.calls.indexOf(c) >= n &&
-        c.method === "POST" &&
-        c.path === `/channels/${ids.random}/messages` &&
-        c.body.json.poll !== undefined,
+      pollPostedSince(n),
       async (_c, answer) => {
         messageId = String((answer as { id: string }).id);
         await act(messageId);
@@ -241,13 +239,7 @@ describe("Discord polls both ways end to end (discord.js ↔ Discord stand-in, r
     // A poll from Matrix with a vote already bridged, and a Discord user's poll.
     const n = dc.calls.length;
     const start = await alice.sendEvent(room, POLL_START, pollContent("Down time?", ["A", "B", "C"], 2));
-    const call = await dc.waitFor(
-      (c) =>
-        dc.calls.indexOf(c) >= n &&
-        c.method === "POST" &&
-        c.path === `/channels/${ids.random}/messages` &&
-        c.body.json.poll !== undefined,
-    );
+    const call = await dc.waitFor(pollPostedSince(n));
     const messageId = String((call.response as { id: string }).id);
     dc.vote({ channelId: ids.random, messageId, userId: ids.bob, answerId: 1 });
     await alice.waitFor(inRoom((e) => e.type === POLL_RESPONSE && refersTo(e, start)));
