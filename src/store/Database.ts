@@ -229,7 +229,7 @@ class Probe {
  * Connections kept open however long they idle. A new one costs a message in flight tens of ms
  * (the server's fork and login, then each named statement parsed and planned again on cold
  * catalog caches): with pg's default of closing every idle connection after 10 s, a steady 24
- * messages/s reopened one about every 20 s, and the messages queued behind it made the p99.
+ * messages/s after a burst reopened two in 40 s, and the messages queued behind them made the p99.
  */
 const POOL_KEPT = 4;
 /** Connections above {@link POOL_KEPT} (a burst's) close after idling this long. */
